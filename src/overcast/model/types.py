@@ -1,0 +1,272 @@
+"""The logical model: what the cloud's networks are, independent of the API's
+wire shapes and of how the store encodes them.
+
+Every class maps to and from its stored value (a JSON-able dict) with
+``to_stored``/``from_stored``.  The API maps Neutron request/response bodies
+to these; the planner reads only these.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Self, TypeVar
+
+T = TypeVar("T", bound="Resource")
+
+
+@dataclass(frozen=True, slots=True)
+class FixedIP:
+    subnet_id: str
+    ip_address: str
+
+
+@dataclass(frozen=True, slots=True)
+class AllocationPool:
+    start: str
+    end: str
+
+
+@dataclass(frozen=True, slots=True)
+class HostRoute:
+    destination: str
+    nexthop: str
+
+
+@dataclass(frozen=True, slots=True)
+class AddressPair:
+    ip_address: str
+    mac_address: str
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    """Fields every object has."""
+
+    KIND: ClassVar[str] = ""
+    NESTED: ClassVar[dict[str, type]] = {}
+
+    id: str
+    project_id: str = ""
+    name: str = ""
+    description: str = ""
+    tags: tuple[str, ...] = ()
+    created_at: str = ""
+    updated_at: str = ""
+    revision_number: int = 0
+
+    def to_stored(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            out[f.name] = _plain(getattr(self, f.name))
+        return out
+
+    @classmethod
+    def from_stored(cls, data: dict[str, Any]) -> Self:
+        names = {f.name: f for f in dataclasses.fields(cls)}
+        kwargs: dict[str, Any] = {}
+        for key, value in data.items():
+            if key not in names:
+                continue
+            nested = cls.NESTED.get(key)
+            if nested is not None and isinstance(value, list):
+                value = tuple(nested(**v) if isinstance(v, dict) else v for v in value)
+            elif isinstance(value, list):
+                value = tuple(value)
+            kwargs[key] = value
+        return cls(**kwargs)
+
+    def replace(self, **changes: Any) -> Self:
+        return dataclasses.replace(self, **changes)
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Project(Resource):
+    KIND: ClassVar[str] = "project"
+
+
+@dataclass(frozen=True, slots=True)
+class Network(Resource):
+    KIND: ClassVar[str] = "network"
+
+    network_type: str = "vxlan"  # vxlan | local | flat
+    segmentation_id: int | None = None
+    physical_network: str | None = None
+    mtu: int = 1450
+    router_external: bool = False
+    shared: bool = False
+    admin_state_up: bool = True
+    status: str = "ACTIVE"
+    port_security_enabled: bool = True
+    dns_domain: str = ""
+    availability_zone_hints: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Subnet(Resource):
+    KIND: ClassVar[str] = "subnet"
+    NESTED: ClassVar[dict[str, type]] = {
+        "allocation_pools": AllocationPool,
+        "host_routes": HostRoute,
+    }
+
+    network_id: str = ""
+    ip_version: int = 4
+    cidr: str = ""
+    gateway_ip: str | None = None
+    allocation_pools: tuple[AllocationPool, ...] = ()
+    dns_nameservers: tuple[str, ...] = ()
+    host_routes: tuple[HostRoute, ...] = ()
+    enable_dhcp: bool = True
+    ipv6_ra_mode: str | None = None
+    ipv6_address_mode: str | None = None
+    subnetpool_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Port(Resource):
+    KIND: ClassVar[str] = "port"
+    NESTED: ClassVar[dict[str, type]] = {
+        "fixed_ips": FixedIP,
+        "allowed_address_pairs": AddressPair,
+    }
+
+    network_id: str = ""
+    mac_address: str = ""
+    fixed_ips: tuple[FixedIP, ...] = ()
+    device_id: str = ""
+    device_owner: str = ""
+    admin_state_up: bool = True
+    binding_host_id: str = ""
+    binding_vnic_type: str = "normal"
+    binding_profile: dict[str, Any] = field(default_factory=dict)
+    security_groups: tuple[str, ...] = ()
+    port_security_enabled: bool = True
+    allowed_address_pairs: tuple[AddressPair, ...] = ()
+    dns_name: str = ""
+    qos_policy_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PortBinding:
+    """One of a port's bindings (the active one, or an inactive one made for a
+    live migration target)."""
+
+    port_id: str
+    host: str
+    status: str = "INACTIVE"  # ACTIVE | INACTIVE
+    vnic_type: str = "normal"
+    profile: dict[str, Any] = field(default_factory=dict)
+
+    def to_stored(self) -> dict[str, Any]:
+        return _plain(self)  # type: ignore[no-any-return]
+
+    @classmethod
+    def from_stored(cls, data: dict[str, Any]) -> PortBinding:
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True, slots=True)
+class SecurityGroupRule(Resource):
+    KIND: ClassVar[str] = "security_group_rule"
+
+    security_group_id: str = ""
+    direction: str = "ingress"  # ingress | egress
+    ethertype: str = "IPv4"  # IPv4 | IPv6
+    protocol: str | None = None
+    port_range_min: int | None = None
+    port_range_max: int | None = None
+    remote_ip_prefix: str | None = None
+    remote_group_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SecurityGroup(Resource):
+    KIND: ClassVar[str] = "security_group"
+
+    stateful: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class RouterInterface:
+    port_id: str
+    subnet_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ExternalGateway:
+    network_id: str
+    enable_snat: bool = True
+    external_fixed_ips: tuple[FixedIP, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Router(Resource):
+    KIND: ClassVar[str] = "router"
+    NESTED: ClassVar[dict[str, type]] = {"routes": HostRoute}
+
+    admin_state_up: bool = True
+    status: str = "ACTIVE"
+    external_gateway: dict[str, Any] | None = None  # ExternalGateway.to_stored()
+    routes: tuple[HostRoute, ...] = ()
+    distributed: bool = True
+    ha: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class FloatingIP(Resource):
+    KIND: ClassVar[str] = "floatingip"
+
+    floating_network_id: str = ""
+    floating_ip_address: str = ""
+    floating_port_id: str = ""
+    port_id: str | None = None
+    fixed_ip_address: str | None = None
+    router_id: str | None = None
+    status: str = "DOWN"
+    dns_name: str = ""
+    dns_domain: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class QosPolicy(Resource):
+    KIND: ClassVar[str] = "qos_policy"
+
+    shared: bool = False
+    is_default: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class BandwidthLimitRule(Resource):
+    KIND: ClassVar[str] = "bandwidth_limit_rule"
+
+    policy_id: str = ""
+    max_kbps: int = 0
+    max_burst_kbps: int = 0
+    direction: str = "egress"  # egress | ingress
+
+
+@dataclass(frozen=True, slots=True)
+class Host(Resource):
+    """A hypervisor (Neutron 'agent'): written by the agent itself."""
+
+    KIND: ClassVar[str] = "host"
+
+    host: str = ""
+    underlay_ip: str = ""
+    agent_type: str = "Overcast agent"
+    binary: str = "overcast-agent"
+    admin_state_up: bool = True
+    started_at: str = ""
+    heartbeat_timestamp: str = ""
+    features: dict[str, Any] = field(default_factory=dict)
