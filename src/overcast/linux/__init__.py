@@ -1,1 +1,35 @@
-"""overcast.linux"""
+"""overcast.linux: the only code that touches the kernel.
+
+Exports: the records (``Bridge``, ``Vxlan``, ``Attachment``, ``FdbEntry``,
+``KernelState``), ``Change`` and ``diff`` (pure), the ``Kernel`` protocol with
+``ApplyError``/``reconcile``, ``FakeKernel`` (in memory).  The real drivers
+are imported from their modules so that importing this package does no I/O:
+``overcast.linux.netlink.NetlinkKernel``, ``overcast.linux.nft.Nftables``,
+``overcast.linux.features.detect_features``.
+"""
+
+from overcast.linux.fake import FakeKernel
+from overcast.linux.kernel import ApplyError, Kernel, ReconcileResult, reconcile
+from overcast.linux.reconcile import Change, diff
+from overcast.linux.records import (
+    Attachment,
+    Bridge,
+    FdbEntry,
+    KernelState,
+    Vxlan,
+)
+
+__all__ = [
+    "ApplyError",
+    "Attachment",
+    "Bridge",
+    "Change",
+    "FakeKernel",
+    "FdbEntry",
+    "Kernel",
+    "KernelState",
+    "ReconcileResult",
+    "Vxlan",
+    "diff",
+    "reconcile",
+]

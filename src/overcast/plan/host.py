@@ -1,0 +1,171 @@
+"""plan_host: the part of the logical model that concerns one host -> that
+host's desired kernel state.  Pure and deterministic: the same view, in any
+order, gives the same plan, byte for byte.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from overcast.linux.records import (
+    BUM_MAC,
+    Attachment,
+    Bridge,
+    FdbEntry,
+    KernelState,
+    Vxlan,
+)
+from overcast.model.types import Network, Port
+from overcast.plan import names
+
+MAX_VNI = 2**24 - 1
+SUPPORTED_TYPES = ("vxlan", "local")
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Problem:
+    """Something in the model this host cannot realize, and why."""
+
+    path: str
+    message: str
+
+
+@dataclass(frozen=True)
+class HostView:
+    """What one host's planner sees of the model.
+
+    ``hosts`` maps every known host name (this one included) to its underlay
+    IP.  ``ports`` may contain ports of any host: ``binding_host_id`` says
+    where each one lives.
+    """
+
+    host: str
+    underlay_ip: str
+    hosts: Mapping[str, str]
+    networks: Sequence[Network] = ()
+    ports: Sequence[Port] = ()
+
+
+@dataclass(frozen=True)
+class HostPlan:
+    """The desired state of one host, plus what the agent needs to report."""
+
+    host: str
+    state: KernelState
+    port_devices: Mapping[str, str] = field(default_factory=dict)  # port id -> tap name
+    problems: tuple[Problem, ...] = ()
+
+    def render(self) -> str:
+        """Normalized, sorted text (for golden tests and `overcast` debugging)."""
+        lines = [f"host {self.host}"]
+        lines += self.state.render().splitlines()
+        lines += [f"port {pid} dev {dev}" for pid, dev in sorted(self.port_devices.items())]
+        lines += [f"problem {p.path}: {p.message}" for p in sorted(self.problems)]
+        return "\n".join(lines) + "\n"
+
+
+@dataclass
+class _Builder:
+    view: HostView
+    bridges: list[Bridge] = field(default_factory=list)
+    vxlans: list[Vxlan] = field(default_factory=list)
+    attachments: list[Attachment] = field(default_factory=list)
+    fdb: list[FdbEntry] = field(default_factory=list)
+    port_devices: dict[str, str] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    used_names: dict[str, str] = field(default_factory=dict)  # kernel name -> owner id
+
+    def problem(self, path: str, message: str) -> None:
+        self.problems.append(Problem(path, message))
+
+    def claim(self, name: str, owner: str, path: str) -> bool:
+        """Reserve a kernel name; False (and a problem) if another object has it."""
+        holder = self.used_names.setdefault(name, owner)
+        if holder != owner:
+            self.problem(path, f"kernel name {name} collides with {holder}")
+            return False
+        return True
+
+
+def plan_host(view: HostView) -> HostPlan:
+    """Compute the desired kernel state of ``view.host``."""
+    b = _Builder(view)
+    networks = {n.id: n for n in sorted(view.networks, key=lambda n: n.id)}
+    ports = sorted(view.ports, key=lambda p: p.id)
+    local = [p for p in ports if p.binding_host_id == view.host]
+    for port in local:
+        if port.network_id not in networks:
+            b.problem(f"port/{port.id}", f"network {port.network_id} is unknown")
+    for net in networks.values():
+        net_local = [p for p in local if p.network_id == net.id]
+        if net_local:
+            remote = [p for p in ports if p.network_id == net.id and _is_remote(p, view)]
+            _plan_network(b, net, net_local, remote)
+    state = KernelState.of(b.bridges, b.vxlans, b.attachments, b.fdb)
+    return HostPlan(view.host, state, dict(sorted(b.port_devices.items())), tuple(sorted(set(b.problems))))
+
+
+def _is_remote(port: Port, view: HostView) -> bool:
+    return bool(port.binding_host_id) and port.binding_host_id != view.host
+
+
+def _plan_network(b: _Builder, net: Network, local: list[Port], remote: list[Port]) -> None:
+    path = f"network/{net.id}"
+    if not _network_ok(b, net, path):
+        return
+    bridge = names.bridge_name(net.id)
+    if not b.claim(bridge, path, path):
+        return
+    mark = names.network_mark(net.id)
+    b.bridges.append(Bridge(bridge, net.mtu, mark))
+    if net.network_type == "vxlan":
+        vxlan = names.vxlan_name(net.id)
+        if not b.claim(vxlan, path, path):
+            return
+        b.vxlans.append(Vxlan(vxlan, int(net.segmentation_id or 0), b.view.underlay_ip, net.mtu, mark))
+        b.attachments.append(Attachment(vxlan, bridge))
+        _plan_remote(b, vxlan, remote)
+    for port in local:
+        tap = names.tap_name(port.id)
+        if b.claim(tap, f"port/{port.id}", f"port/{port.id}"):
+            b.attachments.append(Attachment(tap, bridge, net.mtu, port.admin_state_up))
+            b.port_devices[port.id] = tap
+
+
+def _network_ok(b: _Builder, net: Network, path: str) -> bool:
+    if net.network_type not in SUPPORTED_TYPES:
+        b.problem(path, f"network_type {net.network_type} is not supported by this agent")
+        return False
+    if not 68 <= net.mtu <= 65535:
+        b.problem(path, f"mtu {net.mtu} is out of range 68..65535")
+        return False
+    if net.network_type != "vxlan":
+        return True
+    if net.segmentation_id is None or not 1 <= net.segmentation_id <= MAX_VNI:
+        b.problem(path, f"vxlan segmentation_id {net.segmentation_id} is not in 1..{MAX_VNI}")
+        return False
+    if not b.view.underlay_ip:
+        b.problem(path, f"host {b.view.host} has no underlay IP for vxlan")
+        return False
+    return True
+
+
+def _plan_remote(b: _Builder, vxlan: str, remote: Iterable[Port]) -> None:
+    """Static FDB for every remote MAC, head-end replication per remote host."""
+    for port in remote:
+        dst = b.view.hosts.get(port.binding_host_id, "")
+        if not dst:
+            b.problem(f"port/{port.id}", f"bound to host {port.binding_host_id} with no known underlay IP")
+            continue
+        if dst == b.view.underlay_ip:
+            b.problem(f"port/{port.id}", f"host {port.binding_host_id} has this host's underlay IP {dst}")
+            continue
+        b.fdb.append(FdbEntry(vxlan, BUM_MAC, dst))
+        for mac in _macs(port):
+            b.fdb.append(FdbEntry(vxlan, mac, dst))
+
+
+def _macs(port: Port) -> list[str]:
+    macs = [port.mac_address] + [pair.mac_address for pair in port.allowed_address_pairs]
+    return sorted({m.lower() for m in macs if m})

@@ -1,0 +1,65 @@
+"""Every kernel name and ownership mark Overcast uses comes from here.
+
+Linux interface names have at most 15 characters.  Workload NICs follow the
+Neutron habit (``tap`` + 11 characters of the port id); devices Overcast
+creates itself carry the prefix ``oc``, a kind letter and 11 hex characters of
+the owning object's id, plus an ``ifalias`` mark ``overcast:<kind>:<id>``.
+A device is Overcast's (and may be changed or deleted by it) only if both the
+name and the mark say so.
+"""
+
+from __future__ import annotations
+
+from overcast.linux.records import (
+    BRIDGE_PREFIX,
+    MARK_PREFIX,
+    OWNED_PREFIXES,
+    TAP_PREFIX,
+    VXLAN_PREFIX,
+    is_owned,
+    is_workload,
+)
+
+__all__ = [
+    "IFNAMSIZ",
+    "OWNED_PREFIXES",
+    "bridge_name",
+    "is_owned",
+    "is_workload",
+    "network_mark",
+    "network_of_mark",
+    "tap_name",
+    "vxlan_name",
+]
+
+IFNAMSIZ = 15
+ID_CHARS = 11
+
+
+def _short(object_id: str) -> str:
+    """First 11 characters of an id with the dashes removed, lower case."""
+    return object_id.replace("-", "").lower()[:ID_CHARS]
+
+
+def tap_name(port_id: str) -> str:
+    """Host-side device of a VM port: ``tap`` + first 11 chars of the port id."""
+    return TAP_PREFIX + port_id[:ID_CHARS]
+
+
+def bridge_name(network_id: str) -> str:
+    return BRIDGE_PREFIX + _short(network_id)
+
+
+def vxlan_name(network_id: str) -> str:
+    return VXLAN_PREFIX + _short(network_id)
+
+
+def network_mark(network_id: str) -> str:
+    """The ``ifalias`` written on every device made for a network."""
+    return f"{MARK_PREFIX}net:{network_id}"
+
+
+def network_of_mark(alias: str) -> str | None:
+    """The network id in a mark made by :func:`network_mark`, else None."""
+    prefix = f"{MARK_PREFIX}net:"
+    return alias[len(prefix) :] if alias.startswith(prefix) else None
