@@ -1,0 +1,7 @@
+"""``python -m overcast.lab``."""
+
+import sys
+
+from overcast.lab.cli import main
+
+sys.exit(main())

@@ -1,0 +1,99 @@
+"""``overcast lab ...``: the emulated data center's command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from overcast.lab import control, processes, state, vm
+from overcast.lab.ipcmd import LabError
+from overcast.lab.topology import load_topology
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="overcast lab", description="An emulated data center.")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    upp = sub.add_parser("up", help="build the lab, start the API and one agent per host")
+    upp.add_argument("topology", nargs="?", help="topology YAML (default: 3 hosts)")
+    sub.add_parser("down", help="stop the lab's processes and delete what it made")
+    sub.add_parser("status", help="show hosts, processes and VMs")
+    hostp = sub.add_parser("host", help="hypervisor hosts").add_subparsers(dest="hcmd", required=True)
+    hostp.add_parser("add", help="a host joining later").add_argument("name", nargs="?")
+    vmp = sub.add_parser("vm", help="lab VMs").add_subparsers(dest="vcmd", required=True)
+    c = vmp.add_parser("create", help="create a VM (port via the API) and wait until ACTIVE")
+    c.add_argument("name")
+    c.add_argument("--host", required=True)
+    c.add_argument("--network", required=True, help="network name or id")
+    c.add_argument("--ip", help="fixed IP (default: allocated by the API)")
+    c.add_argument("--timeout", type=float, default=vm.ACTIVE_TIMEOUT)
+    e = vmp.add_parser("exec", help="run a command inside a VM: vm exec NAME -- CMD...")
+    e.add_argument("name")
+    e.add_argument("argv", nargs=argparse.REMAINDER)
+    vmp.add_parser("delete", help="delete a VM and its port").add_argument("name")
+    vmp.add_parser("list", help="list VMs")
+    return p
+
+
+def cmd_status() -> int:
+    st = state.load()
+    if st is None:
+        print("lab: down")
+        return 0
+    topo = control.current_topology()
+    print(f"lab: up (state {state.state_dir()}, API {topo.api_url}, "
+          f"underlay MTU {topo.underlay_mtu})")
+    try:
+        alive = control.alive_agents(topo)
+    except Exception as exc:  # noqa: BLE001 - status shows what it can
+        print(f"  API not answering: {exc}")
+        alive = {}
+    for h in topo.hosts:
+        print(f"  host {h.name:10} {h.netns:12} underlay {h.underlay_ip:15} "
+              f"agent {'alive' if alive.get(h.name) else 'NOT alive'}")
+    for name, rec in sorted(st.processes.items()):
+        run = "running" if processes.is_running(rec) else "EXITED"
+        print(f"  process {name:16} pid {rec['pid']:<8} {run}")
+    for v in vm.list_vms():
+        print(f"  vm {v['name']:12} host {v['host']:8} ips {','.join(v.get('ips', []))} "
+              f"port {v['port_id']}")
+    return 0
+
+
+def cmd_vm(args: argparse.Namespace) -> int:
+    if args.vcmd == "create":
+        v = vm.create(args.name, args.host, args.network, args.ip, args.timeout)
+        print(f"vm {v['name']}: ACTIVE on {v['host']}, ip {','.join(v['ips'])}, "
+              f"mac {v['mac']}, port {v['port_id']}")
+    elif args.vcmd == "exec":
+        argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
+        vm.exec_in(args.name, argv)
+    elif args.vcmd == "delete":
+        vm.delete(args.name)
+        print(f"vm {args.name}: deleted")
+    else:
+        for v in vm.list_vms():
+            print(f"{v['name']:16} {v['host']:10} {','.join(v.get('ips', [])):16} "
+                  f"{v['mac']:18} {v['port_id']}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        if args.cmd == "up":
+            topo = load_topology(args.topology)
+            control.up(topo)
+            print(f"lab up: {len(topo.hosts)} hosts, API {topo.api_url}, state {state.state_dir()}")
+        elif args.cmd == "down":
+            control.down()
+        elif args.cmd == "status":
+            return cmd_status()
+        elif args.cmd == "host":
+            h = control.add_host(args.name)
+            print(f"host {h.name}: up, underlay {h.underlay_ip}, agent alive")
+        else:
+            return cmd_vm(args)
+    except LabError as exc:
+        print(f"overcast lab: error: {exc}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,160 @@
+"""Lab VMs: a namespace ``oc-vm-NAME`` whose ``eth0`` is a veth to its host.
+
+The port is created through the Neutron API, bound to the host; the host end
+of the veth is named like a Nova tap (``tap`` + 11 of the port id), moved into
+the host's namespace and left unplugged: the host's agent plugs it, and the
+VM is ready when the API reports the port ACTIVE.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import time
+from typing import Any
+
+import httpx
+
+from overcast.lab import fabric, ipcmd, state
+from overcast.lab.control import current_topology, log_path
+from overcast.lab.ipcmd import LAB_ALIAS, LabError, ip
+
+VM_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+ACTIVE_TIMEOUT = 30.0
+
+
+def tap_name(port_id: str) -> str:
+    return "tap" + port_id[:11]
+
+
+def vm_netns(name: str) -> str:
+    return f"oc-vm-{name}"
+
+
+class Api:
+    """The few Neutron calls the lab needs, with errors that say what failed."""
+
+    def __init__(self, base_url: str) -> None:
+        self.client = httpx.Client(base_url=base_url, timeout=10.0)
+
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        try:
+            resp = self.client.request(method, path, json=body)
+        except httpx.HTTPError as exc:
+            raise LabError(f"API {method} {path}: {exc}") from exc
+        if resp.status_code >= 400:
+            raise LabError(f"API {method} {path}: HTTP {resp.status_code}: {resp.text[:300]}")
+        return resp.json() if resp.content else None
+
+    def find_network(self, ref: str) -> dict[str, Any]:
+        nets = self.call("GET", "/v2.0/networks")["networks"]
+        found = [n for n in nets if n["id"] == ref] or [n for n in nets if n.get("name") == ref]
+        if len(found) != 1:
+            raise LabError(f"network {ref!r}: {'not found' if not found else 'ambiguous name'}")
+        return found[0]  # type: ignore[no-any-return]
+
+
+def create(name: str, host_name: str, network: str, address: str | None = None,
+           timeout: float = ACTIVE_TIMEOUT) -> dict[str, Any]:
+    """Create VM ``name`` on ``host_name`` attached to ``network``; wait until ACTIVE."""
+    if not VM_NAME.match(name):
+        raise LabError(f"VM name {name!r}: use 1-40 of a-z, 0-9, '-'")
+    topo = current_topology()
+    host = topo.host(host_name)
+    st = state.load()
+    if st is not None and name in st.vms:
+        raise LabError(f"VM {name} already exists")
+    api = Api(topo.api_url)
+    net = api.find_network(network)
+    port = api.call("POST", "/v2.0/ports", {"port": _port_body(name, host.name, net, address)})["port"]
+    vm = {"name": name, "host": host.name, "network_id": net["id"], "port_id": port["id"],
+          "netns": vm_netns(name), "mac": port["mac_address"], "mtu": net.get("mtu", 1500)}
+    with state.locked() as st_:
+        st_.vms[name] = vm
+        fabric.make_namespace(st_, vm["netns"])
+    _wire(vm, host.netns, api, port)
+    wait_active(api, vm, timeout)
+    return vm
+
+
+def _port_body(name: str, host: str, net: dict[str, Any], address: str | None) -> dict[str, Any]:
+    body: dict[str, Any] = {"network_id": net["id"], "binding:host_id": host,
+                            "name": f"vm-{name}", "device_id": f"lab-vm-{name}",
+                            "device_owner": "compute:lab"}
+    if address:
+        body["fixed_ips"] = [{"ip_address": address}]
+    return body
+
+
+def _wire(vm: dict[str, Any], host_ns: str, api: Api, port: dict[str, Any]) -> None:
+    ns, tap, mtu = vm["netns"], tap_name(vm["port_id"]), str(vm["mtu"])
+    ipcmd.sysctl(ns, "net.ipv6.conf.all.disable_ipv6", "1")
+    ipcmd.sysctl(ns, "net.ipv6.conf.default.disable_ipv6", "1")
+    ip("link", "add", "eth0", "mtu", mtu, "address", vm["mac"], "type", "veth",
+       "peer", "name", tap, "netns", host_ns, "mtu", mtu, ns=ns)
+    ip("link", "set", "eth0", "alias", LAB_ALIAS, "up", ns=ns)
+    ip("link", "set", tap, "up", ns=host_ns)
+    vm["ips"] = []
+    for fixed in port.get("fixed_ips", []):
+        subnet = api.call("GET", f"/v2.0/subnets/{fixed['subnet_id']}")["subnet"]
+        if subnet.get("ip_version", 4) != 4:
+            continue
+        prefix = ipaddress.ip_network(subnet["cidr"]).prefixlen
+        ip("addr", "add", f"{fixed['ip_address']}/{prefix}", "dev", "eth0", ns=ns)
+        vm["ips"].append(fixed["ip_address"])
+        if subnet.get("gateway_ip") and len(vm["ips"]) == 1:
+            ip("route", "add", "default", "via", subnet["gateway_ip"], ns=ns)
+    with state.locked() as st:
+        st.vms[vm["name"]] = vm
+
+
+def wait_active(api: Api, vm: dict[str, Any], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    status = "?"
+    while time.monotonic() < deadline:
+        status = api.call("GET", f"/v2.0/ports/{vm['port_id']}")["port"].get("status", "?")
+        if status == "ACTIVE":
+            return
+        time.sleep(0.05)
+    raise LabError(
+        f"VM {vm['name']}: port {vm['port_id']} on host {vm['host']} is {status}, not ACTIVE, "
+        f"after {timeout:g}s; the agent's log is {log_path('agent-' + vm['host'])}")
+
+
+def delete(name: str) -> None:
+    st = state.load()
+    vm = st.vms.get(name) if st else None
+    if vm is None:
+        raise LabError(f"no VM named {name}")
+    topo = current_topology()
+    try:
+        Api(topo.api_url).call("DELETE", f"/v2.0/ports/{vm['port_id']}")
+    except LabError as exc:
+        if "HTTP 404" not in str(exc):
+            raise
+    fabric.destroy_namespaces([vm["netns"]])
+    with state.locked() as st_:
+        st_.vms.pop(name, None)
+        if vm["netns"] in st_.namespaces:
+            st_.namespaces.remove(vm["netns"])
+
+
+def exec_argv(name: str, argv: list[str]) -> list[str]:
+    st = state.load()
+    if st is None or name not in st.vms:
+        raise LabError(f"no VM named {name}")
+    if not argv:
+        raise LabError("vm exec: give a command after '--'")
+    return ["ip", "netns", "exec", st.vms[name]["netns"], *argv]
+
+
+def exec_in(name: str, argv: list[str]) -> None:
+    """Replace this process with ``argv`` run inside the VM."""
+    full = exec_argv(name, argv)
+    os.execvp(full[0], full)
+
+
+def list_vms() -> list[dict[str, Any]]:
+    st = state.load()
+    return list(st.vms.values()) if st else []
