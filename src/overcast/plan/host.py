@@ -124,7 +124,7 @@ def _plan_network(b: _Builder, net: Network, local: list[Port], remote: list[Por
         if not b.claim(vxlan, path, path):
             return
         b.vxlans.append(Vxlan(vxlan, int(net.segmentation_id or 0), b.view.underlay_ip, net.mtu, mark))
-        b.attachments.append(Attachment(vxlan, bridge))
+        b.attachments.append(Attachment(vxlan, bridge, net.mtu))
         _plan_remote(b, vxlan, remote)
     for port in local:
         tap = names.tap_name(port.id)
