@@ -1,0 +1,97 @@
+"""Semantics shared by the backends: how a Compare is judged, which op lists are legal.
+
+Both follow etcd v3 exactly, so that code tested against the embedded
+backends behaves the same on etcd:
+
+* a single-key compare on a missing key compares against version, create and
+  mod revision 0; a ``value`` compare on a missing key never holds;
+* a range compare holds when it holds for every existing key in the range; an
+  empty range is judged like a missing key;
+* one branch of a transaction may not put the same key twice, nor put a key
+  that one of its deletes covers (etcd: "duplicate key given in txn request").
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from overcast.store.base import Compare, Delete, KeyValue, Op, Put, StoreError
+
+OPS: dict[str, Callable[[Any, Any], bool]] = {
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    ">": operator.gt,
+}
+TARGETS = ("version", "create", "mod", "value")
+
+
+def validate_compare(c: Compare) -> None:
+    """Reject a malformed compare before anything is evaluated."""
+    if c.target not in TARGETS:
+        raise StoreError(f"compare on {c.key!r}: unknown target {c.target!r}")
+    if c.op not in OPS:
+        raise StoreError(f"compare on {c.key!r}: unknown operator {c.op!r}")
+    want = bytes if c.target == "value" else int
+    if not isinstance(c.value, want) or isinstance(c.value, bool):
+        raise StoreError(
+            f"compare on {c.key!r}: target {c.target!r} needs a {want.__name__}, "
+            f"got {type(c.value).__name__}"
+        )
+
+
+def target_of(c: Compare, kv: KeyValue) -> int | bytes:
+    if c.target == "version":
+        return kv.version
+    if c.target == "create":
+        return kv.create_revision
+    if c.target == "mod":
+        return kv.mod_revision
+    return kv.value
+
+
+def compare_missing(c: Compare) -> bool:
+    """The verdict for a missing key (or an empty range)."""
+    if c.target == "value":
+        return False
+    return OPS[c.op](0, c.value)
+
+
+def compare_kvs(c: Compare, kvs: Iterable[KeyValue]) -> bool:
+    """The verdict over the existing keys a compare covers (one for a single key)."""
+    fn = OPS[c.op]
+    seen = False
+    for kv in kvs:
+        seen = True
+        if not fn(target_of(c, kv), c.value):
+            return False
+    return True if seen else compare_missing(c)
+
+
+def in_delete(key: str, d: Delete) -> bool:
+    if d.range_end is None:
+        return key == d.key
+    return d.key <= key < d.range_end
+
+
+def validate_ops(ops: list[Op]) -> None:
+    """Raise StoreError for ops etcd would refuse (duplicate or overlapping keys)."""
+    puts: set[str] = set()
+    deletes: list[Delete] = []
+    for op in ops:
+        if isinstance(op, Put):
+            if not isinstance(op.value, bytes):
+                raise StoreError(f"put {op.key!r}: value must be bytes")
+            if op.key in puts:
+                raise StoreError(f"duplicate key given in txn request: {op.key!r}")
+            puts.add(op.key)
+        elif isinstance(op, Delete):
+            deletes.append(op)
+        else:
+            raise StoreError(f"unknown txn op {op!r}")
+    for d in deletes:
+        for key in puts:
+            if in_delete(key, d):
+                raise StoreError(f"duplicate key given in txn request: {key!r} (put and delete)")

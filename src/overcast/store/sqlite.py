@@ -1,0 +1,297 @@
+"""The embedded default store: one SQLite file, no server.
+
+Shared by several processes (the API server and the agents, some in other
+network namespaces but on the same filesystem) and several threads in each:
+WAL mode, ``synchronous=NORMAL``, one connection per thread (and per process
+after a fork), ``BEGIN IMMEDIATE`` for every write.  Leases carry wall-clock
+expiry times (``time.time()``) since the processes share no monotonic clock;
+any process sweeps expired leases during its writes and its watch polls.
+
+Watchers poll the history table: a write through any store object of this
+process wakes this process's watchers at once; writes of other processes are
+seen within ``poll_interval`` (10 ms).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from overcast.store import rules
+from overcast.store.base import (
+    CompactedError,
+    Compare,
+    Event,
+    KeyValue,
+    LeaseNotFound,
+    Op,
+    RangeResult,
+    Store,
+    StoreError,
+    TxnResult,
+    Watcher,
+    prefix_end,
+)
+from overcast.store.sqlite_schema import connect, initialize
+from overcast.store.sqlite_txn import KV_COLS, WriteTxn
+
+POLL_INTERVAL = 0.01
+SWEEP_CHECK_INTERVAL = 0.05  # how often watch polls look for expired leases
+MAX_REVS_PER_BATCH = 1000
+
+
+class _Signal:
+    """Wakes the watchers of one file in this process when this process writes it."""
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self.gen = 0
+
+    def bump(self) -> None:
+        with self.cond:
+            self.gen += 1
+            self.cond.notify_all()
+
+
+_signals: dict[str, _Signal] = {}
+_signals_lock = threading.Lock()
+
+
+def _signal_for(path: str) -> _Signal:
+    with _signals_lock:
+        return _signals.setdefault(path, _Signal())
+
+
+class SqliteStore(Store):
+    def __init__(
+        self,
+        path: str,
+        *,
+        history_keep: int = 200_000,
+        clock: Callable[[], float] = time.time,
+        poll_interval: float = POLL_INTERVAL,
+    ) -> None:
+        if history_keep < 1:
+            raise StoreError(f"history_keep must be at least 1, got {history_keep}")
+        self.path = os.path.abspath(path)
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        self.history_keep = history_keep
+        self.poll_interval = poll_interval
+        self._clock = clock
+        self._local = threading.local()
+        self._conns: list[tuple[int, sqlite3.Connection]] = []
+        self._conns_lock = threading.Lock()
+        self._signal = _signal_for(self.path)
+        self._next_sweep_check = 0.0
+        self._closed = False
+        initialize(self._conn())
+
+    def __repr__(self) -> str:
+        return f"SqliteStore({self.path!r})"
+
+    # connections ----------------------------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        local = self._local
+        pid = os.getpid()
+        conn: sqlite3.Connection | None = getattr(local, "conn", None)
+        if conn is None or local.pid != pid:
+            if self._closed:
+                raise StoreError(f"{self!r} is closed")
+            conn = connect(self.path)
+            local.conn, local.pid = conn, pid
+            with self._conns_lock:
+                self._conns.append((pid, conn))
+        return conn
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        conn.execute("BEGIN")
+        try:
+            yield conn
+        finally:
+            conn.execute("COMMIT")
+
+    @contextmanager
+    def _writing(self) -> Iterator[WriteTxn]:
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            w = WriteTxn(conn, self._clock())
+            w.sweep()
+            yield w
+            w.finish(self.history_keep)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        if w.rev != w.start_rev:
+            self._signal.bump()
+
+    # reads ----------------------------------------------------------------
+    def get(self, key: str) -> KeyValue | None:
+        row = self._conn().execute(f"SELECT {KV_COLS} FROM kv WHERE key = ?", (key,)).fetchone()
+        return KeyValue(*row) if row else None
+
+    def range(self, prefix: str) -> RangeResult:
+        with self._reading() as conn:
+            rev = conn.execute("SELECT revision FROM meta").fetchone()[0]
+            if prefix:
+                rows = conn.execute(
+                    f"SELECT {KV_COLS} FROM kv WHERE key >= ? AND key < ? ORDER BY key",
+                    (prefix, prefix_end(prefix)),
+                ).fetchall()
+            else:
+                rows = conn.execute(f"SELECT {KV_COLS} FROM kv ORDER BY key").fetchall()
+        return RangeResult([KeyValue(*r) for r in rows], rev)
+
+    def revision(self) -> int:
+        return int(self._conn().execute("SELECT revision FROM meta").fetchone()[0])
+
+    # writes ---------------------------------------------------------------
+    def txn(
+        self,
+        compares: list[Compare],
+        success: list[Op],
+        failure: list[Op] | None = None,
+    ) -> TxnResult:
+        failure = failure or []
+        for c in compares:
+            rules.validate_compare(c)
+        rules.validate_ops(success)
+        rules.validate_ops(failure)
+        with self._writing() as w:
+            ok = all(w.holds(c) for c in compares)
+            w.apply(success if ok else failure)
+        return TxnResult(ok, w.rev)
+
+    def compact(self, revision: int) -> None:
+        with self._writing() as w:
+            if revision > w.rev:
+                raise StoreError(
+                    f"cannot compact at revision {revision}: current revision is {w.rev}"
+                )
+            w.compact(revision)
+
+    # leases ---------------------------------------------------------------
+    def lease_grant(self, ttl: float) -> int:
+        if ttl <= 0:
+            raise StoreError(f"lease ttl must be positive, got {ttl}")
+        with self._writing() as w:
+            cur = w.conn.execute(
+                "INSERT INTO leases (ttl, expires_at) VALUES (?, ?)", (ttl, w.now + ttl)
+            )
+            lease_id = cur.lastrowid
+        assert lease_id is not None
+        return lease_id
+
+    def lease_keepalive(self, lease: int) -> None:
+        with self._writing() as w:
+            found = w.conn.execute(
+                "UPDATE leases SET expires_at = ? + ttl WHERE id = ?", (w.now, lease)
+            ).rowcount
+        if not found:  # raised after commit, so that the sweep above persists
+            raise LeaseNotFound(f"lease {lease} not found (expired, revoked or never granted)")
+
+    def lease_revoke(self, lease: int) -> None:
+        with self._writing() as w:
+            found = w.drop_lease(lease)
+        if not found:
+            raise LeaseNotFound(f"lease {lease} not found (expired, revoked or never granted)")
+
+    def _maybe_sweep(self) -> None:
+        """From watch polls: sweep expired leases if there are any (throttled)."""
+        mono = time.monotonic()
+        if mono < self._next_sweep_check:
+            return
+        self._next_sweep_check = mono + SWEEP_CHECK_INTERVAL
+        due = (
+            self._conn()
+            .execute("SELECT 1 FROM leases WHERE expires_at <= ? LIMIT 1", (self._clock(),))
+            .fetchone()
+        )
+        if due is not None:
+            with self._writing():
+                pass  # _writing sweeps
+
+    # watch ----------------------------------------------------------------
+    def watch(self, prefix: str, start_revision: int) -> Watcher:
+        rev, compact_rev = self._meta()
+        start = start_revision if start_revision > 0 else rev + 1
+        if start < compact_rev:
+            raise CompactedError(start, compact_rev)
+        return _SqliteWatcher(self, prefix, start)
+
+    def _meta(self) -> tuple[int, int]:
+        row = self._conn().execute("SELECT revision, compact_revision FROM meta").fetchone()
+        return int(row[0]), int(row[1])
+
+    def _poll(self, prefix: str, start: int) -> tuple[list[Event], int]:
+        """Events under ``prefix`` from revision ``start`` on; and the next start."""
+        self._maybe_sweep()
+        rev, compact_rev = self._meta()
+        if start < compact_rev:
+            raise CompactedError(start, compact_rev)
+        events: list[Event] = []
+        while not events and start <= rev:
+            events, start, rev = self._read_history(prefix, start)
+        return events, start
+
+    def _read_history(self, prefix: str, start: int) -> tuple[list[Event], int, int]:
+        with self._reading() as conn:
+            rev, compact_rev = conn.execute(
+                "SELECT revision, compact_revision FROM meta"
+            ).fetchone()
+            if start < compact_rev:
+                raise CompactedError(start, compact_rev)
+            upper = min(rev, start + MAX_REVS_PER_BATCH - 1)
+            sql = "SELECT rev, key, type, value FROM history WHERE rev >= ? AND rev <= ?"
+            args: tuple[object, ...] = (start, upper)
+            if prefix:
+                sql += " AND key >= ? AND key < ?"
+                args += (prefix, prefix_end(prefix))
+            rows = conn.execute(sql + " ORDER BY rev, seq", args).fetchall()
+        events = [Event("delete" if t else "put", k, v, r) for r, k, t, v in rows]
+        return events, upper + 1, rev
+
+    def close(self) -> None:
+        self._closed = True
+        pid = os.getpid()
+        with self._conns_lock:
+            mine = [c for p, c in self._conns if p == pid]
+            self._conns = []
+        for conn in mine:
+            conn.close()
+        self._signal.bump()
+
+
+class _SqliteWatcher(Watcher):
+    def __init__(self, store: SqliteStore, prefix: str, start: int) -> None:
+        self._store = store
+        self._prefix = prefix
+        self._next = start
+        self._closed = False
+
+    def next_batch(self, timeout: float) -> list[Event]:
+        store, signal = self._store, self._store._signal
+        deadline = time.monotonic() + max(timeout, 0.0)
+        while not self._closed and not store._closed:
+            gen = signal.gen
+            events, self._next = store._poll(self._prefix, self._next)
+            if events:
+                return events
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            with signal.cond:
+                if signal.gen == gen:
+                    signal.cond.wait(min(left, store.poll_interval))
+        return []
+
+    def close(self) -> None:
+        self._closed = True
+        self._store._signal.bump()
