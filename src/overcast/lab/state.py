@@ -58,7 +58,7 @@ def state_file() -> Path:
 
 
 def store_url() -> str:
-    return f"sqlite:///{state_dir() / 'store.db'}"
+    return f"sqlite://{(state_dir() / 'store.db').resolve()}"
 
 
 def load() -> LabState | None:

@@ -1,0 +1,7 @@
+"""``python -m overcast.agent``."""
+
+import sys
+
+from overcast.agent.main import main
+
+sys.exit(main())

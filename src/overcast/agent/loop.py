@@ -1,0 +1,108 @@
+"""The agent's main loop: watch the store, keep the view, reconcile.
+
+Watch events only update the view and mark it dirty.  A reconcile pass runs
+when the view is dirty, when a local port waits for its device (polled fast
+for a while, then slower), and every ``resync_interval`` seconds regardless
+(that pass repairs drift made by hand).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from overcast.agent.reconciler import PassResult, Reconciler
+from overcast.agent.view import ModelView
+from overcast.model import keys
+from overcast.store.base import CompactedError, Store, Watcher
+
+log = logging.getLogger(__name__)
+
+FAST_POLL = 0.02  # while a new port waits for its device
+SLOW_POLL = 0.5  # while a port has waited longer than FAST_WINDOW
+FAST_WINDOW = 10.0
+IDLE_WAIT = 1.0  # longest single watch wait
+
+
+class AgentLoop:
+    def __init__(self, store: Store, reconciler: Reconciler, resync_interval: float = 10.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.store = store
+        self.reconciler = reconciler
+        self.view: ModelView = reconciler.view
+        self.resync_interval = resync_interval
+        self.clock = clock
+        self.watcher: Watcher | None = None
+        self.dirty = True
+        self.next_resync = 0.0
+        self.passes = 0
+        self.last: PassResult | None = None
+        self.stopping = threading.Event()
+
+    def full_read(self) -> None:
+        """Replace the view with a consistent snapshot and watch from just after it."""
+        if self.watcher is not None:
+            self.watcher.close()
+        snapshot = self.store.range(keys.ROOT)
+        self.view.load(snapshot.kvs, snapshot.revision)
+        self.watcher = self.store.watch(keys.ROOT, snapshot.revision + 1)
+        self.dirty = True
+        log.info("full read: %d keys at revision %d", len(snapshot.kvs), snapshot.revision)
+
+    def wait_time(self) -> float:
+        if self.dirty:
+            return 0.0
+        now = self.clock()
+        waiting = self.reconciler.waiting_since.values()
+        timeout = max(0.0, min(self.next_resync - now, IDLE_WAIT))
+        if any(now - since < FAST_WINDOW for since in waiting):
+            return min(timeout, FAST_POLL)
+        if waiting:
+            return min(timeout, SLOW_POLL)
+        return timeout
+
+    def poll_events(self, timeout: float) -> None:
+        assert self.watcher is not None
+        try:
+            events = self.watcher.next_batch(timeout)
+        except CompactedError as exc:
+            log.warning("watch history compacted (%s); full re-read", exc)
+            self.full_read()
+            return
+        if events and self.view.apply(events):
+            self.dirty = True
+
+    def step(self) -> PassResult | None:
+        """Wait for events (bounded), then reconcile if anything calls for it."""
+        if self.watcher is None:
+            self.full_read()
+        self.poll_events(self.wait_time())
+        now = self.clock()
+        due = now >= self.next_resync
+        waiting = bool(self.reconciler.waiting_since)
+        if not (self.dirty or due or waiting):
+            return None
+        self.dirty = False
+        result = self.reconciler.run_pass()
+        self.passes += 1
+        self.last = result
+        if due:
+            self.next_resync = now + self.resync_interval
+        return result
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                self.step()
+            except Exception:
+                log.exception("reconcile pass failed; retrying after a full re-read")
+                self.stopping.wait(1.0)
+                self._recover()
+
+    def _recover(self) -> None:
+        try:
+            self.full_read()
+        except Exception:  # noqa: BLE001 - keep trying; the loop logs each failure
+            log.exception("full re-read failed")

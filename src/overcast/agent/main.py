@@ -1,0 +1,86 @@
+"""``overcast agent`` / ``python -m overcast.agent``: the host agent process."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from types import FrameType
+from typing import Any
+
+from overcast.agent.liveness import LEASE_TTL, Liveness
+from overcast.agent.loop import AgentLoop
+from overcast.agent.reconciler import Reconciler
+from overcast.agent.view import ModelView
+from overcast.store import Store, open_store
+
+log = logging.getLogger("overcast.agent")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="overcast agent", description="Overcast host agent.")
+    p.add_argument("--host", required=True, help="this hypervisor's name (binding:host_id)")
+    p.add_argument("--store", required=True, help="store URL, e.g. sqlite:///run/overcast/store.db")
+    p.add_argument("--underlay-ip", required=True, help="this host's VXLAN tunnel endpoint")
+    p.add_argument("--resync-interval", type=float, default=10.0,
+                   help="seconds between full resyncs (default 10)")
+    p.add_argument("--lease-ttl", type=float, default=LEASE_TTL)
+    p.add_argument("--log-level", default="INFO")
+    return p
+
+
+def detect_features() -> dict[str, Any]:
+    """Probe the kernel once; say loudly what is disabled."""
+    from overcast.linux.features import detect_features as probe
+
+    try:
+        report = probe()
+    except Exception as exc:  # noqa: BLE001 - a failed probe must not stop the agent
+        log.error("kernel feature detection failed: %s", exc)
+        return {}
+    for feature in report.missing():
+        log.warning("kernel feature %s MISSING (%s): disabled: %s",
+                    feature.name, feature.detail, feature.disables)
+    log.info("kernel features available: %s",
+             ", ".join(f.name for f in report.features if f.available))
+    return report.to_dict()
+
+
+def run(args: argparse.Namespace) -> int:
+    from overcast.linux.netlink import NetlinkKernel
+
+    features = detect_features()
+    store: Store = open_store(args.store)
+    beat_store: Store = open_store(args.store)  # the keep-alive thread's own connection
+    kernel = NetlinkKernel()
+    reconciler = Reconciler(args.host, args.underlay_ip, store, kernel, ModelView())
+    loop = AgentLoop(store, reconciler, args.resync_interval)
+    liveness = Liveness(beat_store, args.host, args.underlay_ip, features, args.lease_ttl)
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        log.info("signal %d: stopping (kernel state is left as it is)", signum)
+        loop.stopping.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    loop.full_read()
+    liveness.register()
+    liveness.start()
+    log.info("agent %s up: underlay %s, store %s, resync every %gs",
+             args.host, args.underlay_ip, args.store, args.resync_interval)
+    try:
+        loop.run()
+    finally:
+        liveness.stop(revoke=True)
+        kernel.close()
+        store.close()
+        beat_store.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                        format=f"%(asctime)s {args.host} %(name)s %(levelname)s %(message)s")
+    return run(args)

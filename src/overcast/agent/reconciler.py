@@ -1,0 +1,123 @@
+"""One reconcile pass: view -> plan -> observe -> diff -> apply -> port status.
+
+Every pass is a full resync of the owned state (observe everything, diff,
+apply the minimum); nothing is ever flushed.  Status keys are written only
+when their value changes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from overcast.agent.status import DOWN, PortStatus, port_statuses, problems_by_port
+from overcast.agent.view import ModelView
+from overcast.linux import ApplyError, Change, Kernel, diff
+from overcast.model import keys
+from overcast.plan import HostPlan, plan_host
+from overcast.store.base import Compare, Delete, Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PassResult:
+    plan: HostPlan
+    changes: list[Change]
+    errors: list[ApplyError]
+    statuses: dict[str, PortStatus]
+    waiting: list[str] = field(default_factory=list)  # local ports whose device is missing
+
+    @property
+    def converged(self) -> bool:
+        return not self.changes and not self.errors
+
+
+class Reconciler:
+    def __init__(self, host: str, underlay_ip: str, store: Store, kernel: Kernel,
+                 view: ModelView, clock: Callable[[], float] = time.monotonic) -> None:
+        self.host = host
+        self.underlay_ip = underlay_ip
+        self.store = store
+        self.kernel = kernel
+        self.view = view
+        self.clock = clock
+        self.written: dict[str, str] = {}  # port id -> status value we last wrote (JSON)
+        self.waiting_since: dict[str, float] = {}
+        self._reported_problems: set[str] = set()
+
+    def run_pass(self) -> PassResult:
+        plan = plan_host(self.view.host_view(self.host, self.underlay_ip))
+        self._log_problems(plan)
+        observed = self.kernel.observe()
+        changes = diff(plan.state, observed)
+        errors = self.kernel.apply(changes) if changes else []
+        for change in changes:
+            log.info("applied: %s", change.render())
+        for err in errors:
+            log.error("kernel refused: %s", err.render())
+        statuses = port_statuses(plan, observed, errors)
+        statuses.update(self._unplannable(plan))
+        self.report(statuses)
+        waiting = sorted(p for p, dev in plan.port_devices.items()
+                         if dev not in observed.devices_present)
+        self._track_waiting(waiting)
+        return PassResult(plan, changes, errors, statuses, waiting)
+
+    def _unplannable(self, plan: HostPlan) -> dict[str, PortStatus]:
+        """Local ports the plan could not place, DOWN with the planner's reason."""
+        problems = problems_by_port(plan)
+        out = {}
+        for port in self.view.ports():
+            if port.binding_host_id == self.host and port.id not in plan.port_devices:
+                reason = problems.get(port.id, f"network {port.network_id} cannot be realized here")
+                out[port.id] = PortStatus(DOWN, reason)
+        return out
+
+    def _log_problems(self, plan: HostPlan) -> None:
+        current = {f"{p.path}: {p.message}" for p in plan.problems}
+        for text in sorted(current - self._reported_problems):
+            log.error("cannot realize %s", text)
+        self._reported_problems = current
+
+    def _track_waiting(self, waiting: list[str]) -> None:
+        now = self.clock()
+        self.waiting_since = {p: self.waiting_since.get(p, now) for p in waiting}
+
+    def report(self, statuses: dict[str, PortStatus]) -> None:
+        """Write changed statuses; drop statuses of ports no longer here."""
+        for port_id, st in sorted(statuses.items()):
+            value = {"status": st.status, "host": self.host}
+            if st.reason:
+                value["reason"] = st.reason
+            raw = json.dumps(value, sort_keys=True)
+            if self.written.get(port_id) == raw or self._same_in_view(port_id, value):
+                self.written[port_id] = raw
+                continue
+            self.store.put(keys.port_status(port_id), raw.encode())
+            self.written[port_id] = raw
+            log.info("port %s: %s%s", port_id, st.status, f" ({st.reason})" if st.reason else "")
+        for port_id in set(self.view.statuses_of_host(self.host)) | set(self.written):
+            if port_id not in statuses:
+                self._drop_status(port_id)
+
+    def _same_in_view(self, port_id: str, value: dict[str, str]) -> bool:
+        return port_id not in self.written and self.view.port_status(port_id) == value
+
+    def _drop_status(self, port_id: str) -> None:
+        """Delete our status key of a port that left this host, unless another
+        host has written it meanwhile."""
+        self.written.pop(port_id, None)
+        key = keys.port_status(port_id)
+        kv = self.store.get(key)
+        if kv is None:
+            return
+        try:
+            host = json.loads(kv.value).get("host")
+        except ValueError:
+            host = None
+        if host == self.host:
+            self.store.txn([Compare(key, "mod", "==", kv.mod_revision)], [Delete(key)])

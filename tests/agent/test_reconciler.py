@@ -1,0 +1,138 @@
+"""The agent's core with FakeKernel + MemoryStore: no root needed."""
+
+from __future__ import annotations
+
+import json
+
+from overcast.agent import AgentLoop, ModelView, Reconciler
+from overcast.agent.liveness import Liveness
+from overcast.linux import FakeKernel
+from overcast.model import keys
+from overcast.model.types import FixedIP, Network, Port
+from overcast.plan import names
+from overcast.store import MemoryStore, Store
+
+NET = "11111111-2222-3333-4444-555555555555"
+PORT_A = "aaaaaaaa-0000-0000-0000-000000000001"
+PORT_B = "bbbbbbbb-0000-0000-0000-000000000002"
+
+
+def put_obj(store: Store, obj: Network | Port) -> None:
+    store.put(keys.obj(obj.KIND, obj.id), json.dumps(obj.to_stored()).encode())
+
+
+def port(pid: str, host: str, mac: str, ip: str) -> Port:
+    return Port(id=pid, network_id=NET, mac_address=mac, binding_host_id=host,
+                fixed_ips=(FixedIP("s1", ip),))
+
+
+def setup(host: str = "h1") -> tuple[MemoryStore, FakeKernel, AgentLoop]:
+    store = MemoryStore()
+    for name, ip in (("h1", "198.18.0.11"), ("h2", "198.18.0.12")):
+        store.put(keys.host(name), json.dumps({"host": name, "underlay_ip": ip}).encode())
+    put_obj(store, Network(id=NET, segmentation_id=42, mtu=1450))
+    put_obj(store, port(PORT_A, "h1", "fa:16:3e:00:00:01", "10.0.0.5"))
+    put_obj(store, port(PORT_B, "h2", "fa:16:3e:00:00:02", "10.0.0.6"))
+    kernel = FakeKernel()
+    ip = "198.18.0.11" if host == "h1" else "198.18.0.12"
+    rec = Reconciler(host, ip, store, kernel, ModelView())
+    return store, kernel, AgentLoop(store, rec, resync_interval=5.0)
+
+
+def status(store: Store, pid: str) -> dict[str, str] | None:
+    kv = store.get(keys.port_status(pid))
+    return json.loads(kv.value) if kv else None
+
+
+def test_port_down_until_device_appears_then_active() -> None:
+    store, kernel, loop = setup()
+    result = loop.step()
+    assert result is not None and result.waiting == [PORT_A]
+    assert status(store, PORT_A) == {"status": "DOWN", "host": "h1",
+                                     "reason": f"device {names.tap_name(PORT_A)} does not exist"}
+    assert status(store, PORT_B) is None  # not ours
+    kernel.add_device(names.tap_name(PORT_A))
+    loop.step()
+    assert status(store, PORT_A) == {"status": "ACTIVE", "host": "h1"}
+    tap = kernel.links[names.tap_name(PORT_A)]
+    assert tap.master == names.bridge_name(NET) and tap.up and tap.mtu == 1450
+
+
+def test_remote_port_gets_fdb_and_head_end_replication() -> None:
+    store, kernel, loop = setup()
+    kernel.add_device(names.tap_name(PORT_A))
+    loop.step()
+    vx = names.vxlan_name(NET)
+    fdb = {(e.mac, e.dst) for e in kernel.fdb if e.dev == vx}
+    assert fdb == {("00:00:00:00:00:00", "198.18.0.12"), ("fa:16:3e:00:00:02", "198.18.0.12")}
+
+
+def test_second_pass_changes_nothing_and_writes_nothing() -> None:
+    store, kernel, loop = setup()
+    kernel.add_device(names.tap_name(PORT_A))
+    loop.step()
+    rev = store.revision()
+    loop.dirty = True
+    result = loop.step()
+    assert result is not None and result.converged
+    assert store.revision() == rev
+
+
+def test_device_removed_goes_down_and_drift_is_repaired() -> None:
+    store, kernel, loop = setup()
+    tap = names.tap_name(PORT_A)
+    kernel.add_device(tap)
+    loop.step()
+    kernel.fdb.clear()
+    kernel.set_link(tap, master="")
+    loop.dirty = True
+    result = loop.step()
+    assert result is not None and len(result.changes) == 3
+    assert kernel.links[tap].master == names.bridge_name(NET)
+    kernel.remove_device(tap)
+    loop.dirty = True
+    loop.step()
+    assert status(store, PORT_A)["status"] == "DOWN"  # type: ignore[index]
+
+
+def test_port_and_network_deletion_clean_kernel_and_status() -> None:
+    store, kernel, loop = setup()
+    kernel.add_device(names.tap_name(PORT_A))
+    loop.step()
+    store.delete(keys.obj("port", PORT_A))
+    loop.step()
+    assert status(store, PORT_A) is None
+    assert names.bridge_name(NET) not in kernel.links
+    assert names.vxlan_name(NET) not in kernel.links
+    assert kernel.links[names.tap_name(PORT_A)].master == ""
+
+
+def test_restart_with_empty_memory_converges_without_changes() -> None:
+    store, kernel, loop = setup()
+    kernel.add_device(names.tap_name(PORT_A))
+    loop.step()
+    rev = store.revision()
+    fresh = AgentLoop(store, Reconciler("h1", "198.18.0.11", store, kernel, ModelView()))
+    result = fresh.step()
+    assert result is not None and result.converged
+    assert store.revision() == rev
+
+
+def test_compacted_watch_triggers_full_reread() -> None:
+    store, kernel, loop = setup()
+    loop.step()
+    put_obj(store, port("cccccccc-0000-0000-0000-000000000003", "h1", "fa:16:3e:00:00:03", "10.0.0.7"))
+    store.compact(store.revision())
+    loop.step()
+    assert any(k.endswith("cccccccc-0000-0000-0000-000000000003") for k in loop.view.values)
+
+
+def test_liveness_registers_host_and_alive_key() -> None:
+    store = MemoryStore()
+    life = Liveness(store, "h9", "198.18.0.19", {"vxlan": {"available": True}}, ttl=5.0)
+    life.register()
+    host = json.loads(store.get(keys.host("h9")).value)  # type: ignore[union-attr]
+    assert host["underlay_ip"] == "198.18.0.19" and host["host"] == "h9"
+    assert store.get(keys.alive("h9")) is not None
+    life.stop(revoke=True)
+    assert store.get(keys.alive("h9")) is None
