@@ -1,0 +1,42 @@
+"""``overcast network agent list|show``: the host agents (hypervisors)."""
+
+from __future__ import annotations
+
+import argparse
+
+from overcast.cli.client import Client
+from overcast.cli.output import Column, admin_state, alive
+from overcast.cli.resource import Spec, Subparsers, add_list, add_show, group
+
+AGENT = Spec(
+    kind="network agent",
+    key="agent",
+    path="/v2.0/agents",
+    columns=(
+        Column("ID", "id"),
+        Column("Agent Type", "agent_type"),
+        Column("Host", "host"),
+        Column("Availability Zone", "availability_zone"),
+        Column("Alive", "alive", alive),
+        Column("State", "admin_state_up", admin_state),
+        Column("Binary", "binary"),
+    ),
+    name_attr="host",  # an agent can be named by its host
+)
+
+
+def _list_params(client: Client, args: argparse.Namespace) -> list[tuple[str, str]]:
+    params: list[tuple[str, str]] = []
+    if args.host:
+        params.append(("host", args.host))
+    if args.agent_type:
+        params.append(("agent_type", args.agent_type))
+    return params
+
+
+def register(network: Subparsers) -> None:
+    sub = group(network, "agent", "host agents (one per hypervisor)")
+    listing = add_list(sub, AGENT, _list_params)
+    listing.add_argument("--host", help="only the agent of this host")
+    listing.add_argument("--agent-type", help="only agents of this type")
+    add_show(sub, AGENT)

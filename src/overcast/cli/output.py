@@ -1,0 +1,153 @@
+"""What commands print: ASCII box tables (like openstackclient), JSON, YAML
+or bare values, with ``-c`` to pick columns.
+
+Commands return a :class:`Listing` (list) or a :class:`Record` (show/create);
+:func:`render` turns either into text.  Machine formats (json, yaml) carry the
+raw API values; table and value formats carry the human rendering.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from overcast.cli.client import CliError
+
+FORMATS = ("table", "json", "yaml", "value")
+
+Formatter = Callable[[Any], str]
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a list: its header, the API attribute, how to show it."""
+
+    header: str
+    attr: str
+    fmt: Formatter | None = None
+    compute: Callable[[dict[str, Any]], Any] | None = None  # value made of several attributes
+
+    def raw(self, item: dict[str, Any]) -> Any:
+        return self.compute(item) if self.compute else item.get(self.attr)
+
+    def text(self, item: dict[str, Any]) -> str:
+        value = self.raw(item)
+        return self.fmt(value) if self.fmt else format_value(value)
+
+
+@dataclass(frozen=True)
+class Listing:
+    columns: Sequence[Column]
+    rows: Sequence[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Record:
+    data: dict[str, Any]
+    formatters: dict[str, Formatter] = field(default_factory=dict)
+
+
+def format_dict(value: dict[str, Any]) -> str:
+    return ", ".join(f"{k}='{format_value(v)}'" for k, v in sorted(value.items()))
+
+
+def format_value(value: Any) -> str:
+    """The human rendering of one API value (lists of dicts: one per line)."""
+    if value is None:
+        return "None"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, dict):
+        return format_dict(value)
+    if isinstance(value, list | tuple):
+        if any(isinstance(v, dict) for v in value):
+            return "\n".join(format_value(v) for v in value)
+        return ", ".join(format_value(v) for v in value)
+    return str(value)
+
+
+def admin_state(value: Any) -> str:
+    return "UP" if value else "DOWN"
+
+
+def yes_no(value: Any) -> str:
+    return "Yes" if value else "No"
+
+
+def internal_external(value: Any) -> str:
+    return "External" if value else "Internal"
+
+
+def alive(value: Any) -> str:
+    return ":-)" if value else "XXX"
+
+
+# Fields shown the openstackclient way in ``show`` tables.
+SHOW_FORMATTERS: dict[str, Formatter] = {"admin_state_up": admin_state}
+
+
+def box_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A plain ASCII table; multi-line cells span several text lines."""
+    split = [[cell.split("\n") for cell in row] for row in rows]
+    widths = [len(h) for h in headers]
+    for row in split:
+        for i, lines in enumerate(row):
+            widths[i] = max(widths[i], *(len(line) for line in lines))
+    rule = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
+    out = [rule, _line(headers, widths), rule]
+    for row in split:
+        height = max((len(lines) for lines in row), default=1)
+        for n in range(height):
+            out.append(_line([c[n] if n < len(c) else "" for c in row], widths))
+    out.append(rule)
+    return "\n".join(out)
+
+
+def _line(cells: Sequence[str], widths: Sequence[int]) -> str:
+    return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
+
+
+def _pick(columns: Sequence[Column], wanted: Sequence[str]) -> list[Column]:
+    if not wanted:
+        return list(columns)
+    picked = []
+    for name in wanted:
+        match = [c for c in columns if name.lower() in (c.header.lower(), c.attr.lower())]
+        if not match:
+            known = ", ".join(c.header for c in columns)
+            raise CliError(f"No column named '{name}' (columns: {known})")
+        picked.append(match[0])
+    return picked
+
+
+def _record_columns(record: Record) -> list[Column]:
+    formatters = {**SHOW_FORMATTERS, **record.formatters}
+    return [Column(k, k, formatters.get(k)) for k in sorted(record.data)]
+
+
+def _dump(data: Any, fmt: str) -> str:
+    if fmt == "yaml":
+        import yaml
+
+        return str(yaml.safe_dump(data, default_flow_style=False, sort_keys=False)).rstrip("\n")
+    return json.dumps(data, indent=2)
+
+
+def render(result: Listing | Record, fmt: str = "table", columns: Sequence[str] = ()) -> str:
+    """Render a command's result; empty string when nothing is to be printed."""
+    if isinstance(result, Record):
+        cols = _pick(_record_columns(result), columns)
+        if fmt in ("json", "yaml"):
+            return _dump({c.attr: c.raw(result.data) for c in cols}, fmt)
+        if fmt == "value":
+            return "\n".join(c.text(result.data) for c in cols)
+        return box_table(["Field", "Value"], [[c.header, c.text(result.data)] for c in cols])
+    cols = _pick(result.columns, columns)
+    if fmt in ("json", "yaml"):
+        return _dump([{c.header: c.raw(row) for c in cols} for row in result.rows], fmt)
+    texts = [[c.text(row) for c in cols] for row in result.rows]
+    if fmt == "value":
+        return "\n".join(" ".join(t.replace("\n", " ") for t in row) for row in texts)
+    return box_table([c.header for c in cols], texts)
