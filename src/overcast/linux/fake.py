@@ -101,6 +101,8 @@ class FakeKernel:
     def _put_link(self, change: Change, link: FakeLink) -> None:
         if change.op == "create":
             self._absent(link.name)
+            if link.vxlan is not None and self._vni_taken(link.vxlan):
+                raise FakeKernelError(f"{link.name}: a vxlan with VNI {link.vxlan.vni} exists")
             self.links[link.name] = link
             return
         old = self._link(link.name)
@@ -136,6 +138,12 @@ class FakeKernel:
         for other in list(self.links.values()):
             if other.master == name:
                 self.links[other.name] = replace(other, master="")
+
+    def _vni_taken(self, vx: Vxlan) -> bool:
+        return any(
+            ln.vxlan is not None and (ln.vxlan.vni, ln.vxlan.port) == (vx.vni, vx.port)
+            for ln in self.links.values()
+        )
 
     def _link(self, name: str) -> FakeLink:
         if name not in self.links:

@@ -83,7 +83,7 @@ class _Builder:
         """Reserve a kernel name; False (and a problem) if another object has it."""
         holder = self.used_names.setdefault(name, owner)
         if holder != owner:
-            self.problem(path, f"kernel name {name} collides with {holder}")
+            self.problem(path, f"{name} is already used by {holder}")
             return False
         return True
 
@@ -112,17 +112,12 @@ def _is_remote(port: Port, view: HostView) -> bool:
 
 def _plan_network(b: _Builder, net: Network, local: list[Port], remote: list[Port]) -> None:
     path = f"network/{net.id}"
-    if not _network_ok(b, net, path):
+    if not _network_ok(b, net, path) or not _claim_network(b, net, path):
         return
-    bridge = names.bridge_name(net.id)
-    if not b.claim(bridge, path, path):
-        return
-    mark = names.network_mark(net.id)
+    bridge, mark = names.bridge_name(net.id), names.network_mark(net.id)
     b.bridges.append(Bridge(bridge, net.mtu, mark))
     if net.network_type == "vxlan":
         vxlan = names.vxlan_name(net.id)
-        if not b.claim(vxlan, path, path):
-            return
         b.vxlans.append(Vxlan(vxlan, int(net.segmentation_id or 0), b.view.underlay_ip, net.mtu, mark))
         b.attachments.append(Attachment(vxlan, bridge, net.mtu))
         _plan_remote(b, vxlan, remote)
@@ -131,6 +126,15 @@ def _plan_network(b: _Builder, net: Network, local: list[Port], remote: list[Por
         if b.claim(tap, f"port/{port.id}", f"port/{port.id}"):
             b.attachments.append(Attachment(tap, bridge, net.mtu, port.admin_state_up))
             b.port_devices[port.id] = tap
+
+
+def _claim_network(b: _Builder, net: Network, path: str) -> bool:
+    """Reserve the network's kernel names (and its VNI: the kernel allows one
+    vxlan device per VNI and port)."""
+    wanted = [names.bridge_name(net.id)]
+    if net.network_type == "vxlan":
+        wanted += [names.vxlan_name(net.id), f"vni {net.segmentation_id}"]
+    return all([b.claim(name, path, path) for name in wanted])
 
 
 def _network_ok(b: _Builder, net: Network, path: str) -> bool:
