@@ -19,13 +19,10 @@ import httpx
 from overcast.lab import fabric, ipcmd, state
 from overcast.lab.control import current_topology, log_path
 from overcast.lab.ipcmd import LAB_ALIAS, LabError, ip
+from overcast.plan.names import tap_name
 
 VM_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 ACTIVE_TIMEOUT = 30.0
-
-
-def tap_name(port_id: str) -> str:
-    return "tap" + port_id[:11]
 
 
 def vm_netns(name: str) -> str:
@@ -53,6 +50,17 @@ class Api:
         if len(found) != 1:
             raise LabError(f"network {ref!r}: {'not found' if not found else 'ambiguous name'}")
         return found[0]  # type: ignore[no-any-return]
+
+    def create_network(self, name: str, cidr: str, gateway: str | None = None,
+                       **network: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        """A tenant network with one IPv4 subnet; returns (network, subnet)."""
+        net = self.call("POST", "/v2.0/networks", {"network": {"name": name, **network}})["network"]
+        body: dict[str, Any] = {"network_id": net["id"], "cidr": cidr, "ip_version": 4,
+                                "name": f"{name}-subnet"}
+        if gateway is not None:
+            body["gateway_ip"] = gateway
+        subnet = self.call("POST", "/v2.0/subnets", {"subnet": body})["subnet"]
+        return net, subnet
 
 
 def create(name: str, host_name: str, network: str, address: str | None = None,
