@@ -60,11 +60,17 @@ def main() -> None:
     for cmd in COMMANDS:
         cmd = cmd.format(**ctx) if "{" in cmd else cmd
         start = log.stat().st_size if log.exists() else 0
-        p = subprocess.run([OPENSTACK, *shlex.split(cmd), "-f", a.format]
-                           if not cmd.split()[-2] == "delete" and "set" not in cmd.split()[:3]
-                           and "add" not in cmd.split()[:2]
-                           else [OPENSTACK, *shlex.split(cmd)],
-                           env=env, capture_output=True, text=True, timeout=120)
+        p = subprocess.run(
+            [OPENSTACK, *shlex.split(cmd), "-f", a.format]
+            if not cmd.split()[-2] == "delete"
+            and "set" not in cmd.split()[:3]
+            and "add" not in cmd.split()[:2]
+            else [OPENSTACK, *shlex.split(cmd)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         print(f"### openstack {cmd}  (rc={p.returncode})")
         with log.open() as f:
             f.seek(start)

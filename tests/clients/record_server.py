@@ -27,14 +27,39 @@ from urllib.parse import parse_qs, urlsplit
 PROJECT = "0" * 32
 
 EXTENSIONS = [
-    "agent", "allowed-address-pairs", "binding", "dns-integration", "external-net",
-    "extra_dhcp_opt", "extraroute", "ext-gw-mode", "l3-ha", "network_availability_zone",
-    "port-security", "project-id", "qos", "qos-bw-limit-direction", "qos-default",
-    "quotas", "router", "security-group", "standard-attr-description",
-    "standard-attr-revisions", "standard-attr-tag", "standard-attr-timestamp",
-    "subnet_allocation", "fip-port-details", "pagination", "sorting", "filter-validation",
-    "stateful-security-group", "port-security-groups-filtering", "net-mtu",
-    "net-mtu-writable", "dns-domain-ports", "subnet-service-types",
+    "agent",
+    "allowed-address-pairs",
+    "binding",
+    "dns-integration",
+    "external-net",
+    "extra_dhcp_opt",
+    "extraroute",
+    "ext-gw-mode",
+    "l3-ha",
+    "network_availability_zone",
+    "port-security",
+    "project-id",
+    "qos",
+    "qos-bw-limit-direction",
+    "qos-default",
+    "quotas",
+    "router",
+    "security-group",
+    "standard-attr-description",
+    "standard-attr-revisions",
+    "standard-attr-tag",
+    "standard-attr-timestamp",
+    "subnet_allocation",
+    "fip-port-details",
+    "pagination",
+    "sorting",
+    "filter-validation",
+    "stateful-security-group",
+    "port-security-groups-filtering",
+    "net-mtu",
+    "net-mtu-writable",
+    "dns-domain-ports",
+    "subnet-service-types",
 ]
 
 # collection path -> (resource key, collection key)
@@ -81,19 +106,39 @@ class Store:
         }
         if coll == "networks":
             base.update(
-                name="", admin_state_up=True, status="ACTIVE", shared=False, subnets=[],
-                mtu=1450, port_security_enabled=True, **{"router:external": False},
-                availability_zone_hints=[], availability_zones=[], ipv4_address_scope=None,
-                ipv6_address_scope=None, is_default=False, qos_policy_id=None,
-                dns_domain="", **{"provider:network_type": "vxlan",
-                                  "provider:physical_network": None,
-                                  "provider:segmentation_id": 1001},
+                name="",
+                admin_state_up=True,
+                status="ACTIVE",
+                shared=False,
+                subnets=[],
+                mtu=1450,
+                port_security_enabled=True,
+                **{"router:external": False},
+                availability_zone_hints=[],
+                availability_zones=[],
+                ipv4_address_scope=None,
+                ipv6_address_scope=None,
+                is_default=False,
+                qos_policy_id=None,
+                dns_domain="",
+                **{
+                    "provider:network_type": "vxlan",
+                    "provider:physical_network": None,
+                    "provider:segmentation_id": 1001,
+                },
             )
         elif coll == "subnets":
             base.update(
-                name="", enable_dhcp=True, dns_nameservers=[], host_routes=[],
-                ip_version=4, ipv6_ra_mode=None, ipv6_address_mode=None,
-                service_types=[], subnetpool_id=None, segment_id=None,
+                name="",
+                enable_dhcp=True,
+                dns_nameservers=[],
+                host_routes=[],
+                ip_version=4,
+                ipv6_ra_mode=None,
+                ipv6_address_mode=None,
+                service_types=[],
+                subnetpool_id=None,
+                segment_id=None,
             )
             cidr = ipaddress.ip_network(obj.get("cidr", "10.0.0.0/24"), strict=False)
             hosts = list(cidr.hosts())
@@ -101,41 +146,79 @@ class Store:
             base["allocation_pools"] = [{"start": str(hosts[1]), "end": str(hosts[-1])}]
         elif coll == "ports":
             base.update(
-                name="", admin_state_up=True, status="DOWN", device_id="", device_owner="",
-                mac_address="fa:16:3e:00:00:01", fixed_ips=[], allowed_address_pairs=[],
-                extra_dhcp_opts=[], security_groups=[], port_security_enabled=True,
-                binding_host_id="", dns_name="", dns_assignment=[], qos_policy_id=None,
-                **{"binding:host_id": "", "binding:vif_type": "unbound",
-                   "binding:vnic_type": "normal", "binding:profile": {},
-                   "binding:vif_details": {}},
+                name="",
+                admin_state_up=True,
+                status="DOWN",
+                device_id="",
+                device_owner="",
+                mac_address="fa:16:3e:00:00:01",
+                fixed_ips=[],
+                allowed_address_pairs=[],
+                extra_dhcp_opts=[],
+                security_groups=[],
+                port_security_enabled=True,
+                binding_host_id="",
+                dns_name="",
+                dns_assignment=[],
+                qos_policy_id=None,
+                **{
+                    "binding:host_id": "",
+                    "binding:vif_type": "unbound",
+                    "binding:vnic_type": "normal",
+                    "binding:profile": {},
+                    "binding:vif_details": {},
+                },
             )
         elif coll == "security-groups":
             base.update(name="", security_group_rules=[], stateful=True, shared=False)
         elif coll == "security-group-rules":
             base.update(
-                direction="ingress", ethertype="IPv4", protocol=None, port_range_min=None,
-                port_range_max=None, remote_ip_prefix=None, remote_group_id=None,
-                remote_address_group_id=None, security_group_id=None, normalized_cidr=None,
+                direction="ingress",
+                ethertype="IPv4",
+                protocol=None,
+                port_range_min=None,
+                port_range_max=None,
+                remote_ip_prefix=None,
+                remote_group_id=None,
+                remote_address_group_id=None,
+                security_group_id=None,
+                normalized_cidr=None,
             )
         elif coll == "routers":
             base.update(
-                name="", admin_state_up=True, status="ACTIVE", external_gateway_info=None,
-                routes=[], distributed=False, ha=False, availability_zone_hints=[],
-                availability_zones=[], flavor_id=None,
+                name="",
+                admin_state_up=True,
+                status="ACTIVE",
+                external_gateway_info=None,
+                routes=[],
+                distributed=False,
+                ha=False,
+                availability_zone_hints=[],
+                availability_zones=[],
+                flavor_id=None,
             )
         elif coll == "floatingips":
             base.update(
-                floating_ip_address="203.0.113.10", fixed_ip_address=None, port_id=None,
-                router_id=None, status="DOWN", dns_domain="", dns_name="", port_details=None,
-                qos_policy_id=None, port_forwardings=[],
+                floating_ip_address="203.0.113.10",
+                fixed_ip_address=None,
+                port_id=None,
+                router_id=None,
+                status="DOWN",
+                dns_domain="",
+                dns_name="",
+                port_details=None,
+                qos_policy_id=None,
+                port_forwardings=[],
             )
         elif coll == "qos/policies":
             base.update(name="", shared=False, is_default=False, rules=[])
         base.update(obj)
         if coll == "ports" and not base["fixed_ips"]:
-            base["fixed_ips"] = [{"subnet_id": s["id"], "ip_address": "10.0.0.5"}
-                                 for s in self.items["subnets"].values()
-                                 if s["network_id"] == base.get("network_id")][:1]
+            base["fixed_ips"] = [
+                {"subnet_id": s["id"], "ip_address": "10.0.0.5"}
+                for s in self.items["subnets"].values()
+                if s["network_id"] == base.get("network_id")
+            ][:1]
         if coll == "ports":
             for fip in base["fixed_ips"]:
                 fip.setdefault("ip_address", "10.0.0.6")
@@ -177,8 +260,10 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def _not_found(self, what: str) -> None:
-        self._send(404, {"NeutronError": {"type": "NotFound", "message": f"{what} not found",
-                                          "detail": ""}})
+        self._send(
+            404,
+            {"NeutronError": {"type": "NotFound", "message": f"{what} not found", "detail": ""}},
+        )
 
     def _handle(self) -> None:
         n = int(self.headers.get("Content-Length") or 0)
@@ -196,30 +281,62 @@ class Handler(BaseHTTPRequestHandler):
         if path == "" and self.command == "GET" and self.mode == "no-root":
             return self._not_found("/")
         if path == "" and self.command == "GET" and self.mode == "minimal-root":
-            return self._send(200, {"versions": [{"id": "v2.0", "status": "CURRENT",
-                                                  "links": []}]})
+            return self._send(200, {"versions": [{"id": "v2.0", "status": "CURRENT", "links": []}]})
         if path == "" and self.command == "GET":
-            return self._send(200, {"versions": [{
-                "id": "v2.0", "status": "CURRENT",
-                "links": [{"href": base + "/v2.0/", "rel": "self"}]}]})
+            return self._send(
+                200,
+                {
+                    "versions": [
+                        {
+                            "id": "v2.0",
+                            "status": "CURRENT",
+                            "links": [{"href": base + "/v2.0/", "rel": "self"}],
+                        }
+                    ]
+                },
+            )
         if path == "/v2.0" and self.command == "GET":
-            return self._send(200, {"resources": [
-                {"name": r, "collection": c,
-                 "links": [{"href": f"{base}/v2.0/{p}", "rel": "self"}]}
-                for p, (r, c) in COLLECTIONS.items()]})
+            return self._send(
+                200,
+                {
+                    "resources": [
+                        {
+                            "name": r,
+                            "collection": c,
+                            "links": [{"href": f"{base}/v2.0/{p}", "rel": "self"}],
+                        }
+                        for p, (r, c) in COLLECTIONS.items()
+                    ]
+                },
+            )
         if not path.startswith("/v2.0/"):
             return self._not_found(path)
-        rest = path[len("/v2.0/"):]
+        rest = path[len("/v2.0/") :]
         if rest == "extensions":
-            return self._send(200, {"extensions": [
-                {"alias": a, "name": a, "description": a, "updated": _now(), "links": []}
-                for a in EXTENSIONS]})
+            return self._send(
+                200,
+                {
+                    "extensions": [
+                        {"alias": a, "name": a, "description": a, "updated": _now(), "links": []}
+                        for a in EXTENSIONS
+                    ]
+                },
+            )
         if rest.startswith("extensions/"):
             alias = rest.split("/", 1)[1]
             if alias in EXTENSIONS:
-                return self._send(200, {"extension": {"alias": alias, "name": alias,
-                                                      "description": alias,
-                                                      "updated": _now(), "links": []}})
+                return self._send(
+                    200,
+                    {
+                        "extension": {
+                            "alias": alias,
+                            "name": alias,
+                            "description": alias,
+                            "updated": _now(),
+                            "links": [],
+                        }
+                    },
+                )
             return self._not_found("extension " + alias)
         with self.store.lock:
             return self._crud(rest, query, body)
@@ -235,15 +352,21 @@ class Handler(BaseHTTPRequestHandler):
                 return self._not_found("policy")
             rkey = kind[:-1]  # bandwidth_limit_rule
             if self.command == "POST":
-                rule = {"id": str(uuid.uuid4()), "max_kbps": 0, "max_burst_kbps": 0,
-                        "direction": "egress", "type": kind[: -len("_rules")]}
+                rule = {
+                    "id": str(uuid.uuid4()),
+                    "max_kbps": 0,
+                    "max_burst_kbps": 0,
+                    "direction": "egress",
+                    "type": kind[: -len("_rules")],
+                }
                 rule.update(body[rkey])
                 st.qos_rules[rule["id"]] = rule
                 pol.setdefault("rules", []).append(rule)
                 return self._send(201, {rkey: rule})
             if len(segs) == 4:
-                return self._send(200, {kind: [r for r in pol["rules"]
-                                               if r["type"] + "_rules" == kind]})
+                return self._send(
+                    200, {kind: [r for r in pol["rules"] if r["type"] + "_rules" == kind]}
+                )
             rule = st.qos_rules.get(segs[4])
             if rule is None:
                 return self._not_found("rule")
@@ -257,29 +380,37 @@ class Handler(BaseHTTPRequestHandler):
             return self._not_found(rest)
         rkey, ckey = COLLECTIONS[coll]
         items = st.items[coll]
-        tail = rest[len(coll):].strip("/")
+        tail = rest[len(coll) :].strip("/")
         if not tail:
             if self.command == "GET":
                 objs = list(items.values())
                 for k, vs in query.items():
-                    if k in ("limit", "marker", "fields", "sort_key", "sort_dir",
-                             "page_reverse"):
+                    if k in ("limit", "marker", "fields", "sort_key", "sort_dir", "page_reverse"):
                         continue
-                    objs = [o for o in objs if str(o.get(k)) in vs
-                            or str(o.get(k)).lower() in [v.lower() for v in vs]]
+                    objs = [
+                        o
+                        for o in objs
+                        if str(o.get(k)) in vs or str(o.get(k)).lower() in [v.lower() for v in vs]
+                    ]
                 resp = {ckey: objs}
                 if "marker" in query:
                     ids = [o["id"] for o in objs]
                     m = query["marker"][0]
-                    objs = objs[ids.index(m) + 1:] if m in ids else []
+                    objs = objs[ids.index(m) + 1 :] if m in ids else []
                 if "limit" in query:
                     lim = int(query["limit"][0])
                     page = objs[:lim]
                     resp = {ckey: page}
                     if len(objs) > lim:
-                        resp[ckey + "_links"] = [{"rel": "next", "href": (
-                            f"http://{self.headers.get('Host')}/v2.0/{coll}"
-                            f"?limit={lim}&marker={page[-1]['id']}")}]
+                        resp[ckey + "_links"] = [
+                            {
+                                "rel": "next",
+                                "href": (
+                                    f"http://{self.headers.get('Host')}/v2.0/{coll}"
+                                    f"?limit={lim}&marker={page[-1]['id']}"
+                                ),
+                            }
+                        ]
                 else:
                     resp = {ckey: objs}
                 return self._send(200, resp)
@@ -298,12 +429,21 @@ class Handler(BaseHTTPRequestHandler):
             return self._not_found(f"{rkey} {oid}")
         if action:
             if action == "add_router_interface":
-                port = st.defaults("ports", {"device_id": oid,
-                                             "device_owner": "network:router_interface"})
-                return self._send(200, {"id": oid, "subnet_id": body.get("subnet_id"),
-                                        "subnet_ids": [body.get("subnet_id")],
-                                        "port_id": port["id"], "tenant_id": PROJECT,
-                                        "project_id": PROJECT, "network_id": "x"})
+                port = st.defaults(
+                    "ports", {"device_id": oid, "device_owner": "network:router_interface"}
+                )
+                return self._send(
+                    200,
+                    {
+                        "id": oid,
+                        "subnet_id": body.get("subnet_id"),
+                        "subnet_ids": [body.get("subnet_id")],
+                        "port_id": port["id"],
+                        "tenant_id": PROJECT,
+                        "project_id": PROJECT,
+                        "network_id": "x",
+                    },
+                )
             if action == "remove_router_interface":
                 return self._send(200, {"id": oid, "subnet_id": body.get("subnet_id")})
             if action == "tags":
