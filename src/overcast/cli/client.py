@@ -78,7 +78,7 @@ class Client:
         method: str,
         path: str,
         body: dict[str, Any] | None = None,
-        params: dict[str, Any] | list[tuple[str, str]] | None = None,
+        params: dict[str, str] | list[tuple[str, str]] | None = None,
     ) -> dict[str, Any]:
         """Send one request; return the decoded JSON body ({} when empty)."""
         try:
@@ -98,7 +98,9 @@ class Client:
             raise CliError(f"the API answered {method} {path} with non-JSON content") from exc
         return data if isinstance(data, dict) else {"result": data}
 
-    def get(self, path: str, params: Any = None) -> dict[str, Any]:
+    def get(
+        self, path: str, params: dict[str, str] | list[tuple[str, str]] | None = None
+    ) -> dict[str, Any]:
         return self.request("GET", path, params=params)
 
     def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:

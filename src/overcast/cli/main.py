@@ -86,7 +86,10 @@ def run_passthrough(given: dict[str, str], name: str, rest: list[str]) -> int:
     except (ImportError, AttributeError) as exc:
         print(f"overcast {name}: not available in this installation ({exc})", file=sys.stderr)
         return 1
-    code = func(rest)
+    try:
+        code = func(rest)
+    except SystemExit as exc:  # their argparse: --help or a usage error
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     return int(code or 0)
 
 
