@@ -81,8 +81,10 @@ class Client:
         params: dict[str, str] | list[tuple[str, str]] | None = None,
     ) -> dict[str, Any]:
         """Send one request; return the decoded JSON body ({} when empty)."""
+        pairs = params.items() if isinstance(params, dict) else params or ()
+        query = httpx.QueryParams(tuple(pairs)) if pairs else None
         try:
-            response = self._http.request(method, path, json=body, params=params)
+            response = self._http.request(method, path, json=body, params=query)
         except httpx.TransportError as exc:
             raise CliError(
                 f"cannot reach the Overcast API at {self.url}: is `overcast server` running?"
