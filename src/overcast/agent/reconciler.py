@@ -18,7 +18,7 @@ from overcast.agent.view import ModelView
 from overcast.linux import ApplyError, Change, Kernel, diff
 from overcast.model import keys
 from overcast.plan import HostPlan, plan_host
-from overcast.store.base import Compare, Delete, Store
+from overcast.store.base import Compare, Delete, Op, Put, Store
 
 log = logging.getLogger(__name__)
 
@@ -89,17 +89,21 @@ class Reconciler:
 
     def report(self, statuses: dict[str, PortStatus]) -> None:
         """Write changed statuses; drop statuses of ports no longer here."""
+        puts: list[Op] = []
         for port_id, st in sorted(statuses.items()):
             value = {"status": st.status, "host": self.host}
             if st.reason:
                 value["reason"] = st.reason
             raw = json.dumps(value, sort_keys=True)
-            if self.written.get(port_id) == raw or self._same_in_view(port_id, value):
+            if self.written.get(port_id) != raw and not self._same_in_view(port_id, value):
+                puts.append(Put(keys.port_status(port_id), raw.encode()))
+                log.info("port %s: %s%s", port_id, st.status, f" ({st.reason})" if st.reason else "")
+            else:
                 self.written[port_id] = raw
-                continue
-            self.store.put(keys.port_status(port_id), raw.encode())
-            self.written[port_id] = raw
-            log.info("port %s: %s%s", port_id, st.status, f" ({st.reason})" if st.reason else "")
+        if puts:
+            self.store.txn([], puts)  # one revision for the whole pass
+            for put in puts:
+                self.written[put.key[len(keys.PORT_STATUS):]] = put.value.decode()
         for port_id in set(self.view.statuses_of_host(self.host)) | set(self.written):
             if port_id not in statuses:
                 self._drop_status(port_id)
