@@ -44,3 +44,19 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if _executed == 0:
         print("\nFAIL: no test ran")
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.fixture
+def api_server():  # type: ignore[no-untyped-def]
+    """A fresh API on a free loopback port over an in-memory store."""
+    from overcast.api import Api
+    from overcast.api.embedded import EmbeddedServer
+    from overcast.store import MemoryStore
+
+    with EmbeddedServer(Api(MemoryStore())) as server:
+        yield server
+
+
+@pytest.fixture
+def api_url(api_server) -> str:  # type: ignore[no-untyped-def]
+    return str(api_server.url)

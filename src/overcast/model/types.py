@@ -110,6 +110,7 @@ class Network(Resource):
     port_security_enabled: bool = True
     dns_domain: str = ""
     availability_zone_hints: tuple[str, ...] = ()
+    qos_policy_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,5 @@
+import sys
+
+from overcast.api.server import main
+
+sys.exit(main())

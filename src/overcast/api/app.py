@@ -1,0 +1,68 @@
+"""The HTTP edge: a Starlette app that turns requests into ``service.Request``
+and runs them in a worker thread (the store is synchronous)."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request as HttpRequest
+from starlette.responses import JSONResponse
+from starlette.responses import Response as HttpResponse
+from starlette.routing import Route
+
+from overcast.api import openapi
+from overcast.api.errors import TooLarge
+from overcast.api.service import Api, Request, Response
+
+log = logging.getLogger("overcast.api")
+
+
+def create_app(api: Api) -> Starlette:
+    async def endpoint(http: HttpRequest) -> HttpResponse:
+        if http.url.path == "/openapi.json" and http.method == "GET":
+            return JSONResponse(openapi.document(str(http.base_url)))
+        try:
+            body = await _read_body(http, api.cfg.max_body_bytes)
+        except TooLarge as err:
+            return _json(Response(err.status, err.body()))
+        req = Request(
+            method=http.method, path=http.url.path, params=list(http.query_params.multi_items()),
+            headers={k.lower(): v for k, v in http.headers.items()}, body=body,
+            base_url=str(http.base_url).rstrip("/"),
+        )
+        try:
+            resp = await run_in_threadpool(api.handle, req)
+        except Exception:  # a bug: answer 500 in the Neutron shape, log the traceback
+            log.exception("internal error on %s %s", http.method, http.url.path)
+            resp = Response(500, {"NeutronError": {
+                "type": "HTTPInternalServerError",
+                "message": "Request failed: internal server error while processing your request.",
+                "detail": ""}})
+        return _json(resp)
+
+    methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"]
+    return Starlette(routes=[Route("/{path:path}", endpoint, methods=methods)])
+
+
+async def _read_body(http: HttpRequest, limit: int) -> bytes:
+    declared = http.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise TooLarge(f"Request body of {declared} bytes exceeds the limit of {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in http.stream():
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge(f"Request body exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _json(resp: Response) -> HttpResponse:
+    if resp.body is None:
+        return HttpResponse(status_code=resp.status)
+    data = json.dumps(resp.body, separators=(",", ":")).encode()
+    return HttpResponse(data, status_code=resp.status, media_type="application/json")

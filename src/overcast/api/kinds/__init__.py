@@ -1,0 +1,1 @@
+"""One module per Neutron resource: its API schema (``KIND``) and behaviour."""

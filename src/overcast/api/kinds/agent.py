@@ -1,0 +1,37 @@
+"""Hosts, shown as Neutron agents.  Agents register themselves; the API only
+reads them (and lets an admin disable or forget one)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from overcast.api import convert as cv
+from overcast.api.repo import Repo
+from overcast.api.resource import Attr, Kind, stored
+from overcast.model import keys
+from overcast.model.types import Host
+
+
+def _extra(repo: Repo, host: Host, out: dict[str, Any]) -> None:
+    alive: set[str] = repo.memo("alive", lambda: {kv.key.rsplit("/", 1)[1]
+                                                  for kv in repo.tx.range(keys.alive())})
+    out["alive"] = host.host in alive
+    out["topic"] = "overcast"
+    out["availability_zone"] = None
+    out["configurations"] = {"underlay_ip": host.underlay_ip, **host.features}
+    out["resources_synced"] = None
+
+
+KIND = Kind(
+    Host, "agent", "agents", "/v2.0/agents",
+    (
+        Attr("host", "host", post=False, put=False),
+        Attr("agent_type", "agent_type", post=False, put=False),
+        Attr("binary", "binary", post=False, put=False),
+        stored("admin_state_up", cv.to_bool),
+        Attr("started_at", "started_at", post=False, put=False),
+        Attr("heartbeat_timestamp", "heartbeat_timestamp", post=False, put=False),
+    ),
+    extra=_extra,
+)
+

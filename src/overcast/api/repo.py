@@ -1,0 +1,134 @@
+"""Typed access to the logical model inside one store transaction (or one read
+snapshot): get/list/save/remove model objects by kind, with a per-transaction
+cache so a request decodes each object once."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, Protocol, TypeVar
+
+from overcast.api.errors import not_found
+from overcast.model import keys
+from overcast.model.types import Resource
+from overcast.store import Store
+
+T = TypeVar("T", bound=Resource)
+
+
+class Reader(Protocol):
+    def get(self, key: str) -> bytes | None: ...
+    def range(self, prefix: str) -> list[Any]: ...  # items with .key and .value
+
+
+class Writer(Reader, Protocol):
+    def put(self, key: str, value: bytes, lease: int = 0) -> None: ...
+    def delete(self, key: str) -> None: ...
+
+
+class Snapshot:
+    """A Reader over the store for requests that only read."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def get(self, key: str) -> bytes | None:
+        kv = self._store.get(key)
+        return None if kv is None else kv.value
+
+    def range(self, prefix: str) -> list[Any]:
+        return self._store.range(prefix).kvs
+
+
+def now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Repo:
+    def __init__(self, tx: Reader, cfg: Any = None) -> None:
+        self.tx = tx
+        self.cfg = cfg
+        self._lists: dict[str, dict[str, Resource]] = {}
+        self._memo: dict[str, Any] = {}
+
+    def memo(self, name: str, compute: Callable[[], Any]) -> Any:
+        """A value computed once per request (e.g. all port statuses)."""
+        if name not in self._memo:
+            self._memo[name] = compute()
+        return self._memo[name]
+
+    # reading ------------------------------------------------------------
+    def all(self, cls: type[T]) -> list[T]:
+        return list(self._index(cls).values())  # type: ignore[arg-type]
+
+    @staticmethod
+    def _prefix(cls: type[Resource]) -> str:
+        # hosts are written by agents under their own prefix, keyed by name
+        return keys.host() if cls.KIND == "host" else keys.obj(cls.KIND)
+
+    @staticmethod
+    def _key(obj: Resource) -> str:
+        if obj.KIND == "host":
+            return keys.host(obj.host)
+        return keys.obj(obj.KIND, obj.id)
+
+    def _index(self, cls: type[Resource]) -> dict[str, Resource]:
+        cached = self._lists.get(cls.KIND)
+        if cached is None:
+            cached = {}
+            for kv in self.tx.range(self._prefix(cls)):
+                obj = cls.from_stored(json.loads(kv.value))
+                cached[obj.id] = obj
+            self._lists[cls.KIND] = cached
+        return cached
+
+    def get(self, cls: type[T], id_: str) -> T | None:
+        cached = self._lists.get(cls.KIND)
+        if cached is not None or cls.KIND == "host":
+            return self._index(cls).get(id_)  # type: ignore[return-value]
+        raw = self.tx.get(keys.obj(cls.KIND, id_))
+        return None if raw is None else cls.from_stored(json.loads(raw))
+
+    def must(self, cls: type[T], id_: str, visible: Callable[[T], bool] | None = None) -> T:
+        obj = self.get(cls, id_) if isinstance(id_, str) else None
+        if obj is None or (visible is not None and not visible(obj)):
+            raise not_found(cls.KIND, str(id_))
+        return obj
+
+    def where(self, cls: type[T], **match: Any) -> list[T]:
+        return [o for o in self.all(cls) if all(getattr(o, k) == v for k, v in match.items())]
+
+    def get_json(self, key: str) -> Any:
+        raw = self.tx.get(key)
+        return None if raw is None else json.loads(raw)
+
+    def range_json(self, prefix: str) -> list[tuple[str, Any]]:
+        return [(kv.key, json.loads(kv.value)) for kv in self.tx.range(prefix)]
+
+    # writing ------------------------------------------------------------
+    def _writer(self) -> Writer:
+        return self.tx  # type: ignore[return-value]
+
+    def save(self, obj: T, *, new: bool = False) -> T:
+        stamp = now()
+        if new:
+            obj = obj.replace(created_at=obj.created_at or stamp, updated_at=stamp,
+                              revision_number=1)
+        else:
+            obj = obj.replace(updated_at=stamp, revision_number=obj.revision_number + 1)
+        self.put_json(self._key(obj), obj.to_stored())
+        if obj.KIND in self._lists:
+            self._lists[obj.KIND][obj.id] = obj
+        return obj
+
+    def remove(self, obj: Resource) -> None:
+        self._writer().delete(self._key(obj))
+        self._lists.get(obj.KIND, {}).pop(obj.id, None)
+
+    def put_json(self, key: str, value: Any) -> None:
+        data = json.dumps(value, separators=(",", ":"), sort_keys=True).encode()
+        self._writer().put(key, data)
+
+    def delete_key(self, key: str) -> None:
+        self._writer().delete(key)

@@ -1,0 +1,89 @@
+"""Address arithmetic for subnets and ports: pools, free-address choice, MACs.
+
+Pure functions; the API stores the allocations.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+from collections.abc import Iterable, Iterator
+
+from overcast.model.types import AllocationPool
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+NEUTRON_MAC_PREFIX = (0xFA, 0x16, 0x3E)
+
+
+def usable_range(net: IPNetwork) -> tuple[int, int]:
+    """First and last assignable host address (as ints) of a network."""
+    first, last = int(net.network_address), int(net.broadcast_address)
+    if net.version == 4 and net.prefixlen <= 30:
+        return first + 1, last - 1
+    if net.version == 6 and net.prefixlen <= 126:
+        return first + 1, last
+    return first, last
+
+
+def default_gateway(net: IPNetwork) -> str | None:
+    lo, hi = usable_range(net)
+    return str(ipaddress.ip_address(lo)) if lo <= hi else None
+
+
+def default_pools(net: IPNetwork, gateway: str | None) -> list[AllocationPool]:
+    """The usable range minus the gateway, as Neutron computes it."""
+    lo, hi = usable_range(net)
+    ranges = [(lo, hi)]
+    if gateway is not None:
+        gw = int(ipaddress.ip_address(gateway))
+        ranges = _exclude(ranges, gw)
+    make = ipaddress.ip_address
+    return [AllocationPool(str(make(a)), str(make(b))) for a, b in ranges if a <= b]
+
+
+def _exclude(ranges: list[tuple[int, int]], point: int) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for a, b in ranges:
+        if a <= point <= b:
+            out.extend(r for r in ((a, point - 1), (point + 1, b)) if r[0] <= r[1])
+        else:
+            out.append((a, b))
+    return out
+
+
+def pool_bounds(pool: AllocationPool) -> tuple[int, int]:
+    return int(ipaddress.ip_address(pool.start)), int(ipaddress.ip_address(pool.end))
+
+
+def pool_size(pools: Iterable[AllocationPool]) -> int:
+    return sum(b - a + 1 for a, b in map(pool_bounds, pools))
+
+
+def first_free(pools: Iterable[AllocationPool], used: set[str], version: int) -> str | None:
+    """The lowest address of the pools that is not in ``used``."""
+    used_ints = {int(ipaddress.ip_address(u)) for u in used}
+    for a, b in sorted(map(pool_bounds, pools)):
+        for candidate in _ints_not_in(a, b, used_ints):
+            return str(ipaddress.ip_address(candidate) if version == 4 else ipaddress.IPv6Address(candidate))
+    return None
+
+
+def _ints_not_in(a: int, b: int, used: set[int]) -> Iterator[int]:
+    n = a
+    while n <= b:
+        if n not in used:
+            yield n
+        n += 1
+
+
+def in_pools(ip: str, pools: Iterable[AllocationPool]) -> bool:
+    value = int(ipaddress.ip_address(ip))
+    return any(a <= value <= b for a, b in map(pool_bounds, pools))
+
+
+def random_mac(rng: random.Random | None = None) -> str:
+    r = rng or random.SystemRandom()
+    tail = [r.randrange(256) for _ in range(3)]
+    return ":".join(f"{b:02x}" for b in (*NEUTRON_MAC_PREFIX, *tail))

@@ -1,0 +1,270 @@
+"""Invariants of the logical model, each returning every problem with its path.
+
+These checks see whole objects and their neighbours (the subnets of a network,
+the rules of a group).  Field syntax (is this a CIDR at all) is checked here
+too, so that the API and any other writer share one definition.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+
+from overcast.model import ipam
+from overcast.model.problems import Problem
+from overcast.model.types import Network, Port, SecurityGroupRule, Subnet
+
+NETWORK_TYPES = ("vxlan", "local", "flat")
+PROTOCOLS = {
+    "tcp": 6, "udp": 17, "icmp": 1, "icmpv6": 58, "ipv6-icmp": 58, "sctp": 132,
+    "gre": 47, "esp": 50, "ah": 51, "igmp": 2, "ipip": 4, "ospf": 89, "vrrp": 112,
+    "dccp": 33, "udplite": 136, "pgm": 113, "rsvp": 46, "egp": 8,
+}
+PORT_PROTOCOLS = {"tcp", "udp", "sctp", "dccp", "udplite", "6", "17", "132", "33", "136"}
+ICMP_PROTOCOLS = {"icmp", "icmpv6", "ipv6-icmp", "1", "58"}
+
+
+def parse_cidr(value: str, path: str, problems: list[Problem]) -> ipam.IPNetwork | None:
+    try:
+        loose = ipaddress.ip_network(value, strict=False)
+    except (ValueError, TypeError):
+        problems.append(Problem(path, f"'{value}' is not a valid IP subnet"))
+        return None
+    try:
+        return ipaddress.ip_network(value, strict=True)
+    except ValueError:
+        problems.append(Problem(path, f"'{value}' has host bits set; did you mean '{loose}'?"))
+        return None
+
+
+def parse_ip(value: object, path: str, problems: list[Problem]) -> ipam.IPAddress | None:
+    try:
+        return ipaddress.ip_address(str(value))
+    except ValueError:
+        problems.append(Problem(path, f"'{value}' is not a valid IP address"))
+        return None
+
+
+def check_mac(mac: str, path: str) -> list[Problem]:
+    parts = mac.split(":")
+    if len(parts) != 6 or not all(len(p) == 2 and _is_hex(p) for p in parts):
+        return [Problem(path, f"'{mac}' is not a valid MAC address")]
+    if int(parts[0], 16) & 1:
+        return [Problem(path, f"'{mac}' is a multicast address, not a unicast MAC")]
+    if mac == "00:00:00:00:00:00":
+        return [Problem(path, f"'{mac}' is not a valid unicast MAC address")]
+    return []
+
+
+def _is_hex(s: str) -> bool:
+    try:
+        int(s, 16)
+    except ValueError:
+        return False
+    return True
+
+
+def check_network(net: Network, vni_range: tuple[int, int]) -> list[Problem]:
+    problems: list[Problem] = []
+    if net.network_type not in NETWORK_TYPES:
+        problems.append(Problem("network.provider:network_type",
+                                f"'{net.network_type}' is not one of {', '.join(NETWORK_TYPES)}"))
+    if net.network_type == "vxlan" and net.segmentation_id is not None:
+        lo, hi = vni_range
+        if not lo <= net.segmentation_id <= hi:
+            problems.append(Problem("network.provider:segmentation_id",
+                                    f"VNI {net.segmentation_id} is outside the range {lo}-{hi}"))
+    if net.network_type == "local" and net.segmentation_id is not None:
+        problems.append(Problem("network.provider:segmentation_id",
+                                "a local network takes no segmentation id"))
+    if not 68 <= net.mtu <= 65535:
+        problems.append(Problem("network.mtu", f"MTU {net.mtu} is outside 68-65535"))
+    return problems
+
+
+def check_subnet(subnet: Subnet, siblings: Iterable[Subnet]) -> list[Problem]:
+    """A subnet on its own and against the other subnets of its network."""
+    problems: list[Problem] = []
+    net = parse_cidr(subnet.cidr, "subnet.cidr", problems)
+    if net is None:
+        return problems
+    if net.version != subnet.ip_version:
+        problems.append(Problem("subnet.ip_version",
+                                f"cidr {subnet.cidr} is not IPv{subnet.ip_version}"))
+        return problems
+    gateway = None
+    if subnet.gateway_ip is not None:
+        gateway = parse_ip(subnet.gateway_ip, "subnet.gateway_ip", problems)
+        if gateway is not None and gateway not in net:
+            problems.append(Problem("subnet.gateway_ip",
+                                    f"gateway {gateway} is not inside {net}"))
+    problems += _check_pools(subnet, net, gateway)
+    problems += _check_extras(subnet)
+    for other in siblings:
+        if other.id == subnet.id:
+            continue
+        other_net = ipaddress.ip_network(other.cidr)
+        if other_net.version == net.version and other_net.overlaps(net):
+            problems.append(Problem("subnet.cidr",
+                                    f"{net} overlaps with subnet {other.id} ({other.cidr}) "
+                                    "on the same network", "conflict"))
+    return problems
+
+
+def _check_pools(subnet: Subnet, net: ipam.IPNetwork,
+                 gateway: ipam.IPAddress | None) -> list[Problem]:
+    problems: list[Problem] = []
+    bounds: list[tuple[int, int, int]] = []
+    for i, pool in enumerate(subnet.allocation_pools):
+        path = f"subnet.allocation_pools[{i}]"
+        start = parse_ip(pool.start, path + ".start", problems)
+        end = parse_ip(pool.end, path + ".end", problems)
+        if start is None or end is None:
+            continue
+        if start not in net or end not in net:
+            problems.append(Problem(path, f"pool {start}-{end} is not inside {net}"))
+            continue
+        if int(start) > int(end):
+            problems.append(Problem(path, f"pool start {start} is after its end {end}"))
+            continue
+        if gateway is not None and int(start) <= int(gateway) <= int(end):
+            problems.append(Problem(path, f"gateway {gateway} is inside pool {start}-{end}",
+                                    "conflict"))
+        bounds.append((int(start), int(end), i))
+    bounds.sort()
+    reach, reach_index = -1, -1  # the furthest end seen so far, and whose it is
+    for start, end, i in bounds:
+        if start <= reach:
+            problems.append(Problem(f"subnet.allocation_pools[{i}]",
+                                    f"overlaps allocation_pools[{reach_index}]", "conflict"))
+        if end > reach:
+            reach, reach_index = end, i
+    return problems
+
+
+def _check_extras(subnet: Subnet) -> list[Problem]:
+    problems: list[Problem] = []
+    for i, server in enumerate(subnet.dns_nameservers):
+        parse_ip(server, f"subnet.dns_nameservers[{i}]", problems)
+    if len(set(subnet.dns_nameservers)) != len(subnet.dns_nameservers):
+        problems.append(Problem("subnet.dns_nameservers", "duplicate nameserver"))
+    for i, route in enumerate(subnet.host_routes):
+        parse_cidr(route.destination, f"subnet.host_routes[{i}].destination", problems)
+        parse_ip(route.nexthop, f"subnet.host_routes[{i}].nexthop", problems)
+    return problems
+
+
+def check_fixed_ip(ip: str, subnet: Subnet, path: str,
+                   allow_gateway: bool = False) -> list[Problem]:
+    """An explicitly requested address must be a usable host address of the subnet."""
+    problems: list[Problem] = []
+    addr = parse_ip(ip, path, problems)
+    if addr is None:
+        return problems
+    net = ipaddress.ip_network(subnet.cidr)
+    if addr not in net:
+        return [Problem(path, f"{addr} is not inside subnet {subnet.id} ({subnet.cidr})")]
+    lo, hi = ipam.usable_range(net)
+    if not lo <= int(addr) <= hi:
+        problems.append(Problem(path, f"{addr} is the network or broadcast address of {net}"))
+    if not allow_gateway and subnet.gateway_ip is not None and str(addr) == subnet.gateway_ip:
+        problems.append(Problem(path, f"{addr} is the gateway of subnet {subnet.id}", "conflict"))
+    return problems
+
+
+def check_port(port: Port, subnets: dict[str, Subnet]) -> list[Problem]:
+    problems = check_mac(port.mac_address, "port.mac_address")
+    seen: set[str] = set()
+    for i, fip in enumerate(port.fixed_ips):
+        path = f"port.fixed_ips[{i}]"
+        subnet = subnets.get(fip.subnet_id)
+        if subnet is None or subnet.network_id != port.network_id:
+            problems.append(Problem(path + ".subnet_id",
+                                    f"subnet {fip.subnet_id} is not on network {port.network_id}"))
+            continue
+        if fip.ip_address in seen:
+            problems.append(Problem(path + ".ip_address", f"{fip.ip_address} is listed twice"))
+        seen.add(fip.ip_address)
+    for i, pair in enumerate(port.allowed_address_pairs):
+        path = f"port.allowed_address_pairs[{i}]"
+        if "/" in pair.ip_address:
+            parse_cidr(pair.ip_address, path + ".ip_address", problems)
+        else:
+            parse_ip(pair.ip_address, path + ".ip_address", problems)
+        if pair.mac_address:
+            problems += check_mac(pair.mac_address, path + ".mac_address")
+    return problems
+
+
+def check_rule(rule: SecurityGroupRule, existing: Iterable[SecurityGroupRule]) -> list[Problem]:
+    problems: list[Problem] = []
+    proto = rule.protocol
+    if rule.direction not in ("ingress", "egress"):
+        problems.append(Problem("security_group_rule.direction",
+                                f"'{rule.direction}' is not ingress or egress"))
+    if rule.ethertype not in ("IPv4", "IPv6"):
+        problems.append(Problem("security_group_rule.ethertype",
+                                f"'{rule.ethertype}' is not IPv4 or IPv6"))
+    if proto is not None and proto not in PROTOCOLS and not _proto_number(proto):
+        problems.append(Problem("security_group_rule.protocol",
+                                f"protocol '{proto}' is not supported; use a name "
+                                f"({', '.join(sorted(PROTOCOLS))}) or a number 0-255"))
+    problems += _check_rule_ports(rule)
+    if rule.remote_ip_prefix is not None:
+        net = parse_cidr(rule.remote_ip_prefix, "security_group_rule.remote_ip_prefix", problems)
+        if net is not None and f"IPv{net.version}" != rule.ethertype:
+            problems.append(Problem("security_group_rule.remote_ip_prefix",
+                                    f"{rule.remote_ip_prefix} does not match ethertype "
+                                    f"{rule.ethertype}"))
+    if rule.remote_ip_prefix is not None and rule.remote_group_id is not None:
+        problems.append(Problem("security_group_rule.remote_group_id",
+                                "remote_group_id and remote_ip_prefix are mutually exclusive"))
+    if not problems:
+        problems += _check_duplicate(rule, existing)
+    return problems
+
+
+def _proto_number(proto: str) -> bool:
+    return proto.isdigit() and 0 <= int(proto) <= 255
+
+
+def _check_rule_ports(rule: SecurityGroupRule) -> list[Problem]:
+    lo, hi, proto = rule.port_range_min, rule.port_range_max, rule.protocol
+    path = "security_group_rule.port_range_min"
+    if lo is None and hi is None:
+        return []
+    if proto is None:
+        return [Problem(path, "a port range needs a protocol")]
+    if proto in ICMP_PROTOCOLS:
+        bad = [v for v in (lo, hi) if v is not None and not 0 <= v <= 255]
+        return [Problem(path, f"ICMP type/code {bad[0]} is outside 0-255")] if bad else []
+    if proto not in PORT_PROTOCOLS:
+        return [Problem(path, f"protocol {proto} has no ports")]
+    for name, value in (("min", lo), ("max", hi)):
+        if value is not None and not 1 <= value <= 65535:
+            return [Problem(f"security_group_rule.port_range_{name}",
+                            f"port {value} is outside 1-65535")]
+    if lo is not None and hi is not None and lo > hi:
+        return [Problem(path, f"port_range_min {lo} is greater than port_range_max {hi}")]
+    return []
+
+
+def _rule_key(r: SecurityGroupRule) -> tuple[object, ...]:
+    proto = r.protocol
+    if proto is not None and proto in PROTOCOLS:
+        proto = str(PROTOCOLS[proto])
+    prefix = r.remote_ip_prefix
+    if prefix in ("0.0.0.0/0", "::/0"):
+        prefix = None
+    return (r.security_group_id, r.direction, r.ethertype, proto, r.port_range_min,
+            r.port_range_max, prefix, r.remote_group_id)
+
+
+def _check_duplicate(rule: SecurityGroupRule,
+                     existing: Iterable[SecurityGroupRule]) -> list[Problem]:
+    key = _rule_key(rule)
+    for other in existing:
+        if other.id != rule.id and _rule_key(other) == key:
+            return [Problem("security_group_rule",
+                            f"a rule like this already exists: {other.id}", "conflict")]
+    return []
