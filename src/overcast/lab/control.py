@@ -61,7 +61,7 @@ def add_host(name: str | None = None) -> LabHost:
 
 def start_api(topo: Topology) -> None:
     argv = [sys.executable, "-m", "overcast.api", "--bind", topo.api_bind,
-            "--store", state.store_url()]
+            "--store", state.store_url(), "--underlay-mtu", str(topo.underlay_mtu)]
     _start("api", argv, None)
 
 

@@ -60,6 +60,10 @@ def build_fabric(state: LabState, underlay_mtu: int) -> None:
 
 def build_host(state: LabState, host: LabHost, underlay_mtu: int) -> None:
     make_namespace(state, host.netns)
+    # The emulated hypervisor speaks IPv4 only: no IPv6 link-local chatter
+    # (MLD, router solicitations) from its bridges and taps into tenant networks.
+    for scope in ("all", "default"):
+        ipcmd.sysctl(host.netns, f"net.ipv6.conf.{scope}.disable_ipv6", "1")
     veth(host.netns, HOST_UNDERLAY_IF, FABRIC_NS, host.fabric_port, underlay_mtu)
     ip("link", "set", host.fabric_port, "master", UNDERLAY_BR, ns=FABRIC_NS)
     ip("addr", "add", f"{host.underlay_ip}/{UNDERLAY_NET.prefixlen}", "dev", HOST_UNDERLAY_IF,

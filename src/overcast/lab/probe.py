@@ -134,3 +134,15 @@ class Capture:
         out = subprocess.run(["tcpdump", "-nn", "-e", "-r", self.path], capture_output=True, text=True)
         self.frames = [ln for ln in out.stdout.splitlines() if ln.strip()]
         os.unlink(self.path)
+
+    def foreign(self, own_macs: list[str]) -> list[str]:
+        """Captured frames whose source MAC is none of ``own_macs`` (the
+        capturing tenant's own VMs): whatever leaked in from elsewhere."""
+        own = {m.lower() for m in own_macs}
+        return [ln for ln in self.frames if _src_mac(ln) not in own]
+
+
+def _src_mac(line: str) -> str:
+    """Source MAC of a ``tcpdump -e`` line (``TIME SRC > DST, ...``)."""
+    parts = line.split()
+    return parts[1].lower() if len(parts) > 1 else ""
