@@ -87,3 +87,17 @@ def proc_watch_latency(path: str, key: str, count: int, ready: Any, out: Any) ->
             latencies.append(time.time() - float(e.value))
     out.put(latencies)
     store.close()
+
+
+def proc_lease_and_die(path: str, key: str, ttl: float) -> int:
+    """An 'agent' that registers itself under a lease and exits without keepalives."""
+    store = SqliteStore(path)
+    lease = store.lease_grant(ttl)
+    store.put(key, b"alive", lease)
+    store.close()
+    return lease
+
+
+def proc_put_with_inherited(store: SqliteStore, key: str) -> None:
+    """Runs in a forked child, using the parent's store object."""
+    store.put(key, b"from child")

@@ -120,3 +120,31 @@ def test_cross_process_watch_latency(tmp_path: Path) -> None:
     assert max(latencies) < 0.1, latencies
     assert statistics.median(latencies) < 0.03, latencies
     store.close()
+
+
+def test_lease_of_dead_process_expires_for_others(tmp_path: Path) -> None:
+    path = str(tmp_path / "shared.db")
+    store = SqliteStore(path)
+    ctx = _spawn()
+    with ctx.Pool(1) as pool:
+        pool.apply(workers.proc_lease_and_die, (path, "/alive/h1", 0.3))
+    kv = store.get("/alive/h1")
+    assert kv is not None and kv.lease != 0
+    w = store.watch("/alive/", kv.mod_revision + 1)
+    assert w.next_batch(5) == [Event("delete", "/alive/h1", b"", kv.mod_revision + 1)]
+    assert store.get("/alive/h1") is None
+    store.close()
+
+
+def test_store_object_survives_fork(tmp_path: Path) -> None:
+    store = SqliteStore(str(tmp_path / "shared.db"))
+    store.put("/parent", b"")
+    ctx = multiprocessing.get_context("fork")
+    proc = ctx.Process(target=workers.proc_put_with_inherited, args=(store, "/child"))
+    proc.start()
+    proc.join(30)
+    assert proc.exitcode == 0
+    assert store.get("/child").value == b"from child"  # type: ignore[union-attr]
+    store.put("/parent", b"again")  # the parent's own connection still works
+    assert store.revision() == 3
+    store.close()

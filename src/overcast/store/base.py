@@ -37,7 +37,7 @@ class CompactedError(StoreError):
 
     def __init__(self, requested: int, compact_revision: int) -> None:
         super().__init__(
-            f"revision {requested} is compacted (history starts after {compact_revision}); "
+            f"revision {requested} is compacted (history starts at {compact_revision}); "
             "resync from a full read"
         )
         self.requested = requested
@@ -70,9 +70,10 @@ class Event:
 class Compare:
     """Compare ``target`` of ``key`` (or every key in [key, range_end)) with ``value``.
 
-    A missing key has version, create and mod equal to 0.  With ``range_end``,
-    the compare holds when it holds for every existing key in the range (and
-    vacuously for an empty range), as in etcd.
+    A missing key has version, create and mod equal to 0, and a ``value``
+    compare on it never holds.  With ``range_end``, the compare holds when it
+    holds for every existing key in the range; an empty range is judged like a
+    missing key (so ``mod < N`` holds, ``create > 0`` does not), as in etcd.
     """
 
     key: str
@@ -146,18 +147,25 @@ class Store(abc.ABC):
         compares: list[Compare],
         success: list[Op],
         failure: list[Op] | None = None,
-    ) -> TxnResult: ...
+    ) -> TxnResult:
+        """If every compare holds apply ``success``, else ``failure``, atomically,
+        all writes at one new revision.  As in etcd, a branch may not put one key
+        twice nor put a key one of its deletes covers (StoreError), and a put with
+        an unknown lease raises LeaseNotFound; nothing is written then."""
 
     @abc.abstractmethod
     def revision(self) -> int: ...
 
     @abc.abstractmethod
     def watch(self, prefix: str, start_revision: int) -> Watcher:
-        """Events for keys under ``prefix`` with revision >= ``start_revision``."""
+        """Events for keys under ``prefix`` with revision >= ``start_revision``
+        (``start_revision <= 0``: from the next revision on, as in etcd).  Raises
+        CompactedError if ``start_revision`` is below the compaction point."""
 
     @abc.abstractmethod
     def compact(self, revision: int) -> None:
-        """Forget history before ``revision`` (watchers from earlier fail)."""
+        """Forget history before ``revision`` (watchers from earlier fail); events
+        of ``revision`` itself are kept.  StoreError if beyond the current revision."""
 
     @abc.abstractmethod
     def lease_grant(self, ttl: float) -> int: ...
