@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+import pytest
+
+from overcast.api import Api
+from overcast.store import MemoryStore
+
+from .helpers import Direct
+
+
+@pytest.fixture
+def store() -> MemoryStore:
+    return MemoryStore()
+
+
+@pytest.fixture
+def client(store: MemoryStore) -> Direct:
+    return Direct(Api(store))
+
+
+@pytest.fixture
+def net(client: Direct) -> dict:
+    return client.network(name="net")
+
+
+@pytest.fixture
+def subnet(client: Direct, net: dict) -> dict:
+    return client.subnet(net["id"], "10.0.0.0/24", name="sub")
