@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from overcast.linux import (
     Attachment,
     Bridge,
@@ -12,7 +15,7 @@ from overcast.linux import (
     diff,
     reconcile,
 )
-from overcast.linux.records import BUM_MAC
+from overcast.linux.records import BUM_MAC, is_owned
 from overcast.model.types import Network, Port
 from overcast.plan import HostPlan, plan_host
 from overcast.plan.names import bridge_name, network_mark, tap_name, vxlan_name
@@ -149,3 +152,42 @@ def test_deletes_come_first_in_reverse_dependency_order() -> None:
     deletes = [KIND[type(c.obj)] for c in changes[:first_put]]
     assert deletes == sorted(deletes, reverse=True)
     assert kernel.apply(changes) == []
+
+
+NAMES = st.sampled_from(["ocbaaaa", "ocbbbbb", "ocxaaaa", "ocxbbbb", "br0", "tap1", "tap2", "eth0"])
+ALIASES = st.sampled_from(["", "overcast:net:a", "overcast:net:b", "other:thing"])
+IPS = st.sampled_from(["198.18.0.2", "198.18.0.3"])
+
+
+@st.composite
+def states(draw: st.DrawFn) -> KernelState:
+    return KernelState.of(
+        draw(st.lists(st.builds(Bridge, NAMES, st.sampled_from([1400, 1450]), ALIASES, st.booleans()), max_size=4)),
+        draw(st.lists(st.builds(Vxlan, NAMES, st.sampled_from([5, 6]), IPS, st.just(1450), ALIASES), max_size=4)),
+        draw(st.lists(st.builds(Attachment, NAMES, NAMES | st.just(""), st.just(1450), st.booleans()), max_size=4)),
+        draw(st.lists(st.builds(FdbEntry, NAMES, st.sampled_from([BUM_MAC, "fa:16:3e:00:00:01"]), IPS), max_size=4)),
+    )
+
+
+@settings(max_examples=150, deadline=None)
+@given(desired=states(), observed=states())
+def test_every_delete_targets_something_overcast_owns(desired: KernelState, observed: KernelState) -> None:
+    owned_bridges = {b.name for b in observed.bridges if is_owned(b.name, b.alias)}
+    owned_vxlans = {v.name for v in observed.vxlans if is_owned(v.name, v.alias)}
+    for change in diff(desired, observed):
+        if change.op != "delete":
+            continue
+        obj = change.obj
+        if isinstance(obj, Bridge | Vxlan):
+            assert is_owned(obj.name, obj.alias)
+        elif isinstance(obj, Attachment):
+            assert obj.master in owned_bridges
+        else:
+            assert obj.dev in owned_vxlans
+
+
+def test_two_networks_with_one_vni_get_one_device_and_a_problem() -> None:
+    ports = [port(1, NET_A, "h1"), port(2, NET_B, "h1")]
+    plan = plan_for("h1", [net(NET_A, 5), net(NET_B, 5)], ports)
+    assert [v.name for v in plan.state.vxlans] == [vxlan_name(NET_A)]
+    assert [(p.path, p.message) for p in plan.problems] == [(f"network/{NET_B}", f"vni 5 is already used by network/{NET_A}")]

@@ -128,7 +128,7 @@ def _run(ipr: IPRoute, ns: str, name: str, disables: str, probe: Probe) -> Featu
 
 
 def _message(exc: Exception) -> str:
-    args = getattr(exc, "args", ())
+    args: tuple[object, ...] = tuple(exc.args)
     if len(args) == 2 and isinstance(args[0], int):
         return f"errno {args[0]}: {args[1]}"
     return str(exc) or type(exc).__name__

@@ -69,8 +69,8 @@ def diff(desired: KernelState, observed: KernelState) -> list[Change]:
     _diff_vxlans(d)
     _diff_attachments(d)
     _diff_fdb(d)
-    deletes = sorted(d.deletes, key=lambda c: (-_KIND_ORDER[type(c.obj)], c.obj))  # type: ignore[arg-type]
-    changes = sorted(d.changes, key=lambda c: (_KIND_ORDER[type(c.obj)], c.obj))  # type: ignore[arg-type]
+    deletes = sorted(d.deletes, key=lambda c: (-_KIND_ORDER[type(c.obj)], c.obj))
+    changes = sorted(d.changes, key=lambda c: (_KIND_ORDER[type(c.obj)], c.obj))
     return deletes + changes
 
 
