@@ -37,8 +37,9 @@ class Lab:
 def lab() -> Iterator[Lab]:
     foreign = f"foreign-{os.getpid()}"
     subprocess.run(["ip", "netns", "add", foreign], check=True)
-    subprocess.run(["ip", "-n", foreign, "link", "add", "oc-notours", "type", "dummy"], check=True)
     try:
+        subprocess.run(["ip", "-n", foreign, "link", "add", "oc-notours", "type", "veth",
+                        "peer", "name", "oc-notours-p"], check=True)
         control.down(quiet=True)  # a lab left up by the demo
         topo = parse_topology({"hosts": 3, "resync_interval": RESYNC})
         control.up(topo)
