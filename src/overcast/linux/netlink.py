@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pyroute2 import IPRoute
-from pyroute2.netlink.exceptions import NetlinkError
+from pyroute2.netlink.exceptions import NetlinkDumpInterrupted, NetlinkError
 
 from overcast.linux.kernel import ApplyError
 from overcast.linux.reconcile import Change
@@ -27,6 +27,7 @@ AF_BRIDGE = 7
 IFF_UP = 0x1
 NTF_SELF = 0x2
 EEXIST = 17
+DUMP_ATTEMPTS = 5
 
 
 class NetlinkKernel:
@@ -44,6 +45,17 @@ class NetlinkKernel:
 
     # --- observe ------------------------------------------------------------
     def observe(self) -> KernelState:
+        """A consistent snapshot: a dump interrupted by a concurrent change
+        (NLM_F_DUMP_INTR) is retried."""
+        for attempt in range(DUMP_ATTEMPTS):
+            try:
+                return self._observe()
+            except NetlinkDumpInterrupted:
+                if attempt == DUMP_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _observe(self) -> KernelState:
         links = [_Link(msg) for msg in self._ipr.get_links()]
         by_index = {ln.index: ln.name for ln in links}
         owned = [ln for ln in links if is_owned(ln.name, ln.alias)]
