@@ -1,0 +1,159 @@
+"""List queries: filters (repeated key = OR), fields, sorting, pagination with links."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+
+from .helpers import Direct, assert_error
+
+
+@pytest.fixture
+def nets(client: Direct) -> list[dict]:
+    made = []
+    for i, name in enumerate(["delta", "alpha", "echo", "bravo", "charlie", "alpha",
+                              "foxtrot", "golf", "hotel", "india", "juliet"]):
+        made.append(client.network(name=name, mtu=1400 + i % 3, shared=(i % 2 == 0)))
+    return made
+
+
+def names(reply) -> list[str]:  # type: ignore[no-untyped-def]
+    return [n["name"] for n in reply["networks"]]
+
+
+def test_filter_on_any_attribute(client: Direct, nets: list[dict]) -> None:
+    r = client.get("/v2.0/networks", params=[("name", "alpha")])
+    assert r.status == 200 and names(r) == ["alpha", "alpha"]
+    r = client.get("/v2.0/networks", params=[("mtu", "1401")])
+    assert sorted(names(r)) == sorted(n["name"] for n in nets if n["mtu"] == 1401)
+    r = client.get("/v2.0/networks", params=[("shared", "true")])
+    assert sorted(names(r)) == sorted(n["name"] for n in nets if n["shared"])
+    r = client.get("/v2.0/networks", params=[("shared", "False"), ("mtu", "1400")])
+    assert sorted(names(r)) == sorted(n["name"] for n in nets
+                                      if not n["shared"] and n["mtu"] == 1400)
+    r = client.get("/v2.0/networks", params=[("id", nets[3]["id"])])
+    assert names(r) == ["bravo"]
+    r = client.get("/v2.0/networks", params=[("provider:network_type", "vxlan")])
+    assert len(names(r)) == len(nets)
+
+
+def test_repeated_filter_key_means_or(client: Direct, nets: list[dict]) -> None:
+    r = client.get("/v2.0/networks", params=[("name", "echo"), ("name", "golf"),
+                                              ("name", "nobody")])
+    assert sorted(names(r)) == ["echo", "golf"]
+    # OR inside a key, AND across keys
+    r = client.get("/v2.0/networks", params=[("name", "echo"), ("name", "delta"),
+                                              ("mtu", "1402")])
+    assert names(r) == ["echo"]
+
+
+def test_unknown_filter_is_400(client: Direct, nets: list[dict]) -> None:
+    assert_error(client.get("/v2.0/networks", params=[("colour", "red")]), 400, "colour")
+
+
+def test_filter_on_port_fixed_ips(client: Direct, net: dict, subnet: dict) -> None:
+    a = client.port(net["id"], fixed_ips=[{"ip_address": "10.0.0.10"}])
+    client.port(net["id"], fixed_ips=[{"ip_address": "10.0.0.11"}])
+    r = client.get("/v2.0/ports", params=[("fixed_ips", "ip_address=10.0.0.10")])
+    assert [p["id"] for p in r["ports"]] == [a["id"]]
+    r = client.get("/v2.0/ports", params=[("fixed_ips", f"subnet_id={subnet['id']}")])
+    assert len(r["ports"]) == 2
+    r = client.get("/v2.0/ports", params=[("mac_address", a["mac_address"])])
+    assert [p["id"] for p in r["ports"]] == [a["id"]]
+
+
+def test_fields_selects_attributes(client: Direct, nets: list[dict]) -> None:
+    r = client.get("/v2.0/networks", params=[("fields", "id"), ("fields", "name")])
+    assert r.status == 200
+    assert all(set(n) == {"id", "name"} for n in r["networks"])
+    one = client.get(f"/v2.0/networks/{nets[0]['id']}", params=[("fields", "mtu")])
+    assert one["network"] == {"mtu": nets[0]["mtu"]}
+
+
+def test_sort_key_and_dir(client: Direct, nets: list[dict]) -> None:
+    r = client.get("/v2.0/networks", params=[("sort_key", "name"), ("sort_dir", "asc")])
+    assert names(r) == sorted(n["name"] for n in nets)
+    r = client.get("/v2.0/networks", params=[("sort_key", "name"), ("sort_dir", "desc")])
+    assert names(r) == sorted((n["name"] for n in nets), reverse=True)
+    # two keys: mtu descending, then name ascending
+    r = client.get("/v2.0/networks", params=[("sort_key", "mtu"), ("sort_dir", "desc"),
+                                              ("sort_key", "name"), ("sort_dir", "asc")])
+    want = sorted(nets, key=lambda n: (-n["mtu"], n["name"]))
+    assert names(r) == [n["name"] for n in want]
+
+
+def test_bad_sort_is_400(client: Direct, nets: list[dict]) -> None:
+    assert_error(client.get("/v2.0/networks", params=[("sort_key", "colour")]), 400, "colour")
+    assert_error(client.get("/v2.0/networks", params=[("sort_key", "name"),
+                                                       ("sort_dir", "sideways")]),
+                 400, "sideways")
+
+
+def test_bad_limit_and_marker_are_400(client: Direct, nets: list[dict]) -> None:
+    assert_error(client.get("/v2.0/networks", params=[("limit", "many")]), 400, "many")
+    assert_error(client.get("/v2.0/networks", params=[("limit", "-1")]), 400, "-1")
+    assert_error(client.get("/v2.0/networks", params=[("limit", "2"), ("marker", "gone")]),
+                 400, "gone")
+
+
+def _follow(client: Direct, href: str):  # type: ignore[no-untyped-def]
+    url = urlsplit(href)
+    assert url.path == "/v2.0/networks"
+    return client.get(url.path, params=parse_qsl(url.query))
+
+
+def _link(reply, rel: str) -> str | None:  # type: ignore[no-untyped-def]
+    for link in reply.body.get("networks_links", []):
+        if link["rel"] == rel:
+            return str(link["href"])
+    return None
+
+
+@pytest.mark.parametrize("limit", [1, 3, 4, 11, 20])
+@pytest.mark.parametrize("sort", [[], [("sort_key", "name"), ("sort_dir", "desc")]])
+def test_pagination_walks_every_item_once(client: Direct, nets: list[dict], limit: int,
+                                          sort: list[tuple[str, str]]) -> None:
+    full = client.get("/v2.0/networks", params=sort)
+    order = [n["id"] for n in full["networks"]]
+    assert sorted(order) == sorted(n["id"] for n in nets)
+
+    pages: list[list[str]] = []
+    r = client.get("/v2.0/networks", params=[*sort, ("limit", str(limit))])
+    assert _link(r, "previous") is None
+    while True:
+        assert r.status == 200
+        page = [n["id"] for n in r["networks"]]
+        assert 0 < len(page) <= limit
+        pages.append(page)
+        nxt = _link(r, "next")
+        if nxt is None:
+            break
+        assert len(pages) <= len(nets)
+        r = _follow(client, nxt)
+    walked = [i for p in pages for i in p]
+    assert walked == order  # every item exactly once, in the sort order
+
+    # and back again from the last page with the previous links
+    back: list[list[str]] = [pages[-1]]
+    while (prev := _link(r, "previous")) is not None:
+        r = _follow(client, prev)
+        back.append([n["id"] for n in r["networks"]])
+        assert len(back) <= len(nets)
+    assert [i for p in reversed(back) for i in p] == order
+
+
+def test_pagination_keeps_filters(client: Direct, nets: list[dict]) -> None:
+    params = [("shared", "true"), ("limit", "2")]
+    r = client.get("/v2.0/networks", params=params)
+    seen = [n["id"] for n in r["networks"]]
+    while (nxt := _link(r, "next")) is not None:
+        assert "shared=true" in nxt
+        r = _follow(client, nxt)
+        seen += [n["id"] for n in r["networks"]]
+    assert sorted(seen) == sorted(n["id"] for n in nets if n["shared"])
+
+
+def test_no_links_without_limit(client: Direct, nets: list[dict]) -> None:
+    r = client.get("/v2.0/networks")
+    assert "networks_links" not in r.body
