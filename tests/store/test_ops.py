@@ -245,3 +245,15 @@ def test_compact_beyond_current_revision_is_refused(store: Store) -> None:
     store.put("a", b"")
     with pytest.raises(StoreError):
         store.compact(5)
+
+
+def test_thousands_of_compares_in_one_txn(store: Store) -> None:
+    store.txn([], [Put(f"/many/{i:04d}", b"v") for i in range(1200)])
+    cmps = [Compare(f"/many/{i:04d}", "mod", "==", 1) for i in range(1200)]
+    cmps.append(Compare("/many/absent", "version", "==", 0))
+    assert store.txn(cmps, [Put("/ok", b"")]).succeeded
+    store.put("/many/1100", b"changed")
+    assert not store.txn(cmps, [Put("/ok2", b"")]).succeeded
+    value_cmps = [Compare(f"/many/{i:04d}", "value", "==", b"v") for i in range(1000)]
+    assert store.txn(value_cmps, []).succeeded
+    assert not store.txn([*value_cmps, Compare("/many/1100", "value", "==", b"v")], []).succeeded

@@ -98,9 +98,9 @@ class SqliteStore(Store):
         local = self._local
         pid = os.getpid()
         conn: sqlite3.Connection | None = getattr(local, "conn", None)
+        if self._closed:
+            raise StoreError(f"{self!r} is closed")
         if conn is None or local.pid != pid:
-            if self._closed:
-                raise StoreError(f"{self!r} is closed")
             conn = connect(self.path)
             local.conn, local.pid = conn, pid
             with self._conns_lock:
@@ -119,7 +119,10 @@ class SqliteStore(Store):
     @contextmanager
     def _writing(self) -> Iterator[WriteTxn]:
         conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as e:  # e.g. "database is locked" after busy_timeout
+            raise StoreError(f"{self.path}: cannot begin a write transaction: {e}") from e
         try:
             w = WriteTxn(conn, self._clock())
             w.sweep()
@@ -165,7 +168,7 @@ class SqliteStore(Store):
         rules.validate_ops(success)
         rules.validate_ops(failure)
         with self._writing() as w:
-            ok = all(w.holds(c) for c in compares)
+            ok = w.all_hold(compares)
             w.apply(success if ok else failure)
         return TxnResult(ok, w.rev)
 

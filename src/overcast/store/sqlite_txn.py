@@ -8,12 +8,15 @@ new revision and, now and then, the automatic compaction.
 from __future__ import annotations
 
 import sqlite3
+from typing import Any
 
 from overcast.store import rules
-from overcast.store.base import Compare, Delete, KeyValue, LeaseNotFound, Op, Put
+from overcast.store.base import Compare, Delete, LeaseNotFound, Op, Put
 
 COLUMNS = {"version": "version", "create": "create_rev", "mod": "mod_rev", "value": "value"}
 SQL_OPS = {"==": "=", "!=": "!=", "<": "<", ">": ">"}
+ROW_INDEX = {"version": 0, "create": 1, "mod": 2, "value": 3}  # in rows of _fetch
+FETCH_CHUNK = 500  # keys per bulk read (SQLite allows 32766 parameters)
 COMPACT_EVERY = 1000  # automatic compaction runs when the revision crosses a multiple of this
 
 PUT_SQL = (
@@ -35,10 +38,37 @@ class WriteTxn:
         self.rows: list[tuple[int, int, str, int, bytes]] = []
 
     # compares -------------------------------------------------------------
-    def holds(self, c: Compare) -> bool:
-        if c.range_end is None:
-            row = self.conn.execute(f"SELECT {KV_COLS} FROM kv WHERE key = ?", (c.key,)).fetchone()
-            return rules.compare_kvs(c, [KeyValue(*row)] if row else [])
+    def all_hold(self, compares: list[Compare]) -> bool:
+        """True if every compare holds.  Single-key compares are judged from one
+        bulk read, so that a transaction with thousands of them (an STM commit
+        after a large range read) stays short while it holds the write lock."""
+        singles = [c for c in compares if c.range_end is None]
+        with_value = any(c.target == "value" for c in singles)
+        found = self._fetch({c.key for c in singles}, with_value)
+        for c in singles:
+            row = found.get(c.key)
+            if row is None:
+                if not rules.compare_missing(c):
+                    return False
+            elif not rules.OPS[c.op](row[ROW_INDEX[c.target]], c.value):
+                return False
+        return all(self._range_holds(c) for c in compares if c.range_end is not None)
+
+    def _fetch(self, keys: set[str], with_value: bool) -> dict[str, tuple[Any, ...]]:
+        """key -> (version, create, mod[, value]) for the keys that exist."""
+        cols = "key, version, create_rev, mod_rev" + (", value" if with_value else "")
+        ordered = sorted(keys)
+        out: dict[str, tuple[Any, ...]] = {}
+        for i in range(0, len(ordered), FETCH_CHUNK):
+            chunk = ordered[i : i + FETCH_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            cur = self.conn.execute(f"SELECT {cols} FROM kv WHERE key IN ({marks})", chunk)
+            for row in cur.fetchall():
+                out[row[0]] = row[1:]
+        return out
+
+    def _range_holds(self, c: Compare) -> bool:
+        assert c.range_end is not None
         exists = self.conn.execute(
             "SELECT 1 FROM kv WHERE key >= ? AND key < ? LIMIT 1", (c.key, c.range_end)
         ).fetchone()
