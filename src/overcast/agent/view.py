@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 # Object kinds the planner reads; other keys are kept but never make the view dirty.
 PLANNED_KINDS = ("network", "port", "subnet")
+MODELS: dict[str, type[Any]] = {"network": Network, "port": Port}
 
 
 class ModelView:
@@ -28,11 +29,13 @@ class ModelView:
 
     def __init__(self) -> None:
         self.values: dict[str, dict[str, Any]] = {}
+        self.models: dict[str, dict[str, Any]] = {kind: {} for kind in MODELS}  # kind -> key -> obj
         self.revision = 0
 
     def load(self, kvs: Iterable[KeyValue], revision: int) -> None:
         """Replace everything with a full read taken at ``revision``."""
         self.values = {}
+        self.models = {kind: {} for kind in MODELS}
         for kv in kvs:
             self._put(kv.key, kv.value)
         self.revision = revision
@@ -46,6 +49,7 @@ class ModelView:
                 self._put(ev.key, ev.value)
             else:
                 self.values.pop(ev.key, None)
+                self._model_of(ev.key).pop(ev.key, None)
             relevant = relevant or _matters(ev.key, before, self.values.get(ev.key))
             self.revision = max(self.revision, ev.revision)
         return relevant
@@ -57,6 +61,16 @@ class ModelView:
             log.warning("store key %s holds a value that is not JSON; ignored", key)
             return
         self.values[key] = value if isinstance(value, dict) else {"value": value}
+        kind = _kind(key)
+        if kind in MODELS:
+            decoded = _decode(MODELS[kind], [self.values[key]])
+            if decoded:
+                self.models[kind][key] = decoded[0]
+            else:
+                self.models[kind].pop(key, None)
+
+    def _model_of(self, key: str) -> dict[str, Any]:
+        return self.models.get(_kind(key) or "", {})
 
     def objects(self, kind: str) -> list[dict[str, Any]]:
         prefix = keys.obj(kind)
@@ -71,10 +85,10 @@ class ModelView:
         return out
 
     def ports(self) -> list[Port]:
-        return _decode(Port, self.objects("port"))
+        return list(self.models["port"].values())
 
     def networks(self) -> list[Network]:
-        return _decode(Network, self.objects("network"))
+        return list(self.models["network"].values())
 
     def host_view(self, host: str, underlay_ip: str) -> HostView:
         hosts = self.hosts()
@@ -92,13 +106,17 @@ class ModelView:
                 if k.startswith(prefix) and v.get("host") == host}
 
 
+def _kind(key: str) -> str | None:
+    """The object kind of a ``/oc/obj/<kind>/<id>`` key, else None."""
+    if not key.startswith(keys.OBJ):
+        return None
+    return key[len(keys.OBJ):].split("/", 1)[0]
+
+
 def _matters(key: str, before: dict[str, Any] | None, after: dict[str, Any] | None) -> bool:
     if key.startswith(keys.HOST):
         return (before or {}).get("underlay_ip") != (after or {}).get("underlay_ip")
-    if key.startswith(keys.OBJ):
-        kind = key[len(keys.OBJ):].split("/", 1)[0]
-        return kind in PLANNED_KINDS
-    return False
+    return _kind(key) in PLANNED_KINDS
 
 
 def _decode(cls: type[Any], values: list[dict[str, Any]]) -> list[Any]:
