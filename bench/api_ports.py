@@ -135,7 +135,7 @@ class HttpDriver(Driver):
 
         def call(method: str, path: str, body: Any = None,
                  params: list[tuple[str, str]] | None = None) -> tuple[int, Any]:
-            if path.startswith("http"):
+            if "?" in path:
                 r = c.request(method, path)
             else:
                 r = c.request(method, path, json=body, params=params)
@@ -165,7 +165,7 @@ class InprocDriver(Driver):
 
         def call(method: str, path: str, body: Any = None,
                  params: list[tuple[str, str]] | None = None) -> tuple[int, Any]:
-            if path.startswith("http"):  # a next link: split the query string
+            if "?" in path:  # a next link: split the query string
                 from urllib.parse import parse_qsl, urlsplit
                 u = urlsplit(path)
                 path, params = u.path, parse_qsl(u.query)
@@ -219,9 +219,10 @@ class StoreDriver(Driver):
                     while f"{prefix}{n}" in used:
                         n += 1
                     ip = f"{prefix}{n}"
-                    mac = "fa:16:3e:" + ":".join(f"{b:02x}" for b in random.randbytes(3))
-                    if tx.get(f"/oc/mac/{mac}") is not None:
-                        raise RuntimeError("mac clash")
+                    for _ in range(16):  # as the API: retry a taken random MAC
+                        mac = "fa:16:3e:" + ":".join(f"{b:02x}" for b in random.randbytes(3))
+                        if tx.get(f"/oc/mac/{mac}") is None:
+                            break
                     obj = {"id": pid, **port, "mac_address": mac,
                            "fixed_ips": [{"subnet_id": sid, "ip_address": ip}]}
                     tx.put_json(f"/oc/ipam/{sid}/{ip}", pid)
@@ -247,7 +248,7 @@ class StoreDriver(Driver):
                 # one range read of all ports, decoded, sorted by id and cut into a page:
                 # what a list page costs on this store without the API's rendering
                 from urllib.parse import parse_qsl, urlsplit
-                if path.startswith("http"):
+                if "?" in path:
                     u = urlsplit(path)
                     params = parse_qsl(u.query)
                 q = dict(params or [])
@@ -276,9 +277,8 @@ def _free_port() -> int:
 
 def _cidr(i: int) -> tuple[str, str]:
     """The i-th /22 in 10.0.0.0/8 and the first three octets for the store driver."""
-    base = i * 4
-    return f"10.{base // 256 // 256 % 256}.{base // 256 % 256}.0/22", \
-        f"10.{base // 256 // 256 % 256}.{base // 256 % 256}."
+    second, third = divmod(i * 4, 256)
+    return f"10.{second}.{third}.0/22", f"10.{second}.{third}."
 
 
 def run_parallel(n: int, clients: int, make_call: Callable[[], Any],
@@ -311,7 +311,11 @@ def run_parallel(n: int, clients: int, make_call: Callable[[], Any],
             if i is None:
                 return
             t0 = time.perf_counter()
-            got = work(call, i)
+            try:
+                got = work(call, i)
+            except Exception as exc:  # noqa: BLE001 - counted and shown, the run goes on
+                got = -1
+                print(f"  error: {type(exc).__name__}: {exc}", file=sys.stderr)
             mine.append(time.perf_counter() - t0)
             with lock:
                 if got < 0:
