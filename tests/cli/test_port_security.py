@@ -119,3 +119,19 @@ def test_rule_remote_group_and_list(overcast: Run, fake: FakeNeutron, world: dic
 def test_rule_bad_port_range_is_usage_error(overcast: Run, fake: FakeNeutron) -> None:
     result = overcast("security", "group", "rule", "create", "web", "--dst-port", "ssh")
     assert result.code == 2 and "expected PORT or MIN:MAX" in result.err
+
+
+def test_security_group_show_lists_rules_one_per_line(overcast: Run, fake: FakeNeutron) -> None:
+    fake.add("security-groups", name="web", security_group_rules=[
+        {"id": "r1", "direction": "egress", "ethertype": "IPv4", "protocol": None,
+         "security_group_id": "g", "created_at": "2026-01-01T00:00:00Z"},
+        {"id": "r2", "direction": "ingress", "ethertype": "IPv4", "protocol": "tcp",
+         "port_range_min": 22, "port_range_max": 22, "remote_ip_prefix": "0.0.0.0/0"},
+    ])
+    lines = overcast("security", "group", "show", "web").out.splitlines()
+    rules = [line for line in lines if "direction=" in line]
+    assert len(rules) == 2
+    assert "| direction='egress', ethertype='IPv4', id='r1'" in rules[0]
+    assert "port_range_max='22'" in rules[1] and "created_at" not in rules[0]
+    raw = overcast("security", "group", "show", "web", "-f", "json").json()
+    assert raw["security_group_rules"][0]["created_at"] == "2026-01-01T00:00:00Z"

@@ -123,3 +123,10 @@ def test_network_agents(overcast: Run, fake: FakeNeutron) -> None:
     assert ":-)" in listing.out and "hv1" in listing.out
     shown = overcast("network", "agent", "show", "hv1", "-f", "json")
     assert shown.json()["id"] == agent["id"]
+
+
+def test_network_agent_set(overcast: Run, fake: FakeNeutron) -> None:
+    agent = fake.add("agents", host="hv1", admin_state_up=True)
+    assert overcast("network", "agent", "set", "--disable", "hv1").code == 0
+    assert fake.writes()[-1].path == f"/v2.0/agents/{agent['id']}"
+    assert fake.writes()[-1].body == {"agent": {"admin_state_up": False}}

@@ -1,4 +1,4 @@
-"""``overcast network agent list|show``: the host agents (hypervisors)."""
+"""``overcast network agent list|show|set``: the host agents (hypervisors)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,17 @@ import argparse
 
 from overcast.cli.client import Client
 from overcast.cli.output import Column, admin_state, alive
-from overcast.cli.resource import Spec, Subparsers, add_list, add_show, group
+from overcast.cli.resource import (
+    Body,
+    Spec,
+    Subparsers,
+    add_list,
+    add_set,
+    add_show,
+    copy_given,
+    group,
+    toggle,
+)
 
 AGENT = Spec(
     kind="network agent",
@@ -34,9 +44,17 @@ def _list_params(client: Client, args: argparse.Namespace) -> list[tuple[str, st
     return params
 
 
+def _set_body(client: Client, args: argparse.Namespace, current: Body) -> Body:
+    return copy_given(args, {}, {"admin_state": "admin_state_up", "description": "description"})
+
+
 def register(network: Subparsers) -> None:
     sub = group(network, "agent", "host agents (one per hypervisor)")
     listing = add_list(sub, AGENT, _list_params)
     listing.add_argument("--host", help="only the agent of this host")
     listing.add_argument("--agent-type", help="only agents of this type")
     add_show(sub, AGENT)
+    setter = add_set(sub, AGENT, _set_body)
+    setter.add_argument("--description")
+    toggle(setter, "admin_state", "--enable", "--disable",
+           "administrative state (a disabled host gets no new ports)")

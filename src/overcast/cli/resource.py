@@ -11,11 +11,11 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from overcast.cli.client import Client, CliError
-from overcast.cli.output import FORMATS, Column, Listing, Record
+from overcast.cli.output import FORMATS, Column, Formatter, Listing, Record
 
 Result = Listing | Record | None
 Handler = Callable[[Client, argparse.Namespace], Result]
@@ -37,6 +37,7 @@ class Spec:
     long_columns: tuple[Column, ...] = ()
     name_attr: str = "name"
     tags: bool = False
+    show_formatters: dict[str, Formatter] = field(default_factory=dict)
 
     @property
     def plural(self) -> str:
@@ -133,7 +134,7 @@ def copy_given(args: argparse.Namespace, body: Body, mapping: dict[str, str]) ->
 
 def add_show(sub: Subparsers, spec: Spec) -> argparse.ArgumentParser:
     def show(client: Client, args: argparse.Namespace) -> Result:
-        return Record(spec.find(client, args.target))
+        return Record(spec.find(client, args.target), spec.show_formatters)
 
     parser = command(sub, "show", show, f"Show a {spec.kind}")
     parser.add_argument("target", metavar=spec.kind.upper().replace(" ", "_"),
@@ -178,7 +179,7 @@ def add_create(sub: Subparsers, spec: Spec, body: BodyFn) -> argparse.ArgumentPa
         if spec.tags and getattr(args, "tags", None):
             fields["tags"] = args.tags
         created = client.post(spec.path, {spec.key: fields})
-        return Record(dict(created.get(spec.key) or {}))
+        return Record(dict(created.get(spec.key) or {}), spec.show_formatters)
 
     parser = command(sub, "create", create, f"Create a {spec.kind}")
     if spec.tags:

@@ -8,7 +8,7 @@ import ipaddress
 from typing import Any
 
 from overcast.cli.client import Client
-from overcast.cli.output import Column
+from overcast.cli.output import Column, format_dict
 from overcast.cli.resource import (
     Body,
     Spec,
@@ -25,6 +25,20 @@ from overcast.cli.resource import (
     toggle,
 )
 
+# what a rule inside ``security group show`` leaves out: its group and bookkeeping
+_RULE_NOISE = {"security_group_id", "project_id", "tenant_id", "created_at", "updated_at",
+               "revision_number", "tags", "name", "description", "belongs_to_default_sg",
+               "normalized_cidr", "remote_address_group_id"}
+
+
+def format_rules(rules: Any) -> str:
+    """One line per rule, only the attributes that say something (like openstackclient)."""
+    return "\n".join(
+        format_dict({k: v for k, v in rule.items() if k not in _RULE_NOISE and v not in (None, "")})
+        for rule in rules or []
+    )
+
+
 GROUP = Spec(
     kind="security group",
     key="security_group",
@@ -37,6 +51,7 @@ GROUP = Spec(
         Column("Tags", "tags"),
     ),
     tags=True,
+    show_formatters={"security_group_rules": format_rules},
 )
 
 
