@@ -111,18 +111,13 @@ def check_replay(store: Store, states: dict[int, State]) -> None:
         w.close()
 
 
-def make(backend: str) -> Store:
-    if backend == "memory":
-        return MemoryStore()
-    return SqliteStore(tempfile.mkdtemp(prefix="oc-prop-") + "/store.db")
-
-
 @pytest.mark.parametrize("backend", ["memory", "sqlite"])
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(program=txns)
 def test_replay_from_every_revision(backend: str, program: list) -> None:  # type: ignore[type-arg]
-    store = make(backend)
-    try:
-        check_replay(store, run(store, program))
-    finally:
-        store.close()
+    with tempfile.TemporaryDirectory(prefix="oc-prop-") as tmp:
+        store = MemoryStore() if backend == "memory" else SqliteStore(tmp + "/store.db")
+        try:
+            check_replay(store, run(store, program))
+        finally:
+            store.close()
