@@ -1,0 +1,374 @@
+"""Bad input: a 4xx in the Neutron shape that names the field and the value, and
+nothing written to the store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from overcast.api import Api, ApiConfig
+from overcast.store import MemoryStore
+
+from .helpers import Direct, assert_error, dump
+
+
+@pytest.fixture
+def unchanged(store: MemoryStore, subnet: dict) -> Iterator[None]:
+    """The test's failing requests must leave the store exactly as it was."""
+    before = dump(store)
+    yield
+    assert dump(store) == before
+
+
+def post(client: Direct, collection: str, member: str, **attrs: Any):  # type: ignore[no-untyped-def]
+    return client.post(f"/v2.0/{collection}", {member: attrs})
+
+
+# subnets ----------------------------------------------------------------------------
+@pytest.mark.parametrize("cidr", ["10.0.0.0/33", "banana", "300.1.2.0/24", "10.0.0/8x"])
+def test_malformed_cidr(client: Direct, net: dict, unchanged: None, cidr: str) -> None:
+    r = post(client, "subnets", "subnet", network_id=net["id"], cidr=cidr)
+    assert_error(r, 400, "cidr", cidr)
+
+
+def test_cidr_with_host_bits(client: Direct, net: dict, unchanged: None) -> None:
+    r = post(client, "subnets", "subnet", network_id=net["id"], cidr="10.1.0.1/24")
+    assert_error(r, 400, "cidr", "10.1.0.1/24", "host bits", "10.1.0.0/24")
+
+
+def test_cidr_of_wrong_type(client: Direct, net: dict, unchanged: None) -> None:
+    r = post(client, "subnets", "subnet", network_id=net["id"], cidr=42)
+    assert_error(r, 400, "cidr", "42")
+
+
+def test_ip_version_not_matching_cidr(client: Direct, net: dict, unchanged: None) -> None:
+    r = post(client, "subnets", "subnet", network_id=net["id"], cidr="fd00::/64",
+             ip_version=4)
+    assert_error(r, 400, "ip_version", "fd00::/64")
+
+
+def test_gateway_outside_subnet(client: Direct, net: dict, unchanged: None) -> None:
+    r = post(client, "subnets", "subnet", network_id=net["id"], cidr="10.1.0.0/24",
+             gateway_ip="10.2.0.1")
+    assert_error(r, 400, "gateway_ip", "10.2.0.1")
+
+
+def test_gateway_not_an_address(client: Direct, net: dict, unchanged: None) -> None:
+    r = post(client, "subnets", "subnet", network_id=net["id"], cidr="10.1.0.0/24",
+             gateway_ip="gw")
+    assert_error(r, 400, "gateway_ip", "gw")
+
+
+def test_gateway_inside_pool(client: Direct, net: dict, unchanged: None) -> None:
+    r = post(client, "subnets", "subnet", network_id=net["id"], cidr="10.1.0.0/24",
+             gateway_ip="10.1.0.5",
+             allocation_pools=[{"start": "10.1.0.2", "end": "10.1.0.100"}])
+    err = assert_error(r, 409, "allocation_pools", "10.1.0.5", "10.1.0.2-10.1.0.100")
+    assert "gateway" in err["message"]
+
+
+def test_overlapping_pools(client: Direct, net: dict, unchanged: None) -> None:
+    r = post(client, "subnets", "subnet", network_id=net["id"], cidr="10.1.0.0/24",
+             allocation_pools=[{"start": "10.1.0.10", "end": "10.1.0.20"},
+                               {"start": "10.1.0.30", "end": "10.1.0.40"},
+                               {"start": "10.1.0.15", "end": "10.1.0.25"}])
+    assert_error(r, 409, "allocation_pools[2]", "allocation_pools[0]", "overlaps")
+
+
+def test_pool_outside_subnet(client: Direct, net: dict, unchanged: None) -> None:
+    r = post(client, "subnets", "subnet", network_id=net["id"], cidr="10.1.0.0/24",
+             allocation_pools=[{"start": "10.1.0.10", "end": "10.1.1.20"}])
+    assert_error(r, 400, "allocation_pools[0]", "10.1.1.20")
+
+
+def test_pool_start_after_end(client: Direct, net: dict, unchanged: None) -> None:
+    r = post(client, "subnets", "subnet", network_id=net["id"], cidr="10.1.0.0/24",
+             allocation_pools=[{"start": "10.1.0.20", "end": "10.1.0.10"}])
+    assert_error(r, 400, "allocation_pools[0]", "10.1.0.20", "10.1.0.10")
+
+
+def test_pool_missing_end(client: Direct, net: dict, unchanged: None) -> None:
+    r = post(client, "subnets", "subnet", network_id=net["id"], cidr="10.1.0.0/24",
+             allocation_pools=[{"start": "10.1.0.20"}])
+    assert_error(r, 400, "allocation_pools", "end")
+
+
+def test_bad_nameserver(client: Direct, net: dict, unchanged: None) -> None:
+    r = post(client, "subnets", "subnet", network_id=net["id"], cidr="10.1.0.0/24",
+             dns_nameservers=["8.8.8.8", "dns.example"])
+    assert_error(r, 400, "dns_nameservers[1]", "dns.example")
+
+
+def test_overlapping_subnets_on_one_network(client: Direct, net: dict, subnet: dict,
+                                            unchanged: None) -> None:
+    r = post(client, "subnets", "subnet", network_id=net["id"], cidr="10.0.0.128/25")
+    assert_error(r, 409, "cidr", "10.0.0.128/25", subnet["id"], "10.0.0.0/24")
+
+
+def test_same_cidr_on_another_network_is_fine(client: Direct, subnet: dict) -> None:
+    other = client.network(name="other")
+    assert client.subnet(other["id"], "10.0.0.0/24")["cidr"] == "10.0.0.0/24"
+
+
+def test_subnet_on_missing_network(client: Direct, unchanged: None) -> None:
+    r = post(client, "subnets", "subnet", network_id="no-such-net", cidr="10.1.0.0/24")
+    assert_error(r, 404, "no-such-net", type="NetworkNotFound")
+
+
+# ports ------------------------------------------------------------------------------
+def test_ip_outside_subnet(client: Direct, net: dict, subnet: dict, unchanged: None) -> None:
+    r = post(client, "ports", "port", network_id=net["id"],
+             fixed_ips=[{"subnet_id": subnet["id"], "ip_address": "10.9.9.9"}])
+    assert_error(r, 400, "fixed_ips", "10.9.9.9")
+    r = post(client, "ports", "port", network_id=net["id"],
+             fixed_ips=[{"ip_address": "10.9.9.9"}])
+    assert_error(r, 400, "fixed_ips", "10.9.9.9")
+
+
+@pytest.mark.parametrize("ip", ["10.0.0.0", "10.0.0.255"])
+def test_network_and_broadcast_address(client: Direct, net: dict, subnet: dict,
+                                       unchanged: None, ip: str) -> None:
+    r = post(client, "ports", "port", network_id=net["id"],
+             fixed_ips=[{"subnet_id": subnet["id"], "ip_address": ip}])
+    assert_error(r, 400, "fixed_ips", ip)
+
+
+def test_ip_not_an_address(client: Direct, net: dict, subnet: dict, unchanged: None) -> None:
+    r = post(client, "ports", "port", network_id=net["id"],
+             fixed_ips=[{"subnet_id": subnet["id"], "ip_address": "ten"}])
+    assert_error(r, 400, "fixed_ips", "ten")
+
+
+def test_subnet_of_another_network(client: Direct, net: dict, subnet: dict) -> None:
+    other = client.network(name="other")
+    before = dump(client.api.store)
+    r = post(client, "ports", "port", network_id=other["id"],
+             fixed_ips=[{"subnet_id": subnet["id"]}])
+    assert_error(r, 400, "fixed_ips", subnet["id"], other["id"])
+    assert dump(client.api.store) == before
+
+
+def test_ip_already_allocated(client: Direct, net: dict, subnet: dict) -> None:
+    first = client.port(net["id"], fixed_ips=[{"ip_address": "10.0.0.7"}])
+    before = dump(client.api.store)
+    r = post(client, "ports", "port", network_id=net["id"],
+             fixed_ips=[{"ip_address": "10.0.0.7"}])
+    assert_error(r, 409, "10.0.0.7", subnet["id"], type="IpAddressAlreadyAllocated")
+    assert dump(client.api.store) == before
+    # after the owner is deleted, the address is free again
+    assert client.delete(f"/v2.0/ports/{first['id']}").status == 204
+    assert client.port(net["id"], fixed_ips=[{"ip_address": "10.0.0.7"}])
+
+
+def test_gateway_address_is_not_a_port_address(client: Direct, net: dict, subnet: dict,
+                                               unchanged: None) -> None:
+    r = post(client, "ports", "port", network_id=net["id"],
+             fixed_ips=[{"ip_address": "10.0.0.1"}])
+    assert_error(r, 409, "10.0.0.1", "gateway")
+
+
+@pytest.mark.parametrize("mac", ["01:00:5e:00:00:01", "ff:ff:ff:ff:ff:ff",
+                                 "00:00:00:00:00:00", "fa:16:3e:zz:00:01", "fa:16:3e:00:01"])
+def test_mac_not_unicast_or_malformed(client: Direct, net: dict, subnet: dict,
+                                      unchanged: None, mac: str) -> None:
+    r = post(client, "ports", "port", network_id=net["id"], mac_address=mac)
+    assert_error(r, 400, "mac_address", mac)
+
+
+def test_mac_already_in_use(client: Direct, net: dict, subnet: dict) -> None:
+    client.port(net["id"], mac_address="fa:16:3e:00:00:01")
+    before = dump(client.api.store)
+    r = post(client, "ports", "port", network_id=net["id"], mac_address="FA:16:3E:00:00:01")
+    assert_error(r, 409, "fa:16:3e:00:00:01", type="MacAddressInUse")
+    assert dump(client.api.store) == before
+
+
+def test_pool_exhaustion_is_a_clear_409(client: Direct) -> None:
+    n = client.network(name="tiny")
+    s = client.subnet(n["id"], "10.20.0.0/29",
+                      allocation_pools=[{"start": "10.20.0.2", "end": "10.20.0.4"}])
+    got = [client.port(n["id"])["fixed_ips"][0]["ip_address"] for _ in range(3)]
+    assert got == ["10.20.0.2", "10.20.0.3", "10.20.0.4"]
+    before = dump(client.api.store)
+    r = post(client, "ports", "port", network_id=n["id"])
+    err = assert_error(r, 409, n["id"], type="IpAddressGenerationFailure")
+    assert "No more IP addresses" in err["message"]
+    assert dump(client.api.store) == before
+    # an explicit address outside the pool but inside the subnet still works
+    assert client.port(n["id"], fixed_ips=[{"subnet_id": s["id"], "ip_address": "10.20.0.6"}])
+
+
+def test_port_on_missing_network(client: Direct, unchanged: None) -> None:
+    assert_error(post(client, "ports", "port", network_id="gone"), 404, "gone")
+
+
+def test_port_with_missing_security_group(client: Direct, net: dict, subnet: dict,
+                                          unchanged: None) -> None:
+    r = post(client, "ports", "port", network_id=net["id"], security_groups=["no-sg"])
+    assert_error(r, 404, "no-sg")
+
+
+def test_address_pair_bad(client: Direct, net: dict, subnet: dict, unchanged: None) -> None:
+    r = post(client, "ports", "port", network_id=net["id"],
+             allowed_address_pairs=[{"ip_address": "10.0.0.300"}])
+    assert_error(r, 400, "allowed_address_pairs", "10.0.0.300")
+
+
+# networks ---------------------------------------------------------------------------
+@pytest.mark.parametrize("vni", [0, 16_777_216, -5])
+def test_vni_out_of_range(client: Direct, unchanged: None, vni: int) -> None:
+    r = client.post("/v2.0/networks", {"network": {"provider:segmentation_id": vni}})
+    assert_error(r, 400, "segmentation_id", str(vni))
+
+
+def test_vni_outside_configured_range() -> None:
+    store = MemoryStore()
+    client = Direct(Api(store, ApiConfig(vni_range=(100, 102))))
+    r = client.post("/v2.0/networks", {"network": {"provider:segmentation_id": 99}})
+    assert_error(r, 400, "segmentation_id", "99", "100-102")
+    assert [client.network()["provider:segmentation_id"] for _ in range(3)] == [100, 101, 102]
+    before = dump(store)
+    assert_error(client.post("/v2.0/networks", {"network": {}}), 409,
+                 type="NoNetworkAvailable")
+    assert dump(store) == before
+
+
+def test_vni_in_use(client: Direct) -> None:
+    n = client.network(**{"provider:segmentation_id": 4242})
+    assert n["provider:segmentation_id"] == 4242
+    before = dump(client.api.store)
+    r = client.post("/v2.0/networks", {"network": {"provider:segmentation_id": 4242}})
+    assert_error(r, 409, "4242", type="TunnelIdInUse")
+    assert dump(client.api.store) == before
+    # freed by deletion
+    assert client.delete(f"/v2.0/networks/{n['id']}").status == 204
+    assert client.network(**{"provider:segmentation_id": 4242})
+
+
+def test_unknown_network_type(client: Direct, unchanged: None) -> None:
+    r = client.post("/v2.0/networks", {"network": {"provider:network_type": "geneve"}})
+    assert_error(r, 400, "network_type", "geneve")
+
+
+def test_delete_network_with_ports(client: Direct, store: MemoryStore, net: dict,
+                                   subnet: dict) -> None:
+    client.port(net["id"])
+    before = dump(store)
+    r = client.delete(f"/v2.0/networks/{net['id']}")
+    assert_error(r, 409, net["id"], type="NetworkInUse")
+    assert dump(store) == before
+    assert client.get(f"/v2.0/subnets/{subnet['id']}").status == 200
+
+
+def test_delete_subnet_with_ports(client: Direct, store: MemoryStore, net: dict,
+                                  subnet: dict) -> None:
+    p = client.port(net["id"])
+    before = dump(store)
+    assert_error(client.delete(f"/v2.0/subnets/{subnet['id']}"), 409, subnet["id"], p["id"],
+                 type="SubnetInUse")
+    assert dump(store) == before
+
+
+def test_delete_network_releases_everything(client: Direct, store: MemoryStore, net: dict,
+                                            subnet: dict) -> None:
+    p = client.port(net["id"])
+    assert client.delete(f"/v2.0/ports/{p['id']}").status == 204
+    assert client.delete(f"/v2.0/networks/{net['id']}").status == 204
+    left = [k for k in dump(store) if "/security_group" not in k]
+    assert left == [], left
+
+
+# security group rules -------------------------------------------------------------
+@pytest.fixture
+def sg(client: Direct) -> dict:
+    return client.create("security_group", "security-groups", name="web")
+
+
+def rule(client: Direct, sg: dict, **attrs: Any):  # type: ignore[no-untyped-def]
+    return client.post("/v2.0/security-group-rules", {"security_group_rule": {
+        "security_group_id": sg["id"], "direction": "ingress", **attrs}})
+
+
+def test_port_range_min_above_max(client: Direct, sg: dict) -> None:
+    before = dump(client.api.store)
+    r = rule(client, sg, protocol="tcp", port_range_min=90, port_range_max=80)
+    assert_error(r, 400, "port_range_min", "90", "80")
+    assert dump(client.api.store) == before
+
+
+def test_port_out_of_range(client: Direct, sg: dict) -> None:
+    r = rule(client, sg, protocol="udp", port_range_min=1, port_range_max=70000)
+    assert_error(r, 400, "port_range_max", "70000")
+
+
+def test_unknown_protocol(client: Direct, sg: dict) -> None:
+    before = dump(client.api.store)
+    assert_error(rule(client, sg, protocol="bogus"), 400, "protocol", "bogus")
+    assert_error(rule(client, sg, protocol="300"), 400, "protocol", "300")
+    assert dump(client.api.store) == before
+
+
+def test_ethertype_not_matching_prefix(client: Direct, sg: dict) -> None:
+    before = dump(client.api.store)
+    r = rule(client, sg, ethertype="IPv6", remote_ip_prefix="10.0.0.0/8")
+    assert_error(r, 400, "remote_ip_prefix", "10.0.0.0/8", "IPv6")
+    r = rule(client, sg, ethertype="IPv4", remote_ip_prefix="2001:db8::/32")
+    assert_error(r, 400, "remote_ip_prefix", "2001:db8::/32", "IPv4")
+    assert_error(rule(client, sg, ethertype="IPv5"), 400, "ethertype", "IPv5")
+    assert_error(rule(client, sg, direction="sideways"), 400, "direction", "sideways")
+    assert dump(client.api.store) == before
+
+
+def test_duplicate_rule(client: Direct, sg: dict) -> None:
+    first = rule(client, sg, protocol="tcp", port_range_min=22, port_range_max=22,
+                 remote_ip_prefix="10.0.0.0/8")
+    assert first.status == 201
+    rid = first["security_group_rule"]["id"]
+    before = dump(client.api.store)
+    r = rule(client, sg, protocol="tcp", port_range_min=22, port_range_max=22,
+             remote_ip_prefix="10.0.0.0/8")
+    assert_error(r, 409, rid, type="SecurityGroupRuleExists")
+    # the same rule spelled with a protocol number
+    r = rule(client, sg, protocol="6", port_range_min=22, port_range_max=22,
+             remote_ip_prefix="10.0.0.0/8")
+    assert_error(r, 409, rid, type="SecurityGroupRuleExists")
+    assert dump(client.api.store) == before
+    # a different port is not a duplicate
+    assert rule(client, sg, protocol="tcp", port_range_min=23, port_range_max=23).status == 201
+
+
+# bodies -------------------------------------------------------------------------------
+@pytest.mark.parametrize("raw", [b"{", b"{'network': {}}", b"\xff\xfe", b"[1,2"])
+def test_malformed_json(client: Direct, unchanged: None, raw: bytes) -> None:
+    r = client.call("POST", "/v2.0/networks", raw=raw)
+    assert_error(r, 400, "JSON")
+
+
+def test_body_over_limit_direct() -> None:
+    store = MemoryStore()
+    client = Direct(Api(store, ApiConfig(max_body_bytes=1000)))
+    big = {"network": {"name": "n", "description": "x" * 2000}}
+    assert_error(client.post("/v2.0/networks", big), 413, "1000",
+                 type="RequestEntityTooLarge")
+    assert dump(store) == {}
+
+
+def test_body_over_limit_http(api_url: str) -> None:
+    limit = ApiConfig().max_body_bytes
+    payload = b'{"network": {"name": "' + b"x" * (limit + 10) + b'"}}'
+    r = httpx.post(f"{api_url}/v2.0/networks", content=payload,
+                   headers={"content-type": "application/json"})
+    assert_error(r, 413, str(limit), type="RequestEntityTooLarge")
+    # and streamed without a Content-Length
+    r = httpx.post(f"{api_url}/v2.0/networks", content=iter([payload[:1000], payload[1000:]]))
+    assert_error(r, 413, str(limit))
+    assert httpx.get(f"{api_url}/v2.0/networks").json() == {"networks": []}
+
+
+def test_malformed_json_http(api_url: str) -> None:
+    r = httpx.post(f"{api_url}/v2.0/networks", content=b"{nope",
+                   headers={"content-type": "application/json"})
+    assert_error(r, 400, "JSON")
