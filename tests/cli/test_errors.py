@@ -116,3 +116,19 @@ def test_usage_errors_exit_2_and_help_exits_0(overcast: Run, fake: FakeNeutron) 
 )
 def test_passthrough_split(argv: list[str], expected: object) -> None:
     assert split_passthrough(argv) == expected
+
+
+def test_connection_options_after_the_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OVERCAST_TOKEN", raising=False)
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"networks": []})
+
+    transport = httpx.MockTransport(handler)
+    main(["--os-url", "http://127.0.0.1:1111", "network", "list", "--os-token", "t"],
+         transport=transport)
+    main(["network", "list", "--os-url", "http://127.0.0.1:2222"], transport=transport)
+    assert [(r.url.port, r.headers.get("X-Auth-Token")) for r in seen] == [(1111, "t"),
+                                                                           (2222, None)]

@@ -77,6 +77,11 @@ def command(
     """A leaf command; ``output`` adds ``-f`` and ``-c``."""
     parser: argparse.ArgumentParser = sub.add_parser(name, help=help_, description=help_)
     parser.set_defaults(handler=handler)
+    connection = parser.add_argument_group("connection (also accepted before the command)")
+    # SUPPRESS: when not given here, the value given before the command stays
+    connection.add_argument("--os-url", metavar="URL", default=argparse.SUPPRESS)
+    connection.add_argument("--os-token", metavar="TOKEN", default=argparse.SUPPRESS)
+    connection.add_argument("--debug", action="store_true", default=argparse.SUPPRESS)
     if output:
         parser.add_argument("-f", "--format", choices=FORMATS, default="table",
                             help="output format (default: table)")
