@@ -136,3 +136,18 @@ def test_liveness_registers_host_and_alive_key() -> None:
     assert store.get(keys.alive("h9")) is not None
     life.stop(revoke=True)
     assert store.get(keys.alive("h9")) is None
+
+
+def test_device_lister_gates_passes_until_the_device_appears() -> None:
+    store, kernel, _ = setup()
+    rec = Reconciler("h1", "198.18.0.11", store, kernel, ModelView())
+    loop = AgentLoop(store, rec, resync_interval=3600.0,
+                     list_devices=lambda: frozenset(n for n in kernel.links if n.startswith("tap")))
+    assert loop.step() is not None  # first pass: port waits for its device
+    assert loop.step() is None  # nothing moved: no pass
+    kernel.add_device(names.tap_name(PORT_A))
+    result = loop.step()
+    assert result is not None and result.statuses[PORT_A].status == "ACTIVE"
+    kernel.remove_device(names.tap_name(PORT_A))
+    result = loop.step()
+    assert result is not None and result.statuses[PORT_A].status == "DOWN"

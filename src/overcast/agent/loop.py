@@ -23,13 +23,21 @@ log = logging.getLogger(__name__)
 FAST_POLL = 0.02  # while a new port waits for its device
 SLOW_POLL = 0.5  # while a port has waited longer than FAST_WINDOW
 FAST_WINDOW = 10.0
-IDLE_WAIT = 1.0  # longest single watch wait
+IDLE_WAIT = 0.25  # longest single watch wait (also how often devices are listed)
+
+DeviceLister = Callable[[], frozenset[str]]
 
 
 class AgentLoop:
     def __init__(self, store: Store, reconciler: Reconciler, resync_interval: float = 10.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 list_devices: DeviceLister | None = None) -> None:
+        """``list_devices`` (cheap: names of the workload devices present) lets
+        the loop skip passes while nothing it waits for has appeared; without
+        it, a waiting port means a full pass on every poll."""
         self.store = store
+        self.list_devices = list_devices
+        self.last_devices: frozenset[str] | None = None
         self.reconciler = reconciler
         self.view: ModelView = reconciler.view
         self.resync_interval = resync_interval
@@ -81,10 +89,15 @@ class AgentLoop:
         self.poll_events(self.wait_time())
         now = self.clock()
         due = now >= self.next_resync
-        waiting = bool(self.reconciler.waiting_since)
-        if not (self.dirty or due or waiting):
+        devices = self.list_devices() if self.list_devices is not None else None
+        if devices is None:
+            devices_moved = bool(self.reconciler.waiting_since)
+        else:
+            devices_moved = devices != self.last_devices
+        if not (self.dirty or due or devices_moved):
             return None
         self.dirty = False
+        self.last_devices = devices
         result = self.reconciler.run_pass()
         self.passes += 1
         self.last = result
