@@ -3,6 +3,7 @@
 Other layers import only what this module exports.
 """
 
+from overcast.store.aio import watch_batches
 from overcast.store.base import (
     CompactedError,
     Compare,
@@ -47,4 +48,5 @@ __all__ = [
     "prefix_end",
     "transact",
     "transact_rev",
+    "watch_batches",
 ]
