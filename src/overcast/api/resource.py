@@ -71,17 +71,22 @@ class Kind:
     extra: Callable[[Repo, Any, dict[str, Any]], None] | None = None  # fill computed attrs
     shared_field: str | None = None  # model field that makes an object visible to all
     parent: str | None = None  # for sub-resources: name of the parent id field
+    # visible to all when this says its parent is shared (subnets of shared networks)
+    shared_via: Callable[[Repo, Any], bool] | None = None
     by_name: dict[str, Attr] = field(init=False)
 
     def __post_init__(self) -> None:
         self.attrs = COMMON + self.attrs
         self.by_name = {a.name: a for a in self.attrs}
 
-    def visible(self, ctx: Context) -> Callable[[Any], bool]:
+    def visible(self, ctx: Context, repo: Repo | None = None) -> Callable[[Any], bool]:
         shared = self.shared_field
+        via = self.shared_via if repo is not None else None
 
         def check(obj: Any) -> bool:
-            return ctx.may_see(obj.project_id, bool(shared and getattr(obj, shared)))
+            if ctx.may_see(obj.project_id, bool(shared and getattr(obj, shared))):
+                return True
+            return via is not None and via(repo, obj)  # type: ignore[arg-type]
         return check
 
     def parse(self, ctx: Context, body: Any, creating: bool) -> dict[str, Any]:

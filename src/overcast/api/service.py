@@ -117,7 +117,7 @@ class Api:
              parent: tuple[str, str] | None) -> dict[str, Any]:
         kind = h.kind
         q = query.parse(kind, req.params, meta.extra_attrs(kind))
-        visible = kind.visible(ctx)
+        visible = kind.visible(ctx, repo)
         objs = [o for o in repo.all(kind.cls) if visible(o)
                 and (parent is None or getattr(o, parent[0]) == parent[1])]
         if kind.member == "security_group":
@@ -163,7 +163,7 @@ class Api:
         kind = h.kind
         if req.method == "GET":
             repo = self.read()
-            obj = repo.must(kind.cls, id_, kind.visible(ctx))
+            obj = repo.must(kind.cls, id_, kind.visible(ctx, repo))
             q = query.parse(kind, [(k, v) for k, v in req.params if k == "fields"], set())
             return Response(200, {kind.member: query.select(q, kind.render(repo, obj))})
         if req.method == "PUT" and h.update is not None:
@@ -171,7 +171,7 @@ class Api:
             update = h.update
 
             def change(repo: Repo) -> dict[str, Any]:
-                obj = repo.must(kind.cls, id_, kind.visible(ctx))
+                obj = repo.must(kind.cls, id_, kind.visible(ctx, repo))
                 check_revision(req, kind.member, obj)
                 return kind.render(repo, update(repo, ctx, self.cfg, obj, dict(fields)))
             return Response(200, {kind.member: self.write(change)})
@@ -179,7 +179,7 @@ class Api:
             delete = h.delete
 
             def remove(repo: Repo) -> None:
-                obj = repo.must(kind.cls, id_, kind.visible(ctx))
+                obj = repo.must(kind.cls, id_, kind.visible(ctx, repo))
                 check_revision(req, kind.member, obj)
                 delete(repo, ctx, obj)
             self.write(remove)

@@ -41,7 +41,8 @@ def _tags(api: Api, ctx: Context, req: Request, h: Handlers, id_: str,
 
     kind = h.kind
     if req.method == "GET":
-        obj = api.read().must(kind.cls, id_, kind.visible(ctx))
+        repo = api.read()
+        obj = repo.must(kind.cls, id_, kind.visible(ctx, repo))
         if tag is None:
             return Response(200, {"tags": list(obj.tags)})
         if tag not in obj.tags:
@@ -66,7 +67,7 @@ def _tags(api: Api, ctx: Context, req: Request, h: Handlers, id_: str,
         raise MethodNotAllowed(f"{req.method} is not allowed on {req.path}")
 
     def apply(repo: Repo) -> list[str]:
-        obj = repo.must(kind.cls, id_, kind.visible(ctx))
+        obj = repo.must(kind.cls, id_, kind.visible(ctx, repo))
         if not ctx.owns(obj.project_id):
             raise Forbidden(f"Only the owner of {kind.member} {id_} may change its tags")
         check_revision(req, kind.member, obj)

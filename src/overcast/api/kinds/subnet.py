@@ -57,7 +57,14 @@ KIND = Kind(
         Attr("subnetpool_id", "subnetpool_id", cv.optional(cv.to_uuidish), put=False),
     ),
     extra=_extra,
+    shared_via=lambda repo, s: _network_shared(repo, s),
 )
+
+
+def _network_shared(repo: Repo, subnet: Subnet) -> bool:
+    """Subnets of a shared network are visible to every project, as in Neutron."""
+    net = repo.get(Network, subnet.network_id)
+    return net is not None and net.shared
 
 
 def create(repo: Repo, ctx: Context, fields: dict[str, Any]) -> Subnet:
