@@ -89,7 +89,7 @@ class Reconciler:
 
     def report(self, statuses: dict[str, PortStatus]) -> None:
         """Write changed statuses; drop statuses of ports no longer here."""
-        puts: list[Op] = []
+        puts: list[Put] = []
         for port_id, st in sorted(statuses.items()):
             value = {"status": st.status, "host": self.host}
             if st.reason:
@@ -101,7 +101,8 @@ class Reconciler:
             else:
                 self.written[port_id] = raw
         if puts:
-            self.store.txn([], puts)  # one revision for the whole pass
+            ops: list[Op] = list(puts)
+            self.store.txn([], ops)  # one revision for the whole pass
             for put in puts:
                 self.written[put.key[len(keys.PORT_STATUS):]] = put.value.decode()
         for port_id in set(self.view.statuses_of_host(self.host)) | set(self.written):

@@ -97,7 +97,7 @@ def _wait_line(proc: subprocess.Popen[str], needle: str, timeout: float, stderr:
         seen += line
         if needle in line:
             return line
-    raise LabError(f"waited {timeout:g}s for {needle!r} from {proc.args}; got {seen!r}")
+    raise LabError(f"waited {timeout:g}s for {needle!r} from {proc.args!r}; got {seen!r}")
 
 
 class Capture:
