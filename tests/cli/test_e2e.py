@@ -130,6 +130,16 @@ def test_tenant_network_scenario(cli: Cli) -> None:
     assert [p["Fixed IP Addresses"] for p in router_ports] == [
         [{"subnet_id": subnet["id"], "ip_address": "10.0.0.1"}]]
 
+    cli("port", "set", "vm1-eth0", "--security-group", "web", "--host", "hv1", "--tag", "x")
+    shown = cli.json("port", "show", "vm1-eth0")
+    assert shown["binding:host_id"] == "hv1" and shown["tags"] == ["x"]
+    web = cli.json("security", "group", "show", "web")["id"]
+    assert web in shown["security_groups"]
+    cli("port", "unset", "vm1-eth0", "--security-group", "web", "--host", "--all-tag")
+    shown = cli.json("port", "show", "vm1-eth0")
+    assert web not in shown["security_groups"]
+    assert (shown["binding:host_id"], shown["tags"]) == ("", [])
+
     networks = cli.json("network", "list")
     assert [(n["Name"], n["Subnets"]) for n in networks] == [("blue", [subnet["id"]])]
 

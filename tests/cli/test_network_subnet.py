@@ -121,3 +121,21 @@ def test_subnet_list_by_network_and_set(overcast: Run, fake: FakeNeutron) -> Non
                                                  "dns_nameservers": ["1.1.1.1", "9.9.9.9"]}}
     overcast("subnet", "set", "s", "--no-dns-nameservers")
     assert fake.writes()[-1].body == {"subnet": {"dns_nameservers": []}}
+
+
+def test_unset_tags_and_subnet_lists(overcast: Run, fake: FakeNeutron) -> None:
+    net = fake.add("networks", name="blue", tags=["a", "b"])
+    assert overcast("network", "unset", "blue", "--tag", "b").code == 0
+    assert fake.writes()[-1].body == {"tags": ["a"]}
+    overcast("network", "unset", "blue", "--all-tag")
+    assert (fake.writes()[-1].path, fake.writes()[-1].body) == (
+        f"/v2.0/networks/{net['id']}/tags", {"tags": []})
+    fake.add("subnets", name="s", dns_nameservers=["1.1.1.1", "9.9.9.9"],
+             allocation_pools=[{"start": "10.0.0.2", "end": "10.0.0.9"},
+                               {"start": "10.0.0.20", "end": "10.0.0.29"}])
+    overcast("subnet", "unset", "s", "--dns-nameserver", "1.1.1.1",
+             "--allocation-pool", "start=10.0.0.2,end=10.0.0.9")
+    assert fake.writes()[-1].body == {"subnet": {
+        "allocation_pools": [{"start": "10.0.0.20", "end": "10.0.0.29"}],
+        "dns_nameservers": ["9.9.9.9"],
+    }}

@@ -135,3 +135,25 @@ def test_security_group_show_lists_rules_one_per_line(overcast: Run, fake: FakeN
     assert "port_range_max='22'" in rules[1] and "created_at" not in rules[0]
     raw = overcast("security", "group", "show", "web", "-f", "json").json()
     assert raw["security_group_rules"][0]["created_at"] == "2026-01-01T00:00:00Z"
+
+
+def test_port_unset_removes_only_what_is_named(overcast: Run, fake: FakeNeutron,
+                                                world: dict) -> None:
+    sid = world["subnet"]["id"]
+    port = fake.add("ports", name="p", tags=["a", "b"],
+                    security_groups=[world["web"]["id"], world["db"]["id"]],
+                    fixed_ips=[{"subnet_id": sid, "ip_address": "10.0.0.5"},
+                               {"subnet_id": sid, "ip_address": "10.0.0.6"}],
+                    allowed_address_pairs=[{"ip_address": "10.0.0.100", "mac_address": "m"}])
+    result = overcast("port", "unset", "p", "--security-group", "web", "--fixed-ip",
+                      "ip-address=10.0.0.5", "--allowed-address", "ip-address=10.0.0.100",
+                      "--qos-policy", "--host", "--tag", "a")
+    assert result.code == 0, result.err
+    put, tags = fake.writes()
+    assert put.path == f"/v2.0/ports/{port['id']}"
+    assert put.body == {"port": {
+        "fixed_ips": [{"subnet_id": sid, "ip_address": "10.0.0.6"}],
+        "security_groups": [world["db"]["id"]], "allowed_address_pairs": [],
+        "qos_policy_id": None, "binding:host_id": "",
+    }}
+    assert tags.body == {"tags": ["b"]}

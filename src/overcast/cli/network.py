@@ -116,6 +116,7 @@ def register(sub: Subparsers) -> None:
     setter = add_set(sub, NETWORK, _set_body)
     setter.add_argument("--name", help="new name")
     _common_options(setter)
+    add_set(sub, NETWORK, lambda client, args, current: {}, verb="unset")
 
 
 __all__ = ["NETWORK", "register"]

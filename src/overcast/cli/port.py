@@ -20,6 +20,7 @@ from overcast.cli.resource import (
     group,
     kv,
     merged,
+    removed,
     toggle,
 )
 from overcast.cli.security import GROUP
@@ -115,6 +116,33 @@ def _set_body(client: Client, args: argparse.Namespace, current: Body) -> Body:
     return body
 
 
+def _unset_body(client: Client, args: argparse.Namespace, current: Body) -> Body:
+    changes: dict[str, Any] = {
+        "fixed_ips": removed(current.get("fixed_ips"), resolve_fixed_ips(client, args.fixed_ips)),
+        "security_groups": removed(current.get("security_groups"),
+                                   _groups(client, args.security_groups)),
+        "allowed_address_pairs": removed(current.get("allowed_address_pairs"), args.pairs),
+    }
+    body = {k: v for k, v in changes.items() if v is not None}
+    if args.qos_policy:
+        body["qos_policy_id"] = None
+    if args.host:
+        body["binding:host_id"] = ""
+    return body
+
+
+def _register_unset(sub: Subparsers) -> None:
+    unset = add_set(sub, PORT, _unset_body, verb="unset")
+    unset.add_argument("--fixed-ip", dest="fixed_ips", action="append", type=fixed_ip,
+                       metavar="subnet=SUBNET,ip-address=IP", help="address to remove")
+    unset.add_argument("--security-group", dest="security_groups", action="append",
+                       metavar="SG", help="security group to remove (repeatable)")
+    unset.add_argument("--allowed-address", dest="pairs", action="append", type=address_pair,
+                       metavar="ip-address=IP[,mac-address=MAC]", help="address pair to remove")
+    unset.add_argument("--qos-policy", action="store_true", help="detach the QoS policy")
+    unset.add_argument("--host", action="store_true", help="unbind the port from its host")
+
+
 def _options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--description")
     parser.add_argument("--fixed-ip", dest="fixed_ips", action="append", type=fixed_ip,
@@ -174,3 +202,4 @@ def register(top: Subparsers) -> None:
     setter.add_argument("--no-allowed-address", action="store_true",
                         help="clear allowed address pairs (with --allowed-address: replace)")
     setter.add_argument("--no-qos-policy", action="store_true", help="detach the QoS policy")
+    _register_unset(sub)

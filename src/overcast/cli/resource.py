@@ -193,15 +193,16 @@ def add_create(sub: Subparsers, spec: Spec, body: BodyFn) -> argparse.ArgumentPa
 
 
 def add_set(sub: Subparsers, spec: Spec, body: SetFn, verb: str = "set") -> argparse.ArgumentParser:
+    """``set`` (or ``unset``): PUT what ``body`` computes from the current
+    object, then the tags if ``--tag``/``--no-tag``/``--all-tag`` were given."""
+
     def set_(client: Client, args: argparse.Namespace) -> Result:
         current = spec.find(client, args.target)
         fields = body(client, args, current)
         if fields:
             client.put(spec.item(current["id"]), {spec.key: fields})
-        new_tags, no_tag = getattr(args, "tags", None) or [], getattr(args, "no_tag", False)
-        if spec.tags and (new_tags or no_tag):
-            tags = [] if no_tag else list(current.get("tags") or [])
-            tags += [t for t in new_tags if t not in tags]
+        tags = _new_tags(args, list(current.get("tags") or []), verb)
+        if spec.tags and tags is not None:
             client.put(spec.item(current["id"]) + "/tags", {"tags": tags})
         return None
 
@@ -210,7 +211,21 @@ def add_set(sub: Subparsers, spec: Spec, body: SetFn, verb: str = "set") -> argp
                         help=f"{spec.kind} to modify (name or id)")
     if spec.tags and verb == "set":
         add_tag_options(parser, clear=True)
+    elif spec.tags:
+        parser.add_argument("--tag", dest="tags", action="append", default=[],
+                            help="tag to remove (repeatable)")
+        parser.add_argument("--all-tag", dest="no_tag", action="store_true",
+                            help="remove all tags")
     return parser
+
+
+def _new_tags(args: argparse.Namespace, current: list[str], verb: str) -> list[str] | None:
+    given, clear = getattr(args, "tags", None) or [], getattr(args, "no_tag", False)
+    if not given and not clear:
+        return None
+    if verb == "unset":
+        return [] if clear else [t for t in current if t not in given]
+    return merged(current, given, clear)
 
 
 def add_tag_options(parser: argparse.ArgumentParser, clear: bool) -> None:
@@ -241,3 +256,20 @@ def merged(current: Any, added: Sequence[Any] | None, clear: bool) -> list[Any] 
     out = [] if clear else list(current or [])
     out += [a for a in added or [] if a not in out]
     return out
+
+
+def removed(current: Any, drop: Sequence[Any] | None) -> list[Any] | None:
+    """The new value of a list attribute after ``unset --x`` (repeatable);
+    a dict given matches every entry that has its keys and values, so
+    ``--fixed-ip ip-address=A`` removes A whatever its subnet."""
+    if not drop:
+        return None
+
+    def dropped(item: Any) -> bool:
+        return any(
+            item == d or (isinstance(item, dict) and isinstance(d, dict)
+                          and d.items() <= item.items())
+            for d in drop
+        )
+
+    return [item for item in current or [] if not dropped(item)]

@@ -18,6 +18,7 @@ from overcast.cli.resource import (
     group,
     kv,
     merged,
+    removed,
     toggle,
 )
 
@@ -90,14 +91,23 @@ def _set_body(client: Client, args: argparse.Namespace, current: Body) -> Body:
     return body
 
 
-def _collection_options(parser: argparse.ArgumentParser) -> None:
+def _unset_body(client: Client, args: argparse.Namespace, current: Body) -> Body:
+    changes = {
+        "allocation_pools": removed(current.get("allocation_pools"), args.pools),
+        "dns_nameservers": removed(current.get("dns_nameservers"), args.dns),
+        "host_routes": removed(current.get("host_routes"), args.routes),
+    }
+    return {k: v for k, v in changes.items() if v is not None}
+
+
+def _collection_options(parser: argparse.ArgumentParser, verb: str = "") -> None:
     parser.add_argument("--allocation-pool", dest="pools", action="append", type=pool,
-                        metavar="start=IP,end=IP", help="allocation pool (repeatable)")
+                        metavar="start=IP,end=IP", help=f"{verb}allocation pool (repeatable)")
     parser.add_argument("--dns-nameserver", dest="dns", action="append", metavar="IP",
-                        help="DNS server for DHCP clients (repeatable)")
+                        help=f"{verb}DNS server for DHCP clients (repeatable)")
     parser.add_argument("--host-route", dest="routes", action="append", type=route,
                         metavar="destination=CIDR,gateway=IP",
-                        help="route pushed by DHCP (repeatable)")
+                        help=f"{verb}route pushed by DHCP (repeatable)")
 
 
 def _list_params(client: Client, args: argparse.Namespace) -> list[tuple[str, str]]:
@@ -136,10 +146,11 @@ def register(top: Subparsers) -> None:
     setter.add_argument("--description")
     setter.add_argument("--gateway", metavar="IP|none")
     toggle(setter, "dhcp", "--dhcp", "--no-dhcp", "DHCP")
-    _collection_options(setter)
+    _collection_options(setter, "add ")
     setter.add_argument("--no-allocation-pool", dest="no_pools", action="store_true",
                         help="clear the allocation pools (with --allocation-pool: replace)")
     setter.add_argument("--no-dns-nameservers", dest="no_dns", action="store_true",
                         help="clear the DNS servers (with --dns-nameserver: replace)")
     setter.add_argument("--no-host-route", dest="no_routes", action="store_true",
                         help="clear the host routes (with --host-route: replace)")
+    _collection_options(add_set(sub, SUBNET, _unset_body, verb="unset"), "remove ")
