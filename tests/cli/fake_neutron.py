@@ -110,6 +110,8 @@ class FakeNeutron:
         if method == "DELETE":
             del rules[parts[4]]
             return httpx.Response(204)
+        if method == "PUT":
+            rules[parts[4]].update(body["bandwidth_limit_rule"])
         return httpx.Response(200, json={"bandwidth_limit_rule": rules[parts[4]]})
 
 

@@ -184,8 +184,9 @@ def test_gateway_floating_ip_and_qos_scenario(cli: Cli) -> None:
     assert (rule["max_kbps"], rule["max_burst_kbps"]) == (10000, 1000)
     cli("port", "set", "vm1-eth0", "--qos-policy", "gold")
     assert cli.json("port", "show", "vm1-eth0")["qos_policy_id"] == policy["id"]
+    cli("network", "qos", "rule", "set", "gold", rule["id"], "--max-kbps", "20000", "--ingress")
     rules = cli.json("network", "qos", "rule", "list", "gold")
-    assert [r["Max Kbps"] for r in rules] == [10000]
+    assert [(r["Max Kbps"], r["Direction"]) for r in rules] == [(20000, "ingress")]
     cli("network", "qos", "rule", "delete", "gold", rule["id"])
     assert cli.json("network", "qos", "rule", "list", "gold") == []
 

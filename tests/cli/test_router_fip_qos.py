@@ -109,6 +109,9 @@ def test_qos_policy_and_rules(overcast: Run, fake: FakeNeutron) -> None:
     listing = overcast("network", "qos", "rule", "list", "gold", "-f", "json").json()
     assert [(r["ID"], r["Max Kbps"], r["Type"]) for r in listing] == [
         (rid, 10000, "bandwidth_limit")]
+    assert overcast("network", "qos", "rule", "set", "gold", rid, "--max-kbps", "5000").code == 0
+    assert fake.writes()[-1].method == "PUT"
+    assert fake.writes()[-1].body == {"bandwidth_limit_rule": {"max_kbps": 5000}}
     assert overcast("network", "qos", "rule", "delete", "gold", rid).code == 0
     assert fake.writes()[-1].path.endswith(f"/bandwidth_limit_rules/{rid}")
     missing = overcast("network", "qos", "rule", "show", "gold", rid)

@@ -67,11 +67,13 @@ def _with_context(rule: dict[str, Any], policy_id: str, rule_type: str) -> dict[
     return {"qos_policy_id": policy_id, "type": rule_type, **rule}
 
 
+RULE_FIELDS = {"max_kbps": "max_kbps", "max_burst": "max_burst_kbps", "direction": "direction"}
+
+
 def _create_rule(client: Client, args: argparse.Namespace) -> Result:
     policy_id = POLICY.find_id(client, args.policy)
     rule_type = RULE_TYPES[args.type]
-    body = copy_given(args, {}, {"max_kbps": "max_kbps", "max_burst": "max_burst_kbps",
-                                 "direction": "direction"})
+    body = copy_given(args, {}, RULE_FIELDS)
     created = client.post(_rules_path(policy_id, rule_type), {f"{rule_type}_rule": body})
     return Record(_with_context(created.get(f"{rule_type}_rule") or {}, policy_id, rule_type))
 
@@ -109,21 +111,37 @@ def _delete_rule(client: Client, args: argparse.Namespace) -> Result:
     return None
 
 
+def _set_rule(client: Client, args: argparse.Namespace) -> Result:
+    policy_id = POLICY.find_id(client, args.policy)
+    rule_type, rule = _find_rule(client, policy_id, args.rule)
+    body = copy_given(args, {}, RULE_FIELDS)
+    if body:
+        client.put(f"{_rules_path(policy_id, rule_type)}/{rule['id']}", {f"{rule_type}_rule": body})
+    return None
+
+
+def _rule_options(parser: argparse.ArgumentParser, creating: bool) -> None:
+    parser.add_argument("--max-kbps", type=int, required=creating, help="rate limit in kbit/s")
+    parser.add_argument("--max-burst-kbits", dest="max_burst", type=int,
+                        help="burst size in kbit")
+    flags(parser, "direction", {"--egress": "egress", "--ingress": "ingress"},
+          "direction, as seen from the VM" + (" (default: egress)" if creating else ""))
+
+
 def _register_rules(sub: Subparsers) -> None:
     create = command(sub, "create", _create_rule, "Create a QoS rule")
     create.add_argument("policy", metavar="POLICY", help="QoS policy (name or id)")
     create.add_argument("--type", required=True, choices=tuple(RULE_TYPES))
-    create.add_argument("--max-kbps", type=int, required=True, help="rate limit in kbit/s")
-    create.add_argument("--max-burst-kbits", dest="max_burst", type=int,
-                        help="burst size in kbit")
-    flags(create, "direction", {"--egress": "egress", "--ingress": "ingress"},
-          "direction, as seen from the VM (default: egress)")
+    _rule_options(create, creating=True)
     listing = command(sub, "list", _list_rules, "List the rules of a QoS policy")
     listing.add_argument("policy", metavar="POLICY", help="QoS policy (name or id)")
-    for verb, handler, output in (("show", _show_rule, True), ("delete", _delete_rule, False)):
+    verbs = (("show", _show_rule, True), ("set", _set_rule, False), ("delete", _delete_rule, False))
+    for verb, handler, output in verbs:
         parser = command(sub, verb, handler, f"{verb.capitalize()} a QoS rule", output=output)
         parser.add_argument("policy", metavar="POLICY", help="QoS policy (name or id)")
         parser.add_argument("rule", metavar="RULE_ID", help="rule id")
+        if verb == "set":
+            _rule_options(parser, creating=False)
 
 
 def register(network: Subparsers) -> None:
