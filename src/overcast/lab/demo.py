@@ -11,7 +11,7 @@ import sys
 import time
 from typing import Any
 
-from overcast.lab import control, probe, state, vm
+from overcast.lab import control, fabric, probe, state, vm
 from overcast.lab.ipcmd import LabError
 from overcast.lab.topology import default_topology
 
@@ -87,7 +87,8 @@ def show_isolation(blue: list[dict[str, Any]], red: list[dict[str, Any]]) -> Non
         raise DemoFailed(f"{target['name']} ({target['mac']}) did not answer ARP in its own network")
     print(f"   -> answered by {target['name']}'s MAC {target['mac']}, not by the blue VM "
           f"with the same IP ({blue[1]['mac']})")
-    blue_macs = [b["mac"] for b in blue]
+    hosts = sorted({f"oc-{v['host']}" for v in blue + red})
+    blue_macs = [b["mac"] for b in blue] + fabric.host_device_macs(hosts)
     for b, cap in zip(blue, captures, strict=True):
         leaked = cap.foreign(blue_macs)
         print(f"   capture on {b['name']:8} ({b['ips'][0]}, {b['host']}): {len(cap.frames)} frames "

@@ -64,6 +64,7 @@ def build_host(state: LabState, host: LabHost, underlay_mtu: int) -> None:
     # (MLD, router solicitations) from its bridges and taps into tenant networks.
     for scope in ("all", "default"):
         ipcmd.sysctl(host.netns, f"net.ipv6.conf.{scope}.disable_ipv6", "1")
+    ipcmd.sysctl(host.netns, "net.ipv4.igmp_link_local_mcast_reports", "0")
     veth(host.netns, HOST_UNDERLAY_IF, FABRIC_NS, host.fabric_port, underlay_mtu)
     ip("link", "set", host.fabric_port, "master", UNDERLAY_BR, ns=FABRIC_NS)
     ip("addr", "add", f"{host.underlay_ip}/{UNDERLAY_NET.prefixlen}", "dev", HOST_UNDERLAY_IF,
@@ -72,6 +73,13 @@ def build_host(state: LabState, host: LabHost, underlay_mtu: int) -> None:
     veth(host.netns, HOST_EXTERNAL_IF, FABRIC_NS, ext_port, 1500)
     ip("link", "set", ext_port, "master", EXTERNAL_BR, ns=FABRIC_NS)
     ipcmd.sysctl(host.netns, "net.ipv4.ip_forward", "1")
+
+
+def host_device_macs(host_namespaces: list[str]) -> list[str]:
+    """MACs of every device in these hypervisors (bridges, taps, VXLAN): frames
+    from them are the host's own, not another tenant's."""
+    return [link["address"] for ns in host_namespaces for link in ipcmd.links(ns)
+            if link.get("address")]
 
 
 def lab_namespaces() -> list[str]:
