@@ -72,7 +72,7 @@ class FakeNeutron:
         key, objs = COLLECTIONS[coll], self.objects[coll]
         if not rest and method == "GET":
             items = [o for o in objs.values() if _matches(o, params)]
-            return httpx.Response(200, json={coll.split("/")[-1]: items})
+            return httpx.Response(200, json={coll.split("/")[-1].replace("-", "_"): items})
         if not rest and method == "POST":
             obj = self.add(coll, **body[key])
             return httpx.Response(201, json={key: obj})

@@ -41,7 +41,8 @@ class Spec:
 
     @property
     def plural(self) -> str:
-        return self.path.rsplit("/", 1)[-1]
+        """The list body's key: ``security_groups`` for ``/v2.0/security-groups``."""
+        return self.path.rsplit("/", 1)[-1].replace("-", "_")
 
     def item(self, id_: str) -> str:
         return f"{self.path}/{id_}"
