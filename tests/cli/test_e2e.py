@@ -194,3 +194,20 @@ def test_gateway_floating_ip_and_qos_scenario(cli: Cli) -> None:
     assert cli.json("router", "show", "r1")["external_gateway_info"] is None
     in_use = cli.fails("network", "delete", "blue")
     assert "1 of 1 networks failed to delete" in in_use
+
+
+def test_token_mode(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from overcast.api import Api
+    from overcast.api.auth import Auth, Context
+    from overcast.api.embedded import EmbeddedServer
+    from overcast.store import MemoryStore
+
+    monkeypatch.delenv("OVERCAST_TOKEN", raising=False)
+    auth = Auth({"s3cret-alice": Context("alice", is_admin=False)})
+    with EmbeddedServer(Api(MemoryStore(), auth=auth)) as server:
+        cli = Cli(server.url, capsys)
+        err = cli.fails("network", "list")
+        assert "Authentication required" in err and "(HTTP 401)" in err
+        assert "not valid" in cli.fails("--os-token", "wrong", "network", "list")
+        monkeypatch.setenv("OVERCAST_TOKEN", "s3cret-alice")
+        assert cli.json("network", "create", "mine")["project_id"] == "alice"
