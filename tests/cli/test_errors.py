@@ -132,3 +132,18 @@ def test_connection_options_after_the_command(monkeypatch: pytest.MonkeyPatch) -
     main(["network", "list", "--os-url", "http://127.0.0.1:2222"], transport=transport)
     assert [(r.url.port, r.headers.get("X-Auth-Token")) for r in seen] == [(1111, "t"),
                                                                            (2222, None)]
+
+
+def test_bad_url_and_internal_errors_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--os-url", "127.0.0.1:9696", "network", "list"]) == 1
+    assert "must start with http:// or https://" in capsys.readouterr().err
+
+    def no_ids(request: httpx.Request) -> httpx.Response:  # a server that forgets ids
+        if request.url.path.endswith("/x"):
+            return httpx.Response(404, json={})
+        return httpx.Response(200, json={"networks": [{"name": "x"}]})
+
+    assert main(["network", "delete", "x"], transport=httpx.MockTransport(no_ids)) == 1
+    err = capsys.readouterr().err
+    assert "internal error in overcast: KeyError" in err and "--debug" in err
+    assert "Traceback" not in err

@@ -62,6 +62,9 @@ class Client:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.url = (url or os.environ.get("OVERCAST_URL") or DEFAULT_URL).rstrip("/")
+        if not self.url.startswith(("http://", "https://")):
+            raise CliError(f"the API URL must start with http:// or https://, not '{self.url}' "
+                           "(--os-url or OVERCAST_URL)")
         token = token or os.environ.get("OVERCAST_TOKEN")
         headers = {"Accept": "application/json"}
         if token:

@@ -96,9 +96,12 @@ def run_passthrough(given: dict[str, str], name: str, rest: list[str]) -> int:
 
 
 def run(args: argparse.Namespace, transport: httpx.BaseTransport | None) -> int:
-    client = Client(args.os_url, args.os_token, transport)
     try:
-        result = args.handler(client, args)
+        client = Client(args.os_url, args.os_token, transport)
+        try:
+            result = args.handler(client, args)
+        finally:
+            client.close()
         if result is not None:
             text = render(result, getattr(args, "format", "table"), getattr(args, "columns", []))
             if text:
@@ -108,8 +111,12 @@ def run(args: argparse.Namespace, transport: httpx.BaseTransport | None) -> int:
             raise
         print(f"Error: {exc}", file=sys.stderr)
         return 1
-    finally:
-        client.close()
+    except Exception as exc:  # a bug of ours: say so in one line unless --debug
+        if args.debug:
+            raise
+        print(f"Error: internal error in overcast: {exc.__class__.__name__}: {exc} "
+              "(run with --debug for the traceback)", file=sys.stderr)
+        return 1
     return 0
 
 
