@@ -106,7 +106,7 @@ def register(sub: Subparsers) -> None:
     commands = add_crud(sub, NETWORK, _list_params)
     listing = commands["list"]
     listing.add_argument("--name", help="only networks with this name")
-    listing.add_argument("--tag", dest="tags", action="append", default=[],
+    listing.add_argument("--tag", dest="tags", action="append", default=[], metavar="TAG",
                          help="only networks with this tag (repeatable: all of them)")
     toggle(listing, "external", "--external", "--internal", "only external/internal networks")
     toggle(listing, "share", "--share", "--no-share", "only shared/unshared networks")

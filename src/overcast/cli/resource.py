@@ -213,7 +213,7 @@ def add_set(sub: Subparsers, spec: Spec, body: SetFn, verb: str = "set") -> argp
     if spec.tags and verb == "set":
         add_tag_options(parser, clear=True)
     elif spec.tags:
-        parser.add_argument("--tag", dest="tags", action="append", default=[],
+        parser.add_argument("--tag", dest="tags", action="append", default=[], metavar="TAG",
                             help="tag to remove (repeatable)")
         parser.add_argument("--all-tag", dest="no_tag", action="store_true",
                             help="remove all tags")
@@ -230,7 +230,7 @@ def _new_tags(args: argparse.Namespace, current: list[str], verb: str) -> list[s
 
 
 def add_tag_options(parser: argparse.ArgumentParser, clear: bool) -> None:
-    parser.add_argument("--tag", dest="tags", action="append", default=[],
+    parser.add_argument("--tag", dest="tags", action="append", default=[], metavar="TAG",
                         help="tag to add (repeatable)")
     if clear:
         parser.add_argument("--no-tag", action="store_true",
