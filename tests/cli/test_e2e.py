@@ -129,6 +129,9 @@ def test_tenant_network_scenario(cli: Cli) -> None:
     router_ports = cli.json("port", "list", "--device-owner", "network:router_interface")
     assert [p["Fixed IP Addresses"] for p in router_ports] == [
         [{"subnet_id": subnet["id"], "ip_address": "10.0.0.1"}]]
+    interfaces = cli.json("router", "show", "r1")["interfaces_info"]
+    assert interfaces == [{"port_id": router_ports[0]["ID"], "ip_address": "10.0.0.1",
+                           "subnet_id": subnet["id"]}]
 
     cli("port", "set", "vm1-eth0", "--security-group", "web", "--host", "hv1", "--tag", "x")
     shown = cli.json("port", "show", "vm1-eth0")

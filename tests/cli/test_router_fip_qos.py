@@ -133,3 +133,15 @@ def test_network_agent_set(overcast: Run, fake: FakeNeutron) -> None:
     assert overcast("network", "agent", "set", "--disable", "hv1").code == 0
     assert fake.writes()[-1].path == f"/v2.0/agents/{agent['id']}"
     assert fake.writes()[-1].body == {"agent": {"admin_state_up": False}}
+
+
+def test_router_show_lists_interfaces(overcast: Run, fake: FakeNeutron, world: dict) -> None:
+    rid = world["router"]["id"]
+    iface = fake.add("ports", device_id=rid, device_owner="network:router_interface",
+                     fixed_ips=[{"subnet_id": "s1", "ip_address": "10.0.0.1"}])
+    fake.add("ports", device_id=rid, device_owner="network:router_gateway",
+             fixed_ips=[{"subnet_id": "pub", "ip_address": "203.0.113.5"}])
+    shown = overcast("router", "show", "r1", "-f", "json").json()
+    assert fake.sent[-1].params == {"device_id": rid}
+    assert shown["interfaces_info"] == [
+        {"port_id": iface["id"], "ip_address": "10.0.0.1", "subnet_id": "s1"}]

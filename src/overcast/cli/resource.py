@@ -38,6 +38,8 @@ class Spec:
     name_attr: str = "name"
     tags: bool = False
     show_formatters: dict[str, Formatter] = field(default_factory=dict)
+    # adds to what ``show`` prints (a router's interfaces come from its ports)
+    show_extra: Callable[[Client, Body], Body] | None = None
 
     @property
     def plural(self) -> str:
@@ -140,7 +142,10 @@ def copy_given(args: argparse.Namespace, body: Body, mapping: dict[str, str]) ->
 
 def add_show(sub: Subparsers, spec: Spec) -> argparse.ArgumentParser:
     def show(client: Client, args: argparse.Namespace) -> Result:
-        return Record(spec.find(client, args.target), spec.show_formatters)
+        found = spec.find(client, args.target)
+        if spec.show_extra is not None:
+            found.update(spec.show_extra(client, found))
+        return Record(found, spec.show_formatters)
 
     parser = command(sub, "show", show, f"Show a {spec.kind}")
     parser.add_argument("target", metavar=spec.kind.upper().replace(" ", "_"),

@@ -27,6 +27,17 @@ from overcast.cli.resource import (
 )
 from overcast.cli.subnet import SUBNET
 
+
+def interfaces_info(client: Client, router: Body) -> Body:
+    """What openstackclient shows as ``interfaces_info``: the router's ports."""
+    ports = PORT.list(client, [("device_id", str(router["id"]))])
+    return {"interfaces_info": [
+        {"port_id": p["id"], "ip_address": ip.get("ip_address"), "subnet_id": ip.get("subnet_id")}
+        for p in ports if p.get("device_owner") != "network:router_gateway"
+        for ip in p.get("fixed_ips") or []
+    ]}
+
+
 ROUTER = Spec(
     kind="router",
     key="router",
@@ -50,6 +61,7 @@ ROUTER = Spec(
         Column("Tags", "tags"),
     ),
     tags=True,
+    show_extra=interfaces_info,
 )
 
 FIELDS = {"name": "name", "description": "description", "admin_state": "admin_state_up"}
