@@ -159,10 +159,22 @@ def _allocate(repo: Repo, port: Port, net: Network,
         wanted += [{"subnet_id": s.id} for s in subnets if s.ip_version == 6]
         requested = tuple(wanted)
     by_id = {s.id: s for s in subnets}
+    explicit = [_normal_ip(r["ip_address"]) for r in requested if r.get("ip_address")]
+    twice = sorted({ip for ip in explicit if explicit.count(ip) > 1})
+    if twice:
+        raise BadRequest(f"Invalid input for fixed_ips. Reason: IP address {twice[0]} is "
+                         "requested more than once.")
     out = [_allocate_one(repo, port, net, by_id, req, i) for i, req in enumerate(requested)]
     if len({(f.subnet_id, f.ip_address) for f in out}) != len(out):
         raise BadRequest("Invalid input for fixed_ips. Reason: duplicate IP address requested.")
     return tuple(out)
+
+
+def _normal_ip(ip: str) -> str:
+    try:
+        return str(ipaddress.ip_address(ip))
+    except ValueError:
+        return ip
 
 
 def _allocate_one(repo: Repo, port: Port, net: Network, subnets: dict[str, Subnet],
