@@ -372,3 +372,11 @@ def test_malformed_json_http(api_url: str) -> None:
     r = httpx.post(f"{api_url}/v2.0/networks", content=b"{nope",
                    headers={"content-type": "application/json"})
     assert_error(r, 400, "JSON")
+
+
+def test_same_ip_requested_twice(client: Direct, net: dict, subnet: dict,
+                                 unchanged: None) -> None:
+    r = post(client, "ports", "port", network_id=net["id"],
+             fixed_ips=[{"ip_address": "10.0.0.50"}, {"ip_address": "10.0.0.50"}])
+    err = assert_error(r, 400, "fixed_ips", "10.0.0.50")
+    assert "already allocated" not in err["message"]
