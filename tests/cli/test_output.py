@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 
@@ -75,3 +76,20 @@ def test_show_json_and_yaml() -> None:
 def test_unknown_column_is_a_clear_error() -> None:
     with pytest.raises(CliError, match="No column named 'bogus'"):
         render(LISTING, "table", ["bogus"])
+
+
+def test_shell_format_survives_eval() -> None:
+    tricky = 'a "quoted" $HOME `x` \\ value'
+    text = render(Record({"id": "n1", "router:external": False, "description": tricky}), "shell")
+    assert text.splitlines()[1] == 'id="n1"'
+    script = text + '\nprintf "%s|%s|%s" "$id" "$router_external" "$description"'
+    out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout == f"n1|False|{tricky}"
+    with pytest.raises(CliError, match="show or create"):
+        render(LISTING, "shell")
+
+
+def test_csv_format() -> None:
+    assert render(LISTING, "csv", ["ID", "Subnets"]).splitlines() == [
+        '"ID","Subnets"', '"n1","s1, s2"', '"n2",""']
+    assert render(Record({"mtu": 1450}), "csv") == '"Field","Value"\n"mtu","1450"'

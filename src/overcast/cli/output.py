@@ -1,5 +1,5 @@
-"""What commands print: ASCII box tables (like openstackclient), JSON, YAML
-or bare values, with ``-c`` to pick columns.
+"""What commands print: ASCII box tables (like openstackclient), JSON, YAML,
+bare values, shell assignments or CSV, with ``-c`` to pick columns.
 
 Commands return a :class:`Listing` (list) or a :class:`Record` (show/create);
 :func:`render` turns either into text.  Machine formats (json, yaml) carry the
@@ -8,14 +8,17 @@ raw API values; table and value formats carry the human rendering.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from overcast.cli.client import CliError
 
-FORMATS = ("table", "json", "yaml", "value")
+FORMATS = ("table", "json", "yaml", "value", "shell", "csv")
 
 Formatter = Callable[[Any], str]
 
@@ -135,19 +138,52 @@ def _dump(data: Any, fmt: str) -> str:
     return json.dumps(data, indent=2)
 
 
+def _shell(cols: Sequence[Column], item: dict[str, Any]) -> str:
+    """``name="value"`` lines for ``eval $(overcast network show -f shell blue)``."""
+    lines = []
+    for c in cols:
+        name = re.sub(r"[^A-Za-z0-9_]", "_", c.attr)
+        value = re.sub(r'(["\\$`])', r"\\\1", c.text(item))
+        lines.append(f'{name}="{value}"')
+    return "\n".join(lines)
+
+
+def _csv(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)
+    writer.writerow(headers)
+    writer.writerows(rows)
+    return out.getvalue().rstrip("\n")
+
+
+def _render_record(record: Record, fmt: str, columns: Sequence[str]) -> str:
+    cols = _pick(_record_columns(record), columns)
+    if fmt in ("json", "yaml"):
+        return _dump({c.attr: c.raw(record.data) for c in cols}, fmt)
+    if fmt == "value":
+        return "\n".join(c.text(record.data) for c in cols)
+    if fmt == "shell":
+        return _shell(cols, record.data)
+    rows = [[c.header, c.text(record.data)] for c in cols]
+    return _csv(["Field", "Value"], rows) if fmt == "csv" else box_table(["Field", "Value"], rows)
+
+
+def _render_listing(listing: Listing, fmt: str, columns: Sequence[str]) -> str:
+    cols = _pick(listing.columns, columns)
+    if fmt in ("json", "yaml"):
+        return _dump([{c.header: c.raw(row) for c in cols} for row in listing.rows], fmt)
+    if fmt == "shell":
+        raise CliError("-f shell shows one object: use it with show or create")
+    texts = [[c.text(row) for c in cols] for row in listing.rows]
+    if fmt == "value":
+        return "\n".join(" ".join(t.replace("\n", " ") for t in row) for row in texts)
+    if fmt == "csv":
+        return _csv([c.header for c in cols], texts)
+    return box_table([c.header for c in cols], texts)
+
+
 def render(result: Listing | Record, fmt: str = "table", columns: Sequence[str] = ()) -> str:
     """Render a command's result; empty string when nothing is to be printed."""
     if isinstance(result, Record):
-        cols = _pick(_record_columns(result), columns)
-        if fmt in ("json", "yaml"):
-            return _dump({c.attr: c.raw(result.data) for c in cols}, fmt)
-        if fmt == "value":
-            return "\n".join(c.text(result.data) for c in cols)
-        return box_table(["Field", "Value"], [[c.header, c.text(result.data)] for c in cols])
-    cols = _pick(result.columns, columns)
-    if fmt in ("json", "yaml"):
-        return _dump([{c.header: c.raw(row) for c in cols} for row in result.rows], fmt)
-    texts = [[c.text(row) for c in cols] for row in result.rows]
-    if fmt == "value":
-        return "\n".join(" ".join(t.replace("\n", " ") for t in row) for row in texts)
-    return box_table([c.header for c in cols], texts)
+        return _render_record(result, fmt, columns)
+    return _render_listing(result, fmt, columns)
