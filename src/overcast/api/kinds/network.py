@@ -100,6 +100,13 @@ def update(repo: Repo, ctx: Context, cfg: ApiConfig, net: Network,
     if not ctx.owns(net.project_id):
         raise Forbidden(f"Only the owner of network {net.id} may change it")
     new = net.replace(**fields)
+    if net.shared and not new.shared:
+        others = sorted({p.project_id for p in repo.all(Port) if p.network_id == net.id
+                         and p.project_id and p.project_id != net.project_id})
+        if others:
+            raise Conflict(f"Unable to reconfigure sharing settings for network {net.id}. "
+                           f"Multiple tenants are using it ({', '.join(others[:5])}).",
+                           type="InvalidSharedSetting")
     _check_mtu(cfg, new.network_type, new.mtu)
     _check_qos(repo, new.qos_policy_id)
     return repo.save(new)
