@@ -148,6 +148,12 @@ def test_member_can_create_port_on_shared_network(cloud: Cloud,
     # the shared network's owner cannot delete it while alice's ports are on it
     assert_error(cloud.admin.delete(f"/v2.0/networks/{world['s_net']['id']}"), 409,
                  type="NetworkInUse")
+    # ...nor take the sharing away from under them
+    r = cloud.admin.put(f"/v2.0/networks/{world['s_net']['id']}",
+                        json={"network": {"shared": False}})
+    assert_error(r, 409, world["s_net"]["id"], "alice", type="InvalidSharedSetting")
+    shown = cloud.alice.get(f"/v2.0/networks/{world['s_net']['id']}")
+    assert shown.status_code == 200 and shown.json()["network"]["shared"] is True
     for port in (p, q):
         assert cloud.alice.delete(f"/v2.0/ports/{port['id']}").status_code == 204
 
