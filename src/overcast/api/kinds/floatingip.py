@@ -14,7 +14,7 @@ from overcast.api.kinds import port as ports
 from overcast.api.kinds.router import INTERFACE
 from overcast.api.repo import Repo
 from overcast.api.resource import Attr, Kind, stored
-from overcast.model.types import FloatingIP, Network, Port, Router
+from overcast.model.types import FloatingIP, Network, Port, Router, Subnet
 
 OWNER = "network:floatingip"
 
@@ -59,7 +59,8 @@ def create(repo: Repo, ctx: Context, fields: dict[str, Any]) -> FloatingIP:
     if fields.get("_subnet_id"):
         req["subnet_id"] = fields["_subnet_id"]
     if fields.get("floating_ip_address"):
-        req["ip_address"] = fields["floating_ip_address"]
+        req["ip_address"] = _requested_address(repo, net, fields["floating_ip_address"],
+                                               fields.get("_subnet_id"))
     port = ports.create(repo, Context("", True), {
         "id": str(uuid.uuid4()), "project_id": "", "network_id": net.id,
         "device_owner": OWNER, "device_id": fip_id, "port_security_enabled": False,
@@ -74,6 +75,22 @@ def create(repo: Repo, ctx: Context, fields: dict[str, Any]) -> FloatingIP:
                         "floating_ip_address": v4[0].ip_address})
     fip = _associate(repo, ctx, fip, fip.port_id, fip.fixed_ip_address)
     return repo.save(fip, new=True)
+
+
+def _requested_address(repo: Repo, net: Network, address: str, subnet_id: str | None) -> str:
+    """A requested floating_ip_address must be an address in the external network's
+    subnets; say so naming floating_ip_address (not the port's fixed_ips)."""
+    try:
+        addr = ipaddress.ip_address(address)
+    except ValueError:
+        raise BadRequest(f"Invalid input for floating_ip_address. Reason: '{address}' is not "
+                         "a valid IP address.") from None
+    subnets = [s for s in repo.all(Subnet) if s.network_id == net.id
+               and (not subnet_id or s.id == subnet_id)]
+    if not any(addr in ipaddress.ip_network(s.cidr) for s in subnets):
+        raise BadRequest(f"Invalid input for floating_ip_address. Reason: {address} is not in "
+                         f"any subnet of external network {net.id}.")
+    return str(addr)
 
 
 def update(repo: Repo, ctx: Context, fip: FloatingIP, fields: dict[str, Any]) -> FloatingIP:
