@@ -380,3 +380,42 @@ def test_same_ip_requested_twice(client: Direct, net: dict, subnet: dict,
              fixed_ips=[{"ip_address": "10.0.0.50"}, {"ip_address": "10.0.0.50"}])
     err = assert_error(r, 400, "fixed_ips", "10.0.0.50")
     assert "already allocated" not in err["message"]
+
+
+# floating IPs ----------------------------------------------------------------------
+@pytest.fixture
+def ext(client: Direct) -> dict:
+    n = client.network(name="ext", **{"router:external": True})
+    client.subnet(n["id"], "203.0.113.0/29")
+    return n
+
+
+@pytest.mark.parametrize("address", ["198.51.100.1", "nonsense"])
+def test_floating_ip_address_outside_external_subnets(client: Direct, ext: dict,
+                                                      address: str) -> None:
+    before = dump(client.api.store)
+    r = client.post("/v2.0/floatingips", {"floatingip": {
+        "floating_network_id": ext["id"], "floating_ip_address": address}})
+    err = assert_error(r, 400, "floating_ip_address", address)
+    assert "fixed_ips" not in err["message"]
+    assert dump(client.api.store) == before
+
+
+def test_floating_ip_taken_and_exhausted(client: Direct, ext: dict) -> None:
+    fip = client.create("floatingip", "floatingips", floating_network_id=ext["id"],
+                        floating_ip_address="203.0.113.3")
+    assert fip["floating_ip_address"] == "203.0.113.3"
+    r = client.post("/v2.0/floatingips", {"floatingip": {
+        "floating_network_id": ext["id"], "floating_ip_address": "203.0.113.3"}})
+    assert_error(r, 409, "203.0.113.3", type="IpAddressAlreadyAllocated")
+    for _ in range(4):  # .2 .4 .5 .6 are left in the /29
+        client.create("floatingip", "floatingips", floating_network_id=ext["id"])
+    before = dump(client.api.store)
+    r = client.post("/v2.0/floatingips", {"floatingip": {"floating_network_id": ext["id"]}})
+    assert_error(r, 409, ext["id"], type="IpAddressGenerationFailure")
+    assert dump(client.api.store) == before
+
+
+def test_floating_ip_on_internal_network(client: Direct, net: dict, unchanged: None) -> None:
+    r = client.post("/v2.0/floatingips", {"floatingip": {"floating_network_id": net["id"]}})
+    assert_error(r, 400, net["id"], "external")
