@@ -92,6 +92,9 @@ def run_passthrough(given: dict[str, str], name: str, rest: list[str]) -> int:
         code = func(rest)
     except SystemExit as exc:  # their argparse: --help or a usage error
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except ModuleNotFoundError as exc:  # a dependency imported lazily inside
+        print(f"overcast {name}: needs the Python package '{exc.name}' ({exc})", file=sys.stderr)
+        return 1
     return int(code or 0)
 
 
