@@ -1,0 +1,92 @@
+"""The raw rtnetlink observe against the pyroute2 one, and the quiet data
+plane (no IPv6 / IGMP chatter from our devices), in fresh namespaces."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+import pytest
+
+from overcast.linux.devices import disable_ipv6, list_tap_devices
+from overcast.linux.netlink import NetlinkKernel
+from overcast.plan.names import bridge_name, tap_name, vxlan_name
+
+from .conftest import MakeNs, add_workload, ip_json, sh
+from .test_netlink_kernel import NET_A, NET_L, P1, P2, P4, add_taps, converge, plan
+
+pytestmark = pytest.mark.root
+
+FOREIGN = (
+    ["link", "add", "br-foreign", "type", "bridge"],
+    ["link", "add", "vx-foreign", "type", "vxlan", "id", "77", "local", "198.18.9.9", "dstport", "4789"],
+    ["link", "set", "vx-foreign", "master", "br-foreign"],
+    ["link", "add", "ocbsomeoneelse", "type", "bridge"],
+    ["link", "set", "ocbsomeoneelse", "alias", "not-overcast"],
+    ["link", "add", "ocxunmarked", "type", "vxlan", "id", "78", "dstport", "4790", "learning"],
+    ["link", "add", "tapforeign", "type", "veth", "peer", "name", "vmforeign"],
+    ["link", "set", "tapforeign", "master", "br-foreign"],
+    ["link", "set", "tapforeign", "up"],
+    ["link", "add", "tapdown", "type", "veth", "peer", "name", "vmdown"],
+    ["link", "add", "other0", "type", "veth", "peer", "name", "other1"],
+    ["link", "set", "other0", "alias", "overcast:looks-ours-but-not-our-prefix"],
+)
+
+
+def test_fast_observe_equals_the_pyroute2_observe(make_ns: MakeNs) -> None:
+    ns = make_ns("fo")
+    add_taps(ns, P1, P4)
+    for cmd in FOREIGN:
+        subprocess.run(["ip", "-n", ns, *cmd], check=True)
+    for fdb in (
+        ["append", "00:00:00:00:00:00", "dev", "vx-foreign", "dst", "198.18.9.1"],
+        ["add", "fa:16:3e:99:00:01", "dev", "ocxunmarked", "dst", "198.18.9.2"],
+    ):
+        subprocess.run(["bridge", "-n", ns, "fdb", *fdb], check=True)
+    with NetlinkKernel(ns) as kernel:
+        converge(kernel, plan(ports=(P1, P2, P4)).state)
+        subprocess.run(["ip", "-n", ns, "link", "set", tap_name(P4.id), "down"], check=True)
+        subprocess.run(["bridge", "-n", ns, "fdb", "append", "fa:16:3e:99:00:02", "dev", vxlan_name(NET_A),
+                        "dst", "198.18.0.9"], check=True)
+        fast, reference = kernel.observe(), kernel.observe_with_pyroute2()
+    assert fast == reference
+    assert fast.vxlans and fast.bridges and fast.fdb and fast.attachments
+    assert {"tapforeign", "tapdown", tap_name(P1.id)} <= fast.devices_present
+    assert "tapdown" not in fast.devices_up and tap_name(P4.id) not in fast.devices_up
+    assert ("fa:16:3e:99:00:02", "198.18.0.9") in {(e.mac, e.dst) for e in fast.fdb}
+
+
+def test_our_devices_have_ipv6_off_and_no_snooping(make_ns: MakeNs) -> None:
+    ns = make_ns("q1")
+    add_taps(ns, P1, P4)
+    with NetlinkKernel(ns) as kernel:
+        converge(kernel, plan(ports=(P1, P2, P4)).state)
+    for dev in (bridge_name(NET_A), vxlan_name(NET_A), bridge_name(NET_L), tap_name(P1.id), tap_name(P4.id)):
+        assert sh(ns, "sysctl", "-n", f"net.ipv6.conf.{dev}.disable_ipv6").stdout.strip() == "1", dev
+    (br,) = ip_json(ns, "-d", "link", "show", "dev", bridge_name(NET_A))
+    assert br["linkinfo"]["info_data"]["mcast_snooping"] == 0
+    assert br["linkinfo"]["info_data"]["mcast_querier"] == 0
+
+
+def test_a_new_network_is_silent_towards_the_vm(make_ns: MakeNs) -> None:
+    """Capture on the VM's NIC while the agent builds bridge, VXLAN and tap:
+    no IPv6 (MLD, RS, DAD) and no IGMP from the host side."""
+    host, vm = make_ns("q2h"), make_ns("q2v")
+    sh(host, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=0", "net.ipv6.conf.default.disable_ipv6=0")
+    add_workload(host, vm, tap_name(P1.id), "fa:16:3e:00:00:01", "10.0.0.1/24")
+    sh(vm, "sysctl", "-qw", "net.ipv6.conf.eth0.disable_ipv6=1")  # the VM's own chatter is not the subject
+    capture = subprocess.Popen(
+        ["ip", "netns", "exec", vm, "timeout", "4", "tcpdump", "-nn", "-l", "-i", "eth0", "-c", "5",
+         "ip6 or igmp"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.0)
+    with NetlinkKernel(host) as kernel:
+        converge(kernel, plan(ports=(P1, P2)).state)
+    out, err = capture.communicate(timeout=10)
+    assert "listening on" in err, err
+    assert out.strip() == "", out
+
+
+def test_list_tap_devices_and_disable_ipv6_tolerate_what_is_not_there(tmp_path: object) -> None:
+    assert list_tap_devices("/nonexistent/overcast") == frozenset()
+    disable_ipv6("no-such-device-overcast")
+    assert all(name.startswith("tap") for name in list_tap_devices())
