@@ -241,6 +241,10 @@ def test_two_processes_one_file_never_duplicate(two_servers: tuple[list[str], Pa
     assert seen.status_code == 200, seen.text
     check_ports(parallel(urls, 200, post_port(net_id)), 200)
     check_store(db, sub_id, 200)
+    # both servers made the project's default security group on first need: one exists
+    for url in urls:
+        groups = httpx.get(f"{url}/v2.0/security-groups", params={"name": "default"})
+        assert len(groups.json()["security_groups"]) == 1, groups.text
     before = httpx.get(f"{urls[1]}/v2.0/networks").json()["networks"]
     check_vnis(parallel(urls, 50, post_network), 50)
     listed = httpx.get(f"{urls[1]}/v2.0/networks").json()["networks"]

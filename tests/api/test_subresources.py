@@ -268,3 +268,66 @@ def test_port_status_comes_from_agent(client: Direct, store: MemoryStore, net: d
     store.put(keys.port_status(p["id"]),
               json.dumps({"status": status, "host": "hv1", "revision": 1}).encode())
     assert client.get(f"/v2.0/ports/{p['id']}")["port"]["status"] == status
+
+
+# QoS rules ------------------------------------------------------------------------
+def test_qos_policy_rules(client: Direct, net: dict, subnet: dict) -> None:
+    policy = client.create("policy", "qos/policies", name="gold")
+    base = f"/v2.0/qos/policies/{policy['id']}/bandwidth_limit_rules"
+    r = client.post(base, {"bandwidth_limit_rule": {"max_kbps": "10000",
+                                                    "max_burst_kbps": 800}})
+    assert r.status == 201, r.body
+    rule = r["bandwidth_limit_rule"]
+    assert rule["max_kbps"] == 10000 and rule["direction"] == "egress"
+    assert_error(client.post(base, {"bandwidth_limit_rule": {"max_kbps": 5}}), 409, "egress")
+    assert client.post(base, {"bandwidth_limit_rule": {"max_kbps": 5,
+                                                       "direction": "ingress"}}).status == 201
+    assert_error(client.post(base, {"bandwidth_limit_rule": {"max_kbps": -1,
+                                                             "direction": "ingress"}}),
+                 400, "max_kbps", "-1")
+    assert_error(client.post(base, {"bandwidth_limit_rule": {"max_kbps": 1,
+                                                             "direction": "up"}}),
+                 400, "direction", "up")
+    listed = client.get(base)["bandwidth_limit_rules"]
+    assert sorted(x["direction"] for x in listed) == ["egress", "ingress"]
+    r = client.put(f"{base}/{rule['id']}", {"bandwidth_limit_rule": {"max_kbps": 20000}})
+    assert r.status == 200 and r["bandwidth_limit_rule"]["max_kbps"] == 20000
+    assert client.get(f"{base}/{rule['id']}")["bandwidth_limit_rule"]["max_kbps"] == 20000
+
+    port = client.port(net["id"], qos_policy_id=policy["id"])
+    assert port["qos_policy_id"] == policy["id"]
+    assert_error(client.delete(f"/v2.0/qos/policies/{policy['id']}"), 409, port["id"])
+    assert client.put(f"/v2.0/ports/{port['id']}", {"port": {"qos_policy_id": None}}).status \
+        == 200
+    assert client.delete(f"{base}/{rule['id']}").status == 204
+    assert_error(client.get(f"{base}/{rule['id']}"), 404, rule["id"])
+    assert client.delete(f"/v2.0/qos/policies/{policy['id']}").status == 204
+
+
+# floating IPs ---------------------------------------------------------------------
+def test_floating_ip_association(client: Direct, net: dict, subnet: dict) -> None:
+    ext = client.network(name="ext", **{"router:external": True})
+    client.subnet(ext["id"], "203.0.113.0/24")
+    vm = client.port(net["id"])
+    fip = client.create("floatingip", "floatingips", floating_network_id=ext["id"])
+    path = f"/v2.0/floatingips/{fip['id']}"
+    # no router between the port's subnet and the external network yet
+    r = client.put(path, {"floatingip": {"port_id": vm["id"]}})
+    assert_error(r, 404, subnet["id"], type="ExternalGatewayForFloatingIPNotFound")
+    router = client.create("router", "routers",
+                           external_gateway_info={"network_id": ext["id"]})
+    assert router["external_gateway_info"]["external_fixed_ips"]
+    client.put(f"/v2.0/routers/{router['id']}/add_router_interface", {"subnet_id": subnet["id"]})
+    r = client.put(path, {"floatingip": {"port_id": vm["id"]}})
+    assert r.status == 200, r.body
+    assert r["floatingip"]["fixed_ip_address"] == vm["fixed_ips"][0]["ip_address"]
+    assert r["floatingip"]["router_id"] == router["id"]
+    # the router's interface is needed by the floating IP
+    assert_error(client.put(f"/v2.0/routers/{router['id']}/remove_router_interface",
+                            {"subnet_id": subnet["id"]}), 409,
+                 type="RouterInterfaceInUseByFloatingIP")
+    # deleting the port disassociates
+    assert client.delete(f"/v2.0/ports/{vm['id']}").status == 204
+    shown = client.get(path)["floatingip"]
+    assert shown["port_id"] is None and shown["fixed_ip_address"] is None
+    assert client.delete(path).status == 204
