@@ -9,11 +9,11 @@ import sys
 from types import FrameType
 from typing import Any
 
-from overcast.agent.devices import list_workload_devices
 from overcast.agent.liveness import LEASE_TTL, Liveness
 from overcast.agent.loop import AgentLoop
 from overcast.agent.reconciler import Reconciler
 from overcast.agent.view import ModelView
+from overcast.linux.devices import list_tap_devices
 from overcast.store import Store, open_store
 
 log = logging.getLogger("overcast.agent")
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     beat_store: Store = open_store(args.store)  # the keep-alive thread's own connection
     kernel = NetlinkKernel()
     reconciler = Reconciler(args.host, args.underlay_ip, store, kernel, ModelView())
-    loop = AgentLoop(store, reconciler, args.resync_interval, list_devices=list_workload_devices)
+    loop = AgentLoop(store, reconciler, args.resync_interval, list_devices=list_tap_devices)
     liveness = Liveness(beat_store, args.host, args.underlay_ip, features, args.lease_ttl)
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
