@@ -142,6 +142,10 @@ def _take_mac(repo: Repo, port: Port, mac: str | None) -> str:
             mac = ipam.random_mac()
             if repo.tx.get(keys.mac(mac)) is None:
                 break
+        else:  # every candidate was taken: never hand out a MAC twice
+            raise Conflict(f"Unable to create the port on network {port.network_id}: no free "
+                           "MAC address was found after 16 attempts.",
+                           type="MacAddressGenerationFailure")
     assert mac is not None
     repo.put_json(keys.mac(mac), port.id)
     return mac
