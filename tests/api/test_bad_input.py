@@ -419,3 +419,16 @@ def test_floating_ip_taken_and_exhausted(client: Direct, ext: dict) -> None:
 def test_floating_ip_on_internal_network(client: Direct, net: dict, unchanged: None) -> None:
     r = client.post("/v2.0/floatingips", {"floatingip": {"floating_network_id": net["id"]}})
     assert_error(r, 400, net["id"], "external")
+
+
+def test_mac_generation_never_reuses_a_mac(client: Direct, net: dict, subnet: dict,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from overcast.model import ipam
+
+    monkeypatch.setattr(ipam, "random_mac", lambda rng=None: "fa:16:3e:00:00:07")
+    first = client.port(net["id"])
+    assert first["mac_address"] == "fa:16:3e:00:00:07"
+    before = dump(client.api.store)
+    r = client.post("/v2.0/ports", {"port": {"network_id": net["id"]}})
+    assert_error(r, 409, net["id"], "MAC", type="MacAddressGenerationFailure")
+    assert dump(client.api.store) == before
