@@ -119,6 +119,10 @@ def delete(repo: Repo, ctx: Context, net: Network) -> None:
     if any(p.device_owner not in NETWORK_OWNED for p in ports):
         raise Conflict(f"Unable to complete operation on network {net.id}. There are one or "
                        "more ports still in use on the network.", type="NetworkInUse")
+    from overcast.api.kinds.port import release
+
+    for owned in ports:  # the network's own ports (DHCP) go with it
+        release(repo, owned)
     for subnet in [s for s in repo.all(Subnet) if s.network_id == net.id]:
         _drop_subnet(repo, subnet)
     if net.segmentation_id is not None and net.network_type == "vxlan":
