@@ -432,3 +432,12 @@ def test_mac_generation_never_reuses_a_mac(client: Direct, net: dict, subnet: di
     r = client.post("/v2.0/ports", {"port": {"network_id": net["id"]}})
     assert_error(r, 409, net["id"], "MAC", type="MacAddressGenerationFailure")
     assert dump(client.api.store) == before
+
+
+def test_delete_network_takes_its_dhcp_ports(client: Direct, store: MemoryStore, net: dict,
+                                             subnet: dict) -> None:
+    client.port(net["id"], device_owner="network:dhcp")
+    assert client.delete(f"/v2.0/networks/{net['id']}").status == 204
+    assert client.get("/v2.0/ports")["ports"] == []
+    left = [k for k in dump(store) if "/security_group" not in k]
+    assert left == [], left
