@@ -86,7 +86,7 @@ def test_a_new_network_is_silent_towards_the_vm(make_ns: MakeNs) -> None:
     assert out.strip() == "", out
 
 
-def test_list_tap_devices_and_disable_ipv6_tolerate_what_is_not_there(tmp_path: object) -> None:
+def test_list_tap_devices_and_disable_ipv6_tolerate_what_is_not_there() -> None:
     assert list_tap_devices("/nonexistent/overcast") == frozenset()
     disable_ipv6("no-such-device-overcast")
     assert all(name.startswith("tap") for name in list_tap_devices())

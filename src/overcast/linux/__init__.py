@@ -4,8 +4,10 @@ Exports: the records (``Bridge``, ``Vxlan``, ``Attachment``, ``FdbEntry``,
 ``KernelState``), ``Change`` and ``diff`` (pure), the ``Kernel`` protocol with
 ``ApplyError``/``reconcile``, ``FakeKernel`` (in memory).  The real drivers
 are imported from their modules so that importing this package does no I/O:
-``overcast.linux.netlink.NetlinkKernel``, ``overcast.linux.nft.Nftables``,
-``overcast.linux.features.detect_features``.
+``overcast.linux.netlink.NetlinkKernel`` (reads through the raw dump reader
+``overcast.linux.rtnl``), ``overcast.linux.nft.Nftables``,
+``overcast.linux.features.detect_features``, and the cheap device helpers in
+``overcast.linux.devices`` (``list_tap_devices``, ``disable_ipv6``).
 """
 
 from overcast.linux.fake import FakeKernel
