@@ -41,14 +41,36 @@ class Snapshot:
         return self._store.range(prefix).kvs
 
 
+class DecodeCache:
+    """Decoded objects by key and modification revision, shared across requests:
+    an unchanged object is parsed once, however often it is read."""
+
+    def __init__(self, limit: int = 200_000) -> None:
+        self._items: dict[str, tuple[int, Resource]] = {}
+        self._limit = limit
+
+    def decode(self, cls: type[Resource], kv: Any) -> Resource:
+        hit = self._items.get(kv.key)
+        if hit is not None and hit[0] == kv.mod_revision:
+            return hit[1]
+        obj = cls.from_stored(json.loads(kv.value))
+        if len(self._items) >= self._limit:
+            self._items.clear()
+        self._items[kv.key] = (kv.mod_revision, obj)
+        return obj
+
+
 def now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class Repo:
-    def __init__(self, tx: Reader, cfg: Any = None) -> None:
+    def __init__(self, tx: Reader, cfg: Any = None, decoded: DecodeCache | None = None,
+                 bulk: bool = False) -> None:
         self.tx = tx
         self.cfg = cfg
+        self.bulk = bulk  # rendering a whole collection: prefer one range over many gets
+        self._decoded = decoded if decoded is not None else DecodeCache()
         self._lists: dict[str, dict[str, Resource]] = {}
         self._memo: dict[str, Any] = {}
 
@@ -78,7 +100,7 @@ class Repo:
         if cached is None:
             cached = {}
             for kv in self.tx.range(self._prefix(cls)):
-                obj = cls.from_stored(json.loads(kv.value))
+                obj = self._decoded.decode(cls, kv)
                 cached[obj.id] = obj
             self._lists[cls.KIND] = cached
         return cached

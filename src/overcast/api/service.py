@@ -24,7 +24,7 @@ from overcast.api.errors import (
     from_model_error,
 )
 from overcast.api.registry import COLLECTION_PATHS, HANDLERS, Handlers
-from overcast.api.repo import Repo, Snapshot
+from overcast.api.repo import DecodeCache, Repo, Snapshot
 from overcast.model.problems import ModelError
 from overcast.store import Store, transact
 
@@ -57,6 +57,7 @@ class Api:
         self.cfg = cfg or ApiConfig()
         self.auth = auth or Auth.noauth()
         self._write_lock = threading.Lock()
+        self._decoded = DecodeCache()
 
     # entry ----------------------------------------------------------------
     def handle(self, req: Request) -> Response:
@@ -89,12 +90,12 @@ class Api:
         return self._member(ctx, req, handlers, m["id"])
 
     # helpers used by the route modules --------------------------------------
-    def read(self) -> Repo:
-        return Repo(Snapshot(self.store), self.cfg)
+    def read(self, bulk: bool = False) -> Repo:
+        return Repo(Snapshot(self.store), self.cfg, self._decoded, bulk)
 
     def write(self, fn: Callable[[Repo], T]) -> T:
         with self._write_lock:
-            return transact(self.store, lambda tx: fn(Repo(tx, self.cfg)))
+            return transact(self.store, lambda tx: fn(Repo(tx, self.cfg, self._decoded)))
 
     def body(self, req: Request) -> Any:
         if len(req.body) > self.cfg.max_body_bytes:
@@ -108,7 +109,7 @@ class Api:
     # collections and members -------------------------------------------------
     def _collection(self, ctx: Context, req: Request, h: Handlers) -> Response:
         if req.method == "GET":
-            return Response(200, self.list(ctx, req, h, self.read(), None))
+            return Response(200, self.list(ctx, req, h, self.read(bulk=True), None))
         if req.method == "POST" and h.create is not None:
             return self._create(ctx, req, h)
         raise MethodNotAllowed(f"{req.method} is not allowed on {req.path}")
@@ -122,7 +123,7 @@ class Api:
                 and (parent is None or getattr(o, parent[0]) == parent[1])]
         if kind.member == "security_group":
             objs = meta.with_default_group(self, ctx, objs)
-            repo = self.read()
+            repo = self.read(bulk=True)
         items = [kind.render(repo, o) for o in objs]
         items = [i for i in items if query.matches(q, i)]
         page, has_next, has_prev = query.page(q, items)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import random
+import socket
 from collections.abc import Iterable, Iterator
 
 from overcast.model.types import AllocationPool
@@ -61,9 +62,18 @@ def pool_size(pools: Iterable[AllocationPool]) -> int:
     return sum(b - a + 1 for a, b in map(pool_bounds, pools))
 
 
+def ip_int(address: str) -> int:
+    """An address as an integer (a fast path for the common, well-formed case)."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    try:
+        return int.from_bytes(socket.inet_pton(family, address), "big")
+    except OSError:
+        return int(ipaddress.ip_address(address))
+
+
 def first_free(pools: Iterable[AllocationPool], used: set[str], version: int) -> str | None:
     """The lowest address of the pools that is not in ``used``."""
-    used_ints = {int(ipaddress.ip_address(u)) for u in used}
+    used_ints = {ip_int(u) for u in used}
     for a, b in sorted(map(pool_bounds, pools)):
         for candidate in _ints_not_in(a, b, used_ints):
             return str(ipaddress.ip_address(candidate) if version == 4 else ipaddress.IPv6Address(candidate))

@@ -80,7 +80,10 @@ def _statuses(repo: Repo) -> dict[str, Any]:
 
 
 def _render_extra(repo: Repo, port: Port, out: dict[str, Any]) -> None:
-    statuses: dict[str, Any] = repo.memo("port_status", lambda: _statuses(repo))
+    if repo.bulk:
+        statuses: dict[str, Any] = repo.memo("port_status", lambda: _statuses(repo))
+    else:
+        statuses = {port.id: repo.get_json(keys.port_status(port.id))}
     hosts: set[str] = repo.memo("hosts", lambda: known_hosts(repo))
     cfg: ApiConfig = repo.cfg or ApiConfig()
     out["fixed_ips"] = [{"subnet_id": f.subnet_id, "ip_address": f.ip_address}
