@@ -6,7 +6,7 @@ one when ``netns`` is given (tests, tools).
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkDumpInterrupted, NetlinkError
@@ -30,6 +30,7 @@ IFF_UP = 0x1
 NTF_SELF = 0x2
 EEXIST = 17
 DUMP_ATTEMPTS = 5
+T = TypeVar("T")
 
 
 class NetlinkKernel:
@@ -38,6 +39,7 @@ class NetlinkKernel:
         self._ipr = IPRoute(netns=netns, flags=0) if netns else IPRoute()
         with entered_netns(netns):
             self._rtnl = RtnlReader()
+        self._indexes: dict[str, int] | None = None
 
     def close(self) -> None:
         self._rtnl.close()
@@ -69,6 +71,7 @@ class NetlinkKernel:
 
     # --- apply --------------------------------------------------------------
     def apply(self, changes: Sequence[Change]) -> list[ApplyError]:
+        self._indexes = None  # name -> ifindex, one dump per apply (on first use)
         errors = []
         for change in changes:
             try:
@@ -86,6 +89,7 @@ class NetlinkKernel:
             self._attach(obj, detach=change.op == "delete")
         elif change.op == "delete":
             self._ipr.link("del", index=self._index(obj.name))
+            self._forget(obj.name)
         elif change.op == "create":
             self._create(obj)
         else:
@@ -132,10 +136,22 @@ class NetlinkKernel:
             disable_ipv6(dev)
 
     def _index(self, name: str) -> int:
-        found = self._ipr.link_lookup(ifname=name)
-        if not found:
-            raise LookupError(f"{name}: no such device")
-        return int(found[0])
+        """The ifindex of ``name``: from one links dump per apply (a lookup
+        per name cost ~3 ms, 7 ms per attached tap), then a lookup on a miss
+        (devices created since)."""
+        if self._indexes is None:
+            self._indexes = {ln.name: ln.index for ln in _retried(self._rtnl.links)}
+        found = self._indexes.get(name)
+        if found is None:
+            looked = self._ipr.link_lookup(ifname=name)
+            if not looked:
+                raise LookupError(f"{name}: no such device")
+            found = self._indexes[name] = int(looked[0])
+        return found
+
+    def _forget(self, name: str) -> None:
+        if self._indexes is not None:
+            self._indexes.pop(name, None)
 
 
 def _link_args(obj: Bridge | Vxlan) -> dict[str, Any]:
@@ -160,7 +176,7 @@ def _describe(exc: Exception) -> str:
     return str(exc)
 
 
-def _retried(read: Callable[[], KernelState]) -> KernelState:
+def _retried(read: Callable[[], T]) -> T:
     for attempt in range(DUMP_ATTEMPTS):
         try:
             return read()
