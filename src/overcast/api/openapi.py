@@ -9,6 +9,12 @@ from overcast.api import convert as cv
 from overcast.api.resource import Attr, Kind
 
 _BOOL_CONVERTERS = {cv.to_bool}
+# attributes that accept null on input (everything else must be a value)
+NULLABLE = {"gateway_ip", "provider:segmentation_id", "provider:physical_network",
+            "qos_policy_id", "port_id", "fixed_ip_address", "remote_ip_prefix",
+            "remote_group_id", "protocol", "port_range_min", "port_range_max",
+            "external_gateway_info", "ipv6_ra_mode", "ipv6_address_mode", "subnetpool_id",
+            "subnet_id"}
 
 
 def _schema(attr: Attr) -> dict[str, Any]:
@@ -17,15 +23,15 @@ def _schema(attr: Attr) -> dict[str, Any]:
     name = attr.name
     if name in ("mtu", "revision_number", "ip_version", "max_kbps", "max_burst_kbps",
                 "port_range_min", "port_range_max", "provider:segmentation_id"):
-        return {"type": "integer", "nullable": True}
+        return {"type": "integer", "nullable": name in NULLABLE}
     if name in ("tags", "dns_nameservers", "security_groups", "availability_zone_hints"):
         return {"type": "array", "items": {"type": "string"}}
     if name in ("allocation_pools", "host_routes", "fixed_ips", "allowed_address_pairs",
                 "routes", "external_fixed_ips"):
         return {"type": "array", "items": {"type": "object"}}
     if name in ("binding:profile", "external_gateway_info", "binding:vif_details"):
-        return {"type": "object", "nullable": True}
-    return {"type": "string", "nullable": True}
+        return {"type": "object", "nullable": name in NULLABLE}
+    return {"type": "string", "nullable": name in NULLABLE}
 
 
 def _body(kind: Kind, creating: bool) -> dict[str, Any]:
