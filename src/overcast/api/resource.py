@@ -34,10 +34,6 @@ class Attr:
     admin_only: bool = False  # only an admin may set it
     render: bool = True  # False: accepted on input only
 
-    @property
-    def model_field(self) -> str | None:
-        return self.field
-
 
 def stored(name: str, conv: cv.Converter | None = None, **kw: Any) -> Attr:
     """An attribute stored in the model field of the same name (':' → '_')."""
@@ -70,7 +66,6 @@ class Kind:
     attrs: tuple[Attr, ...]
     extra: Callable[[Repo, Any, dict[str, Any]], None] | None = None  # fill computed attrs
     shared_field: str | None = None  # model field that makes an object visible to all
-    parent: str | None = None  # for sub-resources: name of the parent id field
     # visible to all when this says its parent is shared (subnets of shared networks)
     shared_via: Callable[[Repo, Any], bool] | None = None
     by_name: dict[str, Attr] = field(init=False)

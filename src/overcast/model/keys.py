@@ -7,7 +7,7 @@
 * ``/oc/binding/<port>/<host>`` port bindings (PortBinding)                — API
 * ``/oc/host/<name>``           host registration (Host)                   — agent
 * ``/oc/alive/<name>``          liveness, attached to the agent's lease     — agent
-* ``/oc/status/port/<id>``      port status {"status", "host", "revision"}  — agent
+* ``/oc/status/port/<id>``      port status {"status", "host", "reason"?}  — agent
 """
 
 from __future__ import annotations

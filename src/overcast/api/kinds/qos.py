@@ -26,7 +26,6 @@ RULE_KIND = Kind(
         Attr("direction", "direction", cv.one_of("egress", "ingress")),
     ),
     extra=_rule_extra,
-    parent="policy_id",
 )
 
 
