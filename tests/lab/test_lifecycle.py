@@ -92,10 +92,13 @@ def test_drift_made_by_hand_is_repaired(lab: Lab, tenant_a: dict[str, Any]) -> N
     a3_entry = (lab.vms["a3"]["mac"], "198.18.0.12")
     tap = names.tap_name(lab.vms["a2"]["port_id"])
     assert a3_entry in fdb("oc-host1", vx) and master_of("oc-host1", tap) == br
-    ipcmd.ip("link", "set", tap, "nomaster", ns="oc-host1")
-    subprocess.run(["bridge", "-n", "oc-host1", "fdb", "del", a3_entry[0], "dev", vx,
-                    "dst", a3_entry[1]], check=True)
-    assert a3_entry not in fdb("oc-host1", vx) and master_of("oc-host1", tap) == ""
+    # The agent reacts to link events within milliseconds; freeze it so the
+    # drift is certainly in place before it looks again.
+    with control.paused("agent-host1"):
+        ipcmd.ip("link", "set", tap, "nomaster", ns="oc-host1")
+        subprocess.run(["bridge", "-n", "oc-host1", "fdb", "del", a3_entry[0], "dev", vx,
+                        "dst", a3_entry[1]], check=True)
+        assert a3_entry not in fdb("oc-host1", vx) and master_of("oc-host1", tap) == ""
     eventually(lambda: a3_entry in fdb("oc-host1", vx) and master_of("oc-host1", tap) == br,
                RESYNC + 2.0, "fdb entry and tap attachment restored")
     result = probe.ping(lab.vms["a2"]["netns"], lab.vms["a3"]["ips"][0], 2)

@@ -63,7 +63,7 @@ def test_blocked_watcher_wakes_on_write(store: Store) -> None:
     store.put("k", b"v")
     t.join(5)
     assert got and got[0][0] == [Event("put", "k", b"v", 1)]
-    assert got[0][1] - written < 0.1
+    assert got[0][1] - written < 0.5  # woken by the write, not by its 5 s timeout
 
 
 def test_timeout_returns_empty(store: Store) -> None:
@@ -120,4 +120,4 @@ def test_many_revisions_without_matching_events_do_not_stall(store: Store) -> No
     store.put("/want/x", b"1")
     t0 = time.monotonic()
     assert w.next_batch(2) == [Event("put", "/want/x", b"1", store.revision())]
-    assert time.monotonic() - t0 < 0.5
+    assert time.monotonic() - t0 < 1.5  # found before the 2 s timeout

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +94,20 @@ def stop_process(name: str, sig: int | None = None) -> None:
             processes.stop(record)
         else:
             processes.stop(record, sig=sig)
+
+
+@contextmanager
+def paused(name: str) -> Iterator[None]:
+    """Freeze one of the lab's processes (SIGSTOP by its recorded PID) for the block."""
+    record = state.load().processes.get(name)
+    if record is None or not processes.is_running(record):
+        raise LabError(f"{name} is not running")
+    os.kill(int(record["pid"]), signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        if processes.is_running(record):
+            os.kill(int(record["pid"]), signal.SIGCONT)
 
 
 def wait_api(topo: Topology, timeout: float = READY_TIMEOUT) -> None:
