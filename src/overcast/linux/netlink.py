@@ -1,12 +1,19 @@
-"""NetlinkKernel: the Kernel contract over rtnetlink (pyroute2), in the current
-network namespace (the agent runs inside its host's namespace), or in a named
-one when ``netns`` is given (tests, tools).
+"""NetlinkKernel: the Kernel contract over rtnetlink, in the current network
+namespace (the agent runs inside its host's namespace), or in a named one when
+``netns`` is given (tests, tools).
+
+Three sockets, all made in that namespace at the same moment, so they see the
+same devices: the raw dump reader (observe), the raw batched writer (FDB
+entries and attachments: the many changes) and pyroute2 (bridges and VXLAN
+devices: create, set, delete, adopt; the rare changes).  Every change is
+acknowledged before apply returns, so each one sees what the previous ones did.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
-from typing import Any, TypeVar
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
 
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkDumpInterrupted, NetlinkError
@@ -24,6 +31,7 @@ from overcast.linux.records import (
     is_workload,
 )
 from overcast.linux.rtnl import DumpInterrupted, FdbRow, LinkInfo, RtnlReader
+from overcast.linux.rtnl_write import Request, RtnlWriter, fdb_request, link_set_request
 
 AF_BRIDGE = 7
 IFF_UP = 0x1
@@ -36,13 +44,15 @@ T = TypeVar("T")
 class NetlinkKernel:
     def __init__(self, netns: str | None = None) -> None:
         self._netns = netns
-        self._ipr = IPRoute(netns=netns, flags=0) if netns else IPRoute()
-        with entered_netns(netns):
+        with entered_netns(netns):  # a missing namespace fails here: never created
             self._rtnl = RtnlReader()
+            self._writer = RtnlWriter()
+            self._ipr = IPRoute()
         self._indexes: dict[str, int] | None = None
 
     def close(self) -> None:
         self._rtnl.close()
+        self._writer.close()
         self._ipr.close()
 
     def __enter__(self) -> NetlinkKernel:
@@ -71,23 +81,59 @@ class NetlinkKernel:
 
     # --- apply --------------------------------------------------------------
     def apply(self, changes: Sequence[Change]) -> list[ApplyError]:
+        """FDB entries and attachments are queued and sent as one batch; a
+        bridge or VXLAN change first flushes the queue (what comes before it
+        is done before it), then goes through pyroute2 on its own."""
         self._indexes = None  # name -> ifindex, one dump per apply (on first use)
-        errors = []
+        batch = _Batch()
         for change in changes:
             try:
-                self._apply_one(change)
+                request = self._request(change)
+                if request is not None:
+                    batch.add(change, request)
+                    continue
+                batch.errors += self._flush(batch)
+                self._apply_link(change)
             except (NetlinkError, LookupError, ValueError) as exc:
-                errors.append(ApplyError(change, _describe(exc)))
-        return errors
+                batch.errors.append(ApplyError(change, _describe(exc)))
+        batch.errors += self._flush(batch)
+        order = {id(change): i for i, change in enumerate(changes)}
+        return sorted(batch.errors, key=lambda err: order[id(err.change)])
 
-    def _apply_one(self, change: Change) -> None:
+    def _request(self, change: Change) -> Request | None:
+        """The raw request of an FDB or attachment change; None for the others."""
         obj = change.obj
         if isinstance(obj, FdbEntry):
-            cmd = "del" if change.op == "delete" else "append"
-            self._ipr.fdb(cmd, ifindex=self._index(obj.dev), lladdr=obj.mac, dst=obj.dst)
-        elif isinstance(obj, Attachment):
-            self._attach(obj, detach=change.op == "delete")
-        elif change.op == "delete":
+            op: Literal["append", "del"] = "del" if change.op == "delete" else "append"
+            return fdb_request(op, self._index(obj.dev), obj.mac, obj.dst)
+        if not isinstance(obj, Attachment):
+            return None
+        index = self._index(obj.ifname)
+        if change.op == "delete":
+            return link_set_request(index, master=0)
+        master = self._index(obj.master)
+        self._quiet(obj.ifname)  # before the request that sets it up is sent
+        return link_set_request(index, master=master, mtu=obj.mtu, up=obj.up)
+
+    def _flush(self, batch: _Batch) -> list[ApplyError]:
+        """Send the queued requests; an error for each one the kernel refused
+        (or for all of them when the batch could not be sent)."""
+        changes, requests = batch.changes, batch.requests
+        batch.changes, batch.requests = [], []
+        if not requests:
+            return []
+        try:
+            answers = self._writer.send(requests)
+        except OSError as exc:
+            reason = f"netlink batch failed ({exc}): outcome unknown until the next observe"
+            return [ApplyError(change, reason) for change in changes]
+        return [ApplyError(change, refusal.describe())
+                for change, refusal in zip(changes, answers, strict=True) if refusal is not None]
+
+    def _apply_link(self, change: Change) -> None:
+        obj = change.obj
+        assert isinstance(obj, Bridge | Vxlan)
+        if change.op == "delete":
             self._ipr.link("del", index=self._index(obj.name))
             self._forget(obj.name)
         elif change.op == "create":
@@ -118,17 +164,6 @@ class NetlinkKernel:
         state = "up" if obj.up else "down"
         self._ipr.link("set", index=self._index(obj.name), mtu=obj.mtu, ifalias=obj.alias, state=state)
 
-    def _attach(self, att: Attachment, detach: bool) -> None:
-        index = self._index(att.ifname)
-        if detach:
-            self._ipr.link("set", index=index, master=0)
-            return
-        self._quiet(att.ifname)
-        args: dict[str, Any] = {"master": self._index(att.master)}
-        if att.mtu is not None:
-            args["mtu"] = att.mtu
-        self._ipr.link("set", index=index, state="up" if att.up else "down", **args)
-
     def _quiet(self, dev: str) -> None:
         """No IPv6 on our devices and the taps we attach: no MLD, RS or DAD
         from the host into a tenant network.  Set before the device goes up."""
@@ -152,6 +187,19 @@ class NetlinkKernel:
     def _forget(self, name: str) -> None:
         if self._indexes is not None:
             self._indexes.pop(name, None)
+
+
+@dataclass
+class _Batch:
+    """Raw requests not yet sent, with their changes; errors so far."""
+
+    changes: list[Change] = field(default_factory=list)
+    requests: list[Request] = field(default_factory=list)
+    errors: list[ApplyError] = field(default_factory=list)
+
+    def add(self, change: Change, request: Request) -> None:
+        self.changes.append(change)
+        self.requests.append(request)
 
 
 def _link_args(obj: Bridge | Vxlan) -> dict[str, Any]:
