@@ -3,8 +3,8 @@
 The same work runs three ways in one invocation, printed side by side:
 
 * ``http``   the real API server in its own process (``python -m overcast.api``
-             on the embedded SQLite store), driven by concurrent httpx clients
-             (one keep-alive connection per client thread);
+             on the embedded SQLite store), driven by concurrent clients (one keep-alive
+             http.client connection per client thread);
 * ``inproc`` the API's own request handling without HTTP:
              ``Api(open_store(...)).handle(Request(...))`` on the same number
              of threads in this process;
@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import http.client
 import io
 import json
 import os
 import pstats
 import random
+import resource
 import shutil
 import socket
 import subprocess
@@ -41,6 +43,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 
@@ -65,6 +68,12 @@ class OpStats:
     wall: float = 0.0
     items: int = 0  # ports handled (creates/deletes) or ports listed
     errors: int = 0
+    server_cpu: float = float("nan")  # CPU seconds of the serving side during the op
+    client_cpu: float = float("nan")  # CPU seconds of this process (the load generator)
+
+    def cpu_ms_per_item(self, which: str) -> float:
+        cpu = self.server_cpu if which == "server" else self.client_cpu
+        return cpu / self.items * 1000 if self.items else float("nan")
 
     def rate(self) -> float:
         return self.items / self.wall if self.wall else 0.0
@@ -90,6 +99,11 @@ class Driver:
 
     name = "?"
 
+    def server_cpu(self) -> float:
+        """CPU seconds the serving side used so far (in-process modes: this process,
+        which includes the load generator)."""
+        return _own_cpu()
+
     def client(self) -> Callable[[str, str, Any, list[tuple[str, str]] | None],
                                  tuple[int, Any]]:
         raise NotImplementedError
@@ -101,13 +115,13 @@ class Driver:
 class HttpDriver(Driver):
     name = "http"
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, workers: int) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(workdir / "server.log", "wb")  # noqa: SIM115
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "overcast.api", "--bind", f"127.0.0.1:{self.port}",
-             "--store", f"sqlite:///{workdir}/bench.db"],
+             "--store", f"sqlite:///{workdir}/bench.db", "--workers", str(workers)],
             stdout=self.log, stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
         )
@@ -124,23 +138,34 @@ class HttpDriver(Driver):
             if time.monotonic() > deadline:
                 raise RuntimeError("API server did not answer within 30 s")
             time.sleep(0.05)
-        self._clients: list[httpx.Client] = []
+        self._clients: list[http.client.HTTPConnection] = []
         self._lock = threading.Lock()
 
     def client(self):  # type: ignore[no-untyped-def]
-        c = httpx.Client(base_url=self.url, timeout=60,
-                         limits=httpx.Limits(max_keepalive_connections=1, max_connections=1))
+        # http.client, not httpx: the load generator shares the 2 cores with the
+        # server, and http.client costs about a third of httpx's CPU per request
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
         with self._lock:
             self._clients.append(c)
 
         def call(method: str, path: str, body: Any = None,
                  params: list[tuple[str, str]] | None = None) -> tuple[int, Any]:
-            if "?" in path:
-                r = c.request(method, path)
-            else:
-                r = c.request(method, path, json=body, params=params)
-            return r.status_code, (r.json() if r.content else None)
+            if path.startswith("http"):
+                u = urlsplit(path)
+                path = u.path + ("?" + u.query if u.query else "")
+            elif params:
+                path += "?" + urlencode(params)
+            data = json.dumps(body).encode() if body is not None else None
+            headers = {"Content-Type": "application/json"} if data is not None else {}
+            c.request(method, path, body=data, headers=headers)
+            r = c.getresponse()
+            raw = r.read()
+            return r.status, (json.loads(raw) if raw else None)
         return call
+
+    def server_cpu(self) -> float:
+        """CPU seconds used so far by the server: the supervisor and its workers."""
+        return sum(_proc_cpu(pid) for pid in (self.proc.pid, *_children(self.proc.pid)))
 
     def close(self) -> None:
         for c in self._clients:
@@ -157,7 +182,7 @@ class HttpDriver(Driver):
 class InprocDriver(Driver):
     name = "inproc"
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, workers: int = 1) -> None:
         self.api = Api(open_store(f"sqlite:///{workdir}/bench.db"))
 
     def client(self):  # type: ignore[no-untyped-def]
@@ -185,7 +210,7 @@ class StoreDriver(Driver):
 
     name = "store"
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, workers: int = 1) -> None:
         self.store = open_store(f"sqlite:///{workdir}/bench.db")
         self._lock = threading.Lock()  # the Api serialises its writers the same way
 
@@ -269,6 +294,27 @@ class StoreDriver(Driver):
 
 
 # --------------------------------------------------------------------------- workload
+def _own_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def _proc_cpu(pid: int) -> float:
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = raw[raw.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -380,7 +426,9 @@ def run_mode(driver: Driver, ports: int, networks: int, clients: int) -> ModeRes
         with nets_lock:
             ids.append(body["port"]["id"])
         return 1
+    server0, client0 = driver.server_cpu(), _own_cpu()
     run_parallel(ports, clients, driver.client, make_port, create)
+    create.server_cpu, create.client_cpu = driver.server_cpu() - server0, _own_cpu() - client0
     res.ops["create"] = create
 
     # list: one client follows the next links (a listing is sequential by nature)
@@ -429,6 +477,7 @@ def run_mode(driver: Driver, ports: int, networks: int, clients: int) -> ModeRes
 def print_table(results: list[ModeResult], args: argparse.Namespace) -> None:
     print()
     print(f"ports={args.ports} networks={args.networks} clients={args.clients} "
+          f"http workers={args.workers} "
           f"page limit={PAGE_LIMIT} cpus={os.cpu_count()}")
     modes = [r.mode for r in results]
     head = f"{'operation':<22}" + "".join(f"{m:>14}" for m in modes)
@@ -454,6 +503,8 @@ def print_table(results: list[ModeResult], args: argparse.Namespace) -> None:
     row("create ports/s", "create", OpStats.rate, ".0f", f">= {GOAL_CREATE_RATE:.0f}")
     row("create p50 ms", "create", lambda s: s.pct(50), ".1f")
     row("create p99 ms", "create", lambda s: s.pct(99), ".1f", f"< {GOAL_CREATE_P99_MS:.0f}")
+    row("create CPU ms/port", "create", lambda s: s.cpu_ms_per_item("server"), ".2f")
+    row("load gen CPU ms/port", "create", lambda s: s.cpu_ms_per_item("client"), ".2f")
     row("list ports/s", "list", OpStats.rate, ".0f")
     row(f"list page({PAGE_LIMIT}) p50 ms", "list", lambda s: s.pct(50), ".1f")
     row(f"list page({PAGE_LIMIT}) p99 ms", "list", lambda s: s.pct(99), ".1f")
@@ -490,6 +541,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ports", type=int, default=10_000)
     p.add_argument("--networks", type=int, default=100)
     p.add_argument("--clients", type=int, default=16)
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                   help="API server processes in http mode (default: one per CPU, "
+                   "as overcast server does)")
     p.add_argument("--modes", default="http,inproc,store",
                    help="comma-separated subset of http,inproc,store (default %(default)s)")
     p.add_argument("--profile", choices=["inproc", "store"],
@@ -510,7 +564,7 @@ def main(argv: list[str] | None = None) -> int:
         with workdir(args.keep) as d:
             print(f"[{m}] {args.ports} ports over {args.networks} networks, "
                   f"{args.clients} clients ... (store {d}/bench.db)", flush=True)
-            driver = drivers[m](d)
+            driver = drivers[m](d, args.workers)
             global PROFILING
             PROFILING = args.profile == m
             PROFILES.clear()

@@ -19,7 +19,8 @@ T = TypeVar("T", bound=Resource)
 
 class Reader(Protocol):
     def get(self, key: str) -> bytes | None: ...
-    def range(self, prefix: str) -> list[Any]: ...  # items with .key and .value
+    # items with .key and .value; track=False: the commit need not re-check them
+    def range(self, prefix: str, *, track: bool = True) -> list[Any]: ...
 
 
 class Writer(Reader, Protocol):
@@ -37,7 +38,7 @@ class Snapshot:
         kv = self._store.get(key)
         return None if kv is None else kv.value
 
-    def range(self, prefix: str) -> list[Any]:
+    def range(self, prefix: str, *, track: bool = True) -> list[Any]:
         return self._store.range(prefix).kvs
 
 
@@ -119,7 +120,28 @@ class Repo:
         return obj
 
     def where(self, cls: type[T], **match: Any) -> list[T]:
-        return [o for o in self.all(cls) if all(getattr(o, k) == v for k, v in match.items())]
+        """Objects whose attributes equal ``match``, in id order.  Through a
+        secondary index when one of the attributes has one (one small range
+        plus a get per hit), else by scanning every object of the kind."""
+        indexed = keys.INDEXED.get(cls.KIND, ())
+        attr = next((a for a, v in match.items() if a in indexed and isinstance(v, str) and v),
+                    None)
+        if attr is None:
+            candidates: list[T] = self.all(cls)
+        elif self.bulk:  # a read-only snapshot: group the whole kind once
+            groups = self.memo(f"by:{cls.KIND}:{attr}", lambda: _group(self.all(cls), attr))
+            candidates = groups.get(match[attr], [])
+        elif cls.KIND in self._lists:  # this transaction already holds every object
+            candidates = self.all(cls)
+        else:
+            prefix = keys.index(cls.KIND, attr, match[attr])
+            ids = [kv.key[len(prefix):] for kv in self.tx.range(prefix)]
+            candidates = [o for o in (self.get(cls, i) for i in ids) if o is not None]
+        return [o for o in candidates if all(getattr(o, k) == v for k, v in match.items())]
+
+    def peek(self, prefix: str) -> list[Any]:
+        """A range read the commit does not depend on (see ``StmTxn.range``)."""
+        return self.tx.range(prefix, track=False)
 
     def get_json(self, key: str) -> Any:
         raw = self.tx.get(key)
@@ -139,14 +161,30 @@ class Repo:
                               revision_number=1)
         else:
             obj = obj.replace(updated_at=stamp, revision_number=obj.revision_number + 1)
+        self._reindex(obj, None if new else self.get(type(obj), obj.id))
         self.put_json(self._key(obj), obj.to_stored())
         if obj.KIND in self._lists:
             self._lists[obj.KIND][obj.id] = obj
         return obj
 
     def remove(self, obj: Resource) -> None:
+        self._reindex(None, obj)
         self._writer().delete(self._key(obj))
         self._lists.get(obj.KIND, {}).pop(obj.id, None)
+
+    def _reindex(self, new: Resource | None, old: Resource | None) -> None:
+        """Keep the secondary index entries of one object in step with it."""
+        some = new if new is not None else old
+        assert some is not None
+        for attr in keys.INDEXED.get(some.KIND, ()):
+            before = getattr(old, attr) if old is not None else ""
+            after = getattr(new, attr) if new is not None else ""
+            if before == after:
+                continue
+            if before:
+                self._writer().delete(keys.index(some.KIND, attr, before, some.id))
+            if after:
+                self._writer().put(keys.index(some.KIND, attr, after, some.id), b"")
 
     def put_json(self, key: str, value: Any) -> None:
         data = json.dumps(value, separators=(",", ":"), sort_keys=True).encode()
@@ -154,3 +192,29 @@ class Repo:
 
     def delete_key(self, key: str) -> None:
         self._writer().delete(key)
+
+
+def _group(objs: list[T], attr: str) -> dict[Any, list[T]]:
+    out: dict[Any, list[T]] = {}
+    for o in objs:
+        out.setdefault(getattr(o, attr), []).append(o)
+    return out
+
+
+def build_indexes(tx: Writer) -> int:
+    """Write every secondary index entry from the objects (a store written
+    before the indexes existed, or by an older layout); marks the layout
+    version.  Returns the number of entries written."""
+    written = 0
+    for kv in tx.range(keys.IDX):
+        tx.delete(kv.key)
+    for kind, attrs in keys.INDEXED.items():
+        for kv in tx.range(keys.obj(kind)):
+            data = json.loads(kv.value)
+            for attr in attrs:
+                value = data.get(attr)
+                if isinstance(value, str) and value:
+                    tx.put(keys.index(kind, attr, value, data["id"]), b"")
+                    written += 1
+    tx.put(keys.INDEX_META, keys.INDEX_VERSION.encode())
+    return written

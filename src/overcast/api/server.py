@@ -1,10 +1,23 @@
-"""``overcast server``: run the API on the embedded (or any) store."""
+"""``overcast server``: run the API on the embedded (or any) store.
+
+With a store that several processes can share (SQLite), the server runs
+``--workers`` processes that accept on one listening socket: the GIL bounds
+one process to one core, and request handling is CPU-bound.  The parent
+binds the socket, prepares the store (schema) once, forks the workers and
+supervises them: a worker that dies is replaced, SIGTERM/SIGINT stop them
+all.  Correctness across workers needs nothing new: every change is one
+optimistic store transaction that compares everything it read.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
+import signal
+import socket
 import sys
+import time
 
 from overcast.api.app import create_app
 from overcast.api.auth import Auth
@@ -13,6 +26,11 @@ from overcast.api.service import Api
 from overcast.store import open_store
 
 DEFAULT_STORE = "sqlite:///var/lib/overcast/overcast.db"
+MAX_WORKERS = 16
+CRASH_WINDOW = 2.0  # a worker dying this soon after its start counts as a crash loop
+MAX_QUICK_CRASHES = 5
+
+log = logging.getLogger("overcast.api.server")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -24,11 +42,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--vni-range", default="1:16777215", help="VXLAN VNI range LO:HI")
     p.add_argument("--underlay-mtu", type=int, default=1500,
                    help="underlay MTU; VXLAN tenant networks get 50 bytes less")
+    p.add_argument("--workers", type=int, default=None,
+                   help="server processes (default: one per CPU for a shared store, "
+                   "1 for memory:)")
     p.add_argument("--log-level", default="warning")
     return p.parse_args(argv)
 
 
-def build(args: argparse.Namespace) -> tuple[Api, str, int]:
+def settings(args: argparse.Namespace) -> tuple[ApiConfig, Auth, str, int, int]:
+    """Check every option before anything starts: (config, auth, host, port, workers)."""
     host, _, port = args.bind.rpartition(":")
     if not host or not port.isdigit():
         raise SystemExit(f"overcast server: --bind must be HOST:PORT, not '{args.bind}'")
@@ -43,17 +65,130 @@ def build(args: argparse.Namespace) -> tuple[Api, str, int]:
             raise SystemExit("overcast server: no-auth mode binds to loopback only; give "
                              "--auth-config to listen on other addresses")
         auth = Auth.noauth()
+    shared = not args.store.startswith("memory:")
+    workers = args.workers
+    if workers is None:
+        workers = max(1, min(os.cpu_count() or 1, MAX_WORKERS)) if shared else 1
+    if not 1 <= workers <= MAX_WORKERS:
+        raise SystemExit(f"overcast server: --workers must be 1..{MAX_WORKERS}, not {workers}")
+    if workers > 1 and not shared:
+        raise SystemExit(f"overcast server: --workers {workers} needs a store the processes "
+                         f"share (sqlite:///...); '{args.store}' lives in one process")
     cfg = ApiConfig(vni_range=(int(lo), int(hi)), underlay_mtu=args.underlay_mtu)
-    return Api(open_store(args.store), cfg, auth), host, int(port)
+    return cfg, auth, host, int(port), workers
+
+
+def listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # accepted connections inherit it: without it the answer's body waits for the
+    # ACK of its headers (Nagle), which the client delays by 40 ms
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise SystemExit(f"overcast server: cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(api: Api, sock: socket.socket, log_level: str) -> None:
+    """Run one server process on an already listening socket (until SIGTERM/SIGINT)."""
+    import uvicorn
+
+    config = uvicorn.Config(create_app(api), log_level=log_level, access_log=False,
+                            lifespan="off")
+    uvicorn.Server(config).run(sockets=[sock])
 
 
 def main(argv: list[str] | None = None) -> int:
-    import uvicorn
-
     args = parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    api, host, port = build(args)
-    uvicorn.run(create_app(api), host=host, port=port, log_level=args.log_level,
-                access_log=False)
-    return 0
+    cfg, auth, host, port, workers = settings(args)
+    open_store(args.store).close()  # fail early on a bad URL; create the schema once
+    sock = listen(host, port)
+    if workers == 1:
+        serve(Api(open_store(args.store), cfg, auth), sock, args.log_level)
+        return 0
+    return Supervisor(args, cfg, auth, sock, workers).run()
+
+
+class Supervisor:
+    """The parent of the worker processes: starts, replaces and stops them by PID."""
+
+    def __init__(self, args: argparse.Namespace, cfg: ApiConfig, auth: Auth,
+                 sock: socket.socket, workers: int) -> None:
+        self.args, self.cfg, self.auth, self.sock = args, cfg, auth, sock
+        self.workers = workers
+        self.children: dict[int, float] = {}  # pid -> start time
+        self.stopping = False
+        self.quick_crashes = 0
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGINT, self._stop)
+        for _ in range(self.workers):
+            self._spawn()
+        while self.children:
+            try:
+                pid, status = os.wait()
+            except ChildProcessError:
+                break
+            except InterruptedError:
+                continue
+            started = self.children.pop(pid, None)
+            if started is None or self.stopping:
+                continue
+            code = os.waitstatus_to_exitcode(status)
+            log.error("API worker %d exited (%s); starting a new one", pid, code)
+            if time.monotonic() - started < CRASH_WINDOW:
+                self.quick_crashes += 1
+                if self.quick_crashes >= MAX_QUICK_CRASHES:
+                    log.error("API workers keep dying at start; giving up")
+                    self._stop(signal.SIGTERM, None)
+                    continue
+            self._spawn()
+        return 1 if self.quick_crashes >= MAX_QUICK_CRASHES else 0
+
+    def _spawn(self) -> None:
+        pid = os.fork()
+        if pid == 0:  # the worker: its own store connection, default signal handling
+            _die_with_parent(os.getppid())
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            code = 0
+            try:
+                serve(Api(open_store(self.args.store), self.cfg, self.auth), self.sock,
+                      self.args.log_level)
+            except BaseException:  # noqa: BLE001 - reported, then the worker exits
+                log.exception("API worker failed")
+                code = 1
+            finally:
+                os._exit(code)
+        self.children[pid] = time.monotonic()
+
+    def _stop(self, signum: int, _frame: object) -> None:
+        self.stopping = True
+        for pid in list(self.children):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+
+def _die_with_parent(parent: int) -> None:
+    """Ask the kernel to SIGTERM this worker when the supervisor dies (even by
+    SIGKILL), so that no worker outlives it holding the port."""
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(0)

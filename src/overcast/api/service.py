@@ -24,9 +24,10 @@ from overcast.api.errors import (
     from_model_error,
 )
 from overcast.api.registry import COLLECTION_PATHS, HANDLERS, Handlers
-from overcast.api.repo import DecodeCache, Repo, Snapshot
+from overcast.api.repo import DecodeCache, Repo, Snapshot, build_indexes
+from overcast.model import keys
 from overcast.model.problems import ModelError
-from overcast.store import Store, transact
+from overcast.store import StmTxn, Store, transact
 
 T = TypeVar("T")
 
@@ -58,6 +59,7 @@ class Api:
         self.auth = auth or Auth.noauth()
         self._write_lock = threading.Lock()
         self._decoded = DecodeCache()
+        transact(store, _ensure_indexes)
 
     # entry ----------------------------------------------------------------
     def handle(self, req: Request) -> Response:
@@ -204,3 +206,10 @@ def check_revision(req: Request, member: str, obj: Any) -> None:
 
 def _error(err: ApiError) -> Response:
     return Response(err.status, err.body())
+
+
+def _ensure_indexes(tx: StmTxn) -> int:
+    """Build the secondary indexes once for a store that lacks them."""
+    if tx.get(keys.INDEX_META) == keys.INDEX_VERSION.encode():
+        return 0
+    return build_indexes(tx)

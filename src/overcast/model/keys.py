@@ -8,9 +8,17 @@
 * ``/oc/host/<name>``           host registration (Host)                   — agent
 * ``/oc/alive/<name>``          liveness, attached to the agent's lease     — agent
 * ``/oc/status/port/<id>``      port status {"status", "host", "reason"?}  — agent
+* ``/oc/idx/<kind>/<attr>/<value>/<id>``  secondary index entries (empty values) — API
+* ``/oc/meta/index``            version of the index layout the entries follow — API
+
+Secondary indexes let a request read "the subnets of network N" as one small
+range instead of every subnet: the API writes an entry for each non-empty
+value of an attribute in ``INDEXED`` in the same transaction as the object.
 """
 
 from __future__ import annotations
+
+from urllib.parse import quote
 
 ROOT = "/oc/"
 OBJ = ROOT + "obj/"
@@ -21,6 +29,17 @@ BINDING = ROOT + "binding/"
 HOST = ROOT + "host/"
 ALIVE = ROOT + "alive/"
 PORT_STATUS = ROOT + "status/port/"
+IDX = ROOT + "idx/"
+INDEX_META = ROOT + "meta/index"
+INDEX_VERSION = "1"
+
+# kind -> attributes with a secondary index
+INDEXED: dict[str, tuple[str, ...]] = {
+    "subnet": ("network_id",),
+    "port": ("network_id", "device_id"),
+    "security_group": ("project_id",),
+    "security_group_rule": ("security_group_id",),
+}
 
 
 def obj(kind: str, id_: str = "") -> str:
@@ -54,3 +73,8 @@ def alive(name: str = "") -> str:
 
 def port_status(port_id: str = "") -> str:
     return f"{PORT_STATUS}{port_id}"
+
+
+def index(kind: str, attr: str, value: str, id_: str = "") -> str:
+    """One index entry, or with no id the prefix of the entries for ``value``."""
+    return f"{IDX}{kind}/{attr}/{quote(value, safe='')}/{id_}"

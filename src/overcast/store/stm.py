@@ -75,15 +75,20 @@ class StmTxn:
         raw = self.get(key)
         return json.loads(raw) if raw is not None else None
 
-    def range(self, prefix: str) -> list[KeyValue]:
+    def range(self, prefix: str, *, track: bool = True) -> list[KeyValue]:
         """Keys under ``prefix`` sorted by key, with this transaction's writes applied.
-        A key written here and not yet committed has mod_revision 0."""
+        A key written here and not yet committed has mod_revision 0.
+
+        ``track=False`` reads without making the commit depend on the result:
+        for callers that check what they rely on themselves (IPAM reads a
+        subnet's allocations as a hint, then ``get``s the address it picks)."""
         res = self._store.range(prefix)
-        if prefix not in self._ranges:
+        if track and prefix not in self._ranges:
             self._ranges[prefix] = res.revision
         merged: dict[str, KeyValue] = {}
         for kv in res.kvs:
-            self._note(kv.key, kv)
+            if track:
+                self._note(kv.key, kv)
             merged[kv.key] = kv
         for key, w in self._writes.items():
             if not key.startswith(prefix):

@@ -85,8 +85,8 @@ def _requested_address(repo: Repo, net: Network, address: str, subnet_id: str | 
     except ValueError:
         raise BadRequest(f"Invalid input for floating_ip_address. Reason: '{address}' is not "
                          "a valid IP address.") from None
-    subnets = [s for s in repo.all(Subnet) if s.network_id == net.id
-               and (not subnet_id or s.id == subnet_id)]
+    subnets = [s for s in repo.where(Subnet, network_id=net.id)
+               if not subnet_id or s.id == subnet_id]
     if not any(addr in ipaddress.ip_network(s.cidr) for s in subnets):
         raise BadRequest(f"Invalid input for floating_ip_address. Reason: {address} is not in "
                          f"any subnet of external network {net.id}.")

@@ -19,7 +19,7 @@ NETWORK_OWNED = ("network:dhcp",)
 
 
 def _extra(repo: Repo, net: Network, out: dict[str, Any]) -> None:
-    out["subnets"] = sorted(s.id for s in repo.all(Subnet) if s.network_id == net.id)
+    out["subnets"] = sorted(s.id for s in repo.where(Subnet, network_id=net.id))
     out["availability_zones"] = []
     out["ipv4_address_scope"] = None
     out["ipv6_address_scope"] = None
@@ -101,8 +101,8 @@ def update(repo: Repo, ctx: Context, cfg: ApiConfig, net: Network,
         raise Forbidden(f"Only the owner of network {net.id} may change it")
     new = net.replace(**fields)
     if net.shared and not new.shared:
-        others = sorted({p.project_id for p in repo.all(Port) if p.network_id == net.id
-                         and p.project_id and p.project_id != net.project_id})
+        others = sorted({p.project_id for p in repo.where(Port, network_id=net.id)
+                         if p.project_id and p.project_id != net.project_id})
         if others:
             raise Conflict(f"Unable to reconfigure sharing settings for network {net.id}. "
                            f"Multiple tenants are using it ({', '.join(others[:5])}).",
@@ -115,7 +115,7 @@ def update(repo: Repo, ctx: Context, cfg: ApiConfig, net: Network,
 def delete(repo: Repo, ctx: Context, net: Network) -> None:
     if not ctx.owns(net.project_id):
         raise Forbidden(f"Only the owner of network {net.id} may delete it")
-    ports = [p for p in repo.all(Port) if p.network_id == net.id]
+    ports = repo.where(Port, network_id=net.id)
     if any(p.device_owner not in NETWORK_OWNED for p in ports):
         raise Conflict(f"Unable to complete operation on network {net.id}. There are one or "
                        "more ports still in use on the network.", type="NetworkInUse")
@@ -123,7 +123,7 @@ def delete(repo: Repo, ctx: Context, net: Network) -> None:
 
     for owned in ports:  # the network's own ports (DHCP) go with it
         release(repo, owned)
-    for subnet in [s for s in repo.all(Subnet) if s.network_id == net.id]:
+    for subnet in repo.where(Subnet, network_id=net.id):
         _drop_subnet(repo, subnet)
     if net.segmentation_id is not None and net.network_type == "vxlan":
         repo.delete_key(keys.segment("vxlan", net.segmentation_id))

@@ -156,7 +156,7 @@ def _take_mac(repo: Repo, port: Port, mac: str | None) -> str:
 
 def _allocate(repo: Repo, port: Port, net: Network,
               requested: tuple[dict[str, str], ...] | None) -> tuple[FixedIP, ...]:
-    subnets = sorted((s for s in repo.all(Subnet) if s.network_id == net.id),
+    subnets = sorted(repo.where(Subnet, network_id=net.id),
                      key=lambda s: (s.ip_version, s.created_at, s.id))
     if requested is None:
         wanted: list[dict[str, str]] = []
@@ -197,11 +197,7 @@ def _allocate_one(repo: Repo, port: Port, net: Network, subnets: dict[str, Subne
         raise BadRequest(f"Invalid input for fixed_ips. Reason: subnet {subnet_id} is not on "
                          f"network {net.id}.")
     if ip is None:
-        used = {kv.key.rsplit("/", 1)[1] for kv in repo.tx.range(keys.ipam(subnet.id))}
-        ip = ipam.first_free(subnet.allocation_pools, used, subnet.ip_version)
-        if ip is None:
-            raise Conflict(f"No more IP addresses available on network {net.id}.",
-                           type="IpAddressGenerationFailure")
+        ip = _free_ip(repo, subnet, net)
     else:
         problems = validate.check_fixed_ip(ip, subnet, path + ".ip_address",
                                            port.device_owner.startswith("network:router"))
@@ -213,6 +209,21 @@ def _allocate_one(repo: Repo, port: Port, net: Network, subnets: dict[str, Subne
                            type="IpAddressAlreadyAllocated")
     repo.put_json(keys.ipam(subnet.id, ip), port.id)
     return FixedIP(subnet.id, ip)
+
+
+def _free_ip(repo: Repo, subnet: Subnet, net: Network) -> str:
+    """The lowest free address of the subnet's pools.  The allocations are read
+    as a hint (a commit does not depend on all of them); the chosen address's
+    own key is read, so a concurrent allocation of it fails this commit."""
+    used = {kv.key.rsplit("/", 1)[1] for kv in repo.peek(keys.ipam(subnet.id))}
+    while True:
+        ip = ipam.first_free(subnet.allocation_pools, used, subnet.ip_version)
+        if ip is None:
+            raise Conflict(f"No more IP addresses available on network {net.id}.",
+                           type="IpAddressGenerationFailure")
+        if repo.tx.get(keys.ipam(subnet.id, ip)) is None:
+            return ip
+        used.add(ip)  # taken since the hint was read
 
 
 def _subnet_for(ip: str, subnets: dict[str, Subnet], net: Network) -> str:
@@ -244,7 +255,7 @@ def _apply_security(repo: Repo, ctx: Context, port: Port, explicit: bool) -> Por
 
 
 def _check(repo: Repo, port: Port) -> None:
-    subnets = {s.id: s for s in repo.all(Subnet) if s.network_id == port.network_id}
+    subnets = {s.id: s for s in repo.where(Subnet, network_id=port.network_id)}
     problems = validate.check_port(port, subnets)
     if problems:
         raise ModelError(problems)

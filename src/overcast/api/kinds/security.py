@@ -52,8 +52,8 @@ RULE_KIND = Kind(
 
 def _group_extra(repo: Repo, group: SecurityGroup, out: dict[str, Any]) -> None:
     out["security_group_rules"] = [
-        RULE_KIND.render(repo, r) for r in sorted(repo.all(SecurityGroupRule), key=_rule_order)
-        if r.security_group_id == group.id]
+        RULE_KIND.render(repo, r)
+        for r in sorted(repo.where(SecurityGroupRule, security_group_id=group.id), key=_rule_order)]
     out["shared"] = False
 
 
@@ -70,9 +70,8 @@ GROUP_KIND = Kind(
 
 def ensure_default(repo: Repo, project_id: str) -> SecurityGroup:
     """The project's default group, made on first need with Neutron's default rules."""
-    for group in repo.all(SecurityGroup):
-        if group.project_id == project_id and group.name == "default":
-            return group
+    for group in repo.where(SecurityGroup, project_id=project_id, name="default"):
+        return group
     group = repo.save(SecurityGroup(id=str(uuid.uuid4()), project_id=project_id, name="default",
                                     description="Default security group"), new=True)
     for ethertype in ("IPv4", "IPv6"):
@@ -113,7 +112,7 @@ def delete_group(repo: Repo, ctx: Context, group: SecurityGroup) -> None:
     if users:
         raise Conflict(f"Security Group {group.id} in use by port(s) "
                        f"{', '.join(sorted(users)[:5])}.", type="SecurityGroupInUse")
-    for rule in [r for r in repo.all(SecurityGroupRule) if r.security_group_id == group.id]:
+    for rule in repo.where(SecurityGroupRule, security_group_id=group.id):
         repo.remove(rule)
     repo.remove(group)
 
@@ -126,7 +125,7 @@ def create_rule(repo: Repo, ctx: Context, fields: dict[str, Any]) -> SecurityGro
     rule = SecurityGroupRule(**fields)
     if rule.remote_group_id is not None:
         repo.must(SecurityGroup, rule.remote_group_id, GROUP_KIND.visible(ctx))
-    existing = [r for r in repo.all(SecurityGroupRule) if r.security_group_id == group.id]
+    existing = repo.where(SecurityGroupRule, security_group_id=group.id)
     problems = validate.check_rule(rule, existing)
     if problems:
         if any(p.kind == "conflict" for p in problems):

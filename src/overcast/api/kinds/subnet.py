@@ -86,7 +86,7 @@ def create(repo: Repo, ctx: Context, fields: dict[str, Any]) -> Subnet:
     if "allocation_pools" not in fields or not fields["allocation_pools"]:
         fields["allocation_pools"] = tuple(ipam.default_pools(net, _valid_ip(fields["gateway_ip"])))
     subnet = Subnet(**fields)
-    siblings = [s for s in repo.all(Subnet) if s.network_id == network.id]
+    siblings = repo.where(Subnet, network_id=network.id)
     problems = validate.check_subnet(subnet, siblings)
     if problems:
         raise ModelError(problems)
@@ -106,7 +106,7 @@ def update(repo: Repo, ctx: Context, subnet: Subnet, fields: dict[str, Any]) -> 
     if not ctx.owns(subnet.project_id):
         raise Forbidden(f"Only the owner of subnet {subnet.id} may change it")
     new = subnet.replace(**fields)
-    siblings = [s for s in repo.all(Subnet) if s.network_id == subnet.network_id]
+    siblings = repo.where(Subnet, network_id=subnet.network_id)
     problems = validate.check_subnet(new, siblings)
     if problems:
         raise ModelError(problems)
@@ -121,9 +121,8 @@ def update(repo: Repo, ctx: Context, subnet: Subnet, fields: dict[str, Any]) -> 
 def delete(repo: Repo, ctx: Context, subnet: Subnet) -> None:
     if not ctx.owns(subnet.project_id):
         raise Forbidden(f"Only the owner of subnet {subnet.id} may delete it")
-    users = [p.id for p in repo.all(Port)
-             if p.network_id == subnet.network_id
-             and any(f.subnet_id == subnet.id for f in p.fixed_ips)]
+    users = [p.id for p in repo.where(Port, network_id=subnet.network_id)
+             if any(f.subnet_id == subnet.id for f in p.fixed_ips)]
     if users:
         raise Conflict(f"Unable to complete operation on subnet {subnet.id}: one or more ports "
                        f"have an IP allocation from this subnet ({', '.join(sorted(users)[:5])}).",

@@ -1,0 +1,100 @@
+"""Secondary indexes: always equal to what the objects say, rebuilt for a
+store written without them, and used by the checks that depend on them."""
+
+from __future__ import annotations
+
+import random
+
+from overcast.api import Api
+from overcast.api.repo import build_indexes
+from overcast.model import keys
+from overcast.store import MemoryStore, transact
+
+from .helpers import Direct, assert_error
+
+
+def index_entries(store: MemoryStore) -> set[str]:
+    return {kv.key for kv in store.range(keys.IDX).kvs}
+
+
+def rebuilt(store: MemoryStore) -> set[str]:
+    """The entries ``build_indexes`` derives from the objects alone (on a copy)."""
+    copy = MemoryStore()
+    for kv in store.range("/oc/").kvs:
+        copy.put(kv.key, kv.value)
+    transact(copy, build_indexes)
+    return index_entries(copy)
+
+
+def test_random_changes_keep_indexes_equal_to_the_objects() -> None:
+    rng = random.Random(7)
+    store = MemoryStore()
+    client = Direct(Api(store))
+    nets = [client.network(name=f"n{i}") for i in range(3)]
+    for i, n in enumerate(nets):
+        client.subnet(n["id"], f"10.{i}.0.0/24")
+    ports: list[dict] = []
+    groups: list[dict] = []
+    for _ in range(150):
+        action = rng.choice(["port", "port", "move", "delete", "group", "rule", "ungroup", "subnet"])
+        if action == "port":
+            ports.append(client.port(rng.choice(nets)["id"], device_id=rng.choice(["", "vm-a", "vm/b"])))
+        elif action == "move" and ports:
+            p = rng.choice(ports)
+            r = client.put(f"/v2.0/ports/{p['id']}", {"port": {"device_id": rng.choice(["", "vm-c", "r 1"])}})
+            assert r.status == 200, r.body
+        elif action == "delete" and ports:
+            p = ports.pop(rng.randrange(len(ports)))
+            assert client.delete(f"/v2.0/ports/{p['id']}").status == 204
+        elif action == "group":
+            groups.append(client.create("security_group", "security-groups", name=f"g{len(groups)}"))
+        elif action == "rule" and groups:
+            g = rng.choice(groups)
+            client.post("/v2.0/security-group-rules", {"security_group_rule": {
+                "security_group_id": g["id"], "direction": "ingress", "protocol": "tcp",
+                "port_range_min": rng.randrange(1, 1000), "port_range_max": 1000}})
+        elif action == "ungroup" and groups:
+            g = groups.pop(rng.randrange(len(groups)))
+            assert client.delete(f"/v2.0/security-groups/{g['id']}").status == 204
+        elif action == "subnet":
+            n = rng.choice(nets)
+            client.post("/v2.0/subnets", {"subnet": {
+                "network_id": n["id"], "cidr": f"172.16.{rng.randrange(256)}.0/24", "ip_version": 4}})
+        assert index_entries(store) == rebuilt(store)
+    slash = client.port(nets[0]["id"], device_id="vm/b")
+    assert keys.index("port", "device_id", "vm/b", slash["id"]) in index_entries(store)
+    assert "/device_id/vm%2Fb/" in keys.index("port", "device_id", "vm/b", slash["id"])
+
+
+def test_a_store_without_indexes_gets_them_at_start() -> None:
+    store = MemoryStore()
+    client = Direct(Api(store))
+    net = client.network(name="n")
+    client.subnet(net["id"], "10.0.0.0/24")
+    port = client.port(net["id"])
+    before = index_entries(store)
+    assert before
+    for key in [*before, keys.INDEX_META]:
+        store.delete(key)
+    fresh = Direct(Api(store))  # a server started on a store written without indexes
+    assert index_entries(store) == before
+    assert_error(fresh.delete(f"/v2.0/networks/{net['id']}"), 409, net["id"], type="NetworkInUse")
+    got = fresh.get(f"/v2.0/networks/{net['id']}")
+    assert len(got["network"]["subnets"]) == 1
+    assert fresh.delete(f"/v2.0/ports/{port['id']}").status == 204
+    assert fresh.delete(f"/v2.0/networks/{net['id']}").status == 204
+
+
+def test_freed_address_is_the_next_one_handed_out() -> None:
+    """Allocation reads the subnet's addresses only as a hint; it still hands out
+    the lowest free one."""
+    client = Direct(Api(MemoryStore()))
+    net = client.network(name="n")
+    sub = client.subnet(net["id"], "10.0.0.0/29")  # .2 .. .6 usable after the gateway
+    ports = [client.port(net["id"]) for _ in range(5)]
+    assert [p["fixed_ips"][0]["ip_address"] for p in ports] == [f"10.0.0.{i}" for i in range(2, 7)]
+    assert_error(client.post("/v2.0/ports", {"port": {"network_id": net["id"]}}), 409,
+                 net["id"], type="IpAddressGenerationFailure")
+    assert client.delete(f"/v2.0/ports/{ports[2]['id']}").status == 204
+    again = client.port(net["id"])
+    assert again["fixed_ips"] == [{"subnet_id": sub["id"], "ip_address": "10.0.0.4"}]
