@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -180,13 +181,19 @@ def test_parallel_create_and_delete_reuse_nothing_live(embedded: tuple[str, Path
 
 # separate server processes --------------------------------------------------------------
 @contextmanager
-def server_process(db: Path, log: Path) -> Iterator[str]:
+def server_process(db: Path, log: Path, workers: int = 1) -> Iterator[str]:
+    with started_server(db, log, workers) as (url, _proc):
+        yield url
+
+
+@contextmanager
+def started_server(db: Path, log: Path, workers: int) -> Iterator[tuple[str, subprocess.Popen]]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "overcast.api", "--bind", f"127.0.0.1:{port}",
-             "--store", f"sqlite://{db}"],
+             "--store", f"sqlite://{db}", "--workers", str(workers)],
             stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
         deadline = time.monotonic() + 20
@@ -202,7 +209,7 @@ def server_process(db: Path, log: Path) -> Iterator[str]:
             if time.monotonic() > deadline:
                 raise AssertionError(f"server on {url} did not start: {log.read_text()[-2000:]}")
             time.sleep(0.05)
-        yield url
+        yield url, proc
     finally:
         proc.terminate()
         try:
@@ -212,9 +219,11 @@ def server_process(db: Path, log: Path) -> Iterator[str]:
             proc.wait(timeout=10)
 
 
-def test_separate_server_process(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [1, 3])
+def test_separate_server_process(tmp_path: Path, workers: int) -> None:
+    """The real server, one process or several accepting on one socket."""
     db = tmp_path / "overcast.db"
-    with server_process(db, tmp_path / "server.log") as url:
+    with server_process(db, tmp_path / "server.log", workers) as url:
         net_id, sub_id = network_with_subnet(url, "10.0.0.0/24")
         check_ports(parallel([url], 200, post_port(net_id)), 200)
         check_vnis(parallel([url], 50, post_network), 50)
@@ -258,3 +267,63 @@ def test_two_processes_small_pool(two_servers: tuple[list[str], Path]) -> None:
         {"start": "10.1.0.2", "end": "10.1.0.6"}])
     check_ports(parallel(urls, 40, post_port(net_id), workers=20), 5, pool=5)
     check_store(db, sub_id, 5)
+
+
+# the server's worker processes ----------------------------------------------------------
+def children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] not in "ZX"
+
+
+def wait_for(check: Callable[[], bool], what: str, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout}s: {what}")
+        time.sleep(0.05)
+
+
+def test_a_dead_worker_is_replaced_and_stop_ends_all(tmp_path: Path) -> None:
+    db = tmp_path / "overcast.db"
+    with started_server(db, tmp_path / "server.log", 2) as (url, proc):
+        wait_for(lambda: len(children(proc.pid)) == 2, "two workers")
+        first = children(proc.pid)
+        os.kill(first[0], signal.SIGKILL)
+        wait_for(lambda: len(children(proc.pid)) == 2 and first[0] not in children(proc.pid),
+                 "a new worker in place of the killed one")
+        net_id, sub_id = network_with_subnet(url, "10.0.0.0/24")
+        check_ports(parallel([url], 60, post_port(net_id)), 60)
+        workers = children(proc.pid)
+        proc.terminate()
+        assert proc.wait(timeout=15) == 0
+        wait_for(lambda: not any(alive(w) for w in workers), "workers gone after SIGTERM")
+    check_store(db, sub_id, 60)
+
+
+def test_workers_do_not_outlive_a_killed_supervisor(tmp_path: Path) -> None:
+    with started_server(tmp_path / "overcast.db", tmp_path / "server.log", 2) as (url, proc):
+        wait_for(lambda: len(children(proc.pid)) == 2, "two workers")
+        workers = children(proc.pid)
+        proc.kill()
+        proc.wait(timeout=10)
+        wait_for(lambda: not any(alive(w) for w in workers), "workers gone with their parent")
+        with pytest.raises(httpx.TransportError):
+            httpx.get(url + "/", timeout=2)
+
+
+def test_several_workers_need_a_shared_store(tmp_path: Path) -> None:
+    out = subprocess.run([sys.executable, "-m", "overcast.api", "--bind", "127.0.0.1:1",
+                          "--store", "memory:", "--workers", "2"],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode != 0
+    assert "--workers 2" in out.stderr and "memory:" in out.stderr, out.stderr
