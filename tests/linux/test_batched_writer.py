@@ -6,6 +6,7 @@ NetlinkKernel applies large batches and reports a refused change alone."""
 from __future__ import annotations
 
 import errno
+import os
 import subprocess
 from typing import Any
 
@@ -17,7 +18,7 @@ from overcast.linux.netlink import NetlinkKernel
 from overcast.linux.rtnl_write import Refusal, Request, RtnlWriter, fdb_request, link_set_request
 from overcast.plan.names import tap_name
 
-from .conftest import MakeNs, ip_json, link
+from .conftest import RUN, MakeNs, ip_json, link
 from .test_netlink_kernel import P1, P2, add_taps, converge
 
 pytestmark = pytest.mark.root
@@ -140,10 +141,18 @@ def test_netlink_kernel_applies_a_large_batch_in_several_sends(make_ns: MakeNs) 
          for i in range(1000)],  # ~48 KiB of requests: more than one sendmsg
     )
     with NetlinkKernel(ns) as kernel:
-        converge(kernel, desired)
+        converge(kernel, desired)  # devices by pyroute2, the rest raw: one namespace
         assert len(fdb(ns, vx)) == 1000
+        assert not os.path.exists(f"/sys/class/net/{bridge}")  # nothing outside it
         converge(kernel, KernelState())
     assert link(ns, tap_name(P1.id)).get("master") is None
+
+
+def test_a_missing_namespace_is_an_error_not_created() -> None:
+    name = f"{RUN}-missing"
+    with pytest.raises(FileNotFoundError):
+        NetlinkKernel(name)
+    assert not os.path.exists(f"/run/netns/{name}")
 
 
 def test_netlink_kernel_reports_the_refused_change_alone(make_ns: MakeNs) -> None:

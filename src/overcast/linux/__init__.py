@@ -5,7 +5,8 @@ Exports: the records (``Bridge``, ``Vxlan``, ``Attachment``, ``FdbEntry``,
 ``ApplyError``/``reconcile``, ``FakeKernel`` (in memory).  The real drivers
 are imported from their modules so that importing this package does no I/O:
 ``overcast.linux.netlink.NetlinkKernel`` (reads through the raw dump reader
-``overcast.linux.rtnl``), ``overcast.linux.nft.Nftables``,
+``overcast.linux.rtnl``, writes FDB entries and attachments in batches through
+``overcast.linux.rtnl_write``), ``overcast.linux.nft.Nftables``,
 ``overcast.linux.features.detect_features``, and the cheap device helpers in
 ``overcast.linux.devices`` (``list_tap_devices``, ``disable_ipv6``).
 """

@@ -12,6 +12,7 @@ acknowledged before apply returns, so each one sees what the previous ones did.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
@@ -44,10 +45,15 @@ T = TypeVar("T")
 class NetlinkKernel:
     def __init__(self, netns: str | None = None) -> None:
         self._netns = netns
-        with entered_netns(netns):  # a missing namespace fails here: never created
+        # A missing namespace fails here (never created); a failure closes
+        # the sockets already made.
+        with entered_netns(netns), ExitStack() as made:
             self._rtnl = RtnlReader()
+            made.callback(self._rtnl.close)
             self._writer = RtnlWriter()
+            made.callback(self._writer.close)
             self._ipr = IPRoute()
+            made.pop_all()
         self._indexes: dict[str, int] | None = None
 
     def close(self) -> None:

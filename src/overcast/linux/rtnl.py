@@ -4,7 +4,8 @@ pyroute2 decodes every attribute of every message (statistics, per-family
 configuration, ...), which costs about a millisecond per link.  Observe needs a
 handful of attributes, so this reader asks the kernel for an RTM_GETLINK and an
 RTM_GETNEIGH (AF_BRIDGE, the FDB) dump on a raw NETLINK_ROUTE socket and
-decodes only those.  It never writes: changes still go through pyroute2.
+decodes only those.  It never writes: FDB entries and attachments go through
+the batched writer (``overcast.linux.rtnl_write``), devices through pyroute2.
 
 A dump interrupted by a concurrent change (``NLM_F_DUMP_INTR``) is read to its
 end and then reported as :class:`DumpInterrupted`, so the caller can retry.
