@@ -240,3 +240,35 @@ def test_admin_sees_all(cloud: Cloud, world: dict[str, dict[str, Any]]) -> None:
     assert n["project_id"] == "bob"
     assert n["id"] in ids(cloud.bob.get("/v2.0/networks"), "networks")
     assert cloud.admin.delete(f"/v2.0/networks/{n['id']}").status_code == 204
+
+
+def test_placement_is_the_operators_business(cloud: Cloud,
+                                             world: dict[str, dict[str, Any]]) -> None:
+    """binding:* and provider:* (where a port runs, which VNI a network has) are set
+    and seen by admins only; members get 403 and see the rest of the object."""
+    before = dump(cloud.store)
+    net_id = world["a_net"]["id"]
+    r = cloud.alice.post("/v2.0/ports", json={"port": {"network_id": net_id,
+                                                       "binding:host_id": "host1"}})
+    assert_error(r, 403, "binding:host_id")
+    r = cloud.alice.post("/v2.0/ports", json={"port": {"network_id": net_id,
+                                                       "binding:profile": {"x": 1}}})
+    assert_error(r, 403, "binding:profile")
+    assert dump(cloud.store) == before
+    port = make(cloud.alice, "ports", "port", network_id=net_id, name="placed")
+    assert not any(k.startswith("binding:") and k != "binding:vnic_type" for k in port)
+    placed = cloud.admin.put(f"/v2.0/ports/{port['id']}",
+                             json={"port": {"binding:host_id": "host1"}}).json()["port"]
+    assert placed["binding:host_id"] == "host1" and placed["binding:vif_type"]
+    seen = cloud.alice.get(f"/v2.0/ports/{port['id']}").json()["port"]
+    assert seen["name"] == "placed" and "binding:host_id" not in seen
+    listed = cloud.alice.get("/v2.0/ports", params={"id": port["id"]}).json()["ports"]
+    assert listed and "binding:host_id" not in listed[0]
+    net = cloud.alice.get(f"/v2.0/networks/{net_id}").json()["network"]
+    assert "provider:segmentation_id" not in net and net["mtu"]
+    assert "provider:segmentation_id" in cloud.admin.get(f"/v2.0/networks/{net_id}").json()["network"]
+    assert_error(cloud.alice.get(f"/v2.0/ports/{port['id']}/bindings"), 403, port["id"])
+    assert_error(cloud.alice.post(f"/v2.0/ports/{port['id']}/bindings",
+                                  json={"binding": {"host": "host2"}}), 403)
+    assert cloud.admin.get(f"/v2.0/ports/{port['id']}/bindings").status_code == 200
+    assert cloud.alice.delete(f"/v2.0/ports/{port['id']}").status_code == 204

@@ -32,6 +32,7 @@ class Attr:
     put: bool = True
     required: bool = False
     admin_only: bool = False  # only an admin may set it
+    admin_view: bool = False  # only an admin sees it (Neutron's policy for placement details)
     render: bool = True  # False: accepted on input only
 
 
@@ -125,6 +126,15 @@ class Kind:
                             "authenticated project in request requires admin privileges")
         out["project_id"] = project
         out.setdefault("id", str(uuid.uuid4()))
+
+    def render_for(self, ctx: Context, repo: Repo, obj: Any) -> dict[str, Any]:
+        """The object as ``ctx`` may see it: without admin-only attributes for members."""
+        out = self.render(repo, obj)
+        if not ctx.is_admin:
+            for attr in self.attrs:
+                if attr.admin_view:
+                    out.pop(attr.name, None)
+        return out
 
     def render(self, repo: Repo, obj: Any) -> dict[str, Any]:
         out: dict[str, Any] = {}

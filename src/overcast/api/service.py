@@ -126,7 +126,7 @@ class Api:
         if kind.member == "security_group":
             objs = meta.with_default_group(self, ctx, objs)
             repo = self.read(bulk=True)
-        items = [kind.render(repo, o) for o in objs]
+        items = [kind.render_for(ctx, repo, o) for o in objs]
         items = [i for i in items if query.matches(q, i)]
         page, has_next, has_prev = query.page(q, items)
         out: dict[str, Any] = {kind.collection: [query.select(q, i) for i in page]}
@@ -147,13 +147,14 @@ class Api:
 
             def bulk(repo: Repo) -> list[dict[str, Any]]:
                 made = [create(repo, ctx, self.cfg, dict(f)) for f in parsed]
-                return [kind.render(repo, o) for o in made]
+                return [kind.render_for(ctx, repo, o) for o in made]
             return Response(201, {kind.collection: self.write(bulk)})
         one = self.unwrap(body, kind.member)
         fields = h.parse_body(ctx, one, True)
         assert h.create is not None
         create1 = h.create
-        made = self.write(lambda repo: kind.render(repo, create1(repo, ctx, self.cfg, fields)))
+        made = self.write(lambda repo: kind.render_for(ctx, repo,
+                                                       create1(repo, ctx, self.cfg, fields)))
         return Response(201, {kind.member: made})
 
     @staticmethod
@@ -168,7 +169,7 @@ class Api:
             repo = self.read()
             obj = repo.must(kind.cls, id_, kind.visible(ctx, repo))
             q = query.parse(kind, [(k, v) for k, v in req.params if k == "fields"], set())
-            return Response(200, {kind.member: query.select(q, kind.render(repo, obj))})
+            return Response(200, {kind.member: query.select(q, kind.render_for(ctx, repo, obj))})
         if req.method == "PUT" and h.update is not None:
             fields = h.parse_body(ctx, self.unwrap(self.body(req), kind.member), False)
             update = h.update
@@ -176,7 +177,7 @@ class Api:
             def change(repo: Repo) -> dict[str, Any]:
                 obj = repo.must(kind.cls, id_, kind.visible(ctx, repo))
                 check_revision(req, kind.member, obj)
-                return kind.render(repo, update(repo, ctx, self.cfg, obj, dict(fields)))
+                return kind.render_for(ctx, repo, update(repo, ctx, self.cfg, obj, dict(fields)))
             return Response(200, {kind.member: self.write(change)})
         if req.method == "DELETE" and h.delete is not None:
             delete = h.delete

@@ -119,6 +119,9 @@ def _bindings(api: Api, ctx: Context, req: Request, port_id: str,
     from overcast.api.service import Response
 
     visible = lambda p: ctx.may_see(p.project_id)  # noqa: E731
+    if not ctx.is_admin:  # bindings place ports on hosts: the operator's (Neutron: admin only)
+        api.read().must(Port, port_id, visible)  # 404 for what the caller cannot see
+        raise Forbidden(f"Port bindings of port {port_id} are restricted to administrators")
     if req.method == "GET" and not parts:
         repo = api.read()
         port = repo.must(Port, port_id, visible)
