@@ -157,3 +157,40 @@ def test_pagination_keeps_filters(client: Direct, nets: list[dict]) -> None:
 def test_no_links_without_limit(client: Direct, nets: list[dict]) -> None:
     r = client.get("/v2.0/networks")
     assert "networks_links" not in r.body
+
+
+def test_listing_shortcut_sees_what_the_full_rendering_shows(client: Direct) -> None:
+    """Listings filter and sort on stored values before rendering a page; for
+    that to be invisible, every stored attribute must render as stored."""
+    from overcast.api import Api
+    from overcast.api.auth import Context
+    from overcast.api.registry import HANDLERS
+
+    ext = client.network(name="ext", **{"router:external": True})
+    client.subnet(ext["id"], "203.0.113.0/24", enable_dhcp=False)
+    net = client.network(name="n")
+    sub = client.subnet(net["id"], "10.0.0.0/24")
+    port = client.port(net["id"], device_id="vm", **{"binding:host_id": "h1"})
+    router = client.create("router", "routers", name="r",
+                           external_gateway_info={"network_id": ext["id"]})
+    assert client.put(f"/v2.0/routers/{router['id']}/add_router_interface",
+                      {"subnet_id": sub["id"]}).status == 200
+    client.create("floatingip", "floatingips", floating_network_id=ext["id"], port_id=port["id"])
+    policy = client.create("policy", "qos/policies", name="q")
+    assert client.post(f"/v2.0/qos/policies/{policy['id']}/bandwidth_limit_rules",
+                       {"bandwidth_limit_rule": {"max_kbps": 1000}}).status == 201
+    client.create("security_group", "security-groups", name="sg")
+    api: Api = client.api
+    repo = api.read(bulk=True)
+    admin = Context(project_id="lab", is_admin=True)
+    checked = 0
+    for h in HANDLERS.values():
+        kind = h.kind
+        names = {a.name for a in kind.attrs if a.field is not None and a.render}
+        view = kind.stored_view(admin, names)
+        assert view is not None, kind.member
+        for obj in repo.all(kind.cls):
+            full = kind.render(repo, obj)
+            assert {n: full[n] for n in names} == view(obj), kind.member
+            checked += 1
+    assert checked >= 10

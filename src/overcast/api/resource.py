@@ -127,6 +127,17 @@ class Kind:
         out["project_id"] = project
         out.setdefault("id", str(uuid.uuid4()))
 
+    def stored_view(self, ctx: Context, names: set[str]) -> Callable[[Any], dict[str, Any]] | None:
+        """A cheap partial rendering (just ``names``) if every one of them is a
+        stored attribute this caller may see, else None.  Lets a listing filter,
+        sort and cut a page before rendering only the page."""
+        attrs = [self.by_name.get(n) for n in names]
+        if not all(a is not None and a.field is not None and a.render
+                   and (ctx.is_admin or not a.admin_view) for a in attrs):
+            return None
+        pairs = [(a.name, a.field) for a in attrs if a is not None and a.field is not None]
+        return lambda obj: {name: _plain(getattr(obj, fld)) for name, fld in pairs}
+
     def render_for(self, ctx: Context, repo: Repo, obj: Any) -> dict[str, Any]:
         """The object as ``ctx`` may see it: without admin-only attributes for members."""
         out = self.render(repo, obj)

@@ -48,6 +48,7 @@ class Response:
     body: Any = None  # JSON-able, or None for an empty body
 
 
+_OBJ = "\0obj"  # the object behind a cheap partial rendering in a listing
 _MEMBER = re.compile(r"^/v2\.0/(?P<coll>[a-z-]+(?:/policies)?)(?:/(?P<id>[^/]+)(?P<rest>/.*)?)?$")
 
 
@@ -126,9 +127,15 @@ class Api:
         if kind.member == "security_group":
             objs = meta.with_default_group(self, ctx, objs)
             repo = self.read(bulk=True)
-        items = [kind.render_for(ctx, repo, o) for o in objs]
-        items = [i for i in items if query.matches(q, i)]
-        page, has_next, has_prev = query.page(q, items)
+        needed = {"id", *q.filters, *(k for k, _ in q.sort), *(["tags"] if q.tags else [])}
+        view = kind.stored_view(ctx, needed)
+        if view is not None:  # filter, sort and cut on stored values; render one page
+            cheap = [{**view(o), _OBJ: o} for o in objs]
+            cut, has_next, has_prev = query.page(q, [i for i in cheap if query.matches(q, i)])
+            page = [kind.render_for(ctx, repo, i[_OBJ]) for i in cut]
+        else:
+            items = [kind.render_for(ctx, repo, o) for o in objs]
+            page, has_next, has_prev = query.page(q, [i for i in items if query.matches(q, i)])
         out: dict[str, Any] = {kind.collection: [query.select(q, i) for i in page]}
         base = req.base_url.rstrip("/") + req.path
         out.update(query.links(base, kind.collection, q, page, has_next, has_prev, req.params))
