@@ -173,3 +173,26 @@ def test_netlink_kernel_reports_the_refused_change_alone(make_ns: MakeNs) -> Non
     assert errors[0].message.startswith("netlink error 95: Operation not supported")
     assert link(ns, tap1)["master"] == bridge and "UP" in link(ns, tap1)["flags"]
     assert set(fdb(ns, vx)) == {(MAC2, H2)}
+
+
+def test_an_fdb_entry_on_a_device_gone_since_observe_fails_alone(make_ns: MakeNs) -> None:
+    """apply resolves names with the ifindexes of the observe just before: a
+    device deleted since is refused by the kernel (ENODEV) for its own
+    changes only, and an apply with no observe before it dumps the links."""
+    ns = make_ns("w7")
+    desired = KernelState.of([Bridge(b, 1450, "overcast:g") for b in ("ocbgone1", "ocbgone2")],
+                             [Vxlan(x, vni, "198.18.0.1", 1450, "overcast:g")
+                              for x, vni in (("ocxgone1", 4011), ("ocxgone2", 4012))])
+    with NetlinkKernel(ns) as kernel:
+        converge(kernel, desired)
+        kernel.observe()
+        ip(ns, "link", "del", "ocxgone2")
+        changes = [Change("create", FdbEntry("ocxgone1", MAC2, H2)),
+                   Change("create", FdbEntry("ocxgone2", MAC3, H3)),
+                   Change("create", FdbEntry("ocxgone1", MAC3, H3))]
+        errors = kernel.apply(changes)
+        assert [e.change for e in errors] == [changes[1]]
+        assert errors[0].message.startswith("netlink error 19: No such device")
+        assert set(fdb(ns, "ocxgone1")) == {(MAC2, H2), (MAC3, H3)}
+        errors = kernel.apply(changes)  # no observe since: names resolved afresh
+        assert [(e.change, e.message) for e in errors] == [(changes[1], "ocxgone2: no such device")]

@@ -54,7 +54,8 @@ class NetlinkKernel:
             made.callback(self._writer.close)
             self._ipr = IPRoute()
             made.pop_all()
-        self._indexes: dict[str, int] | None = None
+        self._indexes: dict[str, int] | None = None  # name -> ifindex during an apply
+        self._observed: dict[str, int] | None = None  # name -> ifindex of the last observe
 
     def close(self) -> None:
         self._rtnl.close()
@@ -70,12 +71,23 @@ class NetlinkKernel:
     # --- observe ------------------------------------------------------------
     def observe(self) -> KernelState:
         """A consistent snapshot, read with the raw dump reader: a dump
-        interrupted by a concurrent change (NLM_F_DUMP_INTR) is retried."""
-        return _retried(lambda: _state(self._rtnl.links(), self._rtnl.fdb))
+        interrupted by a concurrent change (NLM_F_DUMP_INTR) is retried.
+        Its ifindexes serve the apply that follows (its changes are computed
+        from this snapshot) instead of a links dump of its own."""
+
+        def read() -> KernelState:
+            links = self._rtnl.links()
+            state = _state(links, self._rtnl.fdb)
+            self._observed = {ln.name: ln.index for ln in links}
+            return state
+
+        self._observed = None
+        return _retried(read)
 
     def observe_with_pyroute2(self) -> KernelState:
         """The same snapshot decoded by pyroute2: several times slower, kept
         as the reference the fast reader is tested against."""
+        self._observed = None
         return _retried(lambda: _state([_link(m) for m in self._ipr.get_links()], self._fdb_pyroute2))
 
     def _fdb_pyroute2(self, ifindexes: Collection[int]) -> list[FdbRow]:
@@ -90,7 +102,9 @@ class NetlinkKernel:
         """FDB entries and attachments are queued and sent as one batch; a
         bridge or VXLAN change first flushes the queue (what comes before it
         is done before it), then goes through pyroute2 on its own."""
-        self._indexes = None  # name -> ifindex, one dump per apply (on first use)
+        # name -> ifindex: the last observe's, when nothing was applied since;
+        # else one links dump (on first use)
+        self._indexes, self._observed = self._observed, None
         batch = _Batch()
         for change in changes:
             try:
@@ -177,9 +191,11 @@ class NetlinkKernel:
             disable_ipv6(dev)
 
     def _index(self, name: str) -> int:
-        """The ifindex of ``name``: from one links dump per apply (a lookup
-        per name cost ~3 ms, 7 ms per attached tap), then a lookup on a miss
-        (devices created since)."""
+        """The ifindex of ``name``: from the observe just before or one links
+        dump per apply (a lookup per name cost ~3 ms, 7 ms per attached tap),
+        then a lookup on a miss (devices created since).  A device replaced
+        since then has a new ifindex (they are not reused at once): its
+        requests are refused (ENODEV) and reported, never misdirected."""
         if self._indexes is None:
             self._indexes = {ln.name: ln.index for ln in _retried(self._rtnl.links)}
         found = self._indexes.get(name)
