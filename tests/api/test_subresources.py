@@ -47,6 +47,17 @@ def test_tags_on_missing_object(client: Direct) -> None:
     assert_error(client.put("/v2.0/ports/nope/tags/x"), 404, "nope")
 
 
+def test_tag_path_with_more_segments_is_not_a_tag(client: Direct, store: MemoryStore,
+                                                  net: dict) -> None:
+    # a tag "a/b" reaches the API as tags/a/b (the edge decodes %2F): it used to add "a"
+    base = f"/v2.0/networks/{net['id']}/tags"
+    before = dump(store)
+    for method in ("GET", "PUT", "DELETE"):
+        assert_error(client.call(method, f"{base}/a/b"), 404, "a/b")
+    assert dump(store) == before
+    assert client.get(base)["tags"] == []
+
+
 def test_tag_filters(client: Direct) -> None:
     tagged = {
         "n1": ["a", "b"],

@@ -22,7 +22,7 @@ MAX_TAGS = 50
 
 def route(api: Api, ctx: Context, req: Request, h: Handlers, id_: str, rest: str) -> Response:
     parts = rest.strip("/").split("/")
-    if parts[0] == "tags" and h.tags:
+    if parts[0] == "tags" and h.tags and len(parts) <= 2:
         return _tags(api, ctx, req, h, id_, parts[1] if len(parts) > 1 else None)
     if h.kind.member == "port" and parts[0] == "bindings":
         return _bindings(api, ctx, req, id_, parts[1:])
