@@ -1,11 +1,18 @@
 """The OpenAPI 3 document of the API, generated from the same attribute maps
-that parse requests, so the two cannot drift apart."""
+that parse requests, so the two cannot drift apart.
+
+Besides each kind's collection and members it lists the paths below one object
+that ``subresources.route`` serves: tags (every kind whose handlers have
+``tags``), port bindings, router interface actions and QoS bandwidth limit
+rules (from ``qos.RULE_KIND``'s attributes).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from overcast.api import convert as cv
+from overcast.api.kinds import qos
 from overcast.api.resource import Attr, Kind
 
 _BOOL_CONVERTERS = {cv.to_bool}
@@ -15,6 +22,8 @@ NULLABLE = {"gateway_ip", "provider:segmentation_id", "provider:physical_network
             "remote_group_id", "protocol", "port_range_min", "port_range_max",
             "external_gateway_info", "ipv6_ra_mode", "ipv6_address_mode", "subnetpool_id",
             "subnet_id"}
+# what convert.to_tag accepts
+_TAG = {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[^,]*$"}
 
 
 def _schema(attr: Attr) -> dict[str, Any]:
@@ -24,7 +33,9 @@ def _schema(attr: Attr) -> dict[str, Any]:
     if name in ("mtu", "revision_number", "ip_version", "max_kbps", "max_burst_kbps",
                 "port_range_min", "port_range_max", "provider:segmentation_id"):
         return {"type": "integer", "nullable": name in NULLABLE}
-    if name in ("tags", "dns_nameservers", "security_groups", "availability_zone_hints"):
+    if name == "tags":
+        return {"type": "array", "items": _TAG}
+    if name in ("dns_nameservers", "security_groups", "availability_zone_hints"):
         return {"type": "array", "items": {"type": "string"}}
     if name in ("allocation_pools", "host_routes", "fixed_ips", "allowed_address_pairs",
                 "routes", "external_fixed_ips"):
@@ -40,19 +51,26 @@ def _body(kind: Kind, creating: bool) -> dict[str, Any]:
     inner: dict[str, Any] = {"type": "object", "properties": props}
     if required:
         inner["required"] = required
-    return {"required": True, "content": {"application/json": {"schema": {
-        "type": "object", "properties": {kind.member: inner}, "required": [kind.member]}}}}
+    return _json_body({"type": "object", "properties": {kind.member: inner},
+                       "required": [kind.member]})
+
+
+def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
 
 
 def _responses(ok: str) -> dict[str, Any]:
     return {ok: {"description": "success"}, "400": {"description": "invalid input"},
-            "401": {"description": "no or bad token"}, "404": {"description": "not found"},
+            "401": {"description": "no or bad token"},
+            "403": {"description": "not allowed to the caller"},
+            "404": {"description": "not found"},
             "409": {"description": "conflict"}, "412": {"description": "revision mismatch"}}
 
 
 def _filters(kind: Kind) -> list[dict[str, Any]]:
-    params = [{"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
-              for n in ("fields", "sort_key", "sort_dir", "marker", "tags", "tags-any")]
+    params: list[dict[str, Any]] = [
+        {"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
+        for n in ("fields", "sort_key", "sort_dir", "marker", "tags", "tags-any")]
     params.append({"name": "limit", "in": "query", "required": False,
                    "schema": {"type": "integer", "minimum": 0}})
     params += [{"name": a.name, "in": "query", "required": False, "schema": {"type": "string"}}
@@ -60,22 +78,83 @@ def _filters(kind: Kind) -> list[dict[str, Any]]:
     return params
 
 
-def _paths_for(kind: Kind, has_update: bool, has_create: bool,
-               has_delete: bool) -> dict[str, Any]:
-    coll = kind.path
-    member = coll + "/{id}"
-    id_param = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
-    paths: dict[str, Any] = {coll: {"get": {"parameters": _filters(kind),
-                                            "responses": _responses("200")}}}
+def _param(name: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": schema or {"type": "string"}}
+
+
+def _op(params: list[dict[str, Any]], ok: str,
+        body: dict[str, Any] | None = None) -> dict[str, Any]:
+    op: dict[str, Any] = {"parameters": params, "responses": _responses(ok)}
+    if body is not None:
+        op["requestBody"] = body
+    return op
+
+
+def _paths_for(kind: Kind, has_update: bool, has_create: bool, has_delete: bool,
+               member_id: str = "id") -> dict[str, Any]:
+    """A collection and its members; a kind below another (its path names
+    ``{parent_id}``) takes the parent as ``{id}`` and its own as ``{member_id}``."""
+    coll = kind.path.replace("{parent_id}", "{id}")
+    outer = [_param("id")] if "{id}" in coll else []
+    inner = [*outer, _param(member_id)]
+    member = f"{coll}/{{{member_id}}}"
+    paths: dict[str, Any] = {coll: {"get": _op(outer + _filters(kind), "200")}}
     if has_create:
-        paths[coll]["post"] = {"requestBody": _body(kind, True), "responses": _responses("201")}
-    paths[member] = {"get": {"parameters": id_param, "responses": _responses("200")}}
+        paths[coll]["post"] = _op(outer, "201", _body(kind, True))
+    paths[member] = {"get": _op(inner, "200")}
     if has_update:
-        paths[member]["put"] = {"parameters": id_param, "requestBody": _body(kind, False),
-                                "responses": _responses("200")}
+        paths[member]["put"] = _op(inner, "200", _body(kind, False))
     if has_delete:
-        paths[member]["delete"] = {"parameters": id_param, "responses": _responses("204")}
+        paths[member]["delete"] = _op(inner, "204")
     return paths
+
+
+def _tag_paths(kind: Kind) -> dict[str, Any]:
+    """Replace, clear, show one, add one, remove one (201 for an added tag)."""
+    tags = kind.path + "/{id}/tags"
+    one, both = [_param("id")], [_param("id"), _param("tag", _TAG)]
+    body = _json_body({"type": "object", "properties": {"tags": _schema(kind.by_name["tags"])},
+                       "required": ["tags"], "additionalProperties": False})
+    return {tags: {"get": _op(one, "200"), "put": _op(one, "200", body),
+                   "delete": _op(one, "204")},
+            tags + "/{tag}": {"get": _op(both, "204"), "put": _op(both, "201"),
+                              "delete": _op(both, "204")}}
+
+
+# what subresources._create_binding accepts (bindings have no attribute map)
+_BINDING = {"type": "object", "required": ["host"], "additionalProperties": False,
+            "properties": {"host": {"type": "string", "minLength": 1},
+                           "vnic_type": {"type": "string"},
+                           "profile": {"type": "object", "nullable": True}}}
+
+
+def _binding_paths(kind: Kind) -> dict[str, Any]:
+    bindings = kind.path + "/{id}/bindings"
+    one, both = [_param("id")], [_param("id"), _param("host")]
+    body = _json_body({"type": "object", "properties": {"binding": _BINDING},
+                       "required": ["binding"]})
+    return {bindings: {"get": _op(one, "200"), "post": _op(one, "201", body)},
+            bindings + "/{host}": {"delete": _op(both, "204")},
+            bindings + "/{host}/activate": {"put": _op(both, "200")}}
+
+
+def _router_paths(kind: Kind) -> dict[str, Any]:
+    """add_router_interface / remove_router_interface: exactly one of subnet_id, port_id."""
+    body = _json_body({"type": "object", "additionalProperties": False,
+                       "properties": {"subnet_id": {"type": "string"},
+                                      "port_id": {"type": "string"}},
+                       "oneOf": [{"required": ["subnet_id"]}, {"required": ["port_id"]}]})
+    return {f"{kind.path}/{{id}}/{action}": {"put": _op([_param("id")], "200", body)}
+            for action in ("add_router_interface", "remove_router_interface")}
+
+
+def _rule_paths(policy: Kind) -> dict[str, Any]:
+    """The bandwidth limit rules below a QoS policy, from the rule kind's attributes."""
+    return _paths_for(qos.RULE_KIND, True, True, True, member_id="rule_id")
+
+
+# paths below one object of a kind (keyed by its member name, as subresources.route)
+_BELOW = {"port": _binding_paths, "router": _router_paths, "policy": _rule_paths}
 
 
 def document(base_url: str) -> dict[str, Any]:
@@ -88,6 +167,11 @@ def document(base_url: str) -> dict[str, Any]:
     for h in HANDLERS.values():
         paths.update(_paths_for(h.kind, h.update is not None, h.create is not None,
                                 h.delete is not None))
+        if h.tags:
+            paths.update(_tag_paths(h.kind))
+        below = _BELOW.get(h.kind.member)
+        if below is not None:
+            paths.update(below(h.kind))
     return {
         "openapi": "3.0.3",
         "info": {"title": "Overcast Networking API (OpenStack Neutron v2.0)", "version": "2.0"},
