@@ -211,6 +211,9 @@ def test_binding_bad_requests(client: Direct, net: dict, subnet: dict) -> None:
     base = f"/v2.0/ports/{p['id']}/bindings"
     assert_error(client.post(base, {"binding": {}}), 400, "host")
     assert_error(client.post(base, {"binding": {"host": "h", "colour": 1}}), 400, "colour")
+    assert_error(client.post(base, {"binding": {"host": "h", "vnic_type": "warp"}}), 400,
+                 "vnic_type", "warp")
+    assert client.get(base).body == {"bindings": []}  # nothing was written
     assert_error(client.post("/v2.0/ports/nope/bindings", {"binding": {"host": "h"}}), 404,
                  "nope")
 

@@ -9,6 +9,7 @@ from overcast.api import convert as cv
 from overcast.api.auth import Context
 from overcast.api.errors import BadRequest, Conflict, Forbidden, MethodNotAllowed, NotFound
 from overcast.api.kinds import qos, router
+from overcast.api.kinds.port import to_vnic_type
 from overcast.api.registry import Handlers
 from overcast.api.repo import Repo
 from overcast.model import keys
@@ -154,8 +155,12 @@ def _create_binding(repo: Repo, port: Port, body: Any) -> dict[str, Any]:
         profile = cv.to_dict(body.get("profile"))
     except ValueError as err:
         raise BadRequest(f"Invalid input for profile. Reason: {err}.") from None
+    try:
+        vnic_type = to_vnic_type(body.get("vnic_type", "normal"))
+    except ValueError as err:
+        raise BadRequest(f"Invalid input for vnic_type. Reason: {err}.") from None
     binding = PortBinding(port.id, host, "INACTIVE" if port.binding_host_id else "ACTIVE",
-                          str(body.get("vnic_type", "normal")), profile)
+                          vnic_type, profile)
     if binding.status == "ACTIVE":
         repo.save(port.replace(binding_host_id=host, binding_profile=profile))
     else:

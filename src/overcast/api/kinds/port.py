@@ -30,6 +30,11 @@ _pair = cv.dict_of({"ip_address": cv.to_str(64), "mac_address": cv.to_mac}, ("ip
 PROTECTED_OWNERS = ("network:router_interface", "network:router_gateway", "network:floatingip")
 
 
+VNIC_TYPES = ("normal", "direct", "macvtap", "baremetal", "direct-physical",
+              "virtio-forwarder", "smart-nic", "vdpa", "remote-managed")
+to_vnic_type = cv.one_of(*VNIC_TYPES)
+
+
 def _pairs(value: Any) -> tuple[AddressPair, ...]:
     return tuple(AddressPair(p["ip_address"], p.get("mac_address", ""))
                  for p in cv.list_of(_pair)(value))
@@ -48,9 +53,7 @@ KIND = Kind(
         # where a port runs is the operator's business (Neutron: admin only)
         Attr("binding:host_id", "binding_host_id", cv.to_str(255), admin_only=True,
              admin_view=True),
-        Attr("binding:vnic_type", "binding_vnic_type",
-             cv.one_of("normal", "direct", "macvtap", "baremetal", "direct-physical",
-                       "virtio-forwarder", "smart-nic", "vdpa", "remote-managed")),
+        Attr("binding:vnic_type", "binding_vnic_type", to_vnic_type),
         Attr("binding:profile", "binding_profile", cv.to_dict, admin_only=True, admin_view=True),
         Attr("binding:vif_type", None, post=False, put=False, admin_view=True),
         Attr("binding:vif_details", None, post=False, put=False, admin_view=True),
