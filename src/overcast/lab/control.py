@@ -99,7 +99,8 @@ def stop_process(name: str, sig: int | None = None) -> None:
 @contextmanager
 def paused(name: str) -> Iterator[None]:
     """Freeze one of the lab's processes (SIGSTOP by its recorded PID) for the block."""
-    record = state.load().processes.get(name)
+    st = state.load()
+    record = st.processes.get(name) if st is not None else None
     if record is None or not processes.is_running(record):
         raise LabError(f"{name} is not running")
     os.kill(int(record["pid"]), signal.SIGSTOP)
