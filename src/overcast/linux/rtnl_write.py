@@ -50,7 +50,7 @@ SO_RCVBUFFORCE = 33
 RCVBUF = 8 << 20  # bytes the kernel may queue for us: answers of a batch
 ANSWER_COST = 2048  # upper estimate of one queued answer (skb truesize)
 BATCH_BYTES = 32 << 10  # requests per sendmsg, at most (well under SO_SNDBUF)
-ANSWER_TIMEOUT = 10.0  # seconds: the kernel answers within sendmsg; never hang
+ANSWER_TIMEOUT_MS = 10_000  # the kernel answers within sendmsg; never hang
 
 NLMSGHDR = struct.Struct("=IHHII")
 IFINFOMSG = struct.Struct("=BxHiII")
@@ -178,7 +178,7 @@ class RtnlWriter:
             try:
                 size = self._sock.recv_into(self._buf)
             except BlockingIOError:
-                if lost is not None or not self._poll.poll(ANSWER_TIMEOUT * 1000):
+                if lost is not None or not self._poll.poll(ANSWER_TIMEOUT_MS):
                     break  # all that was queued has been read
                 continue
             except OSError as exc:
@@ -191,7 +191,7 @@ class RtnlWriter:
                 if seq in pending:
                     pending.discard(seq)
                     got[seq] = answer
-        missing = lost or Refusal(errno.ETIMEDOUT, f"no answer from the kernel within {ANSWER_TIMEOUT:g}s")
+        missing = lost or Refusal(errno.ETIMEDOUT, f"no answer from the kernel within {ANSWER_TIMEOUT_MS} ms")
         return [got[seq] if seq in got else missing for seq in seqs]
 
 
