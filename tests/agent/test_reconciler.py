@@ -151,3 +151,50 @@ def test_device_lister_gates_passes_until_the_device_appears() -> None:
     kernel.remove_device(names.tap_name(PORT_A))
     result = loop.step()
     assert result is not None and result.statuses[PORT_A].status == "DOWN"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class RefusingKernel(FakeKernel):
+    """Refuses every change for the next ``refusals`` applies (a kernel that is
+    briefly out of memory, a device renamed under us ...)."""
+
+    def __init__(self, refusals: int) -> None:
+        super().__init__()
+        self.refusals = refusals
+
+    def apply(self, changes):  # type: ignore[no-untyped-def]
+        if self.refusals > 0:
+            self.refusals -= 1
+            from overcast.linux import ApplyError
+            return [ApplyError(c, "netlink error 12: Cannot allocate memory") for c in changes]
+        return super().apply(changes)
+
+
+def test_a_refused_pass_is_retried_soon_with_backoff() -> None:
+    store, _, _ = setup()
+    kernel = RefusingKernel(refusals=3)
+    kernel.add_device(names.tap_name(PORT_A))
+    clock = Clock()
+    rec = Reconciler("h1", "198.18.0.11", store, kernel, ModelView(), clock=clock)
+    loop = AgentLoop(store, rec, resync_interval=60.0, clock=clock)
+    first = loop.step()
+    assert first is not None and first.errors and status(store, PORT_A)["status"] == "DOWN"
+    assert loop.step() is None  # nothing changed and the retry is not due yet
+    waits = []
+    for _ in range(3):
+        assert loop.retry_at is not None
+        waits.append(round(loop.retry_at - clock.now, 3))
+        clock.now = loop.retry_at
+        result = loop.step()
+        assert result is not None
+    assert waits == [0.2, 0.4, 0.8]  # retried, backing off while the kernel refuses
+    assert not result.errors and status(store, PORT_A)["status"] == "ACTIVE"
+    assert loop.retry_at is None
+    assert loop.step() is None  # converged: no more retries

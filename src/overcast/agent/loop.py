@@ -3,7 +3,9 @@
 Watch events only update the view and mark it dirty.  A reconcile pass runs
 when the view is dirty, when a local port waits for its device (polled fast
 for a while, then slower), and every ``resync_interval`` seconds regardless
-(that pass repairs drift made by hand).
+(that pass repairs drift made by hand).  A pass the kernel refused part of is
+retried soon (0.2 s, doubling up to the resync interval) rather than left to
+the next resync.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ FAST_POLL = 0.02  # while a new port waits for its device
 SLOW_POLL = 0.5  # while a port has waited longer than FAST_WINDOW
 FAST_WINDOW = 10.0
 IDLE_WAIT = 0.25  # longest single watch wait (also how often devices are listed)
+RETRY_FIRST = 0.2  # first retry after a pass with kernel errors; doubles while they last
 
 DeviceLister = Callable[[], frozenset[str]]
 
@@ -47,6 +50,8 @@ class AgentLoop:
         self.next_resync = 0.0
         self.passes = 0
         self.last: PassResult | None = None
+        self.retry_at: float | None = None  # when to retry a pass the kernel refused
+        self.retry_delay = 0.0
         self.stopping = threading.Event()
 
     def full_read(self) -> None:
@@ -65,6 +70,8 @@ class AgentLoop:
         now = self.clock()
         waiting = self.reconciler.waiting_since.values()
         timeout = max(0.0, min(self.next_resync - now, IDLE_WAIT))
+        if self.retry_at is not None:
+            timeout = max(0.0, min(timeout, self.retry_at - now))
         if any(now - since < FAST_WINDOW for since in waiting):
             return min(timeout, FAST_POLL)
         if waiting:
@@ -89,12 +96,13 @@ class AgentLoop:
         self.poll_events(self.wait_time())
         now = self.clock()
         due = now >= self.next_resync
+        retry = self.retry_at is not None and now >= self.retry_at
         devices = self.list_devices() if self.list_devices is not None else None
         if devices is None:
             devices_moved = bool(self.reconciler.waiting_since)
         else:
             devices_moved = devices != self.last_devices
-        if not (self.dirty or due or devices_moved):
+        if not (self.dirty or due or devices_moved or retry):
             return None
         self.dirty = False
         self.last_devices = devices
@@ -103,7 +111,17 @@ class AgentLoop:
         self.last = result
         if due:
             self.next_resync = now + self.resync_interval
+        self._schedule_retry(result, now)
         return result
+
+    def _schedule_retry(self, result: PassResult, now: float) -> None:
+        if not result.errors:
+            self.retry_at, self.retry_delay = None, 0.0
+            return
+        self.retry_delay = min(self.retry_delay * 2 or RETRY_FIRST, self.resync_interval)
+        self.retry_at = now + self.retry_delay
+        log.warning("%d change(s) refused; retrying in %.1fs", len(result.errors),
+                    self.retry_delay)
 
     def run(self) -> None:
         while not self.stopping.is_set():
