@@ -338,6 +338,10 @@ def test_duplicate_rule(client: Direct, sg: dict) -> None:
     r = rule(client, sg, protocol="6", port_range_min=22, port_range_max=22,
              remote_ip_prefix="10.0.0.0/8")
     assert_error(r, 409, rid, type="SecurityGroupRuleExists")
+    # ... or with host bits, which Neutron drops (10.1.2.3/8 is 10.0.0.0/8)
+    r = rule(client, sg, protocol="tcp", port_range_min=22, port_range_max=22,
+             remote_ip_prefix="10.1.2.3/8")
+    assert_error(r, 409, rid, type="SecurityGroupRuleExists")
     assert dump(client.api.store) == before
     # a different port is not a duplicate
     assert rule(client, sg, protocol="tcp", port_range_min=23, port_range_max=23).status == 201
@@ -447,3 +451,17 @@ def test_delete_network_takes_its_dhcp_ports(client: Direct, store: MemoryStore,
     # of the network, its subnet or its port
     left = [k for k in dump(store) if "/security_group" not in k and k != "/oc/meta/index"]
     assert left == [], left
+
+
+def test_rule_prefix_with_host_bits_is_read_as_its_network(client: Direct, sg: dict) -> None:
+    """As Neutron: remote_ip_prefix is kept as given, normalized_cidr drops the
+    host bits, and a bare address means that one host."""
+    made = rule(client, sg, protocol="tcp", remote_ip_prefix="10.1.2.3/16")
+    assert made.status == 201, made.body
+    got = made["security_group_rule"]
+    assert got["remote_ip_prefix"] == "10.1.2.3/16" and got["normalized_cidr"] == "10.1.0.0/16"
+    host = rule(client, sg, protocol="udp", ethertype="IPv6", remote_ip_prefix="fd00::7")
+    assert host.status == 201, host.body
+    assert host["security_group_rule"]["normalized_cidr"] == "fd00::7/128"
+    assert_error(rule(client, sg, protocol="tcp", remote_ip_prefix="10.1.2.300/16"), 400,
+                 "remote_ip_prefix", "10.1.2.300/16")

@@ -37,6 +37,15 @@ def parse_cidr(value: str, path: str, problems: list[Problem]) -> ipam.IPNetwork
         return None
 
 
+def normalized_prefix(value: str) -> ipam.IPNetwork | None:
+    """A security group rule's remote prefix as Neutron reads it: host bits are
+    dropped (10.0.0.5/24 is 10.0.0.0/24) and a bare address is a /32 or /128."""
+    try:
+        return ipaddress.ip_network(value, strict=False)
+    except (ValueError, TypeError):
+        return None
+
+
 def parse_ip(value: object, path: str, problems: list[Problem]) -> ipam.IPAddress | None:
     try:
         return ipaddress.ip_address(str(value))
@@ -211,7 +220,10 @@ def check_rule(rule: SecurityGroupRule, existing: Iterable[SecurityGroupRule]) -
                                 f"({', '.join(sorted(PROTOCOLS))}) or a number 0-255"))
     problems += _check_rule_ports(rule)
     if rule.remote_ip_prefix is not None:
-        net = parse_cidr(rule.remote_ip_prefix, "security_group_rule.remote_ip_prefix", problems)
+        net = normalized_prefix(rule.remote_ip_prefix)
+        if net is None:
+            problems.append(Problem("security_group_rule.remote_ip_prefix",
+                                    f"'{rule.remote_ip_prefix}' is not a valid IP subnet"))
         if net is not None and f"IPv{net.version}" != rule.ethertype:
             problems.append(Problem("security_group_rule.remote_ip_prefix",
                                     f"{rule.remote_ip_prefix} does not match ethertype "
@@ -253,9 +265,8 @@ def _rule_key(r: SecurityGroupRule) -> tuple[object, ...]:
     proto = r.protocol
     if proto is not None and proto in PROTOCOLS:
         proto = str(PROTOCOLS[proto])
-    prefix = r.remote_ip_prefix
-    if prefix in ("0.0.0.0/0", "::/0"):
-        prefix = None
+    net = normalized_prefix(r.remote_ip_prefix) if r.remote_ip_prefix is not None else None
+    prefix = str(net) if net is not None and net.prefixlen else None
     return (r.security_group_id, r.direction, r.ethertype, proto, r.port_range_min,
             r.port_range_max, prefix, r.remote_group_id)
 

@@ -28,7 +28,9 @@ def _protocol(value: Any) -> str | None:
 
 def _rule_extra(repo: Repo, rule: SecurityGroupRule, out: dict[str, Any]) -> None:
     out["remote_address_group_id"] = None
-    out["normalized_cidr"] = rule.remote_ip_prefix
+    net = (validate.normalized_prefix(rule.remote_ip_prefix)
+           if rule.remote_ip_prefix is not None else None)
+    out["normalized_cidr"] = str(net) if net is not None else None
     group = repo.get(SecurityGroup, rule.security_group_id)
     out["belongs_to_default_sg"] = group is not None and group.name == "default"
 
