@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 from urllib.parse import urlencode
 
@@ -99,7 +100,7 @@ def _match_one(value: Any, wanted: str) -> bool:
     return str(value) == wanted
 
 
-def _sort_value(item: dict[str, Any], key: str) -> tuple[int, Any]:
+def _sort_value(item: dict[str, Any], *, key: str) -> tuple[int, Any]:
     value = item.get(key)
     if value is None:
         return (0, "")
@@ -113,7 +114,7 @@ def page(q: Query, items: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], b
     order = q.sort or [("id", False)]
     items = sorted(items, key=lambda i: i.get("id") or "")
     for key, desc in reversed(order):
-        items.sort(key=lambda i, k=key: _sort_value(i, k), reverse=desc)
+        items.sort(key=partial(_sort_value, key=key), reverse=desc)
     if q.marker is not None:
         ids = [i.get("id") for i in items]
         pos = ids.index(q.marker) if q.marker in ids else -1

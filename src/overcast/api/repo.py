@@ -11,7 +11,7 @@ from typing import Any, Protocol, TypeVar
 
 from overcast.api.errors import not_found
 from overcast.model import keys
-from overcast.model.types import Resource
+from overcast.model.types import Host, Resource
 from overcast.store import Store
 
 T = TypeVar("T", bound=Resource)
@@ -92,7 +92,7 @@ class Repo:
 
     @staticmethod
     def _key(obj: Resource) -> str:
-        if obj.KIND == "host":
+        if isinstance(obj, Host):
             return keys.host(obj.host)
         return keys.obj(obj.KIND, obj.id)
 

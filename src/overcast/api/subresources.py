@@ -60,6 +60,7 @@ def _tags(api: Api, ctx: Context, req: Request, h: Handlers, id_: str,
             raise BadRequest(f"Invalid input for tags. Reason: {err}.") from None
         change = lambda tags: new  # noqa: E731
     elif req.method == "PUT":
+        assert tag is not None  # a PUT without a tag is the branch above
         cv_tag = _valid_tag(tag)
         change = lambda tags: tags if cv_tag in tags else (*tags, cv_tag)  # noqa: E731
     elif req.method == "DELETE":

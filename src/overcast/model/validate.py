@@ -142,12 +142,12 @@ def _check_pools(subnet: Subnet, net: ipam.IPNetwork,
         bounds.append((int(start), int(end), i))
     bounds.sort()
     reach, reach_index = -1, -1  # the furthest end seen so far, and whose it is
-    for start, end, i in bounds:
-        if start <= reach:
+    for lo, hi, i in bounds:
+        if lo <= reach:
             problems.append(Problem(f"subnet.allocation_pools[{i}]",
                                     f"overlaps allocation_pools[{reach_index}]", "conflict"))
-        if end > reach:
-            reach, reach_index = end, i
+        if hi > reach:
+            reach, reach_index = hi, i
     return problems
 
 

@@ -56,7 +56,8 @@ def update_policy(repo: Repo, ctx: Context, policy: QosPolicy,
 def delete_policy(repo: Repo, ctx: Context, policy: QosPolicy) -> None:
     if not ctx.owns(policy.project_id):
         raise Forbidden(f"Only the owner of QoS policy {policy.id} may delete it")
-    users = [o.id for o in (*repo.all(Port), *repo.all(Network)) if o.qos_policy_id == policy.id]
+    users = ([p.id for p in repo.all(Port) if p.qos_policy_id == policy.id]
+             + [n.id for n in repo.all(Network) if n.qos_policy_id == policy.id])
     if users:
         raise Conflict(f"QoS Policy {policy.id} is used by {', '.join(sorted(users)[:5])}.",
                        type="QosPolicyInUse")
