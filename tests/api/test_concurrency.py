@@ -187,13 +187,14 @@ def server_process(db: Path, log: Path, workers: int = 1) -> Iterator[str]:
 
 
 @contextmanager
-def started_server(db: Path, log: Path, workers: int) -> Iterator[tuple[str, subprocess.Popen]]:
+def started_server(db: Path, log: Path, workers: int,
+                   *extra: str) -> Iterator[tuple[str, subprocess.Popen]]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "overcast.api", "--bind", f"127.0.0.1:{port}",
-             "--store", f"sqlite://{db}", "--workers", str(workers)],
+             "--store", f"sqlite://{db}", "--workers", str(workers), *extra],
             stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
         deadline = time.monotonic() + 20
@@ -319,6 +320,19 @@ def test_workers_do_not_outlive_a_killed_supervisor(tmp_path: Path) -> None:
         wait_for(lambda: not any(alive(w) for w in workers), "workers gone with their parent")
         with pytest.raises(httpx.TransportError):
             httpx.get(url + "/", timeout=2)
+
+
+def test_a_hung_worker_is_killed_after_the_stop_grace(tmp_path: Path) -> None:
+    with started_server(tmp_path / "overcast.db", tmp_path / "server.log", 2,
+                        "--stop-grace", "1") as (_url, proc):
+        wait_for(lambda: len(children(proc.pid)) == 2, "two workers")
+        workers = children(proc.pid)
+        os.kill(workers[0], signal.SIGSTOP)  # a stopped worker cannot act on SIGTERM
+        t0 = time.monotonic()
+        proc.terminate()
+        assert proc.wait(timeout=15) == 0
+        assert 0.9 < time.monotonic() - t0 < 10, "waited for the grace, then SIGKILL"
+        wait_for(lambda: not any(alive(w) for w in workers), "both workers gone")
 
 
 def test_several_workers_need_a_shared_store(tmp_path: Path) -> None:

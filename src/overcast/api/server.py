@@ -29,6 +29,8 @@ DEFAULT_STORE = "sqlite:///var/lib/overcast/overcast.db"
 MAX_WORKERS = 16
 CRASH_WINDOW = 2.0  # a worker dying this soon after its start counts as a crash loop
 MAX_QUICK_CRASHES = 5
+POLL = 0.1  # how often the supervisor looks for workers that exited
+STOP_GRACE = 10.0  # after SIGTERM, workers still running this much later are SIGKILLed
 
 log = logging.getLogger("overcast.api.server")
 
@@ -45,6 +47,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=None,
                    help="server processes (default: one per CPU for a shared store, "
                    "1 for memory:)")
+    p.add_argument("--stop-grace", type=float, default=STOP_GRACE,
+                   help="seconds workers get to finish after SIGTERM before SIGKILL "
+                   "(default %(default)g)")
     p.add_argument("--log-level", default="warning")
     return p.parse_args(argv)
 
@@ -126,6 +131,7 @@ class Supervisor:
         self.workers = workers
         self.children: dict[int, float] = {}  # pid -> start time
         self.stopping = False
+        self.kill_at = 0.0
         self.quick_crashes = 0
 
     def run(self) -> int:
@@ -134,11 +140,14 @@ class Supervisor:
         for _ in range(self.workers):
             self._spawn()
         while self.children:
-            try:
-                pid, status = os.wait()
+            try:  # polled, so that a stop escalates even while no worker exits
+                pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
                 break
-            except InterruptedError:
+            if pid == 0:
+                if self.stopping and time.monotonic() > self.kill_at:
+                    self._signal_all(signal.SIGKILL)
+                time.sleep(POLL)
                 continue
             started = self.children.pop(pid, None)
             if started is None or self.stopping:
@@ -172,22 +181,28 @@ class Supervisor:
         self.children[pid] = time.monotonic()
 
     def _stop(self, signum: int, _frame: object) -> None:
-        self.stopping = True
+        if not self.stopping:
+            self.stopping = True
+            self.kill_at = time.monotonic() + self.args.stop_grace
+        self._signal_all(signal.SIGTERM)
+
+    def _signal_all(self, sig: int) -> None:
         for pid in list(self.children):
             try:
-                os.kill(pid, signal.SIGTERM)
+                os.kill(pid, sig)
             except ProcessLookupError:
                 pass
 
 
 def _die_with_parent(parent: int) -> None:
-    """Ask the kernel to SIGTERM this worker when the supervisor dies (even by
-    SIGKILL), so that no worker outlives it holding the port."""
+    """Ask the kernel to kill this worker when the supervisor dies (which it
+    only does before its workers when it was killed itself), so that no worker
+    outlives it holding the port."""
     import ctypes
 
     PR_SET_PDEATHSIG = 1
     try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
     except (OSError, AttributeError):
         return
     if os.getppid() != parent:  # the parent died before the request took effect
