@@ -719,6 +719,8 @@ def report(paths: list[PathResult], cp: dict[str, dict[str, list[float]]],
         print("-" * len(head))
         for case, d in cp.items():
             a, pg = d["active"], d["ping"]
+            if not a:  # --singles 0 / --batch 0: nothing measured, nothing to judge
+                continue
             ok = pct(a, 99) <= GOAL_ACTIVE_P99_MS
             print(f"{case:<24}{len(a):>5}{pct(a, 50):>12.0f}{pct(a, 99):>12.0f}"
                   f"{max(a) if a else float('nan'):>9.0f}{pct(pg, 50):>11.0f}{pct(pg, 99):>11.0f}"
