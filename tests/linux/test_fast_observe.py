@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from overcast.linux import diff
 from overcast.linux.devices import disable_ipv6, list_tap_devices
 from overcast.linux.netlink import NetlinkKernel
 from overcast.plan.names import bridge_name, tap_name, vxlan_name
@@ -90,3 +91,23 @@ def test_list_tap_devices_and_disable_ipv6_tolerate_what_is_not_there() -> None:
     assert list_tap_devices("/nonexistent/overcast") == frozenset()
     disable_ipv6("no-such-device-overcast")
     assert all(name.startswith("tap") for name in list_tap_devices())
+
+
+def test_snooping_switched_on_by_hand_is_switched_off_again(make_ns: MakeNs) -> None:
+    """Multicast snooping is observed state: a bridge that has it on (set by
+    hand, or one adopted from elsewhere) gets one in-place update, nothing else."""
+    ns = make_ns("q3")
+    add_taps(ns, P1)
+    desired = plan(ports=(P1, P2)).state
+    with NetlinkKernel(ns) as kernel:
+        converge(kernel, desired)
+        subprocess.run(["ip", "-n", ns, "link", "set", bridge_name(NET_A), "type", "bridge",
+                        "mcast_snooping", "1"], check=True)
+        seen = kernel.observe()
+        assert seen == kernel.observe_with_pyroute2()
+        changes = diff(desired, seen)
+        assert [(c.op, c.obj.name) for c in changes] == [("update", bridge_name(NET_A))]
+        assert changes[0].old.mcast_snooping and not changes[0].obj.mcast_snooping
+        converge(kernel, desired)
+    (br,) = ip_json(ns, "-d", "link", "show", "dev", bridge_name(NET_A))
+    assert br["linkinfo"]["info_data"]["mcast_snooping"] == 0

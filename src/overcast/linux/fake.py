@@ -34,6 +34,7 @@ class FakeLink:
     up: bool = False
     master: str = ""
     vxlan: Vxlan | None = None
+    mcast_snooping: bool = True  # the kernel's default for a new bridge
 
 
 class FakeKernel:
@@ -56,7 +57,8 @@ class FakeKernel:
     # --- Kernel contract ----------------------------------------------------
     def observe(self) -> KernelState:
         owned = [ln for ln in self.links.values() if is_owned(ln.name, ln.alias)]
-        bridges = [Bridge(ln.name, ln.mtu, ln.alias, ln.up) for ln in owned if ln.kind == "bridge"]
+        bridges = [Bridge(ln.name, ln.mtu, ln.alias, ln.up, ln.mcast_snooping)
+                   for ln in owned if ln.kind == "bridge"]
         vxlans = [_vxlan(ln) for ln in owned if ln.kind == "vxlan"]
         taps = [ln for ln in self.links.values() if is_workload(ln.name)]
         attached = [Attachment(ln.name, ln.master, ln.mtu, ln.up) for ln in (*owned, *taps)]
@@ -86,7 +88,8 @@ class FakeKernel:
         if change.op == "delete":
             self._delete(obj)
         elif isinstance(obj, Bridge):
-            self._put_link(change, FakeLink(obj.name, "bridge", obj.mtu, obj.alias, obj.up))
+            self._put_link(change, FakeLink(obj.name, "bridge", obj.mtu, obj.alias, obj.up,
+                                            mcast_snooping=obj.mcast_snooping))
         elif isinstance(obj, Vxlan):
             link = FakeLink(obj.name, "vxlan", obj.mtu, obj.alias, obj.up, vxlan=obj)
             self._put_link(change, link)

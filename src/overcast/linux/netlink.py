@@ -182,7 +182,11 @@ class NetlinkKernel:
 
     def _set_link(self, obj: Bridge | Vxlan) -> None:
         state = "up" if obj.up else "down"
-        self._ipr.link("set", index=self._index(obj.name), mtu=obj.mtu, ifalias=obj.alias, state=state)
+        extra: dict[str, Any] = {}
+        if isinstance(obj, Bridge):  # repairs snooping switched on by hand, or by an adopter
+            extra = {"kind": "bridge", "br_mcast_snooping": int(obj.mcast_snooping)}
+        self._ipr.link("set", index=self._index(obj.name), mtu=obj.mtu, ifalias=obj.alias,
+                       state=state, **extra)
 
     def _quiet(self, dev: str) -> None:
         """No IPv6 on our devices and the taps we attach: no MLD, RS or DAD
@@ -226,9 +230,10 @@ class _Batch:
 
 def _link_args(obj: Bridge | Vxlan) -> dict[str, Any]:
     if isinstance(obj, Bridge):
-        # No IGMP/MLD snooping (floods multicast like the VXLAN head-end
-        # replication does) and never a querier: the bridge sends no queries.
-        return {"ifname": obj.name, "kind": "bridge", "mtu": obj.mtu, "br_mcast_snooping": 0, "br_mcast_querier": 0}
+        # Snooping as the record says (off: flood multicast as the VXLAN
+        # head-end replication does) and never a querier: no queries sent.
+        return {"ifname": obj.name, "kind": "bridge", "mtu": obj.mtu,
+                "br_mcast_snooping": int(obj.mcast_snooping), "br_mcast_querier": 0}
     return {
         "ifname": obj.name,
         "kind": "vxlan",
@@ -259,7 +264,8 @@ def _retried(read: Callable[[], T]) -> T:
 def _state(links: list[LinkInfo], fdb: Callable[[Collection[int]], list[FdbRow]]) -> KernelState:
     by_index = {ln.index: ln.name for ln in links}
     owned = [ln for ln in links if is_owned(ln.name, ln.alias)]
-    bridges = [Bridge(ln.name, ln.mtu, ln.alias, ln.up) for ln in owned if ln.kind == "bridge"]
+    bridges = [Bridge(ln.name, ln.mtu, ln.alias, ln.up, ln.mcast_snooping)
+               for ln in owned if ln.kind == "bridge"]
     vxlans = [_vxlan(ln) for ln in owned if ln.kind == "vxlan"]
     taps = [ln for ln in links if is_workload(ln.name)]
     attachments = [
@@ -308,4 +314,6 @@ def _link(msg: Any) -> LinkInfo:
         link.local_ip = data.get("IFLA_VXLAN_LOCAL") or ""
         link.port = int(data.get("IFLA_VXLAN_PORT") or 0)
         link.learning = bool(data.get("IFLA_VXLAN_LEARNING"))
+    elif link.kind == "bridge" and data is not None:
+        link.mcast_snooping = bool(data.get("IFLA_BR_MCAST_SNOOPING"))
     return link

@@ -43,6 +43,9 @@ class Bridge:
     mtu: int
     alias: str
     up: bool = True
+    # IGMP/MLD snooping: off, so the bridge floods multicast as the VXLAN
+    # head-end replication does (and, with it, never sends a query itself)
+    mcast_snooping: bool = False
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -151,7 +154,8 @@ class KernelState:
 def render_record(obj: Record) -> str:
     """One normalized line for one object."""
     if isinstance(obj, Bridge):
-        return f"bridge {obj.name} mtu {obj.mtu} alias {obj.alias}{_down(obj.up)}"
+        snooping = " mcast_snooping" if obj.mcast_snooping else ""
+        return f"bridge {obj.name} mtu {obj.mtu}{snooping} alias {obj.alias}{_down(obj.up)}"
     if isinstance(obj, Vxlan):
         learning = " learning" if obj.learning else " nolearning"
         return (

@@ -28,6 +28,7 @@ IFLA_IFNAME, IFLA_MTU, IFLA_MASTER, IFLA_LINKINFO, IFLA_IFALIAS = 3, 4, 10, 18, 
 WANTED_LINK_ATTRS = frozenset((IFLA_IFNAME, IFLA_MTU, IFLA_MASTER, IFLA_LINKINFO, IFLA_IFALIAS))
 IFLA_INFO_KIND, IFLA_INFO_DATA = 1, 2
 IFLA_VXLAN_ID, IFLA_VXLAN_LOCAL, IFLA_VXLAN_LEARNING, IFLA_VXLAN_PORT = 1, 4, 7, 15
+IFLA_BR_MCAST_SNOOPING = 23
 NDA_DST, NDA_LLADDR = 1, 2
 NLA_TYPE_MASK = 0x3FFF  # without NLA_F_NESTED / NLA_F_NET_BYTEORDER
 IFF_UP = 0x1
@@ -63,6 +64,7 @@ class LinkInfo:
     local_ip: str = ""
     port: int = 0
     learning: bool = False
+    mcast_snooping: bool = False  # bridges: as IFLA_BR_MCAST_SNOOPING says
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +188,10 @@ def _linkinfo(link: LinkInfo, buf: bytes, start: int, end: int) -> None:
             data = (vstart, vend)
     if link.kind == "vxlan" and data is not None:
         _vxlan(link, buf, *data)
+    elif link.kind == "bridge" and data is not None:
+        for kind, vstart, _vend in _attrs(buf, *data):
+            if kind == IFLA_BR_MCAST_SNOOPING:
+                link.mcast_snooping = bool(buf[vstart])
 
 
 def _vxlan(link: LinkInfo, buf: bytes, start: int, end: int) -> None:
