@@ -111,3 +111,24 @@ def test_snooping_switched_on_by_hand_is_switched_off_again(make_ns: MakeNs) -> 
         converge(kernel, desired)
     (br,) = ip_json(ns, "-d", "link", "show", "dev", bridge_name(NET_A))
     assert br["linkinfo"]["info_data"]["mcast_snooping"] == 0
+
+
+def test_ipv6_switched_on_by_hand_is_switched_off_again(make_ns: MakeNs) -> None:
+    """IPv6 off on our bridge, VXLAN device and the taps we attach is observed
+    state (read from the link dump): turned on by hand, it is turned off again."""
+    ns = make_ns("q4")
+    add_taps(ns, P1)
+    desired = plan(ports=(P1, P2)).state
+    devices = (bridge_name(NET_A), vxlan_name(NET_A), tap_name(P1.id))
+    with NetlinkKernel(ns) as kernel:
+        converge(kernel, desired)
+        for dev in devices:
+            sh(ns, "sysctl", "-qw", f"net.ipv6.conf.{dev}.disable_ipv6=0")
+        seen = kernel.observe()
+        assert seen == kernel.observe_with_pyroute2()
+        changes = diff(desired, seen)
+        touched = sorted((c.op, getattr(c.obj, "name", getattr(c.obj, "ifname", ""))) for c in changes)
+        assert touched == sorted(("update", dev) for dev in devices)  # the VXLAN: its attachment
+        converge(kernel, desired)
+    for dev in devices:
+        assert sh(ns, "sysctl", "-n", f"net.ipv6.conf.{dev}.disable_ipv6").stdout.strip() == "1", dev

@@ -35,6 +35,7 @@ class FakeLink:
     master: str = ""
     vxlan: Vxlan | None = None
     mcast_snooping: bool = True  # the kernel's default for a new bridge
+    ipv6: bool = True  # the kernel's default for a new device
 
 
 class FakeKernel:
@@ -57,11 +58,12 @@ class FakeKernel:
     # --- Kernel contract ----------------------------------------------------
     def observe(self) -> KernelState:
         owned = [ln for ln in self.links.values() if is_owned(ln.name, ln.alias)]
-        bridges = [Bridge(ln.name, ln.mtu, ln.alias, ln.up, ln.mcast_snooping)
+        bridges = [Bridge(ln.name, ln.mtu, ln.alias, ln.up, ln.mcast_snooping, ln.ipv6)
                    for ln in owned if ln.kind == "bridge"]
         vxlans = [_vxlan(ln) for ln in owned if ln.kind == "vxlan"]
         taps = [ln for ln in self.links.values() if is_workload(ln.name)]
-        attached = [Attachment(ln.name, ln.master, ln.mtu, ln.up) for ln in (*owned, *taps)]
+        attached = [Attachment(ln.name, ln.master, ln.mtu, ln.up, ln.ipv6)
+                    for ln in (*owned, *taps)]
         owned_vx = {v.name for v in vxlans}
         return KernelState.of(
             bridges,
@@ -89,9 +91,10 @@ class FakeKernel:
             self._delete(obj)
         elif isinstance(obj, Bridge):
             self._put_link(change, FakeLink(obj.name, "bridge", obj.mtu, obj.alias, obj.up,
-                                            mcast_snooping=obj.mcast_snooping))
+                                            mcast_snooping=obj.mcast_snooping, ipv6=obj.ipv6))
         elif isinstance(obj, Vxlan):
-            link = FakeLink(obj.name, "vxlan", obj.mtu, obj.alias, obj.up, vxlan=obj)
+            # IPv6 off from creation on, as NetlinkKernel does; its attachment keeps it so
+            link = FakeLink(obj.name, "vxlan", obj.mtu, obj.alias, obj.up, vxlan=obj, ipv6=False)
             self._put_link(change, link)
         elif isinstance(obj, Attachment):
             self._attach(obj)
@@ -114,14 +117,16 @@ class FakeKernel:
         if link.vxlan is not None and old.vxlan is not None:
             if link.vxlan.identity() != old.vxlan.identity():
                 raise FakeKernelError(f"{link.name}: vxlan identity cannot change in place")
-        self.links[link.name] = replace(link, master=old.master)
+        # an update leaves a VXLAN device's IPv6 alone (its attachment governs it)
+        ipv6 = old.ipv6 if link.kind == "vxlan" else link.ipv6
+        self.links[link.name] = replace(link, master=old.master, ipv6=ipv6)
 
     def _attach(self, att: Attachment) -> None:
         dev = self._link(att.ifname)
         if self._link(att.master).kind != "bridge":
             raise FakeKernelError(f"{att.master} is not a bridge")
         mtu = dev.mtu if att.mtu is None else att.mtu
-        self.links[att.ifname] = replace(dev, master=att.master, mtu=mtu, up=att.up)
+        self.links[att.ifname] = replace(dev, master=att.master, mtu=mtu, up=att.up, ipv6=att.ipv6)
 
     def _delete(self, obj: Bridge | Vxlan | Attachment | FdbEntry) -> None:
         if isinstance(obj, FdbEntry):

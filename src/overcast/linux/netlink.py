@@ -132,7 +132,8 @@ class NetlinkKernel:
         if change.op == "delete":
             return link_set_request(index, master=0)
         master = self._index(obj.master)
-        self._quiet(obj.ifname)  # before the request that sets it up is sent
+        if not obj.ipv6:
+            self._quiet(obj.ifname)  # before the request that sets it up is sent
         return link_set_request(index, master=master, mtu=obj.mtu, up=obj.up)
 
     def _flush(self, batch: _Batch) -> list[ApplyError]:
@@ -185,6 +186,8 @@ class NetlinkKernel:
         extra: dict[str, Any] = {}
         if isinstance(obj, Bridge):  # repairs snooping switched on by hand, or by an adopter
             extra = {"kind": "bridge", "br_mcast_snooping": int(obj.mcast_snooping)}
+            if not obj.ipv6:
+                self._quiet(obj.name)
         self._ipr.link("set", index=self._index(obj.name), mtu=obj.mtu, ifalias=obj.alias,
                        state=state, **extra)
 
@@ -264,12 +267,12 @@ def _retried(read: Callable[[], T]) -> T:
 def _state(links: list[LinkInfo], fdb: Callable[[Collection[int]], list[FdbRow]]) -> KernelState:
     by_index = {ln.index: ln.name for ln in links}
     owned = [ln for ln in links if is_owned(ln.name, ln.alias)]
-    bridges = [Bridge(ln.name, ln.mtu, ln.alias, ln.up, ln.mcast_snooping)
+    bridges = [Bridge(ln.name, ln.mtu, ln.alias, ln.up, ln.mcast_snooping, ln.ipv6)
                for ln in owned if ln.kind == "bridge"]
     vxlans = [_vxlan(ln) for ln in owned if ln.kind == "vxlan"]
     taps = [ln for ln in links if is_workload(ln.name)]
     attachments = [
-        Attachment(ln.name, by_index.get(ln.master, ""), ln.mtu, ln.up)
+        Attachment(ln.name, by_index.get(ln.master, ""), ln.mtu, ln.up, ln.ipv6)
         for ln in (*taps, *owned)
         if ln.kind != "bridge"
     ]
@@ -316,4 +319,8 @@ def _link(msg: Any) -> LinkInfo:
         link.learning = bool(data.get("IFLA_VXLAN_LEARNING"))
     elif link.kind == "bridge" and data is not None:
         link.mcast_snooping = bool(data.get("IFLA_BR_MCAST_SNOOPING"))
+    spec = msg.get("IFLA_AF_SPEC")
+    inet6 = spec.get("AF_INET6") if spec else None
+    conf = inet6.get("IFLA_INET6_CONF") if inet6 else None
+    link.ipv6 = conf is not None and not conf.get("disable_ipv6")
     return link

@@ -124,7 +124,8 @@ def _diff_attachments(d: _Diff) -> None:
 
 def _attachment_ok(want: Attachment, have: Attachment) -> bool:
     mtu_ok = want.mtu is None or want.mtu == have.mtu
-    return mtu_ok and want.master == have.master and want.up == have.up
+    return (mtu_ok and want.master == have.master and want.up == have.up
+            and want.ipv6 == have.ipv6)
 
 
 def _diff_fdb(d: _Diff) -> None:

@@ -46,6 +46,7 @@ class Bridge:
     # IGMP/MLD snooping: off, so the bridge floods multicast as the VXLAN
     # head-end replication does (and, with it, never sends a query itself)
     mcast_snooping: bool = False
+    ipv6: bool = False  # as on Attachment
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -78,6 +79,7 @@ class Attachment:
     master: str
     mtu: int | None = None
     up: bool = True
+    ipv6: bool = False  # IPv6 on the device (off: no MLD, RS or DAD into the tenant network)
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -155,7 +157,8 @@ def render_record(obj: Record) -> str:
     """One normalized line for one object."""
     if isinstance(obj, Bridge):
         snooping = " mcast_snooping" if obj.mcast_snooping else ""
-        return f"bridge {obj.name} mtu {obj.mtu}{snooping} alias {obj.alias}{_down(obj.up)}"
+        return (f"bridge {obj.name} mtu {obj.mtu}{snooping}{_ipv6(obj.ipv6)} alias {obj.alias}"
+                f"{_down(obj.up)}")
     if isinstance(obj, Vxlan):
         learning = " learning" if obj.learning else " nolearning"
         return (
@@ -164,8 +167,12 @@ def render_record(obj: Record) -> str:
         )
     if isinstance(obj, Attachment):
         mtu = "" if obj.mtu is None else f" mtu {obj.mtu}"
-        return f"attach {obj.ifname} master {obj.master or '-'}{mtu}{_down(obj.up)}"
+        return f"attach {obj.ifname} master {obj.master or '-'}{mtu}{_ipv6(obj.ipv6)}{_down(obj.up)}"
     return f"fdb {obj.mac} dev {obj.dev} dst {obj.dst}"
+
+
+def _ipv6(on: bool) -> str:
+    return " ipv6" if on else ""
 
 
 def _down(up: bool) -> str:

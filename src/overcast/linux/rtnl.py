@@ -24,8 +24,10 @@ NETLINK_ROUTE = 0
 NLMSG_ERROR, NLMSG_DONE = 2, 3
 NLM_F_REQUEST, NLM_F_DUMP, NLM_F_DUMP_INTR = 0x1, 0x300, 0x10
 RTM_NEWLINK, RTM_GETLINK, RTM_NEWNEIGH, RTM_GETNEIGH = 16, 18, 28, 30
-IFLA_IFNAME, IFLA_MTU, IFLA_MASTER, IFLA_LINKINFO, IFLA_IFALIAS = 3, 4, 10, 18, 20
-WANTED_LINK_ATTRS = frozenset((IFLA_IFNAME, IFLA_MTU, IFLA_MASTER, IFLA_LINKINFO, IFLA_IFALIAS))
+IFLA_IFNAME, IFLA_MTU, IFLA_MASTER, IFLA_LINKINFO, IFLA_IFALIAS, IFLA_AF_SPEC = 3, 4, 10, 18, 20, 26
+WANTED_LINK_ATTRS = frozenset((IFLA_IFNAME, IFLA_MTU, IFLA_MASTER, IFLA_LINKINFO, IFLA_IFALIAS,
+                               IFLA_AF_SPEC))
+AF_INET6, IFLA_INET6_CONF, DEVCONF_DISABLE_IPV6 = 10, 2, 26  # net.ipv6.conf.<dev>.disable_ipv6
 IFLA_INFO_KIND, IFLA_INFO_DATA = 1, 2
 IFLA_VXLAN_ID, IFLA_VXLAN_LOCAL, IFLA_VXLAN_LEARNING, IFLA_VXLAN_PORT = 1, 4, 7, 15
 IFLA_BR_MCAST_SNOOPING = 23
@@ -65,6 +67,7 @@ class LinkInfo:
     port: int = 0
     learning: bool = False
     mcast_snooping: bool = False  # bridges: as IFLA_BR_MCAST_SNOOPING says
+    ipv6: bool = False  # IPv6 enabled on the device (False also when the kernel has none)
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +180,8 @@ def _link_attr(link: LinkInfo, kind: int, buf: bytes, vstart: int, vend: int) ->
         link.alias = _str(buf, vstart, vend)
     elif kind == IFLA_LINKINFO:
         _linkinfo(link, buf, vstart, vend)
+    elif kind == IFLA_AF_SPEC:
+        link.ipv6 = _ipv6_enabled(buf, vstart, vend)
 
 
 def _linkinfo(link: LinkInfo, buf: bytes, start: int, end: int) -> None:
@@ -192,6 +197,19 @@ def _linkinfo(link: LinkInfo, buf: bytes, start: int, end: int) -> None:
         for kind, vstart, _vend in _attrs(buf, *data):
             if kind == IFLA_BR_MCAST_SNOOPING:
                 link.mcast_snooping = bool(buf[vstart])
+
+
+def _ipv6_enabled(buf: bytes, start: int, end: int) -> bool:
+    """From IFLA_AF_SPEC: AF_INET6 -> IFLA_INET6_CONF, an array of s32 indexed
+    by DEVCONF_*; no AF_INET6 part means no IPv6 on this device."""
+    for family, fstart, fend in _attrs(buf, start, end):
+        if family != AF_INET6:
+            continue
+        for kind, vstart, vend in _attrs(buf, fstart, fend):
+            if kind == IFLA_INET6_CONF and vend - vstart >= 4 * (DEVCONF_DISABLE_IPV6 + 1):
+                (disabled,) = struct.unpack_from("=i", buf, vstart + 4 * DEVCONF_DISABLE_IPV6)
+                return disabled == 0
+    return False
 
 
 def _vxlan(link: LinkInfo, buf: bytes, start: int, end: int) -> None:
