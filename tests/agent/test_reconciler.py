@@ -198,3 +198,31 @@ def test_a_refused_pass_is_retried_soon_with_backoff() -> None:
     assert not result.errors and status(store, PORT_A)["status"] == "ACTIVE"
     assert loop.retry_at is None
     assert loop.step() is None  # converged: no more retries
+
+
+def test_view_keeps_what_agents_read_and_drops_api_bookkeeping() -> None:
+    """IPAM, MAC, segment and index keys are the API's business: the agent's view
+    neither stores them nor turns dirty for them; hosts and statuses it keeps."""
+    from overcast.store.base import Event
+
+    store, _, loop = setup()
+    store.put(keys.ipam("s1", "10.0.0.5"), b'"x"')
+    store.put(keys.mac("fa:16:3e:00:00:01"), b'"x"')
+    store.put(keys.index("port", "network_id", NET, PORT_A), b"")
+    loop.full_read()
+    view = loop.view
+    assert not [k for k in view.values if k.startswith((keys.IPAM, keys.MAC, keys.IDX))]
+    assert view.hosts() == {"h1": "198.18.0.11", "h2": "198.18.0.12"}
+    rev = store.revision()
+    assert not view.apply([Event("put", keys.ipam("s1", "10.0.0.6"), b'"y"', rev + 1),
+                           Event("put", keys.index("port", "device_id", "vm", PORT_B), b"", rev + 2)])
+    assert view.revision == rev + 2
+    assert view.apply([Event("put", keys.host("h3"), b'{"host": "h3", "underlay_ip": "198.18.0.13"}',
+                             rev + 3)])
+    assert view.hosts()["h3"] == "198.18.0.13"
+    view.apply([Event("put", keys.port_status(PORT_A), b'{"status": "ACTIVE", "host": "h1"}', rev + 4),
+                Event("put", keys.port_status(PORT_B), b'{"status": "ACTIVE", "host": "h2"}', rev + 5)])
+    assert set(view.statuses_of_host("h1")) == {PORT_A}
+    view.apply([Event("delete", keys.port_status(PORT_A), b"", rev + 6),
+                Event("delete", keys.host("h3"), b"", rev + 7)])
+    assert view.statuses_of_host("h1") == {} and "h3" not in view.hosts()

@@ -22,37 +22,54 @@ log = logging.getLogger(__name__)
 # Object kinds the planner reads; other keys are kept but never make the view dirty.
 PLANNED_KINDS = ("network", "port", "subnet")
 MODELS: dict[str, type[Any]] = {"network": Network, "port": Port}
+# What the view keeps: objects, hosts, port statuses and bindings.  The API's
+# bookkeeping (IP/MAC/segment allocations, indexes) is never read by an agent;
+# keeping it would multiply the view's size and every scan of it.
+KEPT_PREFIXES = (keys.OBJ, keys.HOST, keys.PORT_STATUS, keys.BINDING)
 
 
 class ModelView:
-    """Key -> decoded JSON value for every key under ``/oc/``."""
+    """Key -> decoded JSON value for the keys under ``KEPT_PREFIXES``."""
 
     def __init__(self) -> None:
         self.values: dict[str, dict[str, Any]] = {}
         self.models: dict[str, dict[str, Any]] = {kind: {} for kind in MODELS}  # kind -> key -> obj
+        self.hosts_raw: dict[str, dict[str, Any]] = {}  # host name -> registration
+        self.statuses: dict[str, dict[str, Any]] = {}  # port id -> status value
         self.revision = 0
 
     def load(self, kvs: Iterable[KeyValue], revision: int) -> None:
         """Replace everything with a full read taken at ``revision``."""
         self.values = {}
         self.models = {kind: {} for kind in MODELS}
+        self.hosts_raw, self.statuses = {}, {}
         for kv in kvs:
-            self._put(kv.key, kv.value)
+            if kv.key.startswith(KEPT_PREFIXES):
+                self._put(kv.key, kv.value)
         self.revision = revision
 
     def apply(self, events: Iterable[Event]) -> bool:
         """Apply watch events in order; True when the plan's input changed."""
         relevant = False
         for ev in events:
+            self.revision = max(self.revision, ev.revision)
+            if not ev.key.startswith(KEPT_PREFIXES):
+                continue
             before = self.values.get(ev.key)
             if ev.type == "put":
                 self._put(ev.key, ev.value)
             else:
-                self.values.pop(ev.key, None)
-                self._model_of(ev.key).pop(ev.key, None)
+                self._pop(ev.key)
             relevant = relevant or _matters(ev.key, before, self.values.get(ev.key))
-            self.revision = max(self.revision, ev.revision)
         return relevant
+
+    def _pop(self, key: str) -> None:
+        self.values.pop(key, None)
+        self._model_of(key).pop(key, None)
+        if key.startswith(keys.HOST):
+            self.hosts_raw.pop(key[len(keys.HOST):], None)
+        elif key.startswith(keys.PORT_STATUS):
+            self.statuses.pop(key[len(keys.PORT_STATUS):], None)
 
     def _put(self, key: str, raw: bytes) -> None:
         try:
@@ -61,6 +78,10 @@ class ModelView:
             log.warning("store key %s holds a value that is not JSON; ignored", key)
             return
         self.values[key] = value if isinstance(value, dict) else {"value": value}
+        if key.startswith(keys.HOST):
+            self.hosts_raw[key[len(keys.HOST):]] = self.values[key]
+        elif key.startswith(keys.PORT_STATUS):
+            self.statuses[key[len(keys.PORT_STATUS):]] = self.values[key]
         kind = _kind(key)
         if kind in MODELS:
             decoded = _decode(MODELS[kind], [self.values[key]])
@@ -72,17 +93,10 @@ class ModelView:
     def _model_of(self, key: str) -> dict[str, Any]:
         return self.models.get(_kind(key) or "", {})
 
-    def objects(self, kind: str) -> list[dict[str, Any]]:
-        prefix = keys.obj(kind)
-        return [v for k, v in self.values.items() if k.startswith(prefix)]
-
     def hosts(self) -> dict[str, str]:
         """Every registered host's underlay IP."""
-        out = {}
-        for key, value in self.values.items():
-            if key.startswith(keys.HOST) and value.get("underlay_ip"):
-                out[key[len(keys.HOST):]] = str(value["underlay_ip"])
-        return out
+        return {name: str(value["underlay_ip"]) for name, value in self.hosts_raw.items()
+                if value.get("underlay_ip")}
 
     def ports(self) -> list[Port]:
         return list(self.models["port"].values())
@@ -101,9 +115,7 @@ class ModelView:
 
     def statuses_of_host(self, host: str) -> dict[str, dict[str, Any]]:
         """Port statuses this host wrote (port id -> value)."""
-        prefix = keys.PORT_STATUS
-        return {k[len(prefix):]: v for k, v in self.values.items()
-                if k.startswith(prefix) and v.get("host") == host}
+        return {pid: v for pid, v in self.statuses.items() if v.get("host") == host}
 
 
 def _kind(key: str) -> str | None:
