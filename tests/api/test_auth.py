@@ -272,3 +272,23 @@ def test_placement_is_the_operators_business(cloud: Cloud,
                                   json={"binding": {"host": "host2"}}), 403)
     assert cloud.admin.get(f"/v2.0/ports/{port['id']}/bindings").status_code == 200
     assert cloud.alice.delete(f"/v2.0/ports/{port['id']}").status_code == 204
+
+
+def test_a_chosen_id_never_overwrites_an_existing_object(cloud: Cloud,
+                                                         world: dict[str, dict[str, Any]]) -> None:
+    """POST may name the new object's id; naming one that exists (another
+    project's, or one's own) is a 409 and changes nothing."""
+    before = dump(cloud.store)
+    for coll, member, obj in (("networks", "network", world["a_net"]),
+                              ("subnets", "subnet", world["a_sub"]),
+                              ("ports", "port", world["a_port"])):
+        body: dict[str, Any] = {"id": obj["id"]}
+        if member == "subnet":
+            body.update(network_id=world["b_net"]["id"], cidr="10.9.0.0/24", ip_version=4)
+        if member == "port":
+            body.update(network_id=world["b_net"]["id"])
+        assert_error(cloud.bob.post(f"/v2.0/{coll}", json={member: body}), 409, obj["id"])
+    assert_error(cloud.alice.post("/v2.0/networks", json={"network": {"id": world["a_net"]["id"]}}),
+                 409, type="NetworkExists")
+    assert dump(cloud.store) == before
+    assert cloud.alice.get(f"/v2.0/networks/{world['a_net']['id']}").status_code == 200

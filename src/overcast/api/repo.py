@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
-from overcast.api.errors import not_found
+from overcast.api.errors import Conflict, not_found
 from overcast.model import keys
 from overcast.model.types import Host, Resource
 from overcast.store import Store
@@ -157,6 +157,12 @@ class Repo:
     def save(self, obj: T, *, new: bool = False) -> T:
         stamp = now()
         if new:
+            # an id the caller chose may name an existing object (perhaps another
+            # project's): never overwrite it.  The read also makes two racing
+            # creates of one id conflict.
+            if self.tx.get(self._key(obj)) is not None:
+                camel = "".join(part.capitalize() for part in obj.KIND.split("_"))
+                raise Conflict(f"{obj.KIND} {obj.id} already exists", type=f"{camel}Exists")
             obj = obj.replace(created_at=obj.created_at or stamp, updated_at=stamp,
                               revision_number=1)
         else:
