@@ -196,3 +196,35 @@ def test_an_fdb_entry_on_a_device_gone_since_observe_fails_alone(make_ns: MakeNs
         assert set(fdb(ns, "ocxgone1")) == {(MAC2, H2), (MAC3, H3)}
         errors = kernel.apply(changes)  # no observe since: names resolved afresh
         assert [(e.change, e.message) for e in errors] == [(changes[1], "ocxgone2: no such device")]
+
+
+def test_an_os_error_of_one_change_does_not_drop_the_batch(make_ns: MakeNs,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """/proc/sys read-only for one device, an underlay address that is not one:
+    that change fails with the reason, the queued batch is still sent."""
+    ns = make_ns("w8")
+    add_taps(ns, P1, P2)
+    bridge, vx = "ocbos", "ocxos"
+    tap1, tap2 = tap_name(P1.id), tap_name(P2.id)
+    with NetlinkKernel(ns) as kernel:
+        converge(kernel, KernelState.of([Bridge(bridge, 1450, "overcast:o")],
+                                        [Vxlan(vx, 4013, "198.18.0.1", 1450, "overcast:o")]))
+        quiet = kernel._quiet
+
+        def read_only_for_tap2(dev: str) -> None:
+            if dev == tap2:
+                raise PermissionError(30, "Read-only file system")
+            quiet(dev)
+        monkeypatch.setattr(kernel, "_quiet", read_only_for_tap2)
+        changes = [
+            Change("create", FdbEntry(vx, MAC2, H2)),
+            Change("create", Attachment(tap2, bridge, 1450)),
+            Change("create", FdbEntry(vx, MAC3, "not-an-address")),
+            Change("create", Attachment(tap1, bridge, 1450)),
+        ]
+        errors = kernel.apply(changes)
+    assert [e.change for e in errors] == [changes[1], changes[2]]
+    assert "Read-only" in errors[0].message and errors[1].message
+    assert link(ns, tap1)["master"] == bridge
+    assert link(ns, tap2).get("master") is None
+    assert set(fdb(ns, vx)) == {(MAC2, H2)}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import signal
 import sys
@@ -19,11 +20,19 @@ from overcast.store import Store, open_store
 log = logging.getLogger("overcast.agent")
 
 
+def _address(value: str) -> str:
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{value}' is not an IP address") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="overcast agent", description="Overcast host agent.")
     p.add_argument("--host", required=True, help="this hypervisor's name (binding:host_id)")
     p.add_argument("--store", required=True, help="store URL, e.g. sqlite:///run/overcast/store.db")
-    p.add_argument("--underlay-ip", required=True, help="this host's VXLAN tunnel endpoint")
+    p.add_argument("--underlay-ip", required=True, type=_address,
+                   help="this host's VXLAN tunnel endpoint")
     p.add_argument("--resync-interval", type=float, default=10.0,
                    help="seconds between full resyncs (default 10)")
     p.add_argument("--lease-ttl", type=float, default=LEASE_TTL)

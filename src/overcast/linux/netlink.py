@@ -114,7 +114,9 @@ class NetlinkKernel:
                     continue
                 batch.errors += self._flush(batch)
                 self._apply_link(change)
-            except (NetlinkError, LookupError, ValueError) as exc:
+            except (NetlinkError, LookupError, ValueError, OSError) as exc:
+                # one change's failure (read-only /proc/sys, an address that is
+                # not one) is that change's error; the batch goes on
                 batch.errors.append(ApplyError(change, _describe(exc)))
         batch.errors += self._flush(batch)
         order = {id(change): i for i, change in enumerate(changes)}
