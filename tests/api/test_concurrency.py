@@ -341,3 +341,21 @@ def test_several_workers_need_a_shared_store(tmp_path: Path) -> None:
                          capture_output=True, text=True, timeout=30)
     assert out.returncode != 0
     assert "--workers 2" in out.stderr and "memory:" in out.stderr, out.stderr
+
+
+def test_only_quick_deaths_close_together_are_a_crash_loop() -> None:
+    from overcast.api.server import CRASH_PERIOD, MAX_QUICK_CRASHES, Supervisor
+
+    sup = Supervisor.__new__(Supervisor)
+    sup.quick_crashes = []
+    t = 1000.0
+    # rare quick deaths, each long after the last: never a loop
+    for _ in range(3 * MAX_QUICK_CRASHES):
+        t += CRASH_PERIOD
+        assert not sup.crash_loop(started=t - 0.5, now=t)
+    # a worker that ran a while and died is not a quick death at all
+    assert not any(sup.crash_loop(started=t, now=t + 30) for _ in range(10))
+    # quick deaths in a row (long after the rare ones): a loop at the MAX_QUICK_CRASHES-th
+    t += 2 * CRASH_PERIOD
+    results = [sup.crash_loop(started=t + i, now=t + i + 0.1) for i in range(MAX_QUICK_CRASHES)]
+    assert results == [False] * (MAX_QUICK_CRASHES - 1) + [True]

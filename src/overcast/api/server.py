@@ -27,8 +27,9 @@ from overcast.store import open_store
 
 DEFAULT_STORE = "sqlite:///var/lib/overcast/overcast.db"
 MAX_WORKERS = 16
-CRASH_WINDOW = 2.0  # a worker dying this soon after its start counts as a crash loop
-MAX_QUICK_CRASHES = 5
+CRASH_WINDOW = 2.0  # a worker dying this soon after its start is a quick crash
+MAX_QUICK_CRASHES = 5  # this many quick crashes within CRASH_PERIOD: give up
+CRASH_PERIOD = 60.0
 POLL = 0.1  # how often the supervisor looks for workers that exited
 STOP_GRACE = 10.0  # after SIGTERM, workers still running this much later are SIGKILLed
 
@@ -132,7 +133,8 @@ class Supervisor:
         self.children: dict[int, float] = {}  # pid -> start time
         self.stopping = False
         self.kill_at = 0.0
-        self.quick_crashes = 0
+        self.quick_crashes: list[float] = []  # when, within the last CRASH_PERIOD
+        self.gave_up = False
 
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self._stop)
@@ -154,31 +156,52 @@ class Supervisor:
                 continue
             code = os.waitstatus_to_exitcode(status)
             log.error("API worker %d exited (%s); starting a new one", pid, code)
-            if time.monotonic() - started < CRASH_WINDOW:
-                self.quick_crashes += 1
-                if self.quick_crashes >= MAX_QUICK_CRASHES:
-                    log.error("API workers keep dying at start; giving up")
-                    self._stop(signal.SIGTERM, None)
-                    continue
+            if self.crash_loop(started, time.monotonic()):
+                log.error("API workers keep dying at start; giving up")
+                self.gave_up = True
+                self._stop(signal.SIGTERM, None)
+                continue
             self._spawn()
-        return 1 if self.quick_crashes >= MAX_QUICK_CRASHES else 0
+        return 1 if self.gave_up else 0
+
+    def crash_loop(self, started: float, now: float) -> bool:
+        """Note a worker's death; True when quick deaths have become a loop
+        (MAX_QUICK_CRASHES within CRASH_PERIOD), not a rare accident."""
+        if now - started >= CRASH_WINDOW:
+            return False
+        self.quick_crashes = [t for t in self.quick_crashes if now - t < CRASH_PERIOD]
+        self.quick_crashes.append(now)
+        return len(self.quick_crashes) >= MAX_QUICK_CRASHES
 
     def _spawn(self) -> None:
-        pid = os.fork()
-        if pid == 0:  # the worker: its own store connection, default signal handling
-            _die_with_parent(os.getppid())
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            signal.signal(signal.SIGINT, signal.SIG_DFL)
-            code = 0
-            try:
-                serve(Api(open_store(self.args.store), self.cfg, self.auth), self.sock,
-                      self.args.log_level)
-            except BaseException:  # noqa: BLE001 - reported, then the worker exits
-                log.exception("API worker failed")
-                code = 1
-            finally:
-                os._exit(code)
-        self.children[pid] = time.monotonic()
+        parent = os.getpid()
+        # no SIGTERM/SIGINT between fork and the child's own handlers: the child
+        # must not run the supervisor's handler (a stop would be lost)
+        stops = {signal.SIGTERM, signal.SIGINT}
+        signal.pthread_sigmask(signal.SIG_BLOCK, stops)
+        try:
+            pid = os.fork()
+        except OSError:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, stops)
+            raise
+        if pid != 0:
+            self.children[pid] = time.monotonic()  # before a pending stop runs _stop
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, stops)
+            return
+        # the worker: default signal handling, its own store connection
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, stops)
+        _die_with_parent(parent)
+        code = 0
+        try:
+            serve(Api(open_store(self.args.store), self.cfg, self.auth), self.sock,
+                  self.args.log_level)
+        except BaseException:  # noqa: BLE001 - reported, then the worker exits
+            log.exception("API worker failed")
+            code = 1
+        finally:
+            os._exit(code)
 
     def _stop(self, signum: int, _frame: object) -> None:
         if not self.stopping:
@@ -202,8 +225,11 @@ def _die_with_parent(parent: int) -> None:
 
     PR_SET_PDEATHSIG = 1
     try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        done = ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL),
+                                                        0, 0, 0)
     except (OSError, AttributeError):
-        return
-    if os.getppid() != parent:  # the parent died before the request took effect
+        done = -1
+    if done != 0:
+        log.warning("API worker %d: cannot ask to die with the supervisor", os.getpid())
+    if os.getppid() != parent:  # the supervisor died before the request took effect
         os._exit(0)
