@@ -8,9 +8,9 @@ expiry times (``time.time()``) since the processes share no monotonic clock;
 any process sweeps expired leases during its writes and its watch polls.
 
 Writers queue on a lock file beside the database (``<file>-wlock``, flock)
-before ``BEGIN IMMEDIATE``: the kernel wakes the next writer the moment the
-holder leaves, where SQLite's own busy handler would sleep 1, 2, 5, 10 ... ms
-between attempts (a latency tail under several writing processes).
+before ``BEGIN IMMEDIATE``, polled at 0.2 ms growing to 2 ms, where SQLite's
+own busy handler sleeps 1, 2, 5, 10 ... ms between attempts (a latency tail
+under several writing processes); the wait is bounded by the same 30 s.
 
 Watchers poll the history table: a write through any store object of this
 process wakes this process's watchers at once; writes of other processes are
@@ -42,12 +42,14 @@ from overcast.store.base import (
     Watcher,
     prefix_end,
 )
-from overcast.store.sqlite_schema import connect, initialize
+from overcast.store.sqlite_schema import BUSY_TIMEOUT_S, connect, initialize
 from overcast.store.sqlite_txn import KV_COLS, WriteTxn
 
 POLL_INTERVAL = 0.01
 SWEEP_CHECK_INTERVAL = 0.05  # how often watch polls look for expired leases
 MAX_REVS_PER_BATCH = 1000
+GATE_FIRST_WAIT = 0.0002  # polling the writer gate: first wait, growing to
+GATE_MAX_WAIT = 0.002
 
 
 class _Signal:
@@ -74,28 +76,61 @@ def _signal_for(path: str) -> _Signal:
 
 class _WriterGate:
     """One writer at a time per file: a thread lock in this process, then an
-    exclusive flock shared by every process (opened anew after a fork)."""
+    exclusive flock shared by every process.  Waiting is bounded (``timeout``,
+    then StoreError) as SQLite's busy timeout was: a writer frozen while
+    holding the gate stalls the others, it does not hang them.  After a fork
+    the child starts with a fresh lock and its own descriptor."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, timeout: float) -> None:
         self.path = path
+        self.timeout = timeout
         self._lock = threading.Lock()
         self._fd: int | None = None
-        self._pid = 0
+        self._pid = os.getpid()
+        self._closed = False
+
+    def _for_this_process(self) -> None:
+        if self._pid != os.getpid():  # forked: the parent's lock state and fd are not ours
+            if self._fd is not None:
+                os.close(self._fd)
+            self._lock, self._fd, self._pid = threading.Lock(), None, os.getpid()
 
     @contextmanager
     def held(self) -> Iterator[None]:
-        with self._lock:
-            if self._fd is None or self._pid != os.getpid():
+        self._for_this_process()
+        deadline = time.monotonic() + self.timeout
+        if not self._lock.acquire(timeout=self.timeout):
+            raise StoreError(f"{self.path}: no write turn within {self.timeout:g}s")
+        try:
+            if self._closed:
+                raise StoreError(f"{self.path}: the store is closed")
+            if self._fd is None:
                 self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-                self._pid = os.getpid()
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            self._flock(self._fd, deadline)
             try:
                 yield
             finally:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._lock.release()
+
+    def _flock(self, fd: int, deadline: float) -> None:
+        delay = GATE_FIRST_WAIT
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                pass
+            if time.monotonic() > deadline:
+                raise StoreError(f"{self.path}: another process has held the write lock for "
+                                 f"{self.timeout:g}s")
+            time.sleep(delay)
+            delay = min(delay * 1.5, GATE_MAX_WAIT)
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             if self._fd is not None and self._pid == os.getpid():
                 os.close(self._fd)
             self._fd = None
@@ -109,6 +144,7 @@ class SqliteStore(Store):
         history_keep: int = 200_000,
         clock: Callable[[], float] = time.time,
         poll_interval: float = POLL_INTERVAL,
+        busy_timeout: float = BUSY_TIMEOUT_S,
     ) -> None:
         if history_keep < 1:
             raise StoreError(f"history_keep must be at least 1, got {history_keep}")
@@ -121,7 +157,7 @@ class SqliteStore(Store):
         self._conns: list[tuple[int, sqlite3.Connection]] = []
         self._conns_lock = threading.Lock()
         self._signal = _signal_for(self.path)
-        self._gate = _WriterGate(self.path + "-wlock")
+        self._gate = _WriterGate(self.path + "-wlock", busy_timeout)
         self._next_sweep_check = 0.0
         self._closed = False
         initialize(self._conn())
