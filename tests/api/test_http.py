@@ -62,3 +62,19 @@ def test_form_encoded_body_is_rejected(api_url: str) -> None:
     r = httpx.post(api_url + "/v2.0/networks", data={"name": "x"})
     assert_error(r, 400, "JSON")
     assert httpx.get(api_url + "/v2.0/networks").json() == {"networks": []}
+
+
+@pytest.mark.parametrize("method,path,size,slow", [
+    ("GET", "/v2.0/ports", 0, True),  # a listing: in a worker thread
+    ("GET", "/v2.0/qos/policies.json", 0, True),
+    ("GET", "/v2.0/ports/abc", 0, False),  # one object: on the event loop
+    ("POST", "/v2.0/ports", 100, False),
+    ("POST", "/v2.0/ports", 70_000, True),  # a bulk body
+    ("DELETE", "/v2.0/ports/abc", 0, False),
+    ("DELETE", "/v2.0/security-groups/abc", 0, True),  # looks at every port
+    ("DELETE", "/v2.0/qos/policies/abc", 0, True),
+])
+def test_which_requests_leave_the_event_loop(method: str, path: str, size: int, slow: bool) -> None:
+    from overcast.api.app import _slow
+
+    assert _slow(method, path, size) is slow

@@ -27,6 +27,7 @@ from overcast.api.service import Api, Request, Response
 
 log = logging.getLogger("overcast.api")
 LARGE_BODY = 64 * 1024  # bytes; a bulk create of a few hundred objects
+_SCANNING_DELETE = re.compile(r"^/v2\.0/(?:security-groups|qos/policies)/[^/]+/?$")
 _LISTING = re.compile(r"^/v2\.0/[a-z-]+(?:/policies)?(?:\.json)?/?$")
 
 
@@ -44,7 +45,7 @@ def create_app(api: Api) -> Starlette:
             base_url=str(http.base_url).rstrip("/"),
         )
         try:
-            if len(body) > LARGE_BODY or (http.method == "GET" and _LISTING.match(req.path)):
+            if _slow(http.method, req.path, len(body)):
                 resp = await run_in_threadpool(api.handle, req)
             else:
                 resp = api.handle(req)
@@ -58,6 +59,15 @@ def create_app(api: Api) -> Starlette:
 
     methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"]
     return Starlette(routes=[Route("/{path:path}", endpoint, methods=methods)])
+
+
+def _slow(method: str, path: str, body_size: int) -> bool:
+    """Requests that may take long enough to stall this process's other
+    connections: listings, bulk bodies, and deletes that look at every port
+    (a security group or QoS policy still in use)."""
+    return (body_size > LARGE_BODY
+            or (method == "GET" and _LISTING.match(path) is not None)
+            or (method == "DELETE" and _SCANNING_DELETE.match(path) is not None))
 
 
 async def _read_body(http: HttpRequest, limit: int) -> bytes:
