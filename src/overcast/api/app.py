@@ -3,9 +3,9 @@
 Requests run on the event loop's thread: they are short (a few store reads
 and one transaction) and CPU-bound, so a thread hop would only add GIL
 hand-offs (measured: a third less throughput, twice the p99).  Collection
-listings and large bodies (bulk creates) are the exception: they can take
-long enough to stall the other connections of this process, so they run in a
-worker thread.  A write waiting for the store's writer gate blocks this
+listings, large bodies (bulk creates) and deletes that scan every port are
+the exception (``_slow``): they can take long enough to stall the other
+connections of this process, so they run in a worker thread.  A write waiting for the store's writer gate blocks this
 process for at most the store's busy timeout."""
 
 from __future__ import annotations
