@@ -92,11 +92,7 @@ class MemoryStore(Store):
         success: list[Op],
         failure: list[Op] | None = None,
     ) -> TxnResult:
-        failure = failure or []
-        for c in compares:
-            rules.validate_compare(c)
-        rules.validate_ops(success)
-        rules.validate_ops(failure)
+        failure = rules.validate_txn(compares, success, failure)
         with self._cond:
             self._sweep()
             ok = all(self._holds(c) for c in compares)

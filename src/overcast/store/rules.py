@@ -95,3 +95,14 @@ def validate_ops(ops: list[Op]) -> None:
         for key in puts:
             if in_delete(key, d):
                 raise StoreError(f"duplicate key given in txn request: {key!r} (put and delete)")
+
+
+def validate_txn(compares: list[Compare], success: list[Op],
+                 failure: list[Op] | None) -> list[Op]:
+    """Check a whole transaction before any backend touches its data; returns
+    the failure ops (empty when none were given)."""
+    for c in compares:
+        validate_compare(c)
+    validate_ops(success)
+    validate_ops(failure or [])
+    return failure or []

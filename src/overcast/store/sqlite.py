@@ -240,11 +240,7 @@ class SqliteStore(Store):
         success: list[Op],
         failure: list[Op] | None = None,
     ) -> TxnResult:
-        failure = failure or []
-        for c in compares:
-            rules.validate_compare(c)
-        rules.validate_ops(success)
-        rules.validate_ops(failure)
+        failure = rules.validate_txn(compares, success, failure)
         with self._writing() as w:
             ok = w.all_hold(compares)
             w.apply(success if ok else failure)
