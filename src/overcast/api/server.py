@@ -12,6 +12,7 @@ optimistic store transaction that compares everything it read.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import os
 import signal
@@ -38,7 +39,10 @@ log = logging.getLogger("overcast.api.server")
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="overcast server", description="Run the Overcast API.")
-    p.add_argument("--bind", default="127.0.0.1:9696", help="HOST:PORT (default %(default)s)")
+    p.add_argument("--bind", default="127.0.0.1:9696",
+                   help="HOST:PORT to listen on, or HOST alone with --port (default %(default)s)")
+    p.add_argument("--port", type=int, default=None,
+                   help="TCP port to listen on; overrides the port of --bind")
     p.add_argument("--store", default=DEFAULT_STORE, help="store URL (default %(default)s)")
     p.add_argument("--auth-config", help="YAML file mapping tokens to project and role; "
                    "without it the API runs in no-auth mode (bind to loopback only)")
@@ -57,9 +61,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def settings(args: argparse.Namespace) -> tuple[ApiConfig, Auth, str, int, int]:
     """Check every option before anything starts: (config, auth, host, port, workers)."""
-    host, _, port = args.bind.rpartition(":")
-    if not host or not port.isdigit():
-        raise SystemExit(f"overcast server: --bind must be HOST:PORT, not '{args.bind}'")
+    host, port = bind_address(args.bind, args.port)
     lo, _, hi = args.vni_range.partition(":")
     if not (lo.isdigit() and hi.isdigit() and 1 <= int(lo) <= int(hi) <= 16_777_215):
         raise SystemExit(f"overcast server: --vni-range must be LO:HI within 1:16777215, "
@@ -81,7 +83,28 @@ def settings(args: argparse.Namespace) -> tuple[ApiConfig, Auth, str, int, int]:
         raise SystemExit(f"overcast server: --workers {workers} needs a store the processes "
                          f"share (sqlite:///...); '{args.store}' lives in one process")
     cfg = ApiConfig(vni_range=(int(lo), int(hi)), underlay_mtu=args.underlay_mtu)
-    return cfg, auth, host, int(port), workers
+    return cfg, auth, host, port, workers
+
+
+def bind_address(bind: str, port: int | None) -> tuple[str, int]:
+    """(host, port) from --bind HOST:PORT, or --bind HOST (or HOST:PORT) with --port."""
+    if port is not None and not 0 <= port <= 65535:
+        raise SystemExit(f"overcast server: --port must be 0..65535, not {port}")
+    host, _, bound = bind.rpartition(":")
+    if host and bound.isdigit() and (":" not in host or _is_ip(host)):
+        return host, int(bound) if port is None else port
+    if port is not None and bind and (":" not in bind or _is_ip(bind)):
+        return bind, port  # a bare host: a name, an IPv4 or an IPv6 address
+    raise SystemExit(f"overcast server: --bind must be HOST:PORT (or HOST with --port), "
+                     f"not '{bind}'")
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def listen(host: str, port: int) -> socket.socket:
