@@ -49,7 +49,7 @@ def _set_body(client: Client, args: argparse.Namespace, current: Body) -> Body:
 
 
 def register(network: Subparsers) -> None:
-    sub = group(network, "agent", "host agents (one per hypervisor)")
+    sub = group(network, "agent", "list, show, enable or disable the host agents (one per hypervisor)")
     listing = add_list(sub, AGENT, _list_params)
     listing.add_argument("--host", help="only the agent of this host")
     listing.add_argument("--agent-type", help="only agents of this type")

@@ -94,8 +94,8 @@ def _list_params(client: Client, args: argparse.Namespace) -> list[tuple[str, st
 
 
 def register(top: Subparsers) -> None:
-    floating = group(top, "floating", "floating IPs")
-    sub = group(floating, "ip", "floating IPs: public addresses NATed to ports")
+    floating = group(top, "floating", "manage floating IPs")
+    sub = group(floating, "ip", "manage floating IPs: external addresses mapped to ports")
     create = add_create(sub, FLOATING_IP, _create_body)
     create.add_argument("network", metavar="NETWORK", help="external network to allocate from")
     create.add_argument("--port", help="port to associate (name or id)")

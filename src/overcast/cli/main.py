@@ -24,9 +24,9 @@ from overcast.cli.resource import group
 
 # command word -> (module, function(argv: list[str]) -> int)
 PASSTHROUGH = {
-    "server": ("overcast.api.server", "main", "run the REST API server"),
-    "agent": ("overcast.agent.main", "main", "run or query the host agent"),
-    "lab": ("overcast.lab.cli", "main", "build and drive the emulated data center"),
+    "server": ("overcast.api.server", "main", "run the Neutron v2.0 API server"),
+    "agent": ("overcast.agent.main", "main", "run the host agent (keeps this hypervisor's kernel as the API says)"),
+    "lab": ("overcast.lab.cli", "main", "build and drive the emulated data center (namespaces oc-*, needs root)"),
 }
 GLOBAL_OPTIONS = {"--os-url": "OVERCAST_URL", "--os-token": "OVERCAST_TOKEN"}
 
@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    nets = group(sub, "network", "networks, and network qos/agent")
+    nets = group(sub, "network", "manage networks, and their QoS policies and host agents")
     network.register(nets)
     qos.register(nets)
     agent.register(nets)

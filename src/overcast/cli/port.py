@@ -180,7 +180,7 @@ def _list_params(client: Client, args: argparse.Namespace) -> list[tuple[str, st
 
 
 def register(top: Subparsers) -> None:
-    sub = group(top, "port", "ports: virtual NICs on networks")
+    sub = group(top, "port", "manage ports: virtual NICs on networks, with MAC and IPs")
     create = add_create(sub, PORT, _create_body)
     create.add_argument("name", metavar="NAME", help="name of the new port")
     create.add_argument("--network", required=True, help="network (name or id)")

@@ -145,8 +145,8 @@ def _register_rules(sub: Subparsers) -> None:
 
 
 def register(network: Subparsers) -> None:
-    qos = group(network, "qos", "QoS policies and rules (per-port bandwidth limits)")
-    sub = group(qos, "policy", "QoS policies")
+    qos = group(network, "qos", "manage QoS policies and their bandwidth-limit rules")
+    sub = group(qos, "policy", "manage QoS policies (sets of rules attached to ports)")
     create = add_create(sub, POLICY, _policy_body)
     create.add_argument("name", metavar="NAME", help="name of the new policy")
     create.add_argument("--description")
@@ -158,4 +158,4 @@ def register(network: Subparsers) -> None:
     setter.add_argument("--description")
     toggle(setter, "share", "--share", "--no-share", "shared between projects")
     toggle(setter, "default", "--default", "--no-default", "project default policy")
-    _register_rules(group(qos, "rule", "QoS rules"))
+    _register_rules(group(qos, "rule", "manage the bandwidth-limit rules of a QoS policy"))

@@ -42,6 +42,11 @@ class Spec:
     show_extra: Callable[[Client, Body], Body] | None = None
 
     @property
+    def kinds(self) -> str:
+        """What users call several of them: ``networks``, ``qos policies``."""
+        return self.kind[:-1] + "ies" if self.kind.endswith("y") else self.kind + "s"
+
+    @property
     def plural(self) -> str:
         """The list body's key: ``security_groups`` for ``/v2.0/security-groups``."""
         return self.path.rsplit("/", 1)[-1].replace("-", "_")
@@ -163,7 +168,7 @@ def add_delete(sub: Subparsers, spec: Spec) -> argparse.ArgumentParser:
                 failed += 1
                 print(f"Failed to delete {spec.kind} '{value}': {exc}", file=sys.stderr)
         if failed:
-            raise CliError(f"{failed} of {len(args.targets)} {spec.kind}s failed to delete")
+            raise CliError(f"{failed} of {len(args.targets)} {spec.kinds} failed to delete")
         return None
 
     parser = command(sub, "delete", delete, f"Delete {spec.kind}(s)", output=False)
@@ -178,7 +183,7 @@ def add_list(sub: Subparsers, spec: Spec, params: ParamsFn | None = None) -> arg
         columns = spec.long_columns if getattr(args, "long", False) else spec.columns
         return Listing(columns, spec.list(client, query))
 
-    parser = command(sub, "list", list_, f"List {spec.kind}s")
+    parser = command(sub, "list", list_, f"List {spec.kinds}")
     if spec.long_columns:
         parser.add_argument("--long", action="store_true", help="list more columns")
     return parser

@@ -144,7 +144,7 @@ def _register_interfaces(sub: Subparsers) -> None:
 
 
 def register(top: Subparsers) -> None:
-    sub = group(top, "router", "routers (distributed)")
+    sub = group(top, "router", "manage routers: subnet interfaces, external gateway, static routes")
     create = add_create(sub, ROUTER, _create_body)
     create.add_argument("name", metavar="NAME", help="name of the new router")
     create.add_argument("--description")

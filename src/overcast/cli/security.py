@@ -165,8 +165,8 @@ def _register_rules(sub: Subparsers) -> None:
 
 
 def register(top: Subparsers) -> None:
-    security = group(top, "security", "security groups and their rules")
-    sub = group(security, "group", "security groups (stateful per-port firewalls)")
+    security = group(top, "security", "manage security groups and their rules")
+    sub = group(security, "group", "manage security groups (firewall rule sets applied to ports)")
     create = add_create(sub, GROUP, _group_body)
     create.add_argument("name", metavar="NAME", help="name of the new group")
     create.add_argument("--description")
@@ -176,4 +176,4 @@ def register(top: Subparsers) -> None:
     setter.add_argument("--name")
     setter.add_argument("--description")
     toggle(setter, "stateful", "--stateful", "--stateless", "stateful")
-    _register_rules(group(sub, "rule", "security group rules"))
+    _register_rules(group(sub, "rule", "manage the rules of security groups"))

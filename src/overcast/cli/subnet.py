@@ -122,7 +122,7 @@ def _list_params(client: Client, args: argparse.Namespace) -> list[tuple[str, st
 
 
 def register(top: Subparsers) -> None:
-    sub = group(top, "subnet", "subnets: address ranges of networks")
+    sub = group(top, "subnet", "manage subnets: address ranges, pools and gateways of networks")
     create = add_create(sub, SUBNET, _create_body)
     create.add_argument("name", metavar="NAME", help="name of the new subnet")
     create.add_argument("--network", required=True, help="network (name or id)")

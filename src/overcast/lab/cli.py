@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from overcast.lab import control, processes, state, vm
 from overcast.lab.ipcmd import LabError
@@ -11,27 +12,40 @@ from overcast.lab.topology import load_topology
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="overcast lab", description="An emulated data center.")
-    sub = p.add_subparsers(dest="cmd", required=True)
-    upp = sub.add_parser("up", help="build the lab, start the API and one agent per host")
+    p = argparse.ArgumentParser(
+        prog="overcast lab",
+        description="An emulated data center in network namespaces (oc-*): a fabric, "
+        "hypervisor hosts each running an agent, the API, and VMs. Needs root.")
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+    upp = _command(sub, "up", "build the lab, start the API and one agent per host")
     upp.add_argument("topology", nargs="?", help="topology YAML (default: 3 hosts)")
-    sub.add_parser("down", help="stop the lab's processes and delete what it made")
-    sub.add_parser("status", help="show hosts, processes and VMs")
-    hostp = sub.add_parser("host", help="hypervisor hosts").add_subparsers(dest="hcmd", required=True)
-    hostp.add_parser("add", help="a host joining later").add_argument("name", nargs="?")
-    vmp = sub.add_parser("vm", help="lab VMs").add_subparsers(dest="vcmd", required=True)
-    c = vmp.add_parser("create", help="create a VM (port via the API) and wait until ACTIVE")
-    c.add_argument("name")
-    c.add_argument("--host", required=True)
+    _command(sub, "down", "stop the lab's processes and delete what it made (nothing else)")
+    _command(sub, "status", "show hosts, processes and VMs")
+    hostp = _command(sub, "host", "manage the lab's hypervisor hosts")
+    hosts = hostp.add_subparsers(dest="hcmd", required=True, metavar="COMMAND")
+    _command(hosts, "add", "add a hypervisor host (with its agent) to the running lab") \
+        .add_argument("name", nargs="?", help="host name (default: the next hostN)")
+    vmp = _command(sub, "vm", "manage lab VMs (namespaces with a port on a tenant network)")
+    vms = vmp.add_subparsers(dest="vcmd", required=True, metavar="COMMAND")
+    c = _command(vms, "create", "create a VM (port via the API) and wait until ACTIVE")
+    c.add_argument("name", help="VM name")
+    c.add_argument("--host", required=True, help="lab host to run it on")
     c.add_argument("--network", required=True, help="network name or id")
     c.add_argument("--ip", help="fixed IP (default: allocated by the API)")
-    c.add_argument("--timeout", type=float, default=vm.ACTIVE_TIMEOUT)
-    e = vmp.add_parser("exec", help="run a command inside a VM: vm exec NAME -- CMD...")
-    e.add_argument("name")
-    e.add_argument("argv", nargs=argparse.REMAINDER)
-    vmp.add_parser("delete", help="delete a VM and its port").add_argument("name")
-    vmp.add_parser("list", help="list VMs")
+    c.add_argument("--timeout", type=float, default=vm.ACTIVE_TIMEOUT,
+                   help="seconds to wait for ACTIVE (default %(default)g)")
+    e = _command(vms, "exec", "run a command inside a VM: vm exec NAME -- CMD...")
+    e.add_argument("name", help="VM name")
+    e.add_argument("argv", nargs=argparse.REMAINDER, help="the command and its arguments")
+    _command(vms, "delete", "delete a VM and its port").add_argument("name", help="VM name")
+    _command(vms, "list", "list VMs")
     return p
+
+
+def _command(sub: Any, name: str, help_: str) -> argparse.ArgumentParser:
+    """A subcommand whose line in its parent's help is also its own description."""
+    parser: argparse.ArgumentParser = sub.add_parser(name, help=help_, description=help_)
+    return parser
 
 
 def cmd_status() -> int:
