@@ -1,0 +1,119 @@
+"""The whole pipeline without root, in well under a second: the API over a
+memory store, the host agent (registered as ``overcast agent`` registers
+itself) reconciling a fake kernel, and port status back through the API.
+
+The agent is driven one ``AgentLoop.step()`` at a time: nothing here sleeps
+or waits on a clock.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from overcast.agent import AgentLoop, Liveness, ModelView, Reconciler
+from overcast.api import Api, Request
+from overcast.linux.fake import FakeKernel
+from overcast.plan.names import bridge_name, tap_name, vxlan_name
+from overcast.store import MemoryStore
+
+HOST, UNDERLAY = "hv1", "192.0.2.11"
+
+
+class Neutron:
+    """The API called as the HTTP edge calls it (no sockets)."""
+
+    def __init__(self, api: Api) -> None:
+        self.api = api
+
+    def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        data = b"" if body is None else json.dumps(body).encode()
+        resp = self.api.handle(Request(method, path, [], {}, data))
+        return resp.status, resp.body
+
+    def create(self, member: str, collection: str, **attrs: Any) -> dict[str, Any]:
+        status, body = self.call("POST", f"/v2.0/{collection}", {member: attrs})
+        assert status == 201, (collection, status, body)
+        return dict(body[member])
+
+    def show(self, member: str, collection: str, id_: str) -> dict[str, Any]:
+        status, body = self.call("GET", f"/v2.0/{collection}/{id_}")
+        assert status == 200, (collection, status, body)
+        return dict(body[member])
+
+
+class Agent:
+    """One host's agent over ``kernel``: the same objects ``overcast agent`` builds."""
+
+    def __init__(self, store: MemoryStore, kernel: FakeKernel) -> None:
+        self.kernel = kernel
+        self.liveness = Liveness(store, HOST, UNDERLAY)
+        self.loop = AgentLoop(store, Reconciler(HOST, UNDERLAY, store, kernel, ModelView()))
+        self.loop.full_read()
+        self.liveness.register()
+
+    def step(self) -> None:
+        """One turn of the agent's loop, which must reconcile (and converge)."""
+        result = self.loop.step()
+        assert result is not None, "the agent saw nothing to do"
+        assert not result.errors, [e.render() for e in result.errors]
+
+
+def link_names(kernel: FakeKernel) -> set[str]:
+    """Names of every link in the fake kernel (whatever holds its rows)."""
+    links: Any = kernel.links
+    rows = links() if callable(links) else links.values()
+    return {row.name for row in rows}
+
+
+@pytest.fixture
+def store() -> Iterator[MemoryStore]:
+    s = MemoryStore()
+    yield s
+    s.close()
+
+
+def test_port_goes_active_when_its_device_appears_and_delete_cleans_up(store: MemoryStore) -> None:
+    neutron = Neutron(Api(store))
+    kernel = FakeKernel()
+    agent = Agent(store, kernel)
+
+    _, agents = neutron.call("GET", "/v2.0/agents")
+    assert [(a["host"], a["alive"]) for a in agents["agents"]] == [(HOST, True)]
+
+    net = neutron.create("network", "networks", name="blue")
+    neutron.create("subnet", "subnets", network_id=net["id"], cidr="10.0.0.0/24", ip_version=4)
+    port = neutron.create("port", "ports", network_id=net["id"], **{"binding:host_id": HOST})
+    assert port["status"] == "DOWN"
+    bridge, vxlan, tap = bridge_name(net["id"]), vxlan_name(net["id"]), tap_name(port["id"])
+    assert tap == "tap" + port["id"][:11]
+
+    agent.step()  # the network's devices are made; the VM's NIC is not there yet
+    assert {bridge, vxlan} <= link_names(kernel)
+    assert neutron.show("port", "ports", port["id"])["status"] == "DOWN"
+
+    kernel.add_device(tap)  # what QEMU (or the lab) does when the VM starts
+    agent.step()
+    assert neutron.show("port", "ports", port["id"])["status"] == "ACTIVE"
+    assert neutron.show("port", "ports", port["id"])["binding:vif_type"] != "binding_failed"
+
+    status, _ = neutron.call("DELETE", f"/v2.0/ports/{port['id']}")
+    assert status == 204
+    agent.step()  # the last port of the network on this host is gone: so are its devices
+    assert bridge not in link_names(kernel) and vxlan not in link_names(kernel)
+    assert tap in link_names(kernel)  # the workload's device is not ours to delete
+
+
+def test_a_port_bound_elsewhere_is_not_realized_here(store: MemoryStore) -> None:
+    neutron = Neutron(Api(store))
+    kernel = FakeKernel()
+    agent = Agent(store, kernel)
+    net = neutron.create("network", "networks", name="red")
+    neutron.create("subnet", "subnets", network_id=net["id"], cidr="10.1.0.0/24", ip_version=4)
+    port = neutron.create("port", "ports", network_id=net["id"], **{"binding:host_id": "hv2"})
+    agent.step()
+    assert bridge_name(net["id"]) not in link_names(kernel)
+    assert neutron.show("port", "ports", port["id"])["status"] == "DOWN"
