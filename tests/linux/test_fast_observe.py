@@ -3,8 +3,13 @@ plane (no IPv6 / IGMP chatter from our devices), in fresh namespaces."""
 
 from __future__ import annotations
 
+import os
+import select
 import subprocess
+import sys
 import time
+from collections.abc import Callable
+from typing import IO
 
 import pytest
 
@@ -71,20 +76,66 @@ def test_our_devices_have_ipv6_off_and_no_snooping(make_ns: MakeNs) -> None:
 
 def test_a_new_network_is_silent_towards_the_vm(make_ns: MakeNs) -> None:
     """Capture on the VM's NIC while the agent builds bridge, VXLAN and tap:
-    no IPv6 (MLD, RS, DAD) and no IGMP from the host side."""
+    no IPv6 (MLD, RS, DAD) and no IGMP from the host side.
+
+    The capture is known to be live before anything is built (tcpdump's
+    "listening on", printed once the capture is active) and still live at
+    the end: the VM then sends a marker datagram, which must be the first
+    and only thing captured."""
     host, vm = make_ns("q2h"), make_ns("q2v")
     sh(host, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=0", "net.ipv6.conf.default.disable_ipv6=0")
     add_workload(host, vm, tap_name(P1.id), "fa:16:3e:00:00:01", "10.0.0.1/24")
     sh(vm, "sysctl", "-qw", "net.ipv6.conf.eth0.disable_ipv6=1")  # the VM's own chatter is not the subject
+    sh(vm, "ip", "neigh", "replace", "10.0.0.2", "lladdr", "fa:16:3e:00:00:02", "dev", "eth0",
+       "nud", "permanent")  # the marker leaves without an ARP exchange
     capture = subprocess.Popen(
-        ["ip", "netns", "exec", vm, "timeout", "4", "tcpdump", "-nn", "-l", "-i", "eth0", "-c", "5",
-         "ip6 or igmp"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(1.0)
-    with NetlinkKernel(host) as kernel:
-        converge(kernel, plan(ports=(P1, P2)).state)
-    out, err = capture.communicate(timeout=10)
-    assert "listening on" in err, err
-    assert out.strip() == "", out
+        ["ip", "netns", "exec", vm, "tcpdump", "-nn", "-l", "--immediate-mode", "-i", "eth0",
+         f"ip6 or igmp or udp port {MARKER_PORT}"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        err = Lines(capture.stderr)
+        assert err.until(lambda line: line.startswith("listening on"), 10), err.seen
+        with NetlinkKernel(host) as kernel:
+            converge(kernel, plan(ports=(P1, P2)).state)
+        time.sleep(CHATTER_WINDOW)  # DAD, MLD reports and RS all go out within it (IPv6 on)
+        sh(vm, sys.executable, "-c", "import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM)"
+           f".sendto(b'marker', ('10.0.0.2', {MARKER_PORT}))")
+        out = Lines(capture.stdout)
+        assert out.until(lambda line: MARKER in line, 10), (out.seen, err.seen)
+    finally:
+        capture.terminate()
+        capture.wait(timeout=10)
+    assert len(out.seen) == 1 and MARKER in out.seen[0], f"captured before the marker: {out.seen}"
+
+
+MARKER_PORT = 9999
+MARKER = f"> 10.0.0.2.{MARKER_PORT}: UDP"  # as tcpdump -nn prints the marker datagram
+CHATTER_WINDOW = 2.5  # seconds; the kernel's first DAD/MLD/RS follow link-up within ~1 s
+
+
+class Lines:
+    """Lines of a child's pipe as they come, with a deadline (no blocking read)."""
+
+    def __init__(self, pipe: IO[bytes] | None) -> None:
+        assert pipe is not None
+        self.fd = pipe.fileno()
+        self.buffer = b""
+        self.seen: list[str] = []
+
+    def until(self, wanted: Callable[[str], bool], timeout: float) -> bool:
+        """Read lines until one is ``wanted`` (True) or the time is up or the pipe ends (False)."""
+        deadline = time.monotonic() + timeout
+        while not any(wanted(line) for line in self.seen):
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self.fd], [], [], left)[0]:
+                return False
+            chunk = os.read(self.fd, 65536)
+            if not chunk:
+                return False
+            self.buffer += chunk
+            *complete, self.buffer = self.buffer.split(b"\n")
+            self.seen += [line.decode(errors="replace") for line in complete]
+        return True
 
 
 def test_list_tap_devices_and_disable_ipv6_tolerate_what_is_not_there() -> None:
