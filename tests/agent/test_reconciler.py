@@ -10,6 +10,7 @@ from overcast.linux import FakeKernel
 from overcast.model import keys
 from overcast.model.types import FixedIP, Network, Port
 from overcast.plan import names
+from overcast.plan.state import ApplyError
 from overcast.store import MemoryStore, Store
 
 NET = "11111111-2222-3333-4444-555555555555"
@@ -172,7 +173,6 @@ class RefusingKernel(FakeKernel):
     def apply(self, changes):  # type: ignore[no-untyped-def]
         if self.refusals > 0:
             self.refusals -= 1
-            from overcast.linux import ApplyError
             return [ApplyError(c, "netlink error 12: Cannot allocate memory") for c in changes]
         return super().apply(changes)
 

@@ -12,11 +12,13 @@ from typing import Any
 
 import pytest
 
-from overcast.linux import Attachment, Bridge, Change, FdbEntry, KernelState, Vxlan
 from overcast.linux.devices import entered_netns
 from overcast.linux.netlink import NetlinkKernel
 from overcast.linux.rtnl_write import Refusal, Request, RtnlWriter, fdb_request, link_set_request
 from overcast.plan.names import tap_name
+from overcast.plan.state import Change, KernelState
+from overcast.plan.subsystems.fdb import FdbEntry
+from overcast.plan.subsystems.links import Attachment, Bridge, Vxlan
 
 from .conftest import RUN, MakeNs, ip_json, link
 from .test_netlink_kernel import P1, P2, add_taps, converge
@@ -209,13 +211,13 @@ def test_an_os_error_of_one_change_does_not_drop_the_batch(make_ns: MakeNs,
     with NetlinkKernel(ns) as kernel:
         converge(kernel, KernelState.of([Bridge(bridge, 1450, "overcast:o")],
                                         [Vxlan(vx, 4013, "198.18.0.1", 1450, "overcast:o")]))
-        quiet = kernel._quiet
+        quiet = kernel.ipv6_off
 
         def read_only_for_tap2(dev: str) -> None:
             if dev == tap2:
                 raise PermissionError(30, "Read-only file system")
             quiet(dev)
-        monkeypatch.setattr(kernel, "_quiet", read_only_for_tap2)
+        monkeypatch.setattr(kernel, "ipv6_off", read_only_for_tap2)
         changes = [
             Change("create", FdbEntry(vx, MAC2, H2)),
             Change("create", Attachment(tap2, bridge, 1450)),

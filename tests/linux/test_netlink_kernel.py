@@ -6,11 +6,15 @@ import subprocess
 
 import pytest
 
-from overcast.linux import KernelState, diff, reconcile
+from overcast.agent.reconciler import reconcile
 from overcast.linux.netlink import NetlinkKernel
 from overcast.model.types import Network, Port
 from overcast.plan import HostPlan, HostView, plan_host
+from overcast.plan.diff import diff
 from overcast.plan.names import bridge_name, network_mark, tap_name, vxlan_name
+from overcast.plan.state import KernelState
+from overcast.plan.subsystems.fdb import FdbEntry
+from overcast.plan.subsystems.links import Attachment, Bridge, Vxlan
 
 from .conftest import MakeNs, ip_json, link
 
@@ -42,8 +46,8 @@ def add_taps(ns: str, *ports: Port) -> None:
 
 
 def owned(state: KernelState) -> KernelState:
-    ours = {b.name for b in state.bridges}
-    return KernelState.of(state.bridges, state.vxlans, [a for a in state.attachments if a.master in ours], state.fdb)
+    ours = {b.name for b in state[Bridge]}
+    return KernelState.of(state[Bridge], state[Vxlan], [a for a in state[Attachment] if a.master in ours], state[FdbEntry])
 
 
 def converge(kernel: NetlinkKernel, desired: KernelState) -> None:

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from overcast.linux import reconcile
+from overcast.agent.reconciler import reconcile
 from overcast.linux.netlink import NetlinkKernel
 from overcast.model.types import Network, Port
 from overcast.plan import HostView, plan_host

@@ -8,11 +8,15 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from overcast.linux import FakeKernel, KernelState, diff, reconcile
-from overcast.linux.records import is_owned
+from overcast.agent.reconciler import reconcile
+from overcast.linux import FakeKernel
 from overcast.model.types import Network, Port
 from overcast.plan import HostView, plan_host
-from overcast.plan.names import tap_name
+from overcast.plan.diff import diff
+from overcast.plan.names import is_owned, tap_name
+from overcast.plan.state import KernelState
+from overcast.plan.subsystems.fdb import FdbEntry
+from overcast.plan.subsystems.links import Attachment, Bridge, Vxlan
 
 from .scenarios import HOSTS, NET_A, NET_B, NET_F, NET_L, net, port, two_nets_three_hosts, view
 
@@ -60,9 +64,9 @@ def fresh_kernel() -> FakeKernel:
 
 def owned_view(state: KernelState) -> KernelState:
     """What a revert must restore: owned devices, fdb, what is attached to them."""
-    ours = {b.name for b in state.bridges}
-    attached = [a for a in state.attachments if a.master in ours]
-    return KernelState.of(state.bridges, state.vxlans, attached, state.fdb)
+    ours = {b.name for b in state[Bridge]}
+    attached = [a for a in state[Attachment] if a.master in ours]
+    return KernelState.of(state[Bridge], state[Vxlan], attached, state[FdbEntry])
 
 
 def step(kernel: FakeKernel, model: Model, host: str = "h1") -> KernelState:

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from overcast.linux.records import BUM_MAC, Attachment, FdbEntry
 from overcast.model.types import Port
 from overcast.plan import plan_host
 from overcast.plan.names import bridge_name, tap_name, vxlan_name
+from overcast.plan.subsystems.fdb import BUM_MAC, FdbEntry
+from overcast.plan.subsystems.links import Attachment, Bridge, Vxlan
 
 from .scenarios import HOSTS, NET_A, NET_B, NET_F, NET_L, net, port, two_nets_three_hosts, view
 
@@ -30,21 +31,21 @@ def test_golden_two_networks_three_hosts(host: str) -> None:
 def test_host_without_ports_gets_nothing() -> None:
     networks, ports = two_nets_three_hosts()
     plan = plan_host(view("h4", networks, ports, {**HOSTS, "h4": "198.18.0.4"}))
-    assert plan.state.objects() == ()
+    assert plan.state.records == frozenset()
     assert plan.port_devices == {}
     assert plan.problems == ()
 
 
 def test_replication_only_towards_hosts_with_ports_on_the_network() -> None:
     networks, ports = two_nets_three_hosts()
-    fdb = plan_host(view("h1", networks, ports)).state.fdb
+    fdb = plan_host(view("h1", networks, ports)).state[FdbEntry]
     bum = {e.dst for e in fdb if e.mac == BUM_MAC}
     assert bum == {HOSTS["h2"]}  # h3 has no port on A; A's unbound port goes nowhere
 
 
 def test_remote_macs_including_allowed_pairs_point_at_their_host() -> None:
     networks, ports = two_nets_three_hosts()
-    fdb = set(plan_host(view("h1", networks, ports)).state.fdb)
+    fdb = set(plan_host(view("h1", networks, ports)).state[FdbEntry])
     vx = vxlan_name(NET_A)
     assert FdbEntry(vx, "fa:16:3e:00:00:03", HOSTS["h2"]) in fdb
     assert FdbEntry(vx, "fa:16:3e:aa:bb:cc", HOSTS["h2"]) in fdb  # lower-cased
@@ -54,15 +55,15 @@ def test_remote_macs_including_allowed_pairs_point_at_their_host() -> None:
 def test_local_network_is_a_bridge_without_vxlan() -> None:
     networks, ports = two_nets_three_hosts()
     plan = plan_host(view("h1", networks, ports))
-    assert bridge_name(NET_L) in {b.name for b in plan.state.bridges}
-    assert vxlan_name(NET_L) not in {v.name for v in plan.state.vxlans}
-    assert Attachment(tap_name(ports[6].id), bridge_name(NET_L), 1450) in plan.state.attachments
+    assert bridge_name(NET_L) in {b.name for b in plan.state[Bridge]}
+    assert vxlan_name(NET_L) not in {v.name for v in plan.state[Vxlan]}
+    assert Attachment(tap_name(ports[6].id), bridge_name(NET_L), 1450) in plan.state[Attachment]
 
 
 def test_admin_down_port_is_attached_but_down() -> None:
     networks, ports = two_nets_three_hosts()
     plan = plan_host(view("h1", networks, ports))
-    assert Attachment(tap_name(ports[1].id), bridge_name(NET_A), 1450, up=False) in plan.state.attachments
+    assert Attachment(tap_name(ports[1].id), bridge_name(NET_A), 1450, up=False) in plan.state[Attachment]
 
 
 def test_flat_network_is_reported_not_planned() -> None:
@@ -71,7 +72,7 @@ def test_flat_network_is_reported_not_planned() -> None:
     assert [p.path for p in plan.problems] == [f"network/{NET_F}"]
     assert "flat" in plan.problems[0].message
     assert ports[7].id not in plan.port_devices
-    assert bridge_name(NET_F) not in {b.name for b in plan.state.bridges}
+    assert bridge_name(NET_F) not in {b.name for b in plan.state[Bridge]}
 
 
 @pytest.mark.parametrize(
@@ -85,7 +86,7 @@ def test_flat_network_is_reported_not_planned() -> None:
 )
 def test_invalid_networks_are_problems(network: object, words: str) -> None:
     plan = plan_host(view("h1", [network], [port(1, NET_A, "h1")]))  # type: ignore[list-item]
-    assert plan.state.objects() == ()
+    assert plan.state.records == frozenset()
     assert len(plan.problems) == 1 and words in plan.problems[0].message
 
 
@@ -95,12 +96,12 @@ def test_unknown_network_and_unknown_host_are_problems() -> None:
     messages = {p.path: p.message for p in plan.problems}
     assert f"network {NET_B} is unknown" == messages[f"port/{ports[1].id}"]
     assert "h9" in messages[f"port/{ports[2].id}"]
-    assert {e.dst for e in plan.state.fdb} == set()  # nothing towards an unknown host
+    assert {e.dst for e in plan.state[FdbEntry]} == set()  # nothing towards an unknown host
 
 
 def test_no_vxlan_without_underlay_ip() -> None:
     plan = plan_host(view("h1", [net(NET_A, 7)], [port(1, NET_A, "h1")], {"h1": ""}))
-    assert plan.state.vxlans == ()
+    assert plan.state[Vxlan] == ()
     assert "underlay" in plan.problems[0].message
 
 
@@ -116,4 +117,4 @@ def test_port_devices_cover_local_ports_on_planned_networks() -> None:
     networks, ports = two_nets_three_hosts()
     plan = plan_host(view("h2", networks, ports))
     assert plan.port_devices == {ports[2].id: tap_name(ports[2].id), ports[3].id: tap_name(ports[3].id)}
-    assert {b.alias for b in plan.state.bridges} == {f"overcast:net:{NET_A}", f"overcast:net:{NET_B}"}
+    assert {b.alias for b in plan.state[Bridge]} == {f"overcast:net:{NET_A}", f"overcast:net:{NET_B}"}

@@ -5,20 +5,15 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from overcast.linux import (
-    Attachment,
-    Bridge,
-    FakeKernel,
-    FdbEntry,
-    KernelState,
-    Vxlan,
-    diff,
-    reconcile,
-)
-from overcast.linux.records import BUM_MAC, is_owned
+from overcast.agent.reconciler import reconcile
+from overcast.linux import FakeKernel
 from overcast.model.types import Network, Port
 from overcast.plan import HostPlan, plan_host
-from overcast.plan.names import bridge_name, network_mark, tap_name, vxlan_name
+from overcast.plan.diff import diff
+from overcast.plan.names import bridge_name, is_owned, network_mark, tap_name, vxlan_name
+from overcast.plan.state import KernelState
+from overcast.plan.subsystems.fdb import BUM_MAC, FdbEntry
+from overcast.plan.subsystems.links import Attachment, Bridge, Vxlan
 
 from .scenarios import HOSTS, NET_A, NET_B, net, port, two_nets_three_hosts, view
 
@@ -71,7 +66,7 @@ def test_mtu_change_is_an_update_in_place() -> None:
     result = reconcile(kernel, plan_for("h1", [net(NET_A, 5, mtu=1400)], ports).state)
     assert {c.op for c in result.changes} == {"update"}
     assert len(result.changes) == 4  # bridge, vxlan, 2 attachments
-    assert {b.mtu for b in kernel.observe().bridges} == {1400}
+    assert {b.mtu for b in kernel.observe()[Bridge]} == {1400}
 
 
 def test_vni_change_recreates_the_vxlan_with_its_attachment_and_fdb() -> None:
@@ -110,8 +105,8 @@ def test_removing_a_network_deletes_only_its_devices_and_frees_the_taps() -> Non
     result = reconcile(kernel, plan_for("h2", networks, remaining).state)
     assert [(c.op, type(c.obj).__name__) for c in result.changes] == [("delete", "Vxlan"), ("delete", "Bridge")]
     state = kernel.observe()
-    assert Attachment(tap_name(ports[3].id), "", 1400, True) in state.attachments  # tap left alone
-    assert bridge_name(NET_A) in {b.name for b in state.bridges}
+    assert Attachment(tap_name(ports[3].id), "", 1400, True) in state[Attachment]  # tap left alone
+    assert bridge_name(NET_A) in {b.name for b in state[Bridge]}
 
 
 def test_foreign_and_unmarked_devices_are_never_deleted() -> None:
@@ -172,8 +167,8 @@ def states(draw: st.DrawFn) -> KernelState:
 @settings(max_examples=150, deadline=None)
 @given(desired=states(), observed=states())
 def test_every_delete_targets_something_overcast_owns(desired: KernelState, observed: KernelState) -> None:
-    owned_bridges = {b.name for b in observed.bridges if is_owned(b.name, b.alias)}
-    owned_vxlans = {v.name for v in observed.vxlans if is_owned(v.name, v.alias)}
+    owned_bridges = {b.name for b in observed[Bridge] if is_owned(b.name, b.alias)}
+    owned_vxlans = {v.name for v in observed[Vxlan] if is_owned(v.name, v.alias)}
     for change in diff(desired, observed):
         if change.op != "delete":
             continue
@@ -189,5 +184,5 @@ def test_every_delete_targets_something_overcast_owns(desired: KernelState, obse
 def test_two_networks_with_one_vni_get_one_device_and_a_problem() -> None:
     ports = [port(1, NET_A, "h1"), port(2, NET_B, "h1")]
     plan = plan_for("h1", [net(NET_A, 5), net(NET_B, 5)], ports)
-    assert [v.name for v in plan.state.vxlans] == [vxlan_name(NET_A)]
+    assert [v.name for v in plan.state[Vxlan]] == [vxlan_name(NET_A)]
     assert [(p.path, p.message) for p in plan.problems] == [(f"network/{NET_B}", f"vni 5 is already used by network/{NET_A}")]

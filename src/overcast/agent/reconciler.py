@@ -2,7 +2,8 @@
 
 Every pass is a full resync of the owned state (observe everything, diff,
 apply the minimum); nothing is ever flushed.  Status keys are written only
-when their value changes.
+when their value changes.  :func:`reconcile` is the kernel half of a pass
+(observe, diff, apply); tests that drive a kernel call it too.
 """
 
 from __future__ import annotations
@@ -15,12 +16,32 @@ from dataclasses import dataclass, field
 
 from overcast.agent.status import DOWN, PortStatus, port_statuses, problems_by_port
 from overcast.agent.view import ModelView
-from overcast.linux import ApplyError, Change, Kernel, diff
+from overcast.linux import Kernel
 from overcast.model import keys
 from overcast.plan import HostPlan, plan_host
+from overcast.plan.diff import diff
+from overcast.plan.state import ApplyError, Change, KernelState
 from overcast.store.base import Compare, Delete, Op, Put, Store
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ReconcileResult:
+    """What one observe -> diff -> apply did: the state it started from, the
+    changes it made and the ones the kernel refused."""
+
+    observed: KernelState
+    changes: tuple[Change, ...]
+    errors: tuple[ApplyError, ...]
+
+
+def reconcile(kernel: Kernel, desired: KernelState) -> ReconcileResult:
+    """Observe, diff, apply: the kernel half of every pass (never flushes)."""
+    observed = kernel.observe()
+    changes = diff(desired, observed)
+    errors = kernel.apply(changes) if changes else []
+    return ReconcileResult(observed, tuple(changes), tuple(errors))
 
 
 @dataclass
@@ -52,9 +73,8 @@ class Reconciler:
     def run_pass(self) -> PassResult:
         plan = plan_host(self.view.host_view(self.host, self.underlay_ip))
         self._log_problems(plan)
-        observed = self.kernel.observe()
-        changes = diff(plan.state, observed)
-        errors = self.kernel.apply(changes) if changes else []
+        done = reconcile(self.kernel, plan.state)
+        observed, changes, errors = done.observed, list(done.changes), list(done.errors)
         for change in changes:
             log.info("applied: %s", change.render())
         for err in errors:

@@ -1,9 +1,10 @@
 """overcast.linux: the only code that touches the kernel.
 
-Exports: the records (``Bridge``, ``Vxlan``, ``Attachment``, ``FdbEntry``,
-``KernelState``), ``Change`` and ``diff`` (pure), the ``Kernel`` protocol with
-``ApplyError``/``reconcile``, ``FakeKernel`` (in memory).  The real drivers
-are imported from their modules so that importing this package does no I/O:
+Exports the ``Kernel`` protocol and ``FakeKernel`` (in memory, the same
+subsystem code over rows it keeps itself).  The kernel vocabulary (records,
+``KernelState``, ``Change``, ``ApplyError``) and the subsystems are in
+:mod:`overcast.plan`.  The real drivers are imported from their modules so
+that importing this package does no I/O:
 ``overcast.linux.netlink.NetlinkKernel`` (reads through the raw dump reader
 ``overcast.linux.rtnl``, writes FDB entries and attachments in batches through
 ``overcast.linux.rtnl_write``), ``overcast.linux.nft.Nftables``,
@@ -12,27 +13,6 @@ are imported from their modules so that importing this package does no I/O:
 """
 
 from overcast.linux.fake import FakeKernel
-from overcast.linux.kernel import ApplyError, Kernel, ReconcileResult, reconcile
-from overcast.linux.reconcile import Change, diff
-from overcast.linux.records import (
-    Attachment,
-    Bridge,
-    FdbEntry,
-    KernelState,
-    Vxlan,
-)
+from overcast.linux.kernel import Kernel
 
-__all__ = [
-    "ApplyError",
-    "Attachment",
-    "Bridge",
-    "Change",
-    "FakeKernel",
-    "FdbEntry",
-    "Kernel",
-    "KernelState",
-    "ReconcileResult",
-    "Vxlan",
-    "diff",
-    "reconcile",
-]
+__all__ = ["FakeKernel", "Kernel"]

@@ -10,7 +10,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from overcast.linux.records import is_workload
+from overcast.plan.names import is_workload
 
 SYS_CLASS_NET = "/sys/class/net"
 PROC_IPV6_CONF = "/proc/sys/net/ipv6/conf"

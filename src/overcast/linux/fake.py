@@ -1,27 +1,29 @@
-"""FakeKernel: the Kernel contract in memory, with the kernel's own side
-effects (deleting a device drops its FDB and detaches its ports; a device
-that does not exist cannot be attached; names are unique).
+"""FakeKernel: the Kernel contract in memory, below the subsystems.
+
+It holds what a kernel holds — links and FDB rows — and implements the same
+read (:class:`overcast.plan.raw.KernelRows`) and write
+(:class:`overcast.plan.raw.KernelIO`) primitives as the real driver, with the
+kernel's own side effects: names are unique, one VXLAN device per VNI and
+port, a new device is down with IPv6 and (bridges) multicast snooping on,
+deleting a device drops its FDB rows and detaches its ports, a device that
+does not exist cannot be attached.  ``observe`` and ``apply`` are the same
+subsystem code the driver runs (:mod:`overcast.plan.diff`), so what the
+non-root tests check is what runs on a host.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 
-from overcast.linux.kernel import ApplyError
-from overcast.linux.reconcile import Change
-from overcast.linux.records import (
-    Attachment,
-    Bridge,
-    FdbEntry,
-    KernelState,
-    Vxlan,
-    is_owned,
-    is_workload,
-)
+from overcast.plan import diff as steps
+from overcast.plan.raw import EEXIST, NTF_SELF, FdbRow, KernelRefusal, Link, LinkExists
+from overcast.plan.state import ApplyError, Change, KernelState
+from overcast.plan.subsystem import Subsystem
+from overcast.plan.subsystems import SUBSYSTEMS
 
 
-class FakeKernelError(Exception):
+class FakeKernelError(KernelRefusal):
     pass
 
 
@@ -32,22 +34,34 @@ class FakeLink:
     mtu: int = 1500
     alias: str = ""
     up: bool = False
-    master: str = ""
-    vxlan: Vxlan | None = None
+    master: str = ""  # name of the master device ("" : none)
+    index: int = 0
+    vni: int = 0  # vxlan only, as are the three below
+    local_ip: str = ""
+    port: int = 0
+    learning: bool = True
     mcast_snooping: bool = True  # the kernel's default for a new bridge
     ipv6: bool = True  # the kernel's default for a new device
 
 
+@dataclass(frozen=True, slots=True, order=True)
+class FakeFdb:
+    dev: str
+    mac: str
+    dst: str
+
+
 class FakeKernel:
-    def __init__(self) -> None:
+    def __init__(self, subsystems: Sequence[Subsystem] = SUBSYSTEMS) -> None:
         self.links: dict[str, FakeLink] = {}
-        self.fdb: set[FdbEntry] = set()
-        self.applied: list[Change] = []
+        self.fdb: set[FakeFdb] = set()
+        self.subsystems = subsystems
+        self._next_index = 1
 
     # --- what the outside world does (QEMU, the lab, an operator) ---------
     def add_device(self, name: str, kind: str = "tap", mtu: int = 1500, alias: str = "") -> None:
         self._absent(name)
-        self.links[name] = FakeLink(name, kind, mtu, alias)
+        self.links[name] = FakeLink(name, kind, mtu, alias, index=self._index())
 
     def set_link(self, name: str, **changes: object) -> None:
         self.links[name] = replace(self.links[name], **changes)  # type: ignore[arg-type]
@@ -57,87 +71,80 @@ class FakeKernel:
 
     # --- Kernel contract ----------------------------------------------------
     def observe(self) -> KernelState:
-        owned = [ln for ln in self.links.values() if is_owned(ln.name, ln.alias)]
-        bridges = [Bridge(ln.name, ln.mtu, ln.alias, ln.up, ln.mcast_snooping, ln.ipv6)
-                   for ln in owned if ln.kind == "bridge"]
-        vxlans = [_vxlan(ln) for ln in owned if ln.kind == "vxlan"]
-        taps = [ln for ln in self.links.values() if is_workload(ln.name)]
-        attached = [Attachment(ln.name, ln.master, ln.mtu, ln.up, ln.ipv6)
-                    for ln in (*owned, *taps)]
-        owned_vx = {v.name for v in vxlans}
-        return KernelState.of(
-            bridges,
-            vxlans,
-            [a for a in attached if a.master or is_workload(a.ifname) or a.ifname in owned_vx],
-            [e for e in self.fdb if e.dev in owned_vx],
-            devices_present=[t.name for t in taps],
-            devices_up=[t.name for t in taps if t.up],
-        )
+        return steps.observe(self, self.subsystems)
 
     def apply(self, changes: Sequence[Change]) -> list[ApplyError]:
-        errors = []
-        for change in changes:
-            try:
-                self._apply_one(change)
-                self.applied.append(change)
-            except (FakeKernelError, KeyError) as exc:
-                errors.append(ApplyError(change, str(exc)))
-        return errors
+        return steps.apply(self, changes, (KernelRefusal, KeyError), subsystems=self.subsystems)
+
+    # --- KernelRows -------------------------------------------------------------
+    def link_rows(self) -> list[Link]:
+        index = {ln.name: ln.index for ln in self.links.values()}
+        return [_row(ln, index.get(ln.master, 0)) for ln in self.links.values()]
+
+    def fdb_rows(self, ifindexes: Collection[int]) -> list[FdbRow]:
+        index = {ln.name: ln.index for ln in self.links.values()}
+        return [FdbRow(index[e.dev], NTF_SELF, e.mac, e.dst) for e in sorted(self.fdb)
+                if index.get(e.dev) in ifindexes]
+
+    # --- KernelIO -----------------------------------------------------------------
+    def link_add(self, name: str, kind: str, mtu: int, info: dict[str, int | str]) -> None:
+        if name in self.links:
+            raise LinkExists(f"netlink error {EEXIST}: File exists")
+        link = FakeLink(name, kind, mtu, index=self._index())
+        if kind == "bridge":
+            link = replace(link, mcast_snooping=bool(info.get("mcast_snooping", 1)))
+        elif kind == "vxlan":
+            link = replace(link, vni=int(info["vni"]), local_ip=str(info["local"]),
+                           port=int(info["port"]), learning=bool(info.get("learning", 1)))
+            if self._vni_taken(link):
+                raise FakeKernelError(f"{name}: a vxlan with VNI {link.vni} exists")
+        self.links[name] = link
+
+    def link_get(self, name: str) -> Link | None:
+        link = self.links.get(name)
+        return None if link is None else _row(link, 0)
+
+    def link_set(self, name: str, mtu: int, alias: str, up: bool,
+                 mcast_snooping: bool | None = None) -> None:
+        link = replace(self._link(name), mtu=mtu, alias=alias, up=up)
+        if mcast_snooping is not None:
+            if link.kind != "bridge":
+                raise FakeKernelError(f"{name} is a {link.kind}, not a bridge")
+            link = replace(link, mcast_snooping=mcast_snooping)
+        self.links[name] = link
+
+    def link_del(self, name: str) -> None:
+        self._remove(name)
+
+    def port_set(self, name: str, master: str, mtu: int | None = None,
+                 up: bool | None = None) -> None:
+        dev = self._link(name)
+        if master and self._link(master).kind != "bridge":
+            raise FakeKernelError(f"{master} is not a bridge")
+        self.links[name] = replace(dev, master=master, mtu=dev.mtu if mtu is None else mtu,
+                                   up=dev.up if up is None else up)
+
+    def fdb_add(self, dev: str, mac: str, dst: str) -> None:
+        self._link(dev)
+        entry = FakeFdb(dev, mac, dst)
+        if entry in self.fdb:
+            raise FakeKernelError(f"fdb entry {mac} dev {dev} dst {dst} exists")
+        self.fdb.add(entry)
+
+    def fdb_del(self, dev: str, mac: str, dst: str) -> None:
+        entry = FakeFdb(dev, mac, dst)
+        if entry not in self.fdb:
+            raise FakeKernelError(f"no fdb entry {mac} dev {dev} dst {dst}")
+        self.fdb.discard(entry)
+
+    def ipv6_off(self, name: str) -> None:
+        if name in self.links:  # as /proc/sys: nothing to do for a device that is gone
+            self.links[name] = replace(self.links[name], ipv6=False)
 
     # --- internals ------------------------------------------------------------
-    def _apply_one(self, change: Change) -> None:
-        obj = change.obj
-        if change.op == "delete":
-            self._delete(obj)
-        elif isinstance(obj, Bridge):
-            self._put_link(change, FakeLink(obj.name, "bridge", obj.mtu, obj.alias, obj.up,
-                                            mcast_snooping=obj.mcast_snooping, ipv6=obj.ipv6))
-        elif isinstance(obj, Vxlan):
-            # IPv6 off from creation on, as NetlinkKernel does; its attachment keeps it so
-            link = FakeLink(obj.name, "vxlan", obj.mtu, obj.alias, obj.up, vxlan=obj, ipv6=False)
-            self._put_link(change, link)
-        elif isinstance(obj, Attachment):
-            self._attach(obj)
-        else:
-            self._link(obj.dev)
-            if change.op == "create" and obj in self.fdb:
-                raise FakeKernelError(f"fdb entry {obj} exists")
-            self.fdb.add(obj)
-
-    def _put_link(self, change: Change, link: FakeLink) -> None:
-        if change.op == "create":
-            self._absent(link.name)
-            if link.vxlan is not None and self._vni_taken(link.vxlan):
-                raise FakeKernelError(f"{link.name}: a vxlan with VNI {link.vxlan.vni} exists")
-            self.links[link.name] = link
-            return
-        old = self._link(link.name)
-        if old.kind != link.kind:
-            raise FakeKernelError(f"{link.name} is a {old.kind}")
-        if link.vxlan is not None and old.vxlan is not None:
-            if link.vxlan.identity() != old.vxlan.identity():
-                raise FakeKernelError(f"{link.name}: vxlan identity cannot change in place")
-        # an update leaves a VXLAN device's IPv6 alone (its attachment governs it)
-        ipv6 = old.ipv6 if link.kind == "vxlan" else link.ipv6
-        self.links[link.name] = replace(link, master=old.master, ipv6=ipv6)
-
-    def _attach(self, att: Attachment) -> None:
-        dev = self._link(att.ifname)
-        if self._link(att.master).kind != "bridge":
-            raise FakeKernelError(f"{att.master} is not a bridge")
-        mtu = dev.mtu if att.mtu is None else att.mtu
-        self.links[att.ifname] = replace(dev, master=att.master, mtu=mtu, up=att.up, ipv6=att.ipv6)
-
-    def _delete(self, obj: Bridge | Vxlan | Attachment | FdbEntry) -> None:
-        if isinstance(obj, FdbEntry):
-            if obj not in self.fdb:
-                raise FakeKernelError(f"no fdb entry {obj}")
-            self.fdb.discard(obj)
-        elif isinstance(obj, Attachment):
-            self.links[obj.ifname] = replace(self._link(obj.ifname), master="")
-        else:
-            self._link(obj.name)
-            self._remove(obj.name)
+    def _index(self) -> int:
+        self._next_index += 1
+        return self._next_index
 
     def _remove(self, name: str) -> None:
         self._link(name)
@@ -147,11 +154,9 @@ class FakeKernel:
             if other.master == name:
                 self.links[other.name] = replace(other, master="")
 
-    def _vni_taken(self, vx: Vxlan) -> bool:
-        return any(
-            ln.vxlan is not None and (ln.vxlan.vni, ln.vxlan.port) == (vx.vni, vx.port)
-            for ln in self.links.values()
-        )
+    def _vni_taken(self, vx: FakeLink) -> bool:
+        return any(ln.kind == "vxlan" and (ln.vni, ln.port) == (vx.vni, vx.port)
+                   for ln in self.links.values())
 
     def _link(self, name: str) -> FakeLink:
         if name not in self.links:
@@ -163,6 +168,8 @@ class FakeKernel:
             raise FakeKernelError(f"{name}: file exists")
 
 
-def _vxlan(link: FakeLink) -> Vxlan:
-    assert link.vxlan is not None
-    return replace(link.vxlan, mtu=link.mtu, alias=link.alias, up=link.up)
+def _row(link: FakeLink, master: int) -> Link:
+    return Link(index=link.index, name=link.name, alias=link.alias, mtu=link.mtu, up=link.up,
+                master=master, kind=link.kind, vxlan_data=link.kind == "vxlan", vni=link.vni,
+                local_ip=link.local_ip, port=link.port, learning=link.learning,
+                mcast_snooping=link.mcast_snooping, ipv6=link.ipv6)

@@ -2,36 +2,24 @@
 
 Two implementations keep the same contract: :class:`overcast.linux.netlink.
 NetlinkKernel` (the real kernel, current network namespace) and
-:class:`overcast.linux.fake.FakeKernel` (in memory, for tests).
+:class:`overcast.linux.fake.FakeKernel` (in memory, for tests).  Both run the
+registered subsystems' own observe rules and apply code
+(:mod:`overcast.plan.diff`) over their rows and primitives.
 
-What ``observe()`` returns:
-
-* bridges and VXLAN devices that Overcast owns (owned name and mark);
-* an :class:`Attachment` for every workload device (``tap*``) and every owned
-  device, with its master ("" if none), MTU and up flag;
-* FDB entries (with a destination) on owned VXLAN devices;
-* ``devices_present`` / ``devices_up``: the workload devices that exist / are up.
+What ``observe()`` returns, subsystem by subsystem: bridges and VXLAN devices
+that Overcast owns (owned name and mark); an attachment for every workload
+device (``tap*``) and every owned device, with its master ("" if none), MTU,
+up and IPv6 flags; FDB entries (with a destination) on owned VXLAN devices;
+and ``devices_present`` / ``devices_up``: the workload devices that exist /
+are up.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Protocol
 
-from overcast.linux.reconcile import Change, diff
-from overcast.linux.records import KernelState
-
-
-@dataclass(frozen=True, slots=True)
-class ApplyError:
-    """One change the kernel refused, and its reason."""
-
-    change: Change
-    message: str
-
-    def render(self) -> str:
-        return f"{self.change.render()}: {self.message}"
+from overcast.plan.state import ApplyError, Change, KernelState
 
 
 class Kernel(Protocol):
@@ -40,16 +28,3 @@ class Kernel(Protocol):
     def apply(self, changes: Sequence[Change]) -> list[ApplyError]:
         """Apply in order; a refused change is reported and the rest still tried."""
         ...
-
-
-@dataclass(frozen=True, slots=True)
-class ReconcileResult:
-    changes: tuple[Change, ...]
-    errors: tuple[ApplyError, ...]
-
-
-def reconcile(kernel: Kernel, desired: KernelState) -> ReconcileResult:
-    """Observe, diff, apply: one full resync pass (never flushes)."""
-    changes = diff(desired, kernel.observe())
-    errors = kernel.apply(changes) if changes else []
-    return ReconcileResult(tuple(changes), tuple(errors))

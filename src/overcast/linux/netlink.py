@@ -14,37 +14,36 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkDumpInterrupted, NetlinkError
 
 from overcast.linux.devices import disable_ipv6, entered_netns
-from overcast.linux.kernel import ApplyError
-from overcast.linux.reconcile import Change
-from overcast.linux.records import (
-    Attachment,
-    Bridge,
-    FdbEntry,
-    KernelState,
-    Vxlan,
-    is_owned,
-    is_workload,
-)
-from overcast.linux.rtnl import DumpInterrupted, FdbRow, LinkInfo, RtnlReader
+from overcast.linux.rtnl import DumpInterrupted, RtnlReader
 from overcast.linux.rtnl_write import Request, RtnlWriter, fdb_request, link_set_request
+from overcast.plan import diff as steps
+from overcast.plan.raw import EEXIST, FdbRow, KernelRefusal, Link, LinkExists
+from overcast.plan.state import ApplyError, Change, KernelState
+from overcast.plan.subsystem import Subsystem
+from overcast.plan.subsystems import SUBSYSTEMS
 
 AF_BRIDGE = 7
 IFF_UP = 0x1
-NTF_SELF = 0x2
-EEXIST = 17
 DUMP_ATTEMPTS = 5
+REFUSALS = (NetlinkError, LookupError, ValueError, OSError, KernelRefusal)
+# links subsystem's kind-specific data -> pyroute2's link arguments
+_LINK_INFO = {"mcast_snooping": "br_mcast_snooping", "mcast_querier": "br_mcast_querier",
+              "vni": "vxlan_id", "local": "vxlan_local", "port": "vxlan_port",
+              "learning": "vxlan_learning"}
 T = TypeVar("T")
 
 
 class NetlinkKernel:
-    def __init__(self, netns: str | None = None) -> None:
+    def __init__(self, netns: str | None = None,
+                 subsystems: Sequence[Subsystem] = SUBSYSTEMS) -> None:
         self._netns = netns
+        self._subsystems = subsystems
         # A missing namespace fails here (never created); a failure closes
         # the sockets already made.
         with entered_netns(netns), ExitStack() as made:
@@ -56,6 +55,9 @@ class NetlinkKernel:
             made.pop_all()
         self._indexes: dict[str, int] | None = None  # name -> ifindex during an apply
         self._observed: dict[str, int] | None = None  # name -> ifindex of the last observe
+        self._batch = _Batch()
+        self._refused: list[ApplyError] = []  # refusals of batches sent during an apply
+        self._current: Change | None = None  # the change whose primitives run now
 
     def close(self) -> None:
         self._rtnl.close()
@@ -76,9 +78,9 @@ class NetlinkKernel:
         from this snapshot) instead of a links dump of its own."""
 
         def read() -> KernelState:
-            links = self._rtnl.links()
-            state = _state(links, self._rtnl.fdb)
-            self._observed = {ln.name: ln.index for ln in links}
+            rows = _Rows(self._rtnl.links(), self._rtnl.fdb)
+            state = steps.observe(rows, self._subsystems)
+            self._observed = {ln.name: ln.index for ln in rows.link_rows()}
             return state
 
         self._observed = None
@@ -88,7 +90,9 @@ class NetlinkKernel:
         """The same snapshot decoded by pyroute2: several times slower, kept
         as the reference the fast reader is tested against."""
         self._observed = None
-        return _retried(lambda: _state([_link(m) for m in self._ipr.get_links()], self._fdb_pyroute2))
+        return _retried(lambda: steps.observe(
+            _Rows([_link(m) for m in self._ipr.get_links()], self._fdb_pyroute2),
+            self._subsystems))
 
     def _fdb_pyroute2(self, ifindexes: Collection[int]) -> list[FdbRow]:
         return [
@@ -99,50 +103,31 @@ class NetlinkKernel:
 
     # --- apply --------------------------------------------------------------
     def apply(self, changes: Sequence[Change]) -> list[ApplyError]:
-        """FDB entries and attachments are queued and sent as one batch; a
-        bridge or VXLAN change first flushes the queue (what comes before it
-        is done before it), then goes through pyroute2 on its own."""
+        """Each change through its subsystem.  FDB entries and attachments are
+        queued and sent as one batch; any other primitive first flushes the
+        queue (what comes before it is done before it)."""
         # name -> ifindex: the last observe's, when nothing was applied since;
         # else one links dump (on first use)
         self._indexes, self._observed = self._observed, None
-        batch = _Batch()
-        for change in changes:
-            try:
-                request = self._request(change)
-                if request is not None:
-                    batch.add(change, request)
-                    continue
-                batch.errors += self._flush(batch)
-                self._apply_link(change)
-            except (NetlinkError, LookupError, ValueError, OSError) as exc:
-                # one change's failure (read-only /proc/sys, an address that is
-                # not one) is that change's error; the batch goes on
-                batch.errors.append(ApplyError(change, _describe(exc)))
-        batch.errors += self._flush(batch)
+        self._batch, self._refused = _Batch(), []
+        errors = steps.apply(self, changes, REFUSALS, _describe, self._pin, self._subsystems)
+        errors += self._refused + self._flush()
+        self._current, self._refused = None, []
         order = {id(change): i for i, change in enumerate(changes)}
-        return sorted(batch.errors, key=lambda err: order[id(err.change)])
+        return sorted(errors, key=lambda err: order[id(err.change)])
 
-    def _request(self, change: Change) -> Request | None:
-        """The raw request of an FDB or attachment change; None for the others."""
-        obj = change.obj
-        if isinstance(obj, FdbEntry):
-            op: Literal["append", "del"] = "del" if change.op == "delete" else "append"
-            return fdb_request(op, self._index(obj.dev), obj.mac, obj.dst)
-        if not isinstance(obj, Attachment):
-            return None
-        index = self._index(obj.ifname)
-        if change.op == "delete":
-            return link_set_request(index, master=0)
-        master = self._index(obj.master)
-        if not obj.ipv6:
-            self._quiet(obj.ifname)  # before the request that sets it up is sent
-        return link_set_request(index, master=master, mtu=obj.mtu, up=obj.up)
+    def _pin(self, change: Change) -> None:
+        self._current = change
 
-    def _flush(self, batch: _Batch) -> list[ApplyError]:
+    def _queue(self, request: Request) -> None:
+        assert self._current is not None
+        self._batch.add(self._current, request)
+
+    def _flush(self) -> list[ApplyError]:
         """Send the queued requests; an error for each one the kernel refused
         (or for all of them when the batch could not be sent)."""
-        changes, requests = batch.changes, batch.requests
-        batch.changes, batch.requests = [], []
+        changes, requests = self._batch.changes, self._batch.requests
+        self._batch = _Batch()
         if not requests:
             return []
         try:
@@ -153,51 +138,62 @@ class NetlinkKernel:
         return [ApplyError(change, refusal.describe())
                 for change, refusal in zip(changes, answers, strict=True) if refusal is not None]
 
-    def _apply_link(self, change: Change) -> None:
-        obj = change.obj
-        assert isinstance(obj, Bridge | Vxlan)
-        if change.op == "delete":
-            self._ipr.link("del", index=self._index(obj.name))
-            self._forget(obj.name)
-        elif change.op == "create":
-            self._create(obj)
-        else:
-            self._set_link(obj)
+    def _flushed(self) -> None:
+        """Before a primitive that is not batched: send the queue, keep its refusals."""
+        self._refused += self._flush()
 
-    def _create(self, obj: Bridge | Vxlan) -> None:
+    # --- KernelIO primitives -----------------------------------------------------
+    def link_add(self, name: str, kind: str, mtu: int, info: dict[str, int | str]) -> None:
+        self._flushed()
+        args = {_LINK_INFO[k]: v for k, v in info.items()}
         try:
-            self._ipr.link("add", **_link_args(obj))
+            self._ipr.link("add", ifname=name, kind=kind, mtu=mtu, **args)
         except NetlinkError as exc:
-            if exc.code != EEXIST or not self._adoptable(obj):
-                raise
-        self._quiet(obj.name)
-        self._set_link(obj)
+            if exc.code == EEXIST:
+                raise LinkExists(_describe(exc)) from None
+            raise
 
-    def _adoptable(self, obj: Bridge | Vxlan) -> bool:
-        """A device with our name and kind but no mark: we crashed between
-        creating it and marking it.  Anything else is not ours."""
-        (msg,) = self._ipr.get_links(ifname=obj.name)
-        link = _link(msg)
-        kind = "bridge" if isinstance(obj, Bridge) else "vxlan"
-        if link.kind != kind or link.alias:
-            return False
-        return not isinstance(obj, Vxlan) or _vxlan(link).identity() == obj.identity()
+    def link_get(self, name: str) -> Link | None:
+        self._flushed()
+        try:
+            (msg,) = self._ipr.get_links(ifname=name)
+        except NetlinkError:
+            return None
+        return _link(msg)
 
-    def _set_link(self, obj: Bridge | Vxlan) -> None:
-        state = "up" if obj.up else "down"
+    def link_set(self, name: str, mtu: int, alias: str, up: bool,
+                 mcast_snooping: bool | None = None) -> None:
+        self._flushed()
         extra: dict[str, Any] = {}
-        if isinstance(obj, Bridge):  # repairs snooping switched on by hand, or by an adopter
-            extra = {"kind": "bridge", "br_mcast_snooping": int(obj.mcast_snooping)}
-            if not obj.ipv6:
-                self._quiet(obj.name)
-        self._ipr.link("set", index=self._index(obj.name), mtu=obj.mtu, ifalias=obj.alias,
-                       state=state, **extra)
+        if mcast_snooping is not None:
+            extra = {"kind": "bridge", "br_mcast_snooping": int(mcast_snooping)}
+        self._ipr.link("set", index=self._index(name), mtu=mtu, ifalias=alias,
+                       state="up" if up else "down", **extra)
 
-    def _quiet(self, dev: str) -> None:
-        """No IPv6 on our devices and the taps we attach: no MLD, RS or DAD
-        from the host into a tenant network.  Set before the device goes up."""
+    def link_del(self, name: str) -> None:
+        self._flushed()
+        self._ipr.link("del", index=self._index(name))
+        if self._indexes is not None:
+            self._indexes.pop(name, None)
+
+    def port_set(self, name: str, master: str, mtu: int | None = None,
+                 up: bool | None = None) -> None:
+        index = self._index(name)
+        if not master:
+            self._queue(link_set_request(index, master=0))
+        else:
+            self._queue(link_set_request(index, master=self._index(master), mtu=mtu, up=up))
+
+    def fdb_add(self, dev: str, mac: str, dst: str) -> None:
+        self._queue(fdb_request("append", self._index(dev), mac, dst))
+
+    def fdb_del(self, dev: str, mac: str, dst: str) -> None:
+        self._queue(fdb_request("del", self._index(dev), mac, dst))
+
+    def ipv6_off(self, name: str) -> None:
+        """Set before the device goes up (the sysctl is not a netlink request)."""
         with entered_netns(self._netns):
-            disable_ipv6(dev)
+            disable_ipv6(name)
 
     def _index(self, name: str) -> int:
         """The ifindex of ``name``: from the observe just before or one links
@@ -215,42 +211,34 @@ class NetlinkKernel:
             found = self._indexes[name] = int(looked[0])
         return found
 
-    def _forget(self, name: str) -> None:
-        if self._indexes is not None:
-            self._indexes.pop(name, None)
+
+class _Rows:
+    """One read of the kernel: the links dump, and the FDB read on demand."""
+
+    def __init__(self, links: list[Link], fdb: Callable[[Collection[int]], list[FdbRow]]) -> None:
+        self._links = links
+        self._fdb = fdb
+
+    def link_rows(self) -> list[Link]:
+        return self._links
+
+    def fdb_rows(self, ifindexes: Collection[int]) -> list[FdbRow]:
+        return self._fdb(ifindexes)
 
 
 @dataclass
 class _Batch:
-    """Raw requests not yet sent, with their changes; errors so far."""
+    """Raw requests not yet sent, with their changes."""
 
     changes: list[Change] = field(default_factory=list)
     requests: list[Request] = field(default_factory=list)
-    errors: list[ApplyError] = field(default_factory=list)
 
     def add(self, change: Change, request: Request) -> None:
         self.changes.append(change)
         self.requests.append(request)
 
 
-def _link_args(obj: Bridge | Vxlan) -> dict[str, Any]:
-    if isinstance(obj, Bridge):
-        # Snooping as the record says (off: flood multicast as the VXLAN
-        # head-end replication does) and never a querier: no queries sent.
-        return {"ifname": obj.name, "kind": "bridge", "mtu": obj.mtu,
-                "br_mcast_snooping": int(obj.mcast_snooping), "br_mcast_querier": 0}
-    return {
-        "ifname": obj.name,
-        "kind": "vxlan",
-        "mtu": obj.mtu,
-        "vxlan_id": obj.vni,
-        "vxlan_local": obj.local_ip,
-        "vxlan_port": obj.port,
-        "vxlan_learning": int(obj.learning),
-    }
-
-
-def _describe(exc: Exception) -> str:
+def _describe(exc: BaseException) -> str:
     if isinstance(exc, NetlinkError):
         return f"netlink error {exc.code}: {exc.args[1] if len(exc.args) > 1 else exc}"
     return str(exc)
@@ -266,45 +254,11 @@ def _retried(read: Callable[[], T]) -> T:
     raise AssertionError("unreachable")
 
 
-def _state(links: list[LinkInfo], fdb: Callable[[Collection[int]], list[FdbRow]]) -> KernelState:
-    by_index = {ln.index: ln.name for ln in links}
-    owned = [ln for ln in links if is_owned(ln.name, ln.alias)]
-    bridges = [Bridge(ln.name, ln.mtu, ln.alias, ln.up, ln.mcast_snooping, ln.ipv6)
-               for ln in owned if ln.kind == "bridge"]
-    vxlans = [_vxlan(ln) for ln in owned if ln.kind == "vxlan"]
-    taps = [ln for ln in links if is_workload(ln.name)]
-    attachments = [
-        Attachment(ln.name, by_index.get(ln.master, ""), ln.mtu, ln.up, ln.ipv6)
-        for ln in (*taps, *owned)
-        if ln.kind != "bridge"
-    ]
-    vx_index = {ln.index: ln.name for ln in owned if ln.kind == "vxlan"}
-    entries = [
-        FdbEntry(vx_index[row.ifindex], row.mac.lower(), row.dst)
-        for row in fdb(vx_index)
-        if row.ifindex in vx_index and row.dst and row.flags & NTF_SELF
-    ]
-    return KernelState.of(
-        bridges,
-        vxlans,
-        attachments,
-        entries,
-        devices_present=[t.name for t in taps],
-        devices_up=[t.name for t in taps if t.up],
-    )
-
-
-def _vxlan(link: LinkInfo) -> Vxlan:
-    if not link.vxlan_data:
-        raise ValueError(f"{link.name}: no vxlan data")
-    return Vxlan(link.name, link.vni, link.local_ip, link.mtu, link.alias, link.port, link.learning, link.up)
-
-
-def _link(msg: Any) -> LinkInfo:
-    """A LinkInfo from a pyroute2 RTM_NEWLINK message."""
+def _link(msg: Any) -> Link:
+    """A Link from a pyroute2 RTM_NEWLINK message."""
     info = msg.get("IFLA_LINKINFO")
     data = info.get("IFLA_INFO_DATA") if info else None
-    link = LinkInfo(
+    link = Link(
         index=msg["index"],
         name=msg.get("IFLA_IFNAME") or "",
         alias=msg.get("IFLA_IFALIAS") or "",

@@ -18,7 +18,8 @@ import os
 import socket
 import struct
 from collections.abc import Collection, Iterator
-from dataclasses import dataclass, field
+
+from overcast.plan.raw import FdbRow, Link
 
 NETLINK_ROUTE = 0
 NLMSG_ERROR, NLMSG_DONE = 2, 3
@@ -49,37 +50,6 @@ class DumpInterrupted(Exception):
     """The kernel changed the table while dumping it: the dump may be torn."""
 
 
-@dataclass(slots=True)
-class LinkInfo:
-    """The fields of one link that observe needs; vxlan fields only when
-    ``kind == "vxlan"`` and the kernel sent IFLA_INFO_DATA (``vxlan_data``)."""
-
-    index: int
-    name: str = ""
-    alias: str = ""
-    mtu: int = 0
-    up: bool = False
-    master: int = 0
-    kind: str = ""
-    vxlan_data: bool = False
-    vni: int = 0
-    local_ip: str = ""
-    port: int = 0
-    learning: bool = False
-    mcast_snooping: bool = False  # bridges: as IFLA_BR_MCAST_SNOOPING says
-    ipv6: bool = False  # IPv6 enabled on the device (False also when the kernel has none)
-
-
-@dataclass(frozen=True, slots=True)
-class FdbRow:
-    """One AF_BRIDGE neighbour (FDB) message: ``dst`` is None when absent."""
-
-    ifindex: int
-    flags: int
-    mac: str
-    dst: str | None = field(default=None)
-
-
 class RtnlReader:
     """One raw NETLINK_ROUTE socket, in the namespace current when created."""
 
@@ -92,7 +62,7 @@ class RtnlReader:
     def close(self) -> None:
         self._sock.close()
 
-    def links(self) -> list[LinkInfo]:
+    def links(self) -> list[Link]:
         messages = list(self._dump(RTM_GETLINK, IFINFOMSG.pack(0, 0, 0, 0, 0)))
         return [_link(buf, start, end) for buf, start, end in messages]
 
@@ -152,11 +122,11 @@ def _str(buf: bytes, start: int, end: int) -> str:
     return buf[start:end].split(b"\0", 1)[0].decode("utf-8", "replace")
 
 
-def _link(buf: bytes, start: int, end: int) -> LinkInfo:
+def _link(buf: bytes, start: int, end: int) -> Link:
     """The walk over the ~45 top-level attributes of a link is inlined: it is
     most of observe's time."""
     _family, _type, index, flags, _change = IFINFOMSG.unpack_from(buf, start)
-    link = LinkInfo(index=index, up=bool(flags & IFF_UP))
+    link = Link(index=index, up=bool(flags & IFF_UP))
     pos, unpack = start + IFINFOMSG.size, RTATTR.unpack_from
     while pos + 4 <= end:
         length, kind = unpack(buf, pos)
@@ -169,7 +139,7 @@ def _link(buf: bytes, start: int, end: int) -> LinkInfo:
     return link
 
 
-def _link_attr(link: LinkInfo, kind: int, buf: bytes, vstart: int, vend: int) -> None:
+def _link_attr(link: Link, kind: int, buf: bytes, vstart: int, vend: int) -> None:
     if kind == IFLA_IFNAME:
         link.name = _str(buf, vstart, vend)
     elif kind == IFLA_MTU:
@@ -184,7 +154,7 @@ def _link_attr(link: LinkInfo, kind: int, buf: bytes, vstart: int, vend: int) ->
         link.ipv6 = _ipv6_enabled(buf, vstart, vend)
 
 
-def _linkinfo(link: LinkInfo, buf: bytes, start: int, end: int) -> None:
+def _linkinfo(link: Link, buf: bytes, start: int, end: int) -> None:
     data = None
     for kind, vstart, vend in _attrs(buf, start, end):
         if kind == IFLA_INFO_KIND:
@@ -208,11 +178,11 @@ def _ipv6_enabled(buf: bytes, start: int, end: int) -> bool:
         for kind, vstart, vend in _attrs(buf, fstart, fend):
             if kind == IFLA_INET6_CONF and vend - vstart >= 4 * (DEVCONF_DISABLE_IPV6 + 1):
                 (disabled,) = struct.unpack_from("=i", buf, vstart + 4 * DEVCONF_DISABLE_IPV6)
-                return disabled == 0
+                return bool(disabled == 0)
     return False
 
 
-def _vxlan(link: LinkInfo, buf: bytes, start: int, end: int) -> None:
+def _vxlan(link: Link, buf: bytes, start: int, end: int) -> None:
     link.vxlan_data = True
     for kind, vstart, vend in _attrs(buf, start, end):
         if kind == IFLA_VXLAN_ID:

@@ -8,27 +8,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from overcast.linux.records import (
-    BUM_MAC,
-    Attachment,
-    Bridge,
-    FdbEntry,
-    KernelState,
-    Vxlan,
-)
+from overcast.model.problems import Problem
 from overcast.model.types import Network, Port
 from overcast.plan import names
+from overcast.plan.diff import kinds
+from overcast.plan.state import KernelState
+from overcast.plan.subsystems.fdb import BUM_MAC, FdbEntry
+from overcast.plan.subsystems.links import Attachment, Bridge, Vxlan
 
 MAX_VNI = 2**24 - 1
 SUPPORTED_TYPES = ("vxlan", "local")
-
-
-@dataclass(frozen=True, slots=True, order=True)
-class Problem:
-    """Something in the model this host cannot realize, and why."""
-
-    path: str
-    message: str
 
 
 @dataclass(frozen=True)
@@ -54,14 +43,17 @@ class HostPlan:
     host: str
     state: KernelState
     port_devices: Mapping[str, str] = field(default_factory=dict)  # port id -> tap name
-    problems: tuple[Problem, ...] = ()
+    # port id -> every device the port needs (its tap, its network's bridge and VXLAN)
+    port_needs: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    ports_down: frozenset[str] = frozenset()  # placed, but administratively down
+    problems: tuple[Problem, ...] = ()  # what this host cannot realize, and why
 
     def render(self) -> str:
         """Normalized, sorted text (for golden tests and `overcast` debugging)."""
         lines = [f"host {self.host}"]
-        lines += self.state.render().splitlines()
+        lines += self.state.render(kinds()).splitlines()
         lines += [f"port {pid} dev {dev}" for pid, dev in sorted(self.port_devices.items())]
-        lines += [f"problem {p.path}: {p.message}" for p in sorted(self.problems)]
+        lines += [f"problem {p}" for p in self.problems]
         return "\n".join(lines) + "\n"
 
 
@@ -73,6 +65,8 @@ class _Builder:
     attachments: list[Attachment] = field(default_factory=list)
     fdb: list[FdbEntry] = field(default_factory=list)
     port_devices: dict[str, str] = field(default_factory=dict)
+    port_needs: dict[str, frozenset[str]] = field(default_factory=dict)
+    ports_down: set[str] = field(default_factory=set)
     problems: list[Problem] = field(default_factory=list)
     used_names: dict[str, str] = field(default_factory=dict)  # kernel name -> owner id
 
@@ -103,7 +97,9 @@ def plan_host(view: HostView) -> HostPlan:
             remote = [p for p in ports if p.network_id == net.id and _is_remote(p, view)]
             _plan_network(b, net, net_local, remote)
     state = KernelState.of(b.bridges, b.vxlans, b.attachments, b.fdb)
-    return HostPlan(view.host, state, dict(sorted(b.port_devices.items())), tuple(sorted(set(b.problems))))
+    problems = tuple(sorted(set(b.problems), key=lambda p: (p.path, p.message)))
+    return HostPlan(view.host, state, dict(sorted(b.port_devices.items())),
+                    dict(sorted(b.port_needs.items())), frozenset(b.ports_down), problems)
 
 
 def _is_remote(port: Port, view: HostView) -> bool:
@@ -116,8 +112,10 @@ def _plan_network(b: _Builder, net: Network, local: list[Port], remote: list[Por
         return
     bridge, mark = names.bridge_name(net.id), names.network_mark(net.id)
     b.bridges.append(Bridge(bridge, net.mtu, mark))
+    needs = {bridge}
     if net.network_type == "vxlan":
         vxlan = names.vxlan_name(net.id)
+        needs.add(vxlan)
         b.vxlans.append(Vxlan(vxlan, int(net.segmentation_id or 0), b.view.underlay_ip, net.mtu, mark))
         b.attachments.append(Attachment(vxlan, bridge, net.mtu))
         _plan_remote(b, vxlan, remote)
@@ -126,6 +124,9 @@ def _plan_network(b: _Builder, net: Network, local: list[Port], remote: list[Por
         if b.claim(tap, f"port/{port.id}", f"port/{port.id}"):
             b.attachments.append(Attachment(tap, bridge, net.mtu, port.admin_state_up))
             b.port_devices[port.id] = tap
+            b.port_needs[port.id] = frozenset(needs | {tap})
+            if not port.admin_state_up:
+                b.ports_down.add(port.id)
 
 
 def _claim_network(b: _Builder, net: Network, path: str) -> bool:

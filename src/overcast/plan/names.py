@@ -10,19 +10,13 @@ name and the mark say so.
 
 from __future__ import annotations
 
-from overcast.linux.records import (
-    BRIDGE_PREFIX,
-    MARK_PREFIX,
-    OWNED_PREFIXES,
-    TAP_PREFIX,
-    VXLAN_PREFIX,
-    is_owned,
-    is_workload,
-)
-
 __all__ = [
+    "BRIDGE_PREFIX",
     "IFNAMSIZ",
+    "MARK_PREFIX",
     "OWNED_PREFIXES",
+    "TAP_PREFIX",
+    "VXLAN_PREFIX",
     "bridge_name",
     "is_owned",
     "is_workload",
@@ -32,8 +26,25 @@ __all__ = [
     "vxlan_name",
 ]
 
+TAP_PREFIX = "tap"
+BRIDGE_PREFIX = "ocb"
+VXLAN_PREFIX = "ocx"
+OWNED_PREFIXES = (BRIDGE_PREFIX, VXLAN_PREFIX)
+MARK_PREFIX = "overcast:"
 IFNAMSIZ = 15
 ID_CHARS = 11
+
+
+def is_owned(name: str, alias: str | None) -> bool:
+    """True only for devices Overcast created: owned prefix AND our mark."""
+    if not name.startswith(OWNED_PREFIXES) or not alias:
+        return False
+    return alias.startswith(MARK_PREFIX)
+
+
+def is_workload(name: str) -> bool:
+    """True for VM/container NICs (created by QEMU or the lab, not by us)."""
+    return name.startswith(TAP_PREFIX)
 
 
 def _short(object_id: str) -> str:

@@ -1,0 +1,101 @@
+"""The kernel as the data plane's subsystems see it: rows as the kernel
+reports them (:class:`Link`, :class:`FdbRow`), the read side
+(:class:`KernelRows`) and the write side (:class:`KernelIO`).
+
+Both sides are protocols.  The real driver (``overcast.linux.netlink``)
+implements them over rtnetlink, the fake (``overcast.linux.fake``) over rows
+in memory with the kernel's own side effects.  A subsystem's observe rule
+reads rows and its apply calls the write primitives, so the fake and the
+driver run the same subsystem code and differ only below these protocols.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from typing import Protocol
+
+NTF_SELF = 0x2  # an FDB row of the device itself (not of the bridge above it)
+EEXIST = 17
+
+
+@dataclass(slots=True)
+class Link:
+    """The fields of one link that observe needs; vxlan fields only when
+    ``kind == "vxlan"`` and the kernel sent its data (``vxlan_data``)."""
+
+    index: int
+    name: str = ""
+    alias: str = ""
+    mtu: int = 0
+    up: bool = False
+    master: int = 0  # ifindex of the master device; 0: none
+    kind: str = ""
+    vxlan_data: bool = False
+    vni: int = 0
+    local_ip: str = ""
+    port: int = 0
+    learning: bool = False
+    mcast_snooping: bool = False  # bridges: as IFLA_BR_MCAST_SNOOPING says
+    ipv6: bool = False  # IPv6 enabled on the device (False also when the kernel has none)
+
+
+@dataclass(frozen=True, slots=True)
+class FdbRow:
+    """One AF_BRIDGE neighbour (FDB) row: ``dst`` is None when absent."""
+
+    ifindex: int
+    flags: int
+    mac: str
+    dst: str | None = field(default=None)
+
+
+class KernelRows(Protocol):
+    """One consistent read of the kernel (the driver retries a read that a
+    concurrent change tore)."""
+
+    def link_rows(self) -> list[Link]: ...
+
+    def fdb_rows(self, ifindexes: Collection[int]) -> list[FdbRow]:
+        """FDB rows of the devices ``ifindexes``."""
+        ...
+
+
+class KernelRefusal(Exception):
+    """The kernel refused a primitive; the message says why (as the kernel did)."""
+
+
+class LinkExists(KernelRefusal):
+    """``link_add`` of a name that exists."""
+
+
+class KernelIO(Protocol):
+    """Write primitives, in the kernel's terms.  Names are resolved by the
+    implementation; a missing device is a refusal of that change only.
+    ``port_set`` and the FDB primitives may be queued and sent in batches:
+    any other primitive first sends what is queued, so order is kept."""
+
+    def link_add(self, name: str, kind: str, mtu: int, info: dict[str, int | str]) -> None:
+        """Create a device (``info``: kind-specific data, see the links
+        subsystem); :class:`LinkExists` if the name is taken."""
+        ...
+
+    def link_get(self, name: str) -> Link | None: ...
+
+    def link_set(self, name: str, mtu: int, alias: str, up: bool,
+                 mcast_snooping: bool | None = None) -> None: ...
+
+    def link_del(self, name: str) -> None: ...
+
+    def port_set(self, name: str, master: str, mtu: int | None = None,
+                 up: bool | None = None) -> None:
+        """Enslave ``name`` to ``master`` ("" detaches it), set MTU and up flag."""
+        ...
+
+    def fdb_add(self, dev: str, mac: str, dst: str) -> None: ...
+
+    def fdb_del(self, dev: str, mac: str, dst: str) -> None: ...
+
+    def ipv6_off(self, name: str) -> None:
+        """No IPv6 on the device (no MLD, RS or DAD into a tenant network)."""
+        ...

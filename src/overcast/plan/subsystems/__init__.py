@@ -1,0 +1,13 @@
+"""The registry of kernel subsystems, in dependency order: what a later one
+needs (an FDB entry needs its VXLAN device) is created before it and deleted
+after it.  Adding a subsystem is one module here and one line below."""
+
+from overcast.plan.subsystem import Subsystem
+from overcast.plan.subsystems import fdb, links
+
+SUBSYSTEMS: tuple[Subsystem, ...] = (
+    links.SUBSYSTEM,
+    fdb.SUBSYSTEM,
+)
+
+__all__ = ["SUBSYSTEMS"]
