@@ -13,10 +13,12 @@ from typing import IO
 
 import pytest
 
-from overcast.linux import diff
 from overcast.linux.devices import disable_ipv6, list_tap_devices
 from overcast.linux.netlink import NetlinkKernel
+from overcast.plan.diff import diff
 from overcast.plan.names import bridge_name, tap_name, vxlan_name
+from overcast.plan.subsystems.fdb import FdbEntry
+from overcast.plan.subsystems.links import Attachment, Bridge, Vxlan
 
 from .conftest import MakeNs, add_workload, ip_json, sh
 from .test_netlink_kernel import NET_A, NET_L, P1, P2, P4, add_taps, converge, plan
@@ -56,10 +58,10 @@ def test_fast_observe_equals_the_pyroute2_observe(make_ns: MakeNs) -> None:
                         "dst", "198.18.0.9"], check=True)
         fast, reference = kernel.observe(), kernel.observe_with_pyroute2()
     assert fast == reference
-    assert fast.vxlans and fast.bridges and fast.fdb and fast.attachments
+    assert fast[Vxlan] and fast[Bridge] and fast[FdbEntry] and fast[Attachment]
     assert {"tapforeign", "tapdown", tap_name(P1.id)} <= fast.devices_present
     assert "tapdown" not in fast.devices_up and tap_name(P4.id) not in fast.devices_up
-    assert ("fa:16:3e:99:00:02", "198.18.0.9") in {(e.mac, e.dst) for e in fast.fdb}
+    assert ("fa:16:3e:99:00:02", "198.18.0.9") in {(e.mac, e.dst) for e in fast[FdbEntry]}
 
 
 def test_our_devices_have_ipv6_off_and_no_snooping(make_ns: MakeNs) -> None:
