@@ -16,12 +16,16 @@ pytestmark = pytest.mark.root
 PROBE_ETHERTYPE = "88b5"  # IEEE local experimental
 
 
-@pytest.fixture(scope="module")
-def tenant_b(lab: Lab, tenant_a: dict[str, Any]) -> dict[str, Any]:
+def _make_tenant_b(lab: Lab) -> dict[str, Any]:
     net, subnet = lab.api.create_network("net-b", "10.0.0.0/24")
     lab.vm("b1", "host1", "net-b", "10.0.0.11")  # same IP as a1, same host
     lab.vm("b3", "host2", "net-b", "10.0.0.13")  # same IP as a3, same host
     return {"network": net, "subnet": subnet}
+
+
+@pytest.fixture
+def tenant_b(lab: Lab, tenant_a: dict[str, Any]) -> dict[str, Any]:
+    return lab.tenant("b", _make_tenant_b)
 
 
 def own_macs(lab: Lab, vms: tuple[str, ...]) -> list[str]:

@@ -8,6 +8,8 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,6 +33,10 @@ def eventually(check: Callable[[], bool], timeout: float, what: str) -> None:
 
 def link_names(ns: str) -> set[str]:
     return {link["ifname"] for link in ipcmd.links(ns)}
+
+
+def lacks(ns: str, devices: set[str]) -> bool:
+    return not devices & link_names(ns)
 
 
 def fdb(ns: str, dev: str) -> set[tuple[str, str]]:
@@ -57,7 +63,7 @@ def test_port_and_network_deletion_clean_the_kernel(lab: Lab, tenant_a: dict[str
     vm.delete("c2")
     lab.api.call("DELETE", f"/v2.0/networks/{net['id']}")
     for host in ("oc-host1", "oc-host2", "oc-host3"):
-        eventually(lambda h=host: not {br, vx} & link_names(h), 5, f"net-c devices gone from {host}")
+        eventually(partial(lacks, host, {br, vx}), 5, f"net-c devices gone from {host}")
     assert c2["port_id"]
 
 
@@ -66,24 +72,55 @@ def test_agent_sigkill_and_restart_lose_no_packet(lab: Lab, tenant_a: dict[str, 
     pinger = subprocess.Popen(["ip", "netns", "exec", a1["netns"], "ping", "-n", "-i", "0.05",
                                "-c", "160", "-W", "1", a3["ips"][0]],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    time.sleep(1.0)
-    logs = {h: control.log_path(f"agent-{h}") for h in ("host1", "host2")}
+    time.sleep(1.0)  # the ping is under way before the agents die
+    hosts = ("host1", "host2")
+    logs = {h: control.log_path(f"agent-{h}") for h in hosts}
     sizes = {h: p.stat().st_size for h, p in logs.items()}
-    for host in ("host1", "host2"):
+    for host in hosts:
         control.stop_process(f"agent-{host}", sig=signal.SIGKILL)
     time.sleep(0.5)
-    for host in ("host1", "host2"):
+    for host in hosts:
         control.start_agent(lab.topo, lab.topo.host(host))
-    control.wait_agents(lab.topo, ["host1", "host2"])
+    control.wait_agents(lab.topo, list(hosts))
     out, _ = pinger.communicate(timeout=30)
     assert " 0% packet loss" in out and "160 received" in out, out
-    time.sleep(1.0)  # the restarted agents have done their first pass
-    for host, path in logs.items():
-        with open(path) as f:
-            f.seek(sizes[host])
-            new = f.read()
-        assert "full read" in new
-        assert "applied:" not in new, f"restarted agent on {host} changed the kernel:\n{new}"
+    # Proof that each restarted agent has completed full passes: a probe
+    # network with a port bound to each host, whose devices will never exist.
+    # A pass reports such a port DOWN only after it has planned the whole
+    # host, observed the kernel and applied its diff; every change it made is
+    # logged before.  So once both probe ports are reported, every change the
+    # restarted agents made is in their logs.
+    net, _ = lab.api.create_network("net-probe", "10.8.0.0/24")
+    probe_devices = (names.bridge_name(net["id"]), names.vxlan_name(net["id"]))
+    ports = {h: lab.api.call("POST", "/v2.0/ports", {"port": {
+        "network_id": net["id"], "binding:host_id": h, "name": f"probe-{h}"}})["port"]
+        for h in hosts}
+    try:
+        for host in hosts:
+            reported = f"port {ports[host]['id']}: DOWN"
+            eventually(partial(logged, logs[host], sizes[host], reported), 10,
+                       f"the restarted agent on {host} reports its probe port")
+        for host, path in logs.items():
+            new = new_log(path, sizes[host])
+            assert "full read" in new
+            changed = [line for line in new.splitlines() if "applied:" in line
+                       and not any(dev in line for dev in probe_devices)]
+            assert changed == [], f"restarted agent on {host} changed the kernel:\n{new}"
+    finally:
+        for port in ports.values():
+            lab.api.call("DELETE", f"/v2.0/ports/{port['id']}")
+        lab.api.call("DELETE", f"/v2.0/networks/{net['id']}")
+
+
+def logged(path: Path, offset: int, text: str) -> bool:
+    return text in new_log(path, offset)
+
+
+def new_log(path: Path, offset: int) -> str:
+    """What was written to the log at ``path`` after its first ``offset`` bytes."""
+    with open(path) as f:
+        f.seek(offset)
+        return f.read()
 
 
 def test_drift_made_by_hand_is_repaired(lab: Lab, tenant_a: dict[str, Any]) -> None:
