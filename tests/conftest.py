@@ -8,8 +8,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:  # imported by the fixture, so that collecting the suite does not load the API
+    from overcast.api.embedded import EmbeddedServer
 
 IS_ROOT = os.geteuid() == 0
 _root_skipped: list[str] = []
@@ -47,7 +52,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 @pytest.fixture
-def api_server():  # type: ignore[no-untyped-def]
+def api_server() -> Iterator[EmbeddedServer]:
     """A fresh API on a free loopback port over an in-memory store."""
     from overcast.api import Api
     from overcast.api.embedded import EmbeddedServer
@@ -58,5 +63,5 @@ def api_server():  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def api_url(api_server) -> str:  # type: ignore[no-untyped-def]
+def api_url(api_server: EmbeddedServer) -> str:
     return str(api_server.url)

@@ -25,6 +25,7 @@ class Outcome:
 
 
 Run = Callable[..., Outcome]
+World = dict[str, dict[str, Any]]  # name -> a resource the fake holds
 
 
 @pytest.fixture

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from .conftest import Run
+from .conftest import Run, World
 from .fake_neutron import FakeNeutron
 
 
 @pytest.fixture
-def world(fake: FakeNeutron) -> dict[str, dict]:
+def world(fake: FakeNeutron) -> World:
     net = fake.add("networks", name="blue")
     return {
         "net": net,
@@ -20,7 +22,7 @@ def world(fake: FakeNeutron) -> dict[str, dict]:
     }
 
 
-def test_port_create_resolves_names(overcast: Run, fake: FakeNeutron, world: dict) -> None:
+def test_port_create_resolves_names(overcast: Run, fake: FakeNeutron, world: World) -> None:
     result = overcast(
         "port", "create", "vm1-eth0", "--network", "blue",
         "--fixed-ip", "subnet=blue-v4,ip-address=10.0.0.5", "--mac-address", "fa:16:3e:00:00:01",
@@ -40,14 +42,14 @@ def test_port_create_resolves_names(overcast: Run, fake: FakeNeutron, world: dic
     }}
 
 
-def test_port_create_without_security(overcast: Run, fake: FakeNeutron, world: dict) -> None:
+def test_port_create_without_security(overcast: Run, fake: FakeNeutron, world: World) -> None:
     overcast("port", "create", "p", "--network", "blue", "--no-security-group",
              "--disable-port-security")
     body = fake.writes()[0].body["port"]
     assert body["security_groups"] == [] and body["port_security_enabled"] is False
 
 
-def test_port_list_filters(overcast: Run, fake: FakeNeutron, world: dict) -> None:
+def test_port_list_filters(overcast: Run, fake: FakeNeutron, world: World) -> None:
     fake.add("ports", name="p1", network_id=world["net"]["id"], **{"binding:host_id": "hv1"},
              fixed_ips=[{"subnet_id": "s", "ip_address": "10.0.0.5"}], status="ACTIVE")
     fake.add("ports", name="p2", network_id="other", **{"binding:host_id": "hv2"})
@@ -57,7 +59,7 @@ def test_port_list_filters(overcast: Run, fake: FakeNeutron, world: dict) -> Non
     assert "ip_address='10.0.0.5', subnet_id='s'" in result.out
 
 
-def test_port_set_adds_and_clears(overcast: Run, fake: FakeNeutron, world: dict) -> None:
+def test_port_set_adds_and_clears(overcast: Run, fake: FakeNeutron, world: World) -> None:
     port = fake.add("ports", name="p", security_groups=[world["web"]["id"]],
                     fixed_ips=[{"subnet_id": "s", "ip_address": "10.0.0.5"}])
     overcast("port", "set", "p", "--security-group", "db", "--host", "hv2", "--no-fixed-ip",
@@ -95,8 +97,8 @@ def test_security_group_create_and_set(overcast: Run, fake: FakeNeutron) -> None
           "remote_ip_prefix": "0.0.0.0/0"}),
     ],
 )
-def test_rule_create(overcast: Run, fake: FakeNeutron, world: dict, argv: list[str],
-                     expected: dict) -> None:
+def test_rule_create(overcast: Run, fake: FakeNeutron, world: World, argv: list[str],
+                     expected: dict[str, Any]) -> None:
     result = overcast("security", "group", "rule", "create", "web", *argv)
     assert result.code == 0, result.err
     assert fake.writes()[0].path == "/v2.0/security-group-rules"
@@ -105,7 +107,7 @@ def test_rule_create(overcast: Run, fake: FakeNeutron, world: dict, argv: list[s
     }
 
 
-def test_rule_remote_group_and_list(overcast: Run, fake: FakeNeutron, world: dict) -> None:
+def test_rule_remote_group_and_list(overcast: Run, fake: FakeNeutron, world: World) -> None:
     overcast("security", "group", "rule", "create", "db", "--protocol", "tcp",
              "--dst-port", "5432", "--remote-group", "web")
     body = fake.writes()[0].body["security_group_rule"]
@@ -138,7 +140,7 @@ def test_security_group_show_lists_rules_one_per_line(overcast: Run, fake: FakeN
 
 
 def test_port_unset_removes_only_what_is_named(overcast: Run, fake: FakeNeutron,
-                                                world: dict) -> None:
+                                                world: World) -> None:
     sid = world["subnet"]["id"]
     port = fake.add("ports", name="p", tags=["a", "b"],
                     security_groups=[world["web"]["id"], world["db"]["id"]],

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import Run
+from .conftest import Run, World
 from .fake_neutron import FakeNeutron
 
 
 @pytest.fixture
-def world(fake: FakeNeutron) -> dict[str, dict]:
+def world(fake: FakeNeutron) -> World:
     ext = fake.add("networks", name="public", **{"router:external": True})
     net = fake.add("networks", name="blue")
     return {
@@ -21,7 +21,7 @@ def world(fake: FakeNeutron) -> dict[str, dict]:
     }
 
 
-def test_router_create_with_gateway(overcast: Run, fake: FakeNeutron, world: dict) -> None:
+def test_router_create_with_gateway(overcast: Run, fake: FakeNeutron, world: World) -> None:
     assert overcast("router", "create", "r2", "--external-gateway", "public",
                     "--disable-snat").code == 0
     assert fake.writes()[0].body == {"router": {
@@ -30,7 +30,7 @@ def test_router_create_with_gateway(overcast: Run, fake: FakeNeutron, world: dic
     }}
 
 
-def test_router_set_gateway_and_routes(overcast: Run, fake: FakeNeutron, world: dict) -> None:
+def test_router_set_gateway_and_routes(overcast: Run, fake: FakeNeutron, world: World) -> None:
     rid = world["router"]["id"]
     overcast("router", "set", "r1", "--external-gateway", "public",
              "--route", "destination=10.9.0.0/16,gateway=10.0.0.254")
@@ -46,7 +46,7 @@ def test_router_set_gateway_and_routes(overcast: Run, fake: FakeNeutron, world: 
 
 
 def test_router_snat_without_gateway_is_an_error(overcast: Run, fake: FakeNeutron,
-                                                 world: dict) -> None:
+                                                 world: World) -> None:
     result = overcast("router", "set", "r1", "--enable-snat")
     assert result.code == 1 and "need --external-gateway" in result.err
     assert fake.writes() == []
@@ -61,7 +61,7 @@ def test_router_snat_without_gateway_is_an_error(overcast: Run, fake: FakeNeutro
         (["remove", "port"], "remove_router_interface", "port_id", "port"),
     ],
 )
-def test_router_interfaces(overcast: Run, fake: FakeNeutron, world: dict, words: list[str],
+def test_router_interfaces(overcast: Run, fake: FakeNeutron, world: World, words: list[str],
                            action: str, key: str, target: str) -> None:
     name = world[target]["name"]
     assert overcast("router", *words, "r1", name).code == 0
@@ -71,7 +71,7 @@ def test_router_interfaces(overcast: Run, fake: FakeNeutron, world: dict, words:
     assert put.body == {key: world[target]["id"]}
 
 
-def test_floating_ip_lifecycle(overcast: Run, fake: FakeNeutron, world: dict) -> None:
+def test_floating_ip_lifecycle(overcast: Run, fake: FakeNeutron, world: World) -> None:
     created = overcast("floating", "ip", "create", "public", "--port", "vm1-eth0",
                        "--floating-ip-address", "203.0.113.10", "-f", "json")
     assert created.code == 0, created.err
@@ -135,7 +135,7 @@ def test_network_agent_set(overcast: Run, fake: FakeNeutron) -> None:
     assert fake.writes()[-1].body == {"agent": {"admin_state_up": False}}
 
 
-def test_router_show_lists_interfaces(overcast: Run, fake: FakeNeutron, world: dict) -> None:
+def test_router_show_lists_interfaces(overcast: Run, fake: FakeNeutron, world: World) -> None:
     rid = world["router"]["id"]
     iface = fake.add("ports", device_id=rid, device_owner="network:router_interface",
                      fixed_ips=[{"subnet_id": "s1", "ip_address": "10.0.0.1"}])

@@ -12,10 +12,15 @@ import os
 import shlex
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:  # openstack takes a second to import: only the tests that use it do
+    from openstack.connection import Connection
 
 OPENSTACK = Path(sys.executable).with_name("openstack")
 
@@ -47,7 +52,7 @@ class OSC:
             raise CLIError(f"`openstack {cmd}` failed (rc={p.returncode}):\n{p.stderr.strip()}")
         return p
 
-    def json(self, cmd: str):
+    def json(self, cmd: str) -> Any:
         """Run a command that prints something, with `-f json`, return the parsed output."""
         p = self.run(cmd + " -f json")
         try:
@@ -77,7 +82,7 @@ def osc(endpoint: str, tmp_path: Path) -> OSC:
 
 
 @pytest.fixture
-def conn(endpoint: str):
+def conn(endpoint: str) -> Iterator[Connection]:
     import openstack
 
     c = openstack.connect(

@@ -22,9 +22,11 @@ import sys
 import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, TextIO
 from urllib.parse import parse_qs, urlsplit
 
 PROJECT = "0" * 32
+Obj = dict[str, Any]  # a resource as JSON
 
 EXTENSIONS = [
     "agent",
@@ -82,11 +84,11 @@ def _now() -> str:
 class Store:
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.items: dict[str, dict[str, dict]] = {c: {} for c in COLLECTIONS}
-        self.qos_rules: dict[str, dict] = {}
+        self.items: dict[str, dict[str, Obj]] = {c: {} for c in COLLECTIONS}
+        self.qos_rules: dict[str, Obj] = {}
         self.minimal = False
 
-    def defaults(self, coll: str, obj: dict) -> dict:
+    def defaults(self, coll: str, obj: Obj) -> Obj:
         if self.minimal:
             base = {"id": str(uuid.uuid4()), **obj}
             if coll == "networks":
@@ -341,7 +343,7 @@ class Handler(BaseHTTPRequestHandler):
         with self.store.lock:
             return self._crud(rest, query, body)
 
-    def _crud(self, rest: str, query: dict, body: object) -> None:
+    def _crud(self, rest: str, query: dict[str, list[str]], body: Any) -> None:
         st = self.store
         segs = rest.split("/")
         # qos rules: qos/policies/<id>/bandwidth_limit_rules[/<rid>]
@@ -352,7 +354,7 @@ class Handler(BaseHTTPRequestHandler):
                 return self._not_found("policy")
             rkey = kind[:-1]  # bandwidth_limit_rule
             if self.command == "POST":
-                rule = {
+                rule: Obj = {
                     "id": str(uuid.uuid4()),
                     "max_kbps": 0,
                     "max_burst_kbps": 0,
@@ -367,10 +369,10 @@ class Handler(BaseHTTPRequestHandler):
                 return self._send(
                     200, {kind: [r for r in pol["rules"] if r["type"] + "_rules" == kind]}
                 )
-            rule = st.qos_rules.get(segs[4])
-            if rule is None:
+            known = st.qos_rules.get(segs[4])
+            if known is None:
                 return self._not_found("rule")
-            return self._send(200, {rkey: rule})
+            return self._send(200, {rkey: known})
         coll = None
         for c in sorted(COLLECTIONS, key=len, reverse=True):
             if rest == c or rest.startswith(c + "/"):
@@ -464,7 +466,7 @@ class Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _handle
 
 
-def serve(port: int, log, mode: str = "full") -> ThreadingHTTPServer:
+def serve(port: int, log: TextIO, mode: str = "full") -> ThreadingHTTPServer:
     store = Store()
     store.minimal = mode == "minimal-bodies"
     handler = type("H", (Handler,), {"store": store, "log": log, "mode": mode})

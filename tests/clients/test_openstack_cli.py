@@ -9,25 +9,30 @@ requests each command makes.
 from __future__ import annotations
 
 import ipaddress
+from typing import Any
 
 import pytest
+
+from .conftest import OSC
 
 pytestmark = pytest.mark.slow
 
 
 def _in_range(ip: str, start: str, end: str) -> bool:
-    a = ipaddress.ip_address(ip)
-    return ipaddress.ip_address(start) <= a <= ipaddress.ip_address(end)
+    a, lo, hi = (ipaddress.ip_address(x) for x in (ip, start, end))
+    return a.version == lo.version == hi.version and int(lo) <= int(a) <= int(hi)
 
 
-def _make_net_and_subnet(osc, u: str, cidr: str = "10.0.0.0/24", pool: str | None = None):
+def _make_net_and_subnet(
+    osc: OSC, u: str, cidr: str = "10.0.0.0/24", pool: str | None = None
+) -> tuple[Any, Any]:
     net = osc.json(f"network create net-{u}")
     extra = f"--allocation-pool {pool} " if pool else ""
     sub = osc.json(f"subnet create --network net-{u} --subnet-range {cidr} {extra}sub-{u}")
     return net, sub
 
 
-def _make_external(osc, u: str):
+def _make_external(osc: OSC, u: str) -> tuple[Any, Any]:
     pub = osc.json(f"network create --external public-{u}")
     pubsub = osc.json(
         f"subnet create --network public-{u} --subnet-range 203.0.113.0/24 --no-dhcp pubsub-{u}"
@@ -38,7 +43,7 @@ def _make_external(osc, u: str):
 # --- networks -------------------------------------------------------------------
 
 
-def test_network_create_list_show_set_delete(osc, uniq):
+def test_network_create_list_show_set_delete(osc: OSC, uniq: str) -> None:
     name = f"net-{uniq}"
     net = osc.json(f"network create {name}")
     assert net["name"] == name
@@ -69,12 +74,12 @@ def test_network_create_list_show_set_delete(osc, uniq):
     assert net["id"] in err
 
 
-def test_network_show_unknown_is_a_clear_error(osc):
+def test_network_show_unknown_is_a_clear_error(osc: OSC) -> None:
     err = osc.fails("network show no-such-net")
     assert "No Network found for no-such-net" in err
 
 
-def test_network_create_external_and_tags(osc, uniq):
+def test_network_create_external_and_tags(osc: OSC, uniq: str) -> None:
     pub = osc.json(f"network create --external --tag red --tag blue public-{uniq}")
     assert pub["router:external"] is True
     assert sorted(pub["tags"]) == ["blue", "red"]
@@ -84,7 +89,7 @@ def test_network_create_external_and_tags(osc, uniq):
 # --- subnets --------------------------------------------------------------------
 
 
-def test_subnet_create_with_pool_and_dns(osc, uniq):
+def test_subnet_create_with_pool_and_dns(osc: OSC, uniq: str) -> None:
     net = osc.json(f"network create net-{uniq}")
     sub = osc.json(
         f"subnet create --network net-{uniq} --subnet-range 10.0.0.0/24 "
@@ -114,14 +119,14 @@ def test_subnet_create_with_pool_and_dns(osc, uniq):
     } in osc.json("subnet list")
 
 
-def test_subnet_default_pool_excludes_gateway(osc, uniq):
+def test_subnet_default_pool_excludes_gateway(osc: OSC, uniq: str) -> None:
     osc.json(f"network create net-{uniq}")
     sub = osc.json(f"subnet create --network net-{uniq} --subnet-range 10.9.0.0/24 sub-{uniq}")
     assert sub["gateway_ip"] == "10.9.0.1"
     assert sub["allocation_pools"] == [{"start": "10.9.0.2", "end": "10.9.0.254"}]
 
 
-def test_subnet_pool_outside_cidr_is_rejected(osc, uniq):
+def test_subnet_pool_outside_cidr_is_rejected(osc: OSC, uniq: str) -> None:
     osc.json(f"network create net-{uniq}")
     err = osc.fails(
         f"subnet create --network net-{uniq} --subnet-range 10.0.0.0/24 "
@@ -134,7 +139,7 @@ def test_subnet_pool_outside_cidr_is_rejected(osc, uniq):
 # --- ports ----------------------------------------------------------------------
 
 
-def test_port_create_with_fixed_ip(osc, uniq):
+def test_port_create_with_fixed_ip(osc: OSC, uniq: str) -> None:
     net, sub = _make_net_and_subnet(osc, uniq, pool="start=10.0.0.10,end=10.0.0.20")
     port = osc.json(
         f"port create --network net-{uniq} --fixed-ip subnet=sub-{uniq},ip-address=10.0.0.15 "
@@ -169,7 +174,7 @@ def test_port_create_with_fixed_ip(osc, uniq):
     assert {p["ID"] for p in ports} >= {port["id"], auto["id"]}
 
 
-def test_port_fixed_ip_outside_subnet_is_rejected(osc, uniq):
+def test_port_fixed_ip_outside_subnet_is_rejected(osc: OSC, uniq: str) -> None:
     _make_net_and_subnet(osc, uniq)
     err = osc.fails(
         f"port create --network net-{uniq} --fixed-ip subnet=sub-{uniq},ip-address=10.7.0.5 "
@@ -182,7 +187,7 @@ def test_port_fixed_ip_outside_subnet_is_rejected(osc, uniq):
 # --- security groups ------------------------------------------------------------
 
 
-def test_security_group_and_rule_create_delete(osc, uniq):
+def test_security_group_and_rule_create_delete(osc: OSC, uniq: str) -> None:
     sg = osc.json(f"security group create sg-{uniq}")
     assert sg["name"] == f"sg-{uniq}"
     assert sg["description"] == f"sg-{uniq}"  # the CLI defaults it to the name
@@ -211,7 +216,7 @@ def test_security_group_and_rule_create_delete(osc, uniq):
     assert f"sg-{uniq}" not in [g["Name"] for g in osc.json("security group list")]
 
 
-def test_port_with_security_group(osc, uniq):
+def test_port_with_security_group(osc: OSC, uniq: str) -> None:
     _make_net_and_subnet(osc, uniq)
     sg = osc.json(f"security group create sg-{uniq}")
     port = osc.json(f"port create --network net-{uniq} --security-group sg-{uniq} port-{uniq}")
@@ -221,7 +226,7 @@ def test_port_with_security_group(osc, uniq):
 # --- routers and floating IPs ---------------------------------------------------
 
 
-def test_router_add_subnet_and_external_gateway(osc, uniq):
+def test_router_add_subnet_and_external_gateway(osc: OSC, uniq: str) -> None:
     net, sub = _make_net_and_subnet(osc, uniq)
     pub, pubsub = _make_external(osc, uniq)
     router = osc.json(f"router create r-{uniq}")
@@ -254,7 +259,7 @@ def test_router_add_subnet_and_external_gateway(osc, uniq):
     assert [ip["subnet_id"] for p in left for ip in p["Fixed IP Addresses"]] == [pubsub["id"]]
 
 
-def test_floating_ip_create_and_set_port(osc, uniq):
+def test_floating_ip_create_and_set_port(osc: OSC, uniq: str) -> None:
     net, sub = _make_net_and_subnet(osc, uniq)
     pub, pubsub = _make_external(osc, uniq)
     osc.json(f"router create r-{uniq}")
@@ -293,7 +298,7 @@ def test_floating_ip_create_and_set_port(osc, uniq):
 # --- QoS ------------------------------------------------------------------------
 
 
-def test_qos_policy_and_bandwidth_limit_rule(osc, uniq):
+def test_qos_policy_and_bandwidth_limit_rule(osc: OSC, uniq: str) -> None:
     pol = osc.json(f"network qos policy create qp-{uniq}")
     assert pol["name"] == f"qp-{uniq}"
     assert pol["rules"] == []

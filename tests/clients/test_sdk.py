@@ -6,24 +6,28 @@ docs/openstack-clients.md).
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from openstack import exceptions
+from openstack.connection import Connection
 from openstack.network.v2.network import Network
 
 
-def _net_with_subnet(conn, u: str, cidr: str = "10.0.0.0/24"):
+def _net_with_subnet(conn: Connection, u: str, cidr: str = "10.0.0.0/24") -> tuple[Any, Any]:
     net = conn.network.create_network(name=f"net-{u}")
     sub = conn.network.create_subnet(network_id=net.id, cidr=cidr, ip_version=4, name=f"sub-{u}")
     return net, sub
 
 
-def test_connection_discovers_network_v2(conn):
+def test_connection_discovers_network_v2(conn: Connection) -> None:
     ep = conn.network.get_endpoint()
+    assert ep is not None
     assert ep.rstrip("/").endswith("/v2.0")
     assert list(conn.network.networks(name="does-not-exist")) == []
 
 
-def test_bulk_create_ports(conn, uniq):
+def test_bulk_create_ports(conn: Connection, uniq: str) -> None:
     net, sub = _net_with_subnet(conn, uniq)
     ports = list(
         conn.network.create_ports(
@@ -48,7 +52,7 @@ def test_bulk_create_ports(conn, uniq):
     assert listed == {p.id for p in ports}
 
 
-def test_bulk_create_is_all_or_nothing(conn, uniq):
+def test_bulk_create_is_all_or_nothing(conn: Connection, uniq: str) -> None:
     net, sub = _net_with_subnet(conn, uniq)
     with pytest.raises(exceptions.HttpException) as ei:
         list(
@@ -63,11 +67,12 @@ def test_bulk_create_is_all_or_nothing(conn, uniq):
                 ]
             )
         )
-    assert 400 <= ei.value.status_code < 500
+    status = ei.value.status_code
+    assert status is not None and 400 <= status < 500
     assert list(conn.network.ports(network_id=net.id)) == []
 
 
-def test_bulk_create_networks(conn, uniq):
+def test_bulk_create_networks(conn: Connection, uniq: str) -> None:
     names = [f"b{i}-{uniq}" for i in range(3)]
     nets = list(conn.network._bulk_create(Network, [{"name": n} for n in names]))
     assert [n.name for n in nets] == names
@@ -76,7 +81,7 @@ def test_bulk_create_networks(conn, uniq):
         assert conn.network.get_network(n.id).name == n.name
 
 
-def test_bulk_create_security_group_rules(conn, uniq):
+def test_bulk_create_security_group_rules(conn: Connection, uniq: str) -> None:
     sg = conn.network.create_security_group(name=f"sg-{uniq}")
     rules = list(
         conn.network.create_security_group_rules(
@@ -99,7 +104,7 @@ def test_bulk_create_security_group_rules(conn, uniq):
     assert {r["id"] for r in got.security_group_rules} >= {r.id for r in rules}
 
 
-def test_pagination_ports(conn, uniq):
+def test_pagination_ports(conn: Connection, uniq: str) -> None:
     net, _ = _net_with_subnet(conn, uniq)
     made = list(
         conn.network.create_ports(
@@ -125,7 +130,7 @@ def test_pagination_ports(conn, uniq):
     assert not ({p.id for p in first} & {p.id for p in rest})
 
 
-def test_pagination_with_sort(conn, uniq):
+def test_pagination_with_sort(conn: Connection, uniq: str) -> None:
     names = [f"s{i}-{uniq}" for i in (4, 1, 3, 0, 2)]
     list(conn.network._bulk_create(Network, [{"name": n} for n in names]))
     got = [
@@ -142,16 +147,17 @@ def test_pagination_with_sort(conn, uniq):
     assert got == sorted(names, reverse=True)
 
 
-def test_find_by_name_and_duplicate_names(conn, uniq):
+def test_find_by_name_and_duplicate_names(conn: Connection, uniq: str) -> None:
     a = conn.network.create_network(name=f"dup-{uniq}")
-    assert conn.network.find_network(f"dup-{uniq}").id == a.id
+    found = conn.network.find_network(f"dup-{uniq}")
+    assert found is not None and found.id == a.id
     conn.network.create_network(name=f"dup-{uniq}")
     with pytest.raises(exceptions.DuplicateResource):
         conn.network.find_network(f"dup-{uniq}")
     assert conn.network.find_network(f"nope-{uniq}") is None
 
 
-def test_update_and_delete_via_sdk(conn, uniq):
+def test_update_and_delete_via_sdk(conn: Connection, uniq: str) -> None:
     net = conn.network.create_network(name=f"u-{uniq}")
     rev = net.revision_number
     upd = conn.network.update_network(net, name=f"u2-{uniq}", description="d")

@@ -23,7 +23,8 @@ import json
 import os
 import random
 from collections import Counter
-from typing import Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -33,6 +34,9 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
 from overcast.api.openapi import document
+
+if TYPE_CHECKING:
+    from overcast.api.embedded import EmbeddedServer
 
 STATUS: Counter[tuple[str, str, int]] = Counter()
 REASONS: Counter[tuple[str, str, str]] = Counter()
@@ -112,7 +116,7 @@ IPS = [
 ]
 
 
-def _post(client: httpx.Client, path: str, body: dict) -> dict:
+def _post(client: httpx.Client, path: str, body: dict[str, Any]) -> dict[str, Any]:
     r = client.post(path, json=body)
     assert r.status_code == 201, (path, body, r.status_code, r.text)
     return next(iter(r.json().values()))
@@ -262,7 +266,7 @@ def _mutate(value: Any, rng: random.Random, ids: dict[str, str], depth: int = 0)
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _status_summary():
+def _status_summary() -> Iterator[None]:
     """With `pytest -s`, print how many responses of each status each operation gave."""
     yield
     for (method, path, status), n in sorted(STATUS.items()):
@@ -272,7 +276,7 @@ def _status_summary():
 
 
 @pytest.fixture(scope="module")
-def api_server():
+def api_server() -> Iterator[EmbeddedServer]:
     """One server for the whole module, instead of the suite's one per test (stopping
     each takes 0.2 s, a third of the run with a hundred operations). Each operation
     still aims at objects seeded for it; what earlier operations made stays around."""
@@ -301,7 +305,7 @@ schema.config.generation.update(
 )
 
 
-def test_served_document_is_the_fuzzed_one(fuzz_target):
+def test_served_document_is_the_fuzzed_one(fuzz_target: dict[str, Any]) -> None:
     served = httpx.get(fuzz_target["base"] + "/openapi.json", timeout=30).json()
     expected = document(fuzz_target["base"])
     assert served["paths"] == expected["paths"]
@@ -315,7 +319,7 @@ def test_served_document_is_the_fuzzed_one(fuzz_target):
     derandomize=True,
     database=None,
 )
-def test_no_server_errors(case, fuzz_target):
+def test_no_server_errors(case: schemathesis.Case[Any], fuzz_target: dict[str, Any]) -> None:
     ids = fuzz_target["ids"]
     rng = random.Random(
         json.dumps(

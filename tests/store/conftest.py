@@ -6,9 +6,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from store_testing import FakeClock, StoreFactory
 
 from overcast.store import MemoryStore, SqliteStore, Store
+
+from .store_testing import FakeClock, StoreFactory
 
 
 @pytest.fixture(params=["memory", "sqlite"])

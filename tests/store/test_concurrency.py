@@ -8,9 +8,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import store_workers as workers
-
 from overcast.store import Event, SqliteStore, Store
+
+from . import store_workers as workers
 
 THREADS = 4
 

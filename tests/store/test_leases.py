@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 
 import pytest
-from store_testing import FakeClock, StoreFactory
 
 from overcast.store import Event, LeaseNotFound, Put, Store, StoreError
+
+from .store_testing import FakeClock, StoreFactory
 
 
 def test_expiry_deletes_keys_in_one_revision(make_store: StoreFactory, clock: FakeClock) -> None:

@@ -6,9 +6,10 @@ import threading
 import time
 
 import pytest
-from store_testing import StoreFactory, drain
 
 from overcast.store import CompactedError, Delete, Event, Put, Store
+
+from .store_testing import StoreFactory, drain
 
 
 def test_replays_history_in_order_then_follows(store: Store) -> None:

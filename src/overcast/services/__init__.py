@@ -1,1 +1,0 @@
-"""overcast.services"""
