@@ -30,8 +30,3 @@ class ModelError(Exception):
         order: list[Kind] = ["not_found", "in_use", "exhausted", "conflict", "invalid"]
         kinds = {p.kind for p in self.problems}
         return next((k for k in order if k in kinds), "invalid")
-
-
-def raise_if(problems: list[Problem]) -> None:
-    if problems:
-        raise ModelError(problems)

@@ -91,11 +91,6 @@ def _plain(value: Any) -> Any:
 
 
 @dataclass(frozen=True, slots=True)
-class Project(Resource):
-    KIND: ClassVar[str] = "project"
-
-
-@dataclass(frozen=True, slots=True)
 class Network(Resource):
     KIND: ClassVar[str] = "network"
 
@@ -199,26 +194,14 @@ class SecurityGroup(Resource):
 
 
 @dataclass(frozen=True, slots=True)
-class RouterInterface:
-    port_id: str
-    subnet_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class ExternalGateway:
-    network_id: str
-    enable_snat: bool = True
-    external_fixed_ips: tuple[FixedIP, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
 class Router(Resource):
     KIND: ClassVar[str] = "router"
     NESTED: ClassVar[dict[str, type]] = {"routes": HostRoute}
 
     admin_state_up: bool = True
     status: str = "ACTIVE"
-    external_gateway: dict[str, Any] | None = None  # ExternalGateway.to_stored()
+    # {network_id, enable_snat, external_fixed_ips: [{subnet_id, ip_address}]}
+    external_gateway: dict[str, Any] | None = None
     routes: tuple[HostRoute, ...] = ()
     distributed: bool = True
     ha: bool = False
