@@ -58,7 +58,8 @@ def test_fast_observe_equals_the_pyroute2_observe(make_ns: MakeNs) -> None:
                         "dst", "198.18.0.9"], check=True)
         fast, reference = kernel.observe(), kernel.observe_with_pyroute2()
     assert fast == reference
-    assert fast[Vxlan] and fast[Bridge] and fast[FdbEntry] and fast[Attachment]
+    for kind in (Vxlan, Bridge, FdbEntry, Attachment):
+        assert fast[kind], kind
     assert {"tapforeign", "tapdown", tap_name(P1.id)} <= fast.devices_present
     assert "tapdown" not in fast.devices_up and tap_name(P4.id) not in fast.devices_up
     assert ("fa:16:3e:99:00:02", "198.18.0.9") in {(e.mac, e.dst) for e in fast[FdbEntry]}
