@@ -28,15 +28,19 @@ def _address(value: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="overcast agent", description="Overcast host agent.")
+    p = argparse.ArgumentParser(prog="overcast agent", description=(
+        "Overcast host agent: watches the store, plans this host's bridges, VXLAN "
+        "devices and FDB, applies the difference to the kernel and reports port status."))
     p.add_argument("--host", required=True, help="this hypervisor's name (binding:host_id)")
     p.add_argument("--store", required=True, help="store URL, e.g. sqlite:///run/overcast/store.db")
     p.add_argument("--underlay-ip", required=True, type=_address,
                    help="this host's VXLAN tunnel endpoint")
     p.add_argument("--resync-interval", type=float, default=10.0,
                    help="seconds between full resyncs (default 10)")
-    p.add_argument("--lease-ttl", type=float, default=LEASE_TTL)
-    p.add_argument("--log-level", default="INFO")
+    p.add_argument("--lease-ttl", type=float, default=LEASE_TTL,
+                   help="seconds the liveness lease lasts without a heartbeat (default %(default)s)")
+    p.add_argument("--log-level", default="INFO",
+                   help="DEBUG, INFO, WARNING or ERROR (default %(default)s)")
     return p
 
 
