@@ -6,18 +6,30 @@ read (:class:`overcast.plan.raw.KernelRows`) and write
 kernel's own side effects: names are unique, one VXLAN device per VNI and
 port, a new device is down with IPv6 and (bridges) multicast snooping on,
 deleting a device drops its FDB rows and detaches its ports, a device that
-does not exist cannot be attached.  ``observe`` and ``apply`` are the same
+does not exist cannot be attached; and an nftables ruleset (:class:`FakeNft`).
+``observe`` and ``apply`` are the same
 subsystem code the driver runs (:mod:`overcast.plan.diff`), so what the
 non-root tests check is what runs on a host.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
-from dataclasses import dataclass, replace
+import copy
+from collections.abc import Collection, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
 
+from overcast.linux.nft import NftError, marked_tables
 from overcast.plan import diff as steps
-from overcast.plan.raw import EEXIST, NTF_SELF, FdbRow, KernelRefusal, Link, LinkExists
+from overcast.plan.raw import (
+    EEXIST,
+    NTF_SELF,
+    FdbRow,
+    KernelRefusal,
+    Link,
+    LinkExists,
+    owned_nft_rows,
+)
 from overcast.plan.state import ApplyError, Change, KernelState
 from overcast.plan.subsystem import Subsystem
 from overcast.plan.subsystems import SUBSYSTEMS
@@ -51,10 +63,143 @@ class FakeFdb:
     dst: str
 
 
+@dataclass
+class _NftTable:
+    row: dict[str, Any]  # family, name, handle, comment
+    objects: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # creation order
+    last_handle: int = 0
+
+
+class FakeNft:
+    """An nftables ruleset in memory, with what a table-owning subsystem
+    relies on: ``add``/``create`` table (create of an existing one refused),
+    ``delete`` table (a missing one refused), ``flush`` table (drops the
+    rules; keeps chains, sets and set elements, as the kernel does),
+    ``add``/``create`` of chains, sets and maps and ``add`` of rules and
+    elements inside an existing table (else refused), ``delete`` of a chain
+    (with its rules), a rule (by handle) or a set/map, ``flush``
+    of a chain or a set.  A batch is atomic; handles are per table and
+    increasing (tables: per ruleset), and appear in the rows, which come in
+    ``list ruleset``'s order.  The same refusals as the driver for a table
+    deleted and marked again in one batch (:func:`overcast.linux.nft.
+    marked_tables`).
+
+    Not modelled: expressions are stored as given (not checked, not
+    normalized: write them as the kernel lists them), ``insert``/``replace``
+    of rules and rule positions, named objects (counters, quotas ...),
+    flowtables, references (a set used by a rule, a chain jumped to, can be deleted), element
+    deletion, hooks and priorities (never checked), a refused batch's handles
+    (the kernel does not give them back; here they are)."""
+
+    def __init__(self) -> None:
+        self.tables: dict[tuple[str, str], _NftTable] = {}
+        self._last_table = 0
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The whole ruleset, as ``list ruleset`` (JSON, with handles)."""
+        return copy.deepcopy(list(self._rows()))
+
+    def _rows(self) -> Iterator[dict[str, Any]]:
+        for t in sorted(self.tables.values(), key=lambda t: int(t.row["handle"])):
+            yield {"table": t.row}
+            yield from ({k: o} for k, o in t.objects if k in ("set", "map"))
+            chains = [o["name"] for k, o in t.objects if k == "chain"]
+            yield from ({"chain": o} for k, o in t.objects if k == "chain")
+            for chain in chains:
+                yield from ({k: o} for k, o in t.objects if k == "rule" and o["chain"] == chain)
+
+    def batch(self, commands: list[dict[str, Any]]) -> None:
+        saved = copy.deepcopy((self.tables, self._last_table))
+        try:
+            marked_tables(commands)
+            for command in commands:
+                ((op, objs),) = command.items()
+                ((kind, body),) = objs.items()
+                self._do(op, kind, dict(body))
+        except (NftError, KeyError, ValueError) as exc:
+            self.tables, self._last_table = saved
+            raise FakeKernelError(f"Error: Could not process rule: {exc}") from None
+
+    def _do(self, op: str, kind: str, body: dict[str, Any]) -> None:
+        if kind == "table":
+            self._table_op(op, (body["family"], body["name"]), body)
+            return
+        t = self._table((body["family"], body["table"]))
+        if op in ("add", "create") and kind in ("chain", "set", "map"):
+            found = [o for k, o in t.objects if k == kind and o["name"] == body["name"]]
+            if found and op == "create":
+                raise NftError("File exists")
+            if not found:
+                t.last_handle += 1
+                if "hook" in body:
+                    body.setdefault("policy", "accept")
+                t.objects.append((kind, {**body, "handle": t.last_handle}))
+        elif op == "add" and kind == "rule":
+            self._named(t, "chain", body["chain"])
+            t.last_handle += 1
+            t.objects.append(("rule", {**body, "handle": t.last_handle}))
+        elif op == "add" and kind == "element":
+            elems = self._named(t, ("set", "map"), body["name"]).setdefault("elem", [])
+            elems += [e for e in body["elem"] if e not in elems]
+        elif op == "delete":
+            self._delete(t, kind, body)
+        elif op == "flush" and kind == "chain":
+            self._named(t, "chain", body["name"])
+            t.objects = [(k, o) for k, o in t.objects if k != "rule" or o["chain"] != body["name"]]
+        elif op == "flush" and kind in ("set", "map"):
+            self._named(t, kind, body["name"]).pop("elem", None)
+        else:
+            raise NftError(f"{op} {kind}: not modelled by the fake")
+
+    def _table_op(self, op: str, key: tuple[str, str], body: dict[str, Any]) -> None:
+        if op in ("add", "create") and key not in self.tables:
+            self._last_table += 1
+            self.tables[key] = _NftTable({**body, "handle": self._last_table})
+        elif op == "create":
+            raise NftError("File exists")
+        elif op == "delete":
+            self._table(key)
+            del self.tables[key]
+        elif op == "flush":
+            t = self._table(key)
+            t.objects = [(k, o) for k, o in t.objects if k != "rule"]
+        elif op != "add":
+            raise NftError(f"{op} table: not modelled by the fake")
+
+    def _delete(self, t: _NftTable, kind: str, body: dict[str, Any]) -> None:
+        if kind == "rule":
+            rule = [(k, o) for k, o in t.objects if k == "rule" and o["handle"] == body["handle"]
+                    and o["chain"] == body["chain"]]
+            if not rule:
+                raise NftError("No such file or directory")
+            t.objects.remove(rule[0])
+        elif kind in ("chain", "set", "map"):
+            obj = self._named(t, kind, body["name"])
+            t.objects.remove((kind, obj))
+            if kind == "chain":  # its rules go with it (as with nft 1.0.6 on Linux 6)
+                t.objects = [(k, o) for k, o in t.objects if k != "rule" or o["chain"] != obj["name"]]
+        else:
+            raise NftError(f"delete {kind}: not modelled by the fake")
+
+    def _table(self, key: tuple[str, str]) -> _NftTable:
+        if key not in self.tables:
+            raise NftError("No such file or directory")
+        return self.tables[key]
+
+    @staticmethod
+    def _named(t: _NftTable, kinds: str | tuple[str, ...], name: str) -> dict[str, Any]:
+        kinds = (kinds,) if isinstance(kinds, str) else kinds
+        for k, o in t.objects:
+            if k in kinds and o.get("name") == name:
+                return o
+        raise NftError("No such file or directory")
+
+
 class FakeKernel:
     def __init__(self, subsystems: Sequence[Subsystem] = SUBSYSTEMS) -> None:
         self.links: dict[str, FakeLink] = {}
         self.fdb: set[FakeFdb] = set()
+        self.nftables = FakeNft()
         self.subsystems = subsystems
         self._next_index = 1
 
@@ -85,6 +230,9 @@ class FakeKernel:
         index = {ln.name: ln.index for ln in self.links.values()}
         return [FdbRow(index[e.dev], NTF_SELF, e.mac, e.dst) for e in sorted(self.fdb)
                 if index.get(e.dev) in ifindexes]
+
+    def nft_rows(self) -> list[dict[str, Any]]:
+        return owned_nft_rows(self.nftables.rows())
 
     # --- KernelIO -----------------------------------------------------------------
     def link_add(self, name: str, kind: str, mtu: int, info: dict[str, int | str]) -> None:
@@ -140,6 +288,9 @@ class FakeKernel:
     def ipv6_off(self, name: str) -> None:
         if name in self.links:  # as /proc/sys: nothing to do for a device that is gone
             self.links[name] = replace(self.links[name], ipv6=False)
+
+    def nft(self, commands: list[dict[str, Any]]) -> None:
+        self.nftables.batch(commands)
 
     # --- internals ------------------------------------------------------------
     def _index(self) -> int:

@@ -7,6 +7,15 @@ same devices: the raw dump reader (observe), the raw batched writer (FDB
 entries and attachments: the many changes) and pyroute2 (bridges and VXLAN
 devices: create, set, delete, adopt; the rare changes).  Every change is
 acknowledged before apply returns, so each one sees what the previous ones did.
+
+nftables goes through a libnftables context made in the same namespace on
+first use (a host without the library keeps the other subsystems; the
+subsystem that needs it is refused, naming the library).  libnftables 1.0.6
+neither writes nor reports a table's comment in JSON, so the mark of a table
+an nft batch creates is written first, by a text ``create table`` of the
+empty table with its comment (a separate transaction: if the JSON batch is
+then refused, those tables are deleted again), and read from the text
+listing.
 """
 
 from __future__ import annotations
@@ -20,10 +29,12 @@ from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkDumpInterrupted, NetlinkError
 
 from overcast.linux.devices import disable_ipv6, entered_netns
+from overcast.linux.nft import LIBRARY, Nftables, NftError, marked_tables
 from overcast.linux.rtnl import DumpInterrupted, RtnlReader
 from overcast.linux.rtnl_write import Request, RtnlWriter, fdb_request, link_set_request
 from overcast.plan import diff as steps
-from overcast.plan.raw import EEXIST, FdbRow, KernelRefusal, Link, LinkExists
+from overcast.plan.names import NFT_TABLE_PREFIX
+from overcast.plan.raw import EEXIST, FdbRow, KernelRefusal, Link, LinkExists, owned_nft_rows
 from overcast.plan.state import ApplyError, Change, KernelState
 from overcast.plan.subsystem import Subsystem
 from overcast.plan.subsystems import SUBSYSTEMS
@@ -53,6 +64,7 @@ class NetlinkKernel:
             made.callback(self._writer.close)
             self._ipr = IPRoute()
             made.pop_all()
+        self._nft: Nftables | None = None  # made on first use (see the module doc)
         self._indexes: dict[str, int] | None = None  # name -> ifindex during an apply
         self._observed: dict[str, int] | None = None  # name -> ifindex of the last observe
         self._batch = _Batch()
@@ -63,6 +75,8 @@ class NetlinkKernel:
         self._rtnl.close()
         self._writer.close()
         self._ipr.close()
+        if self._nft is not None:
+            self._nft.close()
 
     def __enter__(self) -> NetlinkKernel:
         return self
@@ -78,7 +92,7 @@ class NetlinkKernel:
         from this snapshot) instead of a links dump of its own."""
 
         def read() -> KernelState:
-            rows = _Rows(self._rtnl.links(), self._rtnl.fdb)
+            rows = _Rows(self._rtnl.links(), self._rtnl.fdb, self.nft_rows)
             state = steps.observe(rows, self._subsystems)
             self._observed = {ln.name: ln.index for ln in rows.link_rows()}
             return state
@@ -91,7 +105,7 @@ class NetlinkKernel:
         as the reference the fast reader is tested against."""
         self._observed = None
         return _retried(lambda: steps.observe(
-            _Rows([_link(m) for m in self._ipr.get_links()], self._fdb_pyroute2),
+            _Rows([_link(m) for m in self._ipr.get_links()], self._fdb_pyroute2, self.nft_rows),
             self._subsystems))
 
     def _fdb_pyroute2(self, ifindexes: Collection[int]) -> list[FdbRow]:
@@ -195,6 +209,62 @@ class NetlinkKernel:
         with entered_netns(self._netns):
             disable_ipv6(name)
 
+    def nft(self, commands: list[dict[str, Any]]) -> None:
+        """One JSON batch; the tables it marks are created first (module doc)."""
+        self._flushed()
+        nft = self._nftables()
+        try:
+            made = self._mark_tables(nft, marked_tables(commands))
+            try:
+                nft.json_cmd({"nftables": [_added(c, made) for c in commands]})
+            except NftError:
+                if made:  # all or nothing: the tables made for this batch go again
+                    try:
+                        nft.text_cmd("\n".join(f"delete table {f} {n}" for f, n in made))
+                    except NftError:
+                        pass
+                raise
+        except NftError as exc:
+            raise KernelRefusal(str(exc)) from None
+
+    def nft_rows(self) -> list[dict[str, Any]]:
+        """Our tables' objects (``KernelRows.nft_rows``), comments filled in
+        from the text listing where the JSON lacks them."""
+        nft = self._nftables()
+        try:
+            items: list[dict[str, Any]] = nft.list_ruleset().get("nftables", [])
+            unmarked = [t for item in items if (t := item.get("table")) is not None
+                        and "comment" not in t and str(t.get("name")).startswith(NFT_TABLE_PREFIX)]
+            if unmarked:
+                comments = nft.table_comments()
+                for table in unmarked:
+                    comment = comments.get((table["family"], table["name"]))
+                    if comment is not None:
+                        table["comment"] = comment
+        except NftError as exc:
+            raise KernelRefusal(str(exc)) from None
+        return owned_nft_rows(items)
+
+    def _nftables(self) -> Nftables:
+        if self._nft is None:
+            try:
+                self._nft = Nftables(netns=self._netns)
+            except (OSError, NftError) as exc:  # OSError: ctypes found no library
+                raise KernelRefusal(f"nftables unavailable ({LIBRARY}): {exc}") from None
+        return self._nft
+
+    @staticmethod
+    def _mark_tables(nft: Nftables, marked: list[tuple[str, str, str]]) -> set[tuple[str, str]]:
+        """Create, empty and with their comment, the marked tables that do
+        not exist yet (one transaction); return them."""
+        have = {(t["family"], t["name"]) for item in nft.list_ruleset().get("nftables", [])
+                if (t := item.get("table")) is not None}
+        new = {(f, n): c for f, n, c in marked if (f, n) not in have}
+        if new:
+            nft.text_cmd("\n".join(f'create table {f} {n} {{ comment "{c}" ; }}'
+                                   for (f, n), c in new.items()))
+        return set(new)
+
     def _index(self, name: str) -> int:
         """The ifindex of ``name``: from the observe just before or one links
         dump per apply (a lookup per name cost ~3 ms, 7 ms per attached tap),
@@ -213,17 +283,26 @@ class NetlinkKernel:
 
 
 class _Rows:
-    """One read of the kernel: the links dump, and the FDB read on demand."""
+    """One read of the kernel: the links dump, and the FDB and nftables reads
+    on demand (nftables once)."""
 
-    def __init__(self, links: list[Link], fdb: Callable[[Collection[int]], list[FdbRow]]) -> None:
+    def __init__(self, links: list[Link], fdb: Callable[[Collection[int]], list[FdbRow]],
+                 nft: Callable[[], list[dict[str, Any]]]) -> None:
         self._links = links
         self._fdb = fdb
+        self._nft = nft
+        self._nft_rows: list[dict[str, Any]] | None = None
 
     def link_rows(self) -> list[Link]:
         return self._links
 
     def fdb_rows(self, ifindexes: Collection[int]) -> list[FdbRow]:
         return self._fdb(ifindexes)
+
+    def nft_rows(self) -> list[dict[str, Any]]:
+        if self._nft_rows is None:
+            self._nft_rows = self._nft()
+        return self._nft_rows
 
 
 @dataclass
@@ -236,6 +315,14 @@ class _Batch:
     def add(self, change: Change, request: Request) -> None:
         self.changes.append(change)
         self.requests.append(request)
+
+
+def _added(command: dict[str, Any], made: set[tuple[str, str]]) -> dict[str, Any]:
+    """``create table`` of a table made just before for this batch: ``add``."""
+    table = command.get("create", {}).get("table")
+    if isinstance(table, dict) and (table.get("family"), table.get("name")) in made:
+        return {"add": {"table": table}}
+    return command
 
 
 def _describe(exc: BaseException) -> str:

@@ -5,6 +5,10 @@ returns the parsed JSON output ({} when the command prints nothing);
 ``list_ruleset()`` returns the ruleset as JSON.  Errors raise
 :class:`NftError` with libnftables' own message.
 
+``table_comments()`` reads the tables' comments from the text listing:
+libnftables before 1.0.7 (Debian 12 has 1.0.6) neither reads a table's
+``comment`` from JSON nor writes it into JSON (rules' comments it does).
+
 The netlink socket of a context is opened when the context is made, so
 ``Nftables(netns="name")`` makes its context inside that namespace and keeps
 working there from any thread.
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import re
 import threading
 from typing import Any
 
@@ -27,10 +32,37 @@ NFT_CTX_OUTPUT_JSON = 1 << 4
 _lib: ctypes.CDLL | None = None
 _lib_lock = threading.Lock()
 _ns_lock = threading.Lock()
+_TABLE_LINE = re.compile(r"table (\S+) (\S+) \{")
+_COMMENT_LINE = re.compile(r'\tcomment "([^"]*)"')
 
 
 class NftError(Exception):
     pass
+
+
+def marked_tables(commands: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+    """(family, name, comment) of the tables a batch adds or creates with a
+    comment.  A table deleted and then marked again in the same batch is
+    refused (NftError): the mark cannot be written through JSON on
+    libnftables 1.0.6 (see the module doc); flush the table instead."""
+    deleted: set[tuple[str, str]] = set()
+    marked: list[tuple[str, str, str]] = []
+    for command in commands:
+        for op, objs in command.items():
+            table = objs.get("table") if isinstance(objs, dict) else None
+            if not isinstance(table, dict):
+                continue
+            key = (str(table.get("family")), str(table.get("name")))
+            if op == "delete":
+                deleted.add(key)
+            elif op in ("add", "create") and table.get("comment"):
+                if key in deleted:
+                    raise NftError(f"table {key[0]} {key[1]}: deleted and marked again in one"
+                                   " batch (the mark is not written through JSON); flush it instead")
+                if not re.fullmatch(r"[^\"\n]*", str(table["comment"])):
+                    raise NftError(f"table {key[0]} {key[1]}: a comment with a quote or a newline")
+                marked.append((*key, str(table["comment"])))
+    return marked
 
 
 def _library() -> ctypes.CDLL:
@@ -105,6 +137,31 @@ class Nftables:
         if rc != 0:
             raise NftError(err.strip() or f"nft command failed with {rc}")
         return out
+
+    def text_cmd(self, text: str) -> str:
+        """Run a command with text output (``list ...`` prints nft syntax)."""
+        self._lib.nft_ctx_output_set_flags(self._ctx, 0)
+        try:
+            return self.cmd(text)
+        finally:
+            self._lib.nft_ctx_output_set_flags(self._ctx, NFT_CTX_OUTPUT_JSON | NFT_CTX_OUTPUT_HANDLE)
+
+    def table_comments(self) -> dict[tuple[str, str], str]:
+        """(family, name) -> comment of every table that has one (from the
+        text listing: see the module doc)."""
+        found: dict[tuple[str, str], str] = {}
+        table: tuple[str, str] | None = None
+        for line in self.text_cmd("list ruleset").splitlines():
+            head = _TABLE_LINE.match(line)
+            if head:
+                table = (head[1], head[2])
+                continue
+            comment = _COMMENT_LINE.fullmatch(line)
+            if comment and table is not None:
+                found[table] = comment[1]
+            if not line.startswith("\t") or line.endswith("{"):
+                table = None  # the comment is declared before the table's first block
+        return found
 
     def json_cmd(self, obj: dict[str, Any]) -> dict[str, Any]:
         """Run one JSON batch ({"nftables": [...]}); return the parsed output."""

@@ -5,7 +5,8 @@ Neutron habit (``tap`` + 11 characters of the port id); devices Overcast
 creates itself carry the prefix ``oc``, a kind letter and 11 hex characters of
 the owning object's id, plus an ``ifalias`` mark ``overcast:<kind>:<id>``.
 A device is Overcast's (and may be changed or deleted by it) only if both the
-name and the mark say so.
+name and the mark say so.  The same holds for nftables tables: the name starts
+with ``overcast`` and the table's ``comment`` is a mark.
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ __all__ = [
     "BRIDGE_PREFIX",
     "IFNAMSIZ",
     "MARK_PREFIX",
+    "NFT_TABLE_PREFIX",
     "OWNED_PREFIXES",
     "TAP_PREFIX",
     "VXLAN_PREFIX",
     "bridge_name",
     "is_owned",
+    "is_owned_table",
     "is_workload",
     "network_mark",
     "network_of_mark",
@@ -30,6 +33,7 @@ TAP_PREFIX = "tap"
 BRIDGE_PREFIX = "ocb"
 VXLAN_PREFIX = "ocx"
 OWNED_PREFIXES = (BRIDGE_PREFIX, VXLAN_PREFIX)
+NFT_TABLE_PREFIX = "overcast"  # nftables tables (``table bridge overcast``, ...)
 MARK_PREFIX = "overcast:"
 IFNAMSIZ = 15
 ID_CHARS = 11
@@ -40,6 +44,12 @@ def is_owned(name: str, alias: str | None) -> bool:
     if not name.startswith(OWNED_PREFIXES) or not alias:
         return False
     return alias.startswith(MARK_PREFIX)
+
+
+def is_owned_table(name: str, comment: str | None) -> bool:
+    """True only for nftables tables Overcast created: owned prefix AND our
+    mark as the table's comment."""
+    return name.startswith(NFT_TABLE_PREFIX) and bool(comment) and str(comment).startswith(MARK_PREFIX)
 
 
 def is_workload(name: str) -> bool:

@@ -1,5 +1,6 @@
 """The kernel as the data plane's subsystems see it: rows as the kernel
-reports them (:class:`Link`, :class:`FdbRow`), the read side
+reports them (:class:`Link`, :class:`FdbRow`, nftables objects as libnftables'
+JSON), the read side
 (:class:`KernelRows`) and the write side (:class:`KernelIO`).
 
 Both sides are protocols.  The real driver (``overcast.linux.netlink``)
@@ -11,9 +12,11 @@ driver run the same subsystem code and differ only below these protocols.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
+
+from overcast.plan.names import is_owned_table
 
 NTF_SELF = 0x2  # an FDB row of the device itself (not of the bridge above it)
 EEXIST = 17
@@ -60,6 +63,17 @@ class KernelRows(Protocol):
         """FDB rows of the devices ``ifindexes``."""
         ...
 
+    def nft_rows(self) -> list[dict[str, Any]]:
+        """The nftables objects of Overcast's tables, as ``list ruleset``
+        gives them in libnftables JSON (``{"table": {...}}``, ``{"chain":
+        {...}}``, ``{"rule": {...}}``, ``{"set": {...}}``, ``{"map": {...}}``
+        ...; with handles; a table row carries its ``comment``), in its
+        order: each table, then its sets and maps, its chains, then its
+        rules chain by chain.  Only tables that are ours (owned name AND
+        mark, :func:`overcast.plan.names.is_owned_table`) and their objects;
+        see :func:`owned_nft_rows`."""
+        ...
+
 
 class KernelRefusal(Exception):
     """The kernel refused a primitive; the message says why (as the kernel did)."""
@@ -99,3 +113,30 @@ class KernelIO(Protocol):
     def ipv6_off(self, name: str) -> None:
         """No IPv6 on the device (no MLD, RS or DAD into a tenant network)."""
         ...
+
+    def nft(self, commands: list[dict[str, Any]]) -> None:
+        """One libnftables JSON batch (the items of ``{"nftables": [...]}``:
+        ``{"add": {"table": {...}}}``, ``{"flush": ...}``, ``{"delete": ...}``
+        ...), atomic: all of it or none of it.  A table is marked by
+        ``"comment"`` in its ``add``/``create``.  :class:`KernelRefusal` with
+        libnftables' message when refused."""
+        ...
+
+
+def owned_nft_rows(ruleset: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The objects of Overcast's tables in a ``list ruleset`` (JSON items, in
+    its order): a table is ours only if its name has the owned prefix AND its
+    comment is our mark; ``metainfo`` and everything of other tables is left
+    out."""
+    items = list(ruleset)
+    ours = {(t["family"], t["name"]) for item in items if (t := item.get("table")) is not None
+            and is_owned_table(t["name"], t.get("comment"))}
+    out: list[dict[str, Any]] = []
+    for item in items:
+        for kind, body in item.items():
+            if kind == "metainfo" or not isinstance(body, dict):
+                continue
+            table = body.get("name") if kind == "table" else body.get("table")
+            if (body.get("family"), table) in ours:
+                out.append(item)
+    return out
