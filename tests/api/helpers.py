@@ -71,10 +71,10 @@ class Direct:
 
 def assert_error(r: Reply | Any, status: int, *words: str, type: str | None = None) -> dict[str, str]:
     """The reply is a Neutron error with this status; its message names every word."""
-    code = getattr(r, "status", None)
-    if code is None:
-        code = r.status_code  # httpx.Response
-    body = r.body if isinstance(r, Reply) else r.json()
+    if isinstance(r, Reply):
+        code, body = r.status, r.body
+    else:  # httpx.Response
+        code, body = r.status_code, r.json()
     assert code == status, (code, body)
     assert isinstance(body, dict) and set(body) == {"NeutronError"}, body
     err = body["NeutronError"]

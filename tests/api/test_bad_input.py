@@ -3,13 +3,14 @@ nothing written to the store."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from overcast.api import Api, ApiConfig
+from overcast.api import Api, ApiConfig, Seams
 from overcast.store import MemoryStore
 
 from .helpers import Direct, assert_error, dump
@@ -428,13 +429,19 @@ def test_floating_ip_on_internal_network(client: Direct, net: dict, unchanged: N
     assert_error(r, 400, net["id"], "external")
 
 
-def test_mac_generation_never_reuses_a_mac(client: Direct, net: dict, subnet: dict,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    from overcast.model import ipam
+class _SameDraw(random.Random):
+    """Randomness that draws 7 every time: every generated MAC is the same."""
 
-    monkeypatch.setattr(ipam, "random_mac", lambda rng=None: "fa:16:3e:00:00:07")
+    def randrange(self, *args: Any, **kw: Any) -> int:
+        return 7
+
+
+def test_mac_generation_never_reuses_a_mac(store: MemoryStore) -> None:
+    client = Direct(Api(store, seams=Seams(rng=_SameDraw())))
+    net = client.network(name="net")
+    client.subnet(net["id"], "10.0.0.0/24")
     first = client.port(net["id"])
-    assert first["mac_address"] == "fa:16:3e:00:00:07"
+    assert first["mac_address"] == "fa:16:3e:07:07:07"
     before = dump(client.api.store)
     r = client.post("/v2.0/ports", {"port": {"network_id": net["id"]}})
     assert_error(r, 409, net["id"], "MAC", type="MacAddressGenerationFailure")

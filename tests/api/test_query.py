@@ -181,16 +181,16 @@ def test_listing_shortcut_sees_what_the_full_rendering_shows(client: Direct) -> 
                        {"bandwidth_limit_rule": {"max_kbps": 1000}}).status == 201
     client.create("security_group", "security-groups", name="sg")
     api: Api = client.api
-    repo = api.read(bulk=True)
+    repo = api.session.read(bulk=True)
     admin = Context(project_id="lab", is_admin=True)
     checked = 0
     for h in HANDLERS.values():
-        kind = h.kind
-        names = {a.name for a in kind.attrs if a.field is not None and a.render}
-        view = kind.stored_view(admin, names)
-        assert view is not None, kind.member
-        for obj in repo.all(kind.cls):
-            full = kind.render(repo, obj)
-            assert {n: full[n] for n in names} == view(obj), kind.member
+        schema = h.schema
+        names = {a.name for a in schema.attrs if a.field is not None and a.render}
+        view = schema.stored_view(admin, names)
+        assert view is not None, schema.member
+        for obj in repo.all(schema.cls):
+            full = schema.render(repo, obj)
+            assert {n: full[n] for n in names} == view(obj), schema.member
             checked += 1
     assert checked >= 10

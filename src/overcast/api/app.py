@@ -1,10 +1,11 @@
-"""The HTTP edge: a Starlette app that turns requests into ``service.Request``.
+"""The HTTP edge: a Starlette app that turns requests into ``wire.Request``.
 
 Requests run on the event loop's thread: they are short (a few store reads
 and one transaction) and CPU-bound, so a thread hop would only add GIL
 hand-offs (measured: a third less throughput, twice the p99).  Collection
 listings, large bodies (bulk creates) and deletes that scan every port are
-the exception (``_slow``): they can take long enough to stall the other
+the exception (``_slow``: the large-body rule, and each route's ``slow`` flag
+in ``routes.ROUTES``): they can take long enough to stall the other
 connections of this process, so they run in a worker thread.  A write waiting for the store's writer gate blocks this
 process for at most the store's busy timeout."""
 
@@ -12,29 +13,24 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request as HttpRequest
-from starlette.responses import JSONResponse
 from starlette.responses import Response as HttpResponse
 from starlette.routing import Route
 
-from overcast.api import openapi
 from overcast.api.errors import TooLarge
-from overcast.api.service import Api, Request, Response
+from overcast.api.routes import ROUTES
+from overcast.api.service import Api
+from overcast.api.wire import Request, Response
 
 log = logging.getLogger("overcast.api")
 LARGE_BODY = 64 * 1024  # bytes; a bulk create of a few hundred objects
-_SCANNING_DELETE = re.compile(r"^/v2\.0/(?:security-groups|qos/policies)/[^/]+/?$")
-_LISTING = re.compile(r"^/v2\.0/[a-z-]+(?:/policies)?(?:\.json)?/?$")
 
 
 def create_app(api: Api) -> Starlette:
     async def endpoint(http: HttpRequest) -> HttpResponse:
-        if http.url.path == "/openapi.json" and http.method == "GET":
-            return JSONResponse(openapi.document(str(http.base_url)))
         try:
             body = await _read_body(http, api.cfg.max_body_bytes)
         except TooLarge as err:
@@ -63,11 +59,9 @@ def create_app(api: Api) -> Starlette:
 
 def _slow(method: str, path: str, body_size: int) -> bool:
     """Requests that may take long enough to stall this process's other
-    connections: listings, bulk bodies, and deletes that look at every port
-    (a security group or QoS policy still in use)."""
-    return (body_size > LARGE_BODY
-            or (method == "GET" and _LISTING.match(path) is not None)
-            or (method == "DELETE" and _SCANNING_DELETE.match(path) is not None))
+    connections: bulk bodies, and the routes marked slow (listings, deletes
+    that look at every port: a security group or QoS policy still in use)."""
+    return body_size > LARGE_BODY or ROUTES.is_slow(method, path)
 
 
 async def _read_body(http: HttpRequest, limit: int) -> bytes:

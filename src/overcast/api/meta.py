@@ -1,17 +1,16 @@
-"""The documents about the API itself: versions, resources, extensions, and a
-few collection-level specials (QoS rule types, each project's default group)."""
+"""The documents about the API itself, and their route handlers: versions,
+resources, extensions, QoS rule types and the OpenAPI document."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from overcast.api.auth import Context
+from overcast.api import openapi
 from overcast.api.errors import NotFound
-from overcast.api.kinds import security
-from overcast.api.resource import Kind
-
-if TYPE_CHECKING:
-    from overcast.api.service import Api, Request, Response
+from overcast.api.registry import HANDLERS
+from overcast.api.resource import Schema
+from overcast.api.session import Call
+from overcast.api.wire import Response
 
 UPDATED = "2026-11-01T00:00:00-00:00"
 EXTENSIONS = {
@@ -63,25 +62,9 @@ EXTRA_ATTRS = {
 }
 
 
-def extra_attrs(kind: Kind) -> set[str]:
-    return EXTRA_ATTRS.get(kind.member, set())
-
-
-def versions(base_url: str) -> dict[str, Any]:
-    return {"versions": [{
-        "id": "v2.0", "status": "CURRENT",
-        "links": [{"href": base_url.rstrip("/") + "/v2.0/", "rel": "self"}],
-    }]}
-
-
-def resources(base_url: str) -> dict[str, Any]:
-    from overcast.api.registry import HANDLERS
-
-    base = base_url.rstrip("/") + "/v2.0/"
-    return {"resources": [
-        {"name": h.kind.member, "collection": h.kind.collection,
-         "links": [{"href": base + h.kind.path.removeprefix("/v2.0/"), "rel": "self"}]}
-        for h in HANDLERS.values()]}
+def extra_attrs(schema: Schema) -> set[str]:
+    """Attributes a listing may filter and sort on that only rendering computes."""
+    return EXTRA_ATTRS.get(schema.member, set())
 
 
 def _extension(alias: str) -> dict[str, Any]:
@@ -89,34 +72,48 @@ def _extension(alias: str) -> dict[str, Any]:
             "updated": UPDATED, "links": []}
 
 
-def route(api: Api, ctx: Context, req: Request, path: str) -> Response | None:
-    from overcast.api.service import Response
-
-    if req.method != "GET":
-        return None
-    if path == "/v2.0/extensions":
-        return Response(200, {"extensions": [_extension(a) for a in sorted(EXTENSIONS)]})
-    if path.startswith("/v2.0/extensions/"):
-        alias = path.removeprefix("/v2.0/extensions/")
-        if alias not in EXTENSIONS:
-            raise NotFound(f"Extension with alias {alias} does not exist",
-                           type="ExtensionNotFound")
-        return Response(200, {"extension": _extension(alias)})
-    if path == "/v2.0/qos/rule-types":
-        return Response(200, {"rule_types": [{"type": "bandwidth_limit"}]})
-    if path == "/v2.0/qos/rule-types/bandwidth_limit":
-        return Response(200, {"rule_type": {"type": "bandwidth_limit", "drivers": [
-            {"name": "overcast", "supported_parameters": [
-                {"parameter_name": "max_kbps", "parameter_type": "range",
-                 "parameter_values": {"start": 0, "end": 2147483647}},
-                {"parameter_name": "direction", "parameter_type": "choices",
-                 "parameter_values": ["ingress", "egress"]}]}]}})
-    return None
+BANDWIDTH_LIMIT = {"type": "bandwidth_limit", "drivers": [
+    {"name": "overcast", "supported_parameters": [
+        {"parameter_name": "max_kbps", "parameter_type": "range",
+         "parameter_values": {"start": 0, "end": 2147483647}},
+        {"parameter_name": "direction", "parameter_type": "choices",
+         "parameter_values": ["ingress", "egress"]}]}]}
 
 
-def with_default_group(api: Api, ctx: Context, groups: list[Any]) -> list[Any]:
-    """Listing groups makes the caller's default group, as Neutron does."""
-    if any(g.project_id == ctx.project_id and g.name == "default" for g in groups):
-        return groups
-    made = api.write(lambda repo: security.ensure_default(repo, ctx.project_id))
-    return [*groups, made]
+# route handlers ------------------------------------------------------------------
+def versions(call: Call) -> Response:
+    return Response(200, {"versions": [{
+        "id": "v2.0", "status": "CURRENT",
+        "links": [{"href": call.req.base_url.rstrip("/") + "/v2.0/", "rel": "self"}],
+    }]})
+
+
+def resources(call: Call) -> Response:
+    base = call.req.base_url.rstrip("/") + "/v2.0/"
+    return Response(200, {"resources": [
+        {"name": h.schema.member, "collection": h.schema.collection,
+         "links": [{"href": base + h.segment, "rel": "self"}]}
+        for h in HANDLERS.values()]})
+
+
+def extensions(call: Call) -> Response:
+    return Response(200, {"extensions": [_extension(a) for a in sorted(EXTENSIONS)]})
+
+
+def extension(call: Call) -> Response:
+    alias = call.params["alias"]
+    if alias not in EXTENSIONS:
+        raise NotFound(f"Extension with alias {alias} does not exist", type="ExtensionNotFound")
+    return Response(200, {"extension": _extension(alias)})
+
+
+def rule_types(call: Call) -> Response:
+    return Response(200, {"rule_types": [{"type": "bandwidth_limit"}]})
+
+
+def bandwidth_limit_rule_type(call: Call) -> Response:
+    return Response(200, {"rule_type": BANDWIDTH_LIMIT})
+
+
+def openapi_document(call: Call) -> Response:
+    return Response(200, openapi.document(call.req.base_url))

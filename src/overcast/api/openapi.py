@@ -2,7 +2,7 @@
 that parse requests, so the two cannot drift apart.
 
 Besides each kind's collection and members it lists the paths below one object
-that ``subresources.route`` serves: tags (every kind whose handlers have
+that ``routes.ROUTES`` serves: tags (every kind whose handlers have
 ``tags``), port bindings, router interface actions and QoS bandwidth limit
 rules (from ``qos.RULE_KIND``'s attributes).
 """
@@ -13,7 +13,8 @@ from typing import Any
 
 from overcast.api import convert as cv
 from overcast.api.kinds import qos
-from overcast.api.resource import Attr, Kind
+from overcast.api.registry import HANDLERS
+from overcast.api.resource import Attr, Schema
 
 _BOOL_CONVERTERS = {cv.to_bool}
 # attributes that accept null on input (everything else must be a value)
@@ -45,14 +46,14 @@ def _schema(attr: Attr) -> dict[str, Any]:
     return {"type": "string", "nullable": name in NULLABLE}
 
 
-def _body(kind: Kind, creating: bool) -> dict[str, Any]:
-    props = {a.name: _schema(a) for a in kind.attrs if (a.post if creating else a.put)}
-    required = [a.name for a in kind.attrs if a.required] if creating else []
+def _body(schema: Schema, creating: bool) -> dict[str, Any]:
+    props = {a.name: _schema(a) for a in schema.attrs if (a.post if creating else a.put)}
+    required = [a.name for a in schema.attrs if a.required] if creating else []
     inner: dict[str, Any] = {"type": "object", "properties": props}
     if required:
         inner["required"] = required
-    return _json_body({"type": "object", "properties": {kind.member: inner},
-                       "required": [kind.member]})
+    return _json_body({"type": "object", "properties": {schema.member: inner},
+                       "required": [schema.member]})
 
 
 def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
@@ -67,14 +68,14 @@ def _responses(ok: str) -> dict[str, Any]:
             "409": {"description": "conflict"}, "412": {"description": "revision mismatch"}}
 
 
-def _filters(kind: Kind) -> list[dict[str, Any]]:
+def _filters(schema: Schema) -> list[dict[str, Any]]:
     params: list[dict[str, Any]] = [
         {"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
         for n in ("fields", "sort_key", "sort_dir", "marker", "tags", "tags-any")]
     params.append({"name": "limit", "in": "query", "required": False,
                    "schema": {"type": "integer", "minimum": 0}})
     params += [{"name": a.name, "in": "query", "required": False, "schema": {"type": "string"}}
-               for a in kind.attrs if a.field is not None and a.name in ("name", "id")]
+               for a in schema.attrs if a.field is not None and a.name in ("name", "id")]
     return params
 
 
@@ -90,30 +91,30 @@ def _op(params: list[dict[str, Any]], ok: str,
     return op
 
 
-def _paths_for(kind: Kind, has_update: bool, has_create: bool, has_delete: bool,
+def _paths_for(schema: Schema, has_update: bool, has_create: bool, has_delete: bool,
                member_id: str = "id") -> dict[str, Any]:
     """A collection and its members; a kind below another (its path names
     ``{parent_id}``) takes the parent as ``{id}`` and its own as ``{member_id}``."""
-    coll = kind.path.replace("{parent_id}", "{id}")
+    coll = schema.path.replace("{parent_id}", "{id}")
     outer = [_param("id")] if "{id}" in coll else []
     inner = [*outer, _param(member_id)]
     member = f"{coll}/{{{member_id}}}"
-    paths: dict[str, Any] = {coll: {"get": _op(outer + _filters(kind), "200")}}
+    paths: dict[str, Any] = {coll: {"get": _op(outer + _filters(schema), "200")}}
     if has_create:
-        paths[coll]["post"] = _op(outer, "201", _body(kind, True))
+        paths[coll]["post"] = _op(outer, "201", _body(schema, True))
     paths[member] = {"get": _op(inner, "200")}
     if has_update:
-        paths[member]["put"] = _op(inner, "200", _body(kind, False))
+        paths[member]["put"] = _op(inner, "200", _body(schema, False))
     if has_delete:
         paths[member]["delete"] = _op(inner, "204")
     return paths
 
 
-def _tag_paths(kind: Kind) -> dict[str, Any]:
+def _tag_paths(schema: Schema) -> dict[str, Any]:
     """Replace, clear, show one, add one, remove one (201 for an added tag)."""
-    tags = kind.path + "/{id}/tags"
+    tags = schema.path + "/{id}/tags"
     one, both = [_param("id")], [_param("id"), _param("tag", _TAG)]
-    body = _json_body({"type": "object", "properties": {"tags": _schema(kind.by_name["tags"])},
+    body = _json_body({"type": "object", "properties": {"tags": _schema(schema.by_name["tags"])},
                        "required": ["tags"], "additionalProperties": False})
     return {tags: {"get": _op(one, "200"), "put": _op(one, "200", body),
                    "delete": _op(one, "204")},
@@ -121,15 +122,15 @@ def _tag_paths(kind: Kind) -> dict[str, Any]:
                               "delete": _op(both, "204")}}
 
 
-# what subresources._create_binding accepts (bindings have no attribute map)
+# what bindings.create accepts (bindings have no attribute map)
 _BINDING = {"type": "object", "required": ["host"], "additionalProperties": False,
             "properties": {"host": {"type": "string", "minLength": 1},
                            "vnic_type": {"type": "string"},
                            "profile": {"type": "object", "nullable": True}}}
 
 
-def _binding_paths(kind: Kind) -> dict[str, Any]:
-    bindings = kind.path + "/{id}/bindings"
+def _binding_paths(schema: Schema) -> dict[str, Any]:
+    bindings = schema.path + "/{id}/bindings"
     one, both = [_param("id")], [_param("id"), _param("host")]
     body = _json_body({"type": "object", "properties": {"binding": _BINDING},
                        "required": ["binding"]})
@@ -138,40 +139,38 @@ def _binding_paths(kind: Kind) -> dict[str, Any]:
             bindings + "/{host}/activate": {"put": _op(both, "200")}}
 
 
-def _router_paths(kind: Kind) -> dict[str, Any]:
+def _router_paths(schema: Schema) -> dict[str, Any]:
     """add_router_interface / remove_router_interface: exactly one of subnet_id, port_id."""
     body = _json_body({"type": "object", "additionalProperties": False,
                        "properties": {"subnet_id": {"type": "string"},
                                       "port_id": {"type": "string"}},
                        "oneOf": [{"required": ["subnet_id"]}, {"required": ["port_id"]}]})
-    return {f"{kind.path}/{{id}}/{action}": {"put": _op([_param("id")], "200", body)}
+    return {f"{schema.path}/{{id}}/{action}": {"put": _op([_param("id")], "200", body)}
             for action in ("add_router_interface", "remove_router_interface")}
 
 
-def _rule_paths(policy: Kind) -> dict[str, Any]:
+def _rule_paths(policy: Schema) -> dict[str, Any]:
     """The bandwidth limit rules below a QoS policy, from the rule kind's attributes."""
-    return _paths_for(qos.RULE_KIND, True, True, True, member_id="rule_id")
+    return _paths_for(qos.RULE_SCHEMA, True, True, True, member_id="rule_id")
 
 
-# paths below one object of a kind (keyed by its member name, as subresources.route)
+# paths below one object of a kind (keyed by its member name)
 _BELOW = {"port": _binding_paths, "router": _router_paths, "policy": _rule_paths}
 
 
 def document(base_url: str) -> dict[str, Any]:
-    from overcast.api.registry import HANDLERS
-
     paths: dict[str, Any] = {
         "/": {"get": {"responses": {"200": {"description": "API versions"}}}},
         "/v2.0/extensions": {"get": {"responses": {"200": {"description": "extensions"}}}},
     }
     for h in HANDLERS.values():
-        paths.update(_paths_for(h.kind, h.update is not None, h.create is not None,
+        paths.update(_paths_for(h.schema, h.update is not None, h.create is not None,
                                 h.delete is not None))
         if h.tags:
-            paths.update(_tag_paths(h.kind))
-        below = _BELOW.get(h.kind.member)
+            paths.update(_tag_paths(h.schema))
+        below = _BELOW.get(h.schema.member)
         if below is not None:
-            paths.update(below(h.kind))
+            paths.update(below(h.schema))
     return {
         "openapi": "3.0.3",
         "info": {"title": "Overcast Networking API (OpenStack Neutron v2.0)", "version": "2.0"},

@@ -4,14 +4,14 @@ key means OR), tag filters, ``fields``, ``sort_key``/``sort_dir`` and
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 from urllib.parse import urlencode
 
 from overcast.api.errors import BadRequest
-from overcast.api.resource import Kind
+from overcast.api.resource import Schema
 
 CONTROL = {"fields", "sort_key", "sort_dir", "limit", "marker", "page_reverse"}
 TAG_FILTERS = {"tags", "tags-any", "not-tags", "not-tags-any"}
@@ -28,9 +28,9 @@ class Query:
     reverse: bool = False
 
 
-def parse(kind: Kind, items: Iterable[tuple[str, str]], extra_names: set[str]) -> Query:
+def parse(schema: Schema, items: Iterable[tuple[str, str]], extra_names: set[str]) -> Query:
     q = Query()
-    known = set(kind.by_name) | extra_names
+    known = set(schema.by_name) | extra_names
     keys: list[str] = []
     dirs: list[str] = []
     for key, value in items:
@@ -78,7 +78,7 @@ def matches(q: Query, item: dict[str, Any]) -> bool:
         if not any(_match_one(item.get(key), w) for w in wanted):
             return False
     tags = set(item.get("tags") or ())
-    checks = {
+    checks: dict[str, Callable[[set[str]], bool]] = {
         "tags": lambda want: want <= tags,
         "tags-any": lambda want: bool(want & tags),
         "not-tags": lambda want: not want <= tags,

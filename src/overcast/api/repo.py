@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
+from overcast.api.config import ApiConfig
 from overcast.api.errors import Conflict, not_found
+from overcast.api.seams import Seams
 from overcast.model import keys
 from overcast.model.types import Host, Resource
 from overcast.store import Store
@@ -18,8 +19,9 @@ T = TypeVar("T", bound=Resource)
 
 
 class Reader(Protocol):
-    def get(self, key: str) -> bytes | None: ...
-    # items with .key and .value; track=False: the commit need not re-check them
+    # track=False: the commit need not re-check what was read
+    def get(self, key: str, *, track: bool = True) -> bytes | None: ...
+    # items with .key and .value
     def range(self, prefix: str, *, track: bool = True) -> list[Any]: ...
 
 
@@ -34,7 +36,7 @@ class Snapshot:
     def __init__(self, store: Store) -> None:
         self._store = store
 
-    def get(self, key: str) -> bytes | None:
+    def get(self, key: str, *, track: bool = True) -> bytes | None:
         kv = self._store.get(key)
         return None if kv is None else kv.value
 
@@ -61,15 +63,13 @@ class DecodeCache:
         return obj
 
 
-def now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 class Repo:
-    def __init__(self, tx: Reader, cfg: Any = None, decoded: DecodeCache | None = None,
-                 bulk: bool = False) -> None:
+    def __init__(self, tx: Reader, cfg: ApiConfig | None = None,
+                 decoded: DecodeCache | None = None, bulk: bool = False,
+                 seams: Seams | None = None) -> None:
         self.tx = tx
-        self.cfg = cfg
+        self.cfg = cfg or ApiConfig()
+        self.seams = seams or Seams()
         self.bulk = bulk  # rendering a whole collection: prefer one range over many gets
         self._decoded = decoded if decoded is not None else DecodeCache()
         self._lists: dict[str, dict[str, Resource]] = {}
@@ -139,9 +139,21 @@ class Repo:
             candidates = [o for o in (self.get(cls, i) for i in ids) if o is not None]
         return [o for o in candidates if all(getattr(o, k) == v for k, v in match.items())]
 
+    def new_id(self) -> str:
+        return self.seams.new_id()
+
+    # reads the commit does not depend on: what agents write (hosts, status),
+    # only shown, and hints the caller re-checks itself (see ``StmTxn.range``)
     def peek(self, prefix: str) -> list[Any]:
-        """A range read the commit does not depend on (see ``StmTxn.range``)."""
         return self.tx.range(prefix, track=False)
+
+    def peek_json(self, key: str) -> Any:
+        raw = self.tx.get(key, track=False)
+        return None if raw is None else json.loads(raw)
+
+    def peek_all(self, cls: type[T]) -> list[T]:
+        return [self._decoded.decode(cls, kv)  # type: ignore[misc]
+                for kv in self.peek(self._prefix(cls))]
 
     def get_json(self, key: str) -> Any:
         raw = self.tx.get(key)
@@ -155,7 +167,7 @@ class Repo:
         return self.tx  # type: ignore[return-value]
 
     def save(self, obj: T, *, new: bool = False) -> T:
-        stamp = now()
+        stamp = self.seams.timestamp()
         if new:
             # an id the caller chose may name an existing object (perhaps another
             # project's): never overwrite it.  The read also makes two racing

@@ -1,15 +1,15 @@
-"""The API schema: how each Neutron attribute maps to the logical model.
+"""The API's resource schemas: how each Neutron attribute maps to the logical model.
 
-A ``Kind`` lists its attributes (``Attr``): the Neutron name, the model field,
+A ``Schema`` lists its attributes (``Attr``): the Neutron name, the model field,
 the converter, whether POST/PUT may set it.  Parsing a request body returns the
 model field values or a 400 that names the attribute and the value; rendering
-an object returns the Neutron dict.  Behaviour (allocation, invariants) lives
-in each kind's module.
+an object returns the Neutron dict.  Behaviour (invariants) lives in each
+kind's module under ``kinds``, allocation in ``allocation``.  New objects get
+their id from the create handler (``Seams.new_id``), not from parsing.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,7 +59,7 @@ COMMON = (
 
 
 @dataclass
-class Kind:
+class Schema:
     cls: type[Resource]
     member: str  # "network"
     collection: str  # "networks"
@@ -125,7 +125,6 @@ class Kind:
             raise Forbidden("Specifying 'project_id' or 'tenant_id' other than the "
                             "authenticated project in request requires admin privileges")
         out["project_id"] = project
-        out.setdefault("id", str(uuid.uuid4()))
 
     def stored_view(self, ctx: Context, names: set[str]) -> Callable[[Any], dict[str, Any]] | None:
         """A cheap partial rendering (just ``names``) if every one of them is a

@@ -1,12 +1,12 @@
-"""Address arithmetic for subnets and ports: pools, free-address choice, MACs.
+"""Address arithmetic for subnets and ports: usable ranges, pools, the
+lowest free address.
 
-Pure functions; the API stores the allocations.
+Pure functions; the API's ``allocation`` module takes and stores allocations.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import random
 import socket
 from collections.abc import Iterable, Iterator
 
@@ -14,8 +14,6 @@ from overcast.model.types import AllocationPool
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-NEUTRON_MAC_PREFIX = (0xFA, 0x16, 0x3E)
 
 
 def usable_range(net: IPNetwork) -> tuple[int, int]:
@@ -91,9 +89,3 @@ def _ints_not_in(a: int, b: int, used: set[int]) -> Iterator[int]:
 def in_pools(ip: str, pools: Iterable[AllocationPool]) -> bool:
     value = int(ipaddress.ip_address(ip))
     return any(a <= value <= b for a, b in map(pool_bounds, pools))
-
-
-def random_mac(rng: random.Random | None = None) -> str:
-    r = rng or random.SystemRandom()
-    tail = [r.randrange(256) for _ in range(3)]
-    return ":".join(f"{b:02x}" for b in (*NEUTRON_MAC_PREFIX, *tail))

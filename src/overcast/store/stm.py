@@ -62,11 +62,19 @@ class StmTxn:
         self._writes: dict[str, Put | None] = {}  # None: delete
 
     # reads ----------------------------------------------------------------
-    def get(self, key: str) -> bytes | None:
+    def get(self, key: str, *, track: bool = True) -> bytes | None:
+        """The value of ``key`` (with this transaction's writes applied).
+
+        ``track=False`` reads without making the commit depend on it: for a key
+        another writer owns that the transaction only shows (the API rendering
+        a port's status, which agents write)."""
         if key in self._writes:
             w = self._writes[key]
             return w.value if w is not None else None
         if key not in self._cache:
+            if not track:
+                kv = self._store.get(key)
+                return kv.value if kv is not None else None
             self._note(key, self._store.get(key))
         kv = self._cache[key]
         return kv.value if kv is not None else None

@@ -1,1 +1,1 @@
-"""One module per Neutron resource: its API schema (``KIND``) and behaviour."""
+"""One module per Neutron resource: its API schema (``SCHEMA``) and behaviour."""

@@ -7,14 +7,15 @@ from typing import Any
 
 from overcast.api import convert as cv
 from overcast.api.repo import Repo
-from overcast.api.resource import Attr, Kind, stored
+from overcast.api.resource import Attr, Schema, stored
 from overcast.model import keys
 from overcast.model.types import Host
 
 
 def _extra(repo: Repo, host: Host, out: dict[str, Any]) -> None:
+    # agents write liveness: read untracked, as it is only shown
     alive: set[str] = repo.memo("alive", lambda: {kv.key.rsplit("/", 1)[1]
-                                                  for kv in repo.tx.range(keys.alive())})
+                                                  for kv in repo.peek(keys.alive())})
     out["alive"] = host.host in alive
     out["topic"] = "overcast"
     out["availability_zone"] = None
@@ -22,7 +23,7 @@ def _extra(repo: Repo, host: Host, out: dict[str, Any]) -> None:
     out["resources_synced"] = None
 
 
-KIND = Kind(
+SCHEMA = Schema(
     Host, "agent", "agents", "/v2.0/agents",
     (
         Attr("host", "host", post=False, put=False),

@@ -4,7 +4,6 @@ reachable through a router whose gateway is on that network."""
 from __future__ import annotations
 
 import ipaddress
-import uuid
 from typing import Any
 
 from overcast.api import convert as cv
@@ -13,7 +12,7 @@ from overcast.api.errors import BadRequest, Conflict, Forbidden, NotFound
 from overcast.api.kinds import port as ports
 from overcast.api.kinds.router import INTERFACE
 from overcast.api.repo import Repo
-from overcast.api.resource import Attr, Kind, stored
+from overcast.api.resource import Attr, Schema, stored
 from overcast.model.types import FloatingIP, Network, Port, Router, Subnet
 
 OWNER = "network:floatingip"
@@ -30,7 +29,7 @@ def _extra(repo: Repo, fip: FloatingIP, out: dict[str, Any]) -> None:
         "device_id": target.device_id, "device_owner": target.device_owner, "status": "ACTIVE"}
 
 
-KIND = Kind(
+SCHEMA = Schema(
     FloatingIP, "floatingip", "floatingips", "/v2.0/floatingips",
     (
         Attr("floating_network_id", "floating_network_id", cv.to_uuidish, put=False,
@@ -54,7 +53,7 @@ def create(repo: Repo, ctx: Context, fields: dict[str, Any]) -> FloatingIP:
     if not net.router_external:
         raise BadRequest(f"Bad floatingip request: Network {net.id} is not a valid external "
                          "network.")
-    fip_id = fields.get("id") or str(uuid.uuid4())
+    fip_id = fields.get("id") or repo.new_id()
     req: dict[str, str] = {}
     if fields.get("_subnet_id"):
         req["subnet_id"] = fields["_subnet_id"]
@@ -62,7 +61,7 @@ def create(repo: Repo, ctx: Context, fields: dict[str, Any]) -> FloatingIP:
         req["ip_address"] = _requested_address(repo, net, fields["floating_ip_address"],
                                                fields.get("_subnet_id"))
     port = ports.create(repo, Context("", True), {
-        "id": str(uuid.uuid4()), "project_id": "", "network_id": net.id,
+        "id": repo.new_id(), "project_id": "", "network_id": net.id,
         "device_owner": OWNER, "device_id": fip_id, "port_security_enabled": False,
         "_fixed_ips": (req,) if req else None,
     })
@@ -138,11 +137,6 @@ def _router_for(repo: Repo, ext_net: str, subnet_id: str) -> Router | None:
             if any(f.subnet_id == subnet_id for f in port.fixed_ips):
                 return router
     return None
-
-
-def disassociate_port(repo: Repo, port_id: str) -> None:
-    for fip in repo.where(FloatingIP, port_id=port_id):
-        repo.save(fip.replace(port_id=None, fixed_ip_address=None, router_id=None))
 
 
 def delete(repo: Repo, ctx: Context, fip: FloatingIP) -> None:

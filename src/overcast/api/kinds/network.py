@@ -1,18 +1,20 @@
-"""Networks: segment (VNI) allocation, MTU, in-use checks."""
+"""Networks: MTU, segment (VNI, see ``allocation``), in-use checks."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from overcast.api import allocation
 from overcast.api import convert as cv
 from overcast.api.auth import Context
 from overcast.api.config import ApiConfig
 from overcast.api.errors import BadRequest, Conflict, Forbidden
+from overcast.api.kinds import port as ports
 from overcast.api.repo import Repo
-from overcast.api.resource import Attr, Kind, stored
-from overcast.model import keys, validate
+from overcast.api.resource import Attr, Schema, stored
+from overcast.model import validate
 from overcast.model.problems import ModelError
-from overcast.model.types import Network, Port, Subnet
+from overcast.model.types import Network, Port, QosPolicy, Subnet
 
 # Ports the network owns itself; they do not keep it "in use".
 NETWORK_OWNED = ("network:dhcp",)
@@ -27,7 +29,7 @@ def _extra(repo: Repo, net: Network, out: dict[str, Any]) -> None:
     out["l2_adjacency"] = True
 
 
-KIND = Kind(
+SCHEMA = Schema(
     Network, "network", "networks", "/v2.0/networks",
     (
         stored("admin_state_up", cv.to_bool),
@@ -51,7 +53,8 @@ KIND = Kind(
 )
 
 
-def create(repo: Repo, ctx: Context, cfg: ApiConfig, fields: dict[str, Any]) -> Network:
+def create(repo: Repo, ctx: Context, fields: dict[str, Any]) -> Network:
+    cfg = repo.cfg
     net_type = fields.get("network_type") or cfg.default_network_type
     fields["network_type"] = net_type
     fields.setdefault("mtu", cfg.default_mtu(net_type))
@@ -61,7 +64,7 @@ def create(repo: Repo, ctx: Context, cfg: ApiConfig, fields: dict[str, Any]) -> 
     if problems:
         raise ModelError(problems)
     if net_type == "vxlan":
-        net = net.replace(segmentation_id=_allocate_vni(repo, cfg, net))
+        net = net.replace(segmentation_id=allocation.take_vni(repo, net))
     _check_qos(repo, net.qos_policy_id)
     return repo.save(net, new=True)
 
@@ -72,32 +75,12 @@ def _check_mtu(cfg: ApiConfig, net_type: str, mtu: int) -> None:
                          f"{net_type} network; the maximum is {cfg.max_mtu(net_type)}.")
 
 
-def _allocate_vni(repo: Repo, cfg: ApiConfig, net: Network) -> int:
-    if net.segmentation_id is not None:
-        vni = net.segmentation_id
-        if repo.tx.get(keys.segment("vxlan", vni)) is not None:
-            raise Conflict(f"Unable to create the network. The tunnel id {vni} is in use.",
-                           type="TunnelIdInUse")
-    else:
-        used = {int(kv.key.rsplit("/", 1)[1]) for kv in repo.tx.range(keys.segment("vxlan"))}
-        lo, hi = cfg.vni_range
-        vni = next((n for n in range(lo, hi + 1) if n not in used), -1)
-        if vni < 0:
-            raise Conflict("Unable to create the network. No tenant network is available "
-                           "for allocation.", type="NoNetworkAvailable")
-    repo.put_json(keys.segment("vxlan", vni), net.id)
-    return vni
-
-
 def _check_qos(repo: Repo, policy_id: str | None) -> None:
-    from overcast.model.types import QosPolicy
-
     if policy_id is not None:
         repo.must(QosPolicy, policy_id)
 
 
-def update(repo: Repo, ctx: Context, cfg: ApiConfig, net: Network,
-           fields: dict[str, Any]) -> Network:
+def update(repo: Repo, ctx: Context, net: Network, fields: dict[str, Any]) -> Network:
     if not ctx.owns(net.project_id):
         raise Forbidden(f"Only the owner of network {net.id} may change it")
     new = net.replace(**fields)
@@ -108,7 +91,7 @@ def update(repo: Repo, ctx: Context, cfg: ApiConfig, net: Network,
             raise Conflict(f"Unable to reconfigure sharing settings for network {net.id}. "
                            f"Multiple tenants are using it ({', '.join(others[:5])}).",
                            type="InvalidSharedSetting")
-    _check_mtu(cfg, new.network_type, new.mtu)
+    _check_mtu(repo.cfg, new.network_type, new.mtu)
     _check_qos(repo, new.qos_policy_id)
     return repo.save(new)
 
@@ -116,22 +99,14 @@ def update(repo: Repo, ctx: Context, cfg: ApiConfig, net: Network,
 def delete(repo: Repo, ctx: Context, net: Network) -> None:
     if not ctx.owns(net.project_id):
         raise Forbidden(f"Only the owner of network {net.id} may delete it")
-    ports = repo.where(Port, network_id=net.id)
-    if any(p.device_owner not in NETWORK_OWNED for p in ports):
+    owned_ports = repo.where(Port, network_id=net.id)
+    if any(p.device_owner not in NETWORK_OWNED for p in owned_ports):
         raise Conflict(f"Unable to complete operation on network {net.id}. There are one or "
                        "more ports still in use on the network.", type="NetworkInUse")
-    from overcast.api.kinds.port import release
-
-    for owned in ports:  # the network's own ports (DHCP) go with it
-        release(repo, owned)
+    for owned in owned_ports:  # the network's own ports (DHCP) go with it
+        ports.release(repo, owned)
     for subnet in repo.where(Subnet, network_id=net.id):
-        _drop_subnet(repo, subnet)
-    if net.segmentation_id is not None and net.network_type == "vxlan":
-        repo.delete_key(keys.segment("vxlan", net.segmentation_id))
+        allocation.release_subnet(repo, subnet)
+        repo.remove(subnet)
+    allocation.release_vni(repo, net)
     repo.remove(net)
-
-
-def _drop_subnet(repo: Repo, subnet: Subnet) -> None:
-    for kv in repo.tx.range(keys.ipam(subnet.id)):
-        repo.delete_key(kv.key)
-    repo.remove(subnet)

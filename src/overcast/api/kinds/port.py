@@ -1,22 +1,23 @@
-"""Ports: MAC and IP allocation, security groups, bindings, status from agents."""
+"""Ports: addresses (see ``allocation``), security groups, binding attributes, status
+from agents."""
 
 from __future__ import annotations
 
-import ipaddress
+import json
 from typing import Any
 
+from overcast.api import allocation, bindings
 from overcast.api import convert as cv
 from overcast.api.auth import Context
-from overcast.api.config import ApiConfig
 from overcast.api.errors import BadRequest, Conflict, Forbidden
 from overcast.api.kinds import security
 from overcast.api.repo import Repo
-from overcast.api.resource import Attr, Kind, stored
-from overcast.model import ipam, keys, validate
+from overcast.api.resource import Attr, Schema, stored
+from overcast.model import keys, validate
 from overcast.model.problems import ModelError
 from overcast.model.types import (
     AddressPair,
-    FixedIP,
+    FloatingIP,
     Host,
     Network,
     Port,
@@ -30,17 +31,12 @@ _pair = cv.dict_of({"ip_address": cv.to_str(64), "mac_address": cv.to_mac}, ("ip
 PROTECTED_OWNERS = ("network:router_interface", "network:router_gateway", "network:floatingip")
 
 
-VNIC_TYPES = ("normal", "direct", "macvtap", "baremetal", "direct-physical",
-              "virtio-forwarder", "smart-nic", "vdpa", "remote-managed")
-to_vnic_type = cv.one_of(*VNIC_TYPES)
-
-
 def _pairs(value: Any) -> tuple[AddressPair, ...]:
     return tuple(AddressPair(p["ip_address"], p.get("mac_address", ""))
                  for p in cv.list_of(_pair)(value))
 
 
-KIND = Kind(
+SCHEMA = Schema(
     Port, "port", "ports", "/v2.0/ports",
     (
         Attr("network_id", "network_id", cv.to_uuidish, put=False, required=True),
@@ -53,7 +49,7 @@ KIND = Kind(
         # where a port runs is the operator's business (Neutron: admin only)
         Attr("binding:host_id", "binding_host_id", cv.to_str(255), admin_only=True,
              admin_view=True),
-        Attr("binding:vnic_type", "binding_vnic_type", to_vnic_type),
+        Attr("binding:vnic_type", "binding_vnic_type", bindings.to_vnic_type),
         Attr("binding:profile", "binding_profile", cv.to_dict, admin_only=True, admin_view=True),
         Attr("binding:vif_type", None, post=False, put=False, admin_view=True),
         Attr("binding:vif_details", None, post=False, put=False, admin_view=True),
@@ -71,7 +67,7 @@ def parse(ctx: Context, body: Any, creating: bool) -> dict[str, Any]:
     body = dict(body) if isinstance(body, dict) else body
     raw_ips = body.pop("fixed_ips", None) if isinstance(body, dict) else None
     has_ips = isinstance(body, dict) and raw_ips is not None
-    fields = KIND.parse(ctx, body, creating)
+    fields = SCHEMA.parse(ctx, body, creating)
     if has_ips:
         try:
             fields["_fixed_ips"] = cv.list_of(_fixed_ip)(raw_ips)
@@ -80,17 +76,19 @@ def parse(ctx: Context, body: Any, creating: bool) -> dict[str, Any]:
     return fields
 
 
+# What agents write (status, hosts) is read untracked: a write transaction
+# that renders a port must not conflict with an agent's status or heartbeat.
 def _statuses(repo: Repo) -> dict[str, Any]:
-    return {k.rsplit("/", 1)[1]: v for k, v in repo.range_json(keys.port_status())}
+    return {kv.key.rsplit("/", 1)[1]: json.loads(kv.value)
+            for kv in repo.peek(keys.port_status())}
 
 
 def _render_extra(repo: Repo, port: Port, out: dict[str, Any]) -> None:
     if repo.bulk:
         statuses: dict[str, Any] = repo.memo("port_status", lambda: _statuses(repo))
     else:
-        statuses = {port.id: repo.get_json(keys.port_status(port.id))}
+        statuses = {port.id: repo.peek_json(keys.port_status(port.id))}
     hosts: set[str] = repo.memo("hosts", lambda: known_hosts(repo))
-    cfg: ApiConfig = repo.cfg or ApiConfig()
     out["fixed_ips"] = [{"subnet_id": f.subnet_id, "ip_address": f.ip_address}
                         for f in port.fixed_ips]
     status = statuses.get(port.id)
@@ -102,7 +100,7 @@ def _render_extra(repo: Repo, port: Port, out: dict[str, Any]) -> None:
     else:
         out["binding:vif_type"] = "tap" if bound in hosts else "binding_failed"
     out["binding:vif_details"] = {"port_filter": True, "connectivity": "l2"} if bound else {}
-    out["dns_assignment"] = _dns_assignment(repo, port, cfg)
+    out["dns_assignment"] = _dns_assignment(repo, port)
     out["dns_domain"] = ""
     out["extra_dhcp_opts"] = []
     out["qos_network_policy_id"] = None
@@ -111,9 +109,9 @@ def _render_extra(repo: Repo, port: Port, out: dict[str, Any]) -> None:
     out["data_plane_status"] = None
 
 
-def _dns_assignment(repo: Repo, port: Port, cfg: ApiConfig) -> list[dict[str, str]]:
+def _dns_assignment(repo: Repo, port: Port) -> list[dict[str, str]]:
     net = repo.get(Network, port.network_id)
-    domain = (net.dns_domain if net and net.dns_domain else cfg.dns_domain).rstrip(".") + "."
+    domain = (net.dns_domain if net and net.dns_domain else repo.cfg.dns_domain).rstrip(".") + "."
     out = []
     for fip in port.fixed_ips:
         host = port.dns_name or "host-" + fip.ip_address.replace(".", "-").replace(":", "-")
@@ -122,7 +120,7 @@ def _dns_assignment(repo: Repo, port: Port, cfg: ApiConfig) -> list[dict[str, st
 
 
 def known_hosts(repo: Repo) -> set[str]:
-    return {h.host for h in repo.all(Host)}
+    return {h.host for h in repo.peek_all(Host)}
 
 
 def create(repo: Repo, ctx: Context, fields: dict[str, Any]) -> Port:
@@ -130,124 +128,17 @@ def create(repo: Repo, ctx: Context, fields: dict[str, Any]) -> Port:
     requested = fields.pop("_fixed_ips", None)
     fields.setdefault("port_security_enabled", net.port_security_enabled)
     port = Port(**fields)
-    port = port.replace(mac_address=_take_mac(repo, port, port.mac_address or None))
-    port = port.replace(fixed_ips=_allocate(repo, port, net, requested))
+    port = port.replace(mac_address=allocation.take_mac(repo, port, port.mac_address or None))
+    port = port.replace(fixed_ips=allocation.assign_ips(repo, port, net, requested))
     port = _apply_security(repo, ctx, port, "security_groups" in fields)
     _check(repo, port)
     return repo.save(port, new=True)
 
 
-def _take_mac(repo: Repo, port: Port, mac: str | None) -> str:
-    if mac is not None:
-        problems = validate.check_mac(mac, "port.mac_address")
-        if problems:
-            raise ModelError(problems)
-        if repo.tx.get(keys.mac(mac)) is not None:
-            raise Conflict(f"Unable to complete operation for network {port.network_id}. "
-                           f"The mac address {mac} is in use.", type="MacAddressInUse")
-    else:
-        for _ in range(16):
-            mac = ipam.random_mac()
-            if repo.tx.get(keys.mac(mac)) is None:
-                break
-        else:  # every candidate was taken: never hand out a MAC twice
-            raise Conflict(f"Unable to create the port on network {port.network_id}: no free "
-                           "MAC address was found after 16 attempts.",
-                           type="MacAddressGenerationFailure")
-    assert mac is not None
-    repo.put_json(keys.mac(mac), port.id)
-    return mac
-
-
-def _allocate(repo: Repo, port: Port, net: Network,
-              requested: tuple[dict[str, str], ...] | None) -> tuple[FixedIP, ...]:
-    subnets = sorted(repo.where(Subnet, network_id=net.id),
-                     key=lambda s: (s.ip_version, s.created_at, s.id))
-    if requested is None:
-        wanted: list[dict[str, str]] = []
-        v4 = [s for s in subnets if s.ip_version == 4]
-        if v4:
-            wanted.append({"subnet_id": v4[0].id})
-        wanted += [{"subnet_id": s.id} for s in subnets if s.ip_version == 6]
-        requested = tuple(wanted)
-    by_id = {s.id: s for s in subnets}
-    explicit = [_normal_ip(r["ip_address"]) for r in requested if r.get("ip_address")]
-    twice = sorted({ip for ip in explicit if explicit.count(ip) > 1})
-    if twice:
-        raise BadRequest(f"Invalid input for fixed_ips. Reason: IP address {twice[0]} is "
-                         "requested more than once.")
-    out = [_allocate_one(repo, port, net, by_id, req, i) for i, req in enumerate(requested)]
-    if len({(f.subnet_id, f.ip_address) for f in out}) != len(out):
-        raise BadRequest("Invalid input for fixed_ips. Reason: duplicate IP address requested.")
-    return tuple(out)
-
-
-def _normal_ip(ip: str) -> str:
-    try:
-        return str(ipaddress.ip_address(ip))
-    except ValueError:
-        return ip
-
-
-def _allocate_one(repo: Repo, port: Port, net: Network, subnets: dict[str, Subnet],
-                  req: dict[str, str], index: int) -> FixedIP:
-    path = f"port.fixed_ips[{index}]"
-    ip = req.get("ip_address")
-    subnet_id = req.get("subnet_id") or (_subnet_for(ip, subnets, net) if ip else None)
-    if subnet_id is None:
-        raise BadRequest(f"Invalid input for fixed_ips. Reason: {path} names neither a subnet "
-                         "nor an address.")
-    subnet = subnets.get(subnet_id)
-    if subnet is None:
-        raise BadRequest(f"Invalid input for fixed_ips. Reason: subnet {subnet_id} is not on "
-                         f"network {net.id}.")
-    if ip is None:
-        ip = _free_ip(repo, subnet, net)
-    else:
-        problems = validate.check_fixed_ip(ip, subnet, path + ".ip_address",
-                                           port.device_owner.startswith("network:router"))
-        if problems:
-            raise ModelError(problems)
-        ip = str(ipaddress.ip_address(ip))
-        if repo.tx.get(keys.ipam(subnet.id, ip)) is not None:
-            raise Conflict(f"IP address {ip} already allocated in subnet {subnet.id}",
-                           type="IpAddressAlreadyAllocated")
-    repo.put_json(keys.ipam(subnet.id, ip), port.id)
-    return FixedIP(subnet.id, ip)
-
-
-def _free_ip(repo: Repo, subnet: Subnet, net: Network) -> str:
-    """The lowest free address of the subnet's pools.  The allocations are read
-    as a hint (a commit does not depend on all of them); the chosen address's
-    own key is read, so a concurrent allocation of it fails this commit."""
-    used = {kv.key.rsplit("/", 1)[1] for kv in repo.peek(keys.ipam(subnet.id))}
-    while True:
-        ip = ipam.first_free(subnet.allocation_pools, used, subnet.ip_version)
-        if ip is None:
-            raise Conflict(f"No more IP addresses available on network {net.id}.",
-                           type="IpAddressGenerationFailure")
-        if repo.tx.get(keys.ipam(subnet.id, ip)) is None:
-            return ip
-        used.add(ip)  # taken since the hint was read
-
-
-def _subnet_for(ip: str, subnets: dict[str, Subnet], net: Network) -> str:
-    try:
-        addr = ipaddress.ip_address(ip)
-    except ValueError:
-        raise BadRequest(f"Invalid input for fixed_ips. Reason: '{ip}' is not a valid IP "
-                         "address.") from None
-    for s in subnets.values():
-        if addr in ipaddress.ip_network(s.cidr):
-            return s.id
-    raise BadRequest(f"Invalid input for fixed_ips. Reason: IP address {ip} is not a valid IP "
-                     f"for any of the subnets on network {net.id}.")
-
-
 def _apply_security(repo: Repo, ctx: Context, port: Port, explicit: bool) -> Port:
     if not explicit and port.port_security_enabled and not port.device_owner.startswith("network:"):
         port = port.replace(security_groups=(security.ensure_default(repo, port.project_id).id,))
-    visible = security.GROUP_KIND.visible(ctx)
+    visible = security.GROUP_SCHEMA.visible(ctx)
     for sg in port.security_groups:
         repo.must(SecurityGroup, sg, visible)
     if not port.port_security_enabled and port.security_groups:
@@ -277,39 +168,21 @@ def update(repo: Repo, ctx: Context, port: Port, fields: dict[str, Any]) -> Port
         if port.binding_host_id:
             raise Conflict(f"Port {port.id} is bound; its MAC address cannot change",
                            type="PortBound")
-        repo.delete_key(keys.mac(port.mac_address))
-        new = new.replace(mac_address=_take_mac(repo, new, new.mac_address))
+        allocation.release_mac(repo, port.mac_address)
+        new = new.replace(mac_address=allocation.take_mac(repo, new, new.mac_address))
     if requested is not None:
-        new = _reallocate(repo, port, new, requested)
+        net = repo.must(Network, port.network_id)
+        new = new.replace(fixed_ips=allocation.reassign_ips(repo, port, new, net, requested))
     new = _apply_security(repo, ctx, new, True)
     _check(repo, new)
     return repo.save(new)
 
 
-def _reallocate(repo: Repo, old: Port, new: Port,
-                requested: tuple[dict[str, str], ...]) -> Port:
-    for fip in old.fixed_ips:
-        repo.delete_key(keys.ipam(fip.subnet_id, fip.ip_address))
-    net = repo.must(Network, old.network_id)
-    kept = {(f.subnet_id, f.ip_address) for f in old.fixed_ips}
-    reqs = []
-    for req in requested:
-        if "ip_address" not in req and "subnet_id" in req:
-            same = [f for f in old.fixed_ips if f.subnet_id == req["subnet_id"]
-                    and (f.subnet_id, f.ip_address) in kept]
-            if same:
-                kept.discard((same[0].subnet_id, same[0].ip_address))
-                req = {"subnet_id": same[0].subnet_id, "ip_address": same[0].ip_address}
-        reqs.append(req)
-    return new.replace(fixed_ips=_allocate(repo, new, net, tuple(reqs)))
-
-
 def release(repo: Repo, port: Port) -> None:
-    for fip in port.fixed_ips:
-        repo.delete_key(keys.ipam(fip.subnet_id, fip.ip_address))
-    repo.delete_key(keys.mac(port.mac_address))
-    for kv in repo.tx.range(keys.binding(port.id)):
-        repo.delete_key(kv.key)
+    """Remove a port with everything it holds: addresses, MAC, bindings."""
+    allocation.release_ips(repo, port.fixed_ips)
+    allocation.release_mac(repo, port.mac_address)
+    bindings.drop(repo, port.id)
     repo.remove(port)
 
 
@@ -319,7 +192,11 @@ def delete(repo: Repo, ctx: Context, port: Port) -> None:
     if port.device_owner in PROTECTED_OWNERS:
         raise Conflict(f"Port {port.id} cannot be deleted directly via the port API: has device "
                        f"owner {port.device_owner}.", type="ServicePortInUse")
-    from overcast.api.kinds import floatingip
-
-    floatingip.disassociate_port(repo, port.id)
+    disassociate_floating_ips(repo, port.id)
     release(repo, port)
+
+
+def disassociate_floating_ips(repo: Repo, port_id: str) -> None:
+    """A port that goes away leaves its floating IPs unassociated."""
+    for fip in repo.where(FloatingIP, port_id=port_id):
+        repo.save(fip.replace(port_id=None, fixed_ip_address=None, router_id=None))

@@ -8,7 +8,7 @@ from overcast.api import convert as cv
 from overcast.api.auth import Context
 from overcast.api.errors import Conflict, Forbidden
 from overcast.api.repo import Repo
-from overcast.api.resource import Attr, Kind, stored
+from overcast.api.resource import Attr, Schema, stored
 from overcast.model.types import BandwidthLimitRule, Network, Port, QosPolicy
 
 
@@ -17,7 +17,7 @@ def _rule_extra(repo: Repo, rule: BandwidthLimitRule, out: dict[str, Any]) -> No
     out["qos_policy_id"] = rule.policy_id
 
 
-RULE_KIND = Kind(
+RULE_SCHEMA = Schema(
     BandwidthLimitRule, "bandwidth_limit_rule", "bandwidth_limit_rules",
     "/v2.0/qos/policies/{parent_id}/bandwidth_limit_rules",
     (
@@ -30,11 +30,11 @@ RULE_KIND = Kind(
 
 
 def _policy_extra(repo: Repo, policy: QosPolicy, out: dict[str, Any]) -> None:
-    out["rules"] = [RULE_KIND.render(repo, r) for r in repo.all(BandwidthLimitRule)
+    out["rules"] = [RULE_SCHEMA.render(repo, r) for r in repo.all(BandwidthLimitRule)
                     if r.policy_id == policy.id]
 
 
-POLICY_KIND = Kind(
+POLICY_SCHEMA = Schema(
     QosPolicy, "policy", "policies", "/v2.0/qos/policies",
     (stored("shared", cv.to_bool), stored("is_default", cv.to_bool)),
     extra=_policy_extra,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import uuid
 from typing import Any
 
 from overcast.api import convert as cv
@@ -11,7 +10,7 @@ from overcast.api.auth import Context
 from overcast.api.errors import BadRequest, Conflict, Forbidden, NotFound
 from overcast.api.kinds import port as ports
 from overcast.api.repo import Repo
-from overcast.api.resource import Attr, Kind, stored
+from overcast.api.resource import Attr, Schema, stored
 from overcast.model.types import FloatingIP, HostRoute, Network, Port, Router, Subnet
 
 GATEWAY = "network:router_gateway"
@@ -38,7 +37,7 @@ def _extra(repo: Repo, router: Router, out: dict[str, Any]) -> None:
     out["enable_ndp_proxy"] = False
 
 
-KIND = Kind(
+SCHEMA = Schema(
     Router, "router", "routers", "/v2.0/routers",
     (
         stored("admin_state_up", cv.to_bool),
@@ -89,7 +88,7 @@ def _set_gateway(repo: Repo, ctx: Context, router: Router,
         raise BadRequest(f"Bad router request: Network {net.id} is not an external network.")
     req = gateway.get("external_fixed_ips") or None
     port = ports.create(repo, _service_ctx(), {
-        "id": str(uuid.uuid4()), "project_id": "", "network_id": net.id,
+        "id": repo.new_id(), "project_id": "", "network_id": net.id,
         "device_owner": GATEWAY, "device_id": router.id, "_fixed_ips": req,
         "port_security_enabled": False,
     })
@@ -173,7 +172,7 @@ def _port_for_subnet(repo: Repo, ctx: Context, router: Router, subnet_id: str) -
         raise BadRequest(f"Bad router request: Subnet {subnet.id} does not have a gateway IP.")
     _check_not_attached(repo, router, subnet)
     return ports.create(repo, ctx, {
-        "id": str(uuid.uuid4()), "project_id": router.project_id,
+        "id": repo.new_id(), "project_id": router.project_id,
         "network_id": subnet.network_id, "device_owner": INTERFACE, "device_id": router.id,
         "_fixed_ips": ({"subnet_id": subnet.id, "ip_address": subnet.gateway_ip},),
         "port_security_enabled": False,

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from overcast.api import convert as cv
 from overcast.api.auth import Context
 from overcast.api.errors import Conflict, Forbidden
 from overcast.api.repo import Repo
-from overcast.api.resource import Attr, Kind, stored
+from overcast.api.resource import Attr, Schema, stored
 from overcast.model import validate
 from overcast.model.problems import ModelError
 from overcast.model.types import Port, SecurityGroup, SecurityGroupRule
@@ -35,7 +34,7 @@ def _rule_extra(repo: Repo, rule: SecurityGroupRule, out: dict[str, Any]) -> Non
     out["belongs_to_default_sg"] = group is not None and group.name == "default"
 
 
-RULE_KIND = Kind(
+RULE_SCHEMA = Schema(
     SecurityGroupRule, "security_group_rule", "security_group_rules",
     "/v2.0/security-group-rules",
     (
@@ -54,7 +53,7 @@ RULE_KIND = Kind(
 
 def _group_extra(repo: Repo, group: SecurityGroup, out: dict[str, Any]) -> None:
     out["security_group_rules"] = [
-        RULE_KIND.render(repo, r)
+        RULE_SCHEMA.render(repo, r)
         for r in sorted(repo.where(SecurityGroupRule, security_group_id=group.id), key=_rule_order)]
     out["shared"] = False
 
@@ -63,7 +62,7 @@ def _rule_order(rule: SecurityGroupRule) -> tuple[str, str, str]:
     return (rule.direction, rule.ethertype, rule.id)
 
 
-GROUP_KIND = Kind(
+GROUP_SCHEMA = Schema(
     SecurityGroup, "security_group", "security_groups", "/v2.0/security-groups",
     (stored("stateful", cv.to_bool),),
     extra=_group_extra,
@@ -74,7 +73,7 @@ def ensure_default(repo: Repo, project_id: str) -> SecurityGroup:
     """The project's default group, made on first need with Neutron's default rules."""
     for group in repo.where(SecurityGroup, project_id=project_id, name="default"):
         return group
-    group = repo.save(SecurityGroup(id=str(uuid.uuid4()), project_id=project_id, name="default",
+    group = repo.save(SecurityGroup(id=repo.new_id(), project_id=project_id, name="default",
                                     description="Default security group"), new=True)
     for ethertype in ("IPv4", "IPv6"):
         _add_rule(repo, group, "egress", ethertype)
@@ -84,7 +83,7 @@ def ensure_default(repo: Repo, project_id: str) -> SecurityGroup:
 
 def _add_rule(repo: Repo, group: SecurityGroup, direction: str, ethertype: str,
               **extra: Any) -> None:
-    repo.save(SecurityGroupRule(id=str(uuid.uuid4()), project_id=group.project_id,
+    repo.save(SecurityGroupRule(id=repo.new_id(), project_id=group.project_id,
                                 security_group_id=group.id, direction=direction,
                                 ethertype=ethertype, **extra), new=True)
 
@@ -120,13 +119,13 @@ def delete_group(repo: Repo, ctx: Context, group: SecurityGroup) -> None:
 
 
 def create_rule(repo: Repo, ctx: Context, fields: dict[str, Any]) -> SecurityGroupRule:
-    group = repo.must(SecurityGroup, fields["security_group_id"], GROUP_KIND.visible(ctx))
+    group = repo.must(SecurityGroup, fields["security_group_id"], GROUP_SCHEMA.visible(ctx))
     if not ctx.owns(group.project_id):
         raise Forbidden(f"Only the owner of security group {group.id} may add rules")
     fields.setdefault("ethertype", "IPv4")
     rule = SecurityGroupRule(**fields)
     if rule.remote_group_id is not None:
-        repo.must(SecurityGroup, rule.remote_group_id, GROUP_KIND.visible(ctx))
+        repo.must(SecurityGroup, rule.remote_group_id, GROUP_SCHEMA.visible(ctx))
     existing = repo.where(SecurityGroupRule, security_group_id=group.id)
     problems = validate.check_rule(rule, existing)
     if problems:

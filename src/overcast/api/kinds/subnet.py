@@ -5,11 +5,12 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
+from overcast.api import allocation
 from overcast.api import convert as cv
 from overcast.api.auth import Context
 from overcast.api.errors import BadRequest, Conflict, Forbidden
 from overcast.api.repo import Repo
-from overcast.api.resource import MISSING, Attr, Kind, stored
+from overcast.api.resource import MISSING, Attr, Schema, stored
 from overcast.model import ipam, keys, validate
 from overcast.model.problems import ModelError, Problem
 from overcast.model.types import AllocationPool, HostRoute, Network, Port, Subnet
@@ -30,7 +31,7 @@ def _routes(value: Any) -> tuple[HostRoute, ...]:
 def _gateway(value: Any) -> str | None:
     if value is None:
         return None
-    return cv.to_str(64)(value)
+    return str(cv.to_str(64)(value))
 
 
 def _extra(repo: Repo, subnet: Subnet, out: dict[str, Any]) -> None:
@@ -39,7 +40,7 @@ def _extra(repo: Repo, subnet: Subnet, out: dict[str, Any]) -> None:
     out["dns_publish_fixed_ip"] = False
 
 
-KIND = Kind(
+SCHEMA = Schema(
     Subnet, "subnet", "subnets", "/v2.0/subnets",
     (
         Attr("network_id", "network_id", cv.to_uuidish, put=False, required=True),
@@ -127,6 +128,5 @@ def delete(repo: Repo, ctx: Context, subnet: Subnet) -> None:
         raise Conflict(f"Unable to complete operation on subnet {subnet.id}: one or more ports "
                        f"have an IP allocation from this subnet ({', '.join(sorted(users)[:5])}).",
                        type="SubnetInUse")
-    for kv in repo.tx.range(keys.ipam(subnet.id)):
-        repo.delete_key(kv.key)
+    allocation.release_subnet(repo, subnet)
     repo.remove(subnet)

@@ -1,0 +1,161 @@
+"""Route handlers for the collections of ``registry`` and their members, for
+router interface actions and for the bandwidth limit rules of a QoS policy.
+
+Each takes the ``Call`` (who, what, the path's ids, the store) and returns the
+``Response``; the work on the model runs in one read snapshot or one
+transaction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from overcast.api import listing, query
+from overcast.api.auth import Context
+from overcast.api.errors import BadRequest, NotFound
+from overcast.api.kinds import qos, router, security
+from overcast.api.registry import Handlers
+from overcast.api.repo import Repo
+from overcast.api.session import Call, Session
+from overcast.api.wire import Response, check_revision, unwrap
+from overcast.model.types import BandwidthLimitRule, QosPolicy, Router, SecurityGroup
+
+
+# collections ---------------------------------------------------------------------
+def list_collection(h: Handlers, call: Call) -> Response:
+    prepare = None
+    if h.schema.cls is SecurityGroup:
+        prepare = lambda repo: _with_default_group(call.session, call.ctx, repo)  # noqa: E731
+    return Response(200, listing.page(call.ctx, call.req, h.schema, call.read(bulk=True),
+                                      prepare=prepare))
+
+
+def _with_default_group(session: Session, ctx: Context, repo: Repo) -> Repo:
+    """Listing groups makes the caller's default group, as Neutron does."""
+    if any(g.project_id == ctx.project_id and g.name == "default"
+           for g in repo.all(SecurityGroup)):
+        return repo
+    session.write(lambda tx: security.ensure_default(tx, ctx.project_id))
+    return session.read(bulk=True)
+
+
+def create(h: Handlers, call: Call) -> Response:
+    body = call.body()
+    schema, make = h.schema, h.create
+    assert make is not None  # routes has a POST only for kinds that can be made
+    if isinstance(body, dict) and schema.collection in body and schema.member not in body:
+        items = body[schema.collection]
+        if not isinstance(items, list) or not items:
+            raise BadRequest(f"Bulk create needs a non-empty list in '{schema.collection}'")
+        parsed = [_new_fields(h, call, item) for item in items]
+
+        def bulk(repo: Repo) -> list[dict[str, Any]]:
+            made = [make(repo, call.ctx, dict(f)) for f in parsed]
+            return [schema.render_for(call.ctx, repo, o) for o in made]
+        return Response(201, {schema.collection: call.write(bulk)})
+    fields = _new_fields(h, call, unwrap(body, schema.member))
+    return Response(201, {schema.member: call.write(
+        lambda repo: schema.render_for(call.ctx, repo, make(repo, call.ctx, dict(fields))))})
+
+
+def _new_fields(h: Handlers, call: Call, item: Any) -> dict[str, Any]:
+    fields = h.parse_body(call.ctx, item, True)
+    fields.setdefault("id", call.session.seams.new_id())
+    return fields
+
+
+# members -------------------------------------------------------------------------
+def show(h: Handlers, call: Call) -> Response:
+    schema = h.schema
+    repo = call.read()
+    obj = repo.must(schema.cls, call.params["id"], schema.visible(call.ctx, repo))
+    q = query.parse(schema, [(k, v) for k, v in call.req.params if k == "fields"], set())
+    return Response(200, {schema.member: query.select(q, schema.render_for(call.ctx, repo,
+                                                                            obj))})
+
+
+def update(h: Handlers, call: Call) -> Response:
+    schema, change = h.schema, h.update
+    assert change is not None  # routes has a PUT only for kinds that can change
+    fields = h.parse_body(call.ctx, call.member_body(schema.member), False)
+
+    def apply(repo: Repo) -> dict[str, Any]:
+        obj = repo.must(schema.cls, call.params["id"], schema.visible(call.ctx, repo))
+        check_revision(call.req, schema.member, obj)
+        return schema.render_for(call.ctx, repo, change(repo, call.ctx, obj, dict(fields)))
+    return Response(200, {schema.member: call.write(apply)})
+
+
+def delete(h: Handlers, call: Call) -> Response:
+    schema, remove = h.schema, h.delete
+    assert remove is not None  # routes has a DELETE only for kinds that can go
+
+    def apply(repo: Repo) -> None:
+        obj = repo.must(schema.cls, call.params["id"], schema.visible(call.ctx, repo))
+        check_revision(call.req, schema.member, obj)
+        remove(repo, call.ctx, obj)
+    call.write(apply)
+    return Response(204)
+
+
+# router interfaces ---------------------------------------------------------------
+def add_router_interface(call: Call) -> Response:
+    return _router_action(call, router.add_interface)
+
+
+def remove_router_interface(call: Call) -> Response:
+    return _router_action(call, router.remove_interface)
+
+
+def _router_action(call: Call, action: Any) -> Response:
+    body = call.body()
+    visible = router.SCHEMA.visible(call.ctx)
+    return Response(200, call.write(lambda repo: action(
+        repo, call.ctx, repo.must(Router, call.params["id"], visible), body)))
+
+
+# QoS bandwidth limit rules -------------------------------------------------------
+RULE = qos.RULE_SCHEMA
+
+
+def _policy(call: Call, repo: Repo) -> QosPolicy:
+    return repo.must(QosPolicy, call.params["id"], qos.POLICY_SCHEMA.visible(call.ctx))
+
+
+def _rule(call: Call, repo: Repo) -> BandwidthLimitRule:
+    policy_id, rule_id = call.params["id"], call.params["rule_id"]
+    _policy(call, repo)
+    rule = repo.must(BandwidthLimitRule, rule_id)
+    if rule.policy_id != policy_id:
+        raise NotFound(f"Bandwidth limit rule {rule_id} could not be found in policy "
+                       f"{policy_id}.", type="QoSRuleNotFound")
+    return rule
+
+
+def list_rules(call: Call) -> Response:
+    repo = call.read()
+    _policy(call, repo)
+    return Response(200, listing.page(call.ctx, call.req, RULE, repo,
+                                      ("policy_id", call.params["id"])))
+
+
+def create_rule(call: Call) -> Response:
+    fields = RULE.parse(call.ctx, call.member_body(RULE.member), True)
+    fields.setdefault("id", call.session.seams.new_id())
+    return Response(201, {RULE.member: call.write(lambda repo: RULE.render(
+        repo, qos.create_rule(repo, call.ctx, _policy(call, repo), fields)))})
+
+
+def show_rule(call: Call) -> Response:
+    repo = call.read()
+    return Response(200, {RULE.member: RULE.render(repo, _rule(call, repo))})
+
+
+def update_rule(call: Call) -> Response:
+    fields = RULE.parse(call.ctx, call.member_body(RULE.member), False)
+    return Response(200, {RULE.member: call.write(lambda repo: RULE.render(
+        repo, qos.update_rule(repo, call.ctx, _rule(call, repo), fields)))})
+
+
+def delete_rule(call: Call) -> Response:
+    call.write(lambda repo: qos.delete_rule(repo, call.ctx, _rule(call, repo)))
+    return Response(204)

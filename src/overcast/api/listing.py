@@ -1,0 +1,44 @@
+"""One page of a collection as the caller may see it: filters, sorting,
+``fields`` and pagination links (see ``query``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from overcast.api import meta, query
+from overcast.api.auth import Context
+from overcast.api.repo import Repo
+from overcast.api.resource import Schema
+from overcast.api.wire import Request
+
+_OBJ = "\0obj"  # the object behind a cheap partial rendering in a listing
+
+
+def page(ctx: Context, req: Request, schema: Schema, repo: Repo,
+         parent: tuple[str, str] | None = None,
+         prepare: Callable[[Repo], Repo] | None = None) -> dict[str, Any]:
+    """The listing body; ``parent`` (field, id) keeps the objects below one parent.
+    ``prepare`` runs once the query is known to be valid and returns the
+    snapshot to list (one that may have changed, as listing security groups
+    makes the caller's default group)."""
+    q = query.parse(schema, req.params, meta.extra_attrs(schema))
+    if prepare is not None:
+        repo = prepare(repo)
+    visible = schema.visible(ctx, repo)
+    objs = [o for o in repo.all(schema.cls) if visible(o)
+            and (parent is None or getattr(o, parent[0]) == parent[1])]
+    needed = {"id", *q.filters, *(k for k, _ in q.sort), *(["tags"] if q.tags else [])}
+    view = schema.stored_view(ctx, needed)
+    if view is not None:  # filter, sort and cut on stored values; render one page
+        cheap = [{**view(o), _OBJ: o} for o in objs]
+        cut, has_next, has_prev = query.page(q, [i for i in cheap if query.matches(q, i)])
+        items = [schema.render_for(ctx, repo, i[_OBJ]) for i in cut]
+    else:
+        rendered = [schema.render_for(ctx, repo, o) for o in objs]
+        items, has_next, has_prev = query.page(q, [i for i in rendered
+                                                   if query.matches(q, i)])
+    out: dict[str, Any] = {schema.collection: [query.select(q, i) for i in items]}
+    base = req.base_url.rstrip("/") + req.path
+    out.update(query.links(base, schema.collection, q, items, has_next, has_prev, req.params))
+    return out

@@ -1,0 +1,163 @@
+"""Every path the API answers, in one table: method and path pattern →
+handler, with what the HTTP edge and the router need to know about each.
+
+``ROUTES`` is built from ``registry`` (each collection, its members and their
+tags) plus the paths below one object (port bindings, router interface
+actions, QoS bandwidth limit rules) and the documents about the API.  A path
+that matches some route but not with this method is 405, except below a
+document (404, as nothing is there); a path no route matches is 404.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from functools import partial
+
+from overcast.api import bindings, handlers, meta, tags
+from overcast.api.errors import MethodNotAllowed, NotFound
+from overcast.api.registry import HANDLERS, Handlers
+from overcast.api.session import Call
+from overcast.api.wire import Response
+
+Handler = Callable[[Call], Response]
+_PARAM = re.compile(r"\{(\w+)(\*?)\}")  # {name}: one segment; {name*}: the rest
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str  # "*": any method
+    pattern: str  # e.g. "/v2.0/ports/{id}/bindings/{host}/activate"
+    handler: Handler = field(compare=False)
+    slow: bool = False  # may stall the event loop's other connections: run in a worker
+    public: bool = False  # answered without a token
+    document: bool = False  # about the API: other methods find nothing here (404)
+    regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "regex", _compile(self.pattern))
+
+    @property
+    def bucket(self) -> tuple[int, str] | None:
+        """Segment count and collection segment of the paths it matches (None:
+        any count, for a pattern that takes the rest of the path)."""
+        return None if "*}" in self.pattern else _bucket(self.pattern)
+
+
+def _compile(pattern: str) -> re.Pattern[str]:
+    out, pos = [], 0
+    for m in _PARAM.finditer(pattern):
+        out.append(re.escape(pattern[pos:m.start()]))
+        out.append(f"(?P<{m[1]}>.+)" if m[2] else f"(?P<{m[1]}>[^/]+)")
+        pos = m.end()
+    out.append(re.escape(pattern[pos:]))
+    return re.compile("".join(out))
+
+
+def _bucket(path: str) -> tuple[int, str]:
+    parts = path.split("/")
+    return len(parts), parts[2] if len(parts) > 2 else parts[-1]
+
+
+def normalize(path: str) -> str:
+    """Without a trailing slash, and without ``.json`` below /v2.0/ (Neutron accepts both)."""
+    path = path.rstrip("/") or "/"
+    if path.endswith(".json") and path.startswith("/v2.0/"):
+        path = path[: -len(".json")]
+    return path
+
+
+class Table:
+    def __init__(self, routes: Iterable[Route]) -> None:
+        self.routes = list(routes)
+        self._buckets: dict[tuple[int, str], list[Route]] = {}
+        self._rest: list[Route] = []
+        for r in self.routes:
+            bucket = r.bucket
+            if bucket is None:
+                self._rest.append(r)
+            else:
+                self._buckets.setdefault(bucket, []).append(r)
+
+    def find(self, method: str, raw_path: str) -> tuple[Route, dict[str, str]]:
+        """The route for this request and the parameters its path matched;
+        NotFound or MethodNotAllowed (naming the path as sent) if none."""
+        path = normalize(raw_path)
+        elsewhere = False  # the path is there, for other methods
+        for route in (*self._buckets.get(_bucket(path), ()), *self._rest):
+            m = route.regex.fullmatch(path)
+            if m is None:
+                continue
+            if route.method in (method, "*"):
+                return route, m.groupdict()
+            elsewhere = elsewhere or not route.document
+        if elsewhere:
+            raise MethodNotAllowed(f"{method} is not allowed on {raw_path}")
+        raise NotFound(f"The resource could not be found: {raw_path}", type="HTTPNotFound")
+
+    def is_slow(self, method: str, raw_path: str) -> bool:
+        try:
+            return self.find(method, raw_path)[0].slow
+        except (NotFound, MethodNotAllowed):
+            return False
+
+
+# the table ------------------------------------------------------------------------
+def _documents() -> list[Route]:
+    return [
+        Route("GET", "/", meta.versions, public=True, document=True),
+        Route("GET", "/v2.0", meta.resources, public=True, document=True),
+        Route("GET", "/openapi.json", meta.openapi_document, public=True, document=True),
+        Route("GET", "/v2.0/extensions", meta.extensions, slow=True, document=True),
+        Route("GET", "/v2.0/extensions/{alias*}", meta.extension, document=True),
+        Route("GET", "/v2.0/qos/rule-types", meta.rule_types, document=True),
+        Route("GET", "/v2.0/qos/rule-types/bandwidth_limit", meta.bandwidth_limit_rule_type,
+              document=True),
+    ]
+
+
+def _collection(h: Handlers) -> list[Route]:
+    """A collection, its members and (for a kind with tags) their tags."""
+    coll, member = h.schema.path, h.schema.path + "/{id}"
+    out = [Route("GET", coll, partial(handlers.list_collection, h), slow=True),
+           Route("GET", member, partial(handlers.show, h))]
+    if h.create is not None:
+        out.append(Route("POST", coll, partial(handlers.create, h)))
+    if h.update is not None:
+        out.append(Route("PUT", member, partial(handlers.update, h)))
+    if h.delete is not None:  # some deletes look at every port
+        out.append(Route("DELETE", member, partial(handlers.delete, h), slow=h.slow_delete))
+    if h.tags:
+        out += [Route("GET", member + "/tags", partial(tags.show_all, h)),
+                Route("PUT", member + "/tags", partial(tags.replace_all, h)),
+                Route("DELETE", member + "/tags", partial(tags.clear_all, h)),
+                Route("GET", member + "/tags/{tag}", partial(tags.show_one, h)),
+                Route("PUT", member + "/tags/{tag}", partial(tags.add_one, h)),
+                Route("DELETE", member + "/tags/{tag}", partial(tags.remove_one, h))]
+    return out
+
+
+def _below_one_object() -> list[Route]:
+    port, rtr, rules = ("/v2.0/ports/{id}", "/v2.0/routers/{id}",
+                        "/v2.0/qos/policies/{id}/bandwidth_limit_rules")
+    return [
+        Route("GET", port + "/bindings", bindings.handle_list),
+        Route("POST", port + "/bindings", bindings.handle_create),
+        Route("PUT", port + "/bindings/{host}/activate", bindings.handle_activate),
+        Route("DELETE", port + "/bindings/{host}", bindings.handle_delete),
+        # anything else below bindings: 403 for members, else 405
+        Route("*", port + "/bindings", bindings.handle_other),
+        Route("*", port + "/bindings/{rest*}", bindings.handle_other),
+        Route("PUT", rtr + "/add_router_interface", handlers.add_router_interface),
+        Route("PUT", rtr + "/remove_router_interface", handlers.remove_router_interface),
+        Route("GET", rules, handlers.list_rules),
+        Route("POST", rules, handlers.create_rule),
+        Route("GET", rules + "/{rule_id}", handlers.show_rule),
+        Route("PUT", rules + "/{rule_id}", handlers.update_rule),
+        Route("DELETE", rules + "/{rule_id}", handlers.delete_rule),
+    ]
+
+
+ROUTES = Table([*_documents(), *(r for h in HANDLERS.values() for r in _collection(h)),
+                *_below_one_object()])

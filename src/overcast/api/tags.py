@@ -1,0 +1,86 @@
+"""Tags of one object (Neutron's ``standard-attr-tag``): replace all, clear
+all, show all or one, add one, remove one.  Only the owner may change them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from overcast.api import convert as cv
+from overcast.api.errors import BadRequest, Forbidden, NotFound
+from overcast.api.registry import Handlers
+from overcast.api.repo import Repo
+from overcast.api.session import Call
+from overcast.api.wire import Response, check_revision
+
+MAX_TAGS = 50
+Change = Callable[[tuple[str, ...]], tuple[str, ...]]
+
+
+def show_all(h: Handlers, call: Call) -> Response:
+    repo = call.read()
+    obj = repo.must(h.schema.cls, call.params["id"], h.schema.visible(call.ctx, repo))
+    return Response(200, {"tags": list(obj.tags)})
+
+
+def show_one(h: Handlers, call: Call) -> Response:
+    repo = call.read()
+    obj = repo.must(h.schema.cls, call.params["id"], h.schema.visible(call.ctx, repo))
+    if call.params["tag"] not in obj.tags:
+        raise _missing(h, call)
+    return Response(204)
+
+
+def replace_all(h: Handlers, call: Call) -> Response:
+    body = call.body()
+    if not isinstance(body, dict) or set(body) != {"tags"}:
+        raise BadRequest("Expected a body {\"tags\": [...]}")
+    try:
+        new = tuple(dict.fromkeys(cv.list_of(cv.to_tag)(body["tags"])))
+    except ValueError as err:
+        raise BadRequest(f"Invalid input for tags. Reason: {err}.") from None
+    return Response(200, {"tags": _change(h, call, lambda tags: new)})
+
+
+def add_one(h: Handlers, call: Call) -> Response:
+    try:
+        tag = cv.to_tag(call.params["tag"])
+    except ValueError as err:
+        raise BadRequest(f"Invalid input for tag. Reason: {err}.") from None
+    _change(h, call, lambda tags: tags if tag in tags else (*tags, tag))
+    return Response(201)
+
+
+def clear_all(h: Handlers, call: Call) -> Response:
+    _change(h, call, lambda tags: ())
+    return Response(204)
+
+
+def remove_one(h: Handlers, call: Call) -> Response:
+    tag = call.params["tag"]
+
+    def change(tags: tuple[str, ...]) -> tuple[str, ...]:
+        if tag not in tags:
+            raise _missing(h, call)
+        return tuple(t for t in tags if t != tag)
+    _change(h, call, change)
+    return Response(204)
+
+
+def _missing(h: Handlers, call: Call) -> NotFound:
+    return NotFound(f"Tag {call.params['tag']} could not be found for {h.schema.member} "
+                    f"{call.params['id']}.", type="TagNotFound")
+
+
+def _change(h: Handlers, call: Call, change: Change) -> list[str]:
+    schema, id_ = h.schema, call.params["id"]
+
+    def apply(repo: Repo) -> list[str]:
+        obj = repo.must(schema.cls, id_, schema.visible(call.ctx, repo))
+        if not call.ctx.owns(obj.project_id):
+            raise Forbidden(f"Only the owner of {schema.member} {id_} may change its tags")
+        check_revision(call.req, schema.member, obj)
+        tags = change(tuple(obj.tags))
+        if len(tags) > MAX_TAGS:
+            raise BadRequest(f"Too many tags: at most {MAX_TAGS}")
+        return list(repo.save(obj.replace(tags=tags)).tags)
+    return call.write(apply)
