@@ -7,6 +7,8 @@ transaction."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from overcast.api import listing, query
@@ -22,9 +24,8 @@ from overcast.model.types import BandwidthLimitRule, QosPolicy, Router, Security
 
 # collections ---------------------------------------------------------------------
 def list_collection(h: Handlers, call: Call) -> Response:
-    prepare = None
-    if h.schema.cls is SecurityGroup:
-        prepare = lambda repo: _with_default_group(call.session, call.ctx, repo)  # noqa: E731
+    prepare = (partial(_with_default_group, call.session, call.ctx)
+               if h.schema.cls is SecurityGroup else None)
     return Response(200, listing.page(call.ctx, call.req, h.schema, call.read(bulk=True),
                                       prepare=prepare))
 
@@ -106,7 +107,10 @@ def remove_router_interface(call: Call) -> Response:
     return _router_action(call, router.remove_interface)
 
 
-def _router_action(call: Call, action: Any) -> Response:
+RouterAction = Callable[[Repo, Context, Router, Any], dict[str, Any]]
+
+
+def _router_action(call: Call, action: RouterAction) -> Response:
     body = call.body()
     visible = router.SCHEMA.visible(call.ctx)
     return Response(200, call.write(lambda repo: action(
