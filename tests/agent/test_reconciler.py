@@ -185,7 +185,8 @@ def test_a_refused_pass_is_retried_soon_with_backoff() -> None:
     rec = Reconciler("h1", "198.18.0.11", store, kernel, ModelView(), clock=clock)
     loop = AgentLoop(store, rec, resync_interval=60.0, clock=clock)
     first = loop.step()
-    assert first is not None and first.errors and status(store, PORT_A)["status"] == "DOWN"
+    assert first is not None and first.errors and status(store, PORT_A) == {
+        "status": "DOWN", "host": "h1", "reason": first.errors[0].render()}
     assert loop.step() is None  # nothing changed and the retry is not due yet
     waits = []
     for _ in range(3):
@@ -195,7 +196,8 @@ def test_a_refused_pass_is_retried_soon_with_backoff() -> None:
         result = loop.step()
         assert result is not None
     assert waits == [0.2, 0.4, 0.8]  # retried, backing off while the kernel refuses
-    assert not result.errors and status(store, PORT_A)["status"] == "ACTIVE"
+    assert result is not None and not result.errors
+    assert status(store, PORT_A) == {"status": "ACTIVE", "host": "h1"}
     assert loop.retry_at is None
     assert loop.step() is None  # converged: no more retries
 

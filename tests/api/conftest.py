@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from overcast.api import Api
@@ -19,10 +21,10 @@ def client(store: MemoryStore) -> Direct:
 
 
 @pytest.fixture
-def net(client: Direct) -> dict:
+def net(client: Direct) -> dict[str, Any]:
     return client.network(name="net")
 
 
 @pytest.fixture
-def subnet(client: Direct, net: dict) -> dict:
+def subnet(client: Direct, net: dict[str, Any]) -> dict[str, Any]:
     return client.subnet(net["id"], "10.0.0.0/24", name="sub")

@@ -17,7 +17,7 @@ from .helpers import Direct, assert_error, dump
 
 
 @pytest.fixture
-def unchanged(store: MemoryStore, subnet: dict) -> Iterator[None]:
+def unchanged(store: MemoryStore, subnet: dict[str, Any]) -> Iterator[None]:
     """The test's failing requests must leave the store exactly as it was."""
     before = dump(store)
     yield
@@ -30,40 +30,40 @@ def post(client: Direct, collection: str, member: str, **attrs: Any):  # type: i
 
 # subnets ----------------------------------------------------------------------------
 @pytest.mark.parametrize("cidr", ["10.0.0.0/33", "banana", "300.1.2.0/24", "10.0.0/8x"])
-def test_malformed_cidr(client: Direct, net: dict, unchanged: None, cidr: str) -> None:
+def test_malformed_cidr(client: Direct, net: dict[str, Any], unchanged: None, cidr: str) -> None:
     r = post(client, "subnets", "subnet", network_id=net["id"], cidr=cidr)
     assert_error(r, 400, "cidr", cidr)
 
 
-def test_cidr_with_host_bits(client: Direct, net: dict, unchanged: None) -> None:
+def test_cidr_with_host_bits(client: Direct, net: dict[str, Any], unchanged: None) -> None:
     r = post(client, "subnets", "subnet", network_id=net["id"], cidr="10.1.0.1/24")
     assert_error(r, 400, "cidr", "10.1.0.1/24", "host bits", "10.1.0.0/24")
 
 
-def test_cidr_of_wrong_type(client: Direct, net: dict, unchanged: None) -> None:
+def test_cidr_of_wrong_type(client: Direct, net: dict[str, Any], unchanged: None) -> None:
     r = post(client, "subnets", "subnet", network_id=net["id"], cidr=42)
     assert_error(r, 400, "cidr", "42")
 
 
-def test_ip_version_not_matching_cidr(client: Direct, net: dict, unchanged: None) -> None:
+def test_ip_version_not_matching_cidr(client: Direct, net: dict[str, Any], unchanged: None) -> None:
     r = post(client, "subnets", "subnet", network_id=net["id"], cidr="fd00::/64",
              ip_version=4)
     assert_error(r, 400, "ip_version", "fd00::/64")
 
 
-def test_gateway_outside_subnet(client: Direct, net: dict, unchanged: None) -> None:
+def test_gateway_outside_subnet(client: Direct, net: dict[str, Any], unchanged: None) -> None:
     r = post(client, "subnets", "subnet", network_id=net["id"], cidr="10.1.0.0/24",
              gateway_ip="10.2.0.1")
     assert_error(r, 400, "gateway_ip", "10.2.0.1")
 
 
-def test_gateway_not_an_address(client: Direct, net: dict, unchanged: None) -> None:
+def test_gateway_not_an_address(client: Direct, net: dict[str, Any], unchanged: None) -> None:
     r = post(client, "subnets", "subnet", network_id=net["id"], cidr="10.1.0.0/24",
              gateway_ip="gw")
     assert_error(r, 400, "gateway_ip", "gw")
 
 
-def test_gateway_inside_pool(client: Direct, net: dict, unchanged: None) -> None:
+def test_gateway_inside_pool(client: Direct, net: dict[str, Any], unchanged: None) -> None:
     r = post(client, "subnets", "subnet", network_id=net["id"], cidr="10.1.0.0/24",
              gateway_ip="10.1.0.5",
              allocation_pools=[{"start": "10.1.0.2", "end": "10.1.0.100"}])
@@ -71,7 +71,7 @@ def test_gateway_inside_pool(client: Direct, net: dict, unchanged: None) -> None
     assert "gateway" in err["message"]
 
 
-def test_overlapping_pools(client: Direct, net: dict, unchanged: None) -> None:
+def test_overlapping_pools(client: Direct, net: dict[str, Any], unchanged: None) -> None:
     r = post(client, "subnets", "subnet", network_id=net["id"], cidr="10.1.0.0/24",
              allocation_pools=[{"start": "10.1.0.10", "end": "10.1.0.20"},
                                {"start": "10.1.0.30", "end": "10.1.0.40"},
@@ -79,37 +79,37 @@ def test_overlapping_pools(client: Direct, net: dict, unchanged: None) -> None:
     assert_error(r, 409, "allocation_pools[2]", "allocation_pools[0]", "overlaps")
 
 
-def test_pool_outside_subnet(client: Direct, net: dict, unchanged: None) -> None:
+def test_pool_outside_subnet(client: Direct, net: dict[str, Any], unchanged: None) -> None:
     r = post(client, "subnets", "subnet", network_id=net["id"], cidr="10.1.0.0/24",
              allocation_pools=[{"start": "10.1.0.10", "end": "10.1.1.20"}])
     assert_error(r, 400, "allocation_pools[0]", "10.1.1.20")
 
 
-def test_pool_start_after_end(client: Direct, net: dict, unchanged: None) -> None:
+def test_pool_start_after_end(client: Direct, net: dict[str, Any], unchanged: None) -> None:
     r = post(client, "subnets", "subnet", network_id=net["id"], cidr="10.1.0.0/24",
              allocation_pools=[{"start": "10.1.0.20", "end": "10.1.0.10"}])
     assert_error(r, 400, "allocation_pools[0]", "10.1.0.20", "10.1.0.10")
 
 
-def test_pool_missing_end(client: Direct, net: dict, unchanged: None) -> None:
+def test_pool_missing_end(client: Direct, net: dict[str, Any], unchanged: None) -> None:
     r = post(client, "subnets", "subnet", network_id=net["id"], cidr="10.1.0.0/24",
              allocation_pools=[{"start": "10.1.0.20"}])
     assert_error(r, 400, "allocation_pools", "end")
 
 
-def test_bad_nameserver(client: Direct, net: dict, unchanged: None) -> None:
+def test_bad_nameserver(client: Direct, net: dict[str, Any], unchanged: None) -> None:
     r = post(client, "subnets", "subnet", network_id=net["id"], cidr="10.1.0.0/24",
              dns_nameservers=["8.8.8.8", "dns.example"])
     assert_error(r, 400, "dns_nameservers[1]", "dns.example")
 
 
-def test_overlapping_subnets_on_one_network(client: Direct, net: dict, subnet: dict,
+def test_overlapping_subnets_on_one_network(client: Direct, net: dict[str, Any], subnet: dict[str, Any],
                                             unchanged: None) -> None:
     r = post(client, "subnets", "subnet", network_id=net["id"], cidr="10.0.0.128/25")
     assert_error(r, 409, "cidr", "10.0.0.128/25", subnet["id"], "10.0.0.0/24")
 
 
-def test_same_cidr_on_another_network_is_fine(client: Direct, subnet: dict) -> None:
+def test_same_cidr_on_another_network_is_fine(client: Direct, subnet: dict[str, Any]) -> None:
     other = client.network(name="other")
     assert client.subnet(other["id"], "10.0.0.0/24")["cidr"] == "10.0.0.0/24"
 
@@ -120,7 +120,7 @@ def test_subnet_on_missing_network(client: Direct, unchanged: None) -> None:
 
 
 # ports ------------------------------------------------------------------------------
-def test_ip_outside_subnet(client: Direct, net: dict, subnet: dict, unchanged: None) -> None:
+def test_ip_outside_subnet(client: Direct, net: dict[str, Any], subnet: dict[str, Any], unchanged: None) -> None:
     r = post(client, "ports", "port", network_id=net["id"],
              fixed_ips=[{"subnet_id": subnet["id"], "ip_address": "10.9.9.9"}])
     assert_error(r, 400, "fixed_ips", "10.9.9.9")
@@ -130,20 +130,20 @@ def test_ip_outside_subnet(client: Direct, net: dict, subnet: dict, unchanged: N
 
 
 @pytest.mark.parametrize("ip", ["10.0.0.0", "10.0.0.255"])
-def test_network_and_broadcast_address(client: Direct, net: dict, subnet: dict,
+def test_network_and_broadcast_address(client: Direct, net: dict[str, Any], subnet: dict[str, Any],
                                        unchanged: None, ip: str) -> None:
     r = post(client, "ports", "port", network_id=net["id"],
              fixed_ips=[{"subnet_id": subnet["id"], "ip_address": ip}])
     assert_error(r, 400, "fixed_ips", ip)
 
 
-def test_ip_not_an_address(client: Direct, net: dict, subnet: dict, unchanged: None) -> None:
+def test_ip_not_an_address(client: Direct, net: dict[str, Any], subnet: dict[str, Any], unchanged: None) -> None:
     r = post(client, "ports", "port", network_id=net["id"],
              fixed_ips=[{"subnet_id": subnet["id"], "ip_address": "ten"}])
     assert_error(r, 400, "fixed_ips", "ten")
 
 
-def test_subnet_of_another_network(client: Direct, net: dict, subnet: dict) -> None:
+def test_subnet_of_another_network(client: Direct, net: dict[str, Any], subnet: dict[str, Any]) -> None:
     other = client.network(name="other")
     before = dump(client.api.store)
     r = post(client, "ports", "port", network_id=other["id"],
@@ -152,7 +152,7 @@ def test_subnet_of_another_network(client: Direct, net: dict, subnet: dict) -> N
     assert dump(client.api.store) == before
 
 
-def test_ip_already_allocated(client: Direct, net: dict, subnet: dict) -> None:
+def test_ip_already_allocated(client: Direct, net: dict[str, Any], subnet: dict[str, Any]) -> None:
     first = client.port(net["id"], fixed_ips=[{"ip_address": "10.0.0.7"}])
     before = dump(client.api.store)
     r = post(client, "ports", "port", network_id=net["id"],
@@ -164,7 +164,7 @@ def test_ip_already_allocated(client: Direct, net: dict, subnet: dict) -> None:
     assert client.port(net["id"], fixed_ips=[{"ip_address": "10.0.0.7"}])
 
 
-def test_gateway_address_is_not_a_port_address(client: Direct, net: dict, subnet: dict,
+def test_gateway_address_is_not_a_port_address(client: Direct, net: dict[str, Any], subnet: dict[str, Any],
                                                unchanged: None) -> None:
     r = post(client, "ports", "port", network_id=net["id"],
              fixed_ips=[{"ip_address": "10.0.0.1"}])
@@ -173,13 +173,13 @@ def test_gateway_address_is_not_a_port_address(client: Direct, net: dict, subnet
 
 @pytest.mark.parametrize("mac", ["01:00:5e:00:00:01", "ff:ff:ff:ff:ff:ff",
                                  "00:00:00:00:00:00", "fa:16:3e:zz:00:01", "fa:16:3e:00:01"])
-def test_mac_not_unicast_or_malformed(client: Direct, net: dict, subnet: dict,
+def test_mac_not_unicast_or_malformed(client: Direct, net: dict[str, Any], subnet: dict[str, Any],
                                       unchanged: None, mac: str) -> None:
     r = post(client, "ports", "port", network_id=net["id"], mac_address=mac)
     assert_error(r, 400, "mac_address", mac)
 
 
-def test_mac_already_in_use(client: Direct, net: dict, subnet: dict) -> None:
+def test_mac_already_in_use(client: Direct, net: dict[str, Any], subnet: dict[str, Any]) -> None:
     client.port(net["id"], mac_address="fa:16:3e:00:00:01")
     before = dump(client.api.store)
     r = post(client, "ports", "port", network_id=net["id"], mac_address="FA:16:3E:00:00:01")
@@ -206,13 +206,13 @@ def test_port_on_missing_network(client: Direct, unchanged: None) -> None:
     assert_error(post(client, "ports", "port", network_id="gone"), 404, "gone")
 
 
-def test_port_with_missing_security_group(client: Direct, net: dict, subnet: dict,
+def test_port_with_missing_security_group(client: Direct, net: dict[str, Any], subnet: dict[str, Any],
                                           unchanged: None) -> None:
     r = post(client, "ports", "port", network_id=net["id"], security_groups=["no-sg"])
     assert_error(r, 404, "no-sg")
 
 
-def test_address_pair_bad(client: Direct, net: dict, subnet: dict, unchanged: None) -> None:
+def test_address_pair_bad(client: Direct, net: dict[str, Any], subnet: dict[str, Any], unchanged: None) -> None:
     r = post(client, "ports", "port", network_id=net["id"],
              allowed_address_pairs=[{"ip_address": "10.0.0.300"}])
     assert_error(r, 400, "allowed_address_pairs", "10.0.0.300")
@@ -254,8 +254,8 @@ def test_unknown_network_type(client: Direct, unchanged: None) -> None:
     assert_error(r, 400, "network_type", "geneve")
 
 
-def test_delete_network_with_ports(client: Direct, store: MemoryStore, net: dict,
-                                   subnet: dict) -> None:
+def test_delete_network_with_ports(client: Direct, store: MemoryStore, net: dict[str, Any],
+                                   subnet: dict[str, Any]) -> None:
     client.port(net["id"])
     before = dump(store)
     r = client.delete(f"/v2.0/networks/{net['id']}")
@@ -264,8 +264,8 @@ def test_delete_network_with_ports(client: Direct, store: MemoryStore, net: dict
     assert client.get(f"/v2.0/subnets/{subnet['id']}").status == 200
 
 
-def test_delete_subnet_with_ports(client: Direct, store: MemoryStore, net: dict,
-                                  subnet: dict) -> None:
+def test_delete_subnet_with_ports(client: Direct, store: MemoryStore, net: dict[str, Any],
+                                  subnet: dict[str, Any]) -> None:
     p = client.port(net["id"])
     before = dump(store)
     assert_error(client.delete(f"/v2.0/subnets/{subnet['id']}"), 409, subnet["id"], p["id"],
@@ -273,8 +273,8 @@ def test_delete_subnet_with_ports(client: Direct, store: MemoryStore, net: dict,
     assert dump(store) == before
 
 
-def test_delete_network_releases_everything(client: Direct, store: MemoryStore, net: dict,
-                                            subnet: dict) -> None:
+def test_delete_network_releases_everything(client: Direct, store: MemoryStore, net: dict[str, Any],
+                                            subnet: dict[str, Any]) -> None:
     p = client.port(net["id"])
     assert client.delete(f"/v2.0/ports/{p['id']}").status == 204
     assert client.delete(f"/v2.0/networks/{net['id']}").status == 204
@@ -287,35 +287,35 @@ def test_delete_network_releases_everything(client: Direct, store: MemoryStore, 
 
 # security group rules -------------------------------------------------------------
 @pytest.fixture
-def sg(client: Direct) -> dict:
+def sg(client: Direct) -> dict[str, Any]:
     return client.create("security_group", "security-groups", name="web")
 
 
-def rule(client: Direct, sg: dict, **attrs: Any):  # type: ignore[no-untyped-def]
+def rule(client: Direct, sg: dict[str, Any], **attrs: Any):  # type: ignore[no-untyped-def]
     return client.post("/v2.0/security-group-rules", {"security_group_rule": {
         "security_group_id": sg["id"], "direction": "ingress", **attrs}})
 
 
-def test_port_range_min_above_max(client: Direct, sg: dict) -> None:
+def test_port_range_min_above_max(client: Direct, sg: dict[str, Any]) -> None:
     before = dump(client.api.store)
     r = rule(client, sg, protocol="tcp", port_range_min=90, port_range_max=80)
     assert_error(r, 400, "port_range_min", "90", "80")
     assert dump(client.api.store) == before
 
 
-def test_port_out_of_range(client: Direct, sg: dict) -> None:
+def test_port_out_of_range(client: Direct, sg: dict[str, Any]) -> None:
     r = rule(client, sg, protocol="udp", port_range_min=1, port_range_max=70000)
     assert_error(r, 400, "port_range_max", "70000")
 
 
-def test_unknown_protocol(client: Direct, sg: dict) -> None:
+def test_unknown_protocol(client: Direct, sg: dict[str, Any]) -> None:
     before = dump(client.api.store)
     assert_error(rule(client, sg, protocol="bogus"), 400, "protocol", "bogus")
     assert_error(rule(client, sg, protocol="300"), 400, "protocol", "300")
     assert dump(client.api.store) == before
 
 
-def test_ethertype_not_matching_prefix(client: Direct, sg: dict) -> None:
+def test_ethertype_not_matching_prefix(client: Direct, sg: dict[str, Any]) -> None:
     before = dump(client.api.store)
     r = rule(client, sg, ethertype="IPv6", remote_ip_prefix="10.0.0.0/8")
     assert_error(r, 400, "remote_ip_prefix", "10.0.0.0/8", "IPv6")
@@ -326,7 +326,7 @@ def test_ethertype_not_matching_prefix(client: Direct, sg: dict) -> None:
     assert dump(client.api.store) == before
 
 
-def test_duplicate_rule(client: Direct, sg: dict) -> None:
+def test_duplicate_rule(client: Direct, sg: dict[str, Any]) -> None:
     first = rule(client, sg, protocol="tcp", port_range_min=22, port_range_max=22,
                  remote_ip_prefix="10.0.0.0/8")
     assert first.status == 201
@@ -382,7 +382,7 @@ def test_malformed_json_http(api_url: str) -> None:
     assert_error(r, 400, "JSON")
 
 
-def test_same_ip_requested_twice(client: Direct, net: dict, subnet: dict,
+def test_same_ip_requested_twice(client: Direct, net: dict[str, Any], subnet: dict[str, Any],
                                  unchanged: None) -> None:
     r = post(client, "ports", "port", network_id=net["id"],
              fixed_ips=[{"ip_address": "10.0.0.50"}, {"ip_address": "10.0.0.50"}])
@@ -392,14 +392,14 @@ def test_same_ip_requested_twice(client: Direct, net: dict, subnet: dict,
 
 # floating IPs ----------------------------------------------------------------------
 @pytest.fixture
-def ext(client: Direct) -> dict:
+def ext(client: Direct) -> dict[str, Any]:
     n = client.network(name="ext", **{"router:external": True})
     client.subnet(n["id"], "203.0.113.0/29")
     return n
 
 
 @pytest.mark.parametrize("address", ["198.51.100.1", "nonsense"])
-def test_floating_ip_address_outside_external_subnets(client: Direct, ext: dict,
+def test_floating_ip_address_outside_external_subnets(client: Direct, ext: dict[str, Any],
                                                       address: str) -> None:
     before = dump(client.api.store)
     r = client.post("/v2.0/floatingips", {"floatingip": {
@@ -409,7 +409,7 @@ def test_floating_ip_address_outside_external_subnets(client: Direct, ext: dict,
     assert dump(client.api.store) == before
 
 
-def test_floating_ip_taken_and_exhausted(client: Direct, ext: dict) -> None:
+def test_floating_ip_taken_and_exhausted(client: Direct, ext: dict[str, Any]) -> None:
     fip = client.create("floatingip", "floatingips", floating_network_id=ext["id"],
                         floating_ip_address="203.0.113.3")
     assert fip["floating_ip_address"] == "203.0.113.3"
@@ -424,7 +424,7 @@ def test_floating_ip_taken_and_exhausted(client: Direct, ext: dict) -> None:
     assert dump(client.api.store) == before
 
 
-def test_floating_ip_on_internal_network(client: Direct, net: dict, unchanged: None) -> None:
+def test_floating_ip_on_internal_network(client: Direct, net: dict[str, Any], unchanged: None) -> None:
     r = client.post("/v2.0/floatingips", {"floatingip": {"floating_network_id": net["id"]}})
     assert_error(r, 400, net["id"], "external")
 
@@ -448,8 +448,8 @@ def test_mac_generation_never_reuses_a_mac(store: MemoryStore) -> None:
     assert dump(client.api.store) == before
 
 
-def test_delete_network_takes_its_dhcp_ports(client: Direct, store: MemoryStore, net: dict,
-                                             subnet: dict) -> None:
+def test_delete_network_takes_its_dhcp_ports(client: Direct, store: MemoryStore, net: dict[str, Any],
+                                             subnet: dict[str, Any]) -> None:
     client.port(net["id"], device_owner="network:dhcp")
     assert client.delete(f"/v2.0/networks/{net['id']}").status == 204
     assert client.get("/v2.0/ports")["ports"] == []
@@ -460,7 +460,7 @@ def test_delete_network_takes_its_dhcp_ports(client: Direct, store: MemoryStore,
     assert left == [], left
 
 
-def test_rule_prefix_with_host_bits_is_read_as_its_network(client: Direct, sg: dict) -> None:
+def test_rule_prefix_with_host_bits_is_read_as_its_network(client: Direct, sg: dict[str, Any]) -> None:
     """As Neutron: remote_ip_prefix is kept as given, normalized_cidr drops the
     host bits, and a bare address means that one host."""
     made = rule(client, sg, protocol="tcp", remote_ip_prefix="10.1.2.3/16")

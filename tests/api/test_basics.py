@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 from overcast.api import Api, Auth
 from overcast.store import MemoryStore
 
 from .helpers import Direct, assert_error, dump
 
 
-def test_versions_document_needs_no_token(tmp_path) -> None:
+def test_versions_document_needs_no_token(tmp_path: Path) -> None:
     tokens = tmp_path / "tokens.yaml"
     tokens.write_text("tokens:\n  t-admin: {project_id: ops, role: admin}\n")
     anonymous = Direct(Api(MemoryStore(), auth=Auth.from_file(tokens)))
@@ -51,7 +54,7 @@ def test_unknown_collection_is_404(client: Direct) -> None:
     assert_error(client.get("/v2.0/widgets"), 404, "/v2.0/widgets")
 
 
-def test_json_suffix_is_accepted(client: Direct, net: dict) -> None:
+def test_json_suffix_is_accepted(client: Direct, net: dict[str, Any]) -> None:
     r = client.get(f"/v2.0/networks/{net['id']}.json")
     assert r.status == 200 and r["network"]["id"] == net["id"]
 
@@ -81,7 +84,7 @@ def test_required_attribute_missing_is_named(client: Direct) -> None:
                  "network_id")
 
 
-def test_wrapped_response_bodies(client: Direct, net: dict, subnet: dict) -> None:
+def test_wrapped_response_bodies(client: Direct, net: dict[str, Any], subnet: dict[str, Any]) -> None:
     assert set(client.get(f"/v2.0/networks/{net['id']}").body) == {"network"}
     listing = client.get("/v2.0/networks").body
     assert set(listing) == {"networks"}
@@ -139,7 +142,7 @@ def test_bulk_create_returns_all(client: Direct) -> None:
 
 
 def test_bulk_with_invalid_third_item_creates_nothing(client: Direct, store: MemoryStore,
-                                                     net: dict, subnet: dict) -> None:
+                                                     net: dict[str, Any], subnet: dict[str, Any]) -> None:
     before = dump(store)
     # the third fails parsing
     r = client.post("/v2.0/ports", {"ports": [
@@ -170,7 +173,7 @@ def test_bulk_needs_a_list(client: Direct) -> None:
 
 
 # If-Match ---------------------------------------------------------------------------
-def test_if_match_revision(client: Direct, net: dict) -> None:
+def test_if_match_revision(client: Direct, net: dict[str, Any]) -> None:
     path = f"/v2.0/networks/{net['id']}"
     assert net["revision_number"] == 1
     r = client.put(path, {"network": {"name": "x"}}, headers={"If-Match": "revision_number=7"})
@@ -189,19 +192,19 @@ def test_if_match_revision(client: Direct, net: dict) -> None:
     assert_error(client.get(path), 404, net["id"])
 
 
-def test_update_changes_revision_and_timestamp(client: Direct, net: dict) -> None:
+def test_update_changes_revision_and_timestamp(client: Direct, net: dict[str, Any]) -> None:
     r = client.put(f"/v2.0/networks/{net['id']}", {"network": {"description": "d"}})
     assert r.status == 200
     assert r["network"]["revision_number"] == net["revision_number"] + 1
     assert r["network"]["created_at"] == net["created_at"]
 
 
-def test_put_of_immutable_attribute_is_rejected(client: Direct, net: dict, subnet: dict) -> None:
+def test_put_of_immutable_attribute_is_rejected(client: Direct, net: dict[str, Any], subnet: dict[str, Any]) -> None:
     r = client.put(f"/v2.0/subnets/{subnet['id']}", {"subnet": {"cidr": "10.5.0.0/24"}})
     assert_error(r, 400, "cidr", "PUT")
 
 
-def test_method_not_allowed(client: Direct, net: dict) -> None:
+def test_method_not_allowed(client: Direct, net: dict[str, Any]) -> None:
     r = client.post(f"/v2.0/networks/{net['id']}", {"network": {}})
     assert_error(r, 405, "POST")
 
@@ -211,8 +214,8 @@ def test_get_missing_object_is_404(client: Direct) -> None:
                  type="PortNotFound")
 
 
-def test_default_security_group_and_port_security(client: Direct, net: dict,
-                                                  subnet: dict) -> None:
+def test_default_security_group_and_port_security(client: Direct, net: dict[str, Any],
+                                                  subnet: dict[str, Any]) -> None:
     p = client.port(net["id"])
     groups = client.get("/v2.0/security-groups")["security_groups"]
     (default,) = [g for g in groups if g["name"] == "default"]

@@ -188,7 +188,7 @@ def server_process(db: Path, log: Path, workers: int = 1) -> Iterator[str]:
 
 @contextmanager
 def started_server(db: Path, log: Path, workers: int,
-                   *extra: str) -> Iterator[tuple[str, subprocess.Popen]]:
+                   *extra: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with open(log, "wb") as out:

@@ -4,6 +4,7 @@ store written without them, and used by the checks that depend on them."""
 from __future__ import annotations
 
 import random
+from typing import Any
 
 from overcast.api import Api
 from overcast.api.repo import build_indexes
@@ -33,8 +34,8 @@ def test_random_changes_keep_indexes_equal_to_the_objects() -> None:
     nets = [client.network(name=f"n{i}") for i in range(3)]
     for i, n in enumerate(nets):
         client.subnet(n["id"], f"10.{i}.0.0/24")
-    ports: list[dict] = []
-    groups: list[dict] = []
+    ports: list[dict[str, Any]] = []
+    groups: list[dict[str, Any]] = []
     for _ in range(150):
         action = rng.choice(["port", "port", "move", "delete", "group", "rule", "ungroup", "subnet"])
         if action == "port":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
@@ -10,7 +11,7 @@ from .helpers import Direct, assert_error
 
 
 @pytest.fixture
-def nets(client: Direct) -> list[dict]:
+def nets(client: Direct) -> list[dict[str, Any]]:
     made = []
     for i, name in enumerate(["delta", "alpha", "echo", "bravo", "charlie", "alpha",
                               "foxtrot", "golf", "hotel", "india", "juliet"]):
@@ -22,7 +23,7 @@ def names(reply) -> list[str]:  # type: ignore[no-untyped-def]
     return [n["name"] for n in reply["networks"]]
 
 
-def test_filter_on_any_attribute(client: Direct, nets: list[dict]) -> None:
+def test_filter_on_any_attribute(client: Direct, nets: list[dict[str, Any]]) -> None:
     r = client.get("/v2.0/networks", params=[("name", "alpha")])
     assert r.status == 200 and names(r) == ["alpha", "alpha"]
     r = client.get("/v2.0/networks", params=[("mtu", "1401")])
@@ -38,7 +39,7 @@ def test_filter_on_any_attribute(client: Direct, nets: list[dict]) -> None:
     assert len(names(r)) == len(nets)
 
 
-def test_repeated_filter_key_means_or(client: Direct, nets: list[dict]) -> None:
+def test_repeated_filter_key_means_or(client: Direct, nets: list[dict[str, Any]]) -> None:
     r = client.get("/v2.0/networks", params=[("name", "echo"), ("name", "golf"),
                                               ("name", "nobody")])
     assert sorted(names(r)) == ["echo", "golf"]
@@ -48,11 +49,11 @@ def test_repeated_filter_key_means_or(client: Direct, nets: list[dict]) -> None:
     assert names(r) == ["echo"]
 
 
-def test_unknown_filter_is_400(client: Direct, nets: list[dict]) -> None:
+def test_unknown_filter_is_400(client: Direct, nets: list[dict[str, Any]]) -> None:
     assert_error(client.get("/v2.0/networks", params=[("colour", "red")]), 400, "colour")
 
 
-def test_filter_on_port_fixed_ips(client: Direct, net: dict, subnet: dict) -> None:
+def test_filter_on_port_fixed_ips(client: Direct, net: dict[str, Any], subnet: dict[str, Any]) -> None:
     a = client.port(net["id"], fixed_ips=[{"ip_address": "10.0.0.10"}])
     client.port(net["id"], fixed_ips=[{"ip_address": "10.0.0.11"}])
     r = client.get("/v2.0/ports", params=[("fixed_ips", "ip_address=10.0.0.10")])
@@ -63,7 +64,7 @@ def test_filter_on_port_fixed_ips(client: Direct, net: dict, subnet: dict) -> No
     assert [p["id"] for p in r["ports"]] == [a["id"]]
 
 
-def test_fields_selects_attributes(client: Direct, nets: list[dict]) -> None:
+def test_fields_selects_attributes(client: Direct, nets: list[dict[str, Any]]) -> None:
     r = client.get("/v2.0/networks", params=[("fields", "id"), ("fields", "name")])
     assert r.status == 200
     assert all(set(n) == {"id", "name"} for n in r["networks"])
@@ -71,7 +72,7 @@ def test_fields_selects_attributes(client: Direct, nets: list[dict]) -> None:
     assert one["network"] == {"mtu": nets[0]["mtu"]}
 
 
-def test_sort_key_and_dir(client: Direct, nets: list[dict]) -> None:
+def test_sort_key_and_dir(client: Direct, nets: list[dict[str, Any]]) -> None:
     r = client.get("/v2.0/networks", params=[("sort_key", "name"), ("sort_dir", "asc")])
     assert names(r) == sorted(n["name"] for n in nets)
     r = client.get("/v2.0/networks", params=[("sort_key", "name"), ("sort_dir", "desc")])
@@ -83,14 +84,14 @@ def test_sort_key_and_dir(client: Direct, nets: list[dict]) -> None:
     assert names(r) == [n["name"] for n in want]
 
 
-def test_bad_sort_is_400(client: Direct, nets: list[dict]) -> None:
+def test_bad_sort_is_400(client: Direct, nets: list[dict[str, Any]]) -> None:
     assert_error(client.get("/v2.0/networks", params=[("sort_key", "colour")]), 400, "colour")
     assert_error(client.get("/v2.0/networks", params=[("sort_key", "name"),
                                                        ("sort_dir", "sideways")]),
                  400, "sideways")
 
 
-def test_bad_limit_and_marker_are_400(client: Direct, nets: list[dict]) -> None:
+def test_bad_limit_and_marker_are_400(client: Direct, nets: list[dict[str, Any]]) -> None:
     assert_error(client.get("/v2.0/networks", params=[("limit", "many")]), 400, "many")
     assert_error(client.get("/v2.0/networks", params=[("limit", "-1")]), 400, "-1")
     assert_error(client.get("/v2.0/networks", params=[("limit", "2"), ("marker", "gone")]),
@@ -112,7 +113,7 @@ def _link(reply, rel: str) -> str | None:  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize("limit", [1, 3, 4, 11, 20])
 @pytest.mark.parametrize("sort", [[], [("sort_key", "name"), ("sort_dir", "desc")]])
-def test_pagination_walks_every_item_once(client: Direct, nets: list[dict], limit: int,
+def test_pagination_walks_every_item_once(client: Direct, nets: list[dict[str, Any]], limit: int,
                                           sort: list[tuple[str, str]]) -> None:
     full = client.get("/v2.0/networks", params=sort)
     order = [n["id"] for n in full["networks"]]
@@ -143,7 +144,7 @@ def test_pagination_walks_every_item_once(client: Direct, nets: list[dict], limi
     assert [i for p in reversed(back) for i in p] == order
 
 
-def test_pagination_keeps_filters(client: Direct, nets: list[dict]) -> None:
+def test_pagination_keeps_filters(client: Direct, nets: list[dict[str, Any]]) -> None:
     params = [("shared", "true"), ("limit", "2")]
     r = client.get("/v2.0/networks", params=params)
     seen = [n["id"] for n in r["networks"]]
@@ -154,7 +155,7 @@ def test_pagination_keeps_filters(client: Direct, nets: list[dict]) -> None:
     assert sorted(seen) == sorted(n["id"] for n in nets if n["shared"])
 
 
-def test_no_links_without_limit(client: Direct, nets: list[dict]) -> None:
+def test_no_links_without_limit(client: Direct, nets: list[dict[str, Any]]) -> None:
     r = client.get("/v2.0/networks")
     assert "networks_links" not in r.body
 

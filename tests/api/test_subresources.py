@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -13,7 +14,7 @@ from .helpers import Direct, assert_error, dump
 
 
 # tags ----------------------------------------------------------------------------
-def test_tags_lifecycle(client: Direct, net: dict) -> None:
+def test_tags_lifecycle(client: Direct, net: dict[str, Any]) -> None:
     base = f"/v2.0/networks/{net['id']}/tags"
     assert client.get(base).body == {"tags": []}
     r = client.put(base, {"tags": ["red", "blue", "red"]})
@@ -33,7 +34,7 @@ def test_tags_lifecycle(client: Direct, net: dict) -> None:
     assert client.get(base)["tags"] == []
 
 
-def test_tags_replace_validates(client: Direct, store: MemoryStore, net: dict) -> None:
+def test_tags_replace_validates(client: Direct, store: MemoryStore, net: dict[str, Any]) -> None:
     base = f"/v2.0/networks/{net['id']}/tags"
     before = dump(store)
     assert_error(client.put(base, {"tags": ["ok", "a,b"]}), 400, "a,b")
@@ -48,7 +49,7 @@ def test_tags_on_missing_object(client: Direct) -> None:
 
 
 def test_tag_path_with_more_segments_is_not_a_tag(client: Direct, store: MemoryStore,
-                                                  net: dict) -> None:
+                                                  net: dict[str, Any]) -> None:
     # a tag "a/b" reaches the API as tags/a/b (the edge decodes %2F): it used to add "a"
     base = f"/v2.0/networks/{net['id']}/tags"
     before = dump(store)
@@ -85,7 +86,7 @@ def test_tag_filters(client: Direct) -> None:
     assert listed(("tags", "b"), ("not-tags", "c")) == ["n1"]
 
 
-def test_tags_at_create(client: Direct, net: dict, subnet: dict) -> None:
+def test_tags_at_create(client: Direct, net: dict[str, Any], subnet: dict[str, Any]) -> None:
     p = client.port(net["id"], tags=["vm", "web"])
     assert p["tags"] == ["vm", "web"]
     r = client.get("/v2.0/ports", params=[("tags", "web")])
@@ -93,7 +94,7 @@ def test_tags_at_create(client: Direct, net: dict, subnet: dict) -> None:
 
 
 # router interfaces ------------------------------------------------------------------
-def test_router_interface_by_subnet(client: Direct, net: dict, subnet: dict) -> None:
+def test_router_interface_by_subnet(client: Direct, net: dict[str, Any], subnet: dict[str, Any]) -> None:
     router = client.create("router", "routers", name="r1")
     action = f"/v2.0/routers/{router['id']}"
     r = client.put(f"{action}/add_router_interface", {"subnet_id": subnet["id"]})
@@ -126,7 +127,7 @@ def test_router_interface_by_subnet(client: Direct, net: dict, subnet: dict) -> 
     assert client.delete(action).status == 204
 
 
-def test_router_interface_by_port(client: Direct, net: dict, subnet: dict) -> None:
+def test_router_interface_by_port(client: Direct, net: dict[str, Any], subnet: dict[str, Any]) -> None:
     router = client.create("router", "routers", name="r1")
     action = f"/v2.0/routers/{router['id']}"
     port = client.port(net["id"], fixed_ips=[{"ip_address": "10.0.0.254"}])
@@ -146,8 +147,8 @@ def test_router_interface_by_port(client: Direct, net: dict, subnet: dict) -> No
     assert_error(client.get(f"/v2.0/ports/{port['id']}"), 404)
 
 
-def test_router_interface_bad_requests(client: Direct, store: MemoryStore, net: dict,
-                                       subnet: dict) -> None:
+def test_router_interface_bad_requests(client: Direct, store: MemoryStore, net: dict[str, Any],
+                                       subnet: dict[str, Any]) -> None:
     router = client.create("router", "routers", name="r1")
     action = f"/v2.0/routers/{router['id']}/add_router_interface"
     port = client.port(net["id"], device_id="vm-1", device_owner="compute:nova")
@@ -162,7 +163,7 @@ def test_router_interface_bad_requests(client: Direct, store: MemoryStore, net: 
 
 
 # port bindings -----------------------------------------------------------------------
-def test_port_bindings_migration(client: Direct, net: dict, subnet: dict) -> None:
+def test_port_bindings_migration(client: Direct, net: dict[str, Any], subnet: dict[str, Any]) -> None:
     p = client.port(net["id"], **{"binding:host_id": "host-a"})
     base = f"/v2.0/ports/{p['id']}/bindings"
     r = client.get(base)
@@ -196,8 +197,8 @@ def test_port_bindings_migration(client: Direct, net: dict, subnet: dict) -> Non
     assert_error(client.delete(f"{base}/host-a"), 404, "host-a", type="PortBindingNotFound")
 
 
-def test_first_binding_of_unbound_port_is_active(client: Direct, net: dict,
-                                                subnet: dict) -> None:
+def test_first_binding_of_unbound_port_is_active(client: Direct, net: dict[str, Any],
+                                                subnet: dict[str, Any]) -> None:
     p = client.port(net["id"])
     base = f"/v2.0/ports/{p['id']}/bindings"
     assert client.get(base)["bindings"] == []
@@ -206,7 +207,7 @@ def test_first_binding_of_unbound_port_is_active(client: Direct, net: dict,
     assert client.get(f"/v2.0/ports/{p['id']}")["port"]["binding:host_id"] == "host-a"
 
 
-def test_binding_bad_requests(client: Direct, net: dict, subnet: dict) -> None:
+def test_binding_bad_requests(client: Direct, net: dict[str, Any], subnet: dict[str, Any]) -> None:
     p = client.port(net["id"])
     base = f"/v2.0/ports/{p['id']}/bindings"
     assert_error(client.post(base, {"binding": {}}), 400, "host")
@@ -264,7 +265,7 @@ def test_agent_admin_state_and_no_create(client: Direct, store: MemoryStore) -> 
 
 
 def test_port_bound_to_registered_host_has_tap_vif(client: Direct, store: MemoryStore,
-                                                   net: dict, subnet: dict) -> None:
+                                                   net: dict[str, Any], subnet: dict[str, Any]) -> None:
     _register(store, "hv1", "192.0.2.1", alive=True)
     bound = client.port(net["id"], **{"binding:host_id": "hv1"})
     assert bound["binding:vif_type"] == "tap"
@@ -274,8 +275,8 @@ def test_port_bound_to_registered_host_has_tap_vif(client: Direct, store: Memory
 
 
 @pytest.mark.parametrize("status", ["ACTIVE", "DOWN"])
-def test_port_status_comes_from_agent(client: Direct, store: MemoryStore, net: dict,
-                                      subnet: dict, status: str) -> None:
+def test_port_status_comes_from_agent(client: Direct, store: MemoryStore, net: dict[str, Any],
+                                      subnet: dict[str, Any], status: str) -> None:
     _register(store, "hv1", "192.0.2.1", alive=True)
     p = client.port(net["id"], **{"binding:host_id": "hv1"})
     assert p["status"] == "DOWN"
@@ -285,7 +286,7 @@ def test_port_status_comes_from_agent(client: Direct, store: MemoryStore, net: d
 
 
 # QoS rules ------------------------------------------------------------------------
-def test_qos_policy_rules(client: Direct, net: dict, subnet: dict) -> None:
+def test_qos_policy_rules(client: Direct, net: dict[str, Any], subnet: dict[str, Any]) -> None:
     policy = client.create("policy", "qos/policies", name="gold")
     base = f"/v2.0/qos/policies/{policy['id']}/bandwidth_limit_rules"
     r = client.post(base, {"bandwidth_limit_rule": {"max_kbps": "10000",
@@ -319,7 +320,7 @@ def test_qos_policy_rules(client: Direct, net: dict, subnet: dict) -> None:
 
 
 # floating IPs ---------------------------------------------------------------------
-def test_floating_ip_association(client: Direct, net: dict, subnet: dict) -> None:
+def test_floating_ip_association(client: Direct, net: dict[str, Any], subnet: dict[str, Any]) -> None:
     ext = client.network(name="ext", **{"router:external": True})
     client.subnet(ext["id"], "203.0.113.0/24")
     vm = client.port(net["id"])

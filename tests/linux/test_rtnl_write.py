@@ -59,7 +59,7 @@ def test_fdb_del_carries_mac_and_destination() -> None:
 def test_link_set_attaches_sets_mtu_and_up() -> None:
     msg = decoded(ifinfmsg, link_set_request(12, master=3, mtu=1450, up=True).encode(5))
     assert msg["header"]["type"] == RTM_NEWLINK  # type: ignore[index]
-    assert msg["header"]["flags"] == NLM_F_REQUEST | NLM_F_ACK  # no CREATE: only an existing device
+    assert msg["header"]["flags"] == NLM_F_REQUEST | NLM_F_ACK  # type: ignore[index]  # no CREATE: only an existing device
     assert (msg["index"], msg["flags"], msg["change"]) == (12, IFF_UP, IFF_UP)
     assert (msg["IFLA_MASTER"], msg["IFLA_MTU"]) == (3, 1450)
 

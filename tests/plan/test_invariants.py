@@ -80,7 +80,7 @@ def step(kernel: FakeKernel, model: Model, host: str = "h1") -> KernelState:
     assert {"br-foreign", "ocbnotmine"} <= set(kernel.links)
     for change in result.changes:
         if change.op == "delete" and hasattr(change.obj, "alias"):
-            assert is_owned(change.obj.name, change.obj.alias)  # type: ignore[union-attr]
+            assert is_owned(change.obj.name, change.obj.alias)
     return observed
 
 

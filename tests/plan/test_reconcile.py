@@ -119,7 +119,7 @@ def test_foreign_and_unmarked_devices_are_never_deleted() -> None:
     ports = [port(1, NET_A, "h1")]
     reconcile(kernel, plan_for("h1", [net(NET_A, 5)], ports).state)
     result = reconcile(kernel, KernelState())
-    assert {c.obj.name for c in result.changes if c.op == "delete"} == {bridge_name(NET_A), vxlan_name(NET_A)}  # type: ignore[union-attr]
+    assert {c.obj.name for c in result.changes if c.op == "delete"} == {bridge_name(NET_A), vxlan_name(NET_A)}
     assert {"br-foreign", bridge_name(NET_B), "ocbzzzzzzzzzzz", "tapforeign"} <= set(kernel.links)
     assert kernel.links["tapforeign"].master == "br-foreign"
 

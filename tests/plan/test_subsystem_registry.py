@@ -144,7 +144,11 @@ def test_a_changed_rule_is_one_change_in_one_batch() -> None:
     assert changes == [Change("update", changed, T1)]
     batches: list[list[dict[str, Any]]] = []
     nft = kernel.nft
-    kernel.nft = lambda commands: (batches.append(commands), nft(commands))[1]  # type: ignore[method-assign]
+
+    def recorded(commands: list[dict[str, Any]]) -> None:
+        batches.append(commands)
+        nft(commands)
+    kernel.nft = recorded  # type: ignore[method-assign]
     assert kernel.apply(changes) == []
     assert len(batches) == 1 and [next(iter(c)) for c in batches[0][:2]] == ["add", "flush"]
     assert diff(with_tables(changed, T2), kernel.observe(), WITH_TOY) == []
