@@ -48,7 +48,6 @@ class AgentLoop:
         self.watcher: Watcher | None = None
         self.dirty = True
         self.next_resync = 0.0
-        self.passes = 0
         self.last: PassResult | None = None
         self.retry_at: float | None = None  # when to retry a pass the kernel refused
         self.retry_delay = 0.0
@@ -107,7 +106,6 @@ class AgentLoop:
         self.dirty = False
         self.last_devices = devices
         result = self.reconciler.run_pass()
-        self.passes += 1
         self.last = result
         if due:
             self.next_resync = now + self.resync_interval

@@ -13,7 +13,6 @@ from urllib.parse import urlencode
 from overcast.api.errors import BadRequest
 from overcast.api.resource import Schema
 
-CONTROL = {"fields", "sort_key", "sort_dir", "limit", "marker", "page_reverse"}
 TAG_FILTERS = {"tags", "tags-any", "not-tags", "not-tags-any"}
 
 

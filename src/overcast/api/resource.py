@@ -41,10 +41,6 @@ def stored(name: str, conv: cv.Converter | None = None, **kw: Any) -> Attr:
     return Attr(name, name.replace(":", "_"), conv, **kw)
 
 
-def computed(name: str) -> Attr:
-    return Attr(name, None, None, post=False, put=False)
-
-
 COMMON = (
     Attr("id", "id", cv.to_uuidish, put=False),
     Attr("project_id", "project_id", cv.to_str(255), put=False),

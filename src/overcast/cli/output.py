@@ -75,10 +75,6 @@ def admin_state(value: Any) -> str:
     return "UP" if value else "DOWN"
 
 
-def yes_no(value: Any) -> str:
-    return "Yes" if value else "No"
-
-
 def internal_external(value: Any) -> str:
     return "External" if value else "Internal"
 

@@ -56,10 +56,6 @@ def pool_bounds(pool: AllocationPool) -> tuple[int, int]:
     return int(ipaddress.ip_address(pool.start)), int(ipaddress.ip_address(pool.end))
 
 
-def pool_size(pools: Iterable[AllocationPool]) -> int:
-    return sum(b - a + 1 for a, b in map(pool_bounds, pools))
-
-
 def ip_int(address: str) -> int:
     """An address as an integer (a fast path for the common, well-formed case)."""
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
@@ -84,8 +80,3 @@ def _ints_not_in(a: int, b: int, used: set[int]) -> Iterator[int]:
         if n not in used:
             yield n
         n += 1
-
-
-def in_pools(ip: str, pools: Iterable[AllocationPool]) -> bool:
-    value = int(ipaddress.ip_address(ip))
-    return any(a <= value <= b for a, b in map(pool_bounds, pools))
