@@ -129,3 +129,15 @@ def test_the_fake_ruleset_is_the_kernels_batch_by_batch(make_ns: MakeNs) -> None
         assert fake.nft_rows() == []
     assert seen == ["ok", "refused", "refused", "ok", "ok", "ok", "ok", "ok", "refused", "ok"]
     assert tables(ns) == {("bridge", "overcast")}
+
+
+def test_an_unmarked_table_of_our_name_is_never_written_into(make_ns: MakeNs) -> None:
+    ns = make_ns("nftf")
+    sh(ns, "nft", "add", "table", "inet", "overcast_f")  # an operator's, without our mark
+    batch = [{"add": {"table": {"family": "inet", "name": "overcast_f", "comment": toy.TOY_MARK}}},
+             {"add": {"chain": {"family": "inet", "table": "overcast_f", "name": "c"}}}]
+    with NetlinkKernel(ns) as kernel:
+        with pytest.raises(KernelRefusal, match="not ours"):
+            kernel.nft(batch)
+    assert [i for i in ruleset(ns) if "chain" in i] == []
+    assert tables(ns) == {("inet", "overcast_f")}

@@ -245,3 +245,40 @@ def test_table_ownership_needs_prefix_and_mark() -> None:
     assert not is_owned_table("overcast", None)
     assert not is_owned_table("overcast", "sg")
     assert not is_owned_table("filter", f"{MARK_PREFIX}sg")
+
+
+def test_adding_rules_to_an_unmarked_table_of_our_name_is_refused() -> None:
+    """A table with our name but without our mark is not ours: an ``add table``
+    with the mark (which the kernel would take as "already there") is refused,
+    never a way to write chains and rules into it."""
+    kernel = fresh()
+    kernel.nft([{"add": {"table": {"family": "inet", "name": T1.name}}}])  # an operator's
+    with pytest.raises(KernelRefusal, match="not ours"):
+        kernel.nft([{"add": {"table": {"family": "inet", "name": T1.name, "comment": TOY_MARK}}},
+                    {"add": {"chain": {"family": "inet", "table": T1.name, "name": "c"}}}])
+    assert [i for i in kernel.nftables.rows() if "chain" in i or "rule" in i] == []
+
+
+@pytest.mark.parametrize("family,name", [("inet", "overcast} ; flush ruleset ;"),
+                                         ("inet", "overcast x"), ("bogus", "overcast_t")])
+def test_a_marked_table_with_a_name_nft_would_not_take_bare_is_refused(family: str,
+                                                                       name: str) -> None:
+    kernel = fresh()
+    with pytest.raises(KernelRefusal, match="table"):
+        kernel.nft([{"add": {"table": {"family": family, "name": name, "comment": TOY_MARK}}}])
+    assert kernel.nftables.rows() == []
+
+
+def test_a_subsystem_that_cannot_be_read_is_left_alone_and_the_others_go_on() -> None:
+    def unreadable(rows: KernelRows) -> list[NftTable]:
+        raise KernelRefusal("nftables unavailable (libnftables.so.1): not found")
+
+    broken = Subsystem("toy-nft", (NftTable,), toy_diff, unreadable, toy_apply)
+    kernel = FakeKernel(subsystems=(*SUBSYSTEMS, broken))
+    kernel.add_device("tap1")
+    observed = kernel.observe()
+    assert observed.unobserved == (("toy-nft", "nftables unavailable (libnftables.so.1): not found"),)
+    changes = diff(with_tables(T1), observed, (*SUBSYSTEMS, broken))
+    assert changes and not [c for c in changes if isinstance(c.obj, NftTable)]
+    assert kernel.apply(changes) == []
+    assert kernel.observe().without_devices() == LINKS

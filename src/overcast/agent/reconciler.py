@@ -75,6 +75,8 @@ class Reconciler:
         self._log_problems(plan)
         done = reconcile(self.kernel, plan.state)
         observed, changes, errors = done.observed, list(done.changes), list(done.errors)
+        for name, why in observed.unobserved:
+            log.error("subsystem %s left alone: its kernel state cannot be read (%s)", name, why)
         for change in changes:
             log.info("applied: %s", change.render())
         for err in errors:

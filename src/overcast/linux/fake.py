@@ -152,6 +152,11 @@ class FakeNft:
             raise NftError(f"{op} {kind}: not modelled by the fake")
 
     def _table_op(self, op: str, key: tuple[str, str], body: dict[str, Any]) -> None:
+        existing = self.tables.get(key)
+        if (op == "add" and existing is not None and body.get("comment")
+                and existing.row.get("comment") != body["comment"]):
+            raise NftError(f"table {key[0]} {key[1]} exists and is not ours (no mark "
+                           f"{body['comment']!r})")
         if op in ("add", "create") and key not in self.tables:
             self._last_table += 1
             self.tables[key] = _NftTable({**body, "handle": self._last_table})

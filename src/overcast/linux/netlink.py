@@ -259,6 +259,12 @@ class NetlinkKernel:
         not exist yet (one transaction); return them."""
         have = {(t["family"], t["name"]) for item in nft.list_ruleset().get("nftables", [])
                 if (t := item.get("table")) is not None}
+        existing = [(f, n, c) for f, n, c in marked if (f, n) in have]
+        if existing:  # ours only if it already carries the mark: never write into a foreign one
+            comments = nft.table_comments()
+            for f, n, c in existing:
+                if comments.get((f, n)) != c:
+                    raise NftError(f"table {f} {n} exists and is not ours (no mark {c!r})")
         new = {(f, n): c for f, n, c in marked if (f, n) not in have}
         if new:
             nft.text_cmd("\n".join(f'create table {f} {n} {{ comment "{c}" ; }}'

@@ -40,6 +40,19 @@ class NftError(Exception):
     pass
 
 
+FAMILIES = ("ip", "ip6", "inet", "arp", "bridge", "netdev")
+_TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
+
+
+def _check_table_name(family: str, name: str) -> None:
+    """Family and name go into a text command: only what nft itself accepts
+    unquoted, so nothing in them can end the command or start another."""
+    if family not in FAMILIES:
+        raise NftError(f"table {family} {name}: family {family!r} is not one of {FAMILIES}")
+    if not _TABLE_NAME.fullmatch(name):
+        raise NftError(f"table {family} {name}: name {name!r} is not [A-Za-z_][A-Za-z0-9_.-]*")
+
+
 def marked_tables(commands: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
     """(family, name, comment) of the tables a batch adds or creates with a
     comment.  A table deleted and then marked again in the same batch is
@@ -53,6 +66,8 @@ def marked_tables(commands: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
             if not isinstance(table, dict):
                 continue
             key = (str(table.get("family")), str(table.get("name")))
+            if op in ("add", "create") and table.get("comment"):
+                _check_table_name(*key)
             if op == "delete":
                 deleted.add(key)
             elif op in ("add", "create") and table.get("comment"):

@@ -11,9 +11,10 @@ earlier kinds first.  Within a kind, records sort by value.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from overcast.plan.names import is_workload
-from overcast.plan.raw import KernelIO, KernelRows
+from overcast.plan.raw import KernelIO, KernelRefusal, KernelRows
 from overcast.plan.state import ApplyError, Change, KernelState
 from overcast.plan.subsystem import DiffContext, Subsystem
 from overcast.plan.subsystems import SUBSYSTEMS
@@ -26,19 +27,29 @@ def kinds(subsystems: Sequence[Subsystem] = SUBSYSTEMS) -> tuple[type, ...]:
 
 def observe(rows: KernelRows, subsystems: Sequence[Subsystem] = SUBSYSTEMS) -> KernelState:
     """What the kernel holds of ours, from one read; plus the workload device
-    inventory (which ``tap*`` devices exist, which are up)."""
+    inventory (which ``tap*`` devices exist, which are up).  A subsystem whose
+    rows cannot be read (``KernelRefusal``) is named in ``unobserved`` and the
+    others are still observed."""
     taps = [ln for ln in rows.link_rows() if is_workload(ln.name)]
-    return KernelState.of(*(sub.observe(rows) for sub in subsystems),
-                          devices_present=[t.name for t in taps],
-                          devices_up=[t.name for t in taps if t.up])
+    groups, unobserved = [], []
+    for sub in subsystems:
+        try:
+            groups.append(sub.observe(rows))
+        except KernelRefusal as exc:  # e.g. no libnftables: that subsystem only
+            unobserved.append((sub.name, str(exc)))
+    state = KernelState.of(*groups, devices_present=[t.name for t in taps],
+                           devices_up=[t.name for t in taps if t.up])
+    return replace(state, unobserved=tuple(unobserved)) if unobserved else state
 
 
 def diff(desired: KernelState, observed: KernelState,
          subsystems: Sequence[Subsystem] = SUBSYSTEMS) -> list[Change]:
     """The changes that turn ``observed`` into ``desired`` (see module doc)."""
     d = DiffContext(desired, observed)
+    skipped = {name for name, _ in observed.unobserved}
     for sub in subsystems:
-        sub.diff(d)
+        if sub.name not in skipped:
+            sub.diff(d)
     rank = {kind: i for i, kind in enumerate(kinds(subsystems))}
     deletes = sorted(d.deletes, key=lambda c: (-rank[type(c.obj)], c.obj))
     changes = sorted(d.changes, key=lambda c: (rank[type(c.obj)], c.obj))

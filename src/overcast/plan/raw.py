@@ -87,7 +87,10 @@ class KernelIO(Protocol):
     """Write primitives, in the kernel's terms.  Names are resolved by the
     implementation; a missing device is a refusal of that change only.
     ``port_set`` and the FDB primitives may be queued and sent in batches:
-    any other primitive first sends what is queued, so order is kept."""
+    any other netlink or nft primitive first sends what is queued, so order
+    is kept (``ipv6_off`` is a sysctl write: it takes effect at once, before
+    a queued request that brings the device up).  The queued primitives are
+    meant for use inside ``Kernel.apply``, which sends the queue at its end."""
 
     def link_add(self, name: str, kind: str, mtu: int, info: dict[str, int | str]) -> None:
         """Create a device (``info``: kind-specific data, see the links

@@ -39,6 +39,9 @@ class KernelState:
     records: frozenset[Any] = frozenset()
     devices_present: frozenset[str] = frozenset()
     devices_up: frozenset[str] = frozenset()
+    # observed: subsystems whose part of the kernel could not be read (name -> why);
+    # the diff leaves them alone instead of taking "unread" for "empty"
+    unobserved: tuple[tuple[str, str], ...] = field(default=(), compare=False)
     _groups: dict[type, tuple[Any, ...]] = field(
         default_factory=dict, init=False, compare=False, repr=False, hash=False)
 
