@@ -5,62 +5,25 @@ SQLite store) driven by ``overcast`` commands."""
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from overcast.cli.main import main
 
-pytest.importorskip("overcast.api.server", reason="the API server is not in this tree")
+from .server import free_port, running_server
+
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_until_up(url: str, proc: subprocess.Popen[bytes], deadline: float) -> None:
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"overcast server exited with {proc.returncode}")
-        try:
-            httpx.get(url + "/v2.0/networks", timeout=1.0)
-            return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise RuntimeError(f"overcast server did not answer at {url}")
 
 
 @pytest.fixture
 def server_url(tmp_path: Path) -> Iterator[str]:
-    port = _free_port()
-    log = (tmp_path / "server.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "overcast.cli.main", "server", "--bind", f"127.0.0.1:{port}",
-         "--store", f"sqlite://{tmp_path / 'overcast.db'}"],
-        stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_up(url, proc, time.monotonic() + 20)
+    port = free_port()
+    args = ["--bind", f"127.0.0.1:{port}", "--store", f"sqlite://{tmp_path / 'overcast.db'}"]
+    with running_server(args, port, tmp_path / "server.log") as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 class Cli:

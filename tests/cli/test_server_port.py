@@ -3,24 +3,14 @@ port, and ``--bind`` may then be a bare host."""
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-pytest.importorskip("overcast.api.server", reason="the API server is not in this tree")
+from overcast.api.server import bind_address, parse_args
 
-from overcast.api.server import bind_address, parse_args  # noqa: E402
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from .server import free_port, running_server
 
 
 @pytest.mark.parametrize(("argv", "expected"), [
@@ -57,30 +47,9 @@ def test_help_names_port_and_bind(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_overcast_server_port_serves_versions(tmp_path: Path) -> None:
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}/"
-    with (tmp_path / "server.log").open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "overcast.cli.main", "server", "--port", str(port),
-             "--store", "memory:"],
-            stdout=log, stderr=subprocess.STDOUT,
-        )
-        try:
-            deadline = time.monotonic() + 20
-            while True:
-                assert proc.poll() is None, (tmp_path / "server.log").read_text()
-                try:
-                    r = httpx.get(url, timeout=1.0)
-                    break
-                except httpx.TransportError:
-                    assert time.monotonic() < deadline, "overcast server --port never answered"
-                    time.sleep(0.1)
-            assert r.status_code == 200
-            assert "versions" in r.json()
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    port = free_port()
+    with running_server(["--port", str(port), "--store", "memory:"], port,
+                        tmp_path / "server.log") as url:
+        r = httpx.get(url + "/", timeout=5.0)
+    assert r.status_code == 200
+    assert "versions" in r.json()

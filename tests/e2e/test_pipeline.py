@@ -63,10 +63,8 @@ class Agent:
 
 
 def link_names(kernel: FakeKernel) -> set[str]:
-    """Names of every link in the fake kernel (whatever holds its rows)."""
-    links: Any = kernel.links
-    rows = links() if callable(links) else links.values()
-    return {row.name for row in rows}
+    """Names of every link in the fake kernel."""
+    return set(kernel.links)
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from overcast.agent.status import DOWN, PortStatus, port_statuses, problems_by_port
 from overcast.agent.view import ModelView
-from overcast.linux import Kernel
+from overcast.linux.kernel import Kernel
 from overcast.model import keys
 from overcast.plan import HostPlan, plan_host
 from overcast.plan.diff import diff

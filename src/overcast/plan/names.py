@@ -41,15 +41,13 @@ ID_CHARS = 11
 
 def is_owned(name: str, alias: str | None) -> bool:
     """True only for devices Overcast created: owned prefix AND our mark."""
-    if not name.startswith(OWNED_PREFIXES) or not alias:
-        return False
-    return alias.startswith(MARK_PREFIX)
+    return name.startswith(OWNED_PREFIXES) and (alias or "").startswith(MARK_PREFIX)
 
 
 def is_owned_table(name: str, comment: str | None) -> bool:
     """True only for nftables tables Overcast created: owned prefix AND our
     mark as the table's comment."""
-    return name.startswith(NFT_TABLE_PREFIX) and bool(comment) and str(comment).startswith(MARK_PREFIX)
+    return name.startswith(NFT_TABLE_PREFIX) and (comment or "").startswith(MARK_PREFIX)
 
 
 def is_workload(name: str) -> bool:
