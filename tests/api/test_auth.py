@@ -142,16 +142,22 @@ def test_member_can_create_port_on_shared_network(cloud: Cloud,
     assert p["id"] not in ids(cloud.bob.get("/v2.0/ports"), "ports")
     assert p["id"] in ids(cloud.admin.get("/v2.0/ports"), "ports")
     # ...with an explicit address on the shared subnet too
+    # ...naming the subnet, but not the address: that is the network owner's choice
     q = make(cloud.alice, "ports", "port", network_id=world["s_net"]["id"],
-             fixed_ips=[{"subnet_id": world["s_sub"]["id"], "ip_address": "172.16.0.99"}])
-    assert q["fixed_ips"][0]["ip_address"] == "172.16.0.99"
+             fixed_ips=[{"subnet_id": world["s_sub"]["id"]}])
+    assert q["fixed_ips"][0]["ip_address"].startswith("172.16.0.")
+    assert_error(cloud.alice.post("/v2.0/ports", json={"port": {
+        "network_id": world["s_net"]["id"],
+        "fixed_ips": [{"subnet_id": world["s_sub"]["id"], "ip_address": "172.16.0.99"}]}}),
+        403, "create_port:fixed_ips:ip_address", type="PolicyNotAuthorized")
     # the shared network's owner cannot delete it while alice's ports are on it
     assert_error(cloud.admin.delete(f"/v2.0/networks/{world['s_net']['id']}"), 409,
                  type="NetworkInUse")
     # ...nor take the sharing away from under them
     r = cloud.admin.put(f"/v2.0/networks/{world['s_net']['id']}",
                         json={"network": {"shared": False}})
-    assert_error(r, 409, world["s_net"]["id"], "alice", type="InvalidSharedSetting")
+    assert_error(r, 409, world["s_net"]["id"], type="InvalidSharedSetting")
+    assert "alice" not in r.text  # who uses it is not the owner's to know
     shown = cloud.alice.get(f"/v2.0/networks/{world['s_net']['id']}")
     assert shown.status_code == 200 and shown.json()["network"]["shared"] is True
     for port in (p, q):
@@ -276,8 +282,9 @@ def test_placement_is_the_operators_business(cloud: Cloud,
 
 def test_a_chosen_id_never_overwrites_an_existing_object(cloud: Cloud,
                                                          world: dict[str, dict[str, Any]]) -> None:
-    """POST may name the new object's id; naming one that exists (another
-    project's, or one's own) is a 409 and changes nothing."""
+    """Only an admin may name the new object's id (a member's answer would
+    tell whether another project's object exists); naming one that exists is
+    a 409 and changes nothing."""
     before = dump(cloud.store)
     for coll, member, obj in (("networks", "network", world["a_net"]),
                               ("subnets", "subnet", world["a_sub"]),
@@ -287,8 +294,14 @@ def test_a_chosen_id_never_overwrites_an_existing_object(cloud: Cloud,
             body.update(network_id=world["b_net"]["id"], cidr="10.9.0.0/24", ip_version=4)
         if member == "port":
             body.update(network_id=world["b_net"]["id"])
-        assert_error(cloud.bob.post(f"/v2.0/{coll}", json={member: body}), 409, obj["id"])
-    assert_error(cloud.alice.post("/v2.0/networks", json={"network": {"id": world["a_net"]["id"]}}),
+        # bob naming alice's id and bob naming a fresh one: the same answer
+        assert_error(cloud.bob.post(f"/v2.0/{coll}", json={member: body}), 403,
+                     f"create_{member}:id", type="PolicyNotAuthorized")
+        fresh = {**body, "id": "6f0e7a9c-0000-4000-8000-000000000001"}
+        assert_error(cloud.bob.post(f"/v2.0/{coll}", json={member: fresh}), 403,
+                     f"create_{member}:id", type="PolicyNotAuthorized")
+        assert_error(cloud.admin.post(f"/v2.0/{coll}", json={member: body}), 409, obj["id"])
+    assert_error(cloud.admin.post("/v2.0/networks", json={"network": {"id": world["a_net"]["id"]}}),
                  409, type="NetworkExists")
     assert dump(cloud.store) == before
     assert cloud.alice.get(f"/v2.0/networks/{world['a_net']['id']}").status_code == 200

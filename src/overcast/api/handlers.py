@@ -11,9 +11,9 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from overcast.api import listing, query
+from overcast.api import listing, policy, query
 from overcast.api.auth import Context
-from overcast.api.errors import BadRequest, NotFound
+from overcast.api.errors import BadRequest, Forbidden, NotFound
 from overcast.api.kinds import qos, router, security
 from overcast.api.registry import Handlers
 from overcast.api.repo import Repo
@@ -41,27 +41,46 @@ def _with_default_group(session: Session, ctx: Context, repo: Repo) -> Repo:
 
 def create(h: Handlers, call: Call) -> Response:
     body = call.body()
-    schema, make = h.schema, h.create
-    assert make is not None  # routes has a POST only for kinds that can be made
+    schema = h.schema
     if isinstance(body, dict) and schema.collection in body and schema.member not in body:
         items = body[schema.collection]
         if not isinstance(items, list) or not items:
             raise BadRequest(f"Bulk create needs a non-empty list in '{schema.collection}'")
-        parsed = [_new_fields(h, call, item) for item in items]
+        if len(items) > MAX_BULK:
+            raise BadRequest(f"Bulk create of {len(items)} {schema.collection} exceeds the "
+                             f"limit of {MAX_BULK} objects per request")
+        parsed = [(item, _new_fields(h, call, item)) for item in items]
 
         def bulk(repo: Repo) -> list[dict[str, Any]]:
-            made = [make(repo, call.ctx, dict(f)) for f in parsed]
+            made = [_make(h, call.ctx, repo, item, f) for item, f in parsed]
             return [schema.render_for(call.ctx, repo, o) for o in made]
         return Response(201, {schema.collection: call.write(bulk)})
-    fields = _new_fields(h, call, unwrap(body, schema.member))
+    item = unwrap(body, schema.member)
+    fields = _new_fields(h, call, item)
     return Response(201, {schema.member: call.write(
-        lambda repo: schema.render_for(call.ctx, repo, make(repo, call.ctx, dict(fields))))})
+        lambda repo: schema.render_for(call.ctx, repo, _make(h, call.ctx, repo, item, fields)))})
+
+
+MAX_BULK = 1000  # objects in one bulk create
 
 
 def _new_fields(h: Handlers, call: Call, item: Any) -> dict[str, Any]:
     fields = h.parse_body(call.ctx, item, True)
     fields.setdefault("id", call.session.seams.new_id())
     return fields
+
+
+def _make(h: Handlers, ctx: Context, repo: Repo, item: dict[str, Any],
+          fields: dict[str, Any]) -> Any:
+    """One object of a create: its parent must be visible (else 404), the
+    policy must allow the create and every attribute the body sets (else 403)."""
+    assert h.create is not None  # routes has a POST only for kinds that can be made
+    member = h.schema.member
+    policy.parent_must_be_visible(ctx, member, fields, repo.get)
+    link = policy.PARENTS.get(member)
+    what = f"{link[1].KIND} {fields.get(link[0])}" if link else ""
+    policy.authorize(ctx, "create", member, policy.target(member, fields, repo.get), item, what)
+    return h.create(repo, ctx, dict(fields))
 
 
 # members -------------------------------------------------------------------------
@@ -77,11 +96,15 @@ def show(h: Handlers, call: Call) -> Response:
 def update(h: Handlers, call: Call) -> Response:
     schema, change = h.schema, h.update
     assert change is not None  # routes has a PUT only for kinds that can change
-    fields = h.parse_body(call.ctx, call.member_body(schema.member), False)
+    item = call.member_body(schema.member)
+    fields = h.parse_body(call.ctx, item, False)
 
     def apply(repo: Repo) -> dict[str, Any]:
         obj = repo.must(schema.cls, call.params["id"], schema.visible(call.ctx, repo))
         check_revision(call.req, schema.member, obj)
+        policy.authorize(call.ctx, "update", schema.member,
+                         policy.target(schema.member, obj, repo.get), item,
+                         f"{schema.member} {obj.id}")
         return schema.render_for(call.ctx, repo, change(repo, call.ctx, obj, dict(fields)))
     return Response(200, {schema.member: call.write(apply)})
 
@@ -93,6 +116,8 @@ def delete(h: Handlers, call: Call) -> Response:
     def apply(repo: Repo) -> None:
         obj = repo.must(schema.cls, call.params["id"], schema.visible(call.ctx, repo))
         check_revision(call.req, schema.member, obj)
+        policy.authorize(call.ctx, "delete", schema.member,
+                         policy.target(schema.member, obj, repo.get), what=f"{schema.member} {obj.id}")
         remove(repo, call.ctx, obj)
     call.write(apply)
     return Response(204)
@@ -100,21 +125,26 @@ def delete(h: Handlers, call: Call) -> Response:
 
 # router interfaces ---------------------------------------------------------------
 def add_router_interface(call: Call) -> Response:
-    return _router_action(call, router.add_interface)
+    return _router_action(call, "add_router_interface", router.add_interface)
 
 
 def remove_router_interface(call: Call) -> Response:
-    return _router_action(call, router.remove_interface)
+    return _router_action(call, "remove_router_interface", router.remove_interface)
 
 
 RouterAction = Callable[[Repo, Context, Router, Any], dict[str, Any]]
 
 
-def _router_action(call: Call, action: RouterAction) -> Response:
+def _router_action(call: Call, name: str, action: RouterAction) -> Response:
     body = call.body()
     visible = router.SCHEMA.visible(call.ctx)
-    return Response(200, call.write(lambda repo: action(
-        repo, call.ctx, repo.must(Router, call.params["id"], visible), body)))
+
+    def apply(repo: Repo) -> dict[str, Any]:
+        found = repo.must(Router, call.params["id"], visible)
+        if not policy.allowed(name, call.ctx, policy.target("router", found)):
+            raise Forbidden(f"rule:{name} is disallowed by policy")
+        return action(repo, call.ctx, found, body)
+    return Response(200, call.write(apply))
 
 
 # QoS bandwidth limit rules -------------------------------------------------------
@@ -125,13 +155,18 @@ def _policy(call: Call, repo: Repo) -> QosPolicy:
     return repo.must(QosPolicy, call.params["id"], qos.POLICY_SCHEMA.visible(call.ctx))
 
 
-def _rule(call: Call, repo: Repo) -> BandwidthLimitRule:
+def _rule(call: Call, repo: Repo, action: str | None = None,
+          body: dict[str, Any] | None = None) -> BandwidthLimitRule:
+    """The rule of the path's policy; with ``action``, one the caller may change."""
     policy_id, rule_id = call.params["id"], call.params["rule_id"]
     _policy(call, repo)
     rule = repo.must(BandwidthLimitRule, rule_id)
     if rule.policy_id != policy_id:
         raise NotFound(f"Bandwidth limit rule {rule_id} could not be found in policy "
                        f"{policy_id}.", type="QoSRuleNotFound")
+    if action is not None:
+        policy.authorize(call.ctx, action, RULE.member,
+                         policy.target(RULE.member, rule, repo.get), body)
     return rule
 
 
@@ -143,10 +178,17 @@ def list_rules(call: Call) -> Response:
 
 
 def create_rule(call: Call) -> Response:
-    fields = RULE.parse(call.ctx, call.member_body(RULE.member), True)
+    item = call.member_body(RULE.member)
+    fields = RULE.parse(call.ctx, item, True)
     fields.setdefault("id", call.session.seams.new_id())
-    return Response(201, {RULE.member: call.write(lambda repo: RULE.render(
-        repo, qos.create_rule(repo, call.ctx, _policy(call, repo), fields)))})
+
+    def apply(repo: Repo) -> dict[str, Any]:
+        parent = _policy(call, repo)
+        fields["policy_id"] = parent.id
+        policy.authorize(call.ctx, "create", RULE.member,
+                         policy.target(RULE.member, fields, repo.get), item)
+        return RULE.render(repo, qos.create_rule(repo, call.ctx, parent, fields))
+    return Response(201, {RULE.member: call.write(apply)})
 
 
 def show_rule(call: Call) -> Response:
@@ -155,11 +197,12 @@ def show_rule(call: Call) -> Response:
 
 
 def update_rule(call: Call) -> Response:
-    fields = RULE.parse(call.ctx, call.member_body(RULE.member), False)
+    item = call.member_body(RULE.member)
+    fields = RULE.parse(call.ctx, item, False)
     return Response(200, {RULE.member: call.write(lambda repo: RULE.render(
-        repo, qos.update_rule(repo, call.ctx, _rule(call, repo), fields)))})
+        repo, qos.update_rule(repo, call.ctx, _rule(call, repo, "update", item), fields)))})
 
 
 def delete_rule(call: Call) -> Response:
-    call.write(lambda repo: qos.delete_rule(repo, call.ctx, _rule(call, repo)))
+    call.write(lambda repo: qos.delete_rule(repo, call.ctx, _rule(call, repo, "delete")))
     return Response(204)

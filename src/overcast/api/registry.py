@@ -40,10 +40,6 @@ class Handlers:
         return self.schema.path.removeprefix("/v2.0/")
 
 
-def _update_agent(repo: Repo, ctx: Context, host: Any, fields: dict[str, Any]) -> Any:
-    return repo.save(host.replace(**fields))
-
-
 HANDLERS: dict[str, Handlers] = {h.schema.collection: h for h in (
     Handlers(network.SCHEMA, network.create, network.update, network.delete),
     Handlers(subnet.SCHEMA, subnet.create, subnet.update, subnet.delete),
@@ -55,5 +51,5 @@ HANDLERS: dict[str, Handlers] = {h.schema.collection: h for h in (
     Handlers(floatingip.SCHEMA, floatingip.create, floatingip.update, floatingip.delete),
     Handlers(qos.POLICY_SCHEMA, qos.create_policy, qos.update_policy, qos.delete_policy,
              slow_delete=True),
-    Handlers(agent.SCHEMA, None, _update_agent, None, tags=False),
+    Handlers(agent.SCHEMA, None, agent.update, agent.delete, tags=False),
 )}

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from overcast.api import convert as cv
+from overcast.api import policy
 from overcast.api.auth import Context
-from overcast.api.errors import BadRequest, Forbidden
+from overcast.api.errors import BadRequest
 from overcast.api.repo import Repo
 from overcast.model.types import Resource, _plain
 
@@ -31,8 +32,6 @@ class Attr:
     post: bool = True
     put: bool = True
     required: bool = False
-    admin_only: bool = False  # only an admin may set it
-    admin_view: bool = False  # only an admin sees it (Neutron's policy for placement details)
     render: bool = True  # False: accepted on input only
 
 
@@ -62,9 +61,6 @@ class Schema:
     path: str  # "/v2.0/networks"
     attrs: tuple[Attr, ...]
     extra: Callable[[Repo, Any, dict[str, Any]], None] | None = None  # fill computed attrs
-    shared_field: str | None = None  # model field that makes an object visible to all
-    # visible to all when this says its parent is shared (subnets of shared networks)
-    shared_via: Callable[[Repo, Any], bool] | None = None
     by_name: dict[str, Attr] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -72,14 +68,9 @@ class Schema:
         self.by_name = {a.name: a for a in self.attrs}
 
     def visible(self, ctx: Context, repo: Repo | None = None) -> Callable[[Any], bool]:
-        shared = self.shared_field
-        via = self.shared_via if repo is not None else None
-
-        def check(obj: Any) -> bool:
-            if ctx.may_see(obj.project_id, bool(shared and getattr(obj, shared))):
-                return True
-            return via is not None and via(repo, obj)  # type: ignore[arg-type]
-        return check
+        """Whether ``ctx`` may see an object: the ``get_`` rule of ``policy``
+        (``repo`` reads the parents some rules look at)."""
+        return policy.visible(ctx, self.member, repo.get if repo is not None else None)
 
     def parse(self, ctx: Context, body: Any, creating: bool) -> dict[str, Any]:
         """Request body of one object → {model field: value}, or a 400 naming the problem."""
@@ -94,8 +85,6 @@ class Schema:
             attr = self.by_name[name]
             if not (attr.post if creating else attr.put) or attr.field is None:
                 raise BadRequest(f"Attribute '{name}' not allowed in {verb}")
-            if attr.admin_only and not ctx.is_admin:
-                raise Forbidden(f"Setting '{name}' is restricted to administrators")
             out[attr.field] = self._convert(attr, value)
         if creating:
             missing = [a.name for a in self.attrs if a.required and a.name not in body]
@@ -116,30 +105,28 @@ class Schema:
 
     @staticmethod
     def _owner(ctx: Context, out: dict[str, Any]) -> None:
-        project = out.get("project_id") or ctx.project_id
-        if project != ctx.project_id and not ctx.is_admin:
-            raise Forbidden("Specifying 'project_id' or 'tenant_id' other than the "
-                            "authenticated project in request requires admin privileges")
-        out["project_id"] = project
+        """The caller's project unless the body names one (``policy`` decides
+        whether it may)."""
+        out["project_id"] = out.get("project_id") or ctx.project_id
 
     def stored_view(self, ctx: Context, names: set[str]) -> Callable[[Any], dict[str, Any]] | None:
         """A cheap partial rendering (just ``names``) if every one of them is a
         stored attribute this caller may see, else None.  Lets a listing filter,
         sort and cut a page before rendering only the page."""
         attrs = [self.by_name.get(n) for n in names]
-        if not all(a is not None and a.field is not None and a.render
-                   and (ctx.is_admin or not a.admin_view) for a in attrs):
+        hidden = policy.hidden(ctx, self.member)
+        if not all(a is not None and a.field is not None and a.render and a.name not in hidden
+                   for a in attrs):
             return None
         pairs = [(a.name, a.field) for a in attrs if a is not None and a.field is not None]
         return lambda obj: {name: _plain(getattr(obj, fld)) for name, fld in pairs}
 
     def render_for(self, ctx: Context, repo: Repo, obj: Any) -> dict[str, Any]:
-        """The object as ``ctx`` may see it: without admin-only attributes for members."""
+        """The object as ``ctx`` may see it: without the attributes whose
+        ``get_`` rule the caller fails (placement details for members)."""
         out = self.render(repo, obj)
-        if not ctx.is_admin:
-            for attr in self.attrs:
-                if attr.admin_view:
-                    out.pop(attr.name, None)
+        for name in policy.hidden(ctx, self.member):
+            out.pop(name, None)
         return out
 
     def render(self, repo: Repo, obj: Any) -> dict[str, Any]:

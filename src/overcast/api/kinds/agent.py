@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from overcast.api import convert as cv
+from overcast.api.auth import Context
 from overcast.api.repo import Repo
 from overcast.api.resource import Attr, Schema, stored
 from overcast.model import keys
@@ -35,4 +36,15 @@ SCHEMA = Schema(
     ),
     extra=_extra,
 )
+
+
+def update(repo: Repo, ctx: Context, host: Host, fields: dict[str, Any]) -> Host:
+    return repo.save(host.replace(**fields))
+
+
+def delete(repo: Repo, ctx: Context, host: Host) -> None:
+    """Forget a host (one taken out of service).  Its ports stay bound to it
+    and show binding_failed; an agent still running there registers again
+    with its next heartbeat."""
+    repo.remove(host)
 

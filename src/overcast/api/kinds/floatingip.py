@@ -4,11 +4,13 @@ reachable through a router whose gateway is on that network."""
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from typing import Any
 
 from overcast.api import convert as cv
+from overcast.api import policy
 from overcast.api.auth import Context
-from overcast.api.errors import BadRequest, Conflict, Forbidden, NotFound
+from overcast.api.errors import BadRequest, Conflict, NotFound
 from overcast.api.kinds import port as ports
 from overcast.api.kinds.router import INTERFACE
 from overcast.api.repo import Repo
@@ -16,6 +18,10 @@ from overcast.api.resource import Attr, Schema, stored
 from overcast.model.types import FloatingIP, Network, Port, Router, Subnet
 
 OWNER = "network:floatingip"
+
+
+def network_visible(ctx: Context, repo: Repo) -> Callable[[Network], bool]:
+    return policy.visible(ctx, "network", repo.get)
 
 
 def _extra(repo: Repo, fip: FloatingIP, out: dict[str, Any]) -> None:
@@ -49,7 +55,8 @@ SCHEMA = Schema(
 
 
 def create(repo: Repo, ctx: Context, fields: dict[str, Any]) -> FloatingIP:
-    net = repo.must(Network, fields["floating_network_id"])
+    # a network the caller may not see is as if there were none (404), whatever it is
+    net = repo.must(Network, fields["floating_network_id"], network_visible(ctx, repo))
     if not net.router_external:
         raise BadRequest(f"Bad floatingip request: Network {net.id} is not a valid external "
                          "network.")
@@ -93,8 +100,6 @@ def _requested_address(repo: Repo, net: Network, address: str, subnet_id: str | 
 
 
 def update(repo: Repo, ctx: Context, fip: FloatingIP, fields: dict[str, Any]) -> FloatingIP:
-    if not ctx.owns(fip.project_id):
-        raise Forbidden(f"Only the owner of floating IP {fip.id} may change it")
     if "port_id" in fields or "fixed_ip_address" in fields:
         port_id = fields.pop("port_id", fip.port_id)
         fixed = fields.pop("fixed_ip_address", None)
@@ -140,8 +145,6 @@ def _router_for(repo: Repo, ext_net: str, subnet_id: str) -> Router | None:
 
 
 def delete(repo: Repo, ctx: Context, fip: FloatingIP) -> None:
-    if not ctx.owns(fip.project_id):
-        raise Forbidden(f"Only the owner of floating IP {fip.id} may delete it")
     port = repo.get(Port, fip.floating_port_id)
     if port is not None:
         ports.release(repo, port)

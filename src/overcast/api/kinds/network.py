@@ -8,13 +8,14 @@ from overcast.api import allocation
 from overcast.api import convert as cv
 from overcast.api.auth import Context
 from overcast.api.config import ApiConfig
-from overcast.api.errors import BadRequest, Conflict, Forbidden
+from overcast.api.errors import BadRequest, Conflict
 from overcast.api.kinds import port as ports
+from overcast.api.kinds import qos
 from overcast.api.repo import Repo
 from overcast.api.resource import Attr, Schema, stored
 from overcast.model import validate
 from overcast.model.problems import ModelError
-from overcast.model.types import Network, Port, QosPolicy, Subnet
+from overcast.model.types import Network, Port, Subnet
 
 # Ports the network owns itself; they do not keep it "in use".
 NETWORK_OWNED = ("network:dhcp",)
@@ -38,18 +39,15 @@ SCHEMA = Schema(
         Attr("router:external", "router_external", cv.to_bool),
         stored("mtu", cv.int_range(68, 65535)),
         stored("port_security_enabled", cv.to_bool),
-        Attr("provider:network_type", "network_type", cv.to_str(32), put=False, admin_only=True,
-             admin_view=True),
-        Attr("provider:segmentation_id", "segmentation_id", cv.optional(cv.to_int), put=False,
-             admin_only=True, admin_view=True),
+        Attr("provider:network_type", "network_type", cv.to_str(32), put=False),
+        Attr("provider:segmentation_id", "segmentation_id", cv.optional(cv.to_int), put=False),
         Attr("provider:physical_network", "physical_network", cv.optional(cv.to_str(64)),
-             put=False, admin_only=True, admin_view=True),
+             put=False),
         stored("dns_domain", cv.to_str(255)),
         stored("availability_zone_hints", cv.list_of(cv.to_str(255))),
         stored("qos_policy_id", cv.optional(cv.to_uuidish)),
     ),
     extra=_extra,
-    shared_field="shared",
 )
 
 
@@ -65,7 +63,7 @@ def create(repo: Repo, ctx: Context, fields: dict[str, Any]) -> Network:
         raise ModelError(problems)
     if net_type == "vxlan":
         net = net.replace(segmentation_id=allocation.take_vni(repo, net))
-    _check_qos(repo, net.qos_policy_id)
+    qos.check_usable(repo, ctx, net.qos_policy_id)
     return repo.save(net, new=True)
 
 
@@ -75,30 +73,21 @@ def _check_mtu(cfg: ApiConfig, net_type: str, mtu: int) -> None:
                          f"{net_type} network; the maximum is {cfg.max_mtu(net_type)}.")
 
 
-def _check_qos(repo: Repo, policy_id: str | None) -> None:
-    if policy_id is not None:
-        repo.must(QosPolicy, policy_id)
-
-
 def update(repo: Repo, ctx: Context, net: Network, fields: dict[str, Any]) -> Network:
-    if not ctx.owns(net.project_id):
-        raise Forbidden(f"Only the owner of network {net.id} may change it")
     new = net.replace(**fields)
     if net.shared and not new.shared:
-        others = sorted({p.project_id for p in repo.where(Port, network_id=net.id)
-                         if p.project_id and p.project_id != net.project_id})
-        if others:
+        # which projects use it is theirs to know: the message names none
+        if any(p.project_id and p.project_id != net.project_id
+               for p in repo.where(Port, network_id=net.id)):
             raise Conflict(f"Unable to reconfigure sharing settings for network {net.id}. "
-                           f"Multiple tenants are using it ({', '.join(others[:5])}).",
-                           type="InvalidSharedSetting")
+                           "Multiple tenants are using it.", type="InvalidSharedSetting")
     _check_mtu(repo.cfg, new.network_type, new.mtu)
-    _check_qos(repo, new.qos_policy_id)
+    if new.qos_policy_id != net.qos_policy_id:
+        qos.check_usable(repo, ctx, new.qos_policy_id)
     return repo.save(new)
 
 
 def delete(repo: Repo, ctx: Context, net: Network) -> None:
-    if not ctx.owns(net.project_id):
-        raise Forbidden(f"Only the owner of network {net.id} may delete it")
     owned_ports = repo.where(Port, network_id=net.id)
     if any(p.device_owner not in NETWORK_OWNED for p in owned_ports):
         raise Conflict(f"Unable to complete operation on network {net.id}. There are one or "

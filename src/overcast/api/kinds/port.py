@@ -10,7 +10,7 @@ from overcast.api import allocation, bindings
 from overcast.api import convert as cv
 from overcast.api.auth import Context
 from overcast.api.errors import BadRequest, Conflict, Forbidden
-from overcast.api.kinds import security
+from overcast.api.kinds import qos, security
 from overcast.api.repo import Repo
 from overcast.api.resource import Attr, Schema, stored
 from overcast.model import keys, validate
@@ -21,7 +21,7 @@ from overcast.model.types import (
     Host,
     Network,
     Port,
-    QosPolicy,
+    Router,
     SecurityGroup,
     Subnet,
 )
@@ -29,6 +29,7 @@ from overcast.model.types import (
 _fixed_ip = cv.dict_of({"subnet_id": cv.to_uuidish, "ip_address": cv.to_str(64)})
 _pair = cv.dict_of({"ip_address": cv.to_str(64), "mac_address": cv.to_mac}, ("ip_address",))
 PROTECTED_OWNERS = ("network:router_interface", "network:router_gateway", "network:floatingip")
+ROUTER_DEVICES = "network:router"  # device_owner prefix of every router port (Neutron's too)
 
 
 def _pairs(value: Any) -> tuple[AddressPair, ...]:
@@ -46,13 +47,12 @@ SCHEMA = Schema(
         stored("device_owner", cv.to_str(255)),
         stored("admin_state_up", cv.to_bool),
         Attr("status", None, post=False, put=False),
-        # where a port runs is the operator's business (Neutron: admin only)
-        Attr("binding:host_id", "binding_host_id", cv.to_str(255), admin_only=True,
-             admin_view=True),
+        # where a port runs is the operator's business (``policy``: admin only)
+        Attr("binding:host_id", "binding_host_id", cv.to_str(255)),
         Attr("binding:vnic_type", "binding_vnic_type", bindings.to_vnic_type),
-        Attr("binding:profile", "binding_profile", cv.to_dict, admin_only=True, admin_view=True),
-        Attr("binding:vif_type", None, post=False, put=False, admin_view=True),
-        Attr("binding:vif_details", None, post=False, put=False, admin_view=True),
+        Attr("binding:profile", "binding_profile", cv.to_dict),
+        Attr("binding:vif_type", None, post=False, put=False),
+        Attr("binding:vif_details", None, post=False, put=False),
         Attr("security_groups", "security_groups", cv.list_of(cv.to_uuidish)),
         stored("port_security_enabled", cv.to_bool),
         Attr("allowed_address_pairs", "allowed_address_pairs", _pairs),
@@ -132,6 +132,9 @@ def create(repo: Repo, ctx: Context, fields: dict[str, Any]) -> Port:
     port = port.replace(fixed_ips=allocation.assign_ips(repo, port, net, requested))
     port = _apply_security(repo, ctx, port, "security_groups" in fields)
     _check(repo, port)
+    _check_device(repo, ctx, port, None)
+    if port.qos_policy_id is not None:
+        qos.check_usable(repo, ctx, port.qos_policy_id)
     return repo.save(port, new=True)
 
 
@@ -155,13 +158,24 @@ def _check(repo: Repo, port: Port) -> None:
     problems = validate.check_port(port, subnets)
     if problems:
         raise ModelError(problems)
-    if port.qos_policy_id is not None:
-        repo.must(QosPolicy, port.qos_policy_id)
+
+
+def _check_device(repo: Repo, ctx: Context, port: Port, old: Port | None) -> None:
+    """A port that says it belongs to a router (device_owner network:router_*)
+    must name a router of the caller's own project: a device_id never attaches
+    anything to another project's router (Neutron bug 1489111)."""
+    if ctx.is_admin or not port.device_owner.startswith(ROUTER_DEVICES) or not port.device_id:
+        return
+    if old is not None and (old.device_owner, old.device_id) == (port.device_owner,
+                                                                 port.device_id):
+        return
+    router = repo.get(Router, port.device_id)
+    if router is None or router.project_id != ctx.project_id:
+        raise Forbidden(f"The device_id {port.device_id} is not owned by your project or "
+                        "matches another project's router.", type="DeviceIDNotOwnedByTenant")
 
 
 def update(repo: Repo, ctx: Context, port: Port, fields: dict[str, Any]) -> Port:
-    if not ctx.owns(port.project_id):
-        raise Forbidden(f"Only the owner of port {port.id} may change it")
     requested = fields.pop("_fixed_ips", None)
     new = port.replace(**fields)
     if "mac_address" in fields and new.mac_address != port.mac_address:
@@ -175,6 +189,9 @@ def update(repo: Repo, ctx: Context, port: Port, fields: dict[str, Any]) -> Port
         new = new.replace(fixed_ips=allocation.reassign_ips(repo, port, new, net, requested))
     new = _apply_security(repo, ctx, new, True)
     _check(repo, new)
+    _check_device(repo, ctx, new, port)
+    if new.qos_policy_id != port.qos_policy_id:
+        qos.check_usable(repo, ctx, new.qos_policy_id)
     return repo.save(new)
 
 
@@ -187,8 +204,6 @@ def release(repo: Repo, port: Port) -> None:
 
 
 def delete(repo: Repo, ctx: Context, port: Port) -> None:
-    if not ctx.owns(port.project_id):
-        raise Forbidden(f"Only the owner of port {port.id} may delete it")
     if port.device_owner in PROTECTED_OWNERS:
         raise Conflict(f"Port {port.id} cannot be deleted directly via the port API: has device "
                        f"owner {port.device_owner}.", type="ServicePortInUse")

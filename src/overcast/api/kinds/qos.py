@@ -6,7 +6,7 @@ from typing import Any
 
 from overcast.api import convert as cv
 from overcast.api.auth import Context
-from overcast.api.errors import Conflict, Forbidden
+from overcast.api.errors import Conflict
 from overcast.api.repo import Repo
 from overcast.api.resource import Attr, Schema, stored
 from overcast.model.types import BandwidthLimitRule, Network, Port, QosPolicy
@@ -38,8 +38,14 @@ POLICY_SCHEMA = Schema(
     QosPolicy, "policy", "policies", "/v2.0/qos/policies",
     (stored("shared", cv.to_bool), stored("is_default", cv.to_bool)),
     extra=_policy_extra,
-    shared_field="shared",
 )
+
+
+def check_usable(repo: Repo, ctx: Context, policy_id: str | None) -> None:
+    """A network or port may name a QoS policy the caller may see (its own or
+    a shared one); another project's private policy is as if there were none."""
+    if policy_id is not None:
+        repo.must(QosPolicy, policy_id, POLICY_SCHEMA.visible(ctx))
 
 
 def create_policy(repo: Repo, ctx: Context, fields: dict[str, Any]) -> QosPolicy:
@@ -48,19 +54,17 @@ def create_policy(repo: Repo, ctx: Context, fields: dict[str, Any]) -> QosPolicy
 
 def update_policy(repo: Repo, ctx: Context, policy: QosPolicy,
                   fields: dict[str, Any]) -> QosPolicy:
-    if not ctx.owns(policy.project_id):
-        raise Forbidden(f"Only the owner of QoS policy {policy.id} may change it")
     return repo.save(policy.replace(**fields))
 
 
 def delete_policy(repo: Repo, ctx: Context, policy: QosPolicy) -> None:
-    if not ctx.owns(policy.project_id):
-        raise Forbidden(f"Only the owner of QoS policy {policy.id} may delete it")
-    users = ([p.id for p in repo.all(Port) if p.qos_policy_id == policy.id]
-             + [n.id for n in repo.all(Network) if n.qos_policy_id == policy.id])
+    users: list[Port | Network] = [*(p for p in repo.all(Port) if p.qos_policy_id == policy.id),
+                                   *(n for n in repo.all(Network) if n.qos_policy_id == policy.id)]
     if users:
-        raise Conflict(f"QoS Policy {policy.id} is used by {', '.join(sorted(users)[:5])}.",
-                       type="QosPolicyInUse")
+        # name only what the caller may see of the users (another project's ids are theirs)
+        seen = sorted(u.id for u in users if ctx.owns(u.project_id))
+        named = f" by {', '.join(seen[:5])}" if seen else ""
+        raise Conflict(f"QoS Policy {policy.id} is in use{named}.", type="QosPolicyInUse")
     for rule in repo.where(BandwidthLimitRule, policy_id=policy.id):
         repo.remove(rule)
     repo.remove(policy)
@@ -68,8 +72,6 @@ def delete_policy(repo: Repo, ctx: Context, policy: QosPolicy) -> None:
 
 def create_rule(repo: Repo, ctx: Context, policy: QosPolicy,
                 fields: dict[str, Any]) -> BandwidthLimitRule:
-    if not ctx.owns(policy.project_id):
-        raise Forbidden(f"Only the owner of QoS policy {policy.id} may add rules")
     fields = {**fields, "policy_id": policy.id, "project_id": policy.project_id}
     rule = BandwidthLimitRule(**fields)
     _check_direction(repo, rule)
@@ -86,14 +88,10 @@ def _check_direction(repo: Repo, rule: BandwidthLimitRule) -> None:
 
 def update_rule(repo: Repo, ctx: Context, rule: BandwidthLimitRule,
                 fields: dict[str, Any]) -> BandwidthLimitRule:
-    if not ctx.owns(rule.project_id):
-        raise Forbidden(f"Only the owner of QoS rule {rule.id} may change it")
     new = rule.replace(**fields)
     _check_direction(repo, new)
     return repo.save(new)
 
 
 def delete_rule(repo: Repo, ctx: Context, rule: BandwidthLimitRule) -> None:
-    if not ctx.owns(rule.project_id):
-        raise Forbidden(f"Only the owner of QoS rule {rule.id} may delete it")
     repo.remove(rule)

@@ -7,7 +7,7 @@ from typing import Any
 
 from overcast.api import convert as cv
 from overcast.api.auth import Context
-from overcast.api.errors import BadRequest, Conflict, Forbidden, NotFound
+from overcast.api.errors import BadRequest, Conflict, NotFound
 from overcast.api.kinds import port as ports
 from overcast.api.repo import Repo
 from overcast.api.resource import Attr, Schema, stored
@@ -17,10 +17,17 @@ GATEWAY = "network:router_gateway"
 INTERFACE = "network:router_interface"
 
 _gw_ip = cv.dict_of({"subnet_id": cv.to_uuidish, "ip_address": cv.to_str(64)})
-_gateway = cv.optional(cv.dict_of({
+_gateway_fields = cv.dict_of({
     "network_id": cv.to_uuidish, "enable_snat": cv.to_bool,
     "external_fixed_ips": cv.list_of(_gw_ip),
-}))
+}, ("network_id",))
+
+
+def _gateway(value: Any) -> dict[str, Any] | None:
+    """None or ``{}`` clears the gateway; anything else names its network."""
+    if value is None or value == {}:
+        return None
+    return _gateway_fields(value)  # type: ignore[no-any-return]
 _route = cv.dict_of({"destination": cv.to_str(64), "nexthop": cv.to_str(64)},
                     ("destination", "nexthop"))
 
@@ -44,8 +51,8 @@ SCHEMA = Schema(
         Attr("status", "status", post=False, put=False),
         Attr("external_gateway_info", "external_gateway", _gateway),
         Attr("routes", "routes", _routes),
-        Attr("distributed", "distributed", cv.to_bool, admin_only=True),
-        Attr("ha", "ha", cv.to_bool, admin_only=True),
+        Attr("distributed", "distributed", cv.to_bool),
+        Attr("ha", "ha", cv.to_bool),
     ),
     extra=_extra,
 )
@@ -61,8 +68,6 @@ def create(repo: Repo, ctx: Context, fields: dict[str, Any]) -> Router:
 
 
 def update(repo: Repo, ctx: Context, router: Router, fields: dict[str, Any]) -> Router:
-    if not ctx.owns(router.project_id):
-        raise Forbidden(f"Only the owner of router {router.id} may change it")
     if "external_gateway" in fields:
         gateway = fields.pop("external_gateway")
         current = router.external_gateway or {}
@@ -135,8 +140,6 @@ def _attached_subnets(repo: Repo, router: Router) -> list[Subnet]:
 
 
 def delete(repo: Repo, ctx: Context, router: Router) -> None:
-    if not ctx.owns(router.project_id):
-        raise Forbidden(f"Only the owner of router {router.id} may delete it")
     if interfaces(repo, router.id):
         raise Conflict(f"Router {router.id} still has ports", type="RouterInUse")
     _clear_gateway(repo, router)
@@ -144,8 +147,6 @@ def delete(repo: Repo, ctx: Context, router: Router) -> None:
 
 
 def add_interface(repo: Repo, ctx: Context, router: Router, body: Any) -> dict[str, Any]:
-    if not ctx.owns(router.project_id):
-        raise Forbidden(f"Only the owner of router {router.id} may add interfaces")
     subnet_id, port_id = _interface_args(body)
     if subnet_id is not None:
         port = _port_for_subnet(repo, ctx, router, subnet_id)
@@ -212,8 +213,6 @@ def _interface_info(router: Router, port: Port) -> dict[str, Any]:
 
 
 def remove_interface(repo: Repo, ctx: Context, router: Router, body: Any) -> dict[str, Any]:
-    if not ctx.owns(router.project_id):
-        raise Forbidden(f"Only the owner of router {router.id} may remove interfaces")
     subnet_id, port_id = _interface_args(body)
     for port in interfaces(repo, router.id):
         if port.id == port_id or any(f.subnet_id == subnet_id for f in port.fixed_ips):

@@ -6,7 +6,7 @@ from typing import Any
 
 from overcast.api import convert as cv
 from overcast.api.auth import Context
-from overcast.api.errors import Conflict, Forbidden
+from overcast.api.errors import Conflict
 from overcast.api.repo import Repo
 from overcast.api.resource import Attr, Schema, stored
 from overcast.model import validate
@@ -97,8 +97,6 @@ def create_group(repo: Repo, ctx: Context, fields: dict[str, Any]) -> SecurityGr
 
 def update_group(repo: Repo, ctx: Context, group: SecurityGroup,
                  fields: dict[str, Any]) -> SecurityGroup:
-    if not ctx.owns(group.project_id):
-        raise Forbidden(f"Only the owner of security group {group.id} may change it")
     if group.name == "default" and fields.get("name", "default") != "default":
         raise Conflict("Changing the name of the default security group is not allowed",
                        type="SecurityGroupCannotUpdateDefault")
@@ -120,8 +118,6 @@ def delete_group(repo: Repo, ctx: Context, group: SecurityGroup) -> None:
 
 def create_rule(repo: Repo, ctx: Context, fields: dict[str, Any]) -> SecurityGroupRule:
     group = repo.must(SecurityGroup, fields["security_group_id"], GROUP_SCHEMA.visible(ctx))
-    if not ctx.owns(group.project_id):
-        raise Forbidden(f"Only the owner of security group {group.id} may add rules")
     fields.setdefault("ethertype", "IPv4")
     rule = SecurityGroupRule(**fields)
     if rule.remote_group_id is not None:
@@ -138,6 +134,4 @@ def create_rule(repo: Repo, ctx: Context, fields: dict[str, Any]) -> SecurityGro
 
 
 def delete_rule(repo: Repo, ctx: Context, rule: SecurityGroupRule) -> None:
-    if not ctx.owns(rule.project_id):
-        raise Forbidden(f"Only the owner of security group rule {rule.id} may delete it")
     repo.remove(rule)

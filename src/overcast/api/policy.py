@@ -1,0 +1,315 @@
+"""Who may do what: the API's policy in one table, as Neutron's policy file is.
+
+Every action on every kind has a rule (``create_port``, ``get_network``,
+``update_router``, ``delete_floatingip``), and so has every attribute a
+request may set (``create_port:mac_address``), with sub-attributes where one
+part of a value is privileged (``create_port:fixed_ips:ip_address``,
+``create_router:external_gateway_info:enable_snat``).  The generic handlers
+enforce the table (``authorize``); shows and listings filter by the ``get_``
+rules (``visible``); rendering drops the attributes whose ``get_`` rule the
+caller fails (``hidden``).  A schema attribute without its rules is a
+programming error that ``tests/api/test_policy_matrix.py`` reports, and that
+test drives every rule through the API for an admin, the owner and another
+member, on private, shared and external networks.
+
+The rules are Neutron's defaults (admin, owner, network owner); where Neutron
+lets anyone on a shared network do something that touches the network's
+owner (choose addresses and MACs, act as a router or DHCP port, switch off
+port security), only the network's owner may.
+
+What the table does not express (it needs the store): references must name
+objects the caller may use (a QoS policy, a security group, a router named as
+a port's device) — each kind checks those where it resolves them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from overcast.api.auth import Context
+from overcast.api.errors import Forbidden, not_found
+from overcast.model.types import Network, QosPolicy, Resource, SecurityGroup
+
+Test = Callable[[Context, "Target", Any], bool]
+
+
+class Target:
+    """What a rule looks at: the object's owner, whether it is shared (itself,
+    or its parent: the network of a subnet, the policy of a QoS rule), whether
+    it is or is on an external network, and its parent (the network of a port
+    or subnet, the group of a rule, the policy of a QoS rule), read only when
+    a rule asks."""
+
+    __slots__ = ("owner", "_shared", "_external", "_load", "_parent", "_loaded")
+
+    def __init__(self, owner: str, shared: bool = False, external: bool = False,
+                 load: Callable[[], Resource | None] | None = None) -> None:
+        self.owner = owner
+        self._shared, self._external = shared, external
+        self._load = load
+        self._parent: Resource | None = None
+        self._loaded = load is None
+
+    @property
+    def parent(self) -> Resource | None:
+        if not self._loaded:
+            assert self._load is not None
+            self._parent, self._loaded = self._load(), True
+        return self._parent
+
+    @property
+    def shared(self) -> bool:
+        parent = self.parent if not self._shared else None
+        return self._shared or (isinstance(parent, Network | QosPolicy) and parent.shared)
+
+    @property
+    def external(self) -> bool:
+        parent = self.parent if not self._external else None
+        return self._external or (isinstance(parent, Network) and parent.router_external)
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    test: Test
+
+    def __call__(self, ctx: Context, target: Target, value: Any = None) -> bool:
+        return self.test(ctx, target, value)
+
+    def __or__(self, other: Rule) -> Rule:
+        return Rule(f"{self.name} or {other.name}",
+                    lambda c, t, v: self.test(c, t, v) or other.test(c, t, v))
+
+
+def _parent_owner(ctx: Context, target: Target) -> bool:
+    return target.parent is not None and target.parent.project_id == ctx.project_id
+
+
+ADMIN = Rule("admin", lambda c, t, v: c.is_admin)
+ANY = Rule("anyone", lambda c, t, v: True)  # anyone allowed the action itself
+OWNER = Rule("owner", lambda c, t, v: c.is_admin or t.owner == c.project_id)
+PARENT_OWNER = Rule("owner of the parent", lambda c, t, v: c.is_admin or _parent_owner(c, t))
+SHARED = Rule("shared", lambda c, t, v: t.shared)
+EXTERNAL = Rule("external network", lambda c, t, v: t.external)
+OWN_PROJECT = Rule("admin for a project_id other than the caller's",
+                   lambda c, t, v: c.is_admin or v in (None, "", c.project_id))
+NOT_NETWORK_DEVICE = Rule("not a network: device",  # device_owner network:* acts for the cloud
+                          lambda c, t, v: not (isinstance(v, str) and v.startswith("network:")))
+
+
+def _each(prefix: str, rule: Rule, *names: str) -> dict[str, Rule]:
+    return {f"{prefix}:{n}": rule for n in names}
+
+
+def _writes(member: str, rule: Rule, *names: str) -> dict[str, Rule]:
+    """The same rule for setting ``names`` on create and on update."""
+    return {**_each(f"create_{member}", rule, *names), **_each(f"update_{member}", rule, *names)}
+
+
+_COMMON = ("name", "description", "tags")
+
+
+def _creates(member: str) -> dict[str, Rule]:
+    """Every kind: only an admin chooses ids or makes objects for other projects."""
+    return {f"create_{member}:id": ADMIN, f"create_{member}:project_id": OWN_PROJECT,
+            f"create_{member}:tenant_id": OWN_PROJECT, **_writes(member, ANY, *_COMMON)}
+
+
+RULES: dict[str, Rule] = {
+    # networks: anyone makes one; sharing, external and provider details are the operator's
+    "create_network": ANY,
+    "get_network": OWNER | SHARED | EXTERNAL,
+    "update_network": OWNER,
+    "delete_network": OWNER,
+    **_creates("network"),
+    **_writes("network", ANY, "admin_state_up", "mtu", "port_security_enabled", "dns_domain",
+              "availability_zone_hints", "qos_policy_id"),
+    **_writes("network", ADMIN, "shared", "router:external"),
+    **_each("create_network", ADMIN, "provider:network_type", "provider:segmentation_id",
+            "provider:physical_network"),
+    **_each("get_network", ADMIN, "provider:network_type", "provider:segmentation_id",
+            "provider:physical_network"),
+    # subnets belong to their network's owner
+    "create_subnet": PARENT_OWNER,
+    "get_subnet": OWNER | SHARED,
+    "update_subnet": PARENT_OWNER,
+    "delete_subnet": PARENT_OWNER,
+    **_creates("subnet"),
+    **_each("create_subnet", ANY, "network_id", "ip_version", "cidr", "ipv6_ra_mode",
+            "ipv6_address_mode", "subnetpool_id"),
+    **_writes("subnet", ANY, "gateway_ip", "allocation_pools", "dns_nameservers",
+              "host_routes", "enable_dhcp"),
+    # ports: on one's own or a shared network; what touches the network's owner is his
+    "create_port": PARENT_OWNER | SHARED,
+    "get_port": OWNER,
+    "update_port": OWNER,
+    "delete_port": OWNER,
+    **_creates("port"),
+    "create_port:network_id": ANY,
+    **_writes("port", ANY, "fixed_ips", "fixed_ips:subnet_id", "device_id", "admin_state_up",
+              "binding:vnic_type", "security_groups", "dns_name", "qos_policy_id"),
+    **_writes("port", NOT_NETWORK_DEVICE | PARENT_OWNER, "device_owner"),
+    **_writes("port", PARENT_OWNER, "fixed_ips:ip_address", "port_security_enabled",
+              "allowed_address_pairs"),
+    "create_port:mac_address": PARENT_OWNER,
+    "update_port:mac_address": ADMIN,
+    **_writes("port", ADMIN, "binding:host_id", "binding:profile"),
+    **_each("get_port", ADMIN, "binding:host_id", "binding:profile", "binding:vif_type",
+            "binding:vif_details"),
+    # security groups and their rules: the group's owner
+    "create_security_group": ANY,
+    "get_security_group": OWNER,
+    "update_security_group": OWNER,
+    "delete_security_group": OWNER,
+    **_creates("security_group"),
+    **_writes("security_group", ANY, "stateful"),
+    "create_security_group_rule": PARENT_OWNER,
+    "get_security_group_rule": OWNER | PARENT_OWNER,
+    "delete_security_group_rule": OWNER | PARENT_OWNER,
+    **_creates("security_group_rule"),
+    **_each("create_security_group_rule", ANY, "security_group_id", "direction", "ethertype",
+            "protocol", "port_range_min", "port_range_max", "remote_ip_prefix",
+            "remote_group_id"),
+    # routers: NAT and the external addresses are the operator's
+    "create_router": ANY,
+    "get_router": OWNER,
+    "update_router": OWNER,
+    "delete_router": OWNER,
+    "add_router_interface": OWNER,
+    "remove_router_interface": OWNER,
+    **_creates("router"),
+    **_writes("router", ANY, "admin_state_up", "routes", "external_gateway_info",
+              "external_gateway_info:network_id"),
+    **_writes("router", ADMIN, "external_gateway_info:enable_snat",
+              "external_gateway_info:external_fixed_ips", "distributed", "ha"),
+    # floating IPs: the operator picks addresses
+    "create_floatingip": ANY,
+    "get_floatingip": OWNER,
+    "update_floatingip": OWNER,
+    "delete_floatingip": OWNER,
+    **_creates("floatingip"),
+    **_each("create_floatingip", ANY, "floating_network_id", "subnet_id", "dns_name",
+            "dns_domain"),
+    **_writes("floatingip", ANY, "port_id", "fixed_ip_address"),
+    "create_floatingip:floating_ip_address": ADMIN,
+    # QoS: policies and rules are the operator's; projects use what is shared with them
+    "create_policy": ADMIN,
+    "get_policy": OWNER | SHARED,
+    "update_policy": ADMIN,
+    "delete_policy": ADMIN,
+    **_creates("policy"),
+    **_writes("policy", ADMIN, "shared", "is_default"),
+    "create_bandwidth_limit_rule": ADMIN,
+    "get_bandwidth_limit_rule": OWNER | PARENT_OWNER | SHARED,
+    "update_bandwidth_limit_rule": ADMIN,
+    "delete_bandwidth_limit_rule": ADMIN,
+    **_creates("bandwidth_limit_rule"),
+    **_writes("bandwidth_limit_rule", ADMIN, "max_kbps", "max_burst_kbps", "direction"),
+    # agents (hosts) are the operator's
+    "get_agent": ADMIN,
+    "update_agent": ADMIN,
+    "delete_agent": ADMIN,
+    "update_agent:admin_state_up": ADMIN,
+    **_writes("agent", ADMIN, *_COMMON),
+}
+
+# the field naming a kind's parent, and the parent's class
+PARENTS: dict[str, tuple[str, type[Resource]]] = {
+    "subnet": ("network_id", Network),
+    "port": ("network_id", Network),
+    "security_group_rule": ("security_group_id", SecurityGroup),
+    "bandwidth_limit_rule": ("policy_id", QosPolicy),
+}
+PARENT_MEMBERS: dict[type[Resource], str] = {Network: "network", SecurityGroup: "security_group",
+                                             QosPolicy: "policy"}
+
+
+Getter = Callable[[type[Resource], str], Any]
+
+
+def target(member: str, obj: Resource | Mapping[str, Any], get: Getter | None = None) -> Target:
+    """The rule target of an object, or of the model fields of one being made."""
+    field: Callable[[str], Any] = (obj.get if isinstance(obj, Mapping)
+                                   else lambda name: getattr(obj, name, None))
+    load = None
+    link = PARENTS.get(member)
+    if link is not None and get is not None:
+        ref, cls = field(link[0]), link[1]
+        load = (lambda: get(cls, ref)) if isinstance(ref, str) else (lambda: None)
+    return Target(owner=str(field("project_id") or ""), shared=bool(field("shared")),
+                  external=bool(field("router_external")), load=load)
+
+
+def parent_must_be_visible(ctx: Context, member: str, fields: Mapping[str, Any],
+                           get: Getter) -> None:
+    """404 unless the parent that a new object names exists and the caller may
+    see it (a port on another project's private network: as if there were none)."""
+    link = PARENTS.get(member)
+    if link is None:
+        return
+    ref, cls = fields.get(link[0]), link[1]
+    parent = get(cls, ref) if isinstance(ref, str) else None
+    if parent is None or not visible(ctx, PARENT_MEMBERS[cls], get)(parent):
+        raise not_found(cls.KIND, str(ref))
+
+
+def allowed(key: str, ctx: Context, tgt: Target, value: Any = None) -> bool:
+    return RULES[key](ctx, tgt, value)
+
+
+def authorize(ctx: Context, action: str, member: str, tgt: Target,
+              body: Mapping[str, Any] | None = None, what: str = "") -> None:
+    """403 unless the caller may do ``action`` on this object (``what`` names
+    it in the message) and set every attribute of ``body`` (Neutron names,
+    request values) to what it asks."""
+    for key, value in _keys(f"{action}_{member}", body or {}):
+        rule = RULES[key]
+        if not rule(ctx, tgt, value):
+            on = f" on {what}" if what else ""
+            raise Forbidden(f"rule:{key} is disallowed by policy{on} (allowed: {rule.name})")
+
+
+def _keys(action: str, body: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
+    """The rules a write must pass: the action's, then each attribute's, then
+    the sub-attributes that have rules of their own (a key of a dict value, or
+    of the dicts of a list value)."""
+    yield action, None
+    for name, value in body.items():
+        yield f"{action}:{name}", value
+        parts = value if isinstance(value, list) else [value]
+        subkeys = {k for p in parts if isinstance(p, dict) for k in p}
+        for sub in sorted(subkeys):
+            key = f"{action}:{name}:{sub}"
+            if key in RULES:
+                yield key, [p.get(sub) for p in parts if isinstance(p, dict)]
+
+
+def visible(ctx: Context, member: str, get: Getter | None = None) -> Callable[[Any], bool]:
+    """Whether the caller may see an object (shows, listings, references)."""
+    rule = RULES[f"get_{member}"]
+    if ctx.is_admin:
+        return lambda obj: True
+    return lambda obj: rule(ctx, target(member, obj, get))
+
+
+def hidden(ctx: Context, member: str) -> frozenset[str]:
+    """Attributes the caller may not see, by their ``get_<member>:<attr>`` rules
+    (rules that look at the caller's role only)."""
+    return _hidden(member, ctx.is_admin)
+
+
+@cache
+def _hidden(member: str, is_admin: bool) -> frozenset[str]:
+    prefix = f"get_{member}:"
+    ctx, anon = Context("\0nobody", is_admin), Target(owner="")
+    return frozenset(k[len(prefix):] for k, rule in RULES.items()
+                     if k.startswith(prefix) and not rule(ctx, anon))
+
+
+def rule_keys(member: str, action: str, attr: str) -> list[str]:
+    """The table keys an attribute's writes go through (for the matrix test and docs)."""
+    return [k for k in RULES if k == f"{action}_{member}:{attr}"
+            or k.startswith(f"{action}_{member}:{attr}:")]
