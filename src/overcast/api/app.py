@@ -1,67 +1,149 @@
-"""The HTTP edge: a Starlette app that turns requests into ``wire.Request``.
+"""What the HTTP edge does with one request, whatever server parsed it
+(``Edge``), and a Starlette app on it for any ASGI server (``create_app``).
+``overcast server`` and ``EmbeddedServer`` run ``http_server``, which keeps
+the connection limits of ``http_limits`` and calls ``Edge`` directly.
 
-Requests run on the event loop's thread: they are short (a few store reads
+Requests run on the event loop's thread: most are short (a few store reads
 and one transaction) and CPU-bound, so a thread hop would only add GIL
-hand-offs (measured: a third less throughput, twice the p99).  Collection
-listings, large bodies (bulk creates) and deletes that scan every port are
-the exception (``_slow``: the large-body rule, and each route's ``slow`` flag
-in ``routes.ROUTES``): they can take long enough to stall the other
-connections of this process, so they run in a worker thread.  A write waiting for the store's writer gate blocks this
-process for at most the store's busy timeout."""
+hand-offs (measured: a third less throughput, twice the p99).  Those that may
+take long enough to stall this process's other connections run in a worker
+thread (``Edge.slow``): every bulk create and every POST/PUT body above
+``EdgeLimits.threaded_body_bytes``, and the routes flagged ``slow`` in
+``routes.ROUTES`` (listings, deletes that scan every port).  A write waiting
+for the store's writer gate blocks this process for at most the store's busy
+timeout.
+
+Methods: HEAD is answered as GET without the body; methods no route can
+have (OPTIONS, TRACE, CONNECT, ...) are 405 in the Neutron error shape."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import re
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 from starlette.requests import Request as HttpRequest
 from starlette.responses import Response as HttpResponse
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
-from overcast.api.errors import TooLarge
+from overcast.api.errors import MethodNotAllowed, TooLarge
+from overcast.api.http_limits import EdgeLimits
 from overcast.api.routes import ROUTES
 from overcast.api.service import Api
 from overcast.api.wire import Request, Response
 
 log = logging.getLogger("overcast.api")
-LARGE_BODY = 64 * 1024  # bytes; a bulk create of a few hundred objects
+API_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"})
+THREADED_BODY = EdgeLimits().threaded_body_bytes
+_BULK = re.compile(rb'\s*\{\s*"[^"]*"\s*:\s*\[')  # {"networks": [ ... : a bulk create
+INTERNAL_ERROR = Response(500, {"NeutronError": {
+    "type": "HTTPInternalServerError",
+    "message": "Request failed: internal server error while processing your request.",
+    "detail": ""}})
 
 
-def create_app(api: Api) -> Starlette:
-    async def endpoint(http: HttpRequest) -> HttpResponse:
+class Edge:
+    """Answers parsed requests: the method rules, the thread decision and the
+    500 for a bug, around ``Api.handle``."""
+
+    def __init__(self, api: Api, limits: EdgeLimits | None = None) -> None:
+        self.api = api
+        self.limits = limits or EdgeLimits()
+        self._pool: ThreadPoolExecutor | None = None
+
+    def slow(self, req: Request) -> bool:
+        method = "GET" if req.method == "HEAD" else req.method
+        return _slow(method, req.path, len(req.body), req.body, self.limits.threaded_body_bytes)
+
+    def answer(self, req: Request) -> Response:
+        """The response, computed on the calling thread."""
+        if req.method not in API_METHODS:
+            return _error(MethodNotAllowed(f"{req.method} is not allowed on {req.path}"))
+        if req.method == "HEAD":
+            req = replace(req, method="GET")
         try:
-            body = await _read_body(http, api.cfg.max_body_bytes)
+            return self.api.handle(req)
+        except Exception:  # a bug: answer 500 in the Neutron shape, log the traceback
+            log.exception("internal error on %s %s", req.method, req.path)
+            return INTERNAL_ERROR
+
+    async def answer_async(self, req: Request) -> Response:
+        """The response, computed in the pool if the request may be slow."""
+        if self.slow(req):
+            return await asyncio.get_running_loop().run_in_executor(self.pool, self.answer, req)
+        return self.answer(req)
+
+    @property
+    def pool(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.limits.threads, thread_name_prefix="overcast-api")
+        return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+
+def _slow(method: str, path: str, body_size: int, body: bytes = b"",
+          threaded_body: int = THREADED_BODY) -> bool:
+    """Requests that may take long enough to stall this process's other
+    connections: bulk creates and other large bodies, and the routes marked
+    slow (listings, deletes that look at every port: a security group or QoS
+    policy still in use)."""
+    if method in ("POST", "PUT") and (body_size > threaded_body or _BULK.match(body)):
+        return True
+    return ROUTES.is_slow(method, path)
+
+
+def encode(resp: Response) -> bytes | None:
+    """The response's body as sent (None: no body)."""
+    if resp.body is None:
+        return None
+    return json.dumps(resp.body, separators=(",", ":")).encode()
+
+
+def _error(err: MethodNotAllowed | TooLarge) -> Response:
+    return Response(err.status, err.body())
+
+
+# the ASGI app -------------------------------------------------------------------
+def create_app(api: Api, limits: EdgeLimits | None = None) -> Starlette:
+    """The edge as an ASGI app, every method and path to ``Edge``."""
+    return Starlette(routes=[Route("/{path:path}", _Endpoint(Edge(api, limits)))])
+
+
+class _Endpoint:
+    """An ASGI app (not a function), so that Starlette routes every method to it."""
+
+    def __init__(self, edge: Edge) -> None:
+        self.edge = edge
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        http = HttpRequest(scope, receive)
+        response = await self.respond(http)
+        await response(scope, receive, send)
+
+    async def respond(self, http: HttpRequest) -> HttpResponse:
+        try:
+            body = await _read_body(http, self.edge.api.cfg.max_body_bytes)
         except TooLarge as err:
-            return _json(Response(err.status, err.body()))
+            return _http(_error(err), head=False)
+        except ClientDisconnect:
+            log.debug("client left during the body of %s %s", http.method, http.url.path)
+            return HttpResponse(status_code=400)
         req = Request(
             method=http.method, path=http.url.path, params=list(http.query_params.multi_items()),
             headers={k.lower(): v for k, v in http.headers.items()}, body=body,
             base_url=str(http.base_url).rstrip("/"),
         )
-        try:
-            if _slow(http.method, req.path, len(body)):
-                resp = await run_in_threadpool(api.handle, req)
-            else:
-                resp = api.handle(req)
-        except Exception:  # a bug: answer 500 in the Neutron shape, log the traceback
-            log.exception("internal error on %s %s", http.method, http.url.path)
-            resp = Response(500, {"NeutronError": {
-                "type": "HTTPInternalServerError",
-                "message": "Request failed: internal server error while processing your request.",
-                "detail": ""}})
-        return _json(resp)
-
-    methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"]
-    return Starlette(routes=[Route("/{path:path}", endpoint, methods=methods)])
-
-
-def _slow(method: str, path: str, body_size: int) -> bool:
-    """Requests that may take long enough to stall this process's other
-    connections: bulk bodies, and the routes marked slow (listings, deletes
-    that look at every port: a security group or QoS policy still in use)."""
-    return body_size > LARGE_BODY or ROUTES.is_slow(method, path)
+        return _http(await self.edge.answer_async(req), head=http.method == "HEAD")
 
 
 async def _read_body(http: HttpRequest, limit: int) -> bytes:
@@ -78,8 +160,12 @@ async def _read_body(http: HttpRequest, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _json(resp: Response) -> HttpResponse:
-    if resp.body is None:
+def _http(resp: Response, head: bool) -> HttpResponse:
+    data = encode(resp)
+    if data is None:
         return HttpResponse(status_code=resp.status)
-    data = json.dumps(resp.body, separators=(",", ":")).encode()
-    return HttpResponse(data, status_code=resp.status, media_type="application/json")
+    out = HttpResponse(b"" if head else data, status_code=resp.status,
+                       media_type="application/json")
+    if head:
+        out.headers["content-length"] = str(len(data))
+    return out

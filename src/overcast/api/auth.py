@@ -11,12 +11,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from overcast.api.errors import NotAuthenticated
 
 NOAUTH_PROJECT = "lab"
+ROLES = ("admin", "member")
+
+
+class AuthFileError(ValueError):
+    """A token file that cannot be used; the message names the file and the problem."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,18 +47,9 @@ class Auth:
 
     @classmethod
     def from_file(cls, path: str | Path) -> Auth:
-        data = yaml.safe_load(Path(path).read_text()) or {}
-        raw = data.get("tokens")
-        if not isinstance(raw, dict) or not raw:
-            raise ValueError(f"{path}: expected a non-empty 'tokens' mapping")
-        tokens: dict[str, Context] = {}
-        for token, entry in raw.items():
-            role = entry.get("role", "member")
-            if role not in ("admin", "member") or not entry.get("project_id"):
-                raise ValueError(f"{path}: token entry {token[:4]}...: need project_id and "
-                                 "role admin|member")
-            tokens[str(token)] = Context(str(entry["project_id"]), role == "admin")
-        return cls(tokens)
+        """The tokens of a token file; ``AuthFileError`` naming the file and
+        what is wrong with it if it cannot be read or has the wrong shape."""
+        return cls(_tokens(path, _load(path)))
 
     def context(self, token: str | None) -> Context:
         if self.tokens is None:
@@ -63,3 +60,41 @@ class Auth:
         if ctx is None:
             raise NotAuthenticated("The token in X-Auth-Token is not valid")
         return ctx
+
+
+def _load(path: str | Path) -> Any:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise AuthFileError(f"{path}: cannot read it: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise AuthFileError(f"{path}: not a text file (not UTF-8)") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        at = f" at line {where.line + 1}" if where is not None else ""
+        raise AuthFileError(f"{path}: not valid YAML{at}") from None
+
+
+def _tokens(path: str | Path, data: Any) -> dict[str, Context]:
+    raw = data.get("tokens") if isinstance(data, dict) else None
+    if not isinstance(raw, dict) or not raw:
+        raise AuthFileError(f"{path}: expected a mapping with a non-empty 'tokens' mapping "
+                            "(tokens: {TOKEN: {project_id: P, role: admin|member}})")
+    tokens: dict[str, Context] = {}
+    for n, (token, entry) in enumerate(raw.items(), 1):
+        label = f"{path}: token entry {n}"  # never the token itself: it is a secret
+        if not isinstance(token, str) or not token:
+            raise AuthFileError(f"{label}: the token must be a non-empty string "
+                                "(quote it in YAML)")
+        if not isinstance(entry, dict):
+            raise AuthFileError(f"{label}: expected a mapping {{project_id: P, role: "
+                                f"admin|member}}, not {type(entry).__name__}")
+        role, project = entry.get("role", "member"), entry.get("project_id")
+        if role not in ROLES:
+            raise AuthFileError(f"{label}: role must be admin or member, not {role!r}")
+        if not isinstance(project, str | int) or isinstance(project, bool) or not str(project):
+            raise AuthFileError(f"{label}: needs a project_id (a string)")
+        tokens[token] = Context(str(project), role == "admin")
+    return tokens

@@ -20,9 +20,9 @@ import socket
 import sys
 import time
 
-from overcast.api.app import create_app
-from overcast.api.auth import Auth
+from overcast.api.auth import Auth, AuthFileError
 from overcast.api.config import ApiConfig
+from overcast.api.http_limits import EdgeLimits
 from overcast.api.service import Api
 from overcast.store import open_store
 
@@ -55,8 +55,44 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--stop-grace", type=float, default=STOP_GRACE,
                    help="seconds workers get to finish after SIGTERM before SIGKILL "
                    "(default %(default)g)")
-    p.add_argument("--log-level", default="warning")
+    p.add_argument("--log-level", default="warning", type=str.lower,
+                   choices=["debug", "info", "warning", "error", "critical"])
+    _edge_options(p)
     return p.parse_args(argv)
+
+
+def _edge_options(p: argparse.ArgumentParser) -> None:
+    """The HTTP edge's limits (``http_limits.EdgeLimits``), one option each."""
+    d, cfg = EdgeLimits(), ApiConfig()
+    g = p.add_argument_group("HTTP limits (per worker process)")
+    g.add_argument("--idle-timeout", type=float, default=d.idle_timeout, metavar="S",
+                   help="close a connection idle this long between requests (default %(default)g)")
+    g.add_argument("--header-timeout", type=float, default=d.header_timeout, metavar="S",
+                   help="close a connection whose request head is not complete this long after "
+                   "it connected or began the request (default %(default)g)")
+    g.add_argument("--body-timeout", type=float, default=d.body_timeout, metavar="S",
+                   help="close a connection whose request body is not complete this long after "
+                   "its head (default %(default)g)")
+    g.add_argument("--max-header-bytes", type=int, default=d.max_header_bytes, metavar="N",
+                   help="largest request line and headers; larger: 431 (default %(default)d)")
+    g.add_argument("--max-body-bytes", type=int, default=cfg.max_body_bytes, metavar="N",
+                   help="largest request body; larger: 413 (default %(default)d)")
+    g.add_argument("--max-connections", type=int, default=d.max_connections, metavar="N",
+                   help="open connections per worker, kept below the descriptor limit; at the "
+                   "cap the one idle longest is closed for a new one (default %(default)d)")
+
+
+def edge_limits(args: argparse.Namespace) -> EdgeLimits:
+    limits = EdgeLimits(idle_timeout=args.idle_timeout, header_timeout=args.header_timeout,
+                        body_timeout=args.body_timeout, max_header_bytes=args.max_header_bytes,
+                        max_connections=args.max_connections)
+    problems = limits.problems()
+    if args.max_body_bytes < 1:
+        problems.append(("max_body_bytes", f"must be > 0, not {args.max_body_bytes}"))
+    if problems:
+        raise SystemExit("overcast server: " + "; ".join(
+            f"--{name.replace('_', '-')} {what}" for name, what in problems))
+    return limits
 
 
 def settings(args: argparse.Namespace) -> tuple[ApiConfig, Auth, str, int, int]:
@@ -67,7 +103,10 @@ def settings(args: argparse.Namespace) -> tuple[ApiConfig, Auth, str, int, int]:
         raise SystemExit(f"overcast server: --vni-range must be LO:HI within 1:16777215, "
                          f"not '{args.vni_range}'")
     if args.auth_config:
-        auth = Auth.from_file(args.auth_config)
+        try:
+            auth = Auth.from_file(args.auth_config)
+        except AuthFileError as err:
+            raise SystemExit(f"overcast server: --auth-config {err}") from None
     else:
         if host not in ("127.0.0.1", "localhost", "::1"):
             raise SystemExit("overcast server: no-auth mode binds to loopback only; give "
@@ -82,7 +121,8 @@ def settings(args: argparse.Namespace) -> tuple[ApiConfig, Auth, str, int, int]:
     if workers > 1 and not shared:
         raise SystemExit(f"overcast server: --workers {workers} needs a store the processes "
                          f"share (sqlite:///...); '{args.store}' lives in one process")
-    cfg = ApiConfig(vni_range=(int(lo), int(hi)), underlay_mtu=args.underlay_mtu)
+    cfg = ApiConfig(vni_range=(int(lo), int(hi)), underlay_mtu=args.underlay_mtu,
+                    max_body_bytes=args.max_body_bytes)
     return cfg, auth, host, port, workers
 
 
@@ -124,13 +164,13 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve(api: Api, sock: socket.socket, log_level: str) -> None:
+def serve(api: Api, sock: socket.socket, log_level: str,
+          limits: EdgeLimits | None = None) -> None:
     """Run one server process on an already listening socket (until SIGTERM/SIGINT)."""
-    import uvicorn
+    from overcast.api.http_server import HttpServer, run
 
-    config = uvicorn.Config(create_app(api), log_level=log_level, access_log=False,
-                            lifespan="off")
-    uvicorn.Server(config).run(sockets=[sock])
+    logging.getLogger("overcast.api.http").setLevel(log_level.upper())
+    run(HttpServer(api, limits), sock)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -138,20 +178,22 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     cfg, auth, host, port, workers = settings(args)
+    limits = edge_limits(args)
     open_store(args.store).close()  # fail early on a bad URL; create the schema once
     sock = listen(host, port)
     if workers == 1:
-        serve(Api(open_store(args.store), cfg, auth), sock, args.log_level)
+        serve(Api(open_store(args.store), cfg, auth), sock, args.log_level, limits)
         return 0
-    return Supervisor(args, cfg, auth, sock, workers).run()
+    return Supervisor(args, cfg, auth, sock, workers, limits).run()
 
 
 class Supervisor:
     """The parent of the worker processes: starts, replaces and stops them by PID."""
 
     def __init__(self, args: argparse.Namespace, cfg: ApiConfig, auth: Auth,
-                 sock: socket.socket, workers: int) -> None:
+                 sock: socket.socket, workers: int, limits: EdgeLimits | None = None) -> None:
         self.args, self.cfg, self.auth, self.sock = args, cfg, auth, sock
+        self.limits = limits
         self.workers = workers
         self.children: dict[int, float] = {}  # pid -> start time
         self.stopping = False
@@ -219,7 +261,7 @@ class Supervisor:
         code = 0
         try:
             serve(Api(open_store(self.args.store), self.cfg, self.auth), self.sock,
-                  self.args.log_level)
+                  self.args.log_level, self.limits)
         except BaseException:  # noqa: BLE001 - reported, then the worker exits
             log.exception("API worker failed")
             code = 1

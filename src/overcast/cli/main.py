@@ -90,7 +90,9 @@ def run_passthrough(given: dict[str, str], name: str, rest: list[str]) -> int:
         return 1
     try:
         code = func(rest)
-    except SystemExit as exc:  # their argparse: --help or a usage error
+    except SystemExit as exc:  # --help, a usage error (printed), or a refusal with its reason
+        if isinstance(exc.code, str):
+            print(exc.code, file=sys.stderr)  # what the interpreter prints for sys.exit("...")
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except ModuleNotFoundError as exc:  # a dependency imported lazily inside
         print(f"overcast {name}: needs the Python package '{exc.name}' ({exc})", file=sys.stderr)
