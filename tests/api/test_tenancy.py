@@ -98,7 +98,8 @@ def test_on_a_shared_network_only_its_owner_acts_for_it(cloud: Cloud, what: str,
     assert _port(cloud.alice, network_id=cloud.s_net["id"]).status == 201
     # the owner may (the gateway is a router's to take)
     if what != "the gateway address":
-        extra = {"security_groups": []} if "port_security_enabled" in attrs else {}
+        extra: dict[str, Any] = ({"security_groups": []} if "port_security_enabled" in attrs
+                                 else {})
         r = _port(cloud.carol, network_id=cloud.s_net["id"], **attrs, **extra)
         assert r.status == 201, r.body
 
