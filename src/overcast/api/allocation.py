@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 import random
+from collections import Counter
 
 from overcast.api.errors import BadRequest, Conflict
 from overcast.api.repo import Repo
@@ -76,8 +77,8 @@ def assign_ips(repo: Repo, port: Port, net: Network,
     if requested is None:
         requested = _default_request(subnets)
     by_id = {s.id: s for s in subnets}
-    explicit = [_normal_ip(r["ip_address"]) for r in requested if r.get("ip_address")]
-    twice = sorted({ip for ip in explicit if explicit.count(ip) > 1})
+    counts = Counter(_normal_ip(r["ip_address"]) for r in requested if r.get("ip_address"))
+    twice = sorted(ip for ip, n in counts.items() if n > 1)
     if twice:
         raise BadRequest(f"Invalid input for fixed_ips. Reason: IP address {twice[0]} is "
                          "requested more than once.")
@@ -117,12 +118,16 @@ def reassign_ips(repo: Repo, old: Port, new: Port, net: Network,
 def release_ips(repo: Repo, fixed_ips: tuple[FixedIP, ...]) -> None:
     for fip in fixed_ips:
         repo.delete_key(keys.ipam(fip.subnet_id, fip.ip_address))
+        free = _free_addresses(repo).get(fip.subnet_id)
+        if free is not None:
+            free.release(ipam.ip_int(fip.ip_address))
 
 
 def release_subnet(repo: Repo, subnet: Subnet) -> None:
     """Every allocation of a subnet that goes away."""
     for kv in repo.tx.range(keys.ipam(subnet.id)):
         repo.delete_key(kv.key)
+    _free_addresses(repo).pop(subnet.id, None)
 
 
 def _normal_ip(ip: str) -> str:
@@ -161,19 +166,70 @@ def _requested_ip(repo: Repo, port: Port, subnet: Subnet, ip: str, path: str) ->
     if repo.tx.get(keys.ipam(subnet.id, ip)) is not None:
         raise Conflict(f"IP address {ip} already allocated in subnet {subnet.id}",
                        type="IpAddressAlreadyAllocated")
+    free = _free_addresses(repo).get(subnet.id)
+    if free is not None:
+        free.take(ipam.ip_int(ip))
     return ip
 
 
 def _free_ip(repo: Repo, subnet: Subnet, net: Network) -> str:
-    used = {kv.key.rsplit("/", 1)[1] for kv in repo.peek(keys.ipam(subnet.id))}
+    free = _free_addresses(repo).get(subnet.id)
+    if free is None:
+        used = {ipam.ip_int(kv.key.rsplit("/", 1)[1]) for kv in repo.peek(keys.ipam(subnet.id))}
+        free = _free_addresses(repo)[subnet.id] = _FreeAddresses(subnet, used)
     while True:
-        ip = ipam.first_free(subnet.allocation_pools, used, subnet.ip_version)
-        if ip is None:
+        n = free.lowest()
+        if n is None:
             raise Conflict(f"No more IP addresses available on network {net.id}.",
                            type="IpAddressGenerationFailure")
+        free.take(n)  # the caller writes its key; or it is taken since the hint was read
+        ip = free.text(n)
         if repo.tx.get(keys.ipam(subnet.id, ip)) is None:
             return ip
-        used.add(ip)  # taken since the hint was read
+
+
+def _free_addresses(repo: Repo) -> dict[str, _FreeAddresses]:
+    """Per transaction: each subnet's free-address scan, so that the allocations
+    are read once per subnet, not once per address."""
+    found: dict[str, _FreeAddresses] = repo.memo("ipam:free", dict)
+    return found
+
+
+class _FreeAddresses:
+    """The lowest free address of a subnet's pools (as ``ipam.first_free``),
+    with a cursor: taking addresses one after another scans each once, so a
+    port with many fixed IPs (or a bulk of ports) costs the addresses it
+    takes, not their square."""
+
+    def __init__(self, subnet: Subnet, used: set[int]) -> None:
+        self.version = subnet.ip_version
+        self.pools = sorted(map(ipam.pool_bounds, subnet.allocation_pools))
+        self.used = used
+        self.pool = 0  # every free address is in pools[pool:] and >= low
+        self.low = self.pools[0][0] if self.pools else 0
+
+    def lowest(self) -> int | None:
+        while self.pool < len(self.pools):
+            a, b = self.pools[self.pool]
+            n = max(self.low, a)
+            while n <= b and n in self.used:
+                n += 1
+            self.low = n
+            if n <= b:
+                return n
+            self.pool += 1
+        return None
+
+    def take(self, n: int) -> None:
+        self.used.add(n)
+
+    def release(self, n: int) -> None:
+        self.used.discard(n)
+        if n < self.low:
+            self.pool, self.low = 0, n
+
+    def text(self, n: int) -> str:
+        return str(ipaddress.ip_address(n) if self.version == 4 else ipaddress.IPv6Address(n))
 
 
 def _subnet_for(ip: str, subnets: dict[str, Subnet], net: Network) -> str:
@@ -197,13 +253,18 @@ def take_vni(repo: Repo, net: Network) -> int:
         if repo.tx.get(keys.segment("vxlan", vni)) is not None:
             raise Conflict(f"Unable to create the network. The tunnel id {vni} is in use.",
                            type="TunnelIdInUse")
+        free = _free_vnis(repo, create=False)
+        if free is not None:
+            free.take(vni)
     else:
-        used = {int(kv.key.rsplit("/", 1)[1]) for kv in repo.tx.range(keys.segment("vxlan"))}
-        lo, hi = repo.cfg.vni_range
-        vni = next((n for n in range(lo, hi + 1) if n not in used), -1)
-        if vni < 0:
+        free = _free_vnis(repo)
+        assert free is not None
+        found = free.lowest()
+        if found is None:
             raise Conflict("Unable to create the network. No tenant network is available "
                            "for allocation.", type="NoNetworkAvailable")
+        vni = found
+        free.take(vni)
     repo.put_json(keys.segment("vxlan", vni), net.id)
     return vni
 
@@ -211,3 +272,42 @@ def take_vni(repo: Repo, net: Network) -> int:
 def release_vni(repo: Repo, net: Network) -> None:
     if net.segmentation_id is not None and net.network_type == "vxlan":
         repo.delete_key(keys.segment("vxlan", net.segmentation_id))
+        free = _free_vnis(repo, create=False)
+        if free is not None:
+            free.release(net.segmentation_id)
+
+
+def _free_vnis(repo: Repo, create: bool = True) -> _FreeVnis | None:
+    """Per transaction: the segments in use, read once (the commit depends on
+    all of them: a concurrent create of any network conflicts, as before)."""
+    if not create:
+        existing: _FreeVnis | None = repo.memoized("vni:free")
+        return existing
+    found: _FreeVnis = repo.memo("vni:free", lambda: _FreeVnis(
+        repo.cfg.vni_range,
+        {int(kv.key.rsplit("/", 1)[1]) for kv in repo.tx.range(keys.segment("vxlan"))}))
+    return found
+
+
+class _FreeVnis:
+    """The lowest free VNI of the range, with a cursor (see ``_FreeAddresses``)."""
+
+    def __init__(self, vni_range: tuple[int, int], used: set[int]) -> None:
+        self.first, self.high = vni_range
+        self.low = self.first  # every free VNI of the range is >= low
+        self.used = used
+
+    def lowest(self) -> int | None:
+        n = self.low
+        while n <= self.high and n in self.used:
+            n += 1
+        self.low = n
+        return n if n <= self.high else None
+
+    def take(self, n: int) -> None:
+        self.used.add(n)
+
+    def release(self, n: int) -> None:
+        self.used.discard(n)
+        if self.first <= n < self.low:
+            self.low = n

@@ -73,6 +73,11 @@ class Repo:
         self.bulk = bulk  # rendering a whole collection: prefer one range over many gets
         self._decoded = decoded if decoded is not None else DecodeCache()
         self._lists: dict[str, dict[str, Resource]] = {}
+        self._got: dict[str, Resource | None] = {}  # objects read by key (None: absent)
+        # (kind, attr) -> attribute value -> the objects with it, by id; a value
+        # present is complete; with (kind, attr) in _grouped every value is
+        self._groups: dict[tuple[str, str], dict[Any, dict[str, Resource]]] = {}
+        self._grouped: set[tuple[str, str]] = set()
         self._memo: dict[str, Any] = {}
 
     def memo(self, name: str, compute: Callable[[], Any]) -> Any:
@@ -80,6 +85,10 @@ class Repo:
         if name not in self._memo:
             self._memo[name] = compute()
         return self._memo[name]
+
+    def memoized(self, name: str) -> Any:
+        """The value ``memo`` computed for ``name`` (None if it has not)."""
+        return self._memo.get(name)
 
     # reading ------------------------------------------------------------
     def all(self, cls: type[T]) -> list[T]:
@@ -110,8 +119,13 @@ class Repo:
         cached = self._lists.get(cls.KIND)
         if cached is not None or cls.KIND == "host":
             return self._index(cls).get(id_)  # type: ignore[return-value]
-        raw = self.tx.get(keys.obj(cls.KIND, id_))
-        return None if raw is None else cls.from_stored(json.loads(raw))
+        key = keys.obj(cls.KIND, id_)
+        if key in self._got:
+            return self._got[key]  # type: ignore[return-value]
+        raw = self.tx.get(key)
+        obj = None if raw is None else cls.from_stored(json.loads(raw))
+        self._got[key] = obj
+        return obj
 
     def must(self, cls: type[T], id_: str, visible: Callable[[T], bool] | None = None) -> T:
         obj = self.get(cls, id_) if isinstance(id_, str) else None
@@ -122,22 +136,55 @@ class Repo:
     def where(self, cls: type[T], **match: Any) -> list[T]:
         """Objects whose attributes equal ``match``, in id order.  Through a
         secondary index when one of the attributes has one (one small range
-        plus a get per hit), else by scanning every object of the kind."""
+        plus a get per hit, once per transaction; what the transaction saves
+        keeps it current), else by scanning every object of the kind."""
         indexed = keys.INDEXED.get(cls.KIND, ())
         attr = next((a for a, v in match.items() if a in indexed and isinstance(v, str) and v),
                     None)
         if attr is None:
             candidates: list[T] = self.all(cls)
-        elif self.bulk:  # a read-only snapshot: group the whole kind once
-            groups = self.memo(f"by:{cls.KIND}:{attr}", lambda: _group(self.all(cls), attr))
-            candidates = groups.get(match[attr], [])
-        elif cls.KIND in self._lists:  # this transaction already holds every object
-            candidates = self.all(cls)
         else:
-            prefix = keys.index(cls.KIND, attr, match[attr])
-            ids = [kv.key[len(prefix):] for kv in self.tx.range(prefix)]
-            candidates = [o for o in (self.get(cls, i) for i in ids) if o is not None]
+            found = self._group(cls, attr, match[attr])
+            candidates = [found[i] for i in sorted(found)]  # type: ignore[misc]
         return [o for o in candidates if all(getattr(o, k) == v for k, v in match.items())]
+
+    def _group(self, cls: type[Resource], attr: str, value: str) -> dict[str, Resource]:
+        """The objects of ``cls`` whose ``attr`` is ``value``, by id."""
+        groups = self._groups.setdefault((cls.KIND, attr), {})
+        found = groups.get(value)
+        if found is not None:
+            return found
+        if (cls.KIND, attr) in self._grouped:
+            return {}
+        if self.bulk or cls.KIND in self._lists:  # every object is (or will be) at hand
+            groups.clear()
+            for o in self.all(cls):
+                groups.setdefault(getattr(o, attr), {})[o.id] = o
+            self._grouped.add((cls.KIND, attr))
+            return groups.get(value, {})
+        prefix = keys.index(cls.KIND, attr, value)
+        ids = [kv.key[len(prefix):] for kv in self.tx.range(prefix)]
+        found = groups[value] = {o.id: o for o in (self.get(cls, i) for i in ids)
+                                 if o is not None}
+        return found
+
+    def _regroup(self, new: Resource | None, old: Resource | None) -> None:
+        """Keep the groups ``where`` has read in step with one saved or removed object."""
+        some = new if new is not None else old
+        assert some is not None
+        for attr in keys.INDEXED.get(some.KIND, ()):
+            groups = self._groups.get((some.KIND, attr))
+            if groups is None:
+                continue
+            if old is not None:
+                groups.get(getattr(old, attr), {}).pop(old.id, None)
+            if new is None:
+                continue
+            value = getattr(new, attr)
+            if value in groups:
+                groups[value][new.id] = new
+            elif (some.KIND, attr) in self._grouped:
+                groups[value] = {new.id: new}
 
     def new_id(self) -> str:
         return self.seams.new_id()
@@ -179,16 +226,21 @@ class Repo:
                               revision_number=1)
         else:
             obj = obj.replace(updated_at=stamp, revision_number=obj.revision_number + 1)
-        self._reindex(obj, None if new else self.get(type(obj), obj.id))
+        old = None if new else self.get(type(obj), obj.id)
+        self._reindex(obj, old)
+        self._regroup(obj, old)
         self.put_json(self._key(obj), obj.to_stored())
         if obj.KIND in self._lists:
             self._lists[obj.KIND][obj.id] = obj
+        self._got[self._key(obj)] = obj
         return obj
 
     def remove(self, obj: Resource) -> None:
         self._reindex(None, obj)
+        self._regroup(None, obj)
         self._writer().delete(self._key(obj))
         self._lists.get(obj.KIND, {}).pop(obj.id, None)
+        self._got[self._key(obj)] = None
 
     def _reindex(self, new: Resource | None, old: Resource | None) -> None:
         """Keep the secondary index entries of one object in step with it."""
@@ -210,13 +262,6 @@ class Repo:
 
     def delete_key(self, key: str) -> None:
         self._writer().delete(key)
-
-
-def _group(objs: list[T], attr: str) -> dict[Any, list[T]]:
-    out: dict[Any, list[T]] = {}
-    for o in objs:
-        out.setdefault(getattr(o, attr), []).append(o)
-    return out
 
 
 def build_indexes(tx: Writer) -> int:

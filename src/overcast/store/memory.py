@@ -32,6 +32,7 @@ from overcast.store.base import (
     Watcher,
     prefix_end,
 )
+from overcast.store.sortedkeys import SortedKeys
 
 WAIT_SLICE = 0.05  # a waiting watcher re-checks leases at least this often
 
@@ -56,7 +57,7 @@ class MemoryStore(Store):
         self._history_keep = history_keep
         self._cond = threading.Condition(threading.Lock())
         self._kv: dict[str, KeyValue] = {}
-        self._keys: list[str] = []  # sorted
+        self._keys = SortedKeys()
         self._history: list[Event] = []
         self._rev = 0
         self._compact_rev = 0  # first revision whose events are kept
@@ -81,9 +82,8 @@ class MemoryStore(Store):
             return self._rev
 
     def _slice(self, start: str, end: str) -> list[KeyValue]:
-        lo = bisect.bisect_left(self._keys, start)
-        hi = bisect.bisect_left(self._keys, end, lo)
-        return [self._kv[k] for k in self._keys[lo:hi]]
+        kv = self._kv
+        return [kv[k] for k in self._keys.between(start, end)]
 
     # writes ---------------------------------------------------------------
     def txn(
@@ -132,7 +132,7 @@ class MemoryStore(Store):
     def _put(self, op: Put, rev: int) -> None:
         old = self._kv.get(op.key)
         if old is None:
-            bisect.insort(self._keys, op.key)
+            self._keys.add(op.key)
             kv = KeyValue(op.key, op.value, rev, rev, 1, op.lease)
         else:
             kv = KeyValue(op.key, op.value, old.create_revision, rev, old.version + 1, op.lease)
@@ -144,7 +144,7 @@ class MemoryStore(Store):
 
     def _remove(self, key: str) -> None:
         kv = self._kv.pop(key)
-        del self._keys[bisect.bisect_left(self._keys, key)]
+        self._keys.discard(key)
         if kv.lease and kv.lease in self._leases:
             self._leases[kv.lease].keys.discard(key)
 

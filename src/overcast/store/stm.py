@@ -34,6 +34,7 @@ from overcast.store.base import (
     StoreError,
     prefix_end,
 )
+from overcast.store.sortedkeys import SortedKeys
 
 T = TypeVar("T")
 
@@ -59,7 +60,9 @@ class StmTxn:
         self._seen: dict[str, int] = {}  # key -> mod revision read (0: absent)
         self._cache: dict[str, KeyValue | None] = {}
         self._ranges: dict[str, int] = {}  # prefix -> revision of the read
+        self._ranged: dict[str, list[KeyValue]] = {}  # prefix -> what the store returned
         self._writes: dict[str, Put | None] = {}  # None: delete
+        self._written = SortedKeys()  # the keys of _writes, so a range merges only its own
 
     # reads ----------------------------------------------------------------
     def get(self, key: str, *, track: bool = True) -> bytes | None:
@@ -89,18 +92,26 @@ class StmTxn:
 
         ``track=False`` reads without making the commit depend on the result:
         for callers that check what they rely on themselves (IPAM reads a
-        subnet's allocations as a hint, then ``get``s the address it picks)."""
-        res = self._store.range(prefix)
-        if track and prefix not in self._ranges:
-            self._ranges[prefix] = res.revision
-        merged: dict[str, KeyValue] = {}
-        for kv in res.kvs:
+        subnet's allocations as a hint, then ``get``s the address it picks).
+
+        A tracked prefix is read from the store once per transaction; reading
+        it again costs only its keys and this transaction's writes under it."""
+        kvs = self._ranged.get(prefix)
+        if kvs is None:
+            res = self._store.range(prefix)
+            kvs = res.kvs
             if track:
-                self._note(kv.key, kv)
-            merged[kv.key] = kv
-        for key, w in self._writes.items():
-            if not key.startswith(prefix):
-                continue
+                self._ranges[prefix] = res.revision
+                self._ranged[prefix] = kvs
+                for kv in kvs:
+                    self._note(kv.key, kv)
+        written = self._written.between(prefix, prefix_end(prefix)) if prefix else list(
+            self._written)
+        if not written:
+            return list(kvs)
+        merged = {kv.key: kv for kv in kvs}
+        for key in written:
+            w = self._writes[key]
             if w is None:
                 merged.pop(key, None)
             else:
@@ -129,18 +140,23 @@ class StmTxn:
     def put(self, key: str, value: bytes, lease: int = 0) -> None:
         if not isinstance(value, bytes):
             raise TypeError(f"put {key!r}: value must be bytes, got {type(value).__name__}")
-        self._writes[key] = Put(key, value, lease)
+        self._write(key, Put(key, value, lease))
 
     def put_json(self, key: str, obj: Any, lease: int = 0) -> None:
         self.put(key, dump_json(obj), lease)
 
     def delete(self, key: str) -> None:
-        self._writes[key] = None
+        self._write(key, None)
+
+    def _write(self, key: str, w: Put | None) -> None:
+        if key not in self._writes:
+            self._written.add(key)
+        self._writes[key] = w
 
     def delete_prefix(self, prefix: str) -> None:
         """Delete every key under ``prefix`` (including ones written in this txn)."""
         for kv in self.range(prefix):
-            self._writes[kv.key] = None
+            self._write(kv.key, None)
 
     # commit ---------------------------------------------------------------
     def compares(self) -> list[Compare]:
@@ -155,7 +171,8 @@ class StmTxn:
         return out
 
     def ops(self) -> list[Op]:
-        return [w if w is not None else Delete(k) for k, w in sorted(self._writes.items())]
+        writes = self._writes
+        return [w if (w := writes[k]) is not None else Delete(k) for k in self._written]
 
 
 def transact_rev(store: Store, fn: Callable[[StmTxn], T], *, retries: int = 50) -> tuple[T, int]:
