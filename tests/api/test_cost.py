@@ -1,0 +1,248 @@
+"""Each request's work is proportional to its size (issue 7, item 12).
+
+For every heavy request shape, one request with N elements and one with 10N
+go through ``Api.handle`` on a fresh store each; the larger must take less
+than ``RATIO`` times the smaller (linear is 10x, quadratic 100x).  Times are
+the best of a few runs, and a shape gets up to ``ROUNDS`` tries, so that a
+busy 2-core machine does not fail it; work that grows with the square of the
+request fails every round (and stops early when it is far off).  The store's own part, a transaction of K reads
+and W writes committing in O(K+W), is timed the same way on both backends.
+
+``bench/api_bulk.py`` prints the same shapes side by side (``SHAPES``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from overcast.api import Api, Request
+from overcast.store import MemoryStore, Put, SqliteStore, StmTxn, Store, transact
+
+N = 100  # elements of the small request; 10N stays within a bulk body's limit
+RATIO = 20.0
+ROUNDS = 3
+SMALL_RUNS, LARGE_RUNS = 5, 3
+
+MakeStore = Callable[[], Store]
+
+
+def post(api: Api, path: str, body: Any) -> Any:
+    resp = api.handle(Request("POST", path, [], {}, json.dumps(body).encode()))
+    assert resp.status == 201, (path, resp.status, str(resp.body)[:300])
+    return resp.body
+
+
+def _network(api: Api) -> str:
+    return str(post(api, "/v2.0/networks", {"network": {"name": "n"}})["network"]["id"])
+
+
+def _subnet(api: Api, net: str) -> str:
+    body = {"subnet": {"network_id": net, "cidr": "10.0.0.0/8", "ip_version": 4}}
+    return str(post(api, "/v2.0/subnets", body)["subnet"]["id"])
+
+
+@dataclass(frozen=True)
+class Shape:
+    """One heavy request: ``setup`` makes what it needs (not timed) and returns
+    the request's path and body for ``n`` elements."""
+    name: str
+    setup: Callable[[Api, int], tuple[str, Any]]
+    n: int = N
+
+
+def _networks(api: Api, n: int) -> tuple[str, Any]:
+    return "/v2.0/networks", {"networks": [{} for _ in range(n)]}
+
+
+def _network_tags(api: Api, n: int) -> tuple[str, Any]:
+    return "/v2.0/networks", {"networks": [{"tags": [f"t{i}-{j}" for j in range(10)]}
+                                           for i in range(n)]}
+
+
+def _subnets(api: Api, n: int) -> tuple[str, Any]:
+    nets = post(api, "/v2.0/networks", {"networks": [{} for _ in range(n)]})["networks"]
+    return "/v2.0/subnets", {"subnets": [
+        {"network_id": net["id"], "cidr": "10.0.0.0/24", "ip_version": 4} for net in nets]}
+
+
+def _subnets_one_network(api: Api, n: int) -> tuple[str, Any]:
+    net = _network(api)
+    return "/v2.0/subnets", {"subnets": [
+        {"network_id": net, "cidr": f"10.{i // 256}.{i % 256}.0/24", "ip_version": 4}
+        for i in range(n)]}
+
+
+def _ports(api: Api, n: int) -> tuple[str, Any]:
+    net = _network(api)
+    _subnet(api, net)
+    return "/v2.0/ports", {"ports": [{"network_id": net} for _ in range(n)]}
+
+
+def _ports_fixed_ips(api: Api, n: int) -> tuple[str, Any]:
+    net = _network(api)
+    sub = _subnet(api, net)
+    return "/v2.0/ports", {"ports": [{"network_id": net, "fixed_ips": [{"subnet_id": sub}]}
+                                     for _ in range(n)]}
+
+
+def _ports_address_pairs(api: Api, n: int) -> tuple[str, Any]:
+    net = _network(api)
+    _subnet(api, net)
+    return "/v2.0/ports", {"ports": [
+        {"network_id": net,
+         "allowed_address_pairs": [{"ip_address": f"192.168.{i % 256}.{j}"} for j in range(10)]}
+        for i in range(n)]}
+
+
+def _port_fixed_ips(api: Api, n: int) -> tuple[str, Any]:
+    net = _network(api)
+    sub = _subnet(api, net)
+    return "/v2.0/ports", {"port": {"network_id": net,
+                                    "fixed_ips": [{"subnet_id": sub} for _ in range(n)]}}
+
+
+def _port_fixed_addresses(api: Api, n: int) -> tuple[str, Any]:
+    net = _network(api)
+    sub = _subnet(api, net)
+    return "/v2.0/ports", {"port": {"network_id": net, "fixed_ips": [
+        {"subnet_id": sub, "ip_address": f"10.1.{i // 256}.{i % 256}"} for i in range(n)]}}
+
+
+def _security_groups(api: Api, n: int) -> tuple[str, Any]:
+    return "/v2.0/security-groups", {"security_groups": [{"name": f"g{i}"} for i in range(n)]}
+
+
+def _rules(api: Api, n: int) -> tuple[str, Any]:
+    group = post(api, "/v2.0/security-groups", {"security_group": {"name": "g"}})
+    return "/v2.0/security-group-rules", {"security_group_rules": [
+        {"security_group_id": group["security_group"]["id"], "direction": "ingress",
+         "protocol": "tcp", "port_range_min": i + 1, "port_range_max": i + 1}
+        for i in range(n)]}
+
+
+SHAPES = {s.name: s for s in (
+    Shape("networks", _networks),
+    Shape("network_tags", _network_tags),
+    Shape("subnets", _subnets, 50),
+    Shape("subnets_one_network", _subnets_one_network, 50),
+    Shape("ports", _ports),
+    Shape("ports_fixed_ips", _ports_fixed_ips),
+    Shape("ports_address_pairs", _ports_address_pairs, 50),
+    Shape("port_fixed_ips", _port_fixed_ips, 300),
+    Shape("port_fixed_addresses", _port_fixed_addresses, 300),
+    Shape("security_groups", _security_groups),
+    Shape("rules", _rules),
+)}
+
+
+def time_request(make_store: MakeStore, shape: Shape, n: int) -> float:
+    """Seconds for one request of ``shape`` with ``n`` elements on a fresh store."""
+    store = make_store()
+    try:
+        api = Api(store)
+        path, body = shape.setup(api, n)
+        t0 = time.perf_counter()
+        post(api, path, body)
+        return time.perf_counter() - t0
+    finally:
+        store.close()
+
+
+def assert_linear(measure: Callable[[int], float], n: int, what: str) -> None:
+    """``measure(size)`` is the time of one run at ``size``.  Passes as soon as
+    one run at 10n beats ``RATIO`` times the best of ``SMALL_RUNS`` at n; fails
+    at once when two runs at 10n both took over twice that (no noise does that)."""
+    tries = []
+    for _ in range(ROUNDS):
+        small = min(measure(n) for _ in range(SMALL_RUNS))
+        large = float("inf")
+        for run in range(LARGE_RUNS):
+            large = min(large, measure(10 * n))
+            if large < RATIO * small:
+                return
+            if run and large > 2 * RATIO * small:
+                break
+        tries.append(f"{small * 1e3:.1f} ms -> {large * 1e3:.1f} ms ({large / small:.0f}x)")
+        if large > 2 * RATIO * small:
+            break
+    pytest.fail(f"{what}: {n} -> {10 * n} elements took more than {RATIO:g}x as long: "
+                f"{'; '.join(tries)}")
+
+
+def _memory_request(shape: Shape) -> Callable[[int], float]:
+    return lambda n: time_request(MemoryStore, shape, n)
+
+
+LINEAR_NOW = ["networks", "network_tags", "subnets", "ports", "ports_fixed_ips",
+              "ports_address_pairs", "port_fixed_ips", "port_fixed_addresses", "security_groups"]
+
+
+@pytest.mark.parametrize("name", LINEAR_NOW)
+def test_request_cost_is_linear(name: str) -> None:
+    shape = SHAPES[name]
+    assert_linear(_memory_request(shape), shape.n, name)
+
+
+# NEEDS: kinds/subnet.py create: overlap check against the sibling blocks next
+# to the new CIDR only (each subnet is checked against every sibling today)
+def test_bulk_subnets_on_one_network_cost_is_linear() -> None:
+    shape = SHAPES["subnets_one_network"]
+    assert_linear(_memory_request(shape), shape.n, shape.name)
+
+
+# NEEDS: kinds/security.py create_rule: duplicate check by rule key in a
+# per-transaction dict (each rule is compared with every rule of its group today)
+def test_bulk_rules_in_one_group_cost_is_linear() -> None:
+    shape = SHAPES["rules"]
+    assert_linear(_memory_request(shape), shape.n, shape.name)
+
+
+def test_request_cost_is_linear_on_sqlite(tmp_path: Path) -> None:
+    files = iter(range(10**6))
+
+    def measure(n: int) -> float:
+        return time_request(lambda: SqliteStore(str(tmp_path / f"{next(files)}.db")),
+                            SHAPES["ports_fixed_ips"], n)
+    assert_linear(measure, N, "ports_fixed_ips on SQLite")
+
+
+# the store: a transaction of K reads and W writes commits in O(K+W) --------
+def _transaction(store: Store, k: int) -> float:
+    """K reads of existing keys, K prefix reads (each over a prefix this
+    transaction writes into, as ``Repo.where`` reads an index it adds to),
+    K puts and K deletes, in one transaction."""
+    for start in range(0, k, 1000):
+        store.txn([], [Put(f"/r/{i}", b"v") for i in range(start, min(k, start + 1000))])
+
+    def work(tx: StmTxn) -> None:
+        for i in range(k):
+            tx.get(f"/r/{i}")
+            tx.range(f"/w/{i}/")
+            tx.put(f"/w/{i}/x", b"v")
+            tx.delete(f"/d/{i}")
+    t0 = time.perf_counter()
+    transact(store, work)
+    return time.perf_counter() - t0
+
+
+def test_transaction_cost_is_linear_in_memory() -> None:
+    assert_linear(lambda k: _transaction(MemoryStore(), k), 300, "memory transaction")
+
+
+def test_transaction_cost_is_linear_on_sqlite(tmp_path: Path) -> None:
+    files = iter(range(10**6))
+
+    def measure(k: int) -> float:
+        store = SqliteStore(str(tmp_path / f"{next(files)}.db"))
+        try:
+            return _transaction(store, k)
+        finally:
+            store.close()
+    assert_linear(measure, 200, "SQLite transaction")
