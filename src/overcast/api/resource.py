@@ -22,6 +22,7 @@ from overcast.api.repo import Repo
 from overcast.model.types import Resource, _plain
 
 MISSING: Any = object()
+MAX_TAGS = 50  # tags in one body, as Neutron's tag extension limits them
 
 
 @dataclass(frozen=True)
@@ -41,12 +42,12 @@ def stored(name: str, conv: cv.Converter | None = None, **kw: Any) -> Attr:
 
 
 COMMON = (
-    Attr("id", "id", cv.to_uuidish, put=False),
+    Attr("id", "id", cv.to_uuid, put=False),
     Attr("project_id", "project_id", cv.to_str(255), put=False),
     Attr("tenant_id", "project_id", cv.to_str(255), put=False),
     stored("name", cv.to_str(255)),
     stored("description", cv.to_str(255)),
-    stored("tags", cv.list_of(cv.to_tag)),
+    stored("tags", cv.list_of(cv.to_tag, MAX_TAGS)),
     Attr("created_at", "created_at", post=False, put=False),
     Attr("updated_at", "updated_at", post=False, put=False),
     Attr("revision_number", "revision_number", post=False, put=False),

@@ -40,11 +40,11 @@ SCHEMA = Schema(
     (
         Attr("floating_network_id", "floating_network_id", cv.to_uuidish, put=False,
              required=True),
-        Attr("floating_ip_address", "floating_ip_address", cv.to_str(64), put=False),
+        Attr("floating_ip_address", "floating_ip_address", cv.to_ip, put=False),
         Attr("subnet_id", "_subnet_id", cv.optional(cv.to_uuidish), put=False,
              render=False),
         Attr("port_id", "port_id", cv.optional(cv.to_uuidish)),
-        Attr("fixed_ip_address", "fixed_ip_address", cv.optional(cv.to_str(64))),
+        Attr("fixed_ip_address", "fixed_ip_address", cv.optional(cv.to_ip)),
         Attr("router_id", "router_id", post=False, put=False),
         Attr("status", None, post=False, put=False),
         stored("dns_name", cv.to_str(255), put=False),

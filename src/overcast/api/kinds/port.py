@@ -26,15 +26,16 @@ from overcast.model.types import (
     Subnet,
 )
 
-_fixed_ip = cv.dict_of({"subnet_id": cv.to_uuidish, "ip_address": cv.to_str(64)})
-_pair = cv.dict_of({"ip_address": cv.to_str(64), "mac_address": cv.to_mac}, ("ip_address",))
+_fixed_ip = cv.dict_of({"subnet_id": cv.to_uuidish, "ip_address": cv.to_ip})
+_pair = cv.dict_of({"ip_address": cv.to_ip_or_cidr, "mac_address": cv.to_mac}, ("ip_address",))
+MAX_ADDRESS_PAIRS = 10  # Neutron's max_allowed_address_pair
 PROTECTED_OWNERS = ("network:router_interface", "network:router_gateway", "network:floatingip")
 ROUTER_DEVICES = "network:router"  # device_owner prefix of every router port (Neutron's too)
 
 
 def _pairs(value: Any) -> tuple[AddressPair, ...]:
     return tuple(AddressPair(p["ip_address"], p.get("mac_address", ""))
-                 for p in cv.list_of(_pair)(value))
+                 for p in cv.list_of(_pair, MAX_ADDRESS_PAIRS)(value))
 
 
 SCHEMA = Schema(

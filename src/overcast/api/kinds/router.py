@@ -16,7 +16,7 @@ from overcast.model.types import FloatingIP, HostRoute, Network, Port, Router, S
 GATEWAY = "network:router_gateway"
 INTERFACE = "network:router_interface"
 
-_gw_ip = cv.dict_of({"subnet_id": cv.to_uuidish, "ip_address": cv.to_str(64)})
+_gw_ip = cv.dict_of({"subnet_id": cv.to_uuidish, "ip_address": cv.to_ip})
 _gateway_fields = cv.dict_of({
     "network_id": cv.to_uuidish, "enable_snat": cv.to_bool,
     "external_fixed_ips": cv.list_of(_gw_ip),
@@ -28,8 +28,7 @@ def _gateway(value: Any) -> dict[str, Any] | None:
     if value is None or value == {}:
         return None
     return _gateway_fields(value)  # type: ignore[no-any-return]
-_route = cv.dict_of({"destination": cv.to_str(64), "nexthop": cv.to_str(64)},
-                    ("destination", "nexthop"))
+_route = cv.dict_of({"destination": cv.to_cidr, "nexthop": cv.to_ip}, ("destination", "nexthop"))
 
 
 def _routes(value: Any) -> tuple[HostRoute, ...]:
