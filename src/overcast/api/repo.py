@@ -18,6 +18,18 @@ from overcast.store import Store
 T = TypeVar("T", bound=Resource)
 
 
+class View(Protocol):
+    """What a caller derives from one ``where`` group (its objects by some key,
+    in some order), kept current by the Repo as the transaction saves and
+    removes objects: each change costs the view one call, not a rebuild."""
+
+    def add(self, obj: Any) -> None: ...
+    def discard(self, obj: Any) -> None: ...
+
+
+V = TypeVar("V", bound=View)
+
+
 class Reader(Protocol):
     # track=False: the commit need not re-check what was read
     def get(self, key: str, *, track: bool = True) -> bytes | None: ...
@@ -78,6 +90,7 @@ class Repo:
         # present is complete; with (kind, attr) in _grouped every value is
         self._groups: dict[tuple[str, str], dict[Any, dict[str, Resource]]] = {}
         self._grouped: set[tuple[str, str]] = set()
+        self._views: dict[tuple[str, str, Any], dict[str, View]] = {}
         self._memo: dict[str, Any] = {}
 
     def memo(self, name: str, compute: Callable[[], Any]) -> Any:
@@ -168,11 +181,25 @@ class Repo:
                                  if o is not None}
         return found
 
+    def view(self, cls: type[T], attr: str, value: str, name: str,
+             make: Callable[[list[T]], V]) -> V:
+        """``make(where(cls, attr=value))``, once per transaction and ``name``,
+        then kept current (``View``).  ``attr`` must have a secondary index."""
+        assert attr in keys.INDEXED.get(cls.KIND, ()), (cls.KIND, attr)
+        views = self._views.setdefault((cls.KIND, attr, value), {})
+        found = views.get(name)
+        if found is None:
+            found = views[name] = make(self.where(cls, **{attr: value}))
+        return found  # type: ignore[return-value]
+
     def _regroup(self, new: Resource | None, old: Resource | None) -> None:
-        """Keep the groups ``where`` has read in step with one saved or removed object."""
+        """Keep the groups ``where`` has read, and their views, in step with one
+        saved or removed object."""
         some = new if new is not None else old
         assert some is not None
         for attr in keys.INDEXED.get(some.KIND, ()):
+            if self._views:
+                self._update_views(some.KIND, attr, new, old)
             groups = self._groups.get((some.KIND, attr))
             if groups is None:
                 continue
@@ -185,6 +212,15 @@ class Repo:
                 groups[value][new.id] = new
             elif (some.KIND, attr) in self._grouped:
                 groups[value] = {new.id: new}
+
+    def _update_views(self, kind: str, attr: str, new: Resource | None,
+                      old: Resource | None) -> None:
+        if old is not None:
+            for v in self._views.get((kind, attr, getattr(old, attr)), {}).values():
+                v.discard(old)
+        if new is not None:
+            for v in self._views.get((kind, attr, getattr(new, attr)), {}).values():
+                v.add(new)
 
     def new_id(self) -> str:
         return self.seams.new_id()
