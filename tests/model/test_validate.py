@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from overcast.model import ipam, validate
+from overcast.model.problems import Problem
 from overcast.model.types import AllocationPool, Network, Port, SecurityGroupRule, Subnet
 
 
@@ -79,3 +80,43 @@ def test_default_pools_leave_out_the_gateway() -> None:
     assert pools == [AllocationPool("10.0.0.2", "10.0.0.6")]
     assert ipam.first_free(pools, {"10.0.0.2", "10.0.0.3"}, 4) == "10.0.0.4"
     assert ipam.first_free(pools, {f"10.0.0.{i}" for i in range(2, 7)}, 4) is None
+
+
+# issue 7 ----------------------------------------------------------------------------------
+def test_addresses_and_networks_take_no_zone() -> None:
+    for text in ("2001:db8::1%eth0", "fe80::1%0"):
+        problems: list[Problem] = []
+        assert validate.parse_ip(text, "x", problems) is None and problems
+    assert validate.normalized_prefix("2001:db8::%eth0/64") is None
+    assert str(ipam.parse_address("2001:DB8::0:1")) == "2001:db8::1"
+
+
+def test_ipv6_defaults_are_ipv6_addresses() -> None:
+    net = ipam.parse_network("::/64")
+    assert ipam.default_gateway(net) == "::1"
+    assert ipam.default_pools(net, "::1") == [AllocationPool("::2", "::ffff:ffff:ffff:ffff")]
+
+
+def test_a_mac_octet_is_exactly_two_hex_digits() -> None:
+    for mac in ("fa:16:3e:00:00:+1", "fa:16:3e:00:00:-1", "fa:16:3e:00:00: 1", "fa:16:3e:0x:00:01"):
+        assert [p.path for p in validate.check_mac(mac, "port.mac_address")] == ["port.mac_address"]
+    assert validate.check_mac("fa:16:3e:00:00:01", "m") == []
+
+
+def test_subnet_address_rules() -> None:
+    def paths(**kw: object) -> list[str]:
+        return [p.path for p in validate.check_subnet(_subnet(**kw), [])]
+    assert paths(cidr="0.0.0.0/0", gateway_ip=None) == ["subnet.cidr"]
+    assert paths(gateway_ip="10.0.0.0") == ["subnet.gateway_ip"]
+    assert paths(gateway_ip="10.0.0.255") == ["subnet.gateway_ip"]
+    assert paths(gateway_ip=None, allocation_pools=(AllocationPool("10.0.0.0", "10.0.0.9"),)) \
+        == ["subnet.allocation_pools[0]"]
+    v6 = {"cidr": "2001:db8::/64", "ip_version": 6, "gateway_ip": "2001:db8::"}
+    assert paths(**v6) == []  # the subnet-router anycast may be the gateway
+    assert paths(ipv6_ra_mode="slaac") == ["subnet.ipv6_ra_mode"]  # on IPv4
+    assert paths(**v6, ipv6_ra_mode="slaac", ipv6_address_mode="dhcpv6-stateful") \
+        == ["subnet.ipv6_address_mode"]
+    assert paths(**{**v6, "cidr": "2001:db8::/80"}, ipv6_address_mode="slaac") \
+        == ["subnet.ipv6_address_mode"]
+    assert paths(**v6, ipv6_address_mode="slaac", enable_dhcp=False) \
+        == ["subnet.ipv6_address_mode"]

@@ -35,7 +35,7 @@ def replace_all(h: Handlers, call: Call) -> Response:
     if not isinstance(body, dict) or set(body) != {"tags"}:
         raise BadRequest("Expected a body {\"tags\": [...]}")
     try:
-        new = tuple(dict.fromkeys(cv.list_of(cv.to_tag)(body["tags"])))
+        new = tuple(dict.fromkeys(cv.list_of(cv.to_tag, MAX_TAGS)(body["tags"])))
     except ValueError as err:
         raise BadRequest(f"Invalid input for tags. Reason: {err}.") from None
     return Response(200, {"tags": _change(h, call, lambda tags: new)})

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,15 +29,72 @@ class Response:
     body: Any = None  # JSON-able, or None for an empty body
 
 
+MAX_DEPTH = 32  # arrays and objects inside one another; Neutron's bodies need 4
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_STRUCTURE = re.compile(r"[\[\]{}]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def decode_body(raw: bytes, limit: int) -> Any:
-    """The request body as JSON (``null`` when empty); 413 above ``limit`` bytes."""
+    """The request body as JSON (``null`` when empty); 413 above ``limit`` bytes.
+
+    400 for anything else than UTF-8 JSON, for nesting deeper than ``MAX_DEPTH``
+    (checked before parsing: json's recursion would raise RecursionError), for
+    NaN and Infinity (not JSON) and for a string holding a lone surrogate
+    (``"\\ud800"`` is valid JSON but no character: nothing can store it)."""
     if len(raw) > limit:
         raise TooLarge(f"Request body of {len(raw)} bytes exceeds the limit of "
                        f"{limit} bytes")
     try:
-        return json.loads(raw or b"null")
-    except (ValueError, UnicodeDecodeError):
+        text = raw.decode("utf-8") if raw else "null"
+    except UnicodeDecodeError:
+        raise BadRequest("Malformed request body: not valid JSON (not UTF-8)") from None
+    if _too_deep(text):
+        raise BadRequest(f"Malformed request body: nested more than {MAX_DEPTH} levels deep")
+    try:
+        body = json.loads(text, parse_constant=_no_constant)
+    except (ValueError, RecursionError):
         raise BadRequest("Malformed request body: not valid JSON") from None
+    if "\\u" in text:  # only an escape can make a lone surrogate
+        where = _surrogate_at(body, "")
+        if where is not None:
+            raise BadRequest(f"Invalid input for {where or 'the body'}. Reason: a lone "
+                             "surrogate is not a Unicode character.")
+    return body
+
+
+def _too_deep(text: str) -> bool:
+    depth = 0
+    for m in _STRUCTURE.finditer(_STRING.sub("", text)):
+        depth += 1 if m.group() in "[{" else -1
+        if depth > MAX_DEPTH:
+            return True
+    return False
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _surrogate_at(value: Any, path: str) -> str | None:
+    """The path (``port.fixed_ips[0].subnet_id``) of a key or string holding a
+    lone surrogate, if any."""
+    if isinstance(value, str):
+        return path if _SURROGATE.search(value) else None
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            found = _surrogate_at(item, f"{path}[{i}]")
+            if found is not None:
+                return found
+    if isinstance(value, dict):
+        for key, item in value.items():
+            sub = f"{path}.{key}" if path else key
+            if _SURROGATE.search(key):
+                return path or "the body"
+            found = _surrogate_at(item, sub)
+            if found is not None:
+                return found
+    return None
 
 
 def unwrap(body: Any, member: str) -> Any:

@@ -16,6 +16,29 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
+def parse_address(value: object) -> IPAddress:
+    """An address as the API accepts it: a string in any standard notation, no
+    IPv6 zone (``fe80::1%eth0``: an address of one host's link, meaningless in
+    a subnet, and a second spelling of an address that escapes every equality
+    check).  ``str()`` of the result is the canonical form.  ValueError if not."""
+    if not isinstance(value, str) or "%" in value:
+        raise ValueError(f"'{value}' is not a valid IP address")
+    return ipaddress.ip_address(value)
+
+
+def parse_network(value: object, strict: bool = True) -> IPNetwork:
+    """A CIDR as the API accepts it (no zone, see ``parse_address``); with
+    ``strict`` the host bits must be zero.  ValueError if not."""
+    if not isinstance(value, str) or "%" in value:
+        raise ValueError(f"'{value}' is not a valid IP subnet")
+    return ipaddress.ip_network(value, strict=strict)
+
+
+def address_at(net: IPNetwork, n: int) -> IPAddress:
+    """The address ``n`` (an int) in the family of ``net``: ``::1``, not ``0.0.0.1``."""
+    return ipaddress.IPv4Address(n) if net.version == 4 else ipaddress.IPv6Address(n)
+
+
 def usable_range(net: IPNetwork) -> tuple[int, int]:
     """First and last assignable host address (as ints) of a network."""
     first, last = int(net.network_address), int(net.broadcast_address)
@@ -28,7 +51,7 @@ def usable_range(net: IPNetwork) -> tuple[int, int]:
 
 def default_gateway(net: IPNetwork) -> str | None:
     lo, hi = usable_range(net)
-    return str(ipaddress.ip_address(lo)) if lo <= hi else None
+    return str(address_at(net, lo)) if lo <= hi else None
 
 
 def default_pools(net: IPNetwork, gateway: str | None) -> list[AllocationPool]:
@@ -36,10 +59,9 @@ def default_pools(net: IPNetwork, gateway: str | None) -> list[AllocationPool]:
     lo, hi = usable_range(net)
     ranges = [(lo, hi)]
     if gateway is not None:
-        gw = int(ipaddress.ip_address(gateway))
-        ranges = _exclude(ranges, gw)
-    make = ipaddress.ip_address
-    return [AllocationPool(str(make(a)), str(make(b))) for a, b in ranges if a <= b]
+        ranges = _exclude(ranges, int(ipaddress.ip_address(gateway)))
+    return [AllocationPool(str(address_at(net, a)), str(address_at(net, b)))
+            for a, b in ranges if a <= b]
 
 
 def _exclude(ranges: list[tuple[int, int]], point: int) -> list[tuple[int, int]]:

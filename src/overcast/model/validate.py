@@ -8,6 +8,7 @@ too, so that the API and any other writer share one definition.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable
 
 from overcast.model import ipam
@@ -26,12 +27,12 @@ ICMP_PROTOCOLS = {"icmp", "icmpv6", "ipv6-icmp", "1", "58"}
 
 def parse_cidr(value: str, path: str, problems: list[Problem]) -> ipam.IPNetwork | None:
     try:
-        loose = ipaddress.ip_network(value, strict=False)
+        loose = ipam.parse_network(value, strict=False)
     except (ValueError, TypeError):
         problems.append(Problem(path, f"'{value}' is not a valid IP subnet"))
         return None
     try:
-        return ipaddress.ip_network(value, strict=True)
+        return ipam.parse_network(value, strict=True)
     except ValueError:
         problems.append(Problem(path, f"'{value}' has host bits set; did you mean '{loose}'?"))
         return None
@@ -41,36 +42,32 @@ def normalized_prefix(value: str) -> ipam.IPNetwork | None:
     """A security group rule's remote prefix as Neutron reads it: host bits are
     dropped (10.0.0.5/24 is 10.0.0.0/24) and a bare address is a /32 or /128."""
     try:
-        return ipaddress.ip_network(value, strict=False)
+        return ipam.parse_network(value, strict=False)
     except (ValueError, TypeError):
         return None
 
 
 def parse_ip(value: object, path: str, problems: list[Problem]) -> ipam.IPAddress | None:
     try:
-        return ipaddress.ip_address(str(value))
+        return ipam.parse_address(value)
     except ValueError:
         problems.append(Problem(path, f"'{value}' is not a valid IP address"))
         return None
 
 
+_MAC = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
+
+
 def check_mac(mac: str, path: str) -> list[Problem]:
-    parts = mac.split(":")
-    if len(parts) != 6 or not all(len(p) == 2 and _is_hex(p) for p in parts):
+    """A unicast MAC in the canonical form (six octets of exactly two lower-case
+    hex digits, colons): ``int("+1", 16)`` is 1, so ``:+1`` must not pass."""
+    if not _MAC.fullmatch(mac):
         return [Problem(path, f"'{mac}' is not a valid MAC address")]
-    if int(parts[0], 16) & 1:
+    if int(mac[:2], 16) & 1:
         return [Problem(path, f"'{mac}' is a multicast address, not a unicast MAC")]
     if mac == "00:00:00:00:00:00":
         return [Problem(path, f"'{mac}' is not a valid unicast MAC address")]
     return []
-
-
-def _is_hex(s: str) -> bool:
-    try:
-        int(s, 16)
-    except ValueError:
-        return False
-    return True
 
 
 def check_network(net: Network, vni_range: tuple[int, int]) -> list[Problem]:
@@ -101,14 +98,17 @@ def check_subnet(subnet: Subnet, siblings: Iterable[Subnet]) -> list[Problem]:
         problems.append(Problem("subnet.ip_version",
                                 f"cidr {subnet.cidr} is not IPv{subnet.ip_version}"))
         return problems
+    if net.prefixlen == 0:
+        # Neutron's rule too: a /0 is every address (dnsmasq cannot serve it)
+        problems.append(Problem("subnet.cidr", f"{net}: 0 is not allowed as CIDR prefix length"))
+        return problems
     gateway = None
     if subnet.gateway_ip is not None:
         gateway = parse_ip(subnet.gateway_ip, "subnet.gateway_ip", problems)
-        if gateway is not None and gateway not in net:
-            problems.append(Problem("subnet.gateway_ip",
-                                    f"gateway {gateway} is not inside {net}"))
+        problems += _check_gateway(net, gateway)
     problems += _check_pools(subnet, net, gateway)
     problems += _check_extras(subnet)
+    problems += _check_ipv6_modes(subnet, net)
     for other in siblings:
         if other.id == subnet.id:
             continue
@@ -120,10 +120,56 @@ def check_subnet(subnet: Subnet, siblings: Iterable[Subnet]) -> list[Problem]:
     return problems
 
 
+def _check_gateway(net: ipam.IPNetwork, gateway: ipam.IPAddress | None) -> list[Problem]:
+    """Inside the subnet, and (IPv4) neither its network nor its broadcast address,
+    as Neutron's ``check_gateway_invalid_in_subnet``.  IPv6 has no broadcast and
+    its network address is the subnet-router anycast, which Neutron accepts."""
+    if gateway is None:
+        return []
+    if gateway not in net:
+        return [Problem("subnet.gateway_ip", f"gateway {gateway} is not inside {net}")]
+    if net.version == 4 and net.prefixlen <= 30 and gateway in (net.network_address,
+                                                                net.broadcast_address):
+        return [Problem("subnet.gateway_ip",
+                        f"gateway {gateway} is the network or broadcast address of {net}")]
+    return []
+
+
+IPV6_MODES = ("slaac", "dhcpv6-stateful", "dhcpv6-stateless")
+AUTO_ADDRESS_MODES = ("slaac", "dhcpv6-stateless")  # the host makes its address: EUI-64
+
+
+def _check_ipv6_modes(subnet: Subnet, net: ipam.IPNetwork) -> list[Problem]:
+    """Neutron's rules for ``ipv6_ra_mode``/``ipv6_address_mode``."""
+    ra, addr = subnet.ipv6_ra_mode, subnet.ipv6_address_mode
+    named = [(n, v) for n, v in (("ipv6_ra_mode", ra), ("ipv6_address_mode", addr))
+             if v is not None]
+    if not named:
+        return []
+    first = f"subnet.{named[0][0]}"
+    if net.version == 4:
+        return [Problem(f"subnet.{n}", f"{n} is not valid when ip_version is 4")
+                for n, _ in named]
+    problems = [Problem(f"subnet.{n}", f"'{v}' is not one of {', '.join(IPV6_MODES)}")
+                for n, v in named if v not in IPV6_MODES]
+    if ra is not None and addr is not None and ra != addr:
+        problems.append(Problem("subnet.ipv6_address_mode",
+                                f"ipv6_ra_mode set to '{ra}' with ipv6_address_mode set to "
+                                f"'{addr}' is not valid: if both are set they must be equal"))
+    if not subnet.enable_dhcp:
+        problems.append(Problem(first, "ipv6_ra_mode or ipv6_address_mode cannot be set "
+                                       "when enable_dhcp is false"))
+    if any(v in AUTO_ADDRESS_MODES for _, v in named) and net.prefixlen != 64:
+        problems.append(Problem(first, f"invalid CIDR {net} for IPv6 address mode "
+                                       f"{named[0][1]}: EUI-64 addresses need a /64 prefix"))
+    return problems
+
+
 def _check_pools(subnet: Subnet, net: ipam.IPNetwork,
                  gateway: ipam.IPAddress | None) -> list[Problem]:
     problems: list[Problem] = []
     bounds: list[tuple[int, int, int]] = []
+    lo, hi = ipam.usable_range(net)
     for i, pool in enumerate(subnet.allocation_pools):
         path = f"subnet.allocation_pools[{i}]"
         start = parse_ip(pool.start, path + ".start", problems)
@@ -132,6 +178,10 @@ def _check_pools(subnet: Subnet, net: ipam.IPNetwork,
             continue
         if start not in net or end not in net:
             problems.append(Problem(path, f"pool {start}-{end} is not inside {net}"))
+            continue
+        if not (lo <= int(start) and int(end) <= hi):
+            problems.append(Problem(path, f"pool {start}-{end} includes the network or "
+                                          f"broadcast address of {net}"))
             continue
         if int(start) > int(end):
             problems.append(Problem(path, f"pool start {start} is after its end {end}"))
@@ -174,11 +224,19 @@ def check_fixed_ip(ip: str, subnet: Subnet, path: str,
     if addr not in net:
         return [Problem(path, f"{addr} is not inside subnet {subnet.id} ({subnet.cidr})")]
     lo, hi = ipam.usable_range(net)
-    if not lo <= int(addr) <= hi:
+    is_gateway = _same_address(addr, subnet.gateway_ip)
+    if not lo <= int(addr) <= hi and not (allow_gateway and is_gateway):
         problems.append(Problem(path, f"{addr} is the network or broadcast address of {net}"))
-    if not allow_gateway and subnet.gateway_ip is not None and str(addr) == subnet.gateway_ip:
+    if not allow_gateway and is_gateway:
         problems.append(Problem(path, f"{addr} is the gateway of subnet {subnet.id}", "conflict"))
     return problems
+
+
+def _same_address(addr: ipam.IPAddress, other: str | None) -> bool:
+    try:
+        return other is not None and ipaddress.ip_address(other) == addr
+    except ValueError:
+        return False
 
 
 def check_port(port: Port, subnets: dict[str, Subnet]) -> list[Problem]:

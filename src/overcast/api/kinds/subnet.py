@@ -8,16 +8,35 @@ from typing import Any
 from overcast.api import allocation
 from overcast.api import convert as cv
 from overcast.api.auth import Context
-from overcast.api.errors import BadRequest, Conflict, Forbidden
+from overcast.api.errors import BadRequest, Conflict
 from overcast.api.repo import Repo
 from overcast.api.resource import MISSING, Attr, Schema, stored
 from overcast.model import ipam, keys, validate
 from overcast.model.problems import ModelError, Problem
 from overcast.model.types import AllocationPool, HostRoute, Network, Port, Subnet
 
-_pool = cv.dict_of({"start": cv.to_str(64), "end": cv.to_str(64)}, ("start", "end"))
-_route = cv.dict_of({"destination": cv.to_str(64), "nexthop": cv.to_str(64)},
-                    ("destination", "nexthop"))
+MAX_DNS_NAMESERVERS = 5  # Neutron's max_dns_nameservers
+MAX_HOST_ROUTES = 20  # Neutron's max_subnet_host_routes
+
+
+def _canonical(conv: cv.Converter) -> cv.Converter:
+    """A clean string, in canonical form if ``conv`` takes it (``2001:DB8::1`` is
+    ``2001:db8::1``, so the in-use and gateway checks see one spelling), else as
+    given: ``validate.check_subnet`` then names what is wrong and where
+    (``dns_nameservers[1]``)."""
+    def convert(value: Any) -> str:
+        text = str(cv.to_str(64)(value))
+        try:
+            return str(conv(text))
+        except ValueError:
+            return text
+    return convert
+
+
+_ip = _canonical(cv.to_ip)
+_cidr = _canonical(cv.to_cidr)
+_pool = cv.dict_of({"start": _ip, "end": _ip}, ("start", "end"))
+_route = cv.dict_of({"destination": _cidr, "nexthop": _ip}, ("destination", "nexthop"))
 
 
 def _pools(value: Any) -> tuple[AllocationPool, ...]:
@@ -25,13 +44,7 @@ def _pools(value: Any) -> tuple[AllocationPool, ...]:
 
 
 def _routes(value: Any) -> tuple[HostRoute, ...]:
-    return tuple(HostRoute(**r) for r in cv.list_of(_route)(value))
-
-
-def _gateway(value: Any) -> str | None:
-    if value is None:
-        return None
-    return str(cv.to_str(64)(value))
+    return tuple(HostRoute(**r) for r in cv.list_of(_route, MAX_HOST_ROUTES)(value))
 
 
 def _extra(repo: Repo, subnet: Subnet, out: dict[str, Any]) -> None:
@@ -45,10 +58,11 @@ SCHEMA = Schema(
     (
         Attr("network_id", "network_id", cv.to_uuidish, put=False, required=True),
         Attr("ip_version", "ip_version", cv.int_range(4, 6), put=False),
-        Attr("cidr", "cidr", cv.to_str(64), put=False),
-        Attr("gateway_ip", "gateway_ip", _gateway),
+        Attr("cidr", "cidr", _cidr, put=False),
+        Attr("gateway_ip", "gateway_ip", cv.optional(_ip)),
         Attr("allocation_pools", "allocation_pools", _pools),
-        Attr("dns_nameservers", "dns_nameservers", cv.list_of(cv.to_str(64))),
+        Attr("dns_nameservers", "dns_nameservers",
+             cv.list_of(_ip, MAX_DNS_NAMESERVERS)),
         Attr("host_routes", "host_routes", _routes),
         stored("enable_dhcp", cv.to_bool),
         Attr("ipv6_ra_mode", "ipv6_ra_mode",
@@ -58,20 +72,11 @@ SCHEMA = Schema(
         Attr("subnetpool_id", "subnetpool_id", cv.optional(cv.to_uuidish), put=False),
     ),
     extra=_extra,
-    shared_via=lambda repo, s: _network_shared(repo, s),
 )
 
 
-def _network_shared(repo: Repo, subnet: Subnet) -> bool:
-    """Subnets of a shared network are visible to every project, as in Neutron."""
-    net = repo.get(Network, subnet.network_id)
-    return net is not None and net.shared
-
-
 def create(repo: Repo, ctx: Context, fields: dict[str, Any]) -> Subnet:
-    network = repo.must(Network, fields["network_id"], lambda n: ctx.may_see(n.project_id, n.shared))
-    if not ctx.owns(network.project_id):
-        raise Forbidden(f"Only the owner of network {network.id} may add subnets to it")
+    network = repo.must(Network, fields["network_id"])  # the handler checked the policy
     if fields.get("subnetpool_id") is not None:
         raise BadRequest("Invalid input for subnetpool_id. Reason: subnet pools are not supported.")
     if "cidr" not in fields:
@@ -104,8 +109,6 @@ def _valid_ip(value: str | None) -> str | None:
 
 
 def update(repo: Repo, ctx: Context, subnet: Subnet, fields: dict[str, Any]) -> Subnet:
-    if not ctx.owns(subnet.project_id):
-        raise Forbidden(f"Only the owner of subnet {subnet.id} may change it")
     new = subnet.replace(**fields)
     siblings = repo.where(Subnet, network_id=subnet.network_id)
     problems = validate.check_subnet(new, siblings)
@@ -120,13 +123,12 @@ def update(repo: Repo, ctx: Context, subnet: Subnet, fields: dict[str, Any]) -> 
 
 
 def delete(repo: Repo, ctx: Context, subnet: Subnet) -> None:
-    if not ctx.owns(subnet.project_id):
-        raise Forbidden(f"Only the owner of subnet {subnet.id} may delete it")
-    users = [p.id for p in repo.where(Port, network_id=subnet.network_id)
+    users = [p for p in repo.where(Port, network_id=subnet.network_id)
              if any(f.subnet_id == subnet.id for f in p.fixed_ips)]
     if users:
+        seen = sorted(p.id for p in users if ctx.owns(p.project_id))  # others' ports are theirs
+        named = f" ({', '.join(seen[:5])})" if seen else ""
         raise Conflict(f"Unable to complete operation on subnet {subnet.id}: one or more ports "
-                       f"have an IP allocation from this subnet ({', '.join(sorted(users)[:5])}).",
-                       type="SubnetInUse")
+                       f"have an IP allocation from this subnet{named}.", type="SubnetInUse")
     allocation.release_subnet(repo, subnet)
     repo.remove(subnet)
