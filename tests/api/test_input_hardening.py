@@ -1,9 +1,6 @@
 """Issue 7, items 7-11: input that crashed the API, corrupted its state or
 escaped a check.  Each request that must fail is a 400 naming the field and
-leaves the store exactly as it was.
-
-Tests marked ``NEEDS:`` depend on an edit outside the files of this change
-(named in the mark); they fail until that edit is in."""
+leaves the store exactly as it was."""
 
 from __future__ import annotations
 
@@ -132,7 +129,6 @@ def test_router_gateway_addresses_take_no_zone(client: Direct, unchanged: Any) -
     rejected(r, "external_gateway_info", "2001:db8:e::9%eth0")
 
 
-# NEEDS: kinds/floatingip.py: floating_ip_address converted with cv.to_ip
 def test_floating_ip_address_takes_no_zone(client: Direct, unchanged: Any) -> None:
     ext, _, _ = _external(client)
     unchanged()
@@ -141,7 +137,6 @@ def test_floating_ip_address_takes_no_zone(client: Direct, unchanged: Any) -> No
     rejected(r, "floating_ip_address")
 
 
-# NEEDS: kinds/router.py: route destination/nexthop converted with cv.to_cidr/cv.to_ip
 def test_router_route_nexthop_takes_no_zone(client: Direct, net: dict[str, Any],
                                             v6: dict[str, Any], unchanged: Any) -> None:
     router = client.create("router", "routers", name="r")
@@ -187,7 +182,6 @@ def test_a_chosen_id_must_be_a_uuid(client: Direct, store: MemoryStore, bad: Any
     assert dump(store) == before
 
 
-# NEEDS: resource.py COMMON: Attr("id", "id", cv.to_uuid, put=False)
 @pytest.mark.parametrize("bad", ["my-network", "net1", "6b2a6b2a-6b2a-6b2a-6b2a-6b2a6b2a6b2"])
 def test_a_chosen_id_that_is_a_token_but_not_a_uuid(client: Direct, store: MemoryStore,
                                                    bad: str) -> None:
@@ -487,14 +481,12 @@ def test_fifty_tags_at_most_through_the_tags_api(client: Direct, unchanged: Any)
     rejected(r, "tags", "50")
 
 
-# NEEDS: resource.py COMMON: stored("tags", cv.list_of(cv.to_tag, MAX_TAGS))
 def test_fifty_tags_at_most_in_a_body(client: Direct, unchanged: Any) -> None:
     unchanged()
     rejected(post(client, "networks", "network", tags=[f"t{i}" for i in range(51)]),
              "tags", "50")
 
 
-# NEEDS: kinds/port.py: cv.list_of(_pair, 10) in _pairs
 def test_ten_allowed_address_pairs_at_most(client: Direct, net: dict[str, Any],
                                            unchanged: Any) -> None:
     pairs = [{"ip_address": f"10.0.0.{100 + i}"} for i in range(11)]
