@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
 from typing import Any
 
@@ -92,11 +93,50 @@ def create(repo: Repo, ctx: Context, fields: dict[str, Any]) -> Subnet:
     if "allocation_pools" not in fields or not fields["allocation_pools"]:
         fields["allocation_pools"] = tuple(ipam.default_pools(net, _valid_ip(fields["gateway_ip"])))
     subnet = Subnet(**fields)
-    siblings = repo.where(Subnet, network_id=network.id)
-    problems = validate.check_subnet(subnet, siblings)
+    by_address = repo.view(Subnet, "network_id", network.id, "by_address", ByAddress)
+    problems = validate.check_subnet(subnet, by_address.neighbours(net))
     if problems:
         raise ModelError(problems)
     return repo.save(subnet, new=True)
+
+
+class ByAddress:
+    """A network's subnets in address order, kept current by the transaction
+    (``Repo.view``): a new CIDR can only overlap its two neighbours (the
+    subnets of a network never overlap each other), so a bulk create of N
+    subnets costs N look-ups, not N x N comparisons."""
+
+    def __init__(self, subnets: list[Subnet]) -> None:
+        self._order: list[tuple[int, int, str]] = []
+        self._by_id: dict[str, Subnet] = {}
+        for s in subnets:
+            self.add(s)
+
+    @staticmethod
+    def _key(subnet: Subnet) -> tuple[int, int, str] | None:
+        try:
+            net = ipaddress.ip_network(subnet.cidr)
+        except ValueError:
+            return None
+        return (net.version, int(net.network_address), subnet.id)
+
+    def add(self, subnet: Subnet) -> None:
+        key = self._key(subnet)
+        if key is not None and subnet.id not in self._by_id:
+            bisect.insort(self._order, key)
+            self._by_id[subnet.id] = subnet
+
+    def discard(self, subnet: Subnet) -> None:
+        old = self._by_id.pop(subnet.id, None)
+        key = self._key(old) if old is not None else None
+        if key is not None:
+            self._order.remove(key)
+
+    def neighbours(self, net: ipam.IPNetwork) -> list[Subnet]:
+        """The subnets just below and just above ``net``'s first address."""
+        i = bisect.bisect_left(self._order, (net.version, int(net.network_address), ""))
+        near = self._order[max(i - 1, 0):i + 1]
+        return [self._by_id[k[2]] for k in near]
 
 
 def _valid_ip(value: str | None) -> str | None:
