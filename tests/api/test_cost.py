@@ -190,15 +190,11 @@ def test_request_cost_is_linear(name: str) -> None:
     assert_linear(_memory_request(shape), shape.n, name)
 
 
-# NEEDS: kinds/subnet.py create: overlap check against the sibling blocks next
-# to the new CIDR only (each subnet is checked against every sibling today)
 def test_bulk_subnets_on_one_network_cost_is_linear() -> None:
     shape = SHAPES["subnets_one_network"]
     assert_linear(_memory_request(shape), shape.n, shape.name)
 
 
-# NEEDS: kinds/security.py create_rule: duplicate check by rule key in a
-# per-transaction dict (each rule is compared with every rule of its group today)
 def test_bulk_rules_in_one_group_cost_is_linear() -> None:
     shape = SHAPES["rules"]
     assert_linear(_memory_request(shape), shape.n, shape.name)

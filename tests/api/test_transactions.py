@@ -20,6 +20,8 @@ from .helpers import Direct
 
 AGENT_PREFIXES = (keys.HOST, keys.ALIVE, keys.PORT_STATUS)
 
+P1 = "00000000-0000-4000-8000-000000000001"  # a port id the tests choose
+
 
 class Recording(MemoryStore):
     """A store that records the compares of every API commit (a writing
@@ -69,10 +71,10 @@ def _setup() -> tuple[Recording, Direct, dict[str, Any]]:
 def test_a_port_write_compares_no_key_an_agent_writes() -> None:
     store, client, net = _setup()
     store.commits.clear()
-    port = client.port(net["id"], id="p1", **{"binding:host_id": "h1"})
+    port = client.port(net["id"], id=P1, **{"binding:host_id": "h1"})
     assert port["binding:vif_type"] == "tap"  # the host was read, to render the port
-    _agent_reports(store, "p1", beat=1)
-    r = client.put("/v2.0/ports/p1", {"port": {"name": "renamed"}})
+    _agent_reports(store, P1, beat=1)
+    r = client.put(f"/v2.0/ports/{P1}", {"port": {"name": "renamed"}})
     assert r.status == 200 and r["port"]["status"] == "ACTIVE"  # the status was read too
     assert len(store.commits) == 2
     for compares, succeeded in store.commits:
@@ -83,14 +85,14 @@ def test_a_port_write_compares_no_key_an_agent_writes() -> None:
 def test_agent_writes_between_read_and_commit_cause_no_retry() -> None:
     store, client, net = _setup()
     store.commits.clear()
-    store.before_commit = lambda: _agent_reports(store, "p1", beat=2)
-    port = client.port(net["id"], id="p1", **{"binding:host_id": "h1"})
+    store.before_commit = lambda: _agent_reports(store, P1, beat=2)
+    port = client.port(net["id"], id=P1, **{"binding:host_id": "h1"})
     assert port["binding:vif_type"] == "tap"
     assert [ok for _, ok in store.commits] == [True]  # committed at the first attempt
 
     store.commits.clear()
-    store.before_commit = lambda: _agent_reports(store, "p1", beat=3)
-    r = client.put("/v2.0/ports/p1", {"port": {"name": "renamed"}})
+    store.before_commit = lambda: _agent_reports(store, P1, beat=3)
+    r = client.put(f"/v2.0/ports/{P1}", {"port": {"name": "renamed"}})
     assert r.status == 200 and r["port"]["status"] == "ACTIVE"
     assert [ok for _, ok in store.commits] == [True]
 
@@ -99,15 +101,15 @@ def test_model_writes_between_read_and_commit_still_conflict() -> None:
     """The other side: a concurrent change of what the write relies on (the
     port itself) still makes the transaction retry."""
     store, client, net = _setup()
-    client.port(net["id"], id="p1")
+    client.port(net["id"], id=P1)
     store.commits.clear()
 
     def someone_else_renames() -> None:
-        raw = store.get(keys.obj("port", "p1"))
+        raw = store.get(keys.obj("port", P1))
         assert raw is not None
         store.put(raw.key, raw.value.replace(b'"name":""', b'"name":"theirs"'))
     store.before_commit = someone_else_renames
-    r = client.put("/v2.0/ports/p1", {"port": {"description": "mine"}})
+    r = client.put(f"/v2.0/ports/{P1}", {"port": {"description": "mine"}})
     assert r.status == 200 and r["port"]["name"] == "theirs"
     assert [ok for _, ok in store.commits] == [False, True]
 

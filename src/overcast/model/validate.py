@@ -319,7 +319,8 @@ def _check_rule_ports(rule: SecurityGroupRule) -> list[Problem]:
     return []
 
 
-def _rule_key(r: SecurityGroupRule) -> tuple[object, ...]:
+def rule_key(r: SecurityGroupRule) -> tuple[object, ...]:
+    """What makes two rules the same rule (Neutron's duplicate check)."""
     proto = r.protocol
     if proto is not None and proto in PROTOCOLS:
         proto = str(PROTOCOLS[proto])
@@ -331,9 +332,9 @@ def _rule_key(r: SecurityGroupRule) -> tuple[object, ...]:
 
 def _check_duplicate(rule: SecurityGroupRule,
                      existing: Iterable[SecurityGroupRule]) -> list[Problem]:
-    key = _rule_key(rule)
+    key = rule_key(rule)
     for other in existing:
-        if other.id != rule.id and _rule_key(other) == key:
+        if other.id != rule.id and rule_key(other) == key:
             return [Problem("security_group_rule",
                             f"a rule like this already exists: {other.id}", "conflict")]
     return []

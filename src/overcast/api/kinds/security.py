@@ -122,15 +122,29 @@ def create_rule(repo: Repo, ctx: Context, fields: dict[str, Any]) -> SecurityGro
     rule = SecurityGroupRule(**fields)
     if rule.remote_group_id is not None:
         repo.must(SecurityGroup, rule.remote_group_id, GROUP_SCHEMA.visible(ctx))
-    existing = repo.where(SecurityGroupRule, security_group_id=group.id)
-    problems = validate.check_rule(rule, existing)
+    # the group's rules by what makes them the same, once per transaction (a
+    # bulk create compares each new rule with its likes only, not every rule)
+    alike: dict[tuple[object, ...], list[SecurityGroupRule]] = repo.memo(
+        f"rules-by-key:{group.id}", lambda: _by_key(repo, group))
+    key = validate.rule_key(rule)
+    problems = validate.check_rule(rule, alike.get(key, ()))
     if problems:
         if any(p.kind == "conflict" for p in problems):
             raise Conflict(f"Security group rule already exists. Rule id is "
                            f"{problems[0].message.rsplit(' ', 1)[-1]}.",
                            type="SecurityGroupRuleExists")
         raise ModelError(problems)
-    return repo.save(rule, new=True)
+    saved = repo.save(rule, new=True)
+    alike.setdefault(key, []).append(saved)
+    return saved
+
+
+def _by_key(repo: Repo, group: SecurityGroup) -> dict[tuple[object, ...],
+                                                      list[SecurityGroupRule]]:
+    out: dict[tuple[object, ...], list[SecurityGroupRule]] = {}
+    for rule in repo.where(SecurityGroupRule, security_group_id=group.id):
+        out.setdefault(validate.rule_key(rule), []).append(rule)
+    return out
 
 
 def delete_rule(repo: Repo, ctx: Context, rule: SecurityGroupRule) -> None:
