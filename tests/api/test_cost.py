@@ -180,24 +180,10 @@ def _memory_request(shape: Shape) -> Callable[[int], float]:
     return lambda n: time_request(MemoryStore, shape, n)
 
 
-LINEAR_NOW = ["networks", "network_tags", "subnets", "ports", "ports_fixed_ips",
-              "ports_address_pairs", "port_fixed_ips", "port_fixed_addresses", "security_groups"]
-
-
-@pytest.mark.parametrize("name", LINEAR_NOW)
+@pytest.mark.parametrize("name", list(SHAPES))
 def test_request_cost_is_linear(name: str) -> None:
     shape = SHAPES[name]
     assert_linear(_memory_request(shape), shape.n, name)
-
-
-def test_bulk_subnets_on_one_network_cost_is_linear() -> None:
-    shape = SHAPES["subnets_one_network"]
-    assert_linear(_memory_request(shape), shape.n, shape.name)
-
-
-def test_bulk_rules_in_one_group_cost_is_linear() -> None:
-    shape = SHAPES["rules"]
-    assert_linear(_memory_request(shape), shape.n, shape.name)
 
 
 def test_request_cost_is_linear_on_sqlite(tmp_path: Path) -> None:
