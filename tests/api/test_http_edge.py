@@ -1,0 +1,437 @@
+"""The HTTP edge's limits and protocol answers (issue 7, items 12-15), over
+raw sockets where a well-behaved client could not show them: timeouts,
+the request-head limit, the connection cap, clients that leave mid-body,
+methods, malformed requests, HEAD, and heavy requests kept off the loop."""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import json
+import logging
+import resource
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from overcast.api import Api, Auth
+from overcast.api.embedded import EmbeddedServer
+from overcast.api.http_limits import EdgeLimits
+from overcast.api.wire import Request, Response
+from overcast.store import MemoryStore
+
+from .helpers import assert_error
+
+FAST = EdgeLimits(idle_timeout=0.5, header_timeout=0.5, body_timeout=0.5)
+
+
+@contextmanager
+def server(limits: EdgeLimits | None = None, api: Api | None = None) -> Iterator[EmbeddedServer]:
+    with EmbeddedServer(api or Api(MemoryStore()), limits=limits) as srv:
+        yield srv
+
+
+def connect(srv: EmbeddedServer) -> socket.socket:
+    host, port = srv.url.removeprefix("http://").rsplit(":", 1)
+    return socket.create_connection((host, int(port)), timeout=10)
+
+
+def request(sock: socket.socket, method: str = "GET", path: str = "/",
+            headers: str = "") -> tuple[int, dict[str, str], bytes]:
+    """One request on a kept-alive socket: (status, headers, body)."""
+    sock.sendall(f"{method} {path} HTTP/1.1\r\nHost: t\r\n{headers}\r\n".encode())
+    return read_response(sock, head_only=method == "HEAD")
+
+
+def read_response(sock: socket.socket, head_only: bool = False) -> tuple[int, dict[str, str], bytes]:
+    resp = http.client.HTTPResponse(sock, method="HEAD" if head_only else "GET")
+    resp.begin()
+    body = resp.read()
+    return resp.status, {k.lower(): v for k, v in resp.getheaders()}, body
+
+
+def closed_within(sock: socket.socket, seconds: float) -> bool:
+    """The server closes this connection within ``seconds`` (a read sees EOF or a reset)."""
+    sock.settimeout(seconds)
+    try:
+        while sock.recv(65536):
+            pass
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+    return True
+
+
+def exchange(srv: EmbeddedServer, data: bytes) -> tuple[int, dict[str, str], bytes]:
+    with connect(srv) as sock:
+        sock.sendall(data)
+        return read_response(sock)
+
+
+def neutron_error(status: int, headers: dict[str, str], body: bytes, want: int) -> dict[str, str]:
+    assert status == want, (status, body)
+    assert headers["content-type"] == "application/json"
+    err = json.loads(body)["NeutronError"]
+    assert set(err) == {"type", "message", "detail"} and err["message"], err
+    return err  # type: ignore[no-any-return]
+
+
+# item 13: timeouts -------------------------------------------------------------------
+def test_a_connection_idle_after_its_answer_is_closed_after_the_idle_timeout() -> None:
+    with server(EdgeLimits(idle_timeout=0.5, header_timeout=30)) as srv, connect(srv) as sock:
+        assert request(sock)[0] == 200
+        start = time.monotonic()
+        assert closed_within(sock, 5)
+        assert 0.4 < time.monotonic() - start < 3
+        with connect(srv) as busy:  # a connection that keeps asking stays open
+            for _ in range(4):
+                assert request(busy)[0] == 200
+                time.sleep(0.2)  # pacing the client: under the timeout between requests
+
+
+def test_a_connection_that_sends_nothing_is_closed_after_the_header_timeout() -> None:
+    with server(EdgeLimits(idle_timeout=30, header_timeout=0.5)) as srv, connect(srv) as sock:
+        assert closed_within(sock, 5)
+
+
+def test_a_head_trickled_in_is_closed_after_the_header_timeout() -> None:
+    """slowloris: a byte now and then does not keep an unfinished head alive."""
+    with server(EdgeLimits(idle_timeout=30, header_timeout=0.5)) as srv, connect(srv) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n")
+        start = time.monotonic()
+        sock.settimeout(0.1)
+        closed = False
+        while not closed and time.monotonic() - start < 5:
+            try:
+                sock.sendall(b"X-a: b\r\n")
+                closed = sock.recv(1) == b""
+            except TimeoutError:
+                continue
+            except (BrokenPipeError, ConnectionResetError):
+                closed = True
+        assert closed and time.monotonic() - start < 3
+
+
+def test_a_body_trickled_in_is_closed_after_the_body_timeout() -> None:
+    with server(EdgeLimits(idle_timeout=30, body_timeout=0.5)) as srv, connect(srv) as sock:
+        sock.sendall(b"POST /v2.0/networks HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n{")
+        assert closed_within(sock, 5)
+
+
+# item 13: the request-head limit ---------------------------------------------------------
+def test_a_head_above_the_limit_is_431_and_one_below_it_is_served() -> None:
+    with server() as srv:
+        ok = exchange(srv, b"GET / HTTP/1.1\r\nHost: t\r\nX-Big: " + b"a" * 60_000 + b"\r\n\r\n")
+        assert ok[0] == 200
+        with connect(srv) as sock:
+            sender = _send_in_background(sock, b"GET / HTTP/1.1\r\nHost: t\r\nX-Big: ",
+                                         16 << 20)  # 16 MiB, never finished
+            status, headers, body = read_response(sock)
+            sender.join(10)
+        neutron_error(status, headers, body, 431)
+        assert headers["connection"] == "close"
+
+
+def test_unfinished_huge_heads_do_not_grow_the_server(tmp_path: Path) -> None:
+    """Four 64 MiB heads: the worker stops reading each at the limit."""
+    with overcast_server(tmp_path) as (port, proc):
+        before = _rss_kib(proc.pid)
+        socks = [socket.create_connection(("127.0.0.1", port)) for _ in range(4)]
+        senders = [_send_in_background(s, b"GET / HTTP/1.1\r\nX-Big: ", 64 << 20) for s in socks]
+        for sender in senders:
+            sender.join(30)
+        grown = _rss_kib(proc.pid) - before
+        for s in socks:
+            s.close()
+        assert _answers(port)
+    assert grown < 16 * 1024, f"the server grew by {grown} KiB"
+
+
+@contextmanager
+def overcast_server(tmp_path: Path, nofile: int | None = None
+                    ) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+    """``overcast server`` on memory: (one worker, the process itself), with at
+    most ``nofile`` descriptors; stopped by its PID."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+
+    def limit() -> None:
+        if nofile is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+
+    log = tmp_path / "server.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", "import sys; from overcast.cli.main import main; "
+             "sys.exit(main())", "server", "--bind", f"127.0.0.1:{port}", "--store", "memory:"],
+            stdout=out, stderr=subprocess.STDOUT, preexec_fn=limit)
+        try:
+            _wait_for(lambda: _answers(port) or proc.poll() is not None, 20, "server up")
+            assert proc.poll() is None, log.read_text()
+            yield port, proc
+            assert proc.poll() is None, log.read_text()
+        finally:
+            proc.terminate()
+            proc.wait(10)
+
+
+def _send_in_background(sock: socket.socket, start: bytes, size: int) -> threading.Thread:
+    def send() -> None:
+        try:
+            sock.sendall(start)
+            chunk = b"a" * (1 << 20)
+            for _ in range(size // len(chunk)):
+                sock.sendall(chunk)
+        except OSError:
+            pass  # the server stopped reading and closed: what is tested
+
+    t = threading.Thread(target=send, daemon=True)
+    t.start()
+    return t
+
+
+def _rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+# item 13: the connection cap ------------------------------------------------------------
+def test_at_the_cap_the_connection_idle_longest_makes_room() -> None:
+    with server(EdgeLimits(max_connections=3)) as srv:
+        socks = [connect(srv) for _ in range(3)]
+        for s in socks:  # each answered once, oldest first: all idle now
+            assert request(s)[0] == 200
+        with connect(srv) as newcomer:
+            assert request(newcomer)[0] == 200
+            assert closed_within(socks[0], 5)
+            assert request(socks[1])[0] == 200 and request(socks[2])[0] == 200
+        for s in socks:
+            s.close()
+
+
+def test_idle_connections_beyond_the_descriptor_limit_do_not_lock_new_clients_out(
+        tmp_path: Path) -> None:
+    """600 idle connections to a worker that may open 256 descriptors:
+    every new client is still answered, at once."""
+    with overcast_server(tmp_path, nofile=256) as (port, _):
+        idle = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(600)]
+        try:
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as c:
+                for _ in range(20):  # a new connection each time: no keep-alive
+                    assert c.get("/", headers={"Connection": "close"}).status_code == 200
+        finally:
+            for s in idle:
+                s.close()
+
+
+def _answers(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/", timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def _wait_for(check: Callable[[], bool], seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for: {what}"
+        time.sleep(0.05)
+
+
+def test_the_cap_stays_below_the_descriptor_limit() -> None:
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    assert EdgeLimits(max_connections=10**9).connection_cap() < soft
+    assert EdgeLimits(max_connections=5).connection_cap() == 5
+
+
+# item 14: a client that leaves mid-body ------------------------------------------------------
+def test_a_client_leaving_mid_body_is_one_debug_line(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    with server() as srv:
+        with connect(srv) as sock:
+            sock.sendall(b"POST /v2.0/networks HTTP/1.1\r\nHost: t\r\n"
+                         b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"net")
+        _wait_for(lambda: any(r.levelno >= logging.ERROR or "left" in r.getMessage()
+                              for r in caplog.records), 5, "the server noticing")
+        assert request(connect(srv))[0] == 200
+    errors = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert errors == [], [r.getMessage() for r in errors]
+    left = [r for r in caplog.records if "left" in r.getMessage()]
+    assert len(left) == 1 and left[0].levelno == logging.DEBUG and left[0].exc_info is None
+
+
+# item 15: methods, malformed requests, HEAD ------------------------------------------------
+@pytest.fixture(scope="module")
+def token_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServer]:
+    path = tmp_path_factory.mktemp("edge") / "tokens.yaml"
+    path.write_text("tokens:\n  t-alice: {project_id: alice, role: member}\n")
+    with EmbeddedServer(Api(MemoryStore(), auth=Auth.from_file(path))) as srv:
+        yield srv
+
+
+@pytest.mark.parametrize("method", ["OPTIONS", "TRACE"])
+@pytest.mark.parametrize("path", ["/", "/v2.0/networks", "/nothing"])
+def test_options_and_trace_are_405_in_the_neutron_shape(token_server: EmbeddedServer,
+                                                        method: str, path: str) -> None:
+    r = httpx.request(method, token_server.url + path)
+    assert r.headers["content-type"] == "application/json"
+    assert_error(r, 405, method, type="HTTPMethodNotAllowed")
+
+
+@pytest.mark.parametrize("data", [
+    b"GARBAGE\r\n\r\n",
+    b"GET / HTTP/1.1\r\nNo colon here\r\n\r\n",
+    b"GET / HTTP/9.9\r\n\r\n",
+    b"POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+    b"GET / HTTP/1.1\r\nContent-Length: x\r\n\r\n",
+])
+def test_malformed_requests_are_400_in_the_neutron_shape(token_server: EmbeddedServer,
+                                                         data: bytes) -> None:
+    status, headers, body = exchange(token_server, data)
+    assert neutron_error(status, headers, body, 400)["type"] == "HTTPBadRequest"
+    assert headers["connection"] == "close"
+
+
+def test_head_answers_as_get_without_the_body(token_server: EmbeddedServer) -> None:
+    alice = {"X-Auth-Token": "t-alice"}
+    net = httpx.post(token_server.url + "/v2.0/networks", json={"network": {"name": "h"}},
+                     headers=alice).json()["network"]
+    for path, headers in [("/", {}), ("/v2.0", {}), ("/v2.0/networks", alice),
+                          (f"/v2.0/networks/{net['id']}", alice), ("/v2.0/extensions", alice),
+                          ("/v2.0/networks", {}), ("/v2.0/nothing", alice)]:
+        get = httpx.get(token_server.url + path, headers=headers)
+        head = httpx.head(token_server.url + path, headers=headers)
+        assert (head.status_code, head.content) == (get.status_code, b""), path
+        assert head.headers["content-length"] == str(len(get.content)), path
+        assert head.headers["content-type"] == get.headers["content-type"], path
+    assert httpx.head(token_server.url + "/").status_code == 200
+    assert httpx.head(token_server.url + "/v2.0/networks", headers=alice).status_code == 200
+
+
+def test_head_keeps_the_connection_usable(token_server: EmbeddedServer) -> None:
+    with connect(token_server) as sock:
+        assert request(sock, "HEAD")[0] == 200
+        status, _, body = request(sock)
+        assert status == 200 and json.loads(body)["versions"]
+
+
+def test_a_body_above_the_limit_is_413_before_it_is_read() -> None:
+    from overcast.api import ApiConfig
+
+    with server(api=Api(MemoryStore(), ApiConfig(max_body_bytes=1000))) as srv:
+        status, headers, body = exchange(
+            srv, b"POST /v2.0/networks HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\n\r\n")
+        neutron_error(status, headers, body, 413)
+        chunked = (b"POST /v2.0/networks HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+                   + b"400\r\n" + b" " * 0x400 + b"\r\n") * 2
+        neutron_error(*exchange(srv, chunked), 413)
+
+
+def test_pipelined_requests_are_answered_in_order() -> None:
+    with server() as srv, connect(srv) as sock:
+        sock.sendall(b"GET /v2.0 HTTP/1.1\r\nHost: t\r\n\r\n" * 3
+                     + b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    answers = data.split(b"HTTP/1.1 ")[1:]
+    assert [a[:3] for a in answers] == [b"200"] * 4
+    assert all(b'"resources"' in a for a in answers[:3]) and b'"versions"' in answers[3]
+
+
+def test_the_asgi_app_answers_methods_and_head_the_same_way() -> None:
+    from overcast.api import create_app
+
+    async def go() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=create_app(Api(MemoryStore())))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            return [await c.options("/"), await c.head("/"), await c.get("/")]
+
+    options, head, get = asyncio.run(go())
+    assert_error(options, 405, "OPTIONS")
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-length"] == str(len(get.content))
+
+
+# item 12: heavy requests leave the loop ---------------------------------------------------------
+class GatedApi(Api):
+    """Every POST waits for ``gate`` (a stand-in for a request that takes long)."""
+
+    def __init__(self) -> None:
+        super().__init__(MemoryStore())
+        self.gate = threading.Event()
+        self.entered = threading.Event()
+
+    def handle(self, req: Request) -> Response:
+        if req.method == "POST":
+            self.entered.set()
+            self.gate.wait(30)
+        return super().handle(req)
+
+
+def test_a_bulk_create_does_not_stall_other_clients() -> None:
+    api = GatedApi()
+    bulk: dict[str, list[object]] = {"networks": [{} for _ in range(1000)]}  # 3 KB: small
+    with server(api=api) as srv:
+        result: list[httpx.Response] = []
+        poster = threading.Thread(target=lambda: result.append(
+            httpx.post(srv.url + "/v2.0/networks", json=bulk, timeout=30)))
+        poster.start()
+        try:
+            assert api.entered.wait(10)
+            start = time.monotonic()
+            r = httpx.get(srv.url + "/", timeout=2)
+            assert r.status_code == 200 and time.monotonic() - start < 0.5
+        finally:
+            api.gate.set()
+            poster.join(30)
+        assert result[0].status_code == 201 and len(result[0].json()["networks"]) == 1000
+
+
+def test_a_real_bulk_create_leaves_get_root_quick() -> None:
+    bulk = json.dumps({"networks": [{} for _ in range(1000)]}).encode()
+    with server() as srv:
+        done = threading.Event()
+        result: list[httpx.Response] = []
+
+        def post() -> None:  # five bulk creates, one after the other
+            with httpx.Client(base_url=srv.url, timeout=60) as c:
+                result.extend(c.post("/v2.0/networks", content=bulk) for _ in range(5))
+            done.set()
+
+        threading.Thread(target=post, daemon=True).start()
+        slowest = 0.0
+        with httpx.Client(base_url=srv.url, timeout=5) as c:
+            while not done.is_set():
+                start = time.monotonic()
+                assert c.get("/").status_code == 200
+                slowest = max(slowest, time.monotonic() - start)
+        assert [r.status_code for r in result] == [201] * 5
+        assert slowest < 0.5, f"GET / took {slowest:.2f}s during a bulk create"
+
+
+@pytest.mark.parametrize("method,body,slow", [
+    ("POST", b'{"network": {"name": "x"}}', False),
+    ("POST", b' { "networks" : [{}, {}]}', True),  # a bulk create, however small
+    ("POST", b'{"port": {"name": "' + b"x" * 5000 + b'"}}', True),  # above 4 KiB
+    ("PUT", b'{"port": {"name": "' + b"x" * 5000 + b'"}}', True),
+    ("PUT", b'{"port": {"name": "x"}}', False),
+])
+def test_which_bodies_leave_the_event_loop(method: str, body: bytes, slow: bool) -> None:
+    from overcast.api.app import Edge
+
+    edge = Edge(Api(MemoryStore()))
+    assert edge.slow(Request(method, "/v2.0/networks/abc" if method == "PUT" else
+                             "/v2.0/networks", body=body)) is slow
