@@ -122,29 +122,35 @@ def create_rule(repo: Repo, ctx: Context, fields: dict[str, Any]) -> SecurityGro
     rule = SecurityGroupRule(**fields)
     if rule.remote_group_id is not None:
         repo.must(SecurityGroup, rule.remote_group_id, GROUP_SCHEMA.visible(ctx))
-    # the group's rules by what makes them the same, once per transaction (a
-    # bulk create compares each new rule with its likes only, not every rule)
-    alike: dict[tuple[object, ...], list[SecurityGroupRule]] = repo.memo(
-        f"rules-by-key:{group.id}", lambda: _by_key(repo, group))
-    key = validate.rule_key(rule)
-    problems = validate.check_rule(rule, alike.get(key, ()))
+    alike = repo.view(SecurityGroupRule, "security_group_id", group.id, "by_key", RulesByKey)
+    problems = validate.check_rule(rule, alike.like(rule))
     if problems:
         if any(p.kind == "conflict" for p in problems):
             raise Conflict(f"Security group rule already exists. Rule id is "
                            f"{problems[0].message.rsplit(' ', 1)[-1]}.",
                            type="SecurityGroupRuleExists")
         raise ModelError(problems)
-    saved = repo.save(rule, new=True)
-    alike.setdefault(key, []).append(saved)
-    return saved
+    return repo.save(rule, new=True)
 
 
-def _by_key(repo: Repo, group: SecurityGroup) -> dict[tuple[object, ...],
-                                                      list[SecurityGroupRule]]:
-    out: dict[tuple[object, ...], list[SecurityGroupRule]] = {}
-    for rule in repo.where(SecurityGroupRule, security_group_id=group.id):
-        out.setdefault(validate.rule_key(rule), []).append(rule)
-    return out
+class RulesByKey:
+    """A group's rules by what makes two rules the same (``validate.rule_key``),
+    kept current by the transaction (``Repo.view``): a bulk create compares
+    each new rule with its likes only, not with every rule of the group."""
+
+    def __init__(self, rules: list[SecurityGroupRule]) -> None:
+        self._by_key: dict[tuple[object, ...], dict[str, SecurityGroupRule]] = {}
+        for rule in rules:
+            self.add(rule)
+
+    def like(self, rule: SecurityGroupRule) -> list[SecurityGroupRule]:
+        return list(self._by_key.get(validate.rule_key(rule), {}).values())
+
+    def add(self, rule: SecurityGroupRule) -> None:
+        self._by_key.setdefault(validate.rule_key(rule), {})[rule.id] = rule
+
+    def discard(self, rule: SecurityGroupRule) -> None:
+        self._by_key.get(validate.rule_key(rule), {}).pop(rule.id, None)
 
 
 def delete_rule(repo: Repo, ctx: Context, rule: SecurityGroupRule) -> None:
