@@ -127,6 +127,57 @@ def test_a_body_trickled_in_is_closed_after_the_body_timeout() -> None:
         assert closed_within(sock, 5)
 
 
+def test_a_client_that_reads_no_answers_is_cut_off() -> None:
+    """Pipelined requests with no answer read: the server stops reading, and
+    drops the connection once its output has been stuck for the idle timeout."""
+    with server(EdgeLimits(idle_timeout=0.5)) as srv, connect(srv) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        flood = b"GET /openapi.json HTTP/1.1\r\nHost: t\r\n\r\n" * 1000
+        sock.settimeout(0.2)
+        start, cut = time.monotonic(), False
+        while not cut and time.monotonic() - start < 10:
+            try:
+                sock.send(flood)
+            except TimeoutError:
+                continue
+            except (BrokenPipeError, ConnectionResetError):
+                cut = True
+        assert cut and time.monotonic() - start < 5
+        _wait_for(lambda: not srv.http.conns, 5, "the connection forgotten")
+
+
+@pytest.mark.parametrize("connection", ["keep-alive", "close"])
+def test_a_slow_reader_of_a_large_answer_gets_all_of_it(connection: str) -> None:
+    """Output that keeps moving is not stuck, however long it takes (on a
+    kept-alive connection, and on one that ends after the answer)."""
+    srv = EmbeddedServer(Api(MemoryStore()), limits=EdgeLimits(idle_timeout=0.5))
+    # connections inherit it: a small kernel buffer, so the answer waits in the server
+    srv.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)
+    with srv:
+        bulk = json.dumps({"networks": [{"name": "n" * 200} for _ in range(1000)]}).encode()
+        for _ in range(3):
+            assert httpx.post(srv.url + "/v2.0/networks", content=bulk).status_code == 201
+        with connect(srv) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+            sock.sendall(f"GET /v2.0/networks HTTP/1.1\r\nHost: t\r\n"
+                         f"Connection: {connection}\r\n\r\n".encode())
+            data, start = b"", time.monotonic()
+            while not _complete(data) and (chunk := sock.recv(32768)):
+                data += chunk
+                time.sleep(0.02)  # the client's pace: about 1 MB/s at most
+            took = time.monotonic() - start
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert took > 1  # twice the idle timeout, and more
+    assert head.startswith(b"HTTP/1.1 200") and len(json.loads(body)["networks"]) == 3000
+
+
+def _complete(data: bytes) -> bool:
+    head, sep, body = data.partition(b"\r\n\r\n")
+    length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                   if line.lower().startswith(b"content-length:")), None)
+    return bool(sep) and length is not None and len(body) >= length
+
+
 # item 13: the request-head limit ---------------------------------------------------------
 def test_a_head_above_the_limit_is_431_and_one_below_it_is_served() -> None:
     with server() as srv:

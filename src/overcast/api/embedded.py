@@ -19,9 +19,9 @@ class EmbeddedServer:
                  limits: EdgeLimits | None = None) -> None:
         self.api = api
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self._sock = socket.create_server((host, port), family=family, backlog=BACKLOG)
-        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        port = int(self._sock.getsockname()[1])
+        self.sock = socket.create_server((host, port), family=family, backlog=BACKLOG)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        port = int(self.sock.getsockname()[1])
         self.url = f"http://[{host}]:{port}" if family == socket.AF_INET6 else f"http://{host}:{port}"
         self.http = HttpServer(api, limits)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -32,7 +32,7 @@ class EmbeddedServer:
     def _run(self) -> None:
         async def main() -> None:
             self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
-            await self.http.serve(self._sock, self._stop, started=self._started.set)
+            await self.http.serve(self.sock, self._stop, started=self._started.set)
 
         with asyncio.Runner(loop_factory=new_loop) as runner:
             runner.run(main())
@@ -50,7 +50,7 @@ class EmbeddedServer:
         if loop is not None and stop is not None and self._thread.is_alive():
             loop.call_soon_threadsafe(stop.set)
             self._thread.join(timeout=10)
-        self._sock.close()
+        self.sock.close()
 
     def __enter__(self) -> EmbeddedServer:
         return self.start()

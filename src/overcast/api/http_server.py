@@ -164,6 +164,7 @@ class Connection(asyncio.Protocol):
         self.queue: deque[_Item] = deque()
         self.timer: asyncio.TimerHandle | None = None
         self.deadline = 0.0
+        self.blocked_pending = 0  # output buffered when it was last seen blocked
         self.task: asyncio.Task[None] | None = None
         # the request being read
         self.url = b""
@@ -217,6 +218,7 @@ class Connection(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self.write_blocked, self.blocked_since = True, self.loop.time()
+        self.blocked_pending = self.transport.get_write_buffer_size()
         self._set_reading()
         self._arm()
 
@@ -386,8 +388,18 @@ class Connection(asyncio.Protocol):
             self.transport.close()
             return
         self.transport.write_eof()
-        self.timer = self.loop.call_later(LINGER, self.transport.close)
+        self.timer = self.loop.call_later(LINGER, self._linger_end, -1)
         self._set_reading()
+
+    def _linger_end(self, pending_before: int) -> None:
+        """Close once the answer is out; abort if it stopped going out."""
+        pending = self.transport.get_write_buffer_size()
+        if pending == 0:
+            self.transport.close()
+        elif pending == pending_before:  # the client read nothing for LINGER seconds
+            self.transport.abort()
+        else:
+            self.timer = self.loop.call_later(LINGER, self._linger_end, pending)
 
     # flow and time -------------------------------------------------------------------
     def _set_reading(self) -> None:
@@ -431,11 +443,26 @@ class Connection(asyncio.Protocol):
         self.timer = None
         if self.answering or self.phase == DONE:
             return
+        if self.write_blocked and self._output_moved():
+            self._arm()  # a slow reader, not a stuck one
+            return
         what = ("output blocked" if self.write_blocked else
                 {IDLE: "idle", HEAD: "head unfinished", BODY: "body unfinished"}[self.phase])
         log.debug("closing %s: %s too long", self.transport.get_extra_info("peername"), what)
         self.phase = DONE
-        self.transport.close()
+        if self.write_blocked:
+            self.transport.abort()  # close() would wait for output that never leaves
+        else:
+            self.transport.close()
+
+    def _output_moved(self) -> bool:
+        """Whether the client read some of the blocked output since it blocked
+        (or since the last look); if so, the wait starts again."""
+        pending = self.transport.get_write_buffer_size()
+        if pending >= self.blocked_pending:
+            return False
+        self.blocked_pending, self.blocked_since = pending, self.loop.time()
+        return True
 
 
 def _error(err: ApiError) -> Response:
