@@ -1,5 +1,6 @@
 """The API's HTTP/1.1 server: an asyncio protocol per connection on
-httptools' parser (llhttp), answering each request with ``app.Edge``.
+httptools' parser (llhttp, ``http_connection``), answering each request with
+``app.Edge``; this module admits connections, and stops them all.
 
 What one client may hold of a worker is bounded (``http_limits.EdgeLimits``):
 
@@ -19,59 +20,26 @@ What one client may hold of a worker is bounded (``http_limits.EdgeLimits``):
 
 Malformed requests (400), heads too large (431) and bodies too large (413)
 are answered in the Neutron error shape, then the connection ends: the
-server half-closes, drains what the client still sends for ``LINGER``
-seconds (so that it reads the answer rather than a reset) and closes.
+server half-closes and drains what the client still sends (so that it reads
+the answer rather than a reset) for ``LINGER`` seconds, or until the answer is
+out while it still moves.
 """
 
 from __future__ import annotations
 
 import asyncio
-import http
 import logging
 import socket
-import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
-from email.utils import formatdate
-from typing import Any, cast
-from urllib.parse import parse_qsl, unquote
 
-import httptools
-
-from overcast.api.app import Edge, encode
-from overcast.api.errors import ApiError, BadRequest, TooLarge
+from overcast.api.app import Edge
+from overcast.api.http_connection import Connection
 from overcast.api.http_limits import EdgeLimits
 from overcast.api.service import Api
-from overcast.api.wire import Request, Response
 
 log = logging.getLogger("overcast.api.http")
 BACKLOG = 2048
-LINGER = 2.0  # s an ended connection drains what the client still sends
 SHUTDOWN_GRACE = 10.0  # s answers in progress get when the server stops
-IDLE, HEAD, BODY, DONE = range(4)  # reading: no request, its head, its body; reading ended
-STATUS = {s.value: f"HTTP/1.1 {s.value} {s.phrase}\r\n".encode() for s in http.HTTPStatus}
-CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-
-
-class HeadTooLarge(ApiError):
-    status = 431
-    type = "RequestHeaderFieldsTooLarge"
-
-
-class Unavailable(ApiError):
-    status = 503
-    type = "ServiceUnavailable"
-
-
-@dataclass(slots=True)
-class _Item:
-    """A request read in full (or the error that ended reading), to answer in turn."""
-    req: Request | None
-    resp: Response | None  # the answer already known (an error), else None
-    keep_alive: bool
-    head: bool = False  # HEAD: no body in the answer
-    http10: bool = False
 
 
 class HttpServer:
@@ -128,7 +96,7 @@ class HttpServer:
         for conn in self.conns:
             if conn.answering:
                 continue
-            if conn.phase in (IDLE, DONE):
+            if conn.idle:
                 return conn
             if partial is None:
                 partial = conn
@@ -144,354 +112,6 @@ class HttpServer:
         self.conns.pop(conn, None)
         if self._empty is not None and not self.conns:
             self._empty.set()
-
-
-class Connection(asyncio.Protocol):
-    """One client connection: reads requests, answers them in order."""
-
-    def __init__(self, server: HttpServer) -> None:
-        self.server, self.limits, self.edge = server, server.limits, server.edge
-        self.loop = asyncio.get_running_loop()
-        self.parser = httptools.HttpRequestParser(self)
-        self.transport = cast(asyncio.Transport, None)
-        self.phase = IDLE
-        self.accepted = self.since = self.quiet_since = self.blocked_since = self.loop.time()
-        self.fresh = True  # no request yet: its head is due header_timeout after connecting
-        self.head_bytes = 0  # of the head being read, as fed to the parser
-        self.answering = False  # a request is in the thread pool
-        self.ending = False  # answer what was read, then close
-        self.write_blocked = self.reading_paused = False
-        self.queue: deque[_Item] = deque()
-        self.timer: asyncio.TimerHandle | None = None
-        self.deadline = 0.0
-        self.blocked_pending = 0  # output buffered when it was last seen blocked
-        self.task: asyncio.Task[None] | None = None
-        # the request being read
-        self.url = b""
-        self.raw_headers: list[tuple[bytes, bytes]] = []
-        self.headers: dict[str, str] = {}
-        self.body: list[bytes] = []
-        self.size = 0
-        self.keep_alive, self.http10, self.method = True, False, ""
-
-    # the transport's calls ---------------------------------------------------------
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)
-        if not self.server.admit(self):
-            log.warning("every one of %d connections is busy: refusing a new one",
-                        self.server.cap)
-            self._write(_Item(None, None, False), _error(Unavailable(
-                "Too many connections to this API worker; try again later")))
-            return
-        self._arm()
-
-    def data_received(self, data: bytes) -> None:
-        if self.phase == DONE:
-            return  # draining what follows an answer that ended the connection
-        try:
-            self._feed(data)
-        except httptools.HttpParserUpgrade:  # the request is read; nothing after it is HTTP
-            if self.queue and self.queue[-1].req is not None:
-                self.queue[-1].keep_alive = False
-                self.phase = DONE
-            else:
-                self._refuse(BadRequest("Malformed request: protocol upgrades are not supported"))
-        except httptools.HttpParserError as exc:
-            self._refuse(BadRequest(f"Malformed request: {exc}"))
-        self._run()
-        self._arm()
-
-    def eof_received(self) -> bool:
-        if self.answering or self.queue:
-            self.ending = True  # the client half-closed after its request: answer, then close
-            return True
-        return False
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self.phase in (HEAD, BODY):
-            log.debug("client %s left in the middle of a request",
-                      self.transport.get_extra_info("peername"))
-        self.phase = DONE
-        self.queue.clear()
-        self._cancel_timer()
-        self.server.forget(self)
-
-    def pause_writing(self) -> None:
-        self.write_blocked, self.blocked_since = True, self.loop.time()
-        self.blocked_pending = self.transport.get_write_buffer_size()
-        self._set_reading()
-        self._arm()
-
-    def resume_writing(self) -> None:
-        self.write_blocked = False
-        self._set_reading()
-        self._arm()
-
-    # the server's calls --------------------------------------------------------------
-    def shutdown(self) -> None:
-        """The server stops: close now if nothing is being answered, else after it."""
-        if self.answering or self.queue:
-            self.ending = True
-        else:
-            self.transport.close()
-
-    def abort(self) -> None:
-        self.phase = DONE
-        self.server.forget(self)
-        self.transport.abort()
-
-    # reading -----------------------------------------------------------------------
-    def _feed(self, data: bytes) -> None:
-        """Feed the parser, counting the head's bytes so that it never holds
-        more than ``max_header_bytes`` of one."""
-        view = memoryview(data)
-        while view and self.phase != DONE:
-            if self.phase == BODY:
-                self.parser.feed_data(view)
-                return
-            room = self.limits.max_header_bytes - self.head_bytes
-            if room <= 0:
-                self._refuse(HeadTooLarge(
-                    f"Request header fields too large: the limit is "
-                    f"{self.limits.max_header_bytes} bytes"))
-                return
-            piece, view = view[:room], view[room:]
-            self.head_bytes += len(piece)  # a head ending in it sets this to 0
-            self.parser.feed_data(piece)
-
-    def _refuse(self, err: ApiError) -> None:
-        """Stop reading; answer ``err`` after what was read before, then end."""
-        self.queue.append(_Item(None, _error(err), False))
-        self.phase = DONE
-
-    def on_message_begin(self) -> None:
-        if self.phase == DONE:
-            return
-        self.phase = HEAD
-        self.since = self.accepted if self.fresh else self.loop.time()
-        self.fresh = False
-        self.url, self.raw_headers = b"", []
-
-    def on_url(self, url: bytes) -> None:
-        self.url += url
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self.raw_headers.append((name.lower(), value))
-
-    def on_headers_complete(self) -> None:
-        if self.phase == DONE:
-            return
-        self.phase, self.since, self.head_bytes = BODY, self.loop.time(), 0
-        self.method = self.parser.get_method().decode("latin-1")
-        self.keep_alive = self.parser.should_keep_alive()
-        self.http10 = self.parser.get_http_version() == "1.0"
-        self.headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in self.raw_headers}
-        self.body, self.size = [], 0
-        limit = self.edge.api.cfg.max_body_bytes
-        declared = self.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
-            self._refuse(TooLarge(f"Request body of {declared} bytes exceeds the limit of "
-                                  f"{limit} bytes"))
-        elif self.headers.get("expect", "").lower() == "100-continue":
-            self.transport.write(CONTINUE)
-
-    def on_body(self, body: bytes) -> None:
-        if self.phase == DONE:
-            return
-        self.size += len(body)
-        limit = self.edge.api.cfg.max_body_bytes
-        if self.size > limit:
-            self._refuse(TooLarge(f"Request body exceeds the limit of {limit} bytes"))
-            return
-        self.body.append(body)
-
-    def on_message_complete(self) -> None:
-        if self.phase == DONE:
-            return
-        self.phase = IDLE
-        req = self._request()
-        self.body, self.raw_headers = [], []
-        self.queue.append(_Item(req, None, self.keep_alive, self.method == "HEAD", self.http10))
-
-    def _request(self) -> Request:
-        try:
-            url = httptools.parse_url(self.url)
-        except httptools.HttpParserInvalidURLError:  # e.g. CONNECT's host:port: no route has it
-            path, query = self.url.decode("latin-1"), b""
-        else:
-            path, query = url.path.decode("latin-1"), url.query or b""
-        if "%" in path:
-            path = unquote(path)
-        params = parse_qsl(query.decode("latin-1"), keep_blank_values=True) if query else []
-        host = self.headers.get("host") or _address(self.transport.get_extra_info("sockname"))
-        return Request(self.method, path, params, self.headers, b"".join(self.body),
-                       f"http://{host}")
-
-    # answering -----------------------------------------------------------------------
-    def _run(self) -> None:
-        """Answer what was read, in order: on the loop, or the slow ones in the pool."""
-        while self.queue and not self.answering and not self.transport.is_closing():
-            item = self.queue.popleft()
-            if item.req is not None and self.edge.slow(item.req):
-                self.answering = True
-                self._set_reading()
-                self.task = self.loop.create_task(self._answer_in_pool(item, item.req))
-                return
-            self._write(item, item.resp if item.req is None else self.edge.answer(item.req))
-        if not self.queue and not self.answering and self.phase != DONE:
-            self.quiet_since = self.loop.time()
-            self.server.quiet(self)
-
-    async def _answer_in_pool(self, item: _Item, req: Request) -> None:
-        try:
-            resp = await self.loop.run_in_executor(self.edge.pool, self.edge.answer, req)
-        except RuntimeError:  # the pool is shut: the server is stopping
-            resp = _error(Unavailable("The API is stopping; try again"))
-        finally:
-            self.answering = False
-            self.task = None
-        if self.transport.is_closing():
-            return  # the client left
-        self._write(item, resp)
-        self._set_reading()
-        self._run()
-        self._arm()
-
-    def _write(self, item: _Item, resp: Response | None) -> None:
-        assert resp is not None
-        data = encode(resp)
-        close = not item.keep_alive or self.ending
-        head = [STATUS.get(resp.status) or f"HTTP/1.1 {resp.status} \r\n".encode(),
-                b"date: ", _CLOCK.http_date(), b"\r\n"]
-        if data is not None:
-            head.append(b"content-type: application/json\r\n")
-        if resp.status >= 200 and resp.status not in (204, 304):
-            head += [b"content-length: ", str(len(data or b"")).encode(), b"\r\n"]
-        if close:
-            head.append(b"connection: close\r\n")
-        elif item.http10:
-            head.append(b"connection: keep-alive\r\n")
-        head.append(b"\r\n")
-        if data is None or item.head:
-            self.transport.write(b"".join(head))
-        else:
-            self.transport.writelines([b"".join(head), data])
-        if close:
-            self._end()
-
-    def _end(self) -> None:
-        """Nothing more is read or answered: half-close, drain a moment, close."""
-        self.phase = DONE
-        self.queue.clear()
-        self._cancel_timer()
-        if not self.transport.can_write_eof():
-            self.transport.close()
-            return
-        self.transport.write_eof()
-        self.timer = self.loop.call_later(LINGER, self._linger_end, -1)
-        self._set_reading()
-
-    def _linger_end(self, pending_before: int) -> None:
-        """Close once the answer is out; abort if it stopped going out."""
-        pending = self.transport.get_write_buffer_size()
-        if pending == 0:
-            self.transport.close()
-        elif pending == pending_before:  # the client read nothing for LINGER seconds
-            self.transport.abort()
-        else:
-            self.timer = self.loop.call_later(LINGER, self._linger_end, pending)
-
-    # flow and time -------------------------------------------------------------------
-    def _set_reading(self) -> None:
-        """Read while nothing is answered and output flows (and always while draining)."""
-        pause = (self.answering or self.write_blocked) and self.phase != DONE
-        if pause == self.reading_paused or self.transport.is_closing():
-            return
-        self.reading_paused = pause
-        if pause:
-            self.transport.pause_reading()
-        else:
-            self.transport.resume_reading()
-
-    def _arm(self) -> None:
-        """One timer: the deadline of whatever the connection is waiting for."""
-        if self.answering or self.phase == DONE or self.transport.is_closing():
-            self._cancel_timer()
-            return
-        lim = self.limits
-        if self.write_blocked:
-            deadline = self.blocked_since + lim.idle_timeout
-        elif self.phase == IDLE:
-            deadline = (self.accepted + lim.header_timeout if self.fresh
-                        else self.quiet_since + lim.idle_timeout)
-        elif self.phase == HEAD:
-            deadline = self.since + lim.header_timeout
-        else:
-            deadline = self.since + lim.body_timeout
-        if self.timer is not None and deadline == self.deadline:
-            return
-        self._cancel_timer()
-        self.deadline = deadline
-        self.timer = self.loop.call_at(deadline, self._expire)
-
-    def _cancel_timer(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
-
-    def _expire(self) -> None:
-        self.timer = None
-        if self.answering or self.phase == DONE:
-            return
-        if self.write_blocked and self._output_moved():
-            self._arm()  # a slow reader, not a stuck one
-            return
-        what = ("output blocked" if self.write_blocked else
-                {IDLE: "idle", HEAD: "head unfinished", BODY: "body unfinished"}[self.phase])
-        log.debug("closing %s: %s too long", self.transport.get_extra_info("peername"), what)
-        self.phase = DONE
-        if self.write_blocked:
-            self.transport.abort()  # close() would wait for output that never leaves
-        else:
-            self.transport.close()
-
-    def _output_moved(self) -> bool:
-        """Whether the client read some of the blocked output since it blocked
-        (or since the last look); if so, the wait starts again."""
-        pending = self.transport.get_write_buffer_size()
-        if pending >= self.blocked_pending:
-            return False
-        self.blocked_pending, self.blocked_since = pending, self.loop.time()
-        return True
-
-
-def _error(err: ApiError) -> Response:
-    return Response(err.status, err.body())
-
-
-def _address(sockname: Any) -> str:
-    if isinstance(sockname, tuple) and len(sockname) >= 2:
-        host, port = sockname[0], sockname[1]
-        return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
-    return "localhost"
-
-
-class _Clock:
-    """The Date header, formatted once a second."""
-
-    __slots__ = ("second", "value")
-
-    def __init__(self) -> None:
-        self.second, self.value = 0, b""
-
-    def http_date(self) -> bytes:
-        now = int(time.time())
-        if now != self.second:
-            self.second, self.value = now, formatdate(now, usegmt=True).encode()
-        return self.value
-
-
-_CLOCK = _Clock()
 
 
 def new_loop() -> asyncio.AbstractEventLoop:

@@ -1,0 +1,62 @@
+"""The bytes of an HTTP/1.1 answer's head, and the errors only the HTTP edge
+answers (431, 503), in the Neutron error shape like every other."""
+
+from __future__ import annotations
+
+import http
+import time
+from email.utils import formatdate
+
+from overcast.api.errors import ApiError
+from overcast.api.wire import Response
+
+STATUS = {s.value: f"HTTP/1.1 {s.value} {s.phrase}\r\n".encode() for s in http.HTTPStatus}
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+class HeadTooLarge(ApiError):
+    status = 431
+    type = "RequestHeaderFieldsTooLarge"
+
+
+class Unavailable(ApiError):
+    status = 503
+    type = "ServiceUnavailable"
+
+
+def error_response(err: ApiError) -> Response:
+    return Response(err.status, err.body())
+
+
+def head(status: int, body: bytes | None, *, close: bool, http10: bool) -> bytes:
+    """Status line and headers of an answer with this JSON ``body`` (None: none)."""
+    out = [STATUS.get(status) or f"HTTP/1.1 {status} \r\n".encode(),
+           b"date: ", _CLOCK.http_date(), b"\r\n"]
+    if body is not None:
+        out.append(b"content-type: application/json\r\n")
+    if status >= 200 and status not in (204, 304):
+        out += [b"content-length: ", str(len(body or b"")).encode(), b"\r\n"]
+    if close:
+        out.append(b"connection: close\r\n")
+    elif http10:
+        out.append(b"connection: keep-alive\r\n")
+    out.append(b"\r\n")
+    return b"".join(out)
+
+
+class _Clock:
+    """The Date header, formatted once a second."""
+
+    __slots__ = ("second", "value")
+
+    def __init__(self) -> None:
+        self.second, self.value = 0, b""
+
+    def http_date(self) -> bytes:
+        now = int(time.time())
+        if now != self.second:
+            self.second, self.value = now, formatdate(now, usegmt=True).encode()
+        return self.value
+
+
+_CLOCK = _Clock()
