@@ -22,6 +22,7 @@ from overcast.api.wire import Request, Response
 
 log = logging.getLogger("overcast.api.http")
 LINGER = 2.0  # s an ended connection drains what the client still sends
+BATCH = 8  # pipelined requests answered on the loop before other connections get a turn
 IDLE, HEAD, BODY, DONE = range(4)  # reading: no request, its head, its body; reading ended
 
 
@@ -67,6 +68,7 @@ class Connection(asyncio.Protocol):
         self.deadline = 0.0
         self.blocked_pending = 0  # output buffered when it was last seen blocked
         self.task: asyncio.Task[None] | None = None
+        self.run_soon = False  # a batch of answers is due on the next loop turn
         # the request being read
         self.url = b""
         self.raw_headers: list[tuple[bytes, bytes]] = []
@@ -99,8 +101,7 @@ class Connection(asyncio.Protocol):
                 self._refuse(BadRequest("Malformed request: protocol upgrades are not supported"))
         except httptools.HttpParserError as exc:
             self._refuse(BadRequest(f"Malformed request: {exc}"))
-        self._run()
-        self._arm()
+        self._go_on()
 
     def eof_received(self) -> bool:
         if self.answering or self.queue:
@@ -125,8 +126,7 @@ class Connection(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self.write_blocked = False
-        self._set_reading()
-        self._arm()
+        self._go_on()
 
     # the server's calls --------------------------------------------------------------
     @property
@@ -235,8 +235,18 @@ class Connection(asyncio.Protocol):
 
     # answering -----------------------------------------------------------------------
     def _run(self) -> None:
-        """Answer what was read, in order: on the loop, or the slow ones in the pool."""
-        while self.queue and not self.answering and not self.transport.is_closing():
+        """Answer what was read, in order: on the loop (``BATCH`` at a time, so
+        that a pipelining client lets others in), or the slow ones in the pool;
+        nothing while the answers do not leave."""
+        budget = BATCH
+        while self.queue and not (self.answering or self.write_blocked
+                                  or self.transport.is_closing()):
+            if budget == 0:
+                if not self.run_soon:
+                    self.run_soon = True
+                    self.loop.call_soon(self._run_later)
+                return
+            budget -= 1
             item = self.queue.popleft()
             if item.req is not None and self.edge.slow(item.req):
                 self.answering = True
@@ -247,6 +257,16 @@ class Connection(asyncio.Protocol):
         if not self.queue and not self.answering and self.phase != DONE:
             self.quiet_since = self.loop.time()
             self.server.quiet(self)
+
+    def _run_later(self) -> None:
+        self.run_soon = False
+        self._go_on()
+
+    def _go_on(self) -> None:
+        """After a pause (pool, blocked output, batch): answer on, read on, re-time."""
+        self._run()
+        self._set_reading()
+        self._arm()
 
     async def _answer_in_pool(self, item: _Item, req: Request) -> None:
         try:
@@ -259,9 +279,7 @@ class Connection(asyncio.Protocol):
         if self.transport.is_closing():
             return  # the client left
         self._write(item, resp)
-        self._set_reading()
-        self._run()
-        self._arm()
+        self._go_on()
 
     def _write(self, item: _Item, resp: Response | None) -> None:
         assert resp is not None
@@ -299,8 +317,9 @@ class Connection(asyncio.Protocol):
 
     # flow and time -------------------------------------------------------------------
     def _set_reading(self) -> None:
-        """Read while nothing is answered and output flows (and always while draining)."""
-        pause = (self.answering or self.write_blocked) and self.phase != DONE
+        """Read while nothing waits to be answered and output flows (and always
+        while draining)."""
+        pause = (self.answering or self.write_blocked or bool(self.queue)) and self.phase != DONE
         if pause == self.reading_paused or self.transport.is_closing():
             return
         self.reading_paused = pause
@@ -310,13 +329,17 @@ class Connection(asyncio.Protocol):
             self.transport.resume_reading()
 
     def _arm(self) -> None:
-        """One timer: the deadline of whatever the connection is waiting for."""
-        if self.answering or self.phase == DONE or self.transport.is_closing():
+        """One timer: the deadline of whatever the connection is waiting for
+        (none while its requests are being answered and the answers leave)."""
+        lim = self.limits
+        if self.phase == DONE or self.transport.is_closing():
             self._cancel_timer()
             return
-        lim = self.limits
         if self.write_blocked:
             deadline = self.blocked_since + lim.idle_timeout
+        elif self.answering or self.queue:
+            self._cancel_timer()
+            return
         elif self.phase == IDLE:
             deadline = (self.accepted + lim.header_timeout if self.fresh
                         else self.quiet_since + lim.idle_timeout)
@@ -337,13 +360,17 @@ class Connection(asyncio.Protocol):
 
     def _expire(self) -> None:
         self.timer = None
-        if self.answering or self.phase == DONE:
+        if self.phase == DONE:
             return
-        if self.write_blocked and self._output_moved():
-            self._arm()  # a slow reader, not a stuck one
+        if self.write_blocked:
+            if self._output_moved():
+                self._arm()  # a slow reader, not a stuck one
+                return
+            what = "output blocked"
+        elif self.answering or self.queue:
             return
-        what = ("output blocked" if self.write_blocked else
-                {IDLE: "idle", HEAD: "head unfinished", BODY: "body unfinished"}[self.phase])
+        else:
+            what = {IDLE: "idle", HEAD: "head unfinished", BODY: "body unfinished"}[self.phase]
         log.debug("closing %s: %s too long", self.transport.get_extra_info("peername"), what)
         self.phase = DONE
         if self.write_blocked:
