@@ -208,7 +208,7 @@ def test_unfinished_huge_heads_do_not_grow_the_server(tmp_path: Path) -> None:
 
 
 @contextmanager
-def overcast_server(tmp_path: Path, nofile: int | None = None
+def overcast_server(tmp_path: Path, nofile: int | None = None, args: tuple[str, ...] = ()
                     ) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
     """``overcast server`` on memory: (one worker, the process itself), with at
     most ``nofile`` descriptors; stopped by its PID."""
@@ -224,7 +224,8 @@ def overcast_server(tmp_path: Path, nofile: int | None = None
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-c", "import sys; from overcast.cli.main import main; "
-             "sys.exit(main())", "server", "--bind", f"127.0.0.1:{port}", "--store", "memory:"],
+             "sys.exit(main())", "server", "--bind", f"127.0.0.1:{port}", "--store", "memory:",
+             *args],
             stdout=out, stderr=subprocess.STDOUT, preexec_fn=limit)
         try:
             _wait_for(lambda: _answers(port) or proc.poll() is not None, 20, "server up")
@@ -234,6 +235,17 @@ def overcast_server(tmp_path: Path, nofile: int | None = None
         finally:
             proc.terminate()
             proc.wait(10)
+
+
+def test_overcast_server_takes_the_limits_from_its_options(tmp_path: Path) -> None:
+    opts = ("--idle-timeout", "0.5", "--header-timeout", "0.5", "--max-header-bytes", "2048")
+    with overcast_server(tmp_path, args=opts) as (port, _):
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            assert request(sock)[0] == 200
+            assert closed_within(sock, 5)
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nX-Big: " + b"a" * 3000 + b"\r\n\r\n")
+            assert read_response(sock)[0] == 431
 
 
 def _send_in_background(sock: socket.socket, start: bytes, size: int) -> threading.Thread:
