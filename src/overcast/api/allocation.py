@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 import random
-from collections import Counter
+from collections import Counter, deque
 
 from overcast.api.errors import BadRequest, Conflict
 from overcast.api.repo import Repo
@@ -102,15 +102,15 @@ def reassign_ips(repo: Repo, old: Port, new: Port, net: Network,
     """A port's new fixed IPs; a request naming only a subnet keeps the
     address the port already has there."""
     release_ips(repo, old.fixed_ips)
-    kept = {(f.subnet_id, f.ip_address) for f in old.fixed_ips}
+    held: dict[str, deque[str]] = {}  # the port's addresses by subnet, in order, not yet kept
+    for f in old.fixed_ips:
+        held.setdefault(f.subnet_id, deque()).append(f.ip_address)
     reqs = []
     for req in requested:
         if "ip_address" not in req and "subnet_id" in req:
-            same = [f for f in old.fixed_ips if f.subnet_id == req["subnet_id"]
-                    and (f.subnet_id, f.ip_address) in kept]
+            same = held.get(req["subnet_id"])
             if same:
-                kept.discard((same[0].subnet_id, same[0].ip_address))
-                req = {"subnet_id": same[0].subnet_id, "ip_address": same[0].ip_address}
+                req = {"subnet_id": req["subnet_id"], "ip_address": same.popleft()}
         reqs.append(req)
     return assign_ips(repo, new, net, tuple(reqs))
 

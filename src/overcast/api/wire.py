@@ -30,8 +30,7 @@ class Response:
 
 
 MAX_DEPTH = 32  # arrays and objects inside one another; Neutron's bodies need 4
-_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
-_STRUCTURE = re.compile(r"[\[\]{}]")
+_TOO_DEEP: Any = object()
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -39,7 +38,7 @@ def decode_body(raw: bytes, limit: int) -> Any:
     """The request body as JSON (``null`` when empty); 413 above ``limit`` bytes.
 
     400 for anything else than UTF-8 JSON, for nesting deeper than ``MAX_DEPTH``
-    (checked before parsing: json's recursion would raise RecursionError), for
+    (json itself refuses a few thousand levels at once; the rest is one walk), for
     NaN and Infinity (not JSON) and for a string holding a lone surrogate
     (``"\\ud800"`` is valid JSON but no character: nothing can store it)."""
     if len(raw) > limit:
@@ -49,12 +48,14 @@ def decode_body(raw: bytes, limit: int) -> Any:
         text = raw.decode("utf-8") if raw else "null"
     except UnicodeDecodeError:
         raise BadRequest("Malformed request body: not valid JSON (not UTF-8)") from None
-    if _too_deep(text):
-        raise BadRequest(f"Malformed request body: nested more than {MAX_DEPTH} levels deep")
-    try:
+    try:  # json's own recursion guard stops deep nesting within its first thousand levels
         body = json.loads(text, parse_constant=_no_constant)
-    except (ValueError, RecursionError):
+    except RecursionError:
+        body = _TOO_DEEP
+    except ValueError:
         raise BadRequest("Malformed request body: not valid JSON") from None
+    if body is _TOO_DEEP or _too_deep(body):
+        raise BadRequest(f"Malformed request body: nested more than {MAX_DEPTH} levels deep")
     if "\\u" in text:  # only an escape can make a lone surrogate
         where = _surrogate_at(body, "")
         if where is not None:
@@ -63,12 +64,19 @@ def decode_body(raw: bytes, limit: int) -> Any:
     return body
 
 
-def _too_deep(text: str) -> bool:
-    depth = 0
-    for m in _STRUCTURE.finditer(_STRING.sub("", text)):
-        depth += 1 if m.group() in "[{" else -1
-        if depth > MAX_DEPTH:
+def _too_deep(body: Any) -> bool:
+    """Whether arrays and objects nest deeper than ``MAX_DEPTH`` (a walk with
+    its own stack: linear in the body, whatever its shape)."""
+    stack = [(body, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            value = list(value.values())
+        elif not isinstance(value, list):
+            continue
+        if depth >= MAX_DEPTH:
             return True
+        stack.extend((item, depth + 1) for item in value if isinstance(item, list | dict))
     return False
 
 
