@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from overcast.api import convert as cv
+from overcast.api import policy
 from overcast.api.errors import BadRequest, Conflict, Forbidden, MethodNotAllowed, NotFound
 from overcast.api.repo import Repo
 from overcast.api.session import Call
@@ -117,7 +118,7 @@ def delete(repo: Repo, port: Port, host: str) -> None:
 
 # route handlers ------------------------------------------------------------------
 def _port(call: Call, repo: Repo) -> Port:
-    return repo.must(Port, call.params["id"], lambda p: call.ctx.may_see(p.project_id))
+    return repo.must(Port, call.params["id"], policy.visible(call.ctx, "port"))
 
 
 def _admin_only(call: Call) -> None:

@@ -295,6 +295,13 @@ def visible(ctx: Context, member: str, get: Getter | None = None) -> Callable[[A
     return lambda obj: rule(ctx, target(member, obj, get))
 
 
+def named(ctx: Context, member: str, objs: list[Any], limit: int = 5) -> list[str]:
+    """The ids an error message may name of ``objs``: those the caller may see
+    (the ids of another project's objects using one's own are theirs)."""
+    see = visible(ctx, member)
+    return sorted(o.id for o in objs if see(o))[:limit]
+
+
 def hidden(ctx: Context, member: str) -> frozenset[str]:
     """Attributes the caller may not see, by their ``get_<member>:<attr>`` rules
     (rules that look at the caller's role only)."""

@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from overcast.api import convert as cv
-from overcast.api.errors import BadRequest, Forbidden, NotFound
+from overcast.api import policy
+from overcast.api.errors import BadRequest, NotFound
 from overcast.api.registry import Handlers
 from overcast.api.repo import Repo
 from overcast.api.session import Call
@@ -76,10 +77,12 @@ def _change(h: Handlers, call: Call, change: Change) -> list[str]:
 
     def apply(repo: Repo) -> list[str]:
         obj = repo.must(schema.cls, id_, schema.visible(call.ctx, repo))
-        if not call.ctx.owns(obj.project_id):
-            raise Forbidden(f"Only the owner of {schema.member} {id_} may change its tags")
         check_revision(call.req, schema.member, obj)
         tags = change(tuple(obj.tags))
+        # the same rules as a PUT of the object with these tags
+        policy.authorize(call.ctx, "update", schema.member,
+                         policy.target(schema.member, obj, repo.get), {"tags": list(tags)},
+                         f"{schema.member} {obj.id}")
         if len(tags) > MAX_TAGS:
             raise BadRequest(f"Too many tags: at most {MAX_TAGS}")
         return list(repo.save(obj.replace(tags=tags)).tags)

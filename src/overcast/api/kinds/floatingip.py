@@ -111,7 +111,7 @@ def _associate(repo: Repo, ctx: Context, fip: FloatingIP, port_id: str | None,
                fixed: str | None) -> FloatingIP:
     if port_id is None:
         return fip.replace(port_id=None, fixed_ip_address=None, router_id=None)
-    port = repo.must(Port, port_id, lambda p: ctx.may_see(p.project_id))
+    port = repo.must(Port, port_id, policy.visible(ctx, "port"))
     v4 = [f for f in port.fixed_ips if ipaddress.ip_address(f.ip_address).version == 4]
     chosen = [f for f in v4 if fixed is None or f.ip_address == fixed]
     if not chosen or (fixed is None and len(v4) > 1):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from overcast.api import convert as cv
+from overcast.api import policy as policies
 from overcast.api.auth import Context
 from overcast.api.errors import Conflict
 from overcast.api.repo import Repo
@@ -58,11 +59,10 @@ def update_policy(repo: Repo, ctx: Context, policy: QosPolicy,
 
 
 def delete_policy(repo: Repo, ctx: Context, policy: QosPolicy) -> None:
-    users: list[Port | Network] = [*(p for p in repo.all(Port) if p.qos_policy_id == policy.id),
-                                   *(n for n in repo.all(Network) if n.qos_policy_id == policy.id)]
-    if users:
-        # name only what the caller may see of the users (another project's ids are theirs)
-        seen = sorted(u.id for u in users if ctx.owns(u.project_id))
+    ports = [p for p in repo.all(Port) if p.qos_policy_id == policy.id]
+    nets = [n for n in repo.all(Network) if n.qos_policy_id == policy.id]
+    if ports or nets:
+        seen = [*policies.named(ctx, "port", ports), *policies.named(ctx, "network", nets)]
         named = f" by {', '.join(seen[:5])}" if seen else ""
         raise Conflict(f"QoS Policy {policy.id} is in use{named}.", type="QosPolicyInUse")
     for rule in repo.where(BandwidthLimitRule, policy_id=policy.id):

@@ -6,6 +6,7 @@ import ipaddress
 from typing import Any
 
 from overcast.api import convert as cv
+from overcast.api import policy
 from overcast.api.auth import Context
 from overcast.api.errors import BadRequest, Conflict, NotFound
 from overcast.api.kinds import port as ports
@@ -86,8 +87,7 @@ def update(repo: Repo, ctx: Context, router: Router, fields: dict[str, Any]) -> 
 
 def _set_gateway(repo: Repo, ctx: Context, router: Router,
                  gateway: dict[str, Any]) -> dict[str, Any]:
-    net = repo.must(Network, gateway["network_id"], lambda n: ctx.may_see(n.project_id, n.shared)
-                    or n.router_external)
+    net = repo.must(Network, gateway["network_id"], policy.visible(ctx, "network", repo.get))
     if not net.router_external:
         raise BadRequest(f"Bad router request: Network {net.id} is not an external network.")
     req = gateway.get("external_fixed_ips") or None
@@ -134,7 +134,10 @@ def _check_routes(repo: Repo, router: Router) -> None:
 
 
 def _attached_subnets(repo: Repo, router: Router) -> list[Subnet]:
-    ids = {f.subnet_id for p in repo.where(Port, device_id=router.id) for f in p.fixed_ips}
+    """The subnets of the router's own ports (interfaces and gateway): a port
+    that merely names the router as its device connects nothing to it."""
+    ids = {f.subnet_id for p in repo.where(Port, device_id=router.id)
+           if p.device_owner in (INTERFACE, GATEWAY) for f in p.fixed_ips}
     return [s for s in repo.all(Subnet) if s.id in ids]
 
 
@@ -167,9 +170,15 @@ def _interface_args(body: Any) -> tuple[str | None, str | None]:
 
 
 def _port_for_subnet(repo: Repo, ctx: Context, router: Router, subnet_id: str) -> Port:
-    subnet = repo.must(Subnet, subnet_id, lambda s: ctx.may_see(s.project_id))
+    subnet = repo.must(Subnet, subnet_id, policy.visible(ctx, "subnet", repo.get))
     if subnet.gateway_ip is None:
         raise BadRequest(f"Bad router request: Subnet {subnet.id} does not have a gateway IP.")
+    # a router port on the subnet's network takes its gateway: the network owner's to allow
+    policy.authorize(ctx, "create", "port", policy.target(
+        "port", {"project_id": router.project_id, "network_id": subnet.network_id}, repo.get),
+        {"device_owner": INTERFACE, "port_security_enabled": False,
+         "fixed_ips": [{"subnet_id": subnet.id, "ip_address": subnet.gateway_ip}]},
+        f"network {subnet.network_id}")
     _check_not_attached(repo, router, subnet)
     return ports.create(repo, ctx, {
         "id": repo.new_id(), "project_id": router.project_id,
@@ -190,7 +199,11 @@ def _check_not_attached(repo: Repo, router: Router, subnet: Subnet) -> None:
 
 
 def _adopt_port(repo: Repo, ctx: Context, router: Router, port_id: str) -> Port:
-    port = repo.must(Port, port_id, lambda p: ctx.may_see(p.project_id))
+    port = repo.must(Port, port_id, policy.visible(ctx, "port"))
+    # the port becomes a router port without port security: as if updated so
+    policy.authorize(ctx, "update", "port", policy.target("port", port, repo.get),
+                     {"device_owner": INTERFACE, "device_id": router.id,
+                      "port_security_enabled": False}, f"port {port.id}")
     if port.device_id or port.device_owner:
         raise Conflict(f"Unable to complete operation on port {port.id} for network "
                        f"{port.network_id}. Port already has an attached device "

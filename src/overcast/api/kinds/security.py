@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from overcast.api import convert as cv
+from overcast.api import policy
 from overcast.api.auth import Context
 from overcast.api.errors import Conflict
 from overcast.api.repo import Repo
@@ -107,10 +108,12 @@ def delete_group(repo: Repo, ctx: Context, group: SecurityGroup) -> None:
     if group.name == "default" and not ctx.is_admin:
         raise Conflict("Insufficient rights for removing default security group.",
                        type="SecurityGroupCannotRemoveDefault")
-    users = [p.id for p in repo.all(Port) if group.id in p.security_groups]
+    users = [p for p in repo.all(Port) if group.id in p.security_groups]
     if users:
-        raise Conflict(f"Security Group {group.id} in use by port(s) "
-                       f"{', '.join(sorted(users)[:5])}.", type="SecurityGroupInUse")
+        seen = policy.named(ctx, "port", users)
+        raise Conflict(f"Security Group {group.id} in use"
+                       f"{' by port(s) ' + ', '.join(seen) if seen else ''}.",
+                       type="SecurityGroupInUse")
     for rule in repo.where(SecurityGroupRule, security_group_id=group.id):
         repo.remove(rule)
     repo.remove(group)

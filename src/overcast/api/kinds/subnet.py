@@ -6,7 +6,7 @@ import bisect
 import ipaddress
 from typing import Any
 
-from overcast.api import allocation
+from overcast.api import allocation, policy
 from overcast.api import convert as cv
 from overcast.api.auth import Context
 from overcast.api.errors import BadRequest, Conflict
@@ -157,8 +157,11 @@ def update(repo: Repo, ctx: Context, subnet: Subnet, fields: dict[str, Any]) -> 
     if new.gateway_ip is not None and new.gateway_ip != subnet.gateway_ip:
         owner = repo.get_json(keys.ipam(subnet.id, new.gateway_ip))
         if owner is not None:
+            port = repo.get(Port, owner) if isinstance(owner, str) else None
+            seen = policy.named(ctx, "port", [port] if port is not None else [])
             raise Conflict(f"Gateway ip {new.gateway_ip} conflicts with allocation pool or is "
-                           f"in use by port {owner}", type="GatewayConflictWithAllocationPools")
+                           f"in use{' by port ' + seen[0] if seen else ''}",
+                           type="GatewayConflictWithAllocationPools")
     return repo.save(new)
 
 
@@ -166,8 +169,8 @@ def delete(repo: Repo, ctx: Context, subnet: Subnet) -> None:
     users = [p for p in repo.where(Port, network_id=subnet.network_id)
              if any(f.subnet_id == subnet.id for f in p.fixed_ips)]
     if users:
-        seen = sorted(p.id for p in users if ctx.owns(p.project_id))  # others' ports are theirs
-        named = f" ({', '.join(seen[:5])})" if seen else ""
+        seen = policy.named(ctx, "port", users)
+        named = f" ({', '.join(seen)})" if seen else ""
         raise Conflict(f"Unable to complete operation on subnet {subnet.id}: one or more ports "
                        f"have an IP allocation from this subnet{named}.", type="SubnetInUse")
     allocation.release_subnet(repo, subnet)
