@@ -48,10 +48,10 @@ def test_the_real_command_prints_the_reason_and_exits_non_zero() -> None:
     ("tokens: [a, b]\n", ["'tokens' mapping"]),
     ("tokens: {}\n", ["'tokens' mapping"]),
     ("", ["'tokens' mapping"]),
-    ("tokens:\n  t-1: admin\n", ["token entry 1", "mapping", "str"]),
-    ("tokens:\n  t-1: {project_id: p, role: root}\n", ["token entry 1", "role", "'root'"]),
-    ("tokens:\n  t-1: {role: admin}\n", ["token entry 1", "project_id"]),
-    ("tokens:\n  t-1: {project_id: p}\n  12345: {project_id: q}\n", ["token entry 2", "string"]),
+    ("tokens:\n  s3cretTOKEN: admin\n", ["token entry 1", "mapping", "str"]),
+    ("tokens:\n  s3cretTOKEN: {project_id: p, role: root}\n", ["token entry 1", "role", "'root'"]),
+    ("tokens:\n  s3cretTOKEN: {role: admin}\n", ["token entry 1", "project_id"]),
+    ("tokens:\n  s3cretTOKEN: {project_id: p}\n  12345: {project_id: q}\n", ["token entry 2", "string"]),
 ])
 def test_a_broken_token_file_is_named_in_one_line(capsys: pytest.CaptureFixture[str],
                                                   tmp_path: Path, content: str | None,
@@ -65,7 +65,7 @@ def test_a_broken_token_file_is_named_in_one_line(capsys: pytest.CaptureFixture[
     assert str(path) in line
     for word in words:
         assert word in line, line
-    assert "t-1" not in line  # a token is a secret: never in the message
+    assert "s3cretTOKEN" not in line  # a token is a secret: never in the message
 
 
 def test_a_binary_token_file_is_named(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
