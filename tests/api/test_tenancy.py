@@ -251,3 +251,94 @@ def test_an_admin_forgets_an_agent(cloud: Cloud) -> None:
     assert cloud.ops.delete("/v2.0/agents/h9").status == 204
     assert cloud.ops.get("/v2.0/agents/h9").status == 404
     assert "h9" not in {a["id"] for a in cloud.ops.get("/v2.0/agents").body["agents"]}
+
+
+# found by review -------------------------------------------------------------------
+def test_members_may_ask_for_the_defaults(cloud: Cloud) -> None:
+    """`openstack network create --no-share --internal` sends the defaults: nothing
+    privileged is asked for, so the admin-only rules do not apply."""
+    r = cloud.alice.post("/v2.0/networks", {"network": {"shared": False,
+                                                        "router:external": False}})
+    assert r.status == 201, r.body
+    r = cloud.alice.post("/v2.0/routers", {"router": {"ha": False}})
+    assert r.status == 201, r.body
+
+
+def test_a_router_interface_on_a_shared_network_is_its_owners(cloud: Cloud) -> None:
+    a_router = cloud.alice.create("router", "routers", name="ar")
+    mine = cloud.alice.port(cloud.s_net["id"])
+    before = dump(cloud.store)
+    path = f"/v2.0/routers/{a_router['id']}/add_router_interface"
+    assert_error(cloud.alice.put(path, {"port_id": mine["id"]}), 403,
+                 "update_port:device_owner", type="PolicyNotAuthorized")
+    assert_error(cloud.alice.put(path, {"subnet_id": cloud.s_sub["id"]}), 403,
+                 "create_port:device_owner", type="PolicyNotAuthorized")
+    assert dump(cloud.store) == before
+    # on her own network both work
+    own = cloud.alice.port(cloud.a_net["id"])
+    assert cloud.alice.put(path, {"port_id": own["id"]}).status == 200
+    b_path = f"/v2.0/routers/{cloud.b_router['id']}/add_router_interface"
+    assert cloud.bob.put(b_path, {"subnet_id": cloud.b_sub["id"]}).status == 200
+
+
+def test_a_route_needs_one_of_the_routers_own_ports(cloud: Cloud) -> None:
+    # alice names bob's router as the device of an ordinary port on her network
+    r = _port(cloud.alice, network_id=cloud.a_net["id"], device_owner="compute:nova",
+              device_id=cloud.b_router["id"])
+    assert r.status == 201
+    r = cloud.bob.put(f"/v2.0/routers/{cloud.b_router['id']}", {"router": {
+        "routes": [{"destination": "192.0.2.0/24", "nexthop": "10.1.0.50"}]}})
+    assert_error(r, 400, "nexthop is not connected")
+
+
+def test_tags_follow_the_update_rules(cloud: Cloud) -> None:
+    q = cloud.ops.create("policy", "qos/policies", name="q", project_id="alice")
+    assert_error(cloud.alice.put(f"/v2.0/qos/policies/{q['id']}/tags", {"tags": ["x"]}),
+                 403, "update_policy", type="PolicyNotAuthorized")
+    assert_error(cloud.alice.put(f"/v2.0/qos/policies/{q['id']}/tags/x"), 403,
+                 type="PolicyNotAuthorized")
+    # a subnet of carol's network is hers to tag, by either path
+    sub = cloud.ops.subnet(cloud.s_net["id"], "172.17.0.0/24", project_id="alice")
+    assert cloud.carol.put(f"/v2.0/subnets/{sub['id']}/tags/c").status == 201
+    assert_error(cloud.alice.put(f"/v2.0/subnets/{sub['id']}/tags/a"), 403)
+
+
+def test_a_qos_rule_of_another_policy_is_not_found_alike(cloud: Cloud) -> None:
+    shared = cloud.ops.create("policy", "qos/policies", name="all", shared=True)
+    private = cloud.ops.create("policy", "qos/policies", name="bobs", project_id="bob")
+    rule = cloud.ops.post(f"/v2.0/qos/policies/{private['id']}/bandwidth_limit_rules",
+                          {"bandwidth_limit_rule": {"max_kbps": 100}}).body
+    base = f"/v2.0/qos/policies/{shared['id']}/bandwidth_limit_rules"
+    bobs = cloud.alice.get(f"{base}/{rule['bandwidth_limit_rule']['id']}")
+    none = cloud.alice.get(f"{base}/6f0e7a9c-0000-4000-8000-00000000beef")
+    assert bobs.status == none.status == 404
+    assert bobs.body["NeutronError"]["type"] == none.body["NeutronError"]["type"]
+
+
+def test_in_use_errors_name_only_what_the_caller_sees(cloud: Cloud) -> None:
+    alices = _port(cloud.alice, network_id=cloud.s_net["id"]).body["port"]
+    taken = alices["fixed_ips"][0]["ip_address"]
+    cloud.carol.put(f"/v2.0/subnets/{cloud.s_sub['id']}", {"subnet": {
+        "allocation_pools": [{"start": "172.16.0.200", "end": "172.16.0.250"}]}})
+    r = cloud.carol.put(f"/v2.0/subnets/{cloud.s_sub['id']}", {"subnet": {"gateway_ip": taken}})
+    assert_error(r, 409, type="GatewayConflictWithAllocationPools")
+    assert alices["id"] not in str(r.body)
+    group = cloud.bob.create("security_group", "security-groups", name="g")
+    cloud.ops.port(cloud.s_net["id"], project_id="alice", security_groups=[group["id"]])
+    r = cloud.bob.delete(f"/v2.0/security-groups/{group['id']}")
+    assert_error(r, 409, type="SecurityGroupInUse")
+    assert "port" not in r.body["NeutronError"]["message"].split("in use")[1]
+
+
+def test_a_binding_host_is_a_clean_string(cloud: Cloud) -> None:
+    port = cloud.ops.port(cloud.a_net["id"])
+    before = dump(cloud.store)
+    r = cloud.ops.post(f"/v2.0/ports/{port['id']}/bindings", {"binding": {"host": "h\u0000x"}})
+    assert_error(r, 400, "host")
+    assert dump(cloud.store) == before
+
+
+def test_an_id_in_a_path_in_any_spelling(cloud: Cloud) -> None:
+    upper = cloud.a_net["id"].upper()
+    r = cloud.alice.get(f"/v2.0/networks/{upper}")
+    assert r.status == 200 and r.body["network"]["id"] == cloud.a_net["id"]

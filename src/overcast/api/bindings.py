@@ -71,7 +71,10 @@ def _host(body: Any) -> str:
     unknown = set(body) - {"host", "vnic_type", "profile"}
     if unknown:
         raise BadRequest(f"Unrecognized attribute(s) '{', '.join(sorted(unknown))}'")
-    return str(body["host"])
+    try:
+        return str(cv.to_str(255)(body["host"]))
+    except ValueError as err:
+        raise BadRequest(f"Invalid input for host. Reason: {err}.") from None
 
 
 def _details(body: dict[str, Any]) -> tuple[str, dict[str, Any]]:

@@ -13,7 +13,7 @@ from typing import Any
 
 from overcast.api import listing, policy, query
 from overcast.api.auth import Context
-from overcast.api.errors import BadRequest, Forbidden, NotFound
+from overcast.api.errors import BadRequest, NotFound
 from overcast.api.kinds import qos, router, security
 from overcast.api.registry import Handlers
 from overcast.api.repo import Repo
@@ -79,7 +79,8 @@ def _make(h: Handlers, ctx: Context, repo: Repo, item: dict[str, Any],
     policy.parent_must_be_visible(ctx, member, fields, repo.get)
     link = policy.PARENTS.get(member)
     what = f"{link[1].KIND} {fields.get(link[0])}" if link else ""
-    policy.authorize(ctx, "create", member, policy.target(member, fields, repo.get), item, what)
+    policy.authorize(ctx, "create", member, policy.target(member, fields, repo.get),
+                     h.schema.explicit(item, fields), what)
     return h.create(repo, ctx, dict(fields))
 
 
@@ -125,24 +126,25 @@ def delete(h: Handlers, call: Call) -> Response:
 
 # router interfaces ---------------------------------------------------------------
 def add_router_interface(call: Call) -> Response:
-    return _router_action(call, "add_router_interface", router.add_interface)
+    return _router_action(call, "add", router.add_interface)
 
 
 def remove_router_interface(call: Call) -> Response:
-    return _router_action(call, "remove_router_interface", router.remove_interface)
+    return _router_action(call, "remove", router.remove_interface)
 
 
 RouterAction = Callable[[Repo, Context, Router, Any], dict[str, Any]]
 
 
-def _router_action(call: Call, name: str, action: RouterAction) -> Response:
+def _router_action(call: Call, verb: str, action: RouterAction) -> Response:
     body = call.body()
     visible = router.SCHEMA.visible(call.ctx)
 
     def apply(repo: Repo) -> dict[str, Any]:
         found = repo.must(Router, call.params["id"], visible)
-        if not policy.allowed(name, call.ctx, policy.target("router", found)):
-            raise Forbidden(f"rule:{name} is disallowed by policy")
+        # the rule is add_router_interface / remove_router_interface, on the router
+        policy.authorize(call.ctx, verb, "router_interface", policy.target("router", found),
+                         what=f"router {found.id}")
         return action(repo, call.ctx, found, body)
     return Response(200, call.write(apply))
 
@@ -160,10 +162,10 @@ def _rule(call: Call, repo: Repo, action: str | None = None,
     """The rule of the path's policy; with ``action``, one the caller may change."""
     policy_id, rule_id = call.params["id"], call.params["rule_id"]
     _policy(call, repo)
-    rule = repo.must(BandwidthLimitRule, rule_id)
-    if rule.policy_id != policy_id:
-        raise NotFound(f"Bandwidth limit rule {rule_id} could not be found in policy "
-                       f"{policy_id}.", type="QoSRuleNotFound")
+    rule = repo.get(BandwidthLimitRule, rule_id)
+    if rule is None or rule.policy_id != policy_id:  # one answer: no rule of this policy
+        raise NotFound(f"QoS rule {rule_id} for policy {policy_id} could not be found.",
+                       type="QosRuleNotFound")
     if action is not None:
         policy.authorize(call.ctx, action, RULE.member,
                          policy.target(RULE.member, rule, repo.get), body)

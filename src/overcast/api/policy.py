@@ -316,7 +316,3 @@ def _hidden(member: str, is_admin: bool) -> frozenset[str]:
                      if k.startswith(prefix) and not rule(ctx, anon))
 
 
-def rule_keys(member: str, action: str, attr: str) -> list[str]:
-    """The table keys an attribute's writes go through (for the matrix test and docs)."""
-    return [k for k in RULES if k == f"{action}_{member}:{attr}"
-            or k.startswith(f"{action}_{member}:{attr}:")]

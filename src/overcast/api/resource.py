@@ -10,6 +10,7 @@ their id from the create handler (``Seams.new_id``), not from parsing.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -110,6 +111,20 @@ class Schema:
         whether it may)."""
         out["project_id"] = out.get("project_id") or ctx.project_id
 
+    def explicit(self, body: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+        """The attributes of a create ``body`` that ask for something: one whose
+        value is its default (``shared: false``) asks for nothing, so its policy
+        rule does not apply (Neutron's rule for attributes on create)."""
+        defaults = _defaults(self.cls)
+        out = {}
+        for name, value in body.items():
+            attr = self.by_name.get(name)
+            fld = attr.field if attr is not None else None
+            if fld is not None and fld in defaults and fields.get(fld, MISSING) == defaults[fld]:
+                continue
+            out[name] = value
+        return out
+
     def stored_view(self, ctx: Context, names: set[str]) -> Callable[[Any], dict[str, Any]] | None:
         """A cheap partial rendering (just ``names``) if every one of them is a
         stored attribute this caller may see, else None.  Lets a listing filter,
@@ -138,3 +153,19 @@ class Schema:
         if self.extra is not None:
             self.extra(repo, obj, out)
         return out
+
+
+_DEFAULTS: dict[str, dict[str, Any]] = {}
+
+
+def _defaults(cls: type[Resource]) -> dict[str, Any]:
+    """Each model field's default value, for the fields that have one."""
+    out = _DEFAULTS.get(cls.KIND)
+    if out is None:
+        out = _DEFAULTS[cls.KIND] = {}
+        for f in dataclasses.fields(cls):
+            if f.default is not dataclasses.MISSING:
+                out[f.name] = f.default
+            elif f.default_factory is not dataclasses.MISSING:
+                out[f.name] = f.default_factory()
+    return out

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from overcast.api import bindings, handlers, meta, tags
+from overcast.api import convert as cv
 from overcast.api.errors import MethodNotAllowed, NotFound
 from overcast.api.registry import HANDLERS, Handlers
 from overcast.api.session import Call
@@ -68,6 +69,17 @@ def normalize(path: str) -> str:
     return path
 
 
+def _canonical(params: dict[str, str]) -> dict[str, str]:
+    """Object ids in a path as in a body: a UUID in any spelling finds its object."""
+    for name in ("id", "rule_id"):
+        if name in params:
+            try:
+                params[name] = cv.to_uuidish(params[name])
+            except ValueError:
+                pass  # not an id anything has: the lookup answers 404
+    return params
+
+
 class Table:
     def __init__(self, routes: Iterable[Route]) -> None:
         self.routes = list(routes)
@@ -90,7 +102,7 @@ class Table:
             if m is None:
                 continue
             if route.method in (method, "*"):
-                return route, m.groupdict()
+                return route, _canonical(m.groupdict())
             elsewhere = elsewhere or not route.document
         if elsewhere:
             raise MethodNotAllowed(f"{method} is not allowed on {raw_path}")

@@ -6,14 +6,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from overcast.api import convert as cv
-from overcast.api import policy
+from overcast.api import policy, resource
 from overcast.api.errors import BadRequest, NotFound
 from overcast.api.registry import Handlers
 from overcast.api.repo import Repo
 from overcast.api.session import Call
 from overcast.api.wire import Response, check_revision
 
-MAX_TAGS = 50
+MAX_TAGS = resource.MAX_TAGS
 Change = Callable[[tuple[str, ...]], tuple[str, ...]]
 
 

@@ -32,8 +32,11 @@ def _gateway(value: Any) -> dict[str, Any] | None:
 _route = cv.dict_of({"destination": cv.to_cidr, "nexthop": cv.to_ip}, ("destination", "nexthop"))
 
 
+MAX_ROUTES = 30  # Neutron's max_routes
+
+
 def _routes(value: Any) -> tuple[HostRoute, ...]:
-    return tuple(HostRoute(**r) for r in cv.list_of(_route)(value))
+    return tuple(HostRoute(**r) for r in cv.list_of(_route, MAX_ROUTES)(value))
 
 
 def _extra(repo: Repo, router: Router, out: dict[str, Any]) -> None:
