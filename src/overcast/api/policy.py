@@ -169,6 +169,8 @@ RULES: dict[str, Rule] = {
     "create_security_group_rule": PARENT_OWNER,
     "get_security_group_rule": OWNER | PARENT_OWNER,
     "delete_security_group_rule": OWNER | PARENT_OWNER,
+    "update_security_group_rule": OWNER | PARENT_OWNER,  # rules change only their tags
+    "update_security_group_rule:tags": ANY,
     **_creates("security_group_rule"),
     **_each("create_security_group_rule", ANY, "security_group_id", "direction", "ethertype",
             "protocol", "port_range_min", "port_range_max", "remote_ip_prefix",
