@@ -27,14 +27,11 @@ class AuthFileError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Context:
+    """Who calls: a project and whether it is an admin.  What it may do is
+    ``policy``'s to say."""
+
     project_id: str
     is_admin: bool
-
-    def may_see(self, owner: str, shared: bool = False) -> bool:
-        return self.is_admin or shared or owner == self.project_id
-
-    def owns(self, owner: str) -> bool:
-        return self.is_admin or owner == self.project_id
 
 
 @dataclass(frozen=True, slots=True)
