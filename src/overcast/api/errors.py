@@ -76,6 +76,16 @@ class TooLarge(ApiError):
     type = "RequestEntityTooLarge"
 
 
+class HeadTooLarge(ApiError):  # only the HTTP edge answers it
+    status = 431
+    type = "RequestHeaderFieldsTooLarge"
+
+
+class Unavailable(ApiError):  # only the HTTP edge answers it
+    status = 503
+    type = "ServiceUnavailable"
+
+
 def from_model_error(err: ModelError, type_override: str | None = None) -> ApiError:
     kind = err.kind
     cls = {400: BadRequest, 404: NotFound, 409: Conflict}[STATUS_BY_KIND[kind]]

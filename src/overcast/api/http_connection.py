@@ -15,9 +15,9 @@ from urllib.parse import parse_qsl, unquote
 import httptools
 
 from overcast.api.app import Edge, encode
-from overcast.api.errors import ApiError, BadRequest, TooLarge
+from overcast.api.errors import ApiError, BadRequest, HeadTooLarge, TooLarge, Unavailable
 from overcast.api.http_limits import EdgeLimits
-from overcast.api.http_response import CONTINUE, HeadTooLarge, Unavailable, error_response, head
+from overcast.api.http_response import CONTINUE, error_response, head
 from overcast.api.wire import Request, Response
 
 log = logging.getLogger("overcast.api.http")

@@ -1,5 +1,4 @@
-"""The bytes of an HTTP/1.1 answer's head, and the errors only the HTTP edge
-answers (431, 503), in the Neutron error shape like every other."""
+"""The bytes of an HTTP/1.1 answer's head, and an error as an answer."""
 
 from __future__ import annotations
 
@@ -12,16 +11,6 @@ from overcast.api.wire import Response
 
 STATUS = {s.value: f"HTTP/1.1 {s.value} {s.phrase}\r\n".encode() for s in http.HTTPStatus}
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-
-
-class HeadTooLarge(ApiError):
-    status = 431
-    type = "RequestHeaderFieldsTooLarge"
-
-
-class Unavailable(ApiError):
-    status = 503
-    type = "ServiceUnavailable"
 
 
 def error_response(err: ApiError) -> Response:
