@@ -15,6 +15,8 @@ non-root tests check is what runs on a host.
 from __future__ import annotations
 
 import copy
+import ipaddress
+import json
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -84,12 +86,21 @@ class FakeNft:
     deleted and marked again in one batch (:func:`overcast.linux.nft.
     marked_tables`).
 
+    Elements are identified by their key, as in the kernel: ``add`` of a key
+    a set holds is a no-op (the first comment stays), of a key a map holds
+    with other data refused; ``delete element`` by key (its comment and data
+    are not compared), a missing one refused; an interval set refuses an
+    element that overlaps one it holds (concatenated keys: its first or last
+    key inside a held element, as the kernel's pipapo sets do; one field: any
+    overlap).
+
     Not modelled: expressions are stored as given (not checked, not
-    normalized: write them as the kernel lists them), ``insert``/``replace``
-    of rules and rule positions, named objects (counters, quotas ...),
-    flowtables, references (a set used by a rule, a chain jumped to, can be deleted), element
-    deletion, hooks and priorities (never checked), a refused batch's handles
-    (the kernel does not give them back; here they are)."""
+    normalized: write them as the kernel lists them, and so element values),
+    ``insert``/``replace`` of rules and rule positions, named objects
+    (counters, quotas ...), flowtables, references (a set used by a rule, a
+    chain jumped to, can be deleted), hooks and priorities (never checked),
+    a refused batch's handles (the kernel does not give them back; here they
+    are)."""
 
     def __init__(self) -> None:
         self.tables: dict[tuple[str, str], _NftTable] = {}
@@ -139,8 +150,9 @@ class FakeNft:
             t.last_handle += 1
             t.objects.append(("rule", {**body, "handle": t.last_handle}))
         elif op == "add" and kind == "element":
-            elems = self._named(t, ("set", "map"), body["name"]).setdefault("elem", [])
-            elems += [e for e in body["elem"] if e not in elems]
+            _add_elements(self._named(t, ("set", "map"), body["name"]), body["elem"])
+        elif op == "delete" and kind == "element":
+            _delete_elements(self._named(t, ("set", "map"), body["name"]), body["elem"])
         elif op == "delete":
             self._delete(t, kind, body)
         elif op == "flush" and kind == "chain":
@@ -198,6 +210,85 @@ class FakeNft:
             if k in kinds and o.get("name") == name:
                 return o
         raise NftError("No such file or directory")
+
+
+def _element_key(item: Any, is_map: bool) -> tuple[Any, Any]:
+    """(key value, data) of one element as JSON gives it."""
+    key, data = (item[0], item[1]) if is_map and isinstance(item, list) else (item, None)
+    if isinstance(key, dict) and "elem" in key:
+        key = key["elem"]["val"]
+    return key, data
+
+
+def _add_elements(set_: dict[str, Any], items: list[Any]) -> None:
+    is_map = "map" in set_
+    elems = set_.setdefault("elem", [])
+    interval = "interval" in set_.get("flags", ())
+    held = {json.dumps(k, sort_keys=True): d for k, d in (_element_key(e, is_map) for e in elems)}
+    spans: dict[Any, list[list[tuple[Any, Any]]]] = {}  # by the first field (a point in our sets)
+    for e in elems if interval else ():
+        sp = _spans(_element_key(e, is_map)[0])
+        spans.setdefault(sp[0], []).append(sp)
+    for item in items:
+        key, data = _element_key(item, is_map)
+        text = json.dumps(key, sort_keys=True)
+        if text in held:
+            if held[text] != data:
+                raise NftError("File exists")
+            continue
+        if interval:
+            sp = _spans(key)
+            candidates = spans.get(sp[0], []) if sp[0][0] == sp[0][1] and len(sp) > 1 \
+                else [o for group in spans.values() for o in group]
+            if _overlaps(sp, candidates):
+                raise NftError("File exists")
+            spans.setdefault(sp[0], []).append(sp)
+        held[text] = data
+        elems.append(item)
+
+
+def _delete_elements(set_: dict[str, Any], items: list[Any]) -> None:
+    is_map = "map" in set_
+    elems = set_.get("elem", [])
+    for item in items:
+        key, _ = _element_key(item, is_map)
+        found = [e for e in elems if _element_key(e, is_map)[0] == key]
+        if not found:
+            raise NftError("No such file or directory")
+        elems.remove(found[0])
+
+
+def _span(value: Any) -> tuple[Any, Any]:
+    """One field of an interval element as (first, last) comparable keys."""
+    if isinstance(value, dict) and "range" in value:
+        return _span(value["range"][0])[0], _span(value["range"][1])[1]
+    if isinstance(value, dict) and "prefix" in value:
+        net = ipaddress.ip_network(f"{value['prefix']['addr']}/{value['prefix']['len']}", strict=False)
+        return (0, int(net.network_address)), (0, int(net.broadcast_address))
+    if isinstance(value, str):
+        try:
+            return (0, int(ipaddress.ip_address(value))), (0, int(ipaddress.ip_address(value)))
+        except ValueError:
+            return (1, value), (1, value)
+    return (0, value), (0, value)
+
+
+def _spans(key: Any) -> list[tuple[Any, Any]]:
+    return [_span(f) for f in (key["concat"] if isinstance(key, dict) and "concat" in key else [key])]
+
+
+def _overlaps(spans: list[tuple[Any, Any]], held: list[list[tuple[Any, Any]]]) -> bool:
+    first, last = [lo for lo, _ in spans], [hi for _, hi in spans]
+    for o in held:
+        if len(o) != len(spans):
+            continue
+        if len(spans) == 1:
+            if spans[0][0] <= o[0][1] and o[0][0] <= spans[0][1]:
+                return True
+        elif any(all(lo <= p <= hi for p, (lo, hi) in zip(point, o, strict=True))
+                 for point in (first, last)):
+            return True
+    return False
 
 
 class FakeKernel:

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from overcast.model.problems import Problem
-from overcast.model.types import Network, Port
+from overcast.model.types import Network, Port, SecurityGroup, SecurityGroupRule
 from overcast.plan import names
 from overcast.plan.diff import kinds
 from overcast.plan.state import KernelState
@@ -26,7 +26,9 @@ class HostView:
 
     ``hosts`` maps every known host name (this one included) to its underlay
     IP.  ``ports`` may contain ports of any host: ``binding_host_id`` says
-    where each one lives.
+    where each one lives (the firewall needs every member of a remote group,
+    wherever it is bound).  ``security_groups`` and ``security_group_rules``:
+    at least those of the local ports (the firewall's input).
     """
 
     host: str
@@ -34,6 +36,8 @@ class HostView:
     hosts: Mapping[str, str]
     networks: Sequence[Network] = ()
     ports: Sequence[Port] = ()
+    security_groups: Sequence[SecurityGroup] = ()
+    security_group_rules: Sequence[SecurityGroupRule] = ()
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,9 @@ from __future__ import annotations
 
 __all__ = [
     "BRIDGE_PREFIX",
+    "FW_MARK",
+    "FW_RULE_MARK",
+    "FW_TABLE",
     "IFNAMSIZ",
     "MARK_PREFIX",
     "NFT_TABLE_PREFIX",
@@ -20,6 +23,7 @@ __all__ = [
     "TAP_PREFIX",
     "VXLAN_PREFIX",
     "bridge_name",
+    "is_fw_table",
     "is_owned",
     "is_owned_table",
     "is_workload",
@@ -82,3 +86,14 @@ def network_of_mark(alias: str) -> str | None:
     """The network id in a mark made by :func:`network_mark`, else None."""
     prefix = f"{MARK_PREFIX}net:"
     return alias[len(prefix) :] if alias.startswith(prefix) else None
+
+
+# --- the firewall (port security, security groups): one owned table per family ---
+FW_TABLE = f"{NFT_TABLE_PREFIX}_fw"  # ``table bridge overcast_fw``, ``table inet overcast_fw``
+FW_MARK = f"{MARK_PREFIX}fw"  # the comment of both tables
+FW_RULE_MARK = f"{MARK_PREFIX}fw:"  # prefix of the comment of every rule in them
+
+
+def is_fw_table(name: str, comment: str | None) -> bool:
+    """True only for the firewall's own tables (name AND mark)."""
+    return name == FW_TABLE and comment == FW_MARK

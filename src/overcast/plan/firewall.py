@@ -1,0 +1,192 @@
+"""compile_firewall: one host's view of the model -> its firewall ruleset
+(port security and security groups; ``docs/firewall.md``).
+
+Pure and deterministic: the same view, in any order, gives the same
+ruleset.  The chains are constant (:mod:`overcast.plan.firewall_chains`);
+everything that depends on ports and rules is an element, commented with
+the id of the API object that made it.  A port's security groups are
+enforced through the tag of its *group set* (the sorted ids of its groups),
+so ports with the same groups share their rule elements: the element count
+is (group sets on the host) x (their rules) x (remote addresses), not
+multiplied by ports.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from ipaddress import IPv6Address, ip_network
+from typing import TypeVar
+
+from overcast.model.problems import Problem
+from overcast.model.types import Port, SecurityGroup, SecurityGroupRule
+from overcast.plan import names
+from overcast.plan.firewall_chains import chains, sets, zone_chain, zone_chain_name
+from overcast.plan.firewall_expr import canonical, jump
+from overcast.plan.firewall_rules import RuleShape, rule_shape, sg_elements
+from overcast.plan.firewall_space import Network, prefix_cover
+from overcast.plan.host import HostView
+from overcast.plan.subsystems.firewall import NftElement, NftRuleset, NftTable, address_span
+
+K = TypeVar("K", str, tuple[str, ...])
+TAG_BITS = 24  # group set tags: 1 .. 2**24-1 in meta mark
+ZONES = 65535  # conntrack zones: 1 .. 65535
+
+
+@dataclass(frozen=True)
+class FirewallPlan:
+    ruleset: NftRuleset
+    tags: Mapping[tuple[str, ...], int] = field(default_factory=dict)  # group set -> tag
+    zones: Mapping[str, int] = field(default_factory=dict)  # network id -> conntrack zone
+    # element -> every API object id that asks for it (its comment is the first)
+    sources: Mapping[NftElement, tuple[str, ...]] = field(default_factory=dict)
+    problems: tuple[Problem, ...] = ()
+
+
+@dataclass
+class _Out:
+    elements: dict[tuple[str, str, str], tuple[str, list[str]]] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+    def add(self, family: str, set_: str, key: object, source: str, data: object = None) -> None:
+        ident = (family, set_, canonical(key))
+        data_text = "" if data is None else canonical(data)
+        held = self.elements.setdefault(ident, (data_text, []))
+        if held[0] != data_text:
+            self.problems.append(Problem(source, f"{set_} {ident[2]} is already {held[0]}"))
+            return
+        held[1].append(source)
+
+
+def compile_firewall(view: HostView, devices: Mapping[str, str]) -> FirewallPlan:
+    """The ruleset of ``view.host`` for its local ports ``devices`` (port id
+    -> tap, as ``plan_host`` attaches them)."""
+    ports = {p.id: p for p in view.ports}
+    local = sorted((ports[pid] for pid in devices if pid in ports), key=lambda p: p.id)
+    networks = {n.id: n for n in view.networks}
+    out = _Out()
+    zones = _probe({p.network_id for p in local}, ZONES)
+    for net_id, zone in sorted(zones.items()):
+        out.add("inet", "zone", names.bridge_name(net_id), f"network/{net_id}",
+                jump(zone_chain_name(zone)))
+        net = networks.get(net_id)
+        if net is not None and net.network_type == "vxlan":
+            out.add("bridge", "tag", names.vxlan_name(net_id), f"network/{net_id}", 0)
+    secured = [p for p in local if p.port_security_enabled]
+    tags = _probe({_groupset(p) for p in secured}, 2**TAG_BITS - 1)
+    groups = {g.id: g for g in view.security_groups}
+    for port in local:
+        tap = devices[port.id]
+        out.add("bridge", "tag", tap, f"port/{port.id}",
+                tags[_groupset(port)] if port.port_security_enabled else 0)
+        if port.port_security_enabled:
+            _port_security(out, port, tap, _stateless(out, port, groups))
+    _security_groups(out, view, tags, groups)
+    ruleset, sources = _ruleset(out, zones.values())
+    problems = tuple(sorted(set(out.problems), key=lambda p: (p.path, p.message)))
+    return FirewallPlan(ruleset, dict(sorted(tags.items())), dict(sorted(zones.items())),
+                        sources, problems)
+
+
+def _groupset(port: Port) -> tuple[str, ...]:
+    return tuple(sorted(set(port.security_groups)))
+
+
+def _probe(keys: Iterable[K], space: int) -> dict[K, int]:
+    """A small number per key, stable while the keys around it do not
+    collide: crc32 of the key, then the next free one (in key order)."""
+    taken: dict[int, K] = {}
+    out: dict[K, int] = {}
+    for key in sorted(keys, key=lambda k: (zlib.crc32(repr(k).encode()) % space, k)):
+        n = zlib.crc32(repr(key).encode()) % space + 1
+        while n in taken:
+            n = n % space + 1
+        taken[n] = key
+        out[key] = n
+    return out
+
+
+def _stateless(out: _Out, port: Port, groups: Mapping[str, SecurityGroup]) -> bool:
+    kinds = {groups[g].stateful for g in port.security_groups if g in groups}
+    if len(kinds) > 1:
+        out.problems.append(Problem(f"port/{port.id}", "stateful and stateless security groups "
+                                    "together; enforced as stateful"))
+    return kinds == {False}
+
+
+def _port_security(out: _Out, port: Port, tap: str, stateless: bool) -> None:
+    """Anti-spoofing: which MACs, and which addresses with which MAC, the
+    port may send from; frames to it only to those MACs (or multicast)."""
+    src = f"port/{port.id}"
+    mac = port.mac_address.lower()
+    by_mac: dict[str, list[tuple[Network, str]]] = {mac: []}
+    for fixed in port.fixed_ips:
+        by_mac[mac].append((ip_network(fixed.ip_address), src))
+    for pair in port.allowed_address_pairs:
+        by_mac.setdefault((pair.mac_address or mac).lower(), []).append(
+            (ip_network(pair.ip_address, strict=False), src))
+    out.add("bridge", "secured", tap, src)
+    if stateless:
+        out.add("bridge", "notrack_dev", tap, src)
+    for m, nets in sorted(by_mac.items()):
+        out.add("bridge", "mac_ok", {"concat": [tap, m]}, src)
+        if stateless:
+            out.add("inet", "notrack_mac", {"concat": [names.bridge_name(port.network_id), m]}, src)
+        nets.append((ip_network(f"{_link_local(m)}/128"), src))
+        for net, _ in prefix_cover(nets):
+            set_ = "ip4_ok" if net.version == 4 else "ip6_ok"
+            span = address_span(str(net.network_address), str(net.broadcast_address))
+            out.add("bridge", set_, {"concat": [tap, m, span]}, src)
+
+
+def _link_local(mac: str) -> str:
+    """fe80::/64 + the modified EUI-64 of ``mac``."""
+    b = bytes.fromhex(mac.replace(":", ""))
+    eui = bytes([b[0] ^ 0x02, b[1], b[2], 0xFF, 0xFE, b[3], b[4], b[5]])
+    return str(IPv6Address(b"\xfe\x80" + bytes(6) + eui))
+
+
+def _members(view: HostView) -> dict[str, list[Network]]:
+    """Security group id -> the addresses of its member ports, on any host
+    (fixed IPs and allowed address pairs)."""
+    out: dict[str, list[Network]] = {}
+    for port in view.ports:
+        nets = [ip_network(f.ip_address) for f in port.fixed_ips]
+        nets += [ip_network(p.ip_address, strict=False) for p in port.allowed_address_pairs]
+        for group in set(port.security_groups):
+            out.setdefault(group, []).extend(nets)
+    return out
+
+
+def _security_groups(out: _Out, view: HostView, tags: Mapping[tuple[str, ...], int],
+                     groups: Mapping[str, SecurityGroup]) -> None:
+    rules: dict[str, list[SecurityGroupRule]] = {}
+    for rule in sorted(view.security_group_rules, key=lambda r: r.id):
+        rules.setdefault(rule.security_group_id, []).append(rule)
+    members = _members(view) if any(r.remote_group_id for r in view.security_group_rules) else {}
+    shapes: dict[str, RuleShape | None] = {}
+    for groupset, tag in sorted(tags.items(), key=lambda kv: kv[1]):
+        compiled: list[tuple[RuleShape, str]] = []
+        for group in groupset:
+            if group not in groups:
+                out.problems.append(Problem(f"security_group/{group}", "unknown security group"))
+            for rule in rules.get(group, []):
+                if rule.id not in shapes:
+                    shapes[rule.id] = rule_shape(rule, members, out.problems)
+                shape = shapes[rule.id]
+                if shape is not None:
+                    compiled.append((shape, f"security_group_rule/{rule.id}"))
+        for family, set_, key, source in sg_elements(tag, compiled):
+            out.add(family, set_, key, source)
+
+
+def _ruleset(out: _Out, zones: Iterable[int]) -> tuple[NftRuleset, dict[NftElement, tuple[str, ...]]]:
+    elements: dict[NftElement, tuple[str, ...]] = {}
+    for (family, set_, key), (data, sources) in out.elements.items():
+        ids = tuple(sorted(set(sources)))
+        elements[NftElement(family, set_, key, data, ids[0].split("/", 1)[1])] = ids
+    all_chains = [*chains(), *(zone_chain(z) for z in sorted(zones))]
+    tables = frozenset(NftTable(f) for f in ("bridge", "inet"))
+    return NftRuleset(tables, frozenset(sets()), frozenset(all_chains), frozenset(elements)), elements
+

@@ -1,0 +1,187 @@
+"""The firewall's constant part: its sets and maps, and its chains with their
+rules, for a kernel without bridge-family conntrack (br_netfilter path; see
+``docs/firewall.md``).  Nothing here depends on ports or rules: they are
+elements of these sets.  Every packet meets the same few rules, each one set
+or map lookup.
+
+Mark layout: Overcast owns ``meta mark`` on frames of its bridges.  The
+bridge prerouting chain sets it to the security-group tag of the port the
+frame comes from (0: not a port with port security); the bridge forward
+chain sets it to the tag of the port the frame goes to.  The inet chains
+read it: egress rules in prerouting after conntrack, ingress rules in
+forward (br_netfilter calls the inet forward hook after the bridge forward
+chains of priority below -1).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+
+from overcast.plan.firewall_expr import (
+    ACCEPT,
+    DROP,
+    NOTRACK,
+    RETURN,
+    Expr,
+    band,
+    canonical,
+    concat,
+    ct,
+    jump,
+    lookup,
+    match,
+    meta,
+    one_of,
+    payload,
+    set_ct,
+    set_meta,
+    vmap,
+)
+from overcast.plan.subsystems.firewall import NftChain, NftSet
+
+ADDR = {4: "ipv4_addr", 6: "ipv6_addr"}
+NFPROTO = {4: "ipv4", 6: "ipv6"}
+IP = {4: "ip", 6: "ip6"}
+ICMP = {4: 1, 6: 58}
+KINDS = ("any", "proto", "port", "icmp")  # the four shapes of a security group rule
+DIRECTIONS = {"ingress": "in", "egress": "eg"}
+
+
+def sg_set(direction: str, version: int, kind: str) -> str:
+    """The set of one shape of rule: ``in4_port``, ``eg6_any`` ..."""
+    return f"{DIRECTIONS[direction]}{version}_{kind}"
+
+
+def sets() -> list[NftSet]:
+    iv = ("interval",)
+    out = [NftSet("bridge", "tag", ("ifname",), map="mark"),
+           NftSet("bridge", "secured", ("ifname",)),
+           NftSet("bridge", "mac_ok", ("ifname", "ether_addr")),
+           NftSet("bridge", "ip4_ok", ("ifname", "ether_addr", "ipv4_addr"), iv),
+           NftSet("bridge", "ip6_ok", ("ifname", "ether_addr", "ipv6_addr"), iv),
+           NftSet("bridge", "notrack_dev", ("ifname",)),
+           NftSet("inet", "notrack_mac", ("ifname", "ether_addr")),
+           NftSet("inet", "zone", ("ifname",), map="verdict")]
+    for d in DIRECTIONS:
+        for v in (4, 6):
+            base = ("mark", ADDR[v])
+            out += [NftSet("inet", sg_set(d, v, "any"), base, iv),
+                    NftSet("inet", sg_set(d, v, "proto"), (*base, "inet_proto"), iv),
+                    NftSet("inet", sg_set(d, v, "port"), (*base, "inet_proto", "inet_service"), iv),
+                    NftSet("inet", sg_set(d, v, "icmp"), (*base, "inet_proto", "inet_service"), iv)]
+    return out
+
+
+def chain(family: str, name: str, rules: Iterable[list[Expr]], hook: str = "",
+          prio: int = 0) -> NftChain:
+    texts = tuple(canonical(r) for r in rules)
+    digest = hashlib.sha256(canonical([family, name, hook, prio, texts]).encode()).hexdigest()[:12]
+    return NftChain(family, name, hook, prio, digest, texts)
+
+
+def zone_chain(zone: int) -> NftChain:
+    """One per network on the host: its conntrack zone (reached through the
+    ``zone`` verdict map: libnftables 1.0.6 cannot make a map whose data is
+    a conntrack zone through JSON)."""
+    return chain("inet", zone_chain_name(zone), [[set_ct("zone", zone)]])
+
+
+def zone_chain_name(zone: int) -> str:
+    return f"zone_{zone}"
+
+
+def chains() -> list[NftChain]:
+    return [*_bridge_chains(), *_inet_chains()]
+
+
+def _ether(t: str) -> Expr:
+    return match(payload("ether", "type"), t)
+
+
+def _udp(sport: int, dport: int | None = None) -> list[Expr]:
+    return [match(meta("l4proto"), 17), match(payload("udp", "sport"), sport),
+            *([match(payload("udp", "dport"), dport)] if dport is not None else [])]
+
+
+def _icmp6(*types: int) -> list[Expr]:
+    return [match(meta("l4proto"), 58), match(payload("icmpv6", "type"), one_of(*types))]
+
+
+def _bridge_chains() -> list[NftChain]:
+    iif, oif = meta("iifname"), meta("oifname")
+    smac, dmac = payload("ether", "saddr"), payload("ether", "daddr")
+    arp_mac, arp_ip = payload("arp", "saddr ether"), payload("arp", "saddr ip")
+    prerouting = [
+        [set_meta("mark", lookup(iif, "tag"))],
+        [match(iif, "@notrack_dev"), NOTRACK],
+        [match(iif, "@secured"), jump("from_port")],
+    ]
+    from_port = [
+        [match(concat(iif, smac), "@mac_ok", "!="), DROP],
+        [_ether("arp"), match(arp_ip, "0.0.0.0"), match(concat(iif, arp_mac), "@mac_ok"), RETURN],
+        [_ether("arp"), match(concat(iif, arp_mac, arp_ip), "@ip4_ok", "!="), DROP],
+        [_ether("arp"), RETURN],
+        [_ether("ip"), *_udp(67), DROP],
+        [_ether("ip"), match(payload("ip", "saddr"), "0.0.0.0"),
+         match(payload("ip", "daddr"), "255.255.255.255"), *_udp(68, 67), RETURN],
+        [_ether("ip"), match(concat(iif, smac, payload("ip", "saddr")), "@ip4_ok", "!="), DROP],
+        [_ether("ip"), RETURN],
+        [_ether("ip6"), *_udp(547), DROP],
+        [_ether("ip6"), *_icmp6(134, 137), DROP],  # router advertisements, redirects
+        [_ether("ip6"), match(payload("ip6", "saddr"), "::"), *_icmp6(131, 135, 143), RETURN],
+        [_ether("ip6"), match(concat(iif, smac, payload("ip6", "saddr")), "@ip6_ok", "!="), DROP],
+        [_ether("ip6"), RETURN],
+        [DROP],  # no other ethertype (nor 802.1Q frames) from a port with port security
+    ]
+    forward = [
+        [set_meta("mark", 0)],
+        [set_meta("mark", lookup(oif, "tag"))],
+        [match(oif, "@secured"), jump("to_port")],
+    ]
+    to_port = [[match(band(dmac, "01:00:00:00:00:00"), "00:00:00:00:00:00"),
+                match(concat(oif, dmac), "@mac_ok", "!="), DROP]]
+    return [chain("bridge", "prerouting", prerouting, "prerouting", -300),
+            chain("bridge", "from_port", from_port),
+            chain("bridge", "forward", forward, "forward", -200),
+            chain("bridge", "to_port", to_port)]
+
+
+def _inet_chains() -> list[NftChain]:
+    raw_chain = [[vmap(meta("iifname"), "zone")],  # iifname: the bridge (br_netfilter)
+                 [match(concat(meta("iifname"), payload("ether", "daddr")), "@notrack_mac"), NOTRACK]]
+    return [chain("inet", "raw", raw_chain, "prerouting", -300),
+            chain("inet", "egress", _sg_rules("egress"), "prerouting", -150),
+            chain("inet", "ingress", _sg_rules("ingress"), "forward", 0)]
+
+
+def _sg_rules(direction: str) -> list[list[Expr]]:
+    """Established first; what a booting guest needs; one lookup per shape
+    and family; drop."""
+    mark = meta("mark")
+    peer = "daddr" if direction == "egress" else "saddr"
+    nd = (133, 135, 136, 131, 132, 143) if direction == "egress" else (130, 134, 135, 136)
+    rules: list[list[Expr]] = [
+        [match(mark, 0), ACCEPT],
+        [match(ct("state"), ["established", "related"], "in"), ACCEPT],
+        [match(ct("state"), "invalid", "in"), DROP],
+        [match(meta("nfproto"), "ipv4"), *(_udp(68, 67) if direction == "egress" else _udp(67, 68)),
+         ACCEPT],
+        [match(meta("nfproto"), "ipv6"),
+         *(_udp(546, 547) if direction == "egress" else _udp(547, 546)), ACCEPT],
+        [match(meta("nfproto"), "ipv6"), match(meta("l4proto"), 58),
+         match(payload("icmpv6", "type"), one_of(*nd)), ACCEPT],
+    ]
+    for v in (4, 6):
+        fam = match(meta("nfproto"), NFPROTO[v])
+        addr = payload(IP[v], peer)
+        l4 = meta("l4proto")
+        rules += [
+            [fam, match(concat(mark, addr), f"@{sg_set(direction, v, 'any')}"), ACCEPT],
+            [fam, match(concat(mark, addr, l4), f"@{sg_set(direction, v, 'proto')}"), ACCEPT],
+            [fam, match(concat(mark, addr, l4, payload("th", "dport")),
+                        f"@{sg_set(direction, v, 'port')}"), ACCEPT],
+            [fam, match(l4, ICMP[v]), match(concat(mark, addr, l4, payload("th", "sport")),
+                                            f"@{sg_set(direction, v, 'icmp')}"), ACCEPT],
+        ]
+    return [*rules, [DROP]]
