@@ -59,8 +59,13 @@ def disjoint_boxes(boxes: Iterable[tuple[Network, int, int, str]]) -> list[Box]:
             stack.pop()
         covered = stack[-1][1] if stack else []
         mine = merge([(lo, hi) for lo, hi, _ in own[net]])
+        starts = [lo for lo, _ in mine]
+        members: list[list[tuple[int, int, str]]] = [[] for _ in mine]  # the rules in each
+        for r in own[net]:
+            members[bisect.bisect_right(starts, r[0]) - 1].append(r)
         for lo, hi in subtract(mine, covered):
-            ids = sorted({i for a, b, i in own[net] if a <= hi and lo <= b})
+            group = members[bisect.bisect_right(starts, lo) - 1]
+            ids = sorted({i for a, b, i in group if a <= hi and lo <= b})
             out.append(Box(net, lo, hi, tuple(ids)))
         if net.prefixlen < net.max_prefixlen:  # a host address has no descendants
             stack.append((net, merge(covered + mine)))
@@ -72,10 +77,11 @@ def _within(net: Network, outer: Network) -> bool:
 
 
 def merge(intervals: Iterable[Interval]) -> list[Interval]:
-    """Sorted, disjoint, non-adjacent intervals covering ``intervals``."""
+    """Sorted, disjoint intervals covering ``intervals`` (adjacent ones are
+    kept apart: one element per rule where rules only touch)."""
     out: list[Interval] = []
     for lo, hi in sorted(intervals):
-        if out and lo <= out[-1][1] + 1:
+        if out and lo <= out[-1][1]:
             out[-1] = (out[-1][0], max(out[-1][1], hi))
         else:
             out.append((lo, hi))
