@@ -313,7 +313,7 @@ def test_a_changed_constant_chain_is_flushed_and_refilled_in_the_same_batch() ->
         ("flush", "chain"), ("add", "chain")]  # refilled with its (here: no) rules, never deleted
 
 
-@pytest.mark.parametrize("batch,refused", [
+ELEMENT_CASES: list[tuple[list[dict[str, Any]], bool]] = [
     ([{"add": {"element": {"family": "inet", "table": "t", "name": "m", "elem": [["a", 2]]}}}], True),
     ([{"add": {"element": {"family": "inet", "table": "t", "name": "s",
                            "elem": [{"elem": {"val": "x", "comment": "c2"}}]}}}], False),
@@ -329,7 +329,10 @@ def test_a_changed_constant_chain_is_flushed_and_refilled_in_the_same_batch() ->
         {"concat": [1, {"prefix": {"addr": "0.0.0.0", "len": 0}}, {"range": [0, 65535]}]}]}}}], False),
     ([{"add": {"element": {"family": "inet", "table": "t", "name": "i", "elem": [
         {"concat": [2, {"prefix": {"addr": "10.0.0.0", "len": 8}}, 22]}]}}}], False),
-])
+]
+
+
+@pytest.mark.parametrize("batch,refused", ELEMENT_CASES)
 def test_fake_elements_behave_as_the_kernels(batch: list[dict[str, Any]], refused: bool) -> None:
     """Each case as measured with nft 1.0.6 on Linux 6.18 (tests/linux/test_firewall_kernel.py)."""
     kernel = FakeKernel()
