@@ -9,6 +9,7 @@ observe, diff and apply steps in :mod:`overcast.plan.diff`.
 """
 
 from overcast.model.problems import Problem
-from overcast.plan.host import HostPlan, HostView, plan_host
+from overcast.plan.host import HostPlan, plan_host
+from overcast.plan.view import HostView
 
 __all__ = ["HostPlan", "HostView", "Problem", "plan_host"]

@@ -26,8 +26,8 @@ from overcast.plan.firewall_chains import chains, sets, zone_chain, zone_chain_n
 from overcast.plan.firewall_expr import canonical, jump
 from overcast.plan.firewall_rules import RuleShape, rule_shape, sg_elements
 from overcast.plan.firewall_space import Network, prefix_cover
-from overcast.plan.host import HostView
 from overcast.plan.subsystems.firewall import NftElement, NftRuleset, NftTable, address_span
+from overcast.plan.view import HostView
 
 K = TypeVar("K", str, tuple[str, ...])
 TAG_BITS = 24  # group set tags: 1 .. 2**24-1 in meta mark

@@ -5,39 +5,22 @@ order, gives the same plan, byte for byte.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from overcast.model.problems import Problem
-from overcast.model.types import Network, Port, SecurityGroup, SecurityGroupRule
+from overcast.model.types import Network, Port
 from overcast.plan import names
 from overcast.plan.diff import kinds
 from overcast.plan.state import KernelState
 from overcast.plan.subsystems.fdb import BUM_MAC, FdbEntry
 from overcast.plan.subsystems.links import Attachment, Bridge, Vxlan
+from overcast.plan.view import HostView
+
+__all__ = ["MAX_VNI", "SUPPORTED_TYPES", "HostPlan", "HostView", "plan_host"]  # HostView: re-exported
 
 MAX_VNI = 2**24 - 1
 SUPPORTED_TYPES = ("vxlan", "local")
-
-
-@dataclass(frozen=True)
-class HostView:
-    """What one host's planner sees of the model.
-
-    ``hosts`` maps every known host name (this one included) to its underlay
-    IP.  ``ports`` may contain ports of any host: ``binding_host_id`` says
-    where each one lives (the firewall needs every member of a remote group,
-    wherever it is bound).  ``security_groups`` and ``security_group_rules``:
-    at least those of the local ports (the firewall's input).
-    """
-
-    host: str
-    underlay_ip: str
-    hosts: Mapping[str, str]
-    networks: Sequence[Network] = ()
-    ports: Sequence[Port] = ()
-    security_groups: Sequence[SecurityGroup] = ()
-    security_group_rules: Sequence[SecurityGroupRule] = ()
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,34 @@
+"""HostView: what one host's planner sees of the logical model.
+
+Its own module so that every planner (``plan_host`` in :mod:`overcast.plan.host`,
+``compile_firewall`` in :mod:`overcast.plan.firewall`) imports it without
+importing another planner: ``plan_host`` can call the firewall compiler
+without an import cycle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from overcast.model.types import Network, Port, SecurityGroup, SecurityGroupRule
+
+
+@dataclass(frozen=True)
+class HostView:
+    """What one host's planner sees of the model.
+
+    ``hosts`` maps every known host name (this one included) to its underlay
+    IP.  ``ports`` may contain ports of any host: ``binding_host_id`` says
+    where each one lives (the firewall needs every member of a remote group,
+    wherever it is bound).  ``security_groups`` and ``security_group_rules``:
+    at least those of the local ports (the firewall's input).
+    """
+
+    host: str
+    underlay_ip: str
+    hosts: Mapping[str, str]
+    networks: Sequence[Network] = ()
+    ports: Sequence[Port] = ()
+    security_groups: Sequence[SecurityGroup] = ()
+    security_group_rules: Sequence[SecurityGroupRule] = ()
