@@ -96,6 +96,8 @@ def elements(plan: FirewallPlan) -> str:
     for e in sorted(plan.ruleset.elements):
         line = e.render().removeprefix("nft element ")
         line = re.sub(r"^(\S+ \S+ )(\d+)( \.)", lambda m: m[1] + f"<{labels.get(int(m[2]), m[2])}>" + m[3], line)
+        line = re.sub(r"^(inet stateless )(\d+)( #)", lambda m: m[1] + f"<{labels.get(int(m[2]), m[2])}>" + m[3],
+                      line)
         line = re.sub(r" : (\d+) #", lambda m: f" : <{labels.get(int(m[1]), m[1])}> #"
                       if int(m[1]) else " : 0 #", line)
         lines.append(line)
@@ -178,15 +180,22 @@ def test_a_port_with_two_groups_gets_the_union_under_its_own_tag() -> None:
                                     "security_group_rule/00000003-5e5e-4000-8000-000000000003")
 
 
-def test_a_stateless_group_bypasses_conntrack_both_ways() -> None:
+def test_a_stateless_group_bypasses_conntrack_unless_its_peer_is_stateful() -> None:
+    """The stateless port's tag goes into ``stateless`` (its rules see every
+    packet) and its MAC into ``notrack_mac``; the MACs of the stateful ports
+    on its bridge go into ``tracked_mac`` (their connections with it stay
+    tracked: measured in tests/linux/test_firewall_packets.py)."""
     rules = [rule(1, LOOSE, protocol="udp", port_range_min=53, port_range_max=53)]
-    plan = compiled(world([vm(1, "h1", "10.0.0.1", (LOOSE,))], [group(LOOSE, stateful=False)], rules))
-    lines = elements(plan).splitlines()
-    assert f"bridge notrack_dev {TAP1} # {P1}" in lines
-    assert f"inet notrack_mac ocbaaaaaaaa111 . fa:16:3e:00:00:01 # {P1}" in lines
+    ports = [vm(1, "h1", "10.0.0.1", (LOOSE,)), vm(2, "h1", "10.0.0.2"),
+             vm(4, "h1", "10.0.1.4", network=NET_B)]
+    plan = compiled(world(ports, [group(LOOSE, stateful=False), group(DEFAULT)], rules))
+    lines = [ln for ln in elements(plan).splitlines() if "track" in ln or "stateless" in ln]
+    assert lines == [f"inet notrack_mac ocbaaaaaaaa111 . fa:16:3e:00:00:01 # {P1}",
+                     "inet stateless <10> # " + P1,
+                     f"inet tracked_mac ocbaaaaaaaa111 . fa:16:3e:00:00:02 # {P2}"]
     mixed = compiled(world([vm(1, "h1", "10.0.0.1", (LOOSE, WEB))],
                            [group(LOOSE, stateful=False), group(WEB)], rules))
-    assert not [ln for ln in elements(mixed).splitlines() if "notrack" in ln]
+    assert not [ln for ln in elements(mixed).splitlines() if "track" in ln or "stateless" in ln]
     assert [p.path for p in mixed.problems] == [f"port/{P1}"]
 
 
@@ -269,7 +278,6 @@ nft chain bridge forward hook forward prio -200
   meta oifname @secured jump to_port
 nft chain bridge prerouting hook prerouting prio -300
   meta mark set meta iifname map @tag
-  meta iifname @notrack_dev notrack
   meta iifname @secured jump from_port
 nft chain bridge from_port
   meta iifname . ether saddr != @mac_ok drop
@@ -290,7 +298,7 @@ nft chain bridge to_port
   ether daddr & 01:00:00:00:00:00 00:00:00:00:00:00 meta oifname . ether daddr != @mac_ok drop
 nft chain inet egress hook prerouting prio -150
   meta mark 0 accept
-  ct state established, related accept
+  meta mark != @stateless ct state established, related accept
   ct state invalid drop
   meta nfproto ipv4 meta l4proto 17 udp sport 68 udp dport 67 accept
   meta nfproto ipv6 meta l4proto 17 udp sport 546 udp dport 547 accept
@@ -306,7 +314,7 @@ nft chain inet egress hook prerouting prio -150
   drop
 nft chain inet ingress hook forward prio 0
   meta mark 0 accept
-  ct state established, related accept
+  meta mark != @stateless ct state established, related accept
   ct state invalid drop
   meta nfproto ipv4 meta l4proto 17 udp sport 67 udp dport 68 accept
   meta nfproto ipv6 meta l4proto 17 udp sport 547 udp dport 546 accept
@@ -321,8 +329,9 @@ nft chain inet ingress hook forward prio 0
   meta nfproto ipv6 meta l4proto 58 meta mark . ip6 saddr . meta l4proto . th sport @in6_icmp accept
   drop
 nft chain inet raw hook prerouting prio -300
+  meta mark @stateless meta iifname . ether daddr != @tracked_mac notrack accept
+  meta mark 0 meta iifname . ether daddr @notrack_mac notrack accept
   meta iifname vmap @zone
-  meta iifname . ether daddr @notrack_mac notrack
 """
 
 

@@ -76,12 +76,18 @@ def compile_firewall(view: HostView, devices: Mapping[str, str]) -> FirewallPlan
     secured = [p for p in local if p.port_security_enabled]
     tags = _probe({_groupset(p) for p in secured}, 2**TAG_BITS - 1)
     groups = {g.id: g for g in view.security_groups}
+    stateless = {p.id for p in secured if _stateless(out, p, groups)}
+    loose_nets = {p.network_id for p in secured if p.id in stateless}
     for port in local:
         tap = devices[port.id]
         out.add("bridge", "tag", tap, f"port/{port.id}",
                 tags[_groupset(port)] if port.port_security_enabled else 0)
         if port.port_security_enabled:
-            _port_security(out, port, tap, _stateless(out, port, groups))
+            loose = port.id in stateless
+            if loose:
+                out.add("inet", "stateless", tags[_groupset(port)], f"port/{port.id}")
+            conntrack = "notrack_mac" if loose else "tracked_mac" if port.network_id in loose_nets else ""
+            _port_security(out, port, tap, conntrack)
     _security_groups(out, view, tags, groups)
     ruleset, sources = _ruleset(out, zones.values())
     problems = tuple(sorted(set(out.problems), key=lambda p: (p.path, p.message)))
@@ -115,9 +121,12 @@ def _stateless(out: _Out, port: Port, groups: Mapping[str, SecurityGroup]) -> bo
     return kinds == {False}
 
 
-def _port_security(out: _Out, port: Port, tap: str, stateless: bool) -> None:
+def _port_security(out: _Out, port: Port, tap: str, conntrack: str) -> None:
     """Anti-spoofing: which MACs, and which addresses with which MAC, the
-    port may send from; frames to it only to those MACs (or multicast)."""
+    port may send from; frames to it only to those MACs (or multicast).
+    ``conntrack``: the set its MACs go into on its bridge (``notrack_mac``
+    for a stateless port, ``tracked_mac`` for a stateful one on a bridge
+    with a stateless port, "" for none)."""
     src = f"port/{port.id}"
     mac = port.mac_address.lower()
     by_mac: dict[str, list[tuple[Network, str]]] = {mac: []}
@@ -127,12 +136,10 @@ def _port_security(out: _Out, port: Port, tap: str, stateless: bool) -> None:
         by_mac.setdefault((pair.mac_address or mac).lower(), []).append(
             (ip_network(pair.ip_address, strict=False), src))
     out.add("bridge", "secured", tap, src)
-    if stateless:
-        out.add("bridge", "notrack_dev", tap, src)
     for m, nets in sorted(by_mac.items()):
         out.add("bridge", "mac_ok", {"concat": [tap, m]}, src)
-        if stateless:
-            out.add("inet", "notrack_mac", {"concat": [names.bridge_name(port.network_id), m]}, src)
+        if conntrack:
+            out.add("inet", conntrack, {"concat": [names.bridge_name(port.network_id), m]}, src)
         nets.append((ip_network(f"{_link_local(m)}/128"), src))
         for net, _ in prefix_cover(nets):
             set_ = "ip4_ok" if net.version == 4 else "ip6_ok"

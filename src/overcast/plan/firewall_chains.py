@@ -60,8 +60,9 @@ def sets() -> list[NftSet]:
            NftSet("bridge", "mac_ok", ("ifname", "ether_addr")),
            NftSet("bridge", "ip4_ok", ("ifname", "ether_addr", "ipv4_addr"), iv),
            NftSet("bridge", "ip6_ok", ("ifname", "ether_addr", "ipv6_addr"), iv),
-           NftSet("bridge", "notrack_dev", ("ifname",)),
+           NftSet("inet", "stateless", ("mark",)),
            NftSet("inet", "notrack_mac", ("ifname", "ether_addr")),
+           NftSet("inet", "tracked_mac", ("ifname", "ether_addr")),
            NftSet("inet", "zone", ("ifname",), map="verdict")]
     for d in DIRECTIONS:
         for v in (4, 6):
@@ -114,7 +115,6 @@ def _bridge_chains() -> list[NftChain]:
     arp_mac, arp_ip = payload("arp", "saddr ether"), payload("arp", "saddr ip")
     prerouting = [
         [set_meta("mark", lookup(iif, "tag"))],
-        [match(iif, "@notrack_dev"), NOTRACK],
         [match(iif, "@secured"), jump("from_port")],
     ]
     from_port = [
@@ -148,8 +148,19 @@ def _bridge_chains() -> list[NftChain]:
 
 
 def _inet_chains() -> list[NftChain]:
-    raw_chain = [[vmap(meta("iifname"), "zone")],  # iifname: the bridge (br_netfilter)
-                 [match(concat(meta("iifname"), payload("ether", "daddr")), "@notrack_mac"), NOTRACK]]
+    """iifname is the bridge here (br_netfilter), mark the input port's tag.
+    A frame is not tracked when one end is a stateless port and the other
+    is not a stateful port of this host: from a stateless port to a MAC
+    that is not a stateful port's on that bridge, or from something without
+    a tag (the VXLAN device, a port without port security) to a stateless
+    port's MAC.  Both end the chain: the zone's ``ct zone set`` would give
+    an untracked frame a conntrack template again (and a ``notrack`` after
+    it does nothing), measured on 6.18."""
+    bridge_dmac = concat(meta("iifname"), payload("ether", "daddr"))
+    raw_chain = [[match(meta("mark"), "@stateless"), match(bridge_dmac, "@tracked_mac", "!="),
+                  NOTRACK, ACCEPT],
+                 [match(meta("mark"), 0), match(bridge_dmac, "@notrack_mac"), NOTRACK, ACCEPT],
+                 [vmap(meta("iifname"), "zone")]]
     return [chain("inet", "raw", raw_chain, "prerouting", -300),
             chain("inet", "egress", _sg_rules("egress"), "prerouting", -150),
             chain("inet", "ingress", _sg_rules("ingress"), "forward", 0)]
@@ -163,7 +174,10 @@ def _sg_rules(direction: str) -> list[list[Expr]]:
     nd = (133, 135, 136, 131, 132, 143) if direction == "egress" else (130, 134, 135, 136)
     rules: list[list[Expr]] = [
         [match(mark, 0), ACCEPT],
-        [match(ct("state"), ["established", "related"], "in"), ACCEPT],
+        # a stateless port's rules see every packet, also of a connection
+        # that is tracked for its stateful peer
+        [match(mark, "@stateless", "!="), match(ct("state"), ["established", "related"], "in"),
+         ACCEPT],
         [match(ct("state"), "invalid", "in"), DROP],
         [match(meta("nfproto"), "ipv4"), *(_udp(68, 67) if direction == "egress" else _udp(67, 68)),
          ACCEPT],

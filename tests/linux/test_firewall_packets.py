@@ -1,0 +1,497 @@
+"""Packets through the firewall, in real namespaces, as a user would see
+them: who can connect to whom, what a VM can forge, and what a capture on
+the victim proves never arrived.
+
+Each test builds its own host: a namespace ``oc-fw-<run>-<test>h`` (named
+and removed as in ``test_firewall_kernel.py``) whose bridges and port
+attachments the links subsystem makes from ``plan_host`` and whose ruleset
+the firewall subsystem applies from ``compile_firewall``, both through
+``NetlinkKernel``; and one namespace per VM, ``oc-fw-<run>-<test>v<n>``,
+whose ``eth0`` is the other end of the port's tap, with the port's MAC and
+fixed IP.  ``net.bridge.bridge-nf-call-iptables``/``ip6tables`` are per
+network namespace on this kernel (a fresh namespace starts with 1); the
+host namespace sets them to 1 and, should a kernel share them with the
+initial namespace, the previous values are restored.
+
+Absence is proved without sleeping: the forbidden packet is seen leaving
+the sender, then the sender sends a packet that is allowed (a marker),
+all from one CPU so the host processes them in order; when the marker has
+arrived at the victim, the forbidden packet would have too.
+
+``OVERCAST_FW_PACKETS_WITHOUT_RULESET=1`` runs the same traffic with the
+bridges but no ruleset: every test here must then fail (the control that
+they test the firewall).
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from ipaddress import IPv6Address
+from itertools import count
+from pathlib import Path
+
+import pytest
+from pyroute2 import netns
+
+from overcast.linux.netlink import NetlinkKernel
+from overcast.model.types import AddressPair, Port, SecurityGroup, SecurityGroupRule
+from overcast.plan import HostView, plan_host
+from overcast.plan.diff import diff
+from overcast.plan.firewall import compile_firewall
+from overcast.plan.names import tap_name
+from overcast.plan.state import KernelState
+from plan.scenarios import HOSTS, NET_A, NET_B, net
+from plan.test_firewall_golden import DEFAULT, LOOSE, WEB, WITH_FW, default_rules, group, rule, vm
+
+from .conftest import RUN, add_workload, ip_json
+from .test_firewall_wire import (
+    BROADCAST,
+    DEADLINE,
+    ETH_P_ARP,
+    ETH_P_IP,
+    ETH_P_IPV6,
+    Capture,
+    Frame,
+    Wire,
+    arp,
+    eth,
+    icmp6_router_advertisement,
+    in_netns,
+    ipv4_udp,
+    one_cpu,
+)
+
+pytestmark = pytest.mark.root
+PREFIX = "oc-fw" + RUN.removeprefix("oc-t")
+WITHOUT_RULESET = os.environ.get("OVERCAST_FW_PACKETS_WITHOUT_RULESET") == "1"
+SYSCTLS = ("bridge-nf-call-iptables", "bridge-nf-call-ip6tables")
+LOCAL = [net(NET_A, type_="local"), net(NET_B, type_="local")]
+ZERO_MAC = "00:00:00:00:00:00"
+_tests = count(1)
+
+
+@dataclass(frozen=True)
+class Vm:
+    ns: str
+    port: Port
+
+    @property
+    def mac(self) -> str:
+        return self.port.mac_address
+
+    @property
+    def ip(self) -> str:
+        return self.port.fixed_ips[0].ip_address
+
+
+@dataclass
+class Host:
+    """One hypervisor's namespace, its kernel driver, and its VMs by number."""
+
+    ns: str
+    kernel: NetlinkKernel
+    view: HostView
+    vms: dict[int, Vm] = field(default_factory=dict)
+
+    def converge(self, view: HostView) -> None:
+        """Links and ruleset of ``view``, as the agent would apply them."""
+        plan = plan_host(view)
+        records = list(plan.state.records)
+        if not WITHOUT_RULESET:
+            fw = compile_firewall(view, plan.port_devices)
+            assert fw.problems == (), fw.problems
+            records.append(fw.ruleset)
+        state = KernelState.of(records)
+        errors = self.kernel.apply(diff(state, self.kernel.observe(), WITH_FW))
+        assert errors == [], [e.render() for e in errors]
+        assert diff(state, self.kernel.observe(), WITH_FW) == []
+        self.view = view
+
+
+MakeHost = Callable[[Sequence[Port], Sequence[SecurityGroup], Sequence[SecurityGroupRule]], Host]
+
+
+@pytest.fixture
+def host() -> Iterator[MakeHost]:
+    made: list[str] = []
+    kernels: list[NetlinkKernel] = []
+    restore: dict[str, str] = {}
+    test = next(_tests)
+
+    def make_ns(role: str) -> str:
+        made.append(f"{PREFIX}-{test}{role}")
+        netns.create(made[-1])
+        return made[-1]
+
+    def make(ports: Sequence[Port], groups: Sequence[SecurityGroup],
+             rules: Sequence[SecurityGroupRule]) -> Host:
+        ns = make_ns("h")
+        restore.update(_bridge_nf_on(ns))
+        vms = {}
+        for p in ports:
+            n = int(p.id[:8], 16)
+            vms[n] = Vm(make_ns(f"v{n}"), p)
+            ip = p.fixed_ips[0].ip_address
+            add_workload(ns, vms[n].ns, tap_name(p.id), p.mac_address, f"{ip}/24")
+        kernels.append(NetlinkKernel(ns, subsystems=WITH_FW))
+        view = HostView("h1", HOSTS["h1"], dict(HOSTS), LOCAL, list(ports), list(groups), list(rules))
+        h = Host(ns, kernels[-1], view, vms)
+        h.converge(view)
+        return h
+
+    try:
+        with one_cpu():
+            yield make
+    finally:
+        for kernel in kernels:
+            kernel.close()
+        for name in reversed(made):
+            try:
+                netns.remove(name)
+            except OSError:
+                pass
+        for key, value in restore.items():
+            Path("/proc/sys/net/bridge", key).write_text(value)
+
+
+def _bridge_nf_on(ns: str) -> dict[str, str]:
+    """Bridged IPv4/IPv6 through the inet hooks in ``ns``; what to restore
+    here if the setting turned out to be shared with this namespace."""
+    here = {k: Path("/proc/sys/net/bridge", k).read_text() for k in SYSCTLS}
+    for key in SYSCTLS:
+        subprocess.run(["ip", "netns", "exec", ns, "sysctl", "-qw", f"net.bridge.{key}=1"], check=True)
+    return {k: v for k, v in here.items() if Path("/proc/sys/net/bridge", k).read_text() != v}
+
+
+# --- what a user does -------------------------------------------------------------------
+
+def listen(v: Vm, port: int, kind: int = socket.SOCK_STREAM, addr: str = "") -> socket.socket:
+    s = in_netns(v.ns, socket.AF_INET, kind)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((addr or v.ip, port))
+    if kind == socket.SOCK_STREAM:
+        s.listen(8)
+    s.setblocking(False)
+    return s
+
+
+def ready(s: socket.socket, deadline: float = DEADLINE) -> bool:
+    return bool(select.select([s], [], [], deadline)[0])
+
+
+def talk(client: Vm, server: Vm, port: int, dst: str = "", sport: int = 0,
+         srv: socket.socket | None = None) -> tuple[socket.socket, socket.socket]:
+    """A TCP connection from ``client`` to ``server``: it opens, and a request
+    and an answer cross it.  Returns both ends, still open."""
+    srv = srv or listen(server, port, addr=dst)
+    c = in_netns(client.ns)
+    if sport:
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        c.bind((client.ip, sport))
+    c.settimeout(DEADLINE)
+    c.connect((dst or server.ip, port))
+    assert ready(srv), f"{server.ns}: connection from {client.ip} not accepted"
+    conn, _ = srv.accept()
+    exchange(c, conn, b"request from " + client.ip.encode())
+    exchange(conn, c, b"answer from " + server.ip.encode())
+    return c, conn
+
+
+def closed(ends: tuple[socket.socket, socket.socket]) -> None:
+    for end in ends:
+        end.close()
+
+
+def exchange(a: socket.socket, b: socket.socket, data: bytes) -> None:
+    a.sendall(data)
+    b.settimeout(DEADLINE)
+    got = b""
+    while len(got) < len(data):
+        chunk = b.recv(len(data) - len(got))
+        assert chunk, "connection closed"
+        got += chunk
+    assert got == data
+
+
+def ping(src: Vm, dst: str) -> None:
+    """Echo requests until one is answered (or the deadline passes)."""
+    end = time.monotonic() + DEADLINE
+    while subprocess.run(["ip", "netns", "exec", src.ns, "ping", "-n", "-q", "-c1", "-W1", dst],
+                         capture_output=True).returncode != 0:
+        assert time.monotonic() < end, f"{src.ns}: no answer from {dst}"
+
+
+def arp_marker(src: Vm, dst: Vm) -> bytes:
+    """An honest ARP request from ``src`` for ``dst``: allowed from every VM."""
+    return eth(BROADCAST, src.mac, ETH_P_ARP, arp(1, src.mac, src.ip, ZERO_MAC, dst.ip))
+
+
+def is_arp_marker(src: Vm, dst: Vm) -> Callable[[Frame], bool]:
+    return lambda f: f.arp() == (1, src.mac, src.ip, dst.ip)
+
+
+# --- (a) the default group ---------------------------------------------------------------
+
+def test_default_group_members_talk_a_stranger_cannot_open_in_replies_come_back(host: MakeHost) -> None:
+    stranger_rules = [rule(20, WEB, protocol="tcp", port_range_min=1, port_range_max=65535),
+                      rule(21, WEB, protocol="icmp"), rule(22, WEB, "egress")]
+    h = host([vm(1, "h1", "10.0.0.1"), vm(2, "h1", "10.0.0.2"), vm(3, "h1", "10.0.0.3", (WEB,))],
+             [group(DEFAULT), group(WEB)], [*default_rules(DEFAULT), *stranger_rules])
+    one, two, stranger = h.vms[1], h.vms[2], h.vms[3]
+    ping(one, two.ip)
+    ping(two, one.ip)
+    closed(talk(one, two, 8080))
+    closed(talk(two, one, 8080))
+    # the member opens a connection to the stranger (who admits it): the
+    # answers come back although the member admits nothing from the stranger
+    closed(talk(one, stranger, 8081))
+    ping(one, stranger.ip)
+    # the stranger cannot open anything to the member
+    srv = listen(one, 8082)
+    cap = Capture(one.ns)
+    blocked_syn(stranger, one, 8082, cap)
+    blocked_echo(stranger, one, cap)
+    assert not ready(srv, 0), "the stranger's connection was accepted"
+
+
+def blocked_syn(client: Vm, server: Vm, port: int, cap: Capture) -> None:
+    """``client`` tries to connect to ``server``:``port``; its SYN leaves and
+    never arrives."""
+    out = Capture(client.ns)
+    c = in_netns(client.ns)
+    c.setblocking(False)
+    c.connect_ex((server.ip, port))
+    try:
+        out.wait(lambda f: f.tcp_syn() == (client.ip, server.ip, port), outgoing=True)
+        _then_marker(client, server, cap)
+        assert cap.received(lambda f: f.tcp_syn() == (client.ip, server.ip, port)) == []
+    finally:
+        c.close()
+        out.close()
+
+
+def blocked_echo(src: Vm, dst: Vm, cap: Capture) -> None:
+    out = Capture(src.ns)
+    s = in_netns(src.ns, socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+    try:
+        s.sendto(b"\x08\x00\xf7\xfe\x00\x01\x00\x00", (dst.ip, 0))  # echo request id 1 seq 0
+
+        def echo(f: Frame) -> bool:
+            ip = f.ipv4()
+            return ip is not None and ip[:3] == (src.ip, dst.ip, 1) and ip[3][:1] == b"\x08"
+
+        out.wait(echo, outgoing=True)
+        _then_marker(src, dst, cap)
+        assert cap.received(echo) == []
+    finally:
+        s.close()
+        out.close()
+
+
+def _then_marker(src: Vm, dst: Vm, cap: Capture) -> None:
+    w = Wire(src.ns)
+    try:
+        w.send(arp_marker(src, dst))
+    finally:
+        w.close()
+    cap.wait(is_arp_marker(src, dst))
+
+
+# --- (b) tcp/22 from a CIDR --------------------------------------------------------------
+
+def test_tcp_22_from_a_cidr_opens_exactly_that(host: MakeHost) -> None:
+    ssh = [rule(30, WEB, protocol="tcp", port_range_min=22, port_range_max=22,
+                remote_ip_prefix="10.0.0.0/30"), rule(31, WEB, "egress")]
+    h = host([vm(1, "h1", "10.0.0.1", (WEB,)), vm(2, "h1", "10.0.0.2", (WEB,)),
+              vm(5, "h1", "10.0.0.5", (WEB,))], [group(WEB)], ssh)
+    server, inside, outside = h.vms[1], h.vms[2], h.vms[5]
+    closed(talk(inside, server, 22))
+    listeners = [listen(server, 22), listen(server, 23)]
+    cap = Capture(server.ns)
+    blocked_syn(inside, server, 23, cap)
+    blocked_syn(outside, server, 22, cap)
+    assert not any(ready(s, 0) for s in listeners)
+    closed(talk(inside, server, 22, srv=listeners[0]))
+
+
+# --- (c) spoofing ------------------------------------------------------------------------
+
+def test_forged_frames_reach_nobody_and_the_vms_own_traffic_still_works(host: MakeHost) -> None:
+    h = host([vm(1, "h1", "10.0.0.1"), vm(2, "h1", "10.0.0.2"), vm(3, "h1", "10.0.0.3")],
+             [group(DEFAULT)], default_rules(DEFAULT))
+    bad, victim, third = h.vms[1], h.vms[2], h.vms[3]
+    ping(victim, third.ip)  # the victim knows the third VM's MAC: poisoning would show
+    udp = listen(victim, 6000, socket.SOCK_DGRAM, addr="0.0.0.0")
+    cap = Capture(victim.ns)
+    to_victim = ipv4_udp(bad.ip, victim.ip, 5000, 6000, b"forged source MAC")
+    ll = str(IPv6Address("fe80::f816:3eff:fe00:1"))
+    forged = {
+        "another source MAC": eth(victim.mac, "fa:16:3e:00:00:99", ETH_P_IP, to_victim),
+        "the third VM's MAC": eth(victim.mac, third.mac, ETH_P_IP, to_victim),
+        "another source IP": eth(victim.mac, bad.mac, ETH_P_IP,
+                                 ipv4_udp("10.0.0.77", victim.ip, 5000, 6000, b"forged source IP")),
+        "ARP reply claiming the third VM's IP": eth(
+            victim.mac, bad.mac, ETH_P_ARP, arp(2, bad.mac, third.ip, victim.mac, victim.ip)),
+        "ARP with a forged sender MAC": eth(
+            BROADCAST, bad.mac, ETH_P_ARP, arp(1, "fa:16:3e:00:00:99", bad.ip, ZERO_MAC, victim.ip)),
+        "gratuitous ARP for the third VM's IP": eth(
+            BROADCAST, bad.mac, ETH_P_ARP, arp(1, bad.mac, third.ip, ZERO_MAC, third.ip)),
+        "gratuitous ARP for the gateway": eth(
+            BROADCAST, bad.mac, ETH_P_ARP, arp(1, bad.mac, "10.0.0.254", ZERO_MAC, "10.0.0.254")),
+        "DHCP OFFER": eth(BROADCAST, bad.mac, ETH_P_IP,
+                          ipv4_udp(bad.ip, "255.255.255.255", 67, 68, b"forged DHCP offer")),
+        "IPv6 router advertisement": eth("33:33:00:00:00:01", bad.mac, ETH_P_IPV6,
+                                         icmp6_router_advertisement(ll, bad.mac)),
+    }
+    w = Wire(bad.ns)
+    w.send(*forged.values())
+    honest = ipv4_udp(bad.ip, victim.ip, 5000, 6000, b"honest")
+    w.send(eth(victim.mac, bad.mac, ETH_P_IP, honest))
+    w.close()
+    assert ready(udp), "the VM's own datagram did not arrive"
+    assert udp.recvfrom(100) == (b"honest", (bad.ip, 5000))
+    cap.wait(lambda f: f.udp() is not None and f.udp()[4] == b"honest")  # type: ignore[index]
+    seen = {f.data for f in cap.received(lambda f: True)}
+    arrived = [name for name, frame in forged.items() if frame in seen]
+    assert arrived == [], f"forged frames reached the victim: {arrived}"
+    neigh = {n["dst"]: n.get("lladdr") for n in ip_json(victim.ns, "neigh", "show", "dev", "eth0")}
+    assert neigh.get(third.ip) == third.mac, neigh
+    assert "10.0.0.254" not in neigh, neigh
+    ping(bad, victim.ip)
+    closed(talk(bad, victim, 8080))
+
+
+def test_an_allowed_address_pair_lets_a_vip_move_and_nobody_else_take_it(host: MakeHost) -> None:
+    vip = "10.0.0.100"
+    pair = (AddressPair(ip_address=vip, mac_address=""),)
+    h = host([vm(1, "h1", "10.0.0.1", allowed_address_pairs=pair),
+              vm(2, "h1", "10.0.0.2", allowed_address_pairs=pair),
+              vm(3, "h1", "10.0.0.3"), vm(4, "h1", "10.0.0.4")],
+             [group(DEFAULT)], default_rules(DEFAULT))
+    active, standby, client, thief = h.vms[1], h.vms[2], h.vms[3], h.vms[4]
+    cap = Capture(client.ns)
+    take_vip(active, vip)
+    srv = listen(active, 80, addr=vip)
+    closed(talk(client, active, 80, dst=vip, srv=srv))
+    # a VM without the pair claims the VIP: nobody hears it, the VIP stays
+    take_vip(thief, vip)
+    garp = eth(BROADCAST, thief.mac, ETH_P_ARP, arp(1, thief.mac, vip, ZERO_MAC, vip))
+    w = Wire(thief.ns)
+    w.send(garp, arp_marker(thief, client))
+    w.close()
+    cap.wait(is_arp_marker(thief, client))
+    assert cap.received(lambda f: f.data == garp) == []
+    closed(talk(client, active, 80, dst=vip, srv=srv))
+    # keepalived-style takeover: the standby takes the VIP and announces it
+    subprocess.run(["ip", "-n", active.ns, "addr", "del", f"{vip}/24", "dev", "eth0"], check=True)
+    take_vip(standby, vip)
+    w = Wire(standby.ns)
+    w.send(eth(BROADCAST, standby.mac, ETH_P_ARP, arp(1, standby.mac, vip, ZERO_MAC, vip)))
+    w.close()
+    end = time.monotonic() + DEADLINE
+    while neighbour(client, vip) != standby.mac:
+        assert time.monotonic() < end, f"the client still sends {vip} to {neighbour(client, vip)}"
+    closed(talk(client, standby, 80, dst=vip))
+
+
+def take_vip(v: Vm, vip: str) -> None:
+    subprocess.run(["ip", "-n", v.ns, "addr", "add", f"{vip}/24", "dev", "eth0", "nodad"], check=True)
+
+
+def neighbour(v: Vm, ip: str) -> str | None:
+    found = ip_json(v.ns, "neigh", "show", ip, "dev", "eth0")
+    return found[0].get("lladdr") if found else None
+
+
+# --- (d) two networks, one CIDR ----------------------------------------------------------
+
+def test_two_networks_with_one_cidr_keep_separate_connection_state(host: MakeHost) -> None:
+    only_out = "0e000000-0000-4000-8000-00000000000e"
+    server = "5e000000-0000-4000-8000-000000000005"
+    rules = [*default_rules(DEFAULT), rule(40, only_out, "egress"),
+             rule(41, server, protocol="tcp", port_range_min=8080, port_range_max=8080),
+             rule(42, server, "egress")]
+    h = host([vm(1, "h1", "10.0.0.1"), vm(2, "h1", "10.0.0.2"),
+              vm(3, "h1", "10.0.0.1", (only_out,), network=NET_B),
+              vm(4, "h1", "10.0.0.2", (server,), network=NET_B)],
+             [group(DEFAULT), group(only_out), group(server)], rules)
+    a1, a2, b1, b2 = (h.vms[n] for n in (1, 2, 3, 4))
+    # the same connection (same addresses and ports) in both networks at once
+    a, b = talk(a1, a2, 8080, sport=40000), talk(b1, b2, 8080, sport=40000)
+    for _ in range(3):
+        for c, s in (a, b):
+            exchange(c, s, b"to the server")
+            exchange(s, c, b"to the client")
+    closed(a)
+    closed(b)
+    # a datagram a1 -> a2 makes 10.0.0.2:6000 -> 10.0.0.1:5000 a reply in A only
+    sa, a2s = listen(a1, 5000, socket.SOCK_DGRAM), listen(a2, 6000, socket.SOCK_DGRAM)
+    sb, b2s = listen(b1, 5000, socket.SOCK_DGRAM), listen(b2, 6000, socket.SOCK_DGRAM)
+    cap = Capture(b1.ns)
+    sa.sendto(b"hello", (a2.ip, 6000))
+    assert ready(a2s) and a2s.recvfrom(100)[0] == b"hello"
+    b2s.sendto(b"not a reply", (b1.ip, 5000))  # b1 admits nothing new
+    a2s.sendto(b"a reply", (a1.ip, 5000))
+    assert ready(sa) and sa.recvfrom(100)[0] == b"a reply"
+    _then_marker(b2, b1, cap)
+    assert not ready(sb, 0), "a datagram in network B passed as a reply in network A"
+
+
+# --- stateless groups --------------------------------------------------------------------
+
+def test_a_stateless_port_meets_its_rules_on_every_packet_and_its_peer_stays_stateful(
+        host: MakeHost) -> None:
+    # answers of the server, and to connections the group's ports open (Linux's ephemeral ports)
+    answers = [rule(51, LOOSE, "egress", protocol="tcp", port_range_min=1, port_range_max=65535),
+               rule(52, LOOSE, protocol="tcp", port_range_min=32768, port_range_max=60999)]
+    rules = [*default_rules(DEFAULT), rule(50, LOOSE, protocol="tcp", port_range_min=8080,
+                                           port_range_max=8080)]
+    groups = [group(DEFAULT), group(LOOSE, stateful=False)]
+    h = host([vm(1, "h1", "10.0.0.1"), vm(2, "h1", "10.0.0.2", (LOOSE,)),
+              vm(3, "h1", "10.0.0.3", (LOOSE,))], groups, rules)
+    client, server, loose = h.vms[1], h.vms[2], h.vms[3]
+    srv = listen(server, 8080)
+    # no conntrack for the server: its answers need a rule of their own
+    cap = Capture(client.ns)
+    blocked_answer(client, server, 8080, cap)
+    assert not ready(srv, 0)  # the handshake never completed
+    h.converge(replace(h.view, security_group_rules=[*rules, *answers]))
+    # with them, the stateful client gets its answers (its own rules admit
+    # nothing from the server: they are replies of the client's connection)
+    closed(talk(client, server, 8080, srv=srv))
+    # between two stateless ports nothing is tracked at all
+    closed(talk(loose, server, 8080, srv=srv))
+    assert [e for e in conntrack(h) if f"src={loose.ip} " in e] == []
+    assert [e for e in conntrack(h) if f"src={client.ip} " in e] != []
+
+
+def blocked_answer(client: Vm, server: Vm, port: int, cap: Capture) -> None:
+    """``client`` connects to ``server``:``port``; the SYN arrives and the
+    server's SYN-ACK leaves it, but never reaches the client."""
+    out = Capture(server.ns)
+    c = in_netns(client.ns)
+    c.setblocking(False)
+    c.connect_ex((server.ip, port))
+
+    def syn_ack(f: Frame) -> bool:
+        ip = f.ipv4()
+        return ip is not None and ip[:3] == (server.ip, client.ip, 6) and ip[3][13] & 0x12 == 0x12
+
+    try:
+        out.wait(syn_ack, outgoing=True)
+        _then_marker(server, client, cap)
+        assert cap.received(syn_ack) == []
+    finally:
+        c.close()
+        out.close()
+
+
+def conntrack(h: Host) -> list[str]:
+    return subprocess.run(["ip", "netns", "exec", h.ns, "cat", "/proc/net/nf_conntrack"],
+                          capture_output=True, text=True, check=True).stdout.splitlines()
