@@ -10,7 +10,9 @@ import http.client
 import json
 import logging
 import resource
+import shutil
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -231,7 +233,8 @@ def overcast_server(tmp_path: Path, nofile: int | None = None, args: tuple[str, 
             _wait_for(lambda: _answers(port) or proc.poll() is not None, 20, "server up")
             assert proc.poll() is None, log.read_text()
             yield port, proc
-            assert proc.poll() is None, log.read_text()
+            # running still, unless the test stopped it itself
+            assert proc.returncode is not None or proc.poll() is None, log.read_text()
         finally:
             proc.terminate()
             proc.wait(10)
@@ -499,3 +502,257 @@ def test_which_bodies_leave_the_event_loop(method: str, body: bytes, slow: bool)
     edge = Edge(Api(MemoryStore()))
     assert edge.slow(Request(method, "/v2.0/networks/abc" if method == "PUT" else
                              "/v2.0/networks", body=body)) is slow
+
+
+# the review of the edge: abandoned pool jobs, eviction, h2c, linger, encoding ------------------
+LISTING = b"GET /v2.0/networks HTTP/1.1\r\nHost: t\r\n\r\n"
+
+
+class ListingApi(Api):
+    """Every listing of networks waits for ``gate``; ``listings`` counts those that ran."""
+
+    def __init__(self) -> None:
+        super().__init__(MemoryStore())
+        self.gate = threading.Event()
+        self.listings = 0
+        self._lock = threading.Lock()
+
+    def handle(self, req: Request) -> Response:
+        if req.method == "GET" and req.path == "/v2.0/networks":
+            with self._lock:
+                self.listings += 1
+            self.gate.wait(30)
+        return super().handle(req)
+
+
+def _in_pool(srv: EmbeddedServer) -> int:
+    return sum(c.answering for c in list(srv.http.conns))
+
+
+def _reset(sock: socket.socket) -> None:
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+def test_the_listing_of_a_client_that_left_before_its_turn_never_runs() -> None:
+    api = ListingApi()
+    with server(EdgeLimits(threads=2), api) as srv:
+        socks = [connect(srv) for _ in range(8)]
+        for s in socks:
+            s.sendall(LISTING)
+        _wait_for(lambda: _in_pool(srv) == 8, 5, "8 listings in the pool")
+        for s in socks:
+            _reset(s)
+        _wait_for(lambda: not srv.http.conns, 5, "the clients gone")
+        api.gate.set()
+        with connect(srv) as sock:  # after every job queued before it, in the pool's order
+            assert request(sock, path="/v2.0/networks")[0] == 200
+        assert api.listings == 2 + 1  # the two running when their clients left, and this one
+        _wait_for(lambda: srv.http.edge.jobs == 0, 5, "the pool's backlog empty")
+
+
+def test_a_request_beyond_the_pool_backlog_is_503_at_once() -> None:
+    api = ListingApi()
+    with server(EdgeLimits(threads=1, backlog_per_thread=4), api) as srv:
+        socks = [connect(srv) for _ in range(4)]
+        for s in socks:
+            s.sendall(LISTING)
+        _wait_for(lambda: _in_pool(srv) == 4, 5, "4 listings in the pool")
+        with connect(srv) as extra:
+            extra.settimeout(5)
+            err = neutron_error(*request(extra, path="/v2.0/networks"), 503)
+            assert err["type"] == "ServiceUnavailable"
+            assert request(extra)[0] == 200  # the connection goes on
+        api.gate.set()
+        for s in socks:
+            assert read_response(s)[0] == 200
+            s.close()
+
+
+def _big_listing(srv: EmbeddedServer) -> None:
+    bulk = json.dumps({"networks": [{"name": "n" * 200} for _ in range(1000)]}).encode()
+    for _ in range(3):  # about 1.5 MB listed
+        assert httpx.post(srv.url + "/v2.0/networks", content=bulk).status_code == 201
+
+
+def _read_all(sock: socket.socket) -> bytes:
+    data = b""
+    sock.settimeout(10)
+    while chunk := sock.recv(65536):
+        data += chunk
+        if _complete(data):
+            break
+    return data
+
+
+def _listed(data: bytes) -> int:
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), head
+    return len(json.loads(body)["networks"])
+
+
+@contextmanager
+def _sending_listing(srv: EmbeddedServer) -> Iterator[socket.socket]:
+    """A client that asked for the big listing and reads none of it yet: the
+    answer waits in the server's buffer."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        host, port = srv.url.removeprefix("http://").rsplit(":", 1)
+        before = set(srv.http.conns)
+        sock.connect((host, int(port)))
+        sock.sendall(LISTING)
+        _wait_for(lambda: any(c.write_blocked for c in set(srv.http.conns) - before), 10,
+                  "the listing's answer stuck in the server")
+        yield sock
+
+
+def _small_buffers(limits: EdgeLimits) -> EmbeddedServer:
+    srv = EmbeddedServer(Api(MemoryStore()), limits=limits)
+    srv.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)
+    return srv
+
+
+def test_at_the_cap_a_connection_still_sending_an_answer_is_not_the_idle_one() -> None:
+    with _small_buffers(EdgeLimits(max_connections=2)) as srv:
+        _big_listing(srv)
+        with _sending_listing(srv) as slow, connect(srv) as idle:
+            assert request(idle)[0] == 200  # idle now, and quiet since after the listing
+            with connect(srv) as newcomer:
+                assert request(newcomer)[0] == 200
+                assert closed_within(idle, 5)
+            assert _listed(_read_all(slow)) == 3000
+
+
+def test_a_connection_closed_at_the_cap_while_sending_sends_all_of_its_answer() -> None:
+    with _small_buffers(EdgeLimits(max_connections=1)) as srv:
+        _big_listing(srv)
+        with _sending_listing(srv) as slow, connect(srv) as newcomer:
+            assert request(newcomer)[0] == 200
+            data = _read_all(slow)
+            assert _listed(data) == 3000
+            assert closed_within(slow, 5)
+
+
+H2C = "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n"
+
+
+@pytest.mark.parametrize("framing", ["length", "chunked"])
+def test_an_h2c_upgrade_is_ignored_and_the_body_read(framing: str) -> None:
+    body = b'{"network": {"name": "h2"}}'
+    framed = (f"Content-Length: {len(body)}\r\n\r\n".encode() + body if framing == "length" else
+              f"Transfer-Encoding: chunked\r\n\r\n{len(body):x}\r\n".encode() + body
+              + b"\r\n0\r\n\r\n")
+    with server() as srv, connect(srv) as sock:
+        sock.sendall(f"POST /v2.0/networks HTTP/1.1\r\nHost: t\r\n{H2C}".encode() + framed
+                     + b"GET /v2.0/networks HTTP/1.1\r\nHost: t\r\n\r\n")
+        status, _, created = read_response(sock)
+        assert status == 201 and json.loads(created)["network"]["name"] == "h2"
+        status, _, listed = read_response(sock)  # the connection goes on in HTTP/1.1
+        assert status == 200 and [n["name"] for n in json.loads(listed)["networks"]] == ["h2"]
+        status, _, _ = request(sock, headers=H2C)  # a GET asking to upgrade: answered as usual
+        assert status == 200
+
+
+def test_curl_http2_posts_and_puts_with_their_bodies() -> None:
+    curl = shutil.which("curl")
+    if curl is None:
+        pytest.skip("no curl")
+    with server() as srv:
+        def run(*args: str) -> dict[str, dict[str, str]]:
+            out = subprocess.run([curl, "-sS", "--http2", "-H", "Content-Type: application/json",
+                                  *args], capture_output=True, timeout=30, check=True)
+            return json.loads(out.stdout)  # type: ignore[no-any-return]
+
+        net = run("-X", "POST", "-d", '{"network": {"name": "a"}}', srv.url + "/v2.0/networks")
+        assert net["network"]["name"] == "a"
+        put = run("-X", "PUT", "-d", '{"network": {"name": "b"}}',
+                  f"{srv.url}/v2.0/networks/{net['network']['id']}")
+        assert put["network"]["name"] == "b"
+
+
+def test_connections_ended_after_their_answer_close_after_the_linger() -> None:
+    """40 HTTP/1.0 clients that keep their sockets open after the answer."""
+    with server(EdgeLimits(linger=0.5)) as srv:
+        socks = [connect(srv) for _ in range(40)]
+        try:
+            for s in socks:
+                s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            for s in socks:
+                assert _read_all(s).startswith(b"HTTP/1.1 200")
+            _wait_for(lambda: not srv.http.conns, 5, "the server's sockets closed")
+        finally:
+            for s in socks:
+                s.close()
+
+
+def test_sigterm_with_ended_connections_held_open_exits_promptly(tmp_path: Path) -> None:
+    with overcast_server(tmp_path) as (port, proc):
+        socks = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(10)]
+        for s in socks:
+            s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        for s in socks:
+            assert _read_all(s).startswith(b"HTTP/1.1 200")
+        start = time.monotonic()
+        proc.terminate()
+        proc.wait(15)
+        took = time.monotonic() - start
+        for s in socks:
+            s.close()
+        assert proc.returncode == 0 and took < 3, f"the server took {took:.1f}s to stop"
+
+
+class UnencodableApi(Api):
+    """Answers ``?bad=1`` with a body JSON cannot hold (a bug in a handler)."""
+
+    def handle(self, req: Request) -> Response:
+        if ("bad", "1") in req.params:
+            return Response(200, {"networks": {1, 2}})
+        return super().handle(req)
+
+
+@pytest.mark.parametrize("path", ["/v2.0", "/v2.0/networks"])  # on the loop; in the pool
+def test_an_answer_that_cannot_be_encoded_is_500_and_the_connection_goes_on(path: str) -> None:
+    with server(api=UnencodableApi(MemoryStore())) as srv, connect(srv) as sock:
+        sock.settimeout(5)
+        neutron_error(*request(sock, path=path + "?bad=1"), 500)
+        assert request(sock, path=path)[0] == 200
+
+
+def test_100_continue_follows_the_answers_before_it() -> None:
+    body = b'{"network": {"name": "c"}}'
+    with server() as srv, connect(srv) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n"
+                     b"POST /v2.0/networks HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\n"
+                     + f"Content-Length: {len(body)}\r\n\r\n".encode())
+        data = b""
+        while not data.endswith(b"\r\n\r\n") or b"100 Continue" not in data:
+            data += sock.recv(65536)  # (a socket timeout fails the test)
+        first, _, after = data.partition(b"HTTP/1.1 100 Continue\r\n\r\n")
+        assert first.startswith(b"HTTP/1.1 200") and b'"versions"' in first and after == b""
+        sock.sendall(body)
+        assert read_response(sock)[0] == 201
+
+
+def test_no_100_continue_for_http_1_0() -> None:
+    body = b'{"network": {"name": "c"}}'
+    with server() as srv, connect(srv) as sock:
+        sock.sendall(b"POST /v2.0/networks HTTP/1.0\r\nExpect: 100-continue\r\n"
+                     + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        assert _read_all(sock).startswith(b"HTTP/1.1 201")
+
+
+def test_the_worker_stops_within_its_grace_before_the_sigkill() -> None:
+    """A client that reads none of its answer holds a stopping worker for its
+    grace only: --stop-grace less a margin, so that the worker ends it itself."""
+    from overcast.api.server import worker_grace
+
+    assert worker_grace(10) == 9 and worker_grace(1) == 0.5
+    srv = EmbeddedServer(Api(MemoryStore()), grace=0.5)
+    srv.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)
+    with srv:
+        _big_listing(srv)
+        with _sending_listing(srv):
+            start = time.monotonic()
+            srv.stop()
+            took = time.monotonic() - start
+    assert 0.4 < took < 2, f"the server took {took:.1f}s to stop"

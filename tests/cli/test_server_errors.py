@@ -83,3 +83,26 @@ def test_an_edge_limit_out_of_range_is_named(capsys: pytest.CaptureFixture[str],
                                              value: str) -> None:
     line = refusal(capsys, option, value, "--store", "memory:", "--bind", "127.0.0.1:0")
     assert option in line and value in line
+
+
+def test_an_ipv6_bind_is_taken_bare_or_in_brackets() -> None:
+    """``[::1]:9696`` as ``EmbeddedServer.url`` and URLs write it, or ``::1`` with --port."""
+    from overcast.api.server import bind_address
+
+    assert bind_address("[::1]:9696", None) == ("::1", 9696)
+    assert bind_address("[::1]", 9797) == ("::1", 9797)
+    assert bind_address("[::1]:9696", 9797) == ("::1", 9797)
+    assert bind_address("::1", 9797) == ("::1", 9797)
+    assert bind_address("127.0.0.1:9696", None) == ("127.0.0.1", 9696)
+
+
+@pytest.mark.parametrize("bind", ["[::1]", "[::1]:", "[::1:9696", "[nothost]:9696",
+                                  "[127.0.0.1]:9696", "127.0.0.1:99999"])
+def test_a_malformed_bind_is_named(capsys: pytest.CaptureFixture[str], bind: str) -> None:
+    line = refusal(capsys, "--bind", bind, "--store", "memory:")
+    assert "--bind" in line and bind in line
+
+
+def test_a_stop_grace_out_of_range_is_named(capsys: pytest.CaptureFixture[str]) -> None:
+    line = refusal(capsys, "--stop-grace", "0", "--store", "memory:", "--bind", "127.0.0.1:0")
+    assert "--stop-grace" in line

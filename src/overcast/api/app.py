@@ -19,10 +19,10 @@ have (OPTIONS, TRACE, CONNECT, ...) are 405 in the Neutron error shape."""
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 
 from starlette.applications import Starlette
@@ -32,8 +32,9 @@ from starlette.responses import Response as HttpResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from overcast.api.errors import MethodNotAllowed, TooLarge
+from overcast.api.errors import MethodNotAllowed, TooLarge, Unavailable
 from overcast.api.http_limits import EdgeLimits
+from overcast.api.http_response import Reply, encode, error_reply
 from overcast.api.routes import ROUTES
 from overcast.api.service import Api
 from overcast.api.wire import Request, Response
@@ -42,50 +43,80 @@ log = logging.getLogger("overcast.api")
 API_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"})
 THREADED_BODY = EdgeLimits().threaded_body_bytes
 _BULK = re.compile(rb'\s*\{\s*"[^"]*"\s*:\s*\[')  # {"networks": [ ... : a bulk create
-INTERNAL_ERROR = Response(500, {"NeutronError": {
+INTERNAL_ERROR: Reply = (500, encode(Response(500, {"NeutronError": {
     "type": "HTTPInternalServerError",
     "message": "Request failed: internal server error while processing your request.",
-    "detail": ""}})
+    "detail": ""}})))
+POOL_FULL = error_reply(Unavailable(
+    "Too many slow requests are waiting in this API worker; try again later"))
 
 
 class Edge:
     """Answers parsed requests: the method rules, the thread decision and the
-    500 for a bug, around ``Api.handle``."""
+    500 for a bug, around ``Api.handle``; runs the slow ones in a pool that
+    holds at most ``EdgeLimits.pool_backlog`` of them."""
 
     def __init__(self, api: Api, limits: EdgeLimits | None = None) -> None:
         self.api = api
         self.limits = limits or EdgeLimits()
         self._pool: ThreadPoolExecutor | None = None
+        self._closed = False
+        self._lock = threading.Lock()
+        self.jobs = 0  # in the pool, running or waiting
 
     def slow(self, req: Request) -> bool:
         method = "GET" if req.method == "HEAD" else req.method
         return _slow(method, req.path, len(req.body), req.body, self.limits.threaded_body_bytes)
 
-    def answer(self, req: Request) -> Response:
-        """The response, computed on the calling thread."""
+    def answer(self, req: Request) -> Reply:
+        """The answer as sent, computed (and encoded) on the calling thread."""
         if req.method not in API_METHODS:
-            return _error(MethodNotAllowed(f"{req.method} is not allowed on {req.path}"))
+            return error_reply(MethodNotAllowed(f"{req.method} is not allowed on {req.path}"))
         if req.method == "HEAD":
             req = replace(req, method="GET")
         try:
-            return self.api.handle(req)
+            resp = self.api.handle(req)
+            return resp.status, encode(resp)
         except Exception:  # a bug: answer 500 in the Neutron shape, log the traceback
             log.exception("internal error on %s %s", req.method, req.path)
             return INTERNAL_ERROR
 
-    async def answer_async(self, req: Request) -> Response:
-        """The response, computed in the pool if the request may be slow."""
-        if self.slow(req):
-            return await asyncio.get_running_loop().run_in_executor(self.pool, self.answer, req)
-        return self.answer(req)
+    def submit(self, req: Request) -> Future[Reply] | None:
+        """``answer`` in the pool; None if the pool holds its backlog already.
+        A job cancelled before it starts never runs.  RuntimeError once closed."""
+        with self._lock:
+            if self.jobs >= self.limits.pool_backlog():
+                return None
+            self.jobs += 1
+        try:
+            job = self.pool.submit(self.answer, req)
+        except BaseException:
+            self._job_done(None)
+            raise
+        job.add_done_callback(self._job_done)
+        return job
+
+    def _job_done(self, _job: Future[Reply] | None) -> None:
+        with self._lock:
+            self.jobs -= 1
+
+    async def answer_async(self, req: Request) -> Reply:
+        """The answer, computed in the pool if the request may be slow."""
+        if not self.slow(req):
+            return self.answer(req)
+        job = self.submit(req)
+        return POOL_FULL if job is None else await asyncio.wrap_future(job)
 
     @property
     def pool(self) -> ThreadPoolExecutor:
+        if self._closed:
+            raise RuntimeError("the edge is closed")
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.limits.threads, thread_name_prefix="overcast-api")
         return self._pool
 
     def close(self) -> None:
+        self._closed = True
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
@@ -100,17 +131,6 @@ def _slow(method: str, path: str, body_size: int, body: bytes = b"",
     if method in ("POST", "PUT") and (body_size > threaded_body or _BULK.match(body)):
         return True
     return ROUTES.is_slow(method, path)
-
-
-def encode(resp: Response) -> bytes | None:
-    """The response's body as sent (None: no body)."""
-    if resp.body is None:
-        return None
-    return json.dumps(resp.body, separators=(",", ":")).encode()
-
-
-def _error(err: MethodNotAllowed | TooLarge) -> Response:
-    return Response(err.status, err.body())
 
 
 # the ASGI app -------------------------------------------------------------------
@@ -134,7 +154,7 @@ class _Endpoint:
         try:
             body = await _read_body(http, self.edge.api.cfg.max_body_bytes)
         except TooLarge as err:
-            return _http(_error(err), head=False)
+            return _http(error_reply(err), head=False)
         except ClientDisconnect:
             log.debug("client left during the body of %s %s", http.method, http.url.path)
             return HttpResponse(status_code=400)
@@ -160,12 +180,11 @@ async def _read_body(http: HttpRequest, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _http(resp: Response, head: bool) -> HttpResponse:
-    data = encode(resp)
+def _http(reply: Reply, head: bool) -> HttpResponse:
+    status, data = reply
     if data is None:
-        return HttpResponse(status_code=resp.status)
-    out = HttpResponse(b"" if head else data, status_code=resp.status,
-                       media_type="application/json")
+        return HttpResponse(status_code=status)
+    out = HttpResponse(b"" if head else data, status_code=status, media_type="application/json")
     if head:
         out.headers["content-length"] = str(len(data))
     return out

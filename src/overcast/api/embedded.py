@@ -10,20 +10,20 @@ import threading
 import time
 
 from overcast.api.http_limits import EdgeLimits
-from overcast.api.http_server import BACKLOG, HttpServer, new_loop
+from overcast.api.http_server import BACKLOG, SHUTDOWN_GRACE, HttpServer, new_loop
 from overcast.api.service import Api
 
 
 class EmbeddedServer:
     def __init__(self, api: Api, host: str = "127.0.0.1", port: int = 0,
-                 limits: EdgeLimits | None = None) -> None:
+                 limits: EdgeLimits | None = None, grace: float = SHUTDOWN_GRACE) -> None:
         self.api = api
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.sock = socket.create_server((host, port), family=family, backlog=BACKLOG)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         port = int(self.sock.getsockname()[1])
         self.url = f"http://[{host}]:{port}" if family == socket.AF_INET6 else f"http://{host}:{port}"
-        self.http = HttpServer(api, limits)
+        self.http = HttpServer(api, limits, grace)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._started = threading.Event()

@@ -8,20 +8,20 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 from urllib.parse import parse_qsl, unquote
 
 import httptools
 
-from overcast.api.app import Edge, encode
+from overcast.api.app import INTERNAL_ERROR, POOL_FULL, Edge
 from overcast.api.errors import ApiError, BadRequest, HeadTooLarge, TooLarge, Unavailable
 from overcast.api.http_limits import EdgeLimits
-from overcast.api.http_response import CONTINUE, error_response, head
-from overcast.api.wire import Request, Response
+from overcast.api.http_response import CONTINUE, Reply, error_reply, head
+from overcast.api.wire import Request
 
 log = logging.getLogger("overcast.api.http")
-LINGER = 2.0  # s an ended connection drains what the client still sends
 BATCH = 8  # pipelined requests answered on the loop before other connections get a turn
 IDLE, HEAD, BODY, DONE = range(4)  # reading: no request, its head, its body; reading ended
 
@@ -42,7 +42,7 @@ class Server(Protocol):
 class _Item:
     """A request read in full (or the error that ended reading), to answer in turn."""
     req: Request | None
-    resp: Response | None  # the answer already known (an error), else None
+    resp: Reply | None  # the answer already known (an error), else None
     keep_alive: bool
     head: bool = False  # HEAD: no body in the answer
     http10: bool = False
@@ -64,10 +64,17 @@ class Connection(asyncio.Protocol):
         self.ending = False  # answer what was read, then close
         self.write_blocked = self.reading_paused = False
         self.queue: deque[_Item] = deque()
-        self.timer: asyncio.TimerHandle | None = None
+        self.held: list[bytes] = []  # read while earlier requests are answered: parsed after
+        self.held_bytes = 0
+        self.held_eof = False  # the client's EOF came after what is held
+        self.timer: asyncio.TimerHandle | None = None  # the deadline of what is awaited
+        self.linger: asyncio.TimerHandle | None = None  # the end of the drain after the last answer
         self.deadline = 0.0
         self.blocked_pending = 0  # output buffered when it was last seen blocked
-        self.task: asyncio.Task[None] | None = None
+        self.task: asyncio.Task[None] | None = None  # waiting for the pool's answer
+        self.job: Future[Reply] | None = None  # the request in the pool
+        self.continue_due = False  # the body being read awaits a 100 Continue
+        self.upgrading = False  # the head read asks to upgrade: it is read again without
         self.run_soon = False  # a batch of answers is due on the next loop turn
         # the request being read
         self.url = b""
@@ -83,7 +90,7 @@ class Connection(asyncio.Protocol):
         if not self.server.admit(self):
             log.warning("every one of %d connections is busy: refusing a new one",
                         self.server.cap)
-            self._write(_Item(None, None, False), error_response(Unavailable(
+            self._write(_Item(None, None, False), error_reply(Unavailable(
                 "Too many connections to this API worker; try again later")))
             return
         self._arm()
@@ -91,9 +98,18 @@ class Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.phase == DONE:
             return  # draining what follows an answer that ended the connection
+        if self.answering or self.queue:  # held until those are answered (``_go_on``);
+            self.held.append(data)  # reading goes on, so that a client that leaves is seen
+            self.held_bytes += len(data)
+            self._set_reading()
+            return
+        self._take(data)
+        self._go_on()
+
+    def _take(self, data: bytes) -> None:
         try:
             self._feed(data)
-        except httptools.HttpParserUpgrade:  # the request is read; nothing after it is HTTP
+        except httptools.HttpParserUpgrade:  # CONNECT is read; nothing after it is HTTP
             if self.queue and self.queue[-1].req is not None:
                 self.queue[-1].keep_alive = False
                 self.phase = DONE
@@ -101,11 +117,18 @@ class Connection(asyncio.Protocol):
                 self._refuse(BadRequest("Malformed request: protocol upgrades are not supported"))
         except httptools.HttpParserError as exc:
             self._refuse(BadRequest(f"Malformed request: {exc}"))
-        self._go_on()
 
     def eof_received(self) -> bool:
+        if self.held:
+            self.held_eof = True  # after what it sent before
+            return True
+        return self._half_closed()
+
+    def _half_closed(self) -> bool:
+        """The client sent all it will: answer what was read, then close
+        (False: nothing to answer, close now)."""
         if self.answering or self.queue:
-            self.ending = True  # the client half-closed after its request: answer, then close
+            self.ending = True
             return True
         return False
 
@@ -116,6 +139,12 @@ class Connection(asyncio.Protocol):
         self.phase = DONE
         self.queue.clear()
         self._cancel_timer()
+        if self.linger is not None:
+            self.linger.cancel()
+        if self.job is not None:  # not started: it never runs (nothing was answered)
+            self.job.cancel()
+        if self.task is not None:
+            self.task.cancel()
         self.server.forget(self)
 
     def pause_writing(self) -> None:
@@ -131,8 +160,24 @@ class Connection(asyncio.Protocol):
     # the server's calls --------------------------------------------------------------
     @property
     def idle(self) -> bool:
-        """No request under way (or none to come): the first to close at the cap."""
-        return self.phase in (IDLE, DONE) and not self.queue
+        """No request under way (or none to come) and no answer on its way
+        out: the first to close at the cap."""
+        return (self.phase in (IDLE, DONE) and not self.queue and not self.answering
+                and not self.sending)
+
+    @property
+    def sending(self) -> bool:
+        """An answer is still on its way out (in the transport's buffer)."""
+        return self.write_blocked or self.transport.get_write_buffer_size() > 0
+
+    def evict(self) -> None:
+        """Closed to make room at the cap: at once, or if an answer is on its
+        way out, once it is out (``_end``; aborted if it stops moving)."""
+        self.server.forget(self)
+        if not self.sending:
+            self.abort()
+        elif self.phase != DONE:  # DONE: it is being ended already
+            self._end()
 
     def shutdown(self) -> None:
         """The server stops: close now if nothing is being answered, else after it."""
@@ -161,13 +206,36 @@ class Connection(asyncio.Protocol):
                     f"Request header fields too large: the limit is "
                     f"{self.limits.max_header_bytes} bytes"))
                 return
-            piece, view = view[:room], view[room:]
+            piece = view[:room]
             self.head_bytes += len(piece)  # a head ending in it sets this to 0
-            self.parser.feed_data(piece)
+            try:
+                self.parser.feed_data(piece)
+            except httptools.HttpParserUpgrade as up:
+                if not self.upgrading:
+                    raise
+                self._read_again_without_upgrade()
+                view = view[int(up.args[0]):]
+                continue
+            view = view[room:]
+
+    def _read_again_without_upgrade(self) -> None:
+        """llhttp ends a request that asks to upgrade (``curl --http2``: h2c)
+        at its head, leaving its body unread.  We speak HTTP/1.1 only, so the
+        upgrade is ignored: a new parser reads the same head without its
+        Upgrade header, then the body as usual."""
+        self.upgrading = False
+        version = self.parser.get_http_version()
+        lines = [f"{self.method} ".encode(), self.url, f" HTTP/{version}\r\n".encode()]
+        for name, value in self.raw_headers:
+            if name != b"upgrade":
+                lines += [name, b": ", value, b"\r\n"]
+        lines.append(b"\r\n")
+        self.parser = httptools.HttpRequestParser(self)
+        self.parser.feed_data(b"".join(lines))
 
     def _refuse(self, err: ApiError) -> None:
         """Stop reading; answer ``err`` after what was read before, then end."""
-        self.queue.append(_Item(None, error_response(err), False))
+        self.queue.append(_Item(None, error_reply(err), False))
         self.phase = DONE
 
     def on_message_begin(self) -> None:
@@ -187,8 +255,11 @@ class Connection(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         if self.phase == DONE:
             return
-        self.phase, self.since, self.head_bytes = BODY, self.loop.time(), 0
         self.method = self.parser.get_method().decode("latin-1")
+        if self.parser.should_upgrade() and self.method != "CONNECT":
+            self.upgrading = True  # the parser skips its body: see _read_again_without_upgrade
+            return
+        self.phase, self.since, self.head_bytes = BODY, self.loop.time(), 0
         self.keep_alive = self.parser.should_keep_alive()
         self.http10 = self.parser.get_http_version() == "1.0"
         self.headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in self.raw_headers}
@@ -198,12 +269,14 @@ class Connection(asyncio.Protocol):
         if declared.isdigit() and int(declared) > limit:
             self._refuse(TooLarge(f"Request body of {declared} bytes exceeds the limit of "
                                   f"{limit} bytes"))
-        elif self.headers.get("expect", "").lower() == "100-continue":
-            self.transport.write(CONTINUE)
+        elif self.headers.get("expect", "").lower() == "100-continue" and not self.http10:
+            self.continue_due = True
+            self._send_continue()
 
     def on_body(self, body: bytes) -> None:
         if self.phase == DONE:
             return
+        self.continue_due = False  # the client did not wait for it
         self.size += len(body)
         limit = self.edge.api.cfg.max_body_bytes
         if self.size > limit:
@@ -212,9 +285,9 @@ class Connection(asyncio.Protocol):
         self.body.append(body)
 
     def on_message_complete(self) -> None:
-        if self.phase == DONE:
+        if self.phase == DONE or self.upgrading:
             return
-        self.phase = IDLE
+        self.phase, self.continue_due = IDLE, False
         req = self._request()
         self.body, self.raw_headers = [], []
         self.queue.append(_Item(req, None, self.keep_alive, self.method == "HEAD", self.http10))
@@ -249,14 +322,37 @@ class Connection(asyncio.Protocol):
             budget -= 1
             item = self.queue.popleft()
             if item.req is not None and self.edge.slow(item.req):
-                self.answering = True
-                self._set_reading()
-                self.task = self.loop.create_task(self._answer_in_pool(item, item.req))
-                return
+                if self._to_pool(item, item.req):
+                    return
+                continue
             self._write(item, item.resp if item.req is None else self.edge.answer(item.req))
         if not self.queue and not self.answering and self.phase != DONE:
             self.quiet_since = self.loop.time()
             self.server.quiet(self)
+            self._send_continue()
+
+    def _to_pool(self, item: _Item, req: Request) -> bool:
+        """Hand ``req`` to the pool (True), or answer 503 if it is full or shut."""
+        try:
+            job = self.edge.submit(req)
+        except RuntimeError:  # the pool is shut: the server is stopping
+            self._write(item, error_reply(Unavailable("The API is stopping; try again")))
+            return False
+        if job is None:
+            log.warning("the thread pool holds %d requests already: refusing one",
+                        self.edge.jobs)
+            self._write(item, POOL_FULL)
+            return False
+        self.answering, self.job = True, job
+        self._set_reading()
+        self.task = self.loop.create_task(self._answer_in_pool(item, job))
+        return True
+
+    def _send_continue(self) -> None:
+        """The 100 Continue a body waits for, once the answers before it are out."""
+        if self.continue_due and self.phase == BODY and not (self.queue or self.answering):
+            self.continue_due = False
+            self.transport.write(CONTINUE)
 
     def _run_later(self) -> None:
         self.run_soon = False
@@ -265,27 +361,47 @@ class Connection(asyncio.Protocol):
     def _go_on(self) -> None:
         """After a pause (pool, blocked output, batch): answer on, read on, re-time."""
         self._run()
+        if self.held and not (self.answering or self.queue):
+            self._take_held()
+            self._run()
         self._set_reading()
         self._arm()
 
-    async def _answer_in_pool(self, item: _Item, req: Request) -> None:
+    def _take_held(self) -> None:
+        """Parse what arrived while earlier requests were being answered."""
+        data = b"".join(self.held)
+        self.held.clear()
+        self.held_bytes = 0
+        if self.phase != DONE:
+            self._take(data)
+        if self.held_eof:
+            self.held_eof = False
+            if not self._half_closed() and not self.transport.is_closing():
+                self.transport.close()
+
+    async def _answer_in_pool(self, item: _Item, job: Future[Reply]) -> None:
+        """Write the pool's answer (cancelled when the client leaves)."""
         try:
-            resp = await self.loop.run_in_executor(self.edge.pool, self.edge.answer, req)
-        except RuntimeError:  # the pool is shut: the server is stopping
-            resp = error_response(Unavailable("The API is stopping; try again"))
+            reply = await asyncio.wrap_future(job)
+        except asyncio.CancelledError:
+            if self.transport.is_closing():
+                raise  # the client left (connection_lost)
+            reply = error_reply(Unavailable("The API is stopping; try again"))
+        except Exception:  # a bug (answer catches the API's own): still an answer
+            log.exception("no answer from the thread pool")
+            reply = INTERNAL_ERROR
         finally:
             self.answering = False
-            self.task = None
-        if self.transport.is_closing():
-            return  # the client left
-        self._write(item, resp)
+            self.task = self.job = None
+        if not self.transport.is_closing():  # else the client left
+            self._write(item, reply)
         self._go_on()
 
-    def _write(self, item: _Item, resp: Response | None) -> None:
-        assert resp is not None
-        data = encode(resp)
+    def _write(self, item: _Item, reply: Reply | None) -> None:
+        assert reply is not None
+        status, data = reply
         close = not item.keep_alive or self.ending
-        start = head(resp.status, data, close=close, http10=item.http10)
+        start = head(status, data, close=close, http10=item.http10)
         if data is None or item.head:
             self.transport.write(start)
         else:
@@ -302,24 +418,28 @@ class Connection(asyncio.Protocol):
             self.transport.close()
             return
         self.transport.write_eof()
-        self.timer = self.loop.call_later(LINGER, self._linger_end, -1)
+        self.linger = self.loop.call_later(self.limits.linger, self._linger_end, -1)
         self._set_reading()
 
     def _linger_end(self, pending_before: int) -> None:
-        """Close once the answer is out; abort if it stopped going out."""
+        """Close once the answer is out; abort if it stopped going out (a
+        timer of its own: ``_arm`` cancels only the deadline of ``timer``)."""
         pending = self.transport.get_write_buffer_size()
         if pending == 0:
+            self.linger = None
             self.transport.close()
-        elif pending == pending_before:  # the client read nothing for LINGER seconds
+        elif pending == pending_before:  # the client read nothing for a whole linger
+            self.linger = None
             self.transport.abort()
         else:
-            self.timer = self.loop.call_later(LINGER, self._linger_end, pending)
+            self.linger = self.loop.call_later(self.limits.linger, self._linger_end, pending)
 
     # flow and time -------------------------------------------------------------------
     def _set_reading(self) -> None:
-        """Read while nothing waits to be answered and output flows (and always
-        while draining)."""
-        pause = (self.answering or self.write_blocked or bool(self.queue)) and self.phase != DONE
+        """Read while output flows and no more than ``max_header_bytes`` is
+        held behind the requests being answered (and always while draining)."""
+        pause = ((self.write_blocked or self.held_bytes > self.limits.max_header_bytes)
+                 and self.phase != DONE)
         if pause == self.reading_paused or self.transport.is_closing():
             return
         self.reading_paused = pause

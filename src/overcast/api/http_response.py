@@ -1,8 +1,10 @@
-"""The bytes of an HTTP/1.1 answer's head, and an error as an answer."""
+"""The bytes of an HTTP/1.1 answer: its body (``encode``), its head
+(``head``), and an error as an answer (``error_reply``)."""
 
 from __future__ import annotations
 
 import http
+import json
 import time
 from email.utils import formatdate
 
@@ -11,10 +13,18 @@ from overcast.api.wire import Response
 
 STATUS = {s.value: f"HTTP/1.1 {s.value} {s.phrase}\r\n".encode() for s in http.HTTPStatus}
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+Reply = tuple[int, bytes | None]  # an answer as sent: status, JSON body (None: none)
 
 
-def error_response(err: ApiError) -> Response:
-    return Response(err.status, err.body())
+def encode(resp: Response) -> bytes | None:
+    """The response's body as sent (None: no body); raises for a body JSON cannot hold."""
+    if resp.body is None:
+        return None
+    return json.dumps(resp.body, separators=(",", ":")).encode()
+
+
+def error_reply(err: ApiError) -> Reply:
+    return err.status, encode(Response(err.status, err.body()))
 
 
 def head(status: int, body: bytes | None, *, close: bool, http10: bool) -> bytes:

@@ -15,14 +15,18 @@ What one client may hold of a worker is bounded (``http_limits.EdgeLimits``):
   connection while one of its requests is answered or its output is blocked;
 * connections: at the cap (``EdgeLimits.connection_cap``) a new connection
   closes the one idle longest (else the one quiet longest with an
-  unfinished request); only if every connection has a request being answered
-  does the newcomer get 503.
+  unfinished request, else one whose answer is still going out: once it is
+  out); only if every connection has a request being answered does the
+  newcomer get 503;
+* threads: the pool holds ``EdgeLimits.pool_backlog`` requests, running or
+  waiting; one more is answered 503, and the request of a client that left
+  before its turn never runs.
 
 Malformed requests (400), heads too large (431) and bodies too large (413)
 are answered in the Neutron error shape, then the connection ends: the
 server half-closes and drains what the client still sends (so that it reads
-the answer rather than a reset) for ``LINGER`` seconds, or until the answer is
-out while it still moves.
+the answer rather than a reset) for ``EdgeLimits.linger`` seconds, or until
+the answer is out while it still moves.
 """
 
 from __future__ import annotations
@@ -39,14 +43,17 @@ from overcast.api.service import Api
 
 log = logging.getLogger("overcast.api.http")
 BACKLOG = 2048
-SHUTDOWN_GRACE = 10.0  # s answers in progress get when the server stops
+SHUTDOWN_GRACE = 9.0  # s answers in progress get when the server stops (``overcast server``:
+# its --stop-grace less a margin, so that the worker ends them before any SIGKILL)
 
 
 class HttpServer:
     """One worker's connections: admission at the cap, stop."""
 
-    def __init__(self, api: Api, limits: EdgeLimits | None = None) -> None:
+    def __init__(self, api: Api, limits: EdgeLimits | None = None,
+                 grace: float = SHUTDOWN_GRACE) -> None:
         self.edge = Edge(api, limits)
+        self.grace = grace
         self.limits = self.edge.limits
         self.cap = self.limits.connection_cap()
         self.conns: dict[Connection, None] = {}  # oldest-quiet first
@@ -72,10 +79,10 @@ class HttpServer:
             conn.shutdown()
         if self.conns:
             try:
-                await asyncio.wait_for(self._empty.wait(), SHUTDOWN_GRACE)
+                await asyncio.wait_for(self._empty.wait(), self.grace)
             except TimeoutError:
                 log.warning("%d connections still busy after %gs; closing them",
-                            len(self.conns), SHUTDOWN_GRACE)
+                            len(self.conns), self.grace)
         for conn in list(self.conns):
             conn.abort()
 
@@ -87,20 +94,24 @@ class HttpServer:
             if victim is None:
                 return False
             log.debug("connection cap %d reached: closing the one idle longest", self.cap)
-            victim.abort()
+            victim.evict()
         self.conns[conn] = None
         return True
 
     def _quietest(self) -> Connection | None:
-        partial = None
+        """The connection idle longest, else the one quiet longest with an
+        unfinished request, else the first with an answer still going out."""
+        partial = sending = None
         for conn in self.conns:
             if conn.answering:
                 continue
             if conn.idle:
                 return conn
-            if partial is None:
+            if conn.sending:
+                sending = sending or conn
+            elif partial is None:
                 partial = conn
-        return partial
+        return partial or sending
 
     def quiet(self, conn: Connection) -> None:
         """``conn`` has answered everything: now the newest quiet one."""

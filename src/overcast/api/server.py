@@ -33,6 +33,7 @@ MAX_QUICK_CRASHES = 5  # this many quick crashes within CRASH_PERIOD: give up
 CRASH_PERIOD = 60.0
 POLL = 0.1  # how often the supervisor looks for workers that exited
 STOP_GRACE = 10.0  # after SIGTERM, workers still running this much later are SIGKILLed
+STOP_MARGIN = 1.0  # s of it a worker keeps to close its connections itself before that
 
 log = logging.getLogger("overcast.api.server")
 
@@ -53,8 +54,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="server processes (default: one per CPU for a shared store, "
                    "1 for memory:)")
     p.add_argument("--stop-grace", type=float, default=STOP_GRACE,
-                   help="seconds workers get to finish after SIGTERM before SIGKILL "
-                   "(default %(default)g)")
+                   help="seconds workers get to finish after SIGTERM before SIGKILL; "
+                   "requests still running a second before it are cut off (default %(default)g)")
     p.add_argument("--log-level", default="warning", type=str.lower,
                    choices=["debug", "info", "warning", "error", "critical"])
     _edge_options(p)
@@ -87,6 +88,8 @@ def edge_limits(args: argparse.Namespace) -> EdgeLimits:
                         body_timeout=args.body_timeout, max_header_bytes=args.max_header_bytes,
                         max_connections=args.max_connections)
     problems = limits.problems()
+    if not args.stop_grace > 0:
+        problems.append(("stop_grace", f"must be > 0, not {args.stop_grace}"))
     if args.max_body_bytes < 1:
         problems.append(("max_body_bytes", f"must be > 0, not {args.max_body_bytes}"))
     if problems:
@@ -127,16 +130,32 @@ def settings(args: argparse.Namespace) -> tuple[ApiConfig, Auth, str, int, int]:
 
 
 def bind_address(bind: str, port: int | None) -> tuple[str, int]:
-    """(host, port) from --bind HOST:PORT, or --bind HOST (or HOST:PORT) with --port."""
+    """(host, port) from --bind HOST:PORT, or --bind HOST (or HOST:PORT) with
+    --port; an IPv6 address bare or in brackets (``[::1]:9696``, as URLs have it)."""
     if port is not None and not 0 <= port <= 65535:
         raise SystemExit(f"overcast server: --port must be 0..65535, not {port}")
-    host, _, bound = bind.rpartition(":")
-    if host and bound.isdigit() and (":" not in host or _is_ip(host)):
-        return host, int(bound) if port is None else port
-    if port is not None and bind and (":" not in bind or _is_ip(bind)):
-        return bind, port  # a bare host: a name, an IPv4 or an IPv6 address
-    raise SystemExit(f"overcast server: --bind must be HOST:PORT (or HOST with --port), "
-                     f"not '{bind}'")
+    inside, bracket, after = bind.removeprefix("[").partition("]")
+    if bind.startswith("["):
+        if bracket and ":" in inside and _is_ip(inside):
+            if after == "" and port is not None:
+                return inside, port
+            if after.startswith(":") and after[1:].isdigit() and int(after[1:]) <= 65535:
+                return inside, int(after[1:]) if port is None else port
+    else:
+        host, _, bound = bind.rpartition(":")
+        if host and bound.isdigit() and int(bound) <= 65535 and (":" not in host or _is_ip(host)):
+            return host, int(bound) if port is None else port
+        if port is not None and bind and (":" not in bind or _is_ip(bind)):
+            return bind, port  # a bare host: a name, an IPv4 or an IPv6 address
+    raise SystemExit(f"overcast server: --bind must be HOST:PORT, [IPv6]:PORT (or HOST with "
+                     f"--port), not '{bind}'")
+
+
+def worker_grace(stop_grace: float) -> float:
+    """How long a worker lets answers in progress finish after SIGTERM:
+    ``--stop-grace`` less ``STOP_MARGIN`` (at least half of it), so that it
+    closes its connections itself before the supervisor's SIGKILL."""
+    return max(stop_grace / 2, stop_grace - STOP_MARGIN)
 
 
 def _is_ip(text: str) -> bool:
@@ -165,12 +184,12 @@ def listen(host: str, port: int) -> socket.socket:
 
 
 def serve(api: Api, sock: socket.socket, log_level: str,
-          limits: EdgeLimits | None = None) -> None:
+          limits: EdgeLimits | None = None, stop_grace: float = STOP_GRACE) -> None:
     """Run one server process on an already listening socket (until SIGTERM/SIGINT)."""
     from overcast.api.http_server import HttpServer, run
 
     logging.getLogger("overcast.api.http").setLevel(log_level.upper())
-    run(HttpServer(api, limits), sock)
+    run(HttpServer(api, limits, grace=worker_grace(stop_grace)), sock)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -182,7 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     open_store(args.store).close()  # fail early on a bad URL; create the schema once
     sock = listen(host, port)
     if workers == 1:
-        serve(Api(open_store(args.store), cfg, auth), sock, args.log_level, limits)
+        serve(Api(open_store(args.store), cfg, auth), sock, args.log_level, limits,
+              args.stop_grace)
         return 0
     return Supervisor(args, cfg, auth, sock, workers, limits).run()
 
@@ -261,7 +281,7 @@ class Supervisor:
         code = 0
         try:
             serve(Api(open_store(self.args.store), self.cfg, self.auth), self.sock,
-                  self.args.log_level, self.limits)
+                  self.args.log_level, self.limits, self.args.stop_grace)
         except BaseException:  # noqa: BLE001 - reported, then the worker exits
             log.exception("API worker failed")
             code = 1
