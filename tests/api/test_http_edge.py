@@ -551,6 +551,41 @@ def test_the_listing_of_a_client_that_left_before_its_turn_never_runs() -> None:
         _wait_for(lambda: srv.http.edge.jobs == 0, 5, "the pool's backlog empty")
 
 
+class LoopHoldingApi(ListingApi):
+    """``GET /v2.0`` (answered on the event loop) holds the loop until ``release``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.holding, self.release = threading.Event(), threading.Event()
+
+    def handle(self, req: Request) -> Response:
+        if req.path == "/v2.0":
+            self.holding.set()
+            self.release.wait(30)
+        return super().handle(req)
+
+
+def test_the_listing_of_a_client_that_reset_before_it_was_read_never_runs() -> None:
+    """Requests the server reads only after their clients reset (it was busy):
+    no thread runs them, though every thread is free."""
+    api = LoopHoldingApi()
+    api.gate.set()  # listings run at once
+    with server(EdgeLimits(threads=2), api) as srv:
+        with connect(srv) as holder:
+            holder.sendall(b"GET /v2.0 HTTP/1.1\r\nHost: t\r\n\r\n")
+            assert api.holding.wait(5)
+            for _ in range(8):
+                s = connect(srv)
+                s.sendall(LISTING)
+                _reset(s)
+            api.release.set()
+            assert read_response(holder)[0] == 200
+        _wait_for(lambda: not srv.http.conns, 5, "the clients gone")
+        with connect(srv) as sock:
+            assert request(sock, path="/v2.0/networks")[0] == 200
+        assert api.listings == 1  # this one
+
+
 def test_a_request_beyond_the_pool_backlog_is_503_at_once() -> None:
     api = ListingApi()
     with server(EdgeLimits(threads=1, backlog_per_thread=4), api) as srv:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from overcast.api.wire import Request
 
 log = logging.getLogger("overcast.api.http")
 BATCH = 8  # pipelined requests answered on the loop before other connections get a turn
+TCP_CLOSE = 7  # tcp_info's tcpi_state of a connection reset (Linux)
 IDLE, HEAD, BODY, DONE = range(4)  # reading: no request, its head, its body; reading ended
 
 
@@ -332,7 +334,11 @@ class Connection(asyncio.Protocol):
             self._send_continue()
 
     def _to_pool(self, item: _Item, req: Request) -> bool:
-        """Hand ``req`` to the pool (True), or answer 503 if it is full or shut."""
+        """Hand ``req`` to the pool (True), or answer 503 if it is full or shut;
+        nothing if the client is gone already (True)."""
+        if _reset(self.transport):
+            self.transport.abort()
+            return True
         try:
             job = self.edge.submit(req)
         except RuntimeError:  # the pool is shut: the server is stopping
@@ -506,6 +512,16 @@ class Connection(asyncio.Protocol):
             return False
         self.blocked_pending, self.blocked_since = pending, self.loop.time()
         return True
+
+
+def _reset(transport: asyncio.Transport) -> bool:
+    """Whether the kernel has seen the client reset the connection (the loop
+    may not have yet): its request, read with the reset, is not worth a thread."""
+    sock = transport.get_extra_info("socket")
+    try:
+        return bool(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0] == TCP_CLOSE)
+    except (AttributeError, OSError):  # not TCP, or not Linux
+        return False
 
 
 def _address(sockname: Any) -> str:
