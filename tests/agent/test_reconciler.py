@@ -68,10 +68,39 @@ def test_remote_port_gets_fdb_and_head_end_replication() -> None:
     assert fdb == {("00:00:00:00:00:00", "198.18.0.12"), ("fa:16:3e:00:00:02", "198.18.0.12")}
 
 
+def settle(loop: AgentLoop) -> None:
+    """Passes until one changes nothing: on a fresh kernel the first makes
+    the firewall's chains and holds the tap back, the second attaches it."""
+    for _ in range(4):
+        loop.dirty = True
+        result = loop.step()
+        if result is not None and result.converged:
+            return
+    raise AssertionError("no converged pass")
+
+
+def test_a_fresh_host_makes_the_firewall_before_any_tap_joins_a_bridge() -> None:
+    store, kernel, loop = setup()
+    tap = names.tap_name(PORT_A)
+    kernel.add_device(tap)
+    first = loop.step()
+    assert first is not None and first.held == [PORT_A] and not first.errors
+    assert kernel.links[tap].master == ""  # not attached: the chains did not exist yet
+    assert kernel.nftables.rows()  # they do now
+    assert status(store, PORT_A) == {"status": "DOWN", "host": "h1", "reason":
+                                     f"{tap} is not attached to {names.bridge_name(NET)} yet "
+                                     "(its firewall first)"}
+    assert loop.retry_at is not None and loop.retry_at <= loop.clock()  # the next pass at once
+    second = loop.step()
+    assert second is not None and second.held == [] and kernel.links[tap].master
+    assert status(store, PORT_A) == {"status": "ACTIVE", "host": "h1"}
+    assert loop.retry_at is None
+
+
 def test_second_pass_changes_nothing_and_writes_nothing() -> None:
     store, kernel, loop = setup()
     kernel.add_device(names.tap_name(PORT_A))
-    loop.step()
+    settle(loop)
     rev = store.revision()
     loop.dirty = True
     result = loop.step()
@@ -111,7 +140,7 @@ def test_port_and_network_deletion_clean_kernel_and_status() -> None:
 def test_restart_with_empty_memory_converges_without_changes() -> None:
     store, kernel, loop = setup()
     kernel.add_device(names.tap_name(PORT_A))
-    loop.step()
+    settle(loop)
     rev = store.revision()
     fresh = AgentLoop(store, Reconciler("h1", "198.18.0.11", store, kernel, ModelView()))
     result = fresh.step()
@@ -196,7 +225,10 @@ def test_a_refused_pass_is_retried_soon_with_backoff() -> None:
         result = loop.step()
         assert result is not None
     assert waits == [0.2, 0.4, 0.8]  # retried, backing off while the kernel refuses
-    assert result is not None and not result.errors
+    assert result is not None and not result.errors and result.held == [PORT_A]
+    assert loop.retry_at == clock.now  # the tap joins once the chains exist: at once
+    result = loop.step()
+    assert result is not None and not result.held
     assert status(store, PORT_A) == {"status": "ACTIVE", "host": "h1"}
     assert loop.retry_at is None
     assert loop.step() is None  # converged: no more retries

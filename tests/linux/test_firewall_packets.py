@@ -3,15 +3,16 @@ them: who can connect to whom, what a VM can forge, and what a capture on
 the victim proves never arrived.
 
 Each test builds its own host: a namespace ``oc-fw-<run>-<test>h`` (named
-and removed as in ``test_firewall_kernel.py``) whose bridges and port
-attachments the links subsystem makes from ``plan_host`` and whose ruleset
-the firewall subsystem applies from ``compile_firewall``, both through
-``NetlinkKernel``; and one namespace per VM, ``oc-fw-<run>-<test>v<n>``,
+and removed as in ``test_firewall_kernel.py``) whose bridges, port
+attachments and ruleset the registered subsystems make from ``plan_host``
+through ``NetlinkKernel``, as the agent does; and one namespace per VM, ``oc-fw-<run>-<test>v<n>``,
 whose ``eth0`` is the other end of the port's tap, with the port's MAC and
 fixed IP.  ``net.bridge.bridge-nf-call-iptables``/``ip6tables`` are per
 network namespace on this kernel (a fresh namespace starts with 1); the
-host namespace sets them to 1 and, should a kernel share them with the
-initial namespace, the previous values are restored.
+host namespace sets them to 0, so that only the per-bridge options the
+links subsystem sets send bridged traffic through the inet hooks, and,
+should a kernel share them with the initial namespace, the previous values
+are restored.
 
 Absence is proved without sleeping: the forbidden packet is seen leaving
 the sender, then the sender sends a packet that is allowed (a marker),
@@ -43,11 +44,9 @@ from overcast.linux.netlink import NetlinkKernel
 from overcast.model.types import AddressPair, Port, SecurityGroup, SecurityGroupRule
 from overcast.plan import HostView, plan_host
 from overcast.plan.diff import diff
-from overcast.plan.firewall import compile_firewall
 from overcast.plan.names import tap_name
-from overcast.plan.state import KernelState
 from plan.scenarios import HOSTS, NET_A, NET_B, net
-from plan.test_firewall_golden import DEFAULT, LOOSE, WEB, WITH_FW, default_rules, group, rule, vm
+from plan.test_firewall_golden import DEFAULT, LOOSE, WEB, default_rules, group, rule, vm
 
 from .conftest import RUN, add_workload, ip_json
 from .test_firewall_wire import (
@@ -100,17 +99,17 @@ class Host:
     vms: dict[int, Vm] = field(default_factory=dict)
 
     def converge(self, view: HostView) -> None:
-        """Links and ruleset of ``view``, as the agent would apply them."""
-        plan = plan_host(view)
-        records = list(plan.state.records)
-        if not WITHOUT_RULESET:
-            fw = compile_firewall(view, plan.port_devices)
-            assert fw.problems == (), fw.problems
-            records.append(fw.ruleset)
-        state = KernelState.of(records)
-        errors = self.kernel.apply(diff(state, self.kernel.observe(), WITH_FW))
-        assert errors == [], [e.render() for e in errors]
-        assert diff(state, self.kernel.observe(), WITH_FW) == []
+        """Links and ruleset of ``view``, as the agent applies them: plan_host
+        puts the ruleset in the desired state (and br_netfilter on every
+        bridge); on a fresh host the first pass makes the firewall's chains
+        and the second attaches the taps."""
+        plan = plan_host(replace(view, firewall=not WITHOUT_RULESET))
+        state = plan.state
+        assert plan.problems == (), plan.problems
+        for _ in range(2):
+            errors = self.kernel.apply(diff(state, self.kernel.observe()))
+            assert errors == [], [e.render() for e in errors]
+        assert diff(state, self.kernel.observe()) == []
         self.view = view
 
 
@@ -139,7 +138,7 @@ def host() -> Iterator[MakeHost]:
             vms[n] = Vm(make_ns(f"v{n}"), p)
             ip = p.fixed_ips[0].ip_address
             add_workload(ns, vms[n].ns, tap_name(p.id), p.mac_address, f"{ip}/24")
-        kernels.append(NetlinkKernel(ns, subsystems=WITH_FW))
+        kernels.append(NetlinkKernel(ns))
         view = HostView("h1", HOSTS["h1"], dict(HOSTS), LOCAL, list(ports), list(groups), list(rules))
         h = Host(ns, kernels[-1], view, vms)
         h.converge(view)
@@ -161,11 +160,13 @@ def host() -> Iterator[MakeHost]:
 
 
 def _bridge_nf_on(ns: str) -> dict[str, str]:
-    """Bridged IPv4/IPv6 through the inet hooks in ``ns``; what to restore
-    here if the setting turned out to be shared with this namespace."""
+    """The host-wide br_netfilter switches OFF in ``ns``: bridged IPv4/IPv6
+    reach the inet hooks only through the per-bridge options that the links
+    subsystem sets on Overcast's bridges.  What to restore here if the
+    setting turned out to be shared with this namespace."""
     here = {k: Path("/proc/sys/net/bridge", k).read_text() for k in SYSCTLS}
     for key in SYSCTLS:
-        subprocess.run(["ip", "netns", "exec", ns, "sysctl", "-qw", f"net.bridge.{key}=1"], check=True)
+        subprocess.run(["ip", "netns", "exec", ns, "sysctl", "-qw", f"net.bridge.{key}=0"], check=True)
     return {k: v for k, v in here.items() if Path("/proc/sys/net/bridge", k).read_text() != v}
 
 

@@ -14,6 +14,7 @@ from overcast.plan.diff import diff
 from overcast.plan.names import bridge_name, network_mark, tap_name, vxlan_name
 from overcast.plan.state import KernelState
 from overcast.plan.subsystems.fdb import FdbEntry
+from overcast.plan.subsystems.firewall import NftRuleset
 from overcast.plan.subsystems.links import Attachment, Bridge, Vxlan
 
 from .conftest import MakeNs, ip_json, link
@@ -51,9 +52,14 @@ def owned(state: KernelState) -> KernelState:
 
 
 def converge(kernel: NetlinkKernel, desired: KernelState) -> None:
-    result = reconcile(kernel, desired)
-    assert result.errors == (), [e.render() for e in result.errors]
-    assert owned(kernel.observe()) == desired
+    """As the agent: on a fresh namespace the first pass makes the
+    firewall's chains (the taps wait), the second attaches the taps."""
+    for _ in range(2):
+        result = reconcile(kernel, desired)
+        assert result.errors == (), [e.render() for e in result.errors]
+    observed = kernel.observe()
+    assert owned(observed) == owned(desired)
+    assert observed[NftRuleset] == desired[NftRuleset]
     assert diff(desired, kernel.observe()) == []
 
 

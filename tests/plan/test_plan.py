@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from overcast.model.types import Port
 from overcast.plan import plan_host
-from overcast.plan.names import bridge_name, tap_name, vxlan_name
+from overcast.plan.names import PORT_GROUP, bridge_name, tap_name, vxlan_name
+from overcast.plan.state import KernelState
 from overcast.plan.subsystems.fdb import BUM_MAC, FdbEntry
+from overcast.plan.subsystems.firewall import NftRuleset
 from overcast.plan.subsystems.links import Attachment, Bridge, Vxlan
 
 from .scenarios import HOSTS, NET_A, NET_B, NET_F, NET_L, net, port, two_nets_three_hosts, view
@@ -31,7 +34,7 @@ def test_golden_two_networks_three_hosts(host: str) -> None:
 def test_host_without_ports_gets_nothing() -> None:
     networks, ports = two_nets_three_hosts()
     plan = plan_host(view("h4", networks, ports, {**HOSTS, "h4": "198.18.0.4"}))
-    assert plan.state.records == frozenset()
+    assert only_the_empty_ruleset(plan.state)
     assert plan.port_devices == {}
     assert plan.problems == ()
 
@@ -57,13 +60,15 @@ def test_local_network_is_a_bridge_without_vxlan() -> None:
     plan = plan_host(view("h1", networks, ports))
     assert bridge_name(NET_L) in {b.name for b in plan.state[Bridge]}
     assert vxlan_name(NET_L) not in {v.name for v in plan.state[Vxlan]}
-    assert Attachment(tap_name(ports[6].id), bridge_name(NET_L), 1450) in plan.state[Attachment]
+    assert Attachment(tap_name(ports[6].id), bridge_name(NET_L), 1450, group=PORT_GROUP) \
+        in plan.state[Attachment]
 
 
 def test_admin_down_port_is_attached_but_down() -> None:
     networks, ports = two_nets_three_hosts()
     plan = plan_host(view("h1", networks, ports))
-    assert Attachment(tap_name(ports[1].id), bridge_name(NET_A), 1450, up=False) in plan.state[Attachment]
+    assert Attachment(tap_name(ports[1].id), bridge_name(NET_A), 1450, up=False,
+                      group=PORT_GROUP) in plan.state[Attachment]
 
 
 def test_flat_network_is_reported_not_planned() -> None:
@@ -86,7 +91,7 @@ def test_flat_network_is_reported_not_planned() -> None:
 )
 def test_invalid_networks_are_problems(network: object, words: str) -> None:
     plan = plan_host(view("h1", [network], [port(1, NET_A, "h1")]))  # type: ignore[list-item]
-    assert plan.state.records == frozenset()
+    assert only_the_empty_ruleset(plan.state)
     assert len(plan.problems) == 1 and words in plan.problems[0].message
 
 
@@ -118,3 +123,31 @@ def test_port_devices_cover_local_ports_on_planned_networks() -> None:
     plan = plan_host(view("h2", networks, ports))
     assert plan.port_devices == {ports[2].id: tap_name(ports[2].id), ports[3].id: tap_name(ports[3].id)}
     assert {b.alias for b in plan.state[Bridge]} == {f"overcast:net:{NET_A}", f"overcast:net:{NET_B}"}
+
+
+def only_the_empty_ruleset(state: KernelState) -> bool:
+    """A host without realized ports: no links, no FDB; the firewall's
+    tables, sets and chains without elements (they exist before the first
+    port is attached, so that it can never forward without its rules)."""
+    (ruleset,) = state[NftRuleset]
+    return state.records == {ruleset} and not ruleset.elements and bool(ruleset.chains)
+
+
+def test_firewall_off_plans_no_ruleset_and_no_br_netfilter() -> None:
+    networks, ports = two_nets_three_hosts()
+    on = plan_host(view("h1", networks, ports))
+    off = plan_host(replace(view("h1", networks, ports), firewall=False))
+    assert off.state[NftRuleset] == () and len(on.state[NftRuleset]) == 1
+    assert all(b.nf_call_iptables and b.nf_call_ip6tables for b in on.state[Bridge])
+    assert not any(b.nf_call_iptables or b.nf_call_ip6tables for b in off.state[Bridge])
+    assert off.port_devices == on.port_devices
+
+
+def test_every_local_port_is_pinned_on_the_ruleset() -> None:
+    """A refused or missing ruleset makes every local port DOWN: its
+    devices() name every local port's tap, which is in the port's needs."""
+    networks, ports = two_nets_three_hosts()
+    plan = plan_host(view("h1", networks, ports))
+    (ruleset,) = plan.state[NftRuleset]
+    for pid, tap in plan.port_devices.items():
+        assert tap in ruleset.devices() and tap in plan.port_needs[pid]

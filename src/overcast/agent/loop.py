@@ -5,7 +5,9 @@ when the view is dirty, when a local port waits for its device (polled fast
 for a while, then slower), and every ``resync_interval`` seconds regardless
 (that pass repairs drift made by hand).  A pass the kernel refused part of is
 retried soon (0.2 s, doubling up to the resync interval) rather than left to
-the next resync.
+the next resync; so is a pass that held ports back without a refusal (the
+first pass on a fresh host makes the firewall's chains before any port joins
+a bridge): the next pass follows at once, then as after a refusal.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ SLOW_POLL = 0.5  # while a port has waited longer than FAST_WINDOW
 FAST_WINDOW = 10.0
 IDLE_WAIT = 0.25  # longest single watch wait (also how often devices are listed)
 RETRY_FIRST = 0.2  # first retry after a pass with kernel errors; doubles while they last
+# a pass that held ports back (their firewall's chains were made in it) is
+# followed at once by another; then as after errors
+HELD_FIRST = 0.1
 
 DeviceLister = Callable[[], frozenset[str]]
 
@@ -51,6 +56,7 @@ class AgentLoop:
         self.last: PassResult | None = None
         self.retry_at: float | None = None  # when to retry a pass the kernel refused
         self.retry_delay = 0.0
+        self.held_delay = 0.0  # the same for passes that held ports back without a refusal
         self.stopping = threading.Event()
 
     def full_read(self) -> None:
@@ -113,13 +119,20 @@ class AgentLoop:
         return result
 
     def _schedule_retry(self, result: PassResult, now: float) -> None:
-        if not result.errors:
-            self.retry_at, self.retry_delay = None, 0.0
-            return
-        self.retry_delay = min(self.retry_delay * 2 or RETRY_FIRST, self.resync_interval)
-        self.retry_at = now + self.retry_delay
-        log.warning("%d change(s) refused; retrying in %.1fs", len(result.errors),
-                    self.retry_delay)
+        if result.errors:
+            self.held_delay = 0.0
+            self.retry_delay = min(self.retry_delay * 2 or RETRY_FIRST, self.resync_interval)
+            self.retry_at = now + self.retry_delay
+            log.warning("%d change(s) refused; retrying in %.1fs", len(result.errors),
+                        self.retry_delay)
+        elif result.held:  # at once, then backing off while they stay held
+            self.retry_delay = 0.0
+            self.retry_at = now + self.held_delay
+            self.held_delay = min(self.held_delay * 2 or HELD_FIRST, self.resync_interval)
+            log.info("%d port(s) held until what they need is in place; again in %.1fs",
+                     len(result.held), self.retry_at - now)
+        else:
+            self.retry_at, self.retry_delay, self.held_delay = None, 0.0, 0.0
 
     def run(self) -> None:
         while not self.stopping.is_set():

@@ -18,6 +18,7 @@ from overcast.linux.devices import list_tap_devices
 from overcast.store import Store, open_store
 
 log = logging.getLogger("overcast.agent")
+FIREWALL_DEFAULT = "on"
 
 
 def _address(value: str) -> str:
@@ -39,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds between full resyncs (default 10)")
     p.add_argument("--lease-ttl", type=float, default=LEASE_TTL,
                    help="seconds the liveness lease lasts without a heartbeat (default %(default)s)")
+    p.add_argument("--firewall", choices=("on", "off"), default=FIREWALL_DEFAULT,
+                   help="enforce port security and security groups with nftables; with off "
+                        "every port passes everything (default %(default)s)")
     p.add_argument("--log-level", default="INFO",
                    help="DEBUG, INFO, WARNING or ERROR (default %(default)s)")
     return p
@@ -68,7 +72,11 @@ def run(args: argparse.Namespace) -> int:
     store: Store = open_store(args.store)
     beat_store: Store = open_store(args.store)  # the keep-alive thread's own connection
     kernel = NetlinkKernel()
-    reconciler = Reconciler(args.host, args.underlay_ip, store, kernel, ModelView())
+    firewall = args.firewall == "on"
+    if not firewall:
+        log.warning("firewall off: no port security and no security groups on this host")
+    reconciler = Reconciler(args.host, args.underlay_ip, store, kernel, ModelView(),
+                            firewall=firewall)
     loop = AgentLoop(store, reconciler, args.resync_interval, list_devices=list_tap_devices)
     liveness = Liveness(beat_store, args.host, args.underlay_ip, features, args.lease_ttl)
 

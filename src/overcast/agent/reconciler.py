@@ -14,7 +14,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from overcast.agent.status import DOWN, PortStatus, port_statuses, problems_by_port
+from overcast.agent.status import (
+    DOWN,
+    PortStatus,
+    missing_devices,
+    port_statuses,
+    problems_by_port,
+)
 from overcast.agent.view import ModelView
 from overcast.linux.kernel import Kernel
 from overcast.model import keys
@@ -51,6 +57,9 @@ class PassResult:
     errors: list[ApplyError]
     statuses: dict[str, PortStatus]
     waiting: list[str] = field(default_factory=list)  # local ports whose device is missing
+    # local ports whose device exists but something they need is not in place
+    # without a refusal (e.g. held back until the firewall's chains exist): pass again soon
+    held: list[str] = field(default_factory=list)
 
     @property
     def converged(self) -> bool:
@@ -59,8 +68,10 @@ class PassResult:
 
 class Reconciler:
     def __init__(self, host: str, underlay_ip: str, store: Store, kernel: Kernel,
-                 view: ModelView, clock: Callable[[], float] = time.monotonic) -> None:
+                 view: ModelView, clock: Callable[[], float] = time.monotonic,
+                 firewall: bool = True) -> None:
         self.host = host
+        self.firewall = firewall  # enforce port security and security groups
         self.underlay_ip = underlay_ip
         self.store = store
         self.kernel = kernel
@@ -71,7 +82,7 @@ class Reconciler:
         self._reported_problems: set[str] = set()
 
     def run_pass(self) -> PassResult:
-        plan = plan_host(self.view.host_view(self.host, self.underlay_ip))
+        plan = plan_host(self.view.host_view(self.host, self.underlay_ip, self.firewall))
         self._log_problems(plan)
         done = reconcile(self.kernel, plan.state)
         observed, changes, errors = done.observed, list(done.changes), list(done.errors)
@@ -81,13 +92,16 @@ class Reconciler:
             log.info("applied: %s", change.render())
         for err in errors:
             log.error("kernel refused: %s", err.render())
-        statuses = port_statuses(plan, observed, errors)
+        statuses = port_statuses(plan, observed, errors, changes)
+        missing = missing_devices(plan, observed, changes, errors)
         statuses.update(self._unplannable(plan))
         self.report(statuses)
         waiting = sorted(p for p, dev in plan.port_devices.items()
                          if dev not in observed.devices_present)
         self._track_waiting(waiting)
-        return PassResult(plan, changes, errors, statuses, waiting)
+        held = sorted(p for p, dev in plan.port_devices.items()
+                      if dev in missing and p not in waiting)
+        return PassResult(plan, changes, errors, statuses, waiting, held)
 
     def _unplannable(self, plan: HostPlan) -> dict[str, PortStatus]:
         """Local ports the plan could not place, DOWN with the planner's reason."""

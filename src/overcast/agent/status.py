@@ -1,10 +1,16 @@
 """Port status from a plan and what the kernel did with it.  Pure.
 
 A local port is ACTIVE only when its device exists, the port is
-administratively up, and nothing it needs (its device, its network's bridge
-and VXLAN device — ``HostPlan.port_needs``) was refused by the kernel in this
-pass.  It is DOWN when its device is missing, administratively down, or
-something it needs failed.
+administratively up, and everything it needs (its device, its network's
+bridge and VXLAN device — ``HostPlan.port_needs``) is in the kernel as
+desired after this pass: no record naming one of them was refused, and none
+was left out (a record that is neither observed as desired nor applied in
+this pass: the firewall's ruleset while its subsystem cannot be read, or an
+attachment held back until the firewall's chains exist).  The firewall's
+ruleset names every local port's tap (``NftRuleset.devices()``), so a port
+is ACTIVE only once its firewall elements are in place.  It is DOWN when its
+device is missing, administratively down, or something it needs failed or
+is not in place yet.
 """
 
 from __future__ import annotations
@@ -13,7 +19,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from overcast.plan import HostPlan
-from overcast.plan.state import ApplyError, KernelState
+from overcast.plan.names import is_workload
+from overcast.plan.state import ApplyError, Change, KernelState
+from overcast.plan.subsystems.firewall import NftRuleset
+from overcast.plan.subsystems.links import Attachment
 
 ACTIVE = "ACTIVE"
 DOWN = "DOWN"
@@ -34,10 +43,38 @@ def failed_devices(errors: Iterable[ApplyError]) -> dict[str, str]:
     return out
 
 
-def port_statuses(plan: HostPlan, observed: KernelState,
-                  errors: Iterable[ApplyError]) -> dict[str, PortStatus]:
+def missing_devices(plan: HostPlan, observed: KernelState, changes: Iterable[Change],
+                    errors: Iterable[ApplyError]) -> dict[str, str]:
+    """Port device -> why a desired record naming it is not in the kernel
+    after this pass although nothing refused it.  Attachments of workload
+    devices that do not exist are left out (those ports wait for their
+    device)."""
+    refused = {e.change for e in errors}
+    applied = {c.obj for c in changes if c.op != "delete" and c not in refused}
+    ports = frozenset(plan.port_devices.values())
+    unread = dict(observed.unobserved)
+    out: dict[str, str] = {}
+    for record in plan.state.records - observed.records - applied:
+        if isinstance(record, Attachment):
+            if is_workload(record.ifname) and record.ifname not in observed.devices_present:
+                continue
+            why = f"{record.ifname} is not attached to {record.master} yet (its firewall first)"
+        elif isinstance(record, NftRuleset):
+            why = "firewall rules not in place" + (f": {unread['firewall']}"
+                                                   if "firewall" in unread else "")
+        else:
+            why = f"not in place: {record.render()}"
+        for dev in sorted(record.devices() & ports):
+            out.setdefault(dev, why)
+    return out
+
+
+def port_statuses(plan: HostPlan, observed: KernelState, errors: Iterable[ApplyError],
+                  changes: Iterable[Change] = ()) -> dict[str, PortStatus]:
     """Status of every port this plan places on the host."""
+    errors = list(errors)
     failed = failed_devices(errors)
+    missing = missing_devices(plan, observed, changes, errors)
     out = {}
     for port_id, dev in plan.port_devices.items():
         if dev not in observed.devices_present:
@@ -47,6 +84,7 @@ def port_statuses(plan: HostPlan, observed: KernelState,
         else:
             needs = plan.port_needs.get(port_id, frozenset((dev,)))
             broken = [failed[d] for d in sorted(needs) if d in failed]
+            broken += [missing[d] for d in sorted(needs) if d in missing]
             out[port_id] = PortStatus(DOWN, broken[0]) if broken else PortStatus(ACTIVE)
     return out
 

@@ -13,15 +13,16 @@ from collections.abc import Iterable
 from typing import Any
 
 from overcast.model import keys
-from overcast.model.types import Network, Port
+from overcast.model.types import Network, Port, SecurityGroup, SecurityGroupRule
 from overcast.plan import HostView
 from overcast.store.base import Event, KeyValue
 
 log = logging.getLogger(__name__)
 
 # Object kinds the planner reads; other keys are kept but never make the view dirty.
-PLANNED_KINDS = ("network", "port", "subnet")
-MODELS: dict[str, type[Any]] = {"network": Network, "port": Port}
+PLANNED_KINDS = ("network", "port", "subnet", "security_group", "security_group_rule")
+MODELS: dict[str, type[Any]] = {"network": Network, "port": Port, "security_group": SecurityGroup,
+                                "security_group_rule": SecurityGroupRule}
 # What the view keeps: objects, hosts, port statuses and bindings.  The API's
 # bookkeeping (IP/MAC/segment allocations, indexes) is never read by an agent;
 # keeping it would multiply the view's size and every scan of it.
@@ -104,11 +105,21 @@ class ModelView:
     def networks(self) -> list[Network]:
         return list(self.models["network"].values())
 
-    def host_view(self, host: str, underlay_ip: str) -> HostView:
+    def security_groups(self) -> list[SecurityGroup]:
+        return list(self.models["security_group"].values())
+
+    def security_group_rules(self) -> list[SecurityGroupRule]:
+        return list(self.models["security_group_rule"].values())
+
+    def host_view(self, host: str, underlay_ip: str, firewall: bool = True) -> HostView:
+        """Every port of every host (the firewall needs the members of remote
+        groups wherever they are bound), every security group and rule."""
         hosts = self.hosts()
         hosts[host] = underlay_ip
         return HostView(host=host, underlay_ip=underlay_ip, hosts=hosts,
-                        networks=self.networks(), ports=self.ports())
+                        networks=self.networks(), ports=self.ports(),
+                        security_groups=self.security_groups(),
+                        security_group_rules=self.security_group_rules(), firewall=firewall)
 
     def port_status(self, port_id: str) -> dict[str, Any] | None:
         return self.values.get(keys.port_status(port_id))

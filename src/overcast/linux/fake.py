@@ -50,11 +50,14 @@ class FakeLink:
     up: bool = False
     master: str = ""  # name of the master device ("" : none)
     index: int = 0
+    group: int = 0  # interface group (IFLA_GROUP)
     vni: int = 0  # vxlan only, as are the three below
     local_ip: str = ""
     port: int = 0
     learning: bool = True
     mcast_snooping: bool = True  # the kernel's default for a new bridge
+    nf_call_iptables: bool = False  # br_netfilter per bridge: off on a new bridge
+    nf_call_ip6tables: bool = False
     ipv6: bool = True  # the kernel's default for a new device
 
 
@@ -145,6 +148,8 @@ class FakeNft:
                 if "hook" in body:
                     body.setdefault("policy", "accept")
                 t.objects.append((kind, {**body, "handle": t.last_handle}))
+            elif kind == "chain" and "hook" in found[0] and "policy" in body:
+                found[0]["policy"] = body["policy"]  # the kernel updates a base chain's policy
         elif op == "add" and kind == "rule":
             self._named(t, "chain", body["chain"])
             t.last_handle += 1
@@ -336,7 +341,9 @@ class FakeKernel:
             raise LinkExists(f"netlink error {EEXIST}: File exists")
         link = FakeLink(name, kind, mtu, index=self._index())
         if kind == "bridge":
-            link = replace(link, mcast_snooping=bool(info.get("mcast_snooping", 1)))
+            link = replace(link, mcast_snooping=bool(info.get("mcast_snooping", 1)),
+                           nf_call_iptables=bool(info.get("nf_call_iptables", 0)),
+                           nf_call_ip6tables=bool(info.get("nf_call_ip6tables", 0)))
         elif kind == "vxlan":
             link = replace(link, vni=int(info["vni"]), local_ip=str(info["local"]),
                            port=int(info["port"]), learning=bool(info.get("learning", 1)))
@@ -349,24 +356,28 @@ class FakeKernel:
         return None if link is None else _row(link, 0)
 
     def link_set(self, name: str, mtu: int, alias: str, up: bool,
-                 mcast_snooping: bool | None = None) -> None:
+                 mcast_snooping: bool | None = None,
+                 nf_call: tuple[bool, bool] | None = None) -> None:
         link = replace(self._link(name), mtu=mtu, alias=alias, up=up)
+        if (mcast_snooping is not None or nf_call is not None) and link.kind != "bridge":
+            raise FakeKernelError(f"{name} is a {link.kind}, not a bridge")
         if mcast_snooping is not None:
-            if link.kind != "bridge":
-                raise FakeKernelError(f"{name} is a {link.kind}, not a bridge")
             link = replace(link, mcast_snooping=mcast_snooping)
+        if nf_call is not None:
+            link = replace(link, nf_call_iptables=nf_call[0], nf_call_ip6tables=nf_call[1])
         self.links[name] = link
 
     def link_del(self, name: str) -> None:
         self._remove(name)
 
     def port_set(self, name: str, master: str, mtu: int | None = None,
-                 up: bool | None = None) -> None:
+                 up: bool | None = None, group: int | None = None) -> None:
         dev = self._link(name)
         if master and self._link(master).kind != "bridge":
             raise FakeKernelError(f"{master} is not a bridge")
         self.links[name] = replace(dev, master=master, mtu=dev.mtu if mtu is None else mtu,
-                                   up=dev.up if up is None else up)
+                                   up=dev.up if up is None else up,
+                                   group=dev.group if group is None else group)
 
     def fdb_add(self, dev: str, mac: str, dst: str) -> None:
         self._link(dev)
@@ -417,6 +428,7 @@ class FakeKernel:
 
 def _row(link: FakeLink, master: int) -> Link:
     return Link(index=link.index, name=link.name, alias=link.alias, mtu=link.mtu, up=link.up,
-                master=master, kind=link.kind, vxlan_data=link.kind == "vxlan", vni=link.vni,
+                master=master, group=link.group, kind=link.kind, vxlan_data=link.kind == "vxlan", vni=link.vni,
                 local_ip=link.local_ip, port=link.port, learning=link.learning,
-                mcast_snooping=link.mcast_snooping, ipv6=link.ipv6)
+                mcast_snooping=link.mcast_snooping, nf_call_iptables=link.nf_call_iptables,
+                nf_call_ip6tables=link.nf_call_ip6tables, ipv6=link.ipv6)

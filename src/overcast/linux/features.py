@@ -76,6 +76,16 @@ def _nft(script: str) -> Probe:
     return probe
 
 
+def _bridge_nf_call(ipr: IPRoute, ns: str) -> None:
+    """br_netfilter's per-bridge switch: set on a new bridge and read back."""
+    ipr.link("add", ifname="ocp-brnf", kind="bridge", br_nf_call_iptables=1, br_nf_call_ip6tables=1)
+    (msg,) = ipr.get_links(ifname="ocp-brnf")
+    data = msg.get("IFLA_LINKINFO").get("IFLA_INFO_DATA")
+    got = (data.get("IFLA_BR_NF_CALL_IPTABLES"), data.get("IFLA_BR_NF_CALL_IP6TABLES"))
+    if got != (1, 1):
+        raise OSError(f"the bridge reports nf_call_iptables/ip6tables {got}, not (1, 1)")
+
+
 def _path(path: str) -> Probe:
     def probe(ipr: IPRoute, ns: str) -> None:
         if not os.path.exists(path):
@@ -85,6 +95,23 @@ def _path(path: str) -> Probe:
 
 
 _NAT = "add table ip ocp_nat; add chain ip ocp_nat post { type nat hook postrouting priority 100; }; add rule ip ocp_nat post masquerade"
+# what the firewall's constant chains use (plan/firewall_chains.py): a mark
+# from an ifname map in bridge prerouting with policy drop, concatenated
+# interval sets, a verdict map, ct zone set and notrack in inet raw
+_FW = ("add table bridge ocp_fw; add map bridge ocp_fw tag { type ifname : mark; }; "
+       "add chain bridge ocp_fw pre { type filter hook prerouting priority -300; policy drop; }; "
+       "add rule bridge ocp_fw pre iifname \"tap*\" meta mark set 0xffffffff; "
+       "add rule bridge ocp_fw pre meta mark set iifname map @tag; add rule bridge ocp_fw pre accept; "
+       "add table inet ocp_fw; "
+       "add set inet ocp_fw s { type mark . ipv4_addr . inet_proto . inet_service; flags interval; }; "
+       "add element inet ocp_fw s { 1 . 10.0.0.0/8 . 6 . 20-30 }; "
+       "add chain inet ocp_fw z; add rule inet ocp_fw z ct zone set 1; "
+       "add map inet ocp_fw zone { type ifname : verdict; }; "
+       "add chain inet ocp_fw raw { type filter hook prerouting priority -300; }; "
+       "add rule inet ocp_fw raw meta mark 1 notrack accept; "
+       "add rule inet ocp_fw raw iifname vmap @zone; "
+       "add chain inet ocp_fw f { type filter hook forward priority 0; }; "
+       "add rule inet ocp_fw f meta mark . ip saddr . meta l4proto . th dport @s accept")
 _CT = "add table inet ocp_ct; add chain inet ocp_ct c { type filter hook forward priority 0; }; add rule inet ocp_ct c ct state established accept"
 
 # name, what is disabled without it, probe
@@ -105,6 +132,10 @@ PROBES: tuple[tuple[str, str, Probe], ...] = (
     ("conntrack", "stateful security groups", _nft(_CT)),
     ("nat", "floating IPs and SNAT", _nft(_NAT)),
     ("br_netfilter", "security groups seen through bridge hooks", _path("/proc/sys/net/bridge")),
+    ("br_nf_call", "security groups (bridged traffic never meets the inet hooks; ports stay "
+     "DOWN while the firewall is on)", _bridge_nf_call),
+    ("nft_firewall", "port security and security groups (the ruleset is refused; ports stay "
+     "DOWN while the firewall is on)", _nft(_FW)),
 )
 
 

@@ -45,6 +45,8 @@ DUMP_ATTEMPTS = 5
 REFUSALS = (NetlinkError, LookupError, ValueError, OSError, KernelRefusal)
 # links subsystem's kind-specific data -> pyroute2's link arguments
 _LINK_INFO = {"mcast_snooping": "br_mcast_snooping", "mcast_querier": "br_mcast_querier",
+              "nf_call_iptables": "br_nf_call_iptables",
+              "nf_call_ip6tables": "br_nf_call_ip6tables",
               "vni": "vxlan_id", "local": "vxlan_local", "port": "vxlan_port",
               "learning": "vxlan_learning"}
 T = TypeVar("T")
@@ -176,11 +178,15 @@ class NetlinkKernel:
         return _link(msg)
 
     def link_set(self, name: str, mtu: int, alias: str, up: bool,
-                 mcast_snooping: bool | None = None) -> None:
+                 mcast_snooping: bool | None = None,
+                 nf_call: tuple[bool, bool] | None = None) -> None:
         self._flushed()
         extra: dict[str, Any] = {}
         if mcast_snooping is not None:
             extra = {"kind": "bridge", "br_mcast_snooping": int(mcast_snooping)}
+        if nf_call is not None:
+            extra.update(kind="bridge", br_nf_call_iptables=int(nf_call[0]),
+                         br_nf_call_ip6tables=int(nf_call[1]))
         self._ipr.link("set", index=self._index(name), mtu=mtu, ifalias=alias,
                        state="up" if up else "down", **extra)
 
@@ -191,12 +197,13 @@ class NetlinkKernel:
             self._indexes.pop(name, None)
 
     def port_set(self, name: str, master: str, mtu: int | None = None,
-                 up: bool | None = None) -> None:
+                 up: bool | None = None, group: int | None = None) -> None:
         index = self._index(name)
         if not master:
-            self._queue(link_set_request(index, master=0))
+            self._queue(link_set_request(index, master=0, group=group))
         else:
-            self._queue(link_set_request(index, master=self._index(master), mtu=mtu, up=up))
+            self._queue(link_set_request(index, master=self._index(master), mtu=mtu, up=up,
+                                         group=group))
 
     def fdb_add(self, dev: str, mac: str, dst: str) -> None:
         self._queue(fdb_request("append", self._index(dev), mac, dst))
@@ -358,6 +365,7 @@ def _link(msg: Any) -> Link:
         mtu=msg.get("IFLA_MTU") or 0,
         up=bool(msg["flags"] & IFF_UP),
         master=msg.get("IFLA_MASTER") or 0,
+        group=msg.get("IFLA_GROUP") or 0,
         kind=(info.get("IFLA_INFO_KIND") if info else None) or "",
     )
     if link.kind == "vxlan" and data is not None:
@@ -368,6 +376,8 @@ def _link(msg: Any) -> Link:
         link.learning = bool(data.get("IFLA_VXLAN_LEARNING"))
     elif link.kind == "bridge" and data is not None:
         link.mcast_snooping = bool(data.get("IFLA_BR_MCAST_SNOOPING"))
+        link.nf_call_iptables = bool(data.get("IFLA_BR_NF_CALL_IPTABLES"))
+        link.nf_call_ip6tables = bool(data.get("IFLA_BR_NF_CALL_IP6TABLES"))
     spec = msg.get("IFLA_AF_SPEC")
     inet6 = spec.get("AF_INET6") if spec else None
     conf = inet6.get("IFLA_INET6_CONF") if inet6 else None

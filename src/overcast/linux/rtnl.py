@@ -26,12 +26,15 @@ NLMSG_ERROR, NLMSG_DONE = 2, 3
 NLM_F_REQUEST, NLM_F_DUMP, NLM_F_DUMP_INTR = 0x1, 0x300, 0x10
 RTM_NEWLINK, RTM_GETLINK, RTM_NEWNEIGH, RTM_GETNEIGH = 16, 18, 28, 30
 IFLA_IFNAME, IFLA_MTU, IFLA_MASTER, IFLA_LINKINFO, IFLA_IFALIAS, IFLA_AF_SPEC = 3, 4, 10, 18, 20, 26
-WANTED_LINK_ATTRS = frozenset((IFLA_IFNAME, IFLA_MTU, IFLA_MASTER, IFLA_LINKINFO, IFLA_IFALIAS,
+IFLA_GROUP = 27
+WANTED_LINK_ATTRS = frozenset((IFLA_IFNAME, IFLA_MTU, IFLA_MASTER, IFLA_LINKINFO, IFLA_IFALIAS, IFLA_GROUP,
                                IFLA_AF_SPEC))
 AF_INET6, IFLA_INET6_CONF, DEVCONF_DISABLE_IPV6 = 10, 2, 26  # net.ipv6.conf.<dev>.disable_ipv6
 IFLA_INFO_KIND, IFLA_INFO_DATA = 1, 2
 IFLA_VXLAN_ID, IFLA_VXLAN_LOCAL, IFLA_VXLAN_LEARNING, IFLA_VXLAN_PORT = 1, 4, 7, 15
 IFLA_BR_MCAST_SNOOPING = 23
+IFLA_BR_NF_CALL_IPTABLES = 36  # present only with br_netfilter (CONFIG_BRIDGE_NETFILTER)
+IFLA_BR_NF_CALL_IP6TABLES = 37
 NDA_DST, NDA_LLADDR = 1, 2
 NLA_TYPE_MASK = 0x3FFF  # without NLA_F_NESTED / NLA_F_NET_BYTEORDER
 IFF_UP = 0x1
@@ -146,6 +149,8 @@ def _link_attr(link: Link, kind: int, buf: bytes, vstart: int, vend: int) -> Non
         (link.mtu,) = U32.unpack_from(buf, vstart)
     elif kind == IFLA_MASTER:
         (link.master,) = U32.unpack_from(buf, vstart)
+    elif kind == IFLA_GROUP:
+        (link.group,) = U32.unpack_from(buf, vstart)
     elif kind == IFLA_IFALIAS:
         link.alias = _str(buf, vstart, vend)
     elif kind == IFLA_LINKINFO:
@@ -167,6 +172,10 @@ def _linkinfo(link: Link, buf: bytes, start: int, end: int) -> None:
         for kind, vstart, _vend in _attrs(buf, *data):
             if kind == IFLA_BR_MCAST_SNOOPING:
                 link.mcast_snooping = bool(buf[vstart])
+            elif kind == IFLA_BR_NF_CALL_IPTABLES:
+                link.nf_call_iptables = bool(buf[vstart])
+            elif kind == IFLA_BR_NF_CALL_IP6TABLES:
+                link.nf_call_ip6tables = bool(buf[vstart])
 
 
 def _ipv6_enabled(buf: bytes, start: int, end: int) -> bool:

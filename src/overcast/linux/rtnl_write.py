@@ -37,7 +37,7 @@ NLM_F_CREATE, NLM_F_APPEND = 0x400, 0x800
 NLM_F_CAPPED, NLM_F_ACK_TLVS = 0x100, 0x200  # in an acknowledgement's header
 NLMSGERR_ATTR_MSG = 1
 RTM_NEWLINK, RTM_NEWNEIGH, RTM_DELNEIGH = 16, 28, 29
-IFLA_MTU, IFLA_MASTER = 4, 10
+IFLA_MTU, IFLA_MASTER, IFLA_GROUP = 4, 10, 27
 NDA_DST, NDA_LLADDR = 1, 2
 AF_UNSPEC, AF_BRIDGE = 0, 7
 IFF_UP = 0x1
@@ -98,9 +98,9 @@ def fdb_request(op: Literal["append", "del"], ifindex: int, mac: str, dst: str) 
 
 
 def link_set_request(ifindex: int, master: int | None = None, mtu: int | None = None,
-                     up: bool | None = None) -> Request:
-    """``ip link set dev IFINDEX [master M | nomaster] [mtu N] [up | down]``:
-    ``master=0`` detaches; ``None`` leaves that property alone."""
+                     up: bool | None = None, group: int | None = None) -> Request:
+    """``ip link set dev IFINDEX [master M | nomaster] [mtu N] [up | down]
+    [group G]``: ``master=0`` detaches; ``None`` leaves that property alone."""
     change = 0 if up is None else IFF_UP
     flags = IFF_UP if up else 0
     body = IFINFOMSG.pack(AF_UNSPEC, 0, ifindex, flags, change)
@@ -108,6 +108,8 @@ def link_set_request(ifindex: int, master: int | None = None, mtu: int | None = 
         body += _attr(IFLA_MTU, U32.pack(mtu))
     if master is not None:
         body += _attr(IFLA_MASTER, U32.pack(master))
+    if group is not None:
+        body += _attr(IFLA_GROUP, U32.pack(group))
     return Request(RTM_NEWLINK, 0, body)
 
 

@@ -38,6 +38,7 @@ from overcast.plan.firewall_expr import (
     set_meta,
     vmap,
 )
+from overcast.plan.names import PORT_GROUP
 from overcast.plan.subsystems.firewall import NftChain, NftSet
 
 ADDR = {4: "ipv4_addr", 6: "ipv6_addr"}
@@ -46,6 +47,7 @@ IP = {4: "ip", 6: "ip6"}
 ICMP = {4: 1, 6: 58}
 KINDS = ("any", "proto", "port", "icmp")  # the four shapes of a security group rule
 DIRECTIONS = {"ingress": "in", "egress": "eg"}
+UNKNOWN = 0xFFFFFFFF  # the mark of a frame whose port has no tag (never a tag: they are 24 bits)
 
 
 def sg_set(direction: str, version: int, kind: str) -> str:
@@ -75,10 +77,10 @@ def sets() -> list[NftSet]:
 
 
 def chain(family: str, name: str, rules: Iterable[list[Expr]], hook: str = "",
-          prio: int = 0) -> NftChain:
+          prio: int = 0, policy: str = "accept") -> NftChain:
     texts = tuple(canonical(r) for r in rules)
     digest = hashlib.sha256(canonical([family, name, hook, prio, texts]).encode()).hexdigest()[:12]
-    return NftChain(family, name, hook, prio, digest, texts)
+    return NftChain(family, name, hook, prio, digest, texts, policy)
 
 
 def zone_chain(zone: int) -> NftChain:
@@ -109,13 +111,33 @@ def _icmp6(*types: int) -> list[Expr]:
     return [match(meta("l4proto"), 58), match(payload("icmpv6", "type"), one_of(*types))]
 
 
+def _identify(dev: str) -> list[list[Expr]]:
+    """``mark`` := the tag of the port ``dev`` (``iif``: the input port,
+    ``oif``: the output port), failing closed: a device in Overcast's port
+    group (``names.PORT_GROUP``: every workload device the agent attached to
+    one of its bridges) that is not in ``tag`` is a port whose rules do not
+    exist (yet): its frames are dropped.  A failed map lookup ends its rule
+    without a verdict, so the mark is first set to ``UNKNOWN`` and the lookup
+    overwrites it for every known port.  Devices of other bridges (their
+    group is not ours) keep their mark and pass."""
+    taps = match(meta(f"{dev}group"), PORT_GROUP)
+    name = meta(f"{dev}name")
+    return [[taps, set_meta("mark", UNKNOWN)],
+            [set_meta("mark", lookup(name, "tag"))],
+            [taps, match(meta("mark"), UNKNOWN), DROP]]
+
+
 def _bridge_chains() -> list[NftChain]:
+    """Both base chains drop what no rule accepts (``policy drop``), so a
+    table whose rules were flushed by hand passes no bridged frame until the
+    agent refills it; every path through them therefore ends in ``accept``."""
     iif, oif = meta("iifname"), meta("oifname")
     smac, dmac = payload("ether", "saddr"), payload("ether", "daddr")
     arp_mac, arp_ip = payload("arp", "saddr ether"), payload("arp", "saddr ip")
     prerouting = [
-        [set_meta("mark", lookup(iif, "tag"))],
+        *_identify("iif"),
         [match(iif, "@secured"), jump("from_port")],
+        [ACCEPT],
     ]
     from_port = [
         [match(concat(iif, smac), "@mac_ok", "!="), DROP],
@@ -136,14 +158,15 @@ def _bridge_chains() -> list[NftChain]:
     ]
     forward = [
         [set_meta("mark", 0)],
-        [set_meta("mark", lookup(oif, "tag"))],
+        *_identify("oif"),
         [match(oif, "@secured"), jump("to_port")],
+        [ACCEPT],
     ]
     to_port = [[match(band(dmac, "01:00:00:00:00:00"), "00:00:00:00:00:00"),
                 match(concat(oif, dmac), "@mac_ok", "!="), DROP]]
-    return [chain("bridge", "prerouting", prerouting, "prerouting", -300),
+    return [chain("bridge", "prerouting", prerouting, "prerouting", -300, "drop"),
             chain("bridge", "from_port", from_port),
-            chain("bridge", "forward", forward, "forward", -200),
+            chain("bridge", "forward", forward, "forward", -200, "drop"),
             chain("bridge", "to_port", to_port)]
 
 

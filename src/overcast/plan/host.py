@@ -12,6 +12,7 @@ from overcast.model.problems import Problem
 from overcast.model.types import Network, Port
 from overcast.plan import names
 from overcast.plan.diff import kinds
+from overcast.plan.firewall import compile_firewall
 from overcast.plan.state import KernelState
 from overcast.plan.subsystems.fdb import BUM_MAC, FdbEntry
 from overcast.plan.subsystems.links import Attachment, Bridge, Vxlan
@@ -83,7 +84,12 @@ def plan_host(view: HostView) -> HostPlan:
         if net_local:
             remote = [p for p in ports if p.network_id == net.id and _is_remote(p, view)]
             _plan_network(b, net, net_local, remote)
-    state = KernelState.of(b.bridges, b.vxlans, b.attachments, b.fdb)
+    firewall = []
+    if view.firewall:  # every port is pinned on the ruleset: its elements name the port's tap
+        fw = compile_firewall(view, b.port_devices)
+        firewall.append(fw.ruleset)
+        b.problems += fw.problems
+    state = KernelState.of(b.bridges, b.vxlans, b.attachments, b.fdb, firewall)
     problems = tuple(sorted(set(b.problems), key=lambda p: (p.path, p.message)))
     return HostPlan(view.host, state, dict(sorted(b.port_devices.items())),
                     dict(sorted(b.port_needs.items())), frozenset(b.ports_down), problems)
@@ -98,7 +104,10 @@ def _plan_network(b: _Builder, net: Network, local: list[Port], remote: list[Por
     if not _network_ok(b, net, path) or not _claim_network(b, net, path):
         return
     bridge, mark = names.bridge_name(net.id), names.network_mark(net.id)
-    b.bridges.append(Bridge(bridge, net.mtu, mark))
+    # br_netfilter per bridge (never the host-wide sysctls): the firewall's
+    # security groups see bridged IPv4/IPv6 in the inet hooks
+    nf = b.view.firewall
+    b.bridges.append(Bridge(bridge, net.mtu, mark, nf_call_iptables=nf, nf_call_ip6tables=nf))
     needs = {bridge}
     if net.network_type == "vxlan":
         vxlan = names.vxlan_name(net.id)
@@ -109,7 +118,8 @@ def _plan_network(b: _Builder, net: Network, local: list[Port], remote: list[Por
     for port in local:
         tap = names.tap_name(port.id)
         if b.claim(tap, f"port/{port.id}", f"port/{port.id}"):
-            b.attachments.append(Attachment(tap, bridge, net.mtu, port.admin_state_up))
+            b.attachments.append(Attachment(tap, bridge, net.mtu, port.admin_state_up,
+                                            group=names.PORT_GROUP))
             b.port_devices[port.id] = tap
             b.port_needs[port.id] = frozenset(needs | {tap})
             if not port.admin_state_up:

@@ -20,6 +20,7 @@ __all__ = [
     "MARK_PREFIX",
     "NFT_TABLE_PREFIX",
     "OWNED_PREFIXES",
+    "PORT_GROUP",
     "TAP_PREFIX",
     "VXLAN_PREFIX",
     "bridge_name",
@@ -34,6 +35,10 @@ __all__ = [
 ]
 
 TAP_PREFIX = "tap"
+# the interface group (IFLA_GROUP) of every workload device Overcast attaches
+# to one of its bridges: the firewall drops frames of such a port that has no
+# tag (no rules yet), and leaves devices of other bridges alone
+PORT_GROUP = 0x6F63
 BRIDGE_PREFIX = "ocb"
 VXLAN_PREFIX = "ocx"
 OWNED_PREFIXES = (BRIDGE_PREFIX, VXLAN_PREFIX)

@@ -39,7 +39,10 @@ class Link:
     local_ip: str = ""
     port: int = 0
     learning: bool = False
+    group: int = 0  # IFLA_GROUP
     mcast_snooping: bool = False  # bridges: as IFLA_BR_MCAST_SNOOPING says
+    nf_call_iptables: bool = False  # bridges: IFLA_BR_NF_CALL_IPTABLES (False without br_netfilter)
+    nf_call_ip6tables: bool = False  # bridges: IFLA_BR_NF_CALL_IP6TABLES
     ipv6: bool = False  # IPv6 enabled on the device (False also when the kernel has none)
 
 
@@ -100,13 +103,18 @@ class KernelIO(Protocol):
     def link_get(self, name: str) -> Link | None: ...
 
     def link_set(self, name: str, mtu: int, alias: str, up: bool,
-                 mcast_snooping: bool | None = None) -> None: ...
+                 mcast_snooping: bool | None = None,
+                 nf_call: tuple[bool, bool] | None = None) -> None:
+        """``mcast_snooping`` and ``nf_call`` (br_netfilter for IPv4, IPv6)
+        are bridge options; None leaves them as they are."""
+        ...
 
     def link_del(self, name: str) -> None: ...
 
     def port_set(self, name: str, master: str, mtu: int | None = None,
-                 up: bool | None = None) -> None:
-        """Enslave ``name`` to ``master`` ("" detaches it), set MTU and up flag."""
+                 up: bool | None = None, group: int | None = None) -> None:
+        """Enslave ``name`` to ``master`` ("" detaches it), set MTU, up flag
+        and interface group (None: leave it)."""
         ...
 
     def fdb_add(self, dev: str, mac: str, dst: str) -> None: ...

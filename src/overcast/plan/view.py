@@ -22,7 +22,10 @@ class HostView:
     IP.  ``ports`` may contain ports of any host: ``binding_host_id`` says
     where each one lives (the firewall needs every member of a remote group,
     wherever it is bound).  ``security_groups`` and ``security_group_rules``:
-    at least those of the local ports (the firewall's input).
+    at least those of the local ports (the firewall's input).  ``firewall``:
+    whether the host enforces port security and security groups (the
+    ruleset is then part of its desired state, even with no local port, so
+    that the tables exist before the first port is attached).
     """
 
     host: str
@@ -32,3 +35,4 @@ class HostView:
     ports: Sequence[Port] = ()
     security_groups: Sequence[SecurityGroup] = ()
     security_group_rules: Sequence[SecurityGroupRule] = ()
+    firewall: bool = True

@@ -3,11 +3,12 @@ needs (an FDB entry needs its VXLAN device) is created before it and deleted
 after it.  Adding a subsystem is one module here and one line below."""
 
 from overcast.plan.subsystem import Subsystem
-from overcast.plan.subsystems import fdb, links
+from overcast.plan.subsystems import fdb, firewall, links
 
 SUBSYSTEMS: tuple[Subsystem, ...] = (
     links.SUBSYSTEM,
     fdb.SUBSYSTEM,
+    firewall.SUBSYSTEM,  # after links: its elements name the ports that links attaches
 )
 
 __all__ = ["SUBSYSTEMS"]

@@ -103,9 +103,11 @@ class NftChain:
     prio: int = 0
     digest: str = ""
     rules: tuple[str, ...] = field(default=(), compare=False)
+    policy: str = "accept"  # base chains: what a packet that no rule decides meets
 
     def render(self) -> str:
-        head = f" hook {self.hook} prio {self.prio}" if self.hook else ""
+        policy = f" policy {self.policy}" if self.hook and self.policy != "accept" else ""
+        head = f" hook {self.hook} prio {self.prio}{policy}" if self.hook else ""
         return f"nft chain {self.family} {self.name}{head} rules {self.digest}"
 
     def devices(self) -> frozenset[str]:
@@ -114,7 +116,7 @@ class NftChain:
     def header(self) -> dict[str, Any]:
         body: dict[str, Any] = {"family": self.family, "table": FW_TABLE, "name": self.name}
         if self.hook:
-            body.update(type="filter", hook=self.hook, prio=self.prio, policy="accept")
+            body.update(type="filter", hook=self.hook, prio=self.prio, policy=self.policy)
         return {"chain": body}
 
     def rule_commands(self) -> list[dict[str, Any]]:
@@ -218,8 +220,10 @@ def _chain(body: dict[str, Any], comments: list[str]) -> NftChain:
         digest = ""
     if not comments:
         digest = "empty"
+    hooked = "hook" in body
     return NftChain(body["family"], body["name"], str(body.get("hook", "")),
-                    int(body.get("prio", 0)) if "hook" in body else 0, digest or "changed")
+                    int(body.get("prio", 0)) if hooked else 0, digest or "changed",
+                    policy=str(body.get("policy", "accept")) if hooked else "accept")
 
 
 def _elements(s: NftSet, items: Iterable[Any]) -> list[NftElement]:

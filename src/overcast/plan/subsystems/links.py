@@ -10,6 +10,8 @@ Diff rules (the review checklist):
   attachments are only removed from owned bridges.
 * Workload devices (taps) are created by others: an attachment whose device
   does not exist yet is left pending (no change) until it appears.
+* Fail closed: while the desired firewall's base chains are not in the
+  kernel, no workload device joins a bridge (see :func:`_fenced`).
 
 Observe: owned bridges and VXLAN devices; an attachment for every workload
 device and every owned non-bridge device, with its master ("" if none).
@@ -27,6 +29,7 @@ from overcast.plan.names import is_owned, is_workload
 from overcast.plan.raw import KernelIO, KernelRows, Link, LinkExists
 from overcast.plan.state import Change
 from overcast.plan.subsystem import DiffContext, Subsystem
+from overcast.plan.subsystems.firewall import NftRuleset
 
 VXLAN_PORT = 4789
 
@@ -43,10 +46,16 @@ class Bridge:
     # head-end replication does (and, with it, never sends a query itself)
     mcast_snooping: bool = False
     ipv6: bool = False  # as on Attachment
+    # br_netfilter for this bridge only (IFLA_BR_NF_CALL_IPTABLES/IP6TABLES):
+    # bridged IPv4/IPv6 meet the inet hooks, where the security groups are
+    nf_call_iptables: bool = False
+    nf_call_ip6tables: bool = False
 
     def render(self) -> str:
         snooping = " mcast_snooping" if self.mcast_snooping else ""
-        return (f"bridge {self.name} mtu {self.mtu}{snooping}{_ipv6(self.ipv6)}"
+        nf = "".join(f" {k}" for k, on in (("nf_call_iptables", self.nf_call_iptables),
+                                           ("nf_call_ip6tables", self.nf_call_ip6tables)) if on)
+        return (f"bridge {self.name} mtu {self.mtu}{snooping}{nf}{_ipv6(self.ipv6)}"
                 f" alias {self.alias}{_down(self.up)}")
 
     def devices(self) -> frozenset[str]:
@@ -92,11 +101,15 @@ class Attachment:
     mtu: int | None = None
     up: bool = True
     ipv6: bool = False  # IPv6 on the device (off: no MLD, RS or DAD into the tenant network)
+    # interface group: names.PORT_GROUP for a workload device on an owned
+    # bridge (the firewall drops its frames while it has no tag); 0 otherwise
+    group: int = 0
 
     def render(self) -> str:
         mtu = "" if self.mtu is None else f" mtu {self.mtu}"
+        group = f" group {self.group:#x}" if self.group else ""
         return (f"attach {self.ifname} master {self.master or '-'}{mtu}{_ipv6(self.ipv6)}"
-                f"{_down(self.up)}")
+                f"{group}{_down(self.up)}")
 
     def devices(self) -> frozenset[str]:
         return frozenset((self.ifname, self.master))
@@ -151,24 +164,44 @@ def _diff_attachments(d: DiffContext) -> None:
     observed = {a.ifname: a for a in d.observed[Attachment]}
     created = {v.name for v in d.desired[Vxlan]} | {b.name for b in d.desired[Bridge]}
     wanted = {a.ifname for a in d.desired[Attachment]}
+    fenced = _fenced(d)
     for att in d.desired[Attachment]:
         old = None if att.ifname in d.gone else observed.get(att.ifname)
         if old is None and att.ifname not in created:
             continue  # workload device not there (yet): pending
+        if fenced and is_workload(att.ifname) and (old is None or old.master != att.master):
+            continue  # joins its bridge once the firewall's chains are in the kernel
         if old is None or not _attachment_ok(att, old):
             d.put(att, old)
     owned_bridges = {b.name for b in d.observed[Bridge] if is_owned(b.name, b.alias)}
     for old in observed.values():
         if old.ifname in wanted or old.master not in owned_bridges:
             continue
-        if old.ifname not in d.gone and old.master not in d.gone:
+        # a bridge that goes frees its ports, but a port of Overcast's group
+        # leaves it by a delete of its own (which also takes the group back)
+        if old.ifname not in d.gone and (old.master not in d.gone or old.group):
             d.delete(old)
+
+
+def _fenced(d: DiffContext) -> bool:
+    """True while the desired firewall's base chains are not in the kernel
+    as desired (a fresh host, a table deleted by hand, a kernel that refuses
+    or cannot list the ruleset): no workload device joins a bridge then, so
+    a port never forwards a frame before the chains that drop frames of
+    ports without rules exist.  The firewall goes after links, so the
+    chains are made in this pass and the ports attached in the next."""
+    want = d.desired[NftRuleset]
+    if not want:
+        return False
+    have = d.observed[NftRuleset]
+    hooked = {c for c in want[0].chains if c.hook}
+    return not have or not hooked <= have[0].chains
 
 
 def _attachment_ok(want: Attachment, have: Attachment) -> bool:
     mtu_ok = want.mtu is None or want.mtu == have.mtu
     return (mtu_ok and want.master == have.master and want.up == have.up
-            and want.ipv6 == have.ipv6)
+            and want.ipv6 == have.ipv6 and want.group == have.group)
 
 
 # --- observe --------------------------------------------------------------------
@@ -177,10 +210,11 @@ def observe(rows: KernelRows) -> list[Bridge | Vxlan | Attachment]:
     by_index = {ln.index: ln.name for ln in links}
     owned = [ln for ln in links if is_owned(ln.name, ln.alias)]
     out: list[Bridge | Vxlan | Attachment] = [
-        Bridge(ln.name, ln.mtu, ln.alias, ln.up, ln.mcast_snooping, ln.ipv6)
+        Bridge(ln.name, ln.mtu, ln.alias, ln.up, ln.mcast_snooping, ln.ipv6,
+               ln.nf_call_iptables, ln.nf_call_ip6tables)
         for ln in owned if ln.kind == "bridge"]
     out += [vxlan_of(ln) for ln in owned if ln.kind == "vxlan"]
-    out += [Attachment(ln.name, by_index.get(ln.master, ""), ln.mtu, ln.up, ln.ipv6)
+    out += [Attachment(ln.name, by_index.get(ln.master, ""), ln.mtu, ln.up, ln.ipv6, ln.group)
             for ln in (*(ln for ln in links if is_workload(ln.name)), *owned)
             if ln.kind != "bridge"]
     return out
@@ -197,12 +231,12 @@ def vxlan_of(link: Link) -> Vxlan:
 def apply(io: KernelIO, change: Change) -> None:
     obj = change.obj
     if isinstance(obj, Attachment):
-        if change.op == "delete":
-            io.port_set(obj.ifname, master="")
+        if change.op == "delete":  # and no longer in Overcast's port group
+            io.port_set(obj.ifname, master="", group=0 if obj.group else None)
             return
         if not obj.ipv6:
             io.ipv6_off(obj.ifname)  # before the request that sets it up
-        io.port_set(obj.ifname, master=obj.master, mtu=obj.mtu, up=obj.up)
+        io.port_set(obj.ifname, master=obj.master, mtu=obj.mtu, up=obj.up, group=obj.group)
     elif change.op == "delete":
         io.link_del(obj.name)
     elif change.op == "create":
@@ -224,7 +258,9 @@ def _create(io: KernelIO, obj: Bridge | Vxlan) -> None:
 def _add_args(obj: Bridge | Vxlan) -> tuple[str, int, dict[str, int | str]]:
     if isinstance(obj, Bridge):
         # snooping as the record says and never a querier: no queries sent
-        return "bridge", obj.mtu, {"mcast_snooping": int(obj.mcast_snooping), "mcast_querier": 0}
+        return "bridge", obj.mtu, {"mcast_snooping": int(obj.mcast_snooping), "mcast_querier": 0,
+                                   "nf_call_iptables": int(obj.nf_call_iptables),
+                                   "nf_call_ip6tables": int(obj.nf_call_ip6tables)}
     return "vxlan", obj.mtu, {"vni": obj.vni, "local": obj.local_ip, "port": obj.port,
                               "learning": int(obj.learning)}
 
@@ -239,10 +275,11 @@ def _adoptable(link: Link | None, obj: Bridge | Vxlan) -> bool:
 
 
 def _set(io: KernelIO, obj: Bridge | Vxlan) -> None:
-    if isinstance(obj, Bridge):  # repairs snooping switched on by hand, or by an adopter
+    if isinstance(obj, Bridge):  # repairs snooping or br_netfilter changed by hand, or by an adopter
         if not obj.ipv6:
             io.ipv6_off(obj.name)
-        io.link_set(obj.name, obj.mtu, obj.alias, obj.up, mcast_snooping=obj.mcast_snooping)
+        io.link_set(obj.name, obj.mtu, obj.alias, obj.up, mcast_snooping=obj.mcast_snooping,
+                    nf_call=(obj.nf_call_iptables, obj.nf_call_ip6tables))
     else:
         io.link_set(obj.name, obj.mtu, obj.alias, obj.up)
 
