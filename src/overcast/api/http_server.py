@@ -11,8 +11,10 @@ What one client may hold of a worker is bounded (``http_limits.EdgeLimits``):
   does not read its answers when its output stays blocked ``idle_timeout``;
 * memory: the head is counted as it arrives and answered 431 past
   ``max_header_bytes``, before the parser buffers more of it; the body stops
-  at ``ApiConfig.max_body_bytes`` (413); nothing more is read from a
-  connection while one of its requests is answered or its output is blocked;
+  at ``ApiConfig.max_body_bytes`` (413); while one of its requests is
+  answered, at most ``max_header_bytes`` more is read from a connection (and
+  held, so that a client that leaves is seen), and nothing while its output
+  is blocked;
 * connections: at the cap (``EdgeLimits.connection_cap``) a new connection
   closes the one idle longest (else the one quiet longest with an
   unfinished request, else one whose answer is still going out: once it is
