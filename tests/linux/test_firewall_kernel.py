@@ -7,6 +7,8 @@ made and removed by this file only."""
 
 from __future__ import annotations
 
+import json
+import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
@@ -15,9 +17,13 @@ import pytest
 from pyroute2 import netns
 
 from overcast.linux.netlink import NetlinkKernel
+from overcast.plan import plan_host
 from overcast.plan.diff import diff
+from overcast.plan.names import tap_name
 from overcast.plan.raw import KernelRefusal
 from overcast.plan.state import KernelState
+from overcast.plan.subsystems.links import Bridge
+from plan.scenarios import NET_B
 from plan.test_firewall_golden import (  # tests/ is on the path (rootdir of both packages)
     DB,
     DEFAULT,
@@ -89,3 +95,73 @@ def test_the_fake_element_cases_are_the_kernels(fw_ns: Callable[[str], str],
         except KernelRefusal as exc:
             outcome = exc
         assert (outcome is not None) == refused, (batch, outcome)
+
+
+def test_a_sequence_of_host_plans_converges_on_the_kernel(fw_ns: Callable[[str], str]) -> None:
+    """plan_host's whole state (links and ruleset, as the agent applies it)
+    through changes that delete single-address elements of concatenated
+    interval sets (a remote member leaves) and a network's zone with its
+    verdict map element: each converges, replay is a no-op."""
+    ns = fw_ns("seq")
+    for n in (1, 2, 3):
+        subprocess.run(["ip", "-n", ns, "link", "add", tap_name(vm(n, "h1", "").id), "type", "veth",
+                        "peer", "name", f"peer{n}"], check=True)
+    one = [vm(1, "h1", "10.0.0.1"), vm(4, "h2", "10.0.0.4")]
+    two = [*one, vm(2, "h1", "10.1.0.2", network=NET_B), vm(5, "h2", "10.0.0.5")]
+    groups, rules = [group(DEFAULT)], [*default_rules(DEFAULT),
+                                       rule(9, DEFAULT, protocol="tcp", port_range_min=22,
+                                            port_range_max=22, remote_ip_prefix="10.9.0.7/32")]
+    views = [world(p, groups, r) for p, r in ((one, rules), (two, rules), (one, rules[:-1]),
+                                               (two, rules), ([], rules))]
+    with NetlinkKernel(ns) as kernel:
+        for view in views:
+            state = plan_host(view).state
+            for _ in range(2):  # a fresh host: the chains first, then the taps
+                errors = kernel.apply(diff(state, kernel.observe()))
+                assert errors == [], [e.render() for e in errors]
+            assert diff(state, kernel.observe()) == []
+
+
+def test_flushed_rules_fail_closed_and_are_refilled(fw_ns: Callable[[str], str]) -> None:
+    """``nft flush table bridge overcast_fw`` by hand: the base chains stay
+    with policy drop (nothing bridged passes), observe sees the chains
+    changed, and the next pass refills them in one update."""
+    ns = fw_ns("flush")
+    view = world([vm(1, "h1", "10.0.0.1")], [group(DEFAULT)], default_rules(DEFAULT))
+    state = plan_host(view).state
+    with NetlinkKernel(ns) as kernel:
+        for _ in range(2):
+            assert kernel.apply(diff(state, kernel.observe())) == []
+        subprocess.run(["ip", "netns", "exec", ns, "nft", "flush", "table", "bridge", "overcast_fw"],
+                       check=True)
+        listed = subprocess.run(["ip", "netns", "exec", ns, "nft", "list", "chain", "bridge",
+                                 "overcast_fw", "prerouting"], check=True, capture_output=True,
+                                text=True).stdout
+        assert "policy drop" in listed
+        changes = diff(state, kernel.observe())
+        assert [(c.op, type(c.obj).__name__) for c in changes] == [("update", "NftRuleset")]
+        assert kernel.apply(changes) == []
+        assert diff(state, kernel.observe()) == []
+
+
+def test_br_netfilter_per_bridge_is_set_and_repaired(fw_ns: Callable[[str], str]) -> None:
+    ns = fw_ns("brnf")
+    view = world([vm(1, "h1", "10.0.0.1")], [group(DEFAULT)], default_rules(DEFAULT))
+    state = plan_host(view).state
+    (bridge,) = state[Bridge]
+    with NetlinkKernel(ns) as kernel:
+        for _ in range(2):
+            assert kernel.apply(diff(state, kernel.observe())) == []
+
+        def nf() -> tuple[int, int]:
+            out = subprocess.run(["ip", "-n", ns, "-d", "-j", "link", "show", bridge.name],
+                                 check=True, capture_output=True, text=True).stdout
+            data = json.loads(out)[0]["linkinfo"]["info_data"]
+            return data["nf_call_iptables"], data["nf_call_ip6tables"]
+
+        assert nf() == (1, 1)
+        subprocess.run(["ip", "-n", ns, "link", "set", bridge.name, "type", "bridge",
+                        "nf_call_iptables", "0"], check=True)
+        changes = diff(state, kernel.observe())
+        assert [(c.op, type(c.obj).__name__) for c in changes] == [("update", "Bridge")]
+        assert kernel.apply(changes) == [] and nf() == (1, 1)

@@ -44,7 +44,7 @@ from overcast.linux.netlink import NetlinkKernel
 from overcast.model.types import AddressPair, Port, SecurityGroup, SecurityGroupRule
 from overcast.plan import HostView, plan_host
 from overcast.plan.diff import diff
-from overcast.plan.names import tap_name
+from overcast.plan.names import PORT_GROUP, bridge_name, tap_name
 from plan.scenarios import HOSTS, NET_A, NET_B, net
 from plan.test_firewall_golden import DEFAULT, LOOSE, WEB, default_rules, group, rule, vm
 
@@ -496,3 +496,42 @@ def blocked_answer(client: Vm, server: Vm, port: int, cap: Capture) -> None:
 def conntrack(h: Host) -> list[str]:
     return subprocess.run(["ip", "netns", "exec", h.ns, "cat", "/proc/net/nf_conntrack"],
                           capture_output=True, text=True, check=True).stdout.splitlines()
+
+
+# --- (g) fail closed ---------------------------------------------------------------------
+
+def test_a_port_without_its_rules_passes_nothing_either_way(host: MakeHost) -> None:
+    """A tap in Overcast's port group on its bridge whose elements do not
+    exist (the moment between the attach and the ruleset, or elements
+    removed by hand) is dropped both ways; its elements open it."""
+    h = host([vm(1, "h1", "10.0.0.1"), vm(2, "h1", "10.0.0.2"), vm(3, "h1", "10.0.0.3")],
+             [group(DEFAULT)], default_rules(DEFAULT))
+    full = h.view
+    one, two, new = h.vms[1], h.vms[2], h.vms[3]
+    ping(one, two.ip)
+    ping(new, one.ip)
+    h.converge(replace(full, ports=[one.port, two.port]))
+    subprocess.run(["ip", "-n", h.ns, "link", "set", tap_name(new.port.id), "master",
+                    bridge_name(NET_A), "group", str(PORT_GROUP), "up"], check=True)
+    # from the new port: its ARP request and ping leave and reach nobody
+    heard = [Capture(one.ns), Capture(two.ns)]
+    out = Capture(new.ns)
+    w = Wire(new.ns)
+    try:
+        w.send(arp_marker(new, one))
+        out.wait(is_arp_marker(new, one), outgoing=True)
+        _then_marker(one, two, heard[1])
+        assert [c.received(is_arp_marker(new, one)) for c in heard] == [[], []]
+        # to the new port: a broadcast that the other member hears
+        cap_new = Capture(new.ns)
+        _then_marker(one, two, heard[1])
+        assert cap_new.received(is_arp_marker(one, two)) == []
+        cap_new.close()
+    finally:
+        w.close()
+        out.close()
+        for c in heard:
+            c.close()
+    h.converge(full)
+    ping(new, one.ip)
+    ping(one, new.ip)

@@ -253,14 +253,22 @@ def _add_elements(set_: dict[str, Any], items: list[Any]) -> None:
 
 
 def _delete_elements(set_: dict[str, Any], items: list[Any]) -> None:
+    """By key; in an interval set by the interval each field covers (an
+    address and its one-address range are the same element)."""
     is_map = "map" in set_
     elems = set_.get("elem", [])
+    same = _covers if "interval" in set_.get("flags", ()) else (lambda a, b: a == b)
     for item in items:
         key, _ = _element_key(item, is_map)
-        found = [e for e in elems if _element_key(e, is_map)[0] == key]
+        found = [e for e in elems if same(_element_key(e, is_map)[0], key)]
         if not found:
             raise NftError("No such file or directory")
         elems.remove(found[0])
+
+
+def _covers(a: Any, b: Any) -> bool:
+    fields = (lambda k: k["concat"] if isinstance(k, dict) and "concat" in k else [k])
+    return [_span(v) for v in fields(a)] == [_span(v) for v in fields(b)]
 
 
 def _span(value: Any) -> tuple[Any, Any]:

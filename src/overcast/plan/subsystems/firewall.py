@@ -340,9 +340,31 @@ def _elements_op(op: str, elements: list[NftElement]) -> list[dict[str, Any]]:
     """One command per set for ``elements`` (sorted)."""
     by_set: dict[tuple[str, str], list[Any]] = {}
     for e in elements:
-        by_set.setdefault((e.family, e.set), []).append(e.value())
+        by_set.setdefault((e.family, e.set), []).append(
+            _delete_key(json.loads(e.key)) if op == "delete" else e.value())
     return [{op: {"element": {"family": f, "table": FW_TABLE, "name": name, "elem": elems}}}
             for (f, name), elems in by_set.items()]
+
+
+def _delete_key(key: Any) -> Any:
+    """A key as ``delete element`` finds it (libnftables 1.0.6, Linux 6.18,
+    measured): the key only (with the data of a verdict map element the
+    delete is refused, ENOENT), and a single address inside a concatenated
+    interval key as the range it is (``5 . 10.1.0.2`` is not found,
+    ``5 . 10.1.0.2-10.1.0.2`` is)."""
+    if not (isinstance(key, dict) and "concat" in key):
+        return key
+    return {"concat": [_as_range(v) for v in key["concat"]]}
+
+
+def _as_range(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            return value
+        return {"range": [value, value]}
+    return value
 
 
 SUBSYSTEM = Subsystem("firewall", (NftRuleset,), diff, observe, apply)
