@@ -267,8 +267,11 @@ def _delete_elements(set_: dict[str, Any], items: list[Any]) -> None:
 
 
 def _covers(a: Any, b: Any) -> bool:
-    fields = (lambda k: k["concat"] if isinstance(k, dict) and "concat" in k else [k])
-    return [_span(v) for v in fields(a)] == [_span(v) for v in fields(b)]
+    return [_span(v) for v in _fields(a)] == [_span(v) for v in _fields(b)]
+
+
+def _fields(key: Any) -> list[Any]:
+    return list(key["concat"]) if isinstance(key, dict) and "concat" in key else [key]
 
 
 def _span(value: Any) -> tuple[Any, Any]:
