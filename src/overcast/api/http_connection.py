@@ -1,7 +1,10 @@
-"""One client connection of the HTTP server: reads requests with httptools
-(llhttp), keeps the time and size limits of ``http_limits.EdgeLimits`` while
-doing so, and answers them in order through ``app.Edge`` (see
-``http_server`` for the rules)."""
+"""One client connection of the HTTP server: the transport's calls, and the
+answering of what its ``http_reader.RequestReader`` read, in order, through
+``app.Edge`` (on the loop, or the slow ones in the thread pool); the flow
+control (reading paused while output is blocked or too much is held) and
+the one deadline timer that keep the limits of ``http_limits.EdgeLimits``;
+and the ending (half-close, linger, close).  See ``http_server`` for the
+rules."""
 
 from __future__ import annotations
 
@@ -10,22 +13,18 @@ import logging
 import socket
 from collections import deque
 from concurrent.futures import Future
-from dataclasses import dataclass
-from typing import Any, Protocol, cast
-from urllib.parse import parse_qsl, unquote
-
-import httptools
+from typing import Protocol, cast
 
 from overcast.api.app import INTERNAL_ERROR, POOL_FULL, Edge
-from overcast.api.errors import ApiError, BadRequest, HeadTooLarge, TooLarge, Unavailable
+from overcast.api.errors import Unavailable
 from overcast.api.http_limits import EdgeLimits
+from overcast.api.http_reader import BODY, DONE, HEAD, IDLE, Item, RequestReader, address
 from overcast.api.http_response import CONTINUE, Reply, error_reply, head
 from overcast.api.wire import Request
 
 log = logging.getLogger("overcast.api.http")
 BATCH = 8  # pipelined requests answered on the loop before other connections get a turn
 TCP_CLOSE = 7  # tcp_info's tcpi_state of a connection reset (Linux)
-IDLE, HEAD, BODY, DONE = range(4)  # reading: no request, its head, its body; reading ended
 
 
 class Server(Protocol):
@@ -40,32 +39,21 @@ class Server(Protocol):
     def forget(self, conn: Connection) -> None: ...
 
 
-@dataclass(slots=True)
-class _Item:
-    """A request read in full (or the error that ended reading), to answer in turn."""
-    req: Request | None
-    resp: Reply | None  # the answer already known (an error), else None
-    keep_alive: bool
-    head: bool = False  # HEAD: no body in the answer
-    http10: bool = False
-
-
 class Connection(asyncio.Protocol):
-    """One client connection: reads requests, answers them in order."""
+    """One client connection: reads requests (its ``reader``), answers them in order."""
 
     def __init__(self, server: Server) -> None:
         self.server, self.limits, self.edge = server, server.limits, server.edge
         self.loop = asyncio.get_running_loop()
-        self.parser = httptools.HttpRequestParser(self)
+        self.reader = RequestReader(self.limits.max_header_bytes,
+                                    self.edge.api.cfg.max_body_bytes,
+                                    self.loop.time, self._send_continue)
         self.transport = cast(asyncio.Transport, None)
-        self.phase = IDLE
-        self.accepted = self.since = self.quiet_since = self.blocked_since = self.loop.time()
-        self.fresh = True  # no request yet: its head is due header_timeout after connecting
-        self.head_bytes = 0  # of the head being read, as fed to the parser
+        self.quiet_since = self.blocked_since = self.reader.accepted
         self.answering = False  # a request is in the thread pool
         self.ending = False  # answer what was read, then close
         self.write_blocked = self.reading_paused = False
-        self.queue: deque[_Item] = deque()
+        self.queue: deque[Item] = self.reader.queue  # read, to answer in turn
         self.held: list[bytes] = []  # read while earlier requests are answered: parsed after
         self.held_bytes = 0
         self.held_eof = False  # the client's EOF came after what is held
@@ -75,24 +63,21 @@ class Connection(asyncio.Protocol):
         self.blocked_pending = 0  # output buffered when it was last seen blocked
         self.task: asyncio.Task[None] | None = None  # waiting for the pool's answer
         self.job: Future[Reply] | None = None  # the request in the pool
-        self.continue_due = False  # the body being read awaits a 100 Continue
-        self.upgrading = False  # the head read asks to upgrade: it is read again without
         self.run_soon = False  # a batch of answers is due on the next loop turn
-        # the request being read
-        self.url = b""
-        self.raw_headers: list[tuple[bytes, bytes]] = []
-        self.headers: dict[str, str] = {}
-        self.body: list[bytes] = []
-        self.size = 0
-        self.keep_alive, self.http10, self.method = True, False, ""
+
+    @property
+    def phase(self) -> int:
+        """Where reading is: ``IDLE``, ``HEAD``, ``BODY`` or ``DONE``."""
+        return self.reader.phase
 
     # the transport's calls ---------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
+        self.reader.local = address(self.transport.get_extra_info("sockname"))
         if not self.server.admit(self):
             log.warning("every one of %d connections is busy: refusing a new one",
                         self.server.cap)
-            self._write(_Item(None, None, False), error_reply(Unavailable(
+            self._write(Item(None, None, False), error_reply(Unavailable(
                 "Too many connections to this API worker; try again later")))
             return
         self._arm()
@@ -105,20 +90,8 @@ class Connection(asyncio.Protocol):
             self.held_bytes += len(data)
             self._set_reading()
             return
-        self._take(data)
+        self.reader.take(data)
         self._go_on()
-
-    def _take(self, data: bytes) -> None:
-        try:
-            self._feed(data)
-        except httptools.HttpParserUpgrade:  # CONNECT is read; nothing after it is HTTP
-            if self.queue and self.queue[-1].req is not None:
-                self.queue[-1].keep_alive = False
-                self.phase = DONE
-            else:
-                self._refuse(BadRequest("Malformed request: protocol upgrades are not supported"))
-        except httptools.HttpParserError as exc:
-            self._refuse(BadRequest(f"Malformed request: {exc}"))
 
     def eof_received(self) -> bool:
         if self.held:
@@ -138,7 +111,7 @@ class Connection(asyncio.Protocol):
         if self.phase in (HEAD, BODY):
             log.debug("client %s left in the middle of a request",
                       self.transport.get_extra_info("peername"))
-        self.phase = DONE
+        self.reader.stop()
         self.queue.clear()
         self._cancel_timer()
         if self.linger is not None:
@@ -189,124 +162,9 @@ class Connection(asyncio.Protocol):
             self.transport.close()
 
     def abort(self) -> None:
-        self.phase = DONE
+        self.reader.stop()
         self.server.forget(self)
         self.transport.abort()
-
-    # reading -----------------------------------------------------------------------
-    def _feed(self, data: bytes) -> None:
-        """Feed the parser, counting the head's bytes so that it never holds
-        more than ``max_header_bytes`` of one."""
-        view = memoryview(data)
-        while view and self.phase != DONE:
-            if self.phase == BODY:
-                self.parser.feed_data(view)
-                return
-            room = self.limits.max_header_bytes - self.head_bytes
-            if room <= 0:
-                self._refuse(HeadTooLarge(
-                    f"Request header fields too large: the limit is "
-                    f"{self.limits.max_header_bytes} bytes"))
-                return
-            piece = view[:room]
-            self.head_bytes += len(piece)  # a head ending in it sets this to 0
-            try:
-                self.parser.feed_data(piece)
-            except httptools.HttpParserUpgrade as up:
-                if not self.upgrading:
-                    raise
-                self._read_again_without_upgrade()
-                view = view[int(up.args[0]):]
-                continue
-            view = view[room:]
-
-    def _read_again_without_upgrade(self) -> None:
-        """llhttp ends a request that asks to upgrade (``curl --http2``: h2c)
-        at its head, leaving its body unread.  We speak HTTP/1.1 only, so the
-        upgrade is ignored: a new parser reads the same head without its
-        Upgrade header, then the body as usual."""
-        self.upgrading = False
-        version = self.parser.get_http_version()
-        lines = [f"{self.method} ".encode(), self.url, f" HTTP/{version}\r\n".encode()]
-        for name, value in self.raw_headers:
-            if name != b"upgrade":
-                lines += [name, b": ", value, b"\r\n"]
-        lines.append(b"\r\n")
-        self.parser = httptools.HttpRequestParser(self)
-        self.parser.feed_data(b"".join(lines))
-
-    def _refuse(self, err: ApiError) -> None:
-        """Stop reading; answer ``err`` after what was read before, then end."""
-        self.queue.append(_Item(None, error_reply(err), False))
-        self.phase = DONE
-
-    def on_message_begin(self) -> None:
-        if self.phase == DONE:
-            return
-        self.phase = HEAD
-        self.since = self.accepted if self.fresh else self.loop.time()
-        self.fresh = False
-        self.url, self.raw_headers = b"", []
-
-    def on_url(self, url: bytes) -> None:
-        self.url += url
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self.raw_headers.append((name.lower(), value))
-
-    def on_headers_complete(self) -> None:
-        if self.phase == DONE:
-            return
-        self.method = self.parser.get_method().decode("latin-1")
-        if self.parser.should_upgrade() and self.method != "CONNECT":
-            self.upgrading = True  # the parser skips its body: see _read_again_without_upgrade
-            return
-        self.phase, self.since, self.head_bytes = BODY, self.loop.time(), 0
-        self.keep_alive = self.parser.should_keep_alive()
-        self.http10 = self.parser.get_http_version() == "1.0"
-        self.headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in self.raw_headers}
-        self.body, self.size = [], 0
-        limit = self.edge.api.cfg.max_body_bytes
-        declared = self.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
-            self._refuse(TooLarge(f"Request body of {declared} bytes exceeds the limit of "
-                                  f"{limit} bytes"))
-        elif self.headers.get("expect", "").lower() == "100-continue" and not self.http10:
-            self.continue_due = True
-            self._send_continue()
-
-    def on_body(self, body: bytes) -> None:
-        if self.phase == DONE:
-            return
-        self.continue_due = False  # the client did not wait for it
-        self.size += len(body)
-        limit = self.edge.api.cfg.max_body_bytes
-        if self.size > limit:
-            self._refuse(TooLarge(f"Request body exceeds the limit of {limit} bytes"))
-            return
-        self.body.append(body)
-
-    def on_message_complete(self) -> None:
-        if self.phase == DONE or self.upgrading:
-            return
-        self.phase, self.continue_due = IDLE, False
-        req = self._request()
-        self.body, self.raw_headers = [], []
-        self.queue.append(_Item(req, None, self.keep_alive, self.method == "HEAD", self.http10))
-
-    def _request(self) -> Request:
-        try:
-            url = httptools.parse_url(self.url)
-        except httptools.HttpParserInvalidURLError:  # e.g. CONNECT's host:port: no route has it
-            path, query = self.url.decode("latin-1"), b""
-        else:
-            path, query = url.path.decode("latin-1"), url.query or b""
-        if "%" in path:
-            path = unquote(path)
-        params = parse_qsl(query.decode("latin-1"), keep_blank_values=True) if query else []
-        host = self.headers.get("host") or _address(self.transport.get_extra_info("sockname"))
-        return Request(self.method, path, params, self.headers, b"".join(self.body),
-                       f"http://{host}")
 
     # answering -----------------------------------------------------------------------
     def _run(self) -> None:
@@ -333,7 +191,7 @@ class Connection(asyncio.Protocol):
             self.server.quiet(self)
             self._send_continue()
 
-    def _to_pool(self, item: _Item, req: Request) -> bool:
+    def _to_pool(self, item: Item, req: Request) -> bool:
         """Hand ``req`` to the pool (True), or answer 503 if it is full or shut;
         nothing if the client is gone already (True)."""
         if _reset(self.transport):
@@ -356,8 +214,9 @@ class Connection(asyncio.Protocol):
 
     def _send_continue(self) -> None:
         """The 100 Continue a body waits for, once the answers before it are out."""
-        if self.continue_due and self.phase == BODY and not (self.queue or self.answering):
-            self.continue_due = False
+        reader = self.reader
+        if reader.continue_due and reader.phase == BODY and not (self.queue or self.answering):
+            reader.continue_due = False
             self.transport.write(CONTINUE)
 
     def _run_later(self) -> None:
@@ -379,13 +238,13 @@ class Connection(asyncio.Protocol):
         self.held.clear()
         self.held_bytes = 0
         if self.phase != DONE:
-            self._take(data)
+            self.reader.take(data)
         if self.held_eof:
             self.held_eof = False
             if not self._half_closed() and not self.transport.is_closing():
                 self.transport.close()
 
-    async def _answer_in_pool(self, item: _Item, job: Future[Reply]) -> None:
+    async def _answer_in_pool(self, item: Item, job: Future[Reply]) -> None:
         """Write the pool's answer (cancelled when the client leaves)."""
         try:
             reply = await asyncio.wrap_future(job)
@@ -403,7 +262,7 @@ class Connection(asyncio.Protocol):
             self._write(item, reply)
         self._go_on()
 
-    def _write(self, item: _Item, reply: Reply | None) -> None:
+    def _write(self, item: Item, reply: Reply | None) -> None:
         assert reply is not None
         status, data = reply
         close = not item.keep_alive or self.ending
@@ -417,7 +276,7 @@ class Connection(asyncio.Protocol):
 
     def _end(self) -> None:
         """Nothing more is read or answered: half-close, drain a moment, close."""
-        self.phase = DONE
+        self.reader.stop()
         self.queue.clear()
         self._cancel_timer()
         if not self.transport.can_write_eof():
@@ -467,12 +326,12 @@ class Connection(asyncio.Protocol):
             self._cancel_timer()
             return
         elif self.phase == IDLE:
-            deadline = (self.accepted + lim.header_timeout if self.fresh
+            deadline = (self.reader.accepted + lim.header_timeout if self.reader.fresh
                         else self.quiet_since + lim.idle_timeout)
         elif self.phase == HEAD:
-            deadline = self.since + lim.header_timeout
+            deadline = self.reader.since + lim.header_timeout
         else:
-            deadline = self.since + lim.body_timeout
+            deadline = self.reader.since + lim.body_timeout
         if self.timer is not None and deadline == self.deadline:
             return
         self._cancel_timer()
@@ -498,7 +357,7 @@ class Connection(asyncio.Protocol):
         else:
             what = {IDLE: "idle", HEAD: "head unfinished", BODY: "body unfinished"}[self.phase]
         log.debug("closing %s: %s too long", self.transport.get_extra_info("peername"), what)
-        self.phase = DONE
+        self.reader.stop()
         if self.write_blocked:
             self.transport.abort()  # close() would wait for output that never leaves
         else:
@@ -522,10 +381,3 @@ def _reset(transport: asyncio.Transport) -> bool:
         return bool(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0] == TCP_CLOSE)
     except (AttributeError, OSError):  # not TCP, or not Linux
         return False
-
-
-def _address(sockname: Any) -> str:
-    if isinstance(sockname, tuple) and len(sockname) >= 2:
-        host, port = sockname[0], sockname[1]
-        return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
-    return "localhost"

@@ -1,6 +1,7 @@
-"""The API's HTTP/1.1 server: an asyncio protocol per connection on
-httptools' parser (llhttp, ``http_connection``), answering each request with
-``app.Edge``; this module admits connections, and stops them all.
+"""The API's HTTP/1.1 server: an asyncio protocol per connection
+(``http_connection``) on httptools' parser (llhttp, ``http_reader``),
+answering each request with ``app.Edge``; this module admits connections,
+and stops them all.
 
 What one client may hold of a worker is bounded (``http_limits.EdgeLimits``):
 
