@@ -86,6 +86,12 @@ class Change:
     old: Any = None
 
     def render(self) -> str:
+        """One line: the record's, or what changes (a record with
+        ``delta(old)``: the firewall's ruleset, too big to print whole)."""
+        if hasattr(self.obj, "delta"):
+            if self.op == "delete":  # from it to nothing
+                return f"delete {type(self.obj)().delta(self.obj)}"
+            return f"{self.op} {self.obj.delta(self.old)}"
         return f"{self.op} {self.obj.render()}"
 
 

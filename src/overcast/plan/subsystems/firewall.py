@@ -36,6 +36,7 @@ from overcast.plan.state import Change
 from overcast.plan.subsystem import DiffContext, Subsystem
 
 FAMILIES = ("bridge", "inet")
+DELTA_IDS = 8  # API object ids named in a change's one-line description
 # /etc/protocols (netbase): nft lists an inet_proto by the name getprotobynumber gives
 PROTOCOLS = {
     "ip": 0, "hopopt": 0, "icmp": 1, "igmp": 2, "ggp": 3, "ipencap": 4, "st": 5, "tcp": 6,
@@ -175,6 +176,24 @@ class NftRuleset:
 
     def devices(self) -> frozenset[str]:
         return frozenset(d for e in self.elements for d in e.devices())
+
+    def delta(self, old: NftRuleset | None) -> str:
+        """One line for logs, refusals and port status reasons (the ruleset
+        of a host may have 100,000 elements): what changes from ``old``,
+        with the API objects whose elements come or go."""
+        old = old or NftRuleset()
+        added, gone = self.elements - old.elements, old.elements - self.elements
+        chains = sorted(c.name for c in self.chains ^ old.chains)
+        ids = sorted({e.comment for e in added | gone if e.comment})
+        shown = ", ".join(ids[:DELTA_IDS]) + (f" and {len(ids) - DELTA_IDS} more"
+                                              if len(ids) > DELTA_IDS else "")
+        parts = [f"firewall ruleset: +{len(added)} -{len(gone)} elements"
+                 + (f" of {shown}" if shown else "")]
+        if chains:
+            parts.append(f"chains {', '.join(dict.fromkeys(chains))}")
+        if self.sets != old.sets:
+            parts.append(f"sets {len(self.sets ^ old.sets)} changed")
+        return "; ".join(parts)
 
 
 # --- observe ---------------------------------------------------------------------
