@@ -260,3 +260,31 @@ def test_view_keeps_what_agents_read_and_drops_api_bookkeeping() -> None:
     view.apply([Event("delete", keys.port_status(PORT_A), b"", rev + 6),
                 Event("delete", keys.host("h3"), b"", rev + 7)])
     assert view.statuses_of_host("h1") == {} and "h3" not in view.hosts()
+
+
+def test_a_kernel_that_cannot_enforce_the_firewall_attaches_no_port() -> None:
+    store, kernel, _ = setup()
+    tap = names.tap_name(PORT_A)
+    kernel.add_device(tap)
+    kernel.set_link(tap, master="")
+    why = "firewall cannot be enforced: kernel feature br_netfilter missing"
+    rec = Reconciler("h1", "198.18.0.11", store, kernel, ModelView())
+    rec.firewall_blocked = why
+    loop = AgentLoop(store, rec, resync_interval=5.0)
+    settle(loop)
+    assert kernel.links[tap].master == ""
+    assert status(store, PORT_A) == {"status": "DOWN", "host": "h1", "reason": why}
+    off = Reconciler("h1", "198.18.0.11", store, kernel, ModelView(), firewall=False)
+    off.firewall_blocked = why  # the firewall off: the features do not matter
+    settle(AgentLoop(store, off, resync_interval=5.0))
+    assert kernel.links[tap].master and status(store, PORT_A) == {"status": "ACTIVE", "host": "h1"}
+
+
+def test_firewall_blocked_names_the_missing_features() -> None:
+    from overcast.agent.main import firewall_blocked
+
+    ok = {n: {"available": True} for n in ("nft_bridge", "conntrack", "br_netfilter",
+                                           "br_nf_call", "nft_firewall")}
+    assert firewall_blocked(ok) == "" and firewall_blocked({}) == ""
+    assert firewall_blocked({**ok, "br_netfilter": {"available": False}}) == \
+        "firewall cannot be enforced: kernel feature br_netfilter missing"

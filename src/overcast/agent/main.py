@@ -19,6 +19,7 @@ from overcast.store import Store, open_store
 
 log = logging.getLogger("overcast.agent")
 FIREWALL_DEFAULT = "on"
+FIREWALL_FEATURES = ("nft_bridge", "conntrack", "br_netfilter", "br_nf_call", "nft_firewall")
 
 
 def _address(value: str) -> str:
@@ -65,18 +66,32 @@ def detect_features() -> dict[str, Any]:
     return report.to_dict()
 
 
+def firewall_blocked(features: dict[str, Any]) -> str:
+    """Why this kernel cannot enforce the firewall ("" if it can, or if the
+    probe itself failed: then the ruleset's own refusals say it)."""
+    missing = [n for n in FIREWALL_FEATURES
+               if features and not features.get(n, {}).get("available")]
+    return f"firewall cannot be enforced: kernel feature {', '.join(missing)} missing" \
+        if missing else ""
+
+
 def run(args: argparse.Namespace) -> int:
     from overcast.linux.netlink import NetlinkKernel
 
     features = detect_features()
+    firewall = args.firewall == "on"
+    blocked = firewall_blocked(features) if firewall else ""
+    if blocked:
+        log.error("%s: no port joins a bridge and every port is DOWN (fail closed); "
+                  "--firewall off runs them without port security and security groups", blocked)
     store: Store = open_store(args.store)
     beat_store: Store = open_store(args.store)  # the keep-alive thread's own connection
     kernel = NetlinkKernel()
-    firewall = args.firewall == "on"
     if not firewall:
         log.warning("firewall off: no port security and no security groups on this host")
     reconciler = Reconciler(args.host, args.underlay_ip, store, kernel, ModelView(),
                             firewall=firewall)
+    reconciler.firewall_blocked = blocked
     loop = AgentLoop(store, reconciler, args.resync_interval, list_devices=list_tap_devices)
     liveness = Liveness(beat_store, args.host, args.underlay_ip, features, args.lease_ttl)
 

@@ -12,7 +12,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from overcast.agent.status import (
     DOWN,
@@ -26,7 +26,9 @@ from overcast.linux.kernel import Kernel
 from overcast.model import keys
 from overcast.plan import HostPlan, plan_host
 from overcast.plan.diff import diff
+from overcast.plan.names import is_workload
 from overcast.plan.state import ApplyError, Change, KernelState
+from overcast.plan.subsystems.links import Attachment
 from overcast.store.base import Compare, Delete, Op, Put, Store
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,14 @@ def reconcile(kernel: Kernel, desired: KernelState) -> ReconcileResult:
     changes = diff(desired, observed)
     errors = kernel.apply(changes) if changes else []
     return ReconcileResult(observed, tuple(changes), tuple(errors))
+
+
+def _unattached(plan: HostPlan) -> HostPlan:
+    """The plan without its workload attachments: fail closed on a kernel
+    that cannot enforce the firewall (a tap already attached is detached)."""
+    keep = [r for r in plan.state.records
+            if not (isinstance(r, Attachment) and is_workload(r.ifname))]
+    return replace(plan, state=KernelState.of(keep))
 
 
 @dataclass
@@ -72,6 +82,9 @@ class Reconciler:
                  firewall: bool = True) -> None:
         self.host = host
         self.firewall = firewall  # enforce port security and security groups
+        # why this kernel cannot enforce the firewall (a missing feature), "" if it can:
+        # then, with the firewall on, no port joins a bridge and every port is DOWN
+        self.firewall_blocked = ""
         self.underlay_ip = underlay_ip
         self.store = store
         self.kernel = kernel
@@ -84,6 +97,9 @@ class Reconciler:
     def run_pass(self) -> PassResult:
         plan = plan_host(self.view.host_view(self.host, self.underlay_ip, self.firewall))
         self._log_problems(plan)
+        blocked = self.firewall_blocked if self.firewall else ""
+        if blocked:
+            plan = _unattached(plan)
         done = reconcile(self.kernel, plan.state)
         observed, changes, errors = done.observed, list(done.changes), list(done.errors)
         for name, why in observed.unobserved:
@@ -93,6 +109,8 @@ class Reconciler:
         for err in errors:
             log.error("kernel refused: %s", err.render())
         statuses = port_statuses(plan, observed, errors, changes)
+        if blocked:
+            statuses = {p: PortStatus(DOWN, blocked) for p in statuses}
         missing = missing_devices(plan, observed, changes, errors)
         statuses.update(self._unplannable(plan))
         self.report(statuses)
