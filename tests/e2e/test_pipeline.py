@@ -18,6 +18,7 @@ from overcast.agent import AgentLoop, Liveness, ModelView, Reconciler
 from overcast.api import Api, Request
 from overcast.linux.fake import FakeKernel
 from overcast.plan.names import bridge_name, tap_name, vxlan_name
+from overcast.plan.subsystems.firewall import NftRuleset
 from overcast.store import MemoryStore
 
 HOST, UNDERLAY = "hv1", "192.0.2.11"
@@ -115,3 +116,48 @@ def test_a_port_bound_elsewhere_is_not_realized_here(store: MemoryStore) -> None
     agent.step()
     assert bridge_name(net["id"]) not in link_names(kernel)
     assert neutron.show("port", "ports", port["id"])["status"] == "DOWN"
+
+
+def test_security_groups_through_the_api_become_elements_on_the_host(store: MemoryStore) -> None:
+    """The agent's view decodes the API's security groups and rules as
+    stored: the default group, a new group's rule, and its removal, each an
+    element commented with the API object's id, the ports ACTIVE only once
+    their elements are there."""
+    neutron = Neutron(Api(store))
+    kernel = FakeKernel()
+    agent = Agent(store, kernel)
+    net = neutron.create("network", "networks", name="green")
+    neutron.create("subnet", "subnets", network_id=net["id"], cidr="10.2.0.0/24", ip_version=4)
+    ports = [neutron.create("port", "ports", network_id=net["id"], **{"binding:host_id": HOST})
+             for _ in range(2)]
+    for p in ports:
+        kernel.add_device(tap_name(p["id"]))
+    agent.step()  # the chains first; the taps wait
+    agent.step()  # then the taps join their bridge
+    assert [neutron.show("port", "ports", p["id"])["status"] for p in ports] == ["ACTIVE"] * 2
+
+    def elements(set_: str) -> dict[str, str]:
+        (ruleset,) = kernel.observe()[NftRuleset]
+        return {e.key: e.comment for e in ruleset.elements if e.set == set_}
+
+    default = next(g for g in neutron.call("GET", "/v2.0/security-groups")[1]["security_groups"]
+                   if g["name"] == "default")
+    from_members = next(r["id"] for r in default["security_group_rules"]
+                        if r["direction"] == "ingress" and r["ethertype"] == "IPv4")
+    ips = sorted(p["fixed_ips"][0]["ip_address"] for p in ports)
+    assert sorted(json.loads(k)["concat"][1] for k, c in elements("in4_any").items()
+                  if c == from_members) == ips
+    ssh = neutron.create("security_group", "security-groups", name="ssh")
+    rule = neutron.create("security_group_rule", "security-group-rules", security_group_id=ssh["id"],
+                          direction="ingress", protocol="tcp", port_range_min=22,
+                          port_range_max=22, remote_ip_prefix="10.9.0.0/24")
+    status, _ = neutron.call("PUT", f"/v2.0/ports/{ports[1]['id']}",
+                             {"port": {"security_groups": [default["id"], ssh["id"]]}})
+    assert status == 200
+    agent.step()
+    assert rule["id"] in elements("in4_port").values()
+    status, _ = neutron.call("DELETE", f"/v2.0/security-group-rules/{rule['id']}")
+    assert status == 204
+    agent.step()
+    assert rule["id"] not in elements("in4_port").values()
+    assert neutron.show("port", "ports", ports[1]["id"])["status"] == "ACTIVE"
