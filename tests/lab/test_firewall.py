@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from overcast.lab import probe
+from overcast.lab import control, probe
 
-from .conftest import Lab
+from .conftest import RESYNC, Lab
 
 pytestmark = pytest.mark.root
 
@@ -110,3 +110,27 @@ def test_a_new_group_without_ingress_keeps_a_vm_out_and_a_rule_lets_it_in(
                    if g["name"] == "default" and g["project_id"] == group["project_id"]]
         lab.api.call("PUT", f"/v2.0/ports/{f2['port_id']}", {"port": {"security_groups": default}})
         lab.api.call("DELETE", f"/v2.0/security-groups/{group['id']}")
+
+
+def nft(ns: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return probe.in_ns(ns, ["nft", *args])
+
+
+def test_a_table_flushed_or_deleted_by_hand_fails_closed_or_is_repaired_at_once(
+        lab: Lab, server: subprocess.Popen[str]) -> None:
+    host2 = lab.topo.host("host2").netns
+    assert connect(lab, 5.0).returncode == 0
+    # rules flushed while the agent cannot repair them: f2 is out of reach
+    with control.paused("agent-host2"):
+        assert nft(host2, "flush", "table", "bridge", "overcast_fw").returncode == 0
+        assert "policy drop" in nft(host2, "list", "chain", "bridge", "overcast_fw",
+                                    "prerouting").stdout
+        assert connect(lab, 1.0).returncode != 0
+    assert connect(lab, RESYNC + 3.0).returncode == 0  # refilled at the next resync
+    # the table deleted: the agent's loop sees it gone and makes it again at once
+    assert nft(host2, "delete", "table", "bridge", "overcast_fw").returncode == 0
+    gone = time.monotonic()
+    while nft(host2, "list", "chain", "bridge", "overcast_fw", "prerouting").returncode != 0:
+        assert time.monotonic() - gone < 1.0, "the deleted table was not made again within 1 s"
+        time.sleep(0.01)
+    assert connect(lab, 5.0).returncode == 0

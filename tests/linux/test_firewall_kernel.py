@@ -165,3 +165,16 @@ def test_br_netfilter_per_bridge_is_set_and_repaired(fw_ns: Callable[[str], str]
         changes = diff(state, kernel.observe())
         assert [(c.op, type(c.obj).__name__) for c in changes] == [("update", "Bridge")]
         assert kernel.apply(changes) == [] and nf() == (1, 1)
+
+
+def test_table_handles_change_when_a_table_is_deleted(fw_ns: Callable[[str], str]) -> None:
+    ns = fw_ns("handles")
+    state = plan_host(world([], [], [])).state
+    with NetlinkKernel(ns) as kernel:
+        assert kernel.table_handles() == frozenset()
+        assert kernel.apply(diff(state, kernel.observe())) == []
+        made = kernel.table_handles()
+        assert {h.rsplit(":", 1)[0] for h in made} == {"nft:bridge:overcast_fw", "nft:inet:overcast_fw"}
+        subprocess.run(["ip", "netns", "exec", ns, "nft", "delete", "table", "bridge", "overcast_fw"],
+                       check=True)
+        assert kernel.table_handles() != made

@@ -40,9 +40,11 @@ class AgentLoop:
     def __init__(self, store: Store, reconciler: Reconciler, resync_interval: float = 10.0,
                  clock: Callable[[], float] = time.monotonic,
                  list_devices: DeviceLister | None = None) -> None:
-        """``list_devices`` (cheap: names of the workload devices present) lets
-        the loop skip passes while nothing it waits for has appeared; without
-        it, a waiting port means a full pass on every poll."""
+        """``list_devices`` (cheap: names of the workload devices present, and
+        anything else whose change calls for a pass, such as the handles of
+        Overcast's nft tables) lets the loop skip passes while nothing it
+        watches has changed; without it, a waiting port means a full pass on
+        every poll."""
         self.store = store
         self.list_devices = list_devices
         self.last_devices: frozenset[str] | None = None

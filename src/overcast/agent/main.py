@@ -92,7 +92,10 @@ def run(args: argparse.Namespace) -> int:
     reconciler = Reconciler(args.host, args.underlay_ip, store, kernel, ModelView(),
                             firewall=firewall)
     reconciler.firewall_blocked = blocked
-    loop = AgentLoop(store, reconciler, args.resync_interval, list_devices=list_tap_devices)
+    # what the loop polls between passes: the workload devices, and Overcast's
+    # nft tables (a table deleted by hand is repaired at once, not at the resync)
+    loop = AgentLoop(store, reconciler, args.resync_interval,
+                     list_devices=lambda: list_tap_devices() | kernel.table_handles())
     liveness = Liveness(beat_store, args.host, args.underlay_ip, features, args.lease_ttl)
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

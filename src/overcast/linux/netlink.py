@@ -252,6 +252,19 @@ class NetlinkKernel:
             raise KernelRefusal(str(exc)) from None
         return owned_nft_rows(items)
 
+    def table_handles(self) -> frozenset[str]:
+        """``nft:<family>:<name>:<handle>`` of every table with an owned name:
+        one cheap ``list tables`` (no sets, no elements), for the agent's
+        loop to notice at once a table deleted (or deleted and made again)
+        by hand.  Empty when nftables cannot be read."""
+        try:
+            out = self._nftables().json_cmd({"nftables": [{"list": {"tables": None}}]})
+        except (KernelRefusal, NftError):
+            return frozenset()
+        return frozenset(f"nft:{t['family']}:{t['name']}:{t.get('handle', '')}"
+                         for item in out.get("nftables", []) if (t := item.get("table"))
+                         and str(t.get("name", "")).startswith(NFT_TABLE_PREFIX))
+
     def _nftables(self) -> Nftables:
         if self._nft is None:
             try:
