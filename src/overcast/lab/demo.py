@@ -1,5 +1,6 @@
 """The Overcast demo (``scripts/demo``): a data center on this machine, two
-tenants with the same addresses, VMs talking across hosts, tenants isolated.
+tenants with the same addresses, VMs talking across hosts, tenants isolated,
+a security group keeping a VM out and a rule letting it in.
 
 Exits 0 when everything shown worked, non-zero with the reason otherwise.
 The lab stays up at the end for exploring.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 from overcast.lab import control, fabric, probe, state, vm
@@ -97,6 +99,56 @@ def show_isolation(blue: list[dict[str, Any]], red: list[dict[str, Any]]) -> Non
             raise DemoFailed(f"tenant isolation broken: {b['name']} saw {leaked[:3]}")
 
 
+def tcp_open(client: dict[str, Any], server: dict[str, Any], port: int, timeout: float) -> bool:
+    try:
+        probe.tcp_echo(server["netns"], server["ips"][0], client["netns"], port, timeout)
+    except LabError:
+        return False
+    return True
+
+
+def until(check: Callable[[], bool], deadline: float) -> float | None:
+    """Seconds until ``check()`` held, or None if it did not within ``deadline``."""
+    started = time.monotonic()
+    while time.monotonic() - started < deadline:
+        if check():
+            return time.monotonic() - started
+    return None
+
+
+def show_security_groups(api: vm.Api, client: dict[str, Any], server: dict[str, Any]) -> None:
+    """``server`` leaves the default group for one without ingress rules:
+    ``client`` is kept out; a rule tcp/PORT from ``client`` lets it in."""
+    port = 8080
+    if not tcp_open(client, server, port, 3.0):
+        raise DemoFailed(f"{client['name']} cannot open tcp/{port} on {server['name']} "
+                         "in the default group")
+    print(f"   {client['name']} -> {server['name']} tcp/{port}: open (both in the default group)")
+    group = api.call("POST", "/v2.0/security-groups",
+                     {"security_group": {"name": "web"}})["security_group"]
+    api.call("PUT", f"/v2.0/ports/{server['port_id']}", {"port": {"security_groups": [group["id"]]}})
+    if until(lambda: not tcp_open(client, server, port, 0.3), 5.0) is None:
+        raise DemoFailed(f"{server['name']} still reachable in a group without ingress rules")
+    print(f"   {server['name']} moved to group 'web' (no ingress rules): tcp/{port} from "
+          f"{client['name']} times out")
+    api.call("POST", "/v2.0/security-group-rules", {"security_group_rule": {
+        "security_group_id": group["id"], "direction": "ingress", "ethertype": "IPv4",
+        "protocol": "tcp", "port_range_min": port, "port_range_max": port,
+        "remote_ip_prefix": f"{client['ips'][0]}/32"}})
+    took = until(lambda: tcp_open(client, server, port, 0.3), 5.0)
+    if took is None:
+        raise DemoFailed(f"the rule tcp/{port} from {client['ips'][0]} did not open {server['name']}")
+    print(f"   rule 'ingress tcp/{port} from {client['ips'][0]}/32' added: open after {took:.2f}s")
+    if probe.ping(client["netns"], server["ips"][0], 2).returncode == 0:
+        raise DemoFailed(f"ping reached {server['name']} without a rule for it")
+    print(f"   ping {client['name']} -> {server['name']}: no answer (no rule lets ICMP in)")
+    default = [g["id"] for g in api.call("GET", "/v2.0/security-groups")["security_groups"]
+               if g["name"] == "default" and g["project_id"] == group["project_id"]]
+    api.call("PUT", f"/v2.0/ports/{server['port_id']}", {"port": {"security_groups": default}})
+    api.call("DELETE", f"/v2.0/security-groups/{group['id']}")
+    print(f"   {server['name']} back in the default group")
+
+
 def hints() -> None:
     say("The lab is still up. Explore it:")
     print("   overcast lab status")
@@ -121,6 +173,8 @@ def run() -> None:
     must_ping(red[0], red[1])
     say("Isolation: red's broadcasts never reach blue")
     show_isolation(blue, red)
+    say("Security groups: a group without ingress rules keeps a VM out, a rule lets it in")
+    show_security_groups(api, blue[0], blue[2])
     say("Demo complete: all checks passed")
 
 
