@@ -272,9 +272,15 @@ def test_compiling_10000_rules_takes_linear_time(shape: str) -> None:
                      [rule(1, WEB, protocol="tcp", port_range_min=5432, port_range_max=5432, remote_group_id=DB)])
 
     small, large = build(1000), build(10000)
-    t_small = best_of(3, lambda: compiled(small))
-    t_large = best_of(2, lambda: compiled(large))
-    assert t_large < 20 * t_small, (t_small, t_large)
+    tries = []
+    for _ in range(3):  # a noisy machine may slow one run; a quadratic cost slows every one
+        t_small = best_of(3, lambda: compiled(small))
+        t_large = best_of(2, lambda: compiled(large))
+        if t_large < 20 * t_small:
+            break
+        tries.append((t_small, t_large))
+    else:
+        pytest.fail(f"10x the rules took more than 20x as long in every try: {tries}")
     assert t_large < 10.0
 
 
