@@ -137,10 +137,7 @@ def _diff_bridges(d: DiffContext) -> None:
         old = observed.get(bridge.name)
         if old != bridge:
             d.put(bridge, old)
-    for old in observed.values():
-        if old.name not in wanted and is_owned(old.name, old.alias):
-            d.delete(old)
-            d.gone.add(old.name)
+    _delete_unwanted(d, observed, wanted)
 
 
 def _diff_vxlans(d: DiffContext) -> None:
@@ -154,6 +151,12 @@ def _diff_vxlans(d: DiffContext) -> None:
             old = None
         if old != vxlan:
             d.put(vxlan, old)
+    _delete_unwanted(d, observed, wanted)
+
+
+def _delete_unwanted(d: DiffContext, observed: dict[str, Bridge] | dict[str, Vxlan],
+                     wanted: set[str]) -> None:
+    """Owned devices of this kind that nothing wants go, with what hangs on them."""
     for old in observed.values():
         if old.name not in wanted and is_owned(old.name, old.alias):
             d.delete(old)
