@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import http.client
+import io
 import json
 import logging
 import resource
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -53,8 +55,34 @@ def request(sock: socket.socket, method: str = "GET", path: str = "/",
     return read_response(sock, head_only=method == "HEAD")
 
 
+class _KeptReader(io.BufferedReader):
+    """One connection's read buffer, shared by the answers read from it: a
+    reader per answer would lose what it read ahead of the next answer (two
+    answers that arrive together)."""
+
+    def close(self) -> None:  # the connection outlives each answer
+        pass
+
+
+_READERS: weakref.WeakKeyDictionary[socket.socket, _KeptReader] = weakref.WeakKeyDictionary()
+
+
+class _Connection:
+    """What ``http.client.HTTPResponse`` reads from: the socket's one reader."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+
+    def makefile(self, mode: str) -> _KeptReader:
+        reader = _READERS.get(self.sock)
+        if reader is None:
+            reader = _READERS[self.sock] = _KeptReader(socket.SocketIO(self.sock, "rb"))
+        return reader
+
+
 def read_response(sock: socket.socket, head_only: bool = False) -> tuple[int, dict[str, str], bytes]:
-    resp = http.client.HTTPResponse(sock, method="HEAD" if head_only else "GET")
+    resp = http.client.HTTPResponse(_Connection(sock),  # type: ignore[arg-type]
+                                    method="HEAD" if head_only else "GET")
     resp.begin()
     body = resp.read()
     return resp.status, {k.lower(): v for k, v in resp.getheaders()}, body
