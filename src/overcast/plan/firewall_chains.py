@@ -189,9 +189,14 @@ def _inet_chains() -> list[NftChain]:
             chain("inet", "ingress", _sg_rules("ingress"), "forward", 0)]
 
 
+NON_SYN_NEW: list[Expr] = [
+    match(meta("l4proto"), 6), match(ct("state"), "new", "in"),
+    match(band(payload("tcp", "flags"), ["fin", "syn", "rst", "ack"]), "syn", "!="), DROP]
+
+
 def _sg_rules(direction: str) -> list[list[Expr]]:
-    """Established first; what a booting guest needs; one lookup per shape
-    and family; drop."""
+    """Established first; a new TCP connection only by a SYN; what a
+    booting guest needs; one lookup per shape and family; drop."""
     mark = meta("mark")
     peer = "daddr" if direction == "egress" else "saddr"
     nd = (133, 135, 136, 131, 132, 143) if direction == "egress" else (130, 134, 135, 136)
@@ -202,6 +207,11 @@ def _sg_rules(direction: str) -> list[list[Expr]]:
         [match(mark, "@stateless", "!="), match(ct("state"), ["established", "related"], "in"),
          ACCEPT],
         [match(ct("state"), "invalid", "in"), DROP],
+        # a new TCP connection starts with a SYN: a mid-stream packet that
+        # conntrack picks up as new (nf_conntrack_tcp_loose, the default:
+        # after its entry was deleted) would otherwise open a connection
+        # oriented from whichever side sent it (docs/firewall.md)
+        NON_SYN_NEW,
         [match(meta("nfproto"), "ipv4"), *(_udp(68, 67) if direction == "egress" else _udp(67, 68)),
          ACCEPT],
         [match(meta("nfproto"), "ipv6"),
