@@ -92,6 +92,9 @@ def _render_extra(repo: Repo, port: Port, out: dict[str, Any]) -> None:
     hosts: set[str] = repo.memo("hosts", lambda: known_hosts(repo))
     out["fixed_ips"] = [{"subnet_id": f.subnet_id, "ip_address": f.ip_address}
                         for f in port.fixed_ips]
+    out["allowed_address_pairs"] = [  # a pair stored without a MAC has the port's
+        {"ip_address": p.ip_address, "mac_address": p.mac_address or port.mac_address}
+        for p in port.allowed_address_pairs]
     status = statuses.get(port.id)
     bound = port.binding_host_id
     out["status"] = (status["status"] if status and status.get("host") == bound and bound
@@ -131,12 +134,30 @@ def create(repo: Repo, ctx: Context, fields: dict[str, Any]) -> Port:
     port = Port(**fields)
     port = port.replace(mac_address=allocation.take_mac(repo, port, port.mac_address or None))
     port = port.replace(fixed_ips=allocation.assign_ips(repo, port, net, requested))
+    port = _own_mac_pairs(port)
     port = _apply_security(repo, ctx, port, "security_groups" in fields)
     _check(repo, port)
     _check_device(repo, ctx, port, None)
     if port.qos_policy_id is not None:
         qos.check_usable(repo, ctx, port.qos_policy_id)
     return repo.save(port, new=True)
+
+
+def _own_mac_pairs(port: Port) -> Port:
+    """As Neutron, a pair given without a MAC is stored with the port's own, and a
+    pair twice in one request is refused."""
+    pairs = tuple(AddressPair(p.ip_address, p.mac_address or port.mac_address)
+                  for p in port.allowed_address_pairs)
+    seen: set[tuple[str, str]] = set()
+    for pair in pairs:
+        key = (pair.ip_address, pair.mac_address.lower())
+        if key in seen:
+            raise BadRequest(f"Invalid input for allowed_address_pairs: request contains "
+                             f"duplicate address pair: mac_address {pair.mac_address} "
+                             f"ip_address {pair.ip_address}.",
+                             type="DuplicateAddressPairInRequest")
+        seen.add(key)
+    return port.replace(allowed_address_pairs=pairs)
 
 
 def _apply_security(repo: Repo, ctx: Context, port: Port, explicit: bool) -> Port:
@@ -188,6 +209,8 @@ def update(repo: Repo, ctx: Context, port: Port, fields: dict[str, Any]) -> Port
     if requested is not None:
         net = repo.must(Network, port.network_id)
         new = new.replace(fixed_ips=allocation.reassign_ips(repo, port, new, net, requested))
+    if "allowed_address_pairs" in fields:
+        new = _own_mac_pairs(new)
     new = _apply_security(repo, ctx, new, True)
     _check(repo, new)
     _check_device(repo, ctx, new, port)

@@ -7,11 +7,11 @@ from typing import Any
 from overcast.api import convert as cv
 from overcast.api import policy
 from overcast.api.auth import Context
-from overcast.api.errors import Conflict
+from overcast.api.errors import Conflict, from_model_error
 from overcast.api.repo import Repo
 from overcast.api.resource import Attr, Schema, stored
 from overcast.model import validate
-from overcast.model.problems import ModelError
+from overcast.model.problems import ModelError, Problem
 from overcast.model.types import Port, SecurityGroup, SecurityGroupRule
 
 
@@ -89,7 +89,16 @@ def _add_rule(repo: Repo, group: SecurityGroup, direction: str, ethertype: str,
                                 ethertype=ethertype, **extra), new=True)
 
 
+def _not_default(name: Any) -> None:
+    """Neutron reserves the name 'default' (in any case) for the group it makes itself."""
+    if isinstance(name, str) and name.lower() == "default":
+        raise Conflict(f"Default security group already exists: name '{name}' is reserved "
+                       "for the project's default group.",
+                       type="SecurityGroupDefaultAlreadyExists")
+
+
 def create_group(repo: Repo, ctx: Context, fields: dict[str, Any]) -> SecurityGroup:
+    _not_default(fields.get("name"))
     group = repo.save(SecurityGroup(**fields), new=True)
     for ethertype in ("IPv4", "IPv6"):
         _add_rule(repo, group, "egress", ethertype)
@@ -101,6 +110,8 @@ def update_group(repo: Repo, ctx: Context, group: SecurityGroup,
     if group.name == "default" and fields.get("name", "default") != "default":
         raise Conflict("Changing the name of the default security group is not allowed",
                        type="SecurityGroupCannotUpdateDefault")
+    if group.name != "default":
+        _not_default(fields.get("name"))
     return repo.save(group.replace(**fields))
 
 
@@ -122,18 +133,68 @@ def delete_group(repo: Repo, ctx: Context, group: SecurityGroup) -> None:
 def create_rule(repo: Repo, ctx: Context, fields: dict[str, Any]) -> SecurityGroupRule:
     group = repo.must(SecurityGroup, fields["security_group_id"], GROUP_SCHEMA.visible(ctx))
     fields.setdefault("ethertype", "IPv4")
-    rule = SecurityGroupRule(**fields)
+    rule = _canonical_icmp(SecurityGroupRule(**fields))
     if rule.remote_group_id is not None:
         repo.must(SecurityGroup, rule.remote_group_id, GROUP_SCHEMA.visible(ctx))
     alike = repo.view(SecurityGroupRule, "security_group_id", group.id, "by_key", RulesByKey)
     problems = validate.check_rule(rule, alike.like(rule))
+    invalid = [p for p in problems if p.kind != "conflict"] + _neutron_problems(rule)
+    if invalid:
+        raise from_model_error(ModelError(invalid), _neutron_type(invalid[0], rule))
     if problems:
-        if any(p.kind == "conflict" for p in problems):
-            raise Conflict(f"Security group rule already exists. Rule id is "
-                           f"{problems[0].message.rsplit(' ', 1)[-1]}.",
-                           type="SecurityGroupRuleExists")
-        raise ModelError(problems)
+        raise Conflict(f"Security group rule already exists. Rule id is "
+                       f"{problems[0].message.rsplit(' ', 1)[-1]}.",
+                       type="SecurityGroupRuleExists")
     return repo.save(rule, new=True)
+
+
+# protocols of IPv6 only (names and numbers): Neutron refuses them with ethertype IPv4
+IPV6_PROTOCOLS = {"ipv6-icmp", "icmpv6", "41", "43", "44", "58", "59", "60"}
+
+
+def _canonical_icmp(rule: SecurityGroupRule) -> SecurityGroupRule:
+    """As Neutron: with ethertype IPv6, 'icmp' and 'icmpv6' are 'ipv6-icmp', 1 is 58."""
+    if rule.ethertype != "IPv6" or rule.protocol not in ("icmp", "icmpv6", "1"):
+        return rule
+    return rule.replace(protocol="58" if rule.protocol == "1" else "ipv6-icmp")
+
+
+def _neutron_problems(rule: SecurityGroupRule) -> list[Problem]:
+    """What Neutron refuses beyond ``validate.check_rule``."""
+    out = []
+    if (rule.protocol in validate.ICMP_PROTOCOLS and rule.port_range_min is None
+            and rule.port_range_max is not None):
+        out.append(Problem("security_group_rule.port_range_min",
+                           f"ICMP code (port_range_max) {rule.port_range_max} is given "
+                           "without an ICMP type (port_range_min)"))
+    if rule.ethertype == "IPv4" and rule.protocol in IPV6_PROTOCOLS:
+        out.append(Problem("security_group_rule.ethertype",
+                           f"protocol {rule.protocol} is IPv6 only: ethertype IPv4 "
+                           "does not fit it"))
+    return out
+
+
+def _neutron_type(problem: Problem, rule: SecurityGroupRule) -> str:
+    """The error type Neutron gives for this refusal of a rule (the first problem's)."""
+    field = problem.path.rsplit(".", 1)[-1]
+    lo, hi, proto = rule.port_range_min, rule.port_range_max, rule.protocol
+    if field in ("port_range_min", "port_range_max"):
+        if proto is None:
+            return "SecurityGroupProtocolRequiredWithPorts"
+        if proto in validate.ICMP_PROTOCOLS:
+            return "SecurityGroupMissingIcmpType" if lo is None else "SecurityGroupInvalidIcmpValue"
+        if proto not in validate.PORT_PROTOCOLS:
+            return "SecurityGroupInvalidProtocolForPort"
+        if any(v is not None and not 1 <= v <= 65535 for v in (lo, hi)):
+            return "SecurityGroupInvalidPortValue"
+        return "SecurityGroupInvalidPortRange"
+    if field == "remote_ip_prefix" and rule.remote_ip_prefix is not None:
+        valid = validate.normalized_prefix(rule.remote_ip_prefix) is not None
+        return "SecurityGroupRuleParameterConflict" if valid else "InvalidCIDR"
+    return {"protocol": "SecurityGroupRuleInvalidProtocol",
+            "remote_group_id": "SecurityGroupRemoteGroupAndRemoteIpPrefix",
+            "ethertype": "SecurityGroupEthertypeConflictWithProtocol"}.get(field,
+                                                                            "HTTPBadRequest")
 
 
 class RulesByKey:
