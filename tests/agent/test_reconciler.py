@@ -16,6 +16,9 @@ from overcast.store import MemoryStore, Store
 NET = "11111111-2222-3333-4444-555555555555"
 PORT_A = "aaaaaaaa-0000-0000-0000-000000000001"
 PORT_B = "bbbbbbbb-0000-0000-0000-000000000002"
+# an ACTIVE port says what h1 enforces for it (port security on, no groups here)
+ACTIVE_ON_H1 = {"status": "ACTIVE", "host": "h1",
+                "firewall": {"port_security": True, "security_groups": []}}
 
 
 def put_obj(store: Store, obj: Network | Port) -> None:
@@ -54,7 +57,7 @@ def test_port_down_until_device_appears_then_active() -> None:
     assert status(store, PORT_B) is None  # not ours
     kernel.add_device(names.tap_name(PORT_A))
     loop.step()
-    assert status(store, PORT_A) == {"status": "ACTIVE", "host": "h1"}
+    assert status(store, PORT_A) == ACTIVE_ON_H1
     tap = kernel.links[names.tap_name(PORT_A)]
     assert tap.master == names.bridge_name(NET) and tap.up and tap.mtu == 1450
 
@@ -93,7 +96,7 @@ def test_a_fresh_host_makes_the_firewall_before_any_tap_joins_a_bridge() -> None
     assert loop.retry_at is not None and loop.retry_at <= loop.clock()  # the next pass at once
     second = loop.step()
     assert second is not None and second.held == [] and kernel.links[tap].master
-    assert status(store, PORT_A) == {"status": "ACTIVE", "host": "h1"}
+    assert status(store, PORT_A) == ACTIVE_ON_H1
     assert loop.retry_at is None
 
 
@@ -229,7 +232,7 @@ def test_a_refused_pass_is_retried_soon_with_backoff() -> None:
     assert loop.retry_at == clock.now  # the tap joins once the chains exist: at once
     result = loop.step()
     assert result is not None and not result.held
-    assert status(store, PORT_A) == {"status": "ACTIVE", "host": "h1"}
+    assert status(store, PORT_A) == ACTIVE_ON_H1
     assert loop.retry_at is None
     assert loop.step() is None  # converged: no more retries
 
@@ -277,6 +280,7 @@ def test_a_kernel_that_cannot_enforce_the_firewall_attaches_no_port() -> None:
     off = Reconciler("h1", "198.18.0.11", store, kernel, ModelView(), firewall=False)
     off.firewall_blocked = why  # the firewall off: the features do not matter
     settle(AgentLoop(store, off, resync_interval=5.0))
+    # the firewall off: the status says nothing about what is enforced
     assert kernel.links[tap].master and status(store, PORT_A) == {"status": "ACTIVE", "host": "h1"}
 
 

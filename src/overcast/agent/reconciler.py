@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from overcast.agent.status import (
+    ACTIVE,
     DOWN,
     PortStatus,
     missing_devices,
@@ -26,12 +27,15 @@ from overcast.linux.kernel import Kernel
 from overcast.model import keys
 from overcast.plan import HostPlan, plan_host
 from overcast.plan.diff import diff
+from overcast.plan.firewall_counters import hits
 from overcast.plan.names import is_workload
 from overcast.plan.state import ApplyError, Change, KernelState
+from overcast.plan.subsystems.firewall import NftRuleset
 from overcast.plan.subsystems.links import Attachment
 from overcast.store.base import Compare, Delete, Op, Put, Store
 
 log = logging.getLogger(__name__)
+COUNTERS_EVERY = 2.0  # seconds (agent clock) between two writes of the firewall counters
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,8 @@ class Reconciler:
         self.written: dict[str, str] = {}  # port id -> status value we last wrote (JSON)
         self.waiting_since: dict[str, float] = {}
         self._reported_problems: set[str] = set()
+        self.counters_written: str | None = None  # counters value we last wrote ("": none)
+        self.counters_due = float("-inf")
 
     def run_pass(self) -> PassResult:
         plan = plan_host(self.view.host_view(self.host, self.underlay_ip, self.firewall))
@@ -113,7 +119,8 @@ class Reconciler:
             statuses = {p: PortStatus(DOWN, blocked) for p in statuses}
         missing = missing_devices(plan, observed, changes, errors)
         statuses.update(self._unplannable(plan))
-        self.report(statuses)
+        self.report(statuses, _enforced(plan, statuses))
+        self.report_counters(plan, observed)
         waiting = sorted(p for p, dev in plan.port_devices.items()
                          if dev not in observed.devices_present)
         self._track_waiting(waiting)
@@ -141,13 +148,17 @@ class Reconciler:
         now = self.clock()
         self.waiting_since = {p: self.waiting_since.get(p, now) for p in waiting}
 
-    def report(self, statuses: dict[str, PortStatus]) -> None:
-        """Write changed statuses; drop statuses of ports no longer here."""
+    def report(self, statuses: dict[str, PortStatus],
+               enforced: dict[str, dict[str, object]] | None = None) -> None:
+        """Write changed statuses (with ``enforced``: port id -> what the
+        firewall enforces for it); drop statuses of ports no longer here."""
         puts: list[Put] = []
         for port_id, st in sorted(statuses.items()):
-            value = {"status": st.status, "host": self.host}
+            value: dict[str, object] = {"status": st.status, "host": self.host}
             if st.reason:
                 value["reason"] = st.reason
+            if enforced and port_id in enforced:
+                value["firewall"] = enforced[port_id]
             raw = json.dumps(value, sort_keys=True)
             if self.written.get(port_id) != raw and not self._same_in_view(port_id, value):
                 puts.append(Put(keys.port_status(port_id), raw.encode()))
@@ -163,7 +174,7 @@ class Reconciler:
             if port_id not in statuses:
                 self._drop_status(port_id)
 
-    def _same_in_view(self, port_id: str, value: dict[str, str]) -> bool:
+    def _same_in_view(self, port_id: str, value: dict[str, object]) -> bool:
         return port_id not in self.written and self.view.port_status(port_id) == value
 
     def _drop_status(self, port_id: str) -> None:
@@ -180,3 +191,38 @@ class Reconciler:
             host = None
         if host == self.host:
             self.store.txn([Compare(key, "mod", "==", kv.mod_revision)], [Delete(key)])
+
+    def report_counters(self, plan: HostPlan, observed: KernelState) -> None:
+        """Write the per-rule counters of this host (``keys.firewall_counters``:
+        {"host", "rules": {rule id: [packets, bytes]}}, rules with hits only)
+        when they changed, at most every ``COUNTERS_EVERY`` seconds; no key
+        while nothing was hit (or the firewall is off)."""
+        now = self.clock()
+        if now < self.counters_due:
+            return
+        self.counters_due = now + COUNTERS_EVERY
+        rulesets = observed[NftRuleset]
+        rules = hits(rulesets[0] if rulesets else None,
+                     plan.firewall.sources if plan.firewall is not None else {})
+        raw = json.dumps({"host": self.host, "rules": {r: list(c) for r, c in rules.items()}},
+                         sort_keys=True) if rules else ""
+        key = keys.firewall_counters(self.host)
+        if self.counters_written is None:
+            kv = self.store.get(key)
+            self.counters_written = kv.value.decode() if kv is not None else ""
+        if raw == self.counters_written:
+            return
+        self.store.txn([], [Put(key, raw.encode())] if raw else [Delete(key)])
+        self.counters_written = raw
+
+
+def _enforced(plan: HostPlan, statuses: dict[str, PortStatus]) -> dict[str, dict[str, object]]:
+    """What the firewall enforces for each ACTIVE port, as compiled for this
+    host (ACTIVE: its elements are in the kernel); nothing with the
+    firewall off."""
+    fw = plan.firewall
+    if fw is None:
+        return {}
+    return {pid: {"port_security": secured, "security_groups": list(groups)}
+            for pid, (secured, groups) in fw.enforced.items()
+            if pid in statuses and statuses[pid].status == ACTIVE}

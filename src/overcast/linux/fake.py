@@ -97,11 +97,18 @@ class FakeNft:
     key inside a held element, as the kernel's pipapo sets do; one field: any
     overlap).
 
+    A set declared with a ``counter`` statement gives every element its own
+    counter, listed in the element (``{"elem": {"val", "comment"?,
+    "counter": {"packets", "bytes"}}}``) from 0 when it is added, as the
+    kernel lists it; :meth:`count` stands in for packets that hit elements.
+    A set or map that a rule uses (``@name`` in its expression) cannot be
+    deleted ("Device or resource busy", as the kernel refuses it).
+
     Not modelled: expressions are stored as given (not checked, not
     normalized: write them as the kernel lists them, and so element values),
     ``insert``/``replace`` of rules and rule positions, named objects
-    (counters, quotas ...), flowtables, references (a set used by a rule, a
-    chain jumped to, can be deleted), hooks and priorities (never checked),
+    (counters, quotas ...), flowtables, references of chains (a chain
+    jumped to can be deleted), hooks and priorities (never checked),
     a refused batch's handles (the kernel does not give them back; here they
     are)."""
 
@@ -121,6 +128,24 @@ class FakeNft:
             yield from ({"chain": o} for k, o in t.objects if k == "chain")
             for chain in chains:
                 yield from ({k: o} for k, o in t.objects if k == "rule" and o["chain"] == chain)
+
+    def count(self, family: str, table: str, set_name: str, comment: str, packets: int,
+              bytes_: int) -> int:
+        """Packets that hit the elements of a counter set whose comment is
+        ``comment``: added to their counters.  How many elements it found
+        (none: KeyError, so a test cannot count nothing by mistake)."""
+        set_ = self._named(self._table((family, table)), ("set", "map"), set_name)
+        found = 0
+        for item in set_.get("elem", []):
+            elem = (item[0] if isinstance(item, list) else item).get("elem", {}) \
+                if isinstance(item, dict | list) else {}
+            if isinstance(elem, dict) and "counter" in elem and elem.get("comment") == comment:
+                elem["counter"]["packets"] += packets
+                elem["counter"]["bytes"] += bytes_
+                found += 1
+        if not found:
+            raise KeyError(f"no counted element {comment!r} in {family} {table} {set_name}")
+        return found
 
     def batch(self, commands: list[dict[str, Any]]) -> None:
         saved = copy.deepcopy((self.tables, self._last_table))
@@ -197,6 +222,10 @@ class FakeNft:
             t.objects.remove(rule[0])
         elif kind in ("chain", "set", "map"):
             obj = self._named(t, kind, body["name"])
+            ref = f'"@{obj["name"]}"'
+            if kind != "chain" and any(k == "rule" and ref in json.dumps(o.get("expr"))
+                                       for k, o in t.objects):
+                raise NftError("Device or resource busy")
             t.objects.remove((kind, obj))
             if kind == "chain":  # its rules go with it (as with nft 1.0.6 on Linux 6)
                 t.objects = [(k, o) for k, o in t.objects if k != "rule" or o["chain"] != obj["name"]]
@@ -249,7 +278,19 @@ def _add_elements(set_: dict[str, Any], items: list[Any]) -> None:
                 raise NftError("File exists")
             spans.setdefault(sp[0], []).append(sp)
         held[text] = data
-        elems.append(item)
+        elems.append(_counted(item, is_map) if _has_counter(set_) else item)
+
+
+def _has_counter(set_: dict[str, Any]) -> bool:
+    return any(isinstance(st, dict) and "counter" in st for st in set_.get("stmt", ()))
+
+
+def _counted(item: Any, is_map: bool) -> Any:
+    """An element of a counter set as the kernel lists it: with its counter, from 0."""
+    key, data = (item[0], item[1]) if is_map and isinstance(item, list) else (item, None)
+    elem = dict(key["elem"]) if isinstance(key, dict) and "elem" in key else {"val": key}
+    elem["counter"] = {"packets": 0, "bytes": 0}
+    return [{"elem": elem}, data] if is_map and isinstance(item, list) else {"elem": elem}
 
 
 def _delete_elements(set_: dict[str, Any], items: list[Any]) -> None:

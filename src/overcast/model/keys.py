@@ -7,7 +7,8 @@
 * ``/oc/binding/<port>/<host>`` port bindings (PortBinding)                — API
 * ``/oc/host/<name>``           host registration (Host)                   — agent
 * ``/oc/alive/<name>``          liveness, attached to the agent's lease     — agent
-* ``/oc/status/port/<id>``      port status {"status", "host", "reason"?}  — agent
+* ``/oc/status/port/<id>``      port status {"status", "host", "reason"?, "firewall"?} — agent
+* ``/oc/counters/firewall/<host>`` per-rule hits {"host", "rules": {id: [packets, bytes]}} — agent
 * ``/oc/idx/<kind>/<attr>/<value>/<id>``  secondary index entries (empty values) — API
 * ``/oc/meta/index``            version of the index layout the entries follow — API
 
@@ -29,6 +30,7 @@ BINDING = ROOT + "binding/"
 HOST = ROOT + "host/"
 ALIVE = ROOT + "alive/"
 PORT_STATUS = ROOT + "status/port/"
+FIREWALL_COUNTERS = ROOT + "counters/firewall/"
 IDX = ROOT + "idx/"
 INDEX_META = ROOT + "meta/index"
 INDEX_VERSION = "1"
@@ -73,6 +75,11 @@ def alive(name: str = "") -> str:
 
 def port_status(port_id: str = "") -> str:
     return f"{PORT_STATUS}{port_id}"
+
+
+def firewall_counters(host: str = "") -> str:
+    """One host's security group rule counters, or with no host the prefix of all."""
+    return f"{FIREWALL_COUNTERS}{host}"
 
 
 def index(kind: str, attr: str, value: str, id_: str = "") -> str:

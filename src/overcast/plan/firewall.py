@@ -42,6 +42,9 @@ class FirewallPlan:
     # element -> every API object id that asks for it (its comment is the first)
     sources: Mapping[NftElement, tuple[str, ...]] = field(default_factory=dict)
     problems: tuple[Problem, ...] = ()
+    # local port id -> what this host enforces for it: port security on, and the
+    # security groups its tag stands for (none without port security)
+    enforced: Mapping[str, tuple[bool, tuple[str, ...]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -91,8 +94,10 @@ def compile_firewall(view: HostView, devices: Mapping[str, str]) -> FirewallPlan
     _security_groups(out, view, tags, groups)
     ruleset, sources = _ruleset(out, zones.values())
     problems = tuple(sorted(set(out.problems), key=lambda p: (p.path, p.message)))
+    enforced = {p.id: (p.port_security_enabled, _groupset(p) if p.port_security_enabled else ())
+                for p in local}
     return FirewallPlan(ruleset, dict(sorted(tags.items())), dict(sorted(zones.items())),
-                        sources, problems)
+                        sources, problems, enforced)
 
 
 def _groupset(port: Port) -> tuple[str, ...]:

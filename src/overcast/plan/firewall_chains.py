@@ -66,13 +66,15 @@ def sets() -> list[NftSet]:
            NftSet("inet", "notrack_mac", ("ifname", "ether_addr")),
            NftSet("inet", "tracked_mac", ("ifname", "ether_addr")),
            NftSet("inet", "zone", ("ifname",), map="verdict")]
-    for d in DIRECTIONS:
+    for d in DIRECTIONS:  # security group rules: a counter per element (per-rule hits)
         for v in (4, 6):
             base = ("mark", ADDR[v])
-            out += [NftSet("inet", sg_set(d, v, "any"), base, iv),
-                    NftSet("inet", sg_set(d, v, "proto"), (*base, "inet_proto"), iv),
-                    NftSet("inet", sg_set(d, v, "port"), (*base, "inet_proto", "inet_service"), iv),
-                    NftSet("inet", sg_set(d, v, "icmp"), (*base, "inet_proto", "inet_service"), iv)]
+            out += [NftSet("inet", sg_set(d, v, "any"), base, iv, counter=True),
+                    NftSet("inet", sg_set(d, v, "proto"), (*base, "inet_proto"), iv, counter=True),
+                    NftSet("inet", sg_set(d, v, "port"), (*base, "inet_proto", "inet_service"), iv,
+                           counter=True),
+                    NftSet("inet", sg_set(d, v, "icmp"), (*base, "inet_proto", "inet_service"), iv,
+                           counter=True)]
     return out
 
 

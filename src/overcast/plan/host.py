@@ -12,7 +12,7 @@ from overcast.model.problems import Problem
 from overcast.model.types import Network, Port
 from overcast.plan import names
 from overcast.plan.diff import kinds
-from overcast.plan.firewall import compile_firewall
+from overcast.plan.firewall import FirewallPlan, compile_firewall
 from overcast.plan.state import KernelState
 from overcast.plan.subsystems.fdb import BUM_MAC, FdbEntry
 from overcast.plan.subsystems.links import Attachment, Bridge, Vxlan
@@ -35,6 +35,8 @@ class HostPlan:
     port_needs: Mapping[str, frozenset[str]] = field(default_factory=dict)
     ports_down: frozenset[str] = frozenset()  # placed, but administratively down
     problems: tuple[Problem, ...] = ()  # what this host cannot realize, and why
+    # the compiled firewall (None with the firewall off): what each port gets, elements' sources
+    firewall: FirewallPlan | None = field(default=None, compare=False)
 
     def render(self) -> str:
         """Normalized, sorted text (for golden tests and `overcast` debugging)."""
@@ -85,6 +87,7 @@ def plan_host(view: HostView) -> HostPlan:
             remote = [p for p in ports if p.network_id == net.id and _is_remote(p, view)]
             _plan_network(b, net, net_local, remote)
     firewall = []
+    fw = None
     if view.firewall:  # every port is pinned on the ruleset: its elements name the port's tap
         fw = compile_firewall(view, b.port_devices)
         firewall.append(fw.ruleset)
@@ -92,7 +95,7 @@ def plan_host(view: HostView) -> HostPlan:
     state = KernelState.of(b.bridges, b.vxlans, b.attachments, b.fdb, firewall)
     problems = tuple(sorted(set(b.problems), key=lambda p: (p.path, p.message)))
     return HostPlan(view.host, state, dict(sorted(b.port_devices.items())),
-                    dict(sorted(b.port_needs.items())), frozenset(b.ports_down), problems)
+                    dict(sorted(b.port_needs.items())), frozenset(b.ports_down), problems, fw)
 
 
 def _is_remote(port: Port, view: HostView) -> bool:

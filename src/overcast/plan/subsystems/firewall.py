@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,19 +64,25 @@ class NftTable:
 
 @dataclass(frozen=True, slots=True, order=True)
 class NftSet:
-    """A named set (``map == ""``) or map (``map``: its data type)."""
+    """A named set (``map == ""``) or map (``map``: its data type).
+    ``counter``: every element has its own packet and byte counter (the
+    set's ``counter`` statement).  An observed set keeps the elements as
+    the kernel listed them in ``listed`` (with their counters; not part of
+    its identity: counter values never make observed differ from desired)."""
 
     family: str
     name: str
     type: tuple[str, ...]
     flags: tuple[str, ...] = ()
     map: str = ""
+    counter: bool = False
+    listed: Sequence[Any] = field(default=(), compare=False, hash=False, repr=False)
 
     def render(self) -> str:
         kind = f"map {self.family} {self.name} type {' . '.join(self.type)} : {self.map}" if self.map \
             else f"set {self.family} {self.name} type {' . '.join(self.type)}"
         flags = f" flags {','.join(self.flags)}" if self.flags else ""
-        return f"nft {kind}{flags}"
+        return f"nft {kind}{flags}{' counter' if self.counter else ''}"
 
     def devices(self) -> frozenset[str]:
         return frozenset()
@@ -88,6 +94,8 @@ class NftSet:
             body["flags"] = list(self.flags)
         if self.map:
             body["map"] = self.map
+        if self.counter:
+            body["stmt"] = [{"counter": None}]
         return {"map" if self.map else "set": body}
 
 
@@ -228,8 +236,10 @@ def observe(rows: KernelRows) -> list[NftRuleset]:
 
 def _set(kind: str, body: dict[str, Any]) -> NftSet:
     types = body["type"]
+    counter = any(isinstance(st, dict) and "counter" in st for st in body.get("stmt", ()))
     return NftSet(body["family"], body["name"], tuple(types) if isinstance(types, list) else (types,),
-                  tuple(body.get("flags", ())), str(body.get("map", "")) if kind == "map" else "")
+                  tuple(body.get("flags", ())), str(body.get("map", "")) if kind == "map" else "",
+                  counter, body.get("elem", ()) if counter else ())
 
 
 def _chain(body: dict[str, Any], comments: list[str]) -> NftChain:
@@ -329,10 +339,12 @@ def batch(old: NftRuleset, new: NftRuleset) -> list[dict[str, Any]]:
     def kept(family: str) -> bool:
         return family not in gone_tables
 
-    for key, c in sorted(old_chains.items()):  # unhook every rule that goes or changes
-        if kept(c.family) and new_chains.get(key) != c:
-            cmds.append({"flush": c.header()})
     changed_sets = {k for k, s in old_sets.items() if new_sets.get(k) != s}
+    # a set made again must first lose the rules that use it (else EBUSY), then get them back
+    refill = {k for k, c in new_chains.items() if _uses(c, changed_sets)}
+    for key, c in sorted(old_chains.items()):  # unhook every rule that goes or changes
+        if kept(c.family) and (new_chains.get(key) != c or key in refill):
+            cmds.append({"flush": c.header()})
     cmds += _elements_op("delete", [e for e in sorted(old.elements - new.elements)
                                     if kept(e.family) and (e.family, e.set) not in changed_sets])
     for key, c in sorted(old_chains.items()):
@@ -345,7 +357,7 @@ def batch(old: NftRuleset, new: NftRuleset) -> list[dict[str, Any]]:
     for key, s in sorted(new_sets.items()):
         if old_sets.get(key) != s:
             cmds.append({"add": s.command()})
-    fill = [c for key, c in sorted(new_chains.items()) if old_chains.get(key) != c]
+    fill = [c for key, c in sorted(new_chains.items()) if old_chains.get(key) != c or key in refill]
     cmds += [{"add": c.header()} for c in fill]
     cmds += [r for c in fill for r in c.rule_commands()]
     added = sorted(e for e in new.elements
@@ -353,6 +365,12 @@ def batch(old: NftRuleset, new: NftRuleset) -> list[dict[str, Any]]:
     cmds += _elements_op("add", added)
     cmds += [{"delete": {"table": {"family": f, "name": FW_TABLE}}} for f in sorted(gone_tables)]
     return cmds if old != new else []
+
+
+def _uses(chain: NftChain, sets: Iterable[tuple[str, str]]) -> bool:
+    """Whether a rule of ``chain`` refers to one of ``sets`` ((family, name))."""
+    refs = [f'"@{name}"' for family, name in sets if family == chain.family]
+    return any(ref in rule for rule in chain.rules for ref in refs)
 
 
 def _elements_op(op: str, elements: list[NftElement]) -> list[dict[str, Any]]:

@@ -1,0 +1,79 @@
+"""Per-rule packet and byte counters from the firewall's sets as observed
+(``docs/firewall.md``, "Counters").  Pure.
+
+Every security group rule set (``in4_port``, ``eg6_any`` ...) is declared
+with a counter per element, so the kernel counts the packets that an
+element admitted.  An element may stand for several rules (rules that
+overlap share the element that covers them; ``FirewallPlan.sources`` lists
+all of them): its hits are counted for **every** rule in its sources, as
+each of those rules would have admitted the packet on its own.  A rule's
+counter therefore says how much traffic it admits, and the rules' counters
+of one group may add up to more than the packets that passed.
+
+Counters are those of the elements in the kernel now: an element that is
+deleted and made again (its rule's remote addresses change, a port's
+groups change so its tag does, a rule added before it takes over its
+comment) starts again from 0, and so does the rule's counter on that host.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from overcast.plan.firewall_expr import canonical
+from overcast.plan.subsystems.firewall import NftElement, NftRuleset, NftSet, normalize
+
+RULE = "security_group_rule/"  # the source prefix of a rule's elements
+Counter = tuple[int, int]  # packets, bytes
+
+
+def element_counters(ruleset: NftRuleset) -> dict[NftElement, Counter]:
+    """Element -> (packets, bytes), for the elements of the observed
+    ``ruleset``'s counter sets (as the kernel listed them)."""
+    out: dict[NftElement, Counter] = {}
+    for s in ruleset.sets:
+        if s.counter:
+            for element, counter in _listed(s):
+                out[element] = counter
+    return out
+
+
+def _listed(s: NftSet) -> Iterable[tuple[NftElement, Counter]]:
+    for item in s.listed:
+        key, data = (item[0], item[1]) if s.map and isinstance(item, list) else (item, None)
+        elem: Any = key.get("elem") if isinstance(key, dict) else None
+        counter = elem.get("counter") if isinstance(elem, dict) else None
+        if not isinstance(counter, dict):
+            continue
+        element = NftElement(s.family, s.name, canonical(normalize(elem["val"], s.type)),
+                             "" if data is None else canonical(data), str(elem.get("comment", "")))
+        yield element, (int(counter.get("packets", 0)), int(counter.get("bytes", 0)))
+
+
+def rule_counters(counted: Mapping[NftElement, Counter],
+                  sources: Mapping[NftElement, tuple[str, ...]]) -> dict[str, Counter]:
+    """Security group rule id -> (packets, bytes) summed over the elements
+    that stand for it (``sources``: element -> every API object that asked
+    for it).  Every rule that has an element in the kernel is in the result
+    (with 0 when nothing hit it); an element not in the kernel yet counts
+    for nothing, one in the kernel that the plan no longer has is left out
+    (it is on its way out)."""
+    out: dict[str, list[int]] = {}
+    for element, ids in sources.items():
+        counter = counted.get(element)
+        if counter is None:
+            continue
+        for source in ids:
+            if source.startswith(RULE):
+                acc = out.setdefault(source[len(RULE):], [0, 0])
+                acc[0] += counter[0]
+                acc[1] += counter[1]
+    return {rule: (p, b) for rule, (p, b) in sorted(out.items())}
+
+
+def hits(ruleset: NftRuleset | None, sources: Mapping[NftElement, tuple[str, ...]]) -> dict[str, Counter]:
+    """The rules that were hit (non-zero counters) in an observed ruleset."""
+    if ruleset is None:
+        return {}
+    return {r: c for r, c in rule_counters(element_counters(ruleset), sources).items() if c != (0, 0)}
