@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gc
 import ipaddress
-import json
 import random
 import time
 from dataclasses import replace
@@ -25,7 +24,7 @@ from overcast.model.types import Port, SecurityGroupRule
 from overcast.plan import HostView
 from overcast.plan.diff import diff
 from overcast.plan.firewall import FirewallPlan
-from overcast.plan.firewall_chains import KINDS, sg_set
+from overcast.plan.firewall_admits import Flow, Ruleset, admits
 from overcast.plan.names import FW_MARK, FW_TABLE
 from overcast.plan.raw import KernelRefusal
 from overcast.plan.state import KernelState
@@ -149,34 +148,10 @@ def recording(kernel: FakeKernel) -> list[list[dict[str, Any]]]:
 
 
 # --- the compiled sets admit exactly what the rules admit ------------------------
-def _within(field: Any, value: int | str) -> bool:
-    if isinstance(field, dict) and "range" in field:
-        lo, hi = field["range"]
-        return bool(_num(lo) <= _num(value) <= _num(hi))
-    if isinstance(field, dict) and "prefix" in field:
-        net = ipaddress.ip_network(f"{field['prefix']['addr']}/{field['prefix']['len']}")
-        return ipaddress.ip_address(value) in net
-    return bool(_num(field) == _num(value))
-
-
-def _num(v: int | str) -> int:
-    return v if isinstance(v, int) else int(ipaddress.ip_address(v))
-
-
 def by_sets(plan: FirewallPlan, tag: int, direction: str, addr: str, proto: int, word: int) -> bool:
-    """As the inet chains look up: one set per shape; ``word`` is the
-    destination port, or type << 8 | code for ICMP."""
-    packet: dict[str, list[int | str]] = {"any": [tag, addr], "proto": [tag, addr, proto], "port": [tag, addr, proto, word],
-              "icmp": [tag, addr, proto, word]}
-    for kind in KINDS:
-        if kind == "icmp" and proto != 1:
-            continue
-        name = sg_set(direction, 4, kind)
-        for e in plan.ruleset.elements:
-            key = json.loads(e.key)["concat"] if e.set == name else None
-            if key and all(_within(f, v) for f, v in zip(key, packet[kind], strict=True)):
-                return True
-    return False
+    """As the inet chains look up (``firewall_admits.admits``): ``word`` is
+    the destination port, or type << 8 | code for ICMP."""
+    return admits(Ruleset.of(plan.ruleset), tag, direction, Flow(1, 4, addr, addr, proto, word, word))
 
 
 def by_rules(view: HostView, port: Port, direction: str, addr: str, proto: int, word: int) -> bool:

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from overcast.agent.conntrack_sweep import sweep_conntrack
 from overcast.agent.status import (
     ACTIVE,
     DOWN,
@@ -27,6 +28,7 @@ from overcast.linux.kernel import Kernel
 from overcast.model import keys
 from overcast.plan import HostPlan, plan_host
 from overcast.plan.diff import diff
+from overcast.plan.firewall_admits import Flow
 from overcast.plan.firewall_counters import hits
 from overcast.plan.names import is_workload
 from overcast.plan.state import ApplyError, Change, KernelState
@@ -46,14 +48,17 @@ class ReconcileResult:
     observed: KernelState
     changes: tuple[Change, ...]
     errors: tuple[ApplyError, ...]
+    swept: tuple[Flow, ...] = ()  # conntrack entries deleted: the new rules no longer admit them
 
 
 def reconcile(kernel: Kernel, desired: KernelState) -> ReconcileResult:
-    """Observe, diff, apply: the kernel half of every pass (never flushes)."""
+    """Observe, diff, apply, then delete the conntrack entries a firewall
+    change closed: the kernel half of every pass (never flushes)."""
     observed = kernel.observe()
     changes = diff(desired, observed)
     errors = kernel.apply(changes) if changes else []
-    return ReconcileResult(observed, tuple(changes), tuple(errors))
+    swept = sweep_conntrack(kernel, desired, changes, errors) if changes else ()
+    return ReconcileResult(observed, tuple(changes), tuple(errors), swept)
 
 
 def _unattached(plan: HostPlan) -> HostPlan:

@@ -21,8 +21,10 @@ from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from overcast.linux.fake_conntrack import FakeConntrack
 from overcast.linux.nft import NftError, marked_tables
 from overcast.plan import diff as steps
+from overcast.plan.firewall_admits import Flow
 from overcast.plan.raw import (
     EEXIST,
     NTF_SELF,
@@ -353,6 +355,7 @@ class FakeKernel:
         self.links: dict[str, FakeLink] = {}
         self.fdb: set[FakeFdb] = set()
         self.nftables = FakeNft()
+        self.conntrack = FakeConntrack()
         self.subsystems = subsystems
         self._next_index = 1
 
@@ -450,6 +453,12 @@ class FakeKernel:
 
     def nft(self, commands: list[dict[str, Any]]) -> None:
         self.nftables.batch(commands)
+
+    def conntrack_flows(self, zones: Collection[int]) -> list[Flow]:
+        return self.conntrack.flows(zones)
+
+    def conntrack_delete(self, flows: Sequence[Flow]) -> int:
+        return self.conntrack.delete(flows)
 
     # --- internals ------------------------------------------------------------
     def _index(self) -> int:

@@ -16,9 +16,10 @@ are up.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Protocol
 
+from overcast.plan.firewall_admits import Flow
 from overcast.plan.state import ApplyError, Change, KernelState
 
 
@@ -27,4 +28,12 @@ class Kernel(Protocol):
 
     def apply(self, changes: Sequence[Change]) -> list[ApplyError]:
         """Apply in order; a refused change is reported and the rest still tried."""
+        ...
+
+    def conntrack_flows(self, zones: Collection[int]) -> list[Flow]:
+        """The conntrack entries of ``zones`` (only those: never another zone's)."""
+        ...
+
+    def conntrack_delete(self, flows: Sequence[Flow]) -> int:
+        """Delete these entries (by original tuple and zone); how many went."""
         ...

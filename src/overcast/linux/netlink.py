@@ -28,11 +28,13 @@ from typing import Any, TypeVar
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkDumpInterrupted, NetlinkError
 
+from overcast.linux.conntrack import Conntrack
 from overcast.linux.devices import disable_ipv6, entered_netns
 from overcast.linux.nft import LIBRARY, Nftables, NftError, marked_tables
 from overcast.linux.rtnl import DumpInterrupted, RtnlReader
 from overcast.linux.rtnl_write import Request, RtnlWriter, fdb_request, link_set_request
 from overcast.plan import diff as steps
+from overcast.plan.firewall_admits import Flow
 from overcast.plan.names import NFT_TABLE_PREFIX
 from overcast.plan.raw import EEXIST, FdbRow, KernelRefusal, Link, LinkExists, owned_nft_rows
 from overcast.plan.state import ApplyError, Change, KernelState
@@ -67,6 +69,7 @@ class NetlinkKernel:
             self._ipr = IPRoute()
             made.pop_all()
         self._nft: Nftables | None = None  # made on first use (see the module doc)
+        self._ct: Conntrack | None = None  # ctnetlink, made on first use in the namespace
         self._indexes: dict[str, int] | None = None  # name -> ifindex during an apply
         self._observed: dict[str, int] | None = None  # name -> ifindex of the last observe
         self._batch = _Batch()
@@ -79,6 +82,8 @@ class NetlinkKernel:
         self._ipr.close()
         if self._nft is not None:
             self._nft.close()
+        if self._ct is not None:
+            self._ct.close()
 
     def __enter__(self) -> NetlinkKernel:
         return self
@@ -264,6 +269,18 @@ class NetlinkKernel:
         return frozenset(f"nft:{t['family']}:{t['name']}:{t.get('handle', '')}"
                          for item in out.get("nftables", []) if (t := item.get("table"))
                          and str(t.get("name", "")).startswith(NFT_TABLE_PREFIX))
+
+    def conntrack_flows(self, zones: Collection[int]) -> list[Flow]:
+        return self._conntrack().flows(zones)
+
+    def conntrack_delete(self, flows: Sequence[Flow]) -> int:
+        return self._conntrack().delete(flows)
+
+    def _conntrack(self) -> Conntrack:
+        if self._ct is None:
+            with entered_netns(self._netns):
+                self._ct = Conntrack()
+        return self._ct
 
     def _nftables(self) -> Nftables:
         if self._nft is None:

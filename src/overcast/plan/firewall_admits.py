@@ -1,0 +1,223 @@
+"""What a compiled ruleset admits, and which conntrack entries it no longer
+does.  Pure, no I/O (``docs/firewall.md``, "What a rule change does to
+existing connections").
+
+:func:`admits` answers "does this ruleset admit this flow for this tag and
+direction" the way the inet chains decide a new connection: the constant
+accepts a booting guest needs (DHCP, DHCPv6, neighbour discovery), then one
+lookup per rule shape in the sets of the direction and family, keyed by the
+tag, the remote address, the protocol and the destination port (``th
+dport``) or, for ICMP, the first 16 bits of its header (``th sport``: type
+<< 8 | code).  It reads the elements of an :class:`NftRuleset` (what the
+compiler wrote), never the kernel.
+
+After a change that removes elements, :func:`swept_zones` says which
+networks' conntrack zones to look at (none when nothing was removed) and
+:func:`condemned` which of their entries the new ruleset no longer admits:
+an entry whose original source is a local port with port security and
+whose egress rules do not admit it, or whose original destination is one
+whose ingress rules do not.  Everything else stays (an entry still admitted
+by another rule, or by what remains of a rule's range; a port without port
+security; a stateless port, whose rules meet every packet anyway).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from overcast.plan.firewall_chains import ICMP, KINDS, sg_set
+from overcast.plan.subsystems.firewall import NftElement, NftRuleset
+
+Span = tuple[int, int]  # inclusive
+RULE_SETS = frozenset(sg_set(d, v, k) for d in ("ingress", "egress") for v in (4, 6) for k in KINDS)
+PORT_SETS = ("tag", "ip4_ok", "ip6_ok")  # a port's tag and addresses: a removal may close access
+TCP, UDP = 6, 17
+# the constant accepts of the inet chains (firewall_chains._sg_rules), per direction and family:
+# (protocol, source port, destination port) for UDP, ICMPv6 types
+CONSTANT_UDP = {("egress", 4): (68, 67), ("egress", 6): (546, 547),
+                ("ingress", 4): (67, 68), ("ingress", 6): (547, 546)}
+CONSTANT_ND = {"egress": frozenset((133, 135, 136, 131, 132, 143)),
+               "ingress": frozenset((130, 134, 135, 136))}
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Flow:
+    """A conntrack entry's original direction, in zone ``zone``.  For
+    ICMP/ICMPv6 ``sport`` is type << 8 | code and ``dport`` the echo id (as
+    the chains read the header's first 16 bits with ``th sport``)."""
+
+    zone: int
+    version: int  # 4 | 6
+    src: str
+    dst: str
+    proto: int
+    sport: int = 0
+    dport: int = 0
+
+    def render(self) -> str:
+        return f"zone {self.zone} {self.src}:{self.sport} > {self.dst}:{self.dport} proto {self.proto}"
+
+
+@dataclass(frozen=True)
+class Ruleset:
+    """The rule elements of a ruleset indexed by (set, tag): each element as
+    the spans of its fields after the tag."""
+
+    by_set: Mapping[tuple[str, int], tuple[tuple[Span, ...], ...]]
+    stateless: frozenset[int] = frozenset()
+
+    @classmethod
+    def of(cls, ruleset: NftRuleset) -> Ruleset:
+        by_set: dict[tuple[str, int], list[tuple[Span, ...]]] = {}
+        stateless = set()
+        for e in ruleset.elements:
+            if e.set in RULE_SETS and e.family == "inet":
+                tag, *rest = _fields(e)
+                by_set.setdefault((e.set, tag[0]), []).append(tuple(rest))
+            elif e.set == "stateless" and e.family == "inet":
+                stateless.add(int(json.loads(e.key)))
+        return cls({k: tuple(v) for k, v in by_set.items()}, frozenset(stateless))
+
+
+def admits(rules: Ruleset, tag: int, direction: str, flow: Flow) -> bool:
+    """Whether the chain of ``direction`` accepts ``flow`` as a new
+    connection for the group set ``tag``: its remote end is the flow's
+    destination (egress) or source (ingress)."""
+    version, proto, sport, dport = flow.version, flow.proto, flow.sport, flow.dport
+    remote = flow.dst if direction == "egress" else flow.src
+    if proto == UDP and CONSTANT_UDP[(direction, version)] == (sport, dport):
+        return True
+    if version == 6 and proto == ICMP[6] and sport >> 8 in CONSTANT_ND[direction]:
+        return True
+    addr = int(ipaddress.ip_address(remote))
+    keys = {"any": (addr,), "proto": (addr, proto), "port": (addr, proto, dport),
+            "icmp": (addr, proto, sport)}
+    for kind in KINDS:
+        if kind == "icmp" and proto != ICMP[version]:
+            continue
+        key = keys[kind]
+        for spans in rules.by_set.get((sg_set(direction, version, kind), tag), ()):
+            if all(lo <= v <= hi for v, (lo, hi) in zip(key, spans, strict=True)):
+                return True
+    return False
+
+
+@dataclass(frozen=True)
+class LocalPort:
+    tap: str
+    tag: int
+    prefixes: tuple[tuple[int, int, int], ...]  # its allowed source addresses: (version, first, last)
+
+
+@dataclass(frozen=True)
+class Ports:
+    """The local ports with port security of a ruleset, by conntrack zone."""
+
+    zones: Mapping[int, tuple[LocalPort, ...]] = field(default_factory=dict)
+    tap_zone: Mapping[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, ruleset: NftRuleset, masters: Mapping[str, str]) -> Ports:
+        """``masters``: tap -> the bridge it is attached to (the plan's
+        attachments)."""
+        zone_of = {json.loads(e.key): _zone(e) for e in ruleset.elements
+                   if e.family == "inet" and e.set == "zone"}
+        tags: dict[str, int] = {}
+        prefixes: dict[str, list[tuple[int, int, int]]] = {}
+        for e in ruleset.elements:
+            if e.family != "bridge":
+                continue
+            if e.set == "tag":
+                tags[json.loads(e.key)] = int(json.loads(e.data))
+            elif e.set in ("ip4_ok", "ip6_ok"):
+                lo, hi = _fields(e)[-1]
+                version = 4 if e.set == "ip4_ok" else 6
+                prefixes.setdefault(json.loads(e.key)["concat"][0], []).append((version, lo, hi))
+        zones: dict[int, list[LocalPort]] = {}
+        tap_zone = {}
+        for tap, tag in sorted(tags.items()):
+            zone = zone_of.get(masters.get(tap, ""))
+            if zone is None:
+                continue
+            tap_zone[tap] = zone
+            if tag:
+                zones.setdefault(zone, []).append(LocalPort(tap, tag, tuple(prefixes.get(tap, ()))))
+        return cls({z: tuple(p) for z, p in zones.items()}, tap_zone)
+
+    def owners(self, zone: int, address: str) -> list[LocalPort]:
+        ip = ipaddress.ip_address(address)
+        a, v = int(ip), ip.version
+        return [p for p in self.zones.get(zone, ())
+                if any(ver == v and lo <= a <= hi for ver, lo, hi in p.prefixes)]
+
+
+def swept_zones(old: NftRuleset | None, new: NftRuleset, masters: Mapping[str, str]) -> frozenset[int]:
+    """The zones whose entries the change from ``old`` to ``new`` may have
+    closed: where a rule element of a tag in use, a port's tag or one of its
+    addresses was removed.  Empty (and no conntrack read) when the change
+    removes none of them."""
+    if old is None:
+        return frozenset()
+    have = {(e.family, e.set, e.key, e.data) for e in new.elements}
+    gone = [e for e in old.elements if (e.family, e.set, e.key, e.data) not in have
+            and (e.set in RULE_SETS or (e.family == "bridge" and e.set in PORT_SETS))]
+    if not gone:
+        return frozenset()
+    ports = Ports.of(new, masters)
+    tags = {_fields(e)[0][0] for e in gone if e.set in RULE_SETS}
+    zones = {z for z, members in ports.zones.items() for p in members if p.tag in tags}
+    for e in gone:
+        if e.set in PORT_SETS:
+            key = json.loads(e.key)
+            tap = key["concat"][0] if isinstance(key, dict) else key
+            if tap in ports.tap_zone:
+                zones.add(ports.tap_zone[tap])
+    return frozenset(zones)
+
+
+def condemned(flows: Iterable[Flow], new: NftRuleset, masters: Mapping[str, str]) -> list[Flow]:
+    """The entries of ``flows`` that ``new`` does not admit (module doc).
+    An address held by several local ports of the zone (a shared allowed
+    address pair) is admitted when one of them admits it."""
+    rules, ports = Ruleset.of(new), Ports.of(new, masters)
+    out = []
+    for f in flows:
+        src = [p for p in ports.owners(f.zone, f.src) if p.tag not in rules.stateless]
+        dst = [p for p in ports.owners(f.zone, f.dst) if p.tag not in rules.stateless]
+        out_ok = not src or any(admits(rules, p.tag, "egress", f) for p in src)
+        in_ok = not dst or any(admits(rules, p.tag, "ingress", f) for p in dst)
+        if not (out_ok and in_ok):
+            out.append(f)
+    return out
+
+
+# --- element keys as integer spans ------------------------------------------------
+def _fields(e: NftElement) -> list[Span]:
+    key = json.loads(e.key)
+    values = key["concat"] if isinstance(key, dict) and "concat" in key else [key]
+    return [_span(v) for v in values]
+
+
+def _span(value: Any) -> Span:
+    if isinstance(value, dict) and "range" in value:
+        return _span(value["range"][0])[0], _span(value["range"][1])[1]
+    if isinstance(value, dict) and "prefix" in value:
+        net = ipaddress.ip_network(f"{value['prefix']['addr']}/{value['prefix']['len']}", strict=False)
+        return int(net.network_address), int(net.broadcast_address)
+    if isinstance(value, str):
+        try:
+            n = int(ipaddress.ip_address(value))
+        except ValueError:
+            return -1, -1  # a name (ifname) or MAC: never compared as a number here
+        return n, n
+    return int(value), int(value)
+
+
+def _zone(e: NftElement) -> int:
+    """``jump zone_<n>`` -> n."""
+    target = json.loads(e.data)["jump"]["target"]
+    return int(str(target).rsplit("_", 1)[1])

@@ -1,0 +1,80 @@
+"""A refused firewall batch, narrowed to the API objects that cause it.
+
+The kernel refuses an nft batch as a whole.  To report the refusal on the
+ports it concerns and apply everything else, the subsystem splits the
+change into groups, one per API object (the comment of its elements: a
+security group rule, a port, a network), and tries them in atomic trial
+batches, halving a refused part until the refused groups are alone
+(:func:`bisect`): with k refused groups among n, at most 2·k·log2(n) + 1
+trials, and every trial that passes is applied, all or nothing.
+
+The refusal's message lists the refused objects in a fixed form, one
+``<kind> <id>: <the kernel's first line>`` per object (:func:`describe`),
+read back by :func:`refused_ids` when the port statuses are made.  Pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import TypeVar
+
+from overcast.plan.raw import KernelRefusal
+
+PREFIX = "refused: "
+SEPARATOR = " | "
+T = TypeVar("T")
+
+
+class PartlyRefused(KernelRefusal):
+    """Everything of the change was applied except the elements of the API
+    objects in ``refused`` (object id -> why, with its kind)."""
+
+    def __init__(self, refused: Mapping[str, tuple[str, str]]) -> None:
+        self.refused = dict(refused)
+        super().__init__(describe(refused))
+
+
+def bisect(groups: Sequence[tuple[str, T]], attempt: Callable[[list[T]], str | None]) -> dict[str, str]:
+    """The ids of the groups that ``attempt`` refuses alone, with its reason
+    (``attempt`` applies a list of groups atomically and returns None, or
+    refuses all of them and returns why)."""
+    refused: dict[str, str] = {}
+    stack = [list(groups)]
+    while stack:
+        part = stack.pop()
+        if not part:
+            continue
+        why = attempt([g for _, g in part])
+        if why is None:
+            continue
+        if len(part) == 1:
+            refused[part[0][0]] = why
+            continue
+        mid = len(part) // 2
+        stack += [part[mid:], part[:mid]]
+    return refused
+
+
+def describe(refused: Mapping[str, tuple[str, str]]) -> str:
+    """``refused: security group rule <id>: <why> | port <id>: <why>``."""
+    return PREFIX + SEPARATOR.join(f"{kind} {id_}: {_line(why)}"
+                                   for id_, (kind, why) in sorted(refused.items()))
+
+
+def refused_ids(message: str) -> dict[str, str] | None:
+    """Object id -> its part of the message (``<kind> <id>: <why>``), or
+    None when ``message`` is not a partial refusal (then the whole change
+    was refused)."""
+    if not message.startswith(PREFIX):
+        return None
+    out = {}
+    for part in message.removeprefix(PREFIX).split(SEPARATOR):
+        head = part.split(": ", 1)[0]
+        out[head.rsplit(" ", 1)[-1]] = part
+    return out
+
+
+def _line(why: str) -> str:
+    """The kernel's message on one line, without our separator."""
+    first = next((ln.strip() for ln in why.splitlines() if ln.strip()), why)
+    return first.replace(SEPARATOR, " / ")
