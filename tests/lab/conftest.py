@@ -35,8 +35,9 @@ class Lab:
     vms: dict[str, dict[str, Any]] = field(default_factory=dict)
     tenants: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-    def vm(self, name: str, host: str, network: str, ip: str | None = None) -> dict[str, Any]:
-        self.vms[name] = vm.create(name, host, network, ip)
+    def vm(self, name: str, host: str, network: str, ip: str | None = None,
+           security_groups: list[str] | None = None) -> dict[str, Any]:
+        self.vms[name] = vm.create(name, host, network, ip, security_groups=security_groups)
         return self.vms[name]
 
     def tenant(self, name: str, make: Callable[[Lab], dict[str, Any]]) -> dict[str, Any]:

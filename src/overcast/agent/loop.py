@@ -114,6 +114,9 @@ class AgentLoop:
         self.dirty = False
         self.last_devices = devices
         result = self.reconciler.run_pass()
+        if self.last is None:  # the host as the agent found it, now as planned (or why not)
+            log.info("first pass: %d change(s), %d refused, %d port(s) held",
+                     len(result.changes), len(result.errors), len(result.held))
         self.last = result
         if due:
             self.next_resync = now + self.resync_interval

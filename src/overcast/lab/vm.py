@@ -64,8 +64,12 @@ class Api:
 
 
 def create(name: str, host_name: str, network: str, address: str | None = None,
-           timeout: float = ACTIVE_TIMEOUT) -> dict[str, Any]:
-    """Create VM ``name`` on ``host_name`` attached to ``network``; wait until ACTIVE."""
+           timeout: float = ACTIVE_TIMEOUT, *,
+           security_groups: list[str] | None = None) -> dict[str, Any]:
+    """Create VM ``name`` on ``host_name`` attached to ``network``; wait until ACTIVE.
+
+    ``security_groups`` (ids) are the port's from its creation; without them
+    the API gives it the project's default group."""
     if not VM_NAME.match(name):
         raise LabError(f"VM name {name!r}: use 1-40 of a-z, 0-9, '-'")
     topo = current_topology()
@@ -75,7 +79,10 @@ def create(name: str, host_name: str, network: str, address: str | None = None,
         raise LabError(f"VM {name} already exists")
     api = Api(topo.api_url)
     net = api.find_network(network)
-    port = api.call("POST", "/v2.0/ports", {"port": _port_body(name, host.name, net, address)})["port"]
+    body = _port_body(name, host.name, net, address)
+    if security_groups is not None:
+        body["security_groups"] = security_groups
+    port = api.call("POST", "/v2.0/ports", {"port": body})["port"]
     vm = {"name": name, "host": host.name, "network_id": net["id"], "port_id": port["id"],
           "netns": vm_netns(name), "mac": port["mac_address"], "mtu": net.get("mtu", 1500)}
     with state.locked() as st_:
