@@ -40,10 +40,12 @@ from pathlib import Path
 import pytest
 from pyroute2 import netns
 
+from overcast.agent.reconciler import reconcile
 from overcast.linux.netlink import NetlinkKernel
 from overcast.model.types import AddressPair, Port, SecurityGroup, SecurityGroupRule
 from overcast.plan import HostView, plan_host
 from overcast.plan.diff import diff
+from overcast.plan.firewall_admits import Flow
 from overcast.plan.names import PORT_GROUP, bridge_name, tap_name
 from plan.scenarios import HOSTS, NET_A, NET_B, net
 from plan.test_firewall_golden import DEFAULT, LOOSE, WEB, default_rules, group, rule, vm
@@ -98,19 +100,24 @@ class Host:
     view: HostView
     vms: dict[int, Vm] = field(default_factory=dict)
 
-    def converge(self, view: HostView) -> None:
-        """Links and ruleset of ``view``, as the agent applies them: plan_host
+    def converge(self, view: HostView) -> tuple[Flow, ...]:
+        """Links and ruleset of ``view``, as the agent applies them (its
+        passes: observe, diff, apply, the conntrack sweep): plan_host
         puts the ruleset in the desired state (and br_netfilter on every
         bridge); on a fresh host the first pass makes the firewall's chains
-        and the second attaches the taps."""
+        and the second attaches the taps.  Returns the conntrack entries
+        the passes deleted."""
         plan = plan_host(replace(view, firewall=not WITHOUT_RULESET))
         state = plan.state
         assert plan.problems == (), plan.problems
+        swept: tuple[Flow, ...] = ()
         for _ in range(2):
-            errors = self.kernel.apply(diff(state, self.kernel.observe()))
-            assert errors == [], [e.render() for e in errors]
+            done = reconcile(self.kernel, state)
+            assert done.errors == (), [e.render() for e in done.errors]
+            swept += done.swept
         assert diff(state, self.kernel.observe()) == []
         self.view = view
+        return swept
 
 
 MakeHost = Callable[[Sequence[Port], Sequence[SecurityGroup], Sequence[SecurityGroupRule]], Host]
@@ -496,6 +503,67 @@ def blocked_answer(client: Vm, server: Vm, port: int, cap: Capture) -> None:
 def conntrack(h: Host) -> list[str]:
     return subprocess.run(["ip", "netns", "exec", h.ns, "cat", "/proc/net/nf_conntrack"],
                           capture_output=True, text=True, check=True).stdout.splitlines()
+
+
+# --- a removed rule closes the connections it admitted -----------------------------------
+
+def test_removing_a_rule_stops_its_connections_both_ways_and_keeps_the_others(host: MakeHost) -> None:
+    """The client has no port security (as a client on another host: only
+    the server's rules decide here), so once tcp/22's entry is deleted the
+    server's next segment is the one that would reopen it (conntrack picks
+    up mid-stream packets, nf_conntrack_tcp_loose): its egress is open,
+    only the non-SYN drop stops it."""
+    rules = [rule(60, WEB, protocol="tcp", port_range_min=22, port_range_max=22,
+                  remote_ip_prefix="10.0.0.0/24"),
+             rule(61, WEB, protocol="tcp", port_range_min=8080, port_range_max=8080),
+             rule(62, WEB, "egress")]
+    h = host([vm(1, "h1", "10.0.0.1", (WEB,)), vm(2, "h1", "10.0.0.2", (), port_security_enabled=False)],
+             [group(WEB)], rules)
+    server, client = h.vms[1], h.vms[2]
+    ssh, web = talk(client, server, 22), talk(client, server, 8080)
+    swept = h.converge(replace(h.view, security_group_rules=rules[1:]))
+    assert [(f.dst, f.dport) for f in swept] == [(server.ip, 22)], swept
+    assert not [e for e in conntrack(h) if "dport=22 " in e], conntrack(h)
+    # the server's data on the ssh connection leaves it and never reaches the client ...
+    stopped(server, client, ssh[1], lambda ip: ip[:2] == (server.ip, client.ip) and _sport(ip) == 22)
+    # ... nor the client's the server
+    stopped(client, server, ssh[0], lambda ip: ip[:2] == (client.ip, server.ip) and _dport(ip) == 22)
+    # the connection a remaining rule admits carries data both ways, as before
+    for _ in range(3):
+        exchange(web[0], web[1], b"still admitted")
+        exchange(web[1], web[0], b"and answered")
+    srv = listen(server, 22, addr="10.0.0.1")
+    blocked_syn(client, server, 22, Capture(server.ns))
+    assert not ready(srv, 0)
+    closed(ssh)
+    closed(web)
+
+
+def stopped(sender: Vm, receiver: Vm, sock: socket.socket,
+            seg: Callable[[tuple[str, str, int, bytes]], bool]) -> None:
+    """Data sent on ``sock`` leaves ``sender`` and no segment of it arrives."""
+    cap, out = Capture(receiver.ns), Capture(sender.ns)
+    try:
+        sock.sendall(b"after the rule is gone")
+
+        def data(f: Frame) -> bool:
+            ip = f.ipv4()
+            return ip is not None and ip[2] == 6 and seg(ip) and len(ip[3]) > (ip[3][12] >> 4) * 4
+
+        out.wait(data, outgoing=True)
+        _then_marker(sender, receiver, cap)
+        assert cap.received(lambda f: (ip := f.ipv4()) is not None and ip[2] == 6 and seg(ip)) == []
+    finally:
+        cap.close()
+        out.close()
+
+
+def _sport(ip: tuple[str, str, int, bytes]) -> int:
+    return int.from_bytes(ip[3][0:2], "big")
+
+
+def _dport(ip: tuple[str, str, int, bytes]) -> int:
+    return int.from_bytes(ip[3][2:4], "big")
 
 
 # --- (g) fail closed ---------------------------------------------------------------------
