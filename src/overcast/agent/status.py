@@ -8,7 +8,9 @@ was left out (a record that is neither observed as desired nor applied in
 this pass: the firewall's ruleset while its subsystem cannot be read, or an
 attachment held back until the firewall's chains exist).  The firewall's
 ruleset names every local port's tap (``NftRuleset.devices()``), so a port
-is ACTIVE only once its firewall elements are in place.  It is DOWN when its
+is ACTIVE only once its firewall elements are in place; a firewall change
+the kernel refused in part makes DOWN only the ports of the refused API
+objects (``NftRuleset.refused_devices``).  It is DOWN when its
 device is missing, administratively down, or something it needs failed or
 is not in place yet.
 """
@@ -38,9 +40,21 @@ def failed_devices(errors: Iterable[ApplyError]) -> dict[str, str]:
     """Device name -> the kernel's complaint, for every refused change."""
     out: dict[str, str] = {}
     for err in errors:
+        narrowed = _narrowed(err)
+        if narrowed is not None:  # a firewall change refused in part: only what it concerns
+            for dev, why in sorted(narrowed.items()):
+                out.setdefault(dev, why)
+            continue
         for dev in sorted(err.change.obj.devices()):
             out.setdefault(dev, err.render())
     return out
+
+
+def _narrowed(err: ApplyError) -> dict[str, str] | None:
+    obj = err.change.obj
+    if isinstance(obj, NftRuleset) and err.change.op != "delete":
+        return obj.refused_devices(err.message, err.change.old)
+    return None
 
 
 def missing_devices(plan: HostPlan, observed: KernelState, changes: Iterable[Change],
@@ -51,6 +65,8 @@ def missing_devices(plan: HostPlan, observed: KernelState, changes: Iterable[Cha
     device)."""
     refused = {e.change for e in errors}
     applied = {c.obj for c in changes if c.op != "delete" and c not in refused}
+    # refused in part: the refused objects are failed devices, everything else is in place
+    applied |= {e.change.obj for e in errors if _narrowed(e) is not None}
     ports = frozenset(plan.port_devices.values())
     unread = dict(observed.unobserved)
     out: dict[str, str] = {}

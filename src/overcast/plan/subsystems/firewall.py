@@ -30,8 +30,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from overcast.plan.firewall_expr import canonical
-from overcast.plan.names import FW_MARK, FW_RULE_MARK, FW_TABLE, is_fw_table
-from overcast.plan.raw import KernelIO, KernelRows
+from overcast.plan.firewall_refusal import PartlyRefused, bisect, refused_ids
+from overcast.plan.names import FW_MARK, FW_RULE_MARK, FW_TABLE, VXLAN_PREFIX, is_fw_table
+from overcast.plan.raw import KernelIO, KernelRefusal, KernelRows
 from overcast.plan.state import Change
 from overcast.plan.subsystem import DiffContext, Subsystem
 
@@ -203,6 +204,33 @@ class NftRuleset:
             parts.append(f"sets {len(self.sets ^ old.sets)} changed")
         return "; ".join(parts)
 
+    def refused_devices(self, message: str, old: NftRuleset | None = None) -> dict[str, str] | None:
+        """Device -> its reason when the change to this ruleset (from
+        ``old``) was refused only in part (``message`` names the refused
+        API objects); None when it was refused whole.  An object's devices:
+        the devices its elements name (a port's tap, a network's bridge and
+        VXLAN device) and, for a security group rule, the taps of the group
+        set its elements are keyed by."""
+        ids = refused_ids(message)
+        if ids is None:
+            return None
+        elements = self.elements | (old.elements if old else frozenset())
+        by_tag: dict[str, set[str]] = {}
+        for e in self.elements:
+            if e.family == "bridge" and e.set == "tag" and e.data:
+                by_tag.setdefault(e.data, set()).update(e.devices())
+        out: dict[str, str] = {}
+        for e in sorted(elements):
+            why = ids.get(e.comment)
+            if why is None:
+                continue
+            devices = set(e.devices())
+            if e.set.startswith(("in4_", "in6_", "eg4_", "eg6_")):
+                devices |= by_tag.get(canonical(json.loads(e.key)["concat"][0]), set())
+            for dev in sorted(devices):
+                out.setdefault(dev, why)
+        return out
+
 
 # --- observe ---------------------------------------------------------------------
 def observe(rows: KernelRows) -> list[NftRuleset]:
@@ -318,11 +346,65 @@ def diff(d: DiffContext) -> None:
 
 
 def apply(io: KernelIO, change: Change) -> None:
+    """One batch; if the kernel refuses it, the same change in trial
+    batches narrowed to the API objects that cause the refusal
+    (:mod:`overcast.plan.firewall_refusal`): the constant part first (if
+    the kernel refuses that too, the whole change is refused), then the
+    element deletes, then the adds, grouped by comment.  Raises
+    :class:`PartlyRefused` naming them when only some were refused."""
     new: NftRuleset = NftRuleset() if change.op == "delete" else change.obj
     old: NftRuleset = change.obj if change.op == "delete" else (change.old or NftRuleset())
     commands = batch(old, new)
-    if commands:
+    if not commands:
+        return
+    try:
         io.nft(commands)
+    except KernelRefusal:
+        if not new.tables:
+            raise
+        _narrowed(io, old, new)
+
+
+def _narrowed(io: KernelIO, old: NftRuleset, new: NftRuleset) -> None:
+    """The change in trials (see :func:`apply`); raises the first trial's
+    refusal when the constant part (tables, sets, chains) is refused."""
+    new_sets = {(s.family, s.name): s for s in new.sets}
+    same = {(s.family, s.name) for s in old.sets if new_sets.get((s.family, s.name)) == s}
+    # the structure of new with the elements old keeps in unchanged sets
+    middle = NftRuleset(new.tables, new.sets, new.chains,
+                        frozenset(e for e in old.elements if (e.family, e.set) in same))
+    base = batch(old, middle)
+    if base:
+        io.nft(base)  # a refusal here refuses the whole change
+    refused: dict[str, tuple[str, str]] = {}
+    for op, elements in (("delete", middle.elements - new.elements),
+                         ("add", new.elements - middle.elements)):
+        by_id: dict[str, list[NftElement]] = {}
+        for e in sorted(elements):
+            by_id.setdefault(e.comment, []).append(e)
+        kinds = {i: element_kind(es[0]) for i, es in by_id.items()}
+
+        def attempt(parts: list[list[NftElement]], op: str = op) -> str | None:
+            try:
+                io.nft(_elements_op(op, sorted(e for part in parts for e in part)))
+            except KernelRefusal as exc:
+                return str(exc)
+            return None
+
+        for id_, why in bisect(sorted(by_id.items()), attempt).items():
+            refused.setdefault(id_, (kinds[id_], why))
+    if refused:
+        raise PartlyRefused(refused)
+
+
+def element_kind(e: NftElement) -> str:
+    """The kind of API object an element comes from, as a port status names it."""
+    if e.set.startswith(("in4_", "in6_", "eg4_", "eg6_")):
+        return "security group rule"
+    key = json.loads(e.key)
+    if e.set == "zone" or (e.set == "tag" and isinstance(key, str) and key.startswith(VXLAN_PREFIX)):
+        return "network"
+    return "port"
 
 
 def batch(old: NftRuleset, new: NftRuleset) -> list[dict[str, Any]]:
