@@ -41,14 +41,17 @@ import pytest
 from pyroute2 import netns
 
 from overcast.agent.reconciler import reconcile
+from overcast.agent.status import port_statuses
 from overcast.linux.netlink import NetlinkKernel
 from overcast.model.types import AddressPair, Port, SecurityGroup, SecurityGroupRule
 from overcast.plan import HostView, plan_host
 from overcast.plan.diff import diff
+from overcast.plan.firewall import compile_firewall
 from overcast.plan.firewall_admits import Flow
-from overcast.plan.names import PORT_GROUP, bridge_name, tap_name
+from overcast.plan.firewall_refusal import refused_ids
+from overcast.plan.names import FW_TABLE, PORT_GROUP, bridge_name, tap_name
 from plan.scenarios import HOSTS, NET_A, NET_B, net
-from plan.test_firewall_golden import DEFAULT, LOOSE, WEB, default_rules, group, rule, vm
+from plan.test_firewall_golden import DB, DEFAULT, LOOSE, WEB, default_rules, group, rule, vm
 
 from .conftest import RUN, add_workload, ip_json
 from .test_firewall_wire import (
@@ -564,6 +567,47 @@ def _sport(ip: tuple[str, str, int, bytes]) -> int:
 
 def _dport(ip: tuple[str, str, int, bytes]) -> int:
     return int.from_bytes(ip[3][2:4], "big")
+
+
+# --- a change the kernel refuses in part --------------------------------------------------
+
+def test_a_rule_the_kernel_refuses_is_reported_on_its_port_and_the_rest_works(host: MakeHost) -> None:
+    """A real refusal: between the agent's observe and its apply an operator
+    puts tcp/20-30 from 10.0.0.0/8 under the web group's tag into
+    ``in4_port`` by hand, so the kernel refuses the new tcp/22 rule's
+    element (inside it: the interval set refuses overlaps) and with it the
+    whole batch.  The subsystem applies everything else: the db rule works
+    and its port is ACTIVE; only the web port is DOWN, naming the rule.  The
+    next pass deletes the stray element and adds the rule."""
+    h = host([vm(1, "h1", "10.0.0.1", (WEB,)), vm(2, "h1", "10.0.0.2", (DB,)),
+              vm(3, "h1", "10.0.0.3", (), port_security_enabled=False)],
+             [group(WEB), group(DB)], [rule(82, WEB, "egress"), rule(83, DB, "egress")])
+    web, db, client = h.vms[1], h.vms[2], h.vms[3]
+    ssh = rule(80, WEB, protocol="tcp", port_range_min=22, port_range_max=22,
+               remote_ip_prefix="10.0.0.0/24")
+    pg = rule(81, DB, protocol="tcp", port_range_min=5432, port_range_max=5432)
+    view = replace(h.view, security_group_rules=[*h.view.security_group_rules, ssh, pg])
+    plan = plan_host(view)
+    tag = compile_firewall(view, plan.port_devices).tags[(WEB,)]
+    observed = h.kernel.observe()
+    changes = diff(plan.state, observed)
+    subprocess.run(["ip", "netns", "exec", h.ns, "nft", "add", "element", "inet", FW_TABLE, "in4_port",
+                    f"{{ {tag} . 10.0.0.0/8 . 6 . 20-30 }}"], check=True)
+    errors = h.kernel.apply(changes)
+    st = port_statuses(plan, observed, errors, changes)
+    (err,) = errors
+    assert list(refused_ids(err.message) or {}) == [ssh.id], err.message
+    assert st[web.port.id].status == "DOWN", st
+    assert st[web.port.id].reason == \
+        f"security group rule {ssh.id}: Error: Could not process rule: File exists", st
+    assert st[db.port.id].status == "ACTIVE" and st[client.port.id].status == "ACTIVE", st
+    closed(talk(client, db, 5432))  # the db rule is in the kernel
+    # the next pass: the stray element goes, the rule comes
+    done = reconcile(h.kernel, plan.state)
+    assert done.errors == (), [e.render() for e in done.errors]
+    st = port_statuses(plan, done.observed, done.errors, done.changes)
+    assert {s.status for s in st.values()} == {"ACTIVE"}, st
+    closed(talk(client, web, 22))
 
 
 # --- (g) fail closed ---------------------------------------------------------------------

@@ -125,3 +125,5 @@ def test_the_message_names_each_refused_object_on_one_line() -> None:
     assert text == "refused: port p1: Error: y | security group rule r1: Error: x"
     assert refused_ids(text) == {"p1": "port p1: Error: y", "r1": "security group rule r1: Error: x"}
     assert refused_ids("Error: Could not process rule") is None
+    assert describe({"r": ("port", "internal:0:0-0: Error: Could not process rule: File exists")}) == \
+        "refused: port r: Error: Could not process rule: File exists"

@@ -15,6 +15,7 @@ read back by :func:`refused_ids` when the port statuses are made.  Pure.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import TypeVar
 
@@ -22,6 +23,7 @@ from overcast.plan.raw import KernelRefusal
 
 PREFIX = "refused: "
 SEPARATOR = " | "
+LOCATION = re.compile(r"^\S+:\d+:\d+-\d+: ")
 T = TypeVar("T")
 
 
@@ -75,6 +77,7 @@ def refused_ids(message: str) -> dict[str, str] | None:
 
 
 def _line(why: str) -> str:
-    """The kernel's message on one line, without our separator."""
+    """The kernel's message on one line, without our separator and without
+    libnftables' location of JSON input (``internal:0:0-0: ``)."""
     first = next((ln.strip() for ln in why.splitlines() if ln.strip()), why)
-    return first.replace(SEPARATOR, " / ")
+    return LOCATION.sub("", first).replace(SEPARATOR, " / ")
