@@ -23,6 +23,7 @@ security; a stateless port, whose rules meet every packet anyway).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 from collections.abc import Iterable, Mapping
@@ -33,7 +34,8 @@ from overcast.plan.firewall_chains import ICMP, KINDS, sg_set
 from overcast.plan.subsystems.firewall import NftElement, NftRuleset
 
 Span = tuple[int, int]  # inclusive
-RULE_SETS = frozenset(sg_set(d, v, k) for d in ("ingress", "egress") for v in (4, 6) for k in KINDS)
+SETS = {(d, v): tuple((k, sg_set(d, v, k)) for k in KINDS) for d in ("ingress", "egress") for v in (4, 6)}
+RULE_SETS = frozenset(name for kinds in SETS.values() for _, name in kinds)
 PORT_SETS = ("tag", "ip4_ok", "ip6_ok")  # a port's tag and addresses: a removal may close access
 TCP, UDP = 6, 17
 # the constant accepts of the inet chains (firewall_chains._sg_rules), per direction and family:
@@ -93,14 +95,19 @@ def admits(rules: Ruleset, tag: int, direction: str, flow: Flow) -> bool:
         return True
     if version == 6 and proto == ICMP[6] and sport >> 8 in CONSTANT_ND[direction]:
         return True
-    addr = int(ipaddress.ip_address(remote))
-    keys = {"any": (addr,), "proto": (addr, proto), "port": (addr, proto, dport),
-            "icmp": (addr, proto, sport)}
-    for kind in KINDS:
-        if kind == "icmp" and proto != ICMP[version]:
+    addr = _address(remote)[1]
+    for kind, name in SETS[(direction, version)]:
+        if kind == "any":
+            key: tuple[int, ...] = (addr,)
+        elif kind == "proto":
+            key = (addr, proto)
+        elif kind == "port":
+            key = (addr, proto, dport)
+        elif proto == ICMP[version]:
+            key = (addr, proto, sport)
+        else:
             continue
-        key = keys[kind]
-        for spans in rules.by_set.get((sg_set(direction, version, kind), tag), ()):
+        for spans in rules.by_set.get((name, tag), ()):
             if all(lo <= v <= hi for v, (lo, hi) in zip(key, spans, strict=True)):
                 return True
     return False
@@ -149,8 +156,7 @@ class Ports:
         return cls({z: tuple(p) for z, p in zones.items()}, tap_zone)
 
     def owners(self, zone: int, address: str) -> list[LocalPort]:
-        ip = ipaddress.ip_address(address)
-        a, v = int(ip), ip.version
+        v, a = _address(address)
         return [p for p in self.zones.get(zone, ())
                 if any(ver == v and lo <= a <= hi for ver, lo, hi in p.prefixes)]
 
@@ -185,17 +191,34 @@ def condemned(flows: Iterable[Flow], new: NftRuleset, masters: Mapping[str, str]
     address pair) is admitted when one of them admits it."""
     rules, ports = Ruleset.of(new), Ports.of(new, masters)
     out = []
+    decided: dict[tuple[object, ...], bool] = {}  # the source port decides only UDP and ICMP
+
+    @functools.cache
+    def judged(zone: int, address: str) -> list[LocalPort]:
+        return [p for p in ports.owners(zone, address) if p.tag not in rules.stateless]
+
     for f in flows:
-        src = [p for p in ports.owners(f.zone, f.src) if p.tag not in rules.stateless]
-        dst = [p for p in ports.owners(f.zone, f.dst) if p.tag not in rules.stateless]
-        out_ok = not src or any(admits(rules, p.tag, "egress", f) for p in src)
-        in_ok = not dst or any(admits(rules, p.tag, "ingress", f) for p in dst)
-        if not (out_ok and in_ok):
+        key = (f.zone, f.version, f.src, f.dst, f.proto, f.dport,
+               f.sport if f.proto in (UDP, ICMP[f.version]) else -1)
+        keep = decided.get(key)
+        if keep is None:
+            src, dst = judged(f.zone, f.src), judged(f.zone, f.dst)
+            keep = decided[key] = (not src or any(admits(rules, p.tag, "egress", f) for p in src)) \
+                and (not dst or any(admits(rules, p.tag, "ingress", f) for p in dst))
+        if not keep:
             out.append(f)
     return out
 
 
 # --- element keys as integer spans ------------------------------------------------
+@functools.lru_cache(maxsize=1 << 16)
+def _address(text: str) -> tuple[int, int]:
+    """(version, integer) of an address (parsing is most of a sweep's cost:
+    entries repeat their addresses)."""
+    ip = ipaddress.ip_address(text)
+    return ip.version, int(ip)
+
+
 def _fields(e: NftElement) -> list[Span]:
     key = json.loads(e.key)
     values = key["concat"] if isinstance(key, dict) and "concat" in key else [key]
