@@ -55,10 +55,12 @@ def make_group(lab: Lab, name: str) -> dict[str, Any]:
     return group
 
 
-def add_rule(lab: Lab, group: dict[str, Any], port: int, **remote: str) -> dict[str, Any]:
-    """An ingress rule of ``group``: tcp/``port`` from ``remote`` (a prefix or a group)."""
+def add_rule(lab: Lab, group: dict[str, Any], port: int, up_to: int | None = None,
+             **remote: str) -> dict[str, Any]:
+    """An ingress rule of ``group``: tcp/``port`` (to ``up_to``) from
+    ``remote`` (a prefix or a group)."""
     body = {"security_group_id": group["id"], "direction": "ingress", "ethertype": "IPv4",
-            "protocol": "tcp", "port_range_min": port, "port_range_max": port, **remote}
+            "protocol": "tcp", "port_range_min": port, "port_range_max": up_to or port, **remote}
     rule: dict[str, Any] = lab.api.call("POST", "/v2.0/security-group-rules",
                                         {"security_group_rule": body})["security_group_rule"]
     return rule
@@ -114,46 +116,107 @@ def test_default_group_members_talk_across_hosts_an_outsider_only_gets_replies(
 
 def test_a_vm_joining_a_remote_group_on_another_host_gets_in_within_a_second_leaving_gets_out(
         lab: Lab, sg: dict[str, Any]) -> None:
+    """sg3 (host3) admits tcp/7032-7033 from sg-members; sg1 (host1) is a
+    member; sg2 (host2) joins, then leaves while a connection is open."""
     members = make_group(lab, "sg-members")
     guarded = make_group(lab, "sg-guarded")
     try:
-        add_rule(lab, guarded, port=GUARDED_PORT, remote_group_id=members["id"])
-        set_groups(lab, "sg3", guarded)  # the server, on host3
-        set_groups(lab, "sg1", sg["default"], members)  # a member, on host1
+        add_rule(lab, guarded, GUARDED_PORT, GUARDED_PORT + 1, remote_group_id=members["id"])
+        set_groups(lab, "sg3", guarded)
+        set_groups(lab, "sg1", sg["default"], members)
         with traffic.listen(ns(lab, "sg3"), GUARDED_PORT):
             first = traffic.first_answer(reaches(lab, "sg1", "sg3", GUARDED_PORT, 5.0))
             assert first is not None, "sg1 (a member) never got into sg3"
-            # sg2, on host2, is not a member
-            tried = traffic.attempts(reaches(lab, "sg2", "sg3", GUARDED_PORT, WITHIN))
-            assert tried and not any(a.answered for a in tried), tried
-            # joins: in within a second of the API's answer
-            with traffic.reach(ns(lab, "sg2"), ip(lab, "sg3"), GUARDED_PORT, "answered",
-                               WITHIN + 2.0) as join:
-                join.wait_line("silent")
-                set_groups(lab, "sg2", sg["default"], members)
-                answered = time.monotonic()
-                first = traffic.first_answer(join.finish())
-            assert first is not None, f"sg2 not in {WITHIN + 2.0} s after joining sg-members"
-            assert first.start - answered < WITHIN, \
-                f"sg2 got in {first.start - answered:.3f} s after the API answered"
-            # leaves: out within a second
-            with traffic.reach(ns(lab, "sg2"), ip(lab, "sg3"), GUARDED_PORT, "silent",
-                               WITHIN + 2.0) as leave:
-                leave.wait_line("open")
-                set_groups(lab, "sg2", sg["default"])
-                answered = time.monotonic()
-                tried = traffic.attempts(leave.finish())
-            assert leave.proc.returncode == 0, \
-                f"sg2 still gets in {WITHIN + 2.0} s after leaving sg-members: {tried}"
-            out = tried[-3]  # the first of the three unanswered attempts in a row
-            assert out.start - answered < WITHIN, \
-                f"sg2 still got in {out.start - answered:.3f} s after the API answered"
+            sg2_joins(lab, sg, members)
+            ends = traffic.stream(ns(lab, "sg3"), ip(lab, "sg3"), ns(lab, "sg2"), GUARDED_PORT + 1)
+            with ends[0], ends[1]:
+                with traffic.reach(ns(lab, "sg2"), ip(lab, "sg3"), GUARDED_PORT, "silent",
+                                   WITHIN + 2.0) as leave:
+                    leave.wait_line("open")
+                    set_groups(lab, "sg2", sg["default"])
+                    answered = time.monotonic()
+                    tried = traffic.attempts(leave.finish())
+                talked = [traffic.summary(lines)
+                          for lines in traffic.stop_at(answered + WITHIN + CUT_SEEN, *ends)]
+        assert leave.proc.returncode == 0, \
+            f"sg2 still gets in {WITHIN + 2.0} s after leaving sg-members: {tried}"
+        out = tried[-3]  # the first of the three unanswered attempts in a row
+        assert out.start - answered < WITHIN, \
+            f"sg2 still got in {out.start - answered:.3f} s after the API answered"
+        assert_cut(talked, answered)
     finally:
         set_groups(lab, "sg2", sg["default"])
         set_groups(lab, "sg1", sg["default"])
         set_groups(lab, "sg3", sg["outsiders"])
         for group in (guarded, members):
             lab.api.call("DELETE", f"/v2.0/security-groups/{group['id']}")
+
+
+def sg2_joins(lab: Lab, sg: dict[str, Any], members: dict[str, Any]) -> None:
+    """sg2, not a member, cannot get into sg3; in sg-members, it can, within
+    a second of the API's answer."""
+    tried = traffic.attempts(reaches(lab, "sg2", "sg3", GUARDED_PORT, WITHIN))
+    assert tried and not any(a.answered for a in tried), tried
+    with traffic.reach(ns(lab, "sg2"), ip(lab, "sg3"), GUARDED_PORT, "answered",
+                       WITHIN + 2.0) as join:
+        join.wait_line("silent")
+        set_groups(lab, "sg2", sg["default"], members)
+        answered = time.monotonic()
+        first = traffic.first_answer(join.finish())
+    assert first is not None, f"sg2 not in {WITHIN + 2.0} s after joining sg-members"
+    assert first.start - answered < WITHIN, \
+        f"sg2 got in {first.start - answered:.3f} s after the API answered"
+
+
+CUT_SEEN = 0.5  # a cut connection is watched this much longer, its ends still sending
+
+
+def assert_cut(talked: list[dict[str, Any]], answered: float) -> None:
+    """A connection whose rule went at ``answered`` (the API's answer)
+    carried data both ways until then and nothing either way from
+    ``WITHIN`` after it, while both ends kept sending."""
+    for end, other, way in ((talked[0], talked[1], "to the server"),
+                            (talked[1], talked[0], "to the client")):
+        times = end["times"]
+        assert [t for t in times if answered - 0.2 < t <= answered], \
+            f"nothing came {way} just before the change"
+        late = [t - answered for t in times if t - answered >= WITHIN]
+        assert not late, f"data still came {way} {late[0]:.3f} s after the API answered"
+        assert other["sent"] - len(times) >= CUT_SEEN / 0.02 / 2, \
+            f"{way}: {other['sent']} sent, {len(times)} came"
+
+
+def test_a_rule_from_a_cidr_admits_exactly_that_and_deleting_it_closes_its_connections(
+        lab: Lab, sg: dict[str, Any]) -> None:
+    """sg3 (host3) in a group whose one rule admits tcp/22 from 10.6.0.12/30:
+    sg2 (.12, host2) gets in, not on tcp/23; sg1 (.11, host1) does not; the
+    rule deleted, sg2's open connection stops both ways and a new one fails."""
+    ssh = make_group(lab, "sg-ssh")
+    try:
+        rule = add_rule(lab, ssh, 22, remote_ip_prefix="10.6.0.12/30")
+        set_groups(lab, "sg3", ssh)
+        with traffic.listen(ns(lab, "sg3"), 22):
+            first = traffic.first_answer(reaches(lab, "sg2", "sg3", 22, 5.0))
+            assert first is not None and first.kind == "open", "sg2 never got to tcp/22"
+            # nothing listens on tcp/23: a SYN let through would be answered (refused)
+            with traffic.reach(ns(lab, "sg2"), ip(lab, "sg3"), 23, "answered", WITHIN) as port23, \
+                    traffic.reach(ns(lab, "sg1"), ip(lab, "sg3"), 22, "answered", WITHIN) as other:
+                for run, what in ((port23, "sg2 to tcp/23"), (other, "sg1 (.11) to tcp/22")):
+                    tried = traffic.attempts(run.finish())
+                    assert tried and not any(a.answered for a in tried), f"{what}: {tried}"
+        ends = traffic.stream(ns(lab, "sg3"), ip(lab, "sg3"), ns(lab, "sg2"), 22)
+        with ends[0], ends[1]:
+            lab.api.call("DELETE", f"/v2.0/security-group-rules/{rule['id']}")
+            answered = time.monotonic()
+            # the talker's socket still listens: a new connection let through would open
+            tried = traffic.attempts(reaches(lab, "sg2", "sg3", 22, WITHIN))
+            talked = [traffic.summary(lines)
+                      for lines in traffic.stop_at(answered + WITHIN + CUT_SEEN, *ends)]
+        assert tried and not any(a.answered for a in tried), f"a new connection: {tried}"
+        assert_cut(talked, answered)
+    finally:
+        set_groups(lab, "sg3", sg["outsiders"])
+        lab.api.call("DELETE", f"/v2.0/security-groups/{ssh['id']}")
 
 
 @pytest.fixture
@@ -236,7 +299,7 @@ def assert_never_answered_before(probed: list[traffic.Attempt], killed: float, b
     for, attempts followed each other without a pause from before the kill
     on, and the rule worked within a second of the API's answer."""
     early = [a for a in probed if a.answered and a.start < before]
-    assert early == [], f"tcp/{PROBED_PORT} answered sg3 before its rule: {early[:3]}"
+    assert not early, f"tcp/{PROBED_PORT} answered sg3 before its rule: {early[:3]}"
     first = next(a for a in probed if a.answered)
     starts = [a.start for a in probed if a.start < first.start]
     assert starts[0] < killed

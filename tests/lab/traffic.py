@@ -63,9 +63,10 @@ sys.exit(1)
 """
 
 # One end of a TCP connection ("listen" or "connect"): sends "<n>\n" every
-# 20 ms and records every number it receives with the time it came; on a
-# line on stdin it stops and prints one JSON line: what it sent and received
-# and its socket's count of retransmitted segments (tcp_info).
+# 20 ms and records every number it receives with the time it came ("flowing"
+# once it has 10); on a line on stdin it stops and prints one JSON line: what
+# it sent and received and its socket's count of retransmitted segments
+# (tcp_info).
 TALKER = r"""
 import json, select, socket, struct, sys, threading, time
 mode, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -81,7 +82,10 @@ def read():
     try:
         while data := c.recv(4096):
             now = time.monotonic(); *lines, buf = (buf + data).split(b"\n")
+            had = len(got)
             got.extend((int(n), now) for n in lines)
+            if had < 10 <= len(got):
+                print("flowing", flush=True)
         ended.append("closed by the peer")
     except OSError as exc:
         ended.append(str(exc))
@@ -94,6 +98,7 @@ while not select.select([sys.stdin], [], [], 0.02)[0]:
     except OSError as exc:
         error = str(exc); break
 info = c.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
+c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # no retries after exit
 seen = list(got)
 print(json.dumps({"sent": sent, "numbers": [n for n, _ in seen], "times": [t for _, t in seen],
                   "retransmitted": struct.unpack_from("I", info, 100)[0],
@@ -194,7 +199,8 @@ def first_answer(lines: list[str]) -> Attempt | None:
 
 
 def stream(server_ns: str, server_ip: str, client_ns: str, port: int) -> tuple[Running, Running]:
-    """Both ends of a TCP connection from ``client_ns``, under way."""
+    """Both ends of a TCP connection from ``client_ns``, each having received
+    ten numbers from the other."""
     server = Running(server_ns, [sys.executable, "-c", TALKER, "listen", server_ip, str(port)])
     with ExitStack() as undo:
         undo.enter_context(server)
@@ -202,7 +208,7 @@ def stream(server_ns: str, server_ip: str, client_ns: str, port: int) -> tuple[R
         client = undo.enter_context(
             Running(client_ns, [sys.executable, "-c", TALKER, "connect", server_ip, str(port)]))
         for end in (server, client):
-            end.wait_line("connected")
+            end.wait_line("flowing")
         undo.pop_all()
     return server, client
 
@@ -214,6 +220,12 @@ def stop_all(*running: Running) -> list[list[str]]:
         run.proc.stdin.write("stop\n")
         run.proc.stdin.flush()
     return [run.finish() for run in running]
+
+
+def stop_at(moment: float, *running: Running) -> list[list[str]]:
+    """Let them run until ``moment`` (monotonic), then stop them all at once."""
+    time.sleep(max(0.0, moment - time.monotonic()))
+    return stop_all(*running)
 
 
 def summary(lines: list[str]) -> dict[str, Any]:
