@@ -542,6 +542,40 @@ def test_removing_a_rule_stops_its_connections_both_ways_and_keeps_the_others(ho
     closed(web)
 
 
+def test_removing_a_rule_stops_pings_and_udp_until_the_server_speaks_first(host: MakeHost) -> None:
+    """ICMP and UDP entries go like TCP's; the next echo request or datagram
+    of the client is new and meets the new rules.  UDP's gap, as in every
+    stateful firewall: a datagram the server sends first (its egress is
+    open) opens the flow again from its side, and the client's datagrams
+    then pass as its replies."""
+    rules = [rule(90, WEB, protocol="udp", port_range_min=5353, port_range_max=5353),
+             rule(91, WEB, protocol="icmp"), rule(92, WEB, "egress")]
+    h = host([vm(1, "h1", "10.0.0.1", (WEB,)), vm(2, "h1", "10.0.0.2", (), port_security_enabled=False)],
+             [group(WEB)], rules)
+    server, client = h.vms[1], h.vms[2]
+    echo = in_netns(client.ns, socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+    echo.sendto(b"\x08\x00\xf7\xfe\x00\x01\x00\x00", (server.ip, 0))  # id 1, as blocked_echo sends
+    assert ready(echo) and echo.recvfrom(100)[0][20:21] == b"\x00"  # the echo reply
+    srv, cli = listen(server, 5353, socket.SOCK_DGRAM), listen(client, 6000, socket.SOCK_DGRAM)
+    cli.connect((server.ip, 5353))
+    cli.send(b"query")
+    assert ready(srv) and srv.recvfrom(100) == (b"query", (client.ip, 6000))
+    swept = h.converge(replace(h.view, security_group_rules=rules[2:]))
+    assert sorted(f.proto for f in swept) == [1, 17], swept
+    blocked_echo(client, server, Capture(server.ns))  # the same echo flow, now new: dropped
+    cap, out = Capture(server.ns), Capture(client.ns)
+    cli.send(b"after the rule is gone")
+    out.wait(lambda f: (u := f.udp()) is not None and u[4] == b"after the rule is gone", outgoing=True)
+    _then_marker(client, server, cap)
+    assert not ready(srv, 0), "the client's datagram arrived after its rule was removed"
+    srv.sendto(b"the server speaks first", (client.ip, 6000))
+    assert ready(cli) and cli.recv(100) == b"the server speaks first"
+    cli.send(b"a reply now")
+    assert ready(srv) and srv.recvfrom(100)[0] == b"a reply now"
+    for s in (echo, srv, cli, cap.sock, out.sock):
+        s.close()
+
+
 def stopped(sender: Vm, receiver: Vm, sock: socket.socket,
             seg: Callable[[tuple[str, str, int, bytes]], bool]) -> None:
     """Data sent on ``sock`` leaves ``sender`` and no segment of it arrives."""
