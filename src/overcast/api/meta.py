@@ -27,6 +27,9 @@ EXTENSIONS = {
     "filter-validation": "Unknown filters are rejected with 400",
     "net-mtu": "Network MTU",
     "net-mtu-writable": "Writable network MTU",
+    "overcast-firewall": "Overcast: per-rule packet and byte counters of security group rules "
+                         "summed over hosts (overcast:packets, overcast:bytes) and what each "
+                         "host enforces for a port (overcast:firewall)",
     "pagination": "Pagination with limit/marker",
     "port-security": "Port security",
     "project-id": "project_id alongside tenant_id",
@@ -50,10 +53,11 @@ EXTRA_ATTRS = {
     "network": {"subnets", "availability_zones", "ipv4_address_scope", "ipv6_address_scope",
                 "is_default", "l2_adjacency"},
     "port": {"dns_assignment", "dns_domain", "extra_dhcp_opts", "qos_network_policy_id",
-             "propagate_uplink_status", "resource_request", "data_plane_status"},
+             "propagate_uplink_status", "resource_request", "data_plane_status",
+             "overcast:firewall"},
     "security_group": {"security_group_rules", "shared"},
     "security_group_rule": {"remote_address_group_id", "normalized_cidr",
-                            "belongs_to_default_sg"},
+                            "belongs_to_default_sg", "overcast:packets", "overcast:bytes"},
     "router": {"availability_zones", "availability_zone_hints", "flavor_id"},
     "floatingip": {"port_forwardings", "port_details", "qos_policy_id"},
     "policy": {"rules"},

@@ -83,6 +83,27 @@ def alive(value: Any) -> str:
     return ":-)" if value else "XXX"
 
 
+def counter(value: Any) -> str:
+    """A packet or byte count; empty when the server does not count (no
+    overcast-firewall extension)."""
+    return "" if value is None else str(value)
+
+
+def enforcement(value: Any) -> str:
+    """A port's ``overcast:firewall``: one line per host that enforces it."""
+    if not value:
+        return "not enforced on any host"
+    lines = []
+    for entry in value:
+        host = entry.get("host", "?")
+        if not entry.get("port_security"):
+            lines.append(f"{host}: port security off (no filtering)")
+            continue
+        groups = ", ".join(entry.get("security_groups") or []) or "none (all traffic dropped)"
+        lines.append(f"{host}: port security on, security groups {groups}")
+    return "\n".join(lines)
+
+
 # Fields shown the openstackclient way in ``show`` tables.
 SHOW_FORMATTERS: dict[str, Formatter] = {"admin_state_up": admin_state}
 

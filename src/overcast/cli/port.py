@@ -7,7 +7,7 @@ from typing import Any
 
 from overcast.cli.client import Client
 from overcast.cli.network import NETWORK
-from overcast.cli.output import Column, admin_state
+from overcast.cli.output import Column, admin_state, enforcement
 from overcast.cli.qos import POLICY
 from overcast.cli.resource import (
     Body,
@@ -50,6 +50,7 @@ PORT = Spec(
         Column("Tags", "tags"),
     ),
     tags=True,
+    show_formatters={"overcast:firewall": enforcement},  # which groups are enforced on which host
 )
 
 FIELDS = {

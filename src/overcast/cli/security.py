@@ -8,7 +8,7 @@ import ipaddress
 from typing import Any
 
 from overcast.cli.client import Client
-from overcast.cli.output import Column, format_dict
+from overcast.cli.output import Column, counter, format_dict
 from overcast.cli.resource import (
     Body,
     Spec,
@@ -28,7 +28,7 @@ from overcast.cli.resource import (
 # what a rule inside ``security group show`` leaves out: its group and bookkeeping
 _RULE_NOISE = {"security_group_id", "project_id", "tenant_id", "created_at", "updated_at",
                "revision_number", "tags", "name", "description", "belongs_to_default_sg",
-               "normalized_cidr", "remote_address_group_id"}
+               "normalized_cidr", "remote_address_group_id", "overcast:packets", "overcast:bytes"}
 
 
 def format_rules(rules: Any) -> str:
@@ -76,6 +76,19 @@ RULE = Spec(
         Column("Remote Security Group", "remote_group_id"),
         Column("Security Group", "security_group_id"),
     ),
+    long_columns=(
+        Column("ID", "id"),
+        Column("IP Protocol", "protocol"),
+        Column("Ethertype", "ethertype"),
+        Column("IP Range", "remote_ip_prefix"),
+        Column("Port Range", "port_range", compute=port_range),
+        Column("Direction", "direction"),
+        Column("Remote Security Group", "remote_group_id"),
+        Column("Security Group", "security_group_id"),
+        Column("Packets", "overcast:packets", counter),  # summed over hosts
+        Column("Bytes", "overcast:bytes", counter),
+    ),
+    show_formatters={"overcast:packets": counter, "overcast:bytes": counter},
 )
 
 DIRECTIONS = {"--ingress": "ingress", "--egress": "egress"}

@@ -45,6 +45,9 @@ def update(repo: Repo, ctx: Context, host: Host, fields: dict[str, Any]) -> Host
 def delete(repo: Repo, ctx: Context, host: Host) -> None:
     """Forget a host (one taken out of service).  Its ports stay bound to it
     and show binding_failed; an agent still running there registers again
-    with its next heartbeat."""
+    with its next heartbeat.  Its firewall counters go with it (they are
+    summed into the rules' ``overcast:packets``/``overcast:bytes``); an
+    agent still running writes them again when they change."""
     repo.remove(host)
+    repo.delete_key(keys.firewall_counters(host.host))
 

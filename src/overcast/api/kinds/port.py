@@ -111,6 +111,18 @@ def _render_extra(repo: Repo, port: Port, out: dict[str, Any]) -> None:
     out["propagate_uplink_status"] = False
     out["resource_request"] = None
     out["data_plane_status"] = None
+    out["overcast:firewall"] = _enforced(status)
+
+
+def _enforced(status: Any) -> list[dict[str, Any]]:
+    """What the host that reports the port enforces for it (its agent
+    writes it with an ACTIVE status, with the firewall on): one entry per
+    host."""
+    fw = status.get("firewall") if isinstance(status, dict) else None
+    if not isinstance(fw, dict) or not status.get("host"):
+        return []
+    return [{"host": status["host"], "port_security": bool(fw.get("port_security")),
+             "security_groups": list(fw.get("security_groups") or [])}]
 
 
 def _dns_assignment(repo: Repo, port: Port) -> list[dict[str, str]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from overcast.api import convert as cv
@@ -10,7 +11,7 @@ from overcast.api.auth import Context
 from overcast.api.errors import Conflict, from_model_error
 from overcast.api.repo import Repo
 from overcast.api.resource import Attr, Schema, stored
-from overcast.model import validate
+from overcast.model import keys, validate
 from overcast.model.problems import ModelError, Problem
 from overcast.model.types import Port, SecurityGroup, SecurityGroupRule
 
@@ -33,6 +34,25 @@ def _rule_extra(repo: Repo, rule: SecurityGroupRule, out: dict[str, Any]) -> Non
     out["normalized_cidr"] = str(net) if net is not None else None
     group = repo.get(SecurityGroup, rule.security_group_id)
     out["belongs_to_default_sg"] = group is not None and group.name == "default"
+    counters: dict[str, tuple[int, int]] = repo.memo("firewall_counters",
+                                                     lambda: firewall_counters(repo))
+    out["overcast:packets"], out["overcast:bytes"] = counters.get(rule.id, (0, 0))
+
+
+def firewall_counters(repo: Repo) -> dict[str, tuple[int, int]]:
+    """Rule id -> (packets, bytes) summed over the hosts' counter keys
+    (written by the agents; read untracked, once per request)."""
+    out: dict[str, tuple[int, int]] = {}
+    for kv in repo.peek(keys.firewall_counters()):
+        try:
+            rules = json.loads(kv.value).get("rules", {})
+            hits = [(str(r), int(c[0]), int(c[1])) for r, c in rules.items()]
+        except (ValueError, TypeError, AttributeError, IndexError, KeyError):
+            continue  # one host's unreadable value does not hide the others'
+        for rule_id, packets, bytes_ in hits:
+            p, b = out.get(rule_id, (0, 0))
+            out[rule_id] = (p + packets, b + bytes_)
+    return out
 
 
 RULE_SCHEMA = Schema(

@@ -1,0 +1,136 @@
+"""The overcast-firewall extension: a security group rule's packets and
+bytes summed over the hosts' counter keys (what the agents write), and a
+port's ``overcast:firewall`` (what its host enforces, from the status its
+agent writes).  Members see the counters of the rules they can see; where a
+port is enforced names hosts, so only an admin sees it (as binding:host_id)."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from overcast.api import Api
+from overcast.model import keys
+from overcast.model.types import Host
+from overcast.store import MemoryStore
+
+from .helpers import Direct
+from .test_cost import assert_linear
+from .test_tenancy import Cloud
+
+
+def counters(store: MemoryStore, host: str, rules: dict[str, list[int]]) -> None:
+    store.put(keys.firewall_counters(host), json.dumps({"host": host, "rules": rules}).encode())
+
+
+def alice_rule(cloud: Cloud, port: int = 22) -> dict[str, Any]:
+    group = cloud.alice.create("security_group", "security-groups", name="web")
+    return cloud.alice.create("security_group_rule", "security-group-rules",
+                              security_group_id=group["id"], direction="ingress",
+                              protocol="tcp", port_range_min=port, port_range_max=port)
+
+
+def test_rule_counters_are_summed_over_hosts_and_zero_without_hits() -> None:
+    cloud = Cloud()
+    ssh, web = alice_rule(cloud), alice_rule(cloud, 80)
+    assert (ssh["overcast:packets"], ssh["overcast:bytes"]) == (0, 0)
+    counters(cloud.store, "h1", {ssh["id"]: [3, 180]})
+    counters(cloud.store, "h2", {ssh["id"]: [2, 120], web["id"]: [1, 60]})
+    shown = cloud.alice.get(f"/v2.0/security-group-rules/{ssh['id']}").body["security_group_rule"]
+    assert (shown["overcast:packets"], shown["overcast:bytes"]) == (5, 300)
+    listed = {r["id"]: (r["overcast:packets"], r["overcast:bytes"])
+              for r in cloud.alice.get("/v2.0/security-group-rules").body["security_group_rules"]}
+    assert listed[ssh["id"]] == (5, 300) and listed[web["id"]] == (1, 60)
+    picked = cloud.alice.get("/v2.0/security-group-rules",
+                             params=[("fields", "id"), ("fields", "overcast:packets")])
+    assert {"id": ssh["id"], "overcast:packets": 5} in picked.body["security_group_rules"]
+
+
+def test_a_member_sees_counters_only_of_rules_they_can_see() -> None:
+    cloud = Cloud()
+    rule = alice_rule(cloud)
+    counters(cloud.store, "h1", {rule["id"]: [7, 420]})
+    assert cloud.bob.get(f"/v2.0/security-group-rules/{rule['id']}").status == 404
+    bobs = cloud.bob.get("/v2.0/security-group-rules").body["security_group_rules"]
+    assert rule["id"] not in {r["id"] for r in bobs}
+    assert cloud.ops.get(f"/v2.0/security-group-rules/{rule['id']}").body[
+        "security_group_rule"]["overcast:packets"] == 7
+
+
+def test_an_unreadable_host_value_does_not_hide_the_others() -> None:
+    cloud = Cloud()
+    rule = alice_rule(cloud)
+    cloud.store.put(keys.firewall_counters("h1"), b'{"rules": {"x": "not counters"}}')
+    counters(cloud.store, "h2", {rule["id"]: [1, 60]})
+    shown = cloud.alice.get(f"/v2.0/security-group-rules/{rule['id']}").body["security_group_rule"]
+    assert shown["overcast:packets"] == 1
+
+
+def test_a_port_shows_what_its_host_enforces_to_an_admin_only() -> None:
+    cloud = Cloud()
+    group = cloud.alice.create("security_group", "security-groups", name="web")
+    port = cloud.alice.port(cloud.a_net["id"], security_groups=[group["id"]])
+    assert cloud.ops.get(f"/v2.0/ports/{port['id']}").body["port"]["overcast:firewall"] == []
+    cloud.ops.put(f"/v2.0/ports/{port['id']}", {"port": {"binding:host_id": "h1"}})
+    cloud.store.put(keys.port_status(port["id"]), json.dumps({
+        "status": "ACTIVE", "host": "h1",
+        "firewall": {"port_security": True, "security_groups": [group["id"]]}}).encode())
+    seen = cloud.ops.get(f"/v2.0/ports/{port['id']}").body["port"]
+    assert seen["status"] == "ACTIVE"
+    assert seen["overcast:firewall"] == [
+        {"host": "h1", "port_security": True, "security_groups": [group["id"]]}]
+    listed = cloud.ops.get("/v2.0/ports", params={"id": port["id"]}).body["ports"]
+    assert listed[0]["overcast:firewall"] == seen["overcast:firewall"]
+    assert "overcast:firewall" not in cloud.alice.get(f"/v2.0/ports/{port['id']}").body["port"]
+
+
+def test_the_extension_is_advertised() -> None:
+    cloud = Cloud()
+    aliases = {e["alias"] for e in cloud.alice.get("/v2.0/extensions").body["extensions"]}
+    assert "overcast-firewall" in aliases
+    assert cloud.alice.get("/v2.0/extensions/overcast-firewall").status == 200
+
+
+def test_forgetting_an_agent_forgets_its_counters() -> None:
+    cloud = Cloud()
+    rule = alice_rule(cloud)
+    host = Host(id="h9", host="h9", underlay_ip="198.18.0.9")
+    cloud.store.put(keys.host("h9"), json.dumps(host.to_stored()).encode())
+    counters(cloud.store, "h9", {rule["id"]: [4, 240]})
+    counters(cloud.store, "h1", {rule["id"]: [1, 60]})
+    assert cloud.ops.delete("/v2.0/agents/h9").status == 204
+    assert cloud.store.get(keys.firewall_counters("h9")) is None
+    shown = cloud.alice.get(f"/v2.0/security-group-rules/{rule['id']}").body["security_group_rule"]
+    assert shown["overcast:packets"] == 1
+
+
+def _listing_with_counters(n: int) -> float:
+    """List n rules while three hosts report counters for all of them."""
+    store = MemoryStore()
+    try:
+        api = Api(store)
+        c = Direct(api)
+        group = c.create("security_group", "security-groups", name="g")
+        for start in range(0, n, 500):
+            r = c.post("/v2.0/security-group-rules", {"security_group_rules": [
+                {"security_group_id": group["id"], "direction": "ingress", "protocol": "tcp",
+                 "port_range_min": i + 1, "port_range_max": i + 1}
+                for i in range(start, min(n, start + 500))]})
+            assert r.status == 201, r.body
+        ids = [r["id"] for r in c.get("/v2.0/security-group-rules").body["security_group_rules"]]
+        for host in ("h1", "h2", "h3"):
+            counters(store, host, {i: [1, 60] for i in ids})
+        t0 = time.perf_counter()
+        r = c.get("/v2.0/security-group-rules")
+        took = time.perf_counter() - t0
+        assert r.status == 200 and all(x["overcast:packets"] == 3 for x in
+                                       r.body["security_group_rules"] if x["protocol"] == "tcp")
+        return took
+    finally:
+        store.close()
+
+
+def test_listing_rules_with_counters_is_linear() -> None:
+    """The hosts' counter keys are read once per request, not once per rule."""
+    assert_linear(_listing_with_counters, 200, "listing rules with counters")
