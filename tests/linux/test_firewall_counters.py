@@ -1,0 +1,110 @@
+"""Per-rule counters on the real kernel (root): real TCP connections
+through a port raise the counters of the rule that admitted them and no
+other, as the agent reports them into the store; and the upgrade that
+gives the rule sets their counters (the sets are made again while the
+chains use them) is accepted by the kernel and keeps traffic flowing.
+
+The host and its VMs are those of ``test_firewall_packets.py`` (its
+``host`` fixture: namespaces ``oc-fw-<run>-<test>h`` / ``...v<n>``)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+
+from overcast.agent import AgentLoop, ModelView, Reconciler
+from overcast.agent.reconciler import COUNTERS_EVERY
+from overcast.model import keys
+from overcast.model.types import Network, Port, SecurityGroup, SecurityGroupRule
+from overcast.plan import plan_host
+from overcast.plan.diff import diff
+from overcast.plan.firewall_counters import hits
+from overcast.plan.state import KernelState
+from overcast.plan.subsystems.firewall import NftRuleset
+from overcast.store import MemoryStore
+from plan.scenarios import HOSTS
+from plan.test_firewall_golden import WEB, group, rule, vm
+
+from . import test_firewall_packets as packets
+from .test_firewall_packets import LOCAL, MakeHost, closed, talk
+
+pytestmark = pytest.mark.root
+host = packets.host  # the fixture: one host namespace and its VMs per test
+SSH = rule(50, WEB, protocol="tcp", port_range_min=22, port_range_max=22)
+HTTP = rule(51, WEB, protocol="tcp", port_range_min=80, port_range_max=80)
+OUT = rule(52, WEB, "egress")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def agent_on(kernel: object, ports: list[Port]) -> tuple[MemoryStore, AgentLoop, Clock]:
+    """An agent for h1 over ``kernel``, its store holding the same world as the host's view."""
+    store = MemoryStore()
+    for name, ip in HOSTS.items():
+        store.put(keys.host(name), json.dumps({"host": name, "underlay_ip": ip}).encode())
+    objects: list[Network | Port | SecurityGroup | SecurityGroupRule] = [
+        *LOCAL, *ports, group(WEB), SSH, HTTP, OUT]
+    for obj in objects:
+        store.put(keys.obj(obj.KIND, obj.id), json.dumps(obj.to_stored()).encode())
+    clock = Clock()
+    rec = Reconciler("h1", HOSTS["h1"], store, kernel, ModelView(), clock=clock)  # type: ignore[arg-type]
+    return store, AgentLoop(store, rec, resync_interval=60.0, clock=clock), clock
+
+
+def reported(store: MemoryStore, loop: AgentLoop, clock: Clock) -> dict[str, list[int]]:
+    clock.now += COUNTERS_EVERY
+    loop.dirty = True
+    result = loop.step()
+    assert result is not None and not result.errors, result and [e.render() for e in result.errors]
+    kv = store.get(keys.firewall_counters("h1"))
+    return json.loads(kv.value)["rules"] if kv else {}
+
+
+def test_a_connection_counts_for_the_rule_that_admitted_it_and_no_other(host: MakeHost) -> None:
+    ports = [vm(1, "h1", "10.0.0.1", (WEB,)), vm(2, "h1", "10.0.0.2", (WEB,))]
+    h = host(ports, [group(WEB)], [SSH, HTTP, OUT])
+    server, client = h.vms[1], h.vms[2]
+    store, loop, clock = agent_on(h.kernel, ports)
+    first = reported(store, loop, clock)
+    assert loop.last is not None and loop.last.converged  # the agent sees the host as built
+    assert SSH.id not in first and HTTP.id not in first
+    for _ in range(3):
+        closed(talk(client, server, 22))
+    after_ssh = reported(store, loop, clock)
+    # each new connection's SYN meets the lookup (established packets do not)
+    assert after_ssh[SSH.id][0] >= 3 and after_ssh[SSH.id][1] >= 3 * 60
+    assert HTTP.id not in after_ssh
+    assert after_ssh[OUT.id][0] >= 3  # the client's egress rule let the SYNs out
+    closed(talk(client, server, 80))
+    after_http = reported(store, loop, clock)
+    assert after_http[HTTP.id][0] >= 1
+    assert after_http[SSH.id] == after_ssh[SSH.id]  # untouched by the other rule's traffic
+    status = json.loads(store.get(keys.port_status(server.port.id)).value)  # type: ignore[union-attr]
+    assert status["status"] == "ACTIVE" and status["firewall"] == {
+        "port_security": True, "security_groups": [WEB]}
+
+
+def test_the_upgrade_to_counted_sets_is_accepted_and_traffic_still_flows(host: MakeHost) -> None:
+    ports = [vm(1, "h1", "10.0.0.1", (WEB,)), vm(2, "h1", "10.0.0.2", (WEB,))]
+    h = host(ports, [group(WEB)], [SSH, OUT])
+    server, client = h.vms[1], h.vms[2]
+    plan = plan_host(h.view)
+    (new,) = plan.state[NftRuleset]
+    old = replace(new, sets=frozenset(replace(s, counter=False) for s in new.sets))
+    before = KernelState.of(plan.state.records - {new}, [old])
+    for state in (before, plan.state):  # back to an Overcast without counters, then up again
+        errors = h.kernel.apply(diff(state, h.kernel.observe()))
+        assert errors == [], [e.render() for e in errors]
+        assert diff(state, h.kernel.observe()) == []
+    closed(talk(client, server, 22))
+    assert plan.firewall is not None
+    (observed,) = h.kernel.observe()[NftRuleset]
+    assert hits(observed, plan.firewall.sources)[SSH.id][0] >= 1
