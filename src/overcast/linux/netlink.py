@@ -293,7 +293,10 @@ class NetlinkKernel:
     @staticmethod
     def _mark_tables(nft: Nftables, marked: list[tuple[str, str, str]]) -> set[tuple[str, str]]:
         """Create, empty and with their comment, the marked tables that do
-        not exist yet (one transaction); return them."""
+        not exist yet (one transaction); return them.  A batch that marks no
+        table (the trial batches of a refused change) lists nothing."""
+        if not marked:
+            return set()
         have = {(t["family"], t["name"]) for item in nft.list_ruleset().get("nftables", [])
                 if (t := item.get("table")) is not None}
         existing = [(f, n, c) for f, n, c in marked if (f, n) in have]
