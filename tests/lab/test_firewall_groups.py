@@ -1,7 +1,9 @@
 """Security groups across hosts, through the API (issue 8): the default
-group, a remote group joined and left within a second of the port update,
-and an agent SIGKILLed and restarted under open connections while a
-forbidden port is probed all along.
+group; a remote group joined and left within a second of the port update
+(leaving also cuts the open connection); a rule from a CIDR that admits
+exactly that, and whose deletion cuts its open connection both ways; an
+agent SIGKILLed and restarted under open connections while a forbidden
+port is probed all along.
 
 Tenant ``sg`` (net-sg 10.6.0.0/24): sg1 on host1 and sg2 on host2 in the
 project's default group, sg3 on host3 in ``sg-outsiders`` (ingress only
@@ -27,7 +29,7 @@ pytestmark = pytest.mark.root
 
 MEMBER_PORT = 7030  # listened on by sg1 and sg2; no rule names it
 OUTSIDER_PORT = 7031  # sg-outsiders admits it from anywhere
-GUARDED_PORT = 7032  # the remote group test's rule admits it from sg-members
+GUARDED_PORT = 7032  # the remote group test's rule admits it and the next from sg-members
 STREAM_PORT = 7040
 PROBED_PORT = 7041  # forbidden to sg3 until the restart test's last rule
 WITHIN = 1.0  # a port update or a rule works (or stops working) this long after the API answered

@@ -81,6 +81,7 @@ def read():
     buf = b""
     try:
         while data := c.recv(4096):
+            c.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)  # a delayed ACK could make the peer probe (retransmit)
             now = time.monotonic(); *lines, buf = (buf + data).split(b"\n")
             had = len(got)
             got.extend((int(n), now) for n in lines)
