@@ -98,9 +98,10 @@ def test_security_group_create_show_set_list_delete(osc: OSC, uniq: str) -> None
     assert "409" in dup.error() and "Default security group already exists" in dup.err
 
     renamed = f"app-{uniq}"
-    _, clash = batch(osc, f"security group set --name {renamed} --description 'app tier' "
-                          f"--stateful {name}",
-                     f"security group set --name Default {sg['id']}")
+    change, clash = batch(osc, f"security group set --name {renamed} --description 'app tier' "
+                               f"--stateful {name}",
+                          f"security group set --name Default {sg['id']}")
+    assert change.json() is None  # `set` prints nothing
     assert "409" in clash.error() and "name 'Default'" in clash.err
     shown = osc.json(f"security group show {sg['id']}")
     assert (shown["name"], shown["description"], shown["stateful"]) == (
