@@ -51,9 +51,15 @@ def batch(osc: OSC, *cmds: str) -> list[Ran]:
                                     stderr=subprocess.PIPE, text=True))
              for cmd in cmds]
     ran = []
-    for cmd, proc in procs:
-        out, err = proc.communicate(timeout=120)
-        ran.append(Ran(cmd, proc.returncode, out, err))
+    try:
+        for cmd, proc in procs:
+            out, err = proc.communicate(timeout=120)
+            ran.append(Ran(cmd, proc.returncode, out, err))
+    finally:  # none is left running if one hangs
+        for _, proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
     return ran
 
 
