@@ -28,23 +28,25 @@ RULE = "security_group_rule/"  # the source prefix of a rule's elements
 Counter = tuple[int, int]  # packets, bytes
 
 
-def element_counters(ruleset: NftRuleset) -> dict[NftElement, Counter]:
+def element_counters(ruleset: NftRuleset, hit_only: bool = False) -> dict[NftElement, Counter]:
     """Element -> (packets, bytes), for the elements of the observed
-    ``ruleset``'s counter sets (as the kernel listed them)."""
+    ``ruleset``'s counter sets (as the kernel listed them); ``hit_only``:
+    only those with a packet (the others are not normalized at all: most
+    elements of a large ruleset are idle)."""
     out: dict[NftElement, Counter] = {}
     for s in ruleset.sets:
         if s.counter:
-            for element, counter in _listed(s):
+            for element, counter in _listed(s, hit_only):
                 out[element] = counter
     return out
 
 
-def _listed(s: NftSet) -> Iterable[tuple[NftElement, Counter]]:
+def _listed(s: NftSet, hit_only: bool) -> Iterable[tuple[NftElement, Counter]]:
     for item in s.listed:
         key, data = (item[0], item[1]) if s.map and isinstance(item, list) else (item, None)
         elem: Any = key.get("elem") if isinstance(key, dict) else None
         counter = elem.get("counter") if isinstance(elem, dict) else None
-        if not isinstance(counter, dict):
+        if not isinstance(counter, dict) or (hit_only and not counter.get("packets")):
             continue
         element = NftElement(s.family, s.name, canonical(normalize(elem["val"], s.type)),
                              "" if data is None else canonical(data), str(elem.get("comment", "")))
@@ -76,4 +78,5 @@ def hits(ruleset: NftRuleset | None, sources: Mapping[NftElement, tuple[str, ...
     """The rules that were hit (non-zero counters) in an observed ruleset."""
     if ruleset is None:
         return {}
-    return {r: c for r, c in rule_counters(element_counters(ruleset), sources).items() if c != (0, 0)}
+    counted = element_counters(ruleset, hit_only=True)
+    return {r: c for r, c in rule_counters(counted, sources).items() if c != (0, 0)} if counted else {}
