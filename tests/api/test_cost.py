@@ -25,6 +25,7 @@ import pytest
 from overcast.api import Api
 from overcast.api.errors import BadRequest
 from overcast.api.wire import Request, decode_body
+from overcast.model import keys
 from overcast.store import MemoryStore, Put, SqliteStore, StmTxn, Store, transact
 
 N = 100  # elements of the small request; 10N stays within a bulk body's limit
@@ -36,7 +37,8 @@ MakeStore = Callable[[], Store]
 
 
 def post(api: Api, path: str, body: Any, method: str = "POST") -> Any:
-    resp = api.handle(Request(method, path, [], {}, json.dumps(body).encode()))
+    data = b"" if body is None else json.dumps(body).encode()
+    resp = api.handle(Request(method, path, [], {}, data))
     assert resp.status == (201 if method == "POST" else 200), (path, resp.status,
                                                                  str(resp.body)[:300])
     return resp.body
@@ -148,6 +150,19 @@ def _rules(api: Api, n: int) -> tuple[str, Any]:
         for i in range(n)]}
 
 
+def _rules_with_counters(api: Api, n: int) -> tuple[str, Any]:
+    """Listing n rules while three hosts report counters for every one of
+    them: the hosts' keys are read once per request, not once per rule."""
+    path, body = _rules(api, n)
+    for start in range(0, n, 500):
+        post(api, path, {"security_group_rules": body["security_group_rules"][start:start + 500]})
+    rules = post(api, path, None, "GET")["security_group_rules"]
+    for host in ("h1", "h2", "h3"):
+        api.store.put(keys.firewall_counters(host), json.dumps(
+            {"host": host, "rules": {r["id"]: [1, 60] for r in rules}}).encode())
+    return path, None
+
+
 SHAPES = {s.name: s for s in (
     Shape("networks", _networks),
     Shape("network_tags", _network_tags),
@@ -162,6 +177,7 @@ SHAPES = {s.name: s for s in (
     Shape("router_routes", _router_routes, 3, "PUT"),
     Shape("security_groups", _security_groups),
     Shape("rules", _rules),
+    Shape("rules_listed_with_counters", _rules_with_counters, method="GET"),
 )}
 
 

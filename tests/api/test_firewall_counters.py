@@ -2,21 +2,19 @@
 bytes summed over the hosts' counter keys (what the agents write), and a
 port's ``overcast:firewall`` (what its host enforces, from the status its
 agent writes).  Members see the counters of the rules they can see; where a
-port is enforced names hosts, so only an admin sees it (as binding:host_id)."""
+port is enforced names hosts, so only an admin sees it (as binding:host_id).
+That a listing reads the hosts' keys once: ``test_cost.py``'s
+``rules_listed_with_counters`` shape."""
 
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
-from overcast.api import Api
 from overcast.model import keys
 from overcast.model.types import Host
 from overcast.store import MemoryStore
 
-from .helpers import Direct
-from .test_cost import assert_linear
 from .test_tenancy import Cloud
 
 
@@ -103,34 +101,3 @@ def test_forgetting_an_agent_forgets_its_counters() -> None:
     assert cloud.store.get(keys.firewall_counters("h9")) is None
     shown = cloud.alice.get(f"/v2.0/security-group-rules/{rule['id']}").body["security_group_rule"]
     assert shown["overcast:packets"] == 1
-
-
-def _listing_with_counters(n: int) -> float:
-    """List n rules while three hosts report counters for all of them."""
-    store = MemoryStore()
-    try:
-        api = Api(store)
-        c = Direct(api)
-        group = c.create("security_group", "security-groups", name="g")
-        for start in range(0, n, 500):
-            r = c.post("/v2.0/security-group-rules", {"security_group_rules": [
-                {"security_group_id": group["id"], "direction": "ingress", "protocol": "tcp",
-                 "port_range_min": i + 1, "port_range_max": i + 1}
-                for i in range(start, min(n, start + 500))]})
-            assert r.status == 201, r.body
-        ids = [r["id"] for r in c.get("/v2.0/security-group-rules").body["security_group_rules"]]
-        for host in ("h1", "h2", "h3"):
-            counters(store, host, {i: [1, 60] for i in ids})
-        t0 = time.perf_counter()
-        r = c.get("/v2.0/security-group-rules")
-        took = time.perf_counter() - t0
-        assert r.status == 200 and all(x["overcast:packets"] == 3 for x in
-                                       r.body["security_group_rules"] if x["protocol"] == "tcp")
-        return took
-    finally:
-        store.close()
-
-
-def test_listing_rules_with_counters_is_linear() -> None:
-    """The hosts' counter keys are read once per request, not once per rule."""
-    assert_linear(_listing_with_counters, 200, "listing rules with counters")
