@@ -48,7 +48,6 @@ from overcast.plan import HostView, plan_host
 from overcast.plan.diff import diff
 from overcast.plan.firewall import compile_firewall
 from overcast.plan.firewall_admits import Flow
-from overcast.plan.firewall_refusal import refused_ids
 from overcast.plan.names import FW_TABLE, PORT_GROUP, bridge_name, tap_name
 from plan.scenarios import HOSTS, NET_A, NET_B, net
 from plan.test_firewall_golden import DB, DEFAULT, LOOSE, WEB, default_rules, group, rule, vm
@@ -630,7 +629,7 @@ def test_a_rule_the_kernel_refuses_is_reported_on_its_port_and_the_rest_works(ho
     errors = h.kernel.apply(changes)
     st = port_statuses(plan, observed, errors, changes)
     (err,) = errors
-    assert list(refused_ids(err.message) or {}) == [ssh.id], err.message
+    assert [id_ for id_, _ in err.refused] == [ssh.id], err.message
     assert st[web.port.id].status == "DOWN", st
     assert st[web.port.id].reason == \
         f"security group rule {ssh.id}: Error: Could not process rule: File exists", st

@@ -15,7 +15,7 @@ from overcast.agent.reconciler import reconcile
 from overcast.agent.status import ACTIVE, DOWN, PortStatus, port_statuses
 from overcast.linux.fake import FakeKernel, FakeKernelError
 from overcast.plan import HostView, plan_host
-from overcast.plan.firewall_refusal import bisect, describe, refused_ids
+from overcast.plan.firewall_refusal import PartlyRefused, bisect, describe
 from overcast.plan.subsystems import firewall as fw
 
 from .test_firewall_golden import (
@@ -78,7 +78,8 @@ def test_a_rule_the_kernel_refuses_downs_only_its_ports_and_the_rest_is_applied(
     assert st[web] == PortStatus(DOWN, f"security group rule {bad['id']}: {WHY}")
     assert st[db] == PortStatus(ACTIVE) and st[default] == PortStatus(ACTIVE)
     (err,) = done.errors
-    assert refused_ids(err.message) == {bad["id"]: f"security group rule {bad['id']}: {WHY}"}
+    assert err.refused == ((bad["id"], f"security group rule {bad['id']}: {WHY}"),)
+    assert err.message == f"refused: security group rule {bad['id']}: {WHY}"
     # everything but the refused rule's element is in the kernel
     (have,) = kernel.observe()[fw.NftRuleset]
     (want,) = desired(view)[fw.NftRuleset]
@@ -100,7 +101,7 @@ def test_a_refused_constant_part_refuses_the_whole_change_on_every_port() -> Non
     refusing(kernel, lambda: "overcast_fw")  # every batch names the tables
     done, st = statuses(kernel, view)
     (err,) = done.errors
-    assert refused_ids(err.message) is None
+    assert err.refused == () and not err.message.startswith("refused: ")
     assert {s.status for s in st.values()} == {DOWN}
     assert all(WHY in s.reason for s in st.values())
 
@@ -123,7 +124,9 @@ def test_the_message_names_each_refused_object_on_one_line() -> None:
     text = describe({"r1": ("security group rule", "Error: x\nsecond line | more"),
                      "p1": ("port", "Error: y")})
     assert text == "refused: port p1: Error: y | security group rule r1: Error: x"
-    assert refused_ids(text) == {"p1": "port p1: Error: y", "r1": "security group rule r1: Error: x"}
-    assert refused_ids("Error: Could not process rule") is None
+    refusal = PartlyRefused({"r1": ("security group rule", "Error: x\nsecond line | more"),
+                             "p1": ("port", "Error: y")})
+    assert str(refusal) == text
+    assert refusal.lines() == (("p1", "port p1: Error: y"), ("r1", "security group rule r1: Error: x"))
     assert describe({"r": ("port", "internal:0:0-0: Error: Could not process rule: File exists")}) == \
         "refused: port r: Error: Could not process rule: File exists"

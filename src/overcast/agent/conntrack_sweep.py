@@ -19,7 +19,6 @@ from collections.abc import Iterable
 
 from overcast.linux.kernel import Kernel
 from overcast.plan.firewall_admits import Flow, condemned, swept_zones
-from overcast.plan.firewall_refusal import refused_ids
 from overcast.plan.state import ApplyError, Change, KernelState
 from overcast.plan.subsystems.firewall import NftRuleset
 from overcast.plan.subsystems.links import Attachment
@@ -30,7 +29,7 @@ log = logging.getLogger(__name__)
 def sweep_conntrack(kernel: Kernel, desired: KernelState, changes: Iterable[Change],
                     errors: Iterable[ApplyError]) -> tuple[Flow, ...]:
     """The entries deleted (see the module doc)."""
-    whole = {e.change for e in errors if refused_ids(e.message) is None}
+    whole = {e.change for e in errors if not e.refused}
     for change in changes:
         if not isinstance(change.obj, NftRuleset) or change.op != "update" or change in whole:
             continue

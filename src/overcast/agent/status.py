@@ -52,8 +52,8 @@ def failed_devices(errors: Iterable[ApplyError]) -> dict[str, str]:
 
 def _narrowed(err: ApplyError) -> dict[str, str] | None:
     obj = err.change.obj
-    if isinstance(obj, NftRuleset) and err.change.op != "delete":
-        return obj.refused_devices(err.message, err.change.old)
+    if err.refused and isinstance(obj, NftRuleset) and err.change.op != "delete":
+        return obj.refused_devices(dict(err.refused), err.change.old)
     return None
 
 

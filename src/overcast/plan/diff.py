@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
+from overcast.plan.firewall_refusal import PartlyRefused
 from overcast.plan.names import is_workload
 from overcast.plan.raw import KernelIO, KernelRefusal, KernelRows
 from overcast.plan.state import ApplyError, Change, KernelState
@@ -65,7 +66,8 @@ def apply(io: KernelIO, changes: Sequence[Change], refusals: Refusals,
           subsystems: Sequence[Subsystem] = SUBSYSTEMS) -> list[ApplyError]:
     """Apply ``changes`` in order through their subsystems.  An exception of
     a type in ``refusals`` refuses that change only (``describe`` says why);
-    the rest are still tried.  ``on_change`` is told which change comes next
+    the rest are still tried; one refused only in part
+    (:class:`PartlyRefused`) carries its refused objects.  ``on_change`` is told which change comes next
     (a batching writer pins its queued requests on it)."""
     owner: dict[type, Subsystem] = {kind: sub for sub in subsystems for kind in sub.kinds}
     errors: list[ApplyError] = []
@@ -75,5 +77,6 @@ def apply(io: KernelIO, changes: Sequence[Change], refusals: Refusals,
         try:
             owner[type(change.obj)].apply(io, change)
         except refusals as exc:
-            errors.append(ApplyError(change, describe(exc)))
+            parts = exc.lines() if isinstance(exc, PartlyRefused) else ()
+            errors.append(ApplyError(change, describe(exc), parts))
     return errors

@@ -8,9 +8,11 @@ batches, halving a refused part until the refused groups are alone
 (:func:`bisect`): with k refused groups among n, at most 2·k·log2(n) + 1
 trials, and every trial that passes is applied, all or nothing.
 
-The refusal's message lists the refused objects in a fixed form, one
-``<kind> <id>: <the kernel's first line>`` per object (:func:`describe`),
-read back by :func:`refused_ids` when the port statuses are made.  Pure.
+The refusal (:class:`PartlyRefused`) carries the refused objects as data,
+each with its line ``<kind> <id>: <the kernel's first line>``
+(:meth:`PartlyRefused.lines`, which ``ApplyError.refused`` keeps for the
+port statuses); its message joins those lines for the log (:func:`describe`).
+Pure.
 """
 
 from __future__ import annotations
@@ -29,11 +31,15 @@ T = TypeVar("T")
 
 class PartlyRefused(KernelRefusal):
     """Everything of the change was applied except the elements of the API
-    objects in ``refused`` (object id -> why, with its kind)."""
+    objects in ``refused`` (object id -> (its kind, the kernel's reason))."""
 
     def __init__(self, refused: Mapping[str, tuple[str, str]]) -> None:
         self.refused = dict(refused)
         super().__init__(describe(refused))
+
+    def lines(self) -> tuple[tuple[str, str], ...]:
+        """(object id, ``<kind> <id>: <why>``) per refused object, by id."""
+        return tuple((id_, line(id_, kind, why)) for id_, (kind, why) in sorted(self.refused.items()))
 
 
 def bisect(groups: Sequence[tuple[str, T]], attempt: Callable[[list[T]], str | None]) -> dict[str, str]:
@@ -59,21 +65,12 @@ def bisect(groups: Sequence[tuple[str, T]], attempt: Callable[[list[T]], str | N
 
 def describe(refused: Mapping[str, tuple[str, str]]) -> str:
     """``refused: security group rule <id>: <why> | port <id>: <why>``."""
-    return PREFIX + SEPARATOR.join(f"{kind} {id_}: {_line(why)}"
-                                   for id_, (kind, why) in sorted(refused.items()))
+    return PREFIX + SEPARATOR.join(line(id_, kind, why) for id_, (kind, why) in sorted(refused.items()))
 
 
-def refused_ids(message: str) -> dict[str, str] | None:
-    """Object id -> its part of the message (``<kind> <id>: <why>``), or
-    None when ``message`` is not a partial refusal (then the whole change
-    was refused)."""
-    if not message.startswith(PREFIX):
-        return None
-    out = {}
-    for part in message.removeprefix(PREFIX).split(SEPARATOR):
-        head = part.split(": ", 1)[0]
-        out[head.rsplit(" ", 1)[-1]] = part
-    return out
+def line(id_: str, kind: str, why: str) -> str:
+    """One refused object as a port's status names it."""
+    return f"{kind} {id_}: {_line(why)}"
 
 
 def _line(why: str) -> str:

@@ -97,10 +97,15 @@ class Change:
 
 @dataclass(frozen=True, slots=True)
 class ApplyError:
-    """One change the kernel refused, and its reason."""
+    """One change the kernel refused, and its reason (``message``, one line
+    for the log and a port's status).  ``refused``: when the change was
+    refused only in part, the API objects whose part the kernel refused,
+    each with its own line (``(object id, "<kind> <id>: <why>")``, sorted
+    by id); empty when the change was refused whole."""
 
     change: Change
     message: str
+    refused: tuple[tuple[str, str], ...] = ()
 
     def render(self) -> str:
         return f"{self.change.render()}: {self.message}"

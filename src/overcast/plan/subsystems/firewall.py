@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from overcast.plan.firewall_expr import canonical
-from overcast.plan.firewall_refusal import PartlyRefused, bisect, refused_ids
+from overcast.plan.firewall_refusal import PartlyRefused, bisect
 from overcast.plan.names import FW_MARK, FW_RULE_MARK, FW_TABLE, VXLAN_PREFIX, is_fw_table
 from overcast.plan.raw import KernelIO, KernelRefusal, KernelRows
 from overcast.plan.state import Change
@@ -204,16 +204,13 @@ class NftRuleset:
             parts.append(f"sets {len(self.sets ^ old.sets)} changed")
         return "; ".join(parts)
 
-    def refused_devices(self, message: str, old: NftRuleset | None = None) -> dict[str, str] | None:
+    def refused_devices(self, refused: Mapping[str, str], old: NftRuleset | None = None) -> dict[str, str]:
         """Device -> its reason when the change to this ruleset (from
-        ``old``) was refused only in part (``message`` names the refused
-        API objects); None when it was refused whole.  An object's devices:
-        the devices its elements name (a port's tap, a network's bridge and
-        VXLAN device) and, for a security group rule, the taps of the group
-        set its elements are keyed by."""
-        ids = refused_ids(message)
-        if ids is None:
-            return None
+        ``old``) was refused only in part (``refused``: the refused API
+        objects' ids -> their lines, ``ApplyError.refused``).  An object's
+        devices: the devices its elements name (a port's tap, a network's
+        bridge and VXLAN device) and, for a security group rule, the taps of
+        the group set its elements are keyed by."""
         elements = self.elements | (old.elements if old else frozenset())
         by_tag: dict[str, set[str]] = {}
         for e in self.elements:
@@ -221,7 +218,7 @@ class NftRuleset:
                 by_tag.setdefault(e.data, set()).update(e.devices())
         out: dict[str, str] = {}
         for e in sorted(elements):
-            why = ids.get(e.comment)
+            why = refused.get(e.comment)
             if why is None:
                 continue
             devices = set(e.devices())
