@@ -26,7 +26,8 @@ from overcast.plan.firewall_chains import chains, sets, zone_chain, zone_chain_n
 from overcast.plan.firewall_expr import canonical, jump
 from overcast.plan.firewall_rules import RuleShape, rule_shape, sg_elements
 from overcast.plan.firewall_space import Network, prefix_cover
-from overcast.plan.subsystems.firewall import NftElement, NftRuleset, NftTable, address_span
+from overcast.plan.subsystems.firewall_observe import address_span
+from overcast.plan.subsystems.firewall_records import NftElement, NftRuleset, NftTable
 from overcast.plan.view import HostView
 
 K = TypeVar("K", str, tuple[str, ...])

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from overcast.plan.firewall_chains import ICMP, KINDS, sg_set
-from overcast.plan.subsystems.firewall import NftElement, NftRuleset
+from overcast.plan.subsystems.firewall_records import NftElement, NftRuleset
 
 Span = tuple[int, int]  # inclusive
 SETS = {(d, v): tuple((k, sg_set(d, v, k)) for k in KINDS) for d in ("ingress", "egress") for v in (4, 6)}

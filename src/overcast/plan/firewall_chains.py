@@ -39,7 +39,7 @@ from overcast.plan.firewall_expr import (
     vmap,
 )
 from overcast.plan.names import PORT_GROUP
-from overcast.plan.subsystems.firewall import NftChain, NftSet
+from overcast.plan.subsystems.firewall_records import NftChain, NftSet
 
 ADDR = {4: "ipv4_addr", 6: "ipv6_addr"}
 NFPROTO = {4: "ipv4", 6: "ipv6"}

@@ -22,7 +22,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from overcast.plan.firewall_expr import canonical
-from overcast.plan.subsystems.firewall import NftElement, NftRuleset, NftSet, normalize
+from overcast.plan.subsystems.firewall_observe import normalize
+from overcast.plan.subsystems.firewall_records import NftElement, NftRuleset, NftSet
 
 RULE = "security_group_rule/"  # the source prefix of a rule's elements
 Counter = tuple[int, int]  # packets, bytes

@@ -22,7 +22,8 @@ from overcast.model.problems import Problem
 from overcast.model.types import SecurityGroupRule
 from overcast.plan.firewall_chains import ICMP, sg_set
 from overcast.plan.firewall_space import Network, disjoint_boxes, prefix_cover
-from overcast.plan.subsystems.firewall import PROTOCOLS, address_span
+from overcast.plan.subsystems.firewall_observe import address_span
+from overcast.plan.subsystems.firewall_records import PROTOCOLS
 
 NAMES = {**PROTOCOLS, "icmpv6": 58, "ipv6-encap": 41, "pgm": 113}
 WITH_PORTS = {6, 17, 33, 132, 136}  # tcp, udp, dccp, sctp, udplite

@@ -1,0 +1,160 @@
+"""Apply for the firewall: the one nft batch that turns the observed
+ruleset into the desired one (element adds and deletes; a chain flushed and
+refilled only when its rules change or a set it uses is made again; a table
+never flushed), and, when the kernel refuses that batch, the same change in
+atomic trial batches narrowed to the API objects it refuses
+(:mod:`overcast.plan.firewall_refusal`)."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from overcast.plan.firewall_refusal import PartlyRefused, bisect
+from overcast.plan.names import FW_MARK, FW_TABLE, VXLAN_PREFIX
+from overcast.plan.raw import KernelIO, KernelRefusal
+from overcast.plan.state import Change
+from overcast.plan.subsystems.firewall_records import NftChain, NftElement, NftRuleset
+
+
+def apply(io: KernelIO, change: Change) -> None:
+    """One batch; if the kernel refuses it, the same change in trial
+    batches narrowed to the API objects that cause the refusal
+    (:mod:`overcast.plan.firewall_refusal`): the constant part first (if
+    the kernel refuses that too, the whole change is refused), then the
+    element deletes, then the adds, grouped by comment.  Raises
+    :class:`PartlyRefused` naming them when only some were refused."""
+    new: NftRuleset = NftRuleset() if change.op == "delete" else change.obj
+    old: NftRuleset = change.obj if change.op == "delete" else (change.old or NftRuleset())
+    commands = batch(old, new)
+    if not commands:
+        return
+    try:
+        io.nft(commands)
+    except KernelRefusal:
+        if not new.tables:
+            raise
+        _narrowed(io, old, new)
+
+
+def _narrowed(io: KernelIO, old: NftRuleset, new: NftRuleset) -> None:
+    """The change in trials (see :func:`apply`); raises the first trial's
+    refusal when the constant part (tables, sets, chains) is refused."""
+    new_sets = {(s.family, s.name): s for s in new.sets}
+    same = {(s.family, s.name) for s in old.sets if new_sets.get((s.family, s.name)) == s}
+    # the structure of new with the elements old keeps in unchanged sets
+    middle = NftRuleset(new.tables, new.sets, new.chains,
+                        frozenset(e for e in old.elements if (e.family, e.set) in same))
+    base = batch(old, middle)
+    if base:
+        io.nft(base)  # a refusal here refuses the whole change
+    refused: dict[str, tuple[str, str]] = {}
+    for op, elements in (("delete", middle.elements - new.elements),
+                         ("add", new.elements - middle.elements)):
+        by_id: dict[str, list[NftElement]] = {}
+        for e in sorted(elements):
+            by_id.setdefault(e.comment, []).append(e)
+        kinds = {i: element_kind(es[0]) for i, es in by_id.items()}
+
+        def attempt(parts: list[list[NftElement]], op: str = op) -> str | None:
+            try:
+                io.nft(_elements_op(op, sorted(e for part in parts for e in part)))
+            except KernelRefusal as exc:
+                return str(exc)
+            return None
+
+        for id_, why in bisect(sorted(by_id.items()), attempt).items():
+            refused.setdefault(id_, (kinds[id_], why))
+    if refused:
+        raise PartlyRefused(refused)
+
+
+def element_kind(e: NftElement) -> str:
+    """The kind of API object an element comes from, as a port status names it."""
+    if e.set.startswith(("in4_", "in6_", "eg4_", "eg6_")):
+        return "security group rule"
+    key = json.loads(e.key)
+    if e.set == "zone" or (e.set == "tag" and isinstance(key, str) and key.startswith(VXLAN_PREFIX)):
+        return "network"
+    return "port"
+
+
+def batch(old: NftRuleset, new: NftRuleset) -> list[dict[str, Any]]:
+    """The one nft batch that turns ``old`` into ``new`` (see the module doc)."""
+    gone_tables = {t.family for t in old.tables - new.tables}
+    cmds: list[dict[str, Any]] = [{"add": {"table": {"family": t.family, "name": FW_TABLE,
+                                                     "comment": FW_MARK}}}
+                                  for t in sorted(new.tables)]
+    old_chains = {(c.family, c.name): c for c in old.chains}
+    new_chains = {(c.family, c.name): c for c in new.chains}
+    old_sets = {(s.family, s.name): s for s in old.sets}
+    new_sets = {(s.family, s.name): s for s in new.sets}
+
+    def kept(family: str) -> bool:
+        return family not in gone_tables
+
+    changed_sets = {k for k, s in old_sets.items() if new_sets.get(k) != s}
+    # a set made again must first lose the rules that use it (else EBUSY), then get them back
+    refill = {k for k, c in new_chains.items() if _uses(c, changed_sets)}
+    for key, c in sorted(old_chains.items()):  # unhook every rule that goes or changes
+        if kept(c.family) and (new_chains.get(key) != c or key in refill):
+            cmds.append({"flush": c.header()})
+    cmds += _elements_op("delete", [e for e in sorted(old.elements - new.elements)
+                                    if kept(e.family) and (e.family, e.set) not in changed_sets])
+    for key, c in sorted(old_chains.items()):
+        n = new_chains.get(key)
+        if kept(c.family) and (n is None or (n.hook, n.prio) != (c.hook, c.prio)):
+            cmds.append({"delete": c.header()})
+    for key in sorted(changed_sets):
+        if kept(key[0]):
+            cmds.append({"delete": old_sets[key].command()})
+    for key, s in sorted(new_sets.items()):
+        if old_sets.get(key) != s:
+            cmds.append({"add": s.command()})
+    fill = [c for key, c in sorted(new_chains.items()) if old_chains.get(key) != c or key in refill]
+    cmds += [{"add": c.header()} for c in fill]
+    cmds += [r for c in fill for r in c.rule_commands()]
+    added = sorted(e for e in new.elements
+                   if e not in old.elements or (e.family, e.set) in changed_sets)
+    cmds += _elements_op("add", added)
+    cmds += [{"delete": {"table": {"family": f, "name": FW_TABLE}}} for f in sorted(gone_tables)]
+    return cmds if old != new else []
+
+
+def _uses(chain: NftChain, sets: Iterable[tuple[str, str]]) -> bool:
+    """Whether a rule of ``chain`` refers to one of ``sets`` ((family, name))."""
+    refs = [f'"@{name}"' for family, name in sets if family == chain.family]
+    return any(ref in rule for rule in chain.rules for ref in refs)
+
+
+def _elements_op(op: str, elements: list[NftElement]) -> list[dict[str, Any]]:
+    """One command per set for ``elements`` (sorted)."""
+    by_set: dict[tuple[str, str], list[Any]] = {}
+    for e in elements:
+        by_set.setdefault((e.family, e.set), []).append(
+            _delete_key(json.loads(e.key)) if op == "delete" else e.value())
+    return [{op: {"element": {"family": f, "table": FW_TABLE, "name": name, "elem": elems}}}
+            for (f, name), elems in by_set.items()]
+
+
+def _delete_key(key: Any) -> Any:
+    """A key as ``delete element`` finds it (libnftables 1.0.6, Linux 6.18,
+    measured): the key only (with the data of a verdict map element the
+    delete is refused, ENOENT), and a single address inside a concatenated
+    interval key as the range it is (``5 . 10.1.0.2`` is not found,
+    ``5 . 10.1.0.2-10.1.0.2`` is)."""
+    if not (isinstance(key, dict) and "concat" in key):
+        return key
+    return {"concat": [_as_range(v) for v in key["concat"]]}
+
+
+def _as_range(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            return value
+        return {"range": [value, value]}
+    return value
