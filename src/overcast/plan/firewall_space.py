@@ -48,28 +48,57 @@ def prefix_cover(nets: Iterable[tuple[Network, str]]) -> list[tuple[Network, tup
 
 def disjoint_boxes(boxes: Iterable[tuple[Network, int, int, str]]) -> list[Box]:
     """Disjoint boxes covering exactly the union of ``boxes`` (see the
-    module doc), sorted by address then value."""
+    module doc), sorted by address then value; each box's ``ids`` are every
+    input whose box intersects it: of its own prefix, and of the prefixes
+    inside it (a rule entirely inside a wider one has no box of its own,
+    and the wider one's box admits its packets)."""
     own: dict[Network, list[tuple[int, int, str]]] = {}
     for net, lo, hi, id_ in boxes:
         own.setdefault(net, []).append((lo, hi, id_))
-    out: list[Box] = []
-    stack: list[tuple[Network, list[Interval]]] = []  # ancestors with what they and theirs cover
+    out: list[tuple[Network, int, int, set[str]]] = []
+    stack: list[_Ancestor] = []  # ancestors with what they and theirs cover, and their boxes
     for net in sorted(own, key=lambda n: (n.version, n.network_address, n.prefixlen)):
-        while stack and not _within(net, stack[-1][0]):
+        while stack and not _within(net, stack[-1].net):
             stack.pop()
-        covered = stack[-1][1] if stack else []
+        covered = stack[-1].covered if stack else []
+        for lo, hi, id_ in own[net]:  # this prefix's rules inside the ancestors' boxes
+            for anc in stack:
+                for i in anc.meeting(lo, hi):
+                    out[i][3].add(id_)
         mine = merge([(lo, hi) for lo, hi, _ in own[net]])
         starts = [lo for lo, _ in mine]
         members: list[list[tuple[int, int, str]]] = [[] for _ in mine]  # the rules in each
         for r in own[net]:
             members[bisect.bisect_right(starts, r[0]) - 1].append(r)
+        first = len(out)
         for lo, hi in subtract(mine, covered):
             group = members[bisect.bisect_right(starts, lo) - 1]
-            ids = sorted({i for a, b, i in group if a <= hi and lo <= b})
-            out.append(Box(net, lo, hi, tuple(ids)))
+            out.append((net, lo, hi, {i for a, b, i in group if a <= hi and lo <= b}))
         if net.prefixlen < net.max_prefixlen:  # a host address has no descendants
-            stack.append((net, merge(covered + mine)))
-    return out
+            stack.append(_Ancestor(net, merge(covered + mine), out, first,
+                                   [b[1] for b in out[first:]]))
+    return [Box(net, lo, hi, tuple(sorted(ids))) for net, lo, hi, ids in out]
+
+
+@dataclass(slots=True)
+class _Ancestor:
+    """A prefix on the way down the tree: ``covered``, what it and its
+    ancestors cover; its boxes are ``boxes[first:first + len(starts)]``
+    (disjoint, by value; ``starts``: their low ends)."""
+
+    net: Network
+    covered: list[Interval]
+    boxes: list[tuple[Network, int, int, set[str]]]
+    first: int
+    starts: list[int]
+
+    def meeting(self, lo: int, hi: int) -> range:
+        """The indexes of its boxes that intersect ``lo``..``hi``."""
+        last = self.first + bisect.bisect_right(self.starts, hi)
+        start = last
+        while start > self.first and self.boxes[start - 1][2] >= lo:
+            start -= 1
+        return range(start, last)
 
 
 def _within(net: Network, outer: Network) -> bool:
