@@ -72,6 +72,29 @@ def test_rule_refusals_have_neutrons_type(client: Direct, sg: dict[str, Any],
     assert dump(client.api.store) == before
 
 
+EXTENSION_HEADERS = ("hopopt", "ipv6-route", "ipv6-frag", "ipv6-nonxt", "ipv6-opts", "ipv6-encap")
+
+
+@pytest.mark.parametrize(("name", "number"),
+                         list(zip(EXTENSION_HEADERS, ("0", "43", "44", "59", "60", "41"), strict=True)))
+def test_ipv6_extension_header_protocols_are_rules_of_ipv6(client: Direct, sg: dict[str, Any],
+                                                           name: str, number: str) -> None:
+    """The names the openstack CLI offers, stored as given, and their numbers;
+    each spelling a duplicate of the other; with ethertype IPv4 refused as
+    Neutron does (except hopopt, 0: Neutron's 'any')."""
+    made = rule(client, sg, ethertype="IPv6", protocol=name)
+    assert made.status == 201, made.body
+    assert made["security_group_rule"]["protocol"] == name
+    assert_error(rule(client, sg, ethertype="IPv6", protocol=number), 409,
+                 made["security_group_rule"]["id"], type="SecurityGroupRuleExists")
+    v4 = rule(client, sg, ethertype="IPv4", protocol=name)
+    if name == "hopopt":
+        assert v4.status == 201, v4.body
+    else:
+        assert_error(v4, 400, "ethertype", "IPv4", name,
+                     type="SecurityGroupEthertypeConflictWithProtocol")
+
+
 def test_remote_group_with_remote_prefix(client: Direct, sg: dict[str, Any]) -> None:
     r = rule(client, sg, remote_group_id=sg["id"], remote_ip_prefix="10.0.0.0/8")
     assert_error(r, 400, "remote_group_id", "remote_ip_prefix",

@@ -29,6 +29,7 @@ from __future__ import annotations
 import os
 import select
 import socket
+import struct
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -680,3 +681,50 @@ def test_a_port_without_its_rules_passes_nothing_either_way(host: MakeHost) -> N
     h.converge(full)
     ping(new, one.ip)
     ping(one, new.ip)
+
+
+# --- (h) IPv6 in IPv6, after the extension headers ----------------------------------------
+
+def link_local(mac: str) -> str:
+    """The EUI-64 link-local address of ``mac`` (what anti-spoofing allows)."""
+    b = bytearray(bytes.fromhex(mac.replace(":", "")))
+    b[0] ^= 0x02
+    return str(IPv6Address(b"\xfe\x80" + b"\x00" * 6 + bytes(b[:3]) + b"\xff\xfe" + bytes(b[3:])))
+
+
+def ipv6_packet(src: Vm, dst: Vm, nexthdr: int, payload: bytes) -> bytes:
+    head = struct.pack("!IHBB", 6 << 28, len(payload), nexthdr, 64)
+    return head + IPv6Address(link_local(src.mac)).packed + IPv6Address(link_local(dst.mac)).packed \
+        + payload
+
+
+def _is(frame: bytes) -> Callable[[Frame], bool]:
+    return lambda f: f.data == frame
+
+
+def test_an_ipv6_encap_rule_admits_ipv6_in_ipv6_and_nothing_else(host: MakeHost) -> None:
+    """ipv6-encap (41) is matched by meta l4proto, also behind a destination
+    options header (which l4proto skips); a packet of another protocol from
+    the same VM is dropped."""
+    rules = [*default_rules(DEFAULT), rule(40, WEB, ethertype="IPv6", protocol="ipv6-encap")]
+    h = host([vm(1, "h1", "10.0.0.1", (DEFAULT, WEB)), vm(2, "h1", "10.0.0.2")],
+             [group(DEFAULT), group(WEB)], rules)
+    server, client = h.vms[1], h.vms[2]
+    ping(client, server.ip)  # the bridge learns where the server's MAC is
+    inner = ipv6_packet(client, server, 59, b"inner")
+    dstopts = bytes([41, 0, 1, 4, 0, 0, 0, 0])  # next header 41, PadN
+    packets = {"encap": ipv6_packet(client, server, 41, inner),
+               "encap after options": ipv6_packet(client, server, 60, dstopts + inner),
+               "experimental": ipv6_packet(client, server, 253, b"experimental")}
+    frames = {name: eth(server.mac, client.mac, ETH_P_IPV6, p) for name, p in packets.items()}
+    cap = Capture(server.ns)
+    w = Wire(client.ns)
+    try:
+        w.send(frames["experimental"], frames["encap"], frames["encap after options"])
+        for name in ("encap", "encap after options"):
+            cap.wait(_is(frames[name]))
+        _then_marker(client, server, cap)
+        assert cap.received(lambda f: f.data == frames["experimental"]) == []
+    finally:
+        w.close()
+        cap.close()

@@ -73,6 +73,15 @@ def test_rules_port_ranges_protocols_ethertypes_and_duplicates() -> None:
     assert dup and dup[0].kind == "conflict"
 
 
+def test_ipv6_extension_header_names_are_protocols() -> None:
+    names = ("hopopt", "ipv6-route", "ipv6-frag", "ipv6-nonxt", "ipv6-opts", "ipv6-encap")
+    for name, number in zip(names, ("0", "43", "44", "59", "60", "41"), strict=True):
+        rule = SecurityGroupRule(id="r1", security_group_id="g", ethertype="IPv6", protocol=name)
+        assert validate.check_rule(rule, []) == []
+        dup = validate.check_rule(rule.replace(id="r2", protocol=number), [rule])
+        assert [p.kind for p in dup] == ["conflict"], name
+
+
 def test_default_pools_leave_out_the_gateway() -> None:
     import ipaddress
 

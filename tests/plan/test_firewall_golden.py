@@ -249,6 +249,36 @@ def test_ipv6_addresses_icmp_types_and_protocol_names() -> None:
         "inet in6_proto <3e> . ::/0 . 50"]
 
 
+def test_ipv6_extension_header_protocols() -> None:
+    """meta l4proto is the protocol after the extension headers: ipv6-encap
+    follows them and is an element; hopopt is 0, Neutron's any; a rule for
+    ipv6-route, ipv6-frag or ipv6-opts would match nothing, and one for
+    ipv6-nonxt meets packets conntrack calls invalid: each a problem naming
+    the rule, left out."""
+    realized = [rule(2, WEB, ethertype="IPv6", protocol="ipv6-encap"),
+                rule(3, WEB, "egress", "IPv6", protocol="hopopt", remote_ip_prefix="2001:db8::/32")]
+    headers = [rule(4, WEB, ethertype="IPv6", protocol="ipv6-route"),
+               rule(5, WEB, ethertype="IPv6", protocol="ipv6-frag"),
+               rule(6, WEB, ethertype="IPv6", protocol="60")]
+    nonxt = rule(7, WEB, ethertype="IPv6", protocol="ipv6-nonxt")
+    plan = compiled(world([vm(1, "h1", "2001:db8::1", (WEB,))], [group(WEB)],
+                          [*realized, *headers, nonxt]))
+    lines = elements(plan).splitlines()
+    assert [ln.split(" # ")[0] for ln in lines if ln.startswith(("inet in6", "inet eg6"))] == [
+        "inet eg6_any <3e> . 2001:db8::/32",
+        "inet in6_proto <3e> . ::/0 . 41"]
+    assert [(p.path, p.message.split(":")[0]) for p in plan.problems] == [
+        *((f"security_group_rule/{r.id}", f"protocol {r.protocol} is the IPv6 extension header {name}")
+          for r, name in zip(headers, ("ipv6-route", "ipv6-frag", "ipv6-opts"), strict=True)),
+        (f"security_group_rule/{nonxt.id}", "protocol ipv6-nonxt is ipv6-nonxt")]
+    # the same numbers under IPv4 are plain protocols
+    v4 = compiled(world([vm(1, "h1", "10.0.0.1", (WEB,))], [group(WEB)],
+                        [rule(8, WEB, protocol="43"), rule(9, WEB, protocol="59")]))
+    assert v4.problems == () and [ln.split(" # ")[0] for ln in elements(v4).splitlines()
+                                  if ln.startswith("inet in4")] == [
+        "inet in4_proto <3e> . 0.0.0.0/0 . 43", "inet in4_proto <3e> . 0.0.0.0/0 . 59"]
+
+
 def test_rules_neutron_refuses_are_problems_naming_the_rule() -> None:
     bad = [rule(1, WEB, protocol="gre", port_range_min=1, port_range_max=2),
            rule(2, WEB, protocol="icmp", port_range_max=3),

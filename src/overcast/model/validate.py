@@ -16,11 +16,17 @@ from overcast.model.problems import Problem
 from overcast.model.types import Network, Port, SecurityGroupRule, Subnet
 
 NETWORK_TYPES = ("vxlan", "local", "flat")
+# Neutron's protocol names (neutron-lib's IP_PROTOCOL_MAP)
 PROTOCOLS = {
     "tcp": 6, "udp": 17, "icmp": 1, "icmpv6": 58, "ipv6-icmp": 58, "sctp": 132,
     "gre": 47, "esp": 50, "ah": 51, "igmp": 2, "ipip": 4, "ospf": 89, "vrrp": 112,
-    "dccp": 33, "udplite": 136, "pgm": 113, "rsvp": 46, "egp": 8,
+    "dccp": 33, "udplite": 136, "pgm": 113, "rsvp": 46, "egp": 8, "ip": 0,
+    "hopopt": 0, "ipv6-encap": 41, "ipv6-route": 43, "ipv6-frag": 44, "ipv6-nonxt": 59,
+    "ipv6-opts": 60,
 }
+# protocols of IPv6 only (names and numbers): Neutron refuses them with ethertype IPv4
+IPV6_PROTOCOLS = frozenset({"ipv6-icmp", "icmpv6", "ipv6-encap", "ipv6-route", "ipv6-frag",
+                            "ipv6-nonxt", "ipv6-opts", "41", "43", "44", "58", "59", "60"})
 PORT_PROTOCOLS = {"tcp", "udp", "sctp", "dccp", "udplite", "6", "17", "132", "33", "136"}
 ICMP_PROTOCOLS = {"icmp", "icmpv6", "ipv6-icmp", "1", "58"}
 

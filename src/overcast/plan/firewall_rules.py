@@ -27,6 +27,13 @@ from overcast.plan.subsystems.firewall_records import PROTOCOLS
 
 NAMES = {**PROTOCOLS, "icmpv6": 58, "ipv6-encap": 41, "pgm": 113}
 WITH_PORTS = {6, 17, 33, 132, 136}  # tcp, udp, dccp, sctp, udplite
+# IPv6 protocols that no rule can admit (measured, Linux 6.18): meta l4proto is the
+# protocol after the extension headers, so it is never ipv6-route, ipv6-frag or
+# ipv6-opts; a packet with no next header (ipv6-nonxt) has no layer 4 for conntrack and
+# is dropped as invalid before any lookup.  hopopt is 0, which Neutron takes for any
+# protocol; ipv6-encap (41) follows the extension headers and is matched.
+EXTENSION_HEADERS = {43: "ipv6-route", 44: "ipv6-frag", 60: "ipv6-opts"}
+NO_NEXT_HEADER = 59
 VERSIONS = {"IPv4": 4, "IPv6": 6}
 EVERYWHERE = {4: ip_network("0.0.0.0/0"), 6: ip_network("::/0")}
 
@@ -63,6 +70,14 @@ def _shape(rule: SecurityGroupRule, members: Mapping[str, Sequence[Network]]) ->
     remotes = _remotes(rule, version, members)
     proto = _protocol(rule.protocol, version)
     lo, hi = rule.port_range_min, rule.port_range_max
+    if version == 6 and proto in EXTENSION_HEADERS:
+        raise _Refused(f"protocol {rule.protocol} is the IPv6 extension header "
+                       f"{EXTENSION_HEADERS[proto]}: nftables matches the protocol after the "
+                       "extension headers, so no packet would match it; the rule is not enforced")
+    if version == 6 and proto == NO_NEXT_HEADER:
+        raise _Refused(f"protocol {rule.protocol} is ipv6-nonxt: conntrack cannot track a packet "
+                       "without a next header and the chains drop it as invalid before any "
+                       "rule; the rule is not enforced")
     if proto == 0:
         if lo is not None or hi is not None:
             raise _Refused("a port range needs a protocol")

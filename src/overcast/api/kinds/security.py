@@ -168,8 +168,7 @@ def create_rule(repo: Repo, ctx: Context, fields: dict[str, Any]) -> SecurityGro
     return repo.save(rule, new=True)
 
 
-# protocols of IPv6 only (names and numbers): Neutron refuses them with ethertype IPv4
-IPV6_PROTOCOLS = {"ipv6-icmp", "icmpv6", "41", "43", "44", "58", "59", "60"}
+IPV6_PROTOCOLS = validate.IPV6_PROTOCOLS  # Neutron refuses them with ethertype IPv4
 
 
 def _canonical_icmp(rule: SecurityGroupRule) -> SecurityGroupRule:
