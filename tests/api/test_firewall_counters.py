@@ -81,6 +81,13 @@ def test_a_port_shows_what_its_host_enforces_to_an_admin_only() -> None:
     listed = cloud.ops.get("/v2.0/ports", params={"id": port["id"]}).body["ports"]
     assert listed[0]["overcast:firewall"] == seen["overcast:firewall"]
     assert "overcast:firewall" not in cloud.alice.get(f"/v2.0/ports/{port['id']}").body["port"]
+    why = "security group rule r1: protocol 44 is the IPv6 extension header ipv6-frag"
+    cloud.store.put(keys.port_status(port["id"]), json.dumps({
+        "status": "ACTIVE", "host": "h1", "firewall": {
+            "port_security": True, "security_groups": [group["id"]], "not_enforced": [why]}}).encode())
+    assert cloud.ops.get(f"/v2.0/ports/{port['id']}").body["port"]["overcast:firewall"] == [
+        {"host": "h1", "port_security": True, "security_groups": [group["id"]],
+         "not_enforced": [why]}]
 
 
 def test_the_extension_is_advertised() -> None:

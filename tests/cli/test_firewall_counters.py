@@ -51,6 +51,11 @@ def test_port_show_says_which_groups_are_enforced_on_which_host(overcast: Run,
     bare = fake.add("ports", name="vm2", **{"overcast:firewall": [
         {"host": "hv2", "port_security": False, "security_groups": []}]})
     assert "hv2: port security off (no filtering)" in overcast("port", "show", bare["id"]).out
+    partly = fake.add("ports", name="vm4", **{"overcast:firewall": [
+        {"host": "hv1", "port_security": True, "security_groups": [WEB],
+         "not_enforced": ["security group rule r1: protocol 44 is the IPv6 extension header"]}]})
+    shown = overcast("port", "show", partly["id"]).out
+    assert "hv1: NOT enforced: security group rule r1: protocol 44" in shown
     nowhere = fake.add("ports", name="vm3", **{"overcast:firewall": []})
     assert "not enforced on any host" in overcast("port", "show", nowhere["id"]).out
     assert port["id"]

@@ -271,6 +271,13 @@ def test_ipv6_extension_header_protocols() -> None:
         *((f"security_group_rule/{r.id}", f"protocol {r.protocol} is the IPv6 extension header {name}")
           for r, name in zip(headers, ("ipv6-route", "ipv6-frag", "ipv6-opts"), strict=True)),
         (f"security_group_rule/{nonxt.id}", "protocol ipv6-nonxt is ipv6-nonxt")]
+    # the port's host says what of its groups it does not enforce (its status shows it)
+    (port_id,) = plan.enforced
+    what = plan.enforced[port_id]
+    assert (what.port_security, what.security_groups) == (True, (WEB,))
+    assert [m.split(":")[0] for m in what.not_enforced] == [
+        f"security group rule {r.id}" for r in (*headers, nonxt)]
+    assert what.as_json()["not_enforced"] == list(what.not_enforced)
     # the same numbers under IPv4 are plain protocols
     v4 = compiled(world([vm(1, "h1", "10.0.0.1", (WEB,))], [group(WEB)],
                         [rule(8, WEB, protocol="43"), rule(9, WEB, protocol="59")]))

@@ -228,6 +228,5 @@ def _enforced(plan: HostPlan, statuses: dict[str, PortStatus]) -> dict[str, dict
     fw = plan.firewall
     if fw is None:
         return {}
-    return {pid: {"port_security": secured, "security_groups": list(groups)}
-            for pid, (secured, groups) in fw.enforced.items()
+    return {pid: what.as_json() for pid, what in fw.enforced.items()
             if pid in statuses and statuses[pid].status == ACTIVE}

@@ -101,6 +101,7 @@ def enforcement(value: Any) -> str:
             continue
         groups = ", ".join(entry.get("security_groups") or []) or "none (all traffic dropped)"
         lines.append(f"{host}: port security on, security groups {groups}")
+        lines += [f"{host}: NOT enforced: {m}" for m in entry.get("not_enforced") or []]
     return "\n".join(lines)
 
 

@@ -43,9 +43,28 @@ class FirewallPlan:
     # element -> every API object id that asks for it (its comment is the first)
     sources: Mapping[NftElement, tuple[str, ...]] = field(default_factory=dict)
     problems: tuple[Problem, ...] = ()
-    # local port id -> what this host enforces for it: port security on, and the
-    # security groups its tag stands for (none without port security)
-    enforced: Mapping[str, tuple[bool, tuple[str, ...]]] = field(default_factory=dict)
+    # local port id -> what this host enforces for it
+    enforced: Mapping[str, Enforced] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Enforced:
+    """What a host enforces for one of its ports: port security on, the
+    security groups its tag stands for (none without port security), and
+    what of them it cannot enforce (``"security group rule <id>: <why>"``,
+    also a port-level problem such as mixed stateful and stateless groups):
+    those rules are left out, everything else is in place."""
+
+    port_security: bool
+    security_groups: tuple[str, ...] = ()
+    not_enforced: tuple[str, ...] = ()
+
+    def as_json(self) -> dict[str, object]:
+        out: dict[str, object] = {"port_security": self.port_security,
+                                  "security_groups": list(self.security_groups)}
+        if self.not_enforced:
+            out["not_enforced"] = list(self.not_enforced)
+        return out
 
 
 @dataclass
@@ -95,10 +114,35 @@ def compile_firewall(view: HostView, devices: Mapping[str, str]) -> FirewallPlan
     _security_groups(out, view, tags, groups)
     ruleset, sources = _ruleset(out, zones.values())
     problems = tuple(sorted(set(out.problems), key=lambda p: (p.path, p.message)))
-    enforced = {p.id: (p.port_security_enabled, _groupset(p) if p.port_security_enabled else ())
-                for p in local}
+    enforced = _enforced(local, view, problems)
     return FirewallPlan(ruleset, dict(sorted(tags.items())), dict(sorted(zones.items())),
                         sources, problems, enforced)
+
+
+def _enforced(local: Iterable[Port], view: HostView,
+              problems: Iterable[Problem]) -> dict[str, Enforced]:
+    """Per local port: port security, its groups, and the problems of its
+    groups' rules and of the port itself (what is left out)."""
+    by_path: dict[str, list[str]] = {}
+    for p in problems:
+        by_path.setdefault(p.path, []).append(p.message)
+    rules_of: dict[str, list[str]] = {}
+    for rule in sorted(view.security_group_rules, key=lambda r: r.id):
+        if f"security_group_rule/{rule.id}" in by_path:
+            rules_of.setdefault(rule.security_group_id, []).append(rule.id)
+    out = {}
+    for port in local:
+        if not port.port_security_enabled:
+            out[port.id] = Enforced(False)
+            continue
+        groups = _groupset(port)
+        missing = [f"port {port.id}: {m}" for m in by_path.get(f"port/{port.id}", [])]
+        missing += [f"security group {g}: {m}" for g in groups
+                    for m in by_path.get(f"security_group/{g}", [])]
+        missing += [f"security group rule {r}: {m}" for g in groups for r in rules_of.get(g, [])
+                    for m in by_path[f"security_group_rule/{r}"]]
+        out[port.id] = Enforced(True, groups, tuple(missing))
+    return out
 
 
 def _groupset(port: Port) -> tuple[str, ...]:

@@ -121,8 +121,11 @@ def _enforced(status: Any) -> list[dict[str, Any]]:
     fw = status.get("firewall") if isinstance(status, dict) else None
     if not isinstance(fw, dict) or not status.get("host"):
         return []
-    return [{"host": status["host"], "port_security": bool(fw.get("port_security")),
-             "security_groups": list(fw.get("security_groups") or [])}]
+    entry = {"host": status["host"], "port_security": bool(fw.get("port_security")),
+             "security_groups": list(fw.get("security_groups") or [])}
+    if fw.get("not_enforced"):
+        entry["not_enforced"] = [str(m) for m in fw["not_enforced"]]
+    return [entry]
 
 
 def _dns_assignment(repo: Repo, port: Port) -> list[dict[str, str]]:
