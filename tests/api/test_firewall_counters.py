@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from overcast.api.kinds import security
 from overcast.model import keys
 from overcast.model.types import Host
 from overcast.store import MemoryStore
@@ -108,3 +109,140 @@ def test_forgetting_an_agent_forgets_its_counters() -> None:
     assert cloud.store.get(keys.firewall_counters("h9")) is None
     shown = cloud.alice.get(f"/v2.0/security-group-rules/{rule['id']}").body["security_group_rule"]
     assert shown["overcast:packets"] == 1
+
+
+HOSTILE_COUNTERS = [
+    b'{"rules": {"R": [Infinity, 1]}}', b'{"rules": {"R": [1e400, 1]}}',
+    b'{"rules": {"R": [NaN, 1]}}', b'{"rules": {"R": [-Infinity, 1]}}',
+    b'{"rules": {"R": ["12", 1]}}', b'{"rules": {"R": [true, 1]}}',
+    b'{"rules": {"R": [-3, 1]}}', b'{"rules": {"R": [1.5, 1]}}',
+    b'{"rules": {"R": [1]}}', b'{"rules": {"R": [1, 2, 3]}}', b'{"rules": {"R": {"0": 1}}}',
+    b'{"rules": {"R": [1, 18446744073709551616]}}', b'{"rules": {"R": null}}',
+    b'{"rules": ["R"]}', b'{"rules": 7}', b'[1, 2]', b'"x"', b'12', b'null',
+    b'\xff\xfe not utf-8', b'{"rules": ' * 100_000, b'',
+]
+
+
+def test_hostile_counter_values_are_skipped_and_never_fail_a_request() -> None:
+    """What one host's key holds (whatever wrote it) cannot fail another's
+    GET: an entry that is not [packets, bytes] of non-negative 64-bit
+    integers is left out, the good ones beside it and the other hosts'
+    keys are counted."""
+    cloud = Cloud()
+    rule = alice_rule(cloud)
+    group_id = rule["security_group_id"]
+    counters(cloud.store, "good", {rule["id"]: [2, 120]})
+    for i, raw in enumerate(HOSTILE_COUNTERS):
+        cloud.store.put(keys.firewall_counters(f"bad{i}"), raw.replace(b'"R"', json.dumps(
+            rule["id"]).encode()))
+    cloud.store.put(keys.firewall_counters("mixed"), json.dumps({"rules": {
+        rule["id"]: [1, 60], "other": ["1", 2]}}).encode())
+    shown = cloud.alice.get(f"/v2.0/security-group-rules/{rule['id']}")
+    assert shown.status == 200, shown.body
+    assert (shown.body["security_group_rule"]["overcast:packets"],
+            shown.body["security_group_rule"]["overcast:bytes"]) == (3, 180)
+    for path in ("/v2.0/security-group-rules", "/v2.0/security-groups",
+                 f"/v2.0/security-groups/{group_id}"):
+        assert cloud.alice.get(path).status == 200, path
+    assert cloud.bob.get("/v2.0/security-groups").status == 200
+
+
+HOSTILE_FIREWALL = [
+    7, "x", [1], {"port_security": True, "security_groups": 5},
+    {"port_security": True, "security_groups": "abc"},
+    {"port_security": True, "security_groups": [1, 2]},
+    {"port_security": "yes", "security_groups": []},
+    {"port_security": True, "security_groups": [], "not_enforced": 3},
+    {"port_security": True, "security_groups": [], "not_enforced": "why"},
+    {"port_security": True, "security_groups": [], "not_enforced": [{"a": 1}]},
+]
+HOSTILE_STATUS = [b"not json", b"\xff", b"[1]", b'{"status": 5, "host": "h1"}',
+                  b'{"status": "ACTIVE", "host": ["h1"]}', b"null"]
+
+
+def bound_port(cloud: Cloud) -> dict[str, Any]:
+    group = cloud.alice.create("security_group", "security-groups", name="web")
+    port = cloud.alice.port(cloud.a_net["id"], security_groups=[group["id"]])
+    cloud.ops.put(f"/v2.0/ports/{port['id']}", {"port": {"binding:host_id": "h1"}})
+    return port
+
+
+def test_hostile_port_status_values_show_nothing_enforced_and_never_fail() -> None:
+    cloud = Cloud()
+    port = bound_port(cloud)
+    for fw in HOSTILE_FIREWALL:
+        cloud.store.put(keys.port_status(port["id"]), json.dumps(
+            {"status": "ACTIVE", "host": "h1", "firewall": fw}).encode())
+        shown = cloud.ops.get(f"/v2.0/ports/{port['id']}")
+        assert shown.status == 200, (fw, shown.body)
+        assert shown.body["port"]["overcast:firewall"] == [], fw
+        listed = cloud.ops.get("/v2.0/ports")
+        assert listed.status == 200, (fw, listed.body)
+    for raw in HOSTILE_STATUS:
+        cloud.store.put(keys.port_status(port["id"]), raw)
+        for path in (f"/v2.0/ports/{port['id']}", "/v2.0/ports"):
+            got = cloud.ops.get(path)
+            assert got.status == 200, (raw, path, got.body)
+        seen = cloud.ops.get(f"/v2.0/ports/{port['id']}").body["port"]
+        assert (seen["status"], seen["overcast:firewall"]) == ("DOWN", []), raw
+
+
+def test_a_port_shows_no_enforcement_of_a_host_it_left_nor_while_down() -> None:
+    """After a rebinding the old host's status (and what it enforced) is
+    stale: the port is DOWN and ``overcast:firewall`` is empty until the new
+    host reports it ACTIVE."""
+    cloud = Cloud()
+    port = bound_port(cloud)
+    fw = {"port_security": True, "security_groups": port["security_groups"]}
+    cloud.store.put(keys.port_status(port["id"]), json.dumps(
+        {"status": "ACTIVE", "host": "h1", "firewall": fw}).encode())
+    assert cloud.ops.get(f"/v2.0/ports/{port['id']}").body["port"]["overcast:firewall"] != []
+    cloud.ops.put(f"/v2.0/ports/{port['id']}", {"port": {"binding:host_id": "h2"}})
+    listed = cloud.ops.get("/v2.0/ports", params={"id": port["id"]}).body["ports"][0]
+    for seen in (cloud.ops.get(f"/v2.0/ports/{port['id']}").body["port"], listed):
+        assert (seen["status"], seen["overcast:firewall"]) == ("DOWN", [])
+    cloud.store.put(keys.port_status(port["id"]), json.dumps(
+        {"status": "DOWN", "host": "h2", "firewall": fw}).encode())
+    seen = cloud.ops.get(f"/v2.0/ports/{port['id']}").body["port"]
+    assert (seen["status"], seen["overcast:firewall"]) == ("DOWN", [])
+    cloud.store.put(keys.port_status(port["id"]), json.dumps(
+        {"status": "ACTIVE", "host": "h2", "firewall": fw}).encode())
+    assert cloud.ops.get(f"/v2.0/ports/{port['id']}").body["port"]["overcast:firewall"] == [
+        {"host": "h2", **fw}]
+
+
+def test_an_unchanged_host_key_is_parsed_once_however_many_requests_read_it() -> None:
+    """A rule GET, a group GET, a group create and a listing each read the
+    hosts' counter keys; each key is parsed once per value it holds
+    (``security.HOST_COUNTERS``: by key, mod_revision and value)."""
+    cloud = Cloud()
+    rule = alice_rule(cloud)
+    hosts = [f"h{i}" for i in range(40)]
+    for host in hosts:
+        counters(cloud.store, host, {rule["id"]: [1, 60], f"other-{host}": [5, 5]})
+    parsed = security.HOST_COUNTERS.parses
+    shown = cloud.alice.get(f"/v2.0/security-group-rules/{rule['id']}").body["security_group_rule"]
+    assert shown["overcast:packets"] == 40
+    assert security.HOST_COUNTERS.parses - parsed == len(hosts)
+    parsed = security.HOST_COUNTERS.parses
+    for _ in range(3):
+        assert cloud.alice.get(f"/v2.0/security-group-rules/{rule['id']}").status == 200
+        assert cloud.alice.get(f"/v2.0/security-groups/{rule['security_group_id']}").status == 200
+        assert cloud.alice.get("/v2.0/security-group-rules").status == 200
+        cloud.alice.create("security_group", "security-groups", name="more")
+    assert security.HOST_COUNTERS.parses == parsed
+    counters(cloud.store, "h3", {rule["id"]: [10, 600]})
+    shown = cloud.alice.get(f"/v2.0/security-group-rules/{rule['id']}").body["security_group_rule"]
+    assert (shown["overcast:packets"], shown["overcast:bytes"]) == (49, 2940)
+    assert security.HOST_COUNTERS.parses == parsed + 1
+
+
+def test_responses_without_rules_read_no_counters() -> None:
+    cloud = Cloud()
+    rule = alice_rule(cloud)
+    counters(cloud.store, "h1", {rule["id"]: [1, 60]})
+    security.HOST_COUNTERS.clear()
+    parsed = security.HOST_COUNTERS.parses
+    for path in ("/v2.0/ports", "/v2.0/networks", "/v2.0/subnets", "/v2.0/routers"):
+        assert cloud.alice.get(path).status == 200
+    assert security.HOST_COUNTERS.parses == parsed

@@ -80,25 +80,41 @@ def parse(ctx: Context, body: Any, creating: bool) -> dict[str, Any]:
 # What agents write (status, hosts) is read untracked: a write transaction
 # that renders a port must not conflict with an agent's status or heartbeat.
 def _statuses(repo: Repo) -> dict[str, Any]:
-    return {kv.key.rsplit("/", 1)[1]: json.loads(kv.value)
+    return {kv.key.rsplit("/", 1)[1]: _status_value(kv.value)
             for kv in repo.peek(keys.port_status())}
+
+
+def _status_value(raw: bytes | None) -> dict[str, Any] | None:
+    """A port status value as its agent writes it (``{"status", "host", ...}``
+    with strings for both), else None: a value that is not is no status."""
+    if raw is None:
+        return None
+    try:
+        value = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+    if not (isinstance(value, dict) and isinstance(value.get("status"), str)
+            and isinstance(value.get("host"), str)):
+        return None
+    return value
 
 
 def _render_extra(repo: Repo, port: Port, out: dict[str, Any]) -> None:
     if repo.bulk:
         statuses: dict[str, Any] = repo.memo("port_status", lambda: _statuses(repo))
+        status = statuses.get(port.id)
     else:
-        statuses = {port.id: repo.peek_json(keys.port_status(port.id))}
+        status = _status_value(repo.tx.get(keys.port_status(port.id), track=False))
     hosts: set[str] = repo.memo("hosts", lambda: known_hosts(repo))
     out["fixed_ips"] = [{"subnet_id": f.subnet_id, "ip_address": f.ip_address}
                         for f in port.fixed_ips]
     out["allowed_address_pairs"] = [  # a pair stored without a MAC has the port's
         {"ip_address": p.ip_address, "mac_address": p.mac_address or port.mac_address}
         for p in port.allowed_address_pairs]
-    status = statuses.get(port.id)
     bound = port.binding_host_id
-    out["status"] = (status["status"] if status and status.get("host") == bound and bound
-                     else "DOWN")
+    if not (status and bound and status["host"] == bound):
+        status = None  # a status of another host (before a rebinding) is stale
+    out["status"] = status["status"] if status else "DOWN"
     if not bound:
         out["binding:vif_type"] = "unbound"
     else:
@@ -114,18 +130,30 @@ def _render_extra(repo: Repo, port: Port, out: dict[str, Any]) -> None:
     out["overcast:firewall"] = _enforced(status)
 
 
-def _enforced(status: Any) -> list[dict[str, Any]]:
-    """What the host that reports the port enforces for it (its agent
-    writes it with an ACTIVE status, with the firewall on): one entry per
-    host."""
-    fw = status.get("firewall") if isinstance(status, dict) else None
-    if not isinstance(fw, dict) or not status.get("host"):
+def _enforced(status: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """What the port's host enforces for it: one entry, from the ACTIVE
+    status its agent writes with the firewall on (``status`` is already the
+    bound host's).  A firewall value not of the shape the agent writes
+    (port_security a bool, security_groups and not_enforced lists of
+    strings) shows nothing: it is no statement of what is enforced."""
+    fw = status.get("firewall") if status and status["status"] == "ACTIVE" else None
+    if not isinstance(fw, dict) or not isinstance(fw.get("port_security"), bool):
         return []
-    entry = {"host": status["host"], "port_security": bool(fw.get("port_security")),
-             "security_groups": list(fw.get("security_groups") or [])}
-    if fw.get("not_enforced"):
-        entry["not_enforced"] = [str(m) for m in fw["not_enforced"]]
+    groups, why = _strings(fw.get("security_groups")), _strings(fw.get("not_enforced", []))
+    if groups is None or why is None:
+        return []
+    entry = {"host": status["host"] if status else "", "port_security": fw["port_security"],
+             "security_groups": groups}
+    if why:
+        entry["not_enforced"] = why
     return [entry]
+
+
+def _strings(value: Any) -> list[str] | None:
+    """``value`` if it is a list of strings, else None."""
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return list(value)
+    return None
 
 
 def _dns_assignment(repo: Repo, port: Port) -> list[dict[str, str]]:
@@ -160,7 +188,10 @@ def create(repo: Repo, ctx: Context, fields: dict[str, Any]) -> Port:
 
 def _own_mac_pairs(port: Port) -> Port:
     """As Neutron, a pair given without a MAC is stored with the port's own, and a
-    pair twice in one request is refused."""
+    pair twice in one request is refused, also when one of the two names the
+    port's own MAC and the other none: Neutron's validator compares them as
+    given, but its database then refuses the second pair filled in with the
+    port's MAC, as DuplicateAddressPairInRequest too (allowedaddresspairs_db)."""
     pairs = tuple(AddressPair(p.ip_address, p.mac_address or port.mac_address)
                   for p in port.allowed_address_pairs)
     seen: set[tuple[str, str]] = set()
