@@ -108,3 +108,38 @@ def test_a_rule_removed_takes_its_counters_and_with_no_hits_left_the_key() -> No
     clock.now += COUNTERS_EVERY
     again(loop)  # its element goes: nothing hit any more, the key goes
     assert counters(store) is None
+
+
+def test_an_unreadable_counters_key_is_rewritten_and_the_pass_goes_on() -> None:
+    """A value the agent cannot read back (not UTF-8, not JSON) is one that
+    differs: a restarted agent's pass writes its own (or, with no hits,
+    deletes the key) instead of failing after apply."""
+    for junk in (b"\xff\xfe\x00", b"not json", b'{"host": "h1", "rules": {"x": [1, 2]}}'):
+        store, kernel, loop, clock = world()
+        key = keys.firewall_counters("h1")
+        store.put(key, junk)
+        fresh = Reconciler("h1", "198.18.0.11", store, kernel, ModelView(), clock=clock)
+        again(AgentLoop(store, fresh, resync_interval=60.0, clock=clock))
+        assert store.get(key) is None, junk  # nothing hit: no key
+        store.put(key, junk)
+        kernel.nftables.count("inet", FW_TABLE, "in4_port", SSH, 4, 240)
+        fresh = Reconciler("h1", "198.18.0.11", store, kernel, ModelView(), clock=clock)
+        again(AgentLoop(store, fresh, resync_interval=60.0, clock=clock))
+        assert counters(store) == {"host": "h1", "rules": {SSH: [4, 240]}}, junk
+
+
+def test_an_agent_is_not_woken_by_another_hosts_counters() -> None:
+    """Agents do not watch ``/oc/counters/``: N agents writing counters every
+    2 s would otherwise send each of them every other host's writes."""
+    store, _, loop, _ = world()
+    assert loop.step() is None  # settled
+    revision = loop.view.revision
+    for host in ("h2", "h3"):
+        store.put(keys.firewall_counters(host), json.dumps(
+            {"host": host, "rules": {SSH: [1, 60]}}).encode())
+    assert loop.watcher is not None
+    assert loop.watcher.next_batch(0.0) == []
+    assert loop.step() is None and loop.view.revision == revision
+    status = keys.port_status("00000000-0000-4000-8000-0000000000ff")
+    store.put(status, b'{"status": "ACTIVE", "host": "h2"}')  # a watched key still arrives
+    assert [e.key for e in loop.watcher.next_batch(1.0)] == [status]

@@ -49,6 +49,21 @@ def test_prefix_filter(store: Store) -> None:
     assert [(e.key, e.revision) for e in drain(store.watch("/x/", 1))] == [("/x/1", 1), ("/x/2", 3)]
 
 
+def test_excluded_prefixes_are_left_out(store: Store) -> None:
+    store.txn([], [Put("/x/a/1", b""), Put("/x/c/1", b""), Put("/x/b", b"")])
+    for i in range(3):  # revisions with nothing else: the watcher still moves past them
+        store.put(f"/x/c/{i}", b"")
+    store.delete("/x/a/1")
+    store.put("/x/cc", b"")
+    w = store.watch("/x/", 1, exclude=("/x/c/", "/x/z/"))
+    assert [(e.type, e.key, e.revision) for e in drain(w)] == [
+        ("put", "/x/a/1", 1), ("put", "/x/b", 1), ("delete", "/x/a/1", 5), ("put", "/x/cc", 6)]
+    store.put("/x/c/9", b"")
+    assert w.next_batch(0.02) == []
+    store.put("/x/d", b"")
+    assert [e.key for e in w.next_batch(1)] == ["/x/d"]
+
+
 def test_blocked_watcher_wakes_on_write(store: Store) -> None:
     w = store.watch("", 1)
     got: list[tuple[list[Event], float]] = []

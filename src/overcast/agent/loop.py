@@ -34,6 +34,9 @@ RETRY_FIRST = 0.2  # first retry after a pass with kernel errors; doubles while 
 HELD_FIRST = 0.1
 
 DeviceLister = Callable[[], frozenset[str]]
+# Keys no agent reads from its watch: every host's counters (each agent writes
+# its own every 2 s; watched, N agents would each receive all N hosts' writes).
+UNWATCHED = (keys.FIREWALL_COUNTERS,)
 
 
 class AgentLoop:
@@ -67,7 +70,7 @@ class AgentLoop:
             self.watcher.close()
         snapshot = self.store.range(keys.ROOT)
         self.view.load(snapshot.kvs, snapshot.revision)
-        self.watcher = self.store.watch(keys.ROOT, snapshot.revision + 1)
+        self.watcher = self.store.watch(keys.ROOT, snapshot.revision + 1, UNWATCHED)
         self.dirty = True
         log.info("full read: %d keys at revision %d", len(snapshot.kvs), snapshot.revision)
 

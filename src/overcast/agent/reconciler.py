@@ -102,7 +102,7 @@ class Reconciler:
         self.written: dict[str, str] = {}  # port id -> status value we last wrote (JSON)
         self.waiting_since: dict[str, float] = {}
         self._reported_problems: set[str] = set()
-        self.counters_written: str | None = None  # counters value we last wrote ("": none)
+        self.counters_written: bytes | None = None  # counters value we last wrote (b"": none)
         self.counters_due = float("-inf")
 
     def run_pass(self) -> PassResult:
@@ -210,14 +210,14 @@ class Reconciler:
         rules = hits(rulesets[0] if rulesets else None,
                      plan.firewall.sources if plan.firewall is not None else {})
         raw = json.dumps({"host": self.host, "rules": {r: list(c) for r, c in rules.items()}},
-                         sort_keys=True) if rules else ""
+                         sort_keys=True).encode() if rules else b""
         key = keys.firewall_counters(self.host)
-        if self.counters_written is None:
+        if self.counters_written is None:  # compared as bytes: a value not ours differs
             kv = self.store.get(key)
-            self.counters_written = kv.value.decode() if kv is not None else ""
+            self.counters_written = kv.value if kv is not None else b""
         if raw == self.counters_written:
             return
-        self.store.txn([], [Put(key, raw.encode())] if raw else [Delete(key)])
+        self.store.txn([], [Put(key, raw)] if raw else [Delete(key)])
         self.counters_written = raw
 
 

@@ -157,10 +157,13 @@ class Store(abc.ABC):
     def revision(self) -> int: ...
 
     @abc.abstractmethod
-    def watch(self, prefix: str, start_revision: int) -> Watcher:
+    def watch(self, prefix: str, start_revision: int,
+              exclude: tuple[str, ...] = ()) -> Watcher:
         """Events for keys under ``prefix`` with revision >= ``start_revision``
         (``start_revision <= 0``: from the next revision on, as in etcd).  Raises
-        CompactedError if ``start_revision`` is below the compaction point."""
+        CompactedError if ``start_revision`` is below the compaction point.
+        Keys under a prefix of ``exclude`` are left out (in etcd: watches of
+        the ranges between them)."""
 
     @abc.abstractmethod
     def compact(self, revision: int) -> None:

@@ -214,21 +214,24 @@ class MemoryStore(Store):
             self._drop_lease(lease_id)
 
     # watch ----------------------------------------------------------------
-    def watch(self, prefix: str, start_revision: int) -> Watcher:
+    def watch(self, prefix: str, start_revision: int,
+              exclude: tuple[str, ...] = ()) -> Watcher:
         with self._cond:
             self._sweep()
             start = start_revision if start_revision > 0 else self._rev + 1
             if start < self._compact_rev:
                 raise CompactedError(start, self._compact_rev)
-            return _MemoryWatcher(self, prefix, start)
+            return _MemoryWatcher(self, prefix, start, exclude)
 
-    def _events_from(self, prefix: str, start: int) -> tuple[list[Event], int]:
-        """Events under prefix from revision ``start``; and the next revision to read.
-        Caller holds the lock."""
+    def _events_from(self, prefix: str, start: int,
+                     exclude: tuple[str, ...] = ()) -> tuple[list[Event], int]:
+        """Events under prefix, and under none of ``exclude``, from revision
+        ``start``; and the next revision to read.  Caller holds the lock."""
         if start < self._compact_rev:
             raise CompactedError(start, self._compact_rev)
         idx = bisect.bisect_left(self._history, start, key=lambda e: e.revision)
-        found = [e for e in itertools.islice(self._history, idx, None) if e.key.startswith(prefix)]
+        found = [e for e in itertools.islice(self._history, idx, None)
+                 if e.key.startswith(prefix) and not (exclude and e.key.startswith(exclude))]
         return found, max(start, self._rev + 1)
 
     def close(self) -> None:
@@ -238,9 +241,11 @@ class MemoryStore(Store):
 
 
 class _MemoryWatcher(Watcher):
-    def __init__(self, store: MemoryStore, prefix: str, start: int) -> None:
+    def __init__(self, store: MemoryStore, prefix: str, start: int,
+                 exclude: tuple[str, ...] = ()) -> None:
         self._store = store
         self._prefix = prefix
+        self._exclude = exclude
         self._next = start
         self._closed = False
 
@@ -250,7 +255,7 @@ class _MemoryWatcher(Watcher):
         with store._cond:
             while not self._closed and not store._closed:
                 store._sweep()
-                events, self._next = store._events_from(self._prefix, self._next)
+                events, self._next = store._events_from(self._prefix, self._next, self._exclude)
                 if events:
                     return events
                 left = deadline - time.monotonic()

@@ -296,29 +296,33 @@ class SqliteStore(Store):
                 pass  # _writing sweeps
 
     # watch ----------------------------------------------------------------
-    def watch(self, prefix: str, start_revision: int) -> Watcher:
+    def watch(self, prefix: str, start_revision: int,
+              exclude: tuple[str, ...] = ()) -> Watcher:
         rev, compact_rev = self._meta()
         start = start_revision if start_revision > 0 else rev + 1
         if start < compact_rev:
             raise CompactedError(start, compact_rev)
-        return _SqliteWatcher(self, prefix, start)
+        return _SqliteWatcher(self, prefix, start, exclude)
 
     def _meta(self) -> tuple[int, int]:
         row = self._conn().execute("SELECT revision, compact_revision FROM meta").fetchone()
         return int(row[0]), int(row[1])
 
-    def _poll(self, prefix: str, start: int) -> tuple[list[Event], int]:
-        """Events under ``prefix`` from revision ``start`` on; and the next start."""
+    def _poll(self, prefix: str, start: int,
+              exclude: tuple[str, ...] = ()) -> tuple[list[Event], int]:
+        """Events under ``prefix`` (and none of ``exclude``) from revision
+        ``start`` on; and the next start."""
         self._maybe_sweep()
         rev, compact_rev = self._meta()
         if start < compact_rev:
             raise CompactedError(start, compact_rev)
         events: list[Event] = []
         while not events and start <= rev:
-            events, start, rev = self._read_history(prefix, start)
+            events, start, rev = self._read_history(prefix, start, exclude)
         return events, start
 
-    def _read_history(self, prefix: str, start: int) -> tuple[list[Event], int, int]:
+    def _read_history(self, prefix: str, start: int,
+                      exclude: tuple[str, ...] = ()) -> tuple[list[Event], int, int]:
         with self._reading() as conn:
             rev, compact_rev = conn.execute(
                 "SELECT revision, compact_revision FROM meta"
@@ -331,6 +335,9 @@ class SqliteStore(Store):
             if prefix:
                 sql += " AND key >= ? AND key < ?"
                 args += (prefix, prefix_end(prefix))
+            for left_out in exclude:
+                sql += " AND NOT (key >= ? AND key < ?)"
+                args += (left_out, prefix_end(left_out))
             rows = conn.execute(sql + " ORDER BY rev, seq", args).fetchall()
         events = [Event("delete" if t else "put", k, v, r) for r, k, t, v in rows]
         return events, upper + 1, rev
@@ -348,9 +355,11 @@ class SqliteStore(Store):
 
 
 class _SqliteWatcher(Watcher):
-    def __init__(self, store: SqliteStore, prefix: str, start: int) -> None:
+    def __init__(self, store: SqliteStore, prefix: str, start: int,
+                 exclude: tuple[str, ...] = ()) -> None:
         self._store = store
         self._prefix = prefix
+        self._exclude = exclude
         self._next = start
         self._closed = False
 
@@ -359,7 +368,7 @@ class _SqliteWatcher(Watcher):
         deadline = time.monotonic() + max(timeout, 0.0)
         while not self._closed and not store._closed:
             gen = signal.gen
-            events, self._next = store._poll(self._prefix, self._next)
+            events, self._next = store._poll(self._prefix, self._next, self._exclude)
             if events:
                 return events
             left = deadline - time.monotonic()
