@@ -350,7 +350,8 @@ nft chain inet egress hook prerouting prio -150
   meta mark 0 accept
   meta mark != @stateless ct state established, related accept
   ct state invalid drop
-  meta l4proto 6 ct state new tcp flags & fin, syn, rst, ack != syn drop
+  meta nfproto ipv4 meta l4proto 6 ct state new tcp flags & fin, syn, rst, ack != syn ip saddr . ip daddr . meta l4proto . th sport . th dport @closed4 drop
+  meta nfproto ipv6 meta l4proto 6 ct state new tcp flags & fin, syn, rst, ack != syn ip6 saddr . ip6 daddr . meta l4proto . th sport . th dport @closed6 drop
   meta nfproto ipv4 meta l4proto 17 udp sport 68 udp dport 67 accept
   meta nfproto ipv6 meta l4proto 17 udp sport 546 udp dport 547 accept
   meta nfproto ipv6 meta l4proto 58 icmpv6 type { 133, 135, 136, 131, 132, 143 } accept
@@ -367,7 +368,8 @@ nft chain inet ingress hook forward prio 0
   meta mark 0 accept
   meta mark != @stateless ct state established, related accept
   ct state invalid drop
-  meta l4proto 6 ct state new tcp flags & fin, syn, rst, ack != syn drop
+  meta nfproto ipv4 meta l4proto 6 ct state new tcp flags & fin, syn, rst, ack != syn ip saddr . ip daddr . meta l4proto . th sport . th dport @closed4 drop
+  meta nfproto ipv6 meta l4proto 6 ct state new tcp flags & fin, syn, rst, ack != syn ip6 saddr . ip6 daddr . meta l4proto . th sport . th dport @closed6 drop
   meta nfproto ipv4 meta l4proto 17 udp sport 67 udp dport 68 accept
   meta nfproto ipv6 meta l4proto 17 udp sport 547 udp dport 546 accept
   meta nfproto ipv6 meta l4proto 58 icmpv6 type { 130, 134, 135, 136 } accept

@@ -10,11 +10,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
+import pytest
+
+from overcast.agent.conntrack_sweep import Sweep
 from overcast.agent.reconciler import reconcile
-from overcast.model.types import SecurityGroupRule
+from overcast.linux.fake import FakeKernel
+from overcast.model.types import AddressPair, SecurityGroupRule
 from overcast.plan import HostView
+from overcast.plan.diff import diff
 from overcast.plan.firewall_admits import Flow, Ruleset, admits, condemned, swept_zones
+from overcast.plan.firewall_chains import CLOSED_TIMEOUT
 from overcast.plan.host import plan_host
+from overcast.plan.names import FW_TABLE
 from overcast.plan.subsystems.links import Attachment
 
 from .scenarios import NET_A
@@ -117,7 +124,8 @@ def test_only_a_change_that_removes_what_admits_traffic_names_zones() -> None:
     assert swept_zones(old, compiled(added).ruleset, masters(added)) == frozenset()  # nothing closes
     # a rule added inside another one's range splits that element: looked at, nothing condemned
     assert swept_zones(new, old, masters(before)) == {z}
-    assert swept_zones(None, new, masters(after)) == frozenset()
+    # the ruleset created (a table deleted by hand, the firewall turned on): every zone
+    assert swept_zones(None, new, masters(after)) == {z} == set(compiled(after).zones.values())
     # a port moved to another group (its tag element changes)
     moved = replace(before, ports=[replace(p, security_groups=(WEB,)) if p.fixed_ips[0].ip_address == CLIENT
                                    else p for p in before.ports])
@@ -146,3 +154,100 @@ def test_a_pass_that_removes_rules_deletes_exactly_the_entries_they_admitted() -
     assert set(done.swept) == {entries[n] for n in GONE}
     assert {n for n, f in entries.items() if f not in kernel.conntrack.entries} == GONE | NEVER
     assert set(foreign) <= kernel.conntrack.entries
+
+
+def test_a_wide_allowed_address_pair_never_condemns_what_its_port_never_sees() -> None:
+    """The reviewer's case: A (web: tcp/22 in only) holds the pair 0.0.0.0/0
+    (VRRP, a VNF), B (default group) talks to a VM on h2 and to the
+    internet.  Those frames leave through the VXLAN device and never meet
+    A's ingress rules: nothing is condemned.  A host-length pair is judged
+    as a fixed IP is."""
+    a = vm(1, "h1", "10.0.0.1", (WEB,), allowed_address_pairs=(AddressPair("0.0.0.0/0", ""),))
+    b, c = vm(2, "h1", "10.0.0.2"), vm(3, "h1", "10.0.0.3", (WEB,),
+                                      allowed_address_pairs=(AddressPair("10.0.0.50", ""),))
+    view = world([a, b, c, vm(9, "h2", "10.0.0.9")], [group(WEB), group(DEFAULT)],
+                 [*default_rules(DEFAULT), WEB_RULES[0]])
+    plan = compiled(view)
+    z = plan.zones[NET_A]
+    to_remote, to_internet = Flow(z, 4, "10.0.0.2", "10.0.0.9", 6, 40000, 80), \
+        Flow(z, 4, "10.0.0.2", "192.0.2.1", 6, 40001, 443)
+    to_pair = Flow(z, 4, "10.0.0.2", "10.0.0.50", 6, 40002, 80)  # c's /32 pair: c's ingress decides
+    assert condemned([to_remote, to_internet, to_pair], plan.ruleset, masters(view)) == [to_pair]
+
+
+def closed(kernel: FakeKernel) -> list[object]:
+    return [e["elem"] for item in kernel.nftables.rows() if (s := item.get("set"))
+            and s["table"] == FW_TABLE and s["name"] == "closed4" for e in s.get("elem", ())]
+
+
+def test_a_swept_tcp_flow_is_closed_both_ways_and_the_diff_leaves_it_alone() -> None:
+    before, after = scene(), scene([r for r in WEB_RULES if r.id not in REMOVED])
+    kernel = kernel_for(before)
+    converge(kernel, desired(before))
+    entries = flows(compiled(before).zones[NET_A])
+    kernel.conntrack.entries = set(entries.values())
+    done = reconcile(kernel, desired(after))
+    ssh = entries["ssh from .5 (the /24 rule only)"]
+    assert ssh in done.swept
+    tcp = [f for f in done.swept if f.proto == 6]
+    assert sorted(closed(kernel), key=str) == sorted(
+        ({"val": {"concat": [src, dst, 6, sp, dp]}, "timeout": CLOSED_TIMEOUT}
+         for f in tcp for src, dst, sp, dp in ((f.src, f.dst, f.sport, f.dport),
+                                               (f.dst, f.src, f.dport, f.sport))), key=str)
+    assert diff(desired(after), kernel.observe()) == []  # observe leaves the sweep's elements out
+    reconcile(kernel, desired(after))
+    assert len(closed(kernel)) == 2 * len(tcp)
+
+
+@pytest.mark.parametrize("failure", [OSError(110, "Connection timed out"),
+                                     ValueError("malformed attribute")])
+def test_a_failed_sweep_is_kept_and_done_at_the_next_pass(failure: Exception) -> None:
+    before, after = scene(), scene([r for r in WEB_RULES if r.id not in REMOVED])
+    kernel = kernel_for(before)
+    converge(kernel, desired(before))
+    z = compiled(before).zones[NET_A]
+    entries = flows(z)
+    kernel.conntrack.entries = set(entries.values())
+    sweep = Sweep()
+    kernel.conntrack.failures = [failure]
+    done = reconcile(kernel, desired(after), sweep)
+    assert done.errors == () and done.swept == () and sweep.pending == {z}
+    assert kernel.conntrack.entries == set(entries.values())
+    done = reconcile(kernel, desired(after), sweep)  # nothing changes in the ruleset now
+    assert done.changes == () and {n for n, f in entries.items() if f in done.swept} == GONE | NEVER
+    assert sweep.pending == frozenset()
+    assert reconcile(kernel, desired(after), sweep).swept == ()
+
+
+def test_an_agents_first_pass_sweeps_every_zone_of_its_ruleset() -> None:
+    """An agent killed between an apply and its sweep: the next one's first
+    pass finds nothing to change and still deletes what the rules do not
+    admit."""
+    after = scene([r for r in WEB_RULES if r.id not in REMOVED])
+    kernel = kernel_for(after)
+    converge(kernel, desired(after))
+    z = compiled(after).zones[NET_A]
+    entries = flows(z)
+    kernel.conntrack.entries = set(entries.values())
+    assert reconcile(kernel, desired(after)).swept == ()  # no change, no first pass: nothing read
+    assert kernel.conntrack.dumped == []
+    sweep = Sweep.first()
+    done = reconcile(kernel, desired(after), sweep)
+    assert kernel.conntrack.dumped == [z] and sweep.pending == frozenset()
+    assert {n for n, f in entries.items() if f in done.swept} == GONE | NEVER
+
+
+def test_a_ruleset_made_again_sweeps_every_zone() -> None:
+    """Both tables deleted by hand (or the firewall turned on): connections
+    opened while nothing filtered are judged when the ruleset is back."""
+    after = scene([r for r in WEB_RULES if r.id not in REMOVED])
+    kernel = kernel_for(after)
+    converge(kernel, desired(after))
+    kernel.nft([{"delete": {"table": {"family": f, "name": FW_TABLE}}} for f in ("bridge", "inet")])
+    z = compiled(after).zones[NET_A]
+    entries = flows(z)
+    kernel.conntrack.entries = set(entries.values())
+    done = reconcile(kernel, desired(after))
+    assert [c.op for c in done.changes if c.obj.__class__.__name__ == "NftRuleset"] == ["create"]
+    assert kernel.conntrack.dumped == [z]
+    assert {n for n, f in entries.items() if f in done.swept} == GONE | NEVER

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from overcast.agent.conntrack_sweep import sweep_conntrack
+from overcast.agent.conntrack_sweep import Sweep, sweep_conntrack
 from overcast.agent.status import (
     ACTIVE,
     DOWN,
@@ -51,13 +51,15 @@ class ReconcileResult:
     swept: tuple[Flow, ...] = ()  # conntrack entries deleted: the new rules no longer admit them
 
 
-def reconcile(kernel: Kernel, desired: KernelState) -> ReconcileResult:
+def reconcile(kernel: Kernel, desired: KernelState, sweep: Sweep | None = None) -> ReconcileResult:
     """Observe, diff, apply, then delete the conntrack entries a firewall
-    change closed: the kernel half of every pass (never flushes)."""
+    change closed: the kernel half of every pass (never flushes).
+    ``sweep``: the zones still to sweep, kept by the agent across passes
+    (None: only what this pass's changes call for)."""
     observed = kernel.observe()
     changes = diff(desired, observed)
     errors = kernel.apply(changes) if changes else []
-    swept = sweep_conntrack(kernel, desired, changes, errors) if changes else ()
+    swept = sweep_conntrack(kernel, desired, changes, errors, sweep)
     return ReconcileResult(observed, tuple(changes), tuple(errors), swept)
 
 
@@ -104,6 +106,7 @@ class Reconciler:
         self._reported_problems: set[str] = set()
         self.counters_written: bytes | None = None  # counters value we last wrote (b"": none)
         self.counters_due = float("-inf")
+        self.sweep = Sweep.first()  # conntrack zones still to sweep: all of them at start
 
     def run_pass(self) -> PassResult:
         plan = plan_host(self.view.host_view(self.host, self.underlay_ip, self.firewall))
@@ -111,7 +114,7 @@ class Reconciler:
         blocked = self.firewall_blocked if self.firewall else ""
         if blocked:
             plan = _unattached(plan)
-        done = reconcile(self.kernel, plan.state)
+        done = reconcile(self.kernel, plan.state, self.sweep)
         observed, changes, errors = done.observed, list(done.changes), list(done.errors)
         for name, why in observed.unobserved:
             log.error("subsystem %s left alone: its kernel state cannot be read (%s)", name, why)

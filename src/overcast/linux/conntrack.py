@@ -3,12 +3,19 @@ the entries of given zones, and their deletion by tuple and zone.
 
 Only what the firewall's sweep needs (``docs/firewall.md``, "What a rule
 change does to existing connections"): each entry's zone and original
-tuple.  The dump asks the kernel for one zone at a time (``CTA_ZONE`` in
-the dump request: the kernel filters, so the cost is that zone's entries,
-not the host's), and every entry is checked against the zone again here:
-an entry of another zone is never returned, so never deleted.  A delete
-names the zone too.  An entry already gone (``ENOENT``: it timed out or was
-closed meanwhile) is not an error.
+tuple.  One dump of the whole table serves all the zones asked for, and
+each entry is kept only when its zone is one of them: ``CTA_ZONE`` in a
+dump request filters only on newer kernels (older ones ignore it and return
+every zone), so it is not relied on, and an entry of another zone is never
+returned, so never deleted.  A delete names the zone too.  An entry already
+gone (``ENOENT``: it timed out or was closed meanwhile) is not an error.
+
+Every read has a timeout (``TIMEOUT``: a lost reply raises
+``TimeoutError`` instead of blocking the agent), the receive buffer holds
+the acks of a whole send (``SEND_CHUNK`` deletes), and an entry whose
+attributes are malformed is skipped.  After any error the socket may still
+carry the rest of a dump: its owner closes it and makes a new one
+(``NetlinkKernel``).
 """
 
 from __future__ import annotations
@@ -36,9 +43,12 @@ CTA_PROTO_ICMP = {4: (4, 5, 6), 6: (7, 8, 9)}  # (id, type, code) attributes per
 ICMP = {4: 1, 6: 58}
 FAMILY = {4: socket.AF_INET, 6: socket.AF_INET6}
 VERSION: dict[int, int] = {int(socket.AF_INET): 4, int(socket.AF_INET6): 6}
-RECV_BUFFER = 1 << 16
-SEND_CHUNK = 200  # delete requests per send
+RECV_BUFFER = 1 << 16  # bytes per read
+SOCKET_BUFFER = 1 << 20  # SO_RCVBUF: 100 acks (each an error message quoting its request) fit many times
+SEND_CHUNK = 100  # delete requests per send
+TIMEOUT = 5.0  # seconds without a reply: the request failed
 
+SO_RCVBUFFORCE = 33
 NLMSGHDR = struct.Struct("=IHHII")
 NFGENMSG = struct.Struct("=BBH")
 NLATTR = struct.Struct("=HH")
@@ -54,6 +64,11 @@ class Conntrack:
 
     def __init__(self) -> None:
         self._sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_NETFILTER)
+        try:
+            self._sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, SOCKET_BUFFER)
+        except OSError:  # not CAP_NET_ADMIN: up to net.core.rmem_max
+            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SOCKET_BUFFER)
+        self._sock.settimeout(TIMEOUT)
         self._sock.bind((0, 0))
         self._seq = 0
 
@@ -61,15 +76,18 @@ class Conntrack:
         self._sock.close()
 
     def flows(self, zones: Collection[int]) -> list[Flow]:
-        """The entries of ``zones`` (both families), original direction."""
+        """The entries of ``zones`` (both families), original direction: one
+        dump of the table, filtered here (module doc)."""
+        wanted = frozenset(zones)
+        if not wanted:
+            return []
+        body = NFGENMSG.pack(socket.AF_UNSPEC, 0, 0)
+        seq = self._send([(IPCTNL_MSG_CT_GET, NLM_F_REQUEST | NLM_F_DUMP, body)])[0]
         out: list[Flow] = []
-        for zone in sorted(set(zones)):
-            body = NFGENMSG.pack(socket.AF_UNSPEC, 0, 0) + _attr(CTA_ZONE, BE16.pack(zone))
-            seq = self._send([(IPCTNL_MSG_CT_GET, NLM_F_REQUEST | NLM_F_DUMP, body)])[0]
-            for msg in self._replies({seq}, dump=True):
-                flow = _flow(msg)
-                if flow is not None and flow.zone == zone:
-                    out.append(flow)
+        for msg in self._replies({seq}, dump=True):
+            flow = _flow(msg)
+            if flow is not None and flow.zone in wanted:
+                out.append(flow)
         return out
 
     def delete(self, flows: Sequence[Flow]) -> int:
@@ -159,7 +177,17 @@ def _attrs(buf: bytes, start: int = 0, end: int | None = None) -> dict[int, byte
 
 
 def _flow(payload: bytes) -> Flow | None:
-    """The zone and original tuple of one entry (None: not IPv4/IPv6)."""
+    """The zone and original tuple of one entry (None: not IPv4/IPv6, or an
+    attribute missing or malformed: such an entry is never deleted)."""
+    try:
+        return _parsed(payload)
+    except (IndexError, ValueError, struct.error):
+        return None
+
+
+def _parsed(payload: bytes) -> Flow | None:
+    if len(payload) < NFGENMSG.size:
+        return None
     family = payload[0]
     version = VERSION.get(family)
     if version is None:
@@ -170,6 +198,9 @@ def _flow(payload: bytes) -> Flow | None:
     ip, proto = _attrs(tup.get(CTA_TUPLE_IP, b"")), _attrs(tup.get(CTA_TUPLE_PROTO, b""))
     src_attr, dst_attr = (CTA_IP_V4_SRC, CTA_IP_V4_DST) if version == 4 else (CTA_IP_V6_SRC, CTA_IP_V6_DST)
     if src_attr not in ip or dst_attr not in ip or CTA_PROTO_NUM not in proto:
+        return None
+    size = 4 if version == 4 else 16
+    if len(ip[src_attr]) != size or len(ip[dst_attr]) != size:
         return None
     num = proto[CTA_PROTO_NUM][0]
     src, dst = (str(ipaddress.ip_address(ip[a])) for a in (src_attr, dst_attr))
@@ -184,6 +215,8 @@ def _flow(payload: bytes) -> Flow | None:
 
 
 def _be16(value: bytes | None) -> int:
+    if value is not None and len(value) < 2:
+        raise ValueError("short 16-bit attribute")
     return BE16.unpack(value[:2])[0] if value else 0
 
 

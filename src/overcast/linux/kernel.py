@@ -17,7 +17,7 @@ are up.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from overcast.plan.firewall_admits import Flow
 from overcast.plan.state import ApplyError, Change, KernelState
@@ -36,4 +36,8 @@ class Kernel(Protocol):
 
     def conntrack_delete(self, flows: Sequence[Flow]) -> int:
         """Delete these entries (by original tuple and zone); how many went."""
+        ...
+
+    def nft(self, commands: list[dict[str, Any]]) -> None:
+        """One libnftables JSON batch (the sweep's ``closed`` set elements)."""
         ...

@@ -271,10 +271,26 @@ class NetlinkKernel:
                          and str(t.get("name", "")).startswith(NFT_TABLE_PREFIX))
 
     def conntrack_flows(self, zones: Collection[int]) -> list[Flow]:
-        return self._conntrack().flows(zones)
+        ct = self._conntrack()
+        try:
+            return ct.flows(zones)
+        except BaseException:
+            self._conntrack_lost(ct)
+            raise
 
     def conntrack_delete(self, flows: Sequence[Flow]) -> int:
-        return self._conntrack().delete(flows)
+        ct = self._conntrack()
+        try:
+            return ct.delete(flows)
+        except BaseException:
+            self._conntrack_lost(ct)
+            raise
+
+    def _conntrack_lost(self, ct: Conntrack) -> None:
+        """After an error the socket may still carry a dump's rest or late
+        acks: the next request gets a new one."""
+        self._ct = None
+        ct.close()
 
     def _conntrack(self) -> Conntrack:
         if self._ct is None:

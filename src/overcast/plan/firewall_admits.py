@@ -16,7 +16,10 @@ networks' conntrack zones to look at (none when nothing was removed) and
 :func:`condemned` which of their entries the new ruleset no longer admits:
 an entry whose original source is a local port with port security and
 whose egress rules do not admit it, or whose original destination is one
-whose ingress rules do not.  Everything else stays (an entry still admitted
+whose ingress rules do not.  A side is a local port only when its address
+is that port's fixed IP or host-length allowed address pair, and no other
+local port's: a wider pair (0.0.0.0/0 for VRRP) covers addresses whose
+frames never reach the port, so it never condemns an entry.  Everything else stays (an entry still admitted
 by another rule, or by what remains of a rule's range; a port without port
 security; a stateless port, whose rules meet every packet anyway).
 """
@@ -30,7 +33,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from overcast.plan.firewall_chains import ICMP, KINDS, sg_set
+from overcast.plan.firewall_chains import CLOSED_TIMEOUT, ICMP, KINDS, closed_set, sg_set
+from overcast.plan.names import FW_TABLE
 from overcast.plan.subsystems.firewall_records import NftElement, NftRuleset
 
 Span = tuple[int, int]  # inclusive
@@ -155,19 +159,32 @@ class Ports:
                 zones.setdefault(zone, []).append(LocalPort(tap, tag, tuple(prefixes.get(tap, ()))))
         return cls({z: tuple(p) for z, p in zones.items()}, tap_zone)
 
-    def owners(self, zone: int, address: str) -> list[LocalPort]:
+    def owner(self, zone: int, address: str) -> LocalPort | None:
+        """The one local port of ``zone`` that holds ``address`` as a fixed
+        IP or a host-length (/32, /128) allowed address pair; None when no
+        port or several do.  A wider pair does not make its port an owner:
+        which port a frame reaches is decided by its destination MAC, which
+        conntrack entries do not carry, and a pair of 0.0.0.0/0 (VRRP, a
+        VNF) covers remote VMs' and the internet's addresses too, whose
+        frames leave through the VXLAN device and never meet that port's
+        rules (docs/firewall.md, "What a rule change does to existing
+        connections")."""
         v, a = _address(address)
-        return [p for p in self.zones.get(zone, ())
-                if any(ver == v and lo <= a <= hi for ver, lo, hi in p.prefixes)]
+        found = [p for p in self.zones.get(zone, ())
+                 if any(ver == v and lo == a == hi for ver, lo, hi in p.prefixes)]
+        return found[0] if len(found) == 1 else None
 
 
 def swept_zones(old: NftRuleset | None, new: NftRuleset, masters: Mapping[str, str]) -> frozenset[int]:
     """The zones whose entries the change from ``old`` to ``new`` may have
     closed: where a rule element of a tag in use, a port's tag or one of its
     addresses was removed.  Empty (and no conntrack read) when the change
-    removes none of them."""
+    removes none of them.  ``old`` None (the ruleset is created: a table
+    deleted by hand, the firewall turned on): every zone of ``new``, as
+    connections opened while there was no ruleset may be ones its rules do
+    not admit."""
     if old is None:
-        return frozenset()
+        return all_zones(new)
     have = {(e.family, e.set, e.key, e.data) for e in new.elements}
     gone = [e for e in old.elements if (e.family, e.set, e.key, e.data) not in have
             and (e.set in RULE_SETS or (e.family == "bridge" and e.set in PORT_SETS))]
@@ -185,17 +202,25 @@ def swept_zones(old: NftRuleset | None, new: NftRuleset, masters: Mapping[str, s
     return frozenset(zones)
 
 
+def all_zones(ruleset: NftRuleset) -> frozenset[int]:
+    """Every conntrack zone Overcast assigned in ``ruleset`` (its ``zone`` map)."""
+    return frozenset(_zone(e) for e in ruleset.elements if e.family == "inet" and e.set == "zone")
+
+
 def condemned(flows: Iterable[Flow], new: NftRuleset, masters: Mapping[str, str]) -> list[Flow]:
     """The entries of ``flows`` that ``new`` does not admit (module doc).
-    An address held by several local ports of the zone (a shared allowed
-    address pair) is admitted when one of them admits it."""
+    A side is judged only by the one local port that holds its address as a
+    fixed IP or host-length pair (:meth:`Ports.owner`): an address shared by
+    several ports, or covered only by a wider pair, is not judged (the
+    entry stays on that side's account)."""
     rules, ports = Ruleset.of(new), Ports.of(new, masters)
     out = []
     decided: dict[tuple[object, ...], bool] = {}  # the source port decides only UDP and ICMP
 
     @functools.cache
     def judged(zone: int, address: str) -> list[LocalPort]:
-        return [p for p in ports.owners(zone, address) if p.tag not in rules.stateless]
+        p = ports.owner(zone, address)
+        return [p] if p is not None and p.tag not in rules.stateless else []
 
     for f in flows:
         key = (f.zone, f.version, f.src, f.dst, f.proto, f.dport,
@@ -208,6 +233,24 @@ def condemned(flows: Iterable[Flow], new: NftRuleset, masters: Mapping[str, str]
         if not keep:
             out.append(f)
     return out
+
+
+def closing(flows: Iterable[Flow], timeout: int = CLOSED_TIMEOUT) -> list[dict[str, Any]]:
+    """The nft commands that put the deleted TCP ``flows`` in the ``closed4``
+    / ``closed6`` sets for ``timeout`` seconds, each in both orientations:
+    the inet chains then drop a mid-stream segment that conntrack would
+    pick up as new (``firewall_chains._sg_rules``).  Empty when none is
+    TCP."""
+    by_set: dict[str, list[Any]] = {}
+    for f in sorted(set(flows)):
+        if f.proto != TCP:
+            continue
+        for key in ((f.src, f.dst, f.sport, f.dport), (f.dst, f.src, f.dport, f.sport)):
+            src, dst, sport, dport = key
+            by_set.setdefault(closed_set(f.version), []).append(
+                {"elem": {"val": {"concat": [src, dst, TCP, sport, dport]}, "timeout": timeout}})
+    return [{"add": {"element": {"family": "inet", "table": FW_TABLE, "name": name, "elem": elems}}}
+            for name, elems in sorted(by_set.items())]
 
 
 # --- element keys as integer spans ------------------------------------------------

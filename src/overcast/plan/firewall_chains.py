@@ -48,11 +48,23 @@ ICMP = {4: 1, 6: 58}
 KINDS = ("any", "proto", "port", "icmp")  # the four shapes of a security group rule
 DIRECTIONS = {"ingress": "in", "egress": "eg"}
 UNKNOWN = 0xFFFFFFFF  # the mark of a frame whose port has no tag (never a tag: they are 24 bits)
+# seconds a TCP flow whose conntrack entry the sweep deleted stays in closed4/closed6: longer
+# than Linux's retransmission of unacknowledged data lasts (tcp_retries2=15, about 924 s), so
+# a connection whose ends keep retransmitting dies (docs/firewall.md)
+CLOSED_TIMEOUT = 1200
 
 
 def sg_set(direction: str, version: int, kind: str) -> str:
     """The set of one shape of rule: ``in4_port``, ``eg6_any`` ..."""
     return f"{DIRECTIONS[direction]}{version}_{kind}"
+
+
+def closed_set(version: int) -> str:
+    """The set of the TCP flows the sweep closed (``closed4``/``closed6``):
+    source . destination . protocol . source port . destination port, each
+    element with a timeout.  Its elements are written by the sweep, never
+    by the diff (observe leaves out the elements of every timeout set)."""
+    return f"closed{version}"
 
 
 def sets() -> list[NftSet]:
@@ -66,6 +78,8 @@ def sets() -> list[NftSet]:
            NftSet("inet", "notrack_mac", ("ifname", "ether_addr")),
            NftSet("inet", "tracked_mac", ("ifname", "ether_addr")),
            NftSet("inet", "zone", ("ifname",), map="verdict")]
+    out += [NftSet("inet", closed_set(v), (ADDR[v], ADDR[v], "inet_proto", "inet_service", "inet_service"),
+                   ("timeout",)) for v in (4, 6)]
     for d in DIRECTIONS:  # security group rules: a counter per element (per-rule hits)
         for v in (4, 6):
             base = ("mark", ADDR[v])
@@ -191,14 +205,23 @@ def _inet_chains() -> list[NftChain]:
             chain("inet", "ingress", _sg_rules("ingress"), "forward", 0)]
 
 
-NON_SYN_NEW: list[Expr] = [
-    match(meta("l4proto"), 6), match(ct("state"), "new", "in"),
-    match(band(payload("tcp", "flags"), ["fin", "syn", "rst", "ack"]), "syn", "!="), DROP]
+def _closed(version: int) -> list[Expr]:
+    """A TCP segment that conntrack takes for a new connection (a mid-stream
+    pickup, nf_conntrack_tcp_loose) of a flow the sweep closed: dropped.
+    Any other pickup (an entry deleted by hand, timed out, a zone renumbered)
+    meets the rules as a new connection, as in Neutron."""
+    return [match(meta("nfproto"), NFPROTO[version]), match(meta("l4proto"), 6),
+            match(ct("state"), "new", "in"),
+            match(band(payload("tcp", "flags"), ["fin", "syn", "rst", "ack"]), "syn", "!="),
+            match(concat(payload(IP[version], "saddr"), payload(IP[version], "daddr"), meta("l4proto"),
+                         payload("th", "sport"), payload("th", "dport")), f"@{closed_set(version)}"),
+            DROP]
 
 
 def _sg_rules(direction: str) -> list[list[Expr]]:
-    """Established first; a new TCP connection only by a SYN; what a
-    booting guest needs; one lookup per shape and family; drop."""
+    """Established first; a mid-stream TCP segment of a closed flow
+    dropped; what a booting guest needs; one lookup per shape and family;
+    drop."""
     mark = meta("mark")
     peer = "daddr" if direction == "egress" else "saddr"
     nd = (133, 135, 136, 131, 132, 143) if direction == "egress" else (130, 134, 135, 136)
@@ -209,11 +232,11 @@ def _sg_rules(direction: str) -> list[list[Expr]]:
         [match(mark, "@stateless", "!="), match(ct("state"), ["established", "related"], "in"),
          ACCEPT],
         [match(ct("state"), "invalid", "in"), DROP],
-        # a new TCP connection starts with a SYN: a mid-stream packet that
-        # conntrack picks up as new (nf_conntrack_tcp_loose, the default:
-        # after its entry was deleted) would otherwise open a connection
-        # oriented from whichever side sent it (docs/firewall.md)
-        NON_SYN_NEW,
+        # the sweep deleted this flow's entry: its next segment, picked up as
+        # new (nf_conntrack_tcp_loose, the default), would otherwise open a
+        # connection oriented from whichever side sent it (docs/firewall.md)
+        _closed(4),
+        _closed(6),
         [match(meta("nfproto"), "ipv4"), *(_udp(68, 67) if direction == "egress" else _udp(67, 68)),
          ACCEPT],
         [match(meta("nfproto"), "ipv6"),

@@ -1,7 +1,10 @@
 """Observe for the firewall: the rows of the two firewall tables only (name
 AND mark) as one :class:`NftRuleset`, with what the kernel spells its own
 way normalized to the compiler's form (protocol names, a full-length prefix
-as an address, a one-value range as the value).  A rule is recognized by
+as an address, a one-value range as the value).  The elements of a set
+with ``flags timeout`` (``closed4``/``closed6``: written by the conntrack
+sweep, each expiring on its own) are left out: the desired ruleset has
+none, and the diff must never delete them.  A rule is recognized by
 its comment (``overcast:fw:<digest>:<i>/<n>``), so a chain whose rules were
 changed, removed or added by hand differs from the desired one and is
 refilled.  Pure.
@@ -46,7 +49,8 @@ def observe(rows: KernelRows) -> list[NftRuleset]:
         if kind in ("set", "map"):
             s = _set(kind, body)
             sets.append(s)
-            elements += _elements(s, body.get("elem", []))
+            if "timeout" not in s.flags:  # a timeout set's elements are the sweep's, not the diff's
+                elements += _elements(s, body.get("elem", []))
         elif kind == "chain":
             chains[(family, body["name"])] = body
         elif kind == "rule":
