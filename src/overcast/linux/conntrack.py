@@ -62,13 +62,13 @@ class ConntrackError(OSError):
 class Conntrack:
     """One NETLINK_NETFILTER socket, in the namespace current when created."""
 
-    def __init__(self) -> None:
+    def __init__(self, timeout: float = TIMEOUT) -> None:
         self._sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_NETFILTER)
         try:
             self._sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, SOCKET_BUFFER)
         except OSError:  # not CAP_NET_ADMIN: up to net.core.rmem_max
             self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SOCKET_BUFFER)
-        self._sock.settimeout(TIMEOUT)
+        self._sock.settimeout(timeout)
         self._sock.bind((0, 0))
         self._seq = 0
 
