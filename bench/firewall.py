@@ -10,6 +10,9 @@ One run measures, on this machine's kernel, VM to VM through one host's bridge:
        (ports bound to other hosts) besides the client
   (e)  Overcast with 1,000 ports on the host (the measured pair among them; the
        others are veths whose far ends wait in one namespace) and the 10-rule policy
+  (x)  diagnosis (``--no-diagnosis`` skips it): (b) with its tcp dport rule replaced
+       by a hand-written 10,000-element interval set keyed as Overcast's (the tag
+       first) and the same set keyed address first
 
 Each host is built as the agent builds it: ``plan_host(HostView(...))`` gives the
 desired state (bridge, attachments, ruleset), ``diff`` against
@@ -20,19 +23,22 @@ between them round by round.  Metrics: TCP throughput (iperf3, single stream) an
 new TCP connections per second (``bench/conn_rate.c``, compiled with ``cc`` at start:
 connect, read a byte, close, in a loop).
 
-Then, on the 10,000-rule host: the latency of a one-rule change (plan; observe; diff
-+ apply, i.e. from the desired state to the nft batch's return), over several
-changes; the agent's memory for that host (a fresh process: tracemalloc of the plan
+Then, on the 10,000-rule host (and, for scale, the 10-rule one): the latency of a
+one-rule change (plan; observe; diff + apply, i.e. from the desired state to the
+nft batch's return), over several changes, and what its listings and its batch
+alone cost; the agent's memory for that host (a fresh process: tracemalloc of the plan
 and the observed state, and its RSS); and a remote-group membership change across
 3 hosts, each driven by its own ``Reconciler``/``AgentLoop`` thread over one shared
 in-memory store through the in-process API: from the port update's commit (the
-API's answer) to the new element in all 3 kernels.
+API's answer) to the new element in all 3 kernels, for groups of 15 and 1,015
+members (``--rg-members``).
 
 Every namespace is named ``oc-fb-<pid>-...`` and deleted at the end (also on
 Ctrl-C or an error); every process is stopped by PID.
 
-    sudo .venv/bin/python bench/firewall.py            # full run (~5 min)
-    sudo .venv/bin/python bench/firewall.py --quick    # fewer rounds, shorter tests
+    sudo .venv/bin/python bench/firewall.py            # full run (~4 min)
+    sudo .venv/bin/python bench/firewall.py --quick    # fewer rounds, shorter tests (~1.5 min)
+    sudo .venv/bin/python bench/firewall.py --only remote --rg-members 10000 --rg-changes 6
 """
 
 from __future__ import annotations
