@@ -178,10 +178,13 @@ def test_a_port_with_two_groups_gets_the_union_under_its_own_tag() -> None:
     plan = compiled(world(ports, [group(WEB), group(DB)], rules))
     assert set(plan.tags) == {(WEB, DB), (WEB,)}
     sg = [e for e in elements(plan).splitlines() if e.startswith("inet in")]
-    assert sg == [  # tcp/80 of the web group lies inside the db group's 70-90: one element, two rules
+    assert sg == [  # tcp/80 of the web group lies inside the db group's 70-90: split there,
+        # 80 one element of two rules (each counts exactly its own packets)
         "inet in4_port <3e> . 0.0.0.0/0 . 6 . 80 # 00000001-5e5e-4000-8000-000000000001",
         "inet in4_port <3e+db> . 0.0.0.0/0 . 6 . 5432 # 00000002-5e5e-4000-8000-000000000002",
-        "inet in4_port <3e+db> . 0.0.0.0/0 . 6 . 70-90 # 00000001-5e5e-4000-8000-000000000001"]
+        "inet in4_port <3e+db> . 0.0.0.0/0 . 6 . 80 # 00000001-5e5e-4000-8000-000000000001",
+        "inet in4_port <3e+db> . 0.0.0.0/0 . 6 . 70-79 # 00000003-5e5e-4000-8000-000000000003",
+        "inet in4_port <3e+db> . 0.0.0.0/0 . 6 . 81-90 # 00000003-5e5e-4000-8000-000000000003"]
     (merged,) = [e for e, ids in plan.sources.items() if len(ids) == 2]
     assert plan.sources[merged] == ("security_group_rule/00000001-5e5e-4000-8000-000000000001",
                                     "security_group_rule/00000003-5e5e-4000-8000-000000000003")
@@ -351,7 +354,9 @@ nft chain inet egress hook prerouting prio -150
   meta mark != @stateless ct state established, related accept
   ct state invalid drop
   meta nfproto ipv4 meta l4proto 6 ct state new tcp flags & fin, syn, rst, ack != syn ip saddr . ip daddr . meta l4proto . th sport . th dport @closed4 drop
+  meta nfproto ipv4 meta l4proto 6 ct state new tcp flags & fin, syn, rst, ack != syn ip daddr . ip saddr . meta l4proto . th dport . th sport @closed4 drop
   meta nfproto ipv6 meta l4proto 6 ct state new tcp flags & fin, syn, rst, ack != syn ip6 saddr . ip6 daddr . meta l4proto . th sport . th dport @closed6 drop
+  meta nfproto ipv6 meta l4proto 6 ct state new tcp flags & fin, syn, rst, ack != syn ip6 daddr . ip6 saddr . meta l4proto . th dport . th sport @closed6 drop
   meta nfproto ipv4 meta l4proto 17 udp sport 68 udp dport 67 accept
   meta nfproto ipv6 meta l4proto 17 udp sport 546 udp dport 547 accept
   meta nfproto ipv6 meta l4proto 58 icmpv6 type { 133, 135, 136, 131, 132, 143 } accept
@@ -369,7 +374,9 @@ nft chain inet ingress hook forward prio 0
   meta mark != @stateless ct state established, related accept
   ct state invalid drop
   meta nfproto ipv4 meta l4proto 6 ct state new tcp flags & fin, syn, rst, ack != syn ip saddr . ip daddr . meta l4proto . th sport . th dport @closed4 drop
+  meta nfproto ipv4 meta l4proto 6 ct state new tcp flags & fin, syn, rst, ack != syn ip daddr . ip saddr . meta l4proto . th dport . th sport @closed4 drop
   meta nfproto ipv6 meta l4proto 6 ct state new tcp flags & fin, syn, rst, ack != syn ip6 saddr . ip6 daddr . meta l4proto . th sport . th dport @closed6 drop
+  meta nfproto ipv6 meta l4proto 6 ct state new tcp flags & fin, syn, rst, ack != syn ip6 daddr . ip6 saddr . meta l4proto . th dport . th sport @closed6 drop
   meta nfproto ipv4 meta l4proto 17 udp sport 67 udp dport 68 accept
   meta nfproto ipv6 meta l4proto 17 udp sport 547 udp dport 546 accept
   meta nfproto ipv6 meta l4proto 58 icmpv6 type { 130, 134, 135, 136 } accept

@@ -237,18 +237,15 @@ def condemned(flows: Iterable[Flow], new: NftRuleset, masters: Mapping[str, str]
 
 def closing(flows: Iterable[Flow], timeout: int = CLOSED_TIMEOUT) -> list[dict[str, Any]]:
     """The nft commands that put the deleted TCP ``flows`` in the ``closed4``
-    / ``closed6`` sets for ``timeout`` seconds, each in both orientations:
-    the inet chains then drop a mid-stream segment that conntrack would
-    pick up as new (``firewall_chains._sg_rules``).  Empty when none is
-    TCP."""
+    / ``closed6`` sets for ``timeout`` seconds, each once in its original
+    orientation (the inet chains look a packet up both ways and drop a
+    mid-stream segment that conntrack would pick up as new:
+    ``firewall_chains._closed``).  Empty when none is TCP."""
     by_set: dict[str, list[Any]] = {}
     for f in sorted(set(flows)):
-        if f.proto != TCP:
-            continue
-        for key in ((f.src, f.dst, f.sport, f.dport), (f.dst, f.src, f.dport, f.sport)):
-            src, dst, sport, dport = key
+        if f.proto == TCP:
             by_set.setdefault(closed_set(f.version), []).append(
-                {"elem": {"val": {"concat": [src, dst, TCP, sport, dport]}, "timeout": timeout}})
+                {"elem": {"val": {"concat": [f.src, f.dst, TCP, f.sport, f.dport]}, "timeout": timeout}})
     return [{"add": {"element": {"family": "inet", "table": FW_TABLE, "name": name, "elem": elems}}}
             for name, elems in sorted(by_set.items())]
 

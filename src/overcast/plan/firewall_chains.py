@@ -205,17 +205,21 @@ def _inet_chains() -> list[NftChain]:
             chain("inet", "ingress", _sg_rules("ingress"), "forward", 0)]
 
 
-def _closed(version: int) -> list[Expr]:
+def _closed(version: int, reply: bool) -> list[Expr]:
     """A TCP segment that conntrack takes for a new connection (a mid-stream
     pickup, nf_conntrack_tcp_loose) of a flow the sweep closed: dropped.
-    Any other pickup (an entry deleted by hand, timed out, a zone renumbered)
+    The set holds each flow once, in its original orientation: ``reply``
+    looks the packet up reversed (a segment of the flow's server).  Any
+    other pickup (an entry deleted by hand, timed out, a zone renumbered)
     meets the rules as a new connection, as in Neutron."""
+    ends = [payload(IP[version], "saddr"), payload(IP[version], "daddr")]
+    ports = [payload("th", "sport"), payload("th", "dport")]
+    if reply:
+        ends, ports = ends[::-1], ports[::-1]
     return [match(meta("nfproto"), NFPROTO[version]), match(meta("l4proto"), 6),
             match(ct("state"), "new", "in"),
             match(band(payload("tcp", "flags"), ["fin", "syn", "rst", "ack"]), "syn", "!="),
-            match(concat(payload(IP[version], "saddr"), payload(IP[version], "daddr"), meta("l4proto"),
-                         payload("th", "sport"), payload("th", "dport")), f"@{closed_set(version)}"),
-            DROP]
+            match(concat(*ends, meta("l4proto"), *ports), f"@{closed_set(version)}"), DROP]
 
 
 def _sg_rules(direction: str) -> list[list[Expr]]:
@@ -235,8 +239,7 @@ def _sg_rules(direction: str) -> list[list[Expr]]:
         # the sweep deleted this flow's entry: its next segment, picked up as
         # new (nf_conntrack_tcp_loose, the default), would otherwise open a
         # connection oriented from whichever side sent it (docs/firewall.md)
-        _closed(4),
-        _closed(6),
+        *(_closed(v, reply) for v in (4, 6) for reply in (False, True)),
         [match(meta("nfproto"), "ipv4"), *(_udp(68, 67) if direction == "egress" else _udp(67, 68)),
          ACCEPT],
         [match(meta("nfproto"), "ipv6"),
