@@ -292,3 +292,27 @@ def test_firewall_blocked_names_the_missing_features() -> None:
     assert firewall_blocked(ok) == "" and firewall_blocked({}) == ""
     assert firewall_blocked({**ok, "br_netfilter": {"available": False}}) == \
         "firewall cannot be enforced: kernel feature br_netfilter missing"
+
+
+def test_a_restarted_agents_first_pass_sweeps_every_zone_once() -> None:
+    """An agent killed between an apply and its sweep: the next agent's
+    first pass changes nothing and still deletes the entry its rules do not
+    admit (port A has no security group: nothing comes in); later passes
+    read nothing."""
+    from overcast.plan.firewall_admits import Flow, all_zones
+    from overcast.plan.subsystems.firewall import NftRuleset
+
+    store, kernel, loop = setup()
+    kernel.add_device(names.tap_name(PORT_A))
+    settle(loop)
+    (zone,) = all_zones(next(iter(kernel.observe()[NftRuleset])))
+    stale = Flow(zone, 4, "10.0.0.6", "10.0.0.5", 6, 40000, 22)
+    kernel.conntrack.entries, kernel.conntrack.dumped = {stale}, []
+    restarted = AgentLoop(store, Reconciler("h1", "198.18.0.11", store, kernel, ModelView()),
+                          resync_interval=5.0)
+    result = restarted.step()
+    assert result is not None and result.changes == []
+    assert kernel.conntrack.dumped == [zone] and kernel.conntrack.entries == set()
+    restarted.dirty = True
+    restarted.step()
+    assert kernel.conntrack.dumped == [zone]
