@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from ipaddress import ip_network
 
 import pytest
 
@@ -16,6 +17,7 @@ from overcast.plan import plan_host
 from overcast.plan.diff import diff
 from overcast.plan.firewall import FirewallPlan
 from overcast.plan.firewall_counters import element_counters, hits, rule_counters
+from overcast.plan.firewall_space import Box, disjoint_boxes
 from overcast.plan.names import FW_TABLE
 from overcast.plan.state import KernelState
 from overcast.plan.subsystems.firewall import NftRuleset, batch
@@ -56,42 +58,98 @@ def test_rule_sets_count_per_element_and_others_do_not() -> None:
     assert elem["elem"]["comment"] == OTHER.id
 
 
-def test_an_element_shared_by_two_rules_counts_for_both() -> None:
-    kernel, _, fw = setup(WIDE, INSIDE, OTHER, EGRESS)
+def ids_of(fw: FirewallPlan, set_: str = "in4_port") -> dict[str, tuple[str, ...]]:
+    """Element key -> the rule ids it counts for."""
+    return {e.key: tuple(i.split("/")[1] for i in v) for e, v in fw.sources.items() if e.set == set_}
+
+
+def span(key: str) -> object:
+    return json.loads(key)["concat"][3]
+
+
+def test_rules_of_one_remote_are_split_where_they_begin_and_end_and_count_their_own() -> None:
+    """tcp/22 inside tcp/20-30, both from 10.0.0.0/8: the wide range is
+    three elements, the middle one counted for both rules, the others for
+    the wide rule alone: each rule counts exactly the packets its own box
+    admitted."""
+    _, _, fw = setup(WIDE, INSIDE, OTHER, EGRESS)
     assert fw is not None
-    shared = [e for e, ids in fw.sources.items() if len(ids) == 2]
-    assert [fw.sources[e] for e in shared] == [(f"security_group_rule/{WIDE.id}",
-                                                f"security_group_rule/{INSIDE.id}")]
-    kernel.nftables.count("inet", FW_TABLE, "in4_port", WIDE.id, 3, 180)
-    counted = element_counters(observed_ruleset(kernel))
-    assert counted[shared[0]] == (3, 180)
-    assert rule_counters(counted, fw.sources) == {
-        WIDE.id: (3, 180), INSIDE.id: (3, 180), OTHER.id: (0, 0), EGRESS.id: (0, 0)}
-    assert hits(observed_ruleset(kernel), fw.sources) == {WIDE.id: (3, 180), INSIDE.id: (3, 180)}
+    by_span = {json.dumps(span(k)): v for k, v in ids_of(fw).items() if json.loads(k)["concat"][2] == 6}
+    assert by_span == {"22": (WIDE.id, INSIDE.id), '{"range": [20, 21]}': (WIDE.id,),
+                       '{"range": [23, 30]}': (WIDE.id,)}
+    hit = {"22": (3, 180), '{"range": [20, 21]}': (1, 60), '{"range": [23, 30]}': (2, 120)}
+    counted = {e: hit[json.dumps(span(e.key))] for e in fw.sources if e.set == "in4_port"
+               and json.loads(e.key)["concat"][2] == 6}
+    assert rule_counters(counted, fw.sources) == {WIDE.id: (6, 360), INSIDE.id: (3, 180)}
 
 
-def test_a_rule_inside_a_wider_remote_counts_the_hits_of_the_element_covering_it() -> None:
+def test_rules_overlapping_in_part_on_one_remote_share_only_the_overlap() -> None:
+    low = rule(47, WEB, protocol="tcp", port_range_min=20, port_range_max=25)
+    high = rule(48, WEB, protocol="tcp", port_range_min=24, port_range_max=30)
+    _, _, fw = setup(low, high)
+    assert fw is not None
+    assert {json.dumps(span(k)): v for k, v in ids_of(fw).items()} == {
+        '{"range": [20, 23]}': (low.id,), '{"range": [24, 25]}': (low.id, high.id),
+        '{"range": [26, 30]}': (high.id,)}
+
+
+def test_identical_rules_of_two_groups_share_their_element_and_both_count_it() -> None:
+    twin = rule(49, WEB, protocol="udp", port_range_min=53, port_range_max=53)
+    kernel, _, fw = setup(OTHER, twin)
+    assert fw is not None
+    assert list(ids_of(fw).values()) == [(OTHER.id, twin.id)]
+    kernel.nftables.count("inet", FW_TABLE, "in4_port", OTHER.id, 3, 180)
+    assert hits(observed_ruleset(kernel), fw.sources) == {OTHER.id: (3, 180), twin.id: (3, 180)}
+
+
+def test_a_rule_inside_a_wider_remote_counts_no_packets_of_the_wider_element() -> None:
+    """tcp/22 from 10.1.0.0/16 inside tcp/20-30 from 10.0.0.0/8 (say of
+    another project, both groups on one port) has no element of its own:
+    the wide element's hits are not its packets (most may come from
+    elsewhere in 10/8), so they count for the wide rule alone."""
     kernel, _, fw = setup(WIDE, NARROW, APART)
     assert fw is not None
-    rule_elements = {e: ids for e, ids in fw.sources.items() if e.set == "in4_port"}
-    # NARROW has no element of its own: the wide one admits its packets and lists it
-    assert sorted(rule_elements.values()) == [(f"security_group_rule/{WIDE.id}",
-                                               f"security_group_rule/{NARROW.id}"),
-                                              (f"security_group_rule/{APART.id}",)]
+    assert sorted(ids_of(fw).values()) == [(WIDE.id,), (APART.id,)]
     kernel.nftables.count("inet", FW_TABLE, "in4_port", WIDE.id, 2, 120)
-    assert hits(observed_ruleset(kernel), fw.sources) == {WIDE.id: (2, 120), NARROW.id: (2, 120)}
+    assert hits(observed_ruleset(kernel), fw.sources) == {WIDE.id: (2, 120)}
 
 
-def test_a_rule_overlapping_a_wider_one_in_part_is_listed_where_they_meet() -> None:
+def test_a_rule_overlapping_a_wider_one_in_part_counts_its_own_part() -> None:
     part = rule(46, WEB, protocol="tcp", port_range_min=25, port_range_max=40,
                 remote_ip_prefix="10.1.0.0/16")
-    _, _, fw = setup(WIDE, part)
+    kernel, _, fw = setup(WIDE, part)
     assert fw is not None
-    ids = {e.key: tuple(i.split("/")[1] for i in v) for e, v in fw.sources.items() if e.set == "in4_port"}
-    assert sorted(ids.values()) == [(WIDE.id, part.id), (part.id,)]  # 10/8 x 20-30; 10.1/16 x 31-40
+    ids = ids_of(fw)
+    assert sorted(ids.values()) == [(WIDE.id,), (part.id,)]  # 10/8 x 20-30; 10.1/16 x 31-40
     (own,) = [k for k, v in ids.items() if v == (part.id,)]
     assert json.loads(own)["concat"][1:] == [{"prefix": {"addr": "10.1.0.0", "len": 16}}, 6,
                                              {"range": [31, 40]}]
+    kernel.nftables.count("inet", FW_TABLE, "in4_port", WIDE.id, 2, 120)
+    kernel.nftables.count("inet", FW_TABLE, "in4_port", part.id, 1, 60)
+    assert hits(observed_ruleset(kernel), fw.sources) == {WIDE.id: (2, 120), part.id: (1, 60)}
+
+
+def test_an_any_rule_inside_a_wider_remote_counts_nothing_of_it() -> None:
+    wide = rule(50, WEB, remote_ip_prefix="10.0.0.0/8")
+    inner = rule(51, WEB, remote_ip_prefix="10.1.0.0/16")
+    same = rule(52, WEB, remote_ip_prefix="10.0.0.0/8", protocol="0")
+    _, _, fw = setup(wide, inner, same)
+    assert fw is not None
+    assert list(ids_of(fw, "in4_any").values()) == [(wide.id, same.id)]
+
+
+def test_thousands_of_nested_ranges_on_one_remote_are_kept_whole() -> None:
+    """Splitting nested ranges at every end would cost (elements x rules)
+    pairs quadratic in the rules: past the budget a merged range is one box
+    listing the rules that cover it whole (else every rule in it)."""
+    net = ip_network("10.0.0.0/8")
+    nested = [(net, i, 400 - i, f"r{i:03}") for i in range(100)]
+    assert disjoint_boxes(nested) == [Box(net, 0, 400, ("r000",))]
+    assert disjoint_boxes([*nested[1:], (net, 350, 500, "x")]) == [
+        Box(net, 1, 500, tuple(sorted([*(f"r{i:03}" for i in range(1, 100)), "x"])))]
+    few = [(net, i, 40 - i, f"r{i}") for i in range(3)]  # within the budget: split
+    assert [b.ids for b in disjoint_boxes(few)] == [("r0",), ("r0", "r1"), ("r0", "r1", "r2"),
+                                                    ("r0", "r1"), ("r0",)]
 
 
 def test_counters_survive_a_change_and_never_make_observed_differ() -> None:

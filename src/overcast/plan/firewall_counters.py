@@ -3,12 +3,15 @@
 
 Every security group rule set (``in4_port``, ``eg6_any`` ...) is declared
 with a counter per element, so the kernel counts the packets that an
-element admitted.  An element may stand for several rules (rules that
-overlap share the element that covers them; ``FirewallPlan.sources`` lists
-all of them): its hits are counted for **every** rule in its sources, as
-each of those rules would have admitted the packet on its own.  A rule's
-counter therefore says how much traffic it admits, and the rules' counters
-of one group may add up to more than the packets that passed.
+element admitted.  An element's sources (``FirewallPlan.sources``) are the
+rules whose box covers the element entirely (``firewall_space``: a
+prefix's ranges are split where its rules begin and end), so its hits are
+counted for **every** rule in its sources: each of those rules admitted
+every one of its packets.  A rule's counter is therefore never more than
+the packets its own box admitted, and exact unless a rule of a wider
+remote covers part of its box (that part is the wider rule's element, and
+its packets are not told apart); the rules' counters of one group may add
+up to more than the packets that passed.
 
 Counters are those of the elements in the kernel now: an element that is
 deleted and made again (its rule's remote addresses change, a port's
