@@ -218,7 +218,9 @@ IPV6_PROTOCOLS = validate.IPV6_PROTOCOLS  # Neutron refuses them with ethertype 
 
 
 def _canonical_icmp(rule: SecurityGroupRule) -> SecurityGroupRule:
-    """As Neutron: with ethertype IPv6, 'icmp' and 'icmpv6' are 'ipv6-icmp', 1 is 58."""
+    """As Neutron: with ethertype IPv6, 'icmp' and 'icmpv6' are 'ipv6-icmp', 1 is 58
+    (its securitygroups_db ``_make_canonical_ipv6_icmp_protocol``, which runs
+    before every other check of the rule)."""
     if rule.ethertype != "IPv6" or rule.protocol not in ("icmp", "icmpv6", "1"):
         return rule
     return rule.replace(protocol="58" if rule.protocol == "1" else "ipv6-icmp")
