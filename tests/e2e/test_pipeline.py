@@ -145,7 +145,7 @@ def test_security_groups_through_the_api_become_elements_on_the_host(store: Memo
     from_members = next(r["id"] for r in default["security_group_rules"]
                         if r["direction"] == "ingress" and r["ethertype"] == "IPv4")
     ips = sorted(p["fixed_ips"][0]["ip_address"] for p in ports)
-    assert sorted(json.loads(k)["concat"][1] for k, c in elements("in4_any").items()
+    assert sorted(json.loads(k)["concat"][0] for k, c in elements("in4_any").items()
                   if c == from_members) == ips
     ssh = neutron.create("security_group", "security-groups", name="ssh")
     rule = neutron.create("security_group_rule", "security-group-rules", security_group_id=ssh["id"],

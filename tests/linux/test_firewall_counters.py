@@ -1,8 +1,9 @@
 """Per-rule counters on the real kernel (root): real TCP connections
 through a port raise the counters of the rule that admitted them and no
-other, as the agent reports them into the store; and the upgrade that
-gives the rule sets their counters (the sets are made again while the
-chains use them) is accepted by the kernel and keeps traffic flowing.
+other, as the agent reports them into the store; and the upgrades that
+change the rule sets' declarations (their counters; their key order, the
+address first and the tag last) make the sets again while the chains use
+them, in one batch the kernel accepts, and keep traffic flowing.
 
 The host and its VMs are those of ``test_firewall_packets.py`` (its
 ``host`` fixture: namespaces ``oc-fw-<run>-<test>h`` / ``...v<n>``)."""
@@ -16,10 +17,12 @@ import pytest
 
 from overcast.agent import AgentLoop, ModelView, Reconciler
 from overcast.agent.reconciler import COUNTERS_EVERY
+from overcast.linux.netlink import NetlinkKernel
 from overcast.model import keys
 from overcast.model.types import Network, Port, SecurityGroup, SecurityGroupRule
-from overcast.plan import plan_host
+from overcast.plan import HostView, plan_host
 from overcast.plan.diff import diff
+from overcast.plan.firewall_chains import FIELDS
 from overcast.plan.firewall_counters import hits
 from overcast.plan.state import KernelState
 from overcast.plan.subsystems.firewall import NftRuleset
@@ -28,13 +31,18 @@ from plan.scenarios import HOSTS
 from plan.test_firewall_golden import WEB, group, rule, vm
 
 from . import test_firewall_packets as packets
-from .test_firewall_packets import LOCAL, MakeHost, closed, talk
+from .test_firewall_packets import LOCAL, MakeHost, blocked_syn, closed, exchange, ping, talk
+from .test_firewall_wire import Capture
 
 pytestmark = pytest.mark.root
 host = packets.host  # the fixture: one host namespace and its VMs per test
 SSH = rule(50, WEB, protocol="tcp", port_range_min=22, port_range_max=22)
 HTTP = rule(51, WEB, protocol="tcp", port_range_min=80, port_range_max=80)
 OUT = rule(52, WEB, "egress")
+PING = rule(53, WEB, protocol="icmp", port_range_min=8)  # echo requests, any code
+# the rule sets' keys as the compiler wrote them before the address came first
+TAG_FIRST = {"any": ("tag", "addr"), "proto": ("tag", "addr", "proto"),
+             "port": ("tag", "addr", "proto", "port"), "icmp": ("tag", "addr", "proto", "port")}
 
 
 class Clock:
@@ -108,3 +116,60 @@ def test_the_upgrade_to_counted_sets_is_accepted_and_traffic_still_flows(host: M
     assert plan.firewall is not None
     (observed,) = h.kernel.observe()[NftRuleset]
     assert hits(observed, plan.firewall.sources)[SSH.id][0] >= 1
+
+
+def test_the_upgrade_to_address_first_keys_is_one_batch_and_traffic_still_flows(
+        host: MakeHost, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A host whose ruleset the previous compiler wrote (the tag first in
+    every rule set's key) gets the current one: one update, one nft batch
+    the kernel accepts (the sets are declared anew, the chains that look
+    them up refilled); a connection opened before stays up, new ones meet
+    the new sets: tcp/22 and pings pass, tcp/23 does not."""
+    ports = [vm(1, "h1", "10.0.0.1", (WEB,)), vm(2, "h1", "10.0.0.2", (WEB,))]
+    h = host(ports, [group(WEB)], [SSH, OUT, PING])
+    server, client = h.vms[1], h.vms[2]
+    new = plan_host(h.view).state
+    old = tag_first(h.view, monkeypatch)
+    assert old != new
+    errors = h.kernel.apply(diff(old, h.kernel.observe()))
+    assert errors == [] and diff(old, h.kernel.observe()) == [], [e.render() for e in errors]
+    assert set_type(h.kernel, "in4_port") == ("mark", "ipv4_addr", "inet_proto", "inet_service")
+    before = talk(client, server, 22)  # opened under the old ruleset
+    batches: list[list[dict[str, object]]] = []
+    nft = h.kernel.nft
+
+    def recorded(commands: list[dict[str, object]]) -> None:
+        batches.append(commands)
+        nft(commands)
+    monkeypatch.setattr(h.kernel, "nft", recorded)
+    changes = diff(new, h.kernel.observe())
+    assert [(c.op, type(c.obj).__name__) for c in changes] == [("update", "NftRuleset")]
+    errors = h.kernel.apply(changes)
+    assert errors == [], [e.render() for e in errors]
+    assert len(batches) == 1  # accepted whole: no narrowed trials
+    assert diff(new, h.kernel.observe()) == []
+    assert set_type(h.kernel, "in4_port") == ("ipv4_addr", "inet_service", "inet_proto", "mark")
+    exchange(*before, b"after the upgrade")
+    exchange(before[1], before[0], b"and back")
+    closed(before)
+    closed(talk(client, server, 22))
+    ping(client, server.ip)
+    cap = Capture(server.ns)
+    try:
+        blocked_syn(client, server, 23, cap)
+    finally:
+        cap.close()
+
+
+def tag_first(view: HostView, monkeypatch: pytest.MonkeyPatch) -> KernelState:
+    """The desired state the compiler gave ``view`` before the key order changed."""
+    with monkeypatch.context() as m:
+        for kind, fields in TAG_FIRST.items():
+            m.setitem(FIELDS, kind, fields)
+        return plan_host(view).state
+
+
+def set_type(kernel: NetlinkKernel, name: str) -> tuple[str, ...]:
+    (ruleset,) = kernel.observe()[NftRuleset]
+    (found,) = [s for s in ruleset.sets if s.family == "inet" and s.name == name]
+    return found.type

@@ -674,7 +674,7 @@ def test_a_rule_the_kernel_refuses_is_reported_on_its_port_and_the_rest_works(ho
     observed = h.kernel.observe()
     changes = diff(plan.state, observed)
     subprocess.run(["ip", "netns", "exec", h.ns, "nft", "add", "element", "inet", FW_TABLE, "in4_port",
-                    f"{{ {tag} . 10.0.0.0/8 . 6 . 20-30 }}"], check=True)
+                    f"{{ 10.0.0.0/8 . 20-30 . 6 . {tag} }}"], check=True)
     errors = h.kernel.apply(changes)
     st = port_statuses(plan, observed, errors, changes)
     (err,) = errors

@@ -64,7 +64,8 @@ def ids_of(fw: FirewallPlan, set_: str = "in4_port") -> dict[str, tuple[str, ...
 
 
 def span(key: str) -> object:
-    return json.loads(key)["concat"][3]
+    """The destination port field of a port element (address . port . protocol . tag)."""
+    return json.loads(key)["concat"][1]
 
 
 def test_rules_of_one_remote_are_split_where_they_begin_and_end_and_count_their_own() -> None:
@@ -122,8 +123,8 @@ def test_a_rule_overlapping_a_wider_one_in_part_counts_its_own_part() -> None:
     ids = ids_of(fw)
     assert sorted(ids.values()) == [(WIDE.id,), (part.id,)]  # 10/8 x 20-30; 10.1/16 x 31-40
     (own,) = [k for k, v in ids.items() if v == (part.id,)]
-    assert json.loads(own)["concat"][1:] == [{"prefix": {"addr": "10.1.0.0", "len": 16}}, 6,
-                                             {"range": [31, 40]}]
+    assert json.loads(own)["concat"][:3] == [{"prefix": {"addr": "10.1.0.0", "len": 16}},
+                                             {"range": [31, 40]}, 6]
     kernel.nftables.count("inet", FW_TABLE, "in4_port", WIDE.id, 2, 120)
     kernel.nftables.count("inet", FW_TABLE, "in4_port", part.id, 1, 60)
     assert hits(observed_ruleset(kernel), fw.sources) == {WIDE.id: (2, 120), part.id: (1, 60)}

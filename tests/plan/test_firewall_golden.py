@@ -102,7 +102,9 @@ def elements(plan: FirewallPlan) -> str:
     lines = []
     for e in sorted(plan.ruleset.elements):
         line = e.render().removeprefix("nft element ")
-        line = re.sub(r"^(\S+ \S+ )(\d+)( \.)", lambda m: m[1] + f"<{labels.get(int(m[2]), m[2])}>" + m[3], line)
+        # a rule set's tag is its key's last field
+        line = re.sub(r"^(inet (?:in|eg)[46]_\w+ .* \. )(\d+)( #)",
+                      lambda m: m[1] + f"<{labels.get(int(m[2]), m[2])}>" + m[3], line)
         line = re.sub(r"^(inet stateless )(\d+)( #)", lambda m: m[1] + f"<{labels.get(int(m[2]), m[2])}>" + m[3],
                       line)
         line = re.sub(r" : (\d+) #", lambda m: f" : <{labels.get(int(m[1]), m[1])}> #"
@@ -130,10 +132,10 @@ bridge mac_ok {TAP1} . fa:16:3e:00:00:01 # {P1}
 bridge secured {TAP1} # {P1}
 bridge tag ocxaaaaaaaa111 : 0 # {NET_A}
 bridge tag {TAP1} : <de> # {P1}
-inet eg4_any <de> . 0.0.0.0/0 # 00000003-5e5e-4000-8000-000000000003
-inet eg6_any <de> . ::/0 # 00000004-5e5e-4000-8000-000000000004
-inet in4_any <de> . 10.0.0.1 # 00000001-5e5e-4000-8000-000000000001
-inet in4_any <de> . 10.0.0.2 # 00000001-5e5e-4000-8000-000000000001
+inet eg4_any 0.0.0.0/0 . <de> # 00000003-5e5e-4000-8000-000000000003
+inet eg6_any ::/0 . <de> # 00000004-5e5e-4000-8000-000000000004
+inet in4_any 10.0.0.1 . <de> # 00000001-5e5e-4000-8000-000000000001
+inet in4_any 10.0.0.2 . <de> # 00000001-5e5e-4000-8000-000000000001
 inet zone ocbaaaaaaaa111 : jump zone_59486 # {NET_A}
 """)
     assert plan.problems == ()
@@ -145,7 +147,7 @@ def test_tcp_22_from_a_cidr_only() -> None:
                   remote_ip_prefix="192.0.2.0/24")]
     plan = compiled(world([vm(1, "h1", "10.0.0.1", (WEB,))], [group(WEB)], rules))
     assert [e for e in elements(plan).splitlines() if e.startswith("inet in")] == [
-        "inet in4_port <3e> . 192.0.2.0/24 . 6 . 22 # 00000001-5e5e-4000-8000-000000000001"]
+        "inet in4_port 192.0.2.0/24 . 22 . 6 . <3e> # 00000001-5e5e-4000-8000-000000000001"]
 
 
 def test_remote_group_on_another_host_and_overlapping_rules() -> None:
@@ -164,10 +166,10 @@ def test_remote_group_on_another_host_and_overlapping_rules() -> None:
     plan = compiled(world(ports, [group(WEB), group(DB)], rules))
     sg = [e for e in elements(plan).splitlines() if e.startswith("inet in")]
     assert sg == [  # sorted by the key's JSON text
-        "inet in4_port <3e> . 10.0.0.2 . 6 . 80 # 00000001-5e5e-4000-8000-000000000001",
-        "inet in4_port <3e> . 10.0.0.3 . 6 . 80 # 00000001-5e5e-4000-8000-000000000001",
-        "inet in4_port <3e> . 10.0.0.0/8 . 6 . 20-30 # 00000002-5e5e-4000-8000-000000000002",
-        "inet in4_port <3e> . 10.9.0.0/30 . 6 . 80 # 00000001-5e5e-4000-8000-000000000001"]
+        "inet in4_port 10.0.0.2 . 80 . 6 . <3e> # 00000001-5e5e-4000-8000-000000000001",
+        "inet in4_port 10.0.0.3 . 80 . 6 . <3e> # 00000001-5e5e-4000-8000-000000000001",
+        "inet in4_port 10.0.0.0/8 . 20-30 . 6 . <3e> # 00000002-5e5e-4000-8000-000000000002",
+        "inet in4_port 10.9.0.0/30 . 80 . 6 . <3e> # 00000001-5e5e-4000-8000-000000000001"]
 
 
 def test_a_port_with_two_groups_gets_the_union_under_its_own_tag() -> None:
@@ -180,11 +182,11 @@ def test_a_port_with_two_groups_gets_the_union_under_its_own_tag() -> None:
     sg = [e for e in elements(plan).splitlines() if e.startswith("inet in")]
     assert sg == [  # tcp/80 of the web group lies inside the db group's 70-90: split there,
         # 80 one element of two rules (each counts exactly its own packets)
-        "inet in4_port <3e> . 0.0.0.0/0 . 6 . 80 # 00000001-5e5e-4000-8000-000000000001",
-        "inet in4_port <3e+db> . 0.0.0.0/0 . 6 . 5432 # 00000002-5e5e-4000-8000-000000000002",
-        "inet in4_port <3e+db> . 0.0.0.0/0 . 6 . 80 # 00000001-5e5e-4000-8000-000000000001",
-        "inet in4_port <3e+db> . 0.0.0.0/0 . 6 . 70-79 # 00000003-5e5e-4000-8000-000000000003",
-        "inet in4_port <3e+db> . 0.0.0.0/0 . 6 . 81-90 # 00000003-5e5e-4000-8000-000000000003"]
+        "inet in4_port 0.0.0.0/0 . 5432 . 6 . <3e+db> # 00000002-5e5e-4000-8000-000000000002",
+        "inet in4_port 0.0.0.0/0 . 80 . 6 . <3e> # 00000001-5e5e-4000-8000-000000000001",
+        "inet in4_port 0.0.0.0/0 . 80 . 6 . <3e+db> # 00000001-5e5e-4000-8000-000000000001",
+        "inet in4_port 0.0.0.0/0 . 70-79 . 6 . <3e+db> # 00000003-5e5e-4000-8000-000000000003",
+        "inet in4_port 0.0.0.0/0 . 81-90 . 6 . <3e+db> # 00000003-5e5e-4000-8000-000000000003"]
     (merged,) = [e for e, ids in plan.sources.items() if len(ids) == 2]
     assert plan.sources[merged] == ("security_group_rule/00000001-5e5e-4000-8000-000000000001",
                                     "security_group_rule/00000003-5e5e-4000-8000-000000000003")
@@ -246,10 +248,10 @@ def test_ipv6_addresses_icmp_types_and_protocol_names() -> None:
     lines = elements(plan).splitlines()
     assert f"bridge ip6_ok {TAP1} . fa:16:3e:00:00:01 . 2001:db8::1 # {P1}" in lines
     assert [ln.split(" # ")[0] for ln in lines if ln.startswith(("inet in6", "inet eg6"))] == [
-        "inet eg6_port <3e> . 2001:db8::/32 . 17 . 53",
-        "inet in6_icmp <3e> . ::/0 . 58 . 260",  # type 1, code 4: 1 << 8 | 4
-        "inet in6_icmp <3e> . ::/0 . 58 . 32768-33023",  # type 128, any code
-        "inet in6_proto <3e> . ::/0 . 50"]
+        "inet eg6_port 2001:db8::/32 . 53 . 17 . <3e>",
+        "inet in6_icmp ::/0 . 260 . 58 . <3e>",  # type 1, code 4: 1 << 8 | 4
+        "inet in6_icmp ::/0 . 32768-33023 . 58 . <3e>",  # type 128, any code
+        "inet in6_proto ::/0 . 50 . <3e>"]
 
 
 def test_ipv6_extension_header_protocols() -> None:
@@ -268,8 +270,8 @@ def test_ipv6_extension_header_protocols() -> None:
                           [*realized, *headers, nonxt]))
     lines = elements(plan).splitlines()
     assert [ln.split(" # ")[0] for ln in lines if ln.startswith(("inet in6", "inet eg6"))] == [
-        "inet eg6_any <3e> . 2001:db8::/32",
-        "inet in6_proto <3e> . ::/0 . 41"]
+        "inet eg6_any 2001:db8::/32 . <3e>",
+        "inet in6_proto ::/0 . 41 . <3e>"]
     assert [(p.path, p.message.split(":")[0]) for p in plan.problems] == [
         *((f"security_group_rule/{r.id}", f"protocol {r.protocol} is the IPv6 extension header {name}")
           for r, name in zip(headers, ("ipv6-route", "ipv6-frag", "ipv6-opts"), strict=True)),
@@ -286,7 +288,7 @@ def test_ipv6_extension_header_protocols() -> None:
                         [rule(8, WEB, protocol="43"), rule(9, WEB, protocol="59")]))
     assert v4.problems == () and [ln.split(" # ")[0] for ln in elements(v4).splitlines()
                                   if ln.startswith("inet in4")] == [
-        "inet in4_proto <3e> . 0.0.0.0/0 . 43", "inet in4_proto <3e> . 0.0.0.0/0 . 59"]
+        "inet in4_proto 0.0.0.0/0 . 43 . <3e>", "inet in4_proto 0.0.0.0/0 . 59 . <3e>"]
 
 
 def test_rules_neutron_refuses_are_problems_naming_the_rule() -> None:
@@ -360,14 +362,14 @@ nft chain inet egress hook prerouting prio -150
   meta nfproto ipv4 meta l4proto 17 udp sport 68 udp dport 67 accept
   meta nfproto ipv6 meta l4proto 17 udp sport 546 udp dport 547 accept
   meta nfproto ipv6 meta l4proto 58 icmpv6 type { 133, 135, 136, 131, 132, 143 } accept
-  meta nfproto ipv4 meta mark . ip daddr @eg4_any accept
-  meta nfproto ipv4 meta mark . ip daddr . meta l4proto @eg4_proto accept
-  meta nfproto ipv4 meta mark . ip daddr . meta l4proto . th dport @eg4_port accept
-  meta nfproto ipv4 meta l4proto 1 meta mark . ip daddr . meta l4proto . th sport @eg4_icmp accept
-  meta nfproto ipv6 meta mark . ip6 daddr @eg6_any accept
-  meta nfproto ipv6 meta mark . ip6 daddr . meta l4proto @eg6_proto accept
-  meta nfproto ipv6 meta mark . ip6 daddr . meta l4proto . th dport @eg6_port accept
-  meta nfproto ipv6 meta l4proto 58 meta mark . ip6 daddr . meta l4proto . th sport @eg6_icmp accept
+  meta nfproto ipv4 ip daddr . meta mark @eg4_any accept
+  meta nfproto ipv4 ip daddr . meta l4proto . meta mark @eg4_proto accept
+  meta nfproto ipv4 ip daddr . th dport . meta l4proto . meta mark @eg4_port accept
+  meta nfproto ipv4 meta l4proto 1 ip daddr . th sport . meta l4proto . meta mark @eg4_icmp accept
+  meta nfproto ipv6 ip6 daddr . meta mark @eg6_any accept
+  meta nfproto ipv6 ip6 daddr . meta l4proto . meta mark @eg6_proto accept
+  meta nfproto ipv6 ip6 daddr . th dport . meta l4proto . meta mark @eg6_port accept
+  meta nfproto ipv6 meta l4proto 58 ip6 daddr . th sport . meta l4proto . meta mark @eg6_icmp accept
   drop
 nft chain inet ingress hook forward prio 0
   meta mark 0 accept
@@ -380,14 +382,14 @@ nft chain inet ingress hook forward prio 0
   meta nfproto ipv4 meta l4proto 17 udp sport 67 udp dport 68 accept
   meta nfproto ipv6 meta l4proto 17 udp sport 547 udp dport 546 accept
   meta nfproto ipv6 meta l4proto 58 icmpv6 type { 130, 134, 135, 136 } accept
-  meta nfproto ipv4 meta mark . ip saddr @in4_any accept
-  meta nfproto ipv4 meta mark . ip saddr . meta l4proto @in4_proto accept
-  meta nfproto ipv4 meta mark . ip saddr . meta l4proto . th dport @in4_port accept
-  meta nfproto ipv4 meta l4proto 1 meta mark . ip saddr . meta l4proto . th sport @in4_icmp accept
-  meta nfproto ipv6 meta mark . ip6 saddr @in6_any accept
-  meta nfproto ipv6 meta mark . ip6 saddr . meta l4proto @in6_proto accept
-  meta nfproto ipv6 meta mark . ip6 saddr . meta l4proto . th dport @in6_port accept
-  meta nfproto ipv6 meta l4proto 58 meta mark . ip6 saddr . meta l4proto . th sport @in6_icmp accept
+  meta nfproto ipv4 ip saddr . meta mark @in4_any accept
+  meta nfproto ipv4 ip saddr . meta l4proto . meta mark @in4_proto accept
+  meta nfproto ipv4 ip saddr . th dport . meta l4proto . meta mark @in4_port accept
+  meta nfproto ipv4 meta l4proto 1 ip saddr . th sport . meta l4proto . meta mark @in4_icmp accept
+  meta nfproto ipv6 ip6 saddr . meta mark @in6_any accept
+  meta nfproto ipv6 ip6 saddr . meta l4proto . meta mark @in6_proto accept
+  meta nfproto ipv6 ip6 saddr . th dport . meta l4proto . meta mark @in6_port accept
+  meta nfproto ipv6 meta l4proto 58 ip6 saddr . th sport . meta l4proto . meta mark @in6_icmp accept
   drop
 nft chain inet raw hook prerouting prio -300
   meta mark @stateless meta iifname . ether daddr != @tracked_mac notrack accept

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import ipaddress
+import json
 import random
 import time
 from dataclasses import replace
@@ -149,9 +150,77 @@ def recording(kernel: FakeKernel) -> list[list[dict[str, Any]]]:
 
 # --- the compiled sets admit exactly what the rules admit ------------------------
 def by_sets(plan: FirewallPlan, tag: int, direction: str, addr: str, proto: int, word: int) -> bool:
-    """As the inet chains look up (``firewall_admits.admits``): ``word`` is
-    the destination port, or type << 8 | code for ICMP."""
+    """As the conntrack sweep reads the elements (``firewall_admits.admits``):
+    ``word`` is the destination port, or type << 8 | code for ICMP."""
     return admits(Ruleset.of(plan.ruleset), tag, direction, Flow(1, 4, addr, addr, proto, word, word))
+
+
+def by_chain(plan: FirewallPlan, tag: int, direction: str, addr: str, proto: int, word: int) -> bool:
+    """As the kernel would decide a new IPv4 connection: the compiled chain
+    of ``direction`` rule by rule, each match evaluated on the packet (a
+    set lookup: the lookup's fields of the packet, in the order the chain
+    concatenates them, inside an element's spans field by field), the first
+    verdict wins.  Rules on what the packet does not have (conntrack state,
+    other headers) are passed over: a new connection of a tagged port meets
+    none of them.  Independent of the compiler's key order."""
+    (chain,) = [c for c in plan.ruleset.chains if c.family == "inet" and c.name == direction]
+    ip = int(ipaddress.ip_address(addr))
+    packet: dict[str, int | str] = {
+        "meta nfproto": "ipv4", "meta l4proto": proto, "meta mark": tag, "ip saddr": ip,
+        "ip daddr": ip, "th dport": word, "th sport": word}
+    for text in chain.rules:
+        for stmt in json.loads(text):
+            if "accept" in stmt or "drop" in stmt:
+                return "accept" in stmt
+            if "match" not in stmt or not _holds(plan, packet, stmt["match"]):
+                break  # not matched, or on something this packet does not have
+    return chain.policy == "accept"
+
+
+def _holds(plan: FirewallPlan, packet: dict[str, int | str], m: dict[str, Any]) -> bool:
+    left, right, want = _value(packet, m["left"]), m["right"], str(m["op"]) == "=="
+    if left is None or m["op"] not in ("==", "!="):
+        return False
+    if isinstance(right, str) and right.startswith("@"):
+        keys = left if isinstance(left, tuple) else (left,)
+        found = any(all(lo <= k <= hi for k, (lo, hi) in zip(keys, el, strict=True))
+                    for el in _elements(plan, right[1:]))
+    elif isinstance(right, (int, str)):
+        found = bool(left == right)
+    else:
+        return False
+    return found == want
+
+
+def _value(packet: dict[str, int | str], expr: Any) -> Any:
+    """The packet's value of a key expression (a tuple for a concatenation), None if unknown."""
+    if isinstance(expr, dict) and "concat" in expr:
+        parts = [_value(packet, x) for x in expr["concat"]]
+        return None if None in parts else tuple(parts)
+    if isinstance(expr, dict) and "meta" in expr:
+        return packet.get(f"meta {expr['meta']['key']}")
+    if isinstance(expr, dict) and "payload" in expr:
+        return packet.get(f"{expr['payload'].get('protocol')} {expr['payload'].get('field')}")
+    return None
+
+
+def _elements(plan: FirewallPlan, name: str) -> list[list[tuple[int, int]]]:
+    """The elements of the inet set ``name``, each as its fields' spans."""
+    keys = [json.loads(e.key) for e in plan.ruleset.elements if e.family == "inet" and e.set == name]
+    return [[_spans(v) for v in (k["concat"] if isinstance(k, dict) and "concat" in k else [k])]
+            for k in keys]
+
+
+def _spans(value: Any) -> tuple[int, int]:
+    if isinstance(value, dict) and "range" in value:
+        return _spans(value["range"][0])[0], _spans(value["range"][1])[1]
+    if isinstance(value, dict) and "prefix" in value:
+        net = ipaddress.ip_network(f"{value['prefix']['addr']}/{value['prefix']['len']}")
+        return int(net.network_address), int(net.broadcast_address)
+    if isinstance(value, str):
+        n = int(ipaddress.ip_address(value))
+        return n, n
+    return int(value), int(value)
 
 
 def by_rules(view: HostView, port: Port, direction: str, addr: str, proto: int, word: int) -> bool:
@@ -193,8 +262,9 @@ def test_the_sets_admit_exactly_what_the_rules_admit(
             continue
         tag = plan.tags[tuple(sorted(port.security_groups))]
         for direction, addr, proto, word in packets:
-            assert by_sets(plan, tag, direction, addr, proto, word) == \
-                by_rules(view, port, direction, addr, proto, word), (direction, addr, proto, word)
+            want = by_rules(view, port, direction, addr, proto, word)
+            assert by_sets(plan, tag, direction, addr, proto, word) == want, (direction, addr, proto, word)
+            assert by_chain(plan, tag, direction, addr, proto, word) == want, (direction, addr, proto, word)
 
 
 # --- size and cost -----------------------------------------------------------------
@@ -312,13 +382,13 @@ ELEMENT_CASES: list[tuple[list[dict[str, Any]], bool]] = [
     ([{"delete": {"element": {"family": "inet", "table": "t", "name": "s", "elem": ["y"]}}}], True),
     ([{"delete": {"element": {"family": "inet", "table": "t", "name": "m", "elem": [["a", 5]]}}}], False),
     ([{"add": {"element": {"family": "inet", "table": "t", "name": "i", "elem": [
-        {"concat": [1, {"prefix": {"addr": "10.1.0.0", "len": 16}}, 22]}]}}}], True),  # inside
+        {"concat": [{"prefix": {"addr": "10.1.0.0", "len": 16}}, 22, 1]}]}}}], True),  # inside
     ([{"add": {"element": {"family": "inet", "table": "t", "name": "i", "elem": [
-        {"concat": [1, {"prefix": {"addr": "10.0.0.0", "len": 8}}, {"range": [25, 40]}]}]}}}], True),
+        {"concat": [{"prefix": {"addr": "10.0.0.0", "len": 8}}, {"range": [25, 40]}, 1]}]}}}], True),
     ([{"add": {"element": {"family": "inet", "table": "t", "name": "i", "elem": [
-        {"concat": [1, {"prefix": {"addr": "0.0.0.0", "len": 0}}, {"range": [0, 65535]}]}]}}}], False),
+        {"concat": [{"prefix": {"addr": "0.0.0.0", "len": 0}}, {"range": [0, 65535]}, 1]}]}}}], False),
     ([{"add": {"element": {"family": "inet", "table": "t", "name": "i", "elem": [
-        {"concat": [2, {"prefix": {"addr": "10.0.0.0", "len": 8}}, 22]}]}}}], False),
+        {"concat": [{"prefix": {"addr": "10.0.0.0", "len": 8}}, 22, 2]}]}}}], False),
 ]
 
 
@@ -339,9 +409,9 @@ ELEMENT_BASE: list[dict[str, Any]] = [
     {"add": {"table": {"family": "inet", "name": "t", "comment": FW_MARK}}},
     {"add": {"map": {**T, "name": "m", "type": "ifname", "map": "mark"}}},
     {"add": {"set": {**T, "name": "s", "type": "ifname"}}},
-    {"add": {"set": {**T, "name": "i", "type": ["mark", "ipv4_addr", "inet_service"], "flags": ["interval"]}}},
+    {"add": {"set": {**T, "name": "i", "type": ["ipv4_addr", "inet_service", "mark"], "flags": ["interval"]}}},
     {"add": {"element": {**T, "name": "m", "elem": [["a", 1]]}}},
     {"add": {"element": {**T, "name": "s", "elem": [{"elem": {"val": "x", "comment": "c1"}}]}}},
     {"add": {"element": {**T, "name": "i", "elem": [
-        {"concat": [1, {"prefix": {"addr": "10.0.0.0", "len": 8}}, {"range": [20, 30]}]}]}}},
+        {"concat": [{"prefix": {"addr": "10.0.0.0", "len": 8}}, {"range": [20, 30]}, 1]}]}}},
 ]

@@ -210,7 +210,7 @@ def test_a_failed_sweep_is_kept_and_done_at_the_next_pass(failure: Exception) ->
     sweep = Sweep()
     kernel.conntrack.failures = [failure]
     done = reconcile(kernel, desired(after), sweep)
-    assert done.errors == () and done.swept == () and sweep.pending == {z}
+    assert done.errors == () and done.swept == () and sweep.pending == frozenset({z})
     assert kernel.conntrack.entries == set(entries.values())
     done = reconcile(kernel, desired(after), sweep)  # nothing changes in the ruleset now
     assert done.changes == () and {n for n, f in entries.items() if f in done.swept} == GONE | NEVER

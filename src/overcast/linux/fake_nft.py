@@ -209,10 +209,20 @@ def _add_elements(set_: dict[str, Any], items: list[Any]) -> None:
     elems = set_.setdefault("elem", [])
     interval = "interval" in set_.get("flags", ())
     held = {json.dumps(k, sort_keys=True): d for k, d in (_element_key(e, is_map) for e in elems)}
-    spans: dict[Any, list[list[tuple[Any, Any]]]] = {}  # by the first field (a point in our sets)
+    # held elements by their last field where it is a point (the tag of a rule set, whose
+    # key starts with an address range), the others in wide: an element can only overlap
+    # one whose last field covers its own
+    points: dict[Any, list[list[tuple[Any, Any]]]] = {}
+    wide: list[list[tuple[Any, Any]]] = []
+
+    def index(sp: list[tuple[Any, Any]]) -> None:
+        if sp[-1][0] == sp[-1][1] and len(sp) > 1:
+            points.setdefault(sp[-1], []).append(sp)
+        else:
+            wide.append(sp)
+
     for e in elems if interval else ():
-        sp = _spans(_element_key(e, is_map)[0])
-        spans.setdefault(sp[0], []).append(sp)
+        index(_spans(_element_key(e, is_map)[0]))
     for item in items:
         key, data = _element_key(item, is_map)
         text = json.dumps(key, sort_keys=True)
@@ -222,11 +232,11 @@ def _add_elements(set_: dict[str, Any], items: list[Any]) -> None:
             continue
         if interval:
             sp = _spans(key)
-            candidates = spans.get(sp[0], []) if sp[0][0] == sp[0][1] and len(sp) > 1 \
-                else [o for group in spans.values() for o in group]
+            candidates = [*points.get(sp[-1], []), *wide] if sp[-1][0] == sp[-1][1] \
+                else [*(o for group in points.values() for o in group), *wide]
             if _overlaps(sp, candidates):
                 raise NftError("File exists")
-            spans.setdefault(sp[0], []).append(sp)
+            index(sp)
         held[text] = data
         elems.append(_counted(item, is_map) if _has_counter(set_) else item)
 

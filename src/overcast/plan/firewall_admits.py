@@ -33,13 +33,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from overcast.plan.firewall_chains import CLOSED_TIMEOUT, ICMP, KINDS, closed_set, sg_set
+from overcast.plan.firewall_chains import CLOSED_TIMEOUT, FIELDS, ICMP, KINDS, closed_set, sg_set
 from overcast.plan.names import FW_TABLE
 from overcast.plan.subsystems.firewall_records import NftElement, NftRuleset
 
 Span = tuple[int, int]  # inclusive
 SETS = {(d, v): tuple((k, sg_set(d, v, k)) for k in KINDS) for d in ("ingress", "egress") for v in (4, 6)}
-RULE_SETS = frozenset(name for kinds in SETS.values() for _, name in kinds)
+RULE_SETS = {name: kind for kinds in SETS.values() for kind, name in kinds}  # set -> shape
 PORT_SETS = ("tag", "ip4_ok", "ip6_ok")  # a port's tag and addresses: a removal may close access
 TCP, UDP = 6, 17
 # the constant accepts of the inet chains (firewall_chains._sg_rules), per direction and family:
@@ -71,7 +71,8 @@ class Flow:
 @dataclass(frozen=True)
 class Ruleset:
     """The rule elements of a ruleset indexed by (set, tag): each element as
-    the spans of its fields after the tag."""
+    the spans of its fields but the tag, in the order address, protocol,
+    port (whatever order the set's key has: ``firewall_chains.FIELDS``)."""
 
     by_set: Mapping[tuple[str, int], tuple[tuple[Span, ...], ...]]
     stateless: frozenset[int] = frozenset()
@@ -82,8 +83,10 @@ class Ruleset:
         stateless = set()
         for e in ruleset.elements:
             if e.set in RULE_SETS and e.family == "inet":
-                tag, *rest = _fields(e)
-                by_set.setdefault((e.set, tag[0]), []).append(tuple(rest))
+                named = dict(zip(FIELDS[RULE_SETS[e.set]], _fields(e), strict=True))
+                tag = named.pop("tag")[0]
+                by_set.setdefault((e.set, tag), []).append(
+                    tuple(named[f] for f in ("addr", "proto", "port") if f in named))
             elif e.set == "stateless" and e.family == "inet":
                 stateless.add(int(json.loads(e.key)))
         return cls({k: tuple(v) for k, v in by_set.items()}, frozenset(stateless))
@@ -191,7 +194,7 @@ def swept_zones(old: NftRuleset | None, new: NftRuleset, masters: Mapping[str, s
     if not gone:
         return frozenset()
     ports = Ports.of(new, masters)
-    tags = {_fields(e)[0][0] for e in gone if e.set in RULE_SETS}
+    tags = {_tag(e) for e in gone if e.set in RULE_SETS}
     zones = {z for z, members in ports.zones.items() for p in members if p.tag in tags}
     for e in gone:
         if e.set in PORT_SETS:
@@ -263,6 +266,11 @@ def _fields(e: NftElement) -> list[Span]:
     key = json.loads(e.key)
     values = key["concat"] if isinstance(key, dict) and "concat" in key else [key]
     return [_span(v) for v in values]
+
+
+def _tag(e: NftElement) -> int:
+    """The group set's tag of a rule element."""
+    return dict(zip(FIELDS[RULE_SETS[e.set]], _fields(e), strict=True))["tag"][0]
 
 
 def _span(value: Any) -> Span:

@@ -46,6 +46,13 @@ NFPROTO = {4: "ipv4", 6: "ipv6"}
 IP = {4: "ip", 6: "ip6"}
 ICMP = {4: 1, 6: 58}
 KINDS = ("any", "proto", "port", "icmp")  # the four shapes of a security group rule
+# each shape's key, field by field: the remote address, the port (or ICMP type and code), the
+# protocol, the group set's tag last.  The kernel's concatenated interval sets (pipapo) match a
+# packet field by field, each field against the elements the fields before it left, so the first
+# fields should tell elements apart: the tag is shared by every element of a group set, the
+# protocol by most, the address by few (docs/firewall.md, "Key order", measured)
+FIELDS = {"any": ("addr", "tag"), "proto": ("addr", "proto", "tag"),
+          "port": ("addr", "port", "proto", "tag"), "icmp": ("addr", "port", "proto", "tag")}
 DIRECTIONS = {"ingress": "in", "egress": "eg"}
 UNKNOWN = 0xFFFFFFFF  # the mark of a frame whose port has no tag (never a tag: they are 24 bits)
 # seconds a TCP flow whose conntrack entry the sweep deleted stays in closed4/closed6: longer
@@ -57,6 +64,13 @@ CLOSED_TIMEOUT = 1200
 def sg_set(direction: str, version: int, kind: str) -> str:
     """The set of one shape of rule: ``in4_port``, ``eg6_any`` ..."""
     return f"{DIRECTIONS[direction]}{version}_{kind}"
+
+
+def sg_key(kind: str, **values: object) -> list[object]:
+    """The fields of a ``kind`` element (or lookup) in the set's order, from
+    ``addr``, ``proto``, ``port`` (the destination port, or ICMP's type << 8
+    | code) and ``tag``."""
+    return [values[f] for f in FIELDS[kind]]
 
 
 def closed_set(version: int) -> str:
@@ -82,13 +96,9 @@ def sets() -> list[NftSet]:
                    ("timeout",)) for v in (4, 6)]
     for d in DIRECTIONS:  # security group rules: a counter per element (per-rule hits)
         for v in (4, 6):
-            base = ("mark", ADDR[v])
-            out += [NftSet("inet", sg_set(d, v, "any"), base, iv, counter=True),
-                    NftSet("inet", sg_set(d, v, "proto"), (*base, "inet_proto"), iv, counter=True),
-                    NftSet("inet", sg_set(d, v, "port"), (*base, "inet_proto", "inet_service"), iv,
-                           counter=True),
-                    NftSet("inet", sg_set(d, v, "icmp"), (*base, "inet_proto", "inet_service"), iv,
-                           counter=True)]
+            types = {"addr": ADDR[v], "proto": "inet_proto", "port": "inet_service", "tag": "mark"}
+            out += [NftSet("inet", sg_set(d, v, k), tuple(types[f] for f in FIELDS[k]), iv,
+                           counter=True) for k in KINDS]
     return out
 
 
@@ -252,11 +262,16 @@ def _sg_rules(direction: str) -> list[list[Expr]]:
         addr = payload(IP[v], peer)
         l4 = meta("l4proto")
         rules += [
-            [fam, match(concat(mark, addr), f"@{sg_set(direction, v, 'any')}"), ACCEPT],
-            [fam, match(concat(mark, addr, l4), f"@{sg_set(direction, v, 'proto')}"), ACCEPT],
-            [fam, match(concat(mark, addr, l4, payload("th", "dport")),
+            [fam, match(_lookup("any", addr), f"@{sg_set(direction, v, 'any')}"), ACCEPT],
+            [fam, match(_lookup("proto", addr), f"@{sg_set(direction, v, 'proto')}"), ACCEPT],
+            [fam, match(_lookup("port", addr, payload("th", "dport")),
                         f"@{sg_set(direction, v, 'port')}"), ACCEPT],
-            [fam, match(l4, ICMP[v]), match(concat(mark, addr, l4, payload("th", "sport")),
+            [fam, match(l4, ICMP[v]), match(_lookup("icmp", addr, payload("th", "sport")),
                                             f"@{sg_set(direction, v, 'icmp')}"), ACCEPT],
         ]
     return [*rules, [DROP]]
+
+
+def _lookup(kind: str, addr: Expr, port: Expr = None) -> Expr:
+    """The packet's key for the sets of ``kind``, in their fields' order."""
+    return concat(*sg_key(kind, addr=addr, proto=meta("l4proto"), port=port, tag=meta("mark")))

@@ -1,11 +1,12 @@
 """Security group rules -> elements of the firewall's rule sets.
 
 A rule has one of four shapes, each with its own set (so that elements of
-different shapes never need to be disjoint): any protocol (``any``: tag .
-address), a protocol without ports (``proto``: tag . address . protocol), a
-protocol with a port range (``port``: ... . destination port) and ICMP with
-a type (``icmp``: ... . the first 16 bits of the ICMP header, type << 8 |
-code, a range over the codes when the rule gives none).  The address is the
+different shapes never need to be disjoint): any protocol (``any``:
+address . tag), a protocol without ports (``proto``: address . protocol .
+tag), a protocol with a port range (``port``: address . destination port .
+protocol . tag) and ICMP with a type (``icmp``: address . the first 16 bits
+of the ICMP header, type << 8 | code, a range over the codes when the rule
+gives none . protocol . tag); ``firewall_chains.FIELDS`` is the order.  The address is the
 remote end: the source of ingress traffic, the destination of egress; a
 remote group is the addresses of its members, no remote at all the whole
 family.  Neutron's semantics, Neutron's refusals (each a ``Problem`` naming
@@ -20,7 +21,7 @@ from ipaddress import ip_network
 
 from overcast.model.problems import Problem
 from overcast.model.types import SecurityGroupRule
-from overcast.plan.firewall_chains import ICMP, sg_set
+from overcast.plan.firewall_chains import ICMP, sg_key, sg_set
 from overcast.plan.firewall_space import Network, disjoint_boxes, prefix_cover
 from overcast.plan.subsystems.firewall_observe import address_span
 from overcast.plan.subsystems.firewall_records import PROTOCOLS
@@ -144,10 +145,9 @@ def sg_elements(tag: int, compiled: Sequence[tuple[RuleShape, str]]) -> Iterator
     for (direction, version, kind, proto), items in sorted(groups.items()):
         name = sg_set(direction, version, kind)
         if kind in ("any", "proto"):
-            tail = [proto] if kind == "proto" else []
             cover = prefix_cover((net, src) for shape, src in items for net in shape.remotes)
             for net, sources in cover:
-                key = {"concat": [tag, _span(net), *tail]}
+                key = {"concat": sg_key(kind, addr=_span(net), proto=proto, tag=tag)}
                 for src in sources:
                     yield "inet", name, key, src
             continue
@@ -155,7 +155,7 @@ def sg_elements(tag: int, compiled: Sequence[tuple[RuleShape, str]]) -> Iterator
                                for net in shape.remotes)
         for box in boxes:
             value: object = box.lo if box.lo == box.hi else {"range": [box.lo, box.hi]}
-            key = {"concat": [tag, _span(box.net), proto, value]}
+            key = {"concat": sg_key(kind, addr=_span(box.net), proto=proto, port=value, tag=tag)}
             for src in box.ids:
                 yield "inet", name, key, src
 

@@ -17,6 +17,7 @@ from overcast.plan.firewall_expr import canonical
 from overcast.plan.names import FW_MARK, FW_RULE_MARK, FW_TABLE
 
 DELTA_IDS = 8  # API object ids named in a change's one-line description
+RULE_SET_PREFIXES = ("in4_", "in6_", "eg4_", "eg6_")  # security group rule sets (firewall_chains.sg_set)
 # /etc/protocols (netbase): nft lists an inet_proto by the name getprotobynumber gives
 PROTOCOLS = {
     "ip": 0, "hopopt": 0, "icmp": 1, "igmp": 2, "ggp": 3, "ipencap": 4, "st": 5, "tcp": 6,
@@ -137,6 +138,8 @@ class NftElement:
         return f"nft element {self.family} {self.set} {text(json.loads(self.key))}{data} # {self.comment}"
 
     def devices(self) -> frozenset[str]:
+        if self.set.startswith(RULE_SET_PREFIXES):
+            return frozenset()  # keyed by addresses and a tag, no device
         key = json.loads(self.key)
         first = key["concat"][0] if isinstance(key, dict) and "concat" in key else key
         return frozenset((first,)) if isinstance(first, str) else frozenset()
@@ -201,8 +204,8 @@ class NftRuleset:
             if why is None:
                 continue
             devices = set(e.devices())
-            if e.set.startswith(("in4_", "in6_", "eg4_", "eg6_")):
-                devices |= by_tag.get(canonical(json.loads(e.key)["concat"][0]), set())
+            if e.set.startswith(RULE_SET_PREFIXES):  # the tag is the key's last field
+                devices |= by_tag.get(canonical(json.loads(e.key)["concat"][-1]), set())
             for dev in sorted(devices):
                 out.setdefault(dev, why)
         return out
