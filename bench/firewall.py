@@ -39,9 +39,16 @@ members (``--rg-members``).
 Every namespace is named ``oc-fb-<pid>-...`` and deleted at the end (also on
 Ctrl-C or an error); every process is stopped by PID.
 
-    sudo .venv/bin/python bench/firewall.py            # full run (~4 min)
+    sudo .venv/bin/python bench/firewall.py            # full run (~5 min)
     sudo .venv/bin/python bench/firewall.py --quick    # fewer rounds, shorter tests (~1.5 min)
     sudo .venv/bin/python bench/firewall.py --only remote --rg-members 10000 --rg-changes 6
+    sudo .venv/bin/python bench/firewall.py --only keys    # key orders compared (~2 min)
+
+``--only keys`` compares key orders of a hand-written 10,000-element set on
+three shapes of elements (the fillers of (c): distinct /24s and ports; one
+remote 0.0.0.0/0 with distinct ports; distinct /32s on one port range, as a
+remote group's members), new conn/s against the hand-written minimal ruleset
+(docs/firewall.md, "Key order").
 """
 
 from __future__ import annotations
@@ -420,6 +427,85 @@ def hand_ruleset(host: str, bridge: str, big: str = "", n: int = 0) -> None:
 }}
 """
     run(in_ns(host, ["nft", "-f", "-"]), stdin=text)
+
+
+# --only keys: each field's set type and packet expression; the shapes of elements
+KEY_FIELDS = {"addr": ("ipv4_addr", "ip saddr"), "port": ("inet_service", "th dport"),
+              "proto": ("inet_proto", "meta l4proto"), "tag": ("mark", "meta mark")}
+KEY_ORDERS = {"tag first (before a36479e)": ("tag", "addr", "proto", "port"),
+              "addr . proto . port": ("addr", "proto", "port", "tag"),
+              "addr . port . proto (Overcast's)": ("addr", "port", "proto", "tag"),
+              "port . addr . proto": ("port", "addr", "proto", "tag")}
+
+
+def key_shape(shape: str, n: int) -> list[dict[str, str]]:
+    """The measured element (tcp 5201-5400 from the client) and ``n - 1``
+    others of ``shape``, none of which the measured traffic matches."""
+    out = [{"addr": CLIENT_IP, "port": f"{PORTS[0]}-{PORTS[1]}"}]
+    for i in range(n - 1):
+        if shape == "distinct /24s and ports":
+            out.append({"addr": f"10.{128 + i // 256 % 128}.{i % 256}.0/24", "port": str(20000 + i % 40000)})
+        elif shape == "one remote 0.0.0.0/0, distinct ports":
+            out.append({"addr": "0.0.0.0/0", "port": str(20000 + i)})
+        else:  # distinct /32s, one port range
+            out.append({"addr": f"10.{64 + i // 65536}.{i // 256 % 256}.{i % 256}",
+                        "port": f"{PORTS[0]}-{PORTS[1]}"})
+    return [{**e, "proto": "tcp", "tag": "0x5"} for e in out]
+
+
+KEY_SHAPES = ("distinct /24s and ports", "one remote 0.0.0.0/0, distinct ports",
+              "distinct /32s, one port range")
+
+
+def key_ruleset(host: str, order: tuple[str, ...], shape: str, n: int) -> None:
+    """(b) with its tcp dport rule replaced by an ``n``-element set of
+    ``shape`` keyed in ``order``."""
+    run(["ip", "-n", host, "link", "set", "dev", bridge_name(NET), "type", "bridge",
+         "nf_call_iptables", "1", "nf_call_ip6tables", "1"])
+    type_ = " . ".join(KEY_FIELDS[f][0] for f in order)
+    expr = " . ".join(KEY_FIELDS[f][1] for f in order)
+    elems = ", ".join(" . ".join(e[f] for f in order) for e in key_shape(shape, n))
+    text = f"""table inet {HAND_TABLE} {{
+  comment "oc-fb:keys"
+  set big {{ type {type_}; flags interval; elements = {{ {elems} }} }}
+  chain forward {{
+    type filter hook forward priority 0; policy drop;
+    ct state established,related accept
+    ct state invalid drop
+    meta mark set 0x5 ct state new {expr} @big accept
+    ip saddr {CLIENT_IP} accept
+  }}
+}}
+"""
+    run(in_ns(host, ["nft", "-f", "-"]), stdin=text, timeout=300)
+
+
+def key_orders(env: Env, sink: str, tool: Path, args: argparse.Namespace) -> list[str]:
+    """--only keys: one host per (shape, order) and the plain hand-written
+    one, conn/s in interleaved rounds; the report's lines."""
+    nofw = replace(rules_policy(2), firewall=False)
+    plain = build(env, sink, Config("kplain", "(b)", lambda: nofw, "plain"))
+    beds: list[tuple[str, str, Bed]] = []
+    for i, shape in enumerate(KEY_SHAPES):
+        for j, (name, order) in enumerate(KEY_ORDERS.items()):
+            print(f"building {shape}, {name} ...", flush=True)
+            bed = build(env, sink, Config(f"k{i}{j}", f"{shape}, {name}", lambda: nofw))
+            key_ruleset(bed.host, order, shape, args.rules_max)
+            beds.append((shape, name, bed))
+    every = [plain, *(b for _, _, b in beds)]
+    for b in every:
+        conn_rate(env, tool, b, 0.3, strict=False)
+    for r in range(args.rounds):
+        print(f"  [{r + 1}/{args.rounds}] ...", flush=True)
+        for b in every if r % 2 == 0 else list(reversed(every)):
+            b.conns.append(conn_rate(env, tool, b, args.conn_seconds))
+    lines = [f"key orders: a hand-written {args.rules_max:,}-element set, new conn/s (conn_rate "
+             f"{args.conn_seconds:g}s, {args.rounds} interleaved rounds) as a share of (b) "
+             f"{med(plain.conns):.0f} / {best(plain.conns):.0f} (med/best)"]
+    for shape, name, b in beds:
+        lines.append(f"  {shape:<40} {name:<34} {med(b.conns):>7.0f} {best(b.conns):>7.0f}"
+                     f"  {share(b.conns, plain.conns)}")
+    return lines
 
 
 def elements(kernel: NetlinkKernel) -> int:
@@ -963,7 +1049,7 @@ def report(out: Results, args: argparse.Namespace) -> list[str]:
         lines += report_memory(out.mem, args.rules_max)
     for one in out.rg:
         lines += report_remote(one)
-    return lines
+    return lines + out.keys
 
 
 # --------------------------------------------------------------------------- main
@@ -1016,9 +1102,10 @@ def options(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--rg-members", default="0,1000",
                    help="extra members of the 3-host test's group (on 10 other hosts without "
                         "an agent here), one test per comma-separated size (--quick: 0)")
-    p.add_argument("--only", choices=["all", "hosts", "remote"], default="all",
+    p.add_argument("--only", choices=["all", "hosts", "remote", "keys"], default="all",
                    help="hosts: the single-host configurations and changes; remote: the "
-                        "3-host membership change only")
+                        "3-host membership change only; keys: key orders of a hand-written "
+                        "set compared (not part of all)")
     p.add_argument("--no-diagnosis", action="store_true",
                    help="skip the (x) rows: hand-written 10,000-element sets in both key orders")
     p.add_argument("--memory-probe", metavar="NS", help=argparse.SUPPRESS)
@@ -1037,6 +1124,7 @@ class Results:
     lat_small: ApplyTimes | None = None  # the same on the 10-rule host, for scale
     mem: dict[str, float] | None = None
     rg: list[RemoteTimes] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)  # --only keys: the report's lines
     revision: str = ""
 
 
@@ -1095,6 +1183,8 @@ def main(argv: list[str] | None = None) -> int:
                 one_host(env, sink, tool, args, out)
             if args.only in ("all", "remote"):
                 three_hosts(env, sink, args, out)
+            if args.only == "keys":
+                out.keys = key_orders(env, sink, tool, args)
     except KeyboardInterrupt:
         print("interrupted: cleaning up", file=sys.stderr)
         return 130
