@@ -62,32 +62,25 @@ def port_range(rule: dict[str, Any]) -> str:
     return f"{low}:{high if high is not None else low}"
 
 
+RULE_COLUMNS = (
+    Column("ID", "id"),
+    Column("IP Protocol", "protocol"),
+    Column("Ethertype", "ethertype"),
+    Column("IP Range", "remote_ip_prefix"),
+    Column("Port Range", "port_range", compute=port_range),
+    Column("Direction", "direction"),
+    Column("Remote Security Group", "remote_group_id"),
+    Column("Security Group", "security_group_id"),
+)
+
 RULE = Spec(
     kind="security group rule",
     key="security_group_rule",
     path="/v2.0/security-group-rules",
-    columns=(
-        Column("ID", "id"),
-        Column("IP Protocol", "protocol"),
-        Column("Ethertype", "ethertype"),
-        Column("IP Range", "remote_ip_prefix"),
-        Column("Port Range", "port_range", compute=port_range),
-        Column("Direction", "direction"),
-        Column("Remote Security Group", "remote_group_id"),
-        Column("Security Group", "security_group_id"),
-    ),
-    long_columns=(
-        Column("ID", "id"),
-        Column("IP Protocol", "protocol"),
-        Column("Ethertype", "ethertype"),
-        Column("IP Range", "remote_ip_prefix"),
-        Column("Port Range", "port_range", compute=port_range),
-        Column("Direction", "direction"),
-        Column("Remote Security Group", "remote_group_id"),
-        Column("Security Group", "security_group_id"),
-        Column("Packets", "overcast:packets", counter),  # summed over hosts
-        Column("Bytes", "overcast:bytes", counter),
-    ),
+    columns=RULE_COLUMNS,
+    long_columns=(*RULE_COLUMNS,
+                  Column("Packets", "overcast:packets", counter),  # summed over hosts
+                  Column("Bytes", "overcast:bytes", counter)),
     show_formatters={"overcast:packets": counter, "overcast:bytes": counter},
 )
 
