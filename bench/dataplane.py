@@ -61,6 +61,8 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
+from shell import BenchError, in_ns, ip_batch, run  # noqa: E402
+
 from overcast.plan.names import tap_name  # noqa: E402
 from overcast.store import open_store  # noqa: E402
 
@@ -72,31 +74,8 @@ GOAL_ACTIVE_P99_MS = 300.0
 
 
 # --------------------------------------------------------------------------- plumbing
-class BenchError(Exception):
-    pass
-
-
-def run(argv: list[str], check: bool = True, timeout: float = 60,
-        stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    try:
-        p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, input=stdin)
-    except subprocess.TimeoutExpired as exc:
-        raise BenchError(f"{' '.join(argv)}: timed out after {timeout}s") from exc
-    if check and p.returncode != 0:
-        raise BenchError(f"{' '.join(argv)}: {p.stderr.strip() or 'exit ' + str(p.returncode)}")
-    return p
-
-
 def ip(*args: str, ns: str | None = None, check: bool = True) -> str:
     return run(["ip", *(["-n", ns] if ns else []), *args], check=check).stdout
-
-
-def ip_batch(ns: str | None, lines: list[str]) -> None:
-    run(["ip", *(["-n", ns] if ns else []), "-batch", "-"], stdin="\n".join(lines) + "\n")
-
-
-def in_ns(ns: str, argv: list[str]) -> list[str]:
-    return ["ip", "netns", "exec", ns, *argv]
 
 
 @dataclass

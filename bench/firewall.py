@@ -81,6 +81,8 @@ sys.path.insert(0, str(ROOT / "src"))
 
 # everything imported at start: one run measures one version of the code,
 # also while other work changes the checkout
+from shell import BenchError, in_ns, ip_batch, run  # noqa: E402
+
 from overcast.agent import AgentLoop, Liveness, ModelView, Reconciler  # noqa: E402
 from overcast.api import Api, Request  # noqa: E402
 from overcast.linux import nft  # noqa: E402
@@ -115,29 +117,6 @@ NFNLGRP_NFTABLES = 7
 NFT_NEWGEN = (10 << 8) | 15  # NFNL_SUBSYS_NFTABLES, NFT_MSG_NEWGEN
 SYSCTLS = ("net.bridge.bridge-nf-call-iptables", "net.bridge.bridge-nf-call-ip6tables",
            "net.bridge.bridge-nf-call-arptables")
-
-
-class BenchError(Exception):
-    pass
-
-
-def run(argv: list[str], check: bool = True, timeout: float = 120,
-        stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    try:
-        p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, input=stdin)
-    except subprocess.TimeoutExpired as exc:
-        raise BenchError(f"{' '.join(argv[:6])}...: timed out after {timeout}s") from exc
-    if check and p.returncode != 0:
-        raise BenchError(f"{' '.join(argv[:8])}: {p.stderr.strip()[:500] or p.returncode}")
-    return p
-
-
-def in_ns(ns: str, argv: list[str]) -> list[str]:
-    return ["ip", "netns", "exec", ns, *argv]
-
-
-def ip_batch(ns: str, lines: list[str]) -> None:
-    run(["ip", "-n", ns, "-batch", "-"], stdin="\n".join(lines) + "\n")
 
 
 @dataclass
