@@ -208,13 +208,21 @@ def test_a_rule_from_a_cidr_admits_exactly_that_and_deleting_it_closes_its_conne
                     assert tried and not any(a.answered for a in tried), f"{what}: {tried}"
         ends = traffic.stream(ns(lab, "sg3"), ip(lab, "sg3"), ns(lab, "sg2"), 22)
         with ends[0], ends[1]:
-            lab.api.call("DELETE", f"/v2.0/security-group-rules/{rule['id']}")
-            answered = time.monotonic()
-            # the talker's socket still listens: a new connection let through would open
-            tried = traffic.attempts(reaches(lab, "sg2", "sg3", 22, WITHIN))
+            # the talker's socket still listens: a new connection let through opens;
+            # new connections are tried until three in a row stay silent
+            with traffic.reach(ns(lab, "sg2"), ip(lab, "sg3"), 22, "silent",
+                               WITHIN + 2.0) as probe:
+                probe.wait_line("open")
+                lab.api.call("DELETE", f"/v2.0/security-group-rules/{rule['id']}")
+                answered = time.monotonic()
+                tried = traffic.attempts(probe.finish())
             talked = [traffic.summary(lines)
                       for lines in traffic.stop_at(answered + WITHIN + CUT_SEEN, *ends)]
-        assert tried and not any(a.answered for a in tried), f"a new connection: {tried}"
+        assert probe.proc.returncode == 0, \
+            f"new connections to tcp/22 still open {WITHIN + 2.0} s after the delete: {tried}"
+        out = tried[-3]  # the first of the three unanswered attempts in a row
+        assert out.start - answered < WITHIN, \
+            f"a new connection still opened {out.start - answered:.3f} s after the API answered"
         assert_cut(talked, answered)
     finally:
         set_groups(lab, "sg3", sg["outsiders"])
