@@ -975,7 +975,7 @@ def report_changes(lat: ApplyTimes, small: ApplyTimes | None) -> list[str]:
                       ("observe + diff + apply (a pass without the plan)",
                        lambda t: [a + b for a, b in zip(t.observe_ms, t.diff_apply_ms,
                                                         strict=True)]),
-                      ("  of which: one JSON `list ruleset` (observe; apply's table check)",
+                      ("  of which: one JSON `list ruleset` (observe)",
                        lambda t: t.list_ms),
                       ("  of which: one text `list ruleset` (table comments, both)",
                        lambda t: t.text_ms),

@@ -313,7 +313,8 @@ class NetlinkKernel:
         table (the trial batches of a refused change) lists nothing."""
         if not marked:
             return set()
-        have = {(t["family"], t["name"]) for item in nft.list_ruleset().get("nftables", [])
+        listed = nft.json_cmd({"nftables": [{"list": {"tables": None}}]})  # tables only
+        have = {(t["family"], t["name"]) for item in listed.get("nftables", [])
                 if (t := item.get("table")) is not None}
         existing = [(f, n, c) for f, n, c in marked if (f, n) in have]
         if existing:  # ours only if it already carries the mark: never write into a foreign one
