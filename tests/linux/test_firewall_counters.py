@@ -114,7 +114,7 @@ def test_the_upgrade_to_counted_sets_is_accepted_and_traffic_still_flows(host: M
         assert diff(state, h.kernel.observe()) == []
     closed(talk(client, server, 22))
     assert plan.firewall is not None
-    (observed,) = h.kernel.observe()[NftRuleset]
+    (observed,) = h.kernel.observe(fresh=True)[NftRuleset]  # counters: listed now
     assert hits(observed, plan.firewall.sources)[SSH.id][0] >= 1
 
 

@@ -141,3 +141,36 @@ def test_an_unmarked_table_of_our_name_is_never_written_into(make_ns: MakeNs) ->
             kernel.nft(batch)
     assert [i for i in ruleset(ns) if "chain" in i] == []
     assert tables(ns) == {("inet", "overcast_f")}
+
+
+def test_observe_reuses_its_listing_only_while_the_generation_stays(
+        make_ns: MakeNs, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Observe lists the tables again after any nftables transaction in the
+    namespace (a change by hand, also to another table, or a batch of ours)
+    and when asked to (``fresh``); while nothing was committed it reuses the
+    last listing, and what it returns is still the kernel's state."""
+    ns = make_ns("nftg")
+    with NetlinkKernel(ns, subsystems=WITH_TOY) as kernel:
+        converge(kernel, KernelState.of([T1]))  # its last observe listed
+        listings: list[int] = []
+        real = kernel._list_nft_rows
+
+        def counted() -> list[dict[str, Any]]:
+            listings.append(1)
+            return real()
+
+        monkeypatch.setattr(kernel, "_list_nft_rows", counted)
+
+        def observed() -> tuple[Any, ...]:
+            return tuple(kernel.observe()[NftTable])
+
+        assert observed() == (T1,) and len(listings) == 0  # nothing committed: reused
+        assert tuple(kernel.observe(fresh=True)[NftTable]) == (T1,) and len(listings) == 1
+        assert observed() == (T1,) and len(listings) == 1
+        sh(ns, "nft", "add table inet someone_elses")  # any transaction moves the generation
+        assert observed() == (T1,) and len(listings) == 2
+        sh(ns, "nft", "flush", "table", T1.family, T1.name)  # our table changed by hand
+        (seen,) = observed()
+        assert seen != T1 and len(listings) == 3  # seen at once, so repaired at once
+        converge(kernel, KernelState.of([T1]))  # after our batch the next observe lists
+        assert len(listings) >= 4 and observed() == (T1,)

@@ -51,12 +51,14 @@ class ReconcileResult:
     swept: tuple[Flow, ...] = ()  # conntrack entries deleted: the new rules no longer admit them
 
 
-def reconcile(kernel: Kernel, desired: KernelState, sweep: Sweep | None = None) -> ReconcileResult:
+def reconcile(kernel: Kernel, desired: KernelState, sweep: Sweep | None = None,
+              fresh: bool = False) -> ReconcileResult:
     """Observe, diff, apply, then delete the conntrack entries a firewall
     change closed: the kernel half of every pass (never flushes).
     ``sweep``: the zones still to sweep, kept by the agent across passes
-    (None: only what this pass's changes call for)."""
-    observed = kernel.observe()
+    (None: only what this pass's changes call for).  ``fresh``: observe
+    reads everything now (``Kernel.observe``)."""
+    observed = kernel.observe(fresh)
     changes = diff(desired, observed)
     errors = kernel.apply(changes) if changes else []
     swept = sweep_conntrack(kernel, desired, changes, errors, sweep)
@@ -114,7 +116,8 @@ class Reconciler:
         blocked = self.firewall_blocked if self.firewall else ""
         if blocked:
             plan = _unattached(plan)
-        done = reconcile(self.kernel, plan.state, self.sweep)
+        # the counters are written from this pass's listing when they are due
+        done = reconcile(self.kernel, plan.state, self.sweep, fresh=self.clock() >= self.counters_due)
         observed, changes, errors = done.observed, list(done.changes), list(done.errors)
         for name, why in observed.unobserved:
             log.error("subsystem %s left alone: its kernel state cannot be read (%s)", name, why)

@@ -86,7 +86,7 @@ class FakeKernel:
         self._remove(name)
 
     # --- Kernel contract ----------------------------------------------------
-    def observe(self) -> KernelState:
+    def observe(self, fresh: bool = False) -> KernelState:  # noqa: ARG002 - always read
         return steps.observe(self, self.subsystems)
 
     def apply(self, changes: Sequence[Change]) -> list[ApplyError]:

@@ -24,7 +24,10 @@ from overcast.plan.state import ApplyError, Change, KernelState
 
 
 class Kernel(Protocol):
-    def observe(self) -> KernelState: ...
+    def observe(self, fresh: bool = False) -> KernelState:
+        """A snapshot of the owned state (``fresh``: read everything now, no
+        listing reused even when the kernel says nothing changed)."""
+        ...
 
     def apply(self, changes: Sequence[Change]) -> list[ApplyError]:
         """Apply in order; a refused change is reported and the rest still tried."""

@@ -20,6 +20,7 @@ listing.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Collection, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from pyroute2.netlink.exceptions import NetlinkDumpInterrupted, NetlinkError
 from overcast.linux.conntrack import Conntrack
 from overcast.linux.devices import disable_ipv6, entered_netns
 from overcast.linux.nft import LIBRARY, Nftables, NftError, marked_tables
+from overcast.linux.nftgen import Generation
 from overcast.linux.rtnl import DumpInterrupted, RtnlReader
 from overcast.linux.rtnl_write import Request, RtnlWriter, fdb_request, link_set_request
 from overcast.plan import diff as steps
@@ -44,6 +46,9 @@ from overcast.plan.subsystems import SUBSYSTEMS
 AF_BRIDGE = 7
 IFF_UP = 0x1
 DUMP_ATTEMPTS = 5
+# an unchanged nftables generation lets observe reuse its last listing this long
+# (the firewall's counters, read from the listing, are then at most this old)
+NFT_ROWS_MAX_AGE = 10.0
 REFUSALS = (NetlinkError, LookupError, ValueError, OSError, KernelRefusal)
 # links subsystem's kind-specific data -> pyroute2's link arguments
 _LINK_INFO = {"mcast_snooping": "br_mcast_snooping", "mcast_querier": "br_mcast_querier",
@@ -70,6 +75,9 @@ class NetlinkKernel:
             made.pop_all()
         self._nft: Nftables | None = None  # made on first use (see the module doc)
         self._ct: Conntrack | None = None  # ctnetlink, made on first use in the namespace
+        self._gen: Generation | None = None  # NFT_MSG_GETGEN, made on first use
+        # (generation, when listed, rows) of the last listing taken while the generation stayed
+        self._nft_listed: tuple[int, float, list[dict[str, Any]]] | None = None
         self._indexes: dict[str, int] | None = None  # name -> ifindex during an apply
         self._observed: dict[str, int] | None = None  # name -> ifindex of the last observe
         self._batch = _Batch()
@@ -84,6 +92,8 @@ class NetlinkKernel:
             self._nft.close()
         if self._ct is not None:
             self._ct.close()
+        if self._gen is not None:
+            self._gen.close()
 
     def __enter__(self) -> NetlinkKernel:
         return self
@@ -92,11 +102,15 @@ class NetlinkKernel:
         self.close()
 
     # --- observe ------------------------------------------------------------
-    def observe(self) -> KernelState:
+    def observe(self, fresh: bool = False) -> KernelState:
         """A consistent snapshot, read with the raw dump reader: a dump
         interrupted by a concurrent change (NLM_F_DUMP_INTR) is retried.
         Its ifindexes serve the apply that follows (its changes are computed
-        from this snapshot) instead of a links dump of its own."""
+        from this snapshot) instead of a links dump of its own.  ``fresh``:
+        the firewall's tables are listed even when the last listing could
+        serve (``nft_rows``), e.g. for their counters."""
+        if fresh:
+            self._nft_listed = None
 
         def read() -> KernelState:
             rows = _Rows(self._rtnl.links(), self._rtnl.fdb, self.nft_rows)
@@ -224,6 +238,7 @@ class NetlinkKernel:
     def nft(self, commands: list[dict[str, Any]]) -> None:
         """One JSON batch; the tables it marks are created first (module doc)."""
         self._flushed()
+        self._nft_listed = None  # the next observe lists what this batch made
         nft = self._nftables()
         try:
             made = self._mark_tables(nft, marked_tables(commands))
@@ -241,7 +256,36 @@ class NetlinkKernel:
 
     def nft_rows(self) -> list[dict[str, Any]]:
         """Our tables' objects (``KernelRows.nft_rows``), comments filled in
-        from the text listing where the JSON lacks them."""
+        from the text listing where the JSON lacks them.  The last listing
+        serves again while the namespace's nftables generation has not moved
+        (no transaction since, by anyone; ``linux/nftgen.py``), for at most
+        ``NFT_ROWS_MAX_AGE`` seconds, and never after a batch of ours."""
+        gen = self._generation()
+        now = time.monotonic()
+        listed = self._nft_listed
+        if gen is not None and listed is not None and listed[0] == gen \
+                and now - listed[1] < NFT_ROWS_MAX_AGE:
+            return listed[2]
+        rows = self._list_nft_rows()
+        self._nft_listed = (gen, now, rows) if gen is not None and self._generation() == gen \
+            else None
+        return rows
+
+    def _generation(self) -> int | None:
+        """The nftables generation, None when it cannot be read (then
+        every observe lists)."""
+        try:
+            if self._gen is None:
+                with entered_netns(self._netns):
+                    self._gen = Generation()
+            return self._gen.read()
+        except (OSError, ValueError):
+            if self._gen is not None:
+                self._gen.close()
+                self._gen = None
+            return None
+
+    def _list_nft_rows(self) -> list[dict[str, Any]]:
         nft = self._nftables()
         try:
             items: list[dict[str, Any]] = nft.list_ruleset().get("nftables", [])
