@@ -117,7 +117,8 @@ class Reconciler:
         if blocked:
             plan = _unattached(plan)
         # the counters are written from this pass's listing when they are due
-        done = reconcile(self.kernel, plan.state, self.sweep, fresh=self.clock() >= self.counters_due)
+        due = self.clock() >= self.counters_due
+        done = reconcile(self.kernel, plan.state, self.sweep, fresh=due)
         observed, changes, errors = done.observed, list(done.changes), list(done.errors)
         for name, why in observed.unobserved:
             log.error("subsystem %s left alone: its kernel state cannot be read (%s)", name, why)
@@ -131,7 +132,7 @@ class Reconciler:
         missing = missing_devices(plan, observed, changes, errors)
         statuses.update(self._unplannable(plan))
         self.report(statuses, _enforced(plan, statuses))
-        self.report_counters(plan, observed)
+        self.report_counters(plan, observed, due)
         waiting = sorted(p for p, dev in plan.port_devices.items()
                          if dev not in observed.devices_present)
         self._track_waiting(waiting)
@@ -203,15 +204,15 @@ class Reconciler:
         if host == self.host:
             self.store.txn([Compare(key, "mod", "==", kv.mod_revision)], [Delete(key)])
 
-    def report_counters(self, plan: HostPlan, observed: KernelState) -> None:
+    def report_counters(self, plan: HostPlan, observed: KernelState, due: bool) -> None:
         """Write the per-rule counters of this host (``keys.firewall_counters``:
         {"host", "rules": {rule id: [packets, bytes]}}, rules with hits only)
         when they changed, at most every ``COUNTERS_EVERY`` seconds; no key
-        while nothing was hit (or the firewall is off)."""
-        now = self.clock()
-        if now < self.counters_due:
+        while nothing was hit (or the firewall is off).  ``due``: decided at
+        the pass's start, which then observed afresh."""
+        if not due:
             return
-        self.counters_due = now + COUNTERS_EVERY
+        self.counters_due = self.clock() + COUNTERS_EVERY
         rulesets = observed[NftRuleset]
         rules = hits(rulesets[0] if rulesets else None,
                      plan.firewall.sources if plan.firewall is not None else {})

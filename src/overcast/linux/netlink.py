@@ -20,6 +20,7 @@ listing.
 
 from __future__ import annotations
 
+import struct
 import time
 from collections.abc import Callable, Collection, Sequence
 from contextlib import ExitStack
@@ -76,8 +77,9 @@ class NetlinkKernel:
         self._nft: Nftables | None = None  # made on first use (see the module doc)
         self._ct: Conntrack | None = None  # ctnetlink, made on first use in the namespace
         self._gen: Generation | None = None  # NFT_MSG_GETGEN, made on first use
-        # (generation, when listed, rows) of the last listing taken while the generation stayed
-        self._nft_listed: tuple[int, float, list[dict[str, Any]]] | None = None
+        # (generation, table handles, when listed, rows) of the last listing taken
+        # while the generation stayed
+        self._nft_listed: tuple[int, frozenset[str], float, list[dict[str, Any]]] | None = None
         self._indexes: dict[str, int] | None = None  # name -> ifindex during an apply
         self._observed: dict[str, int] | None = None  # name -> ifindex of the last observe
         self._batch = _Batch()
@@ -258,17 +260,23 @@ class NetlinkKernel:
         """Our tables' objects (``KernelRows.nft_rows``), comments filled in
         from the text listing where the JSON lacks them.  The last listing
         serves again while the namespace's nftables generation has not moved
-        (no transaction since, by anyone; ``linux/nftgen.py``), for at most
-        ``NFT_ROWS_MAX_AGE`` seconds, and never after a batch of ours."""
+        (no transaction since, by anyone; ``linux/nftgen.py``) and the owned
+        tables are the same (a table with ``flags owner`` goes when its
+        process ends, without a new generation), for at most
+        ``NFT_ROWS_MAX_AGE`` seconds, and never after a batch of ours.  (The
+        kernel moves the generation before a commit's in-place changes, such
+        as a chain's policy, are live: a listing in those microseconds can be
+        reused until the next generation or this age.)"""
         gen = self._generation()
+        handles = self.table_handles()
         now = time.monotonic()
         listed = self._nft_listed
-        if gen is not None and listed is not None and listed[0] == gen \
-                and now - listed[1] < NFT_ROWS_MAX_AGE:
-            return listed[2]
+        if gen is not None and listed is not None and listed[:2] == (gen, handles) \
+                and now - listed[2] < NFT_ROWS_MAX_AGE:
+            return listed[3]
         rows = self._list_nft_rows()
-        self._nft_listed = (gen, now, rows) if gen is not None and self._generation() == gen \
-            else None
+        self._nft_listed = (gen, handles, now, rows) \
+            if gen is not None and self._generation() == gen else None
         return rows
 
     def _generation(self) -> int | None:
@@ -279,7 +287,7 @@ class NetlinkKernel:
                 with entered_netns(self._netns):
                     self._gen = Generation()
             return self._gen.read()
-        except (OSError, ValueError):
+        except (OSError, ValueError, struct.error):
             if self._gen is not None:
                 self._gen.close()
                 self._gen = None
