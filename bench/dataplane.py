@@ -61,7 +61,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from shell import BenchError, in_ns, ip_batch, run  # noqa: E402
+from shell import BenchError, in_ns, ip_batch, run, stop_process  # noqa: E402
 
 from overcast.plan.names import tap_name  # noqa: E402
 from overcast.store import open_store  # noqa: E402
@@ -105,13 +105,7 @@ class Env:
         return p
 
     def stop(self, p: subprocess.Popen[bytes]) -> None:
-        if p.poll() is None:
-            p.terminate()  # by PID: a process this run started
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(5)
+        stop_process(p)
         if p in self.procs:
             self.procs.remove(p)
 

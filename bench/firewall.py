@@ -81,7 +81,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 # everything imported at start: one run measures one version of the code,
 # also while other work changes the checkout
-from shell import BenchError, in_ns, ip_batch, run  # noqa: E402
+from shell import BenchError, in_ns, ip_batch, run, stop_process  # noqa: E402
 
 from overcast.agent import AgentLoop, Liveness, ModelView, Reconciler  # noqa: E402
 from overcast.api import Api, Request  # noqa: E402
@@ -149,13 +149,7 @@ class Env:
         return p
 
     def stop(self, p: subprocess.Popen[bytes]) -> None:
-        if p.poll() is None:
-            p.terminate()  # by PID: a process this run started
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(5)
+        stop_process(p)
         if p.stdout is not None:
             p.stdout.close()
         if p in self.procs:

@@ -27,3 +27,14 @@ def in_ns(ns: str, argv: list[str]) -> list[str]:
 
 def ip_batch(ns: str | None, lines: list[str]) -> None:
     run(["ip", *(["-n", ns] if ns else []), "-batch", "-"], stdin="\n".join(lines) + "\n")
+
+
+def stop_process(p: subprocess.Popen[bytes]) -> None:
+    """Stop a process this run started, by its PID: SIGTERM, then SIGKILL."""
+    if p.poll() is None:
+        p.terminate()
+        try:
+            p.wait(5)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(5)

@@ -140,11 +140,7 @@ def test_a_vm_joining_a_remote_group_on_another_host_gets_in_within_a_second_lea
                     tried = traffic.attempts(leave.finish())
                 talked = [traffic.summary(lines)
                           for lines in traffic.stop_at(answered + WITHIN + CUT_SEEN, *ends)]
-        assert leave.proc.returncode == 0, \
-            f"sg2 still gets in {WITHIN + 2.0} s after leaving sg-members: {tried}"
-        out = tried[-3]  # the first of the three unanswered attempts in a row
-        assert out.start - answered < WITHIN, \
-            f"sg2 still got in {out.start - answered:.3f} s after the API answered"
+        assert_closed_within(leave, tried, answered, "sg2 after leaving sg-members")
         assert_cut(talked, answered)
     finally:
         set_groups(lab, "sg2", sg["default"])
@@ -171,6 +167,17 @@ def sg2_joins(lab: Lab, sg: dict[str, Any], members: dict[str, Any]) -> None:
 
 
 CUT_SEEN = 0.5  # a cut connection is watched this much longer, its ends still sending
+
+
+def assert_closed_within(probe: traffic.Running, tried: list[traffic.Attempt], answered: float,
+                         what: str) -> None:
+    """A probe run ``until`` "silent" (new connections until three in a
+    row stay unanswered) ended so, and the first of those three began within
+    ``WITHIN`` of the API's answer."""
+    assert probe.proc.returncode == 0, f"{what}: still open {WITHIN + 2.0} s later: {tried}"
+    out = tried[-3]  # the first of the three unanswered attempts in a row
+    assert out.start - answered < WITHIN, \
+        f"{what}: a new connection still opened {out.start - answered:.3f} s after the API answered"
 
 
 def assert_cut(talked: list[dict[str, Any]], answered: float) -> None:
@@ -218,11 +225,7 @@ def test_a_rule_from_a_cidr_admits_exactly_that_and_deleting_it_closes_its_conne
                 tried = traffic.attempts(probe.finish())
             talked = [traffic.summary(lines)
                       for lines in traffic.stop_at(answered + WITHIN + CUT_SEEN, *ends)]
-        assert probe.proc.returncode == 0, \
-            f"new connections to tcp/22 still open {WITHIN + 2.0} s after the delete: {tried}"
-        out = tried[-3]  # the first of the three unanswered attempts in a row
-        assert out.start - answered < WITHIN, \
-            f"a new connection still opened {out.start - answered:.3f} s after the API answered"
+        assert_closed_within(probe, tried, answered, "tcp/22 after the rule's delete")
         assert_cut(talked, answered)
     finally:
         set_groups(lab, "sg3", sg["outsiders"])
