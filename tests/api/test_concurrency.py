@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -278,6 +279,16 @@ def children(pid: int) -> list[int]:
         return []
 
 
+def catches(pid: int, sig: int) -> bool:
+    """Whether the process has a handler for ``sig`` (SigCgt in /proc/PID/status)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    caught = int(re.search(r"^SigCgt:\s*([0-9a-f]+)", status, re.M).group(1), 16)
+    return bool(caught >> (sig - 1) & 1)
+
+
 def alive(pid: int) -> bool:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
@@ -327,6 +338,9 @@ def test_a_hung_worker_is_killed_after_the_stop_grace(tmp_path: Path) -> None:
                         "--stop-grace", "1") as (_url, proc):
         wait_for(lambda: len(children(proc.pid)) == 2, "two workers")
         workers = children(proc.pid)
+        # a worker still starting has SIGTERM's default action, which the kernel
+        # carries out even on a stopped process: stop one that handles it
+        wait_for(lambda: catches(workers[0], signal.SIGTERM), "the worker's SIGTERM handler")
         os.kill(workers[0], signal.SIGSTOP)  # a stopped worker cannot act on SIGTERM
         t0 = time.monotonic()
         proc.terminate()
