@@ -70,11 +70,11 @@ def test_an_active_port_says_which_groups_its_host_enforces() -> None:
 def test_hits_are_written_per_rule_when_they_change_at_most_every_interval() -> None:
     store, kernel, loop, clock = world()
     assert counters(store) is None  # nothing hit yet: no key
-    kernel.nftables.count("inet", FW_TABLE, "in4_port", SSH, 4, 240)
+    kernel.nftables.count("inet", FW_TABLE, "in4_port_any", SSH, 4, 240)
     clock.now += COUNTERS_EVERY
     again(loop)
     assert counters(store) == {"host": "h1", "rules": {SSH: [4, 240]}}
-    kernel.nftables.count("inet", FW_TABLE, "in4_port", DNS, 1, 70)
+    kernel.nftables.count("inet", FW_TABLE, "in4_port_any", DNS, 1, 70)
     again(loop)  # too soon: not written
     assert counters(store) == {"host": "h1", "rules": {SSH: [4, 240]}}
     clock.now += COUNTERS_EVERY
@@ -100,7 +100,7 @@ def test_a_restarted_agent_writes_nothing_when_the_counters_are_as_stored() -> N
 
 def test_a_rule_removed_takes_its_counters_and_with_no_hits_left_the_key() -> None:
     store, kernel, loop, clock = world()
-    kernel.nftables.count("inet", FW_TABLE, "in4_port", SSH, 3, 180)
+    kernel.nftables.count("inet", FW_TABLE, "in4_port_any", SSH, 3, 180)
     clock.now += COUNTERS_EVERY
     again(loop)
     assert counters(store) == {"host": "h1", "rules": {SSH: [3, 180]}}
@@ -122,7 +122,7 @@ def test_an_unreadable_counters_key_is_rewritten_and_the_pass_goes_on() -> None:
         again(AgentLoop(store, fresh, resync_interval=60.0, clock=clock))
         assert store.get(key) is None, junk  # nothing hit: no key
         store.put(key, junk)
-        kernel.nftables.count("inet", FW_TABLE, "in4_port", SSH, 4, 240)
+        kernel.nftables.count("inet", FW_TABLE, "in4_port_any", SSH, 4, 240)
         fresh = Reconciler("h1", "198.18.0.11", store, kernel, ModelView(), clock=clock)
         again(AgentLoop(store, fresh, resync_interval=60.0, clock=clock))
         assert counters(store) == {"host": "h1", "rules": {SSH: [4, 240]}}, junk

@@ -52,8 +52,10 @@ def test_rule_sets_count_per_element_and_others_do_not() -> None:
     rows = {(body["family"], body["name"]): body for item in kernel.nftables.rows()
             for kind, body in item.items() if kind == "set"}
     assert rows[("inet", "in4_port")]["stmt"] == [{"counter": None}]
+    assert rows[("inet", "in4_port_any")]["stmt"] == [{"counter": None}]
     assert "stmt" not in rows[("bridge", "mac_ok")]
-    (elem,) = rows[("inet", "in4_port")]["elem"]
+    assert "elem" not in rows[("inet", "in4_port")]  # udp/53 from anywhere: keyed without address
+    (elem,) = rows[("inet", "in4_port_any")]["elem"]
     assert elem["elem"]["counter"] == {"packets": 0, "bytes": 0}
     assert elem["elem"]["comment"] == OTHER.id
 
@@ -63,9 +65,10 @@ def ids_of(fw: FirewallPlan, set_: str = "in4_port") -> dict[str, tuple[str, ...
     return {e.key: tuple(i.split("/")[1] for i in v) for e, v in fw.sources.items() if e.set == set_}
 
 
-def span(key: str) -> object:
-    """The destination port field of a port element (address . port . protocol . tag)."""
-    return json.loads(key)["concat"][1]
+def span(key: str, field: int = 1) -> object:
+    """The destination port field of a port element (address . port . protocol . tag;
+    ``field`` 0 for the sets without address, port . protocol . tag)."""
+    return json.loads(key)["concat"][field]
 
 
 def test_rules_of_one_remote_are_split_where_they_begin_and_end_and_count_their_own() -> None:
@@ -89,7 +92,7 @@ def test_rules_overlapping_in_part_on_one_remote_share_only_the_overlap() -> Non
     high = rule(48, WEB, protocol="tcp", port_range_min=24, port_range_max=30)
     _, _, fw = setup(low, high)
     assert fw is not None
-    assert {json.dumps(span(k)): v for k, v in ids_of(fw).items()} == {
+    assert {json.dumps(span(k, 0)): v for k, v in ids_of(fw, "in4_port_any").items()} == {
         '{"range": [20, 23]}': (low.id,), '{"range": [24, 25]}': (low.id, high.id),
         '{"range": [26, 30]}': (high.id,)}
 
@@ -98,8 +101,8 @@ def test_identical_rules_of_two_groups_share_their_element_and_both_count_it() -
     twin = rule(49, WEB, protocol="udp", port_range_min=53, port_range_max=53)
     kernel, _, fw = setup(OTHER, twin)
     assert fw is not None
-    assert list(ids_of(fw).values()) == [(OTHER.id, twin.id)]
-    kernel.nftables.count("inet", FW_TABLE, "in4_port", OTHER.id, 3, 180)
+    assert list(ids_of(fw, "in4_port_any").values()) == [(OTHER.id, twin.id)]
+    kernel.nftables.count("inet", FW_TABLE, "in4_port_any", OTHER.id, 3, 180)
     assert hits(observed_ruleset(kernel), fw.sources) == {OTHER.id: (3, 180), twin.id: (3, 180)}
 
 
@@ -156,7 +159,7 @@ def test_thousands_of_nested_ranges_on_one_remote_are_kept_whole() -> None:
 def test_counters_survive_a_change_and_never_make_observed_differ() -> None:
     kernel, state, fw = setup(OTHER, EGRESS)
     assert fw is not None
-    kernel.nftables.count("inet", FW_TABLE, "in4_port", OTHER.id, 5, 400)
+    kernel.nftables.count("inet", FW_TABLE, "in4_port_any", OTHER.id, 5, 400)
     assert diff(state, kernel.observe()) == []  # counter values are not part of an element
     view = world([vm(1, "h1", "10.0.0.1", (WEB,))], [group(WEB)], [OTHER, EGRESS, WIDE])
     plan = plan_host(view)

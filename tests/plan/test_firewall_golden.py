@@ -172,6 +172,31 @@ def test_remote_group_on_another_host_and_overlapping_rules() -> None:
         "inet in4_port 10.9.0.0/30 . 80 . 6 . <3e> # 00000001-5e5e-4000-8000-000000000001"]
 
 
+def test_ports_open_to_the_whole_family_are_keyed_port_first_without_an_address() -> None:
+    """No remote, an explicit 0.0.0.0/0 and a remote group member's /0 pair
+    all go to ``in4_port_any`` / ``in4_icmp_any`` (port . protocol . tag: a
+    lookup does not begin with a field all of them share); a narrower
+    remote on the same port keeps its element in ``in4_port`` (the chain
+    looks up both: the union)."""
+    anywhere = AddressPair("0.0.0.0/0", "")
+    ports = [vm(1, "h1", "10.0.0.1", (WEB,)), vm(2, "h2", "10.0.0.2", (DB,), allowed_address_pairs=(anywhere,))]
+    rules = [rule(1, WEB, protocol="tcp", port_range_min=80, port_range_max=80),
+             rule(2, WEB, protocol="tcp", port_range_min=443, port_range_max=443,
+                  remote_ip_prefix="0.0.0.0/0"),
+             rule(3, WEB, protocol="tcp", port_range_min=8000, port_range_max=8001, remote_group_id=DB),
+             rule(4, WEB, protocol="tcp", port_range_min=80, port_range_max=80,
+                  remote_ip_prefix="192.0.2.0/24"),
+             rule(5, WEB, protocol="icmp", port_range_min=8, port_range_max=0)]
+    plan = compiled(world(ports, [group(WEB), group(DB)], rules))
+    assert [e.split(" # ")[0] for e in elements(plan).splitlines() if e.startswith("inet in")] == [
+        "inet in4_icmp_any 2048 . 1 . <3e>",  # echo request (8 << 8 | 0)
+        "inet in4_port 10.0.0.2 . 8000-8001 . 6 . <3e>",
+        "inet in4_port 192.0.2.0/24 . 80 . 6 . <3e>",
+        "inet in4_port_any 443 . 6 . <3e>",
+        "inet in4_port_any 80 . 6 . <3e>",
+        "inet in4_port_any 8000-8001 . 6 . <3e>"]
+
+
 def test_a_port_with_two_groups_gets_the_union_under_its_own_tag() -> None:
     rules = [rule(1, WEB, protocol="tcp", port_range_min=80, port_range_max=80),
              rule(2, DB, protocol="tcp", port_range_min=5432, port_range_max=5432),
@@ -182,11 +207,12 @@ def test_a_port_with_two_groups_gets_the_union_under_its_own_tag() -> None:
     sg = [e for e in elements(plan).splitlines() if e.startswith("inet in")]
     assert sg == [  # tcp/80 of the web group lies inside the db group's 70-90: split there,
         # 80 one element of two rules (each counts exactly its own packets)
-        "inet in4_port 0.0.0.0/0 . 5432 . 6 . <3e+db> # 00000002-5e5e-4000-8000-000000000002",
-        "inet in4_port 0.0.0.0/0 . 80 . 6 . <3e> # 00000001-5e5e-4000-8000-000000000001",
-        "inet in4_port 0.0.0.0/0 . 80 . 6 . <3e+db> # 00000001-5e5e-4000-8000-000000000001",
-        "inet in4_port 0.0.0.0/0 . 70-79 . 6 . <3e+db> # 00000003-5e5e-4000-8000-000000000003",
-        "inet in4_port 0.0.0.0/0 . 81-90 . 6 . <3e+db> # 00000003-5e5e-4000-8000-000000000003"]
+        # (no remote: the sets keyed without an address, port first)
+        "inet in4_port_any 5432 . 6 . <3e+db> # 00000002-5e5e-4000-8000-000000000002",
+        "inet in4_port_any 80 . 6 . <3e> # 00000001-5e5e-4000-8000-000000000001",
+        "inet in4_port_any 80 . 6 . <3e+db> # 00000001-5e5e-4000-8000-000000000001",
+        "inet in4_port_any 70-79 . 6 . <3e+db> # 00000003-5e5e-4000-8000-000000000003",
+        "inet in4_port_any 81-90 . 6 . <3e+db> # 00000003-5e5e-4000-8000-000000000003"]
     (merged,) = [e for e, ids in plan.sources.items() if len(ids) == 2]
     assert plan.sources[merged] == ("security_group_rule/00000001-5e5e-4000-8000-000000000001",
                                     "security_group_rule/00000003-5e5e-4000-8000-000000000003")
@@ -249,8 +275,8 @@ def test_ipv6_addresses_icmp_types_and_protocol_names() -> None:
     assert f"bridge ip6_ok {TAP1} . fa:16:3e:00:00:01 . 2001:db8::1 # {P1}" in lines
     assert [ln.split(" # ")[0] for ln in lines if ln.startswith(("inet in6", "inet eg6"))] == [
         "inet eg6_port 2001:db8::/32 . 53 . 17 . <3e>",
-        "inet in6_icmp ::/0 . 260 . 58 . <3e>",  # type 1, code 4: 1 << 8 | 4
-        "inet in6_icmp ::/0 . 32768-33023 . 58 . <3e>",  # type 128, any code
+        "inet in6_icmp_any 260 . 58 . <3e>",  # type 1, code 4: 1 << 8 | 4
+        "inet in6_icmp_any 32768-33023 . 58 . <3e>",  # type 128, any code
         "inet in6_proto ::/0 . 50 . <3e>"]
 
 
@@ -365,11 +391,15 @@ nft chain inet egress hook prerouting prio -150
   meta nfproto ipv4 ip daddr . meta mark @eg4_any accept
   meta nfproto ipv4 ip daddr . meta l4proto . meta mark @eg4_proto accept
   meta nfproto ipv4 ip daddr . th dport . meta l4proto . meta mark @eg4_port accept
+  meta nfproto ipv4 th dport . meta l4proto . meta mark @eg4_port_any accept
   meta nfproto ipv4 meta l4proto 1 ip daddr . th sport . meta l4proto . meta mark @eg4_icmp accept
+  meta nfproto ipv4 meta l4proto 1 th sport . meta l4proto . meta mark @eg4_icmp_any accept
   meta nfproto ipv6 ip6 daddr . meta mark @eg6_any accept
   meta nfproto ipv6 ip6 daddr . meta l4proto . meta mark @eg6_proto accept
   meta nfproto ipv6 ip6 daddr . th dport . meta l4proto . meta mark @eg6_port accept
+  meta nfproto ipv6 th dport . meta l4proto . meta mark @eg6_port_any accept
   meta nfproto ipv6 meta l4proto 58 ip6 daddr . th sport . meta l4proto . meta mark @eg6_icmp accept
+  meta nfproto ipv6 meta l4proto 58 th sport . meta l4proto . meta mark @eg6_icmp_any accept
   drop
 nft chain inet ingress hook forward prio 0
   meta mark 0 accept
@@ -385,11 +415,15 @@ nft chain inet ingress hook forward prio 0
   meta nfproto ipv4 ip saddr . meta mark @in4_any accept
   meta nfproto ipv4 ip saddr . meta l4proto . meta mark @in4_proto accept
   meta nfproto ipv4 ip saddr . th dport . meta l4proto . meta mark @in4_port accept
+  meta nfproto ipv4 th dport . meta l4proto . meta mark @in4_port_any accept
   meta nfproto ipv4 meta l4proto 1 ip saddr . th sport . meta l4proto . meta mark @in4_icmp accept
+  meta nfproto ipv4 meta l4proto 1 th sport . meta l4proto . meta mark @in4_icmp_any accept
   meta nfproto ipv6 ip6 saddr . meta mark @in6_any accept
   meta nfproto ipv6 ip6 saddr . meta l4proto . meta mark @in6_proto accept
   meta nfproto ipv6 ip6 saddr . th dport . meta l4proto . meta mark @in6_port accept
+  meta nfproto ipv6 th dport . meta l4proto . meta mark @in6_port_any accept
   meta nfproto ipv6 meta l4proto 58 ip6 saddr . th sport . meta l4proto . meta mark @in6_icmp accept
+  meta nfproto ipv6 meta l4proto 58 th sport . meta l4proto . meta mark @in6_icmp_any accept
   drop
 nft chain inet raw hook prerouting prio -300
   meta mark @stateless meta iifname . ether daddr != @tracked_mac notrack accept

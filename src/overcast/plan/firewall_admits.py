@@ -102,18 +102,12 @@ def admits(rules: Ruleset, tag: int, direction: str, flow: Flow) -> bool:
         return True
     if version == 6 and proto == ICMP[6] and sport >> 8 in CONSTANT_ND[direction]:
         return True
-    addr = _address(remote)[1]
+    packet = {"addr": _address(remote)[1], "proto": proto}
     for kind, name in SETS[(direction, version)]:
-        if kind == "any":
-            key: tuple[int, ...] = (addr,)
-        elif kind == "proto":
-            key = (addr, proto)
-        elif kind == "port":
-            key = (addr, proto, dport)
-        elif proto == ICMP[version]:
-            key = (addr, proto, sport)
-        else:
-            continue
+        if kind.startswith("icmp") and proto != ICMP[version]:
+            continue  # as the chain: only ICMP meets the ICMP sets
+        packet["port"] = sport if kind.startswith("icmp") else dport  # icmp: type << 8 | code
+        key = tuple(packet[f] for f in ("addr", "proto", "port") if f in FIELDS[kind])
         for spans in rules.by_set.get((name, tag), ()):
             if all(lo <= v <= hi for v, (lo, hi) in zip(key, spans, strict=True)):
                 return True

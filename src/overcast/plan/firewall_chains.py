@@ -45,14 +45,20 @@ ADDR = {4: "ipv4_addr", 6: "ipv6_addr"}
 NFPROTO = {4: "ipv4", 6: "ipv6"}
 IP = {4: "ip", 6: "ip6"}
 ICMP = {4: 1, 6: 58}
-KINDS = ("any", "proto", "port", "icmp")  # the four shapes of a security group rule
+# the four shapes of a security group rule, and two sets more for the port and ICMP rules whose
+# remote is the whole family (no remote, or a /0): keyed without an address (below)
+KINDS = ("any", "proto", "port", "port_any", "icmp", "icmp_any")
 # each shape's key, field by field: the remote address, the port (or ICMP type and code), the
 # protocol, the group set's tag last.  The kernel's concatenated interval sets (pipapo) match a
 # packet field by field, each field against the elements the fields before it left, so the first
 # fields should tell elements apart: the tag is shared by every element of a group set, the
-# protocol by most, the address by few (docs/firewall.md, "Key order", measured)
+# protocol by most, the address by few -- except the whole family's address, which every rule
+# without a remote shares: those rules' ports and ICMP types go into the ``*_any`` sets, keyed
+# port first (10,000 ports open to everyone would otherwise all match the first field;
+# docs/firewall.md, "Key order", measured)
 FIELDS = {"any": ("addr", "tag"), "proto": ("addr", "proto", "tag"),
-          "port": ("addr", "port", "proto", "tag"), "icmp": ("addr", "port", "proto", "tag")}
+          "port": ("addr", "port", "proto", "tag"), "icmp": ("addr", "port", "proto", "tag"),
+          "port_any": ("port", "proto", "tag"), "icmp_any": ("port", "proto", "tag")}
 DIRECTIONS = {"ingress": "in", "egress": "eg"}
 UNKNOWN = 0xFFFFFFFF  # the mark of a frame whose port has no tag (never a tag: they are 24 bits)
 # seconds a TCP flow whose conntrack entry the sweep deleted stays in closed4/closed6: longer
@@ -264,10 +270,11 @@ def _sg_rules(direction: str) -> list[list[Expr]]:
         rules += [
             [fam, match(_lookup("any", addr), f"@{sg_set(direction, v, 'any')}"), ACCEPT],
             [fam, match(_lookup("proto", addr), f"@{sg_set(direction, v, 'proto')}"), ACCEPT],
-            [fam, match(_lookup("port", addr, payload("th", "dport")),
-                        f"@{sg_set(direction, v, 'port')}"), ACCEPT],
-            [fam, match(l4, ICMP[v]), match(_lookup("icmp", addr, payload("th", "sport")),
-                                            f"@{sg_set(direction, v, 'icmp')}"), ACCEPT],
+            *([fam, match(_lookup(kind, addr, payload("th", "dport")),
+                          f"@{sg_set(direction, v, kind)}"), ACCEPT] for kind in ("port", "port_any")),
+            *([fam, match(l4, ICMP[v]), match(_lookup(kind, addr, payload("th", "sport")),
+                                              f"@{sg_set(direction, v, kind)}"), ACCEPT]
+              for kind in ("icmp", "icmp_any")),
         ]
     return [*rules, [DROP]]
 

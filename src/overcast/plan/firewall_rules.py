@@ -9,7 +9,10 @@ of the ICMP header, type << 8 | code, a range over the codes when the rule
 gives none . protocol . tag); ``firewall_chains.FIELDS`` is the order.  The address is the
 remote end: the source of ingress traffic, the destination of egress; a
 remote group is the addresses of its members, no remote at all the whole
-family.  Neutron's semantics, Neutron's refusals (each a ``Problem`` naming
+family.  Port and ICMP boxes whose remote is the whole family go to sets of
+their own without the address (``port_any``, ``icmp_any``: port . protocol
+. tag), so that a lookup does not begin with a field every such element
+shares.  Neutron's semantics, Neutron's refusals (each a ``Problem`` naming
 the rule; the rule is then left out).
 """
 
@@ -151,13 +154,17 @@ def sg_elements(tag: int, compiled: Sequence[tuple[RuleShape, str]]) -> Iterator
                 for src in sources:
                     yield "inet", name, key, src
             continue
-        boxes = disjoint_boxes((net, shape.lo, shape.hi, src) for shape, src in items
-                               for net in shape.remotes)
-        for box in boxes:
-            value: object = box.lo if box.lo == box.hi else {"range": [box.lo, box.hi]}
-            key = {"concat": sg_key(kind, addr=_span(box.net), proto=proto, port=value, tag=tag)}
-            for src in box.ids:
-                yield "inet", name, key, src
+        boxes = [(net, shape.lo, shape.hi, src) for shape, src in items for net in shape.remotes]
+        # a whole family's remote goes to the set keyed without an address (firewall_chains.FIELDS)
+        for kind_of, part in ((kind, [b for b in boxes if b[0].prefixlen]),
+                              (f"{kind}_any", [b for b in boxes if not b[0].prefixlen])):
+            name = sg_set(direction, version, kind_of)
+            for box in disjoint_boxes(part):
+                value: object = box.lo if box.lo == box.hi else {"range": [box.lo, box.hi]}
+                key = {"concat": sg_key(kind_of, addr=_span(box.net), proto=proto, port=value,
+                                        tag=tag)}
+                for src in box.ids:
+                    yield "inet", name, key, src
 
 
 def _span(net: Network) -> object:

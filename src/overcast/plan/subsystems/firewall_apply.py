@@ -144,10 +144,15 @@ def _delete_key(key: Any) -> Any:
     measured): the key only (with the data of a verdict map element the
     delete is refused, ENOENT), and a single address inside a concatenated
     interval key as the range it is (``5 . 10.1.0.2`` is not found,
-    ``5 . 10.1.0.2-10.1.0.2`` is)."""
+    ``5 . 10.1.0.2-10.1.0.2`` is); a key of single values only needs one of
+    them as a range too (``5353 . 17 . 5`` is not found, ``5353-5353 . 17 .
+    5`` is)."""
     if not (isinstance(key, dict) and "concat" in key):
         return key
-    return {"concat": [_as_range(v) for v in key["concat"]]}
+    values = [_as_range(v) for v in key["concat"]]
+    if not any(isinstance(v, dict) for v in values) and isinstance(values[0], int):
+        values[0] = {"range": [values[0], values[0]]}
+    return {"concat": values}
 
 
 def _as_range(value: Any) -> Any:
