@@ -11,7 +11,10 @@ every one of its packets.  A rule's counter is therefore never more than
 the packets its own box admitted, and exact unless a rule of a wider
 remote covers part of its box (that part is the wider rule's element, and
 its packets are not told apart); the rules' counters of one group may add
-up to more than the packets that passed.
+up to more than the packets that passed.  A port rule open to the whole
+family is an element of the ``*_any`` sets, which the chains look up after
+the addressed ones: a packet that a narrower rule admits too counts for the
+narrower rule alone.
 
 Counters are those of the elements in the kernel now: an element that is
 deleted and made again (its rule's remote addresses change, a port's
