@@ -146,9 +146,11 @@ def test_an_unmarked_table_of_our_name_is_never_written_into(make_ns: MakeNs) ->
 def test_observe_reuses_its_listing_only_while_the_generation_stays(
         make_ns: MakeNs, monkeypatch: pytest.MonkeyPatch) -> None:
     """Observe lists the tables again after any nftables transaction in the
-    namespace (a change by hand, also to another table, or a batch of ours)
+    namespace but its own batches (a change by hand, also to another table)
     and when asked to (``fresh``); while nothing was committed it reuses the
-    last listing, and what it returns is still the kernel's state."""
+    last listing, after its own batch it knows what the batch made
+    (``tests/linux/test_nft_observe_reuse.py``), and what it returns is still
+    the kernel's state."""
     ns = make_ns("nftg")
     with NetlinkKernel(ns, subsystems=WITH_TOY) as kernel:
         converge(kernel, KernelState.of([T1]))  # its last observe listed
@@ -172,5 +174,6 @@ def test_observe_reuses_its_listing_only_while_the_generation_stays(
         sh(ns, "nft", "flush", "table", T1.family, T1.name)  # our table changed by hand
         (seen,) = observed()
         assert seen != T1 and len(listings) == 3  # seen at once, so repaired at once
-        converge(kernel, KernelState.of([T1]))  # after our batch the next observe lists
-        assert len(listings) >= 4 and observed() == (T1,)
+        converge(kernel, KernelState.of([T1]))  # our batch: the view follows it, no listing
+        assert len(listings) == 3 and observed() == (T1,)
+        assert tuple(kernel.observe(fresh=True)[NftTable]) == (T1,) and len(listings) == 4

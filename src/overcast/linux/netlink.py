@@ -24,7 +24,7 @@ import struct
 import time
 from collections.abc import Callable, Collection, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from pyroute2 import IPRoute
@@ -33,13 +33,22 @@ from pyroute2.netlink.exceptions import NetlinkDumpInterrupted, NetlinkError
 from overcast.linux.conntrack import Conntrack
 from overcast.linux.devices import disable_ipv6, entered_netns
 from overcast.linux.nft import LIBRARY, Nftables, NftError, marked_tables
+from overcast.linux.nft_view import NftView, ReadProbe
 from overcast.linux.nftgen import Generation
 from overcast.linux.rtnl import DumpInterrupted, RtnlReader
 from overcast.linux.rtnl_write import Request, RtnlWriter, fdb_request, link_set_request
 from overcast.plan import diff as steps
 from overcast.plan.firewall_admits import Flow
 from overcast.plan.names import NFT_TABLE_PREFIX
-from overcast.plan.raw import EEXIST, FdbRow, KernelRefusal, Link, LinkExists, owned_nft_rows
+from overcast.plan.raw import (
+    EEXIST,
+    FdbRow,
+    KernelRefusal,
+    KernelRows,
+    Link,
+    LinkExists,
+    owned_nft_rows,
+)
 from overcast.plan.state import ApplyError, Change, KernelState
 from overcast.plan.subsystem import Subsystem
 from overcast.plan.subsystems import SUBSYSTEMS
@@ -50,6 +59,7 @@ DUMP_ATTEMPTS = 5
 # an unchanged nftables generation lets observe reuse its last listing this long
 # (the firewall's counters, read from the listing, are then at most this old)
 NFT_ROWS_MAX_AGE = 10.0
+GENERATIONS = 1 << 32  # the generation id is a u32: it wraps
 REFUSALS = (NetlinkError, LookupError, ValueError, OSError, KernelRefusal)
 # links subsystem's kind-specific data -> pyroute2's link arguments
 _LINK_INFO = {"mcast_snooping": "br_mcast_snooping", "mcast_querier": "br_mcast_querier",
@@ -77,9 +87,14 @@ class NetlinkKernel:
         self._nft: Nftables | None = None  # made on first use (see the module doc)
         self._ct: Conntrack | None = None  # ctnetlink, made on first use in the namespace
         self._gen: Generation | None = None  # NFT_MSG_GETGEN, made on first use
-        # (generation, table handles, when listed, rows) of the last listing taken
-        # while the generation stayed
-        self._nft_listed: tuple[int, frozenset[str], float, list[dict[str, Any]]] | None = None
+        # the last listing taken while the generation stayed, and what our own
+        # batches made of it since (linux/nft_view.py)
+        self._view: NftView | None = None
+        # during an apply: the generation our batches have moved the view to
+        # (None: something else happened, the view goes at the end of the apply)
+        self._moved: int | None = None
+        self._kept = [self._keeping(sub) for sub in subsystems]
+        self.listings = 0  # JSON listings of the ruleset taken (what a reused view saves)
         self._indexes: dict[str, int] | None = None  # name -> ifindex during an apply
         self._observed: dict[str, int] | None = None  # name -> ifindex of the last observe
         self._batch = _Batch()
@@ -110,13 +125,14 @@ class NetlinkKernel:
         Its ifindexes serve the apply that follows (its changes are computed
         from this snapshot) instead of a links dump of its own.  ``fresh``:
         the firewall's tables are listed even when the last listing could
-        serve (``nft_rows``), e.g. for their counters."""
+        serve (``nft_view``), e.g. for their counters."""
         if fresh:
-            self._nft_listed = None
+            self._view = None
 
         def read() -> KernelState:
-            rows = _Rows(self._rtnl.links(), self._rtnl.fdb, self.nft_rows)
-            state = steps.observe(rows, self._subsystems)
+            rows = _Rows(self._rtnl.links(), self._rtnl.fdb, self.nft_view,
+                         frozenset(self._view.records) if self._view is not None else frozenset())
+            state = steps.observe(rows, self._kept)
             self._observed = {ln.name: ln.index for ln in rows.link_rows()}
             return state
 
@@ -128,8 +144,25 @@ class NetlinkKernel:
         as the reference the fast reader is tested against."""
         self._observed = None
         return _retried(lambda: steps.observe(
-            _Rows([_link(m) for m in self._ipr.get_links()], self._fdb_pyroute2, self.nft_rows),
+            _Rows([_link(m) for m in self._ipr.get_links()], self._fdb_pyroute2, self.nft_view),
             self._subsystems))
+
+    def _keeping(self, sub: Subsystem) -> Subsystem:
+        """``sub`` with an observe that, when it decodes nftables rows alone,
+        keeps its records with the listing (``NftView.records``) and returns
+        them again while that listing serves."""
+        def observe(rows: KernelRows) -> tuple[Any, ...]:
+            assert isinstance(rows, _Rows)
+            held = rows.held(sub.name)
+            if held is not None:
+                return held
+            probe = ReadProbe(rows)
+            found = tuple(sub.observe(probe))
+            if probe.nft_only:
+                rows.keep(sub.name, found)
+            return found
+
+        return replace(sub, observe=observe)
 
     def _fdb_pyroute2(self, ifindexes: Collection[int]) -> list[FdbRow]:
         return [
@@ -147,9 +180,18 @@ class NetlinkKernel:
         # else one links dump (on first use)
         self._indexes, self._observed = self._observed, None
         self._batch, self._refused = _Batch(), []
-        errors = steps.apply(self, changes, REFUSALS, _describe, self._pin, self._subsystems)
-        errors += self._refused + self._flush()
-        self._current, self._refused = None, []
+        view = self._view
+        self._moved = view.generation if view is not None else None
+        try:
+            errors = steps.apply(self, changes, REFUSALS, _describe, self._pin, self._subsystems)
+            errors += self._refused + self._flush()
+        finally:
+            moved, self._moved = self._moved, None
+            self._current, self._refused = None, []
+        # our batches were the only nftables transactions since the view: it
+        # follows them (linux/nft_view.py); else the next observe lists
+        self._view = view.after(moved, changes, errors, self._subsystems) \
+            if view is not None and moved is not None and self._view is view else None
         order = {id(change): i for i, change in enumerate(changes)}
         return sorted(errors, key=lambda err: order[id(err.change)])
 
@@ -240,7 +282,9 @@ class NetlinkKernel:
     def nft(self, commands: list[dict[str, Any]]) -> None:
         """One JSON batch; the tables it marks are created first (module doc)."""
         self._flushed()
-        self._nft_listed = None  # the next observe lists what this batch made
+        before = self._followed()
+        if before is None:
+            self._view = None  # the next observe lists what this batch made
         nft = self._nftables()
         try:
             made = self._mark_tables(nft, marked_tables(commands))
@@ -255,29 +299,54 @@ class NetlinkKernel:
                 raise
         except NftError as exc:
             raise KernelRefusal(str(exc)) from None
+        after = (before + 1) % GENERATIONS if before is not None else None
+        if after is not None and not made and self._generation() == after:
+            self._moved = after  # this batch was the one transaction since: the view follows
+
+    def _followed(self) -> int | None:
+        """The generation before a batch that the view can follow: during an
+        apply, for a change of a subsystem whose records the view holds,
+        when the kernel's generation is the one the view (and our batches
+        since) left.  None otherwise; the view then goes at the end of the
+        apply (a batch outside an apply drops it at once)."""
+        expected, self._moved = self._moved, None
+        view, change = self._view, self._current
+        if expected is None or view is None or change is None:
+            return None
+        owner = next((sub.name for sub in self._subsystems if type(change.obj) in sub.kinds), "")
+        if owner not in view.records or self._generation() != expected:
+            return None
+        return expected
 
     def nft_rows(self) -> list[dict[str, Any]]:
         """Our tables' objects (``KernelRows.nft_rows``), comments filled in
-        from the text listing where the JSON lacks them.  The last listing
-        serves again while the namespace's nftables generation has not moved
-        (no transaction since, by anyone; ``linux/nftgen.py``) and the owned
+        from the text listing where the JSON lacks them (``nft_view``)."""
+        rows = self.nft_view(rows=True).rows
+        assert rows is not None
+        return rows
+
+    def nft_view(self, rows: bool) -> NftView:
+        """The last listing while it serves, else a new one.  It serves
+        while the namespace's nftables generation has not moved (no
+        transaction since, by anyone; ``linux/nftgen.py``) and the owned
         tables are the same (a table with ``flags owner`` goes when its
         process ends, without a new generation), for at most
-        ``NFT_ROWS_MAX_AGE`` seconds, and never after a batch of ours.  (The
-        kernel moves the generation before a commit's in-place changes, such
-        as a chain's policy, are live: a listing in those microseconds can be
-        reused until the next generation or this age.)"""
+        ``NFT_ROWS_MAX_AGE`` seconds from the listing; after our own batches
+        it is what they made of it (``NftView.after``), and then lists when
+        ``rows`` are asked for.  (The kernel moves the generation before a
+        commit's in-place changes, such as a chain's policy, are live: a
+        listing in those microseconds can be reused until the next
+        generation or this age.)"""
         gen = self._generation()
         handles = self.table_handles()
         now = time.monotonic()
-        listed = self._nft_listed
-        if gen is not None and listed is not None and listed[:2] == (gen, handles) \
-                and now - listed[2] < NFT_ROWS_MAX_AGE:
-            return listed[3]
-        rows = self._list_nft_rows()
-        self._nft_listed = (gen, handles, now, rows) \
-            if gen is not None and self._generation() == gen else None
-        return rows
+        view = self._view
+        if view is not None and view.serves(gen, handles, now, NFT_ROWS_MAX_AGE) \
+                and (view.rows is not None or not rows):
+            return view
+        view = NftView(-1 if gen is None else gen, handles, now, self._list_nft_rows())
+        self._view = view if gen is not None and self._generation() == gen else None
+        return view
 
     def _generation(self) -> int | None:
         """The nftables generation, None when it cannot be read (then
@@ -295,6 +364,7 @@ class NetlinkKernel:
 
     def _list_nft_rows(self) -> list[dict[str, Any]]:
         nft = self._nftables()
+        self.listings += 1
         try:
             items: list[dict[str, Any]] = nft.list_ruleset().get("nftables", [])
             unmarked = [t for item in items if (t := item.get("table")) is not None
@@ -399,14 +469,15 @@ class NetlinkKernel:
 
 class _Rows:
     """One read of the kernel: the links dump, and the FDB and nftables reads
-    on demand (nftables once)."""
+    on demand (the nftables view checked once, listed at most once)."""
 
     def __init__(self, links: list[Link], fdb: Callable[[Collection[int]], list[FdbRow]],
-                 nft: Callable[[], list[dict[str, Any]]]) -> None:
+                 nft: Callable[[bool], NftView], held: frozenset[str] = frozenset()) -> None:
         self._links = links
         self._fdb = fdb
         self._nft = nft
-        self._nft_rows: list[dict[str, Any]] | None = None
+        self._held = held  # subsystems whose records the view held when this read began
+        self._view: NftView | None = None
 
     def link_rows(self) -> list[Link]:
         return self._links
@@ -415,9 +486,26 @@ class _Rows:
         return self._fdb(ifindexes)
 
     def nft_rows(self) -> list[dict[str, Any]]:
-        if self._nft_rows is None:
-            self._nft_rows = self._nft()
-        return self._nft_rows
+        rows = self._nft_view(rows=True).rows
+        assert rows is not None
+        return rows
+
+    def held(self, name: str) -> tuple[Any, ...] | None:
+        """The records subsystem ``name`` decoded from a listing that still
+        serves (None: it must decode)."""
+        if name not in self._held:
+            return None  # no nftables read for a subsystem that may need none
+        return self._nft_view(rows=False).records.get(name)
+
+    def keep(self, name: str, records: tuple[Any, ...]) -> None:
+        """Keep what subsystem ``name`` decoded from this read's listing alone."""
+        if self._view is not None and self._view.rows is not None:
+            self._view.records[name] = records
+
+    def _nft_view(self, rows: bool) -> NftView:
+        if self._view is None or (rows and self._view.rows is None):
+            self._view = self._nft(rows)
+        return self._view
 
 
 @dataclass

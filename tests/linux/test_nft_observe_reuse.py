@@ -1,0 +1,190 @@
+"""Observe after the agent's own batch, on the real kernel: the view of the
+firewall's tables follows a batch of ours that was the one transaction
+since the last listing (no listing, and what observe returns is what a
+listing gives), and lists again after anything else: a change by hand, a
+batch of another libnftables context, a batch the kernel refused in part,
+a batch outside an apply (``linux/nft_view.py``, docs/firewall.md).
+
+``NetlinkKernel.listings`` counts the JSON listings taken.  Namespaces are
+``oc-ks-<run>-<role>`` (``<run>`` as in conftest's mark), made and removed
+by this file only."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable, Iterator
+
+import pytest
+from pyroute2 import netns
+
+from overcast.linux.netlink import NetlinkKernel
+from overcast.linux.nft import Nftables
+from overcast.model.types import SecurityGroupRule
+from overcast.plan.diff import diff
+from overcast.plan.state import KernelState
+from overcast.plan.subsystems.firewall import NftRuleset
+from overcast.plan.subsystems.firewall_records import NftElement
+from plan.test_firewall_golden import (  # tests/ is on the path (rootdir of both packages)
+    DEFAULT,
+    WEB,
+    compiled,
+    default_rules,
+    group,
+    rule,
+    vm,
+    world,
+)
+
+from .conftest import RUN
+
+pytestmark = pytest.mark.root
+PREFIX = "oc-ks" + RUN.removeprefix("oc-t")
+PORTS = [vm(1, "h1", "10.0.0.1", (DEFAULT, WEB))]
+RULES = [*default_rules(DEFAULT)]
+SSH = rule(10, WEB, protocol="tcp", port_range_min=22, port_range_max=22,
+           remote_ip_prefix="10.0.0.0/8")
+HTTP = rule(11, WEB, protocol="tcp", port_range_min=80, port_range_max=80,
+            remote_ip_prefix="192.0.2.0/24")
+
+
+@pytest.fixture
+def ks_ns() -> Iterator[Callable[[str], str]]:
+    made: list[str] = []
+
+    def make(role: str) -> str:
+        made.append(f"{PREFIX}-{role}")
+        netns.create(made[-1])
+        return made[-1]
+
+    try:
+        yield make
+    finally:
+        for name in made:
+            try:
+                netns.remove(name)
+            except OSError:
+                pass
+
+
+def ruleset(*extra: SecurityGroupRule) -> NftRuleset:
+    """The compiled ruleset of one port of DEFAULT and WEB with ``extra`` rules."""
+    view = world(PORTS, [group(DEFAULT), group(WEB)], [*RULES, *extra])
+    return compiled(view).ruleset
+
+
+def converged(kernel: NetlinkKernel, want: NftRuleset) -> None:
+    """One pass to ``want``, no refusal."""
+    errors = kernel.apply(diff(KernelState.of([want]), kernel.observe()))
+    assert errors == [], [e.render() for e in errors]
+
+
+def observed(kernel: NetlinkKernel, fresh: bool = False) -> NftRuleset:
+    (found,) = kernel.observe(fresh)[NftRuleset]
+    return found
+
+
+def nft(ns: str, *args: str) -> None:
+    subprocess.run(["ip", "netns", "exec", ns, "nft", *args], check=True)
+
+
+def in4_port(ns: str, key: str) -> None:
+    """An element put into the firewall's in4_port set by hand."""
+    nft(ns, "add", "element", "inet", "overcast_fw", "in4_port", f"{{ {key} }}")
+
+
+def test_after_its_own_batch_observe_knows_the_state_without_listing(
+        ks_ns: Callable[[str], str]) -> None:
+    ns = ks_ns("own")
+    with NetlinkKernel(ns) as kernel:
+        converged(kernel, ruleset())  # makes the tables: a transaction of its own before
+        assert observed(kernel) == ruleset()  # the batch, so this observe lists
+        listed = kernel.listings
+        for want in (ruleset(SSH), ruleset(SSH, HTTP), ruleset(HTTP), ruleset()):
+            converged(kernel, want)  # its observe: the view our last batch left
+            assert observed(kernel) == want
+            assert kernel.listings == listed  # not one listing through four batches
+        assert observed(kernel, fresh=True) == want  # what a listing gives
+        assert kernel.listings == listed + 1
+        assert observed(kernel) == want and kernel.listings == listed + 1
+
+
+def test_a_change_by_hand_after_our_batch_is_listed_and_seen(ks_ns: Callable[[str], str]) -> None:
+    ns = ks_ns("hand")
+    with NetlinkKernel(ns) as kernel:
+        converged(kernel, ruleset())
+        converged(kernel, ruleset(SSH))
+        listed = kernel.listings
+        in4_port(ns, "192.0.2.9 . 443 . 6 . 7")  # after our batch, before the next observe
+        seen = observed(kernel)
+        assert kernel.listings == listed + 1
+        stray = seen.elements - ruleset(SSH).elements
+        assert [(e.set, e.key) for e in stray] == [
+            ("in4_port", '{"concat":["192.0.2.9",443,6,7]}')]
+        converged(kernel, ruleset(SSH))  # so the next pass deletes it
+        assert observed(kernel, fresh=True) == ruleset(SSH)
+
+
+def test_a_batch_of_another_context_between_observe_and_apply_is_seen(
+        ks_ns: Callable[[str], str]) -> None:
+    """Another context commits between our observe and our batch: our batch
+    is then not the one transaction since the listing (the generation
+    before it is not the listing's), so the next observe lists, and the
+    other context's element is in what it returns."""
+    ns = ks_ns("other")
+    with NetlinkKernel(ns) as kernel, Nftables(netns=ns) as other:
+        converged(kernel, ruleset())
+        changes = diff(KernelState.of([ruleset(SSH)]), kernel.observe())
+        other.cmd("add element inet overcast_fw in4_port { 198.51.100.7 . 25 . 6 . 9 }")
+        assert kernel.apply(changes) == []
+        listed = kernel.listings
+        seen = observed(kernel)
+        assert kernel.listings == listed + 1
+        assert [(e.set, e.key) for e in seen.elements - ruleset(SSH).elements] == [
+            ("in4_port", '{"concat":["198.51.100.7",25,6,9]}')]
+
+
+def test_a_table_made_by_hand_moves_the_generation_and_observe_lists(
+        ks_ns: Callable[[str], str]) -> None:
+    ns = ks_ns("table")
+    with NetlinkKernel(ns) as kernel:
+        converged(kernel, ruleset())
+        converged(kernel, ruleset(SSH))
+        listed = kernel.listings
+        nft(ns, "add", "table", "inet", "someone_elses")
+        assert observed(kernel) == ruleset(SSH) and kernel.listings == listed + 1
+
+
+def test_a_batch_refused_in_part_makes_the_next_observe_list(ks_ns: Callable[[str], str]) -> None:
+    """The desired ruleset has an element the kernel refuses (it overlaps
+    the new rule's element in the same interval set): the change is applied
+    in trials, all but that element; the next observe lists and shows it."""
+    ns = ks_ns("part")
+    want = ruleset(SSH)
+    (ssh,) = [e for e in want.elements if e.set == "in4_port"]
+    bad = NftElement("inet", "in4_port", ssh.key.replace('"addr":"10.0.0.0","len":8',
+                                                          '"addr":"10.1.0.0","len":16'),
+                     comment="0000bad0-5e5e-4000-8000-000000000bad")
+    with NetlinkKernel(ns) as kernel:
+        converged(kernel, ruleset())
+        errors = kernel.apply(diff(KernelState.of([NftRuleset(
+            want.tables, want.sets, want.chains, want.elements | {bad})]), kernel.observe()))
+        assert [ids for e in errors for ids, _ in e.refused] == [bad.comment]
+        listed = kernel.listings
+        assert observed(kernel) == want and kernel.listings == listed + 1
+
+
+def test_a_batch_outside_an_apply_makes_the_next_observe_list(ks_ns: Callable[[str], str]) -> None:
+    """The conntrack sweep's batch (``Kernel.nft`` on its own): the view
+    does not know what it wrote, so observe lists."""
+    ns = ks_ns("sweep")
+    with NetlinkKernel(ns) as kernel:
+        converged(kernel, ruleset())
+        converged(kernel, ruleset(SSH))
+        listed = kernel.listings
+        kernel.nft([{"add": {"element": {"family": "inet", "table": "overcast_fw",
+                                         "name": "in4_port",
+                                         "elem": [{"concat": ["203.0.113.5", 53, 17, 4]}]}}}])
+        seen = observed(kernel)
+        assert kernel.listings == listed + 1
+        assert [(e.set, e.key) for e in seen.elements - ruleset(SSH).elements] == [
+            ("in4_port", '{"concat":["203.0.113.5",53,17,4]}')]
