@@ -13,6 +13,7 @@ multiplied by ports.
 
 from __future__ import annotations
 
+import functools
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from overcast.model.types import Port, SecurityGroup, SecurityGroupRule
 from overcast.plan import names
 from overcast.plan.firewall_chains import chains, sets, zone_chain, zone_chain_name
 from overcast.plan.firewall_expr import canonical, jump
-from overcast.plan.firewall_rules import RuleShape, rule_shape, sg_elements
+from overcast.plan.firewall_groupsets import GroupSet, elements_of
 from overcast.plan.firewall_space import Network, prefix_cover
 from overcast.plan.subsystems.firewall_observe import address_span
 from overcast.plan.subsystems.firewall_records import NftElement, NftRuleset, NftTable
@@ -33,6 +34,7 @@ from overcast.plan.view import HostView
 K = TypeVar("K", str, tuple[str, ...])
 TAG_BITS = 24  # group set tags: 1 .. 2**24-1 in meta mark
 ZONES = 65535  # conntrack zones: 1 .. 65535
+RULE_PATH = "security_group_rule/"  # a rule's problems' path: RULE_PATH + its id
 
 
 @dataclass(frozen=True)
@@ -111,8 +113,8 @@ def compile_firewall(view: HostView, devices: Mapping[str, str]) -> FirewallPlan
                 out.add("inet", "stateless", tags[_groupset(port)], f"port/{port.id}")
             conntrack = "notrack_mac" if loose else "tracked_mac" if port.network_id in loose_nets else ""
             _port_security(out, port, tap, conntrack)
-    _security_groups(out, view, tags, groups)
-    ruleset, sources = _ruleset(out, zones.values())
+    groupsets = _security_groups(out, view, tags, groups)
+    ruleset, sources = _ruleset(out, zones.values(), groupsets)
     problems = tuple(sorted(set(out.problems), key=lambda p: (p.path, p.message)))
     enforced = _enforced(local, view, problems)
     return FirewallPlan(ruleset, dict(sorted(tags.items())), dict(sorted(zones.items())),
@@ -126,10 +128,11 @@ def _enforced(local: Iterable[Port], view: HostView,
     by_path: dict[str, list[str]] = {}
     for p in problems:
         by_path.setdefault(p.path, []).append(p.message)
+    refused = {p[len(RULE_PATH):] for p in by_path if p.startswith(RULE_PATH)}
     rules_of: dict[str, list[str]] = {}
-    for rule in sorted(view.security_group_rules, key=lambda r: r.id):
-        if f"security_group_rule/{rule.id}" in by_path:
-            rules_of.setdefault(rule.security_group_id, []).append(rule.id)
+    for rule in sorted((r for r in view.security_group_rules if refused and r.id in refused),
+                       key=lambda r: r.id):
+        rules_of.setdefault(rule.security_group_id, []).append(rule.id)
     out = {}
     for port in local:
         if not port.port_security_enabled:
@@ -204,46 +207,58 @@ def _link_local(mac: str) -> str:
     return str(IPv6Address(b"\xfe\x80" + bytes(6) + eui))
 
 
-def _members(view: HostView) -> dict[str, list[Network]]:
+@functools.lru_cache(maxsize=1 << 16)
+def _net(text: str, strict: bool = True) -> Network:
+    """A parsed address or prefix (the same text recurs in every plan)."""
+    return ip_network(text, strict=strict)
+
+
+def _members(view: HostView) -> dict[str, tuple[Network, ...]]:
     """Security group id -> the addresses of its member ports, on any host
     (fixed IPs and allowed address pairs)."""
     out: dict[str, list[Network]] = {}
     for port in view.ports:
-        nets = [ip_network(f.ip_address) for f in port.fixed_ips]
-        nets += [ip_network(p.ip_address, strict=False) for p in port.allowed_address_pairs]
+        nets = [_net(f.ip_address) for f in port.fixed_ips]
+        nets += [_net(p.ip_address, strict=False) for p in port.allowed_address_pairs]
         for group in set(port.security_groups):
             out.setdefault(group, []).extend(nets)
-    return out
+    return {group: tuple(nets) for group, nets in out.items()}
 
 
 def _security_groups(out: _Out, view: HostView, tags: Mapping[tuple[str, ...], int],
-                     groups: Mapping[str, SecurityGroup]) -> None:
-    rules: dict[str, list[SecurityGroupRule]] = {}
-    for rule in sorted(view.security_group_rules, key=lambda r: r.id):
-        rules.setdefault(rule.security_group_id, []).append(rule)
-    members = _members(view) if any(r.remote_group_id for r in view.security_group_rules) else {}
-    shapes: dict[str, RuleShape | None] = {}
-    for groupset, tag in sorted(tags.items(), key=lambda kv: kv[1]):
-        compiled: list[tuple[RuleShape, str]] = []
-        for group in groupset:
-            if group not in groups:
-                out.problems.append(Problem(f"security_group/{group}", "unknown security group"))
-            for rule in rules.get(group, []):
-                if rule.id not in shapes:
-                    shapes[rule.id] = rule_shape(rule, members, out.problems)
-                shape = shapes[rule.id]
-                if shape is not None:
-                    compiled.append((shape, f"security_group_rule/{rule.id}"))
-        for family, set_, key, source in sg_elements(tag, compiled):
-            out.add(family, set_, key, source)
+                     groups: Mapping[str, SecurityGroup]) -> list[GroupSet]:
+    """Every group set's rule elements (``firewall_groupsets``: kept from the
+    last plan of this host, changed only where its rules changed)."""
+    rules: dict[str, dict[str, SecurityGroupRule]] = {}
+    remote = False
+    for rule in view.security_group_rules:
+        rules.setdefault(rule.security_group_id, {})[rule.id] = rule
+        remote = remote or bool(rule.remote_group_id)
+    for group in sorted({g for groupset in tags for g in groupset} - groups.keys()):
+        out.problems.append(Problem(f"security_group/{group}", "unknown security group"))
+    found = elements_of(view.host, tags, rules, _members(view) if remote else {})
+    for groupset in found:
+        out.problems += groupset.problems
+    return found
 
 
-def _ruleset(out: _Out, zones: Iterable[int]) -> tuple[NftRuleset, dict[NftElement, tuple[str, ...]]]:
+def _ruleset(out: _Out, zones: Iterable[int], groupsets: Iterable[GroupSet]
+             ) -> tuple[NftRuleset, dict[NftElement, tuple[str, ...]]]:
     elements: dict[NftElement, tuple[str, ...]] = {}
     for (family, set_, key), (data, sources) in out.elements.items():
         ids = tuple(sorted(set(sources)))
         elements[NftElement(family, set_, key, data, ids[0].split("/", 1)[1])] = ids
-    all_chains = [*chains(), *(zone_chain(z) for z in sorted(zones))]
-    tables = frozenset(NftTable(f) for f in ("bridge", "inet"))
-    return NftRuleset(tables, frozenset(sets()), frozenset(all_chains), frozenset(elements)), elements
+    every = frozenset(elements)
+    for groupset in groupsets:  # their sets are keyed by their tags: never an element of another
+        elements.update(groupset.sources)
+        every |= groupset.elements
+    all_chains = _CHAINS | frozenset(_zone_chain(z) for z in zones)
+    return NftRuleset(_TABLES, _SETS, all_chains, every), elements
+
+
+# the constant part of every ruleset, made once
+_TABLES = frozenset(NftTable(f) for f in ("bridge", "inet"))
+_SETS = frozenset(sets())
+_CHAINS = frozenset(chains())
+_zone_chain = functools.lru_cache(maxsize=ZONES)(zone_chain)
 
