@@ -13,16 +13,18 @@ from collections.abc import Iterable
 from typing import Any
 
 from overcast.model import keys
-from overcast.model.types import Network, Port, SecurityGroup, SecurityGroupRule
+from overcast.model.types import AddressGroup, Network, Port, SecurityGroup, SecurityGroupRule
 from overcast.plan import HostView
 from overcast.store.base import Event, KeyValue
 
 log = logging.getLogger(__name__)
 
 # Object kinds the planner reads; other keys are kept but never make the view dirty.
-PLANNED_KINDS = ("network", "port", "subnet", "security_group", "security_group_rule")
+PLANNED_KINDS = ("network", "port", "subnet", "security_group", "security_group_rule",
+                 "address_group")
 MODELS: dict[str, type[Any]] = {"network": Network, "port": Port, "security_group": SecurityGroup,
-                                "security_group_rule": SecurityGroupRule}
+                                "security_group_rule": SecurityGroupRule,
+                                "address_group": AddressGroup}
 # What the view keeps: objects, hosts, port statuses and bindings.  The API's
 # bookkeeping (IP/MAC/segment allocations, indexes) is never read by an agent;
 # keeping it would multiply the view's size and every scan of it.
@@ -111,15 +113,20 @@ class ModelView:
     def security_group_rules(self) -> list[SecurityGroupRule]:
         return list(self.models["security_group_rule"].values())
 
+    def address_groups(self) -> list[AddressGroup]:
+        return list(self.models["address_group"].values())
+
     def host_view(self, host: str, underlay_ip: str, firewall: bool = True) -> HostView:
         """Every port of every host (the firewall needs the members of remote
-        groups wherever they are bound), every security group and rule."""
+        groups wherever they are bound), every security group, rule and
+        address group."""
         hosts = self.hosts()
         hosts[host] = underlay_ip
         return HostView(host=host, underlay_ip=underlay_ip, hosts=hosts,
                         networks=self.networks(), ports=self.ports(),
                         security_groups=self.security_groups(),
-                        security_group_rules=self.security_group_rules(), firewall=firewall)
+                        security_group_rules=self.security_group_rules(), firewall=firewall,
+                        address_groups=self.address_groups())
 
     def port_status(self, port_id: str) -> dict[str, Any] | None:
         return self.values.get(keys.port_status(port_id))

@@ -184,6 +184,7 @@ class SecurityGroupRule(Resource):
     port_range_max: int | None = None
     remote_ip_prefix: str | None = None
     remote_group_id: str | None = None
+    remote_address_group_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +192,17 @@ class SecurityGroup(Resource):
     KIND: ClassVar[str] = "security_group"
 
     stateful: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class AddressGroup(Resource):
+    """Addresses a security group rule may name as its remote
+    (``remote_address_group_id``): CIDRs of both families, each normalized
+    as Neutron stores it (``10.0.0.1`` is ``10.0.0.1/32``), sorted."""
+
+    KIND: ClassVar[str] = "address_group"
+
+    addresses: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

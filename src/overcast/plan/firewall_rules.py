@@ -9,10 +9,11 @@ of the ICMP header, type << 8 | code, a range over the codes when the rule
 gives none . protocol . tag); ``firewall_chains.FIELDS`` is the order.  The address is the
 remote end: the source of ingress traffic, the destination of egress; a
 remote group is the addresses of its members, no remote at all the whole
-family.  Port and ICMP boxes whose remote is the whole family go to sets of
-their own without the address (``port_any``, ``icmp_any``: port . protocol
-. tag), so that a lookup does not begin with a field every such element
-shares.  Neutron's semantics, Neutron's refusals (each a ``Problem`` naming
+family.  A remote address group is its addresses of the rule's family
+(``members`` holds them under the group's id, ``remote_of``).  Port and
+ICMP boxes whose remote is the whole family go to sets of their own
+without the address (``port_any``, ``icmp_any``: port . protocol . tag),
+so that a lookup does not begin with a field every such element shares.  Neutron's semantics, Neutron's refusals (each a ``Problem`` naming
 the rule; the rule is then left out).
 """
 
@@ -123,17 +124,27 @@ def _protocol(name: str | None, version: int) -> int:
     return 58 if version == 6 and number == 1 else number  # Neutron: icmp under IPv6 is ICMPv6
 
 
+def remote_of(rule: SecurityGroupRule) -> str | None:
+    """The id whose addresses are the rule's remote in ``members``: its remote
+    security group (its members' addresses) or its remote address group (the
+    group's addresses); None for a prefix or no remote."""
+    return rule.remote_group_id or rule.remote_address_group_id or None
+
+
 def _remotes(rule: SecurityGroupRule, version: int,
              members: Mapping[str, Sequence[Network]]) -> tuple[Network, ...]:
-    if rule.remote_ip_prefix and rule.remote_group_id:
-        raise _Refused("remote_ip_prefix and remote_group_id together")
+    given = [n for n in ("remote_ip_prefix", "remote_group_id", "remote_address_group_id")
+             if getattr(rule, n)]
+    if len(given) > 1:
+        raise _Refused(f"{' and '.join(given)} together")
     if rule.remote_ip_prefix:
         net = ip_network(rule.remote_ip_prefix, strict=False)
         if net.version != version:
             raise _Refused(f"remote_ip_prefix {rule.remote_ip_prefix} is not {rule.ethertype}")
         return (net,)
-    if rule.remote_group_id:
-        return tuple(sorted({n for n in members.get(rule.remote_group_id, ()) if n.version == version},
+    remote = remote_of(rule)
+    if remote:
+        return tuple(sorted({n for n in members.get(remote, ()) if n.version == version},
                             key=lambda n: (n.version, n.network_address, n.prefixlen)))
     return (EVERYWHERE[version],)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from overcast.model.types import Network, Port, SecurityGroup, SecurityGroupRule
+from overcast.model.types import AddressGroup, Network, Port, SecurityGroup, SecurityGroupRule
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,8 @@ class HostView:
     whether the host enforces port security and security groups (the
     ruleset is then part of its desired state, even with no local port, so
     that the tables exist before the first port is attached).
+    ``address_groups``: at least those the rules name as their remote
+    (``remote_address_group_id``).
     """
 
     host: str
@@ -36,3 +38,4 @@ class HostView:
     security_groups: Sequence[SecurityGroup] = ()
     security_group_rules: Sequence[SecurityGroupRule] = ()
     firewall: bool = True
+    address_groups: Sequence[AddressGroup] = ()
