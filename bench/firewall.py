@@ -548,10 +548,12 @@ class ApplyTimes:
     observe_ms: list[float] = field(default_factory=list)
     observe_fresh_ms: list[float] = field(default_factory=list)
     diff_apply_ms: list[float] = field(default_factory=list)
+    observe_after_ms: list[float] = field(default_factory=list)  # right after the change's batch
     # where the time goes (the same libnftables context apply uses)
     list_ms: list[float] = field(default_factory=list)  # JSON `list ruleset`
     text_ms: list[float] = field(default_factory=list)  # text `list ruleset` (table comments)
     batch_ms: list[float] = field(default_factory=list)  # the change's nft batch alone
+    unbatch_ms: list[float] = field(default_factory=list)  # the batch that takes it back
     elements: int = 0
 
 
@@ -563,9 +565,10 @@ def one_rule(k: int) -> SecurityGroupRule:
 def apply_latency(bed: Bed, changes: int) -> ApplyTimes:
     """One-rule changes on the 10,000-rule host, alternately adding and
     removing tcp/7000+k from 192.0.2.0/24: plan (the desired state), observe (after a fresh one, as the agent's pass after the last change),
-    then diff + apply timed from the desired state to the nft batch's return.
-    Then the parts of it: the listings that observe and apply make, and the
-    change's batch sent alone."""
+    then diff + apply timed from the desired state to the nft batch's return,
+    then observe again (the agent's next pass: the view follows the batch,
+    no listing).  Then the parts of it: the listings that observe and apply
+    make, and the change's batch (and the one taking it back) sent alone."""
     assert bed.kernel is not None and bed.policy is not None
     kernel, base = bed.kernel, bed.policy
     out = ApplyTimes(elements=bed.elements)
@@ -583,12 +586,17 @@ def apply_latency(bed: Bed, changes: int) -> ApplyTimes:
         todo = diff(state, observed)
         errors = kernel.apply(todo)
         t3 = time.perf_counter()
+        after = kernel.observe()
+        t4 = time.perf_counter()
         if errors or len(todo) != 1:
             raise BenchError(f"one-rule change: {len(todo)} changes, errors "
                              f"{[e.render()[:200] for e in errors]}")
+        if diff(state, after):
+            raise BenchError("one-rule change: observe after its batch is not the desired state")
         out.plan_ms.append((t1 - t0) * 1000)
         out.observe_ms.append((t2 - t1) * 1000)
         out.diff_apply_ms.append((t3 - t2) * 1000)
+        out.observe_after_ms.append((t4 - t3) * 1000)
     nft = kernel._nftables()  # noqa: SLF001 - the context apply uses
     old = kernel.observe()[NftRuleset][0]
     for k in range(max(2, changes // 4)):
@@ -601,9 +609,11 @@ def apply_latency(bed: Bed, changes: int) -> ApplyTimes:
         nft.json_cmd({"nftables": fw_batch(old, new)})
         t3 = time.perf_counter()
         nft.json_cmd({"nftables": fw_batch(new, old)})
+        t4 = time.perf_counter()
         out.list_ms.append((t1 - t0) * 1000)
         out.text_ms.append((t2 - t1) * 1000)
         out.batch_ms.append((t3 - t2) * 1000)
+        out.unbatch_ms.append((t4 - t3) * 1000)
     if diff(plan_host(base.view()).state, kernel.observe()):
         raise BenchError(f"{bed.label}: the host did not return to its ruleset")
     return out
@@ -971,6 +981,8 @@ def report_changes(lat: ApplyTimes, small: ApplyTimes | None) -> list[str]:
                        lambda t: t.observe_ms),
                       ("observe, fresh (a listing: after any nft transaction)",
                        lambda t: t.observe_fresh_ms),
+                      ("observe after the change's batch (the next pass; no listing)",
+                       lambda t: t.observe_after_ms),
                       ("diff + apply (desired state -> nft batch returned)",
                        lambda t: t.diff_apply_ms),
                       ("observe + diff + apply (a pass without the plan)",
@@ -978,9 +990,12 @@ def report_changes(lat: ApplyTimes, small: ApplyTimes | None) -> list[str]:
                                                         strict=True)]),
                       ("  of which: one JSON `list ruleset` (observe)",
                        lambda t: t.list_ms),
-                      ("  of which: one text `list ruleset` (table comments, both)",
+                      ("  of which: one terse text `list ruleset` (tables, both)",
                        lambda t: t.text_ms),
-                      ("  of which: the change's nft batch alone", lambda t: t.batch_ms)):
+                      ("  of which: the change's nft batch alone (adds the rule)",
+                       lambda t: t.batch_ms),
+                      ("  of which: the nft batch removing the rule alone",
+                       lambda t: t.unbatch_ms)):
         xs = of(lat)
         line = f"  {label:<68}{med(xs):>8.1f} /{best(xs):>7.1f}"
         if small is not None:

@@ -188,3 +188,25 @@ def test_a_batch_outside_an_apply_makes_the_next_observe_list(ks_ns: Callable[[s
         assert kernel.listings == listed + 1
         assert [(e.set, e.key) for e in seen.elements - ruleset(SSH).elements] == [
             ("in4_port", '{"concat":["203.0.113.5",53,17,4]}')]
+
+
+def test_the_terse_listing_gives_every_table_with_its_handle_and_comment(
+        ks_ns: Callable[[str], str]) -> None:
+    """``Nftables.tables`` (observe's table check, apply's mark check): the
+    handles are the JSON listing's, a comment only where the table has one
+    (not a chain's or set's after it)."""
+    ns = ks_ns("tables")
+    nft(ns, 'add table inet overcast_fw { comment "overcast:fw" ; }')
+    nft(ns, "add set inet overcast_fw s { type ipv4_addr ; elements = { 192.0.2.1 } ; }")
+    nft(ns, 'add chain inet overcast_fw c { comment "a chain" ; }')
+    nft(ns, "add table bridge other")
+    nft(ns, "add chain bridge other c")
+    nft(ns, 'add table ip t3 { flags dormant ; comment "x y" ; }')
+    with Nftables(netns=ns) as context:
+        listed = context.tables()
+        tables = context.json_cmd({"nftables": [{"list": {"tables": None}}]})["nftables"]
+    handles = {(t["family"], t["name"]): t["handle"] for i in tables if (t := i.get("table"))}
+    assert {key: (t.handle, t.comment) for key, t in listed.items()} == {
+        ("inet", "overcast_fw"): (handles["inet", "overcast_fw"], "overcast:fw"),
+        ("bridge", "other"): (handles["bridge", "other"], None),
+        ("ip", "t3"): (handles["ip", "t3"], "x y")}

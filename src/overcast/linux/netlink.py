@@ -381,16 +381,15 @@ class NetlinkKernel:
 
     def table_handles(self) -> frozenset[str]:
         """``nft:<family>:<name>:<handle>`` of every table with an owned name:
-        one cheap ``list tables`` (no sets, no elements), for the agent's
-        loop to notice at once a table deleted (or deleted and made again)
-        by hand.  Empty when nftables cannot be read."""
+        one cheap terse listing (no elements, ``Nftables.tables``), for the
+        agent's loop to notice at once a table deleted (or deleted and made
+        again) by hand.  Empty when nftables cannot be read."""
         try:
-            out = self._nftables().json_cmd({"nftables": [{"list": {"tables": None}}]})
+            listed = self._nftables().tables()
         except (KernelRefusal, NftError):
             return frozenset()
-        return frozenset(f"nft:{t['family']}:{t['name']}:{t.get('handle', '')}"
-                         for item in out.get("nftables", []) if (t := item.get("table"))
-                         and str(t.get("name", "")).startswith(NFT_TABLE_PREFIX))
+        return frozenset(f"nft:{t.family}:{t.name}:{t.handle}" for t in listed.values()
+                         if t.name.startswith(NFT_TABLE_PREFIX))
 
     def conntrack_flows(self, zones: Collection[int]) -> list[Flow]:
         ct = self._conntrack()
@@ -435,15 +434,10 @@ class NetlinkKernel:
         table (the trial batches of a refused change) lists nothing."""
         if not marked:
             return set()
-        listed = nft.json_cmd({"nftables": [{"list": {"tables": None}}]})  # tables only
-        have = {(t["family"], t["name"]) for item in listed.get("nftables", [])
-                if (t := item.get("table")) is not None}
-        existing = [(f, n, c) for f, n, c in marked if (f, n) in have]
-        if existing:  # ours only if it already carries the mark: never write into a foreign one
-            comments = nft.table_comments()
-            for f, n, c in existing:
-                if comments.get((f, n)) != c:
-                    raise NftError(f"table {f} {n} exists and is not ours (no mark {c!r})")
+        have = nft.tables()  # tables only, with their comments
+        for f, n, c in marked:  # ours only if it already carries the mark: never write into a foreign one
+            if (f, n) in have and have[(f, n)].comment != c:
+                raise NftError(f"table {f} {n} exists and is not ours (no mark {c!r})")
         new = {(f, n): c for f, n, c in marked if (f, n) not in have}
         if new:
             nft.text_cmd("\n".join(f'create table {f} {n} {{ comment "{c}" ; }}'

@@ -82,11 +82,15 @@ def element_kind(e: NftElement) -> str:
 
 
 def batch(old: NftRuleset, new: NftRuleset) -> list[dict[str, Any]]:
-    """The one nft batch that turns ``old`` into ``new`` (see the module doc)."""
+    """The one nft batch that turns ``old`` into ``new`` (see the module doc).
+    Its cost follows what changes, not the ruleset's size: the elements
+    are compared once each way (two set differences in C), and only those
+    that come or go are sorted and written.  Empty when they are equal."""
     gone_tables = {t.family for t in old.tables - new.tables}
-    cmds: list[dict[str, Any]] = [{"add": {"table": {"family": t.family, "name": FW_TABLE,
+    head: list[dict[str, Any]] = [{"add": {"table": {"family": t.family, "name": FW_TABLE,
                                                      "comment": FW_MARK}}}
                                   for t in sorted(new.tables)]
+    cmds = list(head)
     old_chains = {(c.family, c.name): c for c in old.chains}
     new_chains = {(c.family, c.name): c for c in new.chains}
     old_sets = {(s.family, s.name): s for s in old.sets}
@@ -101,7 +105,8 @@ def batch(old: NftRuleset, new: NftRuleset) -> list[dict[str, Any]]:
     for key, c in sorted(old_chains.items()):  # unhook every rule that goes or changes
         if kept(c.family) and (new_chains.get(key) != c or key in refill):
             cmds.append({"flush": c.header()})
-    cmds += _elements_op("delete", [e for e in sorted(old.elements - new.elements)
+    gone, added = old.elements - new.elements, new.elements - old.elements
+    cmds += _elements_op("delete", [e for e in sorted(gone)
                                     if kept(e.family) and (e.family, e.set) not in changed_sets])
     for key, c in sorted(old_chains.items()):
         n = new_chains.get(key)
@@ -116,11 +121,11 @@ def batch(old: NftRuleset, new: NftRuleset) -> list[dict[str, Any]]:
     fill = [c for key, c in sorted(new_chains.items()) if old_chains.get(key) != c or key in refill]
     cmds += [{"add": c.header()} for c in fill]
     cmds += [r for c in fill for r in c.rule_commands()]
-    added = sorted(e for e in new.elements
-                   if e not in old.elements or (e.family, e.set) in changed_sets)
-    cmds += _elements_op("add", added)
+    if changed_sets:  # a set made again gets all its elements back
+        added |= {e for e in new.elements if (e.family, e.set) in changed_sets}
+    cmds += _elements_op("add", sorted(added))
     cmds += [{"delete": {"table": {"family": f, "name": FW_TABLE}}} for f in sorted(gone_tables)]
-    return cmds if old != new else []
+    return cmds if len(cmds) > len(head) or new.tables - old.tables else []
 
 
 def _uses(chain: NftChain, sets: Iterable[tuple[str, str]]) -> bool:
