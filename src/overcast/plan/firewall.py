@@ -26,6 +26,7 @@ from overcast.plan import names
 from overcast.plan.firewall_chains import chains, sets, zone_chain, zone_chain_name
 from overcast.plan.firewall_expr import canonical, jump
 from overcast.plan.firewall_groupsets import GroupSet, elements_of
+from overcast.plan.firewall_rules import remote_of
 from overcast.plan.firewall_space import Network, prefix_cover
 from overcast.plan.subsystems.firewall_observe import address_span
 from overcast.plan.subsystems.firewall_records import NftElement, NftRuleset, NftTable
@@ -225,6 +226,11 @@ def _members(view: HostView) -> dict[str, tuple[Network, ...]]:
     return {group: tuple(nets) for group, nets in out.items()}
 
 
+def _address_groups(view: HostView) -> dict[str, tuple[Network, ...]]:
+    """Address group id -> its addresses (a rule's ``remote_address_group_id``)."""
+    return {g.id: tuple(_net(a, strict=False) for a in g.addresses) for g in view.address_groups}
+
+
 def _security_groups(out: _Out, view: HostView, tags: Mapping[tuple[str, ...], int],
                      groups: Mapping[str, SecurityGroup]) -> list[GroupSet]:
     """Every group set's rule elements (``firewall_groupsets``: kept from the
@@ -233,10 +239,11 @@ def _security_groups(out: _Out, view: HostView, tags: Mapping[tuple[str, ...], i
     remote = False
     for rule in view.security_group_rules:
         rules.setdefault(rule.security_group_id, {})[rule.id] = rule
-        remote = remote or bool(rule.remote_group_id)
+        remote = remote or bool(remote_of(rule))
     for group in sorted({g for groupset in tags for g in groupset} - groups.keys()):
         out.problems.append(Problem(f"security_group/{group}", "unknown security group"))
-    found = elements_of(view.host, tags, rules, _members(view) if remote else {})
+    remotes = {**_members(view), **_address_groups(view)} if remote else {}
+    found = elements_of(view.host, tags, rules, remotes)
     for groupset in found:
         out.problems += groupset.problems
     return found

@@ -28,7 +28,7 @@ from overcast.model.problems import Problem
 from overcast.model.types import SecurityGroupRule
 from overcast.plan.firewall_chains import KINDS
 from overcast.plan.firewall_expr import canonical
-from overcast.plan.firewall_rules import RuleShape, rule_shape, sg_elements
+from overcast.plan.firewall_rules import RuleShape, remote_of, rule_shape, sg_elements
 from overcast.plan.firewall_space import Network
 from overcast.plan.subsystems.firewall_records import NftElement
 
@@ -216,7 +216,8 @@ class GroupSet:
             for rid in self.rules.keys() - {rid for by_id in rules for rid in by_id}:
                 self._replace(rid, None)
             for rule in changed:
-                held = members.get(rule.remote_group_id, ()) if rule.remote_group_id else ()
+                remote = remote_of(rule)  # a remote security group's or address group's id
+                held = members.get(remote, ()) if remote else ()
                 self._replace(rule.id, _Rule(rule, held, *self._shape(rule, members)))
             self._flush()
 
@@ -228,7 +229,7 @@ class GroupSet:
             if held.rule != rule:
                 return True
             held.rule = rule  # equal: compared by identity from now on
-        group = rule.remote_group_id
+        group = remote_of(rule)
         return group is not None and held.members != members.get(group, ())
 
     @staticmethod
