@@ -1,12 +1,13 @@
 """The nftables generation of a network namespace (``NFT_MSG_GETGEN``).
 
 Every committed nftables transaction in a namespace, by anyone, moves its
-generation id.  So a listing taken while the generation stayed put still
-describes the kernel as long as the generation has not moved since: the
-agent's observe reuses its last listing of the firewall's tables then
-(``NetlinkKernel.nft_rows``) instead of listing every element again (432 ms
-at 10,000 elements).  One request and one answer on a raw
-``NETLINK_NETFILTER`` socket, with a timeout.
+generation id by one.  So a listing taken while the generation stayed put
+still describes the kernel as long as the generation has not moved since:
+the agent's observe reuses its last listing of the firewall's tables then
+(``NetlinkKernel.nft_view``) instead of listing every element again (432 ms
+at 10,000 elements), and follows its own batch when that batch moved the
+generation by exactly one from there (``linux/nft_view.py``).  One request
+and one answer on a raw ``NETLINK_NETFILTER`` socket, with a timeout.
 """
 
 from __future__ import annotations
