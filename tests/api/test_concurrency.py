@@ -285,8 +285,8 @@ def catches(pid: int, sig: int) -> bool:
         status = Path(f"/proc/{pid}/status").read_text()
     except OSError:
         return False
-    caught = int(re.search(r"^SigCgt:\s*([0-9a-f]+)", status, re.M).group(1), 16)
-    return bool(caught >> (sig - 1) & 1)
+    found = re.search(r"^SigCgt:\s*([0-9a-f]+)", status, re.M)
+    return found is not None and bool(int(found.group(1), 16) >> (sig - 1) & 1)
 
 
 def alive(pid: int) -> bool:
