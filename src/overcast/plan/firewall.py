@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from ipaddress import IPv6Address, ip_network
 from typing import TypeVar
@@ -26,7 +26,6 @@ from overcast.plan import names
 from overcast.plan.firewall_chains import chains, sets, zone_chain, zone_chain_name
 from overcast.plan.firewall_expr import canonical, jump
 from overcast.plan.firewall_groupsets import GroupSet, elements_of
-from overcast.plan.firewall_rules import remote_of
 from overcast.plan.firewall_space import Network, prefix_cover
 from overcast.plan.subsystems.firewall_observe import address_span
 from overcast.plan.subsystems.firewall_records import NftElement, NftRuleset, NftTable
@@ -231,19 +230,43 @@ def _address_groups(view: HostView) -> dict[str, tuple[Network, ...]]:
     return {g.id: tuple(_net(a, strict=False) for a in g.addresses) for g in view.address_groups}
 
 
+class _Remotes(Mapping[str, tuple[Network, ...]]):
+    """Remote security group or address group id -> its addresses, made
+    when first asked for: a plan that shapes no rule with a remote (most
+    plans: their rules are kept from the last one) never reads every port."""
+
+    def __init__(self, view: HostView) -> None:
+        self._view = view
+        self._made: dict[str, tuple[Network, ...]] | None = None
+
+    def _all(self) -> dict[str, tuple[Network, ...]]:
+        if self._made is None:
+            self._made = {**_members(self._view), **_address_groups(self._view)}
+        return self._made
+
+    def __getitem__(self, key: str) -> tuple[Network, ...]:
+        return self._all()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+
 def _security_groups(out: _Out, view: HostView, tags: Mapping[tuple[str, ...], int],
                      groups: Mapping[str, SecurityGroup]) -> list[GroupSet]:
     """Every group set's rule elements (``firewall_groupsets``: kept from the
     last plan of this host, changed only where its rules changed)."""
     rules: dict[str, dict[str, SecurityGroupRule]] = {}
-    remote = False
-    for rule in view.security_group_rules:
-        rules.setdefault(rule.security_group_id, {})[rule.id] = rule
-        remote = remote or bool(remote_of(rule))
+    for rule in view.security_group_rules:  # every plan, every rule: as lean as it can be
+        by_id = rules.get(rule.security_group_id)
+        if by_id is None:
+            by_id = rules[rule.security_group_id] = {}
+        by_id[rule.id] = rule
     for group in sorted({g for groupset in tags for g in groupset} - groups.keys()):
         out.problems.append(Problem(f"security_group/{group}", "unknown security group"))
-    remotes = {**_members(view), **_address_groups(view)} if remote else {}
-    found = elements_of(view.host, tags, rules, remotes)
+    found = elements_of(view.host, tags, rules, _Remotes(view))
     for groupset in found:
         out.problems += groupset.problems
     return found

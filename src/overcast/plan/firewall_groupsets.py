@@ -181,7 +181,7 @@ def _tree_elements(tag: int, forest: _Forest, top: Network) -> list[Sourced]:
 @dataclass
 class _Rule:
     rule: SecurityGroupRule
-    members: tuple[Network, ...]  # its remote group's member addresses it was shaped with
+    remote: str | None  # the remote group (or address group) whose addresses it was shaped with
     shape: RuleShape | None
     problems: tuple[Problem, ...]
 
@@ -196,6 +196,9 @@ class GroupSet:
 
     tag: int
     rules: dict[str, _Rule] = field(default_factory=dict)
+    refused: dict[str, tuple[Problem, ...]] = field(default_factory=dict)  # rule id -> why not
+    by_remote: dict[str, set[str]] = field(default_factory=dict)  # remote id -> its rules' ids
+    snapshots: dict[str, tuple[Network, ...]] = field(default_factory=dict)  # remote id -> addresses
     forests: dict[Bucket, _Forest] = field(default_factory=dict)
     sources: dict[NftElement, tuple[str, ...]] = field(default_factory=dict)
     problems: tuple[Problem, ...] = ()
@@ -207,30 +210,48 @@ class GroupSet:
             self._elements = frozenset(self.sources)
         return self._elements
 
-    def update(self, rules: Sequence[Mapping[str, SecurityGroupRule]],
+    def update(self, rules: Mapping[str, Mapping[str, SecurityGroupRule]],
                members: Mapping[str, tuple[Network, ...]]) -> None:
-        """Make the elements those of ``rules`` (per group: rule id -> rule),
-        with ``members`` (remote group -> its member addresses)."""
-        changed = [rule for by_id in rules for rule in by_id.values() if self._differs(rule, members)]
-        if changed or sum(map(len, rules)) != len(self.rules):
-            for rid in self.rules.keys() - {rid for by_id in rules for rid in by_id}:
+        """Make the elements those of ``rules`` (the group set's groups: group
+        id -> rule id -> rule), with ``members`` (a remote group's or address
+        group's id -> its addresses)."""
+        changed, found = self._changed(rules)
+        # every rule kept is found once in its own group (ids are unique there), so fewer
+        # found than kept means some are gone
+        gone = {rid for rid, was in self.rules.items()
+                if rid not in rules.get(was.rule.security_group_id, {})} if found < len(self.rules) else set()
+        for remote, addresses in self.snapshots.items():  # a remote's addresses changed
+            if members.get(remote, ()) != addresses:
+                for rid in self.by_remote[remote] - gone:
+                    changed.setdefault(rid, self.rules[rid].rule)
+        if changed or gone:
+            for rid in gone:
                 self._replace(rid, None)
-            for rule in changed:
-                remote = remote_of(rule)  # a remote security group's or address group's id
-                held = members.get(remote, ()) if remote else ()
-                self._replace(rule.id, _Rule(rule, held, *self._shape(rule, members)))
+            for rid, rule in changed.items():
+                self._replace(rid, _Rule(rule, remote_of(rule), *self._shape(rule, members)))
+            self.snapshots = {remote: members.get(remote, ()) for remote in self.by_remote}
             self._flush()
 
-    def _differs(self, rule: SecurityGroupRule, members: Mapping[str, tuple[Network, ...]]) -> bool:
-        held = self.rules.get(rule.id)
-        if held is None:
-            return True
-        if held.rule is not rule:
-            if held.rule != rule:
-                return True
-            held.rule = rule  # equal: compared by identity from now on
-        group = remote_of(rule)
-        return group is not None and held.members != members.get(group, ())
+    def _changed(self, rules: Mapping[str, Mapping[str, SecurityGroupRule]]
+                 ) -> tuple[dict[str, SecurityGroupRule], int]:
+        """The rules new or of another value, and how many kept ones were found."""
+        held = self.rules
+        changed: dict[str, SecurityGroupRule] = {}
+        found = 0
+        for by_id in rules.values():
+            for rid, rule in by_id.items():  # every plan, every rule: as lean as it can be
+                was = held.get(rid)
+                if was is not None:
+                    if was.rule is rule:
+                        found += 1
+                        continue
+                    if was.rule.security_group_id == rule.security_group_id:
+                        found += 1
+                    if was.rule == rule:
+                        was.rule = rule  # equal: compared by identity from now on
+                        continue
+                changed[rid] = rule
+        return changed, found
 
     @staticmethod
     def _shape(rule: SecurityGroupRule, members: Mapping[str, Sequence[Network]]
@@ -242,8 +263,17 @@ class GroupSet:
         """Put ``new`` in place of the rule ``rid`` (None: it goes), changing
         only the prefixes whose part of the rule changes."""
         old = self.rules.pop(rid, None)
+        self.refused.pop(rid, None)
+        if old is not None and old.remote:
+            self.by_remote[old.remote].discard(rid)
+            if not self.by_remote[old.remote]:
+                del self.by_remote[old.remote]
         if new is not None:
             self.rules[rid] = new
+            if new.problems:
+                self.refused[rid] = new.problems
+            if new.remote:
+                self.by_remote.setdefault(new.remote, set()).add(rid)
         if old is not None and new is not None and old.shape == new.shape:
             return
         source = f"security_group_rule/{rid}"
@@ -267,7 +297,7 @@ class GroupSet:
             if not forest.own:
                 del self.forests[bucket]
         self._elements = None
-        self.problems = tuple(p for r in self.rules.values() for p in r.problems)
+        self.problems = tuple(p for problems in self.refused.values() for p in problems)
 
 
 def _parts(shape: RuleShape | None) -> dict[tuple[Bucket, Network], RuleShape]:
@@ -323,7 +353,7 @@ def elements_of(host: str, tags: Mapping[tuple[str, ...], int],
         entry = held.get(groupset)
         if entry is None or entry.tag != tag:
             entry = GroupSet(tag)
-        entry.update([rules.get(g, {}) for g in groupset], members)
+        entry.update({g: rules.get(g, {}) for g in groupset}, members)
         now[groupset] = entry
     CACHE.keep(host, now)
     return [now[g] for g in sorted(now, key=lambda g: now[g].tag)]
