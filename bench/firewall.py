@@ -985,6 +985,8 @@ def report_changes(lat: ApplyTimes, small: ApplyTimes | None) -> list[str]:
                        lambda t: t.observe_after_ms),
                       ("diff + apply (desired state -> nft batch returned)",
                        lambda t: t.diff_apply_ms),
+                      ("  adding the rule", lambda t: t.diff_apply_ms[0::2]),
+                      ("  removing the rule", lambda t: t.diff_apply_ms[1::2]),
                       ("observe + diff + apply (a pass without the plan)",
                        lambda t: [a + b for a, b in zip(t.observe_ms, t.diff_apply_ms,
                                                         strict=True)]),

@@ -116,9 +116,11 @@ class Reconciler:
         blocked = self.firewall_blocked if self.firewall else ""
         if blocked:
             plan = _unattached(plan)
-        # the counters are written from this pass's listing when they are due
+        # the counters are written when they are due, from a listing taken
+        # after this pass's apply: a change never waits for it (~0.7 s at
+        # 10,000 elements, where observe without it takes ~2 ms)
         due = self.clock() >= self.counters_due
-        done = reconcile(self.kernel, plan.state, self.sweep, fresh=due)
+        done = reconcile(self.kernel, plan.state, self.sweep)
         observed, changes, errors = done.observed, list(done.changes), list(done.errors)
         for name, why in observed.unobserved:
             log.error("subsystem %s left alone: its kernel state cannot be read (%s)", name, why)
@@ -132,7 +134,7 @@ class Reconciler:
         missing = missing_devices(plan, observed, changes, errors)
         statuses.update(self._unplannable(plan))
         self.report(statuses, _enforced(plan, statuses))
-        self.report_counters(plan, observed, due)
+        self.report_counters(plan, self.kernel.observe(fresh=True) if due else observed, due)
         waiting = sorted(p for p, dev in plan.port_devices.items()
                          if dev not in observed.devices_present)
         self._track_waiting(waiting)
@@ -209,7 +211,8 @@ class Reconciler:
         {"host", "rules": {rule id: [packets, bytes]}}, rules with hits only)
         when they changed, at most every ``COUNTERS_EVERY`` seconds; no key
         while nothing was hit (or the firewall is off).  ``due``: decided at
-        the pass's start, which then observed afresh."""
+        the pass's start; ``observed`` is then a fresh observe (counters are
+        read from a listing, never from a reused one)."""
         if not due:
             return
         self.counters_due = self.clock() + COUNTERS_EVERY

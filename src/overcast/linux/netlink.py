@@ -190,8 +190,10 @@ class NetlinkKernel:
             self._current, self._refused = None, []
         # our batches were the only nftables transactions since the view: it
         # follows them (linux/nft_view.py); else the next observe lists
-        self._view = view.after(moved, changes, errors, self._subsystems) \
-            if view is not None and moved is not None and self._view is view else None
+        if view is None or moved is None or self._view is not view:
+            self._view = None
+        elif moved != view.generation:  # else no batch: the kernel holds the view still
+            self._view = view.after(moved, changes, errors, self._subsystems)
         order = {id(change): i for i, change in enumerate(changes)}
         return sorted(errors, key=lambda err: order[id(err.change)])
 
