@@ -230,3 +230,18 @@ def test_the_cache_keeps_only_the_last_plan_of_recent_hosts() -> None:
         here = [replace(p, binding_host_id=f"host{i}") for p in ports]
         plan_host(replace(world(here, GROUPS, []), host=f"host{i}"))
     assert CACHE.size() == HOSTS * 2
+
+
+def test_a_tuple_of_rules_is_trusted_by_identity_a_list_never() -> None:
+    """The same tuple is the same rules (the agent's view passes one until a
+    rule changes); a list may have changed in place since the last plan."""
+    v = base()
+    rules = list(v.security_group_rules)
+    as_tuple = replace(v, security_group_rules=tuple(rules))
+    assert outputs(plan_host(as_tuple)) == outputs(plan_host(as_tuple)) == outputs(from_scratch(v))
+    extra = rule(30, WEB, protocol="udp", port_range_min=53, port_range_max=53)
+    plan_host(v)
+    v.security_group_rules.append(extra)  # type: ignore[attr-defined]  # the same list, one more
+    assert outputs(plan_host(v)) == outputs(from_scratch(v))
+    plan_host(as_tuple)
+    assert outputs(plan_host(with_rules(v, (*rules, extra)))) == outputs(from_scratch(v))

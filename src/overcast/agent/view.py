@@ -40,12 +40,16 @@ class ModelView:
         self.hosts_raw: dict[str, dict[str, Any]] = {}  # host name -> registration
         self.statuses: dict[str, dict[str, Any]] = {}  # port id -> status value
         self.revision = 0
+        # the rules as one tuple until one of them changes: every pass's view carries the
+        # same tuple, so the planner finds its last grouping of them by identity
+        self._rules: tuple[SecurityGroupRule, ...] | None = None
 
     def load(self, kvs: Iterable[KeyValue], revision: int) -> None:
         """Replace everything with a full read taken at ``revision``."""
         self.values = {}
         self.models = {kind: {} for kind in MODELS}
         self.hosts_raw, self.statuses = {}, {}
+        self._rules = None
         for kv in kvs:
             if kv.key.startswith(KEPT_PREFIXES):
                 self._put(kv.key, kv.value)
@@ -67,6 +71,7 @@ class ModelView:
         return relevant
 
     def _pop(self, key: str) -> None:
+        self._changes(key)
         self.values.pop(key, None)
         self._model_of(key).pop(key, None)
         if key.startswith(keys.HOST):
@@ -80,6 +85,7 @@ class ModelView:
         except (ValueError, UnicodeDecodeError):
             log.warning("store key %s holds a value that is not JSON; ignored", key)
             return
+        self._changes(key)
         self.values[key] = value if isinstance(value, dict) else {"value": value}
         if key.startswith(keys.HOST):
             self.hosts_raw[key[len(keys.HOST):]] = self.values[key]
@@ -92,6 +98,10 @@ class ModelView:
                 self.models[kind][key] = decoded[0]
             else:
                 self.models[kind].pop(key, None)
+
+    def _changes(self, key: str) -> None:
+        if _kind(key) == "security_group_rule":
+            self._rules = None
 
     def _model_of(self, key: str) -> dict[str, Any]:
         return self.models.get(_kind(key) or "", {})
@@ -113,6 +123,11 @@ class ModelView:
     def security_group_rules(self) -> list[SecurityGroupRule]:
         return list(self.models["security_group_rule"].values())
 
+    def _rule_tuple(self) -> tuple[SecurityGroupRule, ...]:
+        if self._rules is None:
+            self._rules = tuple(self.models["security_group_rule"].values())
+        return self._rules
+
     def address_groups(self) -> list[AddressGroup]:
         return list(self.models["address_group"].values())
 
@@ -125,7 +140,7 @@ class ModelView:
         return HostView(host=host, underlay_ip=underlay_ip, hosts=hosts,
                         networks=self.networks(), ports=self.ports(),
                         security_groups=self.security_groups(),
-                        security_group_rules=self.security_group_rules(), firewall=firewall,
+                        security_group_rules=self._rule_tuple(), firewall=firewall,
                         address_groups=self.address_groups())
 
     def port_status(self, port_id: str) -> dict[str, Any] | None:

@@ -21,7 +21,7 @@ from ipaddress import IPv6Address, ip_network
 from typing import TypeVar
 
 from overcast.model.problems import Problem
-from overcast.model.types import Port, SecurityGroup, SecurityGroupRule
+from overcast.model.types import Port, SecurityGroup
 from overcast.plan import names
 from overcast.plan.firewall_chains import chains, sets, zone_chain, zone_chain_name
 from overcast.plan.firewall_expr import canonical, jump
@@ -258,15 +258,9 @@ def _security_groups(out: _Out, view: HostView, tags: Mapping[tuple[str, ...], i
                      groups: Mapping[str, SecurityGroup]) -> list[GroupSet]:
     """Every group set's rule elements (``firewall_groupsets``: kept from the
     last plan of this host, changed only where its rules changed)."""
-    rules: dict[str, dict[str, SecurityGroupRule]] = {}
-    for rule in view.security_group_rules:  # every plan, every rule: as lean as it can be
-        by_id = rules.get(rule.security_group_id)
-        if by_id is None:
-            by_id = rules[rule.security_group_id] = {}
-        by_id[rule.id] = rule
     for group in sorted({g for groupset in tags for g in groupset} - groups.keys()):
         out.problems.append(Problem(f"security_group/{group}", "unknown security group"))
-    found = elements_of(view.host, tags, rules, _Remotes(view))
+    found = elements_of(view.host, tags, view.security_group_rules, _Remotes(view))
     for groupset in found:
         out.problems += groupset.problems
     return found

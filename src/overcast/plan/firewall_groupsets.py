@@ -3,179 +3,35 @@ next so that a one-rule change costs one rule, not all of them.
 
 ``firewall_rules.sg_elements`` turns a group set's rules into elements.  Its
 result is a union of independent parts: rules of different (direction,
-family, shape, protocol) never meet, and within one of those *buckets* a
-prefix's elements depend only on the rules of that prefix and of the
-prefixes around it (``firewall_space``: prefixes are nested or disjoint, so
-they form trees).  A :class:`GroupSet` keeps, per bucket, that forest of
-remote prefixes and the elements of each tree (``sg_elements`` of just that
-tree's rules); a change of rules re-plans only the trees whose prefixes it
+family, shape, protocol) never meet, and within one of those *buckets* the
+prefixes form trees whose elements are independent
+(:mod:`overcast.plan.firewall_forest`).  A :class:`GroupSet` keeps a forest
+per bucket; a change of rules re-plans only the trees whose prefixes it
 touches.  What it holds is a function of its inputs, nothing else: the
-rules (compared by identity, then by value), the member addresses of the
-remote groups they name, and the tag.  :func:`elements_of` keeps one per
-(host, group set) of the last plan of each recent host (a bounded cache),
-so a plan stays a pure function of its view.  Pure, no I/O.
+rules (compared by identity, then by value), the addresses of the remote
+groups and address groups they name, and the tag.  :func:`elements_of`
+keeps one per (host, group set) of the last plan of each recent host (a
+bounded cache), so a plan stays a pure function of its view.  Pure, no I/O.
 """
 
 from __future__ import annotations
 
-import bisect
 import threading
-from collections import Counter, OrderedDict
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 
 from overcast.model.problems import Problem
 from overcast.model.types import SecurityGroupRule
 from overcast.plan.firewall_chains import KINDS
-from overcast.plan.firewall_expr import canonical
-from overcast.plan.firewall_rules import RuleShape, remote_of, rule_shape, sg_elements
+from overcast.plan.firewall_forest import Forest
+from overcast.plan.firewall_rules import RuleShape, remote_of, rule_shape
 from overcast.plan.firewall_space import Network
 from overcast.plan.subsystems.firewall_records import NftElement
 
 HOSTS = 8  # hosts whose last plan's group sets are kept (the agent plans one; tests and the lab more)
-Sourced = tuple[NftElement, tuple[str, ...]]  # an element and every API object that asks for it
 Bucket = tuple[str, int, str, int]  # direction, version, kind, protocol: what sg_elements groups by
-
-
-def _first(net: Network) -> int:
-    return int(net.network_address)
-
-
-def _last(net: Network) -> int:
-    return int(net.broadcast_address)
-
-
-@dataclass
-class _Forest:
-    """One bucket's remote prefixes, each with the rules that name it (rule
-    source -> the rule's shape with that prefix alone), as trees: a root is
-    a prefix inside no other one.  ``dirty``: roots whose elements are to
-    be made again; ``gone``: former roots whose elements are to go."""
-
-    own: dict[Network, dict[str, RuleShape]] = field(default_factory=dict)
-    root: dict[Network, Network] = field(default_factory=dict)
-    trees: dict[Network, set[Network]] = field(default_factory=dict)
-    lengths: Counter[int] = field(default_factory=Counter)
-    firsts: list[int] = field(default_factory=list)  # the roots' first addresses, sorted
-    at: dict[int, Network] = field(default_factory=dict)  # first address -> root
-    out: dict[Network, list[Sourced]] = field(default_factory=dict)  # root -> its elements
-    dirty: set[Network] = field(default_factory=set)
-    gone: set[Network] = field(default_factory=set)
-    # the whole family (a /0) is a tree of its own, inside nothing and holding nothing:
-    # the bucket's shape has a set of its own for it (firewall_chains.KINDS ``<kind>_any``)
-    apart: bool = False
-
-    def _alone(self, net: Network) -> bool:
-        return self.apart and not net.prefixlen
-
-    def add(self, net: Network, source: str, shape: RuleShape) -> None:
-        held = self.own.get(net)
-        if held is not None:
-            held[source] = shape
-            self.dirty.add(self.root[net])
-            return
-        self.own[net] = {source: shape}
-        if self._alone(net):
-            self.root[net], self.trees[net] = net, {net}
-            self.dirty.add(net)
-            return
-        outer = self._container(net)
-        self.lengths[net.prefixlen] += 1
-        if outer is not None:
-            top = self.root[outer]
-            self.root[net] = top
-            self.trees[top].add(net)
-            self.dirty.add(top)
-            return
-        i, j = bisect.bisect_left(self.firsts, _first(net)), bisect.bisect_right(self.firsts, _last(net))
-        tree = {net}
-        for first in self.firsts[i:j]:  # roots inside the new prefix join its tree
-            inner = self.at.pop(first)
-            tree |= self.trees.pop(inner)
-            self.gone.add(inner)
-        del self.firsts[i:j]
-        self._plant(net, tree)
-
-    def remove(self, net: Network, source: str) -> None:
-        held = self.own[net]
-        del held[source]
-        top = self.root[net]
-        self.dirty.add(top)
-        if held:
-            return
-        del self.own[net], self.root[net]
-        if self._alone(net):
-            del self.trees[net]
-            self.gone.add(net)
-            self.dirty.discard(net)
-            return
-        self.lengths[net.prefixlen] -= 1
-        if not self.lengths[net.prefixlen]:
-            del self.lengths[net.prefixlen]
-        self.trees[top].discard(net)
-        if top != net:
-            return
-        rest = self.trees.pop(net)  # the root goes: what it held becomes trees of its own
-        del self.firsts[bisect.bisect_left(self.firsts, _first(net))], self.at[_first(net)]
-        self.gone.add(net)
-        self.dirty.discard(net)
-        for sub, tree in _trees(rest).items():
-            self._plant(sub, tree)
-
-    def _container(self, net: Network) -> Network | None:
-        """The widest prefix of the forest that holds ``net``, if any."""
-        for length in sorted(self.lengths):
-            if length >= net.prefixlen:
-                return None
-            outer = net.supernet(new_prefix=length)
-            if outer in self.own:
-                return outer
-        return None
-
-    def _plant(self, top: Network, tree: set[Network]) -> None:
-        bisect.insort(self.firsts, _first(top))
-        self.at[_first(top)] = top
-        self.trees[top] = tree
-        for n in tree:
-            self.root[n] = top
-        self.dirty.add(top)
-
-    def flush(self, tag: int) -> tuple[list[Sourced], list[Sourced]]:
-        """(elements gone, elements made) since the last flush."""
-        gone: list[Sourced] = []
-        made: list[Sourced] = []
-        for top in self.gone | self.dirty:
-            gone += self.out.pop(top, ())
-            if top in self.trees:
-                made += self.out.setdefault(top, _tree_elements(tag, self, top))
-        self.gone, self.dirty = set(), set()
-        return gone, made
-
-
-def _trees(nets: Iterable[Network]) -> dict[Network, set[Network]]:
-    """The prefixes of ``nets`` (one family) as trees: root -> its prefixes."""
-    out: dict[Network, set[Network]] = {}
-    top: Network | None = None
-    for net in sorted(nets, key=lambda n: (_first(n), n.prefixlen)):
-        if top is None or _last(net) > _last(top):  # nested or disjoint: past the root, disjoint
-            top = net
-            out[top] = set()
-        out[top].add(net)
-    return out
-
-
-def _tree_elements(tag: int, forest: _Forest, top: Network) -> list[Sourced]:
-    """``sg_elements`` of the rules of one tree, as elements with their
-    sources (as ``firewall._Out`` collects them)."""
-    compiled = [(shape, source) for net in forest.trees[top] for source, shape in forest.own[net].items()]
-    found: dict[tuple[str, str, str], list[str]] = {}
-    for family, set_, key, source in sg_elements(tag, compiled):
-        found.setdefault((family, set_, canonical(key)), []).append(source)
-    out = []
-    for (family, set_, key), sources in found.items():
-        ids = tuple(sorted(set(sources)))
-        out.append((NftElement(family, set_, key, "", ids[0].split("/", 1)[1]), ids))
-    return out
 
 
 @dataclass
@@ -199,7 +55,8 @@ class GroupSet:
     refused: dict[str, tuple[Problem, ...]] = field(default_factory=dict)  # rule id -> why not
     by_remote: dict[str, set[str]] = field(default_factory=dict)  # remote id -> its rules' ids
     snapshots: dict[str, tuple[Network, ...]] = field(default_factory=dict)  # remote id -> addresses
-    forests: dict[Bucket, _Forest] = field(default_factory=dict)
+    inputs: dict[str, Mapping[str, SecurityGroupRule]] = field(default_factory=dict)  # the last rules
+    forests: dict[Bucket, Forest] = field(default_factory=dict)
     sources: dict[NftElement, tuple[str, ...]] = field(default_factory=dict)
     problems: tuple[Problem, ...] = ()
     _elements: frozenset[NftElement] | None = None
@@ -215,6 +72,9 @@ class GroupSet:
         """Make the elements those of ``rules`` (the group set's groups: group
         id -> rule id -> rule), with ``members`` (a remote group's or address
         group's id -> its addresses)."""
+        if self._same(rules, members):
+            return
+        self.inputs = dict(rules)
         changed, found = self._changed(rules)
         # every rule kept is found once in its own group (ids are unique there), so fewer
         # found than kept means some are gone
@@ -231,6 +91,15 @@ class GroupSet:
                 self._replace(rid, _Rule(rule, remote_of(rule), *self._shape(rule, members)))
             self.snapshots = {remote: members.get(remote, ()) for remote in self.by_remote}
             self._flush()
+
+    def _same(self, rules: Mapping[str, Mapping[str, SecurityGroupRule]],
+              members: Mapping[str, tuple[Network, ...]]) -> bool:
+        """Whether these are the very inputs of the last update: the same
+        groups' rule maps (never changed once made: ``elements_of``) and the
+        same addresses of every remote."""
+        return (len(rules) == len(self.inputs)
+                and all(self.inputs.get(g) is by_id for g, by_id in rules.items())
+                and all(members.get(r, ()) == a for r, a in self.snapshots.items()))
 
     def _changed(self, rules: Mapping[str, Mapping[str, SecurityGroupRule]]
                  ) -> tuple[dict[str, SecurityGroupRule], int]:
@@ -285,7 +154,7 @@ class GroupSet:
             if before.get((bucket, net)) != shape:
                 forest = self.forests.get(bucket)
                 if forest is None:
-                    forest = self.forests[bucket] = _Forest(apart=f"{bucket[2]}_any" in KINDS)
+                    forest = self.forests[bucket] = Forest(apart=f"{bucket[2]}_any" in KINDS)
                 forest.add(net, source, shape)
 
     def _flush(self) -> None:
@@ -308,22 +177,33 @@ def _parts(shape: RuleShape | None) -> dict[tuple[Bucket, Network], RuleShape]:
     return {(bucket, net): replace(shape, remotes=(net,)) for net in shape.remotes}
 
 
+@dataclass
+class _Host:
+    """What is kept of a host's last plan: its view's rules when they were a
+    tuple (immutable: the same tuple is the same rules), grouped, and its
+    group sets."""
+
+    rules: Sequence[SecurityGroupRule] = ()
+    grouped: dict[str, dict[str, SecurityGroupRule]] = field(default_factory=dict)
+    sets: dict[tuple[str, ...], GroupSet] = field(default_factory=dict)
+
+
 class _Cache:
-    """Host -> its last plan's group sets -> their :class:`GroupSet`, for
-    the ``HOSTS`` hosts planned last.  A plan takes its host's entry out
-    while it works on it, so two plans at once never share one."""
+    """Host -> what is kept of its last plan, for the ``HOSTS`` hosts
+    planned last.  A plan takes its host's entry out while it works on it,
+    so two plans at once never share one."""
 
     def __init__(self) -> None:
-        self._hosts: OrderedDict[str, dict[tuple[str, ...], GroupSet]] = OrderedDict()
+        self._hosts: OrderedDict[str, _Host] = OrderedDict()
         self._lock = threading.Lock()
 
-    def take(self, host: str) -> dict[tuple[str, ...], GroupSet]:
+    def take(self, host: str) -> _Host:
         with self._lock:
-            return self._hosts.pop(host, {})
+            return self._hosts.pop(host, None) or _Host()
 
-    def keep(self, host: str, sets: dict[tuple[str, ...], GroupSet]) -> None:
+    def keep(self, host: str, kept: _Host) -> None:
         with self._lock:
-            self._hosts[host] = sets
+            self._hosts[host] = kept
             while len(self._hosts) > HOSTS:
                 self._hosts.popitem(last=False)
 
@@ -334,26 +214,39 @@ class _Cache:
     def size(self) -> int:
         """How many group sets are kept, over all hosts."""
         with self._lock:
-            return sum(len(s) for s in self._hosts.values())
+            return sum(len(h.sets) for h in self._hosts.values())
 
 
 CACHE = _Cache()
+_NO_RULES: Mapping[str, SecurityGroupRule] = MappingProxyType({})
 
 
-def elements_of(host: str, tags: Mapping[tuple[str, ...], int],
-                rules: Mapping[str, Mapping[str, SecurityGroupRule]],
+def group_rules(rules: Iterable[SecurityGroupRule]) -> dict[str, dict[str, SecurityGroupRule]]:
+    """Security group id -> rule id -> rule."""
+    out: dict[str, dict[str, SecurityGroupRule]] = {}
+    for rule in rules:  # every plan, every rule: as lean as it can be
+        by_id = out.get(rule.security_group_id)
+        if by_id is None:
+            by_id = out[rule.security_group_id] = {}
+        by_id[rule.id] = rule
+    return out
+
+
+def elements_of(host: str, tags: Mapping[tuple[str, ...], int], rules: Sequence[SecurityGroupRule],
                 members: Mapping[str, tuple[Network, ...]]) -> list[GroupSet]:
     """The :class:`GroupSet` of every group set in ``tags`` (group set ->
-    tag), sorted by tag, from the group's ``rules`` (group id -> rule id ->
-    rule) and the remote groups' ``members``; each kept for the next plan
-    of ``host``."""
+    tag), sorted by tag, from the view's ``rules`` and the remotes'
+    ``members`` (remote group or address group id -> its addresses); each
+    kept for the next plan of ``host``."""
     held = CACHE.take(host)
-    now: dict[tuple[str, ...], GroupSet] = {}
+    same = isinstance(rules, tuple) and rules is held.rules
+    grouped = held.grouped if same else group_rules(rules)
+    now = _Host(rules if isinstance(rules, tuple) else (), grouped)
     for groupset, tag in sorted(tags.items(), key=lambda kv: kv[1]):
-        entry = held.get(groupset)
+        entry = held.sets.get(groupset)
         if entry is None or entry.tag != tag:
             entry = GroupSet(tag)
-        entry.update({g: rules.get(g, {}) for g in groupset}, members)
-        now[groupset] = entry
+        entry.update({g: grouped.get(g, _NO_RULES) for g in groupset}, members)
+        now.sets[groupset] = entry
     CACHE.keep(host, now)
-    return [now[g] for g in sorted(now, key=lambda g: now[g].tag)]
+    return [now.sets[g] for g in sorted(now.sets, key=lambda g: now.sets[g].tag)]
