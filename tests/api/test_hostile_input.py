@@ -172,7 +172,7 @@ class World:
         kind = {"networks": "network", "subnets": "subnet", "ports": "port",
                 "security_groups": "sg", "security_group_rules": "sgr", "routers": "router",
                 "floatingips": "fip", "policies": "qos", "agents": "agent",
-                "bandwidth_limit_rules": "rule"}[t.collection]
+                "bandwidth_limit_rules": "rule", "address_groups": "ag"}[t.collection]
         return f"{self._collection(t)}/{self.ids[kind]}"
 
 
@@ -199,6 +199,8 @@ def _seed(c: Direct, store: MemoryStore) -> dict[str, str]:
                {"bandwidth_limit_rule": {"max_kbps": 100}})
     assert r.status == 201, r.body
     ids["rule"] = r.body["bandwidth_limit_rule"]["id"]
+    ids["ag"] = c.create("address_group", "address-groups", name="ag",
+                         addresses=["10.5.0.0/24"])["id"]
     ids["agent"] = str(uuid.uuid5(uuid.NAMESPACE_DNS, "overcast-agent.hv1"))
     store.put(keys.host("hv1"), json.dumps({
         "id": ids["agent"], "host": "hv1", "underlay_ip": "192.0.2.1",
@@ -295,6 +297,8 @@ ACTIONS = [
     ("POST", "/v2.0/ports/{port}/bindings", lambda v: {"binding": {"host": "h2", "profile": v}}),
     ("POST", "/v2.0/ports/{port}/bindings",
      lambda v: {"binding": {"host": "h3", "vnic_type": v}}),
+    ("PUT", "/v2.0/address-groups/{ag}/add_addresses", lambda v: {"addresses": v}),
+    ("PUT", "/v2.0/address-groups/{ag}/remove_addresses", lambda v: {"addresses": [v]}),
 ]
 
 
@@ -336,7 +340,7 @@ def test_malformed_bodies(worlds: dict[str, World], collection: str) -> None:
     path = HANDLERS[collection].schema.path
     kind = {"security_groups": "sg", "security_group_rules": "sgr", "floatingips": "fip",
             "policies": "qos", "networks": "network", "subnets": "subnet", "ports": "port",
-            "routers": "router", "agents": "agent"}[collection]
+            "routers": "router", "agents": "agent", "address_groups": "ag"}[collection]
     for raw in BODIES:
         world.request("POST", path, raw)
         world.request("PUT", f"{path}/{world.ids[kind]}", raw)

@@ -79,6 +79,8 @@ class World:
                        {"bandwidth_limit_rule": {"max_kbps": 1000}})
         assert r.status == 201, r.body
         self.rule = r.body["bandwidth_limit_rule"]
+        self.ag = admin.create("address_group", "address-groups", project_id="alice", name="ag",
+                               addresses=["192.0.2.0/24"])
         host = Host(id="h1", host="h1", underlay_ip="198.18.0.1")
         self.store.put(keys.host("h1"), json.dumps(host.to_stored()).encode())
 
@@ -128,7 +130,7 @@ def _values(member: str, values: dict[str, Any]) -> None:
 
 COMMON = {"name": "n", "description": "d", "tags": ["t"]}
 for _member in ("network", "subnet", "port", "security_group", "security_group_rule", "router",
-                "floatingip", "policy", "bandwidth_limit_rule"):
+                "floatingip", "policy", "bandwidth_limit_rule", "address_group"):
     _values(_member, {**COMMON, "id": UUID, "project_id": "alice", "tenant_id": "alice"})
 _values("network", {"admin_state_up": False, "shared": True, "router:external": True, "mtu": 1400,
                     "port_security_enabled": False, "dns_domain": "example.org.",
@@ -178,6 +180,9 @@ for _p in ("protocol", "port_range_min", "port_range_max"):
     sample("security_group_rule", _p)(lambda w, k, *_: {"protocol": "tcp", "port_range_min": 22,
                                                     "port_range_max": 22})
 sample("security_group_rule", "remote_group_id")(lambda w, k, *_: {"remote_group_id": w.sg["id"]})
+sample("security_group_rule", "remote_address_group_id")(lambda w, k, *_: {
+    "remote_address_group_id": w.ag["id"]})
+_values("address_group", {"addresses": ["198.51.100.0/24", "2001:db8::/64"]})
 _values("router", {"admin_state_up": False, "routes": [], "distributed": True, "ha": True})
 sample("router", "external_gateway_info")(lambda w, k, *_: {"external_gateway_info": {
     "network_id": w.net["external"]["id"]}})
@@ -211,7 +216,8 @@ BASE: dict[str, Sample] = {
 ON_NETWORK = ("subnet", "port")
 # samples that name one of alice's objects which only she and an admin may see
 REFS_ALICE = {("floatingip", "port_id"), ("floatingip", "fixed_ip_address"),
-              ("security_group_rule", "remote_group_id")}
+              ("security_group_rule", "remote_group_id"),
+              ("security_group_rule", "remote_address_group_id")}
 # samples that are refused whoever sends them, past the policy (not supported)
 REFUSED = {("subnet", "subnetpool_id"): 400}
 
@@ -225,7 +231,7 @@ def _path(w: World, member: str, action: str, kind: str) -> str:
         return schema.path
     obj = {"network": w.net[kind], "subnet": w.sub[kind], "port": w.port[kind],
            "security_group": w.sg, "router": w.router, "floatingip": w.fip,
-           "policy": w.qos, "agent": {"id": "h1"}}[member]
+           "policy": w.qos, "agent": {"id": "h1"}, "address_group": w.ag}[member]
     return f"{schema.path}/{obj['id']}"
 
 
@@ -291,12 +297,13 @@ def _current(w: World, member: str, kind: str) -> Any:
     cls = {"network": types.Network, "subnet": types.Subnet, "port": types.Port,
            "security_group": types.SecurityGroup, "router": types.Router,
            "floatingip": types.FloatingIP, "policy": types.QosPolicy,
-           "bandwidth_limit_rule": types.BandwidthLimitRule}.get(member)
+           "bandwidth_limit_rule": types.BandwidthLimitRule,
+           "address_group": types.AddressGroup}.get(member)
     if member == "agent":
         return Repo(Snapshot(w.store)).get(Host, "h1")
     ident = {"network": w.net[kind], "subnet": w.sub[kind], "port": w.port[kind],
              "security_group": w.sg, "router": w.router, "floatingip": w.fip,
-             "policy": w.qos, "bandwidth_limit_rule": w.rule}[member]["id"]
+             "policy": w.qos, "bandwidth_limit_rule": w.rule, "address_group": w.ag}[member]["id"]
     assert cls is not None
     return w.get(cls, ident)
 
@@ -358,7 +365,7 @@ def test_visibility(pristine: World) -> None:
     objects = [("network", k) for k in NETS] + [("subnet", k) for k in NETS] + \
         [("port", k) for k in NETS] + [(m, "private") for m in
                                        ("security_group", "router", "floatingip", "policy",
-                                        "agent")]
+                                        "agent", "address_group")]
     for member, kind in objects:
         schema = next(s for s in SCHEMAS if s.member == member)
         obj = _current(w, member, kind)

@@ -14,6 +14,7 @@ from overcast.api.wire import Response
 
 UPDATED = "2026-11-01T00:00:00-00:00"
 EXTENSIONS = {
+    "address-group": "Address group",
     "agent": "Agents (Overcast host agents)",
     "allowed-address-pairs": "Allowed address pairs",
     "binding": "Port binding",
@@ -40,6 +41,8 @@ EXTENSIONS = {
     "revision-if-match": "If-Match on revision_number",
     "router": "Routers and floating IPs",
     "security-group": "Security groups",
+    "security-groups-remote-address-group": "Remote address group id field for security group "
+                                            "rules",
     "sorting": "Sorting with sort_key/sort_dir",
     "standard-attr-description": "description on every resource",
     "standard-attr-revisions": "revision_number on every resource",
@@ -56,7 +59,7 @@ EXTRA_ATTRS = {
              "propagate_uplink_status", "resource_request", "data_plane_status",
              "overcast:firewall"},
     "security_group": {"security_group_rules", "shared"},
-    "security_group_rule": {"remote_address_group_id", "normalized_cidr",
+    "security_group_rule": {"normalized_cidr",
                             "belongs_to_default_sg", "overcast:packets", "overcast:bytes"},
     "router": {"availability_zones", "availability_zone_hints", "flavor_id"},
     "floatingip": {"port_forwardings", "port_details", "qos_policy_id"},
@@ -71,9 +74,18 @@ def extra_attrs(schema: Schema) -> set[str]:
     return EXTRA_ATTRS.get(schema.member, set())
 
 
+# where Neutron's description differs from its name (above), and its date
+NEUTRON = {
+    "address-group": ("Support address group", "2020-07-15T10:00:00-00:00"),
+    "security-groups-remote-address-group": (
+        "Add new field of remote address group id in SG rules", "2020-08-25T10:00:00-00:00"),
+}
+
+
 def _extension(alias: str) -> dict[str, Any]:
-    return {"alias": alias, "name": EXTENSIONS[alias], "description": EXTENSIONS[alias],
-            "updated": UPDATED, "links": []}
+    description, updated = NEUTRON.get(alias, (EXTENSIONS[alias], UPDATED))
+    return {"alias": alias, "name": EXTENSIONS[alias], "description": description,
+            "updated": updated, "links": []}
 
 
 BANDWIDTH_LIMIT = {"type": "bandwidth_limit", "drivers": [

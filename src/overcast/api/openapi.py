@@ -3,8 +3,8 @@ that parse requests, so the two cannot drift apart.
 
 Besides each kind's collection and members it lists the paths below one object
 that ``routes.ROUTES`` serves: tags (every kind whose handlers have
-``tags``), port bindings, router interface actions and QoS bandwidth limit
-rules (from ``qos.RULE_KIND``'s attributes).
+``tags``), port bindings, router interface actions, QoS bandwidth limit
+rules (from ``qos.RULE_KIND``'s attributes) and address group actions.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ NULLABLE = {"gateway_ip", "provider:segmentation_id", "provider:physical_network
             "qos_policy_id", "port_id", "fixed_ip_address", "remote_ip_prefix",
             "remote_group_id", "protocol", "port_range_min", "port_range_max",
             "external_gateway_info", "ipv6_ra_mode", "ipv6_address_mode", "subnetpool_id",
-            "subnet_id"}
+            "subnet_id", "remote_address_group_id"}
 # what convert.to_tag accepts
 _TAG = {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[^,]*$"}
 
@@ -36,7 +36,7 @@ def _schema(attr: Attr) -> dict[str, Any]:
         return {"type": "integer", "nullable": name in NULLABLE}
     if name == "tags":
         return {"type": "array", "items": _TAG}
-    if name in ("dns_nameservers", "security_groups", "availability_zone_hints"):
+    if name in ("dns_nameservers", "security_groups", "availability_zone_hints", "addresses"):
         return {"type": "array", "items": {"type": "string"}}
     if name in ("allocation_pools", "host_routes", "fixed_ips", "allowed_address_pairs",
                 "routes", "external_fixed_ips"):
@@ -154,8 +154,18 @@ def _rule_paths(policy: Schema) -> dict[str, Any]:
     return _paths_for(qos.RULE_SCHEMA, True, True, True, member_id="rule_id")
 
 
+def _address_paths(schema: Schema) -> dict[str, Any]:
+    """add_addresses / remove_addresses: a list of CIDRs."""
+    body = _json_body({"type": "object", "additionalProperties": False, "required": ["addresses"],
+                       "properties": {"addresses": {"type": "array",
+                                                    "items": {"type": "string"}}}})
+    return {f"{schema.path}/{{id}}/{action}": {"put": _op([_param("id")], "200", body)}
+            for action in ("add_addresses", "remove_addresses")}
+
+
 # paths below one object of a kind (keyed by its member name)
-_BELOW = {"port": _binding_paths, "router": _router_paths, "policy": _rule_paths}
+_BELOW = {"port": _binding_paths, "router": _router_paths, "policy": _rule_paths,
+          "address_group": _address_paths}
 
 
 def document(base_url: str) -> dict[str, Any]:

@@ -174,7 +174,16 @@ RULES: dict[str, Rule] = {
     **_creates("security_group_rule"),
     **_each("create_security_group_rule", ANY, "security_group_id", "direction", "ethertype",
             "protocol", "port_range_min", "port_range_max", "remote_ip_prefix",
-            "remote_group_id"),
+            "remote_group_id", "remote_address_group_id"),
+    # address groups: the owner's (Neutron's defaults; no RBAC sharing here)
+    "create_address_group": ANY,
+    "get_address_group": OWNER,
+    "update_address_group": OWNER,
+    "delete_address_group": OWNER,
+    "add_addresses": OWNER,
+    "remove_addresses": OWNER,
+    **_creates("address_group"),
+    "create_address_group:addresses": ANY,
     # routers: NAT and the external addresses are the operator's
     "create_router": ANY,
     "get_router": OWNER,

@@ -8,7 +8,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from overcast.api.auth import Context
-from overcast.api.kinds import agent, floatingip, network, port, qos, router, security, subnet
+from overcast.api.kinds import (
+    address_group,
+    agent,
+    floatingip,
+    network,
+    port,
+    qos,
+    router,
+    security,
+    subnet,
+)
 from overcast.api.repo import Repo
 from overcast.api.resource import Schema
 
@@ -52,4 +62,6 @@ HANDLERS: dict[str, Handlers] = {h.schema.collection: h for h in (
     Handlers(qos.POLICY_SCHEMA, qos.create_policy, qos.update_policy, qos.delete_policy,
              slow_delete=True),
     Handlers(agent.SCHEMA, None, agent.update, agent.delete, tags=False),
+    Handlers(address_group.SCHEMA, address_group.create, address_group.update,
+             address_group.delete, slow_delete=True),  # its delete looks at every rule
 )}

@@ -3,7 +3,7 @@ handler, with what the HTTP edge and the router need to know about each.
 
 ``ROUTES`` is built from ``registry`` (each collection, its members and their
 tags) plus the paths below one object (port bindings, router interface
-actions, QoS bandwidth limit rules) and the documents about the API.  A path
+actions, QoS bandwidth limit rules, address group actions) and the documents about the API.  A path
 that matches some route but not with this method is 405, except below a
 document (404, as nothing is there); a path no route matches is 404.
 """
@@ -18,6 +18,7 @@ from functools import partial
 from overcast.api import bindings, handlers, meta, tags
 from overcast.api import convert as cv
 from overcast.api.errors import MethodNotAllowed, NotFound
+from overcast.api.kinds import address_group
 from overcast.api.registry import HANDLERS, Handlers
 from overcast.api.session import Call
 from overcast.api.wire import Response
@@ -153,6 +154,7 @@ def _collection(h: Handlers) -> list[Route]:
 def _below_one_object() -> list[Route]:
     port, rtr, rules = ("/v2.0/ports/{id}", "/v2.0/routers/{id}",
                         "/v2.0/qos/policies/{id}/bandwidth_limit_rules")
+    group = address_group.SCHEMA.path + "/{id}"
     return [
         Route("GET", port + "/bindings", bindings.handle_list),
         Route("POST", port + "/bindings", bindings.handle_create),
@@ -168,6 +170,8 @@ def _below_one_object() -> list[Route]:
         Route("GET", rules + "/{rule_id}", handlers.show_rule),
         Route("PUT", rules + "/{rule_id}", handlers.update_rule),
         Route("DELETE", rules + "/{rule_id}", handlers.delete_rule),
+        Route("PUT", group + "/add_addresses", address_group.add_addresses),
+        Route("PUT", group + "/remove_addresses", address_group.remove_addresses),
     ]
 
 

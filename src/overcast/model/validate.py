@@ -292,12 +292,41 @@ def check_rule(rule: SecurityGroupRule, existing: Iterable[SecurityGroupRule]) -
             problems.append(Problem("security_group_rule.remote_ip_prefix",
                                     f"{rule.remote_ip_prefix} does not match ethertype "
                                     f"{rule.ethertype}"))
-    if rule.remote_ip_prefix is not None and rule.remote_group_id is not None:
-        problems.append(Problem("security_group_rule.remote_group_id",
-                                "remote_group_id and remote_ip_prefix are mutually exclusive"))
+    problems += _check_one_remote(rule)
     if not problems:
         problems += _check_duplicate(rule, existing)
     return problems
+
+
+def _check_one_remote(rule: SecurityGroupRule) -> list[Problem]:
+    """A rule's remote is a prefix, a security group or an address group: at most one."""
+    given = [name for name, value in (("remote_ip_prefix", rule.remote_ip_prefix),
+                                      ("remote_group_id", rule.remote_group_id),
+                                      ("remote_address_group_id", rule.remote_address_group_id))
+             if value is not None]
+    if len(given) < 2:
+        return []
+    if rule.remote_address_group_id is None:
+        return [Problem("security_group_rule.remote_group_id",
+                        "remote_group_id and remote_ip_prefix are mutually exclusive")]
+    return [Problem("security_group_rule.remote_address_group_id",
+                    f"only one of remote_ip_prefix, remote_group_id and remote_address_group_id "
+                    f"may be given ({' and '.join(given)} are)")]
+
+
+def group_address(value: object, bare: bool = False) -> str:
+    """One address of an address group as Neutron stores it: the network of
+    the prefix (``10.0.0.5/24`` is ``10.0.0.0/24``).  A bare address (no
+    ``/``) is a /32 or /128 only where Neutron takes one (``bare``: the
+    add_addresses action); its create refuses it, recommending the prefix.
+    ValueError naming the value if it is not an address or prefix."""
+    try:
+        net = ipam.parse_network(value, strict=False)
+    except (ValueError, TypeError):
+        raise ValueError(f"'{value}' is not a valid IP subnet") from None
+    if not bare and "/" not in str(value):
+        raise ValueError(f"'{value}' isn't a recognized IP subnet cidr, '{net}' is recommended")
+    return str(net)
 
 
 def _proto_number(proto: str) -> bool:
@@ -333,7 +362,7 @@ def rule_key(r: SecurityGroupRule) -> tuple[object, ...]:
     net = normalized_prefix(r.remote_ip_prefix) if r.remote_ip_prefix is not None else None
     prefix = str(net) if net is not None and net.prefixlen else None
     return (r.security_group_id, r.direction, r.ethertype, proto, r.port_range_min,
-            r.port_range_max, prefix, r.remote_group_id)
+            r.port_range_max, prefix, r.remote_group_id, r.remote_address_group_id)
 
 
 def _check_duplicate(rule: SecurityGroupRule,

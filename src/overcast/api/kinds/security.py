@@ -9,6 +9,7 @@ from overcast.api import convert as cv
 from overcast.api import policy
 from overcast.api.auth import Context
 from overcast.api.errors import Conflict, from_model_error
+from overcast.api.kinds import address_group
 from overcast.api.repo import Repo
 from overcast.api.resource import Attr, Schema, stored
 from overcast.model import keys, validate
@@ -28,7 +29,6 @@ def _protocol(value: Any) -> str | None:
 
 
 def _rule_extra(repo: Repo, rule: SecurityGroupRule, out: dict[str, Any]) -> None:
-    out["remote_address_group_id"] = None
     net = (validate.normalized_prefix(rule.remote_ip_prefix)
            if rule.remote_ip_prefix is not None else None)
     out["normalized_cidr"] = str(net) if net is not None else None
@@ -113,6 +113,8 @@ RULE_SCHEMA = Schema(
         Attr("port_range_max", "port_range_max", cv.optional(cv.to_int), put=False),
         Attr("remote_ip_prefix", "remote_ip_prefix", cv.optional(cv.to_str(64)), put=False),
         Attr("remote_group_id", "remote_group_id", cv.optional(cv.to_uuidish), put=False),
+        Attr("remote_address_group_id", "remote_address_group_id", cv.optional(cv.to_uuidish),
+             put=False),
     ),
     extra=_rule_extra,
 )
@@ -202,6 +204,7 @@ def create_rule(repo: Repo, ctx: Context, fields: dict[str, Any]) -> SecurityGro
     rule = _canonical_icmp(SecurityGroupRule(**fields))
     if rule.remote_group_id is not None:
         repo.must(SecurityGroup, rule.remote_group_id, GROUP_SCHEMA.visible(ctx))
+    address_group.check_usable(repo, ctx, rule.remote_address_group_id)
     alike = repo.view(SecurityGroupRule, "security_group_id", group.id, "by_key", RulesByKey)
     problems = validate.check_rule(rule, alike.like(rule))
     invalid = [p for p in problems if p.kind != "conflict"] + _neutron_problems(rule)
@@ -267,6 +270,7 @@ def _neutron_type(problem: Problem, rule: SecurityGroupRule) -> str:
         return "SecurityGroupRuleParameterConflict" if valid else "InvalidCIDR"
     return {"protocol": "SecurityGroupRuleInvalidProtocol",
             "remote_group_id": "SecurityGroupRemoteGroupAndRemoteIpPrefix",
+            "remote_address_group_id": "SecurityGroupMultipleRemoteEntites",
             "ethertype": "SecurityGroupEthertypeConflictWithProtocol"}.get(field,
                                                                             "HTTPBadRequest")
 
