@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from overcast.model.types import AddressPair, FixedIP, SecurityGroupRule
 from overcast.plan import HostView, plan_host
-from overcast.plan.firewall import FirewallPlan
+from overcast.plan.firewall import FirewallPlan, forget
 from overcast.plan.firewall_expr import canonical
 from overcast.plan.firewall_groupsets import CACHE, HOSTS
 from overcast.plan.firewall_rules import RuleShape, rule_shape, sg_elements
@@ -41,7 +41,7 @@ def outputs(plan: HostPlan) -> tuple[object, ...]:
 
 
 def from_scratch(view: HostView) -> HostPlan:
-    CACHE.clear()
+    forget()
     return plan_host(view)
 
 

@@ -10,7 +10,7 @@ from overcast.agent.view import ModelView
 from overcast.model import keys
 from overcast.model.types import Resource
 from overcast.plan import plan_host
-from overcast.plan.firewall_groupsets import CACHE
+from overcast.plan.firewall import forget
 from overcast.store.base import Event, KeyValue
 
 from .scenarios import HOSTS, NET_A, net
@@ -62,5 +62,5 @@ def test_plans_after_rule_and_member_events_are_the_plans_from_nothing() -> None
         warm = plan_host(view.host_view(HOST, HOSTS[HOST]))
         assert warm.firewall is not None and rule_elements(warm.firewall)
         assert outputs(plan_host(view.host_view(HOST, HOSTS[HOST]))) == outputs(warm)
-        CACHE.clear()
+        forget()
         assert outputs(plan_host(view.host_view(HOST, HOSTS[HOST]))) == outputs(warm), event

@@ -21,11 +21,11 @@ from ipaddress import IPv6Address, ip_network
 from typing import TypeVar
 
 from overcast.model.problems import Problem
-from overcast.model.types import Port, SecurityGroup
+from overcast.model.types import AddressPair, FixedIP, Port, SecurityGroup
 from overcast.plan import names
 from overcast.plan.firewall_chains import chains, sets, zone_chain, zone_chain_name
 from overcast.plan.firewall_expr import canonical, jump
-from overcast.plan.firewall_groupsets import GroupSet, elements_of
+from overcast.plan.firewall_groupsets import CACHE, GroupSet, elements_of
 from overcast.plan.firewall_space import Network, prefix_cover
 from overcast.plan.subsystems.firewall_observe import address_span
 from overcast.plan.subsystems.firewall_records import NftElement, NftRuleset, NftTable
@@ -34,6 +34,7 @@ from overcast.plan.view import HostView
 K = TypeVar("K", str, tuple[str, ...])
 TAG_BITS = 24  # group set tags: 1 .. 2**24-1 in meta mark
 ZONES = 65535  # conntrack zones: 1 .. 65535
+PORTS = 1 << 14  # ports whose anti-spoofing elements are kept (of the last plans)
 RULE_PATH = "security_group_rule/"  # a rule's problems' path: RULE_PATH + its id
 
 
@@ -75,8 +76,11 @@ class _Out:
     problems: list[Problem] = field(default_factory=list)
 
     def add(self, family: str, set_: str, key: object, source: str, data: object = None) -> None:
-        ident = (family, set_, canonical(key))
-        data_text = "" if data is None else canonical(data)
+        self.add_text(family, set_, _text(key), source, "" if data is None else _text(data))
+
+    def add_text(self, family: str, set_: str, key: str, source: str, data_text: str = "") -> None:
+        """``add`` of a key (and data) already in canonical JSON."""
+        ident = (family, set_, key)
         held = self.elements.setdefault(ident, (data_text, []))
         if held[0] != data_text:
             self.problems.append(Problem(source, f"{set_} {ident[2]} is already {held[0]}"))
@@ -119,6 +123,16 @@ def compile_firewall(view: HostView, devices: Mapping[str, str]) -> FirewallPlan
     enforced = _enforced(local, view, problems)
     return FirewallPlan(ruleset, dict(sorted(tags.items())), dict(sorted(zones.items())),
                         sources, problems, enforced)
+
+
+def forget() -> None:
+    """Drop everything kept from earlier plans (the group sets, the ports'
+    elements, parsed addresses): the next plan is made from nothing.  Plans
+    never need it (what is kept is a function of its inputs); tests do, to
+    compare a plan with the one made from nothing."""
+    CACHE.clear()
+    for cached in (_port_elements, _scalar_text, _net):
+        cached.cache_clear()
 
 
 def _enforced(local: Iterable[Port], view: HostView,
@@ -181,23 +195,45 @@ def _port_security(out: _Out, port: Port, tap: str, conntrack: str) -> None:
     for a stateless port, ``tracked_mac`` for a stateful one on a bridge
     with a stateless port, "" for none)."""
     src = f"port/{port.id}"
-    mac = port.mac_address.lower()
+    bridge = names.bridge_name(port.network_id) if conntrack else ""
+    for family, set_, key in _port_elements(tap, port.mac_address, port.fixed_ips,
+                                            port.allowed_address_pairs, bridge, conntrack):
+        out.add_text(family, set_, key, src)
+
+
+@functools.lru_cache(maxsize=PORTS)
+def _port_elements(tap: str, mac_address: str, fixed_ips: tuple[FixedIP, ...],
+                   pairs: tuple[AddressPair, ...], bridge: str,
+                   conntrack: str) -> tuple[tuple[str, str, str], ...]:
+    """(family, set, canonical key) of one port's anti-spoofing elements
+    (``_port_security``); kept for the ports of the last plans, which the
+    next plan has again."""
+    mac = mac_address.lower()
     by_mac: dict[str, list[tuple[Network, str]]] = {mac: []}
-    for fixed in port.fixed_ips:
-        by_mac[mac].append((ip_network(fixed.ip_address), src))
-    for pair in port.allowed_address_pairs:
+    for fixed in fixed_ips:
+        by_mac[mac].append((ip_network(fixed.ip_address), ""))
+    for pair in pairs:
         by_mac.setdefault((pair.mac_address or mac).lower(), []).append(
-            (ip_network(pair.ip_address, strict=False), src))
-    out.add("bridge", "secured", tap, src)
+            (ip_network(pair.ip_address, strict=False), ""))
+    out = [("bridge", "secured", canonical(tap))]
     for m, nets in sorted(by_mac.items()):
-        out.add("bridge", "mac_ok", {"concat": [tap, m]}, src)
+        out.append(("bridge", "mac_ok", canonical({"concat": [tap, m]})))
         if conntrack:
-            out.add("inet", conntrack, {"concat": [names.bridge_name(port.network_id), m]}, src)
-        nets.append((ip_network(f"{_link_local(m)}/128"), src))
+            out.append(("inet", conntrack, canonical({"concat": [bridge, m]})))
+        nets.append((ip_network(f"{_link_local(m)}/128"), ""))
         for net, _ in prefix_cover(nets):
             set_ = "ip4_ok" if net.version == 4 else "ip6_ok"
             span = address_span(str(net.network_address), str(net.broadcast_address))
-            out.add("bridge", set_, {"concat": [tap, m, span]}, src)
+            out.append(("bridge", set_, canonical({"concat": [tap, m, span]})))
+    return tuple(out)
+
+
+def _text(value: object) -> str:
+    """``canonical``, kept for names and numbers (the same taps and tags each plan)."""
+    return _scalar_text(value) if isinstance(value, str | int) else canonical(value)
+
+
+_scalar_text = functools.lru_cache(maxsize=1 << 16, typed=True)(canonical)
 
 
 def _link_local(mac: str) -> str:
