@@ -245,3 +245,48 @@ def test_a_tuple_of_rules_is_trusted_by_identity_a_list_never() -> None:
     assert outputs(plan_host(v)) == outputs(from_scratch(v))
     plan_host(as_tuple)
     assert outputs(plan_host(with_rules(v, (*rules, extra)))) == outputs(from_scratch(v))
+
+
+NESTED = ("0.0.0.0/0", "10.0.0.0/8", "10.0.0.0/16", "10.0.0.0/24", "10.0.0.128/25", "10.0.0.5/32",
+          "10.0.1.0/24", "10.1.0.0/16", "192.0.2.0/24", "::/0", "fd00::/8", "fd00::/64",
+          "fd00::1/128")
+
+
+@st.composite
+def nested_rule(draw: st.DrawFn, n: int) -> SecurityGroupRule:
+    remote = draw(st.sampled_from([*NESTED, DEFAULT]))
+    kw: dict[str, object] = {"remote_group_id": remote} if remote == DEFAULT else {
+        "remote_ip_prefix": remote}
+    proto = draw(st.sampled_from([None, "tcp", "udp", "icmp"]))
+    kw["protocol"] = proto
+    if proto in ("tcp", "udp") and draw(st.booleans()):
+        lo = draw(st.integers(1, 40))
+        kw.update(port_range_min=lo, port_range_max=draw(st.integers(lo, 50)))
+    if proto == "icmp" and draw(st.booleans()):
+        kw.update(port_range_min=draw(st.integers(0, 3)))
+    version = "IPv6" if ":" in remote else "IPv4" if remote != DEFAULT else draw(
+        st.sampled_from(["IPv4", "IPv6"]))
+    return rule(n, draw(st.sampled_from([WEB, DEFAULT])), draw(st.sampled_from(["ingress", "egress"])),
+                version, **kw)
+
+
+@FAST
+@given(st.integers(2, 12).flatmap(lambda k: st.tuples(
+    st.tuples(*(nested_rule(n) for n in range(1, k + 1))),
+    st.lists(st.integers(0, k - 1), min_size=1, max_size=16))))
+def test_one_rule_at_a_time_among_nested_prefixes_plans_as_from_scratch(
+        case: tuple[tuple[SecurityGroupRule, ...], list[int]]) -> None:
+    """Rules come and go one at a time among prefixes inside each other (trees
+    merge and split), with a remote group whose member moves."""
+    pool, toggles = case
+    ports = [vm(1, "h1", "10.0.0.1,fd00::1", [DEFAULT, WEB]), vm(2, "h2", "10.0.0.5", [DEFAULT])]
+    on = [True] * len(pool)
+    view = world(ports, GROUPS, pool)
+    from_scratch(view)
+    for i in toggles:
+        on[i] = not on[i]
+        view = with_rules(view, [r for r, keep in zip(pool, on, strict=True) if keep])
+        if i % 3 == 0:  # and the remote group's member moves
+            view = readdressed(view, 1, "10.0.1.7" if view.ports[1].fixed_ips[0].ip_address ==
+                               "10.0.0.5" else "10.0.0.5")
+        assert_as_from_scratch(view)
