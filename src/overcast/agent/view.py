@@ -40,16 +40,16 @@ class ModelView:
         self.hosts_raw: dict[str, dict[str, Any]] = {}  # host name -> registration
         self.statuses: dict[str, dict[str, Any]] = {}  # port id -> status value
         self.revision = 0
-        # the rules as one tuple until one of them changes: every pass's view carries the
-        # same tuple, so the planner finds its last grouping of them by identity
-        self._rules: tuple[SecurityGroupRule, ...] | None = None
+        # kind -> its objects as one tuple until one of them changes: every pass's view
+        # carries the same tuples, so the planner finds what it made of them by identity
+        self._tuples: dict[str, tuple[Any, ...]] = {}
 
     def load(self, kvs: Iterable[KeyValue], revision: int) -> None:
         """Replace everything with a full read taken at ``revision``."""
         self.values = {}
         self.models = {kind: {} for kind in MODELS}
         self.hosts_raw, self.statuses = {}, {}
-        self._rules = None
+        self._tuples = {}
         for kv in kvs:
             if kv.key.startswith(KEPT_PREFIXES):
                 self._put(kv.key, kv.value)
@@ -100,8 +100,7 @@ class ModelView:
                 self.models[kind].pop(key, None)
 
     def _changes(self, key: str) -> None:
-        if _kind(key) == "security_group_rule":
-            self._rules = None
+        self._tuples.pop(_kind(key) or "", None)
 
     def _model_of(self, key: str) -> dict[str, Any]:
         return self.models.get(_kind(key) or "", {})
@@ -123,10 +122,11 @@ class ModelView:
     def security_group_rules(self) -> list[SecurityGroupRule]:
         return list(self.models["security_group_rule"].values())
 
-    def _rule_tuple(self) -> tuple[SecurityGroupRule, ...]:
-        if self._rules is None:
-            self._rules = tuple(self.models["security_group_rule"].values())
-        return self._rules
+    def _tuple(self, kind: str) -> tuple[Any, ...]:
+        found = self._tuples.get(kind)
+        if found is None:
+            found = self._tuples[kind] = tuple(self.models[kind].values())
+        return found
 
     def address_groups(self) -> list[AddressGroup]:
         return list(self.models["address_group"].values())
@@ -138,9 +138,9 @@ class ModelView:
         hosts = self.hosts()
         hosts[host] = underlay_ip
         return HostView(host=host, underlay_ip=underlay_ip, hosts=hosts,
-                        networks=self.networks(), ports=self.ports(),
+                        networks=self.networks(), ports=self._tuple("port"),
                         security_groups=self.security_groups(),
-                        security_group_rules=self._rule_tuple(), firewall=firewall,
+                        security_group_rules=self._tuple("security_group_rule"), firewall=firewall,
                         address_groups=self.address_groups())
 
     def port_status(self, port_id: str) -> dict[str, Any] | None:

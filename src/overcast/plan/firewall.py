@@ -14,8 +14,9 @@ multiplied by ports.
 from __future__ import annotations
 
 import functools
+import threading
 import zlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv6Address, ip_network
 from typing import TypeVar
@@ -131,6 +132,7 @@ def forget() -> None:
     never need it (what is kept is a function of its inputs); tests do, to
     compare a plan with the one made from nothing."""
     CACHE.clear()
+    _LAST_MEMBERS.clear()
     for cached in (_port_elements, _scalar_text, _net):
         cached.cache_clear()
 
@@ -249,11 +251,39 @@ def _net(text: str, strict: bool = True) -> Network:
     return ip_network(text, strict=strict)
 
 
-def _members(view: HostView) -> dict[str, tuple[Network, ...]]:
+class _LastMembers:
+    """The members of the last ports read, while those ports are the same
+    tuple (immutable: the agent's view passes the same one until a port
+    changes); a list is read again every time."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._ports: Sequence[Port] = ()
+        self._members: dict[str, tuple[Network, ...]] = {}
+
+    def of(self, ports: Sequence[Port]) -> dict[str, tuple[Network, ...]]:
+        with self._lock:
+            if isinstance(ports, tuple) and ports is self._ports:
+                return self._members
+        members = _members(ports)
+        if isinstance(ports, tuple):
+            with self._lock:
+                self._ports, self._members = ports, members
+        return members
+
+    def clear(self) -> None:
+        with self._lock:
+            self._ports, self._members = (), {}
+
+
+_LAST_MEMBERS = _LastMembers()
+
+
+def _members(ports: Iterable[Port]) -> dict[str, tuple[Network, ...]]:
     """Security group id -> the addresses of its member ports, on any host
     (fixed IPs and allowed address pairs)."""
     out: dict[str, list[Network]] = {}
-    for port in view.ports:
+    for port in ports:
         nets = [_net(f.ip_address) for f in port.fixed_ips]
         nets += [_net(p.ip_address, strict=False) for p in port.allowed_address_pairs]
         for group in set(port.security_groups):
@@ -277,7 +307,7 @@ class _Remotes(Mapping[str, tuple[Network, ...]]):
 
     def _all(self) -> dict[str, tuple[Network, ...]]:
         if self._made is None:
-            self._made = {**_members(self._view), **_address_groups(self._view)}
+            self._made = {**_LAST_MEMBERS.of(self._view.ports), **_address_groups(self._view)}
         return self._made
 
     def __getitem__(self, key: str) -> tuple[Network, ...]:

@@ -145,17 +145,30 @@ class GroupSet:
                 self.by_remote.setdefault(new.remote, set()).add(rid)
         if old is not None and new is not None and old.shape == new.shape:
             return
-        source = f"security_group_rule/{rid}"
-        before = _parts(old.shape if old else None)
-        after = _parts(new.shape if new else None)
-        for bucket, net in before.keys() - after.keys():
-            self.forests[bucket].remove(net, source)
-        for (bucket, net), shape in after.items():
-            if before.get((bucket, net)) != shape:
-                forest = self.forests.get(bucket)
-                if forest is None:
-                    forest = self.forests[bucket] = Forest(apart=f"{bucket[2]}_any" in KINDS)
-                forest.add(net, source, shape)
+        self._move(f"security_group_rule/{rid}", old.shape if old else None,
+                   new.shape if new else None)
+
+    def _move(self, source: str, old: RuleShape | None, new: RuleShape | None) -> None:
+        """Take the rule ``source`` from the prefixes of ``old`` to those of
+        ``new``: a prefix whose part of the rule stays is not touched (a
+        remote group's member that comes or goes is one prefix)."""
+        before = set(old.remotes) if old else set()
+        after = set(new.remotes) if new else set()
+        same = old is not None and new is not None and _box(old) == _box(new)
+        kept = before & after if same else set()
+        now = _bucket(new) if new else None
+        if old is not None:
+            was = _bucket(old)
+            for net in before - kept:
+                if not (was == now and net in after):  # else: overwritten below
+                    self.forests[was].remove(net, source)
+        if new is None or now is None:
+            return
+        forest = self.forests.get(now)
+        if forest is None:
+            forest = self.forests[now] = Forest(apart=f"{now[2]}_any" in KINDS)
+        for net in after - kept:
+            forest.add(net, source, replace(new, remotes=(net,)))
 
     def _flush(self) -> None:
         for bucket, forest in list(self.forests.items()):
@@ -169,12 +182,9 @@ class GroupSet:
         self.problems = tuple(p for problems in self.refused.values() for p in problems)
 
 
-def _parts(shape: RuleShape | None) -> dict[tuple[Bucket, Network], RuleShape]:
-    """(bucket, remote prefix) -> the shape with that prefix alone."""
-    if shape is None:
-        return {}
-    bucket = _bucket(shape)
-    return {(bucket, net): replace(shape, remotes=(net,)) for net in shape.remotes}
+def _box(shape: RuleShape) -> RuleShape:
+    """The shape without its remotes: what it admits from each of them."""
+    return replace(shape, remotes=())
 
 
 @dataclass
