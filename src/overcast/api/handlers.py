@@ -1,5 +1,6 @@
 """Route handlers for the collections of ``registry`` and their members, for
-router interface actions and for the bandwidth limit rules of a QoS policy.
+router interface and address group actions and for the bandwidth limit
+rules of a QoS policy.
 
 Each takes the ``Call`` (who, what, the path's ids, the store) and returns the
 ``Response``; the work on the model runs in one read snapshot or one
@@ -14,12 +15,18 @@ from typing import Any
 from overcast.api import listing, policy, query
 from overcast.api.auth import Context
 from overcast.api.errors import BadRequest, NotFound
-from overcast.api.kinds import qos, router, security
+from overcast.api.kinds import address_group, qos, router, security
 from overcast.api.registry import Handlers
 from overcast.api.repo import Repo
 from overcast.api.session import Call, Session
 from overcast.api.wire import Response, check_revision, unwrap
-from overcast.model.types import BandwidthLimitRule, QosPolicy, Router, SecurityGroup
+from overcast.model.types import (
+    AddressGroup,
+    BandwidthLimitRule,
+    QosPolicy,
+    Router,
+    SecurityGroup,
+)
 
 
 # collections ---------------------------------------------------------------------
@@ -146,6 +153,33 @@ def _router_action(call: Call, verb: str, action: RouterAction) -> Response:
         policy.authorize(call.ctx, verb, "router_interface", policy.target("router", found),
                          what=f"router {found.id}")
         return action(repo, call.ctx, found, body)
+    return Response(200, call.write(apply))
+
+
+# address group actions ---------------------------------------------------------
+def add_addresses(call: Call) -> Response:
+    return _address_action(call, "add", address_group.add)
+
+
+def remove_addresses(call: Call) -> Response:
+    return _address_action(call, "remove", address_group.remove)
+
+
+AddressAction = Callable[[Repo, Context, AddressGroup, tuple[str, ...]], AddressGroup]
+
+
+def _address_action(call: Call, verb: str, action: AddressAction) -> Response:
+    """add_addresses / remove_addresses: the group as it is after, as Neutron answers."""
+    wanted = address_group.requested(call.body())
+    schema = address_group.SCHEMA
+
+    def apply(repo: Repo) -> dict[str, Any]:
+        group = repo.must(AddressGroup, call.params["id"], schema.visible(call.ctx))
+        # the rule is add_addresses / remove_addresses, on the group
+        policy.authorize(call.ctx, verb, "addresses", policy.target(schema.member, group),
+                         what=f"address group {group.id}")
+        return {schema.member: schema.render_for(call.ctx, repo,
+                                                 action(repo, call.ctx, group, wanted))}
     return Response(200, call.write(apply))
 
 

@@ -170,8 +170,8 @@ def _below_one_object() -> list[Route]:
         Route("GET", rules + "/{rule_id}", handlers.show_rule),
         Route("PUT", rules + "/{rule_id}", handlers.update_rule),
         Route("DELETE", rules + "/{rule_id}", handlers.delete_rule),
-        Route("PUT", group + "/add_addresses", address_group.add_addresses),
-        Route("PUT", group + "/remove_addresses", address_group.remove_addresses),
+        Route("PUT", group + "/add_addresses", handlers.add_addresses),
+        Route("PUT", group + "/remove_addresses", handlers.remove_addresses),
     ]
 
 

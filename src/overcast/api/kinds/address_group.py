@@ -11,13 +11,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from overcast.api import convert as cv
-from overcast.api import policy
 from overcast.api.auth import Context
 from overcast.api.errors import BadRequest, Conflict, NotFound
 from overcast.api.repo import Repo
 from overcast.api.resource import Attr, Schema
-from overcast.api.session import Call
-from overcast.api.wire import Response
 from overcast.model import validate
 from overcast.model.types import AddressGroup, SecurityGroupRule
 
@@ -78,17 +75,10 @@ def check_usable(repo: Repo, ctx: Context, group_id: str | None) -> None:
         repo.must(AddressGroup, group_id, SCHEMA.visible(ctx))
 
 
-# the actions -------------------------------------------------------------------
-def add_addresses(call: Call) -> Response:
-    return _action(call, "add")
-
-
-def remove_addresses(call: Call) -> Response:
-    return _action(call, "remove")
-
-
-def _requested(body: Any) -> tuple[str, ...]:
-    """The ``{"addresses": [...]}`` body of an action, normalized."""
+# the actions (their routes: ``handlers.add_addresses``, ``handlers.remove_addresses``)
+def requested(body: Any) -> tuple[str, ...]:
+    """The ``{"addresses": [...]}`` body of an action, normalized (a bare
+    address is its host prefix, repeats are one), or a 400."""
     if not isinstance(body, dict) or set(body) != {"addresses"}:
         raise BadRequest("The body of an address group action must be "
                          "{\"addresses\": [<CIDR>, ...]}")
@@ -99,27 +89,21 @@ def _requested(body: Any) -> tuple[str, ...]:
     return wanted
 
 
-def _action(call: Call, verb: str) -> Response:
-    """add_addresses / remove_addresses, as Neutron: all of them or none."""
-    wanted = _requested(call.body())
+def add(repo: Repo, ctx: Context, group: AddressGroup, wanted: tuple[str, ...]) -> AddressGroup:
+    """All of ``wanted`` join the group, or none if one is in it already (Neutron's rule)."""
+    present = [a for a in wanted if a in group.addresses]
+    if present:
+        raise BadRequest(f"Addresses {', '.join(present)} already exist in the address group "
+                         f"{group.id}.", type="AddressesAlreadyExist")
+    return repo.save(group.replace(addresses=sorted_addresses([*group.addresses, *wanted])))
 
-    def apply(repo: Repo) -> dict[str, Any]:
-        group = repo.must(AddressGroup, call.params["id"], SCHEMA.visible(call.ctx))
-        policy.authorize(call.ctx, verb, "addresses", policy.target(SCHEMA.member, group),
-                         what=f"address group {group.id}")
-        held = set(group.addresses)
-        if verb == "add":
-            present = [a for a in wanted if a in held]
-            if present:
-                raise BadRequest(f"Addresses {', '.join(present)} already exist in the address "
-                                 f"group {group.id}.", type="AddressesAlreadyExist")
-            now = sorted_addresses([*held, *wanted])
-        else:
-            absent = [a for a in wanted if a not in held]
-            if absent:
-                raise NotFound(f"Addresses {', '.join(absent)} not found in the address group "
-                               f"{group.id}.", type="AddressesNotFound")
-            now = sorted_addresses(held - set(wanted))
-        saved = repo.save(group.replace(addresses=now))
-        return {SCHEMA.member: SCHEMA.render_for(call.ctx, repo, saved)}
-    return Response(200, call.write(apply))
+
+def remove(repo: Repo, ctx: Context, group: AddressGroup,
+           wanted: tuple[str, ...]) -> AddressGroup:
+    """All of ``wanted`` leave the group, or none if one is not in it (Neutron's
+    AddressesNotFound, a NotFound: 404)."""
+    absent = [a for a in wanted if a not in group.addresses]
+    if absent:
+        raise NotFound(f"Addresses {', '.join(absent)} not found in the address group "
+                       f"{group.id}.", type="AddressesNotFound")
+    return repo.save(group.replace(addresses=sorted_addresses(set(group.addresses) - set(wanted))))
