@@ -103,8 +103,9 @@ def test_after_its_own_batch_observe_knows_the_state_without_listing(
             converged(kernel, want)  # its observe: the view our last batch left
             assert observed(kernel) == want
             assert kernel.listings == listed  # not one listing through four batches
-        assert observed(kernel, fresh=True) == want  # what a listing gives
-        assert kernel.listings == listed + 1
+        seen = observed(kernel, fresh=True)
+        assert seen == want and kernel.listings == listed + 1  # what a listing gives
+        assert seen.elements is want.elements  # shared: the next diff compares by identity
         assert observed(kernel) == want and kernel.listings == listed + 1
 
 

@@ -94,6 +94,8 @@ class NetlinkKernel:
         # (None: something else happened, the view goes at the end of the apply)
         self._moved: int | None = None
         self._kept = [self._keeping(sub) for sub in subsystems]
+        # subsystem name -> the records the last view held (``_shared``)
+        self._last: dict[str, tuple[Any, ...]] = {}
         self.listings = 0  # JSON listings of the ruleset taken (what a reused view saves)
         self._indexes: dict[str, int] | None = None  # name -> ifindex during an apply
         self._observed: dict[str, int] | None = None  # name -> ifindex of the last observe
@@ -159,7 +161,9 @@ class NetlinkKernel:
             probe = ReadProbe(rows)
             found = tuple(sub.observe(probe))
             if probe.nft_only:
+                found = _shared(found, self._last.get(sub.name, ()))
                 rows.keep(sub.name, found)
+                self._last[sub.name] = found
             return found
 
         return replace(sub, observe=observe)
@@ -194,6 +198,8 @@ class NetlinkKernel:
             self._view = None
         elif moved != view.generation:  # else no batch: the kernel holds the view still
             self._view = view.after(moved, changes, errors, self._subsystems)
+            if self._view is not None:
+                self._last.update(self._view.records)
         order = {id(change): i for i, change in enumerate(changes)}
         return sorted(errors, key=lambda err: order[id(err.change)])
 
@@ -520,6 +526,16 @@ class _Batch:
     def add(self, change: Change, request: Request) -> None:
         self.changes.append(change)
         self.requests.append(request)
+
+
+def _shared(found: tuple[Any, ...], last: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Freshly decoded records, each sharing what it can with the record of
+    its type held before (a record type with ``sharing``, as the firewall's
+    ruleset: equal parts become the same objects, so the diff that follows
+    compares by identity)."""
+    before = {type(r): r for r in last}
+    return tuple(r.sharing(before[type(r)]) if hasattr(r, "sharing") and type(r) in before
+                 else r for r in found)
 
 
 def _added(command: dict[str, Any], made: set[tuple[str, str]]) -> dict[str, Any]:

@@ -174,6 +174,17 @@ class NftRuleset:
     def devices(self) -> frozenset[str]:
         return frozenset(d for e in self.elements for d in e.devices())
 
+    def sharing(self, other: NftRuleset) -> NftRuleset:
+        """This ruleset holding ``other``'s set of elements when the two are
+        equal (counters stay this one's, in its sets).  Observe gives a
+        fresh listing's ruleset so: the held one is the last desired
+        ruleset, whose element objects the next plan reuses, and elements
+        compared with themselves compare by identity (10,000 elements:
+        ~0.1 ms instead of ~2 ms for each comparison of the sets)."""
+        if self.elements is other.elements or self.elements != other.elements:
+            return self
+        return NftRuleset(self.tables, self.sets, self.chains, other.elements)
+
     def delta(self, old: NftRuleset | None) -> str:
         """One line for logs, refusals and port status reasons (the ruleset
         of a host may have 100,000 elements): what changes from ``old``,
