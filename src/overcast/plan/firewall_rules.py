@@ -144,8 +144,9 @@ def _remotes(rule: SecurityGroupRule, version: int,
         return (net,)
     remote = remote_of(rule)
     if remote:
+        # one family: ordered by the address as an int (compared in C, not by IPv4Address.__lt__)
         return tuple(sorted({n for n in members.get(remote, ()) if n.version == version},
-                            key=lambda n: (n.version, n.network_address, n.prefixlen)))
+                            key=lambda n: (int(n.network_address), n.prefixlen)))
     return (EVERYWHERE[version],)
 
 
