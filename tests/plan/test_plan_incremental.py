@@ -232,9 +232,9 @@ def test_the_cache_keeps_only_the_last_plan_of_recent_hosts() -> None:
     assert CACHE.size() == HOSTS * 2
 
 
-def test_a_tuple_of_rules_is_trusted_by_identity_a_list_never() -> None:
-    """The same tuple is the same rules (the agent's view passes one until a
-    rule changes); a list may have changed in place since the last plan."""
+def test_the_same_rule_objects_are_the_same_rules_a_list_changed_in_place_is_not() -> None:
+    """The very rule objects of the last plan, in its order, are its rules
+    (they are frozen); a list changed in place since is compared anew."""
     v = base()
     rules = list(v.security_group_rules)
     as_tuple = replace(v, security_group_rules=tuple(rules))
@@ -245,6 +245,9 @@ def test_a_tuple_of_rules_is_trusted_by_identity_a_list_never() -> None:
     assert outputs(plan_host(v)) == outputs(from_scratch(v))
     plan_host(as_tuple)
     assert outputs(plan_host(with_rules(v, (*rules, extra)))) == outputs(from_scratch(v))
+    member = readdressed(v, 2, "10.0.0.33").ports[2]  # a remote member of DEFAULT
+    v.ports[2] = member  # type: ignore[index]  # the same list of ports, one changed
+    assert outputs(plan_host(v)) == outputs(from_scratch(v))
 
 
 NESTED = ("0.0.0.0/0", "10.0.0.0/8", "10.0.0.0/16", "10.0.0.0/24", "10.0.0.128/25", "10.0.0.5/32",

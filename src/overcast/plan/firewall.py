@@ -14,6 +14,7 @@ multiplied by ports.
 from __future__ import annotations
 
 import functools
+import operator
 import threading
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -252,23 +253,23 @@ def _net(text: str, strict: bool = True) -> Network:
 
 
 class _LastMembers:
-    """The members of the last ports read, while those ports are the same
-    tuple (immutable: the agent's view passes the same one until a port
-    changes); a list is read again every time."""
+    """The members of the last ports read, while the ports are the very
+    same objects in the same order (frozen: the fields members are made of
+    are tuples), as the agent's view passes them until a port changes."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._ports: Sequence[Port] = ()
+        self._ports: tuple[Port, ...] = ()
         self._members: dict[str, tuple[Network, ...]] = {}
 
     def of(self, ports: Sequence[Port]) -> dict[str, tuple[Network, ...]]:
         with self._lock:
-            if isinstance(ports, tuple) and ports is self._ports:
-                return self._members
+            last, members = self._ports, self._members
+        if ports is last or (len(ports) == len(last) and all(map(operator.is_, ports, last))):
+            return members
         members = _members(ports)
-        if isinstance(ports, tuple):
-            with self._lock:
-                self._ports, self._members = ports, members
+        with self._lock:
+            self._ports, self._members = tuple(ports), members
         return members
 
     def clear(self) -> None:

@@ -16,6 +16,7 @@ bounded cache), so a plan stays a pure function of its view.  Pure, no I/O.
 
 from __future__ import annotations
 
+import operator
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
@@ -189,11 +190,10 @@ def _box(shape: RuleShape) -> RuleShape:
 
 @dataclass
 class _Host:
-    """What is kept of a host's last plan: its view's rules when they were a
-    tuple (immutable: the same tuple is the same rules), grouped, and its
-    group sets."""
+    """What is kept of a host's last plan: its view's rules (the objects, in
+    their order), grouped, and its group sets."""
 
-    rules: Sequence[SecurityGroupRule] = ()
+    rules: tuple[SecurityGroupRule, ...] = ()
     grouped: dict[str, dict[str, SecurityGroupRule]] = field(default_factory=dict)
     sets: dict[tuple[str, ...], GroupSet] = field(default_factory=dict)
 
@@ -249,9 +249,15 @@ def elements_of(host: str, tags: Mapping[tuple[str, ...], int], rules: Sequence[
     ``members`` (remote group or address group id -> its addresses); each
     kept for the next plan of ``host``."""
     held = CACHE.take(host)
-    same = isinstance(rules, tuple) and rules is held.rules
-    grouped = held.grouped if same else group_rules(rules)
-    now = _Host(rules if isinstance(rules, tuple) else (), grouped)
+    # the very rule objects of the last plan, in the same order, are the same rules (they are
+    # frozen): the grouping is kept, and so are the group maps each group set compares first
+    same = rules is held.rules or (len(rules) == len(held.rules)
+                                   and all(map(operator.is_, rules, held.rules)))
+    if same:
+        now = _Host(held.rules, held.grouped)
+    else:
+        now = _Host(tuple(rules), group_rules(rules))
+    grouped = now.grouped
     for groupset, tag in sorted(tags.items(), key=lambda kv: kv[1]):
         entry = held.sets.get(groupset)
         if entry is None or entry.tag != tag:
