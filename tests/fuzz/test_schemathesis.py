@@ -53,6 +53,7 @@ REF_KIND = {
     "security_group_id": ("sg",),
     "remote_group_id": ("sg",),
     "qos_policy_id": ("qos",),
+    "remote_address_group_id": ("ag",),
 }
 # collection in the path -> seeded object kind for its {id}
 PATH_KIND = {
@@ -65,6 +66,7 @@ PATH_KIND = {
     "floatingips": "fip",
     "qos": "qos",
     "agents": "agent",
+    "address-groups": "ag",
 }
 # other path parameters -> the seeded values to pick from
 PATH_SEEDS = {
@@ -184,6 +186,8 @@ def seed(base: str) -> dict[str, str]:
             c, "/floatingips", {"floatingip": {"floating_network_id": ids["external"]}}
         )["id"]
         ids["qos"] = _post(c, "/qos/policies", {"policy": {"name": "seed"}})["id"]
+        ids["ag"] = _post(c, "/address-groups",
+                          {"address_group": {"name": "seed", "addresses": ["10.30.0.0/24"]}})["id"]
         agents = c.get("/agents").json().get("agents", [])
         ids["agent"] = agents[0]["id"] if agents else "no-agent"
         ids["host"], ids["inactive_host"], ids["tag"] = *HOSTS, TAG
