@@ -51,6 +51,7 @@ from overcast.plan.diff import diff
 from overcast.plan.firewall import compile_firewall
 from overcast.plan.firewall_admits import Flow
 from overcast.plan.names import FW_TABLE, PORT_GROUP, bridge_name, tap_name
+from overcast.plan.subsystems.firewall_records import NftRuleset
 from plan.scenarios import HOSTS, NET_A, NET_B, net
 from plan.test_firewall_golden import DB, DEFAULT, LOOSE, WEB, default_rules, group, rule, vm
 
@@ -377,6 +378,38 @@ def test_forged_frames_reach_nobody_and_the_vms_own_traffic_still_works(host: Ma
     assert "10.0.0.254" not in neigh, neigh
     ping(bad, victim.ip)
     closed(talk(bad, victim, 8080))
+
+
+def test_a_changed_fixed_ip_is_the_only_address_the_port_may_send_from(host: MakeHost) -> None:
+    """The port's own addresses are elements of the hash sets ``ip4_host``
+    / ``ip6_host``: a changed fixed IP deletes the old element (a delete
+    from a hash set names the key as it is, not as a range) and adds the
+    new one; datagrams from the old address no longer reach anyone, from
+    the new one they do."""
+    h = host([vm(1, "h1", "10.0.0.1"), vm(2, "h1", "10.0.0.2")], [group(DEFAULT)],
+             default_rules(DEFAULT))
+    mover, peer = h.vms[1], h.vms[2]
+    udp = listen(peer, 6000, socket.SOCK_DGRAM, addr="0.0.0.0")
+    ping(mover, peer.ip)
+    moved = replace(mover.port, fixed_ips=(replace(mover.port.fixed_ips[0], ip_address="10.0.0.11"),))
+    h.converge(replace(h.view, ports=[moved if p.id == moved.id else p for p in h.view.ports]))
+    (ruleset,) = h.kernel.observe(fresh=True)[NftRuleset]
+    hosts = {json.loads(e.key)["concat"][2] for e in ruleset.elements
+             if e.set == "ip4_host" and json.loads(e.key)["concat"][0] == tap_name(moved.id)}
+    assert hosts == {"10.0.0.11"}, hosts
+    # the guest takes its new address (and keeps the old one, to try it); the peer's MAC is
+    # known, so no ARP decides what passes
+    for cmd in (["addr", "add", "10.0.0.11/24", "dev", "eth0"],
+                ["neigh", "replace", peer.ip, "lladdr", peer.mac, "dev", "eth0", "nud", "permanent"]):
+        subprocess.run(["ip", "-n", mover.ns, *cmd], check=True)
+    for source in ("10.0.0.1", "10.0.0.11"):
+        out = in_netns(mover.ns, socket.AF_INET, socket.SOCK_DGRAM)
+        out.bind((source, 5000))
+        out.sendto(source.encode(), (peer.ip, 6000))
+        out.close()
+    assert ready(udp), "nothing from the new address arrived"
+    assert udp.recvfrom(100) == (b"10.0.0.11", ("10.0.0.11", 5000))
+    assert not ready(udp, 0.5), f"a datagram from the old address arrived: {udp.recvfrom(100)}"
 
 
 def test_an_allowed_address_pair_lets_a_vip_move_and_nobody_else_take_it(host: MakeHost) -> None:

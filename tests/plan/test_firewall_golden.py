@@ -22,6 +22,7 @@ from overcast.model.types import (
 from overcast.plan import HostView, plan_host
 from overcast.plan.diff import diff
 from overcast.plan.firewall import FirewallPlan, compile_firewall
+from overcast.plan.firewall_chains import STATELESS
 from overcast.plan.firewall_expr import rule_text
 from overcast.plan.state import Change, KernelState
 from overcast.plan.subsystems import SUBSYSTEMS
@@ -105,8 +106,6 @@ def elements(plan: FirewallPlan) -> str:
         # a rule set's tag is its key's last field
         line = re.sub(r"^(inet (?:in|eg)[46]_\w+ .* \. )(\d+)( #)",
                       lambda m: m[1] + f"<{labels.get(int(m[2]), m[2])}>" + m[3], line)
-        line = re.sub(r"^(inet stateless )(\d+)( #)", lambda m: m[1] + f"<{labels.get(int(m[2]), m[2])}>" + m[3],
-                      line)
         line = re.sub(r" : (\d+) #", lambda m: f" : <{labels.get(int(m[1]), m[1])}> #"
                       if int(m[1]) else " : 0 #", line)
         lines.append(line)
@@ -126,10 +125,9 @@ TAP1 = "tap00000001-00"
 def test_default_group_members_across_hosts() -> None:
     ports = [vm(1, "h1", "10.0.0.1"), vm(2, "h2", "10.0.0.2"), vm(3, "h2", "10.0.0.3", (WEB,))]
     plan = check(world(ports, [group(DEFAULT), group(WEB)], default_rules(DEFAULT)), f"""
-bridge ip4_ok {TAP1} . fa:16:3e:00:00:01 . 10.0.0.1 # {P1}
-bridge ip6_ok {TAP1} . fa:16:3e:00:00:01 . fe80::f816:3eff:fe00:1 # {P1}
+bridge ip4_host {TAP1} . fa:16:3e:00:00:01 . 10.0.0.1 # {P1}
+bridge ip6_host {TAP1} . fa:16:3e:00:00:01 . fe80::f816:3eff:fe00:1 # {P1}
 bridge mac_ok {TAP1} . fa:16:3e:00:00:01 # {P1}
-bridge secured {TAP1} # {P1}
 bridge tag ocxaaaaaaaa111 : 0 # {NET_A}
 bridge tag {TAP1} : <de> # {P1}
 inet eg4_any 0.0.0.0/0 . <de> # 00000003-5e5e-4000-8000-000000000003
@@ -219,21 +217,24 @@ def test_a_port_with_two_groups_gets_the_union_under_its_own_tag() -> None:
 
 
 def test_a_stateless_group_bypasses_conntrack_unless_its_peer_is_stateful() -> None:
-    """The stateless port's tag goes into ``stateless`` (its rules see every
-    packet) and its MAC into ``notrack_mac``; the MACs of the stateful ports
+    """The stateless port's tag has ``STATELESS`` set (its rules see every
+    packet) and its MAC goes into ``notrack_mac``; the MACs of the stateful ports
     on its bridge go into ``tracked_mac`` (their connections with it stay
     tracked: measured in tests/linux/test_firewall_packets.py)."""
     rules = [rule(1, LOOSE, protocol="udp", port_range_min=53, port_range_max=53)]
     ports = [vm(1, "h1", "10.0.0.1", (LOOSE,)), vm(2, "h1", "10.0.0.2"),
              vm(4, "h1", "10.0.1.4", network=NET_B)]
     plan = compiled(world(ports, [group(LOOSE, stateful=False), group(DEFAULT)], rules))
-    lines = [ln for ln in elements(plan).splitlines() if "track" in ln or "stateless" in ln]
+    lines = [ln for ln in elements(plan).splitlines() if "track" in ln]
     assert lines == [f"inet notrack_mac ocbaaaaaaaa111 . fa:16:3e:00:00:01 # {P1}",
-                     "inet stateless <10> # " + P1,
                      f"inet tracked_mac ocbaaaaaaaa111 . fa:16:3e:00:00:02 # {P2}"]
+    assert plan.tags[(LOOSE,)] & STATELESS and not plan.tags[(DEFAULT,)] & STATELESS
+    assert f"bridge tag {TAP1} : {plan.tags[(LOOSE,)]}" in {e.render().removeprefix("nft element ")
+                                                           .split(" #")[0] for e in plan.ruleset.elements}
     mixed = compiled(world([vm(1, "h1", "10.0.0.1", (LOOSE, WEB))],
                            [group(LOOSE, stateful=False), group(WEB)], rules))
-    assert not [ln for ln in elements(mixed).splitlines() if "track" in ln or "stateless" in ln]
+    assert not [ln for ln in elements(mixed).splitlines() if "track" in ln]
+    assert not any(tag & STATELESS for tag in mixed.tags.values())
     assert [p.path for p in mixed.problems] == [f"port/{P1}"]
 
 
@@ -251,13 +252,12 @@ def test_allowed_address_pairs_with_and_without_their_own_mac() -> None:
              AddressPair("10.0.0.5", ""))  # inside the /28: no element of its own
     ports = [vm(1, "h1", "10.0.0.1", (), allowed_address_pairs=pairs)]
     check(world(ports, [], []), f"""
+bridge ip4_host {TAP1} . fa:16:3e:aa:bb:cc . 10.0.0.100 # {P1}
 bridge ip4_ok {TAP1} . fa:16:3e:00:00:01 . 10.0.0.0/28 # {P1}
-bridge ip4_ok {TAP1} . fa:16:3e:aa:bb:cc . 10.0.0.100 # {P1}
-bridge ip6_ok {TAP1} . fa:16:3e:00:00:01 . fe80::f816:3eff:fe00:1 # {P1}
-bridge ip6_ok {TAP1} . fa:16:3e:aa:bb:cc . fe80::f816:3eff:feaa:bbcc # {P1}
+bridge ip6_host {TAP1} . fa:16:3e:00:00:01 . fe80::f816:3eff:fe00:1 # {P1}
+bridge ip6_host {TAP1} . fa:16:3e:aa:bb:cc . fe80::f816:3eff:feaa:bbcc # {P1}
 bridge mac_ok {TAP1} . fa:16:3e:00:00:01 # {P1}
 bridge mac_ok {TAP1} . fa:16:3e:aa:bb:cc # {P1}
-bridge secured {TAP1} # {P1}
 bridge tag ocxaaaaaaaa111 : 0 # {NET_A}
 bridge tag {TAP1} : <none> # {P1}
 inet zone ocbaaaaaaaa111 : jump zone_59486 # {NET_A}
@@ -272,7 +272,7 @@ def test_ipv6_addresses_icmp_types_and_protocol_names() -> None:
              rule(4, WEB, ethertype="IPv6", protocol="50")]
     plan = compiled(world([vm(1, "h1", "2001:db8::1", (WEB,))], [group(WEB)], rules))
     lines = elements(plan).splitlines()
-    assert f"bridge ip6_ok {TAP1} . fa:16:3e:00:00:01 . 2001:db8::1 # {P1}" in lines
+    assert f"bridge ip6_host {TAP1} . fa:16:3e:00:00:01 . 2001:db8::1 # {P1}" in lines
     assert [ln.split(" # ")[0] for ln in lines if ln.startswith(("inet in6", "inet eg6"))] == [
         "inet eg6_port 2001:db8::/32 . 53 . 17 . <3e>",
         "inet in6_icmp_any 260 . 58 . <3e>",  # type 1, code 4: 1 << 8 | 4
@@ -352,26 +352,29 @@ nft chain bridge forward hook forward prio -200 policy drop
   meta oifgroup 28515 meta mark set 4294967295
   meta mark set meta oifname map @tag
   meta oifgroup 28515 meta mark 4294967295 drop
-  meta oifname @secured jump to_port
+  meta oifgroup 28515 meta mark != 0 jump to_port
   accept
 nft chain bridge prerouting hook prerouting prio -300 policy drop
   meta iifgroup 28515 meta mark set 4294967295
   meta mark set meta iifname map @tag
   meta iifgroup 28515 meta mark 4294967295 drop
-  meta iifname @secured jump from_port
+  meta iifgroup 28515 meta mark != 0 jump from_port
   accept
 nft chain bridge from_port
   meta iifname . ether saddr != @mac_ok drop
   ether type arp arp saddr ip 0.0.0.0 meta iifname . arp saddr ether @mac_ok return
+  ether type arp meta iifname . arp saddr ether . arp saddr ip @ip4_host return
   ether type arp meta iifname . arp saddr ether . arp saddr ip != @ip4_ok drop
   ether type arp return
   ether type ip meta l4proto 17 udp sport 67 drop
   ether type ip ip saddr 0.0.0.0 ip daddr 255.255.255.255 meta l4proto 17 udp sport 68 udp dport 67 return
+  ether type ip meta iifname . ether saddr . ip saddr @ip4_host return
   ether type ip meta iifname . ether saddr . ip saddr != @ip4_ok drop
   ether type ip return
   ether type ip6 meta l4proto 17 udp sport 547 drop
   ether type ip6 meta l4proto 58 icmpv6 type { 134, 137 } drop
   ether type ip6 ip6 saddr :: meta l4proto 58 icmpv6 type { 131, 135, 143 } return
+  ether type ip6 meta iifname . ether saddr . ip6 saddr @ip6_host return
   ether type ip6 meta iifname . ether saddr . ip6 saddr != @ip6_ok drop
   ether type ip6 return
   drop
@@ -379,7 +382,7 @@ nft chain bridge to_port
   ether daddr & 01:00:00:00:00:00 00:00:00:00:00:00 meta oifname . ether daddr != @mac_ok drop
 nft chain inet egress hook prerouting prio -150
   meta mark 0 accept
-  meta mark != @stateless ct state established, related accept
+  meta mark & 16777216 0 ct state established, related accept
   ct state invalid drop
   meta nfproto ipv4 meta l4proto 6 ct state new tcp flags & fin, syn, rst, ack != syn ip saddr . ip daddr . meta l4proto . th sport . th dport @closed4 drop
   meta nfproto ipv4 meta l4proto 6 ct state new tcp flags & fin, syn, rst, ack != syn ip daddr . ip saddr . meta l4proto . th dport . th sport @closed4 drop
@@ -403,7 +406,7 @@ nft chain inet egress hook prerouting prio -150
   drop
 nft chain inet ingress hook forward prio 0
   meta mark 0 accept
-  meta mark != @stateless ct state established, related accept
+  meta mark & 16777216 0 ct state established, related accept
   ct state invalid drop
   meta nfproto ipv4 meta l4proto 6 ct state new tcp flags & fin, syn, rst, ack != syn ip saddr . ip daddr . meta l4proto . th sport . th dport @closed4 drop
   meta nfproto ipv4 meta l4proto 6 ct state new tcp flags & fin, syn, rst, ack != syn ip daddr . ip saddr . meta l4proto . th dport . th sport @closed4 drop
@@ -426,7 +429,7 @@ nft chain inet ingress hook forward prio 0
   meta nfproto ipv6 meta l4proto 58 th sport . meta l4proto . meta mark @in6_icmp_any accept
   drop
 nft chain inet raw hook prerouting prio -300
-  meta mark @stateless meta iifname . ether daddr != @tracked_mac notrack accept
+  meta mark & 16777216 16777216 meta iifname . ether daddr != @tracked_mac notrack accept
   meta mark 0 meta iifname . ether daddr @notrack_mac notrack accept
   meta iifname vmap @zone
 """

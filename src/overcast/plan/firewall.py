@@ -25,7 +25,7 @@ from typing import TypeVar
 from overcast.model.problems import Problem
 from overcast.model.types import AddressPair, FixedIP, Port, SecurityGroup
 from overcast.plan import names
-from overcast.plan.firewall_chains import chains, sets, zone_chain, zone_chain_name
+from overcast.plan.firewall_chains import STATELESS, chains, sets, zone_chain, zone_chain_name
 from overcast.plan.firewall_expr import canonical, jump
 from overcast.plan.firewall_groupsets import CACHE, GroupSet, elements_of
 from overcast.plan.firewall_space import Network, prefix_cover
@@ -108,6 +108,9 @@ def compile_firewall(view: HostView, devices: Mapping[str, str]) -> FirewallPlan
     tags = _probe({_groupset(p) for p in secured}, 2**TAG_BITS - 1)
     groups = {g.id: g for g in view.security_groups}
     stateless = {p.id for p in secured if _stateless(out, p, groups)}
+    for p in secured:  # the tag says it (firewall_chains.STATELESS): one group set, one answer
+        if p.id in stateless:
+            tags[_groupset(p)] |= STATELESS
     loose_nets = {p.network_id for p in secured if p.id in stateless}
     for port in local:
         tap = devices[port.id]
@@ -115,8 +118,6 @@ def compile_firewall(view: HostView, devices: Mapping[str, str]) -> FirewallPlan
                 tags[_groupset(port)] if port.port_security_enabled else 0)
         if port.port_security_enabled:
             loose = port.id in stateless
-            if loose:
-                out.add("inet", "stateless", tags[_groupset(port)], f"port/{port.id}")
             conntrack = "notrack_mac" if loose else "tracked_mac" if port.network_id in loose_nets else ""
             _port_security(out, port, tap, conntrack)
     groupsets = _security_groups(out, view, tags, groups)
@@ -218,14 +219,15 @@ def _port_elements(tap: str, mac_address: str, fixed_ips: tuple[FixedIP, ...],
     for pair in pairs:
         by_mac.setdefault((pair.mac_address or mac).lower(), []).append(
             (ip_network(pair.ip_address, strict=False), ""))
-    out = [("bridge", "secured", canonical(tap))]
+    out = []
     for m, nets in sorted(by_mac.items()):
         out.append(("bridge", "mac_ok", canonical({"concat": [tap, m]})))
         if conntrack:
             out.append(("inet", conntrack, canonical({"concat": [bridge, m]})))
         nets.append((ip_network(f"{_link_local(m)}/128"), ""))
         for net, _ in prefix_cover(nets):
-            set_ = "ip4_ok" if net.version == 4 else "ip6_ok"
+            host = net.prefixlen == net.max_prefixlen  # a hash set's (firewall_chains.sets)
+            set_ = f"ip{net.version}_{'host' if host else 'ok'}"
             span = address_span(str(net.network_address), str(net.broadcast_address))
             out.append(("bridge", set_, canonical({"concat": [tap, m, span]})))
     return tuple(out)

@@ -33,14 +33,23 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from overcast.plan.firewall_chains import CLOSED_TIMEOUT, FIELDS, ICMP, KINDS, closed_set, sg_set
+from overcast.plan.firewall_chains import (
+    CLOSED_TIMEOUT,
+    FIELDS,
+    ICMP,
+    KINDS,
+    STATELESS,
+    closed_set,
+    sg_set,
+)
 from overcast.plan.names import FW_TABLE
 from overcast.plan.subsystems.firewall_records import NftElement, NftRuleset
 
 Span = tuple[int, int]  # inclusive
 SETS = {(d, v): tuple((k, sg_set(d, v, k)) for k in KINDS) for d in ("ingress", "egress") for v in (4, 6)}
 RULE_SETS = {name: kind for kinds in SETS.values() for kind, name in kinds}  # set -> shape
-PORT_SETS = ("tag", "ip4_ok", "ip6_ok")  # a port's tag and addresses: a removal may close access
+ADDRESS_SETS = {"ip4_host": 4, "ip6_host": 6, "ip4_ok": 4, "ip6_ok": 6}  # a port's addresses
+PORT_SETS = ("tag", *ADDRESS_SETS)  # a port's tag and addresses: a removal may close access
 TCP, UDP = 6, 17
 # the constant accepts of the inet chains (firewall_chains._sg_rules), per direction and family:
 # (protocol, source port, destination port) for UDP, ICMPv6 types
@@ -75,21 +84,17 @@ class Ruleset:
     port (whatever order the set's key has: ``firewall_chains.FIELDS``)."""
 
     by_set: Mapping[tuple[str, int], tuple[tuple[Span, ...], ...]]
-    stateless: frozenset[int] = frozenset()
 
     @classmethod
     def of(cls, ruleset: NftRuleset) -> Ruleset:
         by_set: dict[tuple[str, int], list[tuple[Span, ...]]] = {}
-        stateless = set()
         for e in ruleset.elements:
             if e.set in RULE_SETS and e.family == "inet":
                 named = dict(zip(FIELDS[RULE_SETS[e.set]], _fields(e), strict=True))
                 tag = named.pop("tag")[0]
                 by_set.setdefault((e.set, tag), []).append(
                     tuple(named[f] for f in ("addr", "proto", "port") if f in named))
-            elif e.set == "stateless" and e.family == "inet":
-                stateless.add(int(json.loads(e.key)))
-        return cls({k: tuple(v) for k, v in by_set.items()}, frozenset(stateless))
+        return cls({k: tuple(v) for k, v in by_set.items()})
 
 
 def admits(rules: Ruleset, tag: int, direction: str, flow: Flow) -> bool:
@@ -141,9 +146,9 @@ class Ports:
                 continue
             if e.set == "tag":
                 tags[json.loads(e.key)] = int(json.loads(e.data))
-            elif e.set in ("ip4_ok", "ip6_ok"):
+            elif e.set in ADDRESS_SETS:
                 lo, hi = _fields(e)[-1]
-                version = 4 if e.set == "ip4_ok" else 6
+                version = ADDRESS_SETS[e.set]
                 prefixes.setdefault(json.loads(e.key)["concat"][0], []).append((version, lo, hi))
         zones: dict[int, list[LocalPort]] = {}
         tap_zone = {}
@@ -217,7 +222,7 @@ def condemned(flows: Iterable[Flow], new: NftRuleset, masters: Mapping[str, str]
     @functools.cache
     def judged(zone: int, address: str) -> list[LocalPort]:
         p = ports.owner(zone, address)
-        return [p] if p is not None and p.tag not in rules.stateless else []
+        return [p] if p is not None and not p.tag & STATELESS else []
 
     for f in flows:
         key = (f.zone, f.version, f.src, f.dst, f.proto, f.dport,

@@ -10,7 +10,8 @@ frame comes from (0: not a port with port security); the bridge forward
 chain sets it to the tag of the port the frame goes to.  The inet chains
 read it: egress rules in prerouting after conntrack, ingress rules in
 forward (br_netfilter calls the inet forward hook after the bridge forward
-chains of priority below -1).
+chains of priority below -1).  A tag is the group set's number (24 bits),
+with ``STATELESS`` set for a group set of stateless groups.
 """
 
 from __future__ import annotations
@@ -61,6 +62,9 @@ FIELDS = {"any": ("addr", "tag"), "proto": ("addr", "proto", "tag"),
           "port_any": ("port", "proto", "tag"), "icmp_any": ("port", "proto", "tag")}
 DIRECTIONS = {"ingress": "in", "egress": "eg"}
 UNKNOWN = 0xFFFFFFFF  # the mark of a frame whose port has no tag (never a tag: they are 24 bits)
+# the bit above the 24 of a group set's number that makes its tag a stateless group set's: the
+# inet chains test it with a mask (a set lookup per packet and hook would cost more)
+STATELESS = 1 << 24
 # seconds a TCP flow whose conntrack entry the sweep deleted stays in closed4/closed6: longer
 # than Linux's retransmission of unacknowledged data lasts (tcp_retries2=15, about 924 s), so
 # a connection whose ends keep retransmitting dies (docs/firewall.md)
@@ -90,11 +94,13 @@ def closed_set(version: int) -> str:
 def sets() -> list[NftSet]:
     iv = ("interval",)
     out = [NftSet("bridge", "tag", ("ifname",), map="mark"),
-           NftSet("bridge", "secured", ("ifname",)),
            NftSet("bridge", "mac_ok", ("ifname", "ether_addr")),
+           # a port's own addresses (host length) in hash sets, met first: most frames are
+           # from them, and a hash lookup costs less than the interval set's (pipapo)
+           NftSet("bridge", "ip4_host", ("ifname", "ether_addr", "ipv4_addr")),
+           NftSet("bridge", "ip6_host", ("ifname", "ether_addr", "ipv6_addr")),
            NftSet("bridge", "ip4_ok", ("ifname", "ether_addr", "ipv4_addr"), iv),
            NftSet("bridge", "ip6_ok", ("ifname", "ether_addr", "ipv6_addr"), iv),
-           NftSet("inet", "stateless", ("mark",)),
            NftSet("inet", "notrack_mac", ("ifname", "ether_addr")),
            NftSet("inet", "tracked_mac", ("ifname", "ether_addr")),
            NftSet("inet", "zone", ("ifname",), map="verdict")]
@@ -166,24 +172,29 @@ def _bridge_chains() -> list[NftChain]:
     iif, oif = meta("iifname"), meta("oifname")
     smac, dmac = payload("ether", "saddr"), payload("ether", "daddr")
     arp_mac, arp_ip = payload("arp", "saddr ether"), payload("arp", "saddr ip")
+    # a port with port security is one of Overcast's devices with a tag (not 0): compared,
+    # not looked up
     prerouting = [
         *_identify("iif"),
-        [match(iif, "@secured"), jump("from_port")],
+        [match(meta("iifgroup"), PORT_GROUP), match(meta("mark"), 0, "!="), jump("from_port")],
         [ACCEPT],
     ]
     from_port = [
         [match(concat(iif, smac), "@mac_ok", "!="), DROP],
         [_ether("arp"), match(arp_ip, "0.0.0.0"), match(concat(iif, arp_mac), "@mac_ok"), RETURN],
+        [_ether("arp"), match(concat(iif, arp_mac, arp_ip), "@ip4_host"), RETURN],
         [_ether("arp"), match(concat(iif, arp_mac, arp_ip), "@ip4_ok", "!="), DROP],
         [_ether("arp"), RETURN],
         [_ether("ip"), *_udp(67), DROP],
         [_ether("ip"), match(payload("ip", "saddr"), "0.0.0.0"),
          match(payload("ip", "daddr"), "255.255.255.255"), *_udp(68, 67), RETURN],
+        [_ether("ip"), match(concat(iif, smac, payload("ip", "saddr")), "@ip4_host"), RETURN],
         [_ether("ip"), match(concat(iif, smac, payload("ip", "saddr")), "@ip4_ok", "!="), DROP],
         [_ether("ip"), RETURN],
         [_ether("ip6"), *_udp(547), DROP],
         [_ether("ip6"), *_icmp6(134, 137), DROP],  # router advertisements, redirects
         [_ether("ip6"), match(payload("ip6", "saddr"), "::"), *_icmp6(131, 135, 143), RETURN],
+        [_ether("ip6"), match(concat(iif, smac, payload("ip6", "saddr")), "@ip6_host"), RETURN],
         [_ether("ip6"), match(concat(iif, smac, payload("ip6", "saddr")), "@ip6_ok", "!="), DROP],
         [_ether("ip6"), RETURN],
         [DROP],  # no other ethertype (nor 802.1Q frames) from a port with port security
@@ -191,7 +202,7 @@ def _bridge_chains() -> list[NftChain]:
     forward = [
         [set_meta("mark", 0)],
         *_identify("oif"),
-        [match(oif, "@secured"), jump("to_port")],
+        [match(meta("oifgroup"), PORT_GROUP), match(meta("mark"), 0, "!="), jump("to_port")],
         [ACCEPT],
     ]
     to_port = [[match(band(dmac, "01:00:00:00:00:00"), "00:00:00:00:00:00"),
@@ -212,8 +223,8 @@ def _inet_chains() -> list[NftChain]:
     an untracked frame a conntrack template again (and a ``notrack`` after
     it does nothing), measured on 6.18."""
     bridge_dmac = concat(meta("iifname"), payload("ether", "daddr"))
-    raw_chain = [[match(meta("mark"), "@stateless"), match(bridge_dmac, "@tracked_mac", "!="),
-                  NOTRACK, ACCEPT],
+    raw_chain = [[match(band(meta("mark"), STATELESS), STATELESS),
+                  match(bridge_dmac, "@tracked_mac", "!="), NOTRACK, ACCEPT],
                  [match(meta("mark"), 0), match(bridge_dmac, "@notrack_mac"), NOTRACK, ACCEPT],
                  [vmap(meta("iifname"), "zone")]]
     return [chain("inet", "raw", raw_chain, "prerouting", -300),
@@ -249,7 +260,7 @@ def _sg_rules(direction: str) -> list[list[Expr]]:
         [match(mark, 0), ACCEPT],
         # a stateless port's rules see every packet, also of a connection
         # that is tracked for its stateful peer
-        [match(mark, "@stateless", "!="), match(ct("state"), ["established", "related"], "in"),
+        [match(band(mark, STATELESS), 0), match(ct("state"), ["established", "related"], "in"),
          ACCEPT],
         [match(ct("state"), "invalid", "in"), DROP],
         # the sweep deleted this flow's entry: its next segment, picked up as

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from overcast.plan.firewall_refusal import PartlyRefused, bisect
 from overcast.plan.names import FW_MARK, FW_TABLE, VXLAN_PREFIX
 from overcast.plan.raw import KernelIO, KernelRefusal
 from overcast.plan.state import Change
-from overcast.plan.subsystems.firewall_records import NftChain, NftElement, NftRuleset
+from overcast.plan.subsystems.firewall_records import NftChain, NftElement, NftRuleset, NftSet
 
 
 def apply(io: KernelIO, change: Change) -> None:
@@ -60,7 +60,7 @@ def _narrowed(io: KernelIO, old: NftRuleset, new: NftRuleset) -> None:
 
         def attempt(parts: list[list[NftElement]], op: str = op) -> str | None:
             try:
-                io.nft(_elements_op(op, sorted(e for part in parts for e in part)))
+                io.nft(_elements_op(op, sorted(e for part in parts for e in part), new_sets))
             except KernelRefusal as exc:
                 return str(exc)
             return None
@@ -107,7 +107,8 @@ def batch(old: NftRuleset, new: NftRuleset) -> list[dict[str, Any]]:
             cmds.append({"flush": c.header()})
     gone, added = old.elements - new.elements, new.elements - old.elements
     cmds += _elements_op("delete", [e for e in sorted(gone)
-                                    if kept(e.family) and (e.family, e.set) not in changed_sets])
+                                    if kept(e.family) and (e.family, e.set) not in changed_sets],
+                         old_sets)
     for key, c in sorted(old_chains.items()):
         n = new_chains.get(key)
         if kept(c.family) and (n is None or (n.hook, n.prio) != (c.hook, c.prio)):
@@ -123,7 +124,7 @@ def batch(old: NftRuleset, new: NftRuleset) -> list[dict[str, Any]]:
     cmds += [r for c in fill for r in c.rule_commands()]
     if changed_sets:  # a set made again gets all its elements back
         added |= {e for e in new.elements if (e.family, e.set) in changed_sets}
-    cmds += _elements_op("add", sorted(added))
+    cmds += _elements_op("add", sorted(added), new_sets)
     cmds += [{"delete": {"table": {"family": f, "name": FW_TABLE}}} for f in sorted(gone_tables)]
     return cmds if len(cmds) > len(head) or new.tables - old.tables else []
 
@@ -134,12 +135,17 @@ def _uses(chain: NftChain, sets: Iterable[tuple[str, str]]) -> bool:
     return any(ref in rule for rule in chain.rules for ref in refs)
 
 
-def _elements_op(op: str, elements: list[NftElement]) -> list[dict[str, Any]]:
-    """One command per set for ``elements`` (sorted)."""
+def _elements_op(op: str, elements: list[NftElement],
+                 sets: Mapping[tuple[str, str], NftSet]) -> list[dict[str, Any]]:
+    """One command per set for ``elements`` (sorted); ``sets``: their
+    declarations (a delete from an interval set names its key otherwise)."""
     by_set: dict[tuple[str, str], list[Any]] = {}
     for e in elements:
+        s = sets.get((e.family, e.set))
+        interval = s is not None and "interval" in s.flags
         by_set.setdefault((e.family, e.set), []).append(
-            _delete_key(json.loads(e.key)) if op == "delete" else e.value())
+            (_delete_key(json.loads(e.key)) if interval else json.loads(e.key)) if op == "delete"
+            else e.value())
     return [{op: {"element": {"family": f, "table": FW_TABLE, "name": name, "elem": elems}}}
             for (f, name), elems in by_set.items()]
 
