@@ -211,3 +211,23 @@ def test_the_terse_listing_gives_every_table_with_its_handle_and_comment(
         ("inet", "overcast_fw"): (handles["inet", "overcast_fw"], "overcast:fw"),
         ("bridge", "other"): (handles["bridge", "other"], None),
         ("ip", "t3"): (handles["ip", "t3"], "x y")}
+
+
+def test_a_table_of_our_name_made_again_by_hand_is_never_written_into(
+        ks_ns: Callable[[str], str]) -> None:
+    """Our inet table deleted and made again by hand, without the mark: the
+    next observe lists (the generation moved) and its view knows the table
+    is not ours, so the batch's check lists the tables and refuses it; the
+    table stays empty."""
+    ns = ks_ns("remade")
+    with NetlinkKernel(ns) as kernel:
+        converged(kernel, ruleset())
+        converged(kernel, ruleset(SSH))
+        nft(ns, "delete", "table", "inet", "overcast_fw")
+        nft(ns, "add", "table", "inet", "overcast_fw")
+        errors = kernel.apply(diff(KernelState.of([ruleset(SSH)]), kernel.observe()))
+        assert [e.message for e in errors] == [
+            "table inet overcast_fw exists and is not ours (no mark 'overcast:fw')"]
+    listed = subprocess.run(["ip", "netns", "exec", ns, "nft", "list", "table", "inet",
+                             "overcast_fw"], check=True, capture_output=True, text=True).stdout
+    assert listed.split() == ["table", "inet", "overcast_fw", "{", "}"]

@@ -32,7 +32,7 @@ from pyroute2.netlink.exceptions import NetlinkDumpInterrupted, NetlinkError
 
 from overcast.linux.conntrack import Conntrack
 from overcast.linux.devices import disable_ipv6, entered_netns
-from overcast.linux.nft import LIBRARY, Nftables, NftError, marked_tables
+from overcast.linux.nft import LIBRARY, ListedTable, Nftables, NftError, marked_tables
 from overcast.linux.nft_view import NftView, ReadProbe
 from overcast.linux.nftgen import Generation
 from overcast.linux.rtnl import DumpInterrupted, RtnlReader
@@ -293,9 +293,10 @@ class NetlinkKernel:
         before = self._followed()
         if before is None:
             self._view = None  # the next observe lists what this batch made
+        known = self._view.comments if before is not None and self._view is not None else None
         nft = self._nftables()
         try:
-            made = self._mark_tables(nft, marked_tables(commands))
+            made = self._mark_tables(nft, marked_tables(commands), known)
             try:
                 nft.json_cmd({"nftables": [_added(c, made) for c in commands]})
             except NftError:
@@ -310,6 +311,8 @@ class NetlinkKernel:
         after = (before + 1) % GENERATIONS if before is not None else None
         if after is not None and not made and self._generation() == after:
             self._moved = after  # this batch was the one transaction since: the view follows
+            if self._view is not None and any("table" in c.get("delete", {}) for c in commands):
+                self._view.comments = None  # a table went: its check lists again
 
     def _followed(self) -> int | None:
         """The generation before a batch that the view can follow: during an
@@ -346,13 +349,15 @@ class NetlinkKernel:
         listing in those microseconds can be reused until the next
         generation or this age.)"""
         gen = self._generation()
-        handles = self.table_handles()
+        tables = self._owned_tables()
+        handles = _handles(tables)
         now = time.monotonic()
         view = self._view
         if view is not None and view.serves(gen, handles, now, NFT_ROWS_MAX_AGE) \
                 and (view.rows is not None or not rows):
             return view
-        view = NftView(-1 if gen is None else gen, handles, now, self._list_nft_rows())
+        view = NftView(-1 if gen is None else gen, handles, now, self._list_nft_rows(),
+                       comments={(t.family, t.name): t.comment for t in tables})
         self._view = view if gen is not None and self._generation() == gen else None
         return view
 
@@ -398,12 +403,16 @@ class NetlinkKernel:
         one cheap terse listing (no elements, ``Nftables.tables``), for the
         agent's loop to notice at once a table deleted (or deleted and made
         again) by hand.  Empty when nftables cannot be read."""
+        return _handles(self._owned_tables())
+
+    def _owned_tables(self) -> list[ListedTable]:
+        """The tables with an owned name (one terse listing); none when
+        nftables cannot be read."""
         try:
             listed = self._nftables().tables()
         except (KernelRefusal, NftError):
-            return frozenset()
-        return frozenset(f"nft:{t.family}:{t.name}:{t.handle}" for t in listed.values()
-                         if t.name.startswith(NFT_TABLE_PREFIX))
+            return []
+        return [t for t in listed.values() if t.name.startswith(NFT_TABLE_PREFIX)]
 
     def conntrack_flows(self, zones: Collection[int]) -> list[Flow]:
         ct = self._conntrack()
@@ -442,15 +451,19 @@ class NetlinkKernel:
         return self._nft
 
     @staticmethod
-    def _mark_tables(nft: Nftables, marked: list[tuple[str, str, str]]) -> set[tuple[str, str]]:
+    def _mark_tables(nft: Nftables, marked: list[tuple[str, str, str]],
+                     known: dict[tuple[str, str], str | None] | None = None) -> set[tuple[str, str]]:
         """Create, empty and with their comment, the marked tables that do
         not exist yet (one transaction); return them.  A batch that marks no
-        table (the trial batches of a refused change) lists nothing."""
-        if not marked:
+        table (the trial batches of a refused change) lists nothing, nor one
+        whose tables ``known`` (the view's, at the generation the kernel is
+        still at) already has, each with its mark."""
+        if not marked or (known is not None
+                          and all(known.get((f, n), None) == c for f, n, c in marked)):
             return set()
-        have = nft.tables()  # tables only, with their comments
+        have = {key: t.comment for key, t in nft.tables().items()}  # tables only, with comments
         for f, n, c in marked:  # ours only if it already carries the mark: never write into a foreign one
-            if (f, n) in have and have[(f, n)].comment != c:
+            if (f, n) in have and have[(f, n)] != c:
                 raise NftError(f"table {f} {n} exists and is not ours (no mark {c!r})")
         new = {(f, n): c for f, n, c in marked if (f, n) not in have}
         if new:
@@ -526,6 +539,10 @@ class _Batch:
     def add(self, change: Change, request: Request) -> None:
         self.changes.append(change)
         self.requests.append(request)
+
+
+def _handles(tables: list[ListedTable]) -> frozenset[str]:
+    return frozenset(f"nft:{t.family}:{t.name}:{t.handle}" for t in tables)
 
 
 def _shared(found: tuple[Any, ...], last: tuple[Any, ...]) -> tuple[Any, ...]:

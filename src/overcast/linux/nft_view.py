@@ -35,13 +35,19 @@ class NftView:
     the listing was taken (monotonic), kept through our batches, so a view
     is never older than its bound counted from a real listing.
     ``records``: subsystem name -> the records it decoded from these rows
-    alone (filled in by the observe that first decodes them)."""
+    alone (filled in by the observe that first decodes them).  ``comments``
+    serve the batch's check that a table it marks is ours while the
+    generation is still this one (no transaction since could have changed
+    a table)."""
 
     generation: int
     handles: frozenset[str]
     listed_at: float
     rows: list[dict[str, Any]] | None
     records: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    # (family, name) -> comment of the owned tables at ``generation`` (None:
+    # not known, e.g. after a batch of ours that deleted a table)
+    comments: dict[tuple[str, str], str | None] | None = None
 
     def serves(self, generation: int | None, handles: frozenset[str], now: float,
                max_age: float) -> bool:
