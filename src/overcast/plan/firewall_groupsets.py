@@ -35,7 +35,7 @@ HOSTS = 8  # hosts whose last plan's group sets are kept (the agent plans one; t
 Bucket = tuple[str, int, str, int]  # direction, version, kind, protocol: what sg_elements groups by
 
 
-@dataclass
+@dataclass(slots=True)
 class _Rule:
     rule: SecurityGroupRule
     remote: str | None  # the remote group (or address group) whose addresses it was shaped with
