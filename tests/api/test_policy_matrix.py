@@ -14,6 +14,7 @@ Neutron's policy with expectations written out by hand, independent of it.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -134,8 +135,10 @@ for _member in ("network", "subnet", "port", "security_group", "security_group_r
     _values(_member, {**COMMON, "id": UUID, "project_id": "alice", "tenant_id": "alice"})
 _values("network", {"admin_state_up": False, "shared": True, "router:external": True, "mtu": 1400,
                     "port_security_enabled": False, "dns_domain": "example.org.",
-                    "availability_zone_hints": ["az1"], "provider:network_type": "local",
-                    "provider:physical_network": "physnet1"})
+                    "availability_zone_hints": ["az1"], "provider:network_type": "local"})
+# a physical network belongs to a flat network (one flat network per physical network)
+sample("network", "provider:physical_network")(lambda w, k, *_: {
+    "provider:network_type": "flat", "provider:physical_network": f"physnet-{uuid.uuid4().hex[:8]}"})
 sample("network", "provider:segmentation_id")(lambda w, k, *_: {
     "provider:network_type": "vxlan", "provider:segmentation_id": 4242})
 sample("network", "qos_policy_id")(lambda w, k, *_: {"qos_policy_id": w.shared_qos["id"]})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from overcast.model.types import AddressPair, Network, Port
 from overcast.plan import HostView
 
@@ -24,8 +26,9 @@ def port(n: int, network_id: str, host: str, **kw: object) -> Port:
 
 def two_nets_three_hosts() -> tuple[list[Network], list[Port]]:
     """A on h1+h2 (+ an allowed MAC pair on h2), B on h2+h3, L (local) on h1,
-    F (flat, unsupported) on h3, one unbound port."""
-    networks = [net(NET_A, 1001), net(NET_B, 1002, mtu=1400), net(NET_L, type_="local"), net(NET_F, type_="flat")]
+    F (flat on physical network "external", which h3 does not map) on h3, one unbound port."""
+    flat = replace(net(NET_F, type_="flat", mtu=1500), physical_network="external")
+    networks = [net(NET_A, 1001), net(NET_B, 1002, mtu=1400), net(NET_L, type_="local"), flat]
     pair = AddressPair(ip_address="10.0.0.99", mac_address="FA:16:3E:AA:BB:CC")
     ports = [
         port(1, NET_A, "h1"),

@@ -71,13 +71,35 @@ def test_admin_down_port_is_attached_but_down() -> None:
                       group=PORT_GROUP) in plan.state[Attachment]
 
 
-def test_flat_network_is_reported_not_planned() -> None:
+def test_a_flat_network_whose_physical_network_is_not_mapped_is_reported_not_planned() -> None:
     networks, ports = two_nets_three_hosts()
     plan = plan_host(view("h3", networks, ports))
     assert [p.path for p in plan.problems] == [f"network/{NET_F}"]
-    assert "flat" in plan.problems[0].message
+    assert plan.problems[0].message == ("physical network 'external' is not mapped on host h3 "
+                                        "(agent option --physical-network external=DEVICE)")
     assert ports[7].id not in plan.port_devices
     assert bridge_name(NET_F) not in {b.name for b in plan.state[Bridge]}
+
+
+def test_a_flat_network_is_its_bridge_with_the_mapped_uplink_and_nothing_on_the_overlay() -> None:
+    networks, ports = two_nets_three_hosts()
+    plan = plan_host(replace(view("h3", networks, ports), physical_networks={"external": "eth9"}))
+    assert plan.problems == ()
+    bridge = bridge_name(NET_F)
+    assert {(a.ifname, a.mtu) for a in plan.state[Attachment] if a.master == bridge} == {
+        ("eth9", None), (tap_name(ports[7].id), 1500)}  # the uplink's MTU is left alone
+    assert plan.port_needs[ports[7].id] == {bridge, "eth9", tap_name(ports[7].id)}
+    assert vxlan_name(NET_F) not in {v.name for v in plan.state[Vxlan]}
+    assert not [f for f in plan.state[FdbEntry] if f.dev == vxlan_name(NET_F)]
+
+
+def test_two_flat_networks_cannot_share_an_uplink() -> None:
+    networks, ports = two_nets_three_hosts()
+    other = replace(networks[3], id="ffffffff-5555-4555-8555-000000000009", physical_network="also")
+    plan = plan_host(replace(view("h3", [*networks, other], [*ports, port(10, other.id, "h3")]),
+                             physical_networks={"external": "eth9", "also": "eth9"}))
+    assert [(p.path, p.message) for p in plan.problems] == [
+        (f"network/{other.id}", f"eth9 is already used by network/{NET_F}")]
 
 
 @pytest.mark.parametrize(

@@ -29,6 +29,14 @@ def _address(value: str) -> str:
         raise argparse.ArgumentTypeError(f"'{value}' is not an IP address") from None
 
 
+def _mapping(value: str) -> tuple[str, str]:
+    name, eq, device = value.partition("=")
+    if not eq or not name or not device or len(device) > 15 or "/" in device or " " in device:
+        raise argparse.ArgumentTypeError(
+            f"'{value}' is not NAME=DEVICE (a physical network name and an interface name)")
+    return name, device
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="overcast agent", description=(
         "Overcast host agent: watches the store, plans this host's bridges, VXLAN "
@@ -44,6 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--firewall", choices=("on", "off"), default=FIREWALL_DEFAULT,
                    help="enforce port security and security groups with nftables; with off "
                         "every port passes everything (default %(default)s)")
+    p.add_argument("--physical-network", action="append", default=[], type=_mapping,
+                   metavar="NAME=DEVICE", dest="physical_networks",
+                   help="bridge flat networks of physical network NAME to this host's DEVICE "
+                        "(repeatable; as Neutron's bridge_mappings)")
     p.add_argument("--log-level", default="INFO",
                    help="DEBUG, INFO, WARNING or ERROR (default %(default)s)")
     return p
@@ -75,6 +87,16 @@ def firewall_blocked(features: dict[str, Any]) -> str:
         if missing else ""
 
 
+def physical_networks(pairs: list[tuple[str, str]]) -> dict[str, str]:
+    """``--physical-network`` NAME=DEVICE pairs as a mapping; a name given twice is an error."""
+    mapping = dict(pairs)
+    if len(mapping) != len(pairs):
+        raise SystemExit("overcast agent: --physical-network names a physical network twice")
+    if mapping:
+        log.info("physical networks: %s", ", ".join(f"{n}={d}" for n, d in sorted(mapping.items())))
+    return mapping
+
+
 def run(args: argparse.Namespace) -> int:
     from overcast.linux.netlink import NetlinkKernel
 
@@ -89,14 +111,18 @@ def run(args: argparse.Namespace) -> int:
     kernel = NetlinkKernel()
     if not firewall:
         log.warning("firewall off: no port security and no security groups on this host")
+    physical = physical_networks(args.physical_networks)
     reconciler = Reconciler(args.host, args.underlay_ip, store, kernel, ModelView(),
                             firewall=firewall)
     reconciler.firewall_blocked = blocked
+    reconciler.physical_networks = physical
     # what the loop polls between passes: the workload devices, and Overcast's
     # nft tables (a table deleted by hand is repaired at once, not at the resync)
     loop = AgentLoop(store, reconciler, args.resync_interval,
                      list_devices=lambda: list_tap_devices() | kernel.table_handles())
-    liveness = Liveness(beat_store, args.host, args.underlay_ip, features, args.lease_ttl)
+    # the agents list shows the mappings as Neutron's agents do (configurations.bridge_mappings)
+    liveness = Liveness(beat_store, args.host, args.underlay_ip,
+                        {**features, "bridge_mappings": physical}, args.lease_ttl)
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         log.info("signal %d: stopping (kernel state is left as it is)", signum)

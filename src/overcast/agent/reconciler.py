@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 from overcast.agent.conntrack_sweep import Sweep, sweep_conntrack
@@ -95,6 +95,8 @@ class Reconciler:
                  firewall: bool = True) -> None:
         self.host = host
         self.firewall = firewall  # enforce port security and security groups
+        # physical network name -> this host's uplink device (flat networks' bridges)
+        self.physical_networks: Mapping[str, str] = {}
         # why this kernel cannot enforce the firewall (a missing feature), "" if it can:
         # then, with the firewall on, no port joins a bridge and every port is DOWN
         self.firewall_blocked = ""
@@ -111,7 +113,8 @@ class Reconciler:
         self.sweep = Sweep.first()  # conntrack zones still to sweep: all of them at start
 
     def run_pass(self) -> PassResult:
-        plan = plan_host(self.view.host_view(self.host, self.underlay_ip, self.firewall))
+        plan = plan_host(self.view.host_view(self.host, self.underlay_ip, self.firewall,
+                                             self.physical_networks))
         self._log_problems(plan)
         blocked = self.firewall_blocked if self.firewall else ""
         if blocked:
@@ -145,10 +148,16 @@ class Reconciler:
     def _unplannable(self, plan: HostPlan) -> dict[str, PortStatus]:
         """Local ports the plan could not place, DOWN with the planner's reason."""
         problems = problems_by_port(plan)
+        networks = {p.path.split("/", 1)[1]: p.message for p in plan.problems
+                    if p.path.startswith("network/")}
         out = {}
         for port in self.view.ports():
             if port.binding_host_id == self.host and port.id not in plan.port_devices:
-                reason = problems.get(port.id, f"network {port.network_id} cannot be realized here")
+                # the port's own problem, else its network's (e.g. a physical network not mapped)
+                reason = problems.get(port.id) or (
+                    f"network {port.network_id}: {networks[port.network_id]}"
+                    if port.network_id in networks
+                    else f"network {port.network_id} cannot be realized here")
                 out[port.id] = PortStatus(DOWN, reason)
         return out
 

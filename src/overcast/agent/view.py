@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from overcast.model import keys
@@ -131,7 +131,8 @@ class ModelView:
     def address_groups(self) -> list[AddressGroup]:
         return list(self.models["address_group"].values())
 
-    def host_view(self, host: str, underlay_ip: str, firewall: bool = True) -> HostView:
+    def host_view(self, host: str, underlay_ip: str, firewall: bool = True,
+                  physical_networks: Mapping[str, str] | None = None) -> HostView:
         """Every port of every host (the firewall needs the members of remote
         groups wherever they are bound), every security group, rule and
         address group."""
@@ -141,7 +142,8 @@ class ModelView:
                         networks=self.networks(), ports=self._tuple("port"),
                         security_groups=self.security_groups(),
                         security_group_rules=self._tuple("security_group_rule"), firewall=firewall,
-                        address_groups=self.address_groups())
+                        address_groups=self.address_groups(),
+                        physical_networks=dict(physical_networks or {}))
 
     def port_status(self, port_id: str) -> dict[str, Any] | None:
         return self.values.get(keys.port_status(port_id))

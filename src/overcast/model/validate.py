@@ -89,6 +89,17 @@ def check_network(net: Network, vni_range: tuple[int, int]) -> list[Problem]:
     if net.network_type == "local" and net.segmentation_id is not None:
         problems.append(Problem("network.provider:segmentation_id",
                                 "a local network takes no segmentation id"))
+    if net.network_type == "flat":  # as Neutron's type driver: a physical network, no segment
+        if not net.physical_network:
+            problems.append(Problem("network.provider:physical_network",
+                                    "physical_network required for flat provider network"))
+        if net.segmentation_id is not None:
+            problems.append(Problem("network.provider:segmentation_id",
+                                    "segmentation_id specified for flat provider network"))
+    elif net.physical_network is not None:
+        problems.append(Problem("network.provider:physical_network",
+                                f"provider:physical_network specified for {net.network_type} "
+                                "network"))
     if not 68 <= net.mtu <= 65535:
         problems.append(Problem("network.mtu", f"MTU {net.mtu} is outside 68-65535"))
     return problems

@@ -104,6 +104,10 @@ def compile_firewall(view: HostView, devices: Mapping[str, str]) -> FirewallPlan
         net = networks.get(net_id)
         if net is not None and net.network_type == "vxlan":
             out.add("bridge", "tag", names.vxlan_name(net_id), f"network/{net_id}", 0)
+        uplink = view.physical_networks.get(net.physical_network or "") if net is not None else None
+        if uplink is not None and net is not None and net.network_type == "flat":
+            # the physical network's side, as the VXLAN device: mark 0, whatever it came with
+            out.add("bridge", "tag", uplink, f"network/{net_id}", 0)
     secured = [p for p in local if p.port_security_enabled]
     tags = _probe({_groupset(p) for p in secured}, 2**TAG_BITS - 1)
     groups = {g.id: g for g in view.security_groups}

@@ -21,7 +21,7 @@ from overcast.plan.view import HostView
 __all__ = ["MAX_VNI", "SUPPORTED_TYPES", "HostPlan", "HostView", "plan_host"]  # HostView: re-exported
 
 MAX_VNI = 2**24 - 1
-SUPPORTED_TYPES = ("vxlan", "local")
+SUPPORTED_TYPES = ("vxlan", "local", "flat")
 
 
 @dataclass(frozen=True)
@@ -118,6 +118,11 @@ def _plan_network(b: _Builder, net: Network, local: list[Port], remote: list[Por
         b.vxlans.append(Vxlan(vxlan, int(net.segmentation_id or 0), b.view.underlay_ip, net.mtu, mark))
         b.attachments.append(Attachment(vxlan, bridge, net.mtu))
         _plan_remote(b, vxlan, remote)
+    if net.network_type == "flat":
+        # the uplink is the operator's device: attached, its MTU left alone, never deleted
+        uplink = b.view.physical_networks[str(net.physical_network)]
+        needs.add(uplink)
+        b.attachments.append(Attachment(uplink, bridge))
     for port in local:
         tap = names.tap_name(port.id)
         if b.claim(tap, f"port/{port.id}", f"port/{port.id}"):
@@ -135,6 +140,8 @@ def _claim_network(b: _Builder, net: Network, path: str) -> bool:
     wanted = [names.bridge_name(net.id)]
     if net.network_type == "vxlan":
         wanted += [names.vxlan_name(net.id), f"vni {net.segmentation_id}"]
+    if net.network_type == "flat":  # a device is a port of one bridge only
+        wanted.append(b.view.physical_networks[str(net.physical_network)])
     return all([b.claim(name, path, path) for name in wanted])
 
 
@@ -145,6 +152,8 @@ def _network_ok(b: _Builder, net: Network, path: str) -> bool:
     if not 68 <= net.mtu <= 65535:
         b.problem(path, f"mtu {net.mtu} is out of range 68..65535")
         return False
+    if net.network_type == "flat":
+        return _flat_ok(b, net, path)
     if net.network_type != "vxlan":
         return True
     if net.segmentation_id is None or not 1 <= net.segmentation_id <= MAX_VNI:
@@ -152,6 +161,16 @@ def _network_ok(b: _Builder, net: Network, path: str) -> bool:
         return False
     if not b.view.underlay_ip:
         b.problem(path, f"host {b.view.host} has no underlay IP for vxlan")
+        return False
+    return True
+
+
+def _flat_ok(b: _Builder, net: Network, path: str) -> bool:
+    """A flat network needs its physical network mapped to an uplink on this host."""
+    physnet = net.physical_network or ""
+    if physnet not in b.view.physical_networks:
+        b.problem(path, f"physical network '{physnet}' is not mapped on host {b.view.host} "
+                  f"(agent option --physical-network {physnet}=DEVICE)")
         return False
     return True
 

@@ -9,7 +9,7 @@ without an import cycle.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from overcast.model.types import AddressGroup, Network, Port, SecurityGroup, SecurityGroupRule
 
@@ -27,7 +27,9 @@ class HostView:
     ruleset is then part of its desired state, even with no local port, so
     that the tables exist before the first port is attached).
     ``address_groups``: at least those the rules name as their remote
-    (``remote_address_group_id``).
+    (``remote_address_group_id``).  ``physical_networks``: this host's
+    mapping of physical network names to uplink devices (the agent's
+    ``--physical-network NAME=DEVICE``), which flat networks are bridged to.
     """
 
     host: str
@@ -39,3 +41,4 @@ class HostView:
     security_group_rules: Sequence[SecurityGroupRule] = ()
     firewall: bool = True
     address_groups: Sequence[AddressGroup] = ()
+    physical_networks: Mapping[str, str] = field(default_factory=dict)

@@ -63,6 +63,11 @@ def create(repo: Repo, ctx: Context, fields: dict[str, Any]) -> Network:
         raise ModelError(problems)
     if net_type == "vxlan":
         net = net.replace(segmentation_id=allocation.take_vni(repo, net))
+    if net_type == "flat" and any(n.network_type == "flat" for n in
+                                  repo.where(Network, physical_network=net.physical_network)):
+        # one bridge per physical network and host holds its uplink: one flat network on it
+        raise Conflict(f"Unable to create the flat network. Physical network "
+                       f"{net.physical_network} is in use.", type="FlatNetworkInUse")
     qos.check_usable(repo, ctx, net.qos_policy_id)
     return repo.save(net, new=True)
 

@@ -14,7 +14,10 @@ Diff rules (the review checklist):
   kernel, no workload device joins a bridge (see :func:`_fenced`).
 
 Observe: owned bridges and VXLAN devices; an attachment for every workload
-device and every owned non-bridge device, with its master ("" if none).
+device and every owned non-bridge device, with its master ("" if none), and
+for any other device that is a port of an owned bridge (a flat network's
+uplink, the operator's device: attached when the plan wants it, detached
+when not, never deleted, its MTU left alone).
 
 Apply: a device that exists with our name and kind but no mark is adopted
 (we crashed between creating and marking it); anything else is not ours.
@@ -170,8 +173,10 @@ def _diff_attachments(d: DiffContext) -> None:
     fenced = _fenced(d)
     for att in d.desired[Attachment]:
         old = None if att.ifname in d.gone else observed.get(att.ifname)
-        if old is None and att.ifname not in created:
+        if old is None and att.ifname not in created and is_workload(att.ifname):
             continue  # workload device not there (yet): pending
+        # (an uplink, the operator's device, is attached whenever it is not seen on its
+        # bridge: observe sees it only there; a missing one is the apply's error)
         if fenced and is_workload(att.ifname) and (old is None or old.master != att.master):
             continue  # joins its bridge once the firewall's chains are in the kernel
         if old is None or not _attachment_ok(att, old):
@@ -217,9 +222,10 @@ def observe(rows: KernelRows) -> list[Bridge | Vxlan | Attachment]:
                ln.nf_call_iptables, ln.nf_call_ip6tables)
         for ln in owned if ln.kind == "bridge"]
     out += [vxlan_of(ln) for ln in owned if ln.kind == "vxlan"]
+    bridges = {ln.index for ln in owned if ln.kind == "bridge"}
     out += [Attachment(ln.name, by_index.get(ln.master, ""), ln.mtu, ln.up, ln.ipv6, ln.group)
-            for ln in (*(ln for ln in links if is_workload(ln.name)), *owned)
-            if ln.kind != "bridge"]
+            for ln in links if ln.kind != "bridge" and (
+                is_workload(ln.name) or is_owned(ln.name, ln.alias) or ln.master in bridges)]
     return out
 
 
