@@ -15,7 +15,14 @@ import httpx
 
 from overcast.lab import fabric, processes, state
 from overcast.lab.ipcmd import LabError
-from overcast.lab.topology import LabHost, Topology, make_host, parse_topology, topology_to_dict
+from overcast.lab.topology import (
+    EXTERNAL_PHYSNET,
+    LabHost,
+    Topology,
+    make_host,
+    parse_topology,
+    topology_to_dict,
+)
 
 READY_TIMEOUT = 30.0
 
@@ -72,7 +79,8 @@ def start_api(topo: Topology) -> None:
 def agent_argv(topo: Topology, host: LabHost) -> list[str]:
     return [sys.executable, "-m", "overcast.agent", "--host", host.name,
             "--store", state.store_url(), "--underlay-ip", host.underlay_ip,
-            "--resync-interval", f"{topo.resync_interval:g}"]
+            "--resync-interval", f"{topo.resync_interval:g}",
+            "--physical-network", f"{EXTERNAL_PHYSNET}={fabric.HOST_EXTERNAL_IF}"]
 
 
 def start_agent(topo: Topology, host: LabHost) -> None:

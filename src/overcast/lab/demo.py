@@ -1,6 +1,8 @@
 """The Overcast demo (``scripts/demo``): a data center on this machine, two
 tenants with the same addresses, VMs talking across hosts, tenants isolated,
-a security group keeping a VM out and a rule letting it in.
+a security group keeping a VM out and a rule letting it in, and the external
+network an operator creates (flat, on each host's external NIC) reaching the
+lab's internet.
 
 Exits 0 when everything shown worked, non-zero with the reason otherwise.
 The lab stays up at the end for exploring.
@@ -15,7 +17,7 @@ from typing import Any
 
 from overcast.lab import control, fabric, probe, state, vm
 from overcast.lab.ipcmd import LabError
-from overcast.lab.topology import default_topology
+from overcast.lab.topology import EXTERNAL_GW, EXTERNAL_NET, EXTERNAL_PHYSNET, default_topology
 
 
 class DemoFailed(Exception):
@@ -149,6 +151,27 @@ def show_security_groups(api: vm.Api, client: dict[str, Any], server: dict[str, 
     print(f"   {server['name']} back in the default group")
 
 
+def show_external(api: vm.Api) -> None:
+    """A flat provider network through the API as an operator makes it, and a VM
+    on it that reaches the lab's internet from its own host (no overlay)."""
+    net, subnet = api.create_network(
+        "public", str(EXTERNAL_NET), EXTERNAL_GW, **{
+            "provider:network_type": "flat", "provider:physical_network": EXTERNAL_PHYSNET,
+            "router:external": True, "shared": True})
+    print(f"   network {net['name']}: flat on physical network "
+          f"{net['provider:physical_network']} (agents: --physical-network "
+          f"{EXTERNAL_PHYSNET}=oc-ex0), MTU {net['mtu']}, subnet {subnet['cidr']}")
+    started = time.monotonic()
+    edge = vm.create("edge-1", "host3", "public", "203.0.113.20")
+    print(f"   VM edge-1 on host3: 203.0.113.20, port ACTIVE after "
+          f"{time.monotonic() - started:.2f}s")
+    print(f"\n   edge-1 (host3) -> the internet: ping {EXTERNAL_GW}")
+    result = probe.ping(edge["netns"], EXTERNAL_GW, 3)
+    show(result)
+    if result.returncode != 0:
+        raise DemoFailed(f"edge-1 cannot reach the internet at {EXTERNAL_GW}")
+
+
 def hints() -> None:
     say("The lab is still up. Explore it:")
     print("   overcast lab status")
@@ -175,6 +198,9 @@ def run() -> None:
     show_isolation(blue, red)
     say("Security groups: a group without ingress rules keeps a VM out, a rule lets it in")
     show_security_groups(api, blue[0], blue[2])
+    say("The operator creates the external network: flat, on the physical network each host "
+        "maps to its external NIC")
+    show_external(api)
     say("Demo complete: all checks passed")
 
 

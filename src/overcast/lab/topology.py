@@ -26,6 +26,9 @@ UNDERLAY_NET = ipaddress.ip_network("198.18.0.0/24")
 FABRIC_IP = "198.18.0.1"
 EXTERNAL_NET = ipaddress.ip_network("203.0.113.0/24")
 EXTERNAL_GW = "203.0.113.1"
+# the physical network every lab host maps to its external NIC (oc-ex0): a flat network on it
+# reaches the lab's internet; the API knows nothing of it until an operator creates one
+EXTERNAL_PHYSNET = "external"
 DEFAULT_HOSTS = 3
 
 
