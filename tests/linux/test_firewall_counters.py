@@ -20,9 +20,9 @@ from overcast.agent.reconciler import COUNTERS_EVERY
 from overcast.linux.netlink import NetlinkKernel
 from overcast.model import keys
 from overcast.model.types import Network, Port, SecurityGroup, SecurityGroupRule
-from overcast.plan import HostView, plan_host
+from overcast.plan import HostView, firewall, plan_host
 from overcast.plan.diff import diff
-from overcast.plan.firewall_chains import FIELDS
+from overcast.plan.firewall_chains import FIELDS, chains, sets
 from overcast.plan.firewall_counters import hits
 from overcast.plan.state import KernelState
 from overcast.plan.subsystems.firewall import NftRuleset
@@ -166,7 +166,15 @@ def tag_first(view: HostView, monkeypatch: pytest.MonkeyPatch) -> KernelState:
     with monkeypatch.context() as m:
         for kind, fields in TAG_FIRST.items():
             m.setitem(FIELDS, kind, fields)
-        return plan_host(view).state
+        # the compiler makes its constant sets and chains once, and keeps the elements of the
+        # last plans: both made again under the old order, and forgotten after it
+        m.setattr(firewall, "_SETS", frozenset(sets()))
+        m.setattr(firewall, "_CHAINS", frozenset(chains()))
+        firewall.forget()
+        try:
+            return plan_host(view).state
+        finally:
+            firewall.forget()
 
 
 def set_type(kernel: NetlinkKernel, name: str) -> tuple[str, ...]:

@@ -15,6 +15,7 @@ from overcast.agent.view import ModelView
 from overcast.model import keys
 from overcast.model.types import AddressGroup, SecurityGroupRule
 from overcast.plan import HostView
+from overcast.plan.firewall import forget
 from overcast.plan.firewall_admits import Flow, condemned
 from overcast.plan.firewall_groupsets import CACHE
 from overcast.plan.host import plan_host
@@ -127,3 +128,21 @@ def test_the_agents_view_carries_address_groups_and_their_changes() -> None:
     assert view.host_view("h1", "198.18.0.1").address_groups == [changed]
     assert view.apply([Event("delete", keys.obj("address_group", AG), b"", 4)])
     assert view.host_view("h1", "198.18.0.1").address_groups == []
+
+
+def ingress4(view: HostView) -> list[str]:
+    forget()
+    return [ln.split(" # ")[0] for ln in elements(compiled(view)).splitlines()
+            if ln.startswith("inet in4")]
+
+
+def test_an_address_group_with_a_security_groups_id_does_not_replace_its_members() -> None:
+    """Ids of the two kinds may be equal (an admin may choose them): a rule's
+    remote group and remote address group are looked up apart."""
+    view = world([vm(1, "h1", "10.0.0.1"), vm(2, "h2", "10.0.0.2")], [group(DEFAULT)],
+                 default_rules(DEFAULT))
+    members = ["inet in4_any 10.0.0.1 . <de>", "inet in4_any 10.0.0.2 . <de>"]
+    assert ingress4(view) == members
+    # an address group nobody's rule names, whose id happens to be the default group's
+    clash = replace(view, address_groups=[AddressGroup(id=DEFAULT, addresses=("0.0.0.0/0",))])
+    assert ingress4(clash) == members  # (was: 0.0.0.0/0, open to all)

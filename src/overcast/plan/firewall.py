@@ -28,6 +28,7 @@ from overcast.plan import names
 from overcast.plan.firewall_chains import STATELESS, chains, sets, zone_chain, zone_chain_name
 from overcast.plan.firewall_expr import canonical, jump
 from overcast.plan.firewall_groupsets import CACHE, GroupSet, elements_of
+from overcast.plan.firewall_rules import ADDRESS_GROUP
 from overcast.plan.firewall_space import Network, prefix_cover
 from overcast.plan.subsystems.firewall_observe import address_span
 from overcast.plan.subsystems.firewall_records import NftElement, NftRuleset, NftTable
@@ -299,8 +300,10 @@ def _members(ports: Iterable[Port]) -> dict[str, tuple[Network, ...]]:
 
 
 def _address_groups(view: HostView) -> dict[str, tuple[Network, ...]]:
-    """Address group id -> its addresses (a rule's ``remote_address_group_id``)."""
-    return {g.id: tuple(_net(a, strict=False) for a in g.addresses) for g in view.address_groups}
+    """``address_group/<id>`` (``firewall_rules.remote_of``) -> the group's
+    addresses (a rule's ``remote_address_group_id``)."""
+    return {ADDRESS_GROUP + g.id: tuple(_net(a, strict=False) for a in g.addresses)
+            for g in view.address_groups}
 
 
 class _Remotes(Mapping[str, tuple[Network, ...]]):

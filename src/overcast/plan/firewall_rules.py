@@ -10,7 +10,7 @@ gives none . protocol . tag); ``firewall_chains.FIELDS`` is the order.  The addr
 remote end: the source of ingress traffic, the destination of egress; a
 remote group is the addresses of its members, no remote at all the whole
 family.  A remote address group is its addresses of the rule's family
-(``members`` holds them under the group's id, ``remote_of``).  Port and
+(``members`` holds them under ``address_group/<id>``, ``remote_of``).  Port and
 ICMP boxes whose remote is the whole family go to sets of their own
 without the address (``port_any``, ``icmp_any``: port . protocol . tag),
 so that a lookup does not begin with a field every such element shares.  Neutron's semantics, Neutron's refusals (each a ``Problem`` naming
@@ -124,11 +124,17 @@ def _protocol(name: str | None, version: int) -> int:
     return 58 if version == 6 and number == 1 else number  # Neutron: icmp under IPv6 is ICMPv6
 
 
+ADDRESS_GROUP = "address_group/"  # the prefix of an address group's key in ``members``
+
+
 def remote_of(rule: SecurityGroupRule) -> str | None:
-    """The id whose addresses are the rule's remote in ``members``: its remote
-    security group (its members' addresses) or its remote address group (the
-    group's addresses); None for a prefix or no remote."""
-    return rule.remote_group_id or rule.remote_address_group_id or None
+    """The key whose addresses are the rule's remote in ``members``: its remote
+    security group's id (its members' addresses) or ``address_group/<id>``
+    (the group's addresses: ids of the two kinds may be equal, an admin can
+    choose them); None for a prefix or no remote."""
+    if rule.remote_group_id:
+        return rule.remote_group_id
+    return ADDRESS_GROUP + rule.remote_address_group_id if rule.remote_address_group_id else None
 
 
 def _remotes(rule: SecurityGroupRule, version: int,
