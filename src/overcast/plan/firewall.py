@@ -23,7 +23,7 @@ from ipaddress import IPv6Address, ip_network
 from typing import TypeVar
 
 from overcast.model.problems import Problem
-from overcast.model.types import AddressPair, FixedIP, Port, SecurityGroup
+from overcast.model.types import AddressGroup, AddressPair, FixedIP, Port, SecurityGroup
 from overcast.plan import names
 from overcast.plan.firewall_chains import STATELESS, chains, sets, zone_chain, zone_chain_name
 from overcast.plan.firewall_expr import canonical, jump
@@ -140,7 +140,7 @@ def forget() -> None:
     compare a plan with the one made from nothing."""
     CACHE.clear()
     _LAST_MEMBERS.clear()
-    for cached in (_port_elements, _scalar_text, _net):
+    for cached in (_port_elements, _scalar_text, _net, _group_addresses):
         cached.cache_clear()
 
 
@@ -302,8 +302,13 @@ def _members(ports: Iterable[Port]) -> dict[str, tuple[Network, ...]]:
 def _address_groups(view: HostView) -> dict[str, tuple[Network, ...]]:
     """``address_group/<id>`` (``firewall_rules.remote_of``) -> the group's
     addresses (a rule's ``remote_address_group_id``)."""
-    return {ADDRESS_GROUP + g.id: tuple(_net(a, strict=False) for a in g.addresses)
-            for g in view.address_groups}
+    return {ADDRESS_GROUP + g.id: _group_addresses(tuple(g.addresses)) for g in view.address_groups}
+
+
+@functools.lru_cache(maxsize=1024)
+def _group_addresses(addresses: tuple[str, ...]) -> tuple[Network, ...]:
+    """An address group's addresses, parsed once while they stay the same."""
+    return tuple(_net(a, strict=False) for a in addresses)
 
 
 class _Remotes(Mapping[str, tuple[Network, ...]]):
@@ -314,6 +319,8 @@ class _Remotes(Mapping[str, tuple[Network, ...]]):
     def __init__(self, view: HostView) -> None:
         self._view = view
         self._made: dict[str, tuple[Network, ...]] | None = None
+        self._members: Mapping[str, tuple[Network, ...]] | None = None
+        self._groups: dict[str, AddressGroup] | None = None
 
     def _all(self) -> dict[str, tuple[Network, ...]]:
         if self._made is None:
@@ -321,7 +328,19 @@ class _Remotes(Mapping[str, tuple[Network, ...]]):
         return self._made
 
     def __getitem__(self, key: str) -> tuple[Network, ...]:
-        return self._all()[key]
+        """One remote: an address group is found by its id and only its own
+        addresses are parsed (kept while they are the same), a security
+        group's members come from every port once per plan."""
+        if key.startswith(ADDRESS_GROUP):
+            if self._groups is None:
+                self._groups = {g.id: g for g in self._view.address_groups}
+            group = self._groups.get(key[len(ADDRESS_GROUP):])
+            if group is None:
+                raise KeyError(key)
+            return _group_addresses(tuple(group.addresses))
+        if self._members is None:
+            self._members = _LAST_MEMBERS.of(self._view.ports)
+        return self._members[key]
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._all())
