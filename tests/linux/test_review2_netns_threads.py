@@ -1,0 +1,69 @@
+"""Review-2 finding (root): ``devices.entered_netns`` returns a thread to
+the namespace of ``/proc/self/ns/net``, which is the namespace of the
+process's main thread, not of the calling thread.  A worker thread that
+enters a namespace while the main thread is inside another one comes back
+into the main thread's namespace, and every socket it makes afterwards
+(a ``NetlinkKernel(None)``, a ``Generation``) lives there.
+
+Namespaces are ``oc-r2-<pid>-<role>``, made and removed by this file only."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+
+import pytest
+from pyroute2 import netns
+
+from overcast.linux.devices import entered_netns
+
+pytestmark = pytest.mark.root
+PREFIX = f"oc-r2-{os.getpid() % 100000}"
+
+
+@pytest.fixture
+def two_namespaces() -> Iterator[tuple[str, str]]:
+    names = (f"{PREFIX}-a", f"{PREFIX}-b")
+    made: list[str] = []
+    try:
+        for name in names:
+            netns.create(name)
+            made.append(name)
+        yield names
+    finally:
+        for name in made:
+            netns.remove(name)
+
+
+def _own_namespace() -> int:
+    """The inode of the calling thread's network namespace."""
+    return os.stat("/proc/thread-self/ns/net").st_ino
+
+
+@pytest.mark.xfail(strict=True, reason="review-2: entered_netns saves /proc/self/ns/net (the main "
+                   "thread's namespace) as the thread's home; a worker thread entering a namespace "
+                   "while the main thread is in another one is left in the main thread's "
+                   "(should be /proc/thread-self/ns/net)")
+def test_a_worker_thread_comes_back_to_its_own_namespace(two_namespaces: tuple[str, str]) -> None:
+    main_ns, worker_ns = two_namespaces
+    started, main_is_inside = threading.Event(), threading.Event()
+    found: dict[str, int] = {}
+
+    def worker() -> None:
+        found["home"] = _own_namespace()
+        started.set()
+        main_is_inside.wait(10)
+        with entered_netns(worker_ns):
+            found["inside"] = _own_namespace()
+        found["after"] = _own_namespace()
+
+    thread = threading.Thread(target=worker)
+    thread.start()  # in this thread's namespace, before the main thread leaves it
+    assert started.wait(10)
+    with entered_netns(main_ns):
+        main_is_inside.set()
+        thread.join(10)
+    assert not thread.is_alive()
+    assert found["inside"] != found["home"]
+    assert found["after"] == found["home"]
