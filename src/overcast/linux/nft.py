@@ -27,7 +27,7 @@ import re
 import threading
 from typing import Any, NamedTuple
 
-from pyroute2 import netns as _netns
+from overcast.linux.devices import entered_netns
 
 LIBRARY = "libnftables.so.1"
 NFT_CTX_DEFAULT = 0
@@ -37,7 +37,6 @@ NFT_CTX_OUTPUT_TERSE = 1 << 11  # sets without their elements
 
 _lib: ctypes.CDLL | None = None
 _lib_lock = threading.Lock()
-_ns_lock = threading.Lock()
 _TABLE_LINE = re.compile(r"table (\S+) (\S+) \{(?: # handle (\d+))?$")
 _COMMENT_LINE = re.compile(r'\tcomment "([^"]*)"')
 _BLOCK_LINE = re.compile(r"\t\S.* \{(?: # handle \d+)?$")  # a set, map, chain ... of the table
@@ -138,14 +137,11 @@ class Nftables:
         self._lib.nft_ctx_buffer_error(self._ctx)
 
     def _new_context(self, netns: str | None) -> int | None:
-        if netns is None:
+        """The context's socket is made in ``netns``, by this thread alone
+        (``entered_netns``: pyroute2's pushns keeps one stack of saved
+        namespaces for the whole process)."""
+        with entered_netns(netns):
             return self._lib.nft_ctx_new(NFT_CTX_DEFAULT)  # type: ignore[no-any-return]
-        with _ns_lock:
-            _netns.pushns(netns)
-            try:
-                return self._lib.nft_ctx_new(NFT_CTX_DEFAULT)  # type: ignore[no-any-return]
-            finally:
-                _netns.popns()
 
     def close(self) -> None:
         if self._ctx:
