@@ -1,11 +1,8 @@
-"""Review-2 finding: what the planner keeps between plans must stay bounded
-by the current view, not by its history.  ``firewall._group_addresses`` is
-an ``lru_cache(1024)`` keyed by an address group's whole tuple of addresses,
-so every change of a large address group keeps one more copy of all its
-addresses (the key's strings as the agent decoded them, and the parsed
-tuple): measured, ~0.76 MiB per change of a 10,000-address group, so ~780
-MiB held by an agent after 1,024 changes of one such group, though only
-the last one is ever asked for again."""
+"""What the planner keeps between plans stays bounded by the current view,
+not by its history: an address group's parsed addresses are kept for its
+current addresses only (review-2 found the earlier ``lru_cache(1024)`` keyed
+by the whole tuple keeping a copy per change: ~0.76 MiB per change of a
+10,000-address group)."""
 
 from __future__ import annotations
 
@@ -13,8 +10,6 @@ import gc
 import json
 import tracemalloc
 from dataclasses import replace
-
-import pytest
 
 from overcast.model.types import AddressGroup
 from overcast.plan.firewall import forget
@@ -35,9 +30,6 @@ def _addresses(change: int) -> tuple[str, ...]:
     return tuple(json.loads(json.dumps(given)))
 
 
-@pytest.mark.xfail(strict=True, reason="review-2: firewall._group_addresses (lru_cache 1024) keeps "
-                   "a copy of an address group's addresses per change (~0.76 MiB per change of a "
-                   "10,000-address group: ~780 MiB after 1,024 changes), not only the current one")
 def test_changes_of_an_address_group_keep_no_copy_of_its_past() -> None:
     ssh = rule(30, WEB, protocol="tcp", port_range_min=22, port_range_max=22,
                remote_address_group_id=AG)

@@ -302,13 +302,35 @@ def _members(ports: Iterable[Port]) -> dict[str, tuple[Network, ...]]:
 def _address_groups(view: HostView) -> dict[str, tuple[Network, ...]]:
     """``address_group/<id>`` (``firewall_rules.remote_of``) -> the group's
     addresses (a rule's ``remote_address_group_id``)."""
-    return {ADDRESS_GROUP + g.id: _group_addresses(tuple(g.addresses)) for g in view.address_groups}
+    return {ADDRESS_GROUP + g.id: _group_addresses(g) for g in view.address_groups}
 
 
-@functools.lru_cache(maxsize=1024)
-def _group_addresses(addresses: tuple[str, ...]) -> tuple[Network, ...]:
-    """An address group's addresses, parsed once while they stay the same."""
-    return tuple(_net(a, strict=False) for a in addresses)
+class _GroupAddresses:
+    """Each address group's addresses, parsed once while they stay the same:
+    only its current addresses are kept (a change replaces them), and at
+    most ``LIMIT`` groups (the cloud's groups that rules name)."""
+
+    LIMIT = 4096
+
+    def __init__(self) -> None:
+        self._kept: dict[str, tuple[tuple[str, ...], tuple[Network, ...]]] = {}
+
+    def __call__(self, group: AddressGroup) -> tuple[Network, ...]:
+        addresses = tuple(group.addresses)
+        kept = self._kept.get(group.id)
+        if kept is not None and (kept[0] is addresses or kept[0] == addresses):
+            return kept[1]
+        parsed = tuple(_net(a, strict=False) for a in addresses)
+        if len(self._kept) >= self.LIMIT:
+            self._kept.clear()
+        self._kept[group.id] = (addresses, parsed)
+        return parsed
+
+    def cache_clear(self) -> None:
+        self._kept.clear()
+
+
+_group_addresses = _GroupAddresses()
 
 
 class _Remotes(Mapping[str, tuple[Network, ...]]):
@@ -337,7 +359,7 @@ class _Remotes(Mapping[str, tuple[Network, ...]]):
             group = self._groups.get(key[len(ADDRESS_GROUP):])
             if group is None:
                 raise KeyError(key)
-            return _group_addresses(tuple(group.addresses))
+            return _group_addresses(group)
         if self._members is None:
             self._members = _LAST_MEMBERS.of(self._view.ports)
         return self._members[key]

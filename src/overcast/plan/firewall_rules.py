@@ -179,7 +179,8 @@ def sg_elements(tag: int, compiled: Sequence[tuple[RuleShape, str]]) -> Iterator
             name = sg_set(direction, version, kind_of)
             for box in disjoint_boxes(part):
                 value: object = box.lo if box.lo == box.hi else {"range": [box.lo, box.hi]}
-                key = {"concat": sg_key(kind_of, addr=_span(box.net), proto=proto, port=value,
+                addr = None if kind_of.endswith("_any") else _span(box.net)  # no address field
+                key = {"concat": sg_key(kind_of, addr=addr, proto=proto, port=value,
                                         tag=tag)}
                 for src in box.ids:
                     yield "inet", name, key, src
