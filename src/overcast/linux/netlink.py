@@ -565,7 +565,7 @@ def _generation_step(marked: list[tuple[str, str, str]]) -> list[dict[str, Any]]
     batch of ours that found its change already made (by another writer's
     transaction just before it) would leave that writer's one step for ours
     to follow.  With this the batch is always a transaction of its own
-    (~0.1 ms); no chain is left.  None without a marked table (such a batch
+    (+0.04 ms per batch); no chain is left.  None without a marked table (such a batch
     is not followed)."""
     if not marked:
         return []
