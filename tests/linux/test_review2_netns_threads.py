@@ -1,9 +1,8 @@
-"""Review-2 finding (root): ``devices.entered_netns`` returns a thread to
-the namespace of ``/proc/self/ns/net``, which is the namespace of the
-process's main thread, not of the calling thread.  A worker thread that
-enters a namespace while the main thread is inside another one comes back
-into the main thread's namespace, and every socket it makes afterwards
-(a ``NetlinkKernel(None)``, a ``Generation``) lives there.
+"""(root) A thread that enters a network namespace comes back to its own
+namespace, not the main thread's (review-2 found ``devices.entered_netns``
+returning to ``/proc/self/ns/net``, the main thread's: a worker thread that
+entered a namespace while the main thread was inside another came back into
+the main thread's, and every socket it made afterwards lived there).
 
 Namespaces are ``oc-r2-<pid>-<role>``, made and removed by this file only."""
 
@@ -42,10 +41,6 @@ def _own_namespace() -> int:
     return os.stat("/proc/thread-self/ns/net").st_ino
 
 
-@pytest.mark.xfail(strict=True, reason="review-2: entered_netns saves /proc/self/ns/net (the main "
-                   "thread's namespace) as the thread's home; a worker thread entering a namespace "
-                   "while the main thread is in another one is left in the main thread's "
-                   "(should be /proc/thread-self/ns/net)")
 def test_a_worker_thread_comes_back_to_its_own_namespace(two_namespaces: tuple[str, str]) -> None:
     main_ns, worker_ns = two_namespaces
     started, main_is_inside = threading.Event(), threading.Event()
@@ -70,9 +65,6 @@ def test_a_worker_thread_comes_back_to_its_own_namespace(two_namespaces: tuple[s
     assert found["after"] == found["home"]
 
 
-@pytest.mark.xfail(strict=True, reason="review-2: as above, through Nftables(netns=...), which every "
-                   "listing of NetlinkKernel makes (a context of its own per listing): the worker "
-                   "thread is left in the main thread's namespace")
 def test_a_worker_thread_making_an_nft_context_stays_in_its_own_namespace(
         two_namespaces: tuple[str, str]) -> None:
     main_ns, worker_ns = two_namespaces

@@ -48,7 +48,9 @@ def entered_netns(name: str | None) -> Iterator[None]:
     if name is None:
         yield
         return
-    with open(os.path.join(NETNS_RUN_DIR, name)) as target, open("/proc/self/ns/net") as home:
+    # the calling thread's own namespace (/proc/self is the main thread's: a worker thread
+    # would come back into wherever the main thread is)
+    with open(os.path.join(NETNS_RUN_DIR, name)) as target, open("/proc/thread-self/ns/net") as home:
         _setns(target.fileno())
         try:
             yield
