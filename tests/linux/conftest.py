@@ -13,6 +13,7 @@ import os
 import subprocess
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -23,12 +24,14 @@ RUN = f"oc-t-{os.getpid() % 100000}{uuid.uuid4().hex[:4]}"
 MakeNs = Callable[[str], str]
 
 
-@pytest.fixture
-def make_ns() -> Iterator[MakeNs]:
+@contextmanager
+def namespaces(prefix: str) -> Iterator[MakeNs]:
+    """``make(role)`` creates namespace ``<prefix>-<role>``; all it created are
+    removed at the end (only those)."""
     created: list[str] = []
 
     def make(role: str) -> str:
-        name = f"{RUN}-{role}"
+        name = f"{prefix}-{role}"
         netns.create(name)
         created.append(name)
         return name
@@ -41,6 +44,12 @@ def make_ns() -> Iterator[MakeNs]:
                 netns.remove(name)
             except OSError:
                 pass
+
+
+@pytest.fixture
+def make_ns() -> Iterator[MakeNs]:
+    with namespaces(RUN) as make:
+        yield make
 
 
 def sh(ns: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -14,7 +14,6 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from pyroute2 import netns
 
 from overcast.linux.netlink import NetlinkKernel
 from overcast.plan import plan_host
@@ -38,7 +37,7 @@ from plan.test_firewall_golden import (  # tests/ is on the path (rootdir of bot
 )
 from plan.test_firewall_invariants import ELEMENT_BASE, ELEMENT_CASES
 
-from .conftest import RUN
+from .conftest import RUN, namespaces
 
 pytestmark = pytest.mark.root
 PREFIX = "oc-fw" + RUN.removeprefix("oc-t")
@@ -46,21 +45,8 @@ PREFIX = "oc-fw" + RUN.removeprefix("oc-t")
 
 @pytest.fixture
 def fw_ns() -> Iterator[Callable[[str], str]]:
-    made: list[str] = []
-
-    def make(role: str) -> str:
-        made.append(f"{PREFIX}-{role}")
-        netns.create(made[-1])
-        return made[-1]
-
-    try:
+    with namespaces(PREFIX) as make:
         yield make
-    finally:
-        for name in made:
-            try:
-                netns.remove(name)
-            except OSError:
-                pass
 
 
 def test_the_ruleset_loads_round_trips_and_changes_by_elements(fw_ns: Callable[[str], str]) -> None:

@@ -15,7 +15,6 @@ import subprocess
 from collections.abc import Callable, Iterator
 
 import pytest
-from pyroute2 import netns
 
 from overcast.linux.netlink import NetlinkKernel
 from overcast.linux.nft import Nftables
@@ -35,7 +34,7 @@ from plan.test_firewall_golden import (  # tests/ is on the path (rootdir of bot
     world,
 )
 
-from .conftest import RUN
+from .conftest import RUN, namespaces
 
 pytestmark = pytest.mark.root
 PREFIX = "oc-ks" + RUN.removeprefix("oc-t")
@@ -49,21 +48,8 @@ HTTP = rule(11, WEB, protocol="tcp", port_range_min=80, port_range_max=80,
 
 @pytest.fixture
 def ks_ns() -> Iterator[Callable[[str], str]]:
-    made: list[str] = []
-
-    def make(role: str) -> str:
-        made.append(f"{PREFIX}-{role}")
-        netns.create(made[-1])
-        return made[-1]
-
-    try:
+    with namespaces(PREFIX) as make:
         yield make
-    finally:
-        for name in made:
-            try:
-                netns.remove(name)
-            except OSError:
-                pass
 
 
 def ruleset(*extra: SecurityGroupRule) -> NftRuleset:
