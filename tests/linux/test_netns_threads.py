@@ -13,10 +13,11 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from pyroute2 import netns
 
 from overcast.linux.devices import entered_netns
 from overcast.linux.nft import Nftables
+
+from .conftest import namespaces
 
 pytestmark = pytest.mark.root
 PREFIX = f"oc-r2-{os.getpid() % 100000}"
@@ -24,16 +25,8 @@ PREFIX = f"oc-r2-{os.getpid() % 100000}"
 
 @pytest.fixture
 def two_namespaces() -> Iterator[tuple[str, str]]:
-    names = (f"{PREFIX}-a", f"{PREFIX}-b")
-    made: list[str] = []
-    try:
-        for name in names:
-            netns.create(name)
-            made.append(name)
-        yield names
-    finally:
-        for name in made:
-            netns.remove(name)
+    with namespaces(PREFIX) as make:
+        yield make("a"), make("b")
 
 
 def _own_namespace() -> int:

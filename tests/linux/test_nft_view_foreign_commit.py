@@ -19,7 +19,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from pyroute2 import netns
 
 from overcast.linux.netlink import NetlinkKernel
 from overcast.linux.nft import Nftables
@@ -38,8 +37,10 @@ from plan.test_firewall_golden import (  # tests/ is on the path (rootdir of bot
     world,
 )
 
+from .conftest import namespaces
+
 pytestmark = pytest.mark.root
-NS = f"oc-r2-{os.getpid() % 100000}-noop"
+PREFIX = f"oc-r2-{os.getpid() % 100000}"
 SSH = rule(10, WEB, protocol="tcp", port_range_min=22, port_range_max=22,
            remote_ip_prefix="10.0.0.0/8")
 
@@ -71,11 +72,8 @@ class _Raced(NetlinkKernel):
 
 @pytest.fixture
 def namespace() -> Iterator[str]:
-    netns.create(NS)
-    try:
-        yield NS
-    finally:
-        netns.remove(NS)
+    with namespaces(PREFIX) as make:
+        yield make("noop")
 
 
 def test_a_batch_that_finds_its_change_made_by_another_writer_is_not_followed(

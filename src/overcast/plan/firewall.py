@@ -299,12 +299,6 @@ def _members(ports: Iterable[Port]) -> dict[str, tuple[Network, ...]]:
     return {group: tuple(nets) for group, nets in out.items()}
 
 
-def _address_groups(view: HostView) -> dict[str, tuple[Network, ...]]:
-    """``address_group/<id>`` (``firewall_rules.remote_of``) -> the group's
-    addresses (a rule's ``remote_address_group_id``)."""
-    return {ADDRESS_GROUP + g.id: _group_addresses(g) for g in view.address_groups}
-
-
 class _GroupAddresses:
     """Each address group's addresses, parsed once while they stay the same:
     only its current addresses are kept (a change replaces them), and at
@@ -340,35 +334,36 @@ class _Remotes(Mapping[str, tuple[Network, ...]]):
 
     def __init__(self, view: HostView) -> None:
         self._view = view
-        self._made: dict[str, tuple[Network, ...]] | None = None
-        self._members: Mapping[str, tuple[Network, ...]] | None = None
-        self._groups: dict[str, AddressGroup] | None = None
+        self._members_made: Mapping[str, tuple[Network, ...]] | None = None
+        self._groups_made: dict[str, AddressGroup] | None = None
 
-    def _all(self) -> dict[str, tuple[Network, ...]]:
-        if self._made is None:
-            self._made = {**_LAST_MEMBERS.of(self._view.ports), **_address_groups(self._view)}
-        return self._made
+    def _members(self) -> Mapping[str, tuple[Network, ...]]:
+        if self._members_made is None:
+            self._members_made = _LAST_MEMBERS.of(self._view.ports)
+        return self._members_made
+
+    def _groups(self) -> dict[str, AddressGroup]:
+        if self._groups_made is None:
+            self._groups_made = {g.id: g for g in self._view.address_groups}
+        return self._groups_made
 
     def __getitem__(self, key: str) -> tuple[Network, ...]:
         """One remote: an address group is found by its id and only its own
         addresses are parsed (kept while they are the same), a security
         group's members come from every port once per plan."""
         if key.startswith(ADDRESS_GROUP):
-            if self._groups is None:
-                self._groups = {g.id: g for g in self._view.address_groups}
-            group = self._groups.get(key[len(ADDRESS_GROUP):])
+            group = self._groups().get(key[len(ADDRESS_GROUP):])
             if group is None:
                 raise KeyError(key)
             return _group_addresses(group)
-        if self._members is None:
-            self._members = _LAST_MEMBERS.of(self._view.ports)
-        return self._members[key]
+        return self._members()[key]
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._all())
+        yield from self._members()
+        yield from (ADDRESS_GROUP + gid for gid in self._groups())
 
     def __len__(self) -> int:
-        return len(self._all())
+        return len(self._members()) + len(self._groups())
 
 
 def _security_groups(out: _Out, view: HostView, tags: Mapping[tuple[str, ...], int],
