@@ -11,6 +11,9 @@ with ``overcast`` and the table's ``comment`` is a mark.
 
 from __future__ import annotations
 
+import hashlib
+import re
+
 __all__ = [
     "BRIDGE_PREFIX",
     "FW_MARK",
@@ -21,6 +24,10 @@ __all__ = [
     "NFT_TABLE_PREFIX",
     "OWNED_PREFIXES",
     "PORT_GROUP",
+    "ROUTER_IF_PREFIX",
+    "ROUTER_NETNS_PREFIX",
+    "ROUTER_PORT_PREFIX",
+    "ROUTE_PROTO",
     "TAP_PREFIX",
     "VXLAN_PREFIX",
     "bridge_name",
@@ -30,6 +37,14 @@ __all__ = [
     "is_workload",
     "network_mark",
     "network_of_mark",
+    "router_if_name",
+    "router_mark",
+    "router_netns",
+    "router_of_mark",
+    "router_port_mark",
+    "router_port_name",
+    "host_tag",
+    "is_router_netns",
     "tap_name",
     "vxlan_name",
 ]
@@ -41,7 +56,10 @@ TAP_PREFIX = "tap"
 PORT_GROUP = 0x6F63
 BRIDGE_PREFIX = "ocb"
 VXLAN_PREFIX = "ocx"
-OWNED_PREFIXES = (BRIDGE_PREFIX, VXLAN_PREFIX)
+# the host side of a router interface's veth pair (its other end, ``qr-``, is in the
+# router's namespace)
+ROUTER_PORT_PREFIX = "ocq"
+OWNED_PREFIXES = (BRIDGE_PREFIX, VXLAN_PREFIX, ROUTER_PORT_PREFIX)
 NFT_TABLE_PREFIX = "overcast"  # nftables tables (``table bridge overcast``, ...)
 MARK_PREFIX = "overcast:"
 IFNAMSIZ = 15
@@ -102,3 +120,57 @@ FW_RULE_MARK = f"{MARK_PREFIX}fw:"  # prefix of the comment of every rule in the
 def is_fw_table(name: str, comment: str | None) -> bool:
     """True only for the firewall's own tables (name AND mark)."""
     return name == FW_TABLE and comment == FW_MARK
+
+
+# --- routers: a namespace per router per host -----------------------------------
+ROUTER_NETNS_PREFIX = "ocr-"
+ROUTER_IF_PREFIX = "qr-"  # a router interface inside its namespace
+ROUTER_MARK_PREFIX = f"{MARK_PREFIX}router:"
+ROUTE_PROTO = 111  # rtm_protocol of every route Overcast makes (unused by routing daemons)
+_HOST_TAG = re.compile(r"[A-Za-z0-9_.]{1,40}")
+
+
+def host_tag(host: str) -> str:
+    """The host's part of its router namespaces' names: the host name when
+    it is short and plain, else 12 hex characters of its SHA-256."""
+    if _HOST_TAG.fullmatch(host):
+        return host
+    return hashlib.sha256(host.encode()).hexdigest()[:12]
+
+
+def router_netns(router_id: str, host: str) -> str:
+    """``ocr-<11 of the router id>-<host tag>``: unique per host even when
+    several hosts share one ``/run/netns`` (the lab)."""
+    return f"{ROUTER_NETNS_PREFIX}{_short(router_id)}-{host_tag(host)}"
+
+
+def is_router_netns(name: str, host: str) -> bool:
+    """True for the name of one of ``host``'s router namespaces."""
+    head = ROUTER_NETNS_PREFIX
+    tail = f"-{host_tag(host)}"
+    middle = name[len(head):len(name) - len(tail)]
+    return (name.startswith(head) and name.endswith(tail) and 0 < len(middle) <= ID_CHARS
+            and middle.isalnum())
+
+
+def router_mark(router_id: str) -> str:
+    """The mark of a router's namespace (its ``lo``'s ifalias)."""
+    return f"{ROUTER_MARK_PREFIX}{router_id}"
+
+
+def router_of_mark(mark: str) -> str | None:
+    return mark[len(ROUTER_MARK_PREFIX):] if mark.startswith(ROUTER_MARK_PREFIX) else None
+
+
+def router_port_name(port_id: str) -> str:
+    """The host side of a router interface's veth pair."""
+    return ROUTER_PORT_PREFIX + _short(port_id)
+
+
+def router_if_name(port_id: str) -> str:
+    """A router interface inside the router's namespace (``qr-`` + 11)."""
+    return ROUTER_IF_PREFIX + _short(port_id)
+
+
+def router_port_mark(port_id: str) -> str:
+    return f"{MARK_PREFIX}router-port:{port_id}"

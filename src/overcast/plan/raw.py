@@ -56,6 +56,56 @@ class FdbRow:
     dst: str | None = field(default=None)
 
 
+@dataclass(frozen=True, slots=True)
+class NsLink:
+    """A device inside a router namespace (``lo`` left out)."""
+
+    name: str
+    kind: str = ""
+    mac: str = ""  # lower case
+    mtu: int = 0
+    up: bool = False
+    ipv6: bool = False  # IPv6 enabled on the device
+
+
+@dataclass(frozen=True, slots=True)
+class NsAddress:
+    dev: str
+    cidr: str  # address/prefix length, as the kernel holds it ("10.0.0.1/24")
+
+
+@dataclass(frozen=True, slots=True)
+class NsNeighbour:
+    """A permanent neighbour entry (NUD_PERMANENT; the others are left out)."""
+
+    dev: str
+    ip: str
+    mac: str  # lower case
+
+
+@dataclass(frozen=True, slots=True)
+class NsRoute:
+    """A route of the main table made by Overcast (protocol
+    :data:`overcast.plan.names.ROUTE_PROTO`; the others are left out)."""
+
+    dst: str  # network/prefix length ("0.0.0.0/0")
+    gateway: str  # "" for none
+    dev: str = ""  # "" when the route has no output device
+
+
+@dataclass(frozen=True, slots=True)
+class Netns:
+    """One router namespace of this host, as one read of it found it."""
+
+    name: str
+    mark: str  # the ifalias of its ``lo``: the ownership mark
+    forwarding: bool  # net.ipv4.ip_forward and net.ipv6.conf.all.forwarding both on
+    links: tuple[NsLink, ...] = ()
+    addresses: tuple[NsAddress, ...] = ()
+    neighbours: tuple[NsNeighbour, ...] = ()
+    routes: tuple[NsRoute, ...] = ()
+
+
 class KernelRows(Protocol):
     """One consistent read of the kernel (the driver retries a read that a
     concurrent change tore)."""
@@ -75,6 +125,12 @@ class KernelRows(Protocol):
         rules chain by chain.  Only tables that are ours (owned name AND
         mark, :func:`overcast.plan.names.is_owned_table`) and their objects;
         see :func:`owned_nft_rows`."""
+        ...
+
+    def netns_rows(self) -> list[Netns]:
+        """This host's router namespaces (:func:`overcast.plan.names.
+        is_router_netns` for the host the kernel was made for), each read
+        whole; a namespace that went while being read is left out."""
         ...
 
 
@@ -123,6 +179,47 @@ class KernelIO(Protocol):
 
     def ipv6_off(self, name: str) -> None:
         """No IPv6 on the device (no MLD, RS or DAD into a tenant network)."""
+        ...
+
+    # --- router namespaces (the routers subsystem) ---
+    def netns_add(self, name: str, mark: str) -> None:
+        """Create the network namespace ``name`` (``/run/netns/<name>``) with
+        its ``lo`` up and marked (ifalias ``mark``), IPv4 and IPv6
+        forwarding on.  A namespace of that name that exists is adopted
+        when it has no mark (we crashed while making it), else refused."""
+        ...
+
+    def netns_del(self, name: str) -> None:
+        """Delete the namespace (with every device in it: a veth's peer goes too)."""
+        ...
+
+    def netns_forwarding(self, name: str) -> None:
+        """IPv4 and IPv6 forwarding on in namespace ``name``."""
+        ...
+
+    def veth_add(self, name: str, alias: str, mtu: int, peer: str, netns: str) -> None:
+        """A veth pair: ``name`` here (marked ``alias``, down, IPv6 off),
+        ``peer`` in namespace ``netns`` (down); both with ``mtu``.
+        :class:`LinkExists` if ``name`` is taken."""
+        ...
+
+    def ns_link_set(self, netns: str, dev: str, mac: str, mtu: int, up: bool,
+                    ipv6: bool) -> None:
+        """Set a device in ``netns``: MAC, MTU, IPv6 on or off (before it
+        goes up), up flag."""
+        ...
+
+    def ns_addr(self, op: str, netns: str, dev: str, cidr: str) -> None:
+        """``op`` "add" or "del" address ``cidr`` (``10.0.0.1/24``) on ``dev``."""
+        ...
+
+    def ns_neigh(self, op: str, netns: str, dev: str, ip: str, mac: str) -> None:
+        """``op`` "replace" (a permanent entry) or "del"."""
+        ...
+
+    def ns_route(self, op: str, netns: str, dst: str, gateway: str) -> None:
+        """``op`` "add" or "del" a main-table route of protocol
+        :data:`overcast.plan.names.ROUTE_PROTO` to ``dst`` via ``gateway``."""
         ...
 
     def nft(self, commands: list[dict[str, Any]]) -> None:
