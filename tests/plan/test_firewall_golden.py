@@ -354,6 +354,14 @@ nft chain bridge forward hook forward prio -200 policy drop
   meta oifgroup 28515 meta mark 4294967295 drop
   meta oifgroup 28515 meta mark != 0 jump to_port
   accept
+nft chain bridge overlay hook forward prio -100
+  meta oifname . ether daddr @router_mac drop
+  meta iifname . ether saddr @router_mac drop
+  ether type arp meta oifname . ether saddr @router_mac drop
+  ether daddr & 01:00:00:00:00:00 01:00:00:00:00:00 meta oifname . ether saddr @router_mac drop
+  meta oifname . ether saddr @router_mac ether saddr set meta oifname map @host_mac
+  ether type arp meta oifname . arp daddr ip @router_ip4 drop
+  ether type arp meta iifname . arp daddr ip @router_ip4 drop
 nft chain bridge prerouting hook prerouting prio -300 policy drop
   meta iifgroup 28515 meta mark set 4294967295
   meta mark set meta iifname map @tag

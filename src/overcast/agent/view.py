@@ -13,7 +13,15 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from overcast.model import keys
-from overcast.model.types import AddressGroup, Network, Port, SecurityGroup, SecurityGroupRule
+from overcast.model.types import (
+    AddressGroup,
+    Network,
+    Port,
+    Router,
+    SecurityGroup,
+    SecurityGroupRule,
+    Subnet,
+)
 from overcast.plan import HostView
 from overcast.store.base import Event, KeyValue
 
@@ -21,10 +29,10 @@ log = logging.getLogger(__name__)
 
 # Object kinds the planner reads; other keys are kept but never make the view dirty.
 PLANNED_KINDS = ("network", "port", "subnet", "security_group", "security_group_rule",
-                 "address_group")
+                 "address_group", "router")
 MODELS: dict[str, type[Any]] = {"network": Network, "port": Port, "security_group": SecurityGroup,
                                 "security_group_rule": SecurityGroupRule,
-                                "address_group": AddressGroup}
+                                "address_group": AddressGroup, "subnet": Subnet, "router": Router}
 # What the view keeps: objects, hosts, port statuses and bindings.  The API's
 # bookkeeping (IP/MAC/segment allocations, indexes) is never read by an agent;
 # keeping it would multiply the view's size and every scan of it.
@@ -143,7 +151,8 @@ class ModelView:
                         security_groups=self.security_groups(),
                         security_group_rules=self._tuple("security_group_rule"), firewall=firewall,
                         address_groups=self.address_groups(),
-                        physical_networks=dict(physical_networks or {}))
+                        physical_networks=dict(physical_networks or {}),
+                        routers=self._tuple("router"), subnets=self._tuple("subnet"))
 
     def port_status(self, port_id: str) -> dict[str, Any] | None:
         return self.values.get(keys.port_status(port_id))

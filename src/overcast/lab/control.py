@@ -183,7 +183,11 @@ def down(quiet: bool = False) -> dict[str, Any]:
     for name in sorted(st.processes, key=lambda n: n == "api"):
         processes.stop(st.processes[name])
         stopped.append(name)
-    deleted = fabric.destroy_namespaces(st.namespaces + fabric.lab_namespaces())
+    hosts = [h.name for h in parse_topology(st.topology).hosts] if st.topology else []
+    # the agents are stopped: the router namespaces they made go first (their veth
+    # pairs' host sides are in the host namespaces)
+    deleted = fabric.destroy_namespaces(fabric.router_namespaces(hosts))
+    deleted += fabric.destroy_namespaces(st.namespaces + fabric.lab_namespaces())
     state.remove_all()
     if not quiet:
         print(f"lab down: stopped {len(stopped)} processes, deleted {len(deleted)} namespaces")

@@ -17,6 +17,7 @@ from overcast.lab import ipcmd
 from overcast.lab.ipcmd import LAB_ALIAS, ip
 from overcast.lab.state import LabState
 from overcast.lab.topology import EXTERNAL_GW, EXTERNAL_NET, FABRIC_IP, UNDERLAY_NET, LabHost
+from overcast.plan import names as plan_names
 
 FABRIC_NS = "oc-fabric"
 EXT_NS = "oc-ext"
@@ -87,13 +88,25 @@ def lab_namespaces() -> list[str]:
     return [ns for ns in ipcmd.netns_list() if ns.startswith("oc-") and ipcmd.has_lab_mark(ns)]
 
 
+def router_namespaces(hosts: list[str]) -> list[str]:
+    """The router namespaces the lab hosts' agents made (named for one of
+    ``hosts`` AND marked on their ``lo``): an agent stopped leaves them."""
+    out = []
+    for ns in ipcmd.netns_list():
+        if any(plan_names.is_router_netns(ns, host) for host in hosts) and any(
+                plan_names.router_of_mark(link.get("ifalias") or "") is not None
+                for link in ipcmd.links(ns) if link.get("ifname") == "lo"):
+            out.append(ns)
+    return out
+
+
 def destroy_namespaces(names: list[str]) -> list[str]:
     """Delete these namespaces (VMs first, fabric last); returns what was deleted."""
     order = sorted(set(names), key=lambda n: (n == FABRIC_NS, not n.startswith("oc-vm-"), n))
     deleted = []
     for name in order:
-        if not name.startswith("oc-"):
-            continue  # never ours
+        if not name.startswith(("oc-", plan_names.ROUTER_NETNS_PREFIX)):
+            continue  # never ours (router namespaces: only those router_namespaces found)
         if ipcmd.netns_exists(name):
             ipcmd.netns_delete(name)
             deleted.append(name)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from overcast.linux.fake_conntrack import FakeConntrack
+from overcast.linux.fake_netns import FakeNamespaces
 from overcast.linux.fake_nft import FakeKernelError, FakeNft
 from overcast.plan import diff as steps
 from overcast.plan.firewall_admits import Flow
@@ -30,6 +31,7 @@ from overcast.plan.raw import (
     KernelRefusal,
     Link,
     LinkExists,
+    Netns,
     owned_nft_rows,
 )
 from overcast.plan.state import ApplyError, Change, KernelState
@@ -71,6 +73,7 @@ class FakeKernel:
         self.fdb: set[FakeFdb] = set()
         self.nftables = FakeNft()
         self.conntrack = FakeConntrack()
+        self.namespaces = FakeNamespaces()  # the router namespaces
         self.subsystems = subsystems
         self._next_index = 1
 
@@ -104,6 +107,9 @@ class FakeKernel:
 
     def nft_rows(self) -> list[dict[str, Any]]:
         return owned_nft_rows(self.nftables.rows())
+
+    def netns_rows(self) -> list[Netns]:
+        return [space.row() for _, space in sorted(self.namespaces.spaces.items())]
 
     # --- KernelIO -----------------------------------------------------------------
     def link_add(self, name: str, kind: str, mtu: int, info: dict[str, int | str]) -> None:
@@ -169,6 +175,35 @@ class FakeKernel:
     def nft(self, commands: list[dict[str, Any]]) -> None:
         self.nftables.batch(commands)
 
+    def netns_add(self, name: str, mark: str) -> None:
+        self.namespaces.add(name, mark)
+
+    def netns_del(self, name: str) -> None:
+        for host_side in self.namespaces.delete(name):
+            self._remove(host_side)
+
+    def netns_forwarding(self, name: str) -> None:
+        self.namespaces.space(name).forwarding = True
+
+    def veth_add(self, name: str, alias: str, mtu: int, peer: str, netns: str) -> None:
+        if name in self.links:
+            raise LinkExists(f"netlink error {EEXIST}: File exists")
+        self.namespaces.veth(name, netns, peer, mtu)
+        self.links[name] = FakeLink(name, "veth", mtu, alias, index=self._index(), ipv6=False)
+
+    def ns_link_set(self, netns: str, dev: str, mac: str, mtu: int, up: bool,
+                    ipv6: bool) -> None:
+        self.namespaces.link_set(netns, dev, mac, mtu, up, ipv6)
+
+    def ns_addr(self, op: str, netns: str, dev: str, cidr: str) -> None:
+        self.namespaces.addr(op, netns, dev, cidr)
+
+    def ns_neigh(self, op: str, netns: str, dev: str, ip: str, mac: str) -> None:
+        self.namespaces.neigh(op, netns, dev, ip, mac)
+
+    def ns_route(self, op: str, netns: str, dst: str, gateway: str) -> None:
+        self.namespaces.route(op, netns, dst, gateway)
+
     def conntrack_flows(self, zones: Collection[int]) -> list[Flow]:
         return self.conntrack.flows(zones)
 
@@ -183,6 +218,7 @@ class FakeKernel:
     def _remove(self, name: str) -> None:
         self._link(name)
         del self.links[name]
+        self.namespaces.host_side_gone(name)
         self.fdb = {e for e in self.fdb if e.dev != name}
         for other in list(self.links.values()):
             if other.master == name:

@@ -21,7 +21,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from overcast.plan.raw import FdbRow, KernelRows, Link
+from overcast.plan.raw import FdbRow, KernelRows, Link, Netns
 from overcast.plan.state import ApplyError, Change
 from overcast.plan.subsystem import Subsystem
 
@@ -104,6 +104,10 @@ class ReadProbe:
     def nft_rows(self) -> list[dict[str, Any]]:
         self.read_nft = True
         return self._rows.nft_rows()
+
+    def netns_rows(self) -> list[Netns]:
+        self.read_other = True
+        return self._rows.netns_rows()
 
     @property
     def nft_only(self) -> bool:

@@ -14,6 +14,10 @@ from typing import Any, ClassVar, Self, TypeVar
 
 T = TypeVar("T", bound="Resource")
 
+# the device_owner of a router's ports (Neutron's values)
+ROUTER_INTERFACE = "network:router_interface"
+ROUTER_GATEWAY = "network:router_gateway"
+
 
 @dataclass(frozen=True, slots=True)
 class FixedIP:

@@ -30,6 +30,7 @@ from overcast.plan.firewall_expr import canonical, jump
 from overcast.plan.firewall_groupsets import CACHE, GroupSet, elements_of
 from overcast.plan.firewall_rules import ADDRESS_GROUP
 from overcast.plan.firewall_space import Network, prefix_cover
+from overcast.plan.routers import Overlay
 from overcast.plan.subsystems.firewall_observe import address_span
 from overcast.plan.subsystems.firewall_records import NftElement, NftRuleset, NftTable
 from overcast.plan.view import HostView
@@ -91,14 +92,19 @@ class _Out:
         held[1].append(source)
 
 
-def compile_firewall(view: HostView, devices: Mapping[str, str]) -> FirewallPlan:
+def compile_firewall(view: HostView, devices: Mapping[str, str], overlay: Overlay | None = None,
+                     bridged: Iterable[str] = ()) -> FirewallPlan:
     """The ruleset of ``view.host`` for its local ports ``devices`` (port id
-    -> tap, as ``plan_host`` attaches them)."""
+    -> tap, as ``plan_host`` attaches them), the routers' ``overlay``
+    elements, and a conntrack zone for every network with a bridge here
+    (``bridged``, besides the local ports' networks)."""
     ports = {p.id: p for p in view.ports}
     local = sorted((ports[pid] for pid in devices if pid in ports), key=lambda p: p.id)
     networks = {n.id: n for n in view.networks}
     out = _Out()
-    zones = _probe({p.network_id for p in local}, ZONES)
+    zones = _probe({p.network_id for p in local} | set(bridged), ZONES)
+    if overlay is not None:
+        _overlay(out, overlay)
     for net_id, zone in sorted(zones.items()):
         out.add("inet", "zone", names.bridge_name(net_id), f"network/{net_id}",
                 jump(zone_chain_name(zone)))
@@ -131,6 +137,17 @@ def compile_firewall(view: HostView, devices: Mapping[str, str]) -> FirewallPlan
     enforced = _enforced(local, view, problems)
     return FirewallPlan(ruleset, dict(sorted(tags.items())), dict(sorted(zones.items())),
                         sources, problems, enforced)
+
+
+def _overlay(out: _Out, overlay: Overlay) -> None:
+    """The routers' gateway MACs and IPs on each VXLAN device, and this
+    host's MAC for the frames they route out by it (firewall_chains)."""
+    for vxlan, mac, port_id in overlay.macs:
+        out.add("bridge", "router_mac", [vxlan, mac], f"port/{port_id}")
+    for vxlan, ip, port_id in overlay.ips:
+        out.add("bridge", "router_ip4", [vxlan, ip], f"port/{port_id}")
+    for vxlan, net_id in overlay.devices:
+        out.add("bridge", "host_mac", vxlan, f"network/{net_id}", overlay.host_mac)
 
 
 def forget() -> None:

@@ -103,7 +103,12 @@ def sets() -> list[NftSet]:
            NftSet("bridge", "ip6_ok", ("ifname", "ether_addr", "ipv6_addr"), iv),
            NftSet("inet", "notrack_mac", ("ifname", "ether_addr")),
            NftSet("inet", "tracked_mac", ("ifname", "ether_addr")),
-           NftSet("inet", "zone", ("ifname",), map="verdict")]
+           NftSet("inet", "zone", ("ifname",), map="verdict"),
+           # routers (docs/routers.md): each router interface's MAC and IPv4 address on the
+           # VXLAN device of its network, and this host's own MAC for routed frames
+           NftSet("bridge", "router_mac", ("ifname", "ether_addr")),
+           NftSet("bridge", "router_ip4", ("ifname", "ipv4_addr")),
+           NftSet("bridge", "host_mac", ("ifname",), map="ether_addr")]
     out += [NftSet("inet", closed_set(v), (ADDR[v], ADDR[v], "inet_proto", "inet_service", "inet_service"),
                    ("timeout",)) for v in (4, 6)]
     for d in DIRECTIONS:  # security group rules: a counter per element (per-rule hits)
@@ -133,7 +138,34 @@ def zone_chain_name(zone: int) -> str:
 
 
 def chains() -> list[NftChain]:
-    return [*_bridge_chains(), *_inet_chains()]
+    return [*_bridge_chains(), _overlay_chain(), *_inet_chains()]
+
+
+def _overlay_chain() -> NftChain:
+    """A router interface's gateway MAC and IP exist on every host that has
+    the router: they never cross the overlay (``docs/routers.md``).  At a
+    VXLAN device (``router_mac`` and ``router_ip4`` are keyed by it): frames
+    to a gateway MAC and the router's own ARP, broadcast and multicast are
+    dropped, ARP for a gateway IP too, and routed frames leave with this
+    host's MAC (``host_mac``) instead of the gateway's.  Frames that come
+    from the overlay with a gateway MAC or asking for a gateway IP are
+    dropped as well (a host whose agent is older or misconfigured).  After
+    the forward chain (an ``accept`` there goes on to this chain)."""
+    oif, iif = meta("oifname"), meta("iifname")
+    smac, dmac = payload("ether", "saddr"), payload("ether", "daddr")
+    target = payload("arp", "daddr ip")
+    group = "01:00:00:00:00:00"
+    rules = [
+        [match(concat(oif, dmac), "@router_mac"), DROP],
+        [match(concat(iif, smac), "@router_mac"), DROP],
+        [match(payload("ether", "type"), "arp"), match(concat(oif, smac), "@router_mac"), DROP],
+        [match(band(dmac, group), group), match(concat(oif, smac), "@router_mac"), DROP],
+        [match(concat(oif, smac), "@router_mac"),
+         {"mangle": {"key": smac, "value": lookup(oif, "host_mac")}}],
+        [match(payload("ether", "type"), "arp"), match(concat(oif, target), "@router_ip4"), DROP],
+        [match(payload("ether", "type"), "arp"), match(concat(iif, target), "@router_ip4"), DROP],
+    ]
+    return chain("bridge", "overlay", rules, "forward", -100)
 
 
 def _ether(t: str) -> Expr:

@@ -13,6 +13,7 @@ from overcast.model.types import Network, Port
 from overcast.plan import names
 from overcast.plan.diff import kinds
 from overcast.plan.firewall import FirewallPlan, compile_firewall
+from overcast.plan.routers import Here, RouterPlan, plan_routers, routers_here
 from overcast.plan.state import KernelState
 from overcast.plan.subsystems.fdb import BUM_MAC, FdbEntry
 from overcast.plan.subsystems.links import Attachment, Bridge, Vxlan
@@ -59,6 +60,7 @@ class _Builder:
     ports_down: set[str] = field(default_factory=set)
     problems: list[Problem] = field(default_factory=list)
     used_names: dict[str, str] = field(default_factory=dict)  # kernel name -> owner id
+    planned: dict[str, Network] = field(default_factory=dict)  # networks with a bridge here
 
     def problem(self, path: str, message: str) -> None:
         self.problems.append(Problem(path, message))
@@ -81,21 +83,41 @@ def plan_host(view: HostView) -> HostPlan:
     for port in local:
         if port.network_id not in networks:
             b.problem(f"port/{port.id}", f"network {port.network_id} is unknown")
+    here = routers_here(view) if view.routers else []
+    routed = {p.network_id for item in here for p in item.interfaces}
     for net in networks.values():
         net_local = [p for p in local if p.network_id == net.id]
-        if net_local:
+        if net_local or net.id in routed:  # a router's network: routed frames leave by it
             remote = [p for p in ports if p.network_id == net.id and _is_remote(p, view)]
             _plan_network(b, net, net_local, remote)
+    routers = _plan_routers(b, here)
     firewall = []
     fw = None
     if view.firewall:  # every port is pinned on the ruleset: its elements name the port's tap
-        fw = compile_firewall(view, b.port_devices)
+        fw = compile_firewall(view, b.port_devices, routers.overlay, b.planned)
         firewall.append(fw.ruleset)
         b.problems += fw.problems
-    state = KernelState.of(b.bridges, b.vxlans, b.attachments, b.fdb, firewall)
+    state = KernelState.of(routers.records, b.bridges, b.vxlans, b.attachments, b.fdb, firewall)
     problems = tuple(sorted(set(b.problems), key=lambda p: (p.path, p.message)))
     return HostPlan(view.host, state, dict(sorted(b.port_devices.items())),
                     dict(sorted(b.port_needs.items())), frozenset(b.ports_down), problems, fw)
+
+
+def _plan_routers(b: _Builder, here: list[Here]) -> RouterPlan:
+    """The routers of this host, their interfaces attached to the bridges."""
+    if not here:
+        return RouterPlan()
+    if not b.view.firewall:
+        for item in here:  # the gateway MAC would be seen on the overlay: no router at all
+            b.problem(f"router/{item.router.id}", "routers need the firewall (agent option "
+                      "--firewall on): it keeps their gateway MACs off the overlay")
+        return RouterPlan()
+    plan = plan_routers(b.view, here, b.planned)
+    b.problems += plan.problems
+    for peer, bridge, mtu in plan.attachments:
+        if b.claim(peer, peer, f"router/{bridge}"):
+            b.attachments.append(Attachment(peer, bridge, mtu))
+    return plan
 
 
 def _is_remote(port: Port, view: HostView) -> bool:
@@ -110,6 +132,7 @@ def _plan_network(b: _Builder, net: Network, local: list[Port], remote: list[Por
     # br_netfilter per bridge (never the host-wide sysctls): the firewall's
     # security groups see bridged IPv4/IPv6 in the inet hooks
     nf = b.view.firewall
+    b.planned[net.id] = net
     b.bridges.append(Bridge(bridge, net.mtu, mark, nf_call_iptables=nf, nf_call_ip6tables=nf))
     needs = {bridge}
     if net.network_type == "vxlan":

@@ -11,7 +11,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from overcast.model.types import AddressGroup, Network, Port, SecurityGroup, SecurityGroupRule
+from overcast.model.types import (
+    AddressGroup,
+    Network,
+    Port,
+    Router,
+    SecurityGroup,
+    SecurityGroupRule,
+    Subnet,
+)
 
 
 @dataclass(frozen=True)
@@ -30,6 +38,9 @@ class HostView:
     (``remote_address_group_id``).  ``physical_networks``: this host's
     mapping of physical network names to uplink devices (the agent's
     ``--physical-network NAME=DEVICE``), which flat networks are bridged to.
+    ``routers`` and ``subnets``: at least the routers with an interface on
+    a network of a local port, and the subnets of their interfaces (the
+    router of such a network exists on this host, ``docs/routers.md``).
     """
 
     host: str
@@ -42,3 +53,5 @@ class HostView:
     firewall: bool = True
     address_groups: Sequence[AddressGroup] = ()
     physical_networks: Mapping[str, str] = field(default_factory=dict)
+    routers: Sequence[Router] = ()
+    subnets: Sequence[Subnet] = ()

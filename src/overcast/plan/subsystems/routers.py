@@ -1,0 +1,246 @@
+"""Routers: a network namespace per router per host, its interfaces (veth
+pairs: ``qr-`` inside, the host side on the subnet's bridge), their
+addresses, the permanent neighbours of every port on the router's subnets,
+and the router's static routes (``docs/routers.md``).
+
+Diff rules (the review checklist):
+
+* A namespace is Overcast's only with its name (this host's, see
+  :func:`overcast.plan.names.is_router_netns`) AND its mark (the ifalias of
+  its ``lo``); only those are observed, changed or deleted.  A namespace of
+  our name without a mark is adopted by its create (we crashed between
+  making and marking it).
+* Deleting a namespace deletes what is in it (and the host side of every
+  veth pair into it): nothing inside a namespace that goes is deleted one
+  by one.
+* An interface whose host side is missing, or whose device is not a veth,
+  is made again (with its addresses and neighbours); MAC, MTU, IPv6 and up
+  change in place.
+* Routes and neighbours are only ever Overcast's own: routes of protocol
+  :data:`overcast.plan.names.ROUTE_PROTO`, permanent neighbours; the
+  kernel's own connected routes and learned neighbours are never read.
+
+The host side of an interface joins its bridge through the links
+subsystem (an :class:`~overcast.plan.subsystems.links.Attachment`), which
+comes after this one: the pair exists before it is attached.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from overcast.plan.names import ROUTER_IF_PREFIX, ROUTER_PORT_PREFIX, router_of_mark
+from overcast.plan.raw import KernelIO, KernelRows
+from overcast.plan.state import Change
+from overcast.plan.subsystem import DiffContext, Subsystem
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class RouterNamespace:
+    """A router's namespace on this host (IPv4 and IPv6 forwarding on)."""
+
+    name: str
+    mark: str
+    forwarding: bool = True
+
+    def render(self) -> str:
+        return f"netns {self.name} mark {self.mark}{'' if self.forwarding else ' noforwarding'}"
+
+    def devices(self) -> frozenset[str]:
+        return frozenset()
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class RouterPort:
+    """One router interface on this host: ``ifname`` in namespace ``netns``
+    with the interface port's MAC, the host side ``peer`` (marked ``alias``)
+    on the subnet's bridge.  Observed with ``peer == ""`` when the host
+    side is missing."""
+
+    netns: str
+    ifname: str
+    peer: str
+    mac: str
+    mtu: int
+    alias: str
+    ipv6: bool = False  # IPv6 on the interface (only with an IPv6 subnet)
+    up: bool = True
+
+    def render(self) -> str:
+        return (f"router-port {self.netns} {self.ifname} peer {self.peer or '-'} mac {self.mac}"
+                f" mtu {self.mtu}{' ipv6' if self.ipv6 else ''}{'' if self.up else ' down'}"
+                f" alias {self.alias}")
+
+    def devices(self) -> frozenset[str]:
+        return frozenset((self.peer,)) if self.peer else frozenset()
+
+    def in_place(self) -> tuple[str, str, str, str]:
+        """What an update cannot change (else the pair is made again)."""
+        return (self.netns, self.ifname, self.peer, self.alias)
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class RouterAddress:
+    netns: str
+    dev: str
+    cidr: str  # the gateway IP with its subnet's prefix length
+
+    def render(self) -> str:
+        return f"router-address {self.netns} {self.dev} {self.cidr}"
+
+    def devices(self) -> frozenset[str]:
+        return frozenset()
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class RouterNeighbour:
+    """A permanent neighbour: the port at ``ip`` has ``mac`` (from the
+    control plane: no ARP or ND crosses the overlay for routing)."""
+
+    netns: str
+    dev: str
+    ip: str
+    mac: str
+
+    def render(self) -> str:
+        return f"router-neighbour {self.netns} {self.dev} {self.ip} lladdr {self.mac}"
+
+    def devices(self) -> frozenset[str]:
+        return frozenset()
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class RouterRoute:
+    """A static route of the router (the extraroute extension)."""
+
+    netns: str
+    dst: str
+    gateway: str
+
+    def render(self) -> str:
+        return f"router-route {self.netns} {self.dst} via {self.gateway}"
+
+    def devices(self) -> frozenset[str]:
+        return frozenset()
+
+
+Inside = RouterAddress | RouterNeighbour | RouterRoute
+
+
+# --- diff ---------------------------------------------------------------------
+def diff(d: DiffContext) -> None:
+    gone = _diff_namespaces(d)
+    remade = _diff_ports(d, gone)
+    for kind in (RouterAddress, RouterNeighbour, RouterRoute):
+        _diff_inside(d, kind, gone, remade)
+
+
+def _diff_namespaces(d: DiffContext) -> set[str]:
+    """The namespaces that go (and everything in them)."""
+    observed = {n.name: n for n in d.observed[RouterNamespace]}
+    wanted = {n.name for n in d.desired[RouterNamespace]}
+    for ns in d.desired[RouterNamespace]:
+        old = observed.get(ns.name)
+        if old != ns:
+            d.put(ns, old)
+    gone = {name for name in observed if name not in wanted}
+    for name in sorted(gone):
+        d.delete(observed[name])
+    return gone | {n.name for n in d.desired[RouterNamespace] if n.name not in observed}
+
+
+def _diff_ports(d: DiffContext, gone: set[str]) -> set[tuple[str, str]]:
+    """The interfaces made (again) by this diff: nothing of theirs is left."""
+    observed = {(p.netns, p.ifname): p for p in d.observed[RouterPort]}
+    wanted = {(p.netns, p.ifname) for p in d.desired[RouterPort]}
+    remade: set[tuple[str, str]] = set()
+    for port in d.desired[RouterPort]:
+        key = (port.netns, port.ifname)
+        old = None if port.netns in gone else observed.get(key)
+        if old is not None and old.in_place() != port.in_place():
+            d.delete(old)
+            d.gone.add(old.peer)
+            old = None
+        if old is None:
+            remade.add(key)
+        if old != port:
+            d.put(port, old)
+    for key, old in observed.items():
+        if key not in wanted and old.netns not in gone:
+            d.delete(old)
+            d.gone.add(old.peer)
+    return remade
+
+
+def _diff_inside(d: DiffContext, kind: type[Inside], gone: set[str],
+                 remade: set[tuple[str, str]]) -> None:
+    observed = set(d.observed[kind])
+    desired = set(d.desired[kind])
+    for obj in sorted(desired):
+        if obj not in observed or (obj.netns, _dev(obj)) in remade:
+            d.put(obj, None)
+    for obj in sorted(observed - desired):
+        if obj.netns not in gone and (obj.netns, _dev(obj)) not in remade:
+            d.delete(obj)
+
+
+def _dev(obj: Inside) -> str:
+    return "" if isinstance(obj, RouterRoute) else obj.dev
+
+
+# --- observe --------------------------------------------------------------------
+def observe(rows: KernelRows) -> list[object]:
+    host = {ln.name: ln for ln in rows.link_rows()}
+    out: list[object] = []
+    for ns in rows.netns_rows():
+        if router_of_mark(ns.mark) is None:
+            continue  # our name without our mark: not ours until its create adopts it
+        out.append(RouterNamespace(ns.name, ns.mark, ns.forwarding))
+        ours = {ln.name for ln in ns.links if ln.name.startswith(ROUTER_IF_PREFIX)}
+        for ln in ns.links:
+            if ln.name not in ours:
+                continue
+            peer = ROUTER_PORT_PREFIX + ln.name[len(ROUTER_IF_PREFIX):]
+            outside = host.get(peer)
+            present = outside is not None and ln.kind == "veth"
+            out.append(RouterPort(ns.name, ln.name, peer if present else "", ln.mac, ln.mtu,
+                                  outside.alias if outside is not None else "", ln.ipv6, ln.up))
+        out += [RouterAddress(ns.name, a.dev, a.cidr) for a in ns.addresses if a.dev in ours]
+        out += [RouterNeighbour(ns.name, n.dev, n.ip, n.mac) for n in ns.neighbours
+                if n.dev in ours]
+        out += [RouterRoute(ns.name, r.dst, r.gateway) for r in ns.routes]
+    return out
+
+
+# --- apply ------------------------------------------------------------------------
+def apply(io: KernelIO, change: Change) -> None:
+    obj, delete = change.obj, change.op == "delete"
+    if isinstance(obj, RouterNamespace):
+        if delete:
+            io.netns_del(obj.name)
+        elif change.op == "create":
+            io.netns_add(obj.name, obj.mark)
+        else:
+            io.netns_forwarding(obj.name)
+    elif isinstance(obj, RouterPort):
+        _apply_port(io, change.op, obj)
+    elif isinstance(obj, RouterAddress):
+        io.ns_addr("del" if delete else "add", obj.netns, obj.dev, obj.cidr)
+    elif isinstance(obj, RouterNeighbour):
+        io.ns_neigh("del" if delete else "replace", obj.netns, obj.dev, obj.ip, obj.mac)
+    else:
+        io.ns_route("del" if delete else "add", obj.netns, obj.dst, obj.gateway)
+
+
+def _apply_port(io: KernelIO, op: str, port: RouterPort) -> None:
+    if op == "delete":
+        if port.peer:  # its pair goes with it; without one there is nothing left to delete
+            io.link_del(port.peer)
+        return
+    if op == "create":
+        io.veth_add(port.peer, port.alias, port.mtu, port.ifname, port.netns)
+    io.ns_link_set(port.netns, port.ifname, port.mac, port.mtu, port.up, port.ipv6)
+
+
+SUBSYSTEM = Subsystem("routers", (RouterNamespace, RouterPort, RouterAddress, RouterNeighbour,
+                                  RouterRoute), diff, observe, apply)

@@ -1,0 +1,196 @@
+"""Routers in the plan: where a router exists, what it holds, and its diff
+rules against FakeKernel (the same subsystem code the driver runs)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from overcast.agent.reconciler import reconcile
+from overcast.linux import FakeKernel
+from overcast.model.types import ROUTER_INTERFACE, FixedIP, HostRoute, Network, Port, Router, Subnet
+from overcast.plan import HostPlan, plan_host
+from overcast.plan.diff import diff
+from overcast.plan.names import (
+    bridge_name,
+    router_if_name,
+    router_netns,
+    router_port_name,
+    tap_name,
+    vxlan_name,
+)
+from overcast.plan.routers import host_mac
+from overcast.plan.subsystems.firewall import NftRuleset
+from overcast.plan.subsystems.links import Attachment, Bridge
+from overcast.plan.subsystems.routers import (
+    RouterAddress,
+    RouterNamespace,
+    RouterNeighbour,
+    RouterPort,
+    RouterRoute,
+)
+
+from .scenarios import HOSTS, NET_A, NET_B, net, port, view
+
+ROUTER = "eeeeeeee-5555-4555-8555-000000000005"
+SUB_A = "aaaaaaaa-0000-4000-8000-00000000000a"
+SUB_B = "bbbbbbbb-0000-4000-8000-00000000000b"
+
+
+def subnets() -> list[Subnet]:
+    return [Subnet(id=SUB_A, network_id=NET_A, cidr="10.0.1.0/24", gateway_ip="10.0.1.1"),
+            Subnet(id=SUB_B, network_id=NET_B, cidr="10.0.2.0/24", gateway_ip="10.0.2.1")]
+
+
+def iface(n: int, network_id: str, subnet_id: str, ip: str, router: str = ROUTER) -> Port:
+    return replace(port(n, network_id, ""), device_owner=ROUTER_INTERFACE, device_id=router,
+                   fixed_ips=(FixedIP(subnet_id, ip),), port_security_enabled=False)
+
+
+def vm(n: int, network_id: str, host: str, subnet_id: str, ip: str) -> Port:
+    return replace(port(n, network_id, host), fixed_ips=(FixedIP(subnet_id, ip),))
+
+
+def world(*ports: Port, routes: tuple[HostRoute, ...] = ()) -> tuple[list[Network], list[Port], Router]:
+    return ([net(NET_A, 1001), net(NET_B, 1002, mtu=1400)],
+            [iface(0x10, NET_A, SUB_A, "10.0.1.1"), iface(0x11, NET_B, SUB_B, "10.0.2.1"), *ports],
+            Router(id=ROUTER, routes=routes))
+
+
+def plan(host: str, networks: list[Network], ports: list[Port], router: Router) -> HostPlan:
+    return plan_host(replace(view(host, networks, ports), routers=(router,),
+                             subnets=tuple(subnets())))
+
+
+def test_a_router_exists_where_a_port_is_on_one_of_its_networks_with_every_interface() -> None:
+    networks, ports, router = world(vm(1, NET_A, "h1", SUB_A, "10.0.1.5"),
+                                    vm(2, NET_B, "h2", SUB_B, "10.0.2.5"))
+    h1 = plan("h1", networks, ports, router)
+    ns = router_netns(ROUTER, "h1")
+    assert h1.problems == ()
+    assert [n.name for n in h1.state[RouterNamespace]] == [ns]
+    assert {p.ifname: (p.mac, p.mtu) for p in h1.state[RouterPort]} == {
+        router_if_name(ports[0].id): ("fa:16:3e:00:00:10", 1450),
+        router_if_name(ports[1].id): ("fa:16:3e:00:00:11", 1400)}
+    assert {a.cidr for a in h1.state[RouterAddress]} == {"10.0.1.1/24", "10.0.2.1/24"}
+    # B has no port on h1, but routed frames to 10.0.2.5 leave by B's bridge here
+    assert {b.name for b in h1.state[Bridge]} == {bridge_name(NET_A), bridge_name(NET_B)}
+    assert Attachment(router_port_name(ports[1].id), bridge_name(NET_B), 1400) in h1.state[Attachment]
+    # the neighbours of both subnets, wherever the ports are bound
+    assert {(n.ip, n.mac) for n in h1.state[RouterNeighbour]} == {
+        ("10.0.1.5", "fa:16:3e:00:00:01"), ("10.0.2.5", "fa:16:3e:00:00:02")}
+    h3 = plan("h3", networks, ports, router)
+    assert not h3.state[RouterNamespace] and not h3.state[Bridge]
+
+
+def test_the_overlay_keeps_gateway_macs_and_ips_and_knows_the_host_mac() -> None:
+    networks, ports, router = world(vm(1, NET_A, "h1", SUB_A, "10.0.1.5"))
+    (ruleset,) = plan("h1", networks, ports, router).state[NftRuleset]
+    by_set = {(e.set, e.key, e.data) for e in ruleset.elements
+              if e.set in ("router_mac", "router_ip4", "host_mac")}
+    vx_a, vx_b = vxlan_name(NET_A), vxlan_name(NET_B)
+    assert by_set == {
+        ("router_mac", f'["{vx_a}","fa:16:3e:00:00:10"]', ""),
+        ("router_mac", f'["{vx_b}","fa:16:3e:00:00:11"]', ""),
+        ("router_ip4", f'["{vx_a}","10.0.1.1"]', ""),
+        ("router_ip4", f'["{vx_b}","10.0.2.1"]', ""),
+        ("host_mac", f'"{vx_a}"', '"fa:17:c6:12:00:01"'),
+        ("host_mac", f'"{vx_b}"', '"fa:17:c6:12:00:01"')}
+
+
+def test_host_macs_differ_per_host() -> None:
+    assert len({host_mac(ip) for ip in HOSTS.values()}) == len(HOSTS)
+    assert host_mac("198.18.0.1") == "fa:17:c6:12:00:01"
+    assert host_mac("fd00::1").startswith("fa:18:")
+
+
+def test_two_projects_with_the_same_cidrs_get_two_namespaces() -> None:
+    other = "ffffffff-6666-4666-8666-000000000006"
+    net_c = "cccccccc-0000-4000-8000-00000000000c"
+    sub_c = "cccccccc-0000-4000-8000-0000000000cc"
+    networks, ports, router = world(vm(1, NET_A, "h1", SUB_A, "10.0.1.5"))
+    networks.append(net(net_c, 1003))
+    ports += [iface(0x12, net_c, sub_c, "10.0.1.1", other), vm(3, net_c, "h1", sub_c, "10.0.1.5")]
+    view_ = replace(view("h1", networks, ports), routers=(router, Router(id=other)),
+                    subnets=(*subnets(), Subnet(id=sub_c, network_id=net_c, cidr="10.0.1.0/24",
+                                                gateway_ip="10.0.1.1")))
+    state = plan_host(view_).state
+    assert {n.name for n in state[RouterNamespace]} == {router_netns(ROUTER, "h1"),
+                                                        router_netns(other, "h1")}
+    assert sorted((a.netns == router_netns(other, "h1"), a.cidr) for a in state[RouterAddress]) == [
+        (False, "10.0.1.1/24"), (False, "10.0.2.1/24"), (True, "10.0.1.1/24")]
+
+
+def test_static_routes_need_a_connected_nexthop() -> None:
+    routes = (HostRoute("192.0.2.0/24", "10.0.1.7"), HostRoute("198.51.100.0/24", "10.9.9.9"))
+    networks, ports, router = world(vm(1, NET_A, "h1", SUB_A, "10.0.1.5"), routes=routes)
+    result = plan("h1", networks, ports, router)
+    assert [(r.dst, r.gateway) for r in result.state[RouterRoute]] == [("192.0.2.0/24", "10.0.1.7")]
+    assert [p.path for p in result.problems] == [f"router/{ROUTER}"]
+
+
+def test_without_the_firewall_no_router_is_made_and_that_is_said() -> None:
+    networks, ports, router = world(vm(1, NET_A, "h1", SUB_A, "10.0.1.5"))
+    result = plan_host(replace(view("h1", networks, ports), routers=(router,),
+                               subnets=tuple(subnets()), firewall=False))
+    assert not result.state[RouterNamespace]
+    assert "routers need the firewall" in result.problems[0].message
+
+
+def converged(kernel: FakeKernel, result: HostPlan) -> None:
+    """Two passes: a tap joins its bridge once the firewall's chains exist."""
+    for _ in range(2):
+        assert reconcile(kernel, result.state).errors == ()
+    assert diff(result.state, kernel.observe()) == []
+
+
+def test_the_fake_kernel_converges_and_deleting_the_router_removes_exactly_it() -> None:
+    networks, ports, router = world(vm(1, NET_A, "h1", SUB_A, "10.0.1.5"),
+                                    vm(2, NET_B, "h2", SUB_B, "10.0.2.5"),
+                                    routes=(HostRoute("192.0.2.0/24", "10.0.1.7"),))
+    kernel = FakeKernel()
+    kernel.add_device(tap_name(ports[2].id))
+    converged(kernel, plan("h1", networks, ports, router))
+    ns = router_netns(ROUTER, "h1")
+    space = kernel.namespaces.spaces[ns]
+    assert space.forwarding and {ln.up for ln in space.links.values()} == {True}
+    assert kernel.links[router_port_name(ports[0].id)].master == bridge_name(NET_A)
+    # the interface port leaves: its veth pair goes, the namespace stays
+    without_b = [p for p in ports if p.id != ports[1].id]
+    converged(kernel, plan("h1", networks, without_b, router))
+    assert router_port_name(ports[1].id) not in kernel.links
+    assert set(kernel.namespaces.spaces[ns].links) == {router_if_name(ports[0].id)}
+    # the router's last local reason goes: its namespace and the A interface's pair go
+    converged(kernel, plan("h1", networks, [p for p in without_b if p.id != ports[2].id], router))
+    assert kernel.namespaces.spaces == {}
+    assert not [name for name in kernel.links if name.startswith("ocq")]
+
+
+def test_a_host_side_deleted_by_hand_is_made_again_with_its_addresses() -> None:
+    networks, ports, router = world(vm(1, NET_A, "h1", SUB_A, "10.0.1.5"))
+    result = plan("h1", networks, ports, router)
+    kernel = FakeKernel()
+    converged(kernel, result)
+    kernel.remove_device(router_port_name(ports[0].id))
+    converged(kernel, result)
+    ns = kernel.namespaces.spaces[router_netns(ROUTER, "h1")]
+    assert {a.cidr for a in ns.addresses} == {"10.0.1.1/24", "10.0.2.1/24"}
+    assert {n.ip for n in ns.neighbours.values()} == {"10.0.1.5"}
+
+
+def test_a_namespace_of_our_name_without_a_mark_is_adopted_and_one_of_another_host_is_not_ours() -> None:
+    networks, ports, router = world(vm(1, NET_A, "h1", SUB_A, "10.0.1.5"))
+    kernel = FakeKernel()
+    kernel.namespaces.add(router_netns(ROUTER, "h1"), "")
+    kernel.namespaces.spaces[router_netns(ROUTER, "h1")].mark = ""
+    converged(kernel, plan("h1", networks, ports, router))
+    assert kernel.namespaces.spaces[router_netns(ROUTER, "h1")].mark.startswith("overcast:router:")
+
+
+def test_a_changed_mac_and_mtu_are_updated_in_place() -> None:
+    networks, ports, router = world(vm(1, NET_A, "h1", SUB_A, "10.0.1.5"))
+    kernel = FakeKernel()
+    converged(kernel, plan("h1", networks, ports, router))
+    networks[0] = net(NET_A, 1001, mtu=1300)
+    changes = diff(plan("h1", networks, ports, router).state, kernel.observe())
+    assert [c.op for c in changes if isinstance(c.obj, RouterPort)] == ["update"]
+    converged(kernel, plan("h1", networks, ports, router))
