@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
                   "--firewall off runs them without port security and security groups", blocked)
     store: Store = open_store(args.store)
     beat_store: Store = open_store(args.store)  # the keep-alive thread's own connection
-    kernel = NetlinkKernel()
+    kernel = NetlinkKernel(host=args.host)
     if not firewall:
         log.warning("firewall off: no port security and no security groups on this host")
     physical = physical_networks(args.physical_networks)

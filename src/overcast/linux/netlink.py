@@ -31,7 +31,8 @@ from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkDumpInterrupted, NetlinkError
 
 from overcast.linux.conntrack import Conntrack
-from overcast.linux.devices import disable_ipv6, entered_netns
+from overcast.linux.devices import NETNS_RUN_DIR, disable_ipv6, entered_netns
+from overcast.linux.netns import RouterNamespaces, add_veth
 from overcast.linux.nft import LIBRARY, ListedTable, Nftables, NftError, marked_tables
 from overcast.linux.nft_view import NftView, ReadProbe
 from overcast.linux.nftgen import Generation
@@ -47,6 +48,7 @@ from overcast.plan.raw import (
     KernelRows,
     Link,
     LinkExists,
+    Netns,
     owned_nft_rows,
 )
 from overcast.plan.state import ApplyError, Change, KernelState
@@ -73,8 +75,10 @@ T = TypeVar("T")
 
 class NetlinkKernel:
     def __init__(self, netns: str | None = None,
-                 subsystems: Sequence[Subsystem] = SUBSYSTEMS) -> None:
+                 subsystems: Sequence[Subsystem] = SUBSYSTEMS, host: str = "") -> None:
         self._netns = netns
+        # the router namespaces of ``host`` (the agent's host name; "": none observed)
+        self._routers = RouterNamespaces(host)
         self._subsystems = subsystems
         # A missing namespace fails here (never created); a failure closes
         # the sockets already made.
@@ -108,6 +112,7 @@ class NetlinkKernel:
         self._rtnl.close()
         self._writer.close()
         self._ipr.close()
+        self._routers.close()
         if self._nft is not None:
             self._nft.close()
         if self._ct is not None:
@@ -134,7 +139,8 @@ class NetlinkKernel:
 
         def read() -> KernelState:
             rows = _Rows(self._rtnl.links(), self._rtnl.fdb, self.nft_view,
-                         frozenset(self._view.records) if self._view is not None else frozenset())
+                         frozenset(self._view.records) if self._view is not None else frozenset(),
+                         self._routers.rows)
             state = steps.observe(rows, self._kept)
             self._observed = {ln.name: ln.index for ln in rows.link_rows()}
             return state
@@ -147,7 +153,8 @@ class NetlinkKernel:
         as the reference the fast reader is tested against."""
         self._observed = None
         return _retried(lambda: steps.observe(
-            _Rows([_link(m) for m in self._ipr.get_links()], self._fdb_pyroute2, self.nft_view),
+            _Rows([_link(m) for m in self._ipr.get_links()], self._fdb_pyroute2, self.nft_view,
+                  netns=self._routers.rows),
             self._subsystems))
 
     def _keeping(self, sub: Subsystem) -> Subsystem:
@@ -245,7 +252,7 @@ class NetlinkKernel:
         self._flushed()
         try:
             (msg,) = self._ipr.get_links(ifname=name)
-        except NetlinkError:
+        except (NetlinkError, ValueError):  # pyroute2 0.9: an empty answer for a missing name
             return None
         return _link(msg)
 
@@ -287,6 +294,48 @@ class NetlinkKernel:
         """Set before the device goes up (the sysctl is not a netlink request)."""
         with entered_netns(self._netns):
             disable_ipv6(name)
+
+    # --- router namespaces (linux/netns.py) ---------------------------------------
+    def netns_rows(self) -> list[Netns]:
+        return self._routers.rows()
+
+    def netns_add(self, name: str, mark: str) -> None:
+        self._flushed()
+        self._routers.add(name, mark)
+
+    def netns_del(self, name: str) -> None:
+        self._flushed()
+        self._routers.delete(name)
+
+    def netns_forwarding(self, name: str) -> None:
+        self._flushed()
+        self._routers.forwarding(name)
+
+    def veth_add(self, name: str, alias: str, mtu: int, peer: str, netns: str) -> None:
+        """From this (the host) namespace; the peer is made in ``netns``."""
+        self._flushed()
+        try:
+            add_veth(self._ipr, name, alias, mtu, peer, f"{NETNS_RUN_DIR}/{netns}")
+        except NetlinkError as exc:
+            raise KernelRefusal(f"veth {name} (peer {peer} in {netns}): {_describe(exc)}") from None
+        self.ipv6_off(name)
+
+    def ns_link_set(self, netns: str, dev: str, mac: str, mtu: int, up: bool,
+                    ipv6: bool) -> None:
+        self._flushed()
+        self._routers.link_set(netns, dev, mac, mtu, up, ipv6)
+
+    def ns_addr(self, op: str, netns: str, dev: str, cidr: str) -> None:
+        self._flushed()
+        self._routers.addr(op, netns, dev, cidr)
+
+    def ns_neigh(self, op: str, netns: str, dev: str, ip: str, mac: str) -> None:
+        self._flushed()
+        self._routers.neigh(op, netns, dev, ip, mac)
+
+    def ns_route(self, op: str, netns: str, dst: str, gateway: str) -> None:
+        self._flushed()
+        self._routers.route(op, netns, dst, gateway)
 
     def nft(self, commands: list[dict[str, Any]]) -> None:
         """One JSON batch; the tables it marks are created first (module doc)."""
@@ -496,8 +545,10 @@ class _Rows:
     on demand (the nftables view checked once, listed at most once)."""
 
     def __init__(self, links: list[Link], fdb: Callable[[Collection[int]], list[FdbRow]],
-                 nft: Callable[[bool], NftView], held: frozenset[str] = frozenset()) -> None:
+                 nft: Callable[[bool], NftView], held: frozenset[str] = frozenset(),
+                 netns: Callable[[], list[Netns]] = list) -> None:
         self._links = links
+        self._netns = netns
         self._fdb = fdb
         self._nft = nft
         self._held = held  # subsystems whose records the view held when this read began
@@ -513,6 +564,9 @@ class _Rows:
         rows = self._nft_view(rows=True).rows
         assert rows is not None
         return rows
+
+    def netns_rows(self) -> list[Netns]:
+        return self._netns()
 
     def held(self, name: str) -> tuple[Any, ...] | None:
         """The records subsystem ``name`` decoded from a listing that still

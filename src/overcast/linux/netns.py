@@ -1,0 +1,473 @@
+"""Router namespaces on the real kernel: this host's ``ocr-`` namespaces read
+whole (``KernelRows.netns_rows``) and the write primitives of the routers
+subsystem (``KernelIO.netns_add`` ... ``ns_route``).
+
+A namespace is made natively, as ``ip netns add`` does it (no shelling out):
+a short-lived thread ``unshare(CLONE_NEWNET)``s and bind-mounts its
+``/proc/thread-self/ns/net`` onto an empty ``/run/netns/<name>``, with
+``/run/netns`` made a shared mount point first.  The mount must reach the
+mount namespace everybody else sees, or the namespace is this process's
+alone and goes when it exits: under ``ip netns exec`` (a private mount
+namespace whose ``/run/netns`` is a *slave*, receiving mounts but sending
+none) both primitives are refused, naming the cause (``_check_mounts_shared``).
+
+Each namespace is read and written through a pyroute2 ``IPRoute`` opened
+inside it (a socket made in a namespace stays there), kept per namespace
+and closed when the namespace is deleted or no longer listed: an open
+socket keeps a deleted namespace, and every device in it, alive.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import ipaddress
+import os
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import astuple, dataclass
+from functools import partial
+from typing import Any, TypeVar
+
+from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkDumpInterrupted, NetlinkError
+
+from overcast.linux.devices import NETNS_RUN_DIR, PROC_IPV6_CONF, entered_netns
+from overcast.plan.names import ROUTE_PROTO, is_router_netns
+from overcast.plan.raw import (
+    EEXIST,
+    KernelRefusal,
+    LinkExists,
+    Netns,
+    NsAddress,
+    NsLink,
+    NsNeighbour,
+    NsRoute,
+)
+
+CLONE_NEWNET = 0x40000000
+MS_BIND = 0x1000
+MS_REC = 0x4000
+MS_SHARED = 1 << 20
+MNT_DETACH = 0x2
+IFF_UP = 0x1
+NUD_PERMANENT = 0x80
+AF_INET, AF_INET6 = 2, 10
+MAIN_TABLE = 254
+DUMP_ATTEMPTS = 5
+FORWARDING = ("/proc/sys/net/ipv4/ip_forward", "/proc/sys/net/ipv6/conf/all/forwarding")
+MOUNTINFO = "/proc/thread-self/mountinfo"
+LINK_LOCAL = ipaddress.ip_network("fe80::/10")
+T = TypeVar("T")
+R = TypeVar("R", NsAddress, NsNeighbour, NsRoute)
+_LIBC = ctypes.CDLL(None, use_errno=True)
+
+
+@dataclass
+class _Opened:
+    ipr: IPRoute
+    inode: int  # of the namespace the socket was made in (a name made again is another)
+
+
+class RouterNamespaces:
+    """This host's router namespaces (``names.is_router_netns`` for
+    ``host``; none when ``host`` is ""), one ``IPRoute`` in each."""
+
+    def __init__(self, host: str, run_dir: str = NETNS_RUN_DIR) -> None:
+        self._host = host
+        self._run_dir = run_dir
+        self._open: dict[str, _Opened] = {}
+
+    def close(self) -> None:
+        for name in list(self._open):
+            self._drop(name)
+
+    # --- read ---------------------------------------------------------------
+    def names(self) -> list[str]:
+        """The entries of the run directory that are this host's router
+        namespaces (a stale file is listed; reading it finds it gone)."""
+        if not self._host:
+            return []
+        try:
+            entries = os.listdir(self._run_dir)
+        except FileNotFoundError:
+            return []
+        return sorted(n for n in entries if is_router_netns(n, self._host))
+
+    def rows(self) -> list[Netns]:
+        """Each namespace read whole; one that goes while being read is left out."""
+        listed = self.names()
+        for name in set(self._open) - set(listed):
+            self._drop(name)
+        found = []
+        for name in listed:
+            try:
+                found.append(self._row(name))
+            except OSError as exc:
+                if not _vanished(exc):
+                    raise
+                self._drop(name)
+        return found
+
+    def _row(self, name: str) -> Netns:
+        ipr = self._ipr(name)
+        with entered_netns(self._path(name)):
+            forwarding = _forwarding()
+        return _retried(lambda: _read(name, ipr, forwarding))
+
+    # --- write --------------------------------------------------------------
+    def add(self, name: str, mark: str) -> None:
+        """``KernelIO.netns_add``: made, or an unmarked one adopted."""
+        path = self._path(name)
+        ipr = None
+        if os.path.lexists(path):
+            try:
+                ipr = self._ipr(name)
+            except OSError as exc:
+                if not _vanished(exc):
+                    raise
+                # a file with no namespace on it (a crash between file and
+                # mount): the namespace is mounted onto it below
+        if ipr is not None:
+            (lo,) = ipr.get_links(ifname="lo")
+            found = lo.get("IFLA_IFALIAS") or ""
+            if found:
+                raise KernelRefusal(f"router namespace {name} exists with mark {found!r}: "
+                                    "not ours to adopt")
+        else:
+            _check_mounts_shared(name, self._run_dir)
+            _in_thread(lambda: _make(path))
+            ipr = self._ipr(name)
+        self._ns_call(name, "lo", lambda: ipr.link(
+            "set", index=_index(ipr, name, "lo"), ifalias=mark, state="up"))
+        self.forwarding(name)
+
+    def delete(self, name: str) -> None:
+        """``KernelIO.netns_del``: its devices deleted first (a veth's peer
+        goes with it at once, not when the kernel frees the namespace),
+        then ``umount`` (detach) and unlink, as ``ip netns del`` does."""
+        path = self._path(name)
+        if not os.path.lexists(path):
+            raise KernelRefusal(f"router namespace {name}: no such namespace")
+        _check_mounts_shared(name, self._run_dir)
+        try:
+            ipr = self._ipr(name)
+        except OSError as exc:
+            if not _vanished(exc):
+                raise
+        else:
+            for msg in ipr.get_links():
+                if msg.get("IFLA_IFNAME") != "lo":
+                    self._ns_call(name, msg.get("IFLA_IFNAME"),
+                                  partial(ipr.link, "del", index=msg["index"]))
+        self._drop(name)
+        if _LIBC.umount2(path.encode(), MNT_DETACH) != 0:
+            err = ctypes.get_errno()
+            if err != errno.EINVAL:  # EINVAL: nothing mounted there (a stale file)
+                raise OSError(err, f"router namespace {name}: umount: {os.strerror(err)}")
+        os.unlink(path)
+
+    def forwarding(self, name: str) -> None:
+        """``KernelIO.netns_forwarding``: IPv4 and IPv6 forwarding on."""
+        self._writing(name)
+        with entered_netns(self._path(name)):
+            for path in FORWARDING:
+                _write_sysctl(path, "1", missing_ok=path != FORWARDING[0])
+
+    def link_set(self, netns: str, dev: str, mac: str, mtu: int, up: bool, ipv6: bool) -> None:
+        """``KernelIO.ns_link_set``: IPv6 is set before the device goes up."""
+        ipr = self._writing(netns)
+        index = _index(ipr, netns, dev)
+        self._ns_call(netns, dev, lambda: ipr.link("set", index=index, address=mac, mtu=mtu,
+                                                   **({} if up else {"state": "down"})))
+        with entered_netns(self._path(netns)):
+            conf = os.path.join(PROC_IPV6_CONF, dev, "disable_ipv6")
+            if not _write_sysctl(conf, "0" if ipv6 else "1", missing_ok=not ipv6):
+                raise KernelRefusal(f"router namespace {netns}: {dev}: no IPv6 on the device")
+        if up:
+            self._ns_call(netns, dev, lambda: ipr.link("set", index=index, state="up"))
+
+    def addr(self, op: str, netns: str, dev: str, cidr: str) -> None:
+        """``KernelIO.ns_addr``; an IPv6 address without DAD (the control
+        plane made it unique, and a tentative address is not used for a
+        second or more)."""
+        ipr = self._writing(netns)
+        iface = ipaddress.ip_interface(cidr)
+        extra = {"flags": 0x2} if iface.version == 6 and op == "add" else {}  # IFA_F_NODAD
+        self._ns_call(netns, f"{dev} address {cidr}", lambda: ipr.addr(
+            op, index=_index(ipr, netns, dev), address=str(iface.ip),
+            prefixlen=iface.network.prefixlen, **extra))
+
+    def neigh(self, op: str, netns: str, dev: str, ip: str, mac: str) -> None:
+        """``KernelIO.ns_neigh``: "replace" (permanent) or "del"."""
+        ipr = self._writing(netns)
+        index = _index(ipr, netns, dev)
+        extra = {"lladdr": mac, "state": NUD_PERMANENT} if op == "replace" else {}
+        self._ns_call(netns, f"{dev} neighbour {ip}",
+                      lambda: ipr.neigh(op, dst=ip, ifindex=index, **extra))
+
+    def route(self, op: str, netns: str, dst: str, gateway: str) -> None:
+        """``KernelIO.ns_route``: main table, protocol ``ROUTE_PROTO`` (a
+        "del" touches only a route of that protocol)."""
+        ipr = self._writing(netns)
+        net = ipaddress.ip_network(dst)
+        extra = {"gateway": gateway} if gateway else {}
+        self._ns_call(netns, f"route {dst}", lambda: ipr.route(
+            op, dst=str(net.network_address), dst_len=net.prefixlen, table=MAIN_TABLE,
+            proto=ROUTE_PROTO, family=AF_INET6 if net.version == 6 else AF_INET, **extra))
+
+    # --- sockets ------------------------------------------------------------
+    def _path(self, name: str) -> str:
+        return os.path.join(self._run_dir, name)
+
+    def _ipr(self, name: str) -> IPRoute:
+        """The namespace's socket, made on first use, and again when the
+        name now holds another namespace.  OSError (FileNotFoundError,
+        EINVAL) when the name holds none."""
+        path = self._path(name)
+        inode = os.stat(path).st_ino
+        opened = self._open.get(name)
+        if opened is not None and opened.inode == inode:
+            return opened.ipr
+        self._drop(name)
+        with entered_netns(path):
+            ipr = IPRoute()
+        self._open[name] = _Opened(ipr, inode)
+        return ipr
+
+    def _writing(self, name: str) -> IPRoute:
+        """The socket of a namespace a primitive writes in; a refusal naming it if none."""
+        try:
+            return self._ipr(name)
+        except OSError as exc:
+            if not _vanished(exc):
+                raise
+            raise KernelRefusal(f"router namespace {name}: no such namespace") from None
+
+    def _drop(self, name: str) -> None:
+        opened = self._open.pop(name, None)
+        if opened is not None:
+            opened.ipr.close()
+
+    @staticmethod
+    def _ns_call(netns: str, what: object, call: Callable[[], object]) -> None:
+        """A netlink request; its refusal names the namespace and the object."""
+        try:
+            call()
+        except NetlinkError as exc:
+            raise KernelRefusal(f"router namespace {netns}: {what}: netlink error "
+                                f"{exc.code}: {os.strerror(exc.code)}") from None
+
+
+def add_veth(ipr: IPRoute, name: str, alias: str, mtu: int, peer: str, netns_path: str) -> None:
+    """``KernelIO.veth_add`` through the host namespace's ``ipr``: the peer
+    is created straight in the namespace at ``netns_path``; both stay down.
+    (IPv6 off for ``name`` is the caller's: a sysctl of the host namespace.)"""
+    try:
+        fd = os.open(netns_path, os.O_RDONLY)
+    except FileNotFoundError:
+        raise KernelRefusal(f"veth {name}: no router namespace {netns_path}") from None
+    try:
+        ipr.link("add", ifname=name, kind="veth", mtu=mtu,
+                 peer={"ifname": peer, "mtu": mtu, "net_ns_fd": fd})
+    except NetlinkError as exc:
+        if exc.code != EEXIST:
+            raise
+        if ipr.link_lookup(ifname=name):
+            raise LinkExists(f"{name}: a device of that name exists") from None
+        raise KernelRefusal(f"veth {name}: peer {peer} exists in {netns_path}") from None
+    finally:
+        os.close(fd)
+    ipr.link("set", index=ipr.link_lookup(ifname=name)[0], ifalias=alias)
+
+
+# --- reading one namespace ------------------------------------------------------
+def _read(name: str, ipr: IPRoute, forwarding: bool) -> Netns:
+    links = list(ipr.get_links())
+    devs = {m["index"]: m.get("IFLA_IFNAME") or "" for m in links}
+    lo = next((m for m in links if m.get("IFLA_IFNAME") == "lo"), None)
+    ours = {i: d for i, d in devs.items() if d != "lo"}
+    return Netns(
+        name=name,
+        mark=(lo.get("IFLA_IFALIAS") or "") if lo is not None else "",
+        forwarding=forwarding,
+        links=tuple(sorted((_ns_link(m) for m in links if m["index"] in ours),
+                           key=lambda ln: ln.name)),
+        addresses=_in_order(a for m in ipr.get_addr() if (a := _address(m, ours))),
+        neighbours=_in_order(n for m in ipr.get_neighbours() if (n := _neighbour(m, ours))),
+        routes=_in_order(r for m in ipr.get_routes(family=255) if (r := _route(m, devs))),
+    )
+
+
+def _in_order(rows: Iterable[R]) -> tuple[R, ...]:
+    """Rows sorted by their fields: the same kernel state reads the same."""
+    return tuple(sorted(rows, key=astuple))
+
+
+def _ns_link(msg: Any) -> NsLink:
+    info = msg.get("IFLA_LINKINFO")
+    spec = msg.get("IFLA_AF_SPEC")
+    inet6 = spec.get("AF_INET6") if spec else None
+    conf = inet6.get("IFLA_INET6_CONF") if inet6 else None
+    return NsLink(
+        name=msg.get("IFLA_IFNAME") or "",
+        kind=(info.get("IFLA_INFO_KIND") if info else None) or "",
+        mac=(msg.get("IFLA_ADDRESS") or "").lower(),
+        mtu=msg.get("IFLA_MTU") or 0,
+        up=bool(msg["flags"] & IFF_UP),
+        ipv6=conf is not None and not conf.get("disable_ipv6"),
+    )
+
+
+def _address(msg: Any, devs: dict[int, str]) -> NsAddress | None:
+    dev = devs.get(msg["index"])
+    addr = msg.get("IFA_LOCAL") or msg.get("IFA_ADDRESS")
+    if dev is None or not addr:
+        return None
+    if msg["family"] == AF_INET6 and ipaddress.ip_address(addr) in LINK_LOCAL:
+        return None  # the kernel's own
+    return NsAddress(dev, f"{addr}/{msg['prefixlen']}")
+
+
+def _neighbour(msg: Any, devs: dict[int, str]) -> NsNeighbour | None:
+    dev = devs.get(msg["ifindex"])
+    if dev is None or not msg["state"] & NUD_PERMANENT or msg["family"] not in (AF_INET, AF_INET6):
+        return None
+    return NsNeighbour(dev, msg.get("NDA_DST") or "", (msg.get("NDA_LLADDR") or "").lower())
+
+
+def _route(msg: Any, devs: dict[int, str]) -> NsRoute | None:
+    table = msg.get("RTA_TABLE") or msg["table"]
+    if msg["proto"] != ROUTE_PROTO or table != MAIN_TABLE:
+        return None
+    default = "::" if msg["family"] == AF_INET6 else "0.0.0.0"
+    dst = f"{msg.get('RTA_DST') or default}/{msg['dst_len']}"
+    return NsRoute(dst, msg.get("RTA_GATEWAY") or "", devs.get(msg.get("RTA_OIF") or 0, ""))
+
+
+def _forwarding() -> bool:
+    """Both forwarding sysctls on, read in the calling thread's namespace
+    (``/proc/sys/net`` is the namespace of the thread that opens it).  No
+    IPv6 in the kernel (no file) leaves IPv4 alone to say."""
+    for path in FORWARDING:
+        try:
+            with open(path) as f:
+                if f.read().strip() != "1":
+                    return False
+        except FileNotFoundError:
+            if path == FORWARDING[0]:
+                raise
+    return True
+
+
+def _write_sysctl(path: str, value: str, missing_ok: bool) -> bool:
+    """Write ``value``; False when the file is missing and that is fine."""
+    try:
+        with open(path, "w") as f:
+            f.write(value)
+    except FileNotFoundError:
+        if not missing_ok:
+            raise
+        return False
+    return True
+
+
+def _vanished(exc: OSError) -> bool:
+    """The namespace went (its file, or the mount on it)."""
+    return isinstance(exc, FileNotFoundError) or exc.errno in (errno.ENOENT, errno.EINVAL)
+
+
+def _retried(read: Callable[[], T]) -> T:
+    """A read again when a dump was interrupted by a concurrent change."""
+    for attempt in range(DUMP_ATTEMPTS):
+        try:
+            return read()
+        except NetlinkDumpInterrupted:
+            if attempt == DUMP_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _index(ipr: IPRoute, netns: str, dev: str) -> int:
+    found = ipr.link_lookup(ifname=dev)
+    if not found:
+        raise KernelRefusal(f"router namespace {netns}: {dev}: no such device")
+    return int(found[0])
+
+
+# --- making one ------------------------------------------------------------------
+def _make(path: str) -> None:
+    """In a thread of its own (it stays in the new namespace until it ends):
+    a new network namespace bind-mounted onto ``path`` (made empty if it
+    is not there; removed again when the mount fails)."""
+    _shared_mount_point(os.path.dirname(path))
+    made = False
+    if not os.path.lexists(path):
+        os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0))
+        made = True
+    try:
+        _libc("unshare", CLONE_NEWNET)
+        _libc("mount", b"/proc/thread-self/ns/net", path.encode(), None, MS_BIND, None)
+    except OSError:
+        if made:
+            os.unlink(path)
+        raise
+
+
+def _shared_mount_point(run_dir: str) -> None:
+    """``run_dir`` a shared mount point (bind-mounted onto itself first if it
+    is none), as iproute2 makes it: an unmount in one mount namespace then
+    reaches the others."""
+    os.makedirs(run_dir, mode=0o755, exist_ok=True)
+    try:
+        _libc("mount", b"", run_dir.encode(), b"none", MS_SHARED | MS_REC, None)
+    except OSError as exc:
+        if exc.errno != errno.EINVAL:  # EINVAL: not a mount point yet
+            raise
+        _libc("mount", run_dir.encode(), run_dir.encode(), b"none", MS_BIND | MS_REC, None)
+        _libc("mount", b"", run_dir.encode(), b"none", MS_SHARED | MS_REC, None)
+
+
+def _check_mounts_shared(name: str, run_dir: str) -> None:
+    """Refuse when the mount holding ``run_dir`` is a slave in this mount
+    namespace (``ip netns exec`` makes every mount one): a namespace
+    mounted (or unmounted) here would not reach the mount namespace the
+    other processes see, and would go when this process exits."""
+    holder: tuple[str, list[str]] | None = None
+    with open(MOUNTINFO) as f:
+        for line in f:
+            fields = line.split()
+            point = fields[4]
+            if (run_dir == point or run_dir.startswith(point.rstrip("/") + "/")) and (
+                    holder is None or len(point) >= len(holder[0])):
+                holder = (point, fields[6:fields.index("-")])
+    if holder is not None and any(tag.startswith("master:") for tag in holder[1]):
+        raise KernelRefusal(
+            f"router namespace {name}: {holder[0]} is a slave mount in this process's mount "
+            "namespace (under `ip netns exec`?): a namespace mounted here would be this "
+            "process's only and go with it; run it where /run/netns is shared (e.g. "
+            "`nsenter --net=...` or `unshare --mount --propagation unchanged`)")
+
+
+def _in_thread(work: Callable[[], None]) -> None:
+    """``work`` in a short-lived thread (a namespace it enters ends with it);
+    its exception raised here."""
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            work()
+        except BaseException as exc:
+            failed.append(exc)
+
+    thread = threading.Thread(target=run, name="overcast-netns")
+    thread.start()
+    thread.join()
+    if failed:
+        raise failed[0]
+
+
+def _libc(call: str, *args: object) -> None:
+    if getattr(_LIBC, call)(*args) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{call}: {os.strerror(err)}")

@@ -1,0 +1,333 @@
+"""(root) The router namespaces' primitives on the real kernel
+(``linux/netns.py`` through ``NetlinkKernel``): each one written, then read
+back with ``netns_rows()`` field by field; what is not ours or not this
+host's is not listed; a namespace is adopted only when unmarked; deleting one
+takes its veth's host side at once; and a process in a private mount
+namespace (``ip netns exec``) is refused instead of making namespaces that
+only it sees.
+
+The host namespace is ``oc-t-rn-h`` (conftest ``namespaces``); the router
+namespaces are named by ``names.router_netns`` for this file's hosts and
+removed at the end of each test, pass or fail."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pyroute2 import netns as pyroute2_netns
+
+from overcast.linux.devices import NETNS_RUN_DIR, entered_netns
+from overcast.linux.netlink import NetlinkKernel
+from overcast.linux.netns import RouterNamespaces
+from overcast.plan import names
+from overcast.plan.raw import KernelRefusal, LinkExists, Netns, NsAddress, NsNeighbour, NsRoute
+
+from .conftest import ip_json, namespaces, sh
+
+pytestmark = pytest.mark.root
+PREFIX = "oc-t-rn"
+HOST = "oc-t-rn-host"
+OTHER_HOST = "oc-t-rn-other"
+MAC = "fa:16:3e:00:00:01"
+
+
+def _router_namespaces() -> list[str]:
+    """Every router namespace of this file's two hosts (only those)."""
+    return [n for n in os.listdir(NETNS_RUN_DIR)
+            if names.is_router_netns(n, HOST) or names.is_router_netns(n, OTHER_HOST)]
+
+
+def _remove_router_namespaces() -> None:
+    for name in _router_namespaces():
+        try:
+            pyroute2_netns.remove(name)
+        except OSError:
+            os.unlink(os.path.join(NETNS_RUN_DIR, name))  # a stale file: nothing mounted
+
+
+@pytest.fixture
+def host_ns() -> Iterator[str]:
+    _remove_router_namespaces()  # what a killed earlier run left
+    with namespaces(PREFIX) as make:
+        try:
+            yield make("h")
+        finally:
+            _remove_router_namespaces()
+
+
+@pytest.fixture
+def kernel(host_ns: str) -> Iterator[NetlinkKernel]:
+    with NetlinkKernel(netns=host_ns, host=HOST) as k:
+        yield k
+
+
+def _name(host: str = HOST) -> str:
+    return names.router_netns(str(uuid.uuid4()), host)
+
+
+def _row(kernel: NetlinkKernel, name: str) -> Netns:
+    (found,) = [ns for ns in kernel.netns_rows() if ns.name == name]
+    return found
+
+
+def _sysctl(ns: str, path: str) -> str:
+    return sh(ns, "cat", path).stdout.strip()
+
+
+def test_a_new_namespace_is_marked_with_lo_up_and_forwarding(kernel: NetlinkKernel) -> None:
+    name = _name()
+    kernel.netns_add(name, names.router_mark("r1"))
+    assert os.path.exists(os.path.join(NETNS_RUN_DIR, name))
+    assert _row(kernel, name) == Netns(name, "overcast:router:r1", True)
+    (lo,) = ip_json(name, "link", "show", "lo")
+    assert "UP" in lo["flags"] and lo["ifalias"] == "overcast:router:r1"
+    assert _sysctl(name, "/proc/sys/net/ipv4/ip_forward") == "1"
+    assert _sysctl(name, "/proc/sys/net/ipv6/conf/all/forwarding") == "1"
+
+
+def test_every_write_primitive_reads_back(kernel: NetlinkKernel, host_ns: str) -> None:
+    name = _name()
+    kernel.netns_add(name, names.router_mark("r1"))
+    kernel.veth_add("ocqtest00001", "overcast:router-port:p1", 1450, "qr-test00001", name)
+    host_side = kernel.link_get("ocqtest00001")
+    assert host_side is not None
+    assert (host_side.alias, host_side.mtu, host_side.up, host_side.ipv6) == \
+        ("overcast:router-port:p1", 1450, False, False)
+    assert _sysctl(host_ns, "/proc/sys/net/ipv6/conf/ocqtest00001/disable_ipv6") == "1"
+    (peer,) = _row(kernel, name).links
+    assert (peer.name, peer.kind, peer.mtu, peer.up) == ("qr-test00001", "veth", 1450, False)
+
+    kernel.ns_link_set(name, "qr-test00001", MAC, 1400, True, True)
+    kernel.ns_addr("add", name, "qr-test00001", "10.0.0.1/24")
+    kernel.ns_addr("add", name, "qr-test00001", "fd00::1/64")
+    kernel.ns_neigh("replace", name, "qr-test00001", "10.0.0.5", "FA:16:3E:00:00:05")
+    kernel.ns_neigh("replace", name, "qr-test00001", "fd00::5", "fa:16:3e:00:00:05")
+    kernel.ns_route("add", name, "0.0.0.0/0", "10.0.0.254")
+    kernel.ns_route("add", name, "10.9.0.0/16", "10.0.0.253")
+    kernel.ns_route("add", name, "::/0", "fd00::fe")
+    row = _row(kernel, name)
+    (peer,) = row.links
+    assert (peer.mac, peer.mtu, peer.up, peer.ipv6) == (MAC, 1400, True, True)
+    assert row.addresses == (NsAddress("qr-test00001", "10.0.0.1/24"),
+                             NsAddress("qr-test00001", "fd00::1/64"))
+    assert row.neighbours == (NsNeighbour("qr-test00001", "10.0.0.5", "fa:16:3e:00:00:05"),
+                              NsNeighbour("qr-test00001", "fd00::5", "fa:16:3e:00:00:05"))
+    assert row.routes == (NsRoute("0.0.0.0/0", "10.0.0.254", "qr-test00001"),
+                          NsRoute("10.9.0.0/16", "10.0.0.253", "qr-test00001"),
+                          NsRoute("::/0", "fd00::fe", "qr-test00001"))
+
+    kernel.ns_neigh("replace", name, "qr-test00001", "10.0.0.5", "fa:16:3e:00:00:06")
+    kernel.ns_route("del", name, "10.9.0.0/16", "10.0.0.253")
+    kernel.ns_neigh("del", name, "qr-test00001", "fd00::5", "")
+    kernel.ns_addr("add", name, "qr-test00001", "fd00::2/64")
+    kernel.ns_addr("del", name, "qr-test00001", "fd00::1/64")
+    row = _row(kernel, name)
+    assert row.addresses == (NsAddress("qr-test00001", "10.0.0.1/24"),
+                             NsAddress("qr-test00001", "fd00::2/64"))
+    assert row.neighbours == (NsNeighbour("qr-test00001", "10.0.0.5", "fa:16:3e:00:00:06"),)
+    assert row.routes == (NsRoute("0.0.0.0/0", "10.0.0.254", "qr-test00001"),
+                          NsRoute("::/0", "fd00::fe", "qr-test00001"))
+
+
+def test_a_device_going_down_loses_neighbours_and_ipv6_state(kernel: NetlinkKernel) -> None:
+    """The kernel's side effects the routers subsystem (and the fake) must
+    expect: down flushes the device's neighbours (permanent ones too), its
+    routes (IPv4 and IPv6) and its IPv6 addresses; IPv4 addresses stay."""
+    name = _name()
+    kernel.netns_add(name, names.router_mark("r1"))
+    kernel.veth_add("ocqtest00008", "overcast:router-port:p8", 1500, "qr-test00008", name)
+    kernel.ns_link_set(name, "qr-test00008", MAC, 1500, True, True)
+    for cidr in ("10.0.0.1/24", "fd00::1/64"):
+        kernel.ns_addr("add", name, "qr-test00008", cidr)
+    kernel.ns_neigh("replace", name, "qr-test00008", "10.0.0.5", "fa:16:3e:00:00:05")
+    kernel.ns_neigh("replace", name, "qr-test00008", "fd00::5", "fa:16:3e:00:00:05")
+    kernel.ns_route("add", name, "0.0.0.0/0", "10.0.0.254")
+    kernel.ns_route("add", name, "::/0", "fd00::fe")
+    kernel.ns_link_set(name, "qr-test00008", MAC, 1500, False, False)
+    row = _row(kernel, name)
+    (peer,) = row.links
+    assert (peer.up, peer.ipv6) == (False, False)
+    assert _sysctl(name, "/proc/sys/net/ipv6/conf/qr-test00008/disable_ipv6") == "1"
+    assert row.addresses == (NsAddress("qr-test00008", "10.0.0.1/24"),)
+    assert row.neighbours == ()
+    assert row.routes == ()
+
+
+def test_forwarding_is_read_in_the_router_namespace_not_the_callers(
+        kernel: NetlinkKernel, host_ns: str) -> None:
+    name = _name()
+    kernel.netns_add(name, names.router_mark("r1"))
+    assert _sysctl(host_ns, "/proc/sys/net/ipv4/ip_forward") == "0"
+    with entered_netns(host_ns):  # the calling thread where forwarding is off
+        assert _row(kernel, name).forwarding
+    sh(name, "sysctl", "-qw", "net.ipv4.ip_forward=0")
+    assert not _row(kernel, name).forwarding
+    kernel.netns_forwarding(name)
+    assert _row(kernel, name).forwarding
+    sh(name, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=0")
+    assert not _row(kernel, name).forwarding
+
+
+def test_an_unmarked_namespace_is_adopted_a_marked_one_refused(kernel: NetlinkKernel) -> None:
+    name = _name()
+    pyroute2_netns.create(name)  # as a crash right after making it leaves it
+    assert _row(kernel, name) == Netns(name, "", False)
+    kernel.netns_add(name, names.router_mark("r1"))
+    assert _row(kernel, name) == Netns(name, "overcast:router:r1", True)
+    with pytest.raises(KernelRefusal, match=f"{name} exists with mark 'overcast:router:r1'"):
+        kernel.netns_add(name, names.router_mark("r2"))
+    assert _row(kernel, name).mark == "overcast:router:r1"
+
+
+def test_a_stale_file_is_not_listed_and_a_namespace_is_mounted_onto_it(
+        kernel: NetlinkKernel) -> None:
+    name = _name()
+    path = os.path.join(NETNS_RUN_DIR, name)
+    open(path, "x").close()  # the file of a namespace whose mount went
+    assert kernel.netns_rows() == []
+    kernel.netns_add(name, names.router_mark("r1"))
+    assert _row(kernel, name).mark == "overcast:router:r1"
+
+
+def test_what_is_not_ours_is_not_listed(kernel: NetlinkKernel) -> None:
+    other = _name(OTHER_HOST)
+    pyroute2_netns.create(other)
+    name = _name()
+    kernel.netns_add(name, names.router_mark("r1"))
+    kernel.veth_add("ocqtest00002", "overcast:router-port:p2", 1500, "qr-test00002", name)
+    kernel.ns_link_set(name, "qr-test00002", MAC, 1500, True, True)
+    kernel.ns_addr("add", name, "qr-test00002", "10.0.0.1/24")
+    for command in (["route", "add", "10.7.0.0/16", "via", "10.0.0.9", "proto", "static"],
+                    ["route", "add", "10.8.0.0/16", "via", "10.0.0.9", "proto", "112"],
+                    ["route", "add", "10.6.0.0/16", "via", "10.0.0.9", "proto", "111",
+                     "table", "100"],
+                    ["neigh", "add", "10.0.0.7", "lladdr", "fa:16:3e:00:00:07", "dev",
+                     "qr-test00002", "nud", "reachable"],
+                    ["neigh", "add", "10.0.0.8", "lladdr", "fa:16:3e:00:00:08", "dev",
+                     "qr-test00002", "nud", "stale"],
+                    ["addr", "add", "fe80::99/64", "dev", "qr-test00002"]):
+        subprocess.run(["ip", "-n", name, *command], check=True)
+    ip_json(name, "link")  # the namespace is there for `ip`
+    (row,) = kernel.netns_rows()  # not the other host's
+    assert row.name == name
+    assert row.routes == ()
+    assert row.neighbours == ()
+    assert row.addresses == (NsAddress("qr-test00002", "10.0.0.1/24"),)  # nor fe80::/10
+
+
+def test_netns_del_takes_the_veths_host_side_with_it(kernel: NetlinkKernel, host_ns: str) -> None:
+    name = _name()
+    kernel.netns_add(name, names.router_mark("r1"))
+    kernel.veth_add("ocqtest00003", "overcast:router-port:p3", 1500, "qr-test00003", name)
+    kernel.ns_link_set(name, "qr-test00003", MAC, 1500, True, True)
+    assert [ns.name for ns in kernel.netns_rows()] == [name]  # its socket is open now
+    kernel.netns_del(name)
+    assert not os.path.lexists(os.path.join(NETNS_RUN_DIR, name))
+    assert kernel.link_get("ocqtest00003") is None  # at once: no wait for the kernel's cleanup
+    assert kernel.netns_rows() == []
+    assert [ln["ifname"] for ln in ip_json(host_ns, "link")] == ["lo"]
+    with pytest.raises(KernelRefusal, match=f"router namespace {name}: no such namespace"):
+        kernel.netns_del(name)
+
+
+def test_a_namespace_deleted_behind_its_back_is_left_out(kernel: NetlinkKernel) -> None:
+    gone, kept = _name(), _name()
+    kernel.netns_add(gone, names.router_mark("r1"))
+    kernel.netns_add(kept, names.router_mark("r2"))
+    assert len(kernel.netns_rows()) == 2
+    pyroute2_netns.remove(gone)
+    assert [ns.name for ns in kernel.netns_rows()] == [kept]
+
+
+def test_a_listed_entry_whose_namespace_is_gone_is_left_out(
+        kernel: NetlinkKernel, tmp_path: Path) -> None:
+    """A run directory (the seam) whose entries are links: one to a live
+    namespace, one to a namespace that went between the listing and the
+    read (its file gone), one to a stale file (nothing mounted: EINVAL)."""
+    kept, gone, stale = _name(), _name(), _name()
+    kernel.netns_add(kept, names.router_mark("r1"))
+    open(os.path.join(NETNS_RUN_DIR, stale), "x").close()
+    for name in (kept, gone, stale):
+        (tmp_path / name).symlink_to(os.path.join(NETNS_RUN_DIR, name))
+    routers = RouterNamespaces(HOST, run_dir=str(tmp_path))
+    try:
+        assert routers.names() == sorted([kept, gone, stale])
+        assert [ns.name for ns in routers.rows()] == [kept]
+    finally:
+        routers.close()
+
+
+def test_refusals_name_the_namespace_and_the_object(kernel: NetlinkKernel) -> None:
+    name = _name()
+    kernel.netns_add(name, names.router_mark("r1"))
+    kernel.veth_add("ocqtest00004", "overcast:router-port:p4", 1500, "qr-test00004", name)
+    with pytest.raises(LinkExists, match="ocqtest00004"):
+        kernel.veth_add("ocqtest00004", "overcast:router-port:p4", 1500, "qr-other", name)
+    with pytest.raises(KernelRefusal, match="peer qr-test00004 exists"):
+        kernel.veth_add("ocqtest00005", "overcast:router-port:p5", 1500, "qr-test00004", name)
+    assert kernel.link_get("ocqtest00005") is None
+    with pytest.raises(KernelRefusal, match=f"router namespace {name}: qr-nothing: no such device"):
+        kernel.ns_addr("add", name, "qr-nothing", "10.0.0.1/24")
+    with pytest.raises(KernelRefusal, match=f"router namespace {name}: route 10.5.0.0/16: "
+                                            "netlink error"):
+        kernel.ns_route("add", name, "10.5.0.0/16", "10.99.0.1")  # no route to the gateway
+    missing = _name()
+    with pytest.raises(KernelRefusal, match=f"router namespace {missing}: no such namespace"):
+        kernel.ns_route("add", missing, "10.5.0.0/16", "")
+    with pytest.raises(KernelRefusal, match=f"no router namespace .*{missing}"):
+        kernel.veth_add("ocqtest00006", "overcast:router-port:p6", 1500, "qr-x", missing)
+
+
+AGENT = """
+import sys
+from overcast.linux.netlink import NetlinkKernel
+from overcast.linux.netns import RouterNamespaces
+from overcast.plan.raw import KernelRefusal
+name, host = sys.argv[1], sys.argv[2]
+with NetlinkKernel(host=host) as k:
+    try:
+        k.netns_add(name, "overcast:router:r1")
+        k.veth_add("ocqtest00007", "overcast:router-port:p7", 1500, "qr-test00007", name)
+    except KernelRefusal as exc:
+        print(exc)
+        sys.exit(3)
+"""
+
+
+def test_under_ip_netns_exec_netns_add_is_refused_and_leaves_nothing(
+        kernel: NetlinkKernel, host_ns: str) -> None:
+    """``ip netns exec`` makes a private mount namespace whose mounts are
+    slaves: a namespace mounted there would be seen by no one else and go
+    with the process (measured: ``ip netns add`` run so does exactly that)."""
+    name = _name()
+    done = sh(host_ns, sys.executable, "-c", AGENT, name, HOST, check=False)
+    assert done.returncode == 3, done.stderr
+    assert f"router namespace {name}: /run/netns is a slave mount" in done.stdout
+    assert not os.path.lexists(os.path.join(NETNS_RUN_DIR, name))
+    assert kernel.link_get("ocqtest00007") is None
+
+
+def test_with_run_netns_shared_a_namespace_outlives_the_process_that_made_it(
+        kernel: NetlinkKernel, host_ns: str) -> None:
+    """The launcher that keeps ``/run/netns`` shared: the host's network
+    namespace, a mount namespace of its own with propagation unchanged and
+    its own ``/sys`` (what ``ip netns exec`` gives the agent, but slave)."""
+    name = _name()
+    launcher = ["nsenter", f"--net={NETNS_RUN_DIR}/{host_ns}", "--", "unshare", "--mount",
+                "--propagation", "unchanged", "--", "sh", "-c",
+                'mount --make-rslave /sys && umount -l /sys && mount -t sysfs sysfs /sys '
+                '&& exec "$@"', "agent"]
+    done = subprocess.run([*launcher, sys.executable, "-c", AGENT, name, HOST],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert _row(kernel, name).mark == "overcast:router:r1"  # seen here, after it exited
+    host_side = kernel.link_get("ocqtest00007")
+    assert host_side is not None and host_side.alias == "overcast:router-port:p7"
+    kernel.netns_del(name)
+    assert kernel.link_get("ocqtest00007") is None
