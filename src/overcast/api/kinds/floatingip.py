@@ -15,9 +15,10 @@ from overcast.api.kinds import port as ports
 from overcast.api.kinds.router import INTERFACE
 from overcast.api.repo import Repo
 from overcast.api.resource import Attr, Schema, stored
-from overcast.model.types import FloatingIP, Network, Port, Router, Subnet
+from overcast.model.types import FixedIP, FloatingIP, Network, Port, Router, Subnet
 
 OWNER = "network:floatingip"
+DHCP = "network:dhcp"  # the one device_owner Neutron gives no floating IP (is_fip_serviced)
 
 
 def network_visible(ctx: Context, repo: Repo) -> Callable[[Network], bool]:
@@ -58,8 +59,9 @@ def create(repo: Repo, ctx: Context, fields: dict[str, Any]) -> FloatingIP:
     # a network the caller may not see is as if there were none (404), whatever it is
     net = repo.must(Network, fields["floating_network_id"], network_visible(ctx, repo))
     if not net.router_external:
-        raise BadRequest(f"Bad floatingip request: Network {net.id} is not a valid external "
-                         "network.")
+        raise bad_request(f"Network {net.id} is not a valid external network")
+    if not any(s.ip_version == 4 for s in repo.where(Subnet, network_id=net.id)):
+        raise bad_request(f"Network {net.id} does not contain any IPv4 subnet")
     fip_id = fields.get("id") or repo.new_id()
     req: dict[str, str] = {}
     if fields.get("_subnet_id"):
@@ -72,15 +74,24 @@ def create(repo: Repo, ctx: Context, fields: dict[str, Any]) -> FloatingIP:
         "device_owner": OWNER, "device_id": fip_id, "port_security_enabled": False,
         "_fixed_ips": (req,) if req else None,
     })
-    v4 = [f for f in port.fixed_ips if ipaddress.ip_address(f.ip_address).version == 4]
+    v4 = _ipv4(port)
     if not v4:
-        raise BadRequest(f"Bad floatingip request: external network {net.id} has no IPv4 "
-                         "subnet.")
+        raise Conflict(f"No more IP addresses available on network {net.id}.",
+                       type="IpAddressGenerationFailure")
     fields.pop("_subnet_id", None)
     fip = FloatingIP(**{**fields, "id": fip_id, "floating_port_id": port.id,
                         "floating_ip_address": v4[0].ip_address})
     fip = _associate(repo, ctx, fip, fip.port_id, fip.fixed_ip_address)
     return repo.save(fip, new=True)
+
+
+def bad_request(message: str) -> BadRequest:
+    """Neutron's ``BadRequest(resource='floatingip')``: its type and its prefix."""
+    return BadRequest(f"Bad floatingip request: {message}.", type="BadRequest")
+
+
+def _ipv4(port: Port) -> list[FixedIP]:
+    return [f for f in port.fixed_ips if ipaddress.ip_address(f.ip_address).version == 4]
 
 
 def _requested_address(repo: Repo, net: Network, address: str, subnet_id: str | None) -> str:
@@ -109,39 +120,70 @@ def update(repo: Repo, ctx: Context, fip: FloatingIP, fields: dict[str, Any]) ->
 
 def _associate(repo: Repo, ctx: Context, fip: FloatingIP, port_id: str | None,
                fixed: str | None) -> FloatingIP:
+    """The floating IP associated with ``port_id`` (and its address ``fixed``),
+    or with nothing (Neutron's _check_and_get_fip_assoc)."""
     if port_id is None:
+        if fixed is not None:
+            raise bad_request("fixed_ip_address cannot be specified without a port_id")
         return fip.replace(port_id=None, fixed_ip_address=None, router_id=None)
     port = repo.must(Port, port_id, policy.visible(ctx, "port"))
-    v4 = [f for f in port.fixed_ips if ipaddress.ip_address(f.ip_address).version == 4]
-    chosen = [f for f in v4 if fixed is None or f.ip_address == fixed]
-    if not chosen or (fixed is None and len(v4) > 1):
-        raise BadRequest(f"Bad floatingip request: port {port.id} has no single IPv4 address"
-                         f"{' ' + fixed if fixed else ''} to associate; give fixed_ip_address.")
-    for other in repo.all(FloatingIP):
-        if other.id != fip.id and other.port_id == port.id and \
-                other.fixed_ip_address == chosen[0].ip_address:
+    if port.device_owner == DHCP:
+        raise bad_request(f"Port {port.id} is unable to be assigned a floating IP")
+    chosen = _fixed_ip(port, fixed)
+    for other in repo.where(FloatingIP, port_id=port.id):
+        if other.id != fip.id and other.floating_network_id == fip.floating_network_id \
+                and other.fixed_ip_address == chosen.ip_address:
             raise Conflict(f"Cannot associate floating IP {fip.floating_ip_address} ({fip.id}) "
-                           f"with port {port.id} using fixed IP {chosen[0].ip_address}, as that "
+                           f"with port {port.id} using fixed IP {chosen.ip_address}, as that "
                            f"fixed IP already has a floating IP on external network "
                            f"{other.floating_network_id}.", type="FloatingIPPortAlreadyAssociated")
-    router = _router_for(repo, fip.floating_network_id, chosen[0].subnet_id)
+    router = _router_for(repo, fip.floating_network_id, chosen.subnet_id)
     if router is None:
         raise NotFound(f"External network {fip.floating_network_id} is not reachable from "
-                       f"subnet {chosen[0].subnet_id}. Therefore, cannot associate Port "
+                       f"subnet {chosen.subnet_id}.  Therefore, cannot associate Port "
                        f"{port.id} with a Floating IP.", type="ExternalGatewayForFloatingIPNotFound")
-    return fip.replace(port_id=port.id, fixed_ip_address=chosen[0].ip_address,
+    return fip.replace(port_id=port.id, fixed_ip_address=chosen.ip_address,
                        router_id=router.id)
 
 
+def _fixed_ip(port: Port, fixed: str | None) -> FixedIP:
+    """The port's address a floating IP maps to: ``fixed``, which must be an
+    IPv4 address of the port, else the port's only IPv4 address
+    (Neutron's _internal_fip_assoc_data)."""
+    if fixed is not None:
+        if ipaddress.ip_address(fixed).version != 4:
+            raise bad_request(f"Cannot process floating IP association with {fixed}, since "
+                              "that is not an IPv4 address")
+        found = [f for f in port.fixed_ips if f.ip_address == fixed]
+        if not found:
+            raise bad_request(f"Port {port.id} does not have fixed ip {fixed}")
+        return found[0]
+    v4 = _ipv4(port)
+    if not v4:
+        raise bad_request(f"Cannot add floating IP to port {port.id} that has no fixed IPv4 "
+                          "addresses")
+    if len(v4) > 1:
+        raise bad_request(f"Port {port.id} has multiple fixed IPv4 addresses.  Must provide a "
+                          "specific IPv4 address when assigning a floating IP")
+    return v4[0]
+
+
 def _router_for(repo: Repo, ext_net: str, subnet_id: str) -> Router | None:
-    for router in sorted(repo.all(Router), key=lambda r: r.id):
-        gw = router.external_gateway or {}
-        if gw.get("network_id") != ext_net:
+    """The router between the subnet and the external network: of several, the
+    one whose interface holds the subnet's gateway IP, else the first by id
+    (Neutron's get_router_for_floatingip)."""
+    subnet = repo.get(Subnet, subnet_id)
+    found: list[tuple[bool, str, Router]] = []
+    for router in repo.all(Router):
+        if (router.external_gateway or {}).get("network_id") != ext_net:
             continue
-        for port in repo.where(Port, device_id=router.id, device_owner=INTERFACE):
-            if any(f.subnet_id == subnet_id for f in port.fixed_ips):
-                return router
-    return None
+        addresses = [f.ip_address for p in repo.where(Port, device_id=router.id,
+                                                      device_owner=INTERFACE)
+                     for f in p.fixed_ips if f.subnet_id == subnet_id]
+        if addresses:
+            on_gateway = subnet is not None and subnet.gateway_ip in addresses
+            found.append((not on_gateway, router.id, router))
+    return min(found, key=lambda t: t[:2])[2] if found else None
 
 
 def delete(repo: Repo, ctx: Context, fip: FloatingIP) -> None:

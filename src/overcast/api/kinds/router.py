@@ -36,7 +36,20 @@ MAX_ROUTES = 30  # Neutron's max_routes
 
 
 def _routes(value: Any) -> tuple[HostRoute, ...]:
-    return tuple(HostRoute(**r) for r in cv.list_of(_route, MAX_ROUTES)(value))
+    """The routes, each once: Neutron's hostroutes validator refuses a route
+    given twice (the same destination through two nexthops is two routes)."""
+    routes = tuple(HostRoute(**r) for r in cv.list_of(_route, MAX_ROUTES)(value))
+    seen: set[HostRoute] = set()
+    for route in routes:
+        if route in seen:
+            raise ValueError(f"Duplicate hostroute '{route.destination} via {route.nexthop}'")
+        seen.add(route)
+    return routes
+
+
+def bad_request(message: str) -> BadRequest:
+    """Neutron's ``BadRequest(resource='router')``: its type and its prefix."""
+    return BadRequest(f"Bad router request: {message}.", type="BadRequest")
 
 
 def _extra(repo: Repo, router: Router, out: dict[str, Any]) -> None:
@@ -92,15 +105,25 @@ def _set_gateway(repo: Repo, ctx: Context, router: Router,
                  gateway: dict[str, Any]) -> dict[str, Any]:
     net = repo.must(Network, gateway["network_id"], policy.visible(ctx, "network", repo.get))
     if not net.router_external:
-        raise BadRequest(f"Bad router request: Network {net.id} is not an external network.")
+        raise bad_request(f"Network {net.id} is not an external network")
+    subnets = repo.where(Subnet, network_id=net.id)
+    if not subnets:
+        raise bad_request(f"External network {net.id} has no subnet to give the router's "
+                          "gateway an address")
     req = gateway.get("external_fixed_ips") or None
+    gateway_ips = {s.gateway_ip for s in subnets if s.gateway_ip}
+    for wanted in req or ():
+        if wanted.get("ip_address") in gateway_ips:
+            raise bad_request(f"External IP {wanted['ip_address']} is the same as the "
+                              "gateway IP")
+    _check_overlaps(repo, router, subnets)
     port = ports.create(repo, _service_ctx(), {
         "id": repo.new_id(), "project_id": "", "network_id": net.id,
         "device_owner": GATEWAY, "device_id": router.id, "_fixed_ips": req,
         "port_security_enabled": False,
     })
     if not port.fixed_ips:
-        raise BadRequest(f"Bad router request: external network {net.id} has no subnet.")
+        raise bad_request(f"External network {net.id} gave the router's gateway no address")
     return {"network_id": net.id, "enable_snat": gateway.get("enable_snat", True),
             "external_fixed_ips": [{"subnet_id": f.subnet_id, "ip_address": f.ip_address}
                                    for f in port.fixed_ips]}
@@ -124,7 +147,11 @@ def interfaces(repo: Repo, router_id: str) -> list[Port]:
 
 
 def _check_routes(repo: Repo, router: Router) -> None:
+    """Each nexthop on one of the router's subnets and not one of its own
+    addresses (extraroute_db._validate_routes_nexthop)."""
     cidrs = [ipaddress.ip_network(s.cidr) for s in _attached_subnets(repo, router)]
+    own = {ipaddress.ip_address(f.ip_address) for p in _router_ports(repo, router)
+           for f in p.fixed_ips}
     for i, route in enumerate(router.routes):
         try:
             ipaddress.ip_network(route.destination)
@@ -132,21 +159,33 @@ def _check_routes(repo: Repo, router: Router) -> None:
         except ValueError as err:
             raise BadRequest(f"Invalid input for routes[{i}]. Reason: {err}.") from None
         if not any(hop in c for c in cidrs):
-            raise BadRequest(f"Invalid format for routes: {route.destination} via "
-                             f"{route.nexthop}: the nexthop is not connected with the router.")
+            raise _invalid_route(route, "the nexthop is not connected with router")
+        if hop in own:
+            raise _invalid_route(route, "the nexthop is used by router")
+
+
+def _invalid_route(route: HostRoute, reason: str) -> BadRequest:
+    return BadRequest(f"Invalid format for routes: {route.destination} via {route.nexthop}, "
+                      f"{reason}", type="InvalidRoutes")
 
 
 def _attached_subnets(repo: Repo, router: Router) -> list[Subnet]:
     """The subnets of the router's own ports (interfaces and gateway): a port
     that merely names the router as its device connects nothing to it."""
-    ids = {f.subnet_id for p in repo.where(Port, device_id=router.id)
-           if p.device_owner in (INTERFACE, GATEWAY) for f in p.fixed_ips}
+    ids = {f.subnet_id for p in _router_ports(repo, router) for f in p.fixed_ips}
     return [s for s in repo.all(Subnet) if s.id in ids]
 
 
+def _router_ports(repo: Repo, router: Router) -> list[Port]:
+    return [p for p in repo.where(Port, device_id=router.id)
+            if p.device_owner in (INTERFACE, GATEWAY)]
+
+
 def delete(repo: Repo, ctx: Context, router: Router) -> None:
-    if interfaces(repo, router.id):
-        raise Conflict(f"Router {router.id} still has ports", type="RouterInUse")
+    attached = sorted(p.id for p in interfaces(repo, router.id))
+    if attached:
+        raise Conflict(f"Router {router.id} has ports still attached: {', '.join(attached)}",
+                       type="RouterInUse")
     _clear_gateway(repo, router)
     repo.remove(router)
 
@@ -160,29 +199,33 @@ def add_interface(repo: Repo, ctx: Context, router: Router, body: Any) -> dict[s
     return _interface_info(router, port)
 
 
-def _interface_args(body: Any) -> tuple[str | None, str | None]:
+def _interface_args(body: Any, removal: bool = False) -> tuple[str | None, str | None]:
+    """The subnet_id and port_id of an interface request: one of them to add
+    one, one or both to remove one (Neutron's _validate_interface_info)."""
     if not isinstance(body, dict) or set(body) - {"subnet_id", "port_id"}:
-        raise BadRequest("Bad router request: expected a body with subnet_id or port_id.")
+        raise bad_request("expected a body with subnet_id or port_id")
     subnet_id, port_id = body.get("subnet_id"), body.get("port_id")
-    if (subnet_id is None) == (port_id is None):
-        raise BadRequest("Bad router request: Either subnet_id or port_id must be specified "
-                         "(and not both).")
-    if not isinstance(subnet_id or port_id, str):
-        raise BadRequest("Bad router request: subnet_id/port_id must be a string.")
+    if subnet_id is None and port_id is None:
+        raise bad_request("Either subnet_id or port_id must be specified")
+    if not removal and subnet_id is not None and port_id is not None:
+        raise bad_request("Cannot specify both subnet_id and port_id")
+    if any(v is not None and not isinstance(v, str) for v in (subnet_id, port_id)):
+        raise bad_request("subnet_id/port_id must be a string")
     return subnet_id, port_id
 
 
 def _port_for_subnet(repo: Repo, ctx: Context, router: Router, subnet_id: str) -> Port:
     subnet = repo.must(Subnet, subnet_id, policy.visible(ctx, "subnet", repo.get))
     if subnet.gateway_ip is None:
-        raise BadRequest(f"Bad router request: Subnet {subnet.id} does not have a gateway IP.")
+        raise bad_request(f"Subnet {subnet.id} for router interface must have a gateway IP")
     # a router port on the subnet's network takes its gateway: the network owner's to allow
     policy.authorize(ctx, "create", "port", policy.target(
         "port", {"project_id": router.project_id, "network_id": subnet.network_id}, repo.get),
         {"device_owner": INTERFACE, "port_security_enabled": False,
          "fixed_ips": [{"subnet_id": subnet.id, "ip_address": subnet.gateway_ip}]},
         f"network {subnet.network_id}")
-    _check_not_attached(repo, router, subnet)
+    _check_overlaps(repo, router, [subnet])
+    _check_one_port_per_network(repo, router, subnet.network_id)
     return ports.create(repo, ctx, {
         "id": repo.new_id(), "project_id": router.project_id,
         "network_id": subnet.network_id, "device_owner": INTERFACE, "device_id": router.id,
@@ -191,14 +234,31 @@ def _port_for_subnet(repo: Repo, ctx: Context, router: Router, subnet_id: str) -
     })
 
 
-def _check_not_attached(repo: Repo, router: Router, subnet: Subnet) -> None:
-    for port in interfaces(repo, router.id):
-        if any(f.subnet_id == subnet.id for f in port.fixed_ips):
-            raise BadRequest(f"Bad router request: Router already has a port on subnet "
-                             f"{subnet.id}.")
-        if port.network_id == subnet.network_id:
-            raise BadRequest(f"Bad router request: Router already has a port on network "
-                             f"{subnet.network_id}.")
+def _check_one_port_per_network(repo: Repo, router: Router, network_id: str) -> None:
+    """One interface per network and router (Overcast's rule: Neutron would add
+    a second IPv4 subnet of the network as a second port)."""
+    if any(p.network_id == network_id for p in interfaces(repo, router.id)):
+        raise bad_request(f"Router already has a port on network {network_id}")
+
+
+def _check_overlaps(repo: Repo, router: Router, new: list[Subnet]) -> None:
+    """No subnet twice on one router, and no two of its subnets overlapping: the
+    router's are its ports' subnets and every subnet of its gateway's network
+    (Neutron's _check_for_dup_router_subnets and _raise_on_subnets_overlap)."""
+    mine: dict[str, Subnet] = {}
+    for port in _router_ports(repo, router):
+        for fixed in port.fixed_ips:
+            if any(s.id == fixed.subnet_id for s in new):
+                raise bad_request(f"Router already has a port on subnet {fixed.subnet_id}")
+        subnets = (repo.where(Subnet, network_id=port.network_id)
+                   if port.device_owner == GATEWAY
+                   else [s for f in port.fixed_ips if (s := repo.get(Subnet, f.subnet_id))])
+        mine.update((s.id, s) for s in subnets)
+    for subnet in new:
+        for other in sorted(mine.values(), key=lambda s: s.id):
+            if ipaddress.ip_network(subnet.cidr).overlaps(ipaddress.ip_network(other.cidr)):
+                raise bad_request(f"Cidr {subnet.cidr} of subnet {subnet.id} overlaps with "
+                                  f"cidr {other.cidr} of subnet {other.id}")
 
 
 def _adopt_port(repo: Repo, ctx: Context, router: Router, port_id: str) -> Port:
@@ -207,15 +267,17 @@ def _adopt_port(repo: Repo, ctx: Context, router: Router, port_id: str) -> Port:
     policy.authorize(ctx, "update", "port", policy.target("port", port, repo.get),
                      {"device_owner": INTERFACE, "device_id": router.id,
                       "port_security_enabled": False}, f"port {port.id}")
-    if port.device_id or port.device_owner:
+    if port.device_id:  # Neutron's _check_router_port: the device, whatever its owner
         raise Conflict(f"Unable to complete operation on port {port.id} for network "
                        f"{port.network_id}. Port already has an attached device "
-                       f"{port.device_id or port.device_owner}.", type="PortInUse")
+                       f"{port.device_id}.", type="PortInUse")
     if not port.fixed_ips:
-        raise BadRequest(f"Bad router request: Router port {port.id} must have at least one "
-                         "fixed IP.")
-    for fip in port.fixed_ips:
-        _check_not_attached(repo, router, repo.must(Subnet, fip.subnet_id))
+        raise bad_request(f"Router port {port.id} must have at least one fixed IP")
+    subnets = [repo.must(Subnet, f.subnet_id) for f in port.fixed_ips]
+    if len({s.id for s in subnets if s.ip_version == 4}) > 1:
+        raise bad_request(f"Cannot have multiple IPv4 subnets on router port {port.id}")
+    _check_overlaps(repo, router, subnets)
+    _check_one_port_per_network(repo, router, port.network_id)
     return repo.save(port.replace(device_id=router.id, device_owner=INTERFACE,
                                   security_groups=(), port_security_enabled=False))
 
@@ -228,18 +290,47 @@ def _interface_info(router: Router, port: Port) -> dict[str, Any]:
 
 
 def remove_interface(repo: Repo, ctx: Context, router: Router, body: Any) -> dict[str, Any]:
-    subnet_id, port_id = _interface_args(body)
+    subnet_id, port_id = _interface_args(body, removal=True)
+    port = _interface_to_remove(repo, router, subnet_id, port_id)
+    info = _interface_info(router, port)
+    _check_fips(repo, router, port)
+    _check_route_nexthops(repo, router, port)
+    ports.release(repo, port)
+    router = repo.get(Router, router.id) or router
+    _check_routes(repo, router)
+    return info
+
+
+def _interface_to_remove(repo: Repo, router: Router, subnet_id: str | None,
+                         port_id: str | None) -> Port:
+    """The interface a removal names: by port (and then the subnet, if given,
+    must be the port's: SubnetMismatchForPort), else by subnet."""
     for port in interfaces(repo, router.id):
-        if port.id == port_id or any(f.subnet_id == subnet_id for f in port.fixed_ips):
-            info = _interface_info(router, port)
-            _check_fips(repo, router, port)
-            ports.release(repo, port)
-            router = repo.get(Router, router.id) or router
-            _check_routes(repo, router)
-            return info
-    what = f"subnet {subnet_id}" if subnet_id else f"port {port_id}"
+        subnets = {f.subnet_id for f in port.fixed_ips}
+        if port_id is not None and port.id == port_id:
+            if subnet_id is not None and subnet_id not in subnets:
+                raise BadRequest(f"Subnet on port {port.id} does not match the requested "
+                                 f"subnet {subnet_id}.", type="SubnetMismatchForPort")
+            return port
+        if port_id is None and subnet_id in subnets:
+            return port
+    what = f"port {port_id}" if port_id else f"subnet {subnet_id}"
     raise NotFound(f"Router {router.id} does not have an interface with {what}",
                    type="RouterInterfaceNotFound")
+
+
+def _check_route_nexthops(repo: Repo, router: Router, port: Port) -> None:
+    """An interface whose subnet holds a static route's nexthop stays while the
+    route does (extraroute_db._confirm_router_interface_not_in_use)."""
+    for fixed in port.fixed_ips:
+        subnet = repo.get(Subnet, fixed.subnet_id)
+        if subnet is None:
+            continue
+        cidr = ipaddress.ip_network(subnet.cidr)
+        if any(ipaddress.ip_address(r.nexthop) in cidr for r in router.routes):
+            raise Conflict(f"Router interface for subnet {subnet.id} on router {router.id} "
+                           "cannot be deleted, as it is required by one or more routes.",
+                           type="RouterInterfaceInUseByRoute")
 
 
 def _check_fips(repo: Repo, router: Router, port: Port) -> None:
