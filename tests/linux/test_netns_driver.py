@@ -26,7 +26,10 @@ from overcast.linux.devices import NETNS_RUN_DIR, entered_netns
 from overcast.linux.netlink import NetlinkKernel
 from overcast.linux.netns import RouterNamespaces
 from overcast.plan import names
+from overcast.plan.diff import diff
 from overcast.plan.raw import KernelRefusal, LinkExists, Netns, NsAddress, NsNeighbour, NsRoute
+from overcast.plan.state import KernelState
+from overcast.plan.subsystems import routers
 
 from .conftest import ip_json, namespaces, sh
 
@@ -331,3 +334,30 @@ def test_with_run_netns_shared_a_namespace_outlives_the_process_that_made_it(
     assert host_side is not None and host_side.alias == "overcast:router-port:p7"
     kernel.netns_del(name)
     assert kernel.link_get("ocqtest00007") is None
+
+
+def test_the_routers_subsystem_converges_on_the_real_kernel_and_reverts(host_ns: str) -> None:
+    """The lead's routers subsystem over this driver: one apply makes the
+    desired state, a second finds nothing to do, an empty desired state
+    takes it all away again (the namespace and the veth's host side)."""
+    name = _name()
+    mark = names.router_mark("r1")
+    desired = KernelState.of([
+        routers.RouterNamespace(name, mark),
+        routers.RouterPort(name, "qr-test00009", "ocqtest00009", MAC, 1450,
+                           "overcast:router-port:p9", ipv6=True),
+        routers.RouterAddress(name, "qr-test00009", "10.0.0.1/24"),
+        routers.RouterAddress(name, "qr-test00009", "fd00::1/64"),
+        routers.RouterNeighbour(name, "qr-test00009", "10.0.0.5", "fa:16:3e:00:00:05"),
+        routers.RouterNeighbour(name, "qr-test00009", "fd00::5", "fa:16:3e:00:00:05"),
+        routers.RouterRoute(name, "10.9.0.0/16", "10.0.0.254"),
+        routers.RouterRoute(name, "::/0", "fd00::fe"),
+    ])
+    with NetlinkKernel(netns=host_ns, host=HOST, subsystems=(routers.SUBSYSTEM,)) as k:
+        assert k.apply(diff(desired, k.observe())) == []
+        assert k.observe().without_devices() == desired
+        assert diff(desired, k.observe()) == []
+        assert k.apply(diff(KernelState(), k.observe())) == []
+        assert k.netns_rows() == []
+        assert k.link_get("ocqtest00009") is None
+        assert not os.path.lexists(os.path.join(NETNS_RUN_DIR, name))

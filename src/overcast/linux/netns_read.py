@@ -1,0 +1,162 @@
+"""One router namespace read whole (``Netns``) over a raw NETLINK_ROUTE
+socket made inside it: links, addresses, neighbours and routes dumped and
+only the fields the routers subsystem needs decoded.
+
+pyroute2 decodes every attribute of every message: a namespace with two
+interfaces, two addresses and twenty neighbours cost ~6 ms to read with it,
+~120 ms for twenty such namespaces on every observe (measured); this reader
+shares :class:`overcast.linux.rtnl.RtnlReader`'s dump loop and decodes
+only what is needed.  Routes are asked for with the kernel's strict dump
+filter (table main, protocol ``ROUTE_PROTO``: ``NETLINK_GET_STRICT_CHK``,
+Linux 4.20+), and filtered here again, so a kernel without the filter gives
+the same rows.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import struct
+from collections.abc import Iterable
+from dataclasses import astuple
+from typing import TypeVar
+
+from overcast.linux.rtnl import (
+    IFINFOMSG,
+    NDMSG,
+    U32,
+    RtnlReader,
+    _attrs,
+    _ipv6_enabled,
+    _str,
+)
+from overcast.plan.names import ROUTE_PROTO
+from overcast.plan.raw import Netns, NsAddress, NsLink, NsNeighbour, NsRoute
+
+SOL_NETLINK, NETLINK_GET_STRICT_CHK = 270, 12
+RTM_GETLINK, RTM_GETADDR, RTM_GETROUTE, RTM_GETNEIGH = 18, 22, 26, 30
+IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_LINKINFO, IFLA_IFALIAS, IFLA_AF_SPEC = 1, 3, 4, 18, 20, 26
+IFLA_INFO_KIND = 1
+IFA_ADDRESS, IFA_LOCAL = 1, 2
+NDA_DST, NDA_LLADDR = 1, 2
+RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_TABLE = 1, 4, 5, 15
+AF_UNSPEC, AF_INET, AF_INET6 = 0, 2, 10
+IFF_UP = 0x1
+NUD_PERMANENT = 0x80
+MAIN_TABLE = 254
+IFADDRMSG = struct.Struct("=BBBBI")
+RTMSG = struct.Struct("=BBBBBBBBI")
+LINK_LOCAL = ipaddress.ip_network("fe80::/10")
+R = TypeVar("R", NsLink, NsAddress, NsNeighbour, NsRoute)
+
+
+class NamespaceReader(RtnlReader):
+    """A dump reader in the namespace current when it is made."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        try:
+            self._sock.setsockopt(SOL_NETLINK, NETLINK_GET_STRICT_CHK, 1)
+        except OSError:
+            pass  # an older kernel: every route is dumped and filtered here
+
+    def read(self, name: str, forwarding: bool) -> Netns:
+        """The namespace as one pass of dumps finds it (``DumpInterrupted``
+        when one was torn by a concurrent change: the caller retries)."""
+        links = [_link(buf, start, end) for buf, start, end in
+                 list(self._dump(RTM_GETLINK, IFINFOMSG.pack(AF_UNSPEC, 0, 0, 0, 0)))]
+        devs = {index: link.name for index, link, _alias in links}
+        mark = next((alias for _i, link, alias in links if link.name == "lo"), "")
+        ours = {index: dev for index, dev in devs.items() if dev != "lo"}
+        return Netns(
+            name=name, mark=mark, forwarding=forwarding,
+            links=_in_order(link for index, link, _alias in links if index in ours),
+            addresses=_in_order(self._addresses(ours)),
+            neighbours=_in_order(self._neighbours(ours)),
+            routes=_in_order(self._routes(devs)),
+        )
+
+    def _addresses(self, devs: dict[int, str]) -> Iterable[NsAddress]:
+        for buf, start, end in list(self._dump(RTM_GETADDR, IFADDRMSG.pack(AF_UNSPEC, 0, 0, 0, 0))):
+            family, prefixlen, _flags, _scope, index = IFADDRMSG.unpack_from(buf, start)
+            dev = devs.get(index)
+            if dev is None:
+                continue
+            found = {kind: buf[vs:ve] for kind, vs, ve in _attrs(buf, start + IFADDRMSG.size, end)
+                     if kind in (IFA_ADDRESS, IFA_LOCAL)}
+            raw = found.get(IFA_LOCAL) or found.get(IFA_ADDRESS)
+            if raw is None:
+                continue
+            addr = socket.inet_ntop(family, raw)
+            if family == AF_INET6 and ipaddress.ip_address(addr) in LINK_LOCAL:
+                continue  # the kernel's own
+            yield NsAddress(dev, f"{addr}/{prefixlen}")
+
+    def _neighbours(self, devs: dict[int, str]) -> Iterable[NsNeighbour]:
+        for buf, start, end in list(self._dump(RTM_GETNEIGH, NDMSG.pack(AF_UNSPEC, 0, 0, 0, 0))):
+            family, index, state, _flags, _type = NDMSG.unpack_from(buf, start)
+            dev = devs.get(index)
+            if dev is None or not state & NUD_PERMANENT or family not in (AF_INET, AF_INET6):
+                continue
+            ip, mac = "", ""
+            for kind, vs, ve in _attrs(buf, start + NDMSG.size, end):
+                if kind == NDA_DST:
+                    ip = socket.inet_ntop(family, buf[vs:ve])
+                elif kind == NDA_LLADDR:
+                    mac = buf[vs:ve].hex(":")
+            yield NsNeighbour(dev, ip, mac)
+
+    def _routes(self, devs: dict[int, str]) -> Iterable[NsRoute]:
+        for family in (AF_INET, AF_INET6):
+            ask = RTMSG.pack(family, 0, 0, 0, MAIN_TABLE, ROUTE_PROTO, 0, 0, 0)
+            for buf, start, end in list(self._dump(RTM_GETROUTE, ask)):
+                route = _route(buf, start, end, devs)
+                if route is not None:
+                    yield route
+
+
+def _link(buf: bytes, start: int, end: int) -> tuple[int, NsLink, str]:
+    """(ifindex, the link, its ifalias)."""
+    _family, _type, index, flags, _change = IFINFOMSG.unpack_from(buf, start)
+    name = kind = mac = alias = ""
+    mtu, ipv6 = 0, False
+    for attr, vs, ve in _attrs(buf, start + IFINFOMSG.size, end):
+        if attr == IFLA_IFNAME:
+            name = _str(buf, vs, ve)
+        elif attr == IFLA_ADDRESS:
+            mac = buf[vs:ve].hex(":")
+        elif attr == IFLA_MTU:
+            (mtu,) = U32.unpack_from(buf, vs)
+        elif attr == IFLA_IFALIAS:
+            alias = _str(buf, vs, ve)
+        elif attr == IFLA_LINKINFO:
+            kind = next((_str(buf, s, e) for k, s, e in _attrs(buf, vs, ve) if k == IFLA_INFO_KIND),
+                        "")
+        elif attr == IFLA_AF_SPEC:
+            ipv6 = _ipv6_enabled(buf, vs, ve)
+    return index, NsLink(name, kind, mac, mtu, bool(flags & IFF_UP), ipv6), alias
+
+
+def _route(buf: bytes, start: int, end: int, devs: dict[int, str]) -> NsRoute | None:
+    family, dst_len, _src, _tos, table, proto, _scope, _type, _flags = RTMSG.unpack_from(buf, start)
+    if proto != ROUTE_PROTO or family not in (AF_INET, AF_INET6):
+        return None
+    dst = "0.0.0.0" if family == AF_INET else "::"
+    gateway, dev = "", ""
+    for kind, vs, ve in _attrs(buf, start + RTMSG.size, end):
+        if kind == RTA_TABLE:
+            (table,) = U32.unpack_from(buf, vs)
+        elif kind == RTA_DST:
+            dst = socket.inet_ntop(family, buf[vs:ve])
+        elif kind == RTA_GATEWAY:
+            gateway = socket.inet_ntop(family, buf[vs:ve])
+        elif kind == RTA_OIF:
+            dev = devs.get(U32.unpack_from(buf, vs)[0], "")
+    if table != MAIN_TABLE:
+        return None
+    return NsRoute(f"{dst}/{dst_len}", gateway, dev)
+
+
+def _in_order(rows: Iterable[R]) -> tuple[R, ...]:
+    """Rows sorted by their fields: the same kernel state reads the same."""
+    return tuple(sorted(rows, key=astuple))
