@@ -139,6 +139,33 @@ def test_an_external_subnet_is_an_interface_of_a_router_without_gateway(
     assert r.status == 200 and r.body["network_id"] == ext["id"]
 
 
+def test_a_gateway_on_an_interfaces_subnet_is_refused(client: Direct, ext: Obj,
+                                                     unchanged: Any) -> None:
+    plain = client.create("router", "routers", name="r2")
+    assert add(client, plain, subnet_id=ext["subnet"]["id"]).status == 200
+    unchanged()
+    r = set_router(client, plain, external_gateway_info={"network_id": ext["id"]})
+    assert_error(r, 400, f"Router already has a port on subnet {ext['subnet']['id']}",
+                 type="BadRequest")
+
+
+@pytest.mark.parametrize("ra_mode", [None, "slaac"])
+def test_an_ipv6_subnet_advertised_by_another_router_is_no_interface(
+        client: Direct, router: Obj, unchanged: Any, ra_mode: str | None) -> None:
+    net = client.network(name="six")
+    sub = client.subnet(net["id"], "2001:db8:6::/64", ip_version=6,
+                        ipv6_address_mode="slaac", ipv6_ra_mode=ra_mode)
+    if ra_mode is not None:  # the router itself advertises: fine
+        assert add(client, router, subnet_id=sub["id"]).status == 200
+        unchanged()
+        return
+    port = client.port(net["id"])
+    unchanged()
+    for body in ({"subnet_id": sub["id"]}, {"port_id": port["id"]}):
+        assert_error(add(client, router, **body), 400, sub["id"],
+                     "configured to receive RAs from an external router", type="BadRequest")
+
+
 # interfaces: gateway IP, ports -------------------------------------------------------
 def test_a_subnet_without_gateway_ip_is_refused(client: Direct, router: Obj,
                                                 unchanged: Any) -> None:
@@ -308,6 +335,14 @@ def test_an_interface_no_route_needs_goes(client: Direct, router: Obj) -> None:
     assert remove(client, router, subnet_id=other["id"]).status == 200
 
 
+def test_removing_by_port_and_its_own_subnet_is_fine(client: Direct, router: Obj) -> None:
+    net, sub = attached(client, router, "10.0.0.0/24")
+    port = client.get("/v2.0/ports", params={"device_id": router["id"],
+                                             "network_id": net["id"]}).body["ports"][0]
+    r = remove(client, router, port_id=port["id"], subnet_id=sub["id"])
+    assert r.status == 200 and r.body["port_id"] == port["id"]
+
+
 def test_removing_by_port_and_another_subnet_is_a_mismatch(client: Direct, router: Obj,
                                                            unchanged: Any) -> None:
     net, _ = attached(client, router, "10.0.0.0/24", "a")
@@ -376,6 +411,14 @@ def test_a_fixed_ip_address_needs_a_port(client: Direct, ext: Obj, vm: Obj,
                      type="BadRequest")
 
 
+def test_a_dhcp_port_gets_no_floating_ip(client: Direct, ext: Obj, vm: Obj,
+                                         unchanged: Any) -> None:
+    dhcp = client.port(vm["network_id"], device_owner="network:dhcp")
+    unchanged()
+    assert_error(fip_post(client, floating_network_id=ext["id"], port_id=dhcp["id"]), 400,
+                 f"Port {dhcp['id']} is unable to be assigned a floating IP", type="BadRequest")
+
+
 def test_a_network_the_router_does_not_reach_has_no_floating_ip(client: Direct, ext: Obj,
                                                                 router: Obj,
                                                                 unchanged: Any) -> None:
@@ -406,6 +449,24 @@ def test_a_second_floating_ip_for_one_fixed_ip_is_in_use(client: Direct, ext: Ob
         f"Cannot associate floating IP {second['floating_ip_address']} ({second['id']}) with "
         f"port {vm['id']} using fixed IP {fixed}, as that fixed IP already has a floating IP "
         f"on external network {ext['id']}.")
+
+
+def test_one_fixed_ip_has_a_floating_ip_on_each_external_network(client: Direct, ext: Obj,
+                                                                 vm: Obj) -> None:
+    """Neutron's conflict is per external network: a second one, reached by a
+    second router, maps the same fixed IP again."""
+    client.create("floatingip", "floatingips", floating_network_id=ext["id"], port_id=vm["id"])
+    other = client.network(name="ext2", **{"router:external": True})
+    client.subnet(other["id"], "198.51.100.0/28")
+    second = client.create("router", "routers", name="r2",
+                           external_gateway_info={"network_id": other["id"]})
+    sub = client.get("/v2.0/subnets", params={"network_id": vm["network_id"]}).body["subnets"]
+    port = client.port(vm["network_id"], fixed_ips=[{"subnet_id": sub[0]["id"],
+                                                     "ip_address": "10.0.0.254"}])
+    assert add(client, second, port_id=port["id"]).status == 200
+    fip = client.create("floatingip", "floatingips", floating_network_id=other["id"],
+                        port_id=vm["id"])
+    assert fip["router_id"] == second["id"]
 
 
 def test_the_router_on_the_subnets_gateway_ip_carries_the_floating_ip(client: Direct,

@@ -224,6 +224,7 @@ def _port_for_subnet(repo: Repo, ctx: Context, router: Router, subnet_id: str) -
         {"device_owner": INTERFACE, "port_security_enabled": False,
          "fixed_ips": [{"subnet_id": subnet.id, "ip_address": subnet.gateway_ip}]},
         f"network {subnet.network_id}")
+    _check_router_advertised(subnet)
     _check_overlaps(repo, router, [subnet])
     _check_one_port_per_network(repo, router, subnet.network_id)
     return ports.create(repo, ctx, {
@@ -232,6 +233,16 @@ def _port_for_subnet(repo: Repo, ctx: Context, router: Router, subnet_id: str) -
         "_fixed_ips": ({"subnet_id": subnet.id, "ip_address": subnet.gateway_ip},),
         "port_security_enabled": False,
     })
+
+
+def _check_router_advertised(subnet: Subnet) -> None:
+    """An IPv6 subnet whose hosts take their addresses from an external
+    router's advertisements (address mode without RA mode) is no interface:
+    the router would advertise beside that one (l3_db._validate_subnet_address_mode)."""
+    if subnet.ip_version == 6 and subnet.ipv6_ra_mode is None and \
+            subnet.ipv6_address_mode is not None:
+        raise bad_request(f"IPv6 subnet {subnet.id} configured to receive RAs from an "
+                          "external router cannot be added to Neutron Router")
 
 
 def _check_one_port_per_network(repo: Repo, router: Router, network_id: str) -> None:
@@ -274,6 +285,8 @@ def _adopt_port(repo: Repo, ctx: Context, router: Router, port_id: str) -> Port:
     if not port.fixed_ips:
         raise bad_request(f"Router port {port.id} must have at least one fixed IP")
     subnets = [repo.must(Subnet, f.subnet_id) for f in port.fixed_ips]
+    for subnet in subnets:
+        _check_router_advertised(subnet)
     if len({s.id for s in subnets if s.ip_version == 4}) > 1:
         raise bad_request(f"Cannot have multiple IPv4 subnets on router port {port.id}")
     _check_overlaps(repo, router, subnets)
