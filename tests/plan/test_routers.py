@@ -7,7 +7,17 @@ from dataclasses import replace
 
 from overcast.agent.reconciler import reconcile
 from overcast.linux import FakeKernel
-from overcast.model.types import ROUTER_INTERFACE, FixedIP, HostRoute, Network, Port, Router, Subnet
+from overcast.model.types import (
+    ROUTER_GATEWAY,
+    ROUTER_INTERFACE,
+    ROUTER_SNAT,
+    FixedIP,
+    HostRoute,
+    Network,
+    Port,
+    Router,
+    Subnet,
+)
 from overcast.plan import HostPlan, plan_host
 from overcast.plan.diff import diff
 from overcast.plan.names import (
@@ -19,11 +29,13 @@ from overcast.plan.names import (
     vxlan_name,
 )
 from overcast.plan.routers import host_mac
+from overcast.plan.subsystems.fdb import FdbEntry
 from overcast.plan.subsystems.firewall import NftRuleset
 from overcast.plan.subsystems.links import Attachment, Bridge
 from overcast.plan.subsystems.routers import (
     RouterAddress,
     RouterNamespace,
+    RouterNat,
     RouterNeighbour,
     RouterPort,
     RouterRoute,
@@ -194,3 +206,89 @@ def test_a_changed_mac_and_mtu_are_updated_in_place() -> None:
     changes = diff(plan("h1", networks, ports, router).state, kernel.observe())
     assert [c.op for c in changes if isinstance(c.obj, RouterPort)] == ["update"]
     converged(kernel, plan("h1", networks, ports, router))
+
+
+EXT = "e0000000-0000-4000-8000-0000000000e0"
+SUB_EXT = "e0000000-0000-4000-8000-0000000000e1"
+
+
+def with_gateway(*ports: Port, hosts: tuple[str, ...] = ("h2", "h3")) -> tuple[HostPlan, ...]:
+    """The router of ``world`` with an external gateway (203.0.113.5) and a
+    SNAT port (10.0.1.2); ``hosts`` map the external network's physical network."""
+    networks, base, router = world(*ports)
+    ext = replace(net(EXT, type_="flat", mtu=1500), physical_network="external",
+                  router_external=True)
+    gateway = replace(port(0x20, EXT, ""), device_owner=ROUTER_GATEWAY, device_id=ROUTER,
+                      fixed_ips=(FixedIP(SUB_EXT, "203.0.113.5"),))
+    snat = replace(port(0x21, NET_A, ""), device_owner=ROUTER_SNAT, device_id=ROUTER,
+                   fixed_ips=(FixedIP(SUB_A, "10.0.1.2"),))
+    router = replace(router, external_gateway={"network_id": EXT, "enable_snat": True})
+    subs = (*subnets(), Subnet(id=SUB_EXT, network_id=EXT, cidr="203.0.113.0/24",
+                               gateway_ip="203.0.113.1"))
+    plans = []
+    for host in ("h1", "h2", "h3"):
+        v = replace(view(host, [*networks, ext], [*base, gateway, snat]), routers=(router,),
+                    subnets=subs, physnet_hosts={"external": hosts},
+                    physical_networks={"external": "eth9"} if host in hosts else {})
+        plans.append(plan_host(v))
+    return tuple(plans)
+
+
+def snat_host_of(plans: tuple[HostPlan, ...]) -> list[str]:
+    return [p.host for p in plans if any(isinstance(r, RouterNat) for r in p.state.records)]
+
+
+def test_one_live_host_with_the_external_mapping_does_snat_and_the_others_route_to_it() -> None:
+    plans = with_gateway(vm(1, NET_A, "h1", SUB_A, "10.0.1.5"), vm(2, NET_B, "h1", SUB_B, "10.0.2.5"))
+    (snat,) = snat_host_of(plans)
+    assert snat in ("h2", "h3")
+    h1 = plans[0]
+    assert h1.problems == ()
+    assert [(r.dst, r.gateway) for r in h1.state[RouterRoute]] == [("0.0.0.0/0", "10.0.1.2")]
+    assert ("10.0.1.2", "fa:16:3e:00:00:21") in {(n.ip, n.mac) for n in h1.state[RouterNeighbour]}
+    assert FdbEntry(vxlan_name(NET_A), "fa:16:3e:00:00:21", HOSTS[snat]) in h1.state[FdbEntry]
+    on = next(p for p in plans if p.host == snat)
+    assert {(p.ifname[:3], p.mac) for p in on.state[RouterPort]} == {
+        ("qr-", "fa:16:3e:00:00:10"), ("qr-", "fa:16:3e:00:00:11"),
+        ("qg-", "fa:16:3e:00:00:20"), ("sg-", "fa:16:3e:00:00:21")}
+    assert {a.cidr for a in on.state[RouterAddress] if a.dev.startswith(("qg-", "sg-"))} == {
+        "203.0.113.5/24", "10.0.1.2/32"}
+    assert [(r.dst, r.gateway) for r in on.state[RouterRoute]] == [("0.0.0.0/0", "203.0.113.1")]
+    (nat_,) = on.state[RouterNat]
+    assert [text for _, text in nat_.rules] == [
+        f'[{{"match":{{"left":{{"meta":{{"key":"oifname"}}}},"op":"==","right":"qg-{port(0x20, EXT, "").id[:8]}000"}}}},'
+        '{"match":{"left":{"payload":{"field":"saddr","protocol":"ip"}},"op":"==",'
+        f'"right":{{"prefix":{{"addr":"{cidr}","len":24}}}}}}}},{{"snat":{{"addr":"203.0.113.5"}}}}]'
+        for cidr in ("10.0.1.0", "10.0.2.0")]
+    assert Attachment(router_port_name(port(0x20, EXT, "").id), bridge_name(EXT), 1500) \
+        in on.state[Attachment]
+
+
+def test_the_snat_host_moves_when_it_is_no_longer_alive_and_nobody_is_said() -> None:
+    plans = with_gateway(vm(1, NET_A, "h1", SUB_A, "10.0.1.5"))
+    (first,) = snat_host_of(plans)
+    other = "h3" if first == "h2" else "h2"
+    assert snat_host_of(with_gateway(vm(1, NET_A, "h1", SUB_A, "10.0.1.5"), hosts=(other,))) == [other]
+    nobody = with_gateway(vm(1, NET_A, "h1", SUB_A, "10.0.1.5"), hosts=())
+    assert snat_host_of(nobody) == []
+    assert "nobody does SNAT" in nobody[0].problems[0].message
+
+
+def test_the_snat_host_converges_and_a_nat_rule_deleted_by_hand_is_put_back() -> None:
+    plans = with_gateway(vm(1, NET_A, "h1", SUB_A, "10.0.1.5"))
+    (snat,) = snat_host_of(plans)
+    on = next(p for p in plans if p.host == snat)
+    kernel = FakeKernel()
+    kernel.add_device("eth9", kind="veth")
+    converged(kernel, on)
+    space = kernel.namespaces.spaces[router_netns(ROUTER, snat)]
+    table = space.nft.tables[("ip", "overcast_nat")]
+    rule = next(o for k, o in table.objects if k == "rule")
+    space.nft.batch([{"delete": {"rule": {"family": "ip", "table": "overcast_nat",
+                                          "chain": rule["chain"], "handle": rule["handle"]}}}])
+    assert [c.op for c in diff(on.state, kernel.observe()) if isinstance(c.obj, RouterNat)] == ["update"]
+    converged(kernel, on)
+    # the router loses its gateway: the SNAT host's router goes whole
+    converged(kernel, plan_host(replace(view(snat, [], []), physical_networks={"external": "eth9"})))
+    assert kernel.namespaces.spaces == {}
+    assert kernel.links["eth9"].master == ""

@@ -36,7 +36,7 @@ MODELS: dict[str, type[Any]] = {"network": Network, "port": Port, "security_grou
 # What the view keeps: objects, hosts, port statuses and bindings.  The API's
 # bookkeeping (IP/MAC/segment allocations, indexes) is never read by an agent;
 # keeping it would multiply the view's size and every scan of it.
-KEPT_PREFIXES = (keys.OBJ, keys.HOST, keys.PORT_STATUS, keys.BINDING)
+KEPT_PREFIXES = (keys.OBJ, keys.HOST, keys.ALIVE, keys.PORT_STATUS, keys.BINDING)
 
 
 class ModelView:
@@ -47,6 +47,7 @@ class ModelView:
         self.models: dict[str, dict[str, Any]] = {kind: {} for kind in MODELS}  # kind -> key -> obj
         self.hosts_raw: dict[str, dict[str, Any]] = {}  # host name -> registration
         self.statuses: dict[str, dict[str, Any]] = {}  # port id -> status value
+        self.alive: set[str] = set()  # hosts whose agent holds its liveness lease
         self.revision = 0
         # kind -> its objects as one tuple until one of them changes: every pass's view
         # carries the same tuples, so the planner finds what it made of them by identity
@@ -57,6 +58,7 @@ class ModelView:
         self.values = {}
         self.models = {kind: {} for kind in MODELS}
         self.hosts_raw, self.statuses = {}, {}
+        self.alive = set()
         self._tuples = {}
         for kv in kvs:
             if kv.key.startswith(KEPT_PREFIXES):
@@ -86,6 +88,8 @@ class ModelView:
             self.hosts_raw.pop(key[len(keys.HOST):], None)
         elif key.startswith(keys.PORT_STATUS):
             self.statuses.pop(key[len(keys.PORT_STATUS):], None)
+        elif key.startswith(keys.ALIVE):
+            self.alive.discard(key[len(keys.ALIVE):])
 
     def _put(self, key: str, raw: bytes) -> None:
         try:
@@ -99,6 +103,8 @@ class ModelView:
             self.hosts_raw[key[len(keys.HOST):]] = self.values[key]
         elif key.startswith(keys.PORT_STATUS):
             self.statuses[key[len(keys.PORT_STATUS):]] = self.values[key]
+        elif key.startswith(keys.ALIVE):
+            self.alive.add(key[len(keys.ALIVE):])
         kind = _kind(key)
         if kind in MODELS:
             decoded = _decode(MODELS[kind], [self.values[key]])
@@ -117,6 +123,20 @@ class ModelView:
         """Every registered host's underlay IP."""
         return {name: str(value["underlay_ip"]) for name, value in self.hosts_raw.items()
                 if value.get("underlay_ip")}
+
+    def physnet_hosts(self, host: str, physical_networks: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
+        """Physical network -> the live hosts that map it (``host``: this
+        one, alive, with its own mappings)."""
+        out: dict[str, set[str]] = {}
+        for name, value in self.hosts_raw.items():
+            if name == host or name not in self.alive:
+                continue
+            mappings = (value.get("features") or {}).get("bridge_mappings") or {}
+            for physnet in mappings if isinstance(mappings, dict) else ():
+                out.setdefault(str(physnet), set()).add(name)
+        for physnet in physical_networks:
+            out.setdefault(physnet, set()).add(host)
+        return {physnet: tuple(sorted(hosts)) for physnet, hosts in sorted(out.items())}
 
     def ports(self) -> list[Port]:
         return list(self.models["port"].values())
@@ -152,7 +172,8 @@ class ModelView:
                         security_group_rules=self._tuple("security_group_rule"), firewall=firewall,
                         address_groups=self.address_groups(),
                         physical_networks=dict(physical_networks or {}),
-                        routers=self._tuple("router"), subnets=self._tuple("subnet"))
+                        routers=self._tuple("router"), subnets=self._tuple("subnet"),
+                        physnet_hosts=self.physnet_hosts(host, physical_networks or {}))
 
     def port_status(self, port_id: str) -> dict[str, Any] | None:
         return self.values.get(keys.port_status(port_id))
@@ -170,8 +191,10 @@ def _kind(key: str) -> str | None:
 
 
 def _matters(key: str, before: dict[str, Any] | None, after: dict[str, Any] | None) -> bool:
-    if key.startswith(keys.HOST):
-        return (before or {}).get("underlay_ip") != (after or {}).get("underlay_ip")
+    if key.startswith(keys.HOST):  # (the mappings: where SNAT can run)
+        return any((before or {}).get(k) != (after or {}).get(k) for k in ("underlay_ip", "features"))
+    if key.startswith(keys.ALIVE):  # a host that comes or goes moves the SNAT of routers
+        return (before is None) != (after is None)
     return _kind(key) in PLANNED_KINDS
 
 

@@ -204,6 +204,12 @@ class FakeKernel:
     def ns_route(self, op: str, netns: str, dst: str, gateway: str) -> None:
         self.namespaces.route(op, netns, dst, gateway)
 
+    def ns_nft(self, netns: str, commands: list[dict[str, Any]]) -> None:
+        self.namespaces.nft_batch(netns, commands)
+
+    def ns_garp(self, netns: str, dev: str, ip: str) -> None:
+        self.namespaces.garp(netns, dev, ip)
+
     def conntrack_flows(self, zones: Collection[int]) -> list[Flow]:
         return self.conntrack.flows(zones)
 

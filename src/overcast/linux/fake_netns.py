@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field, replace
+from typing import Any
 
-from overcast.linux.fake_nft import FakeKernelError
+from overcast.linux.fake_nft import FakeKernelError, FakeNft
+from overcast.plan.names import NFT_TABLE_PREFIX
 from overcast.plan.raw import Netns, NsAddress, NsLink, NsNeighbour, NsRoute
 
 
@@ -24,12 +26,17 @@ class FakeNamespace:
     addresses: set[NsAddress] = field(default_factory=set)
     neighbours: dict[tuple[str, str], NsNeighbour] = field(default_factory=dict)
     routes: set[NsRoute] = field(default_factory=set)
+    nft: FakeNft = field(default_factory=FakeNft)
+    garps: list[tuple[str, str]] = field(default_factory=list)  # (dev, ip) announced
 
     def row(self) -> Netns:
+        tables = [row for row in self.nft.rows()
+                  if str(next(iter(row.values())).get("table", next(iter(row.values())).get("name", "")))
+                  .startswith(NFT_TABLE_PREFIX)]
         return Netns(self.name, self.mark, self.forwarding, tuple(self.links.values()),
                      tuple(sorted(self.addresses, key=str)),
                      tuple(self.neighbours[k] for k in sorted(self.neighbours)),
-                     tuple(sorted(self.routes, key=str)))
+                     tuple(sorted(self.routes, key=str)), tuple(tables))
 
     def link(self, dev: str) -> NsLink:
         if dev not in self.links:
@@ -119,6 +126,15 @@ class FakeNamespaces:
             space.neighbours[(dev, ip)] = NsNeighbour(dev, ip, mac.lower())
         elif space.neighbours.pop((dev, ip), None) is None:
             raise FakeKernelError(f"no neighbour {ip} on {dev}")
+
+    def nft_batch(self, netns: str, commands: list[dict[str, Any]]) -> None:
+        self.space(netns).nft.batch(commands)
+
+    def garp(self, netns: str, dev: str, ip: str) -> None:
+        space = self.space(netns)
+        if not space.link(dev).up:
+            raise FakeKernelError(f"{dev} in namespace {netns} is down: no ARP is sent")
+        space.garps.append((dev, ip))
 
     def route(self, op: str, netns: str, dst: str, gateway: str) -> None:
         space = self.space(netns)

@@ -17,6 +17,9 @@ T = TypeVar("T", bound="Resource")
 # the device_owner of a router's ports (Neutron's values)
 ROUTER_INTERFACE = "network:router_interface"
 ROUTER_GATEWAY = "network:router_gateway"
+# the port on one of a router's subnets that its SNAT host answers on: the other hosts' routers
+# send traffic without a floating IP there (Neutron DVR's router_centralized_snat)
+ROUTER_SNAT = "network:router_centralized_snat"
 
 
 @dataclass(frozen=True, slots=True)

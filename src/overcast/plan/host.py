@@ -84,7 +84,7 @@ def plan_host(view: HostView) -> HostPlan:
         if port.network_id not in networks:
             b.problem(f"port/{port.id}", f"network {port.network_id} is unknown")
     here = routers_here(view) if view.routers else []
-    routed = {p.network_id for item in here for p in item.interfaces}
+    routed = {net_id for item in here for net_id in item.networks(view.host)}
     for net in networks.values():
         net_local = [p for p in local if p.network_id == net.id]
         if net_local or net.id in routed:  # a router's network: routed frames leave by it
@@ -114,6 +114,7 @@ def _plan_routers(b: _Builder, here: list[Here]) -> RouterPlan:
         return RouterPlan()
     plan = plan_routers(b.view, here, b.planned)
     b.problems += plan.problems
+    b.fdb += plan.fdb
     for peer, bridge, mtu in plan.attachments:
         if b.claim(peer, peer, f"router/{bridge}"):
             b.attachments.append(Attachment(peer, bridge, mtu))

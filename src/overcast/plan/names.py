@@ -125,6 +125,10 @@ def is_fw_table(name: str, comment: str | None) -> bool:
 # --- routers: a namespace per router per host -----------------------------------
 ROUTER_NETNS_PREFIX = "ocr-"
 ROUTER_IF_PREFIX = "qr-"  # a router interface inside its namespace
+ROUTER_GW_PREFIX = "qg-"  # the router's gateway port (on its SNAT host)
+ROUTER_SNAT_PREFIX = "sg-"  # the router's SNAT port (on its SNAT host)
+ROUTER_FIP_PREFIX = "qf-"  # the floating IPs' device of a router on a host (external network)
+ROUTER_IF_PREFIXES = (ROUTER_IF_PREFIX, ROUTER_GW_PREFIX, ROUTER_SNAT_PREFIX, ROUTER_FIP_PREFIX)
 ROUTER_MARK_PREFIX = f"{MARK_PREFIX}router:"
 ROUTE_PROTO = 111  # rtm_protocol of every route Overcast makes (unused by routing daemons)
 _HOST_TAG = re.compile(r"[A-Za-z0-9_.]{1,40}")
@@ -167,9 +171,10 @@ def router_port_name(port_id: str) -> str:
     return ROUTER_PORT_PREFIX + _short(port_id)
 
 
-def router_if_name(port_id: str) -> str:
-    """A router interface inside the router's namespace (``qr-`` + 11)."""
-    return ROUTER_IF_PREFIX + _short(port_id)
+def router_if_name(port_id: str, prefix: str = ROUTER_IF_PREFIX) -> str:
+    """A router's device inside its namespace: ``qr-`` (or another of
+    ``ROUTER_IF_PREFIXES``) + 11 of the port id."""
+    return prefix + _short(port_id)
 
 
 def router_port_mark(port_id: str) -> str:

@@ -104,6 +104,9 @@ class Netns:
     addresses: tuple[NsAddress, ...] = ()
     neighbours: tuple[NsNeighbour, ...] = ()
     routes: tuple[NsRoute, ...] = ()
+    # the namespace's nftables tables named with NFT_TABLE_PREFIX, as ``list ruleset``
+    # gives them in libnftables JSON (``{"table": ...}``, ``{"chain": ...}``, ``{"rule": ...}``)
+    nft: tuple[dict[str, Any], ...] = ()
 
 
 class KernelRows(Protocol):
@@ -185,7 +188,11 @@ class KernelIO(Protocol):
     def netns_add(self, name: str, mark: str) -> None:
         """Create the network namespace ``name`` (``/run/netns/<name>``) with
         its ``lo`` up and marked (ifalias ``mark``), IPv4 and IPv6
-        forwarding on.  A namespace of that name that exists is adopted
+        forwarding on, and for IPv4 (``all`` and ``default``): rp_filter 0
+        (routed paths are asymmetric: out by the SNAT port, back by the
+        gateway), arp_ignore 1 and arp_announce 2 (a device answers ARP for
+        its own addresses only), arp_notify 1 (a device that comes up
+        announces its addresses).  A namespace of that name that exists is adopted
         when it has no mark (we crashed while making it), else refused."""
         ...
 
@@ -220,6 +227,15 @@ class KernelIO(Protocol):
     def ns_route(self, op: str, netns: str, dst: str, gateway: str) -> None:
         """``op`` "add" or "del" a main-table route of protocol
         :data:`overcast.plan.names.ROUTE_PROTO` to ``dst`` via ``gateway``."""
+        ...
+
+    def ns_nft(self, netns: str, commands: list[dict[str, Any]]) -> None:
+        """One libnftables JSON batch in namespace ``netns`` (atomic)."""
+        ...
+
+    def ns_garp(self, netns: str, dev: str, ip: str) -> None:
+        """Send one gratuitous ARP for ``ip`` from ``dev`` in ``netns`` (a
+        floating IP that moved here: the external network learns its new place)."""
         ...
 
     def nft(self, commands: list[dict[str, Any]]) -> None:

@@ -19,21 +19,35 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from overcast.model.problems import Problem
-from overcast.model.types import ROUTER_GATEWAY, ROUTER_INTERFACE, Network, Port, Router, Subnet
+from overcast.model.scheduling import snat_host
+from overcast.model.types import (
+    ROUTER_GATEWAY,
+    ROUTER_INTERFACE,
+    ROUTER_SNAT,
+    HostRoute,
+    Network,
+    Port,
+    Router,
+    Subnet,
+)
 from overcast.plan import names
+from overcast.plan.firewall_expr import match, meta, payload
+from overcast.plan.subsystems.fdb import FdbEntry
 from overcast.plan.subsystems.routers import (
     RouterAddress,
     RouterNamespace,
     RouterNeighbour,
     RouterPort,
     RouterRoute,
+    nat,
 )
 from overcast.plan.view import HostView
 
-ROUTER_OWNERS = (ROUTER_INTERFACE, ROUTER_GATEWAY)
+ROUTER_OWNERS = (ROUTER_INTERFACE, ROUTER_GATEWAY, ROUTER_SNAT)
+DEFAULT4 = "0.0.0.0/0"
 
 
 @dataclass(frozen=True)
@@ -54,31 +68,66 @@ class RouterPlan:
     records: tuple[object, ...] = ()
     attachments: tuple[tuple[str, str, int], ...] = ()  # (host side, bridge, mtu)
     overlay: Overlay = field(default_factory=Overlay)
+    fdb: tuple[FdbEntry, ...] = ()  # the SNAT ports' MACs, at their SNAT hosts
     problems: tuple[Problem, ...] = ()
 
 
 @dataclass(frozen=True)
 class Here:
-    """A router that exists on this host, with its interface ports."""
+    """A router that exists on this host: its interface ports, and for a
+    router with an external gateway its gateway port, its SNAT port and
+    the host chosen to do its SNAT (``snat_host``; None: no live host can)."""
 
     router: Router
     interfaces: tuple[Port, ...]
+    gateway: Port | None = None
+    snat: Port | None = None
+    external: Network | None = None
+    snat_host: str | None = None
+
+    def networks(self, host: str) -> set[str]:
+        """The networks this router needs a bridge for on ``host``."""
+        out = {p.network_id for p in self.interfaces}
+        if self.external is not None and self.snat_host == host:
+            out.add(self.external.id)
+        return out
 
 
 def routers_here(view: HostView) -> list[Here]:
-    """The routers with an interface on a network of a port bound here."""
+    """The routers with an interface on a network of a port bound here, and
+    those whose SNAT this host does."""
     local = {p.network_id for p in view.ports
              if p.binding_host_id == view.host and p.device_owner not in ROUTER_OWNERS}
-    by_router: dict[str, list[Port]] = {}
+    owned: dict[tuple[str, str], list[Port]] = {}
     for port in view.ports:
-        if port.device_owner == ROUTER_INTERFACE and port.device_id:
-            by_router.setdefault(port.device_id, []).append(port)
+        if port.device_owner in ROUTER_OWNERS and port.device_id:
+            owned.setdefault((port.device_id, port.device_owner), []).append(port)
+    networks = {n.id: n for n in view.networks}
     out = []
     for router in sorted(view.routers, key=lambda r: r.id):
-        ifaces = sorted(by_router.get(router.id, ()), key=lambda p: p.id)
-        if router.admin_state_up and any(p.network_id in local for p in ifaces):
-            out.append(Here(router, tuple(ifaces)))
+        if not router.admin_state_up:
+            continue
+        ifaces = sorted(owned.get((router.id, ROUTER_INTERFACE), ()), key=lambda p: p.id)
+        item = Here(router, tuple(ifaces))
+        if router.external_gateway:
+            item = _with_gateway(view, item, networks, owned)
+        if item.snat_host == view.host or any(p.network_id in local for p in ifaces):
+            out.append(item)
     return out
+
+
+def _with_gateway(view: HostView, item: Here, networks: Mapping[str, Network],
+                  owned: Mapping[tuple[str, str], list[Port]]) -> Here:
+    rid = item.router.id
+    gateways = sorted(owned.get((rid, ROUTER_GATEWAY), ()), key=lambda p: p.id)
+    snats = sorted(owned.get((rid, ROUTER_SNAT), ()), key=lambda p: p.id)
+    external = networks.get(str((item.router.external_gateway or {}).get("network_id", "")))
+    if not gateways or external is None:
+        return item
+    candidates = view.physnet_hosts.get(external.physical_network or "", ())
+    host = snat_host(rid, candidates) if item.interfaces else None
+    return replace(item, gateway=gateways[0], snat=snats[0] if snats else None,
+                   external=external, snat_host=host)
 
 
 def host_mac(underlay_ip: str) -> str:
@@ -100,51 +149,163 @@ def host_mac(underlay_ip: str) -> str:
 def plan_routers(view: HostView, here: Sequence[Here], bridges: Mapping[str, Network]) -> RouterPlan:
     """The routers ``here``, on the networks planned on this host
     (``bridges``: network id -> network, those whose bridge exists here)."""
-    subnets = {s.id: s for s in view.subnets}
-    records: list[object] = []
-    attachments: list[tuple[str, str, int]] = []
-    problems: list[Problem] = []
-    macs, ips, devices = [], [], set()
+    b = _Routers(view, {s.id: s for s in view.subnets}, bridges)
     for item in here:
-        ns = names.router_netns(item.router.id, view.host)
-        records.append(RouterNamespace(ns, names.router_mark(item.router.id)))
-        connected = []
+        b.router(item)
+    overlay = Overlay(host_mac(view.underlay_ip), tuple(sorted(b.macs)), tuple(sorted(b.ips)),
+                      tuple(sorted(b.devices)))
+    return RouterPlan(tuple(b.records), tuple(b.attachments), overlay, tuple(sorted(b.fdb)),
+                      tuple(b.problems))
+
+
+@dataclass
+class _Routers:
+    view: HostView
+    subnets: Mapping[str, Subnet]
+    bridges: Mapping[str, Network]
+    records: list[object] = field(default_factory=list)
+    attachments: list[tuple[str, str, int]] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    macs: list[tuple[str, str, str]] = field(default_factory=list)
+    ips: list[tuple[str, str, str]] = field(default_factory=list)
+    devices: set[tuple[str, str]] = field(default_factory=set)
+    fdb: list[FdbEntry] = field(default_factory=list)
+
+    def router(self, item: Here) -> None:
+        ns = names.router_netns(item.router.id, self.view.host)
+        self.records.append(RouterNamespace(ns, names.router_mark(item.router.id)))
+        connected: list[IPNetwork] = []
         for port in item.interfaces:
-            net = bridges.get(port.network_id)
-            if net is None:
-                continue  # its network cannot be planned here: the network's problem says why
-            cidrs = _addresses(port, subnets, problems)
-            if not cidrs:
-                continue
+            cidrs = self.device(ns, port, names.ROUTER_IF_PREFIX)
             connected += [ipaddress.ip_interface(c).network for c in cidrs]
-            qr = names.router_if_name(port.id)
-            peer = names.router_port_name(port.id)
-            v6 = any(ipaddress.ip_interface(c).version == 6 for c in cidrs)
-            records.append(RouterPort(ns, qr, peer, port.mac_address.lower(), net.mtu,
-                                      names.router_port_mark(port.id), v6))
-            records += [RouterAddress(ns, qr, c) for c in cidrs]
-            records += _neighbours(ns, qr, port, view.ports)
-            attachments.append((peer, names.bridge_name(net.id), net.mtu))
-            if net.network_type == "vxlan":
-                vxlan = names.vxlan_name(net.id)
-                devices.add((vxlan, net.id))
-                macs.append((vxlan, port.mac_address.lower(), port.id))
-                ips += [(vxlan, c.split("/")[0], port.id) for c in cidrs if ":" not in c]
-        records += _routes(ns, item.router, connected, problems)
-    overlay = Overlay(host_mac(view.underlay_ip), tuple(sorted(macs)), tuple(sorted(ips)),
-                      tuple(sorted(devices)))
-    return RouterPlan(tuple(records), tuple(attachments), overlay, tuple(problems))
+            if cidrs:
+                self.records.extend(_neighbours(ns, names.router_if_name(port.id), port,
+                                                self.view.ports))
+                self.overlay(port, cidrs)
+        routes = list(item.router.routes)
+        if item.gateway is not None:
+            routes += self.snat(ns, item, connected)
+        self.records.extend(_routes(ns, item.router.id, routes, connected, self.problems))
+
+    def device(self, ns: str, port: Port, prefix: str, host_length: bool = False) -> list[str]:
+        """A veth pair for one of the router's ports; its addresses ([] when
+        its network has no bridge here or it has no address)."""
+        net = self.bridges.get(port.network_id)
+        if net is None:
+            return []  # its network cannot be planned here: the network's problem says why
+        cidrs = _addresses(port, self.subnets, self.problems, host_length)
+        if not cidrs:
+            return []
+        dev, peer = names.router_if_name(port.id, prefix), names.router_port_name(port.id)
+        v6 = any(ipaddress.ip_interface(c).version == 6 for c in cidrs)
+        self.records.append(RouterPort(ns, dev, peer, port.mac_address.lower(), net.mtu,
+                                       names.router_port_mark(port.id), v6))
+        self.records.extend(RouterAddress(ns, dev, c) for c in cidrs)
+        self.attachments.append((peer, names.bridge_name(net.id), net.mtu))
+        return cidrs
+
+    def overlay(self, port: Port, cidrs: list[str]) -> None:
+        """A gateway's MAC and IPs: kept off its network's VXLAN device."""
+        net = self.bridges[port.network_id]
+        if net.network_type != "vxlan":
+            return
+        vxlan = names.vxlan_name(net.id)
+        self.devices.add((vxlan, net.id))
+        self.macs.append((vxlan, port.mac_address.lower(), port.id))
+        self.ips.extend((vxlan, c.split("/")[0], port.id) for c in cidrs if ":" not in c)
+
+    def snat(self, ns: str, item: Here, connected: list[IPNetwork]) -> list[HostRoute]:
+        """SNAT on the router's SNAT host: its gateway port on the external
+        network, its SNAT port on a subnet (for the other hosts' routers),
+        the default route out and the SNAT rules.  Elsewhere: the default
+        route to the SNAT port.  The routes, to add to the router's own."""
+        rid = item.router.id
+        if any(r.destination == DEFAULT4 for r in item.router.routes):
+            return []  # the router's own default route wins
+        if item.snat_host is None:
+            if item.interfaces:
+                self.problems.append(Problem(f"router/{rid}", _no_snat_host(item)))
+            return []
+        snat_ip = _v4(item.snat)
+        if item.snat_host != self.view.host:
+            return self.to_snat_host(ns, item, snat_ip)
+        assert item.gateway is not None
+        gw_cidrs = self.device(ns, item.gateway, names.ROUTER_GW_PREFIX)
+        gw_ip = next((c.split("/")[0] for c in gw_cidrs if ":" not in c), None)
+        if gw_ip is None:
+            return []
+        v4 = [net for net in connected if net.version == 4]  # the subnets, before the gateway's
+        connected += [ipaddress.ip_interface(c).network for c in gw_cidrs]
+        if item.snat is not None:
+            self.device(ns, item.snat, names.ROUTER_SNAT_PREFIX, host_length=True)
+        enable = bool((item.router.external_gateway or {}).get("enable_snat", True))
+        if enable:
+            dev = names.router_if_name(item.gateway.id, names.ROUTER_GW_PREFIX)
+            rules = [("postrouting", [match(meta("oifname"), dev),
+                                      match(payload("ip", "saddr"), _prefix(net)),
+                                      {"snat": {"addr": gw_ip}}])
+                     for net in v4]
+            if rules:
+                self.records.append(nat(ns, rules))
+        hop = self.external_gateway(item.gateway)
+        return [HostRoute(DEFAULT4, hop)] if hop else []
+
+    def to_snat_host(self, ns: str, item: Here, snat_ip: str | None) -> list[HostRoute]:
+        """The way to the SNAT host: its SNAT port's MAC, as a neighbour and
+        in the FDB towards that host (the port is bound to no host)."""
+        port = item.snat
+        dst = self.view.hosts.get(item.snat_host or "", "")
+        net = self.bridges.get(port.network_id) if port is not None else None
+        iface = next((p for p in item.interfaces if port is not None
+                      and p.network_id == port.network_id), None)
+        if port is None or snat_ip is None or net is None or iface is None or not dst:
+            return []
+        dev = names.router_if_name(iface.id)
+        self.records.append(RouterNeighbour(ns, dev, snat_ip, port.mac_address.lower()))
+        if net.network_type == "vxlan":
+            self.fdb.append(FdbEntry(names.vxlan_name(net.id), port.mac_address.lower(), dst))
+        return [HostRoute(DEFAULT4, snat_ip)]
+
+    def external_gateway(self, gateway: Port) -> str | None:
+        for fip in gateway.fixed_ips:
+            subnet = self.subnets.get(fip.subnet_id)
+            if subnet is not None and subnet.gateway_ip and ":" not in subnet.gateway_ip:
+                return subnet.gateway_ip
+        return None
 
 
-def _addresses(port: Port, subnets: Mapping[str, Subnet], problems: list[Problem]) -> list[str]:
-    """The interface's addresses, each with its subnet's prefix length."""
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _v4(port: Port | None) -> str | None:
+    return next((f.ip_address for f in port.fixed_ips if ":" not in f.ip_address), None) \
+        if port is not None else None
+
+
+def _prefix(net: IPNetwork) -> dict[str, object]:
+    return {"prefix": {"addr": str(net.network_address), "len": net.prefixlen}}
+
+
+def _no_snat_host(item: Here) -> str:
+    physnet = item.external.physical_network if item.external is not None else ""
+    return (f"no live host maps physical network '{physnet}' of external network "
+            f"{item.external.id if item.external is not None else '?'}: nobody does SNAT "
+            "for this router")
+
+
+def _addresses(port: Port, subnets: Mapping[str, Subnet], problems: list[Problem],
+               host_length: bool = False) -> list[str]:
+    """The port's addresses, each with its subnet's prefix length (or the
+    host length: the SNAT port's address must not make a second connected
+    route to its subnet beside the gateway's)."""
     out = []
     for fip in port.fixed_ips:
         subnet = subnets.get(fip.subnet_id)
         if subnet is None:
             problems.append(Problem(f"port/{port.id}", f"subnet {fip.subnet_id} is unknown"))
             continue
-        out.append(f"{fip.ip_address}/{ipaddress.ip_network(subnet.cidr).prefixlen}")
+        net = ipaddress.ip_network(subnet.cidr)
+        out.append(f"{fip.ip_address}/{net.max_prefixlen if host_length else net.prefixlen}")
     return sorted(out)
 
 
@@ -157,13 +318,16 @@ def _neighbours(ns: str, dev: str, iface: Port, ports: Iterable[Port]) -> list[R
             for f in p.fixed_ips if f.subnet_id in subnets]
 
 
-def _routes(ns: str, router: Router, connected: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network],
+def _routes(ns: str, router_id: str, routes: Iterable[HostRoute], connected: Sequence[IPNetwork],
             problems: list[Problem]) -> list[RouterRoute]:
+    """The router's static routes whose nexthop is on one of its networks
+    here (the default route to the SNAT host or out of the gateway port is
+    one of them)."""
     out = []
-    for route in router.routes:
+    for route in routes:
         hop = ipaddress.ip_address(route.nexthop)
         if not any(hop in net for net in connected if net.version == hop.version):
-            problems.append(Problem(f"router/{router.id}",
+            problems.append(Problem(f"router/{router_id}",
                                     f"route {route.destination} via {route.nexthop}: the nexthop "
                                     "is on no interface of the router on this host"))
             continue

@@ -41,6 +41,9 @@ class HostView:
     ``routers`` and ``subnets``: at least the routers with an interface on
     a network of a local port, and the subnets of their interfaces (the
     router of such a network exists on this host, ``docs/routers.md``).
+    ``physnet_hosts``: for each physical network, the live hosts that map
+    it (their agents are alive): a router's SNAT host is chosen among those
+    of its external network (:func:`overcast.model.scheduling.snat_host`).
     """
 
     host: str
@@ -55,3 +58,5 @@ class HostView:
     physical_networks: Mapping[str, str] = field(default_factory=dict)
     routers: Sequence[Router] = ()
     subnets: Sequence[Subnet] = ()
+    # physical network -> the live hosts that map it (sorted): where a router's SNAT can run
+    physnet_hosts: Mapping[str, tuple[str, ...]] = field(default_factory=dict)

@@ -27,9 +27,19 @@ comes after this one: the pair exists before it is attached.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
 
-from overcast.plan.names import ROUTER_IF_PREFIX, ROUTER_PORT_PREFIX, router_of_mark
+from overcast.plan.firewall_expr import canonical, rule_text
+from overcast.plan.names import (
+    NFT_TABLE_PREFIX,
+    ROUTER_IF_PREFIXES,
+    ROUTER_PORT_PREFIX,
+    router_of_mark,
+)
 from overcast.plan.raw import KernelIO, KernelRows
 from overcast.plan.state import Change
 from overcast.plan.subsystem import DiffContext, Subsystem
@@ -124,6 +134,66 @@ class RouterRoute:
         return frozenset()
 
 
+@dataclass(frozen=True, slots=True, order=True)
+class RouterNat:
+    """The router's NAT on this host: table ``ip overcast_nat`` in its
+    namespace, a prerouting (DNAT) and a postrouting (SNAT) chain, made
+    whole by one batch.  Every rule's comment is ``digest`` (of all the
+    rules): observed, the digest the rules share and how many there are
+    (a rule deleted or changed by hand makes them differ)."""
+
+    netns: str
+    digest: str
+    count: int
+    # (chain, statements as JSON text): what the batch writes, not part of identity
+    rules: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+
+    def render(self) -> str:
+        lines = [f"router-nat {self.netns} {self.digest} rules {self.count}"]
+        lines += [f"  {chain}: {rule_text(json.loads(text))}" for chain, text in self.rules]
+        return "\n".join(lines)
+
+    def devices(self) -> frozenset[str]:
+        return frozenset()
+
+
+NAT_TABLE = f"{NFT_TABLE_PREFIX}_nat"
+NAT_CHAINS = {"prerouting": ("prerouting", -100), "postrouting": ("postrouting", 100)}
+
+
+def nat(netns: str, rules: list[tuple[str, list[Any]]]) -> RouterNat:
+    """The NAT record of ``rules`` (chain, statements), in their order."""
+    texts = tuple((chain, canonical(stmts)) for chain, stmts in rules)
+    digest = hashlib.sha256(canonical(list(texts)).encode()).hexdigest()[:16]
+    return RouterNat(netns, digest, len(texts), texts)
+
+
+def _nat_batch(obj: RouterNat) -> list[dict[str, Any]]:
+    table = {"family": "ip", "name": NAT_TABLE}
+    out: list[dict[str, Any]] = [{"add": {"table": table}}, {"flush": {"table": table}}]
+    for name, (hook, prio) in NAT_CHAINS.items():
+        out.append({"add": {"chain": {**_in(name), "type": "nat", "hook": hook, "prio": prio,
+                                      "policy": "accept"}}})
+    for chain, text in obj.rules:
+        out.append({"add": {"rule": {**_in(chain), "chain": chain, "expr": json.loads(text),
+                                     "comment": obj.digest}}})
+    return out
+
+
+def _in(name: str) -> dict[str, str]:
+    return {"family": "ip", "table": NAT_TABLE, "name": name}
+
+
+def _observed_nat(netns: str, rows: Iterable[dict[str, Any]]) -> RouterNat | None:
+    rules = [r["rule"] for r in rows if "rule" in r and r["rule"].get("table") == NAT_TABLE]
+    tables = [r for r in rows if r.get("table", {}).get("name") == NAT_TABLE]
+    if not tables:
+        return None
+    digests = {str(r.get("comment", "")) for r in rules}
+    digest = digests.pop() if len(digests) == 1 else ""
+    return RouterNat(netns, digest, len(rules))
+
+
 Inside = RouterAddress | RouterNeighbour | RouterRoute
 
 
@@ -133,6 +203,18 @@ def diff(d: DiffContext) -> None:
     remade = _diff_ports(d, gone)
     for kind in (RouterAddress, RouterNeighbour, RouterRoute):
         _diff_inside(d, kind, gone, remade)
+    _diff_nat(d, gone)
+
+
+def _diff_nat(d: DiffContext, gone: set[str]) -> None:
+    observed = {n.netns: n for n in d.observed[RouterNat]}
+    for obj in d.desired[RouterNat]:
+        old = None if obj.netns in gone else observed.pop(obj.netns, None)
+        if old != obj:
+            d.put(obj, old)
+    for old in observed.values():
+        if old.netns not in gone:
+            d.delete(old)
 
 
 def _diff_namespaces(d: DiffContext) -> set[str]:
@@ -196,11 +278,11 @@ def observe(rows: KernelRows) -> list[object]:
         if router_of_mark(ns.mark) is None:
             continue  # our name without our mark: not ours until its create adopts it
         out.append(RouterNamespace(ns.name, ns.mark, ns.forwarding))
-        ours = {ln.name for ln in ns.links if ln.name.startswith(ROUTER_IF_PREFIX)}
+        ours = {ln.name for ln in ns.links if ln.name.startswith(ROUTER_IF_PREFIXES)}
         for ln in ns.links:
             if ln.name not in ours:
                 continue
-            peer = ROUTER_PORT_PREFIX + ln.name[len(ROUTER_IF_PREFIX):]
+            peer = ROUTER_PORT_PREFIX + ln.name[3:]  # qr-, qg-, sg-, qf-: the port's 11
             outside = host.get(peer)
             present = outside is not None and ln.kind == "veth"
             out.append(RouterPort(ns.name, ln.name, peer if present else "", ln.mac, ln.mtu,
@@ -209,6 +291,9 @@ def observe(rows: KernelRows) -> list[object]:
         out += [RouterNeighbour(ns.name, n.dev, n.ip, n.mac) for n in ns.neighbours
                 if n.dev in ours]
         out += [RouterRoute(ns.name, r.dst, r.gateway) for r in ns.routes]
+        found = _observed_nat(ns.name, ns.nft)
+        if found is not None:
+            out.append(found)
     return out
 
 
@@ -226,6 +311,9 @@ def apply(io: KernelIO, change: Change) -> None:
         _apply_port(io, change.op, obj)
     elif isinstance(obj, RouterAddress):
         io.ns_addr("del" if delete else "add", obj.netns, obj.dev, obj.cidr)
+    elif isinstance(obj, RouterNat):
+        io.ns_nft(obj.netns, [{"delete": {"table": {"family": "ip", "name": NAT_TABLE}}}]
+                  if delete else _nat_batch(obj))
     elif isinstance(obj, RouterNeighbour):
         io.ns_neigh("del" if delete else "replace", obj.netns, obj.dev, obj.ip, obj.mac)
     else:
@@ -243,4 +331,4 @@ def _apply_port(io: KernelIO, op: str, port: RouterPort) -> None:
 
 
 SUBSYSTEM = Subsystem("routers", (RouterNamespace, RouterPort, RouterAddress, RouterNeighbour,
-                                  RouterRoute), diff, observe, apply)
+                                  RouterRoute, RouterNat), diff, observe, apply)
