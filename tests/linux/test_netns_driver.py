@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -248,6 +249,26 @@ def test_a_namespace_deleted_behind_its_back_is_left_out(kernel: NetlinkKernel) 
     assert [ns.name for ns in kernel.netns_rows()] == [kept]
 
 
+def test_the_sockets_of_a_namespace_deleted_by_someone_else_are_closed(
+        kernel: NetlinkKernel) -> None:
+    """A socket made in a namespace keeps it alive, with every device in it:
+    once a read finds it gone, ours are closed and the kernel frees it (its
+    veth's host side goes; the kernel does that asynchronously, so it is
+    awaited as an observable, up to a deadline)."""
+    name = _name()
+    kernel.netns_add(name, names.router_mark("r1"))
+    kernel.veth_add("ocqtest00010", "overcast:router-port:p10", 1500, "qr-test00010", name)
+    kernel.ns_link_set(name, "qr-test00010", MAC, 1500, True, False)  # its pyroute2 socket
+    assert [ns.name for ns in kernel.netns_rows()] == [name]  # its reader
+    pyroute2_netns.remove(name)
+    assert kernel.link_get("ocqtest00010") is not None  # held by our sockets alone
+    assert kernel.netns_rows() == []
+    deadline = time.monotonic() + 10
+    while kernel.link_get("ocqtest00010") is not None:
+        assert time.monotonic() < deadline, "the namespace was not freed: a socket still holds it"
+        time.sleep(0.01)
+
+
 def test_a_listed_entry_whose_namespace_is_gone_is_left_out(
         kernel: NetlinkKernel, tmp_path: Path) -> None:
     """A run directory (the seam) whose entries are links: one to a live
@@ -289,6 +310,7 @@ def test_refusals_name_the_namespace_and_the_object(kernel: NetlinkKernel) -> No
 
 AGENT = """
 import sys
+import time
 from overcast.linux.netlink import NetlinkKernel
 from overcast.linux.netns import RouterNamespaces
 from overcast.plan.raw import KernelRefusal
