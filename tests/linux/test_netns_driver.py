@@ -13,6 +13,7 @@ removed at the end of each test, pass or fail."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -383,3 +384,55 @@ def test_the_routers_subsystem_converges_on_the_real_kernel_and_reverts(host_ns:
         assert k.netns_rows() == []
         assert k.link_get("ocqtest00009") is None
         assert not os.path.lexists(os.path.join(NETNS_RUN_DIR, name))
+
+
+NAT = {"family": "ip", "table": "overcast_nat", "name": "postrouting"}
+
+
+def test_an_nft_batch_in_the_namespace_reads_back_and_a_foreign_change_is_seen(
+        kernel: NetlinkKernel) -> None:
+    name = _name()
+    kernel.netns_add(name, names.router_mark("r1"))
+    assert _row(kernel, name).nft == ()
+    kernel.ns_nft(name, [
+        {"add": {"table": {"family": "ip", "name": "overcast_nat"}}},
+        {"add": {"chain": {**NAT, "type": "nat", "hook": "postrouting", "prio": 100,
+                           "policy": "accept"}}},
+        {"add": {"rule": {**NAT, "chain": "postrouting", "comment": "digest1",
+                          "expr": [{"match": {"op": "==", "left": {"payload": {
+                              "protocol": "ip", "field": "saddr"}},
+                              "right": {"prefix": {"addr": "10.0.0.0", "len": 24}}}},
+                              {"snat": {"addr": "203.0.113.5"}}]}}},
+    ])
+    sh(name, "nft", "add", "table", "ip", "other")  # not ours: not listed
+    rows = _row(kernel, name).nft
+    assert [next(iter(r)) for r in rows] == ["table", "chain", "rule"]
+    assert rows[2]["rule"]["comment"] == "digest1"
+    assert _row(kernel, name).nft == rows  # the listing kept (the generation stayed)
+    sh(name, "nft", "delete", "table", "ip", "overcast_nat")  # by someone else
+    assert _row(kernel, name).nft == ()
+    with pytest.raises(KernelRefusal, match=f"router namespace {name}: nftables: "):
+        kernel.ns_nft(name, [{"add": {"chain": {**NAT, "type": "nat"}}}])  # no such table
+
+
+def test_a_gratuitous_arp_leaves_the_router_port(kernel: NetlinkKernel, host_ns: str) -> None:
+    name = _name()
+    kernel.netns_add(name, names.router_mark("r1"))
+    kernel.veth_add("ocqtest00011", "overcast:router-port:p11", 1500, "qg-test00011", name)
+    kernel.ns_link_set(name, "qg-test00011", MAC, 1500, False, False)
+    with pytest.raises(KernelRefusal, match=f"router namespace {name}: qg-test00011: "
+                                            "gratuitous ARP for 203.0.113.5: .*down"):
+        kernel.ns_garp(name, "qg-test00011", "203.0.113.5")  # the device is down
+    kernel.ns_link_set(name, "qg-test00011", MAC, 1500, True, False)
+    subprocess.run(["ip", "-n", host_ns, "link", "set", "ocqtest00011", "up"], check=True)
+    with entered_netns(host_ns):
+        capture = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0806))
+    with capture:
+        capture.bind(("ocqtest00011", 0x0806))
+        capture.settimeout(5)
+        kernel.ns_garp(name, "qg-test00011", "203.0.113.5")
+        frame = capture.recv(100)
+    mac, ip = bytes.fromhex(MAC.replace(":", "")), socket.inet_aton("203.0.113.5")
+    assert frame[:6] == b"\xff" * 6 and frame[6:12] == mac and frame[12:14] == b"\x08\x06"
+    assert frame[14:22] == bytes.fromhex("0001080006040001")  # Ethernet/IPv4, request
+    assert frame[22:42] == mac + ip + b"\0" * 6 + ip  # sender = target = the address

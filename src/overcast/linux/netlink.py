@@ -337,6 +337,14 @@ class NetlinkKernel:
         self._flushed()
         self._routers.route(op, netns, dst, gateway)
 
+    def ns_nft(self, netns: str, commands: list[dict[str, Any]]) -> None:
+        self._flushed()
+        self._routers.nft(netns, commands)
+
+    def ns_garp(self, netns: str, dev: str, ip: str) -> None:
+        self._flushed()
+        self._routers.garp(netns, dev, ip)
+
     def nft(self, commands: list[dict[str, Any]]) -> None:
         """One JSON batch; the tables it marks are created first (module doc)."""
         self._flushed()

@@ -23,13 +23,15 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from overcast.linux.devices import NETNS_RUN_DIR, PROC_IPV6_CONF, entered_netns
+from overcast.linux.garp import send_garp
 from overcast.linux.netns_mount import check_shared, mount_new, unmount
+from overcast.linux.netns_nft import NamespaceNft
 from overcast.linux.netns_read import AF_INET, AF_INET6, MAIN_TABLE, NUD_PERMANENT, NamespaceReader
 from overcast.linux.rtnl import DumpInterrupted
 from overcast.plan.names import ROUTE_PROTO, is_router_netns
@@ -51,10 +53,12 @@ class _Opened:
 
     inode: int  # of the namespace they were made in
     reader: NamespaceReader
+    nft: NamespaceNft
     ipr: IPRoute | None = None  # pyroute2, for the write primitives: made on the first one
 
     def close(self) -> None:
         self.reader.close()
+        self.nft.close()
         if self.ipr is not None:
             self.ipr.close()
 
@@ -100,10 +104,10 @@ class RouterNamespaces:
         return found
 
     def _row(self, name: str) -> Netns:
-        reader = self._opened(name).reader
+        opened = self._opened(name)
         with entered_netns(self._path(name)):
             forwarding = _forwarding()
-        return _retried(lambda: reader.read(name, forwarding))
+        return _retried(lambda: opened.reader.read(name, forwarding, opened.nft.rows()))
 
     # --- write --------------------------------------------------------------
     def add(self, name: str, mark: str) -> None:
@@ -202,6 +206,21 @@ class RouterNamespaces:
             op, dst=str(net.network_address), dst_len=net.prefixlen, table=MAIN_TABLE,
             proto=ROUTE_PROTO, family=AF_INET6 if net.version == 6 else AF_INET, **extra))
 
+    def nft(self, netns: str, commands: list[dict[str, Any]]) -> None:
+        """``KernelIO.ns_nft``: one atomic batch in the namespace."""
+        self._writing(netns)
+        self._opened(netns).nft.batch(commands)
+
+    def garp(self, netns: str, dev: str, ip: str) -> None:
+        """``KernelIO.ns_garp`` (IPv4: a floating IP)."""
+        self._writing(netns)
+        try:
+            with entered_netns(self._path(netns)):
+                send_garp(dev, ip)
+        except (OSError, ValueError) as exc:
+            raise KernelRefusal(f"router namespace {netns}: {dev}: gratuitous ARP for {ip}: "
+                                f"{exc}") from None
+
     # --- sockets ------------------------------------------------------------
     def _path(self, name: str) -> str:
         return os.path.join(self._run_dir, name)
@@ -217,7 +236,7 @@ class RouterNamespaces:
             return opened
         self._drop(name)
         with entered_netns(path):
-            opened = _Opened(inode, NamespaceReader())
+            opened = _Opened(inode, NamespaceReader(), NamespaceNft(name, path))
         self._open[name] = opened
         return opened
 

@@ -19,7 +19,7 @@ import socket
 import struct
 from collections.abc import Iterable
 from dataclasses import astuple
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from overcast.linux.rtnl import (
     IFINFOMSG,
@@ -60,7 +60,7 @@ class NamespaceReader(RtnlReader):
         except OSError:
             pass  # an older kernel: every route is dumped and filtered here
 
-    def read(self, name: str, forwarding: bool) -> Netns:
+    def read(self, name: str, forwarding: bool, nft: tuple[dict[str, Any], ...] = ()) -> Netns:
         """The namespace as one pass of dumps finds it (``DumpInterrupted``
         when one was torn by a concurrent change: the caller retries)."""
         links = [_link(buf, start, end) for buf, start, end in
@@ -74,6 +74,7 @@ class NamespaceReader(RtnlReader):
             addresses=_in_order(self._addresses(ours)),
             neighbours=_in_order(self._neighbours(ours)),
             routes=_in_order(self._routes(devs)),
+            nft=nft,
         )
 
     def _addresses(self, devs: dict[int, str]) -> Iterable[NsAddress]:
