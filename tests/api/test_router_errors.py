@@ -314,7 +314,7 @@ def test_one_destination_through_two_nexthops_is_accepted(client: Direct, router
 
 def test_an_interface_a_route_needs_stays(client: Direct, router: Obj, unchanged: Any) -> None:
     net, sub = attached(client, router, "10.0.0.0/24")
-    port = client.get("/v2.0/ports", params={"device_id": router["id"],
+    port = client.get("/v2.0/ports", params={"device_id": router["id"], "device_owner": "network:router_interface",
                                              "network_id": net["id"]}).body["ports"][0]
     assert set_router(client, router, routes=[{"destination": "192.0.2.0/24",
                                                "nexthop": "10.0.0.5"}]).status == 200
@@ -337,7 +337,7 @@ def test_an_interface_no_route_needs_goes(client: Direct, router: Obj) -> None:
 
 def test_removing_by_port_and_its_own_subnet_is_fine(client: Direct, router: Obj) -> None:
     net, sub = attached(client, router, "10.0.0.0/24")
-    port = client.get("/v2.0/ports", params={"device_id": router["id"],
+    port = client.get("/v2.0/ports", params={"device_id": router["id"], "device_owner": "network:router_interface",
                                              "network_id": net["id"]}).body["ports"][0]
     r = remove(client, router, port_id=port["id"], subnet_id=sub["id"])
     assert r.status == 200 and r.body["port_id"] == port["id"]
@@ -347,7 +347,7 @@ def test_removing_by_port_and_another_subnet_is_a_mismatch(client: Direct, route
                                                            unchanged: Any) -> None:
     net, _ = attached(client, router, "10.0.0.0/24", "a")
     _, other = attached(client, router, "10.0.1.0/24", "b")
-    port = client.get("/v2.0/ports", params={"device_id": router["id"],
+    port = client.get("/v2.0/ports", params={"device_id": router["id"], "device_owner": "network:router_interface",
                                              "network_id": net["id"]}).body["ports"][0]
     unchanged()
     err = assert_error(remove(client, router, port_id=port["id"], subnet_id=other["id"]), 400,

@@ -12,6 +12,7 @@ from overcast.model.types import (
     ROUTER_INTERFACE,
     ROUTER_SNAT,
     FixedIP,
+    FloatingIP,
     HostRoute,
     Network,
     Port,
@@ -39,6 +40,7 @@ from overcast.plan.subsystems.routers import (
     RouterNeighbour,
     RouterPort,
     RouterRoute,
+    RouterRule,
 )
 
 from .scenarios import HOSTS, NET_A, NET_B, net, port, view
@@ -212,7 +214,8 @@ EXT = "e0000000-0000-4000-8000-0000000000e0"
 SUB_EXT = "e0000000-0000-4000-8000-0000000000e1"
 
 
-def with_gateway(*ports: Port, hosts: tuple[str, ...] = ("h2", "h3")) -> tuple[HostPlan, ...]:
+def with_gateway(*ports: Port, hosts: tuple[str, ...] = ("h2", "h3"),
+                 fips: tuple[FloatingIP, ...] = ()) -> tuple[HostPlan, ...]:
     """The router of ``world`` with an external gateway (203.0.113.5) and a
     SNAT port (10.0.1.2); ``hosts`` map the external network's physical network."""
     networks, base, router = world(*ports)
@@ -229,7 +232,8 @@ def with_gateway(*ports: Port, hosts: tuple[str, ...] = ("h2", "h3")) -> tuple[H
     for host in ("h1", "h2", "h3"):
         v = replace(view(host, [*networks, ext], [*base, gateway, snat]), routers=(router,),
                     subnets=subs, physnet_hosts={"external": hosts},
-                    physical_networks={"external": "eth9"} if host in hosts else {})
+                    physical_networks={"external": "eth9"} if host in hosts else {},
+                    floating_ips=fips)
         plans.append(plan_host(v))
     return tuple(plans)
 
@@ -292,3 +296,28 @@ def test_the_snat_host_converges_and_a_nat_rule_deleted_by_hand_is_put_back() ->
     converged(kernel, plan_host(replace(view(snat, [], []), physical_networks={"external": "eth9"})))
     assert kernel.namespaces.spaces == {}
     assert kernel.links["eth9"].master == ""
+
+
+def test_a_floating_ip_is_dnat_and_snat_on_its_ports_host_on_the_routers_own_device() -> None:
+    vm1 = vm(1, NET_A, "h1", SUB_A, "10.0.1.5")
+    fip = FloatingIP(id="f1000000-0000-4000-8000-0000000000f1", floating_network_id=EXT,
+                     floating_ip_address="203.0.113.50", port_id=vm1.id,
+                     fixed_ip_address="10.0.1.5", router_id=ROUTER)
+    plans = with_gateway(vm1, fips=(fip,), hosts=("h1", "h2", "h3"))
+    h1 = plans[0]
+    ns = router_netns(ROUTER, "h1")
+    qf = router_if_name(ROUTER, "qf-")
+    assert RouterAddress(ns, qf, "203.0.113.50/32") in h1.state[RouterAddress]
+    assert RouterRoute(ns, "0.0.0.0/0", "203.0.113.1", 16, qf) in h1.state[RouterRoute]
+    assert {r.rule.src for r in h1.state[RouterRule]} == {"", "10.0.1.5/32"}
+    assert Attachment(router_port_name(ROUTER), bridge_name(EXT), 1500) in h1.state[Attachment]
+    texts = [t for nat_ in h1.state[RouterNat] for _, t in nat_.rules]
+    assert any('"dnat":{"addr":"10.0.1.5"}' in t and "203.0.113.50" in t for t in texts)
+    assert any('"snat":{"addr":"203.0.113.50"}' in t for t in texts)
+    # nowhere else
+    assert not [a for p in plans[1:] for a in p.state[RouterAddress] if a.dev == qf]
+    kernel = FakeKernel()
+    kernel.add_device("eth9", kind="veth")
+    kernel.add_device(tap_name(vm1.id))
+    converged(kernel, h1)
+    assert kernel.namespaces.spaces[ns].garps == [(qf, "203.0.113.50")]

@@ -15,6 +15,7 @@ from typing import Any
 from overcast.model import keys
 from overcast.model.types import (
     AddressGroup,
+    FloatingIP,
     Network,
     Port,
     Router,
@@ -29,10 +30,11 @@ log = logging.getLogger(__name__)
 
 # Object kinds the planner reads; other keys are kept but never make the view dirty.
 PLANNED_KINDS = ("network", "port", "subnet", "security_group", "security_group_rule",
-                 "address_group", "router")
+                 "address_group", "router", "floatingip")
 MODELS: dict[str, type[Any]] = {"network": Network, "port": Port, "security_group": SecurityGroup,
                                 "security_group_rule": SecurityGroupRule,
-                                "address_group": AddressGroup, "subnet": Subnet, "router": Router}
+                                "address_group": AddressGroup, "subnet": Subnet, "router": Router,
+                                "floatingip": FloatingIP}
 # What the view keeps: objects, hosts, port statuses and bindings.  The API's
 # bookkeeping (IP/MAC/segment allocations, indexes) is never read by an agent;
 # keeping it would multiply the view's size and every scan of it.
@@ -173,7 +175,8 @@ class ModelView:
                         address_groups=self.address_groups(),
                         physical_networks=dict(physical_networks or {}),
                         routers=self._tuple("router"), subnets=self._tuple("subnet"),
-                        physnet_hosts=self.physnet_hosts(host, physical_networks or {}))
+                        physnet_hosts=self.physnet_hosts(host, physical_networks or {}),
+                        floating_ips=self._tuple("floatingip"))
 
     def port_status(self, port_id: str) -> dict[str, Any] | None:
         return self.values.get(keys.port_status(port_id))

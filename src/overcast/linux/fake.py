@@ -32,6 +32,7 @@ from overcast.plan.raw import (
     Link,
     LinkExists,
     Netns,
+    NsRule,
     owned_nft_rows,
 )
 from overcast.plan.state import ApplyError, Change, KernelState
@@ -201,8 +202,12 @@ class FakeKernel:
     def ns_neigh(self, op: str, netns: str, dev: str, ip: str, mac: str) -> None:
         self.namespaces.neigh(op, netns, dev, ip, mac)
 
-    def ns_route(self, op: str, netns: str, dst: str, gateway: str) -> None:
-        self.namespaces.route(op, netns, dst, gateway)
+    def ns_route(self, op: str, netns: str, dst: str, gateway: str, table: int = 254,
+                 dev: str = "") -> None:
+        self.namespaces.route(op, netns, dst, gateway, table, dev)
+
+    def ns_rule(self, op: str, netns: str, rule: NsRule) -> None:
+        self.namespaces.rule(op, netns, rule)
 
     def ns_nft(self, netns: str, commands: list[dict[str, Any]]) -> None:
         self.namespaces.nft_batch(netns, commands)

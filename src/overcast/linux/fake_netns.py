@@ -14,7 +14,7 @@ from typing import Any
 
 from overcast.linux.fake_nft import FakeKernelError, FakeNft
 from overcast.plan.names import NFT_TABLE_PREFIX
-from overcast.plan.raw import Netns, NsAddress, NsLink, NsNeighbour, NsRoute
+from overcast.plan.raw import Netns, NsAddress, NsLink, NsNeighbour, NsRoute, NsRule
 
 
 @dataclass
@@ -26,17 +26,17 @@ class FakeNamespace:
     addresses: set[NsAddress] = field(default_factory=set)
     neighbours: dict[tuple[str, str], NsNeighbour] = field(default_factory=dict)
     routes: set[NsRoute] = field(default_factory=set)
+    rules: set[NsRule] = field(default_factory=set)
     nft: FakeNft = field(default_factory=FakeNft)
     garps: list[tuple[str, str]] = field(default_factory=list)  # (dev, ip) announced
 
     def row(self) -> Netns:
-        tables = [row for row in self.nft.rows()
-                  if str(next(iter(row.values())).get("table", next(iter(row.values())).get("name", "")))
-                  .startswith(NFT_TABLE_PREFIX)]
+        tables = [row for row in self.nft.rows() if _table_of(row).startswith(NFT_TABLE_PREFIX)]
         return Netns(self.name, self.mark, self.forwarding, tuple(self.links.values()),
                      tuple(sorted(self.addresses, key=str)),
                      tuple(self.neighbours[k] for k in sorted(self.neighbours)),
-                     tuple(sorted(self.routes, key=str)), tuple(tables))
+                     tuple(sorted(self.routes, key=str)), tuple(sorted(self.rules, key=str)),
+                     tuple(tables))
 
     def link(self, dev: str) -> NsLink:
         if dev not in self.links:
@@ -136,15 +136,32 @@ class FakeNamespaces:
             raise FakeKernelError(f"{dev} in namespace {netns} is down: no ARP is sent")
         space.garps.append((dev, ip))
 
-    def route(self, op: str, netns: str, dst: str, gateway: str) -> None:
+    def route(self, op: str, netns: str, dst: str, gateway: str, table: int, dev: str) -> None:
         space = self.space(netns)
         dst = str(ipaddress.ip_network(dst))
-        held = [r for r in space.routes if r.dst == dst and r.gateway == gateway]
+        held = [r for r in space.routes if (r.dst, r.gateway, r.table) == (dst, gateway, table)]
         if op == "del":
             if not held:
-                raise FakeKernelError(f"no route {dst} via {gateway}")
+                raise FakeKernelError(f"no route {dst} via {gateway} table {table}")
             space.routes.discard(held[0])
             return
-        if any(r.dst == dst for r in space.routes):
-            raise FakeKernelError(f"route {dst} exists in namespace {netns}")
-        space.routes.add(NsRoute(dst, gateway, space.route_dev(gateway)))
+        if any((r.dst, r.table) == (dst, table) for r in space.routes):
+            raise FakeKernelError(f"route {dst} table {table} exists in namespace {netns}")
+        if dev:
+            space.link(dev)  # onlink: the gateway is taken as on the device's link
+        space.routes.add(NsRoute(dst, gateway, dev or space.route_dev(gateway), table))
+
+    def rule(self, op: str, netns: str, rule: NsRule) -> None:
+        space = self.space(netns)
+        if op == "add":
+            space.rules.add(rule)  # the kernel allows the same rule twice; ours never asks
+        elif rule in space.rules:
+            space.rules.discard(rule)
+        else:
+            raise FakeKernelError(f"no rule {rule} in namespace {netns}")
+
+
+def _table_of(row: dict[str, Any]) -> str:
+    """The table a ``list ruleset`` item belongs to (a table's own name)."""
+    ((kind, body),) = row.items()
+    return str(body.get("name" if kind == "table" else "table", ""))

@@ -91,6 +91,17 @@ class NsRoute:
     dst: str  # network/prefix length ("0.0.0.0/0")
     gateway: str  # "" for none
     dev: str = ""  # "" when the route has no output device
+    table: int = 254  # RT_TABLE_MAIN
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class NsRule:
+    """A routing policy rule made by Overcast (protocol ROUTE_PROTO)."""
+
+    priority: int
+    src: str  # "" for all, else network/prefix length
+    table: int
+    suppress_prefixlength: int = -1  # -1: none
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +115,7 @@ class Netns:
     addresses: tuple[NsAddress, ...] = ()
     neighbours: tuple[NsNeighbour, ...] = ()
     routes: tuple[NsRoute, ...] = ()
+    rules: tuple[NsRule, ...] = ()
     # the namespace's nftables tables named with NFT_TABLE_PREFIX, as ``list ruleset``
     # gives them in libnftables JSON (``{"table": ...}``, ``{"chain": ...}``, ``{"rule": ...}``)
     nft: tuple[dict[str, Any], ...] = ()
@@ -224,9 +236,16 @@ class KernelIO(Protocol):
         """``op`` "replace" (a permanent entry) or "del"."""
         ...
 
-    def ns_route(self, op: str, netns: str, dst: str, gateway: str) -> None:
-        """``op`` "add" or "del" a main-table route of protocol
-        :data:`overcast.plan.names.ROUTE_PROTO` to ``dst`` via ``gateway``."""
+    def ns_route(self, op: str, netns: str, dst: str, gateway: str, table: int = 254,
+                 dev: str = "") -> None:
+        """``op`` "add" or "del" a route of protocol
+        :data:`overcast.plan.names.ROUTE_PROTO` in ``table`` to ``dst`` via
+        ``gateway``; with ``dev``: out of that device, the gateway taken as
+        on its link (``onlink``), or without a gateway a link-scope route."""
+        ...
+
+    def ns_rule(self, op: str, netns: str, rule: NsRule) -> None:
+        """``op`` "add" or "del" a policy rule (IPv4, protocol ROUTE_PROTO)."""
         ...
 
     def ns_nft(self, netns: str, commands: list[dict[str, Any]]) -> None:

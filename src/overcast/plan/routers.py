@@ -27,6 +27,7 @@ from overcast.model.types import (
     ROUTER_GATEWAY,
     ROUTER_INTERFACE,
     ROUTER_SNAT,
+    FloatingIP,
     HostRoute,
     Network,
     Port,
@@ -35,13 +36,17 @@ from overcast.model.types import (
 )
 from overcast.plan import names
 from overcast.plan.firewall_expr import match, meta, payload
+from overcast.plan.raw import NsRule
 from overcast.plan.subsystems.fdb import FdbEntry
 from overcast.plan.subsystems.routers import (
+    FIP_TABLE,
+    MAIN_TABLE,
     RouterAddress,
     RouterNamespace,
     RouterNeighbour,
     RouterPort,
     RouterRoute,
+    RouterRule,
     nat,
 )
 from overcast.plan.view import HostView
@@ -84,11 +89,12 @@ class Here:
     snat: Port | None = None
     external: Network | None = None
     snat_host: str | None = None
+    floating_ips: tuple[FloatingIP, ...] = ()  # those of ports bound to this host
 
     def networks(self, host: str) -> set[str]:
         """The networks this router needs a bridge for on ``host``."""
         out = {p.network_id for p in self.interfaces}
-        if self.external is not None and self.snat_host == host:
+        if self.external is not None and (self.snat_host == host or self.floating_ips):
             out.add(self.external.id)
         return out
 
@@ -103,6 +109,11 @@ def routers_here(view: HostView) -> list[Here]:
         if port.device_owner in ROUTER_OWNERS and port.device_id:
             owned.setdefault((port.device_id, port.device_owner), []).append(port)
     networks = {n.id: n for n in view.networks}
+    bound = {p.id for p in view.ports if p.binding_host_id == view.host}
+    fips: dict[str, list[FloatingIP]] = {}
+    for fip in view.floating_ips:
+        if fip.router_id and fip.port_id in bound and fip.fixed_ip_address:
+            fips.setdefault(fip.router_id, []).append(fip)
     out = []
     for router in sorted(view.routers, key=lambda r: r.id):
         if not router.admin_state_up:
@@ -111,6 +122,9 @@ def routers_here(view: HostView) -> list[Here]:
         item = Here(router, tuple(ifaces))
         if router.external_gateway:
             item = _with_gateway(view, item, networks, owned)
+            if item.external is not None:
+                item = replace(item, floating_ips=tuple(sorted(fips.get(router.id, ()),
+                                                               key=lambda f: f.id)))
         if item.snat_host == view.host or any(p.network_id in local for p in ifaces):
             out.append(item)
     return out
@@ -183,9 +197,13 @@ class _Routers:
                                                 self.view.ports))
                 self.overlay(port, cidrs)
         routes = list(item.router.routes)
+        nat_rules: list[tuple[str, list[object]]] = []
         if item.gateway is not None:
-            routes += self.snat(ns, item, connected)
+            routes += self.snat(ns, item, connected, nat_rules)
+            nat_rules += self.floating(ns, item)
         self.records.extend(_routes(ns, item.router.id, routes, connected, self.problems))
+        if nat_rules:
+            self.records.append(nat(ns, nat_rules))
 
     def device(self, ns: str, port: Port, prefix: str, host_length: bool = False) -> list[str]:
         """A veth pair for one of the router's ports; its addresses ([] when
@@ -214,7 +232,8 @@ class _Routers:
         self.macs.append((vxlan, port.mac_address.lower(), port.id))
         self.ips.extend((vxlan, c.split("/")[0], port.id) for c in cidrs if ":" not in c)
 
-    def snat(self, ns: str, item: Here, connected: list[IPNetwork]) -> list[HostRoute]:
+    def snat(self, ns: str, item: Here, connected: list[IPNetwork],
+             nat_rules: list[tuple[str, list[object]]]) -> list[HostRoute]:
         """SNAT on the router's SNAT host: its gateway port on the external
         network, its SNAT port on a subnet (for the other hosts' routers),
         the default route out and the SNAT rules.  Elsewhere: the default
@@ -241,14 +260,46 @@ class _Routers:
         enable = bool((item.router.external_gateway or {}).get("enable_snat", True))
         if enable:
             dev = names.router_if_name(item.gateway.id, names.ROUTER_GW_PREFIX)
-            rules = [("postrouting", [match(meta("oifname"), dev),
-                                      match(payload("ip", "saddr"), _prefix(net)),
-                                      {"snat": {"addr": gw_ip}}])
-                     for net in v4]
-            if rules:
-                self.records.append(nat(ns, rules))
+            nat_rules += [("postrouting", [match(meta("oifname"), dev),
+                                           match(payload("ip", "saddr"), _prefix(net)),
+                                           {"snat": {"addr": gw_ip}}])
+                          for net in v4]
         hop = self.external_gateway(item.gateway)
         return [HostRoute(DEFAULT4, hop)] if hop else []
+
+    def floating(self, ns: str, item: Here) -> list[tuple[str, list[object]]]:
+        """The floating IPs of this host's ports: on the router's own device
+        on the external network (``qf-``, its MAC this host's and router's),
+        where this host answers ARP for them; DNAT in, SNAT out, and their
+        ports' traffic leaves by it (policy rules, ``FIP_TABLE``).  The NAT
+        rules, to add to the router's."""
+        ext = item.external
+        if not item.floating_ips or ext is None or ext.id not in self.bridges:
+            return []
+        assert item.gateway is not None
+        hop = self.external_gateway(item.gateway)
+        if hop is None:
+            self.problems.append(Problem(f"router/{item.router.id}", "the external subnet has no "
+                                         "gateway IP: floating IPs have no way out"))
+            return []
+        rid = item.router.id
+        dev, peer = names.router_if_name(rid, names.ROUTER_FIP_PREFIX), names.router_port_name(rid)
+        self.records.append(RouterPort(ns, dev, peer, fip_mac(rid, self.view.host), ext.mtu,
+                                       names.router_port_mark(rid)))
+        self.attachments.append((peer, names.bridge_name(ext.id), ext.mtu))
+        self.records += [RouterRoute(ns, DEFAULT4, hop, FIP_TABLE, dev),
+                         RouterRule(ns, NsRule(FIP_MAIN_PRIORITY, "", MAIN_TABLE, 0))]
+        rules: list[tuple[str, list[object]]] = []
+        for fip in item.floating_ips:
+            fixed, public = str(fip.fixed_ip_address), fip.floating_ip_address
+            self.records += [RouterAddress(ns, dev, f"{public}/32"),
+                             RouterRule(ns, NsRule(FIP_PRIORITY, f"{fixed}/32", FIP_TABLE))]
+            rules += [("prerouting", [match(payload("ip", "daddr"), public),
+                                      {"dnat": {"addr": fixed}}]),
+                      ("postrouting", [match(meta("oifname"), dev),
+                                       match(payload("ip", "saddr"), fixed),
+                                       {"snat": {"addr": public}}])]
+        return rules
 
     def to_snat_host(self, ns: str, item: Here, snat_ip: str | None) -> list[HostRoute]:
         """The way to the SNAT host: its SNAT port's MAC, as a neighbour and
@@ -275,6 +326,16 @@ class _Routers:
 
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+FIP_MAIN_PRIORITY = 1000  # the main table without its default route, for everyone first
+FIP_PRIORITY = 2000  # then a floating IP's port: out by the floating IPs' device
+
+
+def fip_mac(router_id: str, host: str) -> str:
+    """The MAC of a router's floating IP device on one host: locally
+    administered (``fa:19``), from the router and the host, so it is the
+    same after a restart and differs between hosts and routers."""
+    digest = hashlib.sha256(f"{router_id}@{host}".encode()).digest()[:4]
+    return "fa:19" + "".join(f":{b:02x}" for b in digest)
 
 
 def _v4(port: Port | None) -> str | None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from overcast.model.types import (
     AddressGroup,
+    FloatingIP,
     Network,
     Port,
     Router,
@@ -44,6 +45,8 @@ class HostView:
     ``physnet_hosts``: for each physical network, the live hosts that map
     it (their agents are alive): a router's SNAT host is chosen among those
     of its external network (:func:`overcast.model.scheduling.snat_host`).
+    ``floating_ips``: at least those of the local ports (their DNAT and
+    SNAT is on the port's own host).
     """
 
     host: str
@@ -60,3 +63,4 @@ class HostView:
     subnets: Sequence[Subnet] = ()
     # physical network -> the live hosts that map it (sorted): where a router's SNAT can run
     physnet_hosts: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    floating_ips: Sequence[FloatingIP] = ()

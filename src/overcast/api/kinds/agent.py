@@ -10,7 +10,8 @@ from overcast.api.auth import Context
 from overcast.api.repo import Repo
 from overcast.api.resource import Attr, Schema, stored
 from overcast.model import keys
-from overcast.model.types import Host
+from overcast.model.scheduling import snat_host
+from overcast.model.types import ROUTER_INTERFACE, Host, Network, Port, Router
 
 
 def _extra(repo: Repo, host: Host, out: dict[str, Any]) -> None:
@@ -21,7 +22,29 @@ def _extra(repo: Repo, host: Host, out: dict[str, Any]) -> None:
     out["topic"] = "overcast"
     out["availability_zone"] = None
     out["configurations"] = {"underlay_ip": host.underlay_ip, **host.features}
+    snat = repo.memo("snat_hosts", lambda: _snat_hosts(repo, alive))
+    if "bridge_mappings" in host.features:  # an agent that can have an external network
+        out["configurations"]["snat_routers"] = sorted(r for r, h in snat.items() if h == host.host)
     out["resources_synced"] = None
+
+
+def _snat_hosts(repo: Repo, alive: set[str]) -> dict[str, str]:
+    """Router id -> the host doing its SNAT: as every agent decides it (the
+    live hosts that map its external network's physical network)."""
+    mappings = {h.host: (h.features.get("bridge_mappings") or {}) for h in repo.all(Host)
+                if h.host in alive}
+    networks = {n.id: n for n in repo.all(Network) if n.router_external}
+    routed = {p.device_id for p in repo.where(Port, device_owner=ROUTER_INTERFACE)}
+    out = {}
+    for router in repo.all(Router):
+        net = networks.get(str((router.external_gateway or {}).get("network_id", "")))
+        if net is None or not router.admin_state_up or router.id not in routed:
+            continue  # (as the agents: a router without interfaces has nothing to SNAT)
+        host = snat_host(router.id, [h for h, m in mappings.items()
+                                     if isinstance(m, dict) and (net.physical_network or "") in m])
+        if host is not None:
+            out[router.id] = host
+    return out
 
 
 SCHEMA = Schema(

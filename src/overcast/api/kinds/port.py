@@ -29,7 +29,8 @@ from overcast.model.types import (
 _fixed_ip = cv.dict_of({"subnet_id": cv.to_uuidish, "ip_address": cv.to_ip})
 _pair = cv.dict_of({"ip_address": cv.to_ip_or_cidr, "mac_address": cv.to_mac}, ("ip_address",))
 MAX_ADDRESS_PAIRS = 10  # Neutron's max_allowed_address_pair
-PROTECTED_OWNERS = ("network:router_interface", "network:router_gateway", "network:floatingip")
+PROTECTED_OWNERS = ("network:router_interface", "network:router_gateway", "network:floatingip",
+                    "network:router_centralized_snat")
 ROUTER_DEVICES = "network:router"  # device_owner prefix of every router port (Neutron's too)
 
 

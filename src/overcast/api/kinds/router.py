@@ -10,6 +10,7 @@ from overcast.api import policy
 from overcast.api.auth import Context
 from overcast.api.errors import BadRequest, Conflict, NotFound
 from overcast.api.kinds import port as ports
+from overcast.api.kinds import router_snat
 from overcast.api.repo import Repo
 from overcast.api.resource import Attr, Schema, stored
 from overcast.model.types import FloatingIP, HostRoute, Network, Port, Router, Subnet
@@ -80,7 +81,9 @@ def create(repo: Repo, ctx: Context, fields: dict[str, Any]) -> Router:
     if gateway:
         router = router.replace(external_gateway=_set_gateway(repo, ctx, router, gateway))
     _check_routes(repo, router)
-    return repo.save(router, new=True)
+    saved = repo.save(router, new=True)
+    router_snat.sync(repo, saved)
+    return saved
 
 
 def update(repo: Repo, ctx: Context, router: Router, fields: dict[str, Any]) -> Router:
@@ -98,7 +101,9 @@ def update(repo: Repo, ctx: Context, router: Router, fields: dict[str, Any]) -> 
                 router = router.replace(external_gateway=_set_gateway(repo, ctx, router, gateway))
     new = router.replace(**fields)
     _check_routes(repo, new)
-    return repo.save(new)
+    saved = repo.save(new)
+    router_snat.sync(repo, saved)
+    return saved
 
 
 def _set_gateway(repo: Repo, ctx: Context, router: Router,
@@ -140,6 +145,7 @@ def _clear_gateway(repo: Repo, router: Router) -> None:
                        type="RouterExternalGatewayInUseByFloatingIp")
     for port in repo.where(Port, device_id=router.id, device_owner=GATEWAY):
         ports.release(repo, port)
+    router_snat.sync(repo, router.replace(external_gateway=None))
 
 
 def interfaces(repo: Repo, router_id: str) -> list[Port]:
@@ -196,6 +202,7 @@ def add_interface(repo: Repo, ctx: Context, router: Router, body: Any) -> dict[s
         port = _port_for_subnet(repo, ctx, router, subnet_id)
     else:
         port = _adopt_port(repo, ctx, router, str(port_id))
+    router_snat.sync(repo, router)
     return _interface_info(router, port)
 
 
@@ -311,6 +318,7 @@ def remove_interface(repo: Repo, ctx: Context, router: Router, body: Any) -> dic
     ports.release(repo, port)
     router = repo.get(Router, router.id) or router
     _check_routes(repo, router)
+    router_snat.sync(repo, router)
     return info
 
 

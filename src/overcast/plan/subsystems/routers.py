@@ -36,13 +36,17 @@ from typing import Any
 from overcast.plan.firewall_expr import canonical, rule_text
 from overcast.plan.names import (
     NFT_TABLE_PREFIX,
+    ROUTER_FIP_PREFIX,
     ROUTER_IF_PREFIXES,
     ROUTER_PORT_PREFIX,
     router_of_mark,
 )
-from overcast.plan.raw import KernelIO, KernelRows
+from overcast.plan.raw import KernelIO, KernelRows, NsRule
 from overcast.plan.state import Change
 from overcast.plan.subsystem import DiffContext, Subsystem
+
+MAIN_TABLE = 254
+FIP_TABLE = 16  # the floating IPs' routes, as in Neutron DVR's qrouter namespaces
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -121,14 +125,39 @@ class RouterNeighbour:
 
 @dataclass(frozen=True, slots=True, order=True)
 class RouterRoute:
-    """A static route of the router (the extraroute extension)."""
+    """A route of the router: its static routes (the extraroute
+    extension), its default route, and in ``FIP_TABLE`` the floating IPs'
+    way out (``dev``: out of that device, the gateway on its link)."""
 
     netns: str
     dst: str
     gateway: str
+    table: int = MAIN_TABLE
+    dev: str = ""
 
     def render(self) -> str:
-        return f"router-route {self.netns} {self.dst} via {self.gateway}"
+        table = "" if self.table == MAIN_TABLE else f" table {self.table}"
+        dev = f" dev {self.dev} onlink" if self.dev else ""
+        return f"router-route {self.netns} {self.dst} via {self.gateway or '-'}{dev}{table}"
+
+    def devices(self) -> frozenset[str]:
+        return frozenset()
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class RouterRule:
+    """A policy rule: traffic from a floating IP's port uses ``FIP_TABLE``
+    (after the main table without its default route)."""
+
+    netns: str
+    rule: NsRule
+
+    def render(self) -> str:
+        r = self.rule
+        suppress = f" suppress_prefixlength {r.suppress_prefixlength}" \
+            if r.suppress_prefixlength >= 0 else ""
+        return (f"router-rule {self.netns} prio {r.priority} from {r.src or 'all'}"
+                f" lookup {r.table}{suppress}")
 
     def devices(self) -> frozenset[str]:
         return frozenset()
@@ -194,14 +223,14 @@ def _observed_nat(netns: str, rows: Iterable[dict[str, Any]]) -> RouterNat | Non
     return RouterNat(netns, digest, len(rules))
 
 
-Inside = RouterAddress | RouterNeighbour | RouterRoute
+Inside = RouterAddress | RouterNeighbour | RouterRoute | RouterRule
 
 
 # --- diff ---------------------------------------------------------------------
 def diff(d: DiffContext) -> None:
     gone = _diff_namespaces(d)
     remade = _diff_ports(d, gone)
-    for kind in (RouterAddress, RouterNeighbour, RouterRoute):
+    for kind in (RouterAddress, RouterNeighbour, RouterRoute, RouterRule):
         _diff_inside(d, kind, gone, remade)
     _diff_nat(d, gone)
 
@@ -267,7 +296,7 @@ def _diff_inside(d: DiffContext, kind: type[Inside], gone: set[str],
 
 
 def _dev(obj: Inside) -> str:
-    return "" if isinstance(obj, RouterRoute) else obj.dev
+    return "" if isinstance(obj, RouterRule) else obj.dev
 
 
 # --- observe --------------------------------------------------------------------
@@ -290,7 +319,9 @@ def observe(rows: KernelRows) -> list[object]:
         out += [RouterAddress(ns.name, a.dev, a.cidr) for a in ns.addresses if a.dev in ours]
         out += [RouterNeighbour(ns.name, n.dev, n.ip, n.mac) for n in ns.neighbours
                 if n.dev in ours]
-        out += [RouterRoute(ns.name, r.dst, r.gateway) for r in ns.routes]
+        out += [RouterRoute(ns.name, r.dst, r.gateway, r.table,
+                            r.dev if r.table != MAIN_TABLE else "") for r in ns.routes]
+        out += [RouterRule(ns.name, r) for r in ns.rules]
         found = _observed_nat(ns.name, ns.nft)
         if found is not None:
             out.append(found)
@@ -311,13 +342,19 @@ def apply(io: KernelIO, change: Change) -> None:
         _apply_port(io, change.op, obj)
     elif isinstance(obj, RouterAddress):
         io.ns_addr("del" if delete else "add", obj.netns, obj.dev, obj.cidr)
+        if not delete and obj.dev.startswith(ROUTER_FIP_PREFIX):
+            # a floating IP that arrives here: the external network learns its new place
+            io.ns_garp(obj.netns, obj.dev, obj.cidr.split("/")[0])
+    elif isinstance(obj, RouterRule):
+        io.ns_rule("del" if delete else "add", obj.netns, obj.rule)
     elif isinstance(obj, RouterNat):
         io.ns_nft(obj.netns, [{"delete": {"table": {"family": "ip", "name": NAT_TABLE}}}]
                   if delete else _nat_batch(obj))
     elif isinstance(obj, RouterNeighbour):
         io.ns_neigh("del" if delete else "replace", obj.netns, obj.dev, obj.ip, obj.mac)
     else:
-        io.ns_route("del" if delete else "add", obj.netns, obj.dst, obj.gateway)
+        io.ns_route("del" if delete else "add", obj.netns, obj.dst, obj.gateway, obj.table,
+                    obj.dev)
 
 
 def _apply_port(io: KernelIO, op: str, port: RouterPort) -> None:
@@ -331,4 +368,4 @@ def _apply_port(io: KernelIO, op: str, port: RouterPort) -> None:
 
 
 SUBSYSTEM = Subsystem("routers", (RouterNamespace, RouterPort, RouterAddress, RouterNeighbour,
-                                  RouterRoute, RouterNat), diff, observe, apply)
+                                  RouterRoute, RouterRule, RouterNat), diff, observe, apply)
