@@ -120,3 +120,92 @@ def test_the_router_exists_where_its_networks_have_ports_and_removal_cleans_ever
     assert not [ln["ifname"] for h in lab.topo.hosts for ln in ipcmd.links(h.netns)
                 if ln["ifname"].startswith(names.ROUTER_PORT_PREFIX)
                 and ln.get("ifalias", "").endswith(iface_port)]
+
+
+# --- SNAT and floating IPs ------------------------------------------------------------
+def _with_gateway(lab: Lab) -> dict[str, Any]:
+    from .test_external import external
+
+    public = lab.tenant("external", external)["network"]
+    routed = lab.tenant("routed", _routed)
+    router = lab.api.call("PUT", f"/v2.0/routers/{routed['router']['id']}", {"router": {
+        "external_gateway_info": {"network_id": public["id"]}}})["router"]
+    # a group of their own lets ICMP and TCP 5001 in from anywhere to r2b and r1c (the
+    # project's default group, which other tests' VMs share, is left alone)
+    group = lab.api.call("POST", "/v2.0/security-groups", {"security_group": {
+        "name": "from-the-internet"}})["security_group"]
+    for proto, port in (("icmp", None), ("tcp", 5001)):
+        lab.api.call("POST", "/v2.0/security-group-rules", {"security_group_rule": {
+            "security_group_id": group["id"], "direction": "ingress", "protocol": proto,
+            "port_range_min": port, "port_range_max": port, "remote_ip_prefix": "0.0.0.0/0"}})
+    for name in ("r2b", "r1c"):
+        port = lab.api.call("GET", f"/v2.0/ports/{lab.vms[name]['port_id']}")["port"]
+        lab.api.call("PUT", f"/v2.0/ports/{port['id']}", {"port": {
+            "security_groups": [*port["security_groups"], group["id"]]}})
+    return {"public": public, "router": router,
+            "gateway_ip": router["external_gateway_info"]["external_fixed_ips"][0]["ip_address"]}
+
+
+@pytest.fixture
+def gateway(lab: Lab) -> dict[str, Any]:
+    return lab.tenant("gateway", _with_gateway)
+
+
+def _until_ping(ns: str, dst: str, timeout: float = CONVERGE) -> float:
+    """Seconds until ``ns`` gets an answer from ``dst`` (one probe each 0.1 s)."""
+    started = time.monotonic()
+    while probe.ping(ns, dst, 1, "-W", "0.1").returncode != 0:
+        assert time.monotonic() - started < timeout, f"{ns} -> {dst}: no answer in {timeout:g}s"
+    return time.monotonic() - started
+
+
+def test_a_vm_without_floating_ip_reaches_the_internet_from_the_gateway_address_only(
+        lab: Lab, gateway: dict[str, Any]) -> None:
+    from overcast.lab.fabric import EXT_NS
+
+    _until_ping(lab.vms["r1a"]["netns"], "203.0.113.1")
+    with probe.Capture(EXT_NS, "oc-ext0", "icmp") as seen:
+        pinged(lab, "r1a", "203.0.113.1")
+        pinged(lab, "r2b", "203.0.113.1")  # another subnet, another host
+    sources = {line.split()[line.split().index(">") - 1] for line in seen.frames
+               if "echo request" in line}
+    assert sources == {gateway["gateway_ip"]}, seen.frames
+    # nothing from the internet reaches the VM: no address of it is known out there
+    with pytest.raises(Exception, match="failed|waited"):
+        probe.tcp_echo(lab.vms["r1a"]["netns"], gateway["gateway_ip"], EXT_NS, timeout=2.0)
+
+
+def test_a_floating_ip_is_reached_from_the_internet_at_the_vms_host_and_moves_in_a_second(
+        lab: Lab, gateway: dict[str, Any]) -> None:
+    from overcast.lab.fabric import EXT_NS
+    from overcast.plan.routers import fip_mac
+
+    rid = gateway["router"]["id"]
+    fip = lab.api.call("POST", "/v2.0/floatingips", {"floatingip": {
+        "floating_network_id": gateway["public"]["id"],
+        "port_id": lab.vms["r2b"]["port_id"]}})["floatingip"]
+    address = fip["floating_ip_address"]
+    _until_ping(EXT_NS, address)
+    neigh = ipcmd.ip_json("neigh", "show", address, ns=EXT_NS)
+    assert neigh[0]["lladdr"] == fip_mac(rid, "host2"), neigh  # answered by the VM's host
+    ok = probe.tcp_echo(lab.vms["r2b"]["netns"], lab.vms["r2b"]["ips"][0], EXT_NS)
+    assert ok  # TCP from the internet to the FIP, DNAT to the VM
+    with probe.Capture(EXT_NS, "oc-ext0", "icmp") as seen:
+        pinged(lab, "r2b", "203.0.113.1")
+    assert {ln.split()[ln.split().index(">") - 1] for ln in seen.frames if "echo request" in ln} \
+        == {address}, seen.frames
+    # a closed port stays closed
+    with pytest.raises(Exception, match="failed|waited"):
+        probe.tcp_echo(lab.vms["r2b"]["netns"], lab.vms["r2b"]["ips"][0], EXT_NS, port=5002,
+                       timeout=2.0)
+    moved = time.monotonic()
+    lab.api.call("PUT", f"/v2.0/floatingips/{fip['id']}", {"floatingip": {
+        "port_id": lab.vms["r1c"]["port_id"]}})
+    _until_ping(EXT_NS, address, timeout=1.0)
+    took = time.monotonic() - moved
+    neigh = ipcmd.ip_json("neigh", "show", address, ns=EXT_NS)
+    assert neigh[0]["lladdr"] == fip_mac(rid, "host3"), neigh
+    print(f"FIP moved to another host's VM: answering after {took:.2f}s")
+    lab.api.call("PUT", f"/v2.0/floatingips/{fip['id']}", {"floatingip": {"port_id": None}})
+    _until(lambda: probe.ping(EXT_NS, address, 1, "-W", "0.3").returncode != 0,
+           "the disassociated FIP stops answering")

@@ -359,6 +359,7 @@ nft chain bridge overlay hook forward prio -100
   meta iifname . ether saddr @router_mac drop
   ether type arp meta oifname . ether saddr @router_mac drop
   ether daddr & 01:00:00:00:00:00 01:00:00:00:00:00 meta oifname . ether saddr @router_mac drop
+  meta l4proto 58 icmpv6 type { 133, 134, 135, 136, 137 } meta oifname . ether saddr @router_mac drop
   meta oifname . ether saddr @router_mac ether saddr set meta oifname map @host_mac
   ether type arp meta oifname . arp daddr ip @router_ip4 drop
   ether type arp meta iifname . arp daddr ip @router_ip4 drop

@@ -1,8 +1,9 @@
 """The Overcast demo (``scripts/demo``): a data center on this machine, two
 tenants with the same addresses, VMs talking across hosts, tenants isolated,
-a security group keeping a VM out and a rule letting it in, and the external
+a security group keeping a VM out and a rule letting it in, the external
 network an operator creates (flat, on each host's external NIC) reaching the
-lab's internet.
+lab's internet, and a distributed router: two subnets routed across hosts,
+SNAT to the internet and a floating IP reached from it.
 
 Exits 0 when everything shown worked, non-zero with the reason otherwise.
 The lab stays up at the end for exploring.
@@ -151,7 +152,7 @@ def show_security_groups(api: vm.Api, client: dict[str, Any], server: dict[str, 
     print(f"   {server['name']} back in the default group")
 
 
-def show_external(api: vm.Api) -> None:
+def show_external(api: vm.Api) -> dict[str, Any]:
     """A flat provider network through the API as an operator makes it, and a VM
     on it that reaches the lab's internet from its own host (no overlay)."""
     net, subnet = api.create_network(
@@ -170,6 +171,61 @@ def show_external(api: vm.Api) -> None:
     show(result)
     if result.returncode != 0:
         raise DemoFailed(f"edge-1 cannot reach the internet at {EXTERNAL_GW}")
+    return net
+
+
+def show_router(api: vm.Api, blue: list[dict[str, Any]], public: dict[str, Any]) -> None:
+    """Blue's second subnet behind a distributed router (routed on the source
+    host, straight to the destination host), the internet through the
+    router's SNAT host, and a floating IP reached from the internet at the
+    VM's own host."""
+    net2, sub2 = api.create_network("blue-net2", "10.0.1.0/24", project_id="blue")
+    print(f"   network {net2['name']}: subnet {sub2['cidr']} (gateway {sub2['gateway_ip']})")
+    web = vm.create("blue-web", "host2", "blue-net2", "10.0.1.20")
+    print(f"   VM blue-web on host2: {web['ips'][0]}")
+    router = api.call("POST", "/v2.0/routers", {"router": {
+        "name": "blue-router", "project_id": "blue",
+        "external_gateway_info": {"network_id": public["id"]}}})["router"]
+    subnets = [s for s in api.call("GET", "/v2.0/subnets")["subnets"]
+               if s["network_id"] in (blue[0]["network_id"], net2["id"])]
+    for s in subnets:
+        api.call("PUT", f"/v2.0/routers/{router['id']}/add_router_interface", {"subnet_id": s["id"]})
+    gw = router["external_gateway_info"]["external_fixed_ips"][0]["ip_address"]
+    print(f"   router blue-router: interfaces on {', '.join(s['cidr'] for s in subnets)}, "
+          f"gateway {gw} on public")
+    _wait_routed(blue[0], web)
+    must_ping(blue[0], web)
+    snat = {a["host"]: a["configurations"].get("snat_routers", [])
+            for a in api.call("GET", "/v2.0/agents")["agents"]}
+    doer = [h for h, routers in snat.items() if router["id"] in routers]
+    print(f"\n   {blue[0]['name']} ({blue[0]['host']}) -> the internet {EXTERNAL_GW}, "
+          f"SNAT to {gw} on {', '.join(doer) or 'no host'}")
+    result = probe.ping(blue[0]["netns"], EXTERNAL_GW, 3)
+    show(result)
+    if result.returncode != 0:
+        raise DemoFailed(f"{blue[0]['name']} cannot reach the internet through SNAT")
+    fip = api.call("POST", "/v2.0/floatingips", {"floatingip": {
+        "floating_network_id": public["id"], "port_id": blue[2]["port_id"]}})["floatingip"]
+    address = fip["floating_ip_address"]
+    group = api.call("GET", f"/v2.0/ports/{blue[2]['port_id']}")["port"]["security_groups"][0]
+    api.call("POST", "/v2.0/security-group-rules", {"security_group_rule": {
+        "security_group_id": group, "direction": "ingress", "protocol": "icmp",
+        "remote_ip_prefix": "0.0.0.0/0"}})
+    print(f"\n   floating IP {address} -> {blue[2]['name']} ({blue[2]['host']}), its group "
+          f"lets ICMP in from anywhere; the internet pings it")
+    result = probe.ping(fabric.EXT_NS, address, 3, "-W", "2")
+    show(result)
+    if result.returncode != 0:
+        raise DemoFailed(f"the internet cannot reach floating IP {address}")
+
+
+def _wait_routed(src: dict[str, Any], dst: dict[str, Any], timeout: float = 10.0) -> None:
+    """Until the first routed ping passes (the agents' pass after the router changed)."""
+    deadline = time.monotonic() + timeout
+    while probe.ping(src["netns"], dst["ips"][0], 1, "-W", "1").returncode != 0:
+        if time.monotonic() > deadline:
+            raise DemoFailed(f"{src['name']} cannot reach {dst['name']} through the router "
+                             f"after {timeout:g}s")
 
 
 def hints() -> None:
@@ -200,7 +256,10 @@ def run() -> None:
     show_security_groups(api, blue[0], blue[2])
     say("The operator creates the external network: flat, on the physical network each host "
         "maps to its external NIC")
-    show_external(api)
+    public = show_external(api)
+    say("Blue adds a second subnet and a router: routed across hosts, out to the internet "
+        "through SNAT, and a floating IP the internet reaches")
+    show_router(api, blue, public)
     say("Demo complete: all checks passed")
 
 

@@ -147,7 +147,8 @@ def _overlay_chain() -> NftChain:
     VXLAN device (``router_mac`` and ``router_ip4`` are keyed by it): frames
     to a gateway MAC and the router's own ARP, broadcast and multicast are
     dropped, ARP for a gateway IP too, and routed frames leave with this
-    host's MAC (``host_mac``) instead of the gateway's.  Frames that come
+    host's MAC (``host_mac``) instead of the gateway's; the router's own
+    IPv6 neighbour discovery never leaves the host either.  Frames that come
     from the overlay with a gateway MAC or asking for a gateway IP are
     dropped as well (a host whose agent is older or misconfigured).  After
     the forward chain (an ``accept`` there goes on to this chain)."""
@@ -160,6 +161,8 @@ def _overlay_chain() -> NftChain:
         [match(concat(iif, smac), "@router_mac"), DROP],
         [match(payload("ether", "type"), "arp"), match(concat(oif, smac), "@router_mac"), DROP],
         [match(band(dmac, group), group), match(concat(oif, smac), "@router_mac"), DROP],
+        # the router's own neighbour discovery and advertisements (its unicast answers too)
+        [*_icmp6(133, 134, 135, 136, 137), match(concat(oif, smac), "@router_mac"), DROP],
         [match(concat(oif, smac), "@router_mac"),
          {"mangle": {"key": smac, "value": lookup(oif, "host_mac")}}],
         [match(payload("ether", "type"), "arp"), match(concat(oif, target), "@router_ip4"), DROP],
