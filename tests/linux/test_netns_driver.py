@@ -29,7 +29,15 @@ from overcast.linux.netlink import NetlinkKernel
 from overcast.linux.netns import RouterNamespaces
 from overcast.plan import names
 from overcast.plan.diff import diff
-from overcast.plan.raw import KernelRefusal, LinkExists, Netns, NsAddress, NsNeighbour, NsRoute
+from overcast.plan.raw import (
+    KernelRefusal,
+    LinkExists,
+    Netns,
+    NsAddress,
+    NsNeighbour,
+    NsRoute,
+    NsRule,
+)
 from overcast.plan.state import KernelState
 from overcast.plan.subsystems import routers
 
@@ -210,8 +218,10 @@ def test_what_is_not_ours_is_not_listed(kernel: NetlinkKernel) -> None:
     kernel.ns_addr("add", name, "qr-test00002", "10.0.0.1/24")
     for command in (["route", "add", "10.7.0.0/16", "via", "10.0.0.9", "proto", "static"],
                     ["route", "add", "10.8.0.0/16", "via", "10.0.0.9", "proto", "112"],
-                    ["route", "add", "10.6.0.0/16", "via", "10.0.0.9", "proto", "111",
+                    ["route", "add", "10.6.0.0/16", "via", "10.0.0.9", "proto", "112",
                      "table", "100"],
+                    ["rule", "add", "from", "10.0.0.0/24", "lookup", "100", "priority", "100",
+                     "proto", "112"],
                     ["neigh", "add", "10.0.0.7", "lladdr", "fa:16:3e:00:00:07", "dev",
                      "qr-test00002", "nud", "reachable"],
                     ["neigh", "add", "10.0.0.8", "lladdr", "fa:16:3e:00:00:08", "dev",
@@ -222,6 +232,7 @@ def test_what_is_not_ours_is_not_listed(kernel: NetlinkKernel) -> None:
     (row,) = kernel.netns_rows()  # not the other host's
     assert row.name == name
     assert row.routes == ()
+    assert row.rules == ()
     assert row.neighbours == ()
     assert row.addresses == (NsAddress("qr-test00002", "10.0.0.1/24"),)  # nor fe80::/10
 
@@ -299,8 +310,8 @@ def test_refusals_name_the_namespace_and_the_object(kernel: NetlinkKernel) -> No
     assert kernel.link_get("ocqtest00005") is None
     with pytest.raises(KernelRefusal, match=f"router namespace {name}: qr-nothing: no such device"):
         kernel.ns_addr("add", name, "qr-nothing", "10.0.0.1/24")
-    with pytest.raises(KernelRefusal, match=f"router namespace {name}: route 10.5.0.0/16: "
-                                            "netlink error"):
+    with pytest.raises(KernelRefusal, match=f"router namespace {name}: route 10.5.0.0/16 "
+                                            "table 254: netlink error"):
         kernel.ns_route("add", name, "10.5.0.0/16", "10.99.0.1")  # no route to the gateway
     missing = _name()
     with pytest.raises(KernelRefusal, match=f"router namespace {missing}: no such namespace"):
@@ -436,3 +447,32 @@ def test_a_gratuitous_arp_leaves_the_router_port(kernel: NetlinkKernel, host_ns:
     assert frame[:6] == b"\xff" * 6 and frame[6:12] == mac and frame[12:14] == b"\x08\x06"
     assert frame[14:22] == bytes.fromhex("0001080006040001")  # Ethernet/IPv4, request
     assert frame[22:42] == mac + ip + b"\0" * 6 + ip  # sender = target = the address
+
+
+def test_routes_of_other_tables_and_policy_rules_read_back(kernel: NetlinkKernel) -> None:
+    name = _name()
+    kernel.netns_add(name, names.router_mark("r1"))
+    kernel.veth_add("ocqtest00012", "overcast:router-port:p12", 1500, "qr-test00012", name)
+    kernel.ns_link_set(name, "qr-test00012", MAC, 1500, True, False)
+    kernel.ns_addr("add", name, "qr-test00012", "10.0.0.1/24")
+    kernel.ns_route("add", name, "0.0.0.0/0", "10.0.0.9", 100, "qr-test00012")
+    kernel.ns_route("add", name, "10.0.0.9/32", "", 100, "qr-test00012")  # link scope
+    kernel.ns_route("add", name, "198.51.100.0/24", "192.0.2.1", 101, "qr-test00012")  # onlink
+    snat = NsRule(1000, "10.0.0.0/24", 100)
+    main_first = NsRule(999, "", 254, suppress_prefixlength=0)
+    kernel.ns_rule("add", name, snat)
+    kernel.ns_rule("add", name, main_first)
+    row = _row(kernel, name)
+    assert row.routes == (NsRoute("0.0.0.0/0", "10.0.0.9", "qr-test00012", 100),
+                          NsRoute("10.0.0.9/32", "", "qr-test00012", 100),
+                          NsRoute("198.51.100.0/24", "192.0.2.1", "qr-test00012", 101))
+    assert row.rules == (main_first, snat)
+    (link_scope,) = ip_json(name, "route", "show", "table", "100", "10.0.0.9/32")
+    assert link_scope["scope"] == "link"
+    kernel.ns_rule("del", name, snat)
+    kernel.ns_route("del", name, "198.51.100.0/24", "192.0.2.1", 101, "qr-test00012")
+    row = _row(kernel, name)
+    assert row.rules == (main_first,)
+    assert [r.table for r in row.routes] == [100, 100]
+    with pytest.raises(KernelRefusal, match=f"router namespace {name}: rule 1000 lookup 100: "):
+        kernel.ns_rule("del", name, snat)

@@ -49,6 +49,7 @@ from overcast.plan.raw import (
     Link,
     LinkExists,
     Netns,
+    NsRule,
     owned_nft_rows,
 )
 from overcast.plan.state import ApplyError, Change, KernelState
@@ -333,9 +334,14 @@ class NetlinkKernel:
         self._flushed()
         self._routers.neigh(op, netns, dev, ip, mac)
 
-    def ns_route(self, op: str, netns: str, dst: str, gateway: str) -> None:
+    def ns_route(self, op: str, netns: str, dst: str, gateway: str, table: int = 254,
+                 dev: str = "") -> None:
         self._flushed()
-        self._routers.route(op, netns, dst, gateway)
+        self._routers.route(op, netns, dst, gateway, table, dev)
+
+    def ns_rule(self, op: str, netns: str, rule: NsRule) -> None:
+        self._flushed()
+        self._routers.rule(op, netns, rule)
 
     def ns_nft(self, netns: str, commands: list[dict[str, Any]]) -> None:
         self._flushed()

@@ -40,9 +40,12 @@ from overcast.plan.raw import (
     KernelRefusal,
     LinkExists,
     Netns,
+    NsRule,
 )
 
 DUMP_ATTEMPTS = 5
+RTNH_F_ONLINK = 0x4
+RT_SCOPE_LINK = 253
 FORWARDING = ("/proc/sys/net/ipv4/ip_forward", "/proc/sys/net/ipv6/conf/all/forwarding")
 T = TypeVar("T")
 
@@ -65,7 +68,8 @@ class _Opened:
 
 class RouterNamespaces:
     """This host's router namespaces (``names.is_router_netns`` for
-    ``host``; none when ``host`` is ""), one ``IPRoute`` in each."""
+    ``host``; none when ``host`` is ""), with a reader (and once written
+    in, an ``IPRoute``) in each."""
 
     def __init__(self, host: str, run_dir: str = NETNS_RUN_DIR) -> None:
         self._host = host
@@ -89,7 +93,9 @@ class RouterNamespaces:
         return sorted(n for n in entries if is_router_netns(n, self._host))
 
     def rows(self) -> list[Netns]:
-        """Each namespace read whole; one that goes while being read is left out."""
+        """Each namespace read whole; one that goes while being read is left
+        out; one that cannot be read is a refusal naming it (the routers
+        subsystem is then left unobserved, not taken for empty)."""
         listed = self.names()
         for name in set(self._open) - set(listed):
             self._drop(name)
@@ -98,9 +104,9 @@ class RouterNamespaces:
             try:
                 found.append(self._row(name))
             except OSError as exc:
-                if not _vanished(exc):
-                    raise
                 self._drop(name)
+                if not _vanished(exc):
+                    raise KernelRefusal(f"router namespace {name}: unreadable: {exc}") from None
         return found
 
     def _row(self, name: str) -> Netns:
@@ -196,15 +202,36 @@ class RouterNamespaces:
         self._ns_call(netns, f"{dev} neighbour {ip}",
                       lambda: ipr.neigh(op, dst=ip, ifindex=index, **extra))
 
-    def route(self, op: str, netns: str, dst: str, gateway: str) -> None:
-        """``KernelIO.ns_route``: main table, protocol ``ROUTE_PROTO`` (a
-        "del" touches only a route of that protocol)."""
+    def route(self, op: str, netns: str, dst: str, gateway: str, table: int = MAIN_TABLE,
+              dev: str = "") -> None:
+        """``KernelIO.ns_route``: protocol ``ROUTE_PROTO`` (a "del" touches
+        only a route of that protocol); with ``dev`` out of that device, the
+        gateway on its link (``onlink``), or without one a link-scope route."""
         ipr = self._writing(netns)
         net = ipaddress.ip_network(dst)
-        extra = {"gateway": gateway} if gateway else {}
-        self._ns_call(netns, f"route {dst}", lambda: ipr.route(
-            op, dst=str(net.network_address), dst_len=net.prefixlen, table=MAIN_TABLE,
+        extra: dict[str, Any] = {"gateway": gateway} if gateway else {}
+        if dev:
+            extra["oif"] = _index(ipr, netns, dev)
+            if gateway:
+                extra["flags"] = RTNH_F_ONLINK
+            else:
+                extra["scope"] = RT_SCOPE_LINK
+        self._ns_call(netns, f"route {dst} table {table}", lambda: ipr.route(
+            op, dst=str(net.network_address), dst_len=net.prefixlen, table=table,
             proto=ROUTE_PROTO, family=AF_INET6 if net.version == 6 else AF_INET, **extra))
+
+    def rule(self, op: str, netns: str, rule: NsRule) -> None:
+        """``KernelIO.ns_rule``: an IPv4 policy rule of protocol ``ROUTE_PROTO``."""
+        ipr = self._writing(netns)
+        extra: dict[str, Any] = {}
+        if rule.src:
+            net = ipaddress.ip_network(rule.src)
+            extra.update(src=str(net.network_address), src_len=net.prefixlen)
+        if rule.suppress_prefixlength >= 0:
+            extra["suppress_prefixlen"] = rule.suppress_prefixlength
+        self._ns_call(netns, f"rule {rule.priority} lookup {rule.table}", lambda: ipr.rule(
+            op, family=AF_INET, priority=rule.priority, table=rule.table, protocol=ROUTE_PROTO,
+            **extra))
 
     def nft(self, netns: str, commands: list[dict[str, Any]]) -> None:
         """``KernelIO.ns_nft``: one atomic batch in the namespace."""
