@@ -19,6 +19,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,7 @@ from overcast.linux.netlink import NetlinkKernel
 from overcast.linux.netns import RouterNamespaces
 from overcast.plan import names
 from overcast.plan.diff import diff
+from overcast.plan.firewall_expr import match, meta, payload
 from overcast.plan.raw import (
     KernelRefusal,
     LinkExists,
@@ -476,3 +478,33 @@ def test_routes_of_other_tables_and_policy_rules_read_back(kernel: NetlinkKernel
     assert [r.table for r in row.routes] == [100, 100]
     with pytest.raises(KernelRefusal, match=f"router namespace {name}: rule 1000 lookup 100: "):
         kernel.ns_rule("del", name, snat)
+
+
+def test_a_floating_ips_records_converge_on_the_real_kernel_and_revert(host_ns: str) -> None:
+    """The floating IP's part of a router as the plan makes it (its device,
+    the /32, the way out in FIP_TABLE, the policy rules, the NAT table):
+    one apply, then nothing to do (the NAT rules' digest read back from
+    the kernel's listing), then all of it gone again."""
+    name = _name()
+    fip_dev = "qf-test00013"
+    fixed, public = "10.0.0.5", "203.0.113.7"
+    rules: list[tuple[str, list[Any]]] = [
+        ("prerouting", [match(payload("ip", "daddr"), public), {"dnat": {"addr": fixed}}]),
+        ("postrouting", [match(meta("oifname"), fip_dev), match(payload("ip", "saddr"), fixed),
+                         {"snat": {"addr": public}}])]
+    desired = KernelState.of([
+        routers.RouterNamespace(name, names.router_mark("r1")),
+        routers.RouterPort(name, fip_dev, "ocqtest00013", MAC, 1500, "overcast:router-port:p13"),
+        routers.RouterAddress(name, fip_dev, f"{public}/32"),
+        routers.RouterRoute(name, "0.0.0.0/0", "203.0.113.1", routers.FIP_TABLE, fip_dev),
+        routers.RouterRule(name, NsRule(1000, "", 254, suppress_prefixlength=0)),
+        routers.RouterRule(name, NsRule(2000, f"{fixed}/32", routers.FIP_TABLE)),
+        routers.nat(name, rules),
+    ])
+    with NetlinkKernel(netns=host_ns, host=HOST, subsystems=(routers.SUBSYSTEM,)) as k:
+        assert k.apply(diff(desired, k.observe())) == []
+        assert k.observe().without_devices() == desired
+        assert diff(desired, k.observe()) == []
+        assert k.apply(diff(KernelState(), k.observe())) == []
+        assert k.netns_rows() == []
+        assert k.link_get("ocqtest00013") is None
