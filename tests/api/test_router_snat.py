@@ -38,14 +38,16 @@ def router_with(client: Direct, ext: Obj, **gateway: Any) -> Obj:
 def interface(client: Direct, router: Obj, cidr: str) -> Obj:
     net = client.network(name=cidr)
     sub = client.subnet(net["id"], cidr)
-    r = client.put(f"/v2.0/routers/{router['id']}/add_router_interface", {"subnet_id": sub["id"]})
+    r = client.put(f"/v2.0/routers/{router['id']}/add_router_interface",
+                   {"subnet_id": sub["id"]})
     assert r.status == 200, r.body
     return sub
 
 
 def snat_ports(client: Direct, router: Obj) -> list[Obj]:
-    return client.get("/v2.0/ports", params={"device_id": router["id"],
-                                             "device_owner": SNAT}).body["ports"]
+    found: list[Obj] = client.get("/v2.0/ports", params={"device_id": router["id"],
+                                                         "device_owner": SNAT}).body["ports"]
+    return found
 
 
 def test_one_snat_port_on_an_interface_subnet_and_it_follows_the_interfaces(

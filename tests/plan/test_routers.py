@@ -103,10 +103,10 @@ def test_the_overlay_keeps_gateway_macs_and_ips_and_knows_the_host_mac() -> None
               if e.set in ("router_mac", "router_ip4", "host_mac")}
     vx_a, vx_b = vxlan_name(NET_A), vxlan_name(NET_B)
     assert by_set == {
-        ("router_mac", f'["{vx_a}","fa:16:3e:00:00:10"]', ""),
-        ("router_mac", f'["{vx_b}","fa:16:3e:00:00:11"]', ""),
-        ("router_ip4", f'["{vx_a}","10.0.1.1"]', ""),
-        ("router_ip4", f'["{vx_b}","10.0.2.1"]', ""),
+        ("router_mac", f'{{"concat":["{vx_a}","fa:16:3e:00:00:10"]}}', ""),
+        ("router_mac", f'{{"concat":["{vx_b}","fa:16:3e:00:00:11"]}}', ""),
+        ("router_ip4", f'{{"concat":["{vx_a}","10.0.1.1"]}}', ""),
+        ("router_ip4", f'{{"concat":["{vx_b}","10.0.2.1"]}}', ""),
         ("host_mac", f'"{vx_a}"', '"fa:17:c6:12:00:01"'),
         ("host_mac", f'"{vx_b}"', '"fa:17:c6:12:00:01"')}
 
@@ -309,7 +309,9 @@ def test_a_floating_ip_is_dnat_and_snat_on_its_ports_host_on_the_routers_own_dev
     qf = router_if_name(ROUTER, "qf-")
     assert RouterAddress(ns, qf, "203.0.113.50/32") in h1.state[RouterAddress]
     assert RouterRoute(ns, "0.0.0.0/0", "203.0.113.1", 16, qf) in h1.state[RouterRoute]
-    assert {r.rule.src for r in h1.state[RouterRule]} == {"", "10.0.1.5/32"}
+    assert {(r.rule.src, r.rule.dst) for r in h1.state[RouterRule]} == {
+        ("", "10.0.1.0/24"), ("", "10.0.2.0/24"), ("10.0.1.5/32", "")}
+    assert RouterRoute(ns, "203.0.113.0/24", "", 16, qf) in h1.state[RouterRoute]
     assert Attachment(router_port_name(ROUTER), bridge_name(EXT), 1500) in h1.state[Attachment]
     texts = [t for nat_ in h1.state[RouterNat] for _, t in nat_.rules]
     assert any('"dnat":{"addr":"10.0.1.5"}' in t and "203.0.113.50" in t for t in texts)

@@ -114,7 +114,11 @@ class Capture:
         self.proc: subprocess.Popen[str] | None = None
 
     def __enter__(self) -> Capture:
-        argv = ["ip", "netns", "exec", self.ns, "tcpdump", "-i", self.ifname, "-nn", "-U",
+        # --immediate-mode: each frame is handed over as it arrives (else the kernel holds
+        # frames in a ring block until it fills or times out, and a capture stopped sooner
+        # writes none of them: "received by filter", never captured)
+        argv = ["ip", "netns", "exec", self.ns, "tcpdump", "--immediate-mode", "-i", self.ifname,
+                "-nn", "-U",
                 "-Q", self.direction, "-w", self.path, *self.bpf.split()]
         self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                      text=True)

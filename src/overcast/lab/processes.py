@@ -28,12 +28,24 @@ def start_time(pid: int) -> int | None:
     return int(fields[19])
 
 
-def start(name: str, argv: list[str], directory: Path, ns: str | None = None) -> dict[str, Any]:
-    """Start ``argv`` detached (inside namespace ``ns``), logging to ``<name>.log``.
+# in namespace ns: a mount namespace of its own whose /run/netns still shares mounts with the
+# host's (``ip netns exec`` makes it a slave: a router namespace an agent made there could not
+# be entered by anyone else and would die with the agent), and a /sys of that network namespace
+# (as ip netns exec gives: the agent reads /sys/class/net)
+_OWN_SYS = 'mount --make-rslave /sys && umount -l /sys && mount -t sysfs sysfs /sys && exec "$@"'
 
-    ``ip netns exec`` execs the command in place, so the PID is the command's own.
-    """
-    full = (["ip", "netns", "exec", ns] if ns else []) + argv
+
+def in_netns(ns: str, argv: list[str]) -> list[str]:
+    """``argv`` run in network namespace ``ns``; every step execs in place, so
+    the PID is the command's own."""
+    return ["nsenter", f"--net=/run/netns/{ns}", "--", "unshare", "--mount", "--propagation",
+            "unchanged", "--", "sh", "-c", _OWN_SYS, argv[0], *argv]
+
+
+def start(name: str, argv: list[str], directory: Path, ns: str | None = None) -> dict[str, Any]:
+    """Start ``argv`` detached (inside namespace ``ns``, :func:`in_netns`),
+    logging to ``<name>.log``."""
+    full = in_netns(ns, argv) if ns else argv
     log = open(directory / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child
     try:
         proc = subprocess.Popen(full, stdout=log, stderr=subprocess.STDOUT,

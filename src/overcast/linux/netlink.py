@@ -567,6 +567,7 @@ class _Rows:
         self._nft = nft
         self._held = held  # subsystems whose records the view held when this read began
         self._view: NftView | None = None
+        self._spaces: list[Netns] | None = None  # read once per observe, for every subsystem
 
     def link_rows(self) -> list[Link]:
         return self._links
@@ -580,7 +581,9 @@ class _Rows:
         return rows
 
     def netns_rows(self) -> list[Netns]:
-        return self._netns()
+        if self._spaces is None:
+            self._spaces = self._netns()
+        return self._spaces
 
     def held(self, name: str) -> tuple[Any, ...] | None:
         """The records subsystem ``name`` decoded from a listing that still

@@ -227,6 +227,9 @@ class RouterNamespaces:
         if rule.src:
             net = ipaddress.ip_network(rule.src)
             extra.update(src=str(net.network_address), src_len=net.prefixlen)
+        if rule.dst:
+            net = ipaddress.ip_network(rule.dst)
+            extra.update(dst=str(net.network_address), dst_len=net.prefixlen)
         if rule.suppress_prefixlength >= 0:
             extra["suppress_prefixlen"] = rule.suppress_prefixlength
         self._ns_call(netns, f"rule {rule.priority} lookup {rule.table}", lambda: ipr.rule(

@@ -41,7 +41,7 @@ IFLA_INFO_KIND = 1
 IFA_ADDRESS, IFA_LOCAL = 1, 2
 NDA_DST, NDA_LLADDR = 1, 2
 RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_TABLE = 1, 4, 5, 15
-FRA_SRC, FRA_PRIORITY, FRA_SUPPRESS_PREFIXLEN, FRA_TABLE, FRA_PROTOCOL = 2, 6, 14, 15, 21
+FRA_DST, FRA_SRC, FRA_PRIORITY, FRA_SUPPRESS_PREFIXLEN, FRA_TABLE, FRA_PROTOCOL = 1, 2, 6, 14, 15, 21
 AF_UNSPEC, AF_INET, AF_INET6 = 0, 2, 10
 IFF_UP = 0x1
 NUD_PERMANENT = 0x80
@@ -170,12 +170,14 @@ def _route(buf: bytes, start: int, end: int, devs: dict[int, str]) -> NsRoute | 
 
 
 def _rule(buf: bytes, start: int, end: int) -> NsRule | None:
-    family, _dst_len, src_len, _tos, table, _r1, _r2, _action, _flags = \
+    family, dst_len, src_len, _tos, table, _r1, _r2, _action, _flags = \
         FIB_RULE_HDR.unpack_from(buf, start)
-    src, priority, suppress, proto = "", 0, -1, 0
+    src, dst, priority, suppress, proto = "", "", 0, -1, 0
     for kind, vs, ve in _attrs(buf, start + FIB_RULE_HDR.size, end):
         if kind == FRA_SRC:
             src = f"{socket.inet_ntop(family, buf[vs:ve])}/{src_len}"
+        elif kind == FRA_DST:
+            dst = f"{socket.inet_ntop(family, buf[vs:ve])}/{dst_len}"
         elif kind == FRA_PRIORITY:
             (priority,) = U32.unpack_from(buf, vs)
         elif kind == FRA_TABLE:
@@ -186,7 +188,7 @@ def _rule(buf: bytes, start: int, end: int) -> NsRule | None:
             proto = buf[vs]
     if proto != ROUTE_PROTO:
         return None
-    return NsRule(priority, src, table, suppress)
+    return NsRule(priority, src, table, suppress, dst)
 
 
 def _in_order(rows: Iterable[R]) -> tuple[R, ...]:

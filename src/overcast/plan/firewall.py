@@ -143,9 +143,9 @@ def _overlay(out: _Out, overlay: Overlay) -> None:
     """The routers' gateway MACs and IPs on each VXLAN device, and this
     host's MAC for the frames they route out by it (firewall_chains)."""
     for vxlan, mac, port_id in overlay.macs:
-        out.add("bridge", "router_mac", [vxlan, mac], f"port/{port_id}")
+        out.add("bridge", "router_mac", {"concat": [vxlan, mac]}, f"port/{port_id}")
     for vxlan, ip, port_id in overlay.ips:
-        out.add("bridge", "router_ip4", [vxlan, ip], f"port/{port_id}")
+        out.add("bridge", "router_ip4", {"concat": [vxlan, ip]}, f"port/{port_id}")
     for vxlan, net_id in overlay.devices:
         out.add("bridge", "host_mac", vxlan, f"network/{net_id}", overlay.host_mac)
 

@@ -102,6 +102,7 @@ class NsRule:
     src: str  # "" for all, else network/prefix length
     table: int
     suppress_prefixlength: int = -1  # -1: none
+    dst: str = ""  # "" for all, else network/prefix length
 
 
 @dataclass(frozen=True, slots=True)

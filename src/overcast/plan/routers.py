@@ -37,6 +37,7 @@ from overcast.model.types import (
 from overcast.plan import names
 from overcast.plan.firewall_expr import match, meta, payload
 from overcast.plan.raw import NsRule
+from overcast.plan.subsystems.announce import Announcement
 from overcast.plan.subsystems.fdb import FdbEntry
 from overcast.plan.subsystems.routers import (
     FIP_TABLE,
@@ -199,8 +200,9 @@ class _Routers:
         routes = list(item.router.routes)
         nat_rules: list[tuple[str, list[object]]] = []
         if item.gateway is not None:
+            subnets = list(connected)  # the router's own, before the gateway's joins them
             routes += self.snat(ns, item, connected, nat_rules)
-            nat_rules += self.floating(ns, item)
+            nat_rules += self.floating(ns, item, subnets)
         self.records.extend(_routes(ns, item.router.id, routes, connected, self.problems))
         if nat_rules:
             self.records.append(nat(ns, nat_rules))
@@ -267,17 +269,20 @@ class _Routers:
         hop = self.external_gateway(item.gateway)
         return [HostRoute(DEFAULT4, hop)] if hop else []
 
-    def floating(self, ns: str, item: Here) -> list[tuple[str, list[object]]]:
+    def floating(self, ns: str, item: Here,
+                 connected: Sequence[IPNetwork]) -> list[tuple[str, list[object]]]:
         """The floating IPs of this host's ports: on the router's own device
         on the external network (``qf-``, its MAC this host's and router's),
         where this host answers ARP for them; DNAT in, SNAT out, and their
-        ports' traffic leaves by it (policy rules, ``FIP_TABLE``).  The NAT
-        rules, to add to the router's."""
+        ports' traffic leaves by it: policy rules send traffic to the
+        router's own subnets to the main table first, then a floating IP's
+        port to ``FIP_TABLE`` (the external subnet on ``qf-``, the default
+        route out of it).  The NAT rules, to add to the router's."""
         ext = item.external
         if not item.floating_ips or ext is None or ext.id not in self.bridges:
             return []
         assert item.gateway is not None
-        hop = self.external_gateway(item.gateway)
+        hop, on_link = self.external_gateway(item.gateway), self.external_subnets(item.gateway)
         if hop is None:
             self.problems.append(Problem(f"router/{item.router.id}", "the external subnet has no "
                                          "gateway IP: floating IPs have no way out"))
@@ -287,13 +292,16 @@ class _Routers:
         self.records.append(RouterPort(ns, dev, peer, fip_mac(rid, self.view.host), ext.mtu,
                                        names.router_port_mark(rid)))
         self.attachments.append((peer, names.bridge_name(ext.id), ext.mtu))
-        self.records += [RouterRoute(ns, DEFAULT4, hop, FIP_TABLE, dev),
-                         RouterRule(ns, NsRule(FIP_MAIN_PRIORITY, "", MAIN_TABLE, 0))]
+        self.records.append(RouterRoute(ns, DEFAULT4, hop, FIP_TABLE, dev))
+        self.records += [RouterRoute(ns, str(net), "", FIP_TABLE, dev) for net in on_link]
+        self.records += [RouterRule(ns, NsRule(FIP_MAIN_PRIORITY, "", MAIN_TABLE, dst=str(net)))
+                         for net in connected if net.version == 4]
         rules: list[tuple[str, list[object]]] = []
         for fip in item.floating_ips:
             fixed, public = str(fip.fixed_ip_address), fip.floating_ip_address
             self.records += [RouterAddress(ns, dev, f"{public}/32"),
-                             RouterRule(ns, NsRule(FIP_PRIORITY, f"{fixed}/32", FIP_TABLE))]
+                             RouterRule(ns, NsRule(FIP_PRIORITY, f"{fixed}/32", FIP_TABLE)),
+                             Announcement(ns, dev, public)]
             rules += [("prerouting", [match(payload("ip", "daddr"), public),
                                       {"dnat": {"addr": fixed}}]),
                       ("postrouting", [match(meta("oifname"), dev),
@@ -317,6 +325,11 @@ class _Routers:
             self.fdb.append(FdbEntry(names.vxlan_name(net.id), port.mac_address.lower(), dst))
         return [HostRoute(DEFAULT4, snat_ip)]
 
+    def external_subnets(self, gateway: Port) -> list[IPNetwork]:
+        """The IPv4 external subnets of the gateway port (on the ``qf-`` link)."""
+        nets = (self.subnets.get(f.subnet_id) for f in gateway.fixed_ips)
+        return [ipaddress.ip_network(s.cidr) for s in nets if s is not None and s.ip_version == 4]
+
     def external_gateway(self, gateway: Port) -> str | None:
         for fip in gateway.fixed_ips:
             subnet = self.subnets.get(fip.subnet_id)
@@ -326,7 +339,7 @@ class _Routers:
 
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-FIP_MAIN_PRIORITY = 1000  # the main table without its default route, for everyone first
+FIP_MAIN_PRIORITY = 1000  # traffic to the router's own subnets: the main table, for everyone
 FIP_PRIORITY = 2000  # then a floating IP's port: out by the floating IPs' device
 
 

@@ -36,7 +36,6 @@ from typing import Any
 from overcast.plan.firewall_expr import canonical, rule_text
 from overcast.plan.names import (
     NFT_TABLE_PREFIX,
-    ROUTER_FIP_PREFIX,
     ROUTER_IF_PREFIXES,
     ROUTER_PORT_PREFIX,
     router_of_mark,
@@ -146,8 +145,8 @@ class RouterRoute:
 
 @dataclass(frozen=True, slots=True, order=True)
 class RouterRule:
-    """A policy rule: traffic from a floating IP's port uses ``FIP_TABLE``
-    (after the main table without its default route)."""
+    """A policy rule: traffic to the router's own subnets uses the main
+    table, then traffic from a floating IP's port uses ``FIP_TABLE``."""
 
     netns: str
     rule: NsRule
@@ -156,7 +155,8 @@ class RouterRule:
         r = self.rule
         suppress = f" suppress_prefixlength {r.suppress_prefixlength}" \
             if r.suppress_prefixlength >= 0 else ""
-        return (f"router-rule {self.netns} prio {r.priority} from {r.src or 'all'}"
+        to = f" to {r.dst}" if r.dst else ""
+        return (f"router-rule {self.netns} prio {r.priority} from {r.src or 'all'}{to}"
                 f" lookup {r.table}{suppress}")
 
     def devices(self) -> frozenset[str]:
@@ -342,9 +342,6 @@ def apply(io: KernelIO, change: Change) -> None:
         _apply_port(io, change.op, obj)
     elif isinstance(obj, RouterAddress):
         io.ns_addr("del" if delete else "add", obj.netns, obj.dev, obj.cidr)
-        if not delete and obj.dev.startswith(ROUTER_FIP_PREFIX):
-            # a floating IP that arrives here: the external network learns its new place
-            io.ns_garp(obj.netns, obj.dev, obj.cidr.split("/")[0])
     elif isinstance(obj, RouterRule):
         io.ns_rule("del" if delete else "add", obj.netns, obj.rule)
     elif isinstance(obj, RouterNat):
