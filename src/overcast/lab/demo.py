@@ -193,7 +193,8 @@ def show_router(api: vm.Api, blue: list[dict[str, Any]], public: dict[str, Any])
     gw = router["external_gateway_info"]["external_fixed_ips"][0]["ip_address"]
     print(f"   router blue-router: interfaces on {', '.join(s['cidr'] for s in subnets)}, "
           f"gateway {gw} on public")
-    _wait_routed(blue[0], web)
+    _wait_ping(blue[0]["netns"], web["ips"][0],
+               f"{blue[0]['name']} cannot reach {web['name']} through the router")
     must_ping(blue[0], web)
     snat = {a["host"]: a["configurations"].get("snat_routers", [])
             for a in api.call("GET", "/v2.0/agents")["agents"]}
@@ -213,19 +214,19 @@ def show_router(api: vm.Api, blue: list[dict[str, Any]], public: dict[str, Any])
         "remote_ip_prefix": "0.0.0.0/0"}})
     print(f"\n   floating IP {address} -> {blue[2]['name']} ({blue[2]['host']}), its group "
           f"lets ICMP in from anywhere; the internet pings it")
+    _wait_ping(fabric.EXT_NS, address, f"the internet cannot reach floating IP {address}")
     result = probe.ping(fabric.EXT_NS, address, 3, "-W", "2")
     show(result)
     if result.returncode != 0:
         raise DemoFailed(f"the internet cannot reach floating IP {address}")
 
 
-def _wait_routed(src: dict[str, Any], dst: dict[str, Any], timeout: float = 10.0) -> None:
-    """Until the first routed ping passes (the agents' pass after the router changed)."""
+def _wait_ping(ns: str, address: str, failure: str, timeout: float = 10.0) -> None:
+    """Until a first ping passes (the agents' pass after the router changed)."""
     deadline = time.monotonic() + timeout
-    while probe.ping(src["netns"], dst["ips"][0], 1, "-W", "1").returncode != 0:
+    while probe.ping(ns, address, 1, "-W", "1").returncode != 0:
         if time.monotonic() > deadline:
-            raise DemoFailed(f"{src['name']} cannot reach {dst['name']} through the router "
-                             f"after {timeout:g}s")
+            raise DemoFailed(f"{failure} after {timeout:g}s")
 
 
 def hints() -> None:
