@@ -8,6 +8,7 @@ and deleting the router clean every host."""
 from __future__ import annotations
 
 import re
+import sys
 import time
 from typing import Any
 
@@ -65,6 +66,8 @@ def test_vms_on_two_subnets_ping_and_connect_on_one_host_and_across_hosts(
         ok = probe.tcp_echo(lab.vms[server]["netns"], lab.vms[server]["ips"][0],
                             lab.vms[client]["netns"])
         assert ok, f"TCP {client} -> {server} across the router"
+    for iface in routed["interfaces"]:  # realized: one agent says so
+        _until(lambda i=iface: _status(lab, i["port_id"]) == "ACTIVE", "interface ACTIVE")
 
 
 def test_routed_traffic_reaches_only_the_destination_host_with_the_source_hosts_mac(
@@ -85,6 +88,14 @@ def test_routed_traffic_reaches_only_the_destination_host_with_the_source_hosts_
     assert not [f for f in arrivals.frames if any(m in f for m in gateway_macs)], arrivals.frames
     assert not [f for f in third.frames if "10.1.1.11" in f or "10.1.2.12" in f], third.frames
     assert arp_back.frames == [], "no ARP comes over the overlay to the router"
+
+
+def _status(lab: Lab, port_id: str) -> str:
+    return str(lab.api.call("GET", f"/v2.0/ports/{port_id}")["port"]["status"])
+
+
+def _fip_status(lab: Lab, fip_id: str) -> str:
+    return str(lab.api.call("GET", f"/v2.0/floatingips/{fip_id}")["floatingip"]["status"])
 
 
 def _namespaces(lab: Lab, router_id: str) -> dict[str, bool]:
@@ -196,6 +207,11 @@ def test_a_floating_ip_is_reached_from_the_internet_at_the_vms_host_and_moves_in
     _until_ping(EXT_NS, address)
     neigh = ipcmd.ip_json("neigh", "show", address, ns=EXT_NS)
     assert neigh[0]["lladdr"] == fip_mac(rid, "host2"), neigh  # answered by the VM's host
+    _until(lambda: _fip_status(lab, fip["id"]) == "ACTIVE", "the floating IP ACTIVE")
+    gw_port = lab.api.call("GET", "/v2.0/ports", None)["ports"]
+    gw = next(p for p in gw_port if p["device_owner"] == "network:router_gateway"
+              and p["device_id"] == rid)
+    assert gw["status"] == "ACTIVE", gw  # its SNAT host has it
     ok = probe.tcp_echo(lab.vms["r2b"]["netns"], address, EXT_NS)
     assert ok  # TCP from the internet to the FIP, DNAT to the VM
     with probe.Capture(EXT_NS, "oc-ext0", "icmp") as seen:
@@ -213,5 +229,122 @@ def test_a_floating_ip_is_reached_from_the_internet_at_the_vms_host_and_moves_in
     assert neigh[0]["lladdr"] == fip_mac(rid, "host3"), neigh
     print(f"FIP moved to another host's VM: answering after {took:.2f}s")
     lab.api.call("PUT", f"/v2.0/floatingips/{fip['id']}", {"floatingip": {"port_id": None}})
+    assert _fip_status(lab, fip["id"]) == "DOWN"
     _until(lambda: probe.ping(EXT_NS, address, 1, "-W", "0.3").returncode != 0,
            "the disassociated FIP stops answering")
+
+
+# --- restart, MTU and ICMP errors through the router and NAT ---------------------------
+UDP_REFUSED = r"""
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(3)
+s.connect((sys.argv[1], int(sys.argv[2]))); s.send(b"anyone?")
+try:
+    s.recv(100); print("answered")
+except ConnectionRefusedError:
+    print("refused")
+except TimeoutError:
+    print("silence")
+"""
+
+
+def test_icmp_errors_come_back_through_the_router_and_nat(lab: Lab, gateway: dict[str, Any]) -> None:
+    vm_ns = lab.vms["r1a"]["netns"]
+    _until_ping(vm_ns, "203.0.113.1")
+    # port unreachable from the internet reaches the VM through SNAT (conntrack's related NAT)
+    out = probe.in_ns(vm_ns, [sys.executable, "-c", UDP_REFUSED, "203.0.113.1", "9"])
+    assert out.stdout.strip() == "refused", out.stdout + out.stderr
+    # the router's hop: TTL exceeded, from the VM's own gateway
+    ttl = probe.in_ns(vm_ns, ["ping", "-n", "-c", "1", "-t", "1", "-W", "2", "203.0.113.1"])
+    assert "From 10.1.1.1" in ttl.stdout and "Time to live exceeded" in ttl.stdout, ttl.stdout
+
+
+def test_the_path_mtu_from_the_internet_to_a_floating_ip_is_the_tenant_networks(
+        lab: Lab, gateway: dict[str, Any]) -> None:
+    from overcast.lab.fabric import EXT_NS
+
+    fip = lab.api.call("POST", "/v2.0/floatingips", {"floatingip": {
+        "floating_network_id": gateway["public"]["id"],
+        "port_id": lab.vms["r2b"]["port_id"]}})["floatingip"]
+    address = fip["floating_ip_address"]
+    try:
+        _until_ping(EXT_NS, address)
+        mtu = lab.vms["r2b"]["mtu"]  # 1450: VXLAN under a 1500 underlay; the internet has 1500
+        too_big = probe.in_ns(EXT_NS, ["ping", "-n", "-c", "2", "-W", "2", "-M", "do", "-s",
+                                       str(1500 - 28), address])
+        assert f"mtu = {mtu}" in too_big.stdout + too_big.stderr, too_big.stdout + too_big.stderr
+        fits = probe.in_ns(EXT_NS, ["ping", "-n", "-c", "2", "-W", "2", "-M", "do", "-s",
+                                    str(mtu - 28), address])
+        assert fits.returncode == 0, fits.stdout + fits.stderr
+    finally:
+        lab.api.call("DELETE", f"/v2.0/floatingips/{fip['id']}")
+
+
+def test_agents_sigkilled_and_restarted_lose_no_routed_or_nated_packet(
+        lab: Lab, gateway: dict[str, Any]) -> None:
+    from .test_firewall_groups import kill_and_restart_agent
+    from .traffic import Running
+
+    agents = {a["host"]: a for a in lab.api.call("GET", "/v2.0/agents")["agents"]}
+    snat = [h for h, a in agents.items()
+            if gateway["router"]["id"] in a["configurations"].get("snat_routers", [])]
+    assert len(snat) == 1, agents
+    _until_ping(lab.vms["r1a"]["netns"], "203.0.113.1")
+    east_west = Running(lab.vms["r1a"]["netns"], ["ping", "-n", "-D", "-i", "0.05", "10.1.2.12"])
+    outbound = Running(lab.vms["r1a"]["netns"], ["ping", "-n", "-D", "-i", "0.05", "203.0.113.1"])
+    with east_west, outbound:
+        east_west.wait_line("icmp_seq=5")
+        for host in dict.fromkeys(["host1", "host2", *snat]):
+            kill_and_restart_agent(lab, host, outbound)
+        lines = [east_west.interrupt(), outbound.interrupt()]
+    for got in lines:
+        summary = next(ln for ln in got if "packets transmitted" in ln)
+        sent, received = (int(w) for w in re.findall(r"(\d+) (?:packets transmitted|received)",
+                                                     summary))
+        assert sent - received <= 1, summary  # the one in flight when ping was stopped
+
+
+def _snat_host(lab: Lab, router_id: str) -> str | None:
+    agents = lab.api.call("GET", "/v2.0/agents")["agents"]
+    found = [a["host"] for a in agents if a["alive"]
+             and router_id in a["configurations"].get("snat_routers", [])]
+    return found[0] if found else None
+
+
+def test_when_the_snat_host_dies_another_host_takes_over_and_new_connections_work(
+        lab: Lab, gateway: dict[str, Any]) -> None:
+    """The SNAT host's agent is SIGKILLed and its uplinks cut (the host is
+    gone); once its liveness lease expires, another host with the external
+    mapping does the router's SNAT, and a VM elsewhere opens new connections
+    to the internet again. The outage is printed (and bounded here)."""
+    import signal
+
+    from overcast.lab import control
+    from overcast.lab.fabric import HOST_EXTERNAL_IF
+
+    rid = gateway["router"]["id"]
+    dead = _snat_host(lab, rid)
+    assert dead is not None
+    client = next(name for name in ("r1a", "r2b", "r1c") if lab.vms[name]["host"] != dead)
+    ns = lab.vms[client]["netns"]
+    _until_ping(ns, "203.0.113.1")
+    dead_ns = host_ns(lab, dead)
+    control.stop_process(f"agent-{dead}", sig=signal.SIGKILL)
+    killed = time.monotonic()
+    try:
+        for dev in (HOST_EXTERNAL_IF, HOST_UNDERLAY_IF):
+            ipcmd.ip("link", "set", dev, "down", ns=dead_ns)
+        outage = _until_ping(ns, "203.0.113.1", timeout=lab.topo.lease_ttl + 8.0)
+        outage = time.monotonic() - killed
+        taker = _snat_host(lab, rid)
+        assert taker not in (None, dead), taker
+        print(f"SNAT failover {dead} -> {taker}: new connections after {outage:.2f}s "
+              f"(lease TTL {lab.topo.lease_ttl:g}s)")
+        assert outage <= lab.topo.lease_ttl + 3.0
+    finally:
+        for dev in (HOST_EXTERNAL_IF, HOST_UNDERLAY_IF):
+            ipcmd.ip("link", "set", dev, "up", ns=dead_ns)
+        control.start_agent(lab.topo, lab.topo.host(dead))
+        control.wait_agents(lab.topo, [dead])
+    _until(lambda: _snat_host(lab, rid) == dead, "the SNAT back on its first host")
+    _until_ping(ns, "203.0.113.1")

@@ -323,3 +323,17 @@ def test_a_floating_ip_is_dnat_and_snat_on_its_ports_host_on_the_routers_own_dev
     kernel.add_device(tap_name(vm1.id))
     converged(kernel, h1)
     assert kernel.namespaces.spaces[ns].garps == [(qf, "203.0.113.50")]
+
+
+def test_one_host_reports_the_routers_own_ports_the_snat_host_when_there_is_one() -> None:
+    ports = (vm(1, NET_A, "h1", SUB_A, "10.0.1.5"), vm(2, NET_B, "h2", SUB_B, "10.0.2.5"))
+    networks, base, router = world(*ports)
+    h1, h2 = (plan(h, networks, base, router) for h in ("h1", "h2"))
+    # no gateway: the first host (by name) that has the router reports its interfaces
+    assert set(h1.reported) == {base[0].id, base[1].id} and h2.reported == {}
+    assert h1.reported[base[0].id] == frozenset({router_port_name(base[0].id)})
+    plans = with_gateway(*ports)
+    (snat,) = snat_host_of(plans)
+    reporters = {p.host: set(p.reported) for p in plans if p.reported}
+    gateway, snat_port = port(0x20, EXT, "").id, port(0x21, NET_A, "").id
+    assert reporters == {snat: {base[0].id, base[1].id, gateway, snat_port}}

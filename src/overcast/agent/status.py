@@ -12,7 +12,9 @@ is ACTIVE only once its firewall elements are in place; a firewall change
 the kernel refused in part makes DOWN only the ports of the refused API
 objects (``NftRuleset.refused_devices``).  It is DOWN when its
 device is missing, administratively down, or something it needs failed or
-is not in place yet.
+is not in place yet.  A router's own port whose status this host reports
+(``HostPlan.reported``: an interface, the gateway, the SNAT port, a
+floating IP's port) is ACTIVE once the devices it needs here are in place.
 """
 
 from __future__ import annotations
@@ -67,7 +69,7 @@ def missing_devices(plan: HostPlan, observed: KernelState, changes: Iterable[Cha
     applied = {c.obj for c in changes if c.op != "delete" and c not in refused}
     # refused in part: the refused objects are failed devices, everything else is in place
     applied |= {e.change.obj for e in errors if _narrowed(e) is not None}
-    ports = frozenset(plan.port_devices.values())
+    ports = frozenset(plan.port_devices.values()).union(*plan.reported.values())
     unread = dict(observed.unobserved)
     out: dict[str, str] = {}
     for record in plan.state.records - observed.records - applied:
@@ -102,6 +104,10 @@ def port_statuses(plan: HostPlan, observed: KernelState, errors: Iterable[ApplyE
             broken = [failed[d] for d in sorted(needs) if d in failed]
             broken += [missing[d] for d in sorted(needs) if d in missing]
             out[port_id] = PortStatus(DOWN, broken[0]) if broken else PortStatus(ACTIVE)
+    for port_id, needs in plan.reported.items():  # a router's own: no workload device
+        broken = [failed[d] for d in sorted(needs) if d in failed]
+        broken += [missing[d] for d in sorted(needs) if d in missing]
+        out[port_id] = PortStatus(DOWN, broken[0]) if broken else PortStatus(ACTIVE)
     return out
 
 

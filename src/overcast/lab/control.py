@@ -79,7 +79,7 @@ def start_api(topo: Topology) -> None:
 def agent_argv(topo: Topology, host: LabHost) -> list[str]:
     return [sys.executable, "-m", "overcast.agent", "--host", host.name,
             "--store", state.store_url(), "--underlay-ip", host.underlay_ip,
-            "--resync-interval", f"{topo.resync_interval:g}",
+            "--resync-interval", f"{topo.resync_interval:g}", "--lease-ttl", f"{topo.lease_ttl:g}",
             "--physical-network", f"{EXTERNAL_PHYSNET}={fabric.HOST_EXTERNAL_IF}"]
 
 

@@ -9,6 +9,8 @@ YAML format (every key optional)::
     underlay_mtu: 1500     # 9000 gives a jumbo underlay (tenant MTU 1500+)
     api_bind: 127.0.0.1:9696
     resync_interval: 10    # seconds between the agents' full resyncs
+    lease_ttl: 2           # seconds an agent's liveness outlasts it (a router's SNAT moves
+                           # to another host this long after its SNAT host's agent stops)
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ class Topology:
     underlay_mtu: int = 1500
     api_bind: str = "127.0.0.1:9696"
     resync_interval: float = 10.0
+    lease_ttl: float = 2.0
 
     @property
     def api_url(self) -> str:
@@ -99,7 +102,18 @@ def parse_topology(data: dict[str, Any]) -> Topology:
         underlay_mtu=mtu,
         api_bind=str(data.get("api_bind", "127.0.0.1:9696")),
         resync_interval=float(data.get("resync_interval", 10.0)),
+        lease_ttl=_lease_ttl(data.get("lease_ttl", 2.0)),
     )
+
+
+def _lease_ttl(value: Any) -> float:
+    try:
+        ttl = float(value)
+    except (TypeError, ValueError):
+        raise LabError(f"topology: lease_ttl {value!r} is not a number of seconds") from None
+    if not 0.5 <= ttl <= 300:
+        raise LabError(f"topology: lease_ttl {ttl:g} out of range 0.5..300 seconds")
+    return ttl
 
 
 def load_topology(path: str | Path | None) -> Topology:
@@ -120,4 +134,5 @@ def topology_to_dict(topo: Topology) -> dict[str, Any]:
         "underlay_mtu": topo.underlay_mtu,
         "api_bind": topo.api_bind,
         "resync_interval": topo.resync_interval,
+        "lease_ttl": topo.lease_ttl,
     }

@@ -36,6 +36,9 @@ class HostPlan:
     port_needs: Mapping[str, frozenset[str]] = field(default_factory=dict)
     ports_down: frozenset[str] = frozenset()  # placed, but administratively down
     problems: tuple[Problem, ...] = ()  # what this host cannot realize, and why
+    # router-owned ports (interfaces, gateway, SNAT, floating IPs) whose status this host
+    # reports -> the devices each needs here
+    reported: Mapping[str, frozenset[str]] = field(default_factory=dict)
     # the compiled firewall (None with the firewall off): what each port gets, elements' sources
     firewall: FirewallPlan | None = field(default=None, compare=False)
 
@@ -100,7 +103,8 @@ def plan_host(view: HostView) -> HostPlan:
     state = KernelState.of(routers.records, b.bridges, b.vxlans, b.attachments, b.fdb, firewall)
     problems = tuple(sorted(set(b.problems), key=lambda p: (p.path, p.message)))
     return HostPlan(view.host, state, dict(sorted(b.port_devices.items())),
-                    dict(sorted(b.port_needs.items())), frozenset(b.ports_down), problems, fw)
+                    dict(sorted(b.port_needs.items())), frozenset(b.ports_down), problems,
+                    dict(routers.reported), fw)
 
 
 def _plan_routers(b: _Builder, here: list[Here]) -> RouterPlan:

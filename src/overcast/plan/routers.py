@@ -76,6 +76,9 @@ class RouterPlan:
     overlay: Overlay = field(default_factory=Overlay)
     fdb: tuple[FdbEntry, ...] = ()  # the SNAT ports' MACs, at their SNAT hosts
     problems: tuple[Problem, ...] = ()
+    # router-owned port id -> the devices it needs here, for the ports whose status this
+    # host reports (Here.reporter; a floating IP's port: the host of its VM)
+    reported: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,7 @@ class Here:
     external: Network | None = None
     snat_host: str | None = None
     floating_ips: tuple[FloatingIP, ...] = ()  # those of ports bound to this host
+    reporter: str = ""  # the host that reports the status of the router's own ports
 
     def networks(self, host: str) -> set[str]:
         """The networks this router needs a bridge for on ``host``."""
@@ -110,6 +114,10 @@ def routers_here(view: HostView) -> list[Here]:
         if port.device_owner in ROUTER_OWNERS and port.device_id:
             owned.setdefault((port.device_id, port.device_owner), []).append(port)
     networks = {n.id: n for n in view.networks}
+    hosts_on: dict[str, set[str]] = {}  # network id -> hosts with a port (not a router's) on it
+    for port in view.ports:
+        if port.binding_host_id and port.device_owner not in ROUTER_OWNERS:
+            hosts_on.setdefault(port.network_id, set()).add(port.binding_host_id)
     bound = {p.id for p in view.ports if p.binding_host_id == view.host}
     fips: dict[str, list[FloatingIP]] = {}
     for fip in view.floating_ips:
@@ -127,7 +135,8 @@ def routers_here(view: HostView) -> list[Here]:
                 item = replace(item, floating_ips=tuple(sorted(fips.get(router.id, ()),
                                                                key=lambda f: f.id)))
         if item.snat_host == view.host or any(p.network_id in local for p in ifaces):
-            out.append(item)
+            present = {h for p in ifaces for h in hosts_on.get(p.network_id, ())}
+            out.append(replace(item, reporter=item.snat_host or min(present, default="")))
     return out
 
 
@@ -170,7 +179,7 @@ def plan_routers(view: HostView, here: Sequence[Here], bridges: Mapping[str, Net
     overlay = Overlay(host_mac(view.underlay_ip), tuple(sorted(b.macs)), tuple(sorted(b.ips)),
                       tuple(sorted(b.devices)))
     return RouterPlan(tuple(b.records), tuple(b.attachments), overlay, tuple(sorted(b.fdb)),
-                      tuple(b.problems))
+                      tuple(b.problems), dict(sorted(b.reported.items())))
 
 
 @dataclass
@@ -185,13 +194,15 @@ class _Routers:
     ips: list[tuple[str, str, str]] = field(default_factory=list)
     devices: set[tuple[str, str]] = field(default_factory=set)
     fdb: list[FdbEntry] = field(default_factory=list)
+    reported: dict[str, frozenset[str]] = field(default_factory=dict)
 
     def router(self, item: Here) -> None:
         ns = names.router_netns(item.router.id, self.view.host)
         self.records.append(RouterNamespace(ns, names.router_mark(item.router.id)))
         connected: list[IPNetwork] = []
+        reports = item.reporter == self.view.host
         for port in item.interfaces:
-            cidrs = self.device(ns, port, names.ROUTER_IF_PREFIX)
+            cidrs = self.device(ns, port, names.ROUTER_IF_PREFIX, reports)
             connected += [ipaddress.ip_interface(c).network for c in cidrs]
             if cidrs:
                 self.records.extend(_neighbours(ns, names.router_if_name(port.id), port,
@@ -207,9 +218,11 @@ class _Routers:
         if nat_rules:
             self.records.append(nat(ns, nat_rules))
 
-    def device(self, ns: str, port: Port, prefix: str, host_length: bool = False) -> list[str]:
+    def device(self, ns: str, port: Port, prefix: str, reports: bool,
+               host_length: bool = False) -> list[str]:
         """A veth pair for one of the router's ports; its addresses ([] when
-        its network has no bridge here or it has no address)."""
+        its network has no bridge here or it has no address).  ``reports``:
+        this host reports the port's status (ACTIVE once its pair is in place)."""
         net = self.bridges.get(port.network_id)
         if net is None:
             return []  # its network cannot be planned here: the network's problem says why
@@ -222,6 +235,8 @@ class _Routers:
                                        names.router_port_mark(port.id), v6))
         self.records.extend(RouterAddress(ns, dev, c) for c in cidrs)
         self.attachments.append((peer, names.bridge_name(net.id), net.mtu))
+        if reports:
+            self.reported[port.id] = frozenset((peer,))
         return cidrs
 
     def overlay(self, port: Port, cidrs: list[str]) -> None:
@@ -251,14 +266,14 @@ class _Routers:
         if item.snat_host != self.view.host:
             return self.to_snat_host(ns, item, snat_ip)
         assert item.gateway is not None
-        gw_cidrs = self.device(ns, item.gateway, names.ROUTER_GW_PREFIX)
+        gw_cidrs = self.device(ns, item.gateway, names.ROUTER_GW_PREFIX, True)
         gw_ip = next((c.split("/")[0] for c in gw_cidrs if ":" not in c), None)
         if gw_ip is None:
             return []
         v4 = [net for net in connected if net.version == 4]  # the subnets, before the gateway's
         connected += [ipaddress.ip_interface(c).network for c in gw_cidrs]
         if item.snat is not None:
-            self.device(ns, item.snat, names.ROUTER_SNAT_PREFIX, host_length=True)
+            self.device(ns, item.snat, names.ROUTER_SNAT_PREFIX, True, host_length=True)
         enable = bool((item.router.external_gateway or {}).get("enable_snat", True))
         if enable:
             dev = names.router_if_name(item.gateway.id, names.ROUTER_GW_PREFIX)
@@ -299,6 +314,8 @@ class _Routers:
         rules: list[tuple[str, list[object]]] = []
         for fip in item.floating_ips:
             fixed, public = str(fip.fixed_ip_address), fip.floating_ip_address
+            if fip.floating_port_id:  # its status: ACTIVE here once its device is in place
+                self.reported[fip.floating_port_id] = frozenset((peer,))
             self.records += [RouterAddress(ns, dev, f"{public}/32"),
                              RouterRule(ns, NsRule(FIP_PRIORITY, f"{fixed}/32", FIP_TABLE)),
                              Announcement(ns, dev, public)]

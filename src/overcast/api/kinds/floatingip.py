@@ -26,14 +26,22 @@ def network_visible(ctx: Context, repo: Repo) -> Callable[[Network], bool]:
 
 
 def _extra(repo: Repo, fip: FloatingIP, out: dict[str, Any]) -> None:
-    out["status"] = "ACTIVE" if fip.port_id else "DOWN"
+    # ACTIVE once the agent of its port's host has it in place (its own port's status)
+    own = repo.get(Port, fip.floating_port_id) if fip.port_id and fip.floating_port_id else None
+    out["status"] = _status(repo, own)
     out["port_forwardings"] = []
     out["qos_policy_id"] = None
     target = repo.get(Port, fip.port_id) if fip.port_id else None
     out["port_details"] = None if target is None else {
         "name": target.name, "network_id": target.network_id,
         "mac_address": target.mac_address, "admin_state_up": target.admin_state_up,
-        "device_id": target.device_id, "device_owner": target.device_owner, "status": "ACTIVE"}
+        "device_id": target.device_id, "device_owner": target.device_owner,
+        "status": _status(repo, target)}
+
+
+def _status(repo: Repo, port: Port | None) -> str:
+    found = ports.realized(repo, port) if port is not None else None
+    return str(found["status"]) if found else "DOWN"
 
 
 SCHEMA = Schema(

@@ -100,12 +100,25 @@ def _status_value(raw: bytes | None) -> dict[str, Any] | None:
     return value
 
 
-def _render_extra(repo: Repo, port: Port, out: dict[str, Any]) -> None:
+def realized(repo: Repo, port: Port) -> dict[str, Any] | None:
+    """The status its agent wrote for ``port``, when it still holds: by the
+    host the port is bound to; an unbound router or floating IP port's by
+    whichever agent reports it.  None: no status that holds (DOWN)."""
     if repo.bulk:
         statuses: dict[str, Any] = repo.memo("port_status", lambda: _statuses(repo))
         status = statuses.get(port.id)
     else:
         status = _status_value(repo.tx.get(keys.port_status(port.id), track=False))
+    bound = port.binding_host_id
+    if bound and not (status and status["host"] == bound):
+        return None  # a status of another host (before a rebinding) is stale
+    if not bound and not port.device_owner.startswith((ROUTER_DEVICES, "network:floatingip")):
+        return None  # an unbound port has no host to be ACTIVE on (a router's: its agent's)
+    return status
+
+
+def _render_extra(repo: Repo, port: Port, out: dict[str, Any]) -> None:
+    status = realized(repo, port)
     hosts: set[str] = repo.memo("hosts", lambda: known_hosts(repo))
     out["fixed_ips"] = [{"subnet_id": f.subnet_id, "ip_address": f.ip_address}
                         for f in port.fixed_ips]
@@ -113,8 +126,6 @@ def _render_extra(repo: Repo, port: Port, out: dict[str, Any]) -> None:
         {"ip_address": p.ip_address, "mac_address": p.mac_address or port.mac_address}
         for p in port.allowed_address_pairs]
     bound = port.binding_host_id
-    if not (status and bound and status["host"] == bound):
-        status = None  # a status of another host (before a rebinding) is stale
     out["status"] = status["status"] if status else "DOWN"
     if not bound:
         out["binding:vif_type"] = "unbound"
