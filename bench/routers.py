@@ -158,6 +158,7 @@ class HandBuilt:
         _fab, self.inet, self.hosts = fabric(env, "hb")
         self.vms = vms_layout("hb", snat_host, fip_host, lambda n: f"02:00:00:82:00:{n:02x}")
         self.fip = HB_FIP
+        self.gateway_ip = HB_GATEWAY_IP
         for i, (h, _addr) in enumerate(self.hosts):
             self._host(i, h)
         for vm in self.vms.values():
@@ -263,9 +264,10 @@ class Overcast:
     """A private Overcast: API + one agent per host, external network, a router with
     net1 and net2 and a gateway, the VMs of :func:`vms_layout` and a floating IP."""
 
-    def __init__(self, env: Env, workdir: Path) -> None:
+    def __init__(self, env: Env, workdir: Path, firewall: str) -> None:
         self.env = env
         self.workdir = workdir
+        self.firewall = firewall
         self.store_url = f"sqlite:///{workdir}/store.db"
         _fab, self.inet, self.hosts = fabric(env, "ov")
         self.host_names = [f"bench-rt-h{i}" for i in range(1, HOSTS + 1)]
@@ -276,8 +278,9 @@ class Overcast:
                                 )["router"]["id"]
         for net in ("net1", "net2"):
             self.add_interface(net)
-        self.call("PUT", f"/v2.0/routers/{self.router}", {"router": {
-            "external_gateway_info": {"network_id": self.ext}}})
+        info = self.call("PUT", f"/v2.0/routers/{self.router}", {"router": {
+            "external_gateway_info": {"network_id": self.ext}}})["router"]["external_gateway_info"]
+        self.gateway_ip = str(info["external_fixed_ips"][0]["ip_address"])
         self.snat_host = self._snat_host()
         self.fip_host = 1 - self.snat_host
         self.vms = vms_layout("ov", self.snat_host, self.fip_host,
@@ -303,7 +306,7 @@ class Overcast:
         for (h, addr), name in zip(self.hosts, self.host_names, strict=True):
             argv = [py, "-m", "overcast.agent", "--host", name, "--store", self.store_url,
                     "--underlay-ip", addr, "--resync-interval", "10", "--log-level", "WARNING",
-                    "--physical-network", "external=ex0"]
+                    "--physical-network", "external=ex0", "--firewall", self.firewall]
             self.env.start(in_netns(h, argv), self.workdir / f"agent-{name}.log")
         self._wait(lambda: set(self.host_names) <= {
             a.get("host") for a in self.call("GET", "/v2.0/agents")["agents"] if a.get("alive")},
@@ -531,6 +534,45 @@ def until_ping(ns: str, dst: str, timeout: float = 30) -> None:
             raise BenchError(f"{ns} -> {dst}: no answer in {timeout:g}s")
 
 
+def echo_sources(ns: str, pinger: str, dst: str) -> set[str]:
+    """Source addresses of the echo requests that ``ns`` sees while ``pinger`` pings
+    ``dst`` (a raw ICMP socket in ``ns`` gets a copy of each)."""
+    sock = socket_in_netns(ns)
+    try:
+        run(in_ns(pinger, ["ping", "-n", "-c", "3", "-i", "0.05", "-W", "1", dst]))
+        seen = set()
+        while True:
+            try:
+                pkt = sock.recv(2048)
+            except BlockingIOError:
+                return seen
+            if pkt[(pkt[0] & 0x0F) * 4] == 8:
+                seen.add(socket.inet_ntoa(pkt[12:16]))
+    finally:
+        sock.close()
+
+
+def underlay_rx(host_ns: str) -> int:
+    link = json.loads(run(["ip", "-n", host_ns, "-j", "-s", "link", "show", "ul0"]).stdout)
+    return int(link[0]["stats64"]["rx"]["packets"])
+
+
+def check_paths(side: Overcast | HandBuilt) -> None:
+    """Each path is what its label says: the internet sees SNAT from the router's gateway
+    address and the FIP VM's traffic from its floating IP; the cross-host path crosses
+    the underlay."""
+    v, inet = side.vms, side.inet
+    for vm, want in ((v["s"], side.gateway_ip), (v["f"], side.fip)):
+        seen = echo_sources(inet, vm.ns, INET_IP)
+        if seen != {want}:
+            raise BenchError(f"{vm.ns} -> the internet: sources {sorted(seen)}, not {want}")
+    before = underlay_rx(side.hosts[1][0])
+    run(in_ns(v["a"].ns, ["ping", "-n", "-c", "20", "-i", "0.01", "-W", "1", v["c"].ip]))
+    if underlay_rx(side.hosts[1][0]) - before < 20:
+        raise BenchError(f"{v['a'].ns} -> {v['c'].ip}: fewer than 20 frames on host 2's "
+                         "underlay: not the cross-host path")
+
+
 def traffic(env: Env, sides: dict[str, dict[str, Ends]], tool: Path,
             args: argparse.Namespace) -> list[Path2]:
     """Every path on both sides, interleaved round by round (noise hits both alike)."""
@@ -642,7 +684,8 @@ def report(paths: list[Path2], lats: list[Latency], args: argparse.Namespace,
     out = [f"routers: tenant MTU {TENANT_MTU} (underlay {UNDERLAY_MTU}), external 1500; iperf3 "
            f"{args.seconds:g}s single stream, {args.pings} pings at 10 ms, conn_rate "
            f"{args.conn_seconds:g}s; median of {args.repeat} interleaved rounds; "
-           f"cpus={os.cpu_count()}, kernel {os.uname().release}; {quiet}"]
+           f"cpus={os.cpu_count()}, kernel {os.uname().release}; Overcast firewall "
+           f"{args.firewall}; {quiet}"]
     head = (f"{'path':<30}{'side':<11}{'Gbit/s':>8}{'best':>7}{'RTT p50':>9}{'p99 ms':>8}"
             f"{'conn/s':>9}{'ov/hb':>8}{'goal':>15}")
     out += ["", head, "-" * len(head)]
@@ -699,6 +742,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--conn-seconds", type=float, default=3.0,
                    help="conn_rate duration per NAT path (0: skip)")
     p.add_argument("--tries", type=int, default=50, help="tries per control-plane latency")
+    p.add_argument("--firewall", choices=["on", "off"], default="on",
+                   help="the agents' --firewall (off: the routing cost without security "
+                        "groups and port security)")
     p.add_argument("--keep-logs", action="store_true")
     args = p.parse_args(argv)
     if os.geteuid() != 0:
@@ -715,7 +761,7 @@ def main(argv: list[str] | None = None) -> int:
         before = loadavg()
         tool = compile_conn_rate(workdir)
         print("starting a private Overcast (API + 2 agents) and its router ...", flush=True)
-        ov = Overcast(env, workdir)
+        ov = Overcast(env, workdir, args.firewall)
         print(f"  SNAT host: {ov.host_names[ov.snat_host]}; floating IP {ov.fip} on "
               f"{ov.host_names[ov.fip_host]}", flush=True)
         print("building the hand-built counterpart ...", flush=True)
@@ -724,6 +770,8 @@ def main(argv: list[str] | None = None) -> int:
         for side in sides.values():
             for e in side.values():
                 until_ping(e.client, e.target)
+        check_paths(ov)
+        check_paths(hb)
         paths = traffic(env, sides, tool, args)
         lats = []
         if args.tries > 0:
