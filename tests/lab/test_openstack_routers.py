@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.clients.conftest import OSC
 
+from clients.conftest import OSC
 from overcast.lab import probe
 from overcast.lab.fabric import EXT_NS
 

@@ -223,10 +223,17 @@ def test_a_floating_ip_is_reached_from_the_internet_at_the_vms_host_and_moves_in
     moved = time.monotonic()
     lab.api.call("PUT", f"/v2.0/floatingips/{fip['id']}", {"floatingip": {
         "port_id": lab.vms["r1c"]["port_id"]}})
-    _until_ping(EXT_NS, address, timeout=1.0)
+    new_mac = fip_mac(rid, "host3")
+
+    def arrived() -> bool:  # the internet sends to the new host, and it answers
+        neigh = ipcmd.ip_json("neigh", "show", address, ns=EXT_NS)
+        return bool(neigh) and neigh[0].get("lladdr") == new_mac and \
+            probe.ping(EXT_NS, address, 1, "-W", "0.2").returncode == 0
+    deadline = moved + 1.0
+    while not arrived():
+        assert time.monotonic() < deadline, ipcmd.ip_json("neigh", "show", address, ns=EXT_NS)
+        time.sleep(0.02)
     took = time.monotonic() - moved
-    neigh = ipcmd.ip_json("neigh", "show", address, ns=EXT_NS)
-    assert neigh[0]["lladdr"] == fip_mac(rid, "host3"), neigh
     print(f"FIP moved to another host's VM: answering after {took:.2f}s")
     lab.api.call("PUT", f"/v2.0/floatingips/{fip['id']}", {"floatingip": {"port_id": None}})
     assert _fip_status(lab, fip["id"]) == "DOWN"
@@ -348,3 +355,31 @@ def test_when_the_snat_host_dies_another_host_takes_over_and_new_connections_wor
         control.wait_agents(lab.topo, [dead])
     _until(lambda: _snat_host(lab, rid) == dead, "the SNAT back on its first host")
     _until_ping(ns, "203.0.113.1")
+
+
+def test_two_projects_with_the_same_cidr_behind_two_routers_both_reach_the_internet(
+        lab: Lab, gateway: dict[str, Any]) -> None:
+    from overcast.lab.fabric import EXT_NS
+
+    public = gateway["public"]
+    gateways = {}
+    for project in ("same1", "same2"):
+        _, sub = lab.api.create_network(f"{project}-net", "10.9.0.0/24", "10.9.0.1",
+                                        project_id=project)
+        router = lab.api.call("POST", "/v2.0/routers", {"router": {
+            "name": f"{project}-router", "project_id": project,
+            "external_gateway_info": {"network_id": public["id"]}}})["router"]
+        lab.api.call("PUT", f"/v2.0/routers/{router['id']}/add_router_interface",
+                     {"subnet_id": sub["id"]})
+        gateways[project] = router["external_gateway_info"]["external_fixed_ips"][0]["ip_address"]
+        for host in ("host1", "host2"):  # the same address on the same hosts in both projects
+            lab.vm(f"{project}-{host}", host, f"{project}-net", f"10.9.0.{10 + int(host[-1])}")
+    for name in lab.vms:
+        if name.startswith("same"):
+            _until_ping(lab.vms[name]["netns"], "203.0.113.1")
+    for project, address in gateways.items():
+        with probe.Capture(EXT_NS, "oc-ext0", "icmp") as seen:
+            for host in ("host1", "host2"):
+                pinged(lab, f"{project}-{host}", "203.0.113.1")
+        assert _request_sources(seen.frames) == {address}, (project, seen.frames)
+    assert len(set(gateways.values())) == 2
