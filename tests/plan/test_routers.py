@@ -215,10 +215,11 @@ SUB_EXT = "e0000000-0000-4000-8000-0000000000e1"
 
 
 def with_gateway(*ports: Port, hosts: tuple[str, ...] = ("h2", "h3"),
-                 fips: tuple[FloatingIP, ...] = ()) -> tuple[HostPlan, ...]:
+                 fips: tuple[FloatingIP, ...] = (),
+                 routes: tuple[HostRoute, ...] = ()) -> tuple[HostPlan, ...]:
     """The router of ``world`` with an external gateway (203.0.113.5) and a
     SNAT port (10.0.1.2); ``hosts`` map the external network's physical network."""
-    networks, base, router = world(*ports)
+    networks, base, router = world(*ports, routes=routes)
     ext = replace(net(EXT, type_="flat", mtu=1500), physical_network="external",
                   router_external=True)
     gateway = replace(port(0x20, EXT, ""), device_owner=ROUTER_GATEWAY, device_id=ROUTER,
@@ -337,3 +338,19 @@ def test_one_host_reports_the_routers_own_ports_the_snat_host_when_there_is_one(
     reporters = {p.host: set(p.reported) for p in plans if p.reported}
     gateway, snat_port = port(0x20, EXT, "").id, port(0x21, NET_A, "").id
     assert reporters == {snat: {base[0].id, base[1].id, gateway, snat_port}}
+
+
+def test_a_floating_ips_port_reaches_the_networks_behind_static_routes_by_the_main_table() -> None:
+    vm1 = vm(1, NET_A, "h1", SUB_A, "10.0.1.5")
+    fip = FloatingIP(id="f1000000-0000-4000-8000-0000000000f1", floating_network_id=EXT,
+                     floating_ip_address="203.0.113.50", port_id=vm1.id,
+                     fixed_ip_address="10.0.1.5", router_id=ROUTER)
+    # 192.168.100.0/24 is behind a VM of subnet A; 0.0.0.0/0 and an unconnected nexthop are not
+    routes = (HostRoute("192.168.100.0/24", "10.0.1.7"), HostRoute("0.0.0.0/0", "10.0.2.9"),
+              HostRoute("198.51.100.0/24", "10.9.9.9"))
+    h1 = with_gateway(vm1, fips=(fip,), hosts=("h1", "h2", "h3"), routes=routes)[0]
+    # else the rule from 10.0.1.5 sends them to table 16: out to the internet, SNAT to the FIP
+    assert {(r.rule.priority, r.rule.src, r.rule.dst, r.rule.table)
+            for r in h1.state[RouterRule]} == {
+        (1000, "", "10.0.1.0/24", 254), (1000, "", "10.0.2.0/24", 254),
+        (1000, "", "192.168.100.0/24", 254), (2000, "10.0.1.5/32", "", 16)}

@@ -211,9 +211,11 @@ class _Routers:
         routes = list(item.router.routes)
         nat_rules: list[tuple[str, list[object]]] = []
         if item.gateway is not None:
-            subnets = list(connected)  # the router's own, before the gateway's joins them
+            # the router's own subnets (before the gateway's join them) and what it reaches
+            # through them
+            inside = _inside(connected, item.router.routes)
             routes += self.snat(ns, item, connected, nat_rules)
-            nat_rules += self.floating(ns, item, subnets)
+            nat_rules += self.floating(ns, item, inside)
         self.records.extend(_routes(ns, item.router.id, routes, connected, self.problems))
         if nat_rules:
             self.records.append(nat(ns, nat_rules))
@@ -292,7 +294,9 @@ class _Routers:
         ports' traffic leaves by it: policy rules send traffic to the
         router's own subnets to the main table first, then a floating IP's
         port to ``FIP_TABLE`` (the external subnet on ``qf-``, the default
-        route out of it).  The NAT rules, to add to the router's."""
+        route out of it).  ``connected``: the router's subnets and the
+        networks behind its static routes (:func:`_inside`).  The NAT rules,
+        to add to the router's."""
         ext = item.external
         if not item.floating_ips or ext is None or ext.id not in self.bridges:
             return []
@@ -407,6 +411,20 @@ def _neighbours(ns: str, dev: str, iface: Port, ports: Iterable[Port]) -> list[R
             for p in ports if p.network_id == iface.network_id and p.binding_host_id
             and p.device_owner not in ROUTER_OWNERS and p.mac_address
             for f in p.fixed_ips if f.subnet_id in subnets]
+
+
+def _inside(subnets: Sequence[IPNetwork], routes: Iterable[HostRoute]) -> list[IPNetwork]:
+    """The router's subnets and the IPv4 networks its static routes reach
+    through a nexthop on one of them (the default route left out): traffic
+    to those stays inside the router, a floating IP's port's too."""
+    out = list(subnets)
+    for route in routes:
+        dst = ipaddress.ip_network(route.destination, strict=False)
+        hop = ipaddress.ip_address(route.nexthop)
+        if dst.version == 4 and dst.prefixlen and dst not in out and any(
+                hop in net for net in subnets if net.version == 4):
+            out.append(dst)
+    return out
 
 
 def _routes(ns: str, router_id: str, routes: Iterable[HostRoute], connected: Sequence[IPNetwork],
