@@ -3,6 +3,7 @@ rules against FakeKernel (the same subsystem code the driver runs)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 from overcast.agent.reconciler import reconcile
@@ -354,3 +355,14 @@ def test_a_floating_ips_port_reaches_the_networks_behind_static_routes_by_the_ma
             for r in h1.state[RouterRule]} == {
         (1000, "", "10.0.1.0/24", 254), (1000, "", "10.0.2.0/24", 254),
         (1000, "", "192.168.100.0/24", 254), (2000, "10.0.1.5/32", "", 16)}
+
+
+def test_snat_covers_the_networks_behind_the_routers_static_routes() -> None:
+    # else their traffic leaves the gateway port with its private source address
+    plans = with_gateway(vm(1, NET_A, "h1", SUB_A, "10.0.1.5"),
+                         routes=(HostRoute("192.168.100.0/24", "10.0.1.7"),))
+    (snat,) = snat_host_of(plans)
+    (nat_,) = next(p for p in plans if p.host == snat).state[RouterNat]
+    sources = [json.loads(text)[1]["match"]["right"]["prefix"] for _, text in nat_.rules]
+    assert sources == [{"addr": "10.0.1.0", "len": 24}, {"addr": "10.0.2.0", "len": 24},
+                       {"addr": "192.168.100.0", "len": 24}]

@@ -214,7 +214,7 @@ class _Routers:
             # the router's own subnets (before the gateway's join them) and what it reaches
             # through them
             inside = _inside(connected, item.router.routes)
-            routes += self.snat(ns, item, connected, nat_rules)
+            routes += self.snat(ns, item, connected, inside, nat_rules)
             nat_rules += self.floating(ns, item, inside)
         self.records.extend(_routes(ns, item.router.id, routes, connected, self.problems))
         if nat_rules:
@@ -251,12 +251,14 @@ class _Routers:
         self.macs.append((vxlan, port.mac_address.lower(), port.id))
         self.ips.extend((vxlan, c.split("/")[0], port.id) for c in cidrs if ":" not in c)
 
-    def snat(self, ns: str, item: Here, connected: list[IPNetwork],
+    def snat(self, ns: str, item: Here, connected: list[IPNetwork], inside: list[IPNetwork],
              nat_rules: list[tuple[str, list[object]]]) -> list[HostRoute]:
         """SNAT on the router's SNAT host: its gateway port on the external
         network, its SNAT port on a subnet (for the other hosts' routers),
-        the default route out and the SNAT rules.  Elsewhere: the default
-        route to the SNAT port.  The routes, to add to the router's own."""
+        the default route out and the SNAT rules (for the router's subnets
+        and the networks behind its static routes: ``inside``).  Elsewhere:
+        the default route to the SNAT port.  The routes, to add to the
+        router's own."""
         rid = item.router.id
         if any(r.destination == DEFAULT4 for r in item.router.routes):
             return []  # the router's own default route wins
@@ -272,7 +274,7 @@ class _Routers:
         gw_ip = next((c.split("/")[0] for c in gw_cidrs if ":" not in c), None)
         if gw_ip is None:
             return []
-        v4 = [net for net in connected if net.version == 4]  # the subnets, before the gateway's
+        v4 = [net for net in inside if net.version == 4]
         connected += [ipaddress.ip_interface(c).network for c in gw_cidrs]
         if item.snat is not None:
             self.device(ns, item.snat, names.ROUTER_SNAT_PREFIX, True, host_length=True)
