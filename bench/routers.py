@@ -134,7 +134,8 @@ def fabric(env: Env, tag: str) -> tuple[str, str, list[tuple[str, str]]]:
 
 def fast_arp(ns: str, dev: str) -> None:
     """ARP retried every 10 ms (not 1 s): a first-ping time is not ARP-retry bound."""
-    sysctls(ns, f"net.ipv4.neigh.{dev}.retrans_time_ms=10", f"net.ipv4.neigh.{dev}.mcast_solicit=100")
+    sysctls(ns, f"net.ipv4.neigh.{dev}.retrans_time_ms=10",
+            f"net.ipv4.neigh.{dev}.mcast_solicit=100")
 
 
 def vm_namespace(env: Env, vm: Vm, host_ns: str, host_end: str) -> None:
@@ -660,16 +661,22 @@ def _timed(lat: Latency, sock: socket.socket, dst: str, action: Callable[[], Any
 
 
 def add_interface_latency(ov: Overcast, tries: int) -> Latency:
-    """net3 (VM d on host 2) added to the router, pinged from a (net1, host 1): both hosts'
-    routers must have the new interface (the request is routed on host 1, the reply on
-    host 2).  Between tries the interface is removed and its qr- device waited out of both
-    router namespaces; d's neighbour cache is flushed (the new interface port has a new
-    gateway MAC, which a real VM would learn only after its stale entry times out)."""
+    """net3 (VM d on the non-SNAT host) added to the router, pinged from s (net1, on the
+    SNAT host): both hosts' routers must have the new interface (the request is routed on
+    s's host, the reply on d's).  The client is on the SNAT host because there the router's
+    default route leaves by the gateway port: on another host it is the SNAT port on a
+    tenant subnet, and a client on that subnet gets an ICMP redirect to it for the not yet
+    routed destination (router namespaces send redirects), after which its requests go to
+    the SNAT host's router and the first ping no longer shows its own host's router.
+    Between tries the interface is removed and its qr- device waited out of both router
+    namespaces; d's neighbour cache is flushed (the new interface port has a new gateway
+    MAC, which a real VM would learn only after its stale entry times out)."""
     lat = Latency("add_router_interface -> first routed ping")
-    d = Vm("d", f"{PREFIX}ov-vm-d", 1, "net3", "10.81.3.12", "fa:16:3e:b7:00:20", str(uuid.uuid4()))
+    d = Vm("d", f"{PREFIX}ov-vm-d", ov.fip_host, "net3", "10.81.3.12", "fa:16:3e:b7:00:20",
+           str(uuid.uuid4()))
     ov.plug(d)
     ov.wait_active([d.port_id])
-    sock = socket_in_netns(ov.vms["a"].ns)
+    sock = socket_in_netns(ov.vms["s"].ns)
     try:
         for _ in range(tries):
             ip("neigh", "flush", "dev", "eth0", ns=d.ns)
