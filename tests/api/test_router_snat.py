@@ -93,3 +93,13 @@ def test_the_agents_list_says_which_live_host_does_snat(client: Direct, store: M
     assert agents["h2"]["configurations"]["snat_routers"] == [router["id"]]
     assert agents["h1"]["configurations"]["snat_routers"] == []
     assert agents["h3"]["configurations"]["snat_routers"] == []  # not alive
+
+
+def test_a_route_via_the_snat_ports_address_is_refused(client: Direct, ext: Obj) -> None:
+    router = router_with(client, ext)
+    interface(client, router, "10.0.1.0/24")
+    (port,) = snat_ports(client, router)
+    hop = port["fixed_ips"][0]["ip_address"]
+    r = client.put(f"/v2.0/routers/{router['id']}",
+                   {"router": {"routes": [{"destination": "192.0.2.0/24", "nexthop": hop}]}})
+    assert_error(r, 400, "the nexthop is used by router", type="InvalidRoutes")

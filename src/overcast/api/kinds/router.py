@@ -13,7 +13,7 @@ from overcast.api.kinds import port as ports
 from overcast.api.kinds import router_snat
 from overcast.api.repo import Repo
 from overcast.api.resource import Attr, Schema, stored
-from overcast.model.types import FloatingIP, HostRoute, Network, Port, Router, Subnet
+from overcast.model.types import ROUTER_SNAT, FloatingIP, HostRoute, Network, Port, Router, Subnet
 
 GATEWAY = "network:router_gateway"
 INTERFACE = "network:router_interface"
@@ -154,9 +154,12 @@ def interfaces(repo: Repo, router_id: str) -> list[Port]:
 
 def _check_routes(repo: Repo, router: Router) -> None:
     """Each nexthop on one of the router's subnets and not one of its own
-    addresses (extraroute_db._validate_routes_nexthop)."""
+    addresses, its SNAT port's included: the SNAT host would route the
+    traffic to itself (extraroute_db._validate_routes_nexthop: every port
+    of the router)."""
     cidrs = [ipaddress.ip_network(s.cidr) for s in _attached_subnets(repo, router)]
-    own = {ipaddress.ip_address(f.ip_address) for p in _router_ports(repo, router)
+    snat = repo.where(Port, device_id=router.id, device_owner=ROUTER_SNAT)
+    own = {ipaddress.ip_address(f.ip_address) for p in [*_router_ports(repo, router), *snat]
            for f in p.fixed_ips}
     for i, route in enumerate(router.routes):
         try:
