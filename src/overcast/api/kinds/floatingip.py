@@ -26,17 +26,26 @@ def network_visible(ctx: Context, repo: Repo) -> Callable[[Network], bool]:
 
 
 def _extra(repo: Repo, fip: FloatingIP, out: dict[str, Any]) -> None:
-    # ACTIVE once the agent of its port's host has it in place (its own port's status)
-    own = repo.get(Port, fip.floating_port_id) if fip.port_id and fip.floating_port_id else None
-    out["status"] = _status(repo, own)
+    target = repo.get(Port, fip.port_id) if fip.port_id else None
+    out["status"] = _fip_status(repo, fip, target)
     out["port_forwardings"] = []
     out["qos_policy_id"] = None
-    target = repo.get(Port, fip.port_id) if fip.port_id else None
     out["port_details"] = None if target is None else {
         "name": target.name, "network_id": target.network_id,
         "mac_address": target.mac_address, "admin_state_up": target.admin_state_up,
         "device_id": target.device_id, "device_owner": target.device_owner,
         "status": _status(repo, target)}
+
+
+def _fip_status(repo: Repo, fip: FloatingIP, target: Port | None) -> str:
+    """ACTIVE once the agent of its port's host has it in place: its own
+    port's status as that host wrote it (another host's is the one it had
+    before the floating IP moved, or left by an agent that is gone)."""
+    own = repo.get(Port, fip.floating_port_id) if target and fip.floating_port_id else None
+    found = ports.realized(repo, own) if own is not None else None
+    if not found or target is None or found.get("host") != target.binding_host_id:
+        return "DOWN"
+    return str(found["status"])
 
 
 def _status(repo: Repo, port: Port | None) -> str:
