@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -25,8 +26,16 @@ def own_lab(lab_session: LabSession) -> Iterator[None]:
     topo = parse_topology({"hosts": 2, "resync_interval": RESYNC})
     try:
         control.up(topo)
-        vm.Api(topo.api_url).create_network("net-down", "10.7.0.0/24")
+        api = vm.Api(topo.api_url)
+        _, sub = api.create_network("net-down", "10.7.0.0/24")
         vm.create("d1", "host1", "net-down")
+        router = api.call("POST", "/v2.0/routers", {"router": {"name": "r-down"}})["router"]
+        api.call("PUT", f"/v2.0/routers/{router['id']}/add_router_interface",
+                 {"subnet_id": sub["id"]})
+        deadline = time.monotonic() + 10.0  # the agent on host1 makes the router's namespace
+        while not fabric.router_namespaces(["host1"]):
+            assert time.monotonic() < deadline, "no router namespace on host1"
+            time.sleep(0.05)
         yield
     finally:
         control.down(quiet=True)  # whatever the test left
@@ -46,6 +55,7 @@ def test_lab_down_removes_everything_ours_and_nothing_else(
     remaining = ipcmd.netns_list()
     assert not set(made) & set(remaining)
     assert fabric.lab_namespaces() == []
+    assert fabric.router_namespaces(["host1", "host2"]) == []  # the agents' routers too
     assert not any(processes.is_running(p) for p in procs)
     assert not state.state_file().exists()
     assert lab_session.foreign_ns in remaining
