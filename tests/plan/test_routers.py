@@ -366,3 +366,28 @@ def test_snat_covers_the_networks_behind_the_routers_static_routes() -> None:
     sources = [json.loads(text)[1]["match"]["right"]["prefix"] for _, text in nat_.rules]
     assert sources == [{"addr": "10.0.1.0", "len": 24}, {"addr": "10.0.2.0", "len": 24},
                        {"addr": "192.168.100.0", "len": 24}]
+
+
+def test_a_static_route_via_the_external_network_is_the_snat_hosts_and_a_floating_ips() -> None:
+    vm1 = vm(1, NET_A, "h2", SUB_A, "10.0.1.5")
+    fip = FloatingIP(id="f1000000-0000-4000-8000-0000000000f1", floating_network_id=EXT,
+                     floating_ip_address="203.0.113.50", port_id=vm1.id,
+                     fixed_ip_address="10.0.1.5", router_id=ROUTER)
+    route = HostRoute("198.51.100.0/24", "203.0.113.254")
+    plans = with_gateway(vm1, fips=(fip,), routes=(route,), hosts=("h1", "h2", "h3"))
+    assert [p.host for p in plans if any(r.ifname.startswith("qg-")
+                                         for r in p.state[RouterPort])] == ["h1"]
+    assert RouterRoute(router_netns(ROUTER, "h1"), "198.51.100.0/24", "203.0.113.254") \
+        in plans[0].state[RouterRoute]
+    # h2 is no SNAT host: its other ports' traffic goes there by the default route (no problem
+    # to say), and the floating IP's port leaves by qf- through that nexthop
+    h2 = plans[1]
+    assert h2.problems == ()
+    assert [(r.dst, r.gateway) for r in h2.state[RouterRoute] if r.table == 254] == [
+        ("0.0.0.0/0", "10.0.1.2")]
+    assert RouterRoute(router_netns(ROUTER, "h2"), "198.51.100.0/24", "203.0.113.254", 16,
+                       router_if_name(ROUTER, "qf-")) in h2.state[RouterRoute]
+    kernel = FakeKernel()
+    kernel.add_device("eth9", kind="veth")
+    kernel.add_device(tap_name(vm1.id))
+    converged(kernel, h2)

@@ -216,7 +216,9 @@ class _Routers:
             inside = _inside(connected, item.router.routes)
             routes += self.snat(ns, item, connected, inside, nat_rules)
             nat_rules += self.floating(ns, item, inside)
-        self.records.extend(_routes(ns, item.router.id, routes, connected, self.problems))
+        outside = self.external_subnets(item.gateway) if item.gateway is not None else []
+        self.records.extend(_routes(ns, item.router.id, routes, connected, outside,
+                                    self.problems))
         if nat_rules:
             self.records.append(nat(ns, nat_rules))
 
@@ -296,7 +298,8 @@ class _Routers:
         ports' traffic leaves by it: policy rules send traffic to the
         router's own subnets to the main table first, then a floating IP's
         port to ``FIP_TABLE`` (the external subnet on ``qf-``, the default
-        route out of it).  ``connected``: the router's subnets and the
+        route out of it, and the router's static routes via the external
+        network).  ``connected``: the router's subnets and the
         networks behind its static routes (:func:`_inside`).  The NAT rules,
         to add to the router's."""
         ext = item.external
@@ -315,6 +318,8 @@ class _Routers:
         self.attachments.append((peer, names.bridge_name(ext.id), ext.mtu))
         self.records.append(RouterRoute(ns, DEFAULT4, hop, FIP_TABLE, dev))
         self.records += [RouterRoute(ns, str(net), "", FIP_TABLE, dev) for net in on_link]
+        self.records += [RouterRoute(ns, dst, hop_, FIP_TABLE, dev)
+                         for dst, hop_ in _via(item.router.routes, on_link)]
         self.records += [RouterRule(ns, NsRule(FIP_MAIN_PRIORITY, "", MAIN_TABLE, dst=str(net)))
                          for net in connected if net.version == 4]
         rules: list[tuple[str, list[object]]] = []
@@ -429,15 +434,31 @@ def _inside(subnets: Sequence[IPNetwork], routes: Iterable[HostRoute]) -> list[I
     return out
 
 
+def _via(routes: Iterable[HostRoute], nets: Sequence[IPNetwork]) -> list[tuple[str, str]]:
+    """(destination, nexthop) of the static routes through a nexthop on one
+    of ``nets`` (the default route left out; of two to one destination, the
+    first)."""
+    out: dict[str, str] = {}
+    for route in routes:
+        dst = str(ipaddress.ip_network(route.destination, strict=False))
+        hop = ipaddress.ip_address(route.nexthop)
+        if dst != DEFAULT4 and dst not in out and any(hop in net for net in nets):
+            out[dst] = route.nexthop
+    return list(out.items())
+
+
 def _routes(ns: str, router_id: str, routes: Iterable[HostRoute], connected: Sequence[IPNetwork],
-            problems: list[Problem]) -> list[RouterRoute]:
+            outside: Sequence[IPNetwork], problems: list[Problem]) -> list[RouterRoute]:
     """The router's static routes whose nexthop is on one of its networks
     here (the default route to the SNAT host or out of the gateway port is
-    one of them)."""
+    one of them).  One via the external network (``outside``) is the SNAT
+    host's only: elsewhere the default route takes its traffic there."""
     out = []
     for route in routes:
         hop = ipaddress.ip_address(route.nexthop)
         if not any(hop in net for net in connected if net.version == hop.version):
+            if any(hop in net for net in outside if net.version == hop.version):
+                continue
             problems.append(Problem(f"router/{router_id}",
                                     f"route {route.destination} via {route.nexthop}: the nexthop "
                                     "is on no interface of the router on this host"))
