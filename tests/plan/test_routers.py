@@ -391,3 +391,19 @@ def test_a_static_route_via_the_external_network_is_the_snat_hosts_and_a_floatin
     kernel.add_device("eth9", kind="veth")
     kernel.add_device(tap_name(vm1.id))
     converged(kernel, h2)
+
+
+def test_of_two_routes_to_one_destination_the_first_is_made_and_the_second_is_said() -> None:
+    # the API takes both (two nexthops are two routes); the kernel refuses a second route
+    # to one destination on every pass
+    routes = (HostRoute("192.168.100.0/24", "10.0.1.8"), HostRoute("192.168.100.0/24", "10.0.1.7"))
+    networks, ports, router = world(vm(1, NET_A, "h1", SUB_A, "10.0.1.5"), routes=routes)
+    result = plan("h1", networks, ports, router)
+    assert [(r.dst, r.gateway) for r in result.state[RouterRoute]] == [
+        ("192.168.100.0/24", "10.0.1.8")]
+    assert [p.message for p in result.problems] == [
+        "route 192.168.100.0/24 via 10.0.1.7: the route via 10.0.1.8 takes 192.168.100.0/24 "
+        "(one route per destination)"]
+    kernel = FakeKernel()
+    kernel.add_device(tap_name(ports[2].id))
+    converged(kernel, result)

@@ -35,6 +35,7 @@ from overcast.model.types import (
     Subnet,
 )
 from overcast.plan import names
+from overcast.plan.adverts import Advert
 from overcast.plan.firewall_expr import match, meta, payload
 from overcast.plan.raw import NsRule
 from overcast.plan.subsystems.announce import Announcement
@@ -79,6 +80,7 @@ class RouterPlan:
     # router-owned port id -> the devices it needs here, for the ports whose status this
     # host reports (Here.reporter; a floating IP's port: the host of its VM)
     reported: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    adverts: tuple[Advert, ...] = ()  # router advertisements on IPv6 interfaces
 
 
 @dataclass(frozen=True)
@@ -179,7 +181,7 @@ def plan_routers(view: HostView, here: Sequence[Here], bridges: Mapping[str, Net
     overlay = Overlay(host_mac(view.underlay_ip), tuple(sorted(b.macs)), tuple(sorted(b.ips)),
                       tuple(sorted(b.devices)))
     return RouterPlan(tuple(b.records), tuple(b.attachments), overlay, tuple(sorted(b.fdb)),
-                      tuple(b.problems), dict(sorted(b.reported.items())))
+                      tuple(b.problems), dict(sorted(b.reported.items())), tuple(sorted(b.adverts)))
 
 
 @dataclass
@@ -195,6 +197,7 @@ class _Routers:
     devices: set[tuple[str, str]] = field(default_factory=set)
     fdb: list[FdbEntry] = field(default_factory=list)
     reported: dict[str, frozenset[str]] = field(default_factory=dict)
+    adverts: list[Advert] = field(default_factory=list)
 
     def router(self, item: Here) -> None:
         ns = names.router_netns(item.router.id, self.view.host)
@@ -208,6 +211,7 @@ class _Routers:
                 self.records.extend(_neighbours(ns, names.router_if_name(port.id), port,
                                                 self.view.ports))
                 self.overlay(port, cidrs)
+                self.advertise(ns, port)
         routes = list(item.router.routes)
         nat_rules: list[tuple[str, list[object]]] = []
         if item.gateway is not None:
@@ -242,6 +246,16 @@ class _Routers:
         if reports:
             self.reported[port.id] = frozenset((peer,))
         return cidrs
+
+    def advertise(self, ns: str, port: Port) -> None:
+        """Router advertisements for the interface's IPv6 subnets with an ``ipv6_ra_mode``."""
+        subnets = [self.subnets[f.subnet_id] for f in port.fixed_ips if f.subnet_id in self.subnets]
+        ra = [s for s in subnets if s.ip_version == 6 and s.ipv6_ra_mode]
+        if ra:
+            net = self.bridges[port.network_id]
+            self.adverts.append(Advert(ns, names.router_if_name(port.id),
+                                       port.mac_address.lower(), net.mtu, str(ra[0].ipv6_ra_mode),
+                                       tuple(sorted(s.cidr for s in ra))))
 
     def overlay(self, port: Port, cidrs: list[str]) -> None:
         """A gateway's MAC and IPs: kept off its network's VXLAN device."""
@@ -452,8 +466,10 @@ def _routes(ns: str, router_id: str, routes: Iterable[HostRoute], connected: Seq
     """The router's static routes whose nexthop is on one of its networks
     here (the default route to the SNAT host or out of the gateway port is
     one of them).  One via the external network (``outside``) is the SNAT
-    host's only: elsewhere the default route takes its traffic there."""
-    out = []
+    host's only: elsewhere the default route takes its traffic there.  Of
+    two to one destination the first is made (no multipath: the kernel
+    refuses a second route to it)."""
+    out: dict[str, RouterRoute] = {}
     for route in routes:
         hop = ipaddress.ip_address(route.nexthop)
         if not any(hop in net for net in connected if net.version == hop.version):
@@ -463,6 +479,11 @@ def _routes(ns: str, router_id: str, routes: Iterable[HostRoute], connected: Seq
                                     f"route {route.destination} via {route.nexthop}: the nexthop "
                                     "is on no interface of the router on this host"))
             continue
-        out.append(RouterRoute(ns, str(ipaddress.ip_network(route.destination, strict=False)),
-                               route.nexthop))
-    return out
+        dst = str(ipaddress.ip_network(route.destination, strict=False))
+        if dst in out:
+            problems.append(Problem(f"router/{router_id}", f"route {dst} via {route.nexthop}: "
+                                    f"the route via {out[dst].gateway} takes {dst} (one route "
+                                    "per destination)"))
+            continue
+        out[dst] = RouterRoute(ns, dst, route.nexthop)
+    return list(out.values())
