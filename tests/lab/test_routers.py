@@ -383,3 +383,46 @@ def test_two_projects_with_the_same_cidr_behind_two_routers_both_reach_the_inter
                 pinged(lab, f"{project}-{host}", "203.0.113.1")
         assert _request_sources(seen.frames) == {address}, (project, seen.frames)
     assert len(set(gateways.values())) == 2
+
+
+def _v6_network(lab: Lab, name: str, prefix: str) -> dict[str, Any]:
+    net = lab.api.call("POST", "/v2.0/networks", {"network": {"name": name}})["network"]
+    subnet: dict[str, Any] = lab.api.call("POST", "/v2.0/subnets", {"subnet": {
+        "network_id": net["id"], "ip_version": 6, "cidr": prefix,
+        "ipv6_ra_mode": "slaac", "ipv6_address_mode": "slaac"}})["subnet"]
+    return subnet
+
+
+def _ipv6_on(lab: Lab, name: str) -> str:
+    """IPv6 on in VM ``name`` (the lab makes VMs without), with router
+    advertisements accepted; the address its port has (EUI-64 of its MAC)."""
+    ns = lab.vms[name]["netns"]
+    for key in ("net.ipv6.conf.all.disable_ipv6", "net.ipv6.conf.eth0.disable_ipv6"):
+        ipcmd.sysctl(ns, key, "0")
+    ipcmd.sysctl(ns, "net.ipv6.conf.eth0.accept_ra", "1")
+    port = lab.api.call("GET", f"/v2.0/ports/{lab.vms[name]['port_id']}")["port"]
+    return str(port["fixed_ips"][0]["ip_address"])
+
+
+def test_ipv6_subnets_are_routed_with_addresses_and_routes_from_router_advertisements(
+        lab: Lab) -> None:
+    subs = [_v6_network(lab, f"v6-{n}", f"2001:db8:{n}::/64") for n in ("a", "b")]
+    router = lab.api.call("POST", "/v2.0/routers", {"router": {"name": "r-v6"}})["router"]
+    for s in subs:
+        lab.api.call("PUT", f"/v2.0/routers/{router['id']}/add_router_interface",
+                     {"subnet_id": s["id"]})
+    lab.vm("v6a", "host1", "v6-a")
+    lab.vm("v6b", "host2", "v6-b")
+    addresses = {name: _ipv6_on(lab, name) for name in ("v6a", "v6b")}
+
+    def configured(name: str) -> bool:  # SLAAC gave the port's own address and a default route
+        ns = lab.vms[name]["netns"]
+        shown = probe.in_ns(ns, ["ip", "-6", "addr", "show", "dev", "eth0"]).stdout
+        route = probe.in_ns(ns, ["ip", "-6", "route", "show", "default"]).stdout
+        return addresses[name] in shown and "tentative" not in shown and "via fe80::" in route
+    for name in addresses:
+        _until(lambda n=name: configured(n), f"{name} configured by router advertisements")
+    deadline = time.monotonic() + CONVERGE
+    while probe.ping(lab.vms["v6a"]["netns"], addresses["v6b"], 1, "-W", "0.3").returncode:
+        assert time.monotonic() < deadline, "no routed IPv6 ping v6a (host1) -> v6b (host2)"
+    pinged(lab, "v6a", addresses["v6b"])

@@ -12,9 +12,10 @@ from typing import Any
 
 from overcast.agent.liveness import LEASE_TTL, Liveness
 from overcast.agent.loop import AgentLoop
-from overcast.agent.reconciler import Reconciler
+from overcast.agent.reconciler import AdvertSink, Reconciler
 from overcast.agent.view import ModelView
 from overcast.linux.devices import list_tap_devices
+from overcast.linux.kernel import Kernel
 from overcast.store import Store, open_store
 
 log = logging.getLogger("overcast.agent")
@@ -97,25 +98,41 @@ def physical_networks(pairs: list[tuple[str, str]]) -> dict[str, str]:
     return mapping
 
 
-def run(args: argparse.Namespace) -> int:
-    from overcast.linux.netlink import NetlinkKernel
-
-    features = detect_features()
-    firewall = args.firewall == "on"
-    blocked = firewall_blocked(features) if firewall else ""
+def _blocked(features: dict[str, Any], firewall: bool) -> str:
+    """Why the firewall cannot run here ("" when it can or is off), said in the log."""
+    if not firewall:
+        log.warning("firewall off: no port security and no security groups on this host")
+        return ""
+    blocked = firewall_blocked(features)
     if blocked:
         log.error("%s: no port joins a bridge and every port is DOWN (fail closed); "
                   "--firewall off runs them without port security and security groups", blocked)
-    store: Store = open_store(args.store)
-    beat_store: Store = open_store(args.store)  # the keep-alive thread's own connection
-    kernel = NetlinkKernel(host=args.host)
-    if not firewall:
-        log.warning("firewall off: no port security and no security groups on this host")
-    physical = physical_networks(args.physical_networks)
+    return blocked
+
+
+def _reconciler(args: argparse.Namespace, store: Store, kernel: Kernel, firewall: bool,
+                blocked: str, physical: dict[str, str], advertiser: AdvertSink) -> Reconciler:
     reconciler = Reconciler(args.host, args.underlay_ip, store, kernel, ModelView(),
                             firewall=firewall)
     reconciler.firewall_blocked = blocked
     reconciler.physical_networks = physical
+    reconciler.advertiser = advertiser
+    return reconciler
+
+
+def run(args: argparse.Namespace) -> int:
+    from overcast.linux.netlink import NetlinkKernel
+    from overcast.linux.ra_sender import Advertiser
+
+    features = detect_features()
+    firewall = args.firewall == "on"
+    blocked = _blocked(features, firewall)
+    store: Store = open_store(args.store)
+    beat_store: Store = open_store(args.store)  # the keep-alive thread's own connection
+    kernel = NetlinkKernel(host=args.host)
+    physical = physical_networks(args.physical_networks)
+    advertiser = Advertiser()  # the routers' IPv6 router advertisements
+    reconciler = _reconciler(args, store, kernel, firewall, blocked, physical, advertiser)
     # what the loop polls between passes: the workload devices, and Overcast's
     # nft tables (a table deleted by hand is repaired at once, not at the resync)
     loop = AgentLoop(store, reconciler, args.resync_interval,
@@ -133,11 +150,13 @@ def run(args: argparse.Namespace) -> int:
     loop.full_read()
     liveness.register()
     liveness.start()
+    advertiser.start()
     log.info("agent %s up: underlay %s, store %s, resync every %gs",
              args.host, args.underlay_ip, args.store, args.resync_interval)
     try:
         loop.run()
     finally:
+        advertiser.stop()
         liveness.stop(revoke=True)
         kernel.close()
         store.close()

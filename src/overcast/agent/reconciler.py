@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 from overcast.agent.conntrack_sweep import Sweep, sweep_conntrack
 from overcast.agent.status import (
@@ -27,6 +28,7 @@ from overcast.agent.view import ModelView
 from overcast.linux.kernel import Kernel
 from overcast.model import keys
 from overcast.plan import HostPlan, plan_host
+from overcast.plan.adverts import Advert
 from overcast.plan.diff import diff
 from overcast.plan.firewall_admits import Flow
 from overcast.plan.firewall_counters import hits
@@ -89,6 +91,10 @@ class PassResult:
         return not self.changes and not self.errors
 
 
+class AdvertSink(Protocol):
+    def update(self, adverts: Iterable[Advert]) -> None: ...
+
+
 class Reconciler:
     def __init__(self, host: str, underlay_ip: str, store: Store, kernel: Kernel,
                  view: ModelView, clock: Callable[[], float] = time.monotonic,
@@ -100,6 +106,8 @@ class Reconciler:
         # why this kernel cannot enforce the firewall (a missing feature), "" if it can:
         # then, with the firewall on, no port joins a bridge and every port is DOWN
         self.firewall_blocked = ""
+        # where the routers' IPv6 advertisements go (the agent's advertiser thread; None: none)
+        self.advertiser: AdvertSink | None = None
         self.underlay_ip = underlay_ip
         self.store = store
         self.kernel = kernel
@@ -137,6 +145,8 @@ class Reconciler:
         missing = missing_devices(plan, observed, changes, errors)
         statuses.update(self._unplannable(plan))
         self.report(statuses, _enforced(plan, statuses))
+        if self.advertiser is not None:  # after the apply: their interfaces exist now
+            self.advertiser.update(plan.adverts)
         self.report_counters(plan, self.kernel.observe(fresh=True) if due else observed, due)
         waiting = sorted(p for p, dev in plan.port_devices.items()
                          if dev not in observed.devices_present)

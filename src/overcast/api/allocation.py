@@ -149,7 +149,16 @@ def _assign_one(repo: Repo, port: Port, net: Network, subnets: dict[str, Subnet]
     if subnet is None:
         raise BadRequest(f"Invalid input for fixed_ips. Reason: subnet {subnet_id} is not on "
                          f"network {net.id}.")
-    if ip is None:
+    automatic = (subnet.ipv6_address_mode in validate.AUTO_ADDRESS_MODES
+                 and not port.device_owner.startswith("network:router"))
+    if automatic and ip is not None and ip != ipam.eui64_address(subnet.cidr, port.mac_address):
+        raise BadRequest(f"IPv6 address {ip} cannot be directly assigned to a port on subnet "
+                         f"{subnet.id} as the subnet is configured for automatic addresses",
+                         type="AllocationOnAutoAddressSubnet")
+    if automatic:  # the address the guest makes itself from its MAC (SLAAC)
+        ip = _requested_ip(repo, port, subnet, ipam.eui64_address(subnet.cidr, port.mac_address),
+                           path)
+    elif ip is None:
         ip = _free_ip(repo, subnet, net)
     else:
         ip = _requested_ip(repo, port, subnet, ip, path)

@@ -102,3 +102,12 @@ def _ints_not_in(a: int, b: int, used: set[int]) -> Iterator[int]:
         if n not in used:
             yield n
         n += 1
+
+
+def eui64_address(cidr: str, mac: str) -> str:
+    """The address a host makes on a /64 from its MAC (SLAAC, RFC 4291's
+    modified EUI-64): what Neutron gives a port on an automatic-address subnet."""
+    b = bytes.fromhex(mac.replace(":", ""))
+    iid = bytes([b[0] ^ 0x02, b[1], b[2], 0xFF, 0xFE, b[3], b[4], b[5]])
+    net = ipaddress.ip_network(cidr)
+    return str(ipaddress.ip_address(int(net.network_address) | int.from_bytes(iid, "big")))

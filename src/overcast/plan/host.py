@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from overcast.model.problems import Problem
 from overcast.model.types import Network, Port
 from overcast.plan import names
+from overcast.plan.adverts import Advert
 from overcast.plan.diff import kinds
 from overcast.plan.firewall import FirewallPlan, compile_firewall
 from overcast.plan.routers import Here, RouterPlan, plan_routers, routers_here
@@ -39,6 +40,7 @@ class HostPlan:
     # router-owned ports (interfaces, gateway, SNAT, floating IPs) whose status this host
     # reports -> the devices each needs here
     reported: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    adverts: tuple[Advert, ...] = ()  # the routers' IPv6 router advertisements (sent, not kept)
     # the compiled firewall (None with the firewall off): what each port gets, elements' sources
     firewall: FirewallPlan | None = field(default=None, compare=False)
 
@@ -104,7 +106,7 @@ def plan_host(view: HostView) -> HostPlan:
     problems = tuple(sorted(set(b.problems), key=lambda p: (p.path, p.message)))
     return HostPlan(view.host, state, dict(sorted(b.port_devices.items())),
                     dict(sorted(b.port_needs.items())), frozenset(b.ports_down), problems,
-                    dict(routers.reported), fw)
+                    dict(routers.reported), routers.adverts, fw)
 
 
 def _plan_routers(b: _Builder, here: list[Here]) -> RouterPlan:

@@ -35,6 +35,7 @@ from overcast.model.types import (
     Subnet,
 )
 from overcast.plan import names
+from overcast.plan.adverts import Advert
 from overcast.plan.firewall_expr import match, meta, payload
 from overcast.plan.raw import NsRule
 from overcast.plan.subsystems.announce import Announcement
@@ -79,6 +80,7 @@ class RouterPlan:
     # router-owned port id -> the devices it needs here, for the ports whose status this
     # host reports (Here.reporter; a floating IP's port: the host of its VM)
     reported: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    adverts: tuple[Advert, ...] = ()  # router advertisements on IPv6 interfaces
 
 
 @dataclass(frozen=True)
@@ -173,13 +175,16 @@ def host_mac(underlay_ip: str) -> str:
 def plan_routers(view: HostView, here: Sequence[Here], bridges: Mapping[str, Network]) -> RouterPlan:
     """The routers ``here``, on the networks planned on this host
     (``bridges``: network id -> network, those whose bridge exists here)."""
-    b = _Routers(view, {s.id: s for s in view.subnets}, bridges)
+    on: dict[str, list[Port]] = {}  # network id -> its ports (each interface's neighbours)
+    for port in view.ports:
+        on.setdefault(port.network_id, []).append(port)
+    b = _Routers(view, {s.id: s for s in view.subnets}, bridges, on)
     for item in here:
         b.router(item)
     overlay = Overlay(host_mac(view.underlay_ip), tuple(sorted(b.macs)), tuple(sorted(b.ips)),
                       tuple(sorted(b.devices)))
     return RouterPlan(tuple(b.records), tuple(b.attachments), overlay, tuple(sorted(b.fdb)),
-                      tuple(b.problems), dict(sorted(b.reported.items())))
+                      tuple(b.problems), dict(sorted(b.reported.items())), tuple(sorted(b.adverts)))
 
 
 @dataclass
@@ -187,6 +192,7 @@ class _Routers:
     view: HostView
     subnets: Mapping[str, Subnet]
     bridges: Mapping[str, Network]
+    ports_on: Mapping[str, Sequence[Port]]
     records: list[object] = field(default_factory=list)
     attachments: list[tuple[str, str, int]] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
@@ -195,6 +201,7 @@ class _Routers:
     devices: set[tuple[str, str]] = field(default_factory=set)
     fdb: list[FdbEntry] = field(default_factory=list)
     reported: dict[str, frozenset[str]] = field(default_factory=dict)
+    adverts: list[Advert] = field(default_factory=list)
 
     def router(self, item: Here) -> None:
         ns = names.router_netns(item.router.id, self.view.host)
@@ -206,8 +213,9 @@ class _Routers:
             connected += [ipaddress.ip_interface(c).network for c in cidrs]
             if cidrs:
                 self.records.extend(_neighbours(ns, names.router_if_name(port.id), port,
-                                                self.view.ports))
+                                                self.ports_on.get(port.network_id, ())))
                 self.overlay(port, cidrs)
+                self.advertise(ns, port)
         routes = list(item.router.routes)
         nat_rules: list[tuple[str, list[object]]] = []
         if item.gateway is not None:
@@ -242,6 +250,16 @@ class _Routers:
         if reports:
             self.reported[port.id] = frozenset((peer,))
         return cidrs
+
+    def advertise(self, ns: str, port: Port) -> None:
+        """Router advertisements for the interface's IPv6 subnets with an ``ipv6_ra_mode``."""
+        subnets = [self.subnets[f.subnet_id] for f in port.fixed_ips if f.subnet_id in self.subnets]
+        ra = [s for s in subnets if s.ip_version == 6 and s.ipv6_ra_mode]
+        if ra:
+            net = self.bridges[port.network_id]
+            self.adverts.append(Advert(ns, names.router_if_name(port.id),
+                                       port.mac_address.lower(), net.mtu, str(ra[0].ipv6_ra_mode),
+                                       tuple(sorted(s.cidr for s in ra))))
 
     def overlay(self, port: Port, cidrs: list[str]) -> None:
         """A gateway's MAC and IPs: kept off its network's VXLAN device."""
