@@ -103,3 +103,16 @@ def test_a_route_via_the_snat_ports_address_is_refused(client: Direct, ext: Obj)
     r = client.put(f"/v2.0/routers/{router['id']}",
                    {"router": {"routes": [{"destination": "192.0.2.0/24", "nexthop": hop}]}})
     assert_error(r, 400, "the nexthop is used by router", type="InvalidRoutes")
+
+
+def test_a_port_on_an_automatic_address_subnet_gets_the_eui64_of_its_mac(client: Direct) -> None:
+    net = client.network(name="v6")
+    sub = client.post("/v2.0/subnets", {"subnet": {
+        "network_id": net["id"], "ip_version": 6, "cidr": "2001:db8:a::/64",
+        "ipv6_ra_mode": "slaac", "ipv6_address_mode": "slaac"}}).body["subnet"]
+    port = client.post("/v2.0/ports", {"port": {
+        "network_id": net["id"], "mac_address": "fa:16:3e:12:34:56"}}).body["port"]
+    assert port["fixed_ips"] == [{"subnet_id": sub["id"], "ip_address": "2001:db8:a:0:f816:3eff:fe12:3456"}]
+    refused = client.post("/v2.0/ports", {"port": {
+        "network_id": net["id"], "fixed_ips": [{"subnet_id": sub["id"], "ip_address": "2001:db8:a::7"}]}})
+    assert_error(refused, 400, "cannot be directly assigned", type="AllocationOnAutoAddressSubnet")
