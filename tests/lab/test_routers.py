@@ -145,7 +145,7 @@ def _with_gateway(lab: Lab) -> dict[str, Any]:
     routed = lab.tenant("routed", _routed)
     router = lab.api.call("PUT", f"/v2.0/routers/{routed['router']['id']}", {"router": {
         "external_gateway_info": {"network_id": public["id"]}}})["router"]
-    # a group of their own lets ICMP and TCP 5001 in from anywhere to r2b and r1c (the
+    # a group of their own lets ICMP and TCP 5001 in from anywhere to the VMs (the
     # project's default group, which other tests' VMs share, is left alone)
     group = lab.api.call("POST", "/v2.0/security-groups", {"security_group": {
         "name": "from-the-internet"}})["security_group"]
@@ -153,7 +153,7 @@ def _with_gateway(lab: Lab) -> dict[str, Any]:
         lab.api.call("POST", "/v2.0/security-group-rules", {"security_group_rule": {
             "security_group_id": group["id"], "direction": "ingress", "protocol": proto,
             "port_range_min": port, "port_range_max": port, "remote_ip_prefix": "0.0.0.0/0"}})
-    for name in ("r2b", "r1c"):
+    for name in ("r1a", "r2a", "r2b", "r1c"):
         port = lab.api.call("GET", f"/v2.0/ports/{lab.vms[name]['port_id']}")["port"]
         lab.api.call("PUT", f"/v2.0/ports/{port['id']}", {"port": {
             "security_groups": [*port["security_groups"], group["id"]]}})
@@ -235,10 +235,44 @@ def test_a_floating_ip_is_reached_from_the_internet_at_the_vms_host_and_moves_in
         time.sleep(0.02)
     took = time.monotonic() - moved
     print(f"FIP moved to another host's VM: answering after {took:.2f}s")
-    lab.api.call("PUT", f"/v2.0/floatingips/{fip['id']}", {"floatingip": {"port_id": None}})
-    assert _fip_status(lab, fip["id"]) == "DOWN"
-    _until(lambda: probe.ping(EXT_NS, address, 1, "-W", "0.3").returncode != 0,
-           "the disassociated FIP stops answering")
+    lab.api.call("DELETE", f"/v2.0/floatingips/{fip['id']}")
+
+
+
+def test_a_disassociated_floating_ip_stops_even_a_flow_running_through_the_change(
+        lab: Lab, gateway: dict[str, Any]) -> None:
+    """Its conntrack entry, which would keep the flow's NAT, goes with the
+    address. (The VM is on the SNAT host: there the replies of a flow whose
+    entry stayed would still leave by the gateway port, de-NATed to the
+    floating IP, and the flow would go on.)"""
+    from overcast.lab.fabric import EXT_NS
+
+    from .test_firewall_groups import ping_replies
+    from .traffic import Running
+
+    snat = _snat_host(lab, gateway["router"]["id"])
+    vm = next(v for v in lab.vms.values() if v["host"] == snat and v["name"] in ("r1a", "r2b", "r1c"))
+    # a second VM there keeps a floating IP on the router's qf- device, which stays
+    keeper = lab.vms.get("fip-keeper") or lab.vm("fip-keeper", str(snat), "routed-1")
+    kept = lab.api.call("POST", "/v2.0/floatingips", {"floatingip": {
+        "floating_network_id": gateway["public"]["id"], "port_id": keeper["port_id"]}})
+    fip = lab.api.call("POST", "/v2.0/floatingips", {"floatingip": {
+        "floating_network_id": gateway["public"]["id"], "port_id": vm["port_id"]}})["floatingip"]
+    address = fip["floating_ip_address"]
+    _until_ping(EXT_NS, address)
+    try:
+        with Running(EXT_NS, ["ping", "-n", "-D", "-i", "0.05", address]) as running:
+            running.wait_line("icmp_seq=3")
+            cut = time.time()
+            lab.api.call("PUT", f"/v2.0/floatingips/{fip['id']}",
+                         {"floatingip": {"port_id": None}})
+            assert _fip_status(lab, fip["id"]) == "DOWN"
+            time.sleep(1.5)  # the flow runs on: its replies must stop within the first second
+            replies = ping_replies(running.interrupt())
+        assert replies[-1][0] < cut + 1.0, f"replies went on {replies[-1][0] - cut:.2f}s after"
+    finally:
+        for made in (fip, kept["floatingip"]):
+            lab.api.call("DELETE", f"/v2.0/floatingips/{made['id']}")
 
 
 # --- restart, MTU and ICMP errors through the router and NAT ---------------------------

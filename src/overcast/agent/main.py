@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import logging
+import resource
 import signal
 import sys
 from types import FrameType
@@ -98,6 +99,18 @@ def physical_networks(pairs: list[tuple[str, str]]) -> dict[str, str]:
     return mapping
 
 
+def _more_files() -> None:
+    """The soft limit of open files up to the hard one: each router namespace
+    holds a few sockets of the agent's (its reader, nftables, the writer)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 1 << 20 if hard == resource.RLIM_INFINITY else hard  # (the kernel's nr_open)
+    if soft < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        except (ValueError, OSError) as exc:
+            log.warning("open files stay limited to %d: %s", soft, exc)
+
+
 def _blocked(features: dict[str, Any], firewall: bool) -> str:
     """Why the firewall cannot run here ("" when it can or is off), said in the log."""
     if not firewall:
@@ -124,6 +137,7 @@ def run(args: argparse.Namespace) -> int:
     from overcast.linux.netlink import NetlinkKernel
     from overcast.linux.ra_sender import Advertiser
 
+    _more_files()
     features = detect_features()
     firewall = args.firewall == "on"
     blocked = _blocked(features, firewall)
@@ -138,8 +152,11 @@ def run(args: argparse.Namespace) -> int:
     loop = AgentLoop(store, reconciler, args.resync_interval,
                      list_devices=lambda: list_tap_devices() | kernel.table_handles())
     # the agents list shows the mappings as Neutron's agents do (configurations.bridge_mappings)
+    # routers: this host can have them (their gateway MACs need the firewall); the SNAT of a
+    # router is only ever given to such a host
     liveness = Liveness(beat_store, args.host, args.underlay_ip,
-                        {**features, "bridge_mappings": physical}, args.lease_ttl)
+                        {**features, "bridge_mappings": physical,
+                         "routers": firewall and not blocked}, args.lease_ttl)
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         log.info("signal %d: stopping (kernel state is left as it is)", signum)
@@ -147,8 +164,8 @@ def run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    liveness.register()  # first: the first pass sees this host alive (a SNAT candidate)
     loop.full_read()
-    liveness.register()
     liveness.start()
     advertiser.start()
     log.info("agent %s up: underlay %s, store %s, resync every %gs",

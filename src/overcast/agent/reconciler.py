@@ -122,7 +122,8 @@ class Reconciler:
 
     def run_pass(self) -> PassResult:
         plan = plan_host(self.view.host_view(self.host, self.underlay_ip, self.firewall,
-                                             self.physical_networks))
+                                             self.physical_networks,
+                                             self.firewall and not self.firewall_blocked))
         self._log_problems(plan)
         blocked = self.firewall_blocked if self.firewall else ""
         if blocked:

@@ -126,18 +126,25 @@ class ModelView:
         return {name: str(value["underlay_ip"]) for name, value in self.hosts_raw.items()
                 if value.get("underlay_ip")}
 
-    def physnet_hosts(self, host: str, physical_networks: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
-        """Physical network -> the live hosts that map it (``host``: this
-        one, alive, with its own mappings)."""
+    def physnet_hosts(self, host: str, physical_networks: Mapping[str, str],
+                      routers: bool = True) -> dict[str, tuple[str, ...]]:
+        """Physical network -> the live hosts that map it and can have
+        routers (their registration says ``routers``: the firewall runs
+        there).  ``host`` is this one, with its own mappings and ``routers``,
+        counted only while it holds its liveness lease: an agent whose lease
+        expired (stopped too long, cut off the store) gives up its SNAT as
+        the others take it over."""
         out: dict[str, set[str]] = {}
         for name, value in self.hosts_raw.items():
-            if name == host or name not in self.alive:
+            features = value.get("features") or {}
+            if name == host or name not in self.alive or not features.get("routers"):
                 continue
-            mappings = (value.get("features") or {}).get("bridge_mappings") or {}
+            mappings = features.get("bridge_mappings") or {}
             for physnet in mappings if isinstance(mappings, dict) else ():
                 out.setdefault(str(physnet), set()).add(name)
-        for physnet in physical_networks:
-            out.setdefault(physnet, set()).add(host)
+        if routers and host in self.alive:
+            for physnet in physical_networks:
+                out.setdefault(physnet, set()).add(host)
         return {physnet: tuple(sorted(hosts)) for physnet, hosts in sorted(out.items())}
 
     def ports(self) -> list[Port]:
@@ -162,7 +169,8 @@ class ModelView:
         return list(self.models["address_group"].values())
 
     def host_view(self, host: str, underlay_ip: str, firewall: bool = True,
-                  physical_networks: Mapping[str, str] | None = None) -> HostView:
+                  physical_networks: Mapping[str, str] | None = None,
+                  routers: bool | None = None) -> HostView:
         """Every port of every host (the firewall needs the members of remote
         groups wherever they are bound), every security group, rule and
         address group."""
@@ -175,7 +183,8 @@ class ModelView:
                         address_groups=self.address_groups(),
                         physical_networks=dict(physical_networks or {}),
                         routers=self._tuple("router"), subnets=self._tuple("subnet"),
-                        physnet_hosts=self.physnet_hosts(host, physical_networks or {}),
+                        physnet_hosts=self.physnet_hosts(
+                            host, physical_networks or {}, firewall if routers is None else routers),
                         floating_ips=self._tuple("floatingip"))
 
     def port_status(self, port_id: str) -> dict[str, Any] | None:

@@ -35,7 +35,7 @@ IPCTNL_MSG_CT_GET, IPCTNL_MSG_CT_DELETE = 1, 2
 NLMSG_ERROR, NLMSG_DONE = 2, 3
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP = 0x1, 0x4, 0x300
 NLA_F_NESTED, NLA_TYPE_MASK = 0x8000, 0x3FFF
-CTA_TUPLE_ORIG, CTA_ZONE = 1, 18
+CTA_TUPLE_ORIG, CTA_TUPLE_REPLY, CTA_ZONE = 1, 2, 18
 CTA_TUPLE_IP, CTA_TUPLE_PROTO = 1, 2
 CTA_IP_V4_SRC, CTA_IP_V4_DST, CTA_IP_V6_SRC, CTA_IP_V6_DST = 1, 2, 3, 4
 CTA_PROTO_NUM, CTA_PROTO_SRC_PORT, CTA_PROTO_DST_PORT = 1, 2, 3
@@ -87,6 +87,19 @@ class Conntrack:
         for msg in self._replies({seq}, dump=True):
             flow = _flow(msg)
             if flow is not None and flow.zone in wanted:
+                out.append(flow)
+        return out
+
+    def touching(self, address: str) -> list[Flow]:
+        """Every entry (any zone) whose original or reply direction goes to
+        ``address``: the flows a NAT to or from it made (its original tuple)."""
+        body = NFGENMSG.pack(socket.AF_UNSPEC, 0, 0)
+        seq = self._send([(IPCTNL_MSG_CT_GET, NLM_F_REQUEST | NLM_F_DUMP, body)])[0]
+        wanted = str(ipaddress.ip_address(address))
+        out: list[Flow] = []
+        for msg in self._replies({seq}, dump=True):
+            flow = _flow(msg)
+            if flow is not None and wanted in (flow.dst, _reply_dst(msg)):
                 out.append(flow)
         return out
 
@@ -212,6 +225,17 @@ def _parsed(payload: bytes) -> Flow | None:
         return Flow(zone, version, src, dst, num, word, _be16(proto.get(id_)))
     return Flow(zone, version, src, dst, num, _be16(proto.get(CTA_PROTO_SRC_PORT)),
                 _be16(proto.get(CTA_PROTO_DST_PORT)))
+
+
+def _reply_dst(payload: bytes) -> str:
+    """The destination of an entry's reply direction ("" when it has none)."""
+    try:
+        top = _attrs(payload, NFGENMSG.size)
+        ip = _attrs(_attrs(top.get(CTA_TUPLE_REPLY, b"")).get(CTA_TUPLE_IP, b""))
+        raw = ip.get(CTA_IP_V4_DST) or ip.get(CTA_IP_V6_DST)
+        return str(ipaddress.ip_address(raw)) if raw and len(raw) in (4, 16) else ""
+    except (IndexError, ValueError, struct.error):
+        return ""
 
 
 def _be16(value: bytes | None) -> int:

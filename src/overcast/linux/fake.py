@@ -215,6 +215,9 @@ class FakeKernel:
     def ns_garp(self, netns: str, dev: str, ip: str) -> None:
         self.namespaces.garp(netns, dev, ip)
 
+    def ns_forget(self, netns: str, ip: str) -> None:
+        self.namespaces.space(netns).forgotten.append(ip)
+
     def conntrack_flows(self, zones: Collection[int]) -> list[Flow]:
         return self.conntrack.flows(zones)
 

@@ -29,6 +29,7 @@ class FakeNamespace:
     rules: set[NsRule] = field(default_factory=set)
     nft: FakeNft = field(default_factory=FakeNft)
     garps: list[tuple[str, str]] = field(default_factory=list)  # (dev, ip) announced
+    forgotten: list[str] = field(default_factory=list)  # addresses whose conntrack went
 
     def row(self) -> Netns:
         tables = [row for row in self.nft.rows() if _table_of(row).startswith(NFT_TABLE_PREFIX)]

@@ -351,6 +351,10 @@ class NetlinkKernel:
         self._flushed()
         self._routers.garp(netns, dev, ip)
 
+    def ns_forget(self, netns: str, ip: str) -> None:
+        self._flushed()
+        self._routers.forget(netns, ip)
+
     def nft(self, commands: list[dict[str, Any]]) -> None:
         """One JSON batch; the tables it marks are created first (module doc)."""
         self._flushed()

@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
+from overcast.linux.conntrack import Conntrack
 from overcast.linux.devices import NETNS_RUN_DIR, PROC_IPV6_CONF, entered_netns
 from overcast.linux.garp import send_garp
 from overcast.linux.netns_mount import check_shared, mount_new, unmount
@@ -46,7 +47,21 @@ from overcast.plan.raw import (
 DUMP_ATTEMPTS = 5
 RTNH_F_ONLINK = 0x4
 RT_SCOPE_LINK = 253
-FORWARDING = ("/proc/sys/net/ipv4/ip_forward", "/proc/sys/net/ipv6/conf/all/forwarding")
+# a router namespace's sysctls (KernelIO.netns_add): path -> value; all but IPv6's must exist.
+# "default" before any device is made (a new device takes it); "all" for what combines with it
+_CONF = "/proc/sys/net/ipv4/conf/"
+SETTINGS = {
+    "/proc/sys/net/ipv4/ip_forward": "1",
+    "/proc/sys/net/ipv6/conf/all/forwarding": "1",
+    **{f"{_CONF}{scope}/{key}": value for scope in ("default", "all") for key, value in (
+        ("rp_filter", "0"),  # asymmetric paths: out by the SNAT port, back by a gateway
+        ("arp_ignore", "1"),  # a device answers ARP for its own addresses only
+        ("arp_announce", "2"),
+        ("arp_notify", "1"),
+        ("send_redirects", "0"),  # never tell a VM to go round its own router (to the SNAT port)
+    )},
+}
+OPTIONAL = frozenset({"/proc/sys/net/ipv6/conf/all/forwarding"})
 T = TypeVar("T")
 
 
@@ -164,11 +179,12 @@ class RouterNamespaces:
         unmount(name, path)
 
     def forwarding(self, name: str) -> None:
-        """``KernelIO.netns_forwarding``: IPv4 and IPv6 forwarding on."""
+        """``KernelIO.netns_forwarding``: IPv4 and IPv6 forwarding on, and the
+        other sysctls of a router namespace (``SETTINGS``)."""
         self._writing(name)
         with entered_netns(self._path(name)):
-            for path in FORWARDING:
-                _write_sysctl(path, "1", missing_ok=path != FORWARDING[0])
+            for path, value in SETTINGS.items():
+                _write_sysctl(path, value, missing_ok=path in OPTIONAL)
 
     def link_set(self, netns: str, dev: str, mac: str, mtu: int, up: bool, ipv6: bool) -> None:
         """``KernelIO.ns_link_set``: IPv6 is set before the device goes up."""
@@ -251,6 +267,21 @@ class RouterNamespaces:
             raise KernelRefusal(f"router namespace {netns}: {dev}: gratuitous ARP for {ip}: "
                                 f"{exc}") from None
 
+    def forget(self, netns: str, ip: str) -> int:
+        """``KernelIO.ns_forget``: the namespace's conntrack entries to or
+        from ``ip`` deleted (a floating IP that left); how many went."""
+        self._writing(netns)
+        try:
+            with entered_netns(self._path(netns)):
+                ct = Conntrack()
+            try:
+                return ct.delete(ct.touching(ip))
+            finally:
+                ct.close()
+        except OSError as exc:
+            raise KernelRefusal(f"router namespace {netns}: conntrack entries of {ip}: "
+                                f"{exc}") from None
+
     # --- sockets ------------------------------------------------------------
     def _path(self, name: str) -> str:
         return os.path.join(self._run_dir, name)
@@ -326,16 +357,16 @@ def add_veth(ipr: IPRoute, name: str, alias: str, mtu: int, peer: str, netns_pat
 
 # --- reading one namespace ------------------------------------------------------
 def _forwarding() -> bool:
-    """Both forwarding sysctls on, read in the calling thread's namespace
-    (``/proc/sys/net`` is the namespace of the thread that opens it).  No
-    IPv6 in the kernel (no file) leaves IPv4 alone to say."""
-    for path in FORWARDING:
+    """Every sysctl of ``SETTINGS`` as it should be, read in the calling
+    thread's namespace (``/proc/sys/net`` is the namespace of the thread
+    that opens it).  No IPv6 in the kernel (no file) leaves IPv4 alone to say."""
+    for path, value in SETTINGS.items():
         try:
             with open(path) as f:
-                if f.read().strip() != "1":
+                if f.read().strip() != value:
                     return False
         except FileNotFoundError:
-            if path == FORWARDING[0]:
+            if path not in OPTIONAL:
                 raise
     return True
 

@@ -111,7 +111,9 @@ class Netns:
 
     name: str
     mark: str  # the ifalias of its ``lo``: the ownership mark
-    forwarding: bool  # net.ipv4.ip_forward and net.ipv6.conf.all.forwarding both on
+    # net.ipv4.ip_forward, net.ipv6.conf.all.forwarding and the other sysctls of a router
+    # namespace (KernelIO.netns_add) all as Overcast sets them
+    forwarding: bool
     links: tuple[NsLink, ...] = ()
     addresses: tuple[NsAddress, ...] = ()
     neighbours: tuple[NsNeighbour, ...] = ()
@@ -205,7 +207,8 @@ class KernelIO(Protocol):
         (routed paths are asymmetric: out by the SNAT port, back by the
         gateway), arp_ignore 1 and arp_announce 2 (a device answers ARP for
         its own addresses only), arp_notify 1 (a device that comes up
-        announces its addresses).  A namespace of that name that exists is adopted
+        announces its addresses), send_redirects 0 (a router never sends
+        a VM to the SNAT port round itself).  A namespace of that name that exists is adopted
         when it has no mark (we crashed while making it), else refused."""
         ...
 
@@ -256,6 +259,12 @@ class KernelIO(Protocol):
     def ns_garp(self, netns: str, dev: str, ip: str) -> None:
         """Send one gratuitous ARP for ``ip`` from ``dev`` in ``netns`` (a
         floating IP that moved here: the external network learns its new place)."""
+        ...
+
+    def ns_forget(self, netns: str, ip: str) -> None:
+        """Delete the conntrack entries in ``netns`` whose original or reply
+        direction goes to ``ip`` (a floating IP that left: no flow keeps
+        its NAT)."""
         ...
 
     def nft(self, commands: list[dict[str, Any]]) -> None:

@@ -32,7 +32,7 @@ def _snat_hosts(repo: Repo, alive: set[str]) -> dict[str, str]:
     """Router id -> the host doing its SNAT: as every agent decides it (the
     live hosts that map its external network's physical network)."""
     mappings = {h.host: (h.features.get("bridge_mappings") or {}) for h in repo.all(Host)
-                if h.host in alive}
+                if h.host in alive and h.features.get("routers")}
     networks = {n.id: n for n in repo.all(Network) if n.router_external}
     routed = {p.device_id for p in repo.where(Port, device_owner=ROUTER_INTERFACE)}
     out = {}

@@ -1,8 +1,9 @@
 """A router's SNAT port: where its SNAT host receives the traffic that the
 other hosts' routers send out without a floating IP (docs/routers.md).
 
-A router has exactly one while it has an external gateway with
-``enable_snat`` and at least one IPv4 interface: a port owned by the router
+A router has exactly one while it has an external gateway and at least
+one IPv4 interface (with ``enable_snat`` off too: its traffic then leaves
+by the gateway un-NATed, as in Neutron, and still through the SNAT host): a port owned by the router
 (``network:router_centralized_snat``, as Neutron DVR's), on the subnet of
 one of its IPv4 interfaces, bound to no host (the agents place it on the
 router's SNAT host).  It costs one address on that subnet, and the
@@ -40,8 +41,7 @@ def sync(repo: Repo, router: Router) -> None:
 
 
 def _snat_on(router: Router) -> bool:
-    gateway = router.external_gateway or {}
-    return bool(gateway) and bool(gateway.get("enable_snat", True))
+    return bool(router.external_gateway)
 
 
 def _ipv4_interface_subnets(repo: Repo, router: Router) -> list[Subnet]:

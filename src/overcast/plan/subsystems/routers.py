@@ -36,6 +36,7 @@ from typing import Any
 from overcast.plan.firewall_expr import canonical, rule_text
 from overcast.plan.names import (
     NFT_TABLE_PREFIX,
+    ROUTER_FIP_PREFIX,
     ROUTER_IF_PREFIXES,
     ROUTER_PORT_PREFIX,
     router_of_mark,
@@ -342,6 +343,8 @@ def apply(io: KernelIO, change: Change) -> None:
         _apply_port(io, change.op, obj)
     elif isinstance(obj, RouterAddress):
         io.ns_addr("del" if delete else "add", obj.netns, obj.dev, obj.cidr)
+        if delete and obj.dev.startswith(ROUTER_FIP_PREFIX):  # a floating IP leaves this host:
+            io.ns_forget(obj.netns, obj.cidr.split("/")[0])  # no flow keeps its NAT here
     elif isinstance(obj, RouterRule):
         io.ns_rule("del" if delete else "add", obj.netns, obj.rule)
     elif isinstance(obj, RouterNat):
