@@ -180,8 +180,9 @@ def test_the_fake_kernel_converges_and_deleting_the_router_removes_exactly_it() 
     assert not [name for name in kernel.links if name.startswith("ocq")]
 
 
-def test_a_host_side_deleted_by_hand_is_made_again_with_its_addresses() -> None:
-    networks, ports, router = world(vm(1, NET_A, "h1", SUB_A, "10.0.1.5"))
+def test_a_host_side_deleted_by_hand_is_made_again_with_its_addresses_and_routes() -> None:
+    networks, ports, router = world(vm(1, NET_A, "h1", SUB_A, "10.0.1.5"),
+                                    routes=(HostRoute("192.0.2.0/24", "10.0.1.7"),))
     result = plan("h1", networks, ports, router)
     kernel = FakeKernel()
     converged(kernel, result)
@@ -190,6 +191,7 @@ def test_a_host_side_deleted_by_hand_is_made_again_with_its_addresses() -> None:
     ns = kernel.namespaces.spaces[router_netns(ROUTER, "h1")]
     assert {a.cidr for a in ns.addresses} == {"10.0.1.1/24", "10.0.2.1/24"}
     assert {n.ip for n in ns.neighbours.values()} == {"10.0.1.5"}
+    assert {(r.dst, r.gateway) for r in ns.routes} == {("192.0.2.0/24", "10.0.1.7")}
 
 
 def test_a_namespace_of_our_name_without_a_mark_is_adopted_and_one_of_another_host_is_not_ours() -> None:
@@ -407,3 +409,15 @@ def test_of_two_routes_to_one_destination_the_first_is_made_and_the_second_is_sa
     kernel = FakeKernel()
     kernel.add_device(tap_name(ports[2].id))
     converged(kernel, result)
+
+
+def test_an_interface_made_again_gets_its_namespaces_routes_back_in_the_same_pass() -> None:
+    networks, ports, router = world(vm(1, NET_A, "h1", SUB_A, "10.0.1.5"),
+                                    routes=(HostRoute("192.0.2.0/24", "10.0.1.7"),))
+    result = plan("h1", networks, ports, router)
+    kernel = FakeKernel()
+    converged(kernel, result)
+    kernel.set_link(router_port_name(ports[0].id), alias="overcast:someone-else")  # not ours now
+    assert reconcile(kernel, result.state).errors == ()  # one pass: remade, and its route too
+    ns = kernel.namespaces.spaces[router_netns(ROUTER, "h1")]
+    assert {(r.dst, r.gateway) for r in ns.routes} == {("192.0.2.0/24", "10.0.1.7")}

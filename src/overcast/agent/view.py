@@ -185,7 +185,8 @@ class ModelView:
                         routers=self._tuple("router"), subnets=self._tuple("subnet"),
                         physnet_hosts=self.physnet_hosts(
                             host, physical_networks or {}, firewall if routers is None else routers),
-                        floating_ips=self._tuple("floatingip"))
+                        floating_ips=self._tuple("floatingip"),
+                        live_hosts=frozenset(self.alive | {host}))
 
     def port_status(self, port_id: str) -> dict[str, Any] | None:
         return self.values.get(keys.port_status(port_id))

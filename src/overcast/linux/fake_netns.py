@@ -146,8 +146,8 @@ class FakeNamespaces:
                 raise FakeKernelError(f"no route {dst} via {gateway} table {table}")
             space.routes.discard(held[0])
             return
-        if any((r.dst, r.table) == (dst, table) for r in space.routes):
-            raise FakeKernelError(f"route {dst} table {table} exists in namespace {netns}")
+        # an add replaces a route to the same destination (as the driver's "replace")
+        space.routes = {r for r in space.routes if (r.dst, r.table) != (dst, table)}
         if dev:
             space.link(dev)  # onlink: the gateway is taken as on the device's link
         space.routes.add(NsRoute(dst, gateway, dev or space.route_dev(gateway), table))

@@ -222,7 +222,9 @@ class RouterNamespaces:
               dev: str = "") -> None:
         """``KernelIO.ns_route``: protocol ``ROUTE_PROTO`` (a "del" touches
         only a route of that protocol); with ``dev`` out of that device, the
-        gateway on its link (``onlink``), or without one a link-scope route."""
+        gateway on its link (``onlink``), or without one a link-scope route.
+        An "add" replaces a route to the same destination (the same route
+        made again after its device was remade is no refusal)."""
         ipr = self._writing(netns)
         net = ipaddress.ip_network(dst)
         extra: dict[str, Any] = {"gateway": gateway} if gateway else {}
@@ -233,7 +235,7 @@ class RouterNamespaces:
             else:
                 extra["scope"] = RT_SCOPE_LINK
         self._ns_call(netns, f"route {dst} table {table}", lambda: ipr.route(
-            op, dst=str(net.network_address), dst_len=net.prefixlen, table=table,
+            "replace" if op == "add" else op, dst=str(net.network_address), dst_len=net.prefixlen, table=table,
             proto=ROUTE_PROTO, family=AF_INET6 if net.version == 6 else AF_INET, **extra))
 
     def rule(self, op: str, netns: str, rule: NsRule) -> None:

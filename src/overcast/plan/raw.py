@@ -245,7 +245,8 @@ class KernelIO(Protocol):
         """``op`` "add" or "del" a route of protocol
         :data:`overcast.plan.names.ROUTE_PROTO` in ``table`` to ``dst`` via
         ``gateway``; with ``dev``: out of that device, the gateway taken as
-        on its link (``onlink``), or without a gateway a link-scope route."""
+        on its link (``onlink``), or without a gateway a link-scope route.
+        An "add" replaces a route to the same destination and table."""
         ...
 
     def ns_rule(self, op: str, netns: str, rule: NsRule) -> None:

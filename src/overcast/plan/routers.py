@@ -138,7 +138,8 @@ def routers_here(view: HostView) -> list[Here]:
                                                                key=lambda f: f.id)))
         if item.snat_host == view.host or any(p.network_id in local for p in ifaces):
             present = {h for p in ifaces for h in hosts_on.get(p.network_id, ())}
-            out.append(replace(item, reporter=item.snat_host or min(present, default="")))
+            live = present & set(view.live_hosts) or present  # a dead host reports nothing
+            out.append(replace(item, reporter=item.snat_host or min(live, default="")))
     return out
 
 

@@ -64,3 +64,4 @@ class HostView:
     # physical network -> the live hosts that map it (sorted): where a router's SNAT can run
     physnet_hosts: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     floating_ips: Sequence[FloatingIP] = ()
+    live_hosts: frozenset[str] = frozenset()  # hosts whose agent holds its liveness lease

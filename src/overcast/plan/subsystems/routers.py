@@ -288,8 +288,11 @@ def _diff_inside(d: DiffContext, kind: type[Inside], gone: set[str],
                  remade: set[tuple[str, str]]) -> None:
     observed = set(d.observed[kind])
     desired = set(d.desired[kind])
+    # a remade device takes the routes through it along: every route of its namespace is
+    # made again (an add replaces one that stayed)
+    rerouted = {ns for ns, _ in remade} if kind is RouterRoute else set()
     for obj in sorted(desired):
-        if obj not in observed or (obj.netns, _dev(obj)) in remade:
+        if obj not in observed or (obj.netns, _dev(obj)) in remade or obj.netns in rerouted:
             d.put(obj, None)
     for obj in sorted(observed - desired):
         if obj.netns not in gone and (obj.netns, _dev(obj)) not in remade:
