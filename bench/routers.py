@@ -266,10 +266,9 @@ class Overcast:
     """A private Overcast: API + one agent per host, external network, a router with
     net1 and net2 and a gateway, the VMs of :func:`vms_layout` and a floating IP."""
 
-    def __init__(self, env: Env, workdir: Path, firewall: str) -> None:
+    def __init__(self, env: Env, workdir: Path) -> None:
         self.env = env
         self.workdir = workdir
-        self.firewall = firewall
         self.store_url = f"sqlite:///{workdir}/store.db"
         _fab, self.inet, self.hosts = fabric(env, "ov")
         self.host_names = [f"bench-rt-h{i}" for i in range(1, HOSTS + 1)]
@@ -308,7 +307,7 @@ class Overcast:
         for (h, addr), name in zip(self.hosts, self.host_names, strict=True):
             argv = [py, "-m", "overcast.agent", "--host", name, "--store", self.store_url,
                     "--underlay-ip", addr, "--resync-interval", "10", "--log-level", "WARNING",
-                    "--physical-network", "external=ex0", "--firewall", self.firewall]
+                    "--physical-network", "external=ex0"]
             self.env.start(in_netns(h, argv), self.workdir / f"agent-{name}.log")
         self._wait(lambda: set(self.host_names) <= {
             a.get("host") for a in self.call("GET", "/v2.0/agents")["agents"] if a.get("alive")},
@@ -663,14 +662,14 @@ def _timed(lat: Latency, sock: socket.socket, dst: str, action: Callable[[], Any
 def add_interface_latency(ov: Overcast, tries: int) -> Latency:
     """net3 (VM d on the non-SNAT host) added to the router, pinged from s (net1, on the
     SNAT host): both hosts' routers must have the new interface (the request is routed on
-    s's host, the reply on d's).  The client is on the SNAT host because there the router's
-    default route leaves by the gateway port: on another host it is the SNAT port on a
-    tenant subnet, and a client on that subnet gets an ICMP redirect to it for the not yet
-    routed destination (router namespaces send redirects), after which its requests go to
-    the SNAT host's router and the first ping no longer shows its own host's router.
-    Between tries the interface is removed and its qr- device waited out of both router
-    namespaces; d's neighbour cache is flushed (the new interface port has a new gateway
-    MAC, which a real VM would learn only after its stale entry times out)."""
+    s's host, the reply on d's).  The client is on the SNAT host, where the requests sent
+    before the interface exists leave by the gateway port: elsewhere they went to the SNAT
+    port on a tenant subnet, and before 2592686 the router answered a client on that subnet
+    with an ICMP redirect to it, which sent the client's later requests to the SNAT host's
+    router for minutes (the first ping then showed another router).  Between tries the
+    interface is removed and its qr- device waited out of both router namespaces; d's
+    neighbour cache is flushed (the new interface port has a new gateway MAC, which a real
+    VM would learn only after its stale entry times out)."""
     lat = Latency("add_router_interface -> first routed ping")
     d = Vm("d", f"{PREFIX}ov-vm-d", ov.fip_host, "net3", "10.81.3.12", "fa:16:3e:b7:00:20",
            str(uuid.uuid4()))
@@ -724,8 +723,8 @@ def report(paths: list[Path2], lats: list[Latency], args: argparse.Namespace,
     out = [f"routers: tenant MTU {TENANT_MTU} (underlay {UNDERLAY_MTU}), external 1500; iperf3 "
            f"{args.seconds:g}s single stream, {args.pings} pings at 10 ms, conn_rate "
            f"{args.conn_seconds:g}s; median of {args.repeat} interleaved rounds; "
-           f"cpus={os.cpu_count()}, kernel {os.uname().release}; Overcast firewall "
-           f"{args.firewall}; {quiet}"]
+           f"cpus={os.cpu_count()}, kernel {os.uname().release}; Overcast's firewall "
+           f"on (routers need it), the hand-built side has none; {quiet}"]
     head = (f"{'path':<30}{'side':<11}{'Gbit/s':>8}{'best':>7}{'RTT p50':>9}{'p99 ms':>8}"
             f"{'conn/s':>9}{'ov/hb':>8}{'goal':>15}")
     out += ["", head, "-" * len(head)]
@@ -782,9 +781,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--conn-seconds", type=float, default=3.0,
                    help="conn_rate duration per NAT path (0: skip)")
     p.add_argument("--tries", type=int, default=50, help="tries per control-plane latency")
-    p.add_argument("--firewall", choices=["on", "off"], default="on",
-                   help="the agents' --firewall (off: the routing cost without security "
-                        "groups and port security)")
     p.add_argument("--keep-logs", action="store_true")
     args = p.parse_args(argv)
     if os.geteuid() != 0:
@@ -801,7 +797,7 @@ def main(argv: list[str] | None = None) -> int:
         before = loadavg()
         tool = compile_conn_rate(workdir)
         print("starting a private Overcast (API + 2 agents) and its router ...", flush=True)
-        ov = Overcast(env, workdir, args.firewall)
+        ov = Overcast(env, workdir)
         print(f"  SNAT host: {ov.host_names[ov.snat_host]}; floating IP {ov.fip} on "
               f"{ov.host_names[ov.fip_host]}", flush=True)
         print("building the hand-built counterpart ...", flush=True)
