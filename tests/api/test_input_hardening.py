@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -16,19 +15,6 @@ from overcast.store import MemoryStore
 from .helpers import Direct, Reply, assert_error, dump
 
 ZONED = ["2001:db8:99::77%eth0", "2001:db8:99::1%0"]
-
-
-@pytest.fixture
-def unchanged(store: MemoryStore) -> Iterator[Callable[[], None]]:
-    """``unchanged()`` once the test's objects are made: from then on, the store
-    stays exactly as it was (the failing requests write nothing)."""
-    box: dict[str, Any] = {}
-
-    def snapshot() -> None:
-        box["before"] = dump(store)
-    yield snapshot
-    assert "before" in box, "call unchanged() once the test's objects are made"
-    assert dump(store) == box["before"]
 
 
 def post(client: Direct, collection: str, member: str, **attrs: Any) -> Reply:

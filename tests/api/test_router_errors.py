@@ -8,7 +8,6 @@ gateways, floating IPs), ``neutron/db/extraroute_db.py`` (static routes),
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -20,19 +19,6 @@ from overcast.store import MemoryStore
 from .helpers import Direct, Reply, assert_error, dump
 
 Obj = dict[str, Any]
-
-
-@pytest.fixture
-def unchanged(store: MemoryStore) -> Iterator[Callable[[], None]]:
-    """``unchanged()`` once the test's objects are made: from then on the store
-    stays exactly as it was (every refused request writes nothing)."""
-    box: dict[str, Any] = {}
-
-    def snapshot() -> None:
-        box["before"] = dump(store)
-    yield snapshot
-    assert "before" in box, "call unchanged() once the test's objects are made"
-    assert dump(store) == box["before"]
 
 
 @pytest.fixture

@@ -20,7 +20,6 @@ listing.
 
 from __future__ import annotations
 
-import struct
 import time
 from collections.abc import Callable, Collection, Sequence
 from contextlib import ExitStack
@@ -35,7 +34,7 @@ from overcast.linux.devices import NETNS_RUN_DIR, disable_ipv6, entered_netns
 from overcast.linux.netns import RouterNamespaces, add_veth
 from overcast.linux.nft import LIBRARY, ListedTable, Nftables, NftError, marked_tables
 from overcast.linux.nft_view import NftView, ReadProbe
-from overcast.linux.nftgen import Generation
+from overcast.linux.nftgen import LazyGeneration
 from overcast.linux.rtnl import DumpInterrupted, RtnlReader
 from overcast.linux.rtnl_write import Request, RtnlWriter, fdb_request, link_set_request
 from overcast.plan import diff as steps
@@ -92,7 +91,7 @@ class NetlinkKernel:
             made.pop_all()
         self._nft: Nftables | None = None  # made on first use (see the module doc)
         self._ct: Conntrack | None = None  # ctnetlink, made on first use in the namespace
-        self._gen: Generation | None = None  # NFT_MSG_GETGEN, made on first use
+        self._gen = LazyGeneration(netns)  # NFT_MSG_GETGEN, its socket made on first use
         # the last listing taken while the generation stayed, and what our own
         # batches made of it since (linux/nft_view.py)
         self._view: NftView | None = None
@@ -118,8 +117,7 @@ class NetlinkKernel:
             self._nft.close()
         if self._ct is not None:
             self._ct.close()
-        if self._gen is not None:
-            self._gen.close()
+        self._gen.close()
 
     def __enter__(self) -> NetlinkKernel:
         return self
@@ -434,16 +432,7 @@ class NetlinkKernel:
     def _generation(self) -> int | None:
         """The nftables generation, None when it cannot be read (then
         every observe lists)."""
-        try:
-            if self._gen is None:
-                with entered_netns(self._netns):
-                    self._gen = Generation()
-            return self._gen.read()
-        except (OSError, ValueError, struct.error):
-            if self._gen is not None:
-                self._gen.close()
-                self._gen = None
-            return None
+        return self._gen.read()
 
     def _list_nft_rows(self) -> list[dict[str, Any]]:
         """One JSON listing, in a libnftables context of its own that goes

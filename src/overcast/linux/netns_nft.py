@@ -11,12 +11,10 @@ namespace on first use and stay there.
 
 from __future__ import annotations
 
-import struct
 from typing import Any
 
-from overcast.linux.devices import entered_netns
 from overcast.linux.nft import LIBRARY, Nftables, NftError
-from overcast.linux.nftgen import Generation
+from overcast.linux.nftgen import LazyGeneration
 from overcast.plan.names import NFT_TABLE_PREFIX
 from overcast.plan.raw import KernelRefusal
 
@@ -28,14 +26,13 @@ class NamespaceNft:
         self._name = name
         self._path = path
         self._nft: Nftables | None = None
-        self._gen: Generation | None = None
+        self._gen = LazyGeneration(path)
         self._listed: tuple[int, tuple[dict[str, Any], ...]] | None = None  # (generation, rows)
 
     def close(self) -> None:
         if self._nft is not None:
             self._nft.close()
-        if self._gen is not None:
-            self._gen.close()
+        self._gen.close()
 
     def batch(self, commands: list[dict[str, Any]]) -> None:
         """One JSON batch, atomic; a refusal names the namespace."""
@@ -48,7 +45,7 @@ class NamespaceNft:
         """The objects of the tables named with the prefix, in ``list
         ruleset`` order; none when libnftables is missing (then ``batch``
         is refused, naming it)."""
-        gen = self._generation()
+        gen = self._gen.read()
         if gen is not None and self._listed is not None and self._listed[0] == gen:
             return self._listed[1]
         try:
@@ -58,7 +55,7 @@ class NamespaceNft:
         except NftError as exc:
             raise KernelRefusal(f"router namespace {self._name}: nftables: {exc}") from None
         rows = tuple(item for item in items if _table_of(item).startswith(NFT_TABLE_PREFIX))
-        if gen is not None and self._generation() == gen:
+        if gen is not None and self._gen.read() == gen:
             self._listed = (gen, rows)
         return rows
 
@@ -70,19 +67,6 @@ class NamespaceNft:
                 raise KernelRefusal(f"router namespace {self._name}: nftables unavailable "
                                     f"({LIBRARY}): {exc}") from None
         return self._nft
-
-    def _generation(self) -> int | None:
-        """None when it cannot be read (then every read lists)."""
-        try:
-            if self._gen is None:
-                with entered_netns(self._path):
-                    self._gen = Generation()
-            return self._gen.read()
-        except (OSError, ValueError, struct.error):
-            if self._gen is not None:
-                self._gen.close()
-                self._gen = None
-            return None
 
 
 def _table_of(item: dict[str, Any]) -> str:

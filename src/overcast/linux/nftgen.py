@@ -16,6 +16,8 @@ import os
 import socket
 import struct
 
+from overcast.linux.devices import entered_netns
+
 NETLINK_NETFILTER = 12
 NFNL_SUBSYS_NFTABLES = 10
 NFT_MSG_NEWGEN, NFT_MSG_GETGEN = 15, 16
@@ -55,6 +57,31 @@ class Generation:
             found = parse(data, self._seq)
             if found is not None:
                 return found
+
+
+class LazyGeneration:
+    """The generation of namespace ``netns`` (None: the current one), read
+    through a socket made there on first use and made again after a
+    failure; None when it cannot be read (then the caller lists)."""
+
+    def __init__(self, netns: str | None) -> None:
+        self._netns = netns
+        self._gen: Generation | None = None
+
+    def read(self) -> int | None:
+        try:
+            if self._gen is None:
+                with entered_netns(self._netns):
+                    self._gen = Generation()
+            return self._gen.read()
+        except (OSError, ValueError, struct.error):
+            self.close()
+            return None
+
+    def close(self) -> None:
+        if self._gen is not None:
+            self._gen.close()
+            self._gen = None
 
 
 def parse(data: bytes, seq: int) -> int | None:
