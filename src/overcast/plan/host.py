@@ -14,7 +14,8 @@ from overcast.plan import names
 from overcast.plan.adverts import Advert
 from overcast.plan.diff import kinds
 from overcast.plan.firewall import FirewallPlan, compile_firewall
-from overcast.plan.routers import Here, RouterPlan, plan_routers, routers_here
+from overcast.plan.router_placement import Here, routers_here
+from overcast.plan.routers import RouterPlan, plan_routers
 from overcast.plan.state import KernelState
 from overcast.plan.subsystems.fdb import BUM_MAC, FdbEntry
 from overcast.plan.subsystems.links import Attachment, Bridge, Vxlan

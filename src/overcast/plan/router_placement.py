@@ -1,0 +1,102 @@
+"""Where a host's routers are: which routers exist on this host, with
+their ports, their SNAT host and the floating IPs of this host's ports, and
+which host reports their ports' status (``docs/routers.md``).  Pure.
+
+A router exists on a host when the host has a port (not a router's own) on
+one of its networks, or is the router's SNAT host: one of the live hosts
+that map its external network's physical network, chosen by
+:func:`overcast.model.scheduling.snat_host` as every agent chooses it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+from overcast.model.scheduling import snat_host
+from overcast.model.types import (
+    ROUTER_GATEWAY,
+    ROUTER_INTERFACE,
+    ROUTER_SNAT,
+    FloatingIP,
+    Network,
+    Port,
+    Router,
+)
+from overcast.plan.view import HostView
+
+ROUTER_OWNERS = (ROUTER_INTERFACE, ROUTER_GATEWAY, ROUTER_SNAT)
+
+
+@dataclass(frozen=True)
+class Here:
+    """A router that exists on this host: its interface ports, and for a
+    router with an external gateway its gateway port, its SNAT port and
+    the host chosen to do its SNAT (``snat_host``; None: no live host can)."""
+
+    router: Router
+    interfaces: tuple[Port, ...]
+    gateway: Port | None = None
+    snat: Port | None = None
+    external: Network | None = None
+    snat_host: str | None = None
+    floating_ips: tuple[FloatingIP, ...] = ()  # those of ports bound to this host
+    reporter: str = ""  # the host that reports the status of the router's own ports
+
+    def networks(self, host: str) -> set[str]:
+        """The networks this router needs a bridge for on ``host``."""
+        out = {p.network_id for p in self.interfaces}
+        if self.external is not None and (self.snat_host == host or self.floating_ips):
+            out.add(self.external.id)
+        return out
+
+
+def routers_here(view: HostView) -> list[Here]:
+    """The routers with an interface on a network of a port bound here, and
+    those whose SNAT this host does."""
+    local = {p.network_id for p in view.ports
+             if p.binding_host_id == view.host and p.device_owner not in ROUTER_OWNERS}
+    owned: dict[tuple[str, str], list[Port]] = {}
+    for port in view.ports:
+        if port.device_owner in ROUTER_OWNERS and port.device_id:
+            owned.setdefault((port.device_id, port.device_owner), []).append(port)
+    networks = {n.id: n for n in view.networks}
+    hosts_on: dict[str, set[str]] = {}  # network id -> hosts with a port (not a router's) on it
+    for port in view.ports:
+        if port.binding_host_id and port.device_owner not in ROUTER_OWNERS:
+            hosts_on.setdefault(port.network_id, set()).add(port.binding_host_id)
+    bound = {p.id for p in view.ports if p.binding_host_id == view.host}
+    fips: dict[str, list[FloatingIP]] = {}
+    for fip in view.floating_ips:
+        if fip.router_id and fip.port_id in bound and fip.fixed_ip_address:
+            fips.setdefault(fip.router_id, []).append(fip)
+    out = []
+    for router in sorted(view.routers, key=lambda r: r.id):
+        if not router.admin_state_up:
+            continue
+        ifaces = sorted(owned.get((router.id, ROUTER_INTERFACE), ()), key=lambda p: p.id)
+        item = Here(router, tuple(ifaces))
+        if router.external_gateway:
+            item = _with_gateway(view, item, networks, owned)
+            if item.external is not None:
+                item = replace(item, floating_ips=tuple(sorted(fips.get(router.id, ()),
+                                                               key=lambda f: f.id)))
+        if item.snat_host == view.host or any(p.network_id in local for p in ifaces):
+            present = {h for p in ifaces for h in hosts_on.get(p.network_id, ())}
+            live = present & set(view.live_hosts) or present  # a dead host reports nothing
+            out.append(replace(item, reporter=item.snat_host or min(live, default="")))
+    return out
+
+
+def _with_gateway(view: HostView, item: Here, networks: Mapping[str, Network],
+                  owned: Mapping[tuple[str, str], list[Port]]) -> Here:
+    rid = item.router.id
+    gateways = sorted(owned.get((rid, ROUTER_GATEWAY), ()), key=lambda p: p.id)
+    snats = sorted(owned.get((rid, ROUTER_SNAT), ()), key=lambda p: p.id)
+    external = networks.get(str((item.router.external_gateway or {}).get("network_id", "")))
+    if not gateways or external is None:
+        return item
+    candidates = view.physnet_hosts.get(external.physical_network or "", ())
+    host = snat_host(rid, candidates) if item.interfaces else None
+    return replace(item, gateway=gateways[0], snat=snats[0] if snats else None,
+                   external=external, snat_host=host)
