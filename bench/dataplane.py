@@ -87,7 +87,7 @@ class Env:
 
     def netns(self, name: str) -> str:
         assert name.startswith(PREFIX), name
-        if name in ip("netns", "list"):
+        if name in {line.split()[0] for line in ip("netns", "list").splitlines() if line.strip()}:
             raise BenchError(f"namespace {name} already exists (a previous run died?); "
                              f"delete it with: ip netns delete {name}")
         self.namespaces.append(name)
