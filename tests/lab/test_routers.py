@@ -10,11 +10,12 @@ from __future__ import annotations
 import re
 import sys
 import time
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from overcast.lab import ipcmd, probe
+from overcast.lab import control, ipcmd, probe
 from overcast.lab.fabric import HOST_UNDERLAY_IF
 from overcast.plan import names
 from overcast.plan.routers import host_mac
@@ -51,7 +52,8 @@ def pinged(lab: Lab, src: str, dst_ip: str, count: int = 3) -> None:
 
 
 def host_ns(lab: Lab, host: str) -> str:
-    return lab.topo.host(host).netns
+    """(The lab as it is now: a host may have joined since it came up.)"""
+    return control.current_topology().host(host).netns
 
 
 def test_vms_on_two_subnets_ping_and_connect_on_one_host_and_across_hosts(
@@ -157,7 +159,7 @@ def _with_gateway(lab: Lab) -> dict[str, Any]:
         port = lab.api.call("GET", f"/v2.0/ports/{lab.vms[name]['port_id']}")["port"]
         lab.api.call("PUT", f"/v2.0/ports/{port['id']}", {"port": {
             "security_groups": [*port["security_groups"], group["id"]]}})
-    return {"public": public, "router": router,
+    return {"public": public, "router": router, "group": group["id"],
             "gateway_ip": router["external_gateway_info"]["external_fixed_ips"][0]["ip_address"]}
 
 
@@ -239,6 +241,16 @@ def test_a_floating_ip_is_reached_from_the_internet_at_the_vms_host_and_moves_in
 
 
 
+def _open_vm(lab: Lab, name: str, host: str, group: str) -> dict[str, Any]:
+    """A VM on ``routed-1`` on ``host`` that the internet may ping (``group`` added)."""
+    made = lab.vms.get(name) or lab.vm(name, host, "routed-1")
+    port = lab.api.call("GET", f"/v2.0/ports/{made['port_id']}")["port"]
+    if group not in port["security_groups"]:
+        lab.api.call("PUT", f"/v2.0/ports/{port['id']}", {"port": {
+            "security_groups": [*port["security_groups"], group]}})
+    return made
+
+
 def test_a_disassociated_floating_ip_stops_even_a_flow_running_through_the_change(
         lab: Lab, gateway: dict[str, Any]) -> None:
     """Its conntrack entry, which would keep the flow's NAT, goes with the
@@ -250,10 +262,11 @@ def test_a_disassociated_floating_ip_stops_even_a_flow_running_through_the_chang
     from .test_firewall_groups import ping_replies
     from .traffic import Running
 
-    snat = _snat_host(lab, gateway["router"]["id"])
-    vm = next(v for v in lab.vms.values() if v["host"] == snat and v["name"] in ("r1a", "r2b", "r1c"))
+    snat = str(_snat_host(lab, gateway["router"]["id"]))
+    vm = next((v for v in lab.vms.values() if v["host"] == snat and v["name"] in ("r1a", "r2b", "r1c")),
+              None) or _open_vm(lab, "fip-near", snat, gateway["group"])
     # a second VM there keeps a floating IP on the router's qf- device, which stays
-    keeper = lab.vms.get("fip-keeper") or lab.vm("fip-keeper", str(snat), "routed-1")
+    keeper = lab.vms.get("fip-keeper") or lab.vm("fip-keeper", snat, "routed-1")
     kept = lab.api.call("POST", "/v2.0/floatingips", {"floatingip": {
         "floating_network_id": gateway["public"]["id"], "port_id": keeper["port_id"]}})
     fip = lab.api.call("POST", "/v2.0/floatingips", {"floatingip": {
@@ -333,10 +346,11 @@ def test_agents_sigkilled_and_restarted_lose_no_routed_or_nated_packet(
     _until_ping(lab.vms["r1a"]["netns"], "203.0.113.1")
     east_west = Running(lab.vms["r1a"]["netns"], ["ping", "-n", "-D", "-i", "0.05", "10.1.2.12"])
     outbound = Running(lab.vms["r1a"]["netns"], ["ping", "-n", "-D", "-i", "0.05", "203.0.113.1"])
+    now = replace(lab, topo=control.current_topology())  # the SNAT host may have joined later
     with east_west, outbound:
         east_west.wait_line("icmp_seq=5")
         for host in dict.fromkeys(["host1", "host2", *snat]):
-            kill_and_restart_agent(lab, host, outbound)
+            kill_and_restart_agent(now, host, outbound)
         lines = [east_west.interrupt(), outbound.interrupt()]
     for got in lines:
         summary = next(ln for ln in got if "packets transmitted" in ln)
@@ -360,7 +374,6 @@ def test_when_the_snat_host_dies_another_host_takes_over_and_new_connections_wor
     to the internet again. The outage is printed (and bounded here)."""
     import signal
 
-    from overcast.lab import control
     from overcast.lab.fabric import HOST_EXTERNAL_IF
 
     rid = gateway["router"]["id"]
@@ -385,8 +398,9 @@ def test_when_the_snat_host_dies_another_host_takes_over_and_new_connections_wor
     finally:
         for dev in (HOST_EXTERNAL_IF, HOST_UNDERLAY_IF):
             ipcmd.ip("link", "set", dev, "up", ns=dead_ns)
-        control.start_agent(lab.topo, lab.topo.host(dead))
-        control.wait_agents(lab.topo, [dead])
+        topo = control.current_topology()  # the SNAT host may have joined later
+        control.start_agent(topo, topo.host(dead))
+        control.wait_agents(topo, [dead])
     _until(lambda: _snat_host(lab, rid) == dead, "the SNAT back on its first host")
     _until_ping(ns, "203.0.113.1")
 
