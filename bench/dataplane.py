@@ -61,7 +61,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from shell import BenchError, in_ns, ip_batch, run, stop_process  # noqa: E402
+from shell import BenchError, in_ns, ip_batch, run, stop_process, wait_ready  # noqa: E402
 
 from overcast.plan.names import tap_name  # noqa: E402
 from overcast.store import open_store  # noqa: E402
@@ -407,19 +407,7 @@ class Overcast:
         self.vms: dict[str, dict[str, Any]] = {}
 
     def _wait(self, ok: Callable[[], bool], what: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for p in self.env.procs:
-                if p.poll() is not None:
-                    raise BenchError(f"{' '.join(map(str, p.args))} exited ({p.returncode}); "
-                                     f"logs in {self.workdir}")
-            try:
-                if ok():
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise BenchError(f"{what} not ready after {timeout}s; logs in {self.workdir}")
+        wait_ready(ok, what, timeout, self.env.procs, self.workdir, (httpx.HTTPError,))
 
     def call(self, method: str, path: str, body: Any = None) -> Any:
         r = self.http.request(method, path, json=body)

@@ -81,7 +81,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 # everything imported at start: one run measures one version of the code,
 # also while other work changes the checkout
-from shell import BenchError, in_ns, ip_batch, run, stop_process  # noqa: E402
+from shell import BenchError, compile_conn_rate, in_ns, ip_batch, run, stop_process  # noqa: E402
 
 from overcast.agent import AgentLoop, Liveness, ModelView, Reconciler  # noqa: E402
 from overcast.api import Api, Request  # noqa: E402
@@ -531,14 +531,6 @@ def conn_rate(env: Env, tool: Path, bed: Bed, seconds: float, strict: bool = Tru
         return done / elapsed
     finally:
         env.stop(srv)
-
-
-def compile_tool(workdir: Path) -> Path:
-    if shutil.which("cc") is None:
-        raise BenchError("no C compiler (cc): run scripts/setup")
-    out = workdir / "conn_rate"
-    run(["cc", "-O2", "-Wall", "-o", str(out), str(ROOT / "bench" / "conn_rate.c")])
-    return out
 
 
 # --------------------------------------------------------------------------- apply latency
@@ -1175,7 +1167,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     try:
         with signals_raise():
-            tool = compile_tool(workdir)
+            tool = compile_conn_rate(workdir)
             sink = env.netns("sink")
             if args.only in ("all", "hosts"):
                 one_host(env, sink, tool, args, out)

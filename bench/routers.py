@@ -68,7 +68,7 @@ from dataplane import (  # noqa: E402
     socket_in_netns,
     veth,
 )
-from shell import BenchError, in_ns, ip_batch, run  # noqa: E402
+from shell import BenchError, compile_conn_rate, in_ns, ip_batch, run, wait_ready  # noqa: E402
 
 from overcast.lab.fabric import destroy_namespaces, router_namespaces  # noqa: E402
 from overcast.lab.processes import in_netns  # noqa: E402
@@ -314,19 +314,7 @@ class Overcast:
             "agents", 30)
 
     def _wait(self, ok: Callable[[], bool], what: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for p in self.env.procs:
-                if p.poll() is not None:
-                    raise BenchError(f"{' '.join(map(str, p.args))} exited ({p.returncode}); "
-                                     f"logs in {self.workdir}")
-            try:
-                if ok():
-                    return
-            except (httpx.HTTPError, BenchError):
-                pass
-            time.sleep(0.05)
-        raise BenchError(f"{what} not ready after {timeout}s; logs in {self.workdir}")
+        wait_ready(ok, what, timeout, self.env.procs, self.workdir, (httpx.HTTPError, BenchError))
 
     def call(self, method: str, path: str, body: Any = None) -> Any:
         r = self.http.request(method, path, json=body)
@@ -508,14 +496,6 @@ def conn_rate(env: Env, tool: Path, e: Ends, seconds: float) -> float:
         return done / elapsed
     finally:
         env.stop(srv)
-
-
-def compile_conn_rate(workdir: Path) -> Path:
-    if shutil.which("cc") is None:
-        raise BenchError("no C compiler (cc): run scripts/setup")
-    out = workdir / "conn_rate"
-    run(["cc", "-O2", "-Wall", "-o", str(out), str(ROOT / "bench" / "conn_rate.c")])
-    return out
 
 
 def ends(side: Overcast | HandBuilt) -> dict[str, Ends]:

@@ -3,7 +3,11 @@ batch; a failure is a :class:`BenchError` naming the command."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
 
 
 class BenchError(Exception):
@@ -38,3 +42,35 @@ def stop_process(p: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             p.kill()
             p.wait(5)
+
+
+BENCH_DIR = Path(__file__).resolve().parent
+
+
+def compile_conn_rate(workdir: Path) -> Path:
+    """bench/conn_rate.c built into ``workdir`` (the new-connections/s tool)."""
+    if shutil.which("cc") is None:
+        raise BenchError("no C compiler (cc): run scripts/setup")
+    out = workdir / "conn_rate"
+    run(["cc", "-O2", "-Wall", "-o", str(out), str(BENCH_DIR / "conn_rate.c")])
+    return out
+
+
+def wait_ready(ok: Callable[[], bool], what: str, timeout: float,
+               procs: Iterable[subprocess.Popen[bytes]], logs: Path,
+               transient: tuple[type[BaseException], ...] = ()) -> None:
+    """Until ``ok()``; a process of ``procs`` that exits, or ``timeout``,
+    is a BenchError pointing at ``logs``; ``transient`` errors of ``ok`` are retried."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for p in procs:
+            if p.poll() is not None:
+                raise BenchError(f"{' '.join(map(str, p.args))} exited ({p.returncode}); "
+                                 f"logs in {logs}")
+        try:
+            if ok():
+                return
+        except transient:
+            pass
+        time.sleep(0.05)
+    raise BenchError(f"{what} not ready after {timeout}s; logs in {logs}")
