@@ -327,6 +327,16 @@ def test_a_floating_ip_is_dnat_and_snat_on_its_ports_host_on_the_routers_own_dev
     kernel.add_device(tap_name(vm1.id))
     converged(kernel, h1)
     assert kernel.namespaces.spaces[ns].garps == [(qf, "203.0.113.50")]
+    # a second floating IP keeps the device; the first leaves, with its conntrack entries
+    vm2 = vm(2, NET_A, "h1", SUB_A, "10.0.1.6")
+    other = replace(fip, id="f2000000-0000-4000-8000-0000000000f2", port_id=vm2.id,
+                    floating_ip_address="203.0.113.51", fixed_ip_address="10.0.1.6")
+    kernel.add_device(tap_name(vm2.id))
+    converged(kernel, with_gateway(vm1, vm2, fips=(fip, other), hosts=("h1", "h2", "h3"))[0])
+    converged(kernel, with_gateway(vm1, vm2, fips=(other,), hosts=("h1", "h2", "h3"))[0])
+    assert kernel.namespaces.spaces[ns].forgotten == ["203.0.113.50"]
+    assert RouterAddress(ns, qf, "203.0.113.51/32") in {
+        RouterAddress(ns, a.dev, a.cidr) for a in kernel.namespaces.spaces[ns].addresses}
 
 
 def test_one_host_reports_the_routers_own_ports_the_snat_host_when_there_is_one() -> None:
