@@ -302,6 +302,19 @@ class _Reply:
         return bytes(out.buf)
 
 
+def build_query(name: str, qtype: int, *, ident: int = 0, udp_size: int | None = None,
+                recursion: bool = True) -> bytes:
+    """A query for ``name``/``qtype`` (class IN), with an OPT record advertising
+    ``udp_size`` when given: for clients, tests and benchmarks."""
+    out = _Writer()
+    out.buf += struct.pack("!6H", ident, RD if recursion else 0, 1, 0, 0, int(udp_size is not None))
+    out.name(name_from_text(name))
+    out.buf += struct.pack("!HH", qtype, IN)
+    if udp_size is not None:
+        out.record(_RR((), OPT, 0, b"", rclass=udp_size))
+    return bytes(out.buf)
+
+
 # -- the records a server answers from ---------------------------------------------------------------
 
 @dataclass(frozen=True)
