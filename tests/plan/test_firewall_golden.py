@@ -355,6 +355,7 @@ nft chain bridge forward hook forward prio -200 policy drop
   meta oifgroup 28515 meta mark != 0 jump to_port
   accept
 nft chain bridge overlay hook forward prio -100
+  meta iifgroup != 28516 meta oifgroup != 28516 accept
   meta oifname . ether daddr @router_mac drop
   meta iifname . ether saddr @router_mac drop
   ether type arp meta oifname . ether saddr @router_mac drop
@@ -370,6 +371,8 @@ nft chain bridge prerouting hook prerouting prio -300 policy drop
   meta iifgroup 28515 meta mark != 0 jump from_port
   accept
 nft chain bridge from_port
+  ether type ip meta iifname . ether saddr . ip saddr @ip4_host th sport != 67 return
+  ether type ip6 meta l4proto != 58 meta iifname . ether saddr . ip6 saddr @ip6_host th sport != 547 return
   meta iifname . ether saddr != @mac_ok drop
   ether type arp arp saddr ip 0.0.0.0 meta iifname . arp saddr ether @mac_ok return
   ether type arp meta iifname . arp saddr ether . arp saddr ip @ip4_host return
