@@ -91,6 +91,8 @@ def test_split_options_are_joined_and_overload_is_read() -> None:
     (dhcp.client_message(DISCOVER, MAC, 1, options=[(50, b"\x01")]), "option 50 has 1 bytes"),
     (dhcp.client_message(DISCOVER, MAC, 1, options=[(57, b"\x01\x00")]), "under 576"),
     (dhcp.client_message(DISCOVER, MAC, 1) + bytes(5000), "longer than"),
+    (dhcp.client_message(DISCOVER, MAC, 1, options=[(52, b"")]), "overload empty"),  # found by fuzzing
+    (dhcp.client_message(DISCOVER, MAC, 1, options=[(52, b"\x04")]), "overload 04"),
 ])
 def test_malformed_input_raises_dhcp_error(data: bytes, why: str) -> None:
     with pytest.raises(dhcp.DhcpError, match=why):

@@ -131,8 +131,8 @@ def parse(data: bytes) -> Message:
     options = _options(data[FIXED:], "options")
     overload = dict(options).get(OVERLOAD)
     if overload is not None:
-        if overload[0] not in (1, 2, 3):
-            raise DhcpError(f"option overload value {overload[0]} is not 1, 2 or 3")
+        if len(overload) != 1 or overload[0] not in (1, 2, 3):
+            raise DhcpError(f"option overload {overload.hex() or 'empty'} is not one byte 1, 2 or 3")
         if overload[0] & 1:
             options += _options(file, "file field")
         if overload[0] & 2:
