@@ -265,3 +265,23 @@ def test_an_rrset_answers_with_one_ttl_and_no_duplicates() -> None:
                            ("vm.example.org", "A", "10.0.0.1", 60)], [zone])
     reply = _ask("vm.example.org", dns.A, records)
     assert [(r.value, r.ttl) for r in reply.answers] == [("10.0.0.1", 20), ("10.0.0.2", 20)]
+
+
+def test_a_remembered_reply_carries_each_query_s_id() -> None:
+    records = _records()
+    first = dns.answer(dns.build_query("vm1.example.org", dns.A, ident=1), records).reply
+    second = dns.answer(dns.build_query("vm1.example.org", dns.A, ident=2), records).reply
+    assert first is not None and second is not None
+    assert (dns.parse(first).id, dns.parse(second).id) == (1, 2) and first[2:] == second[2:]
+    # the same query over TCP, or against other records, is answered afresh
+    tcp = dns.answer(dns.build_query("big.example.org", dns.A, ident=3), _big(), transport="tcp")
+    assert tcp.reply is not None and not dns.parse(tcp.reply).flags & dns.TC
+    other = dns.answer(dns.build_query("vm1.example.org", dns.A, ident=2), _records([])).reply
+    assert other is not None and dns.parse(other).rcode == dns.NXDOMAIN
+
+
+def test_the_memory_of_replies_is_bounded() -> None:
+    records = _records()
+    for i in range(dns.MEMO_ENTRIES + 10):
+        dns.answer(dns.build_query(f"n{i}.example.org", dns.A), records)
+    assert 0 < len(records.replies) <= dns.MEMO_ENTRIES

@@ -87,7 +87,7 @@ class _UdpClient:
 
 def _plain(address: str) -> str:
     """An IPv6 address without its ``%scope``."""
-    return address.split("%", 1)[0]
+    return address.split("%", 1)[0] if "%" in address else address
 
 
 @dataclass(frozen=True)
@@ -246,18 +246,26 @@ class DnsResponder:
             except OSError as exc:
                 log.debug("DNS responder: UDP receive on %s: %s", local, exc)
                 return
-            if self._limiter.allow(_plain(address[0])):
-                self._query(data, _UdpClient(sock, address), _plain(address[0]), local, "udp")
+            source = _plain(address[0])
+            if not self._limiter.allow(source):
+                continue
+            result = dns.answer(data, self._records_for(source, local),
+                                upstream_allowed=self.upstream is not None)
+            if result.forward:
+                self._relay(data, _UdpClient(sock, address), "udp")
+            elif result.reply is not None:
+                try:
+                    sock.sendto(result.reply, address)
+                except OSError as exc:
+                    log.debug("DNS responder: UDP send to %s: %s", address, exc)
 
-    def _query(self, data: bytes, client: _UdpClient | _Conn, source: str, local: str,
-               transport: str) -> None:
-        records = self._records_for(source, local)
-        result = dns.answer(data, records, transport=transport,
+    def _query(self, data: bytes, conn: _Conn) -> None:
+        result = dns.answer(data, self._records_for(conn.peer, conn.local), transport="tcp",
                             upstream_allowed=self.upstream is not None)
         if result.forward:
-            self._relay(data, client, transport)
+            self._relay(data, conn, "tcp")
         elif result.reply is not None:
-            self._send(client, result.reply)
+            self._send(conn, result.reply)
 
     def _send(self, client: _UdpClient | _Conn, reply: bytes) -> None:
         if isinstance(client, _UdpClient):
@@ -337,7 +345,7 @@ class DnsResponder:
                 return
             message = bytes(conn.inbuf[2:2 + size])
             del conn.inbuf[:2 + size]
-            self._query(message, conn, conn.peer, conn.local, "tcp")
+            self._query(message, conn)
 
     def _flush(self, conn: _Conn) -> None:
         try:

@@ -373,6 +373,9 @@ class Records:
         self._zones = {_key(name_from_text(z.origin)): z for z in zones}
         self._rrsets: dict[tuple[Name, int], list[_RR]] = {}
         self._names: set[Name] = set()
+        # replies by (tcp?, forwarding?, query without its id): the value is immutable, so
+        # a query's reply never changes; bounded (cleared when full)
+        self.replies: dict[tuple[bool, bool, bytes], Answer] = {}
         for zone in self._zones.values():
             self._add(zone.soa())
             for ns in zone.ns:
@@ -392,7 +395,7 @@ class Records:
             self._names.add(key[i:])
 
     def origins(self) -> list[str]:
-        return [z.origin for z in self._zones.values()]
+        return [name_to_text(apex) for apex in self._zones]
 
     def zone_apex(self, key: Name) -> Name | None:
         """The origin (as a key) of the closest zone that contains ``key``, if any."""
@@ -427,11 +430,37 @@ class Answer:
     forward: bool = False
 
 
+MEMO_ENTRIES = 4096  # replies remembered per Records value
+MEMO_SIZE = 1232  # the largest query or reply remembered
+
+
 def answer(query: bytes, records: Records | None, *, transport: str = "udp",
            upstream_allowed: bool = False) -> Answer:
     """The reply to ``query``.  Never raises: a message whose header can be read gets
     an answer (FORMERR when the rest is malformed); a response, or less than a
-    header, gets nothing.  ``records`` None: this client is not served (REFUSED)."""
+    header, gets nothing.  ``records`` None: this client is not served (REFUSED).
+
+    The reply is a function of the query's bytes after its id and of ``records``, so
+    the replies of a Records value are remembered (the same names are asked again and
+    again) and only the id is written into a remembered one."""
+    if records is None or len(query) > MEMO_SIZE:
+        return _answer(query, records, transport, upstream_allowed)
+    key = (transport == "tcp", upstream_allowed, query[2:])
+    found = records.replies.get(key)
+    if found is None:
+        found = _answer(query, records, transport, upstream_allowed)
+        if found.reply is None or len(found.reply) <= MEMO_SIZE:
+            if len(records.replies) >= MEMO_ENTRIES:
+                records.replies.clear()
+            records.replies[key] = found
+        return found
+    if found.reply is None:
+        return found
+    return Answer(query[:2] + found.reply[2:], found.forward)
+
+
+def _answer(query: bytes, records: Records | None, transport: str,
+            upstream_allowed: bool) -> Answer:
     if len(query) < 12 or len(query) > MAX_MESSAGE or query[2] & 0x80:
         return Answer(None)
     ident, flags = struct.unpack_from("!HH", query)
