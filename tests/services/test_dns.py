@@ -212,6 +212,20 @@ def test_other_opcodes_are_notimp() -> None:
         assert reply.rcode == dns.NOTIMP and reply.opcode == opcode
 
 
+def test_an_edns_query_gets_an_opt_record_whatever_the_outcome() -> None:
+    """dig warns "EDNS query returned status NOTIMP - retry with '+noedns'" when the
+    reply to an EDNS query has no OPT record; BIND always sends one."""
+    query = bytearray(dns.build_query("example.org", dns.SOA, ident=9, udp_size=1232))
+    query[2] |= 2 << 3  # STATUS
+    result = dns.answer(bytes(query), _records())
+    assert result.reply is not None
+    reply = dns.parse(result.reply)
+    assert reply.rcode == dns.NOTIMP and [r.rtype for r in reply.additional] == [dns.OPT]
+    assert len(reply.questions) == 1
+    refused = _ask("www.example.com", dns.A, udp_size=1232)
+    assert [r.rtype for r in refused.additional] == [dns.OPT]
+
+
 def test_responses_and_scraps_get_nothing() -> None:
     reply = dns.answer(dns.build_query("vm1.example.org", dns.A), _records()).reply
     assert reply is not None

@@ -465,13 +465,26 @@ def _answer(query: bytes, records: Records | None, transport: str,
         return Answer(None)
     ident, flags = struct.unpack_from("!HH", query)
     echo = (flags & (0x7800 | RD | CD)) | (RA if upstream_allowed else 0)
-    if (flags >> 11) & 0xF != 0:
-        return Answer(_Reply(ident, echo, NOTIMP).wire(512))
+    unknown_opcode = (flags >> 11) & 0xF != 0
     try:
         message = parse(query)
     except DnsError:
+        return Answer(_Reply(ident, echo, NOTIMP if unknown_opcode else FORMERR).wire(512))
+    opts = [r for r in message.additional if r.rtype == OPT]
+    if len(opts) > 1 or any(r.name for r in opts):
         return Answer(_Reply(ident, echo, FORMERR).wire(512))
-    return _answer_message(message, echo, records, transport, upstream_allowed)
+    reply = _Reply(ident, echo, question=message.questions[0] if len(message.questions) == 1 else None)
+    limit = MAX_MESSAGE if transport == "tcp" else 512
+    if opts:  # answered with an OPT whatever the outcome, as BIND does (dig expects it)
+        reply.edns_do = bool(opts[0].ttl & 0x8000)
+        limit = MAX_MESSAGE if transport == "tcp" else min(max(512, opts[0].rclass), OUR_UDP_SIZE)
+        if (opts[0].ttl >> 16) & 0xFF != 0:
+            reply.rcode = BADVERS
+            return Answer(reply.wire(limit))
+    if unknown_opcode or reply.question is None:
+        reply.rcode = NOTIMP if unknown_opcode else FORMERR
+        return Answer(reply.wire(limit))
+    return _answer_question(message, reply, limit, records, upstream_allowed)
 
 
 def servfail(query: bytes) -> bytes | None:
@@ -485,19 +498,8 @@ def servfail(query: bytes) -> bytes | None:
     return reply.wire(512)
 
 
-def _answer_message(message: Message, echo: int, records: Records | None, transport: str,
-                    upstream_allowed: bool) -> Answer:
-    opts = [r for r in message.additional if r.rtype == OPT]
-    if len(message.questions) != 1 or len(opts) > 1 or any(r.name for r in opts):
-        return Answer(_Reply(message.id, echo, FORMERR).wire(512))
-    reply = _Reply(message.id, echo, question=message.questions[0])
-    limit = MAX_MESSAGE if transport == "tcp" else 512
-    if opts:
-        reply.edns_do = bool(opts[0].ttl & 0x8000)
-        limit = MAX_MESSAGE if transport == "tcp" else min(max(512, opts[0].rclass), OUR_UDP_SIZE)
-        if (opts[0].ttl >> 16) & 0xFF != 0:
-            reply.rcode = BADVERS
-            return Answer(reply.wire(limit))
+def _answer_question(message: Message, reply: _Reply, limit: int, records: Records | None,
+                     upstream_allowed: bool) -> Answer:
     question = message.questions[0]
     key = _key(question.name)
     apex = records.zone_apex(key) if records is not None else None
