@@ -175,6 +175,8 @@ sample("port", "port_security_enabled")(lambda w, k, *_: {"port_security_enabled
 sample("port", "allowed_address_pairs")(lambda w, k, *_: {"allowed_address_pairs": [
     {"ip_address": f"10.{_n(k)}.0.200"}]})
 sample("port", "qos_policy_id")(lambda w, k, *_: {"qos_policy_id": w.shared_qos["id"]})
+sample("port", "extra_dhcp_opts")(lambda w, k, *_: {"extra_dhcp_opts": [
+    {"opt_name": "tftp-server", "opt_value": "10.0.0.9"}]})
 _values("security_group", {"stateful": False})
 _values("security_group_rule", {"ethertype": "IPv6", "remote_ip_prefix": "192.0.2.0/24"})
 sample("security_group_rule", "direction")(lambda w, k, *_: {"direction": "egress", "protocol": "udp"})

@@ -25,6 +25,7 @@ EXTENSIONS = {
     "ext-gw-mode": "enable_snat on router gateways",
     "extraroute": "Static routes on routers",
     "fip-port-details": "port_details on floating IPs",
+    "extra_dhcp_opt": "Neutron Extra DHCP options",
     "filter-validation": "Unknown filters are rejected with 400",
     "net-mtu": "Network MTU",
     "net-mtu-writable": "Writable network MTU",
@@ -55,7 +56,7 @@ EXTENSIONS = {
 EXTRA_ATTRS = {
     "network": {"subnets", "availability_zones", "ipv4_address_scope", "ipv6_address_scope",
                 "is_default", "l2_adjacency"},
-    "port": {"dns_assignment", "dns_domain", "extra_dhcp_opts", "qos_network_policy_id",
+    "port": {"dns_assignment", "dns_domain", "qos_network_policy_id",
              "propagate_uplink_status", "resource_request", "data_plane_status",
              "overcast:firewall"},
     "security_group": {"security_group_rules", "shared"},
@@ -77,6 +78,10 @@ def extra_attrs(schema: Schema) -> set[str]:
 # where Neutron's description differs from its name (above), and its date
 NEUTRON = {
     "address-group": ("Support address group", "2020-07-15T10:00:00-00:00"),
+    "extra_dhcp_opt": (
+        "Extra options configuration for DHCP. For example PXE boot options to DHCP clients "
+        "can be specified (e.g. tftp-server, server-ip-address, bootfile-name)",
+        "2013-03-17T12:00:00-00:00"),
     "security-groups-remote-address-group": (
         "Add new field of remote address group id in SG rules", "2020-08-25T10:00:00-00:00"),
 }

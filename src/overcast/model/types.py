@@ -47,6 +47,17 @@ class AddressPair:
 
 
 @dataclass(frozen=True, slots=True)
+class ExtraDhcpOpt:
+    """One of a port's extra DHCP options (Neutron's ``extra_dhcp_opt``
+    extension): an option by dnsmasq name or number, its value as text
+    (``None``: the option is not sent), for DHCPv4 (4) or DHCPv6 (6)."""
+
+    opt_name: str
+    opt_value: str | None
+    ip_version: int = 4
+
+
+@dataclass(frozen=True, slots=True)
 class Resource:
     """Fields every object has."""
 
@@ -142,6 +153,7 @@ class Port(Resource):
     NESTED: ClassVar[dict[str, type]] = {
         "fixed_ips": FixedIP,
         "allowed_address_pairs": AddressPair,
+        "extra_dhcp_opts": ExtraDhcpOpt,
     }
 
     network_id: str = ""
@@ -158,6 +170,7 @@ class Port(Resource):
     allowed_address_pairs: tuple[AddressPair, ...] = ()
     dns_name: str = ""
     qos_policy_id: str | None = None
+    extra_dhcp_opts: tuple[ExtraDhcpOpt, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

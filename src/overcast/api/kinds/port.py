@@ -15,8 +15,10 @@ from overcast.api.repo import Repo
 from overcast.api.resource import Attr, Schema, stored
 from overcast.model import keys, validate
 from overcast.model.problems import ModelError
+from overcast.services import dhcp
 from overcast.model.types import (
     AddressPair,
+    ExtraDhcpOpt,
     FloatingIP,
     Host,
     Network,
@@ -37,6 +39,39 @@ ROUTER_DEVICES = "network:router"  # device_owner prefix of every router port (N
 def _pairs(value: Any) -> tuple[AddressPair, ...]:
     return tuple(AddressPair(p["ip_address"], p.get("mac_address", ""))
                  for p in cv.list_of(_pair, MAX_ADDRESS_PAIRS)(value))
+
+
+MAX_EXTRA_DHCP_OPTS = 50
+
+
+def _opt_value(value: Any) -> str | None:
+    return None if value is None else cv.to_str(255)(value)
+
+
+_extra_opt = cv.dict_of({"opt_name": cv.to_str(64), "opt_value": _opt_value,
+                         "ip_version": cv.one_of(4, 6, "4", "6")}, ("opt_name",))
+
+
+def _extra_opts(value: Any) -> tuple[ExtraDhcpOpt, ...]:
+    """Neutron's extra_dhcp_opts: each option by dnsmasq name or number,
+    checked by the DHCP server's own encoder (``services.dhcp``), so what is
+    stored is what a lease can carry."""
+    opts = cv.list_of(_extra_opt, MAX_EXTRA_DHCP_OPTS)(value)
+    problems = dhcp.check_extra_dhcp_opts(opts)
+    if problems:
+        raise ValueError("; ".join(problems))
+    return tuple(ExtraDhcpOpt(o["opt_name"], o.get("opt_value"), int(o.get("ip_version", 4)))
+                 for o in opts)
+
+
+def _merged_opts(old: tuple[ExtraDhcpOpt, ...],
+                 new: tuple[ExtraDhcpOpt, ...]) -> tuple[ExtraDhcpOpt, ...]:
+    """An update changes the options it names (by name and IP version) and
+    keeps the others; a null value removes the option, as in Neutron."""
+    by_key = {(o.opt_name, o.ip_version): o for o in old}
+    for o in new:
+        by_key[(o.opt_name, o.ip_version)] = o
+    return tuple(o for o in by_key.values() if o.opt_value is not None)
 
 
 SCHEMA = Schema(
@@ -60,6 +95,7 @@ SCHEMA = Schema(
         Attr("allowed_address_pairs", "allowed_address_pairs", _pairs),
         stored("dns_name", cv.to_str(255)),
         Attr("qos_policy_id", "qos_policy_id", cv.optional(cv.to_uuidish)),
+        Attr("extra_dhcp_opts", "extra_dhcp_opts", _extra_opts),
     ),
     extra=lambda repo, port, out: _render_extra(repo, port, out),
 )
@@ -134,7 +170,8 @@ def _render_extra(repo: Repo, port: Port, out: dict[str, Any]) -> None:
     out["binding:vif_details"] = {"port_filter": True, "connectivity": "l2"} if bound else {}
     out["dns_assignment"] = _dns_assignment(repo, port)
     out["dns_domain"] = ""
-    out["extra_dhcp_opts"] = []
+    out["extra_dhcp_opts"] = [{"opt_name": o.opt_name, "opt_value": o.opt_value,
+                               "ip_version": o.ip_version} for o in port.extra_dhcp_opts]
     out["qos_network_policy_id"] = None
     out["propagate_uplink_status"] = False
     out["resource_request"] = None
@@ -186,6 +223,8 @@ def create(repo: Repo, ctx: Context, fields: dict[str, Any]) -> Port:
     net = repo.must(Network, fields["network_id"])  # visible: the handler's policy checked
     requested = fields.pop("_fixed_ips", None)
     fields.setdefault("port_security_enabled", net.port_security_enabled)
+    if "extra_dhcp_opts" in fields:
+        fields["extra_dhcp_opts"] = _merged_opts((), fields["extra_dhcp_opts"])
     port = Port(**fields)
     port = port.replace(mac_address=allocation.take_mac(repo, port, port.mac_address or None))
     port = port.replace(fixed_ips=allocation.assign_ips(repo, port, net, requested))
@@ -257,6 +296,8 @@ def _check_device(repo: Repo, ctx: Context, port: Port, old: Port | None) -> Non
 
 def update(repo: Repo, ctx: Context, port: Port, fields: dict[str, Any]) -> Port:
     requested = fields.pop("_fixed_ips", None)
+    if "extra_dhcp_opts" in fields:
+        fields["extra_dhcp_opts"] = _merged_opts(port.extra_dhcp_opts, fields["extra_dhcp_opts"])
     new = port.replace(**fields)
     if "mac_address" in fields and new.mac_address != port.mac_address:
         if port.binding_host_id:
