@@ -14,6 +14,9 @@ query came on and with a bounded wait (SERVFAIL after it: never a hang).
 A per-source token bucket bounds what one address can ask: excess UDP queries are
 dropped (a flood from one VM cannot starve the others), a TCP connection whose
 source runs over is closed.  Nothing a client sends can stop the thread.
+
+The sockets, the thread and the relay threads (spawned by it) all live in the
+network namespace that :meth:`DnsResponder.start` is called in.
 """
 
 from __future__ import annotations
@@ -356,7 +359,8 @@ class DnsResponder:
             self._close(conn)
             return
         del conn.outbuf[:sent]
-        conn.last = time.monotonic()
+        if sent:
+            conn.last = time.monotonic()
         if len(conn.outbuf) > MAX_CONN_OUTPUT:
             self._close(conn)
             return
