@@ -63,16 +63,16 @@ initial-interval 1;
 """
 
 DHCPCD_CONF = """
+duid
 ipv4only
 noarp
 nodelay
 noipv4ll
-nolink
 release
-clientid
 option domain_name_servers, domain_name, host_name, interface_mtu, classless_static_routes
+option rapid_commit
 require dhcp_server_identifier
-"""
+"""  # Debian's defaults (duid, rapid_commit, server id required), quick and IPv4 only
 
 
 def config(mac: str, ip: str, **changes: object) -> dhcp.PortConfig:
@@ -130,14 +130,16 @@ class Vm:
         """Run ``argv`` in the VM (``ip netns exec`` execs it: same PID)."""
         env = {"PATH": os.environ["PATH"]}
         proc = subprocess.Popen(["ip", "netns", "exec", self.ns, *argv], env=env, cwd=self.dir,
-                                stdout=subprocess.DEVNULL, stderr=open(self.dir / "stderr", "ab"))
+                                stdout=subprocess.DEVNULL, stderr=open(self.dir / "stderr", "ab"),
+                                start_new_session=True)  # its helpers (dhcpcd's) share its group
         self.procs.append(proc)
         return proc
 
     def records(self) -> list[dict[str, str]]:
+        """The script's records, complete ones only (it may be writing one now)."""
         path = self.dir / "record"
-        blocks = path.read_text().split("--end--\n") if path.exists() else []
-        return [dict(line.split("=", 1) for line in b.splitlines() if "=" in line) for b in blocks if b.strip()]
+        blocks = path.read_text().split("--end--\n")[:-1] if path.exists() else []
+        return [dict(line.split("=", 1) for line in b.splitlines() if "=" in line) for b in blocks]
 
     def wait_record(self, *events: str, after: int = 0) -> dict[str, str]:
         """The first record past the first ``after`` whose event is one of ``events``."""
@@ -156,10 +158,18 @@ class Vm:
                               capture_output=True, text=True, check=True).stdout
 
     def stop(self) -> None:
+        """Stop the clients still running, and what they started, by their
+        process group (each client leads its own: the group id is its PID)."""
         for proc in self.procs:
-            if proc.poll() is None:
-                proc.kill()  # ip netns exec execs the client: this is the client's PID
-                proc.wait(timeout=WAIT)
+            for sig in (signal.SIGTERM, signal.SIGKILL):
+                try:
+                    os.killpg(proc.pid, sig)
+                except ProcessLookupError:
+                    break
+                try:
+                    proc.wait(timeout=2)
+                except subprocess.TimeoutExpired:
+                    continue
 
 
 @pytest.fixture
@@ -279,6 +289,7 @@ def test_dhcpcd_gets_the_configuration_and_releases(vms: list[Vm], ports: Ports)
     assert (bound["new_host_name"], bound["new_domain_name"]) == ("vm-30", "cloud.example")
     assert bound["new_interface_mtu"] == "1450"
     assert bound["new_classless_static_routes"] == "172.16.0.0/12 10.77.0.254 0.0.0.0/0 10.77.0.1"
+    assert bound["new_dhcp_client_identifier"].startswith("ff")  # its RFC 4361 id, echoed
     routes = subprocess.run(["ip", "-n", vm.ns, "-4", "route"], capture_output=True, text=True,
                             check=True).stdout
     assert "172.16.0.0/12 via 10.77.0.254" in routes and "default via 10.77.0.1" in routes

@@ -132,6 +132,13 @@ def test_a_changed_ip_is_naked_on_renewal_and_offered_anew() -> None:
     assert (offer.message_type, offer.yiaddr) == (OFFER, "10.0.0.9")
 
 
+def test_rapid_commit_is_acked_at_once() -> None:
+    reply = answer(request(DISCOVER, (dhcp.RAPID_COMMIT, b"")))
+    assert (reply.message_type, reply.yiaddr, reply.option(dhcp.RAPID_COMMIT)) == (ACK, "10.0.0.5", b"")
+    assert reply.option(dhcp.LEASE_TIME) is not None
+    assert answer(request(DISCOVER)).option(dhcp.RAPID_COMMIT) is None
+
+
 def test_offer_is_unicast_to_the_offered_address_without_the_broadcast_flag() -> None:
     assert dhcp.decide(request(DISCOVER), CONFIG).dest == dhcp.Dest("10.0.0.5", MAC)
 

@@ -40,10 +40,10 @@ BROADCAST_MAC = "ff:ff:ff:ff:ff:ff"
 PAD, SUBNET_MASK, ROUTER, DNS, HOST_NAME, DOMAIN_NAME, MTU, BROADCAST_ADDR = 0, 1, 3, 6, 12, 15, 26, 28
 REQUESTED_IP, LEASE_TIME, OVERLOAD, MESSAGE_TYPE, SERVER_ID = 50, 51, 52, 53, 54
 PARAMETERS, MESSAGE, MAX_SIZE, T1, T2, CLIENT_ID = 55, 56, 57, 58, 59, 61
-BOOTFILE, DOMAIN_SEARCH, CLASSLESS_ROUTES, END = 67, 119, 121, 255
+RAPID_COMMIT, BOOTFILE, DOMAIN_SEARCH, CLASSLESS_ROUTES, END = 80, 67, 119, 121, 255
 # options a client may not set through extra_dhcp_opts: they carry the protocol itself
 RESERVED = frozenset({PAD, REQUESTED_IP, LEASE_TIME, OVERLOAD, MESSAGE_TYPE, SERVER_ID,
-                      PARAMETERS, MESSAGE, MAX_SIZE, T1, T2, CLIENT_ID, END})
+                      PARAMETERS, MESSAGE, MAX_SIZE, T1, T2, CLIENT_ID, RAPID_COMMIT, END})
 _FIXED_LENGTH = {MESSAGE_TYPE: 1, REQUESTED_IP: 4, SERVER_ID: 4, MAX_SIZE: 2, OVERLOAD: 1}
 
 
@@ -482,7 +482,8 @@ def decide(message: Message, config: PortConfig | None) -> Decision:
     Silence for: no config (unknown MAC, DHCP disabled), a hardware address
     that is not the port's, replies, relayed messages (only local ports are
     answered), and messages naming another server.  DISCOVER is offered the
-    port's IP; a REQUEST (selecting, init-reboot, renewing or rebinding) is
+    port's IP (ACKed at once when it asks for rapid commit, RFC 4039); a
+    REQUEST (selecting, init-reboot, renewing or rebinding) is
     ACKed when it asks for that IP and NAKed otherwise; INFORM is ACKed
     without address or lease; RELEASE and DECLINE are only an event."""
     kind = message.message_type
@@ -491,8 +492,8 @@ def decide(message: Message, config: PortConfig | None) -> Decision:
         return SILENCE
     if message.server_id not in (None, config.server_ip):
         return SILENCE  # the client chose, or is talking to, another server
-    if kind == DISCOVER:
-        return _reply(message, config, OFFER)
+    if kind == DISCOVER:  # RFC 4039 rapid commit: ACK at once to a client that asks
+        return _reply(message, config, ACK if message.option(RAPID_COMMIT) == b"" else OFFER)
     if kind == REQUEST:
         return _request(message, config)
     if kind == INFORM:
@@ -549,6 +550,8 @@ def build(message: Message, config: PortConfig, kind: int) -> bytes:
                  (T2, struct.pack("!I", config.lease_time * 7 // 8))]
     if message.client_id is not None:
         head.append((CLIENT_ID, message.client_id))  # RFC 6842: echoed
+    if kind == ACK and message.message_type == DISCOVER:
+        head.append((RAPID_COMMIT, b""))
     if kind == NAK:
         return _padded(header + MAGIC + _encode_options(head, 1 << 16))
     budget = max(message.max_size or MIN_MAX_SIZE, MIN_MAX_SIZE) - IP_UDP - FIXED
