@@ -237,6 +237,7 @@ def test_bad_extra_dhcp_opts_are_all_named() -> None:
         {"opt_name": "mtu", "opt_value": "1400", "ip_version": 5},
         "mtu=1400",
         {"opt_name": "mtu", "opt_value": "1400"},
+        {"opt_name": "bootfile-url", "opt_value": "tftp://[2001:db8::1]/x", "ip_version": 6},
     ])
     assert [p.split(":")[0] for p in problems] == [f"extra_dhcp_opts[{i}]" for i in range(6)]
     assert "unknown DHCP option name 'no-such-option'" in problems[0]

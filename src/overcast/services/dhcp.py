@@ -328,7 +328,8 @@ class ExtraOptions:
 
 def check_extra_dhcp_opts(opts: Iterable[object]) -> list[str]:
     """Every problem with a port's extra_dhcp_opts, each naming its entry
-    (``extra_dhcp_opts[2]: ...``); empty when all are good.  For the API."""
+    (``extra_dhcp_opts[2]: ...``); empty when all are good.  For the API.
+    Entries with ip_version 6 are not checked (no DHCPv6 options are served)."""
     return list(_extra(opts).problems)
 
 
@@ -351,9 +352,11 @@ def _extra(opts: Iterable[object]) -> ExtraOptions:
             version = opt.get("ip_version", 4)
             if version not in (4, 6, "4", "6", None):
                 raise DhcpError(f"ip_version {version!r} is not 4 or 6")
+            if version in (6, "6"):
+                continue  # DHCPv6 options: not served here, their names are DHCPv6's
             code, kind = _option_code(opt.get("opt_name"))
             value = opt.get("opt_value")
-            if version in (6, "6") or value is None:
+            if value is None:
                 continue
             encoded = encode_value(kind, str(value))
             if code == -1:
