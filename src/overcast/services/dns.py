@@ -42,7 +42,7 @@ class DnsError(ValueError):
 
 def _key(name: Name) -> Name:
     """The name for comparisons: DNS names are case-insensitive in ASCII (RFC 4343)."""
-    return tuple(label.lower() for label in name)
+    return tuple([label.lower() for label in name])
 
 
 def name_from_text(text: str) -> Name:
@@ -241,14 +241,17 @@ class _Writer:
         self._offsets: dict[Name, int] = {}
 
     def name(self, name: Name) -> None:
-        for i in range(len(name)):
-            offset = self._offsets.get(_key(name[i:]))
+        low = _key(name)
+        for i, label in enumerate(name):
+            suffix = low[i:]
+            offset = self._offsets.get(suffix)
             if offset is not None:
-                self.buf += struct.pack("!H", 0xC000 | offset)
+                self.buf += (0xC000 | offset).to_bytes(2, "big")
                 return
             if len(self.buf) < 0x4000:
-                self._offsets[_key(name[i:])] = len(self.buf)
-            self.buf += bytes([len(name[i])]) + name[i]
+                self._offsets[suffix] = len(self.buf)
+            self.buf.append(len(label))
+            self.buf += label
         self.buf.append(0)
 
     def record(self, rr: _RR) -> None:
@@ -376,6 +379,7 @@ class Records:
         # replies by (tcp?, forwarding?, query without its id): the value is immutable, so
         # a query's reply never changes; bounded (cleared when full)
         self.replies: dict[tuple[bool, bool, bytes], Answer] = {}
+        self._soas = {apex: zone.soa() for apex, zone in self._zones.items()}
         for zone in self._zones.values():
             self._add(zone.soa())
             for ns in zone.ns:
@@ -404,8 +408,10 @@ class Records:
                 return key[i:]
         return None
 
-    def zone(self, apex: Name) -> Zone:
-        return self._zones[apex]
+    def negative_soa(self, apex: Name) -> _RR:
+        """The SOA for a negative answer: its TTL capped by the SOA minimum (RFC 2308)."""
+        zone, soa = self._zones[apex], self._soas[apex]
+        return _RR(soa.name, SOA, min(zone.ttl, zone.minimum), soa.data)
 
     def exists(self, key: Name) -> bool:
         return key in self._names
@@ -529,9 +535,7 @@ def _lookup(reply: _Reply, records: Records, key: Name, apex: Name) -> None:
         return
     if not records.exists(key):
         reply.rcode = NXDOMAIN
-    zone = records.zone(apex)
-    soa = zone.soa()
-    reply.authority.append(_RR(soa.name, SOA, min(zone.ttl, zone.minimum), soa.data))
+    reply.authority.append(records.negative_soa(apex))
 
 
 def _add_glue(reply: _Reply, records: Records) -> None:
