@@ -253,3 +253,6 @@ def test_a_config_that_cannot_be_encoded_is_refused_when_made() -> None:
         dataclasses.replace(CONFIG, mtu=40)
     with pytest.raises(dhcp.DhcpError):
         dataclasses.replace(CONFIG, dns_servers=("10.0.0.256",))
+    with pytest.raises(dhcp.DhcpError, match="'fa:16:3e' is not a MAC address"):
+        dataclasses.replace(CONFIG, server_mac="fa:16:3e")
+    assert dataclasses.replace(CONFIG, mac=MAC.upper()).mac == MAC  # chaddr is compared lowercase

@@ -205,12 +205,21 @@ class PortConfig:
     lease_time: int = 86400
     domain_search: tuple[str, ...] = ()
     extra: ExtraOptions = field(default_factory=lambda: ExtraOptions())
+    # the options on the wire (code, length, value) by code, made once: replies are built from them
+    encoded: tuple[tuple[int, bytes], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         """Refuse at once what could not be encoded later, in a reply."""
         try:
             ipaddress.IPv4Interface(f"{self.ip}/{self.prefixlen}")
-            config_options(self)
+            for mac in (self.mac, self.server_mac):
+                if not _MAC.match(mac):
+                    raise ValueError(f"{mac!r} is not a MAC address")
+            object.__setattr__(self, "mac", self.mac.lower())
+            object.__setattr__(self, "ip", str(ipaddress.IPv4Address(self.ip)))
+            object.__setattr__(self, "server_ip", str(ipaddress.IPv4Address(self.server_ip)))
+            object.__setattr__(self, "encoded", tuple(
+                (code, _encode_option(code, value)) for code, value in config_options(self).items()))
         except (ValueError, UnicodeError, struct.error) as exc:
             raise DhcpError(f"DHCP config of port {self.mac}: {exc}") from None
         if not 0 < self.lease_time < 2**32:
@@ -312,6 +321,7 @@ OPTION_NAMES: dict[str, tuple[int, str]] = {
 }
 _NUMBERED = {code: kind for code, kind in OPTION_NAMES.values()}
 _HEX = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2})*$")
+_MAC = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
 _INT_RANGE = {"u8": (0, 0xFF, "!B"), "u16": (0, 0xFFFF, "!H"), "u32": (0, 0xFFFFFFFF, "!I"),
               "i32": (-(2**31), 2**31 - 1, "!i")}
 
@@ -360,7 +370,7 @@ def _extra(opts: Iterable[object]) -> ExtraOptions:
                 continue
             encoded = encode_value(kind, str(value))
             if code == -1:
-                next_server = str(value)
+                next_server = str(ipaddress.IPv4Address(encoded))
                 continue
             if code == BOOTFILE:
                 boot_file = str(value)
@@ -491,7 +501,7 @@ def decide(message: Message, config: PortConfig | None) -> Decision:
     without address or lease; RELEASE and DECLINE are only an event."""
     kind = message.message_type
     if (config is None or message.op != BOOTREQUEST or message.htype != 1 or message.hlen != 6
-            or message.mac != config.mac.lower() or message.giaddr != ZERO):
+            or message.mac != config.mac or message.giaddr != ZERO):
         return SILENCE
     if message.server_id not in (None, config.server_ip):
         return SILENCE  # the client chose, or is talking to, another server
@@ -525,7 +535,7 @@ def destination(message: Message, config: PortConfig, kind: int) -> Dest:
     """RFC 2131 4.1: to ciaddr when the client has one (not for a NAK),
     broadcast when it asks for it or for a NAK, else unicast to the
     offered address at the client's MAC."""
-    mac = config.mac.lower()
+    mac = config.mac
     if kind == NAK:
         return Dest(BROADCAST, BROADCAST_MAC)
     if message.ciaddr != ZERO:
@@ -544,9 +554,9 @@ def build(message: Message, config: PortConfig, kind: int) -> bytes:
     extra = config.extra
     header = HEADER.pack(
         BOOTREPLY, 1, 6, 0, message.xid, 0, message.flags & BROADCAST_FLAG,
-        *(ipaddress.IPv4Address(a).packed for a in (ciaddr, yiaddr, extra.next_server, ZERO)),
+        *(_packed(a) for a in (ciaddr, yiaddr, extra.next_server, ZERO)),
         message.chaddr.ljust(16, b"\x00"), b"", extra.boot_file.encode()[:127] if leased else b"")
-    head = [(MESSAGE_TYPE, bytes([kind])), (SERVER_ID, _addresses([config.server_ip]))]
+    head = [(MESSAGE_TYPE, bytes([kind])), (SERVER_ID, _packed(config.server_ip))]
     if leased:
         head += [(LEASE_TIME, struct.pack("!I", config.lease_time)),
                  (T1, struct.pack("!I", config.lease_time // 2)),
@@ -555,10 +565,16 @@ def build(message: Message, config: PortConfig, kind: int) -> bytes:
         head.append((CLIENT_ID, message.client_id))  # RFC 6842: echoed
     if kind == ACK and message.message_type == DISCOVER:
         head.append((RAPID_COMMIT, b""))
-    if kind == NAK:
-        return _padded(header + MAGIC + _encode_options(head, 1 << 16))
+    wire = [_encode_option(code, value) for code, value in head]
+    if kind != NAK:
+        wire += _ordered(message, config)
     budget = max(message.max_size or MIN_MAX_SIZE, MIN_MAX_SIZE) - IP_UDP - FIXED
-    return _padded(header + MAGIC + _encode_options(head + _ordered(message, config), budget))
+    return _padded(header + MAGIC + _within(wire, budget))
+
+
+def _packed(address: str) -> bytes:
+    """A dotted quad already checked (parsed or in a PortConfig), packed fast."""
+    return bytes(map(int, address.split(".")))
 
 
 def _padded(message: bytes) -> bytes:
@@ -566,31 +582,37 @@ def _padded(message: bytes) -> bytes:
     return message.ljust(MIN_BOOTP, bytes([PAD]))
 
 
-def _ordered(message: Message, config: PortConfig) -> list[tuple[int, bytes]]:
-    """Configuration options: those the client asked for first, in its
-    order, then the others by code (clients that do not list an option
-    they understand still take it)."""
-    options = config_options(config)
+def _ordered(message: Message, config: PortConfig) -> list[bytes]:
+    """Configuration options on the wire: those the client asked for first,
+    in its order, then the others by code (clients that do not list an
+    option they understand still take it)."""
+    options = dict(config.encoded)
     asked = [c for c in dict.fromkeys(message.parameters) if c in options]
     rest = sorted(set(options) - set(asked))
-    return [(c, options[c]) for c in asked + rest]
+    return [options[c] for c in asked + rest]
+
+
+def _within(wire: list[bytes], budget: int) -> bytes:
+    """Encoded options and END, within ``budget`` bytes: an option that does
+    not fit is left out (the first ones, the protocol's own, always fit)."""
+    out, used = [], 1
+    for option in wire:
+        if used + len(option) <= budget:
+            out.append(option)
+            used += len(option)
+    return b"".join(out) + bytes([END])
 
 
 def _encode_options(options: list[tuple[int, bytes]], budget: int) -> bytes:
-    """The options and END, within ``budget`` bytes: an option that does not
-    fit is left out (the first ones, the protocol's own, always fit)."""
-    out = b""
-    for code, value in options:
-        encoded = _encode_option(code, value)
-        if len(out) + len(encoded) + 1 <= budget:
-            out += encoded
-    return out + bytes([END])
+    return _within([_encode_option(code, value) for code, value in options], budget)
 
 
 def _encode_option(code: int, value: bytes) -> bytes:
     """One option; a value over 255 bytes is split over several (RFC 3396)."""
-    chunks = [value[i:i + 255] for i in range(0, len(value), 255)] or [b""]
-    return b"".join(bytes([code, len(chunk)]) + chunk for chunk in chunks)
+    if len(value) <= 255:
+        return bytes((code, len(value))) + value
+    chunks = [value[i:i + 255] for i in range(0, len(value), 255)]
+    return b"".join(bytes((code, len(chunk))) + chunk for chunk in chunks)
 
 
 def client_message(kind: int, mac: str, xid: int, *, ciaddr: str = ZERO, broadcast: bool = False,
