@@ -436,8 +436,8 @@ class Answer:
     forward: bool = False
 
 
-MEMO_ENTRIES = 4096  # replies remembered per Records value
-MEMO_SIZE = 1232  # the largest query or reply remembered
+MEMO_ENTRIES = 2048  # replies remembered per Records value: a few MB at worst
+MEMO_QUERY, MEMO_REPLY = 512, OUR_UDP_SIZE  # the largest query and reply remembered
 
 
 def answer(query: bytes, records: Records | None, *, transport: str = "udp",
@@ -449,13 +449,13 @@ def answer(query: bytes, records: Records | None, *, transport: str = "udp",
     The reply is a function of the query's bytes after its id and of ``records``, so
     the replies of a Records value are remembered (the same names are asked again and
     again) and only the id is written into a remembered one."""
-    if records is None or len(query) > MEMO_SIZE:
+    if records is None or len(query) > MEMO_QUERY:
         return _answer(query, records, transport, upstream_allowed)
     key = (transport == "tcp", upstream_allowed, query[2:])
     found = records.replies.get(key)
     if found is None:
         found = _answer(query, records, transport, upstream_allowed)
-        if found.reply is None or len(found.reply) <= MEMO_SIZE:
+        if found.reply is None or len(found.reply) <= MEMO_REPLY:
             if len(records.replies) >= MEMO_ENTRIES:
                 records.replies.clear()
             records.replies[key] = found
