@@ -369,9 +369,10 @@ nft chain bridge prerouting hook prerouting prio -300 policy drop
   meta mark set meta iifname map @tag
   meta iifgroup 28515 meta mark 4294967295 drop
   meta iifgroup 28515 meta mark != 0 jump from_port
+  meta mark 0 ether type ip meta l4proto 17 udp sport 68 udp dport 67 meta iifname @dhcp_local drop
   accept
 nft chain bridge from_port
-  ether type ip meta iifname . ether saddr . ip saddr @ip4_host th sport != 67 return
+  ether type ip meta iifname . ether saddr . ip saddr @ip4_host th sport != 67-68 return
   ether type ip6 meta l4proto != 58 meta iifname . ether saddr . ip6 saddr @ip6_host th sport != 547 return
   meta iifname . ether saddr != @mac_ok drop
   ether type arp arp saddr ip 0.0.0.0 meta iifname . arp saddr ether @mac_ok return
@@ -379,6 +380,7 @@ nft chain bridge from_port
   ether type arp meta iifname . arp saddr ether . arp saddr ip != @ip4_ok drop
   ether type arp return
   ether type ip meta l4proto 17 udp sport 67 drop
+  ether type ip meta l4proto 17 udp sport 68 udp dport 67 meta iifname @dhcp_local drop
   ether type ip ip saddr 0.0.0.0 ip daddr 255.255.255.255 meta l4proto 17 udp sport 68 udp dport 67 return
   ether type ip meta iifname . ether saddr . ip saddr @ip4_host return
   ether type ip meta iifname . ether saddr . ip saddr != @ip4_ok drop

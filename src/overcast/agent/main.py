@@ -8,15 +8,18 @@ import logging
 import resource
 import signal
 import sys
+from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
+from overcast.agent.dhcp import DhcpServer
 from overcast.agent.liveness import LEASE_TTL, Liveness
 from overcast.agent.loop import AgentLoop
-from overcast.agent.reconciler import AdvertSink, Reconciler
+from overcast.agent.reconciler import Reconciler
 from overcast.agent.view import ModelView
 from overcast.linux.devices import list_tap_devices
 from overcast.linux.kernel import Kernel
+from overcast.plan.leases import DEFAULT_DOMAIN
 from overcast.store import Store, open_store
 
 log = logging.getLogger("overcast.agent")
@@ -58,6 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
                    metavar="NAME=DEVICE", dest="physical_networks",
                    help="bridge flat networks of physical network NAME to this host's DEVICE "
                         "(repeatable; as Neutron's bridge_mappings)")
+    p.add_argument("--dhcp", choices=("on", "off"), default="on",
+                   help="answer the local ports' DHCP on their taps (default %(default)s)")
+    p.add_argument("--dns-domain", default=DEFAULT_DOMAIN,
+                   help="the domain DHCP gives ports whose network has no dns_domain (as the "
+                        "server's; default %(default)s)")
     p.add_argument("--log-level", default="INFO",
                    help="DEBUG, INFO, WARNING or ERROR (default %(default)s)")
     return p
@@ -123,19 +131,51 @@ def _blocked(features: dict[str, Any], firewall: bool) -> str:
     return blocked
 
 
+@dataclass
+class Services:
+    """What the agent answers and sends besides the kernel state: the
+    routers' IPv6 router advertisements and the local ports' DHCP."""
+
+    advertiser: Any
+    dhcp: DhcpServer | None
+
+    def start(self) -> None:
+        self.advertiser.start()
+        if self.dhcp is not None:
+            self.dhcp.responder.start()
+
+    def stop(self) -> None:
+        self.advertiser.stop()
+        if self.dhcp is not None:
+            self.dhcp.responder.stop()
+
+
+def _services(args: argparse.Namespace) -> Services:
+    from overcast.linux.dhcp_responder import Responder
+    from overcast.linux.ra_sender import Advertiser
+
+    dhcp = DhcpServer(lambda lookup: Responder(lookup, _dhcp_event)) if args.dhcp == "on" else None
+    return Services(Advertiser(), dhcp)
+
+
 def _reconciler(args: argparse.Namespace, store: Store, kernel: Kernel, firewall: bool,
-                blocked: str, physical: dict[str, str], advertiser: AdvertSink) -> Reconciler:
+                blocked: str, physical: dict[str, str], services: Services) -> Reconciler:
     reconciler = Reconciler(args.host, args.underlay_ip, store, kernel, ModelView(),
                             firewall=firewall)
     reconciler.firewall_blocked = blocked
     reconciler.physical_networks = physical
-    reconciler.advertiser = advertiser
+    reconciler.advertiser = services.advertiser
+    reconciler.dhcp = services.dhcp
+    reconciler.dns_domain = args.dns_domain.rstrip(".")
     return reconciler
+
+
+def _dhcp_event(event: Any) -> None:
+    log.info("DHCP %s from %s on %s (%s)", event.kind, event.mac, event.ifname, event.ip)
 
 
 def run(args: argparse.Namespace) -> int:
     from overcast.linux.netlink import NetlinkKernel
-    from overcast.linux.ra_sender import Advertiser
 
     _more_files()
     features = detect_features()
@@ -145,8 +185,8 @@ def run(args: argparse.Namespace) -> int:
     beat_store: Store = open_store(args.store)  # the keep-alive thread's own connection
     kernel = NetlinkKernel(host=args.host)
     physical = physical_networks(args.physical_networks)
-    advertiser = Advertiser()  # the routers' IPv6 router advertisements
-    reconciler = _reconciler(args, store, kernel, firewall, blocked, physical, advertiser)
+    services = _services(args)
+    reconciler = _reconciler(args, store, kernel, firewall, blocked, physical, services)
     # what the loop polls between passes: the workload devices, and Overcast's
     # nft tables (a table deleted by hand is repaired at once, not at the resync)
     loop = AgentLoop(store, reconciler, args.resync_interval,
@@ -167,13 +207,13 @@ def run(args: argparse.Namespace) -> int:
     liveness.register()  # first: the first pass sees this host alive (a SNAT candidate)
     loop.full_read()
     liveness.start()
-    advertiser.start()
+    services.start()
     log.info("agent %s up: underlay %s, store %s, resync every %gs",
              args.host, args.underlay_ip, args.store, args.resync_interval)
     try:
         loop.run()
     finally:
-        advertiser.stop()
+        services.stop()
         liveness.stop(revoke=True)
         kernel.close()
         store.close()

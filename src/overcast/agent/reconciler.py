@@ -32,6 +32,7 @@ from overcast.plan.adverts import Advert
 from overcast.plan.diff import diff
 from overcast.plan.firewall_admits import Flow
 from overcast.plan.firewall_counters import hits
+from overcast.plan.leases import DEFAULT_DOMAIN, Lease
 from overcast.plan.names import is_workload
 from overcast.plan.state import ApplyError, Change, KernelState
 from overcast.plan.subsystems.firewall import NftRuleset
@@ -95,6 +96,10 @@ class AdvertSink(Protocol):
     def update(self, adverts: Iterable[Advert]) -> None: ...
 
 
+class LeaseSink(Protocol):
+    def update(self, leases: Iterable[Lease], present: frozenset[str]) -> None: ...
+
+
 class Reconciler:
     def __init__(self, host: str, underlay_ip: str, store: Store, kernel: Kernel,
                  view: ModelView, clock: Callable[[], float] = time.monotonic,
@@ -108,6 +113,9 @@ class Reconciler:
         self.firewall_blocked = ""
         # where the routers' IPv6 advertisements go (the agent's advertiser thread; None: none)
         self.advertiser: AdvertSink | None = None
+        # who answers the local ports' DHCP (the agent's DHCP server; None: nobody)
+        self.dhcp: LeaseSink | None = None
+        self.dns_domain = DEFAULT_DOMAIN  # the DHCP domain of ports whose network has none
         self.underlay_ip = underlay_ip
         self.store = store
         self.kernel = kernel
@@ -123,7 +131,8 @@ class Reconciler:
     def run_pass(self) -> PassResult:
         plan = plan_host(self.view.host_view(self.host, self.underlay_ip, self.firewall,
                                              self.physical_networks,
-                                             self.firewall and not self.firewall_blocked))
+                                             self.firewall and not self.firewall_blocked,
+                                             self.dns_domain))
         self._log_problems(plan)
         blocked = self.firewall_blocked if self.firewall else ""
         if blocked:
@@ -148,6 +157,8 @@ class Reconciler:
         self.report(statuses, _enforced(plan, statuses))
         if self.advertiser is not None:  # after the apply: their interfaces exist now
             self.advertiser.update(plan.adverts)
+        if self.dhcp is not None:
+            self.dhcp.update(plan.leases, frozenset(observed.devices_present))
         self.report_counters(plan, self.kernel.observe(fresh=True) if due else observed, due)
         waiting = sorted(p for p, dev in plan.port_devices.items()
                          if dev not in observed.devices_present)

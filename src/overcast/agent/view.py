@@ -24,6 +24,7 @@ from overcast.model.types import (
     Subnet,
 )
 from overcast.plan import HostView
+from overcast.plan.leases import DEFAULT_DOMAIN
 from overcast.store.base import Event, KeyValue
 
 log = logging.getLogger(__name__)
@@ -170,7 +171,7 @@ class ModelView:
 
     def host_view(self, host: str, underlay_ip: str, firewall: bool = True,
                   physical_networks: Mapping[str, str] | None = None,
-                  routers: bool | None = None) -> HostView:
+                  routers: bool | None = None, dns_domain: str = DEFAULT_DOMAIN) -> HostView:
         """Every port of every host (the firewall needs the members of remote
         groups wherever they are bound), every security group, rule and
         address group."""
@@ -186,7 +187,7 @@ class ModelView:
                         physnet_hosts=self.physnet_hosts(
                             host, physical_networks or {}, firewall if routers is None else routers),
                         floating_ips=self._tuple("floatingip"),
-                        live_hosts=frozenset(self.alive | {host}))
+                        live_hosts=frozenset(self.alive | {host}), dns_domain=dns_domain)
 
     def port_status(self, port_id: str) -> dict[str, Any] | None:
         return self.values.get(keys.port_status(port_id))

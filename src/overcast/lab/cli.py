@@ -32,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--host", required=True, help="lab host to run it on")
     c.add_argument("--network", required=True, help="network name or id")
     c.add_argument("--ip", help="fixed IP (default: allocated by the API)")
+    c.add_argument("--static", action="store_true",
+                   help="write the port's address into the VM instead of asking DHCP")
     c.add_argument("--timeout", type=float, default=vm.ACTIVE_TIMEOUT,
                    help="seconds to wait for ACTIVE (default %(default)g)")
     e = _command(vms, "exec", "run a command inside a VM: vm exec NAME -- CMD...")
@@ -75,8 +77,10 @@ def cmd_status() -> int:
 
 def cmd_vm(args: argparse.Namespace) -> int:
     if args.vcmd == "create":
-        v = vm.create(args.name, args.host, args.network, args.ip, args.timeout)
-        print(f"vm {v['name']}: ACTIVE on {v['host']}, ip {','.join(v['ips'])}, "
+        v = vm.create(args.name, args.host, args.network, args.ip, args.timeout,
+                      static=args.static)
+        how = "by DHCP" if v.get("dhcp") else "static"
+        print(f"vm {v['name']}: ACTIVE on {v['host']}, ip {','.join(v['ips'])} ({how}), "
               f"mac {v['mac']}, port {v['port_id']}")
     elif args.vcmd == "exec":
         argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv

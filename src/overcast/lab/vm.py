@@ -3,7 +3,10 @@
 The port is created through the Neutron API, bound to the host; the host end
 of the veth is named like a Nova tap (``tap`` + 11 of the port id), moved into
 the host's namespace and left unplugged: the host's agent plugs it, and the
-VM is ready when the API reports the port ACTIVE.
+VM is ready when the API reports the port ACTIVE.  Then the VM boots as a
+cloud's do: a real DHCP client (busybox ``udhcpc``) asks its host's agent for
+the address, routes and MTU, unless its subnet has DHCP disabled or the VM
+is made ``static`` (then the lab writes the port's address itself).
 """
 
 from __future__ import annotations
@@ -11,7 +14,9 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import shutil
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,6 +28,30 @@ from overcast.plan.names import tap_name
 
 VM_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 ACTIVE_TIMEOUT = 30.0
+DHCP_TIMEOUT = 10.0  # udhcpc's whole try: 5 DISCOVERs a second apart, then the REQUEST
+# udhcpc's script: what a lab VM does with its lease ($1: deconfig, bound, renew, ...)
+UDHCPC_SCRIPT = """#!/bin/sh
+case "$1" in
+  deconfig) ip addr flush dev "$interface"; ip link set "$interface" up ;;
+  bound|renew)
+    ip addr replace "$ip/$mask" dev "$interface"
+    [ -n "$mtu" ] && ip link set "$interface" mtu "$mtu"
+    if [ -n "$staticroutes" ]; then  # option 121 (it holds the default route too)
+      set -- $staticroutes
+      while [ $# -ge 2 ]; do
+        if [ "$2" = 0.0.0.0 ]; then ip route replace "$1" dev "$interface"
+        else ip route replace "$1" via "$2" dev "$interface"; fi
+        shift 2
+      done
+    elif [ -n "$router" ]; then
+      set -- $router; ip route replace default via "$1" dev "$interface"
+    fi
+    echo "$hostname" > "$LEASE_DIR/hostname"
+    echo "$domain" > "$LEASE_DIR/domain"
+    echo "$dns" > "$LEASE_DIR/dns" ;;
+esac
+exit 0
+"""
 
 
 def vm_netns(name: str) -> str:
@@ -65,8 +94,10 @@ class Api:
 
 def create(name: str, host_name: str, network: str, address: str | None = None,
            timeout: float = ACTIVE_TIMEOUT, *,
-           security_groups: list[str] | None = None) -> dict[str, Any]:
-    """Create VM ``name`` on ``host_name`` attached to ``network``; wait until ACTIVE.
+           security_groups: list[str] | None = None, static: bool = False) -> dict[str, Any]:
+    """Create VM ``name`` on ``host_name`` attached to ``network``; wait until
+    ACTIVE, then until it has its address (by DHCP unless ``static`` or its
+    subnet has DHCP disabled).
 
     ``security_groups`` (ids) are the port's from its creation; without them
     the API gives it the project's default group."""
@@ -88,8 +119,10 @@ def create(name: str, host_name: str, network: str, address: str | None = None,
     with state.locked() as st_:
         st_.vms[name] = vm
         fabric.make_namespace(st_, vm["netns"])
-    _wire(vm, host.netns, api, port)
+    dhcp = _wire(vm, host.netns, api, port, static)
     wait_active(api, vm, timeout)
+    if dhcp:
+        boot_by_dhcp(vm)
     return vm
 
 
@@ -102,7 +135,10 @@ def _port_body(name: str, host: str, net: dict[str, Any], address: str | None) -
     return body
 
 
-def _wire(vm: dict[str, Any], host_ns: str, api: Api, port: dict[str, Any]) -> None:
+def _wire(vm: dict[str, Any], host_ns: str, api: Api, port: dict[str, Any],
+          static: bool) -> bool:
+    """The VM's NIC; its address too when it is not to come by DHCP.
+    True: the VM is to ask DHCP (its first IPv4 subnet has DHCP enabled)."""
     ns, tap, mtu = vm["netns"], tap_name(vm["port_id"]), str(vm["mtu"])
     ipcmd.sysctl(ns, "net.ipv6.conf.all.disable_ipv6", "1")
     ipcmd.sysctl(ns, "net.ipv6.conf.default.disable_ipv6", "1")
@@ -110,18 +146,49 @@ def _wire(vm: dict[str, Any], host_ns: str, api: Api, port: dict[str, Any]) -> N
        "peer", "name", tap, "netns", host_ns, "mtu", mtu, ns=ns)
     ip("link", "set", "eth0", "alias", LAB_ALIAS, "up", ns=ns)
     ip("link", "set", tap, "up", ns=host_ns)
-    vm["ips"] = []
+    vm["ips"], dhcp = [], False
     for fixed in port.get("fixed_ips", []):
         subnet = api.call("GET", f"/v2.0/subnets/{fixed['subnet_id']}")["subnet"]
         if subnet.get("ip_version", 4) != 4:
             continue
+        vm["ips"].append(fixed["ip_address"])
+        if len(vm["ips"]) == 1 and subnet.get("enable_dhcp", True) and not static:
+            dhcp = True
+            continue
         prefix = ipaddress.ip_network(subnet["cidr"]).prefixlen
         ip("addr", "add", f"{fixed['ip_address']}/{prefix}", "dev", "eth0", ns=ns)
-        vm["ips"].append(fixed["ip_address"])
         if subnet.get("gateway_ip") and len(vm["ips"]) == 1:
             ip("route", "add", "default", "via", subnet["gateway_ip"], ns=ns)
+    vm["dhcp"] = dhcp
     with state.locked() as st:
         st.vms[vm["name"]] = vm
+    return dhcp
+
+
+def lease_dir(vm: dict[str, Any]) -> Path:
+    return state.state_dir() / "vms" / str(vm["name"])
+
+
+def boot_by_dhcp(vm: dict[str, Any], timeout: float = DHCP_TIMEOUT) -> None:
+    """The VM asks for its lease with busybox udhcpc (once: a lease lasts a
+    day); LabError when no lease came or it is not the port's address."""
+    where = lease_dir(vm)
+    where.mkdir(parents=True, exist_ok=True)
+    script = where / "udhcpc.sh"
+    script.write_text(UDHCPC_SCRIPT)
+    script.chmod(0o755)
+    argv = ["env", f"LEASE_DIR={where}", "busybox", "udhcpc", "-f", "-q", "-n", "-i", "eth0",
+            "-s", str(script), "-t", "5", "-T", "1", "-O", "mtu", "-O", "staticroutes",
+            "-O", "hostname", "-O", "domain", "-x", f"hostname:{vm['name']}"]
+    proc = ipcmd.run(argv, ns=vm["netns"], check=False, timeout=timeout + 5)
+    got = [a["local"] for link in ipcmd.ip_json("-4", "addr", "show", "dev", "eth0", ns=vm["netns"])
+           for a in link.get("addr_info", [])]
+    if proc.returncode != 0 or vm["ips"][0] not in got:
+        raise LabError(
+            f"VM {vm['name']}: no DHCP lease for {vm['ips'][0]} on host {vm['host']} "
+            f"(udhcpc exit {proc.returncode}, eth0 has {got or 'no address'}): "
+            f"{(proc.stderr or proc.stdout).strip()[-300:]}; the agent's log is "
+            f"{log_path('agent-' + vm['host'])}")
 
 
 def wait_active(api: Api, vm: dict[str, Any], timeout: float) -> None:
@@ -149,6 +216,7 @@ def delete(name: str) -> None:
         if "HTTP 404" not in str(exc):
             raise
     fabric.destroy_namespaces([vm["netns"]])
+    shutil.rmtree(lease_dir(vm), ignore_errors=True)
     with state.locked() as st_:
         st_.vms.pop(name, None)
         if vm["netns"] in st_.namespaces:

@@ -93,11 +93,14 @@ class _Out:
 
 
 def compile_firewall(view: HostView, devices: Mapping[str, str], overlay: Overlay | None = None,
-                     bridged: Iterable[str] = ()) -> FirewallPlan:
+                     bridged: Iterable[str] = (), dhcp: Mapping[str, str] | None = None
+                     ) -> FirewallPlan:
     """The ruleset of ``view.host`` for its local ports ``devices`` (port id
     -> tap, as ``plan_host`` attaches them), the routers' ``overlay``
     elements, and a conntrack zone for every network with a bridge here
-    (``bridged``, besides the local ports' networks)."""
+    (``bridged``, besides the local ports' networks).  ``dhcp``: port id ->
+    tap of the ports this host's DHCP server answers (their requests stop
+    at their tap: DHCP never crosses the overlay)."""
     ports = {p.id: p for p in view.ports}
     local = sorted((ports[pid] for pid in devices if pid in ports), key=lambda p: p.id)
     networks = {n.id: n for n in view.networks}
@@ -115,6 +118,8 @@ def compile_firewall(view: HostView, devices: Mapping[str, str], overlay: Overla
         if uplink is not None and net is not None and net.network_type == "flat":
             # the physical network's side, as the VXLAN device: mark 0, whatever it came with
             out.add("bridge", "tag", uplink, f"network/{net_id}", 0)
+    for port_id, tap in sorted((dhcp or {}).items()):
+        out.add("bridge", "dhcp_local", tap, f"port/{port_id}")
     secured = [p for p in local if p.port_security_enabled]
     tags = _probe({_groupset(p) for p in secured}, 2**TAG_BITS - 1)
     groups = {g.id: g for g in view.security_groups}

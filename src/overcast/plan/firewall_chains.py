@@ -95,6 +95,8 @@ def sets() -> list[NftSet]:
     iv = ("interval",)
     out = [NftSet("bridge", "tag", ("ifname",), map="mark"),
            NftSet("bridge", "mac_ok", ("ifname", "ether_addr")),
+           # the taps whose DHCP requests this host's DHCP server answers (plan/leases.py)
+           NftSet("bridge", "dhcp_local", ("ifname",)),
            # a port's own addresses (host length) in hash sets, met first: most frames are
            # from them, and a hash lookup costs less than the interval set's (pipapo)
            NftSet("bridge", "ip4_host", ("ifname", "ether_addr", "ipv4_addr")),
@@ -217,16 +219,19 @@ def _bridge_chains() -> list[NftChain]:
     prerouting = [
         *_identify("iif"),
         [match(meta("iifgroup"), PORT_GROUP), match(meta("mark"), 0, "!="), jump("from_port")],
+        # a port without port security: its DHCP requests, answered here, stop here too
+        [match(meta("mark"), 0), _ether("ip"), *_udp(68, 67), match(iif, "@dhcp_local"), DROP],
         [ACCEPT],
     ]
     # first the frames nearly all are: IPv4 or IPv6 from one of the port's own
     # addresses with its MAC (the key proves the MAC too: every MAC of
-    # ip4_host/ip6_host is in mac_ok), neither a DHCP server's reply (source
-    # port 67/547; ``th sport`` misses for a fragment, which takes the long
-    # way) nor ICMPv6 (router advertisements are checked below)
+    # ip4_host/ip6_host is in mac_ok), neither DHCP (source port 67/68, a
+    # server's reply or a client's renewal, which may have to stop here) nor
+    # DHCPv6 from a server (547; ``th sport`` misses for a fragment, which
+    # takes the long way) nor ICMPv6 (router advertisements are checked below)
     fast = [
         [_ether("ip"), match(concat(iif, smac, payload("ip", "saddr")), "@ip4_host"),
-         match(payload("th", "sport"), 67, "!="), RETURN],
+         match(payload("th", "sport"), {"range": [67, 68]}, "!="), RETURN],
         [_ether("ip6"), match(meta("l4proto"), 58, "!="),
          match(concat(iif, smac, payload("ip6", "saddr")), "@ip6_host"),
          match(payload("th", "sport"), 547, "!="), RETURN],
@@ -239,6 +244,8 @@ def _bridge_chains() -> list[NftChain]:
         [_ether("arp"), match(concat(iif, arp_mac, arp_ip), "@ip4_ok", "!="), DROP],
         [_ether("arp"), RETURN],
         [_ether("ip"), *_udp(67), DROP],
+        # a DHCP request this host's DHCP server answers (it read it on the tap): no further
+        [_ether("ip"), *_udp(68, 67), match(iif, "@dhcp_local"), DROP],
         [_ether("ip"), match(payload("ip", "saddr"), "0.0.0.0"),
          match(payload("ip", "daddr"), "255.255.255.255"), *_udp(68, 67), RETURN],
         [_ether("ip"), match(concat(iif, smac, payload("ip", "saddr")), "@ip4_host"), RETURN],

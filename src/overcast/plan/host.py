@@ -14,6 +14,7 @@ from overcast.plan import names
 from overcast.plan.adverts import Advert
 from overcast.plan.diff import kinds
 from overcast.plan.firewall import FirewallPlan, compile_firewall
+from overcast.plan.leases import Lease, plan_leases
 from overcast.plan.router_placement import Here, routers_here
 from overcast.plan.routers import RouterPlan, plan_routers
 from overcast.plan.state import KernelState
@@ -44,6 +45,7 @@ class HostPlan:
     adverts: tuple[Advert, ...] = ()  # the routers' IPv6 router advertisements (sent, not kept)
     # the compiled firewall (None with the firewall off): what each port gets, elements' sources
     firewall: FirewallPlan | None = field(default=None, compare=False)
+    leases: tuple[Lease, ...] = ()  # what this host's DHCP server answers (answered, not kept)
 
     def render(self) -> str:
         """Normalized, sorted text (for golden tests and `overcast` debugging)."""
@@ -97,17 +99,19 @@ def plan_host(view: HostView) -> HostPlan:
             remote = [p for p in ports if p.network_id == net.id and _is_remote(p, view)]
             _plan_network(b, net, net_local, remote)
     routers = _plan_routers(b, here)
+    leases = plan_leases(local, b.port_devices, networks, view.subnets, view.dns_domain)
     firewall = []
     fw = None
     if view.firewall:  # every port is pinned on the ruleset: its elements name the port's tap
-        fw = compile_firewall(view, b.port_devices, routers.overlay, b.planned)
+        fw = compile_firewall(view, b.port_devices, routers.overlay, b.planned,
+                              {lease.port_id: lease.dev for lease in leases})
         firewall.append(fw.ruleset)
         b.problems += fw.problems
     state = KernelState.of(routers.records, b.bridges, b.vxlans, b.attachments, b.fdb, firewall)
     problems = tuple(sorted(set(b.problems), key=lambda p: (p.path, p.message)))
     return HostPlan(view.host, state, dict(sorted(b.port_devices.items())),
                     dict(sorted(b.port_needs.items())), frozenset(b.ports_down), problems,
-                    dict(routers.reported), routers.adverts, fw)
+                    dict(routers.reported), routers.adverts, fw, leases)
 
 
 def _plan_routers(b: _Builder, here: list[Here]) -> RouterPlan:

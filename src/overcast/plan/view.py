@@ -21,6 +21,7 @@ from overcast.model.types import (
     SecurityGroupRule,
     Subnet,
 )
+from overcast.plan.leases import DEFAULT_DOMAIN
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,8 @@ class HostView:
     ``--physical-network NAME=DEVICE``), which flat networks are bridged to.
     ``routers`` and ``subnets``: at least the routers with an interface on
     a network of a local port, and the subnets of their interfaces (the
-    router of such a network exists on this host, ``docs/routers.md``).
+    router of such a network exists on this host, ``docs/routers.md``), and
+    the subnets of the local ports (their DHCP leases, ``plan/leases.py``).
     ``physnet_hosts``: for each physical network, the live hosts that map
     it (their agents are alive): a router's SNAT host is chosen among those
     of its external network (:func:`overcast.model.scheduling.snat_host`).
@@ -65,3 +67,5 @@ class HostView:
     physnet_hosts: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     floating_ips: Sequence[FloatingIP] = ()
     live_hosts: frozenset[str] = frozenset()  # hosts whose agent holds its liveness lease
+    # the domain of the local ports' DHCP host names where their network has no dns_domain
+    dns_domain: str = DEFAULT_DOMAIN

@@ -1,0 +1,100 @@
+"""The agent's DHCP server: the plan's leases (``plan/leases.py``) answered
+on the local ports' taps by the DHCP responder (``linux/dhcp_responder.py``,
+with the protocol of ``services/dhcp.py``).  Each pass hands it the latest
+leases; it opens the taps that got one and closes those that lost theirs.
+A lease answers only the port's own MAC on the port's own tap, so a VM
+that asks for other MACs (DHCP starvation) gets nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from collections.abc import Callable, Iterable
+from typing import Protocol
+
+from overcast.plan.leases import SERVER_MAC, Lease
+from overcast.services import dhcp
+
+log = logging.getLogger(__name__)
+
+
+class Responder(Protocol):  # what DhcpServer needs of linux.dhcp_responder.Responder
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+    def attach(self, ifname: str) -> None: ...
+    def detach(self, ifname: str) -> None: ...
+    def attached(self) -> frozenset[str]: ...
+
+
+def port_config(lease: Lease) -> dhcp.PortConfig:
+    """The protocol core's view of a lease; raises DhcpError when a value
+    cannot be encoded (an extra option the API let through and this
+    version of the server cannot carry)."""
+    return dhcp.PortConfig(
+        mac=lease.mac, ip=lease.ip, prefixlen=lease.prefixlen, server_ip=lease.server_ip,
+        server_mac=SERVER_MAC, router=lease.router, dns_servers=lease.dns_servers,
+        domain_name=lease.domain or None, host_name=lease.host_name, mtu=lease.mtu,
+        routes=lease.routes, lease_time=lease.lease_time,
+        extra=dhcp.extra_options({"opt_name": n, "opt_value": v} for n, v in lease.extra))
+
+
+class DhcpServer:
+    """``update`` from the agent's loop, ``lookup`` from the responder's
+    thread: the table of configs is swapped whole under a lock."""
+
+    def __init__(self, responder_factory: Callable[[Callable[[str, str], dhcp.PortConfig | None]],
+                                                   Responder],
+                 index_of: Callable[[str], int] = socket.if_nametoindex) -> None:
+        self._lock = threading.Lock()
+        self._configs: dict[tuple[str, str], dhcp.PortConfig] = {}
+        self._index_of = index_of
+        self._opened: dict[str, int] = {}  # tap -> the ifindex it was opened at
+        self.problems: dict[str, str] = {}  # port id -> why its lease cannot be answered
+        self.responder = responder_factory(self.lookup)
+
+    def lookup(self, ifname: str, mac: str) -> dhcp.PortConfig | None:
+        with self._lock:
+            return self._configs.get((ifname, mac.lower()))
+
+    def update(self, leases: Iterable[Lease], present: frozenset[str]) -> None:
+        """Answer ``leases`` whose tap is in ``present`` (the devices this
+        pass observed), and nothing else."""
+        configs, problems = {}, {}
+        for lease in leases:
+            if lease.dev not in present:
+                continue
+            try:
+                configs[(lease.dev, lease.mac)] = port_config(lease)
+            except dhcp.DhcpError as exc:
+                problems[lease.port_id] = str(exc)
+        for port_id, why in sorted(problems.items()):
+            if self.problems.get(port_id) != why:
+                log.error("port %s: no DHCP: %s", port_id, why)
+        self.problems = problems
+        with self._lock:
+            self._configs = configs
+        self._open({dev for dev, _ in configs})
+
+    def _open(self, wanted: set[str]) -> None:
+        attached = self.responder.attached()
+        for dev in sorted(set(self._opened) - wanted):
+            self.responder.detach(dev)
+            del self._opened[dev]
+        for dev in sorted(wanted):
+            try:
+                index = self._index_of(dev)
+            except OSError:
+                continue  # gone since the pass observed it: the next pass sees it again
+            if self._opened.get(dev) == index and dev in attached:
+                continue
+            if dev in self._opened:  # the tap was made again: a socket on the old one is dead
+                self.responder.detach(dev)
+            try:
+                self.responder.attach(dev)
+            except OSError as exc:
+                log.error("%s", exc)
+                self._opened.pop(dev, None)
+                continue
+            self._opened[dev] = index

@@ -1,0 +1,88 @@
+"""What this host's DHCP server answers (``overcast.services.dhcp`` speaks
+the protocol): one lease per local port with an IPv4 address on a subnet
+with DHCP enabled.  Part of the plan, not of the kernel state (a lease is
+answered, not kept in the kernel), so the agent hands the latest plan's
+leases to its DHCP responder, as it does the routers' adverts.  The address
+is the port's fixed IP: the API allocated it, so a lease survives any agent
+restart and two ports never get the same address.  Pure data.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from overcast.model.types import Network, Port, Subnet
+
+DEFAULT_DOMAIN = "openstacklocal"  # the API's default dns_domain (Neutron's too)
+# the DHCP server's address on a subnet without a gateway: link-local, never a tenant's
+SERVER_WITHOUT_GATEWAY = "169.254.169.254"
+# the source MAC of the replies (they leave by the VM's own tap: never on a bridge)
+SERVER_MAC = "fa:16:3f:00:00:01"
+LEASE_TIME = 86400  # seconds; a changed address is NAKed at the next renewal
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Lease:
+    """Port ``port_id`` on tap ``dev`` with MAC ``mac`` gets ``ip``/``prefixlen``
+    and the rest of its subnet's and network's configuration.  ``routes``
+    are the subnet's host routes (destination, next hop); ``extra`` its
+    IPv4 extra DHCP options (name, value)."""
+
+    dev: str
+    port_id: str
+    mac: str
+    ip: str
+    prefixlen: int
+    server_ip: str
+    router: str | None
+    dns_servers: tuple[str, ...]
+    domain: str
+    host_name: str
+    mtu: int
+    routes: tuple[tuple[str, str], ...] = ()
+    extra: tuple[tuple[str, str], ...] = ()
+    lease_time: int = LEASE_TIME
+
+
+def host_name(port: Port, ip: str) -> str:
+    """The port's dns_name, else the name Neutron (and the API's
+    dns_assignment) generates from its address."""
+    return port.dns_name or "host-" + ip.replace(".", "-").replace(":", "-")
+
+
+def plan_leases(ports: Iterable[Port], devices: Mapping[str, str],
+                networks: Mapping[str, Network], subnets: Iterable[Subnet],
+                domain: str = DEFAULT_DOMAIN) -> tuple[Lease, ...]:
+    """The leases of the local ports that have a device here (``devices``:
+    port id -> tap), administratively up, with an IPv4 address on a
+    DHCP-enabled subnet (the first such address: DHCPv4 gives one)."""
+    by_id = {s.id: s for s in subnets}
+    out = []
+    for port in ports:
+        dev, net = devices.get(port.id), networks.get(port.network_id)
+        if dev is None or net is None or not port.admin_state_up:
+            continue
+        for fixed in port.fixed_ips:
+            subnet = by_id.get(fixed.subnet_id)
+            if subnet is not None and subnet.ip_version == 4 and subnet.enable_dhcp:
+                out.append(_lease(port, dev, net, subnet, fixed.ip_address, domain))
+                break
+    return tuple(sorted(out))
+
+
+def _lease(port: Port, dev: str, net: Network, subnet: Subnet, ip: str, domain: str) -> Lease:
+    cidr = ipaddress.IPv4Network(subnet.cidr, strict=False)
+    return Lease(
+        dev=dev, port_id=port.id, mac=port.mac_address.lower(), ip=ip, prefixlen=cidr.prefixlen,
+        server_ip=subnet.gateway_ip or SERVER_WITHOUT_GATEWAY,
+        router=subnet.gateway_ip or None,
+        dns_servers=tuple(subnet.dns_nameservers),
+        domain=(net.dns_domain or domain).rstrip("."),
+        host_name=host_name(port, ip),
+        mtu=net.mtu,
+        routes=tuple((r.destination, r.nexthop) for r in subnet.host_routes
+                     if ipaddress.ip_network(r.destination, strict=False).version == 4),
+        extra=tuple((o.opt_name, o.opt_value) for o in port.extra_dhcp_opts
+                    if o.ip_version == 4 and o.opt_value is not None))
