@@ -321,14 +321,19 @@ def test_garbage_and_a_vanished_interface_do_not_stop_the_responder(
         vms: list[Vm], ports: Ports, responder: Responder, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger="overcast.linux.dhcp_responder")
     vm, gone, gone_down = vms
+    assert responder.attached() == {v.ifname for v in vms}
     ports.table[(vm.ifname, vm.mac)] = config(vm.mac, "10.77.0.50")
     valid = dhcp.client_message(dhcp.DISCOVER, vm.mac, 7)
     frames = [udp_frame(vm.mac, payload) for payload in (
         b"", b"\x00" * 10, bytes(range(256)) * 2, valid[:-1], valid[:-1] + b"\x0c\xff")]
+    decline = dhcp.client_message(dhcp.DECLINE, vm.mac, 8, options=[
+        (dhcp.SERVER_ID, bytes([10, 77, 0, 2])), (dhcp.REQUESTED_IP, bytes([10, 77, 0, 50]))])
     frames += [udp_frame(vm.mac, valid)[:30], udp_frame(vm.mac, valid)[:-10],  # cut short
-               udp_frame("fa:16:3e:77:99:99", valid)]  # chaddr not the sender's MAC
+               udp_frame("fa:16:3e:77:99:99", valid),  # chaddr not the sender's MAC
+               udp_frame(vm.mac, decline)]  # and one good message among them
     sender = vm.run("python3", "-c", _SEND_FRAMES, *(f.hex() for f in frames))
     assert sender.wait(timeout=WAIT) == 0
+    assert ports.wait_event("decline", vm.mac).ip == "10.77.0.50"
     subprocess.run(["ip", "link", "del", gone.ifname], check=True)  # deleted while up
     subprocess.run(["ip", "link", "set", gone_down.ifname, "down"], check=True)
     subprocess.run(["ip", "link", "del", gone_down.ifname], check=True)  # deleted while down

@@ -23,12 +23,12 @@ import ctypes
 import errno
 import ipaddress
 import logging
-import queue
 import selectors
 import socket
 import struct
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -37,6 +37,7 @@ from overcast.services import dhcp
 log = logging.getLogger(__name__)
 
 ETH_P_IP = 0x0800
+ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4
 SO_ATTACH_FILTER = 26
 SERVER_PORT, CLIENT_PORT = 67, 68
@@ -75,14 +76,19 @@ class Event:
 
 
 class Responder:
+    """``lookup`` and ``on_event`` are called from the responder's thread:
+    they must be quick and must not block (a dict lookup, a queue put)."""
+
     def __init__(self, lookup: Lookup, on_event: Callable[[Event], None] | None = None) -> None:
         self._lookup = lookup
         self._on_event = on_event
-        self._pending: queue.SimpleQueue[tuple[str, socket.socket | None]] = queue.SimpleQueue()
+        self._pending: deque[tuple[str, socket.socket | None]] = deque()  # attach/detach to do
         self._socks: dict[str, socket.socket] = {}  # the loop's own, by interface
-        self._attached: frozenset[str] = frozenset()  # a copy of its keys for other threads
+        self._attached: frozenset[str] = frozenset()  # asked for, less those found gone
+        self._lock = threading.Lock()  # guards _attached and _pending
         self._seen: set[tuple[str, str]] = set()  # (ifname, mac) already reported as booting
         self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_w.setblocking(False)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -103,7 +109,8 @@ class Responder:
         for sock in self._socks.values():
             sock.close()
         self._socks.clear()
-        self._attached = frozenset()
+        with self._lock:
+            self._attached = frozenset()
         self._wake_r.close()
         self._wake_w.close()
 
@@ -114,15 +121,20 @@ class Responder:
             sock = _packet_socket(ifname)
         except OSError as exc:
             raise OSError(exc.errno, f"DHCP on {ifname}: {exc.strerror}") from None
-        self._pending.put((ifname, sock))
+        with self._lock:
+            self._attached |= {ifname}
+            self._pending.append((ifname, sock))
         self._wake()
 
     def detach(self, ifname: str) -> None:
-        self._pending.put((ifname, None))
+        with self._lock:
+            self._attached -= {ifname}
+            self._pending.append((ifname, None))
         self._wake()
 
     def attached(self) -> frozenset[str]:
-        """The interfaces answered on now (those that vanished are gone from it)."""
+        """The interfaces attached and not detached, less those found gone
+        (a vanished interface must be attached again once it is back)."""
         return self._attached
 
     def _wake(self) -> None:
@@ -146,6 +158,15 @@ class Responder:
                     self._sweep(selector)
                     swept = time.monotonic()
 
+    def _gone(self, selector: selectors.BaseSelector, ifname: str, why: str) -> None:
+        """``ifname``'s socket is dead: close it, and drop it from attached()
+        unless it was attached again meanwhile (that socket is queued)."""
+        log.info("DHCP on %s stops: %s", ifname, why)
+        self._close(selector, ifname)
+        with self._lock:
+            if not any(name == ifname for name, _ in self._pending):
+                self._attached -= {ifname}
+
     def _sweep(self, selector: selectors.BaseSelector) -> None:
         """Detach the sockets whose interface is gone.  The kernel reports
         ENETDOWN both for a link going down and for one deleted while up,
@@ -153,16 +174,15 @@ class Responder:
         packet socket whose device was unregistered is bound to no name."""
         for ifname, sock in list(self._socks.items()):
             if _bound_name(sock) != ifname:
-                log.info("DHCP on %s stops: the interface is gone", ifname)
-                self._close(selector, ifname)
+                self._gone(selector, ifname, "the interface is gone")
 
     def _take_pending(self, selector: selectors.BaseSelector | None) -> None:
         """Apply queued attach/detach in the loop's thread (the selector is its own)."""
         while True:
-            try:
-                ifname, sock = self._pending.get_nowait()
-            except queue.Empty:
-                return
+            with self._lock:
+                if not self._pending:
+                    return
+                ifname, sock = self._pending.popleft()
             self._close(selector, ifname)
             if sock is None:
                 continue
@@ -171,11 +191,9 @@ class Responder:
                 continue
             self._socks[ifname] = sock
             selector.register(sock, selectors.EVENT_READ, ifname)
-            self._attached = frozenset(self._socks)
 
     def _close(self, selector: selectors.BaseSelector | None, ifname: str) -> None:
         sock = self._socks.pop(ifname, None)
-        self._attached = frozenset(self._socks)
         self._seen = {seen for seen in self._seen if seen[0] != ifname}
         if sock is not None:
             if selector is not None:
@@ -191,9 +209,8 @@ class Responder:
             except OSError as exc:
                 if exc.errno == errno.ENETDOWN and _bound_name(sock) == ifname:
                     continue  # the link went down (it may come back up): keep the socket
-                log.info("DHCP on %s stops: %s", ifname,
-                         "the interface is gone" if exc.errno == errno.ENETDOWN else exc)
-                self._close(selector, ifname)
+                self._gone(selector, ifname,
+                           "the interface is gone" if exc.errno == errno.ENETDOWN else str(exc))
                 return
             if address[2] != PACKET_OUTGOING:
                 self._frame(ifname, sock, frame)
@@ -266,7 +283,10 @@ def _packet_socket(ifname: str) -> socket.socket:
         buffer = ctypes.create_string_buffer(program, len(program))
         fprog = struct.pack("HL", len(BPF_DHCP_SERVER), ctypes.addressof(buffer))
         sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
-        sock.bind((ifname, ETH_P_IP))
+        # every protocol (the filter checks the EtherType): a socket of one protocol is
+        # fed after the device's rx handler, and a bridge port's (a tap on a bridge) has
+        # taken the frame by then; ETH_P_ALL sockets see it first
+        sock.bind((ifname, ETH_P_ALL))
         sock.setblocking(False)
     except OSError:
         sock.close()
