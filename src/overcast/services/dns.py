@@ -21,6 +21,7 @@ import ipaddress
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 A, NS, SOA, PTR, AAAA, OPT, IXFR, AXFR, ANY = 1, 2, 6, 12, 28, 41, 251, 252, 255
 IN = 1
@@ -80,15 +81,13 @@ def reverse_zone(cidr: str) -> str:
 
 # -- parsing ---------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Question:
+class Question(NamedTuple):
     name: Name
     qtype: int
     qclass: int = IN
 
 
-@dataclass(frozen=True)
-class Record:
+class Record(NamedTuple):
     """A resource record as parsed: ``value`` is the presentation form of the data
     for the types this module knows (A, AAAA, NS, PTR, SOA), else hex."""
     name: Name
@@ -223,8 +222,7 @@ class _Soa:
     numbers: tuple[int, int, int, int, int]  # serial refresh retry expire minimum
 
 
-@dataclass(frozen=True)
-class _RR:
+class _RR(NamedTuple):
     """A record to write: ``data`` is bytes, a name (written compressed) or an SOA."""
     name: Name
     rtype: int
@@ -386,6 +384,13 @@ class Records:
                 self._add(_RR(name_from_text(zone.origin), NS, zone.ttl, name_from_text(ns)))
         for entry in entries:
             self._add(_entry_rr(entry), entry)
+        self._types: dict[Name, list[int]] = {}
+        self._sets: dict[tuple[Name, int], tuple[_RR, ...]] = {}
+        for (key, rtype), rrset in sorted(self._rrsets.items()):
+            self._types.setdefault(key, []).append(rtype)
+            ttl = min(r.ttl for r in rrset)  # one TTL for an RRset (RFC 2181 5.2)
+            self._sets[key, rtype] = tuple(r._replace(ttl=ttl) for r in rrset)
+        del self._rrsets
 
     def _add(self, rr: _RR, entry: Entry | None = None) -> None:
         key = _key(rr.name)
@@ -416,14 +421,12 @@ class Records:
     def exists(self, key: Name) -> bool:
         return key in self._names
 
-    def rrset(self, key: Name, rtype: int) -> list[_RR]:
+    def rrset(self, key: Name, rtype: int) -> tuple[_RR, ...]:
         """The records of one type at ``key``, all with the smallest TTL among them."""
-        rrset = self._rrsets.get((key, rtype), [])
-        ttl = min((r.ttl for r in rrset), default=0)
-        return [_RR(r.name, r.rtype, ttl, r.data) for r in rrset]
+        return self._sets.get((key, rtype), ())
 
     def types_at(self, key: Name) -> list[int]:
-        return sorted(t for (k, t) in self._rrsets if k == key)
+        return self._types.get(key, [])
 
 
 # -- answering -----------------------------------------------------------------------------------------
