@@ -1,0 +1,78 @@
+"""agent/dhcp.py: the plan's leases become what the responder answers, on
+the taps that exist, for the port's own MAC only."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from overcast.agent.dhcp import DhcpServer
+from overcast.plan.leases import Lease
+from overcast.services import dhcp
+
+
+class FakeResponder:
+    def __init__(self, lookup: Callable[[str, str], dhcp.PortConfig | None]) -> None:
+        self.lookup = lookup
+        self.open: set[str] = set()
+        self.calls: list[str] = []
+
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+
+    def attach(self, ifname: str) -> None:
+        self.open.add(ifname)
+        self.calls.append(f"attach {ifname}")
+
+    def detach(self, ifname: str) -> None:
+        self.open.discard(ifname)
+        self.calls.append(f"detach {ifname}")
+
+    def attached(self) -> frozenset[str]:
+        return frozenset(self.open)
+
+
+def lease(n: int, **kw: object) -> Lease:
+    base = dict(dev=f"tap{n}", port_id=f"p{n}", mac=f"fa:16:3e:00:00:{n:02x}", ip=f"10.0.0.{n}",
+                prefixlen=24, server_ip="10.0.0.1", router="10.0.0.1", dns_servers=(),
+                domain="example", host_name=f"vm{n}", mtu=1450)
+    return Lease(**{**base, **kw})  # type: ignore[arg-type]
+
+
+def server(indexes: dict[str, int]) -> tuple[DhcpServer, FakeResponder]:
+    def index_of(dev: str) -> int:
+        if dev not in indexes:
+            raise OSError(19, "No such device")
+        return indexes[dev]
+    srv = DhcpServer(FakeResponder, index_of)
+    assert isinstance(srv.responder, FakeResponder)
+    return srv, srv.responder
+
+
+def test_leases_of_present_taps_are_answered_for_their_own_mac() -> None:
+    srv, resp = server({"tap1": 11, "tap2": 12})
+    srv.update([lease(1), lease(2), lease(3)], frozenset({"tap1", "tap2"}))
+    assert resp.open == {"tap1", "tap2"}
+    config = resp.lookup("tap1", "FA:16:3E:00:00:01")
+    assert config is not None and (config.ip, config.host_name, config.mtu) == ("10.0.0.1", "vm1", 1450)
+    assert resp.lookup("tap1", "fa:16:3e:00:00:02") is None  # another port's MAC on this tap
+    assert resp.lookup("tap3", "fa:16:3e:00:00:03") is None  # its tap is not there yet
+
+
+def test_a_lease_gone_closes_its_tap_and_a_tap_made_again_is_opened_again() -> None:
+    indexes = {"tap1": 11, "tap2": 12}
+    srv, resp = server(indexes)
+    srv.update([lease(1), lease(2)], frozenset(indexes))
+    resp.calls.clear()
+    srv.update([lease(1), lease(2)], frozenset(indexes))
+    assert resp.calls == []  # nothing changed: nothing reopened
+    indexes["tap1"] = 21  # deleted and made again under the same name
+    srv.update([lease(1)], frozenset(indexes))
+    assert resp.calls == ["detach tap2", "detach tap1", "attach tap1"]
+    assert resp.lookup("tap2", "fa:16:3e:00:00:02") is None
+
+
+def test_a_lease_the_server_cannot_encode_is_a_problem_not_a_crash() -> None:
+    srv, resp = server({"tap1": 11, "tap2": 12})
+    srv.update([lease(1, extra=(("no-such-option", "x"),)), lease(2)], frozenset({"tap1", "tap2"}))
+    assert set(srv.problems) == {"p1"} and "no-such-option" in srv.problems["p1"]
+    assert resp.open == {"tap2"}
