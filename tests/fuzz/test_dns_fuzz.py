@@ -21,7 +21,7 @@ REVERSE = dns.Zone(dns.reverse_zone("10.0.0.0/24"), 3, ("ns1.example.org",))
 RECORDS = dns.Records(dns.host_entries([("vm1.example.org", ["10.0.0.5"]),
                                         ("big.example.org", [f"10.0.0.{i}" for i in range(10, 90)]),
                                         ("ns1.example.org", ["10.0.0.1"])]), [ZONE, REVERSE])
-FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 BOUND = 0.05  # seconds one answer may take (they take ~0.1 ms)
 
 labels = st.sampled_from([b"vm1", b"VM1", b"big", b"example", b"org", b"ns1", b"in-addr", b"arpa",
@@ -100,6 +100,18 @@ def test_answer_never_raises_and_replies_well_formed(data: bytes, transport: str
     assert reply.flags & dns.QR and reply.id == struct.unpack_from("!H", data)[0]
     assert len(result.reply) <= (65535 if transport == "tcp" else dns.OUR_UDP_SIZE)
     assert len(reply.questions) <= 1
+
+
+@FUZZ
+@given(anything, st.integers(0, 0xFFFF))
+def test_a_remembered_reply_is_the_fresh_one_with_the_new_id(data: bytes, ident: int) -> None:
+    """The second asking of a query (another id) comes from the memory of replies:
+    the same as a fresh answer (the memory emptied) but for the id."""
+    again = ident.to_bytes(2, "big") + data[2:] if len(data) >= 2 else data
+    dns.answer(data, RECORDS)
+    remembered = dns.answer(again, RECORDS)
+    RECORDS.replies.clear()
+    assert remembered == dns.answer(again, RECORDS)
 
 
 def test_a_query_of_the_greatest_size_is_answered_in_bounded_time() -> None:
