@@ -206,6 +206,7 @@ class DnsResponder:
     # -- the loop --------------------------------------------------------------------------------------
 
     def _run(self) -> None:
+        swept = time.monotonic()
         while not self._stopping:
             for key, mask in self._selector.select(TICK):
                 try:
@@ -218,7 +219,9 @@ class DnsResponder:
                         handler(key.fileobj, local)
                 except Exception:  # noqa: BLE001 - one bad client never stops the responder
                     log.exception("DNS responder: error serving %s", key.fileobj)
-            self._close_idle()
+            if self._conns and time.monotonic() - swept >= TICK:
+                swept = time.monotonic()
+                self._close_idle()
 
     def _wake(self) -> None:
         try:

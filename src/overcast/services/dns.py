@@ -431,8 +431,7 @@ class Records:
 
 # -- answering -----------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Answer:
+class Answer(NamedTuple):
     """``reply``: the bytes to send back (None: send nothing).  ``forward``: the name
     is outside our zones and forwarding is allowed: relay the query upstream."""
     reply: bytes | None
