@@ -299,3 +299,20 @@ def test_the_memory_of_replies_is_bounded() -> None:
     for i in range(dns.MEMO_ENTRIES + 10):
         dns.answer(dns.build_query(f"n{i}.example.org", dns.A), records)
     assert 0 < len(records.replies) <= dns.MEMO_ENTRIES
+
+
+def test_network_records_serve_a_project_s_names_and_subnets() -> None:
+    records = dns.network_records(
+        "proj.example.", [("vm1.proj.example", ["10.1.2.3", "fd00:1::3"]),
+                          ("vm2.proj.example", ["192.0.2.9"])],  # outside every subnet given
+        ["10.1.2.0/24", "fd00:1::/64"], serial=42)
+    assert _values(_ask("vm1.proj.example", dns.A, records).answers, dns.A) == ["10.1.2.3"]
+    assert _values(_ask("vm2.proj.example", dns.A, records).answers, dns.A) == ["192.0.2.9"]
+    ptr = _ask(dns.reverse_name("fd00:1::3"), dns.PTR, records)
+    assert _values(ptr.answers, dns.PTR) == ["vm1.proj.example."]
+    assert _ask(dns.reverse_name("10.1.2.77"), dns.PTR, records).rcode == dns.NXDOMAIN
+    assert _ask(dns.reverse_name("192.0.2.9"), dns.PTR, records).rcode == dns.REFUSED
+    soa = _ask("proj.example", dns.SOA, records).answers[0]
+    assert soa.value.split()[:3] == ["proj.example.", "hostmaster.proj.example.", "42"]
+    with pytest.raises(ValueError, match="in none of the zones"):
+        dns.network_records("proj.example", [("vm.other.example", ["10.1.2.4"])], ["10.1.2.0/24"], 1)

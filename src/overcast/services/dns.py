@@ -353,6 +353,29 @@ def host_entries(hosts: Iterable[tuple[str, Iterable[str]]], ttl: int = 30) -> l
     return entries
 
 
+def network_records(domain: str, hosts: Iterable[tuple[str, Iterable[str]]],
+                    cidrs: Iterable[str], serial: int, ns: tuple[str, ...] = (),
+                    ttl: int = 30) -> Records:
+    """The records of one set of hosts (a project's ports): the forward zone
+    ``domain`` and the reverse zone of each of ``cidrs`` (their subnets), with A/AAAA
+    and PTR from the one list.  A host name must lie in ``domain``; the PTR of an
+    address outside every reverse zone is left out (we are not its authority)."""
+    networks = [ipaddress.ip_network(c, strict=False) for c in cidrs]
+    served = [n.supernet(new_prefix=n.prefixlen - n.prefixlen % (8 if n.version == 4 else 4))
+              for n in networks]
+    forward: list[tuple[str, list[str]]] = []
+    reverse: list[Entry] = []
+    for name, addresses in hosts:
+        forward.append((name, list(addresses)))
+        for address in forward[-1][1]:
+            ip = ipaddress.ip_address(address)
+            if any(ip in net for net in served):
+                reverse.append((reverse_name(address), "PTR", name, ttl))
+    entries = [e for e in host_entries(forward, ttl) if e[1] != "PTR"] + reverse
+    origins = [domain, *sorted({reverse_zone(str(n)) for n in networks})]
+    return Records(entries, [Zone(origin, serial, ns, ttl=ttl) for origin in origins])
+
+
 def _entry_rr(entry: Entry) -> _RR:
     name, kind, value, ttl = entry
     rtype = TYPES.get(kind.upper())
