@@ -286,20 +286,21 @@ class _Reply:
 
     def _build(self, truncated: bool) -> bytes:
         sections = ([], [], []) if truncated else (self.answers, self.authority, self.additional)
-        extra = list(sections[2])
-        if self.edns_do is not None:
-            ttl = ((self.rcode >> 4) << 24) | (0x8000 if self.edns_do else 0)
-            extra.append(_RR((), OPT, ttl, b"", rclass=OUR_UDP_SIZE))
+        opt = self.edns_do is not None
         flags = QR | self.flags | (TC if truncated else 0) | (self.rcode & 0xF)
         out = _Writer()
         out.buf += struct.pack("!6H", self.id, flags, int(self.question is not None),
-                               len(sections[0]), len(sections[1]), len(extra))
+                               len(sections[0]), len(sections[1]), len(sections[2]) + opt)
         if self.question is not None:
             q = self.question
             out.name(q.name)
             out.buf += struct.pack("!HH", q.qtype, q.qclass)
-        for rr in [*sections[0], *sections[1], *extra]:
-            out.record(rr)
+        for section in sections:
+            for rr in section:
+                out.record(rr)
+        if opt:  # the root name, OPT, our UDP size, extended rcode, version 0, DO, no options
+            ttl = ((self.rcode >> 4) << 24) | (0x8000 if self.edns_do else 0)
+            out.buf += struct.pack("!BHHIH", 0, OPT, OUR_UDP_SIZE, ttl, 0)
         return bytes(out.buf)
 
 
