@@ -8,7 +8,7 @@ from dataclasses import replace
 
 from overcast.model.types import ExtraDhcpOpt, FixedIP, HostRoute, Port, Subnet
 from overcast.plan import plan_host
-from overcast.plan.leases import SERVER_WITHOUT_GATEWAY, Lease
+from overcast.plan.leases import SERVER_IP, Lease
 from overcast.plan.names import tap_name
 
 from .scenarios import NET_A, NET_B, net, port, view
@@ -48,15 +48,15 @@ def test_a_local_port_gets_its_address_and_its_subnets_configuration() -> None:
     (lease,) = leases_of("h1", [p])
     assert lease == Lease(
         dev=tap_name(p.id), port_id=p.id, mac=p.mac_address, ip="10.0.0.5", prefixlen=24,
-        server_ip="10.0.0.1", router="10.0.0.1", dns_servers=("10.0.0.53", "10.0.0.54"),
+        server_ip=SERVER_IP, router="10.0.0.1", dns_servers=("10.0.0.53", "10.0.0.54"),
         domain="cloud.example", host_name="web", mtu=1450,
-        routes=(("172.16.0.0/12", "10.0.0.254"),), extra=(("tftp-server", "10.0.0.9"),))
+        routes=(("172.16.0.0/12", "10.0.0.254"), (f"{SERVER_IP}/32", "0.0.0.0")), extra=(("tftp-server", "10.0.0.9"),))
 
 
-def test_without_gateway_or_dns_name_the_server_and_the_name_are_made_up() -> None:
+def test_without_gateway_or_dns_name_the_name_is_made_up() -> None:
     p = port(2, NET_B, "h1", fixed_ips=on(SUB_B, "10.1.0.7"))
     (lease,) = leases_of("h1", [p], dns_domain="lab.example")
-    assert (lease.router, lease.server_ip) == (None, SERVER_WITHOUT_GATEWAY)
+    assert (lease.router, lease.server_ip) == (None, SERVER_IP)
     assert (lease.host_name, lease.domain, lease.mtu) == ("host-10-1-0-7", "lab.example", 1400)
 
 

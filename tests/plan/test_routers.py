@@ -108,6 +108,9 @@ def test_the_overlay_keeps_gateway_macs_and_ips_and_knows_the_host_mac() -> None
         ("router_mac", f'{{"concat":["{vx_b}","fa:16:3e:00:00:11"]}}', ""),
         ("router_ip4", f'{{"concat":["{vx_a}","10.0.1.1"]}}', ""),
         ("router_ip4", f'{{"concat":["{vx_b}","10.0.2.1"]}}', ""),
+        # the DHCP server's address is every host's own too (plan/leases.py)
+        ("router_ip4", f'{{"concat":["{vx_a}","169.254.169.254"]}}', ""),
+        ("router_ip4", f'{{"concat":["{vx_b}","169.254.169.254"]}}', ""),
         ("host_mac", f'"{vx_a}"', '"fa:17:c6:12:00:01"'),
         ("host_mac", f'"{vx_b}"', '"fa:17:c6:12:00:01"')}
 

@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 
 ETH_P_IP = 0x0800
 ETH_P_ALL = 0x0003
+ETH_P_ARP = 0x0806
+ARP_REQUEST, ARP_REPLY = 1, 2
 PACKET_OUTGOING = 4
 SO_ATTACH_FILTER = 26
 SERVER_PORT, CLIENT_PORT = 67, 68
@@ -45,20 +47,25 @@ ETH = 14
 TTL = 64
 SWEEP = 2.0  # seconds between checks for interfaces that vanished silently
 
-# Classic BPF (code, jt, jf, k): IPv4, UDP, not a later fragment, dst port 67.
-# Jumps count from the next instruction; the last instruction drops.
+# Classic BPF (code, jt, jf, k): IPv4, UDP, not a later fragment, dst port 67;
+# or an ARP request (for the server's address, answered here: a client's
+# unicast renewal goes to it).  Jumps count from the next instruction.
 BPF_DHCP_SERVER = (
-    (0x28, 0, 0, 12),  # ldh [12]             EtherType
-    (0x15, 0, 8, ETH_P_IP),  # jeq IPv4, else drop
-    (0x30, 0, 0, 23),  # ldb [23]             IP protocol
-    (0x15, 0, 6, socket.IPPROTO_UDP),  # jeq UDP, else drop
-    (0x28, 0, 0, 20),  # ldh [20]             flags and fragment offset
-    (0x45, 4, 0, 0x1FFF),  # jset offset: a later fragment, drop
-    (0xB1, 0, 0, ETH),  # ldxb 4*([14]&0xf)   X = IP header length
-    (0x48, 0, 0, ETH + 2),  # ldh [x+16]       UDP destination port
-    (0x15, 0, 1, SERVER_PORT),  # jeq 67, else drop
-    (0x06, 0, 0, 0x40000),  # ret: accept the frame
-    (0x06, 0, 0, 0),  # ret 0: drop
+    (0x28, 0, 0, 12),  # 0 ldh [12]               EtherType
+    (0x15, 9, 0, ETH_P_ARP),  # 1 jeq ARP: to 11
+    (0x15, 0, 11, ETH_P_IP),  # 2 jeq IPv4, else drop
+    (0x30, 0, 0, 23),  # 3 ldb [23]               IP protocol
+    (0x15, 0, 9, socket.IPPROTO_UDP),  # 4 jeq UDP, else drop
+    (0x28, 0, 0, 20),  # 5 ldh [20]               flags and fragment offset
+    (0x45, 7, 0, 0x1FFF),  # 6 jset offset: a later fragment, drop
+    (0xB1, 0, 0, ETH),  # 7 ldxb 4*([14]&0xf)     X = IP header length
+    (0x48, 0, 0, ETH + 2),  # 8 ldh [x+16]         UDP destination port
+    (0x15, 0, 4, SERVER_PORT),  # 9 jeq 67, else drop
+    (0x06, 0, 0, 0x40000),  # 10 ret: accept the frame
+    (0x28, 0, 0, ETH + 6),  # 11 ldh [20]          ARP operation
+    (0x15, 0, 1, ARP_REQUEST),  # 12 jeq request, else drop
+    (0x06, 0, 0, 0x40000),  # 13 ret: accept
+    (0x06, 0, 0, 0),  # 14 ret 0: drop
 )
 
 Lookup = Callable[[str, str], "dhcp.PortConfig | None"]
@@ -216,6 +223,9 @@ class Responder:
                 self._frame(ifname, sock, frame)
 
     def _frame(self, ifname: str, sock: socket.socket, frame: bytes) -> None:
+        if frame[12:14] == b"\x08\x06":
+            self._arp(ifname, sock, frame)
+            return
         try:
             decoded = decode_frame(frame)
             if decoded is None:
@@ -237,6 +247,23 @@ class Responder:
             self._send(ifname, sock, encode_frame(config, decision.dest, decision.reply))
         if config is not None and decision.event is not None:
             self._report(ifname, message, config, decision.event)
+
+    def _arp(self, ifname: str, sock: socket.socket, frame: bytes) -> None:
+        """A port asking for its DHCP server's address gets the server's MAC
+        (its renewals are unicast to the server id).  Never for the
+        gateway: a router answers that."""
+        request = decode_arp_request(frame)
+        if request is None:
+            return
+        sender_mac, sender_ip, target_ip = request
+        try:
+            config = self._lookup(ifname, sender_mac)
+        except Exception:  # noqa: BLE001 - a failing lookup must not stop the responder
+            log.exception("ARP on %s: lookup failed", ifname)
+            return
+        if config is None or target_ip != config.server_ip or target_ip == config.router:
+            return
+        self._send(ifname, sock, arp_reply(config, sender_mac, sender_ip))
 
     def _send(self, ifname: str, sock: socket.socket, frame: bytes) -> None:
         try:
@@ -311,6 +338,31 @@ def decode_frame(frame: bytes) -> tuple[str, bytes] | None:
     if dport != SERVER_PORT or length < 8 or udp + length > ETH + total:
         return None
     return ":".join(f"{b:02x}" for b in frame[6:12]), frame[udp + 8:udp + length]
+
+
+def decode_arp_request(frame: bytes) -> tuple[str, str, str] | None:
+    """(sender MAC, sender IP, target IP) of an Ethernet ARP request for
+    IPv4 whose sender MAC is the frame's source, else None."""
+    if len(frame) < ETH + 28 or frame[12:14] != b"\x08\x06":
+        return None
+    htype, ptype, hlen, plen, op = struct.unpack_from("!HHBBH", frame, ETH)
+    if (htype, ptype, hlen, plen, op) != (1, ETH_P_IP, 6, 4, ARP_REQUEST):
+        return None
+    sha, spa, tpa = frame[ETH + 8:ETH + 14], frame[ETH + 14:ETH + 18], frame[ETH + 24:ETH + 28]
+    if sha != frame[6:12]:
+        return None
+    mac = ":".join(f"{b:02x}" for b in sha)
+    return mac, str(ipaddress.IPv4Address(spa)), str(ipaddress.IPv4Address(tpa))
+
+
+def arp_reply(config: dhcp.PortConfig, to_mac: str, to_ip: str) -> bytes:
+    """The server's ARP reply to the port (its address is the server id)."""
+    server = _mac(config.server_mac)
+    ethernet = _mac(to_mac) + server + struct.pack("!H", ETH_P_ARP)
+    arp = struct.pack("!HHBBH", 1, ETH_P_IP, 6, 4, ARP_REPLY) + server
+    arp += ipaddress.IPv4Address(config.server_ip).packed + _mac(to_mac)
+    arp += ipaddress.IPv4Address(to_ip).packed
+    return ethernet + arp
 
 
 def encode_frame(config: dhcp.PortConfig, dest: dhcp.Dest, payload: bytes) -> bytes:

@@ -30,6 +30,7 @@ from overcast.plan.firewall_expr import canonical, jump
 from overcast.plan.firewall_groupsets import CACHE, GroupSet, elements_of
 from overcast.plan.firewall_rules import ADDRESS_GROUP
 from overcast.plan.firewall_space import Network, prefix_cover
+from overcast.plan.leases import SERVER_IP
 from overcast.plan.routers import Overlay
 from overcast.plan.subsystems.firewall_observe import address_span
 from overcast.plan.subsystems.firewall_records import NftElement, NftRuleset, NftTable
@@ -114,6 +115,9 @@ def compile_firewall(view: HostView, devices: Mapping[str, str], overlay: Overla
         net = networks.get(net_id)
         if net is not None and net.network_type == "vxlan":
             out.add("bridge", "tag", names.vxlan_name(net_id), f"network/{net_id}", 0)
+            # every host answers ARP for its DHCP server's address itself (plan/leases.py)
+            out.add("bridge", "router_ip4", {"concat": [names.vxlan_name(net_id), SERVER_IP]},
+                    f"network/{net_id}")
         uplink = view.physical_networks.get(net.physical_network or "") if net is not None else None
         if uplink is not None and net is not None and net.network_type == "flat":
             # the physical network's side, as the VXLAN device: mark 0, whatever it came with

@@ -16,8 +16,11 @@ from dataclasses import dataclass
 from overcast.model.types import Network, Port, Subnet
 
 DEFAULT_DOMAIN = "openstacklocal"  # the API's default dns_domain (Neutron's too)
-# the DHCP server's address on a subnet without a gateway: link-local, never a tenant's
-SERVER_WITHOUT_GATEWAY = "169.254.169.254"
+# the DHCP server's address (its server id) on every subnet: link-local, never a
+# tenant's, reached on-link (a classless route of every lease) and answered by ARP on
+# the VM's own tap (a unicast renewal goes to it); where the metadata service will be
+SERVER_IP = "169.254.169.254"
+SERVER_ROUTE = (f"{SERVER_IP}/32", "0.0.0.0")  # RFC 3442: next hop 0.0.0.0 is on-link
 # the source MAC of the replies (they leave by the VM's own tap: never on a bridge)
 SERVER_MAC = "fa:16:3f:00:00:01"
 LEASE_TIME = 86400  # seconds; a changed address is NAKed at the next renewal
@@ -76,13 +79,14 @@ def _lease(port: Port, dev: str, net: Network, subnet: Subnet, ip: str, domain: 
     cidr = ipaddress.IPv4Network(subnet.cidr, strict=False)
     return Lease(
         dev=dev, port_id=port.id, mac=port.mac_address.lower(), ip=ip, prefixlen=cidr.prefixlen,
-        server_ip=subnet.gateway_ip or SERVER_WITHOUT_GATEWAY,
+        server_ip=SERVER_IP,
         router=subnet.gateway_ip or None,
         dns_servers=tuple(subnet.dns_nameservers),
         domain=(net.dns_domain or domain).rstrip("."),
         host_name=host_name(port, ip),
         mtu=net.mtu,
-        routes=tuple((r.destination, r.nexthop) for r in subnet.host_routes
-                     if ipaddress.ip_network(r.destination, strict=False).version == 4),
+        routes=(*((r.destination, r.nexthop) for r in subnet.host_routes
+                  if ipaddress.ip_network(r.destination, strict=False).version == 4),
+                SERVER_ROUTE),
         extra=tuple((o.opt_name, o.opt_value) for o in port.extra_dhcp_opts
                     if o.ip_version == 4 and o.opt_value is not None))
