@@ -129,6 +129,7 @@ bridge ip4_host {TAP1} . fa:16:3e:00:00:01 . 10.0.0.1 # {P1}
 bridge ip6_host {TAP1} . fa:16:3e:00:00:01 . fe80::f816:3eff:fe00:1 # {P1}
 bridge mac_ok {TAP1} . fa:16:3e:00:00:01 # {P1}
 bridge router_ip4 ocxaaaaaaaa111 . 169.254.169.254 # {NET_A}
+bridge router_mac ocxaaaaaaaa111 . fa:16:3f:00:00:01 # {NET_A}
 bridge tag ocxaaaaaaaa111 : 0 # {NET_A}
 bridge tag {TAP1} : <de> # {P1}
 inet eg4_any 0.0.0.0/0 . <de> # 00000003-5e5e-4000-8000-000000000003
@@ -243,6 +244,7 @@ def test_port_security_off_means_no_checks_and_no_groups() -> None:
     ports = [vm(1, "h1", "10.0.0.1", (), port_security_enabled=False)]
     check(world(ports, [group(DEFAULT)], default_rules(DEFAULT)), f"""
 bridge router_ip4 ocxaaaaaaaa111 . 169.254.169.254 # {NET_A}
+bridge router_mac ocxaaaaaaaa111 . fa:16:3f:00:00:01 # {NET_A}
 bridge tag ocxaaaaaaaa111 : 0 # {NET_A}
 bridge tag {TAP1} : 0 # {P1}
 inet zone ocbaaaaaaaa111 : jump zone_59486 # {NET_A}
@@ -261,6 +263,7 @@ bridge ip6_host {TAP1} . fa:16:3e:aa:bb:cc . fe80::f816:3eff:feaa:bbcc # {P1}
 bridge mac_ok {TAP1} . fa:16:3e:00:00:01 # {P1}
 bridge mac_ok {TAP1} . fa:16:3e:aa:bb:cc # {P1}
 bridge router_ip4 ocxaaaaaaaa111 . 169.254.169.254 # {NET_A}
+bridge router_mac ocxaaaaaaaa111 . fa:16:3f:00:00:01 # {NET_A}
 bridge tag ocxaaaaaaaa111 : 0 # {NET_A}
 bridge tag {TAP1} : <none> # {P1}
 inet zone ocbaaaaaaaa111 : jump zone_59486 # {NET_A}

@@ -20,7 +20,7 @@ from overcast.model.types import (
     Router,
     Subnet,
 )
-from overcast.plan import HostPlan, plan_host
+from overcast.plan import HostPlan, HostView, plan_host
 from overcast.plan.diff import diff
 from overcast.plan.names import (
     bridge_name,
@@ -44,7 +44,8 @@ from overcast.plan.subsystems.routers import (
     RouterRule,
 )
 
-from .scenarios import HOSTS, NET_A, NET_B, net, port, view
+from .scenarios import HOSTS, NET_A, NET_B, net, port
+from .scenarios import view as any_view
 
 ROUTER = "eeeeeeee-5555-4555-8555-000000000005"
 SUB_A = "aaaaaaaa-0000-4000-8000-00000000000a"
@@ -63,6 +64,12 @@ def iface(n: int, network_id: str, subnet_id: str, ip: str, router: str = ROUTER
 
 def vm(n: int, network_id: str, host: str, subnet_id: str, ip: str) -> Port:
     return replace(port(n, network_id, host), fixed_ips=(FixedIP(subnet_id, ip),))
+
+
+def view(host: str, networks: list[Network], ports: list[Port],
+         hosts: dict[str, str] = HOSTS) -> HostView:
+    """Without DHCP: its service namespaces (test_services.py) are not routers'."""
+    return replace(any_view(host, networks, ports, hosts), dhcp=False)
 
 
 def world(*ports: Port, routes: tuple[HostRoute, ...] = ()) -> tuple[list[Network], list[Port], Router]:
@@ -111,6 +118,9 @@ def test_the_overlay_keeps_gateway_macs_and_ips_and_knows_the_host_mac() -> None
         # the DHCP server's address is every host's own too (plan/leases.py)
         ("router_ip4", f'{{"concat":["{vx_a}","169.254.169.254"]}}', ""),
         ("router_ip4", f'{{"concat":["{vx_b}","169.254.169.254"]}}', ""),
+        # and the service namespace's MAC (plan/services.py)
+        ("router_mac", f'{{"concat":["{vx_a}","fa:16:3f:00:00:01"]}}', ""),
+        ("router_mac", f'{{"concat":["{vx_b}","fa:16:3f:00:00:01"]}}', ""),
         ("host_mac", f'"{vx_a}"', '"fa:17:c6:12:00:01"'),
         ("host_mac", f'"{vx_b}"', '"fa:17:c6:12:00:01"')}
 

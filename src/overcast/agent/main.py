@@ -13,13 +13,14 @@ from types import FrameType
 from typing import Any
 
 from overcast.agent.dhcp import DhcpServer
+from overcast.agent.dns import DnsServers
 from overcast.agent.liveness import LEASE_TTL, Liveness
 from overcast.agent.loop import AgentLoop
 from overcast.agent.reconciler import Reconciler
 from overcast.agent.view import ModelView
 from overcast.linux.devices import list_tap_devices
 from overcast.linux.kernel import Kernel
-from overcast.plan.leases import DEFAULT_DOMAIN
+from overcast.plan.leases import DEFAULT_DOMAIN, SERVER_IP
 from overcast.store import Store, open_store
 
 log = logging.getLogger("overcast.agent")
@@ -32,6 +33,19 @@ def _address(value: str) -> str:
         return str(ipaddress.ip_address(value))
     except ValueError:
         raise argparse.ArgumentTypeError(f"'{value}' is not an IP address") from None
+
+
+def _upstream(value: str) -> tuple[str, int]:
+    """``IP`` or ``IP:PORT`` (``[IPv6]:PORT``): port 53 unless given."""
+    host, port = value, "53"
+    if value.startswith("["):
+        host, _, rest = value[1:].partition("]")
+        port = rest.removeprefix(":") or "53"
+    elif value.count(":") == 1:
+        host, port = value.split(":")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"'{value}': the port is not 1..65535")
+    return _address(host), int(port)
 
 
 def _mapping(value: str) -> tuple[str, str]:
@@ -62,7 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="bridge flat networks of physical network NAME to this host's DEVICE "
                         "(repeatable; as Neutron's bridge_mappings)")
     p.add_argument("--dhcp", choices=("on", "off"), default="on",
-                   help="answer the local ports' DHCP on their taps (default %(default)s)")
+                   help="answer the local ports' DHCP on their taps, and their networks' DNS at "
+                        f"{SERVER_IP} (default %(default)s)")
+    p.add_argument("--dns-upstream", type=_upstream, default=None, metavar="IP[:PORT]",
+                   help="where the internal DNS sends names that are not the cloud's (default: "
+                        "none, they are REFUSED)")
     p.add_argument("--dns-domain", default=DEFAULT_DOMAIN,
                    help="the domain DHCP gives ports whose network has no dns_domain (as the "
                         "server's; default %(default)s)")
@@ -138,6 +156,7 @@ class Services:
 
     advertiser: Any
     dhcp: DhcpServer | None
+    dns: DnsServers | None = None
 
     def start(self) -> None:
         self.advertiser.start()
@@ -148,14 +167,23 @@ class Services:
         self.advertiser.stop()
         if self.dhcp is not None:
             self.dhcp.responder.stop()
+        if self.dns is not None:
+            self.dns.stop()
 
 
 def _services(args: argparse.Namespace) -> Services:
+    from overcast.linux.devices import entered_netns
     from overcast.linux.dhcp_responder import Responder
+    from overcast.linux.dns_responder import DnsResponder
     from overcast.linux.ra_sender import Advertiser
 
-    dhcp = DhcpServer(lambda lookup: Responder(lookup, _dhcp_event)) if args.dhcp == "on" else None
-    return Services(Advertiser(), dhcp)
+    if args.dhcp == "off":
+        return Services(Advertiser(), None)
+    upstream = args.dns_upstream
+    return Services(Advertiser(), DhcpServer(lambda lookup: Responder(lookup, _dhcp_event)),
+                    DnsServers(lambda records_for: DnsResponder([SERVER_IP], records_for,
+                                                                upstream=upstream),
+                               entered_netns))
 
 
 def _reconciler(args: argparse.Namespace, store: Store, kernel: Kernel, firewall: bool,
@@ -166,6 +194,7 @@ def _reconciler(args: argparse.Namespace, store: Store, kernel: Kernel, firewall
     reconciler.physical_networks = physical
     reconciler.advertiser = services.advertiser
     reconciler.dhcp = services.dhcp
+    reconciler.dns = services.dns
     reconciler.dns_domain = args.dns_domain.rstrip(".")
     return reconciler
 

@@ -34,6 +34,7 @@ from overcast.plan.firewall_admits import Flow
 from overcast.plan.firewall_counters import hits
 from overcast.plan.leases import DEFAULT_DOMAIN, Lease
 from overcast.plan.names import is_workload
+from overcast.plan.services import DnsZone
 from overcast.plan.state import ApplyError, Change, KernelState
 from overcast.plan.subsystems.firewall import NftRuleset
 from overcast.plan.subsystems.links import Attachment
@@ -100,6 +101,10 @@ class LeaseSink(Protocol):
     def update(self, leases: Iterable[Lease], present: frozenset[str]) -> None: ...
 
 
+class ZoneSink(Protocol):
+    def update(self, zones: Iterable[DnsZone]) -> None: ...
+
+
 class Reconciler:
     def __init__(self, host: str, underlay_ip: str, store: Store, kernel: Kernel,
                  view: ModelView, clock: Callable[[], float] = time.monotonic,
@@ -115,6 +120,7 @@ class Reconciler:
         self.advertiser: AdvertSink | None = None
         # who answers the local ports' DHCP (the agent's DHCP server; None: nobody)
         self.dhcp: LeaseSink | None = None
+        self.dns: ZoneSink | None = None  # who answers the networks' DNS (None: nobody)
         self.dns_domain = DEFAULT_DOMAIN  # the DHCP domain of ports whose network has none
         self.underlay_ip = underlay_ip
         self.store = store
@@ -132,7 +138,7 @@ class Reconciler:
         plan = plan_host(self.view.host_view(self.host, self.underlay_ip, self.firewall,
                                              self.physical_networks,
                                              self.firewall and not self.firewall_blocked,
-                                             self.dns_domain))
+                                             self.dns_domain, self.dhcp is not None))
         self._log_problems(plan)
         blocked = self.firewall_blocked if self.firewall else ""
         if blocked:
@@ -159,6 +165,8 @@ class Reconciler:
             self.advertiser.update(plan.adverts)
         if self.dhcp is not None:
             self.dhcp.update(plan.leases, frozenset(observed.devices_present))
+        if self.dns is not None:  # after the apply: the service namespaces exist now
+            self.dns.update(plan.dns)
         self.report_counters(plan, self.kernel.observe(fresh=True) if due else observed, due)
         waiting = sorted(p for p, dev in plan.port_devices.items()
                          if dev not in observed.devices_present)

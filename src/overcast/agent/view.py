@@ -171,7 +171,8 @@ class ModelView:
 
     def host_view(self, host: str, underlay_ip: str, firewall: bool = True,
                   physical_networks: Mapping[str, str] | None = None,
-                  routers: bool | None = None, dns_domain: str = DEFAULT_DOMAIN) -> HostView:
+                  routers: bool | None = None, dns_domain: str = DEFAULT_DOMAIN,
+                  dhcp: bool = True) -> HostView:
         """Every port of every host (the firewall needs the members of remote
         groups wherever they are bound), every security group, rule and
         address group."""
@@ -187,7 +188,8 @@ class ModelView:
                         physnet_hosts=self.physnet_hosts(
                             host, physical_networks or {}, firewall if routers is None else routers),
                         floating_ips=self._tuple("floatingip"),
-                        live_hosts=frozenset(self.alive | {host}), dns_domain=dns_domain)
+                        live_hosts=frozenset(self.alive | {host}), dns_domain=dns_domain,
+                        dhcp=dhcp)
 
     def port_status(self, port_id: str) -> dict[str, Any] | None:
         return self.values.get(keys.port_status(port_id))

@@ -30,7 +30,7 @@ from overcast.plan.firewall_expr import canonical, jump
 from overcast.plan.firewall_groupsets import CACHE, GroupSet, elements_of
 from overcast.plan.firewall_rules import ADDRESS_GROUP
 from overcast.plan.firewall_space import Network, prefix_cover
-from overcast.plan.leases import SERVER_IP
+from overcast.plan.leases import SERVER_IP, SERVER_MAC
 from overcast.plan.routers import Overlay
 from overcast.plan.subsystems.firewall_observe import address_span
 from overcast.plan.subsystems.firewall_records import NftElement, NftRuleset, NftTable
@@ -104,24 +104,11 @@ def compile_firewall(view: HostView, devices: Mapping[str, str], overlay: Overla
     at their tap: DHCP never crosses the overlay)."""
     ports = {p.id: p for p in view.ports}
     local = sorted((ports[pid] for pid in devices if pid in ports), key=lambda p: p.id)
-    networks = {n.id: n for n in view.networks}
     out = _Out()
     zones = _probe({p.network_id for p in local} | set(bridged), ZONES)
     if overlay is not None:
         _overlay(out, overlay)
-    for net_id, zone in sorted(zones.items()):
-        out.add("inet", "zone", names.bridge_name(net_id), f"network/{net_id}",
-                jump(zone_chain_name(zone)))
-        net = networks.get(net_id)
-        if net is not None and net.network_type == "vxlan":
-            out.add("bridge", "tag", names.vxlan_name(net_id), f"network/{net_id}", 0)
-            # every host answers ARP for its DHCP server's address itself (plan/leases.py)
-            out.add("bridge", "router_ip4", {"concat": [names.vxlan_name(net_id), SERVER_IP]},
-                    f"network/{net_id}")
-        uplink = view.physical_networks.get(net.physical_network or "") if net is not None else None
-        if uplink is not None and net is not None and net.network_type == "flat":
-            # the physical network's side, as the VXLAN device: mark 0, whatever it came with
-            out.add("bridge", "tag", uplink, f"network/{net_id}", 0)
+    _networks(out, view, zones)
     for port_id, tap in sorted((dhcp or {}).items()):
         out.add("bridge", "dhcp_local", tap, f"port/{port_id}")
     secured = [p for p in local if p.port_security_enabled]
@@ -146,6 +133,27 @@ def compile_firewall(view: HostView, devices: Mapping[str, str], overlay: Overla
     enforced = _enforced(local, view, problems)
     return FirewallPlan(ruleset, dict(sorted(tags.items())), dict(sorted(zones.items())),
                         sources, problems, enforced)
+
+
+def _networks(out: _Out, view: HostView, zones: Mapping[str, int]) -> None:
+    """Each bridged network's conntrack zone, mark 0 for its VXLAN device and
+    uplink, and the addresses every host has on it for itself."""
+    networks = {n.id: n for n in view.networks}
+    for net_id, zone in sorted(zones.items()):
+        out.add("inet", "zone", names.bridge_name(net_id), f"network/{net_id}",
+                jump(zone_chain_name(zone)))
+        net = networks.get(net_id)
+        if net is not None and net.network_type == "vxlan":
+            out.add("bridge", "tag", names.vxlan_name(net_id), f"network/{net_id}", 0)
+            # every host answers ARP for its DHCP server's address itself, and has its own
+            # service namespace with the server's MAC (plan/leases.py, plan/services.py)
+            vxlan = names.vxlan_name(net_id)
+            out.add("bridge", "router_ip4", {"concat": [vxlan, SERVER_IP]}, f"network/{net_id}")
+            out.add("bridge", "router_mac", {"concat": [vxlan, SERVER_MAC]}, f"network/{net_id}")
+        uplink = view.physical_networks.get(net.physical_network or "") if net is not None else None
+        if uplink is not None and net is not None and net.network_type == "flat":
+            # the physical network's side, as the VXLAN device: mark 0, whatever it came with
+            out.add("bridge", "tag", uplink, f"network/{net_id}", 0)
 
 
 def _overlay(out: _Out, overlay: Overlay) -> None:

@@ -14,9 +14,10 @@ from overcast.plan import names
 from overcast.plan.adverts import Advert
 from overcast.plan.diff import kinds
 from overcast.plan.firewall import FirewallPlan, compile_firewall
-from overcast.plan.leases import Lease, plan_leases
+from overcast.plan.leases import SERVER_IP, Lease, plan_leases
 from overcast.plan.router_placement import Here, routers_here
 from overcast.plan.routers import RouterPlan, plan_routers
+from overcast.plan.services import DnsZone, ServicePlan, plan_services
 from overcast.plan.state import KernelState
 from overcast.plan.subsystems.fdb import BUM_MAC, FdbEntry
 from overcast.plan.subsystems.links import Attachment, Bridge, Vxlan
@@ -46,6 +47,7 @@ class HostPlan:
     # the compiled firewall (None with the firewall off): what each port gets, elements' sources
     firewall: FirewallPlan | None = field(default=None, compare=False)
     leases: tuple[Lease, ...] = ()  # what this host's DHCP server answers (answered, not kept)
+    dns: tuple[DnsZone, ...] = ()  # what its DNS server answers in each service namespace
 
     def render(self) -> str:
         """Normalized, sorted text (for golden tests and `overcast` debugging)."""
@@ -99,7 +101,10 @@ def plan_host(view: HostView) -> HostPlan:
             remote = [p for p in ports if p.network_id == net.id and _is_remote(p, view)]
             _plan_network(b, net, net_local, remote)
     routers = _plan_routers(b, here)
-    leases = plan_leases(local, b.port_devices, networks, view.subnets, view.dns_domain)
+    # DHCP and the network's services (they keep a MAC off the overlay: with the firewall only)
+    leases = plan_leases(local, b.port_devices, networks, view.subnets, view.dns_domain,
+                         SERVER_IP if view.firewall else None) if view.dhcp else ()
+    services = _plan_services(b, leases)
     firewall = []
     fw = None
     if view.firewall:  # every port is pinned on the ruleset: its elements name the port's tap
@@ -107,11 +112,12 @@ def plan_host(view: HostView) -> HostPlan:
                               {lease.port_id: lease.dev for lease in leases})
         firewall.append(fw.ruleset)
         b.problems += fw.problems
-    state = KernelState.of(routers.records, b.bridges, b.vxlans, b.attachments, b.fdb, firewall)
+    state = KernelState.of(routers.records, services.records, b.bridges, b.vxlans,
+                           b.attachments, b.fdb, firewall)
     problems = tuple(sorted(set(b.problems), key=lambda p: (p.path, p.message)))
     return HostPlan(view.host, state, dict(sorted(b.port_devices.items())),
                     dict(sorted(b.port_needs.items())), frozenset(b.ports_down), problems,
-                    dict(routers.reported), routers.adverts, fw, leases)
+                    dict(routers.reported), routers.adverts, fw, leases, services.zones)
 
 
 def _plan_routers(b: _Builder, here: list[Here]) -> RouterPlan:
@@ -128,6 +134,18 @@ def _plan_routers(b: _Builder, here: list[Here]) -> RouterPlan:
     b.fdb += plan.fdb
     for peer, bridge, mtu in plan.attachments:
         if b.claim(peer, peer, f"router/{bridge}"):
+            b.attachments.append(Attachment(peer, bridge, mtu))
+    return plan
+
+
+def _plan_services(b: _Builder, leases: tuple[Lease, ...]) -> ServicePlan:
+    """The service namespaces of the networks with a lease here, attached."""
+    if not leases or not b.view.firewall:
+        return ServicePlan()
+    plan = plan_services(leases, b.view.ports, b.view.host, b.planned, b.view.subnets,
+                         b.view.dns_domain)
+    for peer, bridge, mtu in plan.attachments:
+        if b.claim(peer, peer, f"network/{bridge}"):
             b.attachments.append(Attachment(peer, bridge, mtu))
     return plan
 

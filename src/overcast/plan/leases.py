@@ -57,10 +57,12 @@ def host_name(port: Port, ip: str) -> str:
 
 def plan_leases(ports: Iterable[Port], devices: Mapping[str, str],
                 networks: Mapping[str, Network], subnets: Iterable[Subnet],
-                domain: str = DEFAULT_DOMAIN) -> tuple[Lease, ...]:
+                domain: str = DEFAULT_DOMAIN, resolver: str | None = None) -> tuple[Lease, ...]:
     """The leases of the local ports that have a device here (``devices``:
     port id -> tap), administratively up, with an IPv4 address on a
-    DHCP-enabled subnet (the first such address: DHCPv4 gives one)."""
+    DHCP-enabled subnet (the first such address: DHCPv4 gives one).
+    ``resolver``: the DNS server of a subnet without dns_nameservers (the
+    host's own, ``plan/services.py``; None: none)."""
     by_id = {s.id: s for s in subnets}
     out = []
     for port in ports:
@@ -70,18 +72,19 @@ def plan_leases(ports: Iterable[Port], devices: Mapping[str, str],
         for fixed in port.fixed_ips:
             subnet = by_id.get(fixed.subnet_id)
             if subnet is not None and subnet.ip_version == 4 and subnet.enable_dhcp:
-                out.append(_lease(port, dev, net, subnet, fixed.ip_address, domain))
+                out.append(_lease(port, dev, net, subnet, fixed.ip_address, domain, resolver))
                 break
     return tuple(sorted(out))
 
 
-def _lease(port: Port, dev: str, net: Network, subnet: Subnet, ip: str, domain: str) -> Lease:
+def _lease(port: Port, dev: str, net: Network, subnet: Subnet, ip: str, domain: str,
+           resolver: str | None) -> Lease:
     cidr = ipaddress.IPv4Network(subnet.cidr, strict=False)
     return Lease(
         dev=dev, port_id=port.id, mac=port.mac_address.lower(), ip=ip, prefixlen=cidr.prefixlen,
         server_ip=SERVER_IP,
         router=subnet.gateway_ip or None,
-        dns_servers=tuple(subnet.dns_nameservers),
+        dns_servers=tuple(subnet.dns_nameservers) or ((resolver,) if resolver else ()),
         domain=(net.dns_domain or domain).rstrip("."),
         host_name=host_name(port, ip),
         mtu=net.mtu,

@@ -69,3 +69,4 @@ class HostView:
     live_hosts: frozenset[str] = frozenset()  # hosts whose agent holds its liveness lease
     # the domain of the local ports' DHCP host names where their network has no dns_domain
     dns_domain: str = DEFAULT_DOMAIN
+    dhcp: bool = True  # this host answers its ports' DHCP (and DNS): the agent's --dhcp

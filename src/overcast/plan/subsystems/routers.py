@@ -323,8 +323,11 @@ def observe(rows: KernelRows) -> list[object]:
         out += [RouterAddress(ns.name, a.dev, a.cidr) for a in ns.addresses if a.dev in ours]
         out += [RouterNeighbour(ns.name, n.dev, n.ip, n.mac) for n in ns.neighbours
                 if n.dev in ours]
+        # the main table's routes are by their gateway, but an on-link one (no gateway:
+        # a service namespace's default route) by its device
         out += [RouterRoute(ns.name, r.dst, r.gateway, r.table,
-                            r.dev if r.table != MAIN_TABLE else "") for r in ns.routes]
+                            r.dev if r.table != MAIN_TABLE or not r.gateway else "")
+                for r in ns.routes]
         out += [RouterRule(ns.name, r) for r in ns.rules]
         found = _observed_nat(ns.name, ns.nft)
         if found is not None:

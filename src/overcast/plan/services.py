@@ -1,0 +1,130 @@
+"""Each network's services on a host: a namespace holding the DHCP server's
+address, 169.254.169.254, on the network's bridge, where the agent answers
+the network's DNS (and, next, its metadata) for the local VMs.
+
+One namespace per network per host (``ocr-m<10 of the network id>-<host>``),
+as Neutron's and OVN's metadata namespaces: the VMs of one network may use
+the addresses of another's, and a namespace has one routing table.  It is a
+router namespace to the routers subsystem (namespace, veth pair, address, an
+on-link default route: the VMs are on its link), so the kernel records, the
+driver, the repair and ``lab down`` are the routers'.  Its sysctls are a
+router's too, forwarding on: a frame sent to it for another address goes
+back out of its one interface, to where the VM could send it itself, through
+the destination port's firewall all the same (known limit: the driver has
+no namespace without forwarding yet).
+Its MAC is the DHCP server's: the VMs learn it from the DHCP responder's ARP
+answer or from the namespace, alike, and the firewall keeps it off the overlay.
+
+What the DNS server answers there is part of the plan (``DnsZone``), like
+the leases: answered, not kept in the kernel.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import zlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from overcast.model.types import Network, Port, Subnet
+from overcast.plan import names
+from overcast.plan.leases import SERVER_IP, SERVER_MAC, Lease, host_name
+from overcast.plan.subsystems.routers import (
+    MAIN_TABLE,
+    RouterAddress,
+    RouterNamespace,
+    RouterPort,
+    RouterRoute,
+)
+
+DNS_TTL = 30
+
+
+def service_id(network_id: str) -> str:
+    """The id a network's service namespace and device are named by: ``m``
+    and the network's id (never a router's: router ids are UUIDs, hex)."""
+    return "m" + network_id.replace("-", "")
+
+
+def service_netns(network_id: str, host: str) -> str:
+    return names.router_netns(service_id(network_id), host)
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class DnsZone:
+    """What the DNS server in ``netns`` answers: the names of the ports of
+    the network's project in ``domain`` (``hosts``: fully qualified name ->
+    addresses) and the reverse zones of ``cidrs`` (their subnets)."""
+
+    netns: str
+    network_id: str
+    domain: str
+    hosts: tuple[tuple[str, tuple[str, ...]], ...]
+    cidrs: tuple[str, ...]
+
+    @property
+    def serial(self) -> int:
+        """Changes with the zone's content (a CRC: equal content, equal serial)."""
+        return zlib.crc32(repr((self.domain, self.hosts, self.cidrs)).encode()) or 1
+
+
+@dataclass(frozen=True)
+class ServicePlan:
+    records: tuple[object, ...] = ()
+    attachments: tuple[tuple[str, str, int], ...] = ()  # (host side, bridge, mtu)
+    zones: tuple[DnsZone, ...] = field(default=())
+
+
+def plan_services(leases: Iterable[Lease], ports: Iterable[Port], host: str,
+                  networks: Mapping[str, Network], subnets: Iterable[Subnet],
+                  domain: str) -> ServicePlan:
+    """A service namespace for each network with a lease on this host."""
+    ports = list(ports)
+    by_port = {p.id: p for p in ports}
+    subnet_list = list(subnets)
+    records: list[object] = []
+    attachments: list[tuple[str, str, int]] = []
+    zones: list[DnsZone] = []
+    served = sorted({by_port[lease.port_id].network_id for lease in leases if lease.port_id in by_port})
+    for net_id in served:
+        net = networks[net_id]
+        sid = service_id(net_id)
+        ns = names.router_netns(sid, host)
+        dev, peer = names.router_if_name(sid), names.router_port_name(sid)
+        records += [RouterNamespace(ns, names.router_mark(sid)),
+                    RouterPort(ns, dev, peer, SERVER_MAC, net.mtu, names.router_port_mark(sid)),
+                    RouterAddress(ns, dev, f"{SERVER_IP}/32"),
+                    RouterRoute(ns, "0.0.0.0/0", "", MAIN_TABLE, dev)]
+        attachments.append((peer, names.bridge_name(net_id), net.mtu))
+        zones.append(_zone(ns, net, ports, networks, subnet_list, domain))
+    return ServicePlan(tuple(records), tuple(attachments), tuple(zones))
+
+
+def _zone(ns: str, net: Network, ports: list[Port], networks: Mapping[str, Network],
+          subnets: list[Subnet], default: str) -> DnsZone:
+    """The ports of the network's project whose network has the same domain:
+    each fixed IP under the port's dns_name, else under its generated name."""
+    domain = _domain(net, default)
+    same = {n.id for n in networks.values()
+            if n.project_id == net.project_id and _domain(n, default) == domain}
+    hosts: dict[str, list[str]] = {}
+    for port in ports:
+        if port.network_id not in same or port.project_id != net.project_id:
+            continue
+        for fixed in port.fixed_ips:
+            name = f"{host_name(port, fixed.ip_address)}.{domain}".lower()
+            hosts.setdefault(name, []).append(fixed.ip_address)
+    cidrs = sorted(s.cidr for s in subnets if s.network_id in same)
+    return DnsZone(ns, net.id, domain,
+                   tuple(sorted((h, tuple(sorted(a, key=_address_order)))
+                                for h, a in hosts.items())),
+                   tuple(cidrs))
+
+
+def _address_order(address: str) -> tuple[int, int]:
+    ip = ipaddress.ip_address(address)
+    return ip.version, int(ip)
+
+
+def _domain(net: Network, default: str) -> str:
+    return (net.dns_domain or default).rstrip(".").lower()
