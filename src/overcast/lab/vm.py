@@ -94,13 +94,15 @@ class Api:
 
 def create(name: str, host_name: str, network: str, address: str | None = None,
            timeout: float = ACTIVE_TIMEOUT, *,
-           security_groups: list[str] | None = None, static: bool = False) -> dict[str, Any]:
+           security_groups: list[str] | None = None, static: bool = False,
+           **port: Any) -> dict[str, Any]:
     """Create VM ``name`` on ``host_name`` attached to ``network``; wait until
     ACTIVE, then until it has its address (by DHCP unless ``static`` or its
     subnet has DHCP disabled).
 
     ``security_groups`` (ids) are the port's from its creation; without them
-    the API gives it the project's default group."""
+    the API gives it the project's default group.  ``port``: more attributes
+    of the port (e.g. ``project_id``: the lab's API caller is an admin)."""
     if not VM_NAME.match(name):
         raise LabError(f"VM name {name!r}: use 1-40 of a-z, 0-9, '-'")
     topo = current_topology()
@@ -113,6 +115,7 @@ def create(name: str, host_name: str, network: str, address: str | None = None,
     body = _port_body(name, host.name, net, address)
     if security_groups is not None:
         body["security_groups"] = security_groups
+    body.update(port)  # more of the port's attributes (the lab calls the API as an admin)
     port = api.call("POST", "/v2.0/ports", {"port": body})["port"]
     vm = {"name": name, "host": host.name, "network_id": net["id"], "port_id": port["id"],
           "netns": vm_netns(name), "mac": port["mac_address"], "mtu": net.get("mtu", 1500)}
