@@ -45,3 +45,6 @@ def test_an_option_the_server_cannot_encode_is_refused(client: Direct, net: dict
     r = client.post("/v2.0/ports", {"port": {"network_id": net["id"], "extra_dhcp_opts": [
         {"opt_value": "1"}]}})
     assert_error(r, 400, "opt_name")
+    r = client.post("/v2.0/ports", {"port": {"network_id": net["id"], "extra_dhcp_opts": [
+        {"opt_name": "tftp-server"}]}})  # Neutron requires the value (null removes)
+    assert_error(r, 400, "opt_value")

@@ -361,7 +361,7 @@ nft chain bridge forward hook forward prio -200 policy drop
   meta oifgroup 28515 meta mark != 0 jump to_port
   accept
 nft chain bridge overlay hook forward prio -100
-  meta iifgroup != 28516 meta oifgroup != 28516 accept
+  meta iifgroup 28515 meta oifgroup 28515 accept
   meta oifname . ether daddr @router_mac drop
   meta iifname . ether saddr @router_mac drop
   ether type arp meta oifname . ether saddr @router_mac drop

@@ -68,12 +68,13 @@ def test_the_zone_holds_the_projects_ports_under_their_names_and_nothing_else() 
     networks, subnets, ports = world(
         vm(1, NET_A, "h1", (SUB_A, "10.0.0.5"), (SUB_A6, "fd00::5"), dns_name="Web"),
         vm(2, NET_A, "h2", (SUB_A, "10.0.0.6")),
-        vm(3, NET_B, "h1", (SUB_B, "10.0.0.5"), project=OTHER, dns_name="spy"))
+        vm(3, NET_B, "h1", (SUB_B, "10.0.0.5"), project=PROJECT, dns_name="spy"))
     zones = {z.network_id: z for z in planned("h1", networks, subnets, ports).dns}
     assert zones[NET_A] == DnsZone(service_netns(NET_A, "h1"), NET_A, "a.example", (
         ("host-10-0-0-6.a.example", ("10.0.0.6",)),
         ("web.a.example", ("10.0.0.5", "fd00::5"))), ("10.0.0.0/24", "fd00::/64"))
-    assert [h for h, _ in zones[NET_B].hosts] == ["spy.openstacklocal"]  # its own project only
+    # B is another project's network: its port (made by whoever) is in B's zone only
+    assert [h for h, _ in zones[NET_B].hosts] == ["spy.openstacklocal"]
     assert zones[NET_A].serial != zones[NET_B].serial
 
 

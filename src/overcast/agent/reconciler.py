@@ -160,13 +160,14 @@ class Reconciler:
             statuses = {p: PortStatus(DOWN, blocked) for p in statuses}
         missing = missing_devices(plan, observed, changes, errors)
         statuses.update(self._unplannable(plan))
-        self.report(statuses, _enforced(plan, statuses))
-        if self.advertiser is not None:  # after the apply: their interfaces exist now
-            self.advertiser.update(plan.adverts)
+        # DHCP and DNS before the statuses: a port ACTIVE is answered at once
         if self.dhcp is not None:
             self.dhcp.update(plan.leases, frozenset(observed.devices_present))
         if self.dns is not None:  # after the apply: the service namespaces exist now
             self.dns.update(plan.dns)
+        self.report(statuses, _enforced(plan, statuses))
+        if self.advertiser is not None:  # after the apply: their interfaces exist now
+            self.advertiser.update(plan.adverts)
         self.report_counters(plan, self.kernel.observe(fresh=True) if due else observed, due)
         waiting = sorted(p for p, dev in plan.port_devices.items()
                          if dev not in observed.devices_present)

@@ -57,9 +57,35 @@ def make_tenant(api: vm.Api, tenant: str, hosts: list[str]) -> list[dict[str, An
         started = time.monotonic()
         v = vm.create(f"{tenant}-{i}", host, f"{tenant}-net", f"10.0.0.{10 + i}")
         print(f"   VM {v['name']:8} on {host}: {v['ips'][0]:10} mac {v['mac']}  "
-              f"port ACTIVE after {time.monotonic() - started:.2f}s")
+              f"booted (ACTIVE, DHCP lease) after {time.monotonic() - started:.2f}s")
         vms.append(v)
     return vms
+
+
+def show_dhcp_dns(api: vm.Api, vms: list[dict[str, Any]]) -> None:
+    first, other = vms[0], vms[1]
+    lease = vm.lease_dir(first)
+    name, domain = (lease / "hostname").read_text().strip(), (lease / "domain").read_text().strip()
+    routes = probe.in_ns(first["netns"], ["ip", "-4", "route"]).stdout.splitlines()
+    print(f"   {first['name']} asked DHCP with busybox udhcpc; its host's agent answered: "
+          f"{first['ips'][0]}, name {name}.{domain}, DNS {(lease / 'dns').read_text().strip()}")
+    for line in routes:
+        print(f"   | {line}")
+    api.call("PUT", f"/v2.0/ports/{other['port_id']}", {"port": {"dns_name": "db"}})
+    fqdn = f"db.{domain}"
+    deadline = time.monotonic() + 5
+    answer: list[str] = []
+    while time.monotonic() < deadline and answer != other["ips"][:1]:
+        answer = probe.in_ns(first["netns"], ["dig", "+short", "+time=1", "+tries=1",
+                                              "@169.254.169.254", fqdn]).stdout.split()
+        time.sleep(0.05)
+    if answer != other["ips"][:1]:
+        raise LabError(f"{first['name']}: {fqdn} resolved to {answer}, not {other['ips'][0]}")
+    print(f"   {other['name']}'s port renamed 'db'; in {first['name']}: dig {fqdn} -> "
+          f"{answer[0]} (answered on {first['host']}, UDP)")
+    back = probe.in_ns(first["netns"], ["dig", "+short", "+tcp", "@169.254.169.254", "-x",
+                                        other["ips"][0]]).stdout.strip()
+    print(f"   dig +tcp -x {other['ips'][0]} -> {back}")
 
 
 def must_ping(src: dict[str, Any], dst: dict[str, Any]) -> None:
@@ -245,6 +271,8 @@ def run() -> None:
     api = bring_up()
     say("Tenant 'blue' creates a network and three VMs, one per hypervisor")
     blue = make_tenant(api, "blue", ["host1", "host2", "host3"])
+    say("Each VM got its address from its own host's DHCP, and resolves the others' names")
+    show_dhcp_dns(api, blue)
     say("Blue VMs talk across hosts over VXLAN (the agents programmed bridges and FDB)")
     must_ping(blue[0], blue[1])
     must_ping(blue[0], blue[2])

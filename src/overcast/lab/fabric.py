@@ -14,6 +14,7 @@ namespace is recorded in the lab state before anything goes into it.
 from __future__ import annotations
 
 from overcast.lab import ipcmd
+from overcast.plan.leases import SERVER_MAC
 from overcast.lab.ipcmd import LAB_ALIAS, ip
 from overcast.lab.state import LabState
 from overcast.lab.topology import EXTERNAL_GW, EXTERNAL_NET, FABRIC_IP, UNDERLAY_NET, LabHost
@@ -77,10 +78,12 @@ def build_host(state: LabState, host: LabHost, underlay_mtu: int) -> None:
 
 
 def host_device_macs(host_namespaces: list[str]) -> list[str]:
-    """MACs of every device in these hypervisors (bridges, taps, VXLAN): frames
-    from them are the host's own, not another tenant's."""
+    """MACs of every device in these hypervisors (bridges, taps, VXLAN), and
+    of the DHCP server and its networks' service namespaces (one MAC on every
+    host, never on the overlay): frames from them are the host's own, not
+    another tenant's."""
     return [link["address"] for ns in host_namespaces for link in ipcmd.links(ns)
-            if link.get("address")]
+            if link.get("address")] + [SERVER_MAC]
 
 
 def lab_namespaces() -> list[str]:

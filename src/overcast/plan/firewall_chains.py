@@ -39,7 +39,7 @@ from overcast.plan.firewall_expr import (
     set_meta,
     vmap,
 )
-from overcast.plan.names import OVERLAY_GROUP, PORT_GROUP
+from overcast.plan.names import PORT_GROUP
 from overcast.plan.subsystems.firewall_records import NftChain, NftSet
 
 ADDR = {4: "ipv4_addr", 6: "ipv6_addr"}
@@ -154,16 +154,17 @@ def _overlay_chain() -> NftChain:
     from the overlay with a gateway MAC or asking for a gateway IP are
     dropped as well (a host whose agent is older or misconfigured).  After
     the forward chain (an ``accept`` there goes on to this chain).  Every
-    rule is about a frame from or to a VXLAN device (``names.OVERLAY_GROUP``):
-    any other frame (between two ports of one host, nearly all of them under
-    load) leaves by the first rule, without the five set lookups below."""
+    rule is about a frame from or to a VXLAN device: a frame from one
+    workload port to another (``names.PORT_GROUP`` both: nearly all frames
+    under load) leaves by the first rule, without the five set lookups
+    below; any other frame meets them all, so a device whose group was
+    changed fails closed."""
     oif, iif = meta("oifname"), meta("iifname")
     smac, dmac = payload("ether", "saddr"), payload("ether", "daddr")
     target = payload("arp", "daddr ip")
     group = "01:00:00:00:00:00"
     rules = [
-        [match(meta("iifgroup"), OVERLAY_GROUP, "!="), match(meta("oifgroup"), OVERLAY_GROUP, "!="),
-         ACCEPT],
+        [match(meta("iifgroup"), PORT_GROUP), match(meta("oifgroup"), PORT_GROUP), ACCEPT],
         [match(concat(oif, dmac), "@router_mac"), DROP],
         [match(concat(iif, smac), "@router_mac"), DROP],
         [match(payload("ether", "type"), "arp"), match(concat(oif, smac), "@router_mac"), DROP],

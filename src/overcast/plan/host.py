@@ -169,7 +169,7 @@ def _plan_network(b: _Builder, net: Network, local: list[Port], remote: list[Por
         vxlan = names.vxlan_name(net.id)
         needs.add(vxlan)
         b.vxlans.append(Vxlan(vxlan, int(net.segmentation_id or 0), b.view.underlay_ip, net.mtu, mark))
-        b.attachments.append(Attachment(vxlan, bridge, net.mtu, group=names.OVERLAY_GROUP))
+        b.attachments.append(Attachment(vxlan, bridge, net.mtu))
         _plan_remote(b, vxlan, remote)
     if net.network_type == "flat":
         # the uplink is the operator's device: attached, its MTU left alone, never deleted

@@ -77,6 +77,11 @@ def plan_leases(ports: Iterable[Port], devices: Mapping[str, str],
     return tuple(sorted(out))
 
 
+def _v4(addresses: Iterable[str]) -> tuple[str, ...]:
+    """The IPv4 ones (the API takes an IPv6 server on an IPv4 subnet; DHCPv4 cannot say it)."""
+    return tuple(a for a in addresses if ipaddress.ip_address(a).version == 4)
+
+
 def _lease(port: Port, dev: str, net: Network, subnet: Subnet, ip: str, domain: str,
            resolver: str | None) -> Lease:
     cidr = ipaddress.IPv4Network(subnet.cidr, strict=False)
@@ -84,7 +89,7 @@ def _lease(port: Port, dev: str, net: Network, subnet: Subnet, ip: str, domain: 
         dev=dev, port_id=port.id, mac=port.mac_address.lower(), ip=ip, prefixlen=cidr.prefixlen,
         server_ip=SERVER_IP,
         router=subnet.gateway_ip or None,
-        dns_servers=tuple(subnet.dns_nameservers) or ((resolver,) if resolver else ()),
+        dns_servers=_v4(subnet.dns_nameservers) or ((resolver,) if resolver else ()),
         domain=(net.dns_domain or domain).rstrip("."),
         host_name=host_name(port, ip),
         mtu=net.mtu,

@@ -22,7 +22,6 @@ __all__ = [
     "IFNAMSIZ",
     "MARK_PREFIX",
     "NFT_TABLE_PREFIX",
-    "OVERLAY_GROUP",
     "OWNED_PREFIXES",
     "PORT_GROUP",
     "ROUTER_IF_PREFIX",
@@ -55,10 +54,6 @@ TAP_PREFIX = "tap"
 # to one of its bridges: the firewall drops frames of such a port that has no
 # tag (no rules yet), and leaves devices of other bridges alone
 PORT_GROUP = 0x6F63
-# the interface group of every VXLAN device Overcast attaches: the firewall's
-# overlay chain (gateway MACs never cross the overlay) passes every frame that
-# neither comes from nor goes to one with a single comparison of each group
-OVERLAY_GROUP = 0x6F64
 BRIDGE_PREFIX = "ocb"
 VXLAN_PREFIX = "ocx"
 # the host side of a router interface's veth pair (its other end, ``qr-``, is in the

@@ -102,14 +102,16 @@ def plan_services(leases: Iterable[Lease], ports: Iterable[Port], host: str,
 
 def _zone(ns: str, net: Network, ports: list[Port], networks: Mapping[str, Network],
           subnets: list[Subnet], default: str) -> DnsZone:
-    """The ports of the network's project whose network has the same domain:
-    each fixed IP under the port's dns_name, else under its generated name."""
+    """The ports on the networks of the network's project that have its
+    domain (whoever made the port: an operator's port on a project's network
+    is that network's): each fixed IP under the port's dns_name, else under
+    its generated name."""
     domain = _domain(net, default)
     same = {n.id for n in networks.values()
             if n.project_id == net.project_id and _domain(n, default) == domain}
     hosts: dict[str, list[str]] = {}
     for port in ports:
-        if port.network_id not in same or port.project_id != net.project_id:
+        if port.network_id not in same:
             continue
         for fixed in port.fixed_ips:
             name = f"{host_name(port, fixed.ip_address)}.{domain}".lower()

@@ -49,7 +49,7 @@ def _opt_value(value: Any) -> str | None:
 
 
 _extra_opt = cv.dict_of({"opt_name": cv.to_str(64), "opt_value": _opt_value,
-                         "ip_version": cv.one_of(4, 6, "4", "6")}, ("opt_name",))
+                         "ip_version": cv.one_of(4, 6, "4", "6")}, ("opt_name", "opt_value"))
 
 
 def _extra_opts(value: Any) -> tuple[ExtraDhcpOpt, ...]:

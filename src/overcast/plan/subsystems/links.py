@@ -105,8 +105,7 @@ class Attachment:
     up: bool = True
     ipv6: bool = False  # IPv6 on the device (off: no MLD, RS or DAD into the tenant network)
     # interface group: names.PORT_GROUP for a workload device on an owned
-    # bridge (the firewall drops its frames while it has no tag),
-    # names.OVERLAY_GROUP for a VXLAN device (the overlay chain's gate); 0 otherwise
+    # bridge (the firewall drops its frames while it has no tag); 0 otherwise
     group: int = 0
 
     def render(self) -> str:
