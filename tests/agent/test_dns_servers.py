@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from overcast.agent.dns import DnsServers
+from overcast.agent.dns import NamespaceServers, dns_servers
 from overcast.plan.services import DnsZone
 from overcast.services import dns
 
@@ -26,7 +26,8 @@ class FakeResponder:
         self.log.append(f"stop {self.ns}")
 
 
-def servers(inodes: dict[str, int]) -> tuple[DnsServers, list[str], list[FakeResponder]]:
+def servers(inodes: dict[str, int]) -> tuple[NamespaceServers[DnsZone, dns.Records], list[str],
+                                            list[FakeResponder]]:
     log: list[str] = []
     where: list[str] = []
     made: list[FakeResponder] = []
@@ -44,7 +45,7 @@ def servers(inodes: dict[str, int]) -> tuple[DnsServers, list[str], list[FakeRes
     def factory(records_for: Callable[[str, str], dns.Records | None]) -> FakeResponder:
         made.append(FakeResponder(records_for, log, where))
         return made[-1]
-    return DnsServers(factory, enter, identity), log, made
+    return dns_servers(factory, enter, identity), log, made
 
 
 def zone(ns: str, *hosts: tuple[str, tuple[str, ...]]) -> DnsZone:

@@ -35,7 +35,7 @@ def _make_tenant(lab: Lab) -> dict[str, Any]:
     lab.api.call("POST", "/v2.0/subnets", {"subnet": {
         "network_id": other["id"], "cidr": "10.46.0.0/24", "ip_version": 4,
         "project_id": OTHER_PROJECT}})
-    lab.vms["dnx"] = vm.create("dnx", "host1", other["id"], "10.46.0.13", project_id=OTHER_PROJECT)
+    lab.vms["dnx"] = vm.create("dnx", "host1", other["id"], "10.46.0.13")  # an operator's port
     return {"network": net, "subnet": subnet, "other": other}
 
 

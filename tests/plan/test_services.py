@@ -8,12 +8,12 @@ from dataclasses import replace
 
 from overcast.agent.reconciler import reconcile
 from overcast.linux import FakeKernel
-from overcast.model.types import FixedIP, Network, Port, Subnet
+from overcast.model.types import FixedIP, FloatingIP, Network, Port, Subnet
 from overcast.plan import HostPlan, plan_host
 from overcast.plan.diff import diff
 from overcast.plan.leases import SERVER_IP, SERVER_MAC
 from overcast.plan.names import bridge_name, router_if_name, router_port_name, tap_name
-from overcast.plan.services import DnsZone, service_id, service_netns
+from overcast.plan.services import DnsZone, MetadataZone, PortMeta, service_id, service_netns
 from overcast.plan.subsystems.routers import RouterAddress, RouterNamespace, RouterPort, RouterRoute
 
 from .scenarios import NET_A, NET_B, net, port, view
@@ -91,3 +91,17 @@ def test_the_fake_kernel_converges_and_the_namespace_goes_with_the_last_lease() 
     gone = planned("h1", networks, subnets, [])
     assert reconcile(kernel, gone.state).errors == ()
     assert ns not in kernel.namespaces.spaces
+
+
+def test_the_metadata_of_the_local_ports_with_a_lease() -> None:
+    fip = FloatingIP(id="f1", floating_ip_address="203.0.113.9", port_id="x",
+                     fixed_ip_address="10.0.0.5")
+    networks, subnets, ports = world(
+        vm(1, NET_A, "h1", (SUB_A, "10.0.0.5"), device_id="vm-1", dns_name="web"),
+        vm(2, NET_A, "h2", (SUB_A, "10.0.0.6")))
+    plan = plan_host(replace(view("h1", networks, ports), subnets=tuple(subnets),
+                             floating_ips=(replace(fip, port_id=ports[0].id),)))
+    (zone,) = plan.metadata
+    assert zone == MetadataZone(service_netns(NET_A, "h1"), (PortMeta(
+        "10.0.0.5", ports[0].id, "vm-1", ports[0].mac_address, "web.a.example", "10.0.0.0/24",
+        "203.0.113.9"),))  # h2's port is answered on h2

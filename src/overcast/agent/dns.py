@@ -1,10 +1,12 @@
-"""The agent's internal DNS: one DNS responder (``linux/dns_responder.py``,
-with the protocol of ``services/dns.py``) in each network's service
-namespace (``plan/services.py``), on the address DHCP hands out as the
-resolver.  Each pass hands it the plan's zones; a zone whose content
-changed gets new records at once (the responder asks for them per query),
-a namespace no longer planned has its responder stopped, and one made again
-(its inode changed: sockets keep the old one alive) gets a new responder.
+"""The agent's services in the networks' service namespaces
+(``plan/services.py``): a DNS responder (``linux/dns_responder.py``, protocol
+``services/dns.py``) and a metadata server (``linux/metadata_server.py``,
+``services/metadata.py``) in each, on the address DHCP hands out.
+
+Each pass hands them the plan's zones; a zone whose content changed is
+prepared anew at once (the servers ask for it per request), a namespace no
+longer planned has its server stopped, and one made again (its inode
+changed: sockets keep the old one alive) gets a new server.
 """
 
 from __future__ import annotations
@@ -13,48 +15,52 @@ import logging
 import os
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
-from overcast.plan.services import DnsZone
-from overcast.services import dns
+from overcast.plan.services import DnsZone, MetadataZone
+from overcast.services import dns, metadata
 
 log = logging.getLogger(__name__)
 
-RecordsFor = Callable[[str, str], "dns.Records | None"]
+
+class Zone(Protocol):
+    @property
+    def netns(self) -> str: ...
 
 
-class Responder(Protocol):  # what DnsServers needs of linux.dns_responder.DnsResponder
+class Server(Protocol):  # a DnsResponder or a MetadataServer
     def start(self) -> None: ...
     def stop(self) -> None: ...
 
 
-def records(zone: DnsZone) -> dns.Records:
-    return dns.network_records(zone.domain, zone.hosts, zone.cidrs, zone.serial)
+Z = TypeVar("Z", bound=Zone)
+D = TypeVar("D")
 
 
-class DnsServers:
-    """``update`` from the agent's loop; the responders' threads read the
-    records of their namespace (a dict entry swapped whole)."""
+class NamespaceServers(Generic[Z, D]):
+    """``update`` from the agent's loop; each server's threads read what was
+    prepared for its namespace (a dict entry swapped whole)."""
 
-    def __init__(self, factory: Callable[[RecordsFor], Responder],
+    def __init__(self, what: str, prepare: Callable[[Z], D],
+                 factory: Callable[[Callable[[], D | None]], Server],
                  enter: Callable[[str], AbstractContextManager[None]],
                  identity: Callable[[str], int] | None = None) -> None:
-        self._factory, self._enter = factory, enter
+        self.what, self._prepare, self._factory, self._enter = what, prepare, factory, enter
         self._identity = identity or _netns_inode
-        self._zones: dict[str, DnsZone] = {}
-        self._records: dict[str, dns.Records] = {}
-        self._running: dict[str, tuple[Responder, int]] = {}  # netns -> responder, its inode
+        self._zones: dict[str, Z] = {}
+        self._data: dict[str, D] = {}
+        self._running: dict[str, tuple[Server, int]] = {}  # netns -> server, its inode
 
-    def update(self, zones: Iterable[DnsZone]) -> None:
+    def update(self, zones: Iterable[Z]) -> None:
         wanted = {z.netns: z for z in zones}
         for ns, zone in wanted.items():
             if self._zones.get(ns) != zone:
-                self._records[ns] = records(zone)
+                self._data[ns] = self._prepare(zone)
                 self._zones[ns] = zone
         for ns in sorted(set(self._zones) - set(wanted)):
             self._stop(ns)
             self._zones.pop(ns, None)
-            self._records.pop(ns, None)
+            self._data.pop(ns, None)
         for ns in sorted(wanted):
             self._ensure(ns)
 
@@ -64,9 +70,6 @@ class DnsServers:
 
     def running(self) -> frozenset[str]:
         return frozenset(self._running)
-
-    def lookup(self, ns: str) -> dns.Records | None:
-        return self._records.get(ns)
 
     def _ensure(self, ns: str) -> None:
         try:
@@ -78,20 +81,54 @@ class DnsServers:
             return
         if running is not None:
             self._stop(ns)
-        responder = self._factory(lambda source, local: self._records.get(ns))
+        server = self._factory(lambda: self._data.get(ns))
         try:
             with self._enter(ns):  # the sockets are made in the namespace
-                responder.start()
+                server.start()
         except OSError as exc:
-            log.warning("DNS in %s not started (the next pass tries again): %s", ns, exc)
+            log.warning("%s in %s not started (the next pass tries again): %s", self.what, ns, exc)
             return
-        self._running[ns] = (responder, inode)
-        log.info("DNS in %s: %d names", ns, len(self._zones[ns].hosts))
+        self._running[ns] = (server, inode)
+        log.info("%s in %s started", self.what, ns)
 
     def _stop(self, ns: str) -> None:
         running = self._running.pop(ns, None)
         if running is not None:
             running[0].stop()
+
+
+def records(zone: DnsZone) -> dns.Records:
+    return dns.network_records(zone.domain, zone.hosts, zone.cidrs, zone.serial)
+
+
+def meta_ports(zone: MetadataZone) -> dict[str, metadata.MetaPort]:
+    """Address -> what the port with it is told."""
+    return {p.ip: metadata.MetaPort(p.ip, p.port_id, p.instance_id, p.mac, p.local_hostname,
+                                    p.cidr, p.public_ipv4) for p in zone.ports}
+
+
+RecordsFor = Callable[[str, str], "dns.Records | None"]
+MetaLookup = Callable[[str], "metadata.MetaPort | None"]
+
+
+def dns_servers(factory: Callable[[RecordsFor], Server],
+                enter: Callable[[str], AbstractContextManager[None]],
+                identity: Callable[[str], int] | None = None
+                ) -> NamespaceServers[DnsZone, dns.Records]:
+    """DNS: every querier in the namespace (the network's VMs) gets its zone."""
+    def make(get: Callable[[], dns.Records | None]) -> Server:
+        return factory(lambda source, local: get())
+    return NamespaceServers("DNS", records, make, enter, identity)
+
+
+def metadata_servers(factory: Callable[[MetaLookup], Server],
+                     enter: Callable[[str], AbstractContextManager[None]],
+                     identity: Callable[[str], int] | None = None
+                     ) -> NamespaceServers[MetadataZone, dict[str, metadata.MetaPort]]:
+    """Metadata: a request is answered for the local port with its source address."""
+    def make(get: Callable[[], dict[str, metadata.MetaPort] | None]) -> Server:
+        return factory(lambda source: (get() or {}).get(source))
+    return NamespaceServers("metadata", meta_ports, make, enter, identity)
 
 
 def _netns_inode(ns: str) -> int:

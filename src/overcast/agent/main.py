@@ -13,7 +13,7 @@ from types import FrameType
 from typing import Any
 
 from overcast.agent.dhcp import DhcpServer
-from overcast.agent.dns import DnsServers
+from overcast.agent.dns import NamespaceServers, dns_servers, metadata_servers
 from overcast.agent.liveness import LEASE_TTL, Liveness
 from overcast.agent.loop import AgentLoop
 from overcast.agent.reconciler import Reconciler
@@ -21,6 +21,7 @@ from overcast.agent.view import ModelView
 from overcast.linux.devices import list_tap_devices
 from overcast.linux.kernel import Kernel
 from overcast.plan.leases import DEFAULT_DOMAIN, SERVER_IP
+from overcast.plan.services import DnsZone, MetadataZone
 from overcast.store import Store, open_store
 
 log = logging.getLogger("overcast.agent")
@@ -76,8 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="bridge flat networks of physical network NAME to this host's DEVICE "
                         "(repeatable; as Neutron's bridge_mappings)")
     p.add_argument("--dhcp", choices=("on", "off"), default="on",
-                   help="answer the local ports' DHCP on their taps, and their networks' DNS at "
-                        f"{SERVER_IP} (default %(default)s)")
+                   help="answer the local ports' DHCP on their taps, and their networks' DNS and "
+                        f"metadata at {SERVER_IP} (default %(default)s)")
     p.add_argument("--dns-upstream", type=_upstream, default=None, metavar="IP[:PORT]",
                    help="where the internal DNS sends names that are not the cloud's (default: "
                         "none, they are REFUSED)")
@@ -156,7 +157,8 @@ class Services:
 
     advertiser: Any
     dhcp: DhcpServer | None
-    dns: DnsServers | None = None
+    dns: NamespaceServers[DnsZone, Any] | None = None
+    metadata: NamespaceServers[MetadataZone, Any] | None = None
 
     def start(self) -> None:
         self.advertiser.start()
@@ -167,23 +169,27 @@ class Services:
         self.advertiser.stop()
         if self.dhcp is not None:
             self.dhcp.responder.stop()
-        if self.dns is not None:
-            self.dns.stop()
+        for servers in (self.dns, self.metadata):
+            if servers is not None:
+                servers.stop()
 
 
 def _services(args: argparse.Namespace) -> Services:
     from overcast.linux.devices import entered_netns
     from overcast.linux.dhcp_responder import Responder
     from overcast.linux.dns_responder import DnsResponder
+    from overcast.linux.metadata_server import MetadataServer
     from overcast.linux.ra_sender import Advertiser
 
     if args.dhcp == "off":
         return Services(Advertiser(), None)
     upstream = args.dns_upstream
     return Services(Advertiser(), DhcpServer(lambda lookup: Responder(lookup, _dhcp_event)),
-                    DnsServers(lambda records_for: DnsResponder([SERVER_IP], records_for,
-                                                                upstream=upstream),
-                               entered_netns))
+                    dns_servers(lambda records_for: DnsResponder([SERVER_IP], records_for,
+                                                                 upstream=upstream),
+                                entered_netns),
+                    metadata_servers(lambda lookup: MetadataServer(SERVER_IP, lookup),
+                                     entered_netns))
 
 
 def _reconciler(args: argparse.Namespace, store: Store, kernel: Kernel, firewall: bool,
@@ -195,6 +201,7 @@ def _reconciler(args: argparse.Namespace, store: Store, kernel: Kernel, firewall
     reconciler.advertiser = services.advertiser
     reconciler.dhcp = services.dhcp
     reconciler.dns = services.dns
+    reconciler.metadata = services.metadata
     reconciler.dns_domain = args.dns_domain.rstrip(".")
     return reconciler
 

@@ -34,7 +34,7 @@ from overcast.plan.firewall_admits import Flow
 from overcast.plan.firewall_counters import hits
 from overcast.plan.leases import DEFAULT_DOMAIN, Lease
 from overcast.plan.names import is_workload
-from overcast.plan.services import DnsZone
+from overcast.plan.services import DnsZone, MetadataZone
 from overcast.plan.state import ApplyError, Change, KernelState
 from overcast.plan.subsystems.firewall import NftRuleset
 from overcast.plan.subsystems.links import Attachment
@@ -105,6 +105,10 @@ class ZoneSink(Protocol):
     def update(self, zones: Iterable[DnsZone]) -> None: ...
 
 
+class MetadataSink(Protocol):
+    def update(self, zones: Iterable[MetadataZone]) -> None: ...
+
+
 class Reconciler:
     def __init__(self, host: str, underlay_ip: str, store: Store, kernel: Kernel,
                  view: ModelView, clock: Callable[[], float] = time.monotonic,
@@ -121,6 +125,7 @@ class Reconciler:
         # who answers the local ports' DHCP (the agent's DHCP server; None: nobody)
         self.dhcp: LeaseSink | None = None
         self.dns: ZoneSink | None = None  # who answers the networks' DNS (None: nobody)
+        self.metadata: MetadataSink | None = None  # and their metadata
         self.dns_domain = DEFAULT_DOMAIN  # the DHCP domain of ports whose network has none
         self.underlay_ip = underlay_ip
         self.store = store
@@ -165,6 +170,8 @@ class Reconciler:
             self.dhcp.update(plan.leases, frozenset(observed.devices_present))
         if self.dns is not None:  # after the apply: the service namespaces exist now
             self.dns.update(plan.dns)
+        if self.metadata is not None:
+            self.metadata.update(plan.metadata)
         self.report(statuses, _enforced(plan, statuses))
         if self.advertiser is not None:  # after the apply: their interfaces exist now
             self.advertiser.update(plan.adverts)

@@ -14,11 +14,11 @@ namespace is recorded in the lab state before anything goes into it.
 from __future__ import annotations
 
 from overcast.lab import ipcmd
-from overcast.plan.leases import SERVER_MAC
 from overcast.lab.ipcmd import LAB_ALIAS, ip
 from overcast.lab.state import LabState
 from overcast.lab.topology import EXTERNAL_GW, EXTERNAL_NET, FABRIC_IP, UNDERLAY_NET, LabHost
 from overcast.plan import names as plan_names
+from overcast.plan.leases import SERVER_MAC
 
 FABRIC_NS = "oc-fabric"
 EXT_NS = "oc-ext"

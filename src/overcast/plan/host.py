@@ -17,7 +17,7 @@ from overcast.plan.firewall import FirewallPlan, compile_firewall
 from overcast.plan.leases import SERVER_IP, Lease, plan_leases
 from overcast.plan.router_placement import Here, routers_here
 from overcast.plan.routers import RouterPlan, plan_routers
-from overcast.plan.services import DnsZone, ServicePlan, plan_services
+from overcast.plan.services import DnsZone, MetadataZone, ServicePlan, plan_services
 from overcast.plan.state import KernelState
 from overcast.plan.subsystems.fdb import BUM_MAC, FdbEntry
 from overcast.plan.subsystems.links import Attachment, Bridge, Vxlan
@@ -48,6 +48,7 @@ class HostPlan:
     firewall: FirewallPlan | None = field(default=None, compare=False)
     leases: tuple[Lease, ...] = ()  # what this host's DHCP server answers (answered, not kept)
     dns: tuple[DnsZone, ...] = ()  # what its DNS server answers in each service namespace
+    metadata: tuple[MetadataZone, ...] = ()  # and its metadata service
 
     def render(self) -> str:
         """Normalized, sorted text (for golden tests and `overcast` debugging)."""
@@ -117,7 +118,8 @@ def plan_host(view: HostView) -> HostPlan:
     problems = tuple(sorted(set(b.problems), key=lambda p: (p.path, p.message)))
     return HostPlan(view.host, state, dict(sorted(b.port_devices.items())),
                     dict(sorted(b.port_needs.items())), frozenset(b.ports_down), problems,
-                    dict(routers.reported), routers.adverts, fw, leases, services.zones)
+                    dict(routers.reported), routers.adverts, fw, leases, services.zones,
+                    services.metadata)
 
 
 def _plan_routers(b: _Builder, here: list[Here]) -> RouterPlan:
@@ -143,7 +145,7 @@ def _plan_services(b: _Builder, leases: tuple[Lease, ...]) -> ServicePlan:
     if not leases or not b.view.firewall:
         return ServicePlan()
     plan = plan_services(leases, b.view.ports, b.view.host, b.planned, b.view.subnets,
-                         b.view.dns_domain)
+                         b.view.dns_domain, b.view.floating_ips)
     for peer, bridge, mtu in plan.attachments:
         if b.claim(peer, peer, f"network/{bridge}"):
             b.attachments.append(Attachment(peer, bridge, mtu))

@@ -26,7 +26,7 @@ import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from overcast.model.types import Network, Port, Subnet
+from overcast.model.types import FloatingIP, Network, Port, Subnet
 from overcast.plan import names
 from overcast.plan.leases import SERVER_IP, SERVER_MAC, Lease, host_name
 from overcast.plan.subsystems.routers import (
@@ -68,23 +68,49 @@ class DnsZone:
         return zlib.crc32(repr((self.domain, self.hosts, self.cidrs)).encode()) or 1
 
 
+@dataclass(frozen=True, slots=True, order=True)
+class PortMeta:
+    """What the metadata service in a network's service namespace says to
+    the local port with address ``ip`` (``services/metadata.py``)."""
+
+    ip: str
+    port_id: str
+    instance_id: str  # the port's device_id (Nova's instance), else the port's id
+    mac: str
+    local_hostname: str
+    cidr: str
+    public_ipv4: str = ""  # its floating IP's address
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class MetadataZone:
+    netns: str
+    ports: tuple[PortMeta, ...]
+
+
 @dataclass(frozen=True)
 class ServicePlan:
     records: tuple[object, ...] = ()
     attachments: tuple[tuple[str, str, int], ...] = ()  # (host side, bridge, mtu)
     zones: tuple[DnsZone, ...] = field(default=())
+    metadata: tuple[MetadataZone, ...] = field(default=())
 
 
 def plan_services(leases: Iterable[Lease], ports: Iterable[Port], host: str,
                   networks: Mapping[str, Network], subnets: Iterable[Subnet],
-                  domain: str) -> ServicePlan:
-    """A service namespace for each network with a lease on this host."""
+                  domain: str, floating_ips: Iterable[FloatingIP] = ()) -> ServicePlan:
+    """A service namespace for each network with a lease on this host: its
+    DNS zone, and the metadata of the local ports that have a lease."""
+    leases = list(leases)
     ports = list(ports)
     by_port = {p.id: p for p in ports}
     subnet_list = list(subnets)
     records: list[object] = []
     attachments: list[tuple[str, str, int]] = []
     zones: list[DnsZone] = []
+    metadata: list[MetadataZone] = []
+    public = {f.fixed_ip_address: f.floating_ip_address for f in floating_ips
+              if f.port_id and f.fixed_ip_address}
     served = sorted({by_port[lease.port_id].network_id for lease in leases if lease.port_id in by_port})
     for net_id in served:
         net = networks[net_id]
@@ -97,7 +123,17 @@ def plan_services(leases: Iterable[Lease], ports: Iterable[Port], host: str,
                     RouterRoute(ns, "0.0.0.0/0", "", MAIN_TABLE, dev)]
         attachments.append((peer, names.bridge_name(net_id), net.mtu))
         zones.append(_zone(ns, net, ports, networks, subnet_list, domain))
-    return ServicePlan(tuple(records), tuple(attachments), tuple(zones))
+        metadata.append(MetadataZone(ns, tuple(sorted(
+            _meta(lease, by_port[lease.port_id], public) for lease in leases
+            if lease.port_id in by_port and by_port[lease.port_id].network_id == net_id))))
+    return ServicePlan(tuple(records), tuple(attachments), tuple(zones), tuple(metadata))
+
+
+def _meta(lease: Lease, port: Port, public: Mapping[str, str]) -> PortMeta:
+    cidr = str(ipaddress.IPv4Interface(f"{lease.ip}/{lease.prefixlen}").network)
+    fqdn = f"{lease.host_name}.{lease.domain}" if lease.domain else lease.host_name
+    return PortMeta(lease.ip, port.id, port.device_id or port.id, lease.mac, fqdn, cidr,
+                    public.get(lease.ip, ""))
 
 
 def _zone(ns: str, net: Network, ports: list[Port], networks: Mapping[str, Network],

@@ -15,7 +15,6 @@ from overcast.api.repo import Repo
 from overcast.api.resource import Attr, Schema, stored
 from overcast.model import keys, validate
 from overcast.model.problems import ModelError
-from overcast.services import dhcp
 from overcast.model.types import (
     AddressPair,
     ExtraDhcpOpt,
@@ -27,6 +26,7 @@ from overcast.model.types import (
     SecurityGroup,
     Subnet,
 )
+from overcast.services import dhcp
 
 _fixed_ip = cv.dict_of({"subnet_id": cv.to_uuidish, "ip_address": cv.to_ip})
 _pair = cv.dict_of({"ip_address": cv.to_ip_or_cidr, "mac_address": cv.to_mac}, ("ip_address",))
