@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from overcast.lab import probe, vm
+from overcast.lab import control, probe, vm
 from overcast.plan.names import tap_name, vxlan_name
 
 from .conftest import Lab
@@ -176,3 +176,37 @@ def wait_for_element(lab: Lab, address: str, tap: str, timeout: float = WAIT) ->
             return
         time.sleep(0.05)
     raise AssertionError(f"{address} on {tap} not in host1's firewall within {timeout:g}s")
+
+
+def test_an_agent_restarted_keeps_every_lease(lab: Lab, tenant: dict[str, Any],
+                                              tmp_path: Path) -> None:
+    """A client bound before host1's agent is SIGKILLed renews after its
+    restart and keeps its address (a lease is the port's address in the API,
+    nothing the agent held); a VM made afterwards gets another address."""
+    lab.vms["dh5"] = dh5 = vm.create("dh5", "host1", "net-dh", "10.44.0.15")
+    record = tmp_path / "events"
+    script = tmp_path / "udhcpc.sh"
+    script.write_text(f'#!/bin/sh\necho "$1 $ip" >> {record}\nexit 0\n')
+    script.chmod(0o755)
+    client = subprocess.Popen(["ip", "netns", "exec", dh5["netns"], "busybox", "udhcpc", "-f",
+                               "-i", "eth0", "-s", str(script), "-t", "5", "-T", "1"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(record, "bound 10.44.0.15")
+        log = control.log_path("agent-host1")
+        offset = log.stat().st_size
+        control.stop_process("agent-host1", sig=signal.SIGKILL)
+        control.start_agent(lab.topo, lab.topo.host("host1"))
+        control.wait_agents(lab.topo, ["host1"])
+        deadline = time.monotonic() + WAIT
+        while "first pass:" not in log.read_text()[offset:]:
+            assert time.monotonic() < deadline, "the restarted agent made no pass"
+            time.sleep(0.05)
+        client.send_signal(signal.SIGUSR1)
+        wait_for(record, "renew 10.44.0.15")
+    finally:
+        client.terminate()
+        client.wait(timeout=5)
+    lab.vms["dh6"] = dh6 = vm.create("dh6", "host1", "net-dh")
+    assert dh6["dhcp"] and addresses(dh6["netns"]) == dh6["ips"][:1]
+    assert dh6["ips"][0] not in {v["ips"][0] for n, v in lab.vms.items() if n != "dh6"}
