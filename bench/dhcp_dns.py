@@ -12,7 +12,7 @@ One run measures:
       500 MAC,IP pairs in a ``--dhcp-hostsfile`` (so every broadcast it is asked is
       flooded to the other 499 ports, as on a Neutron network's bridge).
   (2) churn: boots per second a host sustains, in waves of ``--wave`` ports on top
-      of the 500: the ports appear (their veths made; Overcast: one
+      of the 500 (50 at once, and 1: a pass per port): the ports appear (their veths made; Overcast: one
       ``DhcpServer.update`` with the new leases; dnsmasq: the hostsfile rewritten,
       SIGHUP, until it logs the reload), every one is leased (one client each, all
       at once), then they go (update without them / hostsfile and SIGHUP; veths
@@ -344,6 +344,33 @@ def make_pairs(host_ns: str, vm_ns: str, ports: Sequence[int], host: str, vm: st
              + [f"link set {LINK}{host}{n}" + (f" master {bridge}" if bridge else "")
                 + f" group {group} up" for n in ports])
     ip_batch(vm_ns, [f"link set {LINK}{vm}{n} up" for n in ports])
+    wait_up(host_ns, [f"{LINK}{host}{n}" for n in ports])
+    wait_up(vm_ns, [f"{LINK}{vm}{n}" for n in ports])
+
+
+def offset_ifindexes(ns: str) -> None:
+    """A link in ``ns`` so that a veth's two ends never get the same ifindex in
+    their two namespaces: the kernel takes a veth whose peer's ifindex equals its
+    own for a link of its own kind (like a tap) and delays its carrier event, up to
+    a second (the link watch's pace)."""
+    ip_batch(ns, [f"link add {LINK}pad0 type veth peer name {LINK}pad1"])
+
+
+def wait_up(ns: str, names: Sequence[str], timeout: float = 5.0) -> None:
+    """Until every one of ``names`` is operationally up: a new link sends nothing
+    (its queue is the kernel's no-op one) until the link watch, which runs at
+    most once a second, has seen its carrier; a VM would see its first DHCP
+    request go nowhere."""
+    want, deadline = set(names), time.monotonic() + timeout
+    while True:
+        listing = run(["ip", "-n", ns, "-br", "link", "show"]).stdout.splitlines()
+        up = {f[0].split("@")[0] for f in map(str.split, listing) if len(f) > 1 and f[1] == "UP"}
+        if want <= up:
+            return
+        if time.monotonic() > deadline:
+            raise BenchError(f"in {ns}, {len(want - up)} links not up after {timeout}s, "
+                             f"e.g. {sorted(want - up)[0]}")
+        time.sleep(0.005)
 
 
 def delete_group(host_ns: str) -> None:
@@ -413,6 +440,7 @@ class Ours:
     def __init__(self, env: Env, tool: Path, base: Sequence[int], timeout_ms: int) -> None:
         self.host, vm_ns = env.netns("host"), env.netns("vm")
         self.vm_ns = vm_ns
+        offset_ifindexes(vm_ns)
         make_pairs(self.host, vm_ns, base, "h", "v")
         self.base = list(base)
         self.server = DhcpServer(lambda lookup: Responder(lookup))
@@ -541,6 +569,7 @@ class Churn:
     lost: int = 0
     phases: dict[str, float] = field(default_factory=lambda: dict.fromkeys(PHASES, 0.0))
     rates: list[float] = field(default_factory=list)  # boots/s of each block of waves
+    waves: int = 0
     server_cpu: float = 0.0
     gen_cpu: float = 0.0
 
@@ -571,6 +600,7 @@ def churn_wave(side: DhcpSide, wave: Sequence[int], veths: bool, out: Churn) -> 
         step()
         marks.append(time.perf_counter())
         out.phases[phase] += marks[-1] - marks[-2]
+    out.waves += 1
     out.boots += sum(x is not None for x in got)
     out.lost += sum(x is None for x in got)
     return marks[-1] - marks[0]
@@ -721,20 +751,20 @@ def report_leases(res: Results, args: argparse.Namespace) -> list[str]:
 
 
 def report_churn(res: Results, args: argparse.Namespace) -> list[str]:
-    lines = ["", f"(2) churn: waves of {args.wave} ports on top of the {args.ports}, "
-                 f"{args.waves} waves a side in {args.churn_blocks} interleaved blocks; "
+    lines = ["", f"(2) churn: waves of {' and '.join(map(str, args.wave))} ports on top of the "
+                 f"{args.ports}, {args.waves} waves a side in {args.churn_blocks} interleaved blocks; "
                  f"boots/s median of the blocks; seconds per wave by phase:",
-             f"  {'':<28}{'boots/s':>9}{'lost':>6}" + "".join(f"{p:>14}" for p in PHASES)
+             f"  {'':<40}{'boots/s':>9}{'lost':>6}" + "".join(f"{p:>14}" for p in PHASES)
              + f"{'server CPU':>12}"]
     for key, c in res.churn.items():
         total = c.total
-        lines.append(f"  {key:<28}{med(c.rates):>9.0f}{c.lost:>6}"
-                     + "".join(f"{1000 * s / args.waves:>11.1f} ms" for s in c.phases.values())
+        lines.append(f"  {key:<40}{med(c.rates):>9.0f}{c.lost:>6}"
+                     + "".join(f"{1000 * s / c.waves:>11.1f} ms" for s in c.phases.values())
                      + f"{cpu_share(c.server_cpu, total):>12}")
-    for mode in ("with veths", "DHCP side only"):
-        a, b = res.churn.get(f"Overcast, {mode}"), res.churn.get(f"dnsmasq, {mode}")
+    for mode in churn_modes(args):
+        a, b = res.churn.get(f"Overcast, {mode[0]}"), res.churn.get(f"dnsmasq, {mode[0]}")
         if a and b:
-            lines.append(f"  Overcast / dnsmasq, {mode}: {ratio(med(a.rates), med(b.rates))}")
+            lines.append(f"  Overcast / dnsmasq, {mode[0]}: {ratio(med(a.rates), med(b.rates))}")
     return lines
 
 
@@ -756,13 +786,13 @@ def report_dns(res: Results, args: argparse.Namespace) -> list[str]:
     return lines
 
 
-def report_goals(res: Results) -> list[str]:
+def report_goals(res: Results, args: argparse.Namespace) -> list[str]:
     lines = [""]
     if "Overcast" in res.leases:
         p99 = pct(res.leases["Overcast"].ms, 99)
         lines.append(f"goal: lease p99 <= {GOAL_P99_MS:g} ms: {p99:.2f} ms "
                      f"{'MET' if p99 <= GOAL_P99_MS else 'NOT MET'}")
-    for mode in ("with veths", "DHCP side only"):
+    for mode, *_ in churn_modes(args):
         if (c := res.churn.get(f"Overcast, {mode}")) is not None:
             rate = med(c.rates)
             lines.append(f"goal: >= {GOAL_BOOTS:g} boots/s of churn ({mode}): {rate:.0f} "
@@ -785,7 +815,7 @@ def report(res: Results, args: argparse.Namespace) -> list[str]:
         lines += report_churn(res, args)
     if res.dns:
         lines += report_dns(res, args)
-    return lines + report_goals(res)
+    return lines + report_goals(res, args)
 
 
 # --------------------------------------------------------------------------- main
@@ -829,10 +859,18 @@ def dhcp_part(env: Env, tool: Path, workdir: Path, args: argparse.Namespace,
     churn_part(sides, args, res)
 
 
+def churn_modes(args: argparse.Namespace) -> list[tuple[str, bool, list[int]]]:
+    """(label, veths made and deleted, the wave's ports) of each churn measurement."""
+    out = []
+    for i, size in enumerate(args.wave):
+        out += [(f"{size} at a time, with veths", True, list(range(CHURN_FIRST, CHURN_FIRST + size))),
+                (f"{size} at a time, DHCP side only", False,
+                 list(range(PREMADE_FIRST + 100 * i, PREMADE_FIRST + 100 * i + size)))]
+    return out
+
+
 def churn_part(sides: list[DhcpSide], args: argparse.Namespace, res: Results) -> None:
-    for mode, veths, first in (("with veths", True, CHURN_FIRST),
-                               ("DHCP side only", False, PREMADE_FIRST)):
-        wave = list(range(first, first + args.wave))
+    for mode, veths, wave in churn_modes(args):
         if not veths:
             for side in sides:
                 side.make(wave)
@@ -876,7 +914,8 @@ def options(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--clients", type=int, default=50, help="clients asking at once")
     p.add_argument("--rounds", type=int, default=200, help="lease rounds a side")
     p.add_argument("--timeout-ms", type=int, default=1000, help="a client's wait for its ACK")
-    p.add_argument("--wave", type=int, default=50, help="ports that appear and go at once")
+    p.add_argument("--wave", type=lambda text: [int(x) for x in text.split(",")], default=[50, 1],
+                   help="ports that appear and go at once (comma-separated sizes, each measured)")
     p.add_argument("--waves", type=int, default=40, help="churn waves a side, in each mode")
     p.add_argument("--churn-blocks", type=int, default=4, help="interleaved blocks of waves")
     p.add_argument("--names", type=int, default=2000, help="ports' names in the DNS zone")
@@ -888,7 +927,7 @@ def options(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--only", choices=["all", "dhcp", "dns"], default="all")
     args = p.parse_args(argv)
     if args.quick:
-        args.rounds, args.waves, args.churn_blocks = 40, 12, 2
+        args.rounds, args.waves, args.churn_blocks = 40, 8, 2
         args.dns_seconds, args.dns_rounds = 2.0, 2
     return args
 
