@@ -26,6 +26,7 @@ from overcast.cli.resource import group
 PASSTHROUGH = {
     "server": ("overcast.api.server", "main", "run the Neutron v2.0 API server"),
     "agent": ("overcast.agent.main", "main", "run the host agent (keeps this hypervisor's kernel as the API says)"),
+    "public-dns": ("overcast.publicdns", "main", "run the authoritative DNS server of the public zone"),
     "lab": ("overcast.lab.cli", "main", "build and drive the emulated data center (namespaces oc-*, needs root)"),
 }
 GLOBAL_OPTIONS = {"--os-url": "OVERCAST_URL", "--os-token": "OVERCAST_TOKEN"}

@@ -13,10 +13,12 @@ from typing import Any
 
 import httpx
 
-from overcast.lab import fabric, processes, state
+from overcast.lab import fabric, ipcmd, processes, state
 from overcast.lab.ipcmd import LabError
 from overcast.lab.topology import (
+    EXTERNAL_GW,
     EXTERNAL_PHYSNET,
+    PUBLIC_ZONE,
     LabHost,
     Topology,
     make_host,
@@ -47,6 +49,7 @@ def up(topo: Topology) -> None:
                 fabric.build_host(st, host, topo.underlay_mtu)
         start_api(topo)
         wait_api(topo)
+        start_public_dns()
         for host in topo.hosts:
             start_agent(topo, host)
         wait_agents(topo, [h.name for h in topo.hosts])
@@ -74,6 +77,22 @@ def start_api(topo: Topology) -> None:
     argv = [sys.executable, "-m", "overcast.api", "--bind", topo.api_bind,
             "--store", state.store_url(), "--underlay-mtu", str(topo.underlay_mtu)]
     _start("api", argv, None)
+
+
+def start_public_dns() -> None:
+    """The public zone's authoritative DNS, in the lab's internet, on its gateway address."""
+    _start("public-dns", [sys.executable, "-m", "overcast.publicdns", "--store",
+                          state.store_url(), "--listen", f"{EXTERNAL_GW}:53",
+                          "--zone", PUBLIC_ZONE], fabric.EXT_NS)
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        soa = ipcmd.run(["dig", "+short", "+time=1", "+tries=1", f"@{EXTERNAL_GW}", "SOA",
+                         PUBLIC_ZONE], ns=fabric.EXT_NS, check=False)
+        if soa.returncode == 0 and soa.stdout.strip():
+            return
+        time.sleep(0.1)
+    raise LabError(f"the public DNS in {fabric.EXT_NS} did not answer within "
+                   f"{READY_TIMEOUT:g}s; its log is {log_path('public-dns')}")
 
 
 def agent_argv(topo: Topology, host: LabHost) -> list[str]:

@@ -28,6 +28,8 @@ UNDERLAY_NET = ipaddress.ip_network("198.18.0.0/24")
 FABRIC_IP = "198.18.0.1"
 EXTERNAL_NET = ipaddress.ip_network("203.0.113.0/24")
 EXTERNAL_GW = "203.0.113.1"
+# the public zone the lab's internet serves (overcast public-dns in oc-ext, on EXTERNAL_GW)
+PUBLIC_ZONE = "cloud.example"
 # the physical network every lab host maps to its external NIC (oc-ex0): a flat network on it
 # reaches the lab's internet; the API knows nothing of it until an operator creates one
 EXTERNAL_PHYSNET = "external"
