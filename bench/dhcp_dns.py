@@ -760,7 +760,8 @@ def report_churn(res: Results, args: argparse.Namespace) -> list[str]:
         total = c.total
         lines.append(f"  {key:<40}{med(c.rates):>9.0f}{c.lost:>6}"
                      + "".join(f"{1000 * s / c.waves:>11.1f} ms" for s in c.phases.values())
-                     + f"{cpu_share(c.server_cpu, total):>12}")
+                     + f"{cpu_share(c.server_cpu, total):>12}   blocks: "
+                     + ", ".join(f"{x:.0f}" for x in c.rates))
     for mode in churn_modes(args):
         a, b = res.churn.get(f"Overcast, {mode[0]}"), res.churn.get(f"dnsmasq, {mode[0]}")
         if a and b:
@@ -777,7 +778,8 @@ def report_dns(res: Results, args: argparse.Namespace) -> list[str]:
     for key, d in res.dns.items():
         lines.append(f"  {key:<22}{med(d.qps):>10.0f}{pct(d.ms, 50):>8.3f}{pct(d.ms, 99):>8.3f}"
                      f"{d.lost:>6}{d.wrong:>6}{cpu_share(d.server_cpu, d.wall):>12}"
-                     f"{cpu_share(d.perf_cpu, d.wall):>13}")
+                     f"{cpu_share(d.perf_cpu, d.wall):>13}   runs: "
+                     + ", ".join(f"{x:.0f}" for x in d.qps))
     for kind in ("hit", "nx"):
         a, b = res.dns.get(f"Overcast, {kind}"), res.dns.get(f"dnsmasq, {kind}")
         if a and b:
