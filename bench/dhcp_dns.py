@@ -71,7 +71,7 @@ from shell import BenchError, in_ns, ip_batch, run, stop_process  # noqa: E402
 
 from overcast.agent.dhcp import DhcpServer  # noqa: E402
 from overcast.linux.devices import entered_netns  # noqa: E402
-from overcast.linux.dhcp_responder import Responder  # noqa: E402
+from overcast.linux.dhcp_responder import Event, Lookup, Responder  # noqa: E402
 from overcast.linux.dns_responder import DnsResponder, Limits  # noqa: E402
 from overcast.plan.leases import SERVER_IP, SERVER_ROUTE, Lease  # noqa: E402
 from overcast.services import dns  # noqa: E402
@@ -432,6 +432,12 @@ class DhcpSide(Protocol):
     def cpu(self) -> float: ...
 
 
+def responder(lookup: Lookup, *on_event: Callable[[Event], None]) -> Responder:
+    """The responder for ``DhcpServer`` (whose factory passes an event callback
+    or not, by version)."""
+    return Responder(lookup, *on_event)
+
+
 class Ours:
     """500 veths on a host namespace, answered by ``DhcpServer`` in this process."""
 
@@ -443,7 +449,7 @@ class Ours:
         offset_ifindexes(vm_ns)
         make_pairs(self.host, vm_ns, base, "h", "v")
         self.base = list(base)
-        self.server = DhcpServer(lambda lookup: Responder(lookup))
+        self.server = DhcpServer(responder)
         self.server.responder.start()
         self.ports([])
         self.gen = Generator(env, vm_ns, tool, timeout_ms)
