@@ -12,7 +12,7 @@ import logging
 import socket
 import threading
 from collections.abc import Callable, Iterable
-from typing import Protocol
+from typing import Any, Protocol
 
 from overcast.plan.leases import SERVER_MAC, Lease
 from overcast.services import dhcp
@@ -44,29 +44,44 @@ class DhcpServer:
     """``update`` from the agent's loop, ``lookup`` from the responder's
     thread: the table of configs is swapped whole under a lock."""
 
-    def __init__(self, responder_factory: Callable[[Callable[[str, str], dhcp.PortConfig | None]],
-                                                   Responder],
-                 index_of: Callable[[str], int] = socket.if_nametoindex) -> None:
+    def __init__(self, responder_factory: Callable[[Callable[[str, str], dhcp.PortConfig | None],
+                                                    Callable[[Any], None]], Responder],
+                 index_of: Callable[[str], int] = socket.if_nametoindex,
+                 on_boot: Callable[[str, str], None] | None = None) -> None:
         self._lock = threading.Lock()
         self._configs: dict[tuple[str, str], dhcp.PortConfig] = {}
+        self._ports: dict[tuple[str, str], str] = {}  # (tap, mac) -> port id
+        self._on_boot = on_boot
         self._index_of = index_of
         self._opened: dict[str, int] = {}  # tap -> the ifindex it was opened at
         self.problems: dict[str, str] = {}  # port id -> why its lease cannot be answered
-        self.responder = responder_factory(self.lookup)
+        self.responder = responder_factory(self.lookup, self.event)
 
     def lookup(self, ifname: str, mac: str) -> dhcp.PortConfig | None:
         with self._lock:
             return self._configs.get((ifname, mac.lower()))
 
+    def event(self, event: Any) -> None:
+        """From the responder's thread: a client booted ("discover",
+        "request": the first since its tap was opened or it released) or
+        let go ("release", "decline"); ``on_boot(port id, kind)`` hears it."""
+        log.info("DHCP %s from %s on %s (%s)", event.kind, event.mac, event.ifname, event.ip)
+        with self._lock:
+            port_id = self._ports.get((event.ifname, event.mac.lower()))
+        if port_id is not None and self._on_boot is not None:
+            self._on_boot(port_id, event.kind)
+
     def update(self, leases: Iterable[Lease], present: frozenset[str]) -> None:
         """Answer ``leases`` whose tap is in ``present`` (the devices this
         pass observed), and nothing else."""
-        configs, problems = {}, {}
+        configs, problems, ports = {}, {}, {}
         for lease in leases:
             if lease.dev not in present:
                 continue
             try:
                 configs[(lease.dev, lease.mac)] = port_config(lease)
+                if lease.public:  # only these ports' boots are told (the public binding)
+                    ports[(lease.dev, lease.mac)] = lease.port_id
             except dhcp.DhcpError as exc:
                 problems[lease.port_id] = str(exc)
         for port_id, why in sorted(problems.items()):
@@ -74,7 +89,7 @@ class DhcpServer:
                 log.error("port %s: no DHCP: %s", port_id, why)
         self.problems = problems
         with self._lock:
-            self._configs = configs
+            self._configs, self._ports = configs, ports
         self._open({dev for dev, _ in configs})
 
     def _open(self, wanted: set[str]) -> None:

@@ -104,7 +104,7 @@ def records(zone: DnsZone) -> dns.Records:
 def meta_ports(zone: MetadataZone) -> dict[str, metadata.MetaPort]:
     """Address -> what the port with it is told."""
     return {p.ip: metadata.MetaPort(p.ip, p.port_id, p.instance_id, p.mac, p.local_hostname,
-                                    p.cidr, p.public_ipv4) for p in zone.ports}
+                                    p.cidr, p.public_ipv4, p.public_hostname) for p in zone.ports}
 
 
 RecordsFor = Callable[[str, str], "dns.Records | None"]

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import json
 import logging
 import resource
 import signal
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any
@@ -20,6 +23,7 @@ from overcast.agent.reconciler import Reconciler
 from overcast.agent.view import ModelView
 from overcast.linux.devices import list_tap_devices
 from overcast.linux.kernel import Kernel
+from overcast.model import keys
 from overcast.plan.leases import DEFAULT_DOMAIN, SERVER_IP
 from overcast.plan.services import DnsZone, MetadataZone
 from overcast.store import Store, open_store
@@ -184,7 +188,9 @@ def _services(args: argparse.Namespace) -> Services:
     if args.dhcp == "off":
         return Services(Advertiser(), None)
     upstream = args.dns_upstream
-    return Services(Advertiser(), DhcpServer(lambda lookup: Responder(lookup, _dhcp_event)),
+    boots = _boot_writer(open_store(args.store), args.host)  # written from the responder's thread
+    dhcp = DhcpServer(lambda lookup, on_event: Responder(lookup, on_event), on_boot=boots)
+    return Services(Advertiser(), dhcp,
                     dns_servers(lambda records_for: DnsResponder([SERVER_IP], records_for,
                                                                  upstream=upstream),
                                 entered_netns),
@@ -206,8 +212,16 @@ def _reconciler(args: argparse.Namespace, store: Store, kernel: Kernel, firewall
     return reconciler
 
 
-def _dhcp_event(event: Any) -> None:
-    log.info("DHCP %s from %s on %s (%s)", event.kind, event.mac, event.ifname, event.ip)
+def _boot_writer(store: Store, host: str) -> Callable[[str, str], None]:
+    """A port's DHCP boot or release, for the public binding (``keys.boot``)."""
+    def write(port_id: str, kind: str) -> None:
+        event = "release" if kind in ("release", "decline") else "boot"
+        value = {"host": host, "event": event, "at": time.time()}
+        try:
+            store.put(keys.boot(port_id), json.dumps(value, sort_keys=True).encode())
+        except Exception as exc:  # noqa: BLE001 - a lost event: the next boot or release says it
+            log.warning("port %s: DHCP %s not recorded: %s", port_id, event, exc)
+    return write
 
 
 def run(args: argparse.Namespace) -> int:

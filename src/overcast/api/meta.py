@@ -32,6 +32,10 @@ EXTENSIONS = {
     "overcast-firewall": "Overcast: per-rule packet and byte counters of security group rules "
                          "summed over hosts (overcast:packets, overcast:bytes) and what each "
                          "host enforces for a port (overcast:firewall)",
+    "overcast-public-binding": "Overcast: a port's public host name "
+                               "(overcast:public_hostname): while its VM runs, a floating IP "
+                               "from the public pool and the name in the public zone point at "
+                               "it (overcast:public_binding)",
     "pagination": "Pagination with limit/marker",
     "port-security": "Port security",
     "project-id": "project_id alongside tenant_id",
@@ -58,7 +62,7 @@ EXTRA_ATTRS = {
                 "is_default", "l2_adjacency"},
     "port": {"dns_assignment", "dns_domain", "qos_network_policy_id",
              "propagate_uplink_status", "resource_request", "data_plane_status",
-             "overcast:firewall"},
+             "overcast:firewall", "overcast:public_binding"},
     "security_group": {"security_group_rules", "shared"},
     "security_group_rule": {"normalized_cidr",
                             "belongs_to_default_sg", "overcast:packets", "overcast:bytes"},

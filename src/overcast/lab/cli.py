@@ -40,6 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("name", help="VM name")
     e.add_argument("argv", nargs=argparse.REMAINDER, help="the command and its arguments")
     _command(vms, "delete", "delete a VM and its port").add_argument("name", help="VM name")
+    _command(vms, "stop", "shut a VM down (it releases its DHCP lease, its NIC goes down)") \
+        .add_argument("name", help="VM name")
+    _command(vms, "start", "boot a stopped VM again (NIC up, DHCP)").add_argument(
+        "name", help="VM name")
     _command(vms, "list", "list VMs")
     return p
 
@@ -88,6 +92,12 @@ def cmd_vm(args: argparse.Namespace) -> int:
     elif args.vcmd == "delete":
         vm.delete(args.name)
         print(f"vm {args.name}: deleted")
+    elif args.vcmd == "stop":
+        vm.stop(args.name)
+        print(f"vm {args.name}: stopped (lease released, NIC down)")
+    elif args.vcmd == "start":
+        v = vm.start(args.name)
+        print(f"vm {args.name}: started, ip {','.join(v['ips'])}")
     else:
         for v in vm.list_vms():
             print(f"{v['name']:16} {v['host']:10} {','.join(v.get('ips', [])):16} "

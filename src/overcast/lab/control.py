@@ -83,7 +83,8 @@ def start_public_dns() -> None:
     """The public zone's authoritative DNS, in the lab's internet, on its gateway address."""
     _start("public-dns", [sys.executable, "-m", "overcast.publicdns", "--store",
                           state.store_url(), "--listen", f"{EXTERNAL_GW}:53",
-                          "--zone", PUBLIC_ZONE], fabric.EXT_NS)
+                          "--zone", PUBLIC_ZONE, "--bind-public", "--grace", "2"],
+           fabric.EXT_NS)
     deadline = time.monotonic() + READY_TIMEOUT
     while time.monotonic() < deadline:
         soa = ipcmd.run(["dig", "+short", "+time=1", "+tries=1", f"@{EXTERNAL_GW}", "SOA",

@@ -207,6 +207,36 @@ def wait_active(api: Api, vm: dict[str, Any], timeout: float) -> None:
         f"after {timeout:g}s; the agent's log is {log_path('agent-' + vm['host'])}")
 
 
+def stop(name: str) -> dict[str, Any]:
+    """The VM shuts down as a cloud's does: it releases its lease (DHCP
+    RELEASE, which ends its dynamic public binding) and its NIC goes down."""
+    vm = _vm(name)
+    if vm.get("dhcp"):
+        where = lease_dir(vm)
+        ipcmd.run(["env", f"LEASE_DIR={where}", "busybox", "udhcpc", "-f", "-q", "-n", "-R",
+                   "-i", "eth0", "-s", str(where / "udhcpc.sh"), "-t", "3", "-T", "1"],
+                  ns=vm["netns"], check=False, timeout=DHCP_TIMEOUT)
+    ip("addr", "flush", "dev", "eth0", ns=vm["netns"])
+    ip("link", "set", "eth0", "down", ns=vm["netns"])
+    return vm
+
+
+def start(name: str) -> dict[str, Any]:
+    """The VM boots again: its NIC up, its lease asked for anew."""
+    vm = _vm(name)
+    ip("link", "set", "eth0", "up", ns=vm["netns"])
+    if vm.get("dhcp"):
+        boot_by_dhcp(vm)
+    return vm
+
+
+def _vm(name: str) -> dict[str, Any]:
+    st = state.load()
+    if st is None or name not in st.vms:
+        raise LabError(f"no VM named {name}")
+    return dict(st.vms[name])
+
+
 def delete(name: str) -> None:
     st = state.load()
     vm = st.vms.get(name) if st else None

@@ -9,6 +9,8 @@
 * ``/oc/alive/<name>``          liveness, attached to the agent's lease     — agent
 * ``/oc/status/port/<id>``      port status {"status", "host", "reason"?, "firewall"?} — agent
 * ``/oc/counters/firewall/<host>`` per-rule hits {"host", "rules": {id: [packets, bytes]}} — agent
+* ``/oc/boot/<port>``           a port's last DHCP boot or release {"host", "event", "at"} — agent
+* ``/oc/public/<port>``         a port's dynamic public binding {"hostname", "address"?, "floatingip_id"?, "problem"?} — public-dns
 * ``/oc/idx/<kind>/<attr>/<value>/<id>``  secondary index entries (empty values) — API
 * ``/oc/meta/index``            version of the index layout the entries follow — API
 
@@ -31,6 +33,8 @@ HOST = ROOT + "host/"
 ALIVE = ROOT + "alive/"
 PORT_STATUS = ROOT + "status/port/"
 FIREWALL_COUNTERS = ROOT + "counters/firewall/"
+BOOT = ROOT + "boot/"
+PUBLIC = ROOT + "public/"
 IDX = ROOT + "idx/"
 INDEX_META = ROOT + "meta/index"
 INDEX_VERSION = "1"
@@ -80,6 +84,16 @@ def port_status(port_id: str = "") -> str:
 def firewall_counters(host: str = "") -> str:
     """One host's security group rule counters, or with no host the prefix of all."""
     return f"{FIREWALL_COUNTERS}{host}"
+
+
+def boot(port_id: str = "") -> str:
+    """A port's last DHCP boot or release as its host saw it, or the prefix of all."""
+    return f"{BOOT}{port_id}"
+
+
+def public(port_id: str = "") -> str:
+    """A port's dynamic public binding as the binder keeps it, or the prefix of all."""
+    return f"{PUBLIC}{port_id}"
 
 
 def index(kind: str, attr: str, value: str, id_: str = "") -> str:

@@ -171,6 +171,9 @@ class Port(Resource):
     dns_name: str = ""
     qos_policy_id: str | None = None
     extra_dhcp_opts: tuple[ExtraDhcpOpt, ...] = ()
+    # the dynamic public binding (Overcast's extension): while the port's VM runs, a
+    # floating IP of the public pool and this name in the public zone point at it
+    public_hostname: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,6 +47,7 @@ class Lease:
     routes: tuple[tuple[str, str], ...] = ()
     extra: tuple[tuple[str, str], ...] = ()
     lease_time: int = LEASE_TIME
+    public: bool = False  # the port has a public name: its boots and releases are told
 
 
 def host_name(port: Port, ip: str) -> str:
@@ -91,10 +92,12 @@ def _lease(port: Port, dev: str, net: Network, subnet: Subnet, ip: str, domain: 
         router=subnet.gateway_ip or None,
         dns_servers=_v4(subnet.dns_nameservers) or ((resolver,) if resolver else ()),
         domain=(net.dns_domain or domain).rstrip("."),
-        host_name=host_name(port, ip),
+        # a port with a public name is called by it (its public FQDN: metadata)
+        host_name=port.public_hostname.split(".")[0] if port.public_hostname else host_name(port, ip),
         mtu=net.mtu,
         routes=(*((r.destination, r.nexthop) for r in subnet.host_routes
                   if ipaddress.ip_network(r.destination, strict=False).version == 4),
                 SERVER_ROUTE),
         extra=tuple((o.opt_name, o.opt_value) for o in port.extra_dhcp_opts
-                    if o.ip_version == 4 and o.opt_value is not None))
+                    if o.ip_version == 4 and o.opt_value is not None),
+        public=bool(port.public_hostname))

@@ -80,6 +80,7 @@ class PortMeta:
     local_hostname: str
     cidr: str
     public_ipv4: str = ""  # its floating IP's address
+    public_hostname: str = ""  # its public name (the dynamic public binding)
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -133,7 +134,7 @@ def _meta(lease: Lease, port: Port, public: Mapping[str, str]) -> PortMeta:
     cidr = str(ipaddress.IPv4Interface(f"{lease.ip}/{lease.prefixlen}").network)
     fqdn = f"{lease.host_name}.{lease.domain}" if lease.domain else lease.host_name
     return PortMeta(lease.ip, port.id, port.device_id or port.id, lease.mac, fqdn, cidr,
-                    public.get(lease.ip, ""))
+                    public.get(lease.ip, ""), port.public_hostname)
 
 
 def _zone(ns: str, net: Network, ports: list[Port], networks: Mapping[str, Network],

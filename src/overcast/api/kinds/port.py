@@ -4,6 +4,7 @@ from agents."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from overcast.api import allocation, bindings
@@ -74,6 +75,18 @@ def _merged_opts(old: tuple[ExtraDhcpOpt, ...],
     return tuple(o for o in by_key.values() if o.opt_value is not None)
 
 
+_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
+
+
+def _public_hostname(value: Any) -> str:
+    """A fully qualified name (the public zone's: ``www.cloud.example``), or
+    "" for none; labels of letters, digits and hyphens."""
+    text = str(cv.to_str(253)(value)).rstrip(".").lower()
+    if text and (text.count(".") < 1 or not all(_LABEL.fullmatch(p) for p in text.split("."))):
+        raise ValueError(f"'{value}' is not a fully qualified host name (e.g. www.cloud.example)")
+    return text
+
+
 SCHEMA = Schema(
     Port, "port", "ports", "/v2.0/ports",
     (
@@ -96,6 +109,7 @@ SCHEMA = Schema(
         stored("dns_name", cv.to_str(255)),
         Attr("qos_policy_id", "qos_policy_id", cv.optional(cv.to_uuidish)),
         Attr("extra_dhcp_opts", "extra_dhcp_opts", _extra_opts),
+        Attr("overcast:public_hostname", "public_hostname", _public_hostname),
     ),
     extra=lambda repo, port, out: _render_extra(repo, port, out),
 )
@@ -177,6 +191,24 @@ def _render_extra(repo: Repo, port: Port, out: dict[str, Any]) -> None:
     out["resource_request"] = None
     out["data_plane_status"] = None
     out["overcast:firewall"] = _enforced(status)
+    out["overcast:public_binding"] = _public_binding(repo, port)
+
+
+def _public_binding(repo: Repo, port: Port) -> dict[str, Any] | None:
+    """The binder's word on the port's public name (``keys.public``): its
+    address while the VM runs, or why it has none; None without a name."""
+    if not port.public_hostname:
+        return None
+    raw = repo.tx.get(keys.public(port.id), track=False)
+    try:
+        value = json.loads(raw) if raw else {}
+    except ValueError:
+        value = {}
+    out: dict[str, Any] = {"hostname": port.public_hostname,
+                           "address": value.get("address") if isinstance(value, dict) else None}
+    if isinstance(value, dict) and isinstance(value.get("problem"), str):
+        out["problem"] = value["problem"]
+    return out
 
 
 def _enforced(status: dict[str, Any] | None) -> list[dict[str, Any]]:
