@@ -105,6 +105,12 @@ def test_tenant_network_scenario(cli: Cli) -> None:
     shown = cli.json("port", "show", "vm1-eth0")
     assert web not in shown["security_groups"]
     assert (shown["binding:host_id"], shown["tags"]) == ("", [])
+    cli("port", "set", "vm1-eth0", "--public-hostname", "www.cloud.example")
+    shown = cli.json("port", "show", "vm1-eth0")
+    assert shown["overcast:public_hostname"] == "www.cloud.example"
+    assert shown["overcast:public_binding"] == {"hostname": "www.cloud.example", "address": None}
+    cli("port", "unset", "vm1-eth0", "--public-hostname")
+    assert cli.json("port", "show", "vm1-eth0")["overcast:public_binding"] is None
 
     networks = cli.json("network", "list")
     assert [(n["Name"], n["Subnets"]) for n in networks] == [("blue", [subnet["id"]])]

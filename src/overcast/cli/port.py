@@ -63,6 +63,7 @@ FIELDS = {
     "vnic_type": "binding:vnic_type",
     "port_security": "port_security_enabled",
     "dns_name": "dns_name",
+    "public_hostname": "overcast:public_hostname",
     "admin_state": "admin_state_up",
 }
 fixed_ip = kv({"subnet": "subnet_id", "ip-address": "ip_address"})
@@ -129,6 +130,8 @@ def _unset_body(client: Client, args: argparse.Namespace, current: Body) -> Body
         body["qos_policy_id"] = None
     if args.host:
         body["binding:host_id"] = ""
+    if args.public_hostname:
+        body["overcast:public_hostname"] = ""
     return body
 
 
@@ -142,6 +145,8 @@ def _register_unset(sub: Subparsers) -> None:
                        metavar="ip-address=IP[,mac-address=MAC]", help="address pair to remove")
     unset.add_argument("--qos-policy", action="store_true", help="detach the QoS policy")
     unset.add_argument("--host", action="store_true", help="unbind the port from its host")
+    unset.add_argument("--public-hostname", action="store_true",
+                       help="end the port's dynamic public binding")
 
 
 def _options(parser: argparse.ArgumentParser) -> None:
@@ -164,6 +169,9 @@ def _options(parser: argparse.ArgumentParser) -> None:
                         metavar="ip-address=IP[,mac-address=MAC]",
                         help="allowed address pair (repeatable)")
     parser.add_argument("--dns-name", metavar="NAME", help="host name in the internal DNS")
+    parser.add_argument("--public-hostname", metavar="FQDN",
+                        help="public name (e.g. www.cloud.example): while the VM runs, a public "
+                             "address from the pool and this name in the public zone point at it")
     parser.add_argument("--qos-policy", metavar="POLICY", help="QoS policy (name or id)")
     toggle(parser, "admin_state", "--enable", "--disable", "administrative state")
 
