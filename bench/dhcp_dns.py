@@ -12,24 +12,25 @@ One run measures:
       500 MAC,IP pairs in a ``--dhcp-hostsfile`` (so every broadcast it is asked is
       flooded to the other 499 ports, as on a Neutron network's bridge).
   (2) churn: boots per second a host sustains, in waves of ``--wave`` ports on top
-      of the 500 (50 at once, and 1: a pass per port): the ports appear (their veths made; Overcast: one
-      ``DhcpServer.update`` with the new leases; dnsmasq: the hostsfile rewritten,
-      SIGHUP, until it logs the reload), every one is leased (one client each, all
-      at once), then they go (update without them / hostsfile and SIGHUP; veths
-      deleted).  Each phase is timed.  Then the same with the veths made once
+      of the 500 (50 at once, and 1: a pass per port): the ports appear (their
+      veths made and waited for until up; Overcast: one ``DhcpServer.update``
+      with the new leases; dnsmasq: the hostsfile rewritten, SIGHUP, until it logs
+      the reload), every one is leased (one client each, all at once), then they
+      go (update without them / hostsfile and SIGHUP; veths deleted in one
+      netlink request).  Each phase is timed.  Then the same with the veths made once
       beforehand: the DHCP side alone (leases added, answered, removed).
   (3) DNS: 2,000 ports' names in a zone (``network_records``) answered by
       ``DnsResponder`` in this process, against dnsmasq with the same names in an
       ``--addn-hosts`` file and ``--local`` for the zone; ``dnsperf`` (closed loop,
-      100 queries outstanding) for queries/s, and at a fixed rate (``--dns-rate``)
+      ``--dns-outstanding`` queries in flight) for queries/s, and at a fixed rate (``--dns-rate``)
       with every query's latency for p50 / p99; names that exist (A, NOERROR) and
       names of the zone that do not (NXDOMAIN).  The responder's per-source rate
       limit is lifted (dnsperf asks from one address; dnsmasq has none).
 
 The load generator for DHCP is a small C program written out and compiled with
 ``cc`` at start (one AF_PACKET socket on every interface of its namespace, made
-once, with a BPF filter for UDP to port 68; epoll): it reads a line of interface names, runs those clients at once and
-prints each one's DISCOVER -> ACK time.  The CPU time of each side (the server
+once, with a BPF filter for UDP to port 68; epoll): it reads a line of interface
+names, runs those clients at once and prints each one's DISCOVER -> ACK time.  The CPU time of each side (the server
 process or thread, the generator, dnsperf) is read from /proc around every
 measurement, so the report can say which side saturated.  Every measurement is
 repeated in rounds that alternate Overcast and dnsmasq; figures are medians.
@@ -37,7 +38,7 @@ repeated in rounds that alternate Overcast and dnsmasq; figures are medians.
 Namespaces are ``oc-bd-<pid>-...``, links ``ocbd...``; all are deleted at the end
 (also on Ctrl-C or an error), and every process is stopped by PID.
 
-    sudo .venv/bin/python bench/dhcp_dns.py            # full run (~4 min)
+    sudo .venv/bin/python bench/dhcp_dns.py            # full run (~3 min)
     sudo .venv/bin/python bench/dhcp_dns.py --quick    # fewer rounds (~1 min)
 """
 
