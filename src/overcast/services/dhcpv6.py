@@ -482,7 +482,7 @@ def encode_options(options: list[tuple[int, bytes]]) -> bytes:
 
 def build(kind: int, transaction_id: int, options: list[tuple[int, bytes]]) -> bytes:
     """A message of type ``kind`` with ``options`` in this order."""
-    if not 0 < kind < 256 or not 0 <= transaction_id <= 0xFFFFFF:
+    if not 0 <= kind < 256 or not 0 <= transaction_id <= 0xFFFFFF:
         raise Dhcpv6Error(f"message type {kind} or transaction id {transaction_id} out of range")
     return _HEADER.pack(kind << 24 | transaction_id) + encode_options(options)
 

@@ -1,0 +1,349 @@
+"""The DHCPv6 responder: answers DHCPv6 on the VM NICs (taps, host side) it
+is attached to, with the decisions of :mod:`overcast.services.dhcpv6`.
+
+As the DHCPv4 responder (:mod:`overcast.linux.dhcp_responder`): one
+AF_PACKET socket per interface, bound to every protocol (a socket bound to
+one protocol is fed after the device's rx handler, and a bridge port's, the
+bridge, has taken the frame by then), with a classic BPF program that passes
+only IPv6 UDP to port 547 whose next header is UDP (no extension headers:
+clients send none, and a fragment is not a whole message), so the thread
+wakes for DHCPv6 only; the frame is decoded again in Python, which trusts
+nothing.  The port comes from ``lookup(ifname, source MAC)``: ``None`` (no
+such port, no DHCPv6 on its subnet, a MAC that is not the port's) means
+silence, so a VM faking MACs gets nothing.
+
+A reply goes from the server's link-local address (``fe80::`` and the
+modified EUI-64 of the server's MAC) and MAC to the client's source address
+and MAC, UDP 547 to 546, out of the same interface.  One thread with a
+selector; attach/detach from any thread; an interface that vanishes is
+detached.  Events (RELEASE, DECLINE, and the first SOLICIT, REQUEST or
+INFORMATION-REQUEST of a MAC since it was attached or released) go to
+``on_event``, for the agent to report.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import ipaddress
+import logging
+import selectors
+import socket
+import struct
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from overcast.linux.dhcp_responder import checksum
+from overcast.services import dhcpv6
+
+log = logging.getLogger(__name__)
+
+ETH_P_ALL = 0x0003
+ETH_P_IPV6 = 0x86DD
+PACKET_OUTGOING = 4
+SO_ATTACH_FILTER = 26
+SERVER_PORT, CLIENT_PORT = 547, 546
+ETH, IP6 = 14, 40
+HOP_LIMIT = 64
+SWEEP = 2.0  # seconds between checks for interfaces that vanished silently
+BOOTS = ("solicit", "request", "information-request")  # reported once per attach or release
+
+# Classic BPF (code, jt, jf, k): IPv6, next header UDP, destination port 547.
+# Jumps count from the next instruction.
+BPF_DHCPV6_SERVER = (
+    (0x28, 0, 0, 12),  # 0 ldh [12]               EtherType
+    (0x15, 0, 5, ETH_P_IPV6),  # 1 jeq IPv6, else drop
+    (0x30, 0, 0, ETH + 6),  # 2 ldb [20]          next header
+    (0x15, 0, 3, socket.IPPROTO_UDP),  # 3 jeq UDP, else drop
+    (0x28, 0, 0, ETH + IP6 + 2),  # 4 ldh [56]    UDP destination port
+    (0x15, 0, 1, SERVER_PORT),  # 5 jeq 547, else drop
+    (0x06, 0, 0, 0x40000),  # 6 ret: accept the frame
+    (0x06, 0, 0, 0),  # 7 ret 0: drop
+)
+
+Lookup = Callable[[str, str], "tuple[dhcpv6.Port6Config, bool] | None"]
+
+
+@dataclass(frozen=True)
+class Frame:
+    """What the responder needs of a client's frame."""
+
+    src_mac: str
+    src_ip: bytes  # 16 bytes
+    src_port: int
+    payload: bytes
+
+
+@dataclass(frozen=True)
+class Event:
+    """What a client did: ``kind`` is "solicit", "request",
+    "information-request", "release" or "decline"; ``addresses`` the port's
+    (released or declined: those the client named)."""
+
+    ifname: str
+    mac: str
+    kind: str
+    addresses: tuple[str, ...]
+
+
+class Responder:
+    """``lookup`` (returning the port's config and whether its subnet is
+    dhcpv6-stateful) and ``on_event`` are called from the responder's
+    thread: they must be quick and must not block."""
+
+    def __init__(self, lookup: Lookup, on_event: Callable[[Event], None] | None = None) -> None:
+        self._lookup = lookup
+        self._on_event = on_event
+        self._pending: deque[tuple[str, socket.socket | None]] = deque()  # attach/detach to do
+        self._socks: dict[str, socket.socket] = {}  # the loop's own, by interface
+        self._attached: frozenset[str] = frozenset()  # asked for, less those found gone
+        self._lock = threading.Lock()  # guards _attached and _pending
+        self._seen: set[tuple[str, str]] = set()  # (ifname, mac) already reported as booting
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_w.setblocking(False)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="dhcpv6-responder", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the thread (joined) and close every socket."""
+        self._stop.set()
+        self._wake()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            if self._thread.is_alive():
+                log.error("DHCPv6 responder thread did not stop within 5 s")
+            self._thread = None
+        self._take_pending(None)
+        for sock in self._socks.values():
+            sock.close()
+        self._socks.clear()
+        with self._lock:
+            self._attached = frozenset()
+        self._wake_r.close()
+        self._wake_w.close()
+
+    def attach(self, ifname: str) -> None:
+        """Answer DHCPv6 on ``ifname`` (in the caller's network namespace);
+        raises OSError naming it when it cannot be opened."""
+        try:
+            sock = _packet_socket(ifname)
+        except OSError as exc:
+            raise OSError(exc.errno, f"DHCPv6 on {ifname}: {exc.strerror}") from None
+        with self._lock:
+            self._attached |= {ifname}
+            self._pending.append((ifname, sock))
+        self._wake()
+
+    def detach(self, ifname: str) -> None:
+        with self._lock:
+            self._attached -= {ifname}
+            self._pending.append((ifname, None))
+        self._wake()
+
+    def attached(self) -> frozenset[str]:
+        """The interfaces attached and not detached, less those found gone."""
+        return self._attached
+
+    def _wake(self) -> None:
+        try:
+            self._wake_w.send(b"\x00")
+        except OSError:
+            pass  # stopped, or the pipe is full: the loop wakes anyway
+
+    def _run(self) -> None:
+        with selectors.DefaultSelector() as selector:
+            selector.register(self._wake_r, selectors.EVENT_READ)
+            swept = time.monotonic()
+            while not self._stop.is_set():
+                for key, _ in selector.select(timeout=SWEEP):
+                    if key.fileobj is self._wake_r:
+                        self._wake_r.recv(4096)
+                        self._take_pending(selector)
+                    else:
+                        self._readable(selector, key.data, key.fileobj)  # type: ignore[arg-type]
+                if time.monotonic() - swept >= SWEEP:
+                    self._sweep(selector)
+                    swept = time.monotonic()
+
+    def _gone(self, selector: selectors.BaseSelector, ifname: str, why: str) -> None:
+        """``ifname``'s socket is dead: close it, and drop it from attached()
+        unless it was attached again meanwhile (that socket is queued)."""
+        log.info("DHCPv6 on %s stops: %s", ifname, why)
+        self._close(selector, ifname)
+        with self._lock:
+            if not any(name == ifname for name, _ in self._pending):
+                self._attached -= {ifname}
+
+    def _sweep(self, selector: selectors.BaseSelector) -> None:
+        """Detach the sockets whose interface is gone (a packet socket whose
+        device was unregistered is bound to no name)."""
+        for ifname, sock in list(self._socks.items()):
+            if _bound_name(sock) != ifname:
+                self._gone(selector, ifname, "the interface is gone")
+
+    def _take_pending(self, selector: selectors.BaseSelector | None) -> None:
+        """Apply queued attach/detach in the loop's thread (the selector is its own)."""
+        while True:
+            with self._lock:
+                if not self._pending:
+                    return
+                ifname, sock = self._pending.popleft()
+            self._close(selector, ifname)
+            if sock is None:
+                continue
+            if selector is None:
+                sock.close()
+                continue
+            self._socks[ifname] = sock
+            selector.register(sock, selectors.EVENT_READ, ifname)
+
+    def _close(self, selector: selectors.BaseSelector | None, ifname: str) -> None:
+        sock = self._socks.pop(ifname, None)
+        self._seen = {seen for seen in self._seen if seen[0] != ifname}
+        if sock is not None:
+            if selector is not None:
+                selector.unregister(sock)
+            sock.close()
+
+    def _readable(self, selector: selectors.BaseSelector, ifname: str, sock: socket.socket) -> None:
+        for _ in range(64):  # a burst, then the other interfaces get their turn
+            try:
+                data, address = sock.recvfrom(65535)
+            except BlockingIOError:
+                return
+            except OSError as exc:
+                if exc.errno == errno.ENETDOWN and _bound_name(sock) == ifname:
+                    continue  # the link went down (it may come back up): keep the socket
+                self._gone(selector, ifname,
+                           "the interface is gone" if exc.errno == errno.ENETDOWN else str(exc))
+                return
+            if address[2] != PACKET_OUTGOING:
+                self._frame(ifname, sock, data)
+
+    def _frame(self, ifname: str, sock: socket.socket, data: bytes) -> None:
+        try:
+            frame = decode_frame(data)
+            if frame is None:
+                return
+            message = dhcpv6.parse(frame.payload)
+            found = self._lookup(ifname, frame.src_mac)
+            if found is None:
+                return
+            config, stateful = found
+            decision = dhcpv6.decide(message, config, stateful)
+        except dhcpv6.Dhcpv6Error as exc:
+            log.debug("DHCPv6 on %s: %s", ifname, exc)
+            return
+        except Exception:  # noqa: BLE001 - a failing lookup must not stop the responder
+            log.exception("DHCPv6 on %s: lookup failed", ifname)
+            return
+        if decision.reply is not None:
+            self._send(ifname, sock, encode_frame(config.server_mac, frame, decision.reply))
+        if decision.event is not None:
+            self._report(ifname, frame.src_mac, message, config, decision.event)
+
+    def _send(self, ifname: str, sock: socket.socket, data: bytes) -> None:
+        try:
+            sock.send(data)
+        except OSError as exc:
+            log.debug("DHCPv6 reply on %s not sent: %s", ifname, exc)
+
+    def _report(self, ifname: str, mac: str, message: dhcpv6.Message,
+                config: dhcpv6.Port6Config, kind: str) -> None:
+        key = (ifname, mac)
+        if kind in BOOTS:
+            if key in self._seen:
+                return
+            self._seen.add(key)
+            event = Event(ifname, mac, kind, config.addresses)
+        elif kind in ("release", "decline"):
+            self._seen.discard(key)
+            event = Event(ifname, mac, kind, message.addresses())
+        else:
+            return
+        if self._on_event is not None:
+            try:
+                self._on_event(event)
+            except Exception:  # noqa: BLE001 - the agent's callback must not stop the responder
+                log.exception("DHCPv6 event %s on %s: callback failed", kind, ifname)
+
+
+def _bound_name(sock: socket.socket) -> str:
+    """The name of the device ``sock`` is bound to ('' once it is gone)."""
+    try:
+        return str(sock.getsockname()[0])
+    except OSError:
+        return ""
+
+
+def _packet_socket(ifname: str) -> socket.socket:
+    """A non-blocking packet socket on ``ifname`` that the kernel feeds only
+    DHCPv6 server traffic: the filter is attached before the socket is bound
+    to a protocol, so nothing unfiltered is ever queued."""
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+    try:
+        program = b"".join(struct.pack("HBBI", *insn) for insn in BPF_DHCPV6_SERVER)
+        buffer = ctypes.create_string_buffer(program, len(program))
+        fprog = struct.pack("HL", len(BPF_DHCPV6_SERVER), ctypes.addressof(buffer))
+        sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
+        sock.bind((ifname, ETH_P_ALL))  # every protocol: see the module's docstring
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def decode_frame(data: bytes) -> Frame | None:
+    """The client's addresses and UDP payload of an Ethernet/IPv6/UDP frame
+    to port 547, or None for anything else (checked against every length
+    field; the UDP checksum is not: with offload it may not be filled in)."""
+    if len(data) < ETH + IP6 + 8 or data[12:14] != b"\x86\xdd" or data[ETH] >> 4 != 6:
+        return None
+    payload_length, next_header = struct.unpack_from("!HB", data, ETH + 4)
+    if next_header != socket.IPPROTO_UDP or ETH + IP6 + payload_length > len(data):
+        return None
+    udp = ETH + IP6
+    sport, dport, length = struct.unpack_from("!HHH", data, udp)
+    if dport != SERVER_PORT or not 8 <= length <= payload_length:
+        return None
+    src_mac = ":".join(f"{b:02x}" for b in data[6:12])
+    return Frame(src_mac, data[ETH + 8:ETH + 24], sport, data[udp + 8:udp + length])
+
+
+def link_local(mac: str) -> bytes:
+    """fe80:: with the modified EUI-64 of ``mac`` (RFC 4291 appendix A)."""
+    raw = bytes.fromhex(mac.replace(":", ""))
+    eui = bytes([raw[0] ^ 0x02]) + raw[1:3] + b"\xff\xfe" + raw[3:]
+    return b"\xfe\x80" + bytes(6) + eui
+
+
+def encode_frame(server_mac: str, to: Frame, payload: bytes) -> bytes:
+    """The Ethernet/IPv6/UDP frame carrying ``payload`` from the server's
+    link-local address, port 547, to the client of ``to``, port 546, with
+    the UDP checksum over the IPv6 pseudo header (RFC 8200 8.1)."""
+    src, dst = link_local(server_mac), to.src_ip
+    udp_length = 8 + len(payload)
+    udp = struct.pack("!HHHH", SERVER_PORT, CLIENT_PORT, udp_length, 0) + payload
+    pseudo = src + dst + struct.pack("!I3xB", udp_length, socket.IPPROTO_UDP)
+    udp_sum = checksum(pseudo + udp) or 0xFFFF  # 0 is not allowed over IPv6
+    udp = udp[:6] + struct.pack("!H", udp_sum) + udp[8:]
+    ip6 = struct.pack("!IHBB", 6 << 28, udp_length, socket.IPPROTO_UDP, HOP_LIMIT) + src + dst
+    ethernet = _mac(to.src_mac) + _mac(server_mac) + struct.pack("!H", ETH_P_IPV6)
+    return ethernet + ip6 + udp
+
+
+def server_address(server_mac: str) -> str:
+    """The server's link-local address, as text (replies come from it)."""
+    return str(ipaddress.IPv6Address(link_local(server_mac)))
+
+
+def _mac(text: str) -> bytes:
+    return bytes.fromhex(text.replace(":", ""))
