@@ -17,6 +17,7 @@ import pytest
 
 from overcast.lab import control, ipcmd, probe, vm
 from overcast.plan import names
+from overcast.plan.services import service_id, service_netns
 
 from .conftest import RESYNC, Lab
 
@@ -92,7 +93,10 @@ def test_agent_sigkill_and_restart_lose_no_packet(lab: Lab, tenant_a: dict[str, 
     # logged before.  So once both probe ports are reported, every change the
     # restarted agents made is in their logs.
     net, _ = lab.api.create_network("net-probe", "10.8.0.0/24")
-    probe_devices = (names.bridge_name(net["id"]), names.vxlan_name(net["id"]))
+    # and its service namespace on each host (plan/services.py: a port there has a lease)
+    probe_devices = (names.bridge_name(net["id"]), names.vxlan_name(net["id"]),
+                     names.router_port_name(service_id(net["id"])),
+                     *(service_netns(net["id"], h) for h in hosts))
     # without port security and groups, the probe's firewall elements are
     # the probe's own (its network's zone and VXLAN tag, its ports' tags)
     ports = {h: lab.api.call("POST", "/v2.0/ports", {"port": {

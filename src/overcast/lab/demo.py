@@ -14,11 +14,18 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from overcast.lab import control, fabric, probe, state, vm
 from overcast.lab.ipcmd import LabError
-from overcast.lab.topology import EXTERNAL_GW, EXTERNAL_NET, EXTERNAL_PHYSNET, default_topology
+from overcast.lab.topology import (
+    EXTERNAL_GW,
+    EXTERNAL_NET,
+    EXTERNAL_PHYSNET,
+    PUBLIC_ZONE,
+    default_topology,
+)
 
 
 class DemoFailed(Exception):
@@ -200,7 +207,8 @@ def show_external(api: vm.Api) -> dict[str, Any]:
     return net
 
 
-def show_router(api: vm.Api, blue: list[dict[str, Any]], public: dict[str, Any]) -> None:
+def show_router(api: vm.Api, blue: list[dict[str, Any]], public: dict[str, Any]
+                ) -> dict[str, Any]:
     """Blue's second subnet behind a distributed router (routed on the source
     host, straight to the destination host), the internet through the
     router's SNAT host, and a floating IP reached from the internet at the
@@ -245,6 +253,69 @@ def show_router(api: vm.Api, blue: list[dict[str, Any]], public: dict[str, Any])
     show(result)
     if result.returncode != 0:
         raise DemoFailed(f"the internet cannot reach floating IP {address}")
+    return web
+
+
+POOL = ("198.51.100.10", "198.51.100.11")
+
+
+def public_name(v: dict[str, Any]) -> str:
+    return f"{v['name']}.{PUBLIC_ZONE}"
+
+
+def resolved(v: dict[str, Any]) -> list[str]:
+    """``v``'s public name as the internet resolves it (the public zone's server)."""
+    return probe.in_ns(fabric.EXT_NS, ["dig", "+short", "+time=1", "+tries=1", f"@{EXTERNAL_GW}",
+                                       public_name(v)]).stdout.split()
+
+
+def _until(check: Callable[[], Any], failure: str, timeout: float = 10.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (got := check()):
+        if time.monotonic() > deadline:
+            raise DemoFailed(f"{failure} after {timeout:g}s")
+        time.sleep(0.05)
+    return got
+
+
+def _problem(api: vm.Api, v: dict[str, Any]) -> str:
+    port = api.call("GET", f"/v2.0/ports/{v['port_id']}")["port"]
+    return str((port.get("overcast:public_binding") or {}).get("problem") or "")
+
+
+def show_public_binding(api: vm.Api, public: dict[str, Any], vms: list[dict[str, Any]]) -> None:
+    """Three VMs with public names on a pool of two public addresses, taking turns."""
+    api.call("POST", "/v2.0/subnets", {"subnet": {
+        "network_id": public["id"], "cidr": "198.51.100.0/24", "ip_version": 4, "gateway_ip": None,
+        "allocation_pools": [{"start": POOL[0], "end": POOL[1]}], "tags": ["public-pool"]}})
+    print(f"   the operator tags a public subnet 'public-pool': {POOL[0]}-{POOL[1]}, two addresses")
+    first, second, third = vms
+    for v in vms:
+        api.call("PUT", f"/v2.0/ports/{v['port_id']}", {"port": {
+            "overcast:public_hostname": public_name(v)}})
+    print(f"   ports named {', '.join(public_name(v) for v in vms)}; the VMs reboot")
+    for v in (first, second):
+        vm.stop(v["name"])
+        vm.start(v["name"])
+        address = _until(partial(resolved, v), f"{public_name(v)} does not resolve")[0]
+        print(f"   {v['name']} booted: from the internet, dig {public_name(v)} -> {address}")
+    vm.stop(third["name"])
+    vm.start(third["name"])
+    why = _until(lambda: _problem(api, third), f"{third['name']} was not told the pool is empty")
+    print(f"   {third['name']} booted on its private address only; its port says: {why}")
+    was = resolved(first)[0]
+    vm.stop(first["name"])
+    _until(lambda: resolved(first) == [], f"{public_name(first)} still resolves")
+    got = _until(lambda: resolved(third), f"{third['name']} got no address")[0]
+    print(f"   {first['name']} stops: its name is withdrawn, and {third['name']} gets its "
+          f"address: {public_name(third)} -> {got}")
+    vm.start(first["name"])
+    _until(lambda: _problem(api, first), f"{first['name']} was not told the pool is empty")
+    vm.stop(second["name"])
+    now = _until(lambda: resolved(first), f"{public_name(first)} does not resolve again")[0]
+    print(f"   {first['name']} boots again and waits; {second['name']} stops: "
+          f"{public_name(first)} -> {now} (it was {was}): the same name, another address")
+    vm.start(second["name"])
 
 
 def _wait_ping(ns: str, address: str, failure: str, timeout: float = 10.0) -> None:
@@ -288,7 +359,10 @@ def run() -> None:
     public = show_external(api)
     say("Blue adds a second subnet and a router: routed across hosts, out to the internet "
         "through SNAT, and a floating IP the internet reaches")
-    show_router(api, blue, public)
+    web = show_router(api, blue, public)
+    say("Public names: VMs take turns on a small public pool; a name follows its VM's "
+        "address")
+    show_public_binding(api, public, [blue[0], blue[1], web])
     say("Demo complete: all checks passed")
 
 
