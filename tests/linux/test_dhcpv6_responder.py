@@ -16,6 +16,7 @@ veths ``ocxd6<run><n>``: removed at the end, as are the clients, by process grou
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import logging
 import os
 import signal
@@ -278,7 +279,6 @@ def test_dhclient_stateless_gets_dns_and_domains(vms: list[Vm], ports: Ports) ->
 def test_dhcpcd_stateful_gets_the_address_and_releases(vms: list[Vm], ports: Ports) -> None:
     vm = vms[1]
     ports.table[(vm.ifname, vm.mac)] = (config(vm.mac, "2001:db8:66::20"), True)
-    (vm.dir / "ia").write_text("")
     proc = dhcpcd(vm, "--ia_na=1")
     bound = vm.wait_record("BOUND6")
     assert bound["new_dhcp6_ia_na1_ia_addr1"] == "2001:db8:66::20"
@@ -325,17 +325,21 @@ def test_garbage_and_a_vanished_interface_do_not_stop_the_responder(
                                                dhcpv6.ia_na(1, ("2001:db8:66::50",))])
     frames = [udp6_frame(vm.mac, payload) for payload in (
         b"", b"\x01\x00", bytes(range(256)) * 2, valid + b"\x00\x01\x00\x09", b"\x0c" + bytes(40))]
+    inform = dhcpv6.build(dhcpv6.INFORMATION_REQUEST, 9, [client])
     frames += [udp6_frame(vm.mac, valid)[:60], udp6_frame(vm.mac, valid)[:-10],  # cut short
+               udp6_frame(vm.mac, inform, to="fe80::99"),  # for a server that is not us
                udp6_frame(vm.mac, decline)]  # and one good message among them
     sender = vm.run("python3", "-c", _SEND_FRAMES, *(f.hex() for f in frames))
     assert sender.wait(timeout=WAIT) == 0
     assert ports.wait_event("decline", vm.mac).addresses == ("2001:db8:66::50",)
+    assert [e.kind for e in ports.events] == ["decline"]  # read in order: nothing before it
     subprocess.run(["ip", "link", "del", gone.ifname], check=True)
     vm.run("dhclient", "-d", "-v", *dhclient_files(vm), "eth0")
     assert vm.wait_record("BOUND6")["new_ip6_address"] == "2001:db8:66::50"
     wait_until(lambda: responder.attached() == {vm.ifname}, "the vanished interface detached")
     logged = caplog.text  # the frames reached the parser and were refused there
     for why in ("shorter than its 4-byte header", "claims 9 bytes", "relayed messages",
+                "for fe80::99, another server",
                 f"DHCPv6 on {gone.ifname} stops"):
         assert why in logged
 
@@ -347,11 +351,11 @@ def wait_until(condition: Callable[[], bool], what: str) -> None:
         time.sleep(0.05)
 
 
-def udp6_frame(src_mac: str, payload: bytes) -> bytes:
-    """A frame from fe80::1 port 546 to ff02::1:2 port 547 (checksum left 0)."""
+def udp6_frame(src_mac: str, payload: bytes, to: str = "ff02::1:2") -> bytes:
+    """A frame from fe80::1 port 546 to ``to`` port 547 (checksum left 0)."""
     udp = struct.pack("!HHHH", 546, 547, 8 + len(payload), 0) + payload
     ip6 = struct.pack("!IHBB", 6 << 28, len(udp), 17, 1)
-    ip6 += bytes.fromhex("fe80" + "00" * 13 + "01") + bytes.fromhex("ff02" + "00" * 11 + "010002")
+    ip6 += ipaddress.IPv6Address("fe80::1").packed + ipaddress.IPv6Address(to).packed
     return b"\x33\x33\x00\x01\x00\x02" + bytes.fromhex(src_mac.replace(":", "")) + b"\x86\xdd" + ip6 + udp
 
 

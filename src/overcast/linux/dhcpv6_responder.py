@@ -8,7 +8,8 @@ bridge, has taken the frame by then), with a classic BPF program that passes
 only IPv6 UDP to port 547 whose next header is UDP (no extension headers:
 clients send none, and a fragment is not a whole message), so the thread
 wakes for DHCPv6 only; the frame is decoded again in Python, which trusts
-nothing.  The port comes from ``lookup(ifname, source MAC)``: ``None`` (no
+nothing.  A message to another unicast address (a server of the VM's
+own, somewhere) is left alone.  The port comes from ``lookup(ifname, source MAC)``: ``None`` (no
 such port, no DHCPv6 on its subnet, a MAC that is not the port's) means
 silence, so a VM faking MACs gets nothing.
 
@@ -48,6 +49,9 @@ SO_ATTACH_FILTER = 26
 SERVER_PORT, CLIENT_PORT = 547, 546
 ETH, IP6 = 14, 40
 HOP_LIMIT = 64
+# All_DHCP_Relay_Agents_and_Servers (RFC 8415 7.1): where clients send; we never
+# send the Server Unicast option, so only a client that ignores it sends to us directly
+ALL_SERVERS = ipaddress.IPv6Address("ff02::1:2").packed
 SWEEP = 2.0  # seconds between checks for interfaces that vanished silently
 BOOTS = ("solicit", "request", "information-request")  # reported once per attach or release
 
@@ -73,7 +77,7 @@ class Frame:
 
     src_mac: str
     src_ip: bytes  # 16 bytes
-    src_port: int
+    dst_ip: bytes
     payload: bytes
 
 
@@ -237,6 +241,10 @@ class Responder:
             if found is None:
                 return
             config, stateful = found
+            if frame.dst_ip not in (ALL_SERVERS, link_local(config.server_mac)):
+                log.debug("DHCPv6 on %s: for %s, another server", ifname,
+                          ipaddress.IPv6Address(frame.dst_ip))
+                return
             decision = dhcpv6.decide(message, config, stateful)
         except dhcpv6.Dhcpv6Error as exc:
             log.debug("DHCPv6 on %s: %s", ifname, exc)
@@ -311,11 +319,12 @@ def decode_frame(data: bytes) -> Frame | None:
     if next_header != socket.IPPROTO_UDP or ETH + IP6 + payload_length > len(data):
         return None
     udp = ETH + IP6
-    sport, dport, length = struct.unpack_from("!HHH", data, udp)
+    dport, length = struct.unpack_from("!2xHH", data, udp)
     if dport != SERVER_PORT or not 8 <= length <= payload_length:
         return None
     src_mac = ":".join(f"{b:02x}" for b in data[6:12])
-    return Frame(src_mac, data[ETH + 8:ETH + 24], sport, data[udp + 8:udp + length])
+    return Frame(src_mac, data[ETH + 8:ETH + 24], data[ETH + 24:ETH + 40],
+                 data[udp + 8:udp + length])
 
 
 def link_local(mac: str) -> bytes:
