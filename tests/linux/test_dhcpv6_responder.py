@@ -6,8 +6,10 @@ stateless (DNS servers and domain list only).
 Every client runs with state of its own (lease, pid and DUID files in a
 temporary directory; dhcpcd with tmpfs over its compiled-in directories in
 the mount namespace ``ip netns exec`` makes for it), and a script of ours
-that only records what it was given.  DAD is off in the VMs (``accept_dad``
-0), so eth0's link-local address, the clients' source, is usable at once.
+that records what it was given (in one test it then hands over to Debian's
+dhclient-script, which configures eth0).  DAD is off in the VMs
+(``accept_dad`` 0), so eth0's link-local address, the clients' source, is
+usable at once.
 Every wait is bounded and waits on something observable (a record the
 script wrote, an event, the client's exit).  Namespaces ``ocx-d6-<run>-vm<n>``,
 veths ``ocxd6<run><n>``: removed at the end, as are the clients, by process group.
@@ -43,8 +45,10 @@ SERVER_MAC = "fa:16:3e:66:00:02"
 WAIT = 10.0  # seconds: the bound on any one wait
 
 SCRIPT = """#!/bin/sh
-# records what the client was given, one block per call
+# records what the client was given, one block per call; then, when asked, lets the
+# client's own script configure eth0 (inside the VM's namespace)
 { echo "event=$reason"; env; echo "--end--"; } >> "@RECORD@"
+[ -z "@THEN@" ] || exec @THEN@
 exit 0
 """
 
@@ -102,9 +106,10 @@ class Vm:
     dir: Path
     procs: list[subprocess.Popen[bytes]] = dataclasses.field(default_factory=list)
 
-    def script(self) -> str:
+    def script(self, then: str = "") -> str:
+        """Our client script; ``then``: the script it hands over to after recording."""
         path = self.dir / "script"
-        path.write_text(SCRIPT.replace("@RECORD@", str(self.dir / "record")))
+        path.write_text(SCRIPT.replace("@RECORD@", str(self.dir / "record")).replace("@THEN@", then))
         path.chmod(0o755)
         return str(path)
 
@@ -146,6 +151,11 @@ class Vm:
             time.sleep(0.05)
         raise AssertionError(f"no such record from the client in {self.ns} within {WAIT} s: "
                              f"{self.records()}; stderr: {(self.dir / 'stderr').read_text()[-2000:]}")
+
+    def global_addresses(self) -> list[str]:
+        out = subprocess.run(["ip", "-n", self.ns, "-6", "-o", "addr", "show", "dev", "eth0",
+                              "scope", "global"], capture_output=True, text=True, check=True).stdout
+        return [line.split()[3] for line in out.splitlines()]
 
     def addresses(self) -> str:
         return subprocess.run(["ip", "-n", self.ns, "-6", "-o", "addr", "show", "dev", "eth0"],
@@ -211,10 +221,10 @@ def vms(responder: Responder, tmp_path: Path) -> Iterator[list[Vm]]:
                 vm.stop()
 
 
-def dhclient_files(vm: Vm) -> list[str]:
+def dhclient_files(vm: Vm, then: str = "") -> list[str]:
     (vm.dir / "dhclient.conf").write_text(DHCLIENT_CONF)
     return ["-6", "-cf", str(vm.dir / "dhclient.conf"), "-lf", str(vm.dir / "leases"),
-            "-pf", str(vm.dir / "pid"), "-sf", vm.script()]
+            "-pf", str(vm.dir / "pid"), "-sf", vm.script(then)]
 
 
 def dhcpcd(vm: Vm, *flags: str) -> subprocess.Popen[bytes]:
@@ -250,8 +260,10 @@ def test_dhclient_stateful_gets_the_address_renews_and_releases(vms: list[Vm], p
 def test_dhclient_after_an_address_change_gets_the_new_one(vms: list[Vm], ports: Ports) -> None:
     vm = vms[0]
     ports.table[(vm.ifname, vm.mac)] = (config(vm.mac, "2001:db8:66::11", t1=2, t2=3), True)
-    vm.run("dhclient", "-d", "-v", *dhclient_files(vm), "eth0")
+    # Debian's dhclient-script configures eth0, as in a VM
+    vm.run("dhclient", "-d", "-v", *dhclient_files(vm, then="/sbin/dhclient-script"), "eth0")
     assert vm.wait_record("BOUND6")["new_ip6_address"] == "2001:db8:66::11"
+    wait_until(lambda: vm.global_addresses() == ["2001:db8:66::11/128"], "eth0 has ::11")
     ports.table[(vm.ifname, vm.mac)] = (config(vm.mac, "2001:db8:66::12", t1=2, t2=3), True)
     # the renewal at T1 gets NoBinding; dhclient starts over (SOLICIT, REQUEST) and is
     # bound to the new address (its script is first run again with the old lease)
@@ -261,6 +273,7 @@ def test_dhclient_after_an_address_change_gets_the_new_one(vms: list[Vm], ports:
     renew = log.index("XMT: Renew on eth0")
     assert "IA_NA discarded" in log[renew:]  # (dhclient logs any IA status as "no addrs")
     assert "XMT: Solicit on eth0" in log[renew:]
+    wait_until(lambda: vm.global_addresses() == ["2001:db8:66::12/128"], "eth0 has ::12 only")
 
 
 def test_dhclient_stateless_gets_dns_and_domains(vms: list[Vm], ports: Ports) -> None:
