@@ -11,8 +11,9 @@ from overcast.services import dhcp
 
 
 class FakeResponder:
-    def __init__(self, lookup: Callable[[str, str], dhcp.PortConfig | None]) -> None:
-        self.lookup = lookup
+    def __init__(self, lookup: Callable[[str, str], dhcp.PortConfig | None],
+                 on_event: Callable[[object], None]) -> None:
+        self.lookup, self.on_event = lookup, on_event
         self.open: set[str] = set()
         self.calls: list[str] = []
 

@@ -145,6 +145,7 @@ sample("network", "qos_policy_id")(lambda w, k, *_: {"qos_policy_id": w.shared_q
 _values("subnet", {"ip_version": 4, "enable_dhcp": False})
 sample("subnet", "network_id")(lambda w, k, *_: {"network_id": w.net[k]["id"]})
 sample("subnet", "cidr")(lambda w, k, *_: {"cidr": "10.77.0.0/24"})
+sample("subnet", "service_types")(lambda w, k, *_: {"service_types": ["network:floatingip"]})
 def _in(k: str, action: str) -> int:
     """The second octet of the subnet a sample is for: the one being made, or the kind's."""
     return 77 if action == "create" else _n(k)
@@ -177,6 +178,8 @@ sample("port", "allowed_address_pairs")(lambda w, k, *_: {"allowed_address_pairs
 sample("port", "qos_policy_id")(lambda w, k, *_: {"qos_policy_id": w.shared_qos["id"]})
 sample("port", "extra_dhcp_opts")(lambda w, k, *_: {"extra_dhcp_opts": [
     {"opt_name": "tftp-server", "opt_value": "10.0.0.9"}]})
+sample("port", "overcast:public_hostname")(lambda w, k, *_: {
+    "overcast:public_hostname": f"vm{_n(k)}.cloud.example"})
 _values("security_group", {"stateful": False})
 _values("security_group_rule", {"ethertype": "IPv6", "remote_ip_prefix": "192.0.2.0/24"})
 sample("security_group_rule", "direction")(lambda w, k, *_: {"direction": "egress", "protocol": "udp"})

@@ -112,3 +112,23 @@ def test_a_public_hostname_must_be_fully_qualified() -> None:
     for bad in ("www", "-x.cloud.example", "a..b", "x" * 64 + ".example"):
         r = client.put(f"/v2.0/ports/{ports[0]['id']}", {"port": {"overcast:public_hostname": bad}})
         assert r.status == 400, (bad, r.body)
+
+
+def test_a_subnet_for_floating_ips_only_keeps_routers_off_it() -> None:
+    """Neutron's subnet service types: a router's gateway takes its address
+    from the subnet for no particular owner, a floating IP from its own."""
+    client = Direct(Api(MemoryStore()))
+    public = client.network(name="public", **{"router:external": True})
+    client.subnet(public["id"], "203.0.113.0/24")
+    pool = client.subnet(public["id"], "198.51.100.0/24", service_types=["network:floatingip"])
+    assert pool["service_types"] == ["network:floatingip"]
+    for _ in range(3):
+        router = client.create("router", "routers", external_gateway_info={
+            "network_id": public["id"]})
+        (fixed,) = router["external_gateway_info"]["external_fixed_ips"]
+        assert fixed["ip_address"].startswith("203.0.113.")
+    fip = client.create("floatingip", "floatingips", floating_network_id=public["id"])
+    assert fip["floating_ip_address"].startswith("198.51.100.")
+    bad = client.post("/v2.0/subnets", {"subnet": {"network_id": public["id"], "cidr": "192.0.2.0/24",
+                                                   "ip_version": 4, "service_types": ["bogus"]}})
+    assert bad.status == 400 and "bogus" in str(bad.body)

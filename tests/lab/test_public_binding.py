@@ -29,10 +29,12 @@ WAIT = 5.0
 
 def _make_tenant(lab: Lab) -> dict[str, Any]:
     public = lab.tenant("external", external)["network"]
-    lab.api.call("POST", "/v2.0/subnets", {"subnet": {
+    # only floating IPs take its addresses (Neutron's subnet service types): routers'
+    # gateways come from the other subnet
+    pool = lab.api.call("POST", "/v2.0/subnets", {"subnet": {
         "network_id": public["id"], "cidr": "198.51.100.0/24", "ip_version": 4,
         "gateway_ip": None, "allocation_pools": [{"start": POOL[0], "end": POOL[1]}],
-        "tags": ["public-pool"]}})
+        "tags": ["public-pool"], "service_types": ["network:floatingip"]}})["subnet"]
     net, subnet = lab.api.create_network("net-pub", "10.49.0.0/24")
     router = lab.api.call("POST", "/v2.0/routers", {"router": {
         "name": "r-pub", "external_gateway_info": {"network_id": public["id"]}}})["router"]
@@ -47,7 +49,7 @@ def _make_tenant(lab: Lab) -> dict[str, Any]:
         lab.api.call("PUT", f"/v2.0/ports/{port}", {"port": {
             "overcast:public_hostname": names[name]}})
         vm.stop(name)
-    return {"network": net, "names": names}
+    return {"network": net, "names": names, "pool": pool}
 
 
 @pytest.fixture
@@ -81,7 +83,22 @@ def metadata(lab: Lab, name: str, path: str) -> str:
                                                 f"http://169.254.169.254/latest/meta-data/{path}"]).stdout
 
 
-def test_more_vms_than_public_addresses_take_turns(lab: Lab, tenant: dict[str, Any]) -> None:
+@pytest.fixture
+def pool_given_back(lab: Lab, tenant: dict[str, Any]) -> Any:
+    """Afterwards the names are taken away (the binder gives the addresses
+    back) and the pool subnet goes: the next tests' floating IPs come from
+    the lab's usual external subnet."""
+    yield
+    for name in ("pa", "pb", "pc"):
+        lab.api.call("PUT", f"/v2.0/ports/{lab.vms[name]['port_id']}", {"port": {
+            "overcast:public_hostname": ""}})
+    until(lambda: not [f for f in lab.api.call("GET", "/v2.0/floatingips")["floatingips"]
+                       if f["floating_ip_address"] in POOL], "the pool given back")
+    lab.api.call("DELETE", f"/v2.0/subnets/{tenant['pool']['id']}")
+
+
+def test_more_vms_than_public_addresses_take_turns(lab: Lab, tenant: dict[str, Any],
+                                                   pool_given_back: None) -> None:
     names = tenant["names"]
     for name in ("pa", "pb", "pc"):
         assert resolve(names[name]) == []  # stopped: no name

@@ -304,6 +304,18 @@ def test_dhcpcd_stateful_gets_the_address_and_releases(vms: list[Vm], ports: Por
     assert ports.wait_event("release", vm.mac).addresses == ("2001:db8:66::20",)
 
 
+def test_dhcpcd_after_an_address_change_gets_the_new_one(vms: list[Vm], ports: Ports) -> None:
+    vm = vms[1]
+    ports.table[(vm.ifname, vm.mac)] = (config(vm.mac, "2001:db8:66::21", t1=2, t2=3), True)
+    dhcpcd(vm, "--ia_na=1")
+    assert vm.wait_record("BOUND6")["new_dhcp6_ia_na1_ia_addr1"] == "2001:db8:66::21"
+    ports.table[(vm.ifname, vm.mac)] = (config(vm.mac, "2001:db8:66::22", t1=2, t2=3), True)
+    # the renewal at T1 gets NoBinding; dhcpcd asks again and gets the new address
+    record = vm.wait_for(lambda r: r.get("new_dhcp6_ia_na1_ia_addr1") == "2001:db8:66::22")
+    assert record["event"] in ("BOUND6", "RENEW6", "REBIND6"), record
+    wait_until(lambda: vm.global_addresses() == ["2001:db8:66::22/128"], "eth0 has ::22 only")
+
+
 def test_dhcpcd_stateless_gets_dns_and_domains(vms: list[Vm], ports: Ports) -> None:
     vm = vms[0]
     ports.table[(vm.ifname, vm.mac)] = (config(vm.mac), False)

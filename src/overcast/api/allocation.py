@@ -75,7 +75,7 @@ def assign_ips(repo: Repo, port: Port, net: Network,
     subnets = sorted(repo.where(Subnet, network_id=net.id),
                      key=lambda s: (s.ip_version, s.created_at, s.id))
     if requested is None:
-        requested = _default_request(subnets)
+        requested = _default_request(_for_owner(subnets, port.device_owner))
     by_id = {s.id: s for s in subnets}
     counts = Counter(_normal_ip(r["ip_address"]) for r in requested if r.get("ip_address"))
     twice = sorted(ip for ip, n in counts.items() if n > 1)
@@ -86,6 +86,14 @@ def assign_ips(repo: Repo, port: Port, net: Network,
     if len({(f.subnet_id, f.ip_address) for f in out}) != len(out):
         raise BadRequest("Invalid input for fixed_ips. Reason: duplicate IP address requested.")
     return tuple(out)
+
+
+def _for_owner(subnets: list[Subnet], owner: str) -> list[Subnet]:
+    """Neutron's subnet service types: the subnets for the port's device
+    owner (exactly) if the network has any, else those for no particular
+    owner."""
+    mine = [s for s in subnets if owner and owner in s.service_types]
+    return mine or [s for s in subnets if not s.service_types]
 
 
 def _default_request(subnets: list[Subnet]) -> Requested:

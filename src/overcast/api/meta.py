@@ -49,6 +49,7 @@ EXTENSIONS = {
     "security-groups-remote-address-group": "Remote address group id field for security group "
                                             "rules",
     "sorting": "Sorting with sort_key/sort_dir",
+    "subnet-service-types": "Subnet service types",
     "standard-attr-description": "description on every resource",
     "standard-attr-revisions": "revision_number on every resource",
     "standard-attr-tag": "Tags on every resource",

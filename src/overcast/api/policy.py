@@ -142,6 +142,7 @@ RULES: dict[str, Rule] = {
             "ipv6_address_mode", "subnetpool_id"),
     **_writes("subnet", ANY, "gateway_ip", "allocation_pools", "dns_nameservers",
               "host_routes", "enable_dhcp"),
+    **_writes("subnet", ADMIN, "service_types"),  # Neutron's: the operator's
     # ports: on one's own or a shared network; what touches the network's owner is his
     "create_port": PARENT_OWNER | SHARED,
     "get_port": OWNER,

@@ -287,8 +287,10 @@ def show_public_binding(api: vm.Api, public: dict[str, Any], vms: list[dict[str,
     """Three VMs with public names on a pool of two public addresses, taking turns."""
     api.call("POST", "/v2.0/subnets", {"subnet": {
         "network_id": public["id"], "cidr": "198.51.100.0/24", "ip_version": 4, "gateway_ip": None,
-        "allocation_pools": [{"start": POOL[0], "end": POOL[1]}], "tags": ["public-pool"]}})
-    print(f"   the operator tags a public subnet 'public-pool': {POOL[0]}-{POOL[1]}, two addresses")
+        "allocation_pools": [{"start": POOL[0], "end": POOL[1]}], "tags": ["public-pool"],
+        "service_types": ["network:floatingip"]}})
+    print(f"   the operator tags a public subnet 'public-pool': {POOL[0]}-{POOL[1]}, two addresses "
+          "for floating IPs only")
     first, second, third = vms
     for v in vms:
         api.call("PUT", f"/v2.0/ports/{v['port_id']}", {"port": {

@@ -15,6 +15,7 @@ import ipaddress
 import os
 import re
 import shutil
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -48,7 +49,8 @@ case "$1" in
     fi
     echo "$hostname" > "$LEASE_DIR/hostname"
     echo "$domain" > "$LEASE_DIR/domain"
-    echo "$dns" > "$LEASE_DIR/dns" ;;
+    echo "$dns" > "$LEASE_DIR/dns"
+    touch "$LEASE_DIR/bound" ;;
 esac
 exit 0
 """
@@ -208,17 +210,40 @@ def wait_active(api: Api, vm: dict[str, Any], timeout: float) -> None:
 
 
 def stop(name: str) -> dict[str, Any]:
-    """The VM shuts down as a cloud's does: it releases its lease (DHCP
-    RELEASE, which ends its dynamic public binding) and its NIC goes down."""
+    """The VM shuts down as a cloud's does: its DHCP client releases the
+    lease on its way out (busybox udhcpc -R, stopped by SIGTERM once bound:
+    with -q it would exit before its address allowed the unicast RELEASE),
+    which ends its dynamic public binding, and its NIC goes down."""
     vm = _vm(name)
     if vm.get("dhcp"):
-        where = lease_dir(vm)
-        ipcmd.run(["env", f"LEASE_DIR={where}", "busybox", "udhcpc", "-f", "-q", "-n", "-R",
-                   "-i", "eth0", "-s", str(where / "udhcpc.sh"), "-t", "3", "-T", "1"],
-                  ns=vm["netns"], check=False, timeout=DHCP_TIMEOUT)
+        _release(vm)
     ip("addr", "flush", "dev", "eth0", ns=vm["netns"])
     ip("link", "set", "eth0", "down", ns=vm["netns"])
     return vm
+
+
+def _release(vm: dict[str, Any]) -> None:
+    where = lease_dir(vm)
+    marker = where / "bound"
+    marker.unlink(missing_ok=True)
+    client = subprocess.Popen(
+        ["ip", "netns", "exec", vm["netns"], "env", f"LEASE_DIR={where}", "busybox", "udhcpc",
+         "-f", "-R", "-i", "eth0", "-s", str(where / "udhcpc.sh"), "-t", "3", "-T", "1",
+         "-O", "staticroutes", "-O", "mtu"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + DHCP_TIMEOUT
+        while not marker.exists() and client.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        client.terminate()  # -R: the RELEASE goes out as it exits
+        try:
+            client.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            client.kill()
+            client.wait()
+    if not marker.exists():
+        raise LabError(f"VM {vm['name']}: no lease to release within {DHCP_TIMEOUT:g}s")
 
 
 def start(name: str) -> dict[str, Any]:

@@ -142,6 +142,9 @@ class Subnet(Resource):
     dns_nameservers: tuple[str, ...] = ()
     host_routes: tuple[HostRoute, ...] = ()
     enable_dhcp: bool = True
+    # Neutron's subnet-service-types: the device_owners this subnet's addresses are for
+    # (none: any port whose network has no subnet for its owner)
+    service_types: tuple[str, ...] = ()
     ipv6_ra_mode: str | None = None
     ipv6_address_mode: str | None = None
     subnetpool_id: str | None = None

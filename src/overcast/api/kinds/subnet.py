@@ -48,8 +48,16 @@ def _routes(value: Any) -> tuple[HostRoute, ...]:
     return tuple(HostRoute(**r) for r in cv.list_of(_route, MAX_HOST_ROUTES)(value))
 
 
+def _service_type(value: Any) -> str:
+    """A device_owner such as ``network:floatingip`` or ``compute:nova``
+    (Neutron: a ``network:`` owner or a ``compute:`` one)."""
+    text = str(cv.to_str(255)(value))
+    if not text.startswith(("network:", "compute:")) or len(text.split(":", 1)[1]) == 0:
+        raise ValueError(f"'{text}' is not a valid service type (network:... or compute:...)")
+    return text
+
+
 def _extra(repo: Repo, subnet: Subnet, out: dict[str, Any]) -> None:
-    out["service_types"] = []
     out["segment_id"] = None
     out["dns_publish_fixed_ip"] = False
 
@@ -71,6 +79,7 @@ SCHEMA = Schema(
         Attr("ipv6_address_mode", "ipv6_address_mode",
              cv.optional(cv.one_of("slaac", "dhcpv6-stateful", "dhcpv6-stateless")), put=False),
         Attr("subnetpool_id", "subnetpool_id", cv.optional(cv.to_uuidish), put=False),
+        Attr("service_types", "service_types", cv.list_of(_service_type, 20)),
     ),
     extra=_extra,
 )
