@@ -265,15 +265,12 @@ def test_dhclient_after_an_address_change_gets_the_new_one(vms: list[Vm], ports:
     assert vm.wait_record("BOUND6")["new_ip6_address"] == "2001:db8:66::11"
     wait_until(lambda: vm.global_addresses() == ["2001:db8:66::11/128"], "eth0 has ::11")
     ports.table[(vm.ifname, vm.mac)] = (config(vm.mac, "2001:db8:66::12", t1=2, t2=3), True)
-    # the renewal at T1 gets NoBinding; dhclient starts over (SOLICIT, REQUEST) and is
-    # bound to the new address (its script is first run again with the old lease)
-    bound = vm.wait_for(lambda r: r.get("new_ip6_address") == "2001:db8:66::12")
-    assert bound["event"] == "BOUND6"
-    log = (vm.dir / "stderr").read_text()
-    renew = log.index("XMT: Renew on eth0")
-    assert "IA_NA discarded" in log[renew:]  # (dhclient logs any IA status as "no addrs")
-    assert "XMT: Solicit on eth0" in log[renew:]
+    # the renewal at T1 gets the new address and the old one at lifetimes 0
+    renewed = vm.wait_for(lambda r: r.get("new_ip6_address") == "2001:db8:66::12")
+    assert renewed["event"] == "RENEW6"
     wait_until(lambda: vm.global_addresses() == ["2001:db8:66::12/128"], "eth0 has ::12 only")
+    log = (vm.dir / "stderr").read_text()
+    assert "XMT: Solicit" not in log[log.index("XMT: Renew on eth0"):]  # no starting over
 
 
 def test_dhclient_stateless_gets_dns_and_domains(vms: list[Vm], ports: Ports) -> None:
@@ -310,10 +307,11 @@ def test_dhcpcd_after_an_address_change_gets_the_new_one(vms: list[Vm], ports: P
     dhcpcd(vm, "--ia_na=1")
     assert vm.wait_record("BOUND6")["new_dhcp6_ia_na1_ia_addr1"] == "2001:db8:66::21"
     ports.table[(vm.ifname, vm.mac)] = (config(vm.mac, "2001:db8:66::22", t1=2, t2=3), True)
-    # the renewal at T1 gets NoBinding; dhcpcd asks again and gets the new address
-    record = vm.wait_for(lambda r: r.get("new_dhcp6_ia_na1_ia_addr1") == "2001:db8:66::22")
-    assert record["event"] in ("BOUND6", "RENEW6", "REBIND6"), record
+    # the renewal at T1 gets the new address and the old one at lifetimes 0
+    renewed = vm.wait_for(lambda r: r.get("new_dhcp6_ia_na1_ia_addr1") == "2001:db8:66::22")
+    assert renewed["event"] == "RENEW6"
     wait_until(lambda: vm.global_addresses() == ["2001:db8:66::22/128"], "eth0 has ::22 only")
+    assert "deleting address 2001:db8:66::21/128" in (vm.dir / "stderr").read_text()
 
 
 def test_dhcpcd_stateless_gets_dns_and_domains(vms: list[Vm], ports: Ports) -> None:

@@ -112,14 +112,25 @@ def test_renewal_of_the_ports_address_is_extended(kind: int) -> None:
 
 
 @pytest.mark.parametrize("kind", [RENEW, REBIND])
-def test_a_changed_address_gets_no_binding_and_the_request_gets_the_new_one(kind: int) -> None:
+def test_a_changed_address_is_dropped_and_the_new_one_given(kind: int) -> None:
     moved = dataclasses.replace(CONFIG, addresses=("2001:db8::6",))
     server = [SERVER] if kind == RENEW else []
     reply = answer(message(kind, CLIENT, *server, dhcpv6.ia_na(1, ("2001:db8::5",))), config=moved)
     (ia,) = reply.ia_na
-    assert (ia.addresses, ia.status) == ((), NO_BINDING)
-    again = answer(message(REQUEST, CLIENT, SERVER, dhcpv6.ia_na(1, ("2001:db8::5",))), config=moved)
-    assert again.addresses() == ("2001:db8::6",)
+    assert ia.status is None
+    assert [(a.address, a.preferred, a.valid) for a in ia.addresses] == [
+        ("2001:db8::6", 14400, 86400), ("2001:db8::5", 0, 0)]
+
+
+def test_stale_addresses_go_at_lifetime_0_and_an_empty_ia_gets_no_binding() -> None:
+    empty = dataclasses.replace(CONFIG, addresses=())
+    reply = answer(message(RENEW, CLIENT, SERVER, dhcpv6.ia_na(1, ("2001:db8::5",))), config=empty)
+    assert [(ia.addresses, ia.status) for ia in reply.ia_na] == [
+        ((dhcpv6.IaAddress("2001:db8::5", 0, 0),), None)]
+    reply = answer(message(RENEW, CLIENT, SERVER, dhcpv6.ia_na(1, ("2001:db8::5",)),
+                           dhcpv6.ia_na(2)))
+    second = reply.ia_na[1]
+    assert (second.addresses, second.status) == ((), NO_BINDING)
 
 
 def test_an_address_added_to_the_port_comes_with_the_old_one_dropped() -> None:

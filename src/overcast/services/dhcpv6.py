@@ -9,13 +9,15 @@ here, nothing is answered) and the subnet's mode, Neutron's
 
 - ``dhcpv6-stateful`` (``stateful=True``): the port's addresses are given in
   the first IA_NA of a SOLICIT (ADVERTISE, or REPLY with rapid commit) or
-  REQUEST; a RENEW or REBIND of an IA that holds none of the port's addresses
-  gets that IA back with status NoBinding (the client then sends a REQUEST
-  and gets the port's current addresses), addresses that are no longer the
-  port's are returned with lifetimes 0; a CONFIRM of an address that is not
-  the port's gets NotOnLink (the client starts over with a SOLICIT).  The
-  port's own addresses are the only ones "appropriate for the link" here:
-  port security drops anything the VM sends from any other.
+  REQUEST; a RENEW or REBIND gets them too, and the addresses it names that
+  are no longer the port's back with lifetimes 0 (RFC 8415 18.3.4), so a
+  client whose port's address changed drops the old one and takes the new
+  one in that exchange (a NoBinding there made ISC dhclient and dhcpcd start
+  over with a SOLICIT, and dhcpcd then kept the old address on the NIC); a
+  CONFIRM of an address that is not the port's gets NotOnLink (the client
+  starts over with a SOLICIT).  The port's own addresses are the only ones
+  "appropriate for the link" here: port security drops anything the VM
+  sends from any other.
 - ``dhcpv6-stateless``: addresses come from SLAAC, only INFORMATION-REQUEST
   is what the client should send.  A SOLICIT is answered with an ADVERTISE
   carrying only status NoAddrsAvail and SOL_MAX_RT (RFC 8415 18.3.1's MUST
@@ -406,18 +408,23 @@ def _assigned(message: Message, config: Port6Config) -> list[tuple[int, bytes]]:
 
 
 def _renewed(message: Message, config: Port6Config) -> list[tuple[int, bytes]]:
-    """RENEW/REBIND: an IA holding one of the port's addresses gets them
-    all, with those that are no longer the port's at lifetimes 0; an IA
-    holding none gets NoBinding (the client then sends a REQUEST)."""
+    """RENEW/REBIND (RFC 8415 18.3.4, 18.3.5): the first IA_NA gets the
+    port's addresses, and every IA its addresses that are no longer the
+    port's with lifetimes 0, so a client whose port's address changed drops
+    the old one and takes the new one in this one exchange.  An IA left with
+    nothing (a later IA holding none, or a port without addresses) gets
+    NoBinding, after which the client asks anew."""
     out = []
-    for ia in message.ia_na:
-        held = {a.address for a in ia.addresses}
-        if not held & set(config.addresses):
-            out.append(_ia_option(ia.iaid, 0, 0, [], (NO_BINDING, "no binding for these "
-                                                      "addresses: the port's have changed")))
-            continue
-        gone = [(a, 0, 0) for a in sorted(held - set(config.addresses))]
-        out.append(_ia_option(ia.iaid, config.t1, config.t2, _ours(config) + gone, None))
+    for n, ia in enumerate(message.ia_na):
+        stale = [(a, 0, 0) for a in dict.fromkeys(a.address for a in ia.addresses)
+                 if a not in config.addresses]
+        if n == 0 and config.addresses:
+            out.append(_ia_option(ia.iaid, config.t1, config.t2, _ours(config) + stale, None))
+        elif stale:
+            out.append(_ia_option(ia.iaid, 0, 0, stale, None))
+        else:
+            out.append(_ia_option(ia.iaid, 0, 0, [], (NO_BINDING, "no binding for this IA "
+                                                      "(the port's addresses are in the first)")))
     return out
 
 
