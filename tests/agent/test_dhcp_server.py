@@ -40,11 +40,7 @@ def lease(n: int, **kw: object) -> Lease:
 
 
 def server(indexes: dict[str, int]) -> tuple[DhcpServer, FakeResponder]:
-    def index_of(dev: str) -> int:
-        if dev not in indexes:
-            raise OSError(19, "No such device")
-        return indexes[dev]
-    srv = DhcpServer(FakeResponder, index_of)
+    srv = DhcpServer(FakeResponder, lambda: dict(indexes))
     assert isinstance(srv.responder, FakeResponder)
     return srv, srv.responder
 

@@ -12,7 +12,7 @@ import functools
 import logging
 import socket
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 from overcast.plan.leases import SERVER_MAC, Lease
@@ -49,13 +49,13 @@ class DhcpServer:
 
     def __init__(self, responder_factory: Callable[[Callable[[str, str], dhcp.PortConfig | None],
                                                     Callable[[Any], None]], Responder],
-                 index_of: Callable[[str], int] = socket.if_nametoindex,
+                 indexes: Callable[[], Mapping[str, int]] | None = None,
                  on_boot: Callable[[str, str], None] | None = None) -> None:
         self._lock = threading.Lock()
         self._configs: dict[tuple[str, str], dhcp.PortConfig] = {}
         self._ports: dict[tuple[str, str], str] = {}  # (tap, mac) -> port id
         self._on_boot = on_boot
-        self._index_of = index_of
+        self._indexes = indexes or _indexes
         self._opened: dict[str, int] = {}  # tap -> the ifindex it was opened at
         self.problems: dict[str, str] = {}  # port id -> why its lease cannot be answered
         self.responder = responder_factory(self.lookup, self.event)
@@ -100,10 +100,10 @@ class DhcpServer:
         for dev in sorted(set(self._opened) - wanted):
             self.responder.detach(dev)
             del self._opened[dev]
+        indexes = self._indexes() if wanted else {}  # one listing, not a lookup per tap
         for dev in sorted(wanted):
-            try:
-                index = self._index_of(dev)
-            except OSError:
+            index = indexes.get(dev)
+            if index is None:
                 continue  # gone since the pass observed it: the next pass sees it again
             if self._opened.get(dev) == index and dev in attached:
                 continue
@@ -116,3 +116,8 @@ class DhcpServer:
                 self._opened.pop(dev, None)
                 continue
             self._opened[dev] = index
+
+
+def _indexes() -> dict[str, int]:
+    """Every interface of this namespace: name -> index."""
+    return {name: index for index, name in socket.if_nameindex()}
