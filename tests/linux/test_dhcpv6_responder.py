@@ -273,6 +273,24 @@ def test_dhclient_after_an_address_change_gets_the_new_one(vms: list[Vm], ports:
     assert "XMT: Solicit" not in log[log.index("XMT: Renew on eth0"):]  # no starting over
 
 
+def test_dhclient_restarted_after_an_address_change_is_not_on_link(vms: list[Vm], ports: Ports) -> None:
+    vm = vms[0]
+    ports.table[(vm.ifname, vm.mac)] = (config(vm.mac, "2001:db8:66::13"), True)
+    files = dhclient_files(vm)
+    first = vm.run("dhclient", "-d", "-v", *files, "eth0")
+    assert vm.wait_record("BOUND6")["new_ip6_address"] == "2001:db8:66::13"
+    os.killpg(first.pid, signal.SIGKILL)  # the VM stops: no release, the lease file stays
+    first.wait(timeout=WAIT)
+    ports.table[(vm.ifname, vm.mac)] = (config(vm.mac, "2001:db8:66::14"), True)
+    count = len(vm.records())
+    vm.run("dhclient", "-d", "-v", *files, "eth0")  # it confirms the lease it has: NotOnLink
+    assert vm.wait_record("BOUND6", after=count)["new_ip6_address"] == "2001:db8:66::14"
+    log = (vm.dir / "stderr").read_text()
+    after = log[log.index("XMT: Confirm on eth0"):]
+    assert 'status code NotOnLink: "not on link' in after
+    assert "XMT: Solicit on eth0" in after  # refused, it started over
+
+
 def test_dhclient_stateless_gets_dns_and_domains(vms: list[Vm], ports: Ports) -> None:
     vm = vms[1]
     ports.table[(vm.ifname, vm.mac)] = (config(vm.mac), False)
