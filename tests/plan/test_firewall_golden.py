@@ -376,10 +376,11 @@ nft chain bridge prerouting hook prerouting prio -300 policy drop
   meta iifgroup 28515 meta mark 4294967295 drop
   meta iifgroup 28515 meta mark != 0 jump from_port
   meta mark 0 ether type ip meta l4proto 17 udp sport 68 udp dport 67 meta iifname @dhcp_local drop
+  meta mark 0 ether type ip6 meta l4proto 17 udp sport 546 udp dport 547 meta iifname @dhcp_local drop
   accept
 nft chain bridge from_port
   ether type ip meta iifname . ether saddr . ip saddr @ip4_host th sport != 67-68 return
-  ether type ip6 meta l4proto != 58 meta iifname . ether saddr . ip6 saddr @ip6_host th sport != 547 return
+  ether type ip6 meta l4proto != 58 meta iifname . ether saddr . ip6 saddr @ip6_host th sport != 546-547 return
   meta iifname . ether saddr != @mac_ok drop
   ether type arp arp saddr ip 0.0.0.0 meta iifname . arp saddr ether @mac_ok return
   ether type arp meta iifname . arp saddr ether . arp saddr ip @ip4_host return
@@ -392,6 +393,7 @@ nft chain bridge from_port
   ether type ip meta iifname . ether saddr . ip saddr != @ip4_ok drop
   ether type ip return
   ether type ip6 meta l4proto 17 udp sport 547 drop
+  ether type ip6 meta l4proto 17 udp sport 546 udp dport 547 meta iifname @dhcp_local drop
   ether type ip6 meta l4proto 58 icmpv6 type { 134, 137 } drop
   ether type ip6 ip6 saddr :: meta l4proto 58 icmpv6 type { 131, 135, 143 } return
   ether type ip6 meta iifname . ether saddr . ip6 saddr @ip6_host return

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 from overcast.model.types import ExtraDhcpOpt, FixedIP, HostRoute, Port, Subnet
 from overcast.plan import plan_host
-from overcast.plan.leases import SERVER_IP, Lease
+from overcast.plan.leases import SERVER_IP, Lease, Lease6
 from overcast.plan.names import tap_name
 
 from .scenarios import NET_A, NET_B, net, port, view
@@ -82,3 +82,23 @@ def test_the_firewall_stops_the_requests_of_the_ports_it_answers() -> None:
     stopped = [(json.loads(e.key), e.comment) for e in plan.firewall.ruleset.elements
                if e.set == "dhcp_local"]
     assert stopped == [(tap_name(served.id), served.id)]
+
+
+def test_dhcpv6_leases_for_stateful_and_stateless_subnets() -> None:
+    s6 = "5a000000-0000-4000-8000-0000000000b6"
+    subs = [*subnets(), Subnet(id=s6, network_id=NET_B, ip_version=6, cidr="fd01::/64",
+                               ipv6_address_mode="dhcpv6-stateless",
+                               dns_nameservers=("fd01::53", "10.0.0.53"))]
+    subs = [replace(s, ipv6_address_mode="dhcpv6-stateful") if s.id == SUB_A6 else s for s in subs]
+    full = port(1, NET_A, "h1", fixed_ips=(FixedIP(SUB_A, "10.0.0.5"), FixedIP(SUB_A6, "fd00::5")))
+    info = port(2, NET_B, "h1", fixed_ips=(FixedIP(s6, "fd01::7"),))
+    slaac = port(3, NET_A, "h1", fixed_ips=(FixedIP(SUB_A, "10.0.0.6"),))
+    networks = [replace(net(NET_A, 1001), dns_domain="cloud.example."), net(NET_B, 1002)]
+    plan = plan_host(replace(view("h1", networks, [full, info, slaac]), subnets=tuple(subs)))
+    assert plan.leases6 == (
+        Lease6(tap_name(full.id), full.id, full.mac_address, True, ("fd00::5",), (), "cloud.example"),
+        Lease6(tap_name(info.id), info.id, info.mac_address, False, (), ("fd01::53",),
+               "openstacklocal"))
+    assert plan.firewall is not None
+    stopped = {json.loads(e.key) for e in plan.firewall.ruleset.elements if e.set == "dhcp_local"}
+    assert stopped == {tap_name(full.id), tap_name(info.id), tap_name(slaac.id)}

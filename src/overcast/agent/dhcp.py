@@ -15,8 +15,8 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
-from overcast.plan.leases import SERVER_MAC, Lease
-from overcast.services import dhcp
+from overcast.plan.leases import SERVER_MAC, Lease, Lease6
+from overcast.services import dhcp, dhcpv6
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +55,9 @@ class DhcpServer:
         self._configs: dict[tuple[str, str], dhcp.PortConfig] = {}
         self._ports: dict[tuple[str, str], str] = {}  # (tap, mac) -> port id
         self._on_boot = on_boot
-        self._indexes = indexes or _indexes
-        self._opened: dict[str, int] = {}  # tap -> the ifindex it was opened at
         self.problems: dict[str, str] = {}  # port id -> why its lease cannot be answered
         self.responder = responder_factory(self.lookup, self.event)
+        self._taps = Taps(self.responder, indexes or _indexes)
 
     def lookup(self, ifname: str, mac: str) -> dhcp.PortConfig | None:
         with self._lock:
@@ -93,9 +92,20 @@ class DhcpServer:
         self.problems = problems
         with self._lock:
             self._configs, self._ports = configs, ports
-        self._open({dev for dev, _ in configs})
+        self._taps.open({dev for dev, _ in configs})
 
-    def _open(self, wanted: set[str]) -> None:
+
+
+class Taps:
+    """The taps a responder has open: opened when wanted, closed when not,
+    reopened when made again under the same name (a socket on the old device
+    is dead)."""
+
+    def __init__(self, responder: Responder, indexes: Callable[[], Mapping[str, int]]) -> None:
+        self.responder, self._indexes = responder, indexes
+        self._opened: dict[str, int] = {}  # tap -> the ifindex it was opened at
+
+    def open(self, wanted: set[str]) -> None:
         attached = self.responder.attached()
         for dev in sorted(set(self._opened) - wanted):
             self.responder.detach(dev)
@@ -107,7 +117,7 @@ class DhcpServer:
                 continue  # gone since the pass observed it: the next pass sees it again
             if self._opened.get(dev) == index and dev in attached:
                 continue
-            if dev in self._opened:  # the tap was made again: a socket on the old one is dead
+            if dev in self._opened:
                 self.responder.detach(dev)
             try:
                 self.responder.attach(dev)
@@ -116,6 +126,46 @@ class DhcpServer:
                 self._opened.pop(dev, None)
                 continue
             self._opened[dev] = index
+
+
+class Dhcp6Server:
+    """DHCPv6 for the plan's ``leases6`` (``linux/dhcpv6_responder.py``,
+    ``services/dhcpv6.py``): the same life as :class:`DhcpServer`'s."""
+
+    def __init__(self, responder_factory: Callable[[Callable[[str, str], Any],
+                                                    Callable[[Any], None]], Responder],
+                 indexes: Callable[[], Mapping[str, int]] | None = None) -> None:
+        self._lock = threading.Lock()
+        self._configs: dict[tuple[str, str], tuple[dhcpv6.Port6Config, bool]] = {}
+        self.responder = responder_factory(self.lookup, self.event)
+        self._taps = Taps(self.responder, indexes or _indexes)
+
+    def lookup(self, ifname: str, mac: str) -> tuple[dhcpv6.Port6Config, bool] | None:
+        with self._lock:
+            return self._configs.get((ifname, mac.lower()))
+
+    def event(self, event: Any) -> None:
+        log.info("DHCPv6 %s from %s on %s", getattr(event, "kind", "?"),
+                 getattr(event, "mac", "?"), getattr(event, "ifname", "?"))
+
+    def update(self, leases: Iterable[Lease6], present: frozenset[str]) -> None:
+        configs = {}
+        for lease in leases:
+            if lease.dev in present:
+                try:
+                    configs[(lease.dev, lease.mac)] = (port6_config(lease), lease.stateful)
+                except dhcpv6.Dhcpv6Error as exc:
+                    log.error("port %s: no DHCPv6: %s", lease.port_id, exc)
+        with self._lock:
+            self._configs = configs
+        self._taps.open({dev for dev, _ in configs})
+
+
+@functools.lru_cache(maxsize=8192)
+def port6_config(lease: Lease6) -> dhcpv6.Port6Config:
+    return dhcpv6.Port6Config(mac=lease.mac, server_mac=SERVER_MAC, addresses=lease.addresses,
+                              dns_servers=lease.dns_servers,
+                              domain_search=(lease.domain,) if lease.domain else ())
 
 
 def _indexes() -> dict[str, int]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
-from overcast.agent.dhcp import DhcpServer
+from overcast.agent.dhcp import Dhcp6Server, DhcpServer
 from overcast.agent.dns import NamespaceServers, dns_servers, metadata_servers
 from overcast.agent.liveness import LEASE_TTL, Liveness
 from overcast.agent.loop import AgentLoop
@@ -163,16 +163,21 @@ class Services:
     dhcp: DhcpServer | None
     dns: NamespaceServers[DnsZone, Any] | None = None
     metadata: NamespaceServers[MetadataZone, Any] | None = None
+    dhcp6: Dhcp6Server | None = None
 
     def start(self) -> None:
         self.advertiser.start()
         if self.dhcp is not None:
             self.dhcp.responder.start()
+        if self.dhcp6 is not None:
+            self.dhcp6.responder.start()
 
     def stop(self) -> None:
         self.advertiser.stop()
         if self.dhcp is not None:
             self.dhcp.responder.stop()
+        if self.dhcp6 is not None:
+            self.dhcp6.responder.stop()
         for servers in (self.dns, self.metadata):
             if servers is not None:
                 servers.stop()
@@ -181,6 +186,7 @@ class Services:
 def _services(args: argparse.Namespace) -> Services:
     from overcast.linux.devices import entered_netns
     from overcast.linux.dhcp_responder import Responder
+    from overcast.linux.dhcpv6_responder import Responder as Responder6
     from overcast.linux.dns_responder import DnsResponder
     from overcast.linux.metadata_server import MetadataServer
     from overcast.linux.ra_sender import Advertiser
@@ -195,7 +201,8 @@ def _services(args: argparse.Namespace) -> Services:
                                                                  upstream=upstream),
                                 entered_netns),
                     metadata_servers(lambda lookup: MetadataServer(SERVER_IP, lookup),
-                                     entered_netns))
+                                     entered_netns),
+                    Dhcp6Server(lambda lookup, on_event: Responder6(lookup, on_event)))
 
 
 def _reconciler(args: argparse.Namespace, store: Store, kernel: Kernel, firewall: bool,
@@ -207,6 +214,7 @@ def _reconciler(args: argparse.Namespace, store: Store, kernel: Kernel, firewall
     reconciler.advertiser = services.advertiser
     reconciler.dhcp = services.dhcp
     reconciler.dns = services.dns
+    reconciler.dhcp6 = services.dhcp6
     reconciler.metadata = services.metadata
     reconciler.dns_domain = args.dns_domain.rstrip(".")
     return reconciler

@@ -32,7 +32,7 @@ from overcast.plan.adverts import Advert
 from overcast.plan.diff import diff
 from overcast.plan.firewall_admits import Flow
 from overcast.plan.firewall_counters import hits
-from overcast.plan.leases import DEFAULT_DOMAIN, Lease
+from overcast.plan.leases import DEFAULT_DOMAIN, Lease, Lease6
 from overcast.plan.names import is_workload
 from overcast.plan.services import DnsZone, MetadataZone
 from overcast.plan.state import ApplyError, Change, KernelState
@@ -101,6 +101,10 @@ class LeaseSink(Protocol):
     def update(self, leases: Iterable[Lease], present: frozenset[str]) -> None: ...
 
 
+class Lease6Sink(Protocol):
+    def update(self, leases: Iterable[Lease6], present: frozenset[str]) -> None: ...
+
+
 class ZoneSink(Protocol):
     def update(self, zones: Iterable[DnsZone]) -> None: ...
 
@@ -124,6 +128,7 @@ class Reconciler:
         self.advertiser: AdvertSink | None = None
         # who answers the local ports' DHCP (the agent's DHCP server; None: nobody)
         self.dhcp: LeaseSink | None = None
+        self.dhcp6: Lease6Sink | None = None  # and their DHCPv6
         self.dns: ZoneSink | None = None  # who answers the networks' DNS (None: nobody)
         self.metadata: MetadataSink | None = None  # and their metadata
         self.dns_domain = DEFAULT_DOMAIN  # the DHCP domain of ports whose network has none
@@ -168,6 +173,8 @@ class Reconciler:
         # DHCP and DNS before the statuses: a port ACTIVE is answered at once
         if self.dhcp is not None:
             self.dhcp.update(plan.leases, frozenset(observed.devices_present))
+        if self.dhcp6 is not None:
+            self.dhcp6.update(plan.leases6, frozenset(observed.devices_present))
         if self.dns is not None:  # after the apply: the service namespaces exist now
             self.dns.update(plan.dns)
         if self.metadata is not None:

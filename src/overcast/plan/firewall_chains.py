@@ -222,20 +222,21 @@ def _bridge_chains() -> list[NftChain]:
         [match(meta("iifgroup"), PORT_GROUP), match(meta("mark"), 0, "!="), jump("from_port")],
         # a port without port security: its DHCP requests, answered here, stop here too
         [match(meta("mark"), 0), _ether("ip"), *_udp(68, 67), match(iif, "@dhcp_local"), DROP],
+        [match(meta("mark"), 0), _ether("ip6"), *_udp(546, 547), match(iif, "@dhcp_local"), DROP],
         [ACCEPT],
     ]
     # first the frames nearly all are: IPv4 or IPv6 from one of the port's own
     # addresses with its MAC (the key proves the MAC too: every MAC of
-    # ip4_host/ip6_host is in mac_ok), neither DHCP (source port 67/68, a
-    # server's reply or a client's renewal, which may have to stop here) nor
-    # DHCPv6 from a server (547; ``th sport`` misses for a fragment, which
-    # takes the long way) nor ICMPv6 (router advertisements are checked below)
+    # ip4_host/ip6_host is in mac_ok), neither DHCP nor DHCPv6 (source port
+    # 67/68, 546/547: a server's reply, or a client's message, which may have
+    # to stop here; ``th sport`` misses for a fragment, which takes the long
+    # way) nor ICMPv6 (router advertisements are checked below)
     fast = [
         [_ether("ip"), match(concat(iif, smac, payload("ip", "saddr")), "@ip4_host"),
          match(payload("th", "sport"), {"range": [67, 68]}, "!="), RETURN],
         [_ether("ip6"), match(meta("l4proto"), 58, "!="),
          match(concat(iif, smac, payload("ip6", "saddr")), "@ip6_host"),
-         match(payload("th", "sport"), 547, "!="), RETURN],
+         match(payload("th", "sport"), {"range": [546, 547]}, "!="), RETURN],
     ]
     from_port = [
         *fast,
@@ -253,6 +254,7 @@ def _bridge_chains() -> list[NftChain]:
         [_ether("ip"), match(concat(iif, smac, payload("ip", "saddr")), "@ip4_ok", "!="), DROP],
         [_ether("ip"), RETURN],
         [_ether("ip6"), *_udp(547), DROP],
+        [_ether("ip6"), *_udp(546, 547), match(iif, "@dhcp_local"), DROP],  # answered here
         [_ether("ip6"), *_icmp6(134, 137), DROP],  # router advertisements, redirects
         [_ether("ip6"), match(payload("ip6", "saddr"), "::"), *_icmp6(131, 135, 143), RETURN],
         [_ether("ip6"), match(concat(iif, smac, payload("ip6", "saddr")), "@ip6_host"), RETURN],

@@ -14,7 +14,7 @@ from overcast.plan import names
 from overcast.plan.adverts import Advert
 from overcast.plan.diff import kinds
 from overcast.plan.firewall import FirewallPlan, compile_firewall
-from overcast.plan.leases import SERVER_IP, Lease, plan_leases
+from overcast.plan.leases import SERVER_IP, Lease, Lease6, plan_leases, plan_leases6
 from overcast.plan.router_placement import Here, routers_here
 from overcast.plan.routers import RouterPlan, plan_routers
 from overcast.plan.services import DnsZone, MetadataZone, ServicePlan, plan_services
@@ -49,6 +49,7 @@ class HostPlan:
     leases: tuple[Lease, ...] = ()  # what this host's DHCP server answers (answered, not kept)
     dns: tuple[DnsZone, ...] = ()  # what its DNS server answers in each service namespace
     metadata: tuple[MetadataZone, ...] = ()  # and its metadata service
+    leases6: tuple[Lease6, ...] = ()  # what its DHCPv6 server answers
 
     def render(self) -> str:
         """Normalized, sorted text (for golden tests and `overcast` debugging)."""
@@ -105,12 +106,15 @@ def plan_host(view: HostView) -> HostPlan:
     # DHCP and the network's services (they keep a MAC off the overlay: with the firewall only)
     leases = plan_leases(local, b.port_devices, networks, view.subnets, view.dns_domain,
                          SERVER_IP if view.firewall else None) if view.dhcp else ()
+    leases6 = plan_leases6(local, b.port_devices, networks, view.subnets,
+                           view.dns_domain) if view.dhcp else ()
     services = _plan_services(b, leases)
     firewall = []
     fw = None
     if view.firewall:  # every port is pinned on the ruleset: its elements name the port's tap
         fw = compile_firewall(view, b.port_devices, routers.overlay, b.planned,
-                              {lease.port_id: lease.dev for lease in leases})
+                              {**{v4.port_id: v4.dev for v4 in leases},
+                               **{v6.port_id: v6.dev for v6 in leases6}})
         firewall.append(fw.ruleset)
         b.problems += fw.problems
     state = KernelState.of(routers.records, services.records, b.bridges, b.vxlans,
@@ -119,7 +123,7 @@ def plan_host(view: HostView) -> HostPlan:
     return HostPlan(view.host, state, dict(sorted(b.port_devices.items())),
                     dict(sorted(b.port_needs.items())), frozenset(b.ports_down), problems,
                     dict(routers.reported), routers.adverts, fw, leases, services.zones,
-                    services.metadata)
+                    services.metadata, leases6)
 
 
 def _plan_routers(b: _Builder, here: list[Here]) -> RouterPlan:

@@ -101,3 +101,45 @@ def _lease(port: Port, dev: str, net: Network, subnet: Subnet, ip: str, domain: 
         extra=tuple((o.opt_name, o.opt_value) for o in port.extra_dhcp_opts
                     if o.ip_version == 4 and o.opt_value is not None),
         public=bool(port.public_hostname))
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Lease6:
+    """What this host's DHCPv6 server answers for the port on tap ``dev``:
+    its addresses on ``dhcpv6-stateful`` subnets (``stateful``), else only
+    the other configuration (``dhcpv6-stateless``: addresses by SLAAC)."""
+
+    dev: str
+    port_id: str
+    mac: str
+    stateful: bool
+    addresses: tuple[str, ...]
+    dns_servers: tuple[str, ...]
+    domain: str
+
+
+DHCPV6_MODES = ("dhcpv6-stateful", "dhcpv6-stateless")
+
+
+def plan_leases6(ports: Iterable[Port], devices: Mapping[str, str],
+                 networks: Mapping[str, Network], subnets: Iterable[Subnet],
+                 domain: str = DEFAULT_DOMAIN) -> tuple[Lease6, ...]:
+    """The DHCPv6 leases of the local ports (up, with their device here) that
+    have an address on an IPv6 subnet whose ``ipv6_address_mode`` is DHCPv6."""
+    by_id = {s.id: s for s in subnets}
+    out = []
+    for port in ports:
+        dev, net = devices.get(port.id), networks.get(port.network_id)
+        if dev is None or net is None or not port.admin_state_up:
+            continue
+        on = [(f, by_id[f.subnet_id]) for f in port.fixed_ips if f.subnet_id in by_id]
+        dhcp6 = [(f, s) for f, s in on if s.ip_version == 6 and s.enable_dhcp
+                 and s.ipv6_address_mode in DHCPV6_MODES]
+        if not dhcp6:
+            continue
+        stateful = tuple(f.ip_address for f, s in dhcp6 if s.ipv6_address_mode == DHCPV6_MODES[0])
+        servers = tuple(a for _, s in dhcp6 for a in s.dns_nameservers
+                        if ipaddress.ip_address(a).version == 6)
+        out.append(Lease6(dev, port.id, port.mac_address.lower(), bool(stateful), stateful,
+                          tuple(dict.fromkeys(servers)), (net.dns_domain or domain).rstrip(".")))
+    return tuple(sorted(out))
