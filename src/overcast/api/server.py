@@ -17,6 +17,7 @@ import logging
 import os
 import signal
 import socket
+import subprocess
 import sys
 import time
 
@@ -58,8 +59,40 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    "requests still running a second before it are cut off (default %(default)g)")
     p.add_argument("--log-level", default="warning", type=str.lower,
                    choices=["debug", "info", "warning", "error", "critical"])
+    g = p.add_argument_group("the public zone's DNS (overcast public-dns, started and stopped "
+                             "with the server)")
+    g.add_argument("--public-dns", metavar="IP[:PORT]",
+                   help="answer the public zone here (needs a shared store, e.g. sqlite:)")
+    g.add_argument("--public-zone", default="cloud.example", help="its zone (default %(default)s)")
+    g.add_argument("--bind-public", action="store_true",
+                   help="and keep the ports' dynamic public bindings")
     _edge_options(p)
     return p.parse_args(argv)
+
+
+def start_public_dns(args: argparse.Namespace) -> subprocess.Popen[bytes] | None:
+    """``overcast public-dns`` as a child process (its own: it answers DNS
+    from the store), when asked; a memory store cannot be shared with it."""
+    if not args.public_dns:
+        return None
+    if args.store.startswith("memory:"):
+        raise SystemExit("overcast server: --public-dns needs a store the DNS process can open "
+                         "too (e.g. --store sqlite:///var/lib/overcast/store.db), not memory:")
+    argv = [sys.executable, "-m", "overcast.publicdns", "--store", args.store,
+            "--listen", args.public_dns, "--zone", args.public_zone,
+            "--log-level", args.log_level.upper()]
+    return subprocess.Popen(argv + (["--bind-public"] if args.bind_public else []))
+
+
+def stop_child(child: subprocess.Popen[bytes] | None) -> None:
+    if child is None or child.poll() is not None:
+        return
+    child.terminate()  # by its PID
+    try:
+        child.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
 
 
 def _edge_options(p: argparse.ArgumentParser) -> None:
@@ -200,11 +233,15 @@ def main(argv: list[str] | None = None) -> int:
     limits = edge_limits(args)
     open_store(args.store).close()  # fail early on a bad URL; create the schema once
     sock = listen(host, port)
-    if workers == 1:
-        serve(Api(open_store(args.store), cfg, auth), sock, args.log_level, limits,
-              args.stop_grace)
-        return 0
-    return Supervisor(args, cfg, auth, sock, workers, limits).run()
+    child = start_public_dns(args)
+    try:
+        if workers == 1:
+            serve(Api(open_store(args.store), cfg, auth), sock, args.log_level, limits,
+                  args.stop_grace)
+            return 0
+        return Supervisor(args, cfg, auth, sock, workers, limits).run()
+    finally:
+        stop_child(child)
 
 
 class Supervisor:
