@@ -402,8 +402,7 @@ def arp_reply(config: dhcp.PortConfig, to_mac: str, to_ip: str) -> bytes:
 def encode_frame(config: dhcp.PortConfig, dest: dhcp.Dest, payload: bytes) -> bytes:
     """The Ethernet/IPv4/UDP frame carrying ``payload`` from the port's DHCP
     server to ``dest``, with both checksums."""
-    src = ipaddress.IPv4Address(config.server_ip).packed
-    dst = ipaddress.IPv4Address(dest.ip).packed
+    src, dst = socket.inet_aton(config.server_ip), socket.inet_aton(dest.ip)  # checked addresses
     udp_length = 8 + len(payload)
     ip_header = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + udp_length, 0, 0, TTL,
                             socket.IPPROTO_UDP, 0, src, dst)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 import struct
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -109,7 +110,7 @@ class Message:
 
 
 def _address_option(value: bytes | None) -> str | None:
-    return str(ipaddress.IPv4Address(value)) if value is not None else None
+    return socket.inet_ntoa(value) if value is not None else None
 
 
 def parse(data: bytes) -> Message:
@@ -142,7 +143,8 @@ def parse(data: bytes) -> Message:
 
 
 def _ip(packed: bytes) -> str:
-    return str(ipaddress.IPv4Address(packed))
+    """Four bytes as a dotted quad (what ``str(IPv4Address(...))`` gives, in C)."""
+    return socket.inet_ntoa(packed)
 
 
 def _options(area: bytes, where: str) -> list[tuple[int, bytes]]:
