@@ -24,35 +24,26 @@ INFORMATION-REQUEST of a MAC since it was attached or released) go to
 
 from __future__ import annotations
 
-import ctypes
-import errno
 import ipaddress
 import logging
-import selectors
 import socket
 import struct
-import threading
-import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from overcast.linux.dhcp_responder import checksum
+from overcast.linux.packet_taps import PacketTaps
 from overcast.services import dhcpv6
 
 log = logging.getLogger(__name__)
 
-ETH_P_ALL = 0x0003
 ETH_P_IPV6 = 0x86DD
-PACKET_OUTGOING = 4
-SO_ATTACH_FILTER = 26
 SERVER_PORT, CLIENT_PORT = 547, 546
 ETH, IP6 = 14, 40
 HOP_LIMIT = 64
 # All_DHCP_Relay_Agents_and_Servers (RFC 8415 7.1): where clients send; we never
 # send the Server Unicast option, so only a client that ignores it sends to us directly
 ALL_SERVERS = ipaddress.IPv6Address("ff02::1:2").packed
-SWEEP = 2.0  # seconds between checks for interfaces that vanished silently
 BOOTS = ("solicit", "request", "information-request")  # reported once per attach or release
 
 # Classic BPF (code, jt, jf, k): IPv6, next header UDP, destination port 547.
@@ -93,143 +84,15 @@ class Event:
     addresses: tuple[str, ...]
 
 
-class Responder:
+class Responder(PacketTaps):
     """``lookup`` (returning the port's config and whether its subnet is
     dhcpv6-stateful) and ``on_event`` are called from the responder's
     thread: they must be quick and must not block."""
 
     def __init__(self, lookup: Lookup, on_event: Callable[[Event], None] | None = None) -> None:
+        super().__init__("DHCPv6", BPF_DHCPV6_SERVER)
         self._lookup = lookup
         self._on_event = on_event
-        self._pending: deque[tuple[str, socket.socket | None]] = deque()  # attach/detach to do
-        self._socks: dict[str, socket.socket] = {}  # the loop's own, by interface
-        self._attached: frozenset[str] = frozenset()  # asked for, less those found gone
-        self._lock = threading.Lock()  # guards _attached and _pending
-        self._seen: set[tuple[str, str]] = set()  # (ifname, mac) already reported as booting
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._wake_w.setblocking(False)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="dhcpv6-responder", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop the thread (joined) and close every socket."""
-        self._stop.set()
-        self._wake()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            if self._thread.is_alive():
-                log.error("DHCPv6 responder thread did not stop within 5 s")
-            self._thread = None
-        self._take_pending(None)
-        for sock in self._socks.values():
-            sock.close()
-        self._socks.clear()
-        with self._lock:
-            self._attached = frozenset()
-        self._wake_r.close()
-        self._wake_w.close()
-
-    def attach(self, ifname: str) -> None:
-        """Answer DHCPv6 on ``ifname`` (in the caller's network namespace);
-        raises OSError naming it when it cannot be opened."""
-        try:
-            sock = _packet_socket(ifname)
-        except OSError as exc:
-            raise OSError(exc.errno, f"DHCPv6 on {ifname}: {exc.strerror}") from None
-        with self._lock:
-            self._attached |= {ifname}
-            self._pending.append((ifname, sock))
-        self._wake()
-
-    def detach(self, ifname: str) -> None:
-        with self._lock:
-            self._attached -= {ifname}
-            self._pending.append((ifname, None))
-        self._wake()
-
-    def attached(self) -> frozenset[str]:
-        """The interfaces attached and not detached, less those found gone."""
-        return self._attached
-
-    def _wake(self) -> None:
-        try:
-            self._wake_w.send(b"\x00")
-        except OSError:
-            pass  # stopped, or the pipe is full: the loop wakes anyway
-
-    def _run(self) -> None:
-        with selectors.DefaultSelector() as selector:
-            selector.register(self._wake_r, selectors.EVENT_READ)
-            swept = time.monotonic()
-            while not self._stop.is_set():
-                for key, _ in selector.select(timeout=SWEEP):
-                    if key.fileobj is self._wake_r:
-                        self._wake_r.recv(4096)
-                        self._take_pending(selector)
-                    else:
-                        self._readable(selector, key.data, key.fileobj)  # type: ignore[arg-type]
-                if time.monotonic() - swept >= SWEEP:
-                    self._sweep(selector)
-                    swept = time.monotonic()
-
-    def _gone(self, selector: selectors.BaseSelector, ifname: str, why: str) -> None:
-        """``ifname``'s socket is dead: close it, and drop it from attached()
-        unless it was attached again meanwhile (that socket is queued)."""
-        log.info("DHCPv6 on %s stops: %s", ifname, why)
-        self._close(selector, ifname)
-        with self._lock:
-            if not any(name == ifname for name, _ in self._pending):
-                self._attached -= {ifname}
-
-    def _sweep(self, selector: selectors.BaseSelector) -> None:
-        """Detach the sockets whose interface is gone (a packet socket whose
-        device was unregistered is bound to no name)."""
-        for ifname, sock in list(self._socks.items()):
-            if _bound_name(sock) != ifname:
-                self._gone(selector, ifname, "the interface is gone")
-
-    def _take_pending(self, selector: selectors.BaseSelector | None) -> None:
-        """Apply queued attach/detach in the loop's thread (the selector is its own)."""
-        while True:
-            with self._lock:
-                if not self._pending:
-                    return
-                ifname, sock = self._pending.popleft()
-            self._close(selector, ifname)
-            if sock is None:
-                continue
-            if selector is None:
-                sock.close()
-                continue
-            self._socks[ifname] = sock
-            selector.register(sock, selectors.EVENT_READ, ifname)
-
-    def _close(self, selector: selectors.BaseSelector | None, ifname: str) -> None:
-        sock = self._socks.pop(ifname, None)
-        self._seen = {seen for seen in self._seen if seen[0] != ifname}
-        if sock is not None:
-            if selector is not None:
-                selector.unregister(sock)
-            sock.close()
-
-    def _readable(self, selector: selectors.BaseSelector, ifname: str, sock: socket.socket) -> None:
-        for _ in range(64):  # a burst, then the other interfaces get their turn
-            try:
-                data, address = sock.recvfrom(65535)
-            except BlockingIOError:
-                return
-            except OSError as exc:
-                if exc.errno == errno.ENETDOWN and _bound_name(sock) == ifname:
-                    continue  # the link went down (it may come back up): keep the socket
-                self._gone(selector, ifname,
-                           "the interface is gone" if exc.errno == errno.ENETDOWN else str(exc))
-                return
-            if address[2] != PACKET_OUTGOING:
-                self._frame(ifname, sock, data)
 
     def _frame(self, ifname: str, sock: socket.socket, data: bytes) -> None:
         try:
@@ -257,22 +120,14 @@ class Responder:
         if decision.event is not None:
             self._report(ifname, frame.src_mac, message, config, decision.event)
 
-    def _send(self, ifname: str, sock: socket.socket, data: bytes) -> None:
-        try:
-            sock.send(data)
-        except OSError as exc:
-            log.debug("DHCPv6 reply on %s not sent: %s", ifname, exc)
-
     def _report(self, ifname: str, mac: str, message: dhcpv6.Message,
                 config: dhcpv6.Port6Config, kind: str) -> None:
-        key = (ifname, mac)
         if kind in BOOTS:
-            if key in self._seen:
+            if not self._booting(ifname, mac):
                 return
-            self._seen.add(key)
             event = Event(ifname, mac, kind, config.addresses)
         elif kind in ("release", "decline"):
-            self._seen.discard(key)
+            self._let_go(ifname, mac)
             event = Event(ifname, mac, kind, message.addresses())
         else:
             return
@@ -281,32 +136,6 @@ class Responder:
                 self._on_event(event)
             except Exception:  # noqa: BLE001 - the agent's callback must not stop the responder
                 log.exception("DHCPv6 event %s on %s: callback failed", kind, ifname)
-
-
-def _bound_name(sock: socket.socket) -> str:
-    """The name of the device ``sock`` is bound to ('' once it is gone)."""
-    try:
-        return str(sock.getsockname()[0])
-    except OSError:
-        return ""
-
-
-def _packet_socket(ifname: str) -> socket.socket:
-    """A non-blocking packet socket on ``ifname`` that the kernel feeds only
-    DHCPv6 server traffic: the filter is attached before the socket is bound
-    to a protocol, so nothing unfiltered is ever queued."""
-    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
-    try:
-        program = b"".join(struct.pack("HBBI", *insn) for insn in BPF_DHCPV6_SERVER)
-        buffer = ctypes.create_string_buffer(program, len(program))
-        fprog = struct.pack("HL", len(BPF_DHCPV6_SERVER), ctypes.addressof(buffer))
-        sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
-        sock.bind((ifname, ETH_P_ALL))  # every protocol: see the module's docstring
-        sock.setblocking(False)
-    except OSError:
-        sock.close()
-        raise
-    return sock
 
 
 def decode_frame(data: bytes) -> Frame | None:
