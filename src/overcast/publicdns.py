@@ -22,7 +22,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any, TypeVar
@@ -47,18 +47,26 @@ class Published:
 
 
 def published(zone: str, fips: Iterable[FloatingIP], networks: Iterable[Network],
-              subnets: Iterable[Subnet]) -> Published:
+              subnets: Iterable[Subnet], claimed: Mapping[str, str] | None = None) -> Published:
     """The names of the floating IPs inside ``zone`` (the others are some
-    other server's), and the reverse zones of the external subnets."""
+    other server's), and the reverse zones of the external subnets.  A name
+    a port holds as its public host name (``claimed``: name -> port id) is
+    only its binding's (no one else's floating IP joins it), and the zone's
+    own names (its apex, ``ns1``) are nobody's."""
     zone = zone.rstrip(".").lower()
+    claimed = claimed or {}
     hosts: dict[str, list[str]] = {}
     for fip in fips:
         if not fip.dns_name or not fip.floating_ip_address:
             continue
         domain = (fip.dns_domain or zone).rstrip(".").lower()
         fqdn = f"{fip.dns_name.rstrip('.').lower()}.{domain}"
-        if fqdn == zone or fqdn.endswith("." + zone):
-            hosts.setdefault(fqdn, []).append(fip.floating_ip_address)
+        if fqdn in (zone, f"ns1.{zone}") or not fqdn.endswith("." + zone):
+            continue
+        owner = claimed.get(fqdn)
+        if owner is not None and (fip.port_id != owner or fip.description != BOUND_BY):
+            continue
+        hosts.setdefault(fqdn, []).append(fip.floating_ip_address)
     external = {n.id for n in networks if n.router_external}
     cidrs = sorted(s.cidr for s in subnets if s.network_id in external and s.ip_version == 4)
     return Published(zone, tuple(sorted((h, tuple(sorted(a))) for h, a in hosts.items())),
@@ -91,9 +99,13 @@ class PublicZone:
         self.current: dns.Records | None = None
 
     def refresh(self) -> bool:
+        claimed: dict[str, str] = {}
+        for port in sorted(_objects(self.store, Port, "port"), key=lambda p: p.created_at):
+            if port.public_hostname:  # the first to name it holds it
+                claimed.setdefault(port.public_hostname, port.id)
         what = published(self.zone, _objects(self.store, FloatingIP, "floatingip"),
                          _objects(self.store, Network, "network"),
-                         _objects(self.store, Subnet, "subnet"))
+                         _objects(self.store, Subnet, "subnet"), claimed)
         if what == self.what:
             return False
         self.serial = max(self.serial + 1, int(time.time()) & 0xFFFFFFFF)
@@ -124,6 +136,7 @@ class Binder:
         self.grace, self.clock = grace, clock
         self._down_since: dict[str, float] = {}
         self._said: dict[str, str] = {}
+        self._first = True
 
     def step(self) -> None:
         ports = {p.id: p for p in _objects(self.store, Port, "port") if p.public_hostname}
@@ -131,30 +144,49 @@ class Binder:
         statuses = _values(self.store, keys.port_status())
         bound = _values(self.store, keys.public())
         fips = {f.id: f for f in _objects(self.store, FloatingIP, "floatingip")}
+        first, self._first = self._first, False
         for port in ports.values():
             had = bound.get(port.id, {})
             fip = fips.get(str(had.get("floatingip_id", "")))
-            if self._runs(port.id, boots.get(port.id), statuses.get(port.id)):
-                if fip is None or fip.port_id != port.id:
+            if fip is None:  # ours but not recorded (another binder's, or a crash after the POST)
+                fip = next((f for f in fips.values() if f.port_id == port.id
+                            and f.description == BOUND_BY), None)
+            if fip is not None and fip.port_id != port.id:
+                # moved or unhooked by someone: it is still ours, and still carries the name
+                self._unbind(port.id, fip.id, port.public_hostname)
+                fip, had = None, {}
+            if self._runs(port.id, boots.get(port.id), statuses.get(port.id), first):
+                if fip is None:
                     self._bind(port)
-                elif had.get("hostname") != port.public_hostname:
+                elif fip.dns_name != port.public_hostname.partition(".")[0]:
                     self._unbind(port.id, fip.id, port.public_hostname)  # renamed: bound anew
+                elif had.get("floatingip_id") != fip.id:
+                    self._adopt(port, fip)
             elif fip is not None or "address" in had or "problem" in had:
                 self._unbind(port.id, fip.id if fip else "", port.public_hostname)
         for port_id, had in bound.items():
             if port_id not in ports:  # deleted, or its name taken away
                 self._unbind(port_id, str(had.get("floatingip_id", "")), None)
+        self._down_since = {p: t for p, t in self._down_since.items() if p in ports}
 
-    def _runs(self, port_id: str, boot: dict[str, Any] | None, status: dict[str, Any] | None
-              ) -> bool:
+    def _runs(self, port_id: str, boot: dict[str, Any] | None, status: dict[str, Any] | None,
+              first: bool) -> bool:
+        """``first``: this binder's first step, when a port already DOWN has
+        been so for who knows how long (its grace is over)."""
         if not boot or boot.get("event") != "boot":
             self._down_since.pop(port_id, None)
             return False
         if status and status.get("status") == "ACTIVE":
             self._down_since.pop(port_id, None)
             return True
-        since = self._down_since.setdefault(port_id, self.clock())
+        since = self._down_since.setdefault(
+            port_id, self.clock() - (self.grace if first else 0.0))
         return self.clock() - since < self.grace
+
+    def _adopt(self, port: Port, fip: FloatingIP) -> None:
+        """A floating IP of ours on the port that the record does not name."""
+        self._write(port.id, {"hostname": port.public_hostname,
+                              "address": fip.floating_ip_address, "floatingip_id": fip.id})
 
     def _bind(self, port: Port) -> None:
         label, _, domain = port.public_hostname.partition(".")
@@ -300,12 +332,13 @@ def main(argv: list[str] | None = None) -> int:
     log.info("public zone %s on %s:%d", args.zone, *args.listen)
     try:
         while not stopping.wait(args.interval):
-            try:
-                if binder is not None:
-                    binder.step()
-                zone.refresh()
-            except Exception as exc:  # noqa: BLE001 - a failed read is retried, the answers stay
-                log.warning("reading the store: %s", exc)
+            for work, what in ((binder.step if binder else None, "binding"),
+                               (zone.refresh, "the zone")):
+                try:
+                    if work is not None:
+                        work()
+                except Exception as exc:  # noqa: BLE001 - retried; the answers stay
+                    log.warning("%s: %s", what, exc)
     finally:
         responder.stop()
         store.close()

@@ -31,6 +31,9 @@ class FakeResponder:
     def attached(self) -> frozenset[str]:
         return frozenset(self.open)
 
+    def booted(self, ifname: str, mac: str) -> bool:
+        return False
+
 
 def lease(n: int, **kw: object) -> Lease:
     base = dict(dev=f"tap{n}", port_id=f"p{n}", mac=f"fa:16:3e:00:00:{n:02x}", ip=f"10.0.0.{n}",
@@ -73,3 +76,15 @@ def test_a_lease_the_server_cannot_encode_is_a_problem_not_a_crash() -> None:
     srv.update([lease(1, extra=(("no-such-option", "x"),)), lease(2)], frozenset({"tap1", "tap2"}))
     assert set(srv.problems) == {"p1"} and "no-such-option" in srv.problems["p1"]
     assert resp.open == {"tap2"}
+
+
+def test_a_port_named_while_running_is_told_as_booted() -> None:
+    told: list[tuple[str, str]] = []
+    srv = DhcpServer(FakeResponder, lambda: {"tap1": 11}, on_boot=lambda p, k: told.append((p, k)))
+    assert isinstance(srv.responder, FakeResponder)
+    srv.update([lease(1)], frozenset({"tap1"}))
+    srv.responder.booted = lambda ifname, mac: True  # type: ignore[method-assign]
+    srv.update([lease(1, public=True)], frozenset({"tap1"}))
+    assert told == [("p1", "request")]
+    srv.update([lease(1, public=True)], frozenset({"tap1"}))
+    assert told == [("p1", "request")]  # once

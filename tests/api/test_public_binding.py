@@ -132,3 +132,48 @@ def test_a_subnet_for_floating_ips_only_keeps_routers_off_it() -> None:
     bad = client.post("/v2.0/subnets", {"subnet": {"network_id": public["id"], "cidr": "192.0.2.0/24",
                                                    "ip_version": 4, "service_types": ["bogus"]}})
     assert bad.status == 400 and "bogus" in str(bad.body)
+
+
+def test_a_moved_or_unrecorded_floating_ip_of_the_binder_is_not_leaked() -> None:
+    store, client, binder, _, ports = world()
+    boot(store, ports[0])
+    binder.step()
+    fip_id = bound(client, ports[0])
+    fips = client.get("/v2.0/floatingips").body["floatingips"]
+    assert len(fips) == 1
+    # the user unhooks it: the binder gives it back and binds anew
+    r = client.put(f"/v2.0/floatingips/{fips[0]['id']}", {"floatingip": {"port_id": None}})
+    assert r.status == 200, r.body
+    binder.step()
+    binder.step()
+    fips = client.get("/v2.0/floatingips").body["floatingips"]
+    assert [f["port_id"] for f in fips] == [ports[0]["id"]] and fip_id
+    # the record is lost (a crash after the POST): the floating IP is adopted, not doubled
+    store.delete(keys.public(ports[0]["id"]))
+    binder.step()
+    assert len(client.get("/v2.0/floatingips").body["floatingips"]) == 1
+    assert bound(client, ports[0])["address"] == fips[0]["floating_ip_address"]
+
+
+def test_a_port_long_down_is_not_bound_by_a_new_binder() -> None:
+    store, client, binder, _, ports = world()
+    boot(store, ports[0], status="DOWN")
+    binder.step()  # a new binder's first step: the grace is over for a port already DOWN
+    assert bound(client, ports[0])["address"] is None
+
+
+def test_a_claimed_name_is_only_its_ports_binding() -> None:
+    store, client, binder, _, ports = world()
+    boot(store, ports[0])
+    binder.step()
+    address = bound(client, ports[0])["address"]
+    public = client.get("/v2.0/networks", params={"name": "public"}).body["networks"][0]
+    # someone else's floating IP with the same name, and one naming the zone's server
+    for name in ("vm0", "ns1"):
+        r = client.post("/v2.0/floatingips", {"floatingip": {
+            "floating_network_id": public["id"], "dns_name": name,
+            "dns_domain": "cloud.example.", "project_id": "other"}})
+        assert r.status == 201, r.body
+    zone = PublicZone(store, "cloud.example", "203.0.113.1")
+    zone.refresh()
+    assert zone.what is not None and dict(zone.what.hosts) == {"vm0.cloud.example": (address,)}

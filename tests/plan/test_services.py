@@ -105,3 +105,14 @@ def test_the_metadata_of_the_local_ports_with_a_lease() -> None:
     assert zone == MetadataZone(service_netns(NET_A, "h1"), (PortMeta(
         "10.0.0.5", ports[0].id, "vm-1", ports[0].mac_address, "web.a.example", "10.0.0.0/24",
         "203.0.113.9"),))  # h2's port is answered on h2
+
+
+def test_metadata_tells_a_port_its_own_floating_ip_not_that_of_the_same_address_elsewhere() -> None:
+    networks, subnets, ports = world(vm(1, NET_A, "h1", (SUB_A, "10.0.0.5")),
+                                     vm(2, NET_B, "h1", (SUB_B, "10.0.0.5"), project=OTHER))
+    fip = FloatingIP(id="f1", floating_ip_address="203.0.113.9", port_id=ports[1].id,
+                     fixed_ip_address="10.0.0.5")
+    plan = plan_host(replace(view("h1", networks, ports), subnets=tuple(subnets),
+                             floating_ips=(fip,)))
+    public = {z.netns: [p.public_ipv4 for p in z.ports] for z in plan.metadata}
+    assert public == {service_netns(NET_A, "h1"): [""], service_netns(NET_B, "h1"): ["203.0.113.9"]}

@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 
 class Responder(Protocol):  # what DhcpServer needs of linux.dhcp_responder.Responder
+    def booted(self, ifname: str, mac: str) -> bool: ...
     def start(self) -> None: ...
     def stop(self) -> None: ...
     def attach(self, ifname: str) -> None: ...
@@ -91,7 +92,11 @@ class DhcpServer:
                 log.error("port %s: no DHCP: %s", port_id, why)
         self.problems = problems
         with self._lock:
+            newly = set(ports) - set(self._ports)
             self._configs, self._ports = configs, ports
+        for dev, mac in sorted(newly):  # named while running: it booted already
+            if self._on_boot is not None and self.responder.booted(dev, mac):
+                self._on_boot(ports[(dev, mac)], "request")
         self._taps.open({dev for dev, _ in configs})
 
 

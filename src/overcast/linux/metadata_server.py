@@ -11,6 +11,7 @@ import logging
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 from overcast.services import metadata
 
@@ -20,10 +21,30 @@ Lookup = Callable[[str], "metadata.MetaPort | None"]
 TIMEOUT = 5.0  # seconds a connection may take
 
 
+MAX_CONNECTIONS = 32  # at once; more are closed at accept (a VM must not hold the agent's threads)
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     lookup: Lookup
+    slots: threading.BoundedSemaphore  # this server's connections at once
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self.slots.acquire(blocking=False):
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except Exception:
+            self.slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -74,6 +95,7 @@ class MetadataServer:
             raise OSError(exc.errno, f"metadata on {self.address}:{self.port}: {exc.strerror}"
                           ) from None
         server.lookup = self._lookup
+        server.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
         self.port = server.server_address[1]
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.5},

@@ -101,6 +101,11 @@ class PacketTaps:
         (a vanished interface must be attached again once it is back)."""
         return self._attached
 
+    def booted(self, ifname: str, mac: str) -> bool:
+        """Whether ``mac`` booted on ``ifname`` (asked since it was opened, not
+        let go since): read from any thread (a set's membership)."""
+        return (ifname, mac.lower()) in self._seen
+
     def _frame(self, ifname: str, sock: socket.socket, data: bytes) -> None:
         raise NotImplementedError
 

@@ -110,7 +110,8 @@ def plan_services(leases: Iterable[Lease], ports: Iterable[Port], host: str,
     attachments: list[tuple[str, str, int]] = []
     zones: list[DnsZone] = []
     metadata: list[MetadataZone] = []
-    public = {f.fixed_ip_address: f.floating_ip_address for f in floating_ips
+    # by (port, address): two networks may use the same addresses
+    public = {(f.port_id, f.fixed_ip_address): f.floating_ip_address for f in floating_ips
               if f.port_id and f.fixed_ip_address}
     served = sorted({by_port[lease.port_id].network_id for lease in leases if lease.port_id in by_port})
     for net_id in served:
@@ -130,11 +131,11 @@ def plan_services(leases: Iterable[Lease], ports: Iterable[Port], host: str,
     return ServicePlan(tuple(records), tuple(attachments), tuple(zones), tuple(metadata))
 
 
-def _meta(lease: Lease, port: Port, public: Mapping[str, str]) -> PortMeta:
+def _meta(lease: Lease, port: Port, public: Mapping[tuple[str, str], str]) -> PortMeta:
     cidr = str(ipaddress.IPv4Interface(f"{lease.ip}/{lease.prefixlen}").network)
     fqdn = f"{lease.host_name}.{lease.domain}" if lease.domain else lease.host_name
     return PortMeta(lease.ip, port.id, port.device_id or port.id, lease.mac, fqdn, cidr,
-                    public.get(lease.ip, ""), port.public_hostname)
+                    public.get((port.id, lease.ip), ""), port.public_hostname)
 
 
 def _zone(ns: str, net: Network, ports: list[Port], networks: Mapping[str, Network],
