@@ -292,16 +292,15 @@ def show_public_binding(api: vm.Api, public: dict[str, Any], vms: list[dict[str,
     print(f"   the operator tags a public subnet 'public-pool': {POOL[0]}-{POOL[1]}, two addresses "
           "for floating IPs only")
     first, second, third = vms
-    for v in vms:
+    for v in vms:  # shut down, named, booted again (a running VM named is bound at once)
+        vm.stop(v["name"])
         api.call("PUT", f"/v2.0/ports/{v['port_id']}", {"port": {
             "overcast:public_hostname": public_name(v)}})
-    print(f"   ports named {', '.join(public_name(v) for v in vms)}; the VMs reboot")
+    print(f"   the VMs shut down; their ports are named {', '.join(public_name(v) for v in vms)}")
     for v in (first, second):
-        vm.stop(v["name"])
         vm.start(v["name"])
         address = _until(partial(resolved, v), f"{public_name(v)} does not resolve")[0]
-        print(f"   {v['name']} booted: from the internet, dig {public_name(v)} -> {address}")
-    vm.stop(third["name"])
+        print(f"   {v['name']} boots: from the internet, dig {public_name(v)} -> {address}")
     vm.start(third["name"])
     why = _until(lambda: _problem(api, third), f"{third['name']} was not told the pool is empty")
     print(f"   {third['name']} booted on its private address only; its port says: {why}")
