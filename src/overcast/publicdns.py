@@ -158,7 +158,7 @@ class Binder:
             if self._runs(port.id, boots.get(port.id), statuses.get(port.id), first):
                 if fip is None:
                     self._bind(port)
-                elif fip.dns_name != port.public_hostname.partition(".")[0]:
+                elif f"{fip.dns_name}.{fip.dns_domain.rstrip('.')}" != port.public_hostname:
                     self._unbind(port.id, fip.id, port.public_hostname)  # renamed: bound anew
                 elif had.get("floatingip_id") != fip.id:
                     self._adopt(port, fip)

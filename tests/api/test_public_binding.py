@@ -168,10 +168,12 @@ def test_a_claimed_name_is_only_its_ports_binding() -> None:
     binder.step()
     address = bound(client, ports[0])["address"]
     public = client.get("/v2.0/networks", params={"name": "public"}).body["networks"][0]
+    (usual,) = [s["id"] for s in client.get("/v2.0/subnets").body["subnets"]
+                if s["cidr"] == "203.0.113.0/24"]
     # someone else's floating IP with the same name, and one naming the zone's server
     for name in ("vm0", "ns1"):
         r = client.post("/v2.0/floatingips", {"floatingip": {
-            "floating_network_id": public["id"], "dns_name": name,
+            "floating_network_id": public["id"], "subnet_id": usual, "dns_name": name,
             "dns_domain": "cloud.example.", "project_id": "other"}})
         assert r.status == 201, r.body
     zone = PublicZone(store, "cloud.example", "203.0.113.1")
