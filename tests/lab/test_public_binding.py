@@ -43,8 +43,8 @@ def _make_tenant(lab: Lab) -> dict[str, Any]:
     names = {}
     for name, host in (("pa", "host1"), ("pb", "host2"), ("pc", "host3")):
         names[name] = f"{name}.{PUBLIC_ZONE}"
-        lab.vms[name] = vm.create(name, host, "net-pub", **{
-            "overcast:public_hostname": names[name]})
+        named: dict[str, Any] = {"overcast:public_hostname": names[name]}
+        lab.vms[name] = vm.create(name, host, "net-pub", **named)
         vm.stop(name)  # its release ends the binding its boot made (or tried to)
     return {"network": net, "names": names, "pool": pool}
 
