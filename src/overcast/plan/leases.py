@@ -10,7 +10,7 @@ restart and two ports never get the same address.  Pure data.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from overcast.model.types import Network, Port, Subnet
@@ -56,6 +56,16 @@ def host_name(port: Port, ip: str) -> str:
     return port.dns_name or "host-" + ip.replace(".", "-").replace(":", "-")
 
 
+def _served(ports: Iterable[Port], devices: Mapping[str, str],
+            networks: Mapping[str, Network]) -> Iterator[tuple[Port, str, Network]]:
+    """The local ports a DHCP server of this host answers: up, with their
+    device here (``devices``: port id -> tap) and their network planned."""
+    for port in ports:
+        dev, net = devices.get(port.id), networks.get(port.network_id)
+        if dev is not None and net is not None and port.admin_state_up:
+            yield port, dev, net
+
+
 def plan_leases(ports: Iterable[Port], devices: Mapping[str, str],
                 networks: Mapping[str, Network], subnets: Iterable[Subnet],
                 domain: str = DEFAULT_DOMAIN, resolver: str | None = None) -> tuple[Lease, ...]:
@@ -66,10 +76,7 @@ def plan_leases(ports: Iterable[Port], devices: Mapping[str, str],
     host's own, ``plan/services.py``; None: none)."""
     by_id = {s.id: s for s in subnets}
     out = []
-    for port in ports:
-        dev, net = devices.get(port.id), networks.get(port.network_id)
-        if dev is None or net is None or not port.admin_state_up:
-            continue
+    for port, dev, net in _served(ports, devices, networks):
         for fixed in port.fixed_ips:
             subnet = by_id.get(fixed.subnet_id)
             if subnet is not None and subnet.ip_version == 4 and subnet.enable_dhcp:
@@ -128,10 +135,7 @@ def plan_leases6(ports: Iterable[Port], devices: Mapping[str, str],
     have an address on an IPv6 subnet whose ``ipv6_address_mode`` is DHCPv6."""
     by_id = {s.id: s for s in subnets}
     out = []
-    for port in ports:
-        dev, net = devices.get(port.id), networks.get(port.network_id)
-        if dev is None or net is None or not port.admin_state_up:
-            continue
+    for port, dev, net in _served(ports, devices, networks):
         on = [(f, by_id[f.subnet_id]) for f in port.fixed_ips if f.subnet_id in by_id]
         dhcp6 = [(f, s) for f, s in on if s.ip_version == 6 and s.enable_dhcp
                  and s.ipv6_address_mode in DHCPV6_MODES]
