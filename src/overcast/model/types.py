@@ -279,6 +279,23 @@ class BandwidthLimitRule(Resource):
 
 
 @dataclass(frozen=True, slots=True)
+class DscpMarkingRule(Resource):
+    KIND: ClassVar[str] = "dscp_marking_rule"
+
+    policy_id: str = ""
+    dscp_mark: int = 0  # one of Neutron's valid DSCP marks (0, 8, 10, ..., 56)
+
+
+@dataclass(frozen=True, slots=True)
+class MinimumBandwidthRule(Resource):
+    KIND: ClassVar[str] = "minimum_bandwidth_rule"
+
+    policy_id: str = ""
+    min_kbps: int = 0
+    direction: str = "egress"  # egress | ingress
+
+
+@dataclass(frozen=True, slots=True)
 class Host(Resource):
     """A hypervisor (Neutron 'agent'): written by the agent itself."""
 

@@ -124,6 +124,56 @@ class Netns:
     nft: tuple[dict[str, Any], ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class TcQdisc:
+    """One qdisc of a device, as a tc dump gives it.  ``handle`` and
+    ``parent`` are 32-bit tc handles (major << 16 | minor; the root parent
+    is ``TC_H_ROOT``, the ingress qdisc's ``TC_H_INGRESS``).  ``default``:
+    an htb qdisc's default class minor (0 for other kinds)."""
+
+    dev: str
+    kind: str  # "htb", "ingress", "pfifo_fast", ...
+    handle: int
+    parent: int
+    default: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class TcClass:
+    """One htb class: ``rate`` and ``ceil`` in bytes per second, ``burst``
+    and ``cburst`` in bytes (converted back from the kernel's buffer times,
+    so within a few bytes of what was set)."""
+
+    dev: str
+    handle: int
+    parent: int
+    rate: int
+    ceil: int
+    burst: int
+    cburst: int
+
+
+@dataclass(frozen=True, slots=True)
+class TcFilter:
+    """One filter of a device: ``parent`` the qdisc it hangs on (the
+    ingress qdisc: ``TC_H_INGRESS_PARENT``), ``prio`` its priority, ``kind``
+    the classifier ("u32", ...); ``match_all``: a u32 filter whose only key
+    matches every packet; ``redirect``: the device a mirred egress redirect
+    action sends to ("" without one)."""
+
+    dev: str
+    parent: int
+    prio: int
+    kind: str
+    match_all: bool = False
+    redirect: str = ""
+
+
+TC_H_ROOT = 0xFFFFFFFF
+TC_H_INGRESS = 0xFFFFFFF1  # the ingress qdisc's parent
+TC_H_INGRESS_PARENT = 0xFFFF0000  # the ingress qdisc's handle: the parent of its filters
+
+
 class KernelRows(Protocol):
     """One consistent read of the kernel (the driver retries a read that a
     concurrent change tore)."""
@@ -143,6 +193,11 @@ class KernelRows(Protocol):
         rules chain by chain.  Only tables that are ours (owned name AND
         mark, :func:`overcast.plan.names.is_owned_table`) and their objects;
         see :func:`owned_nft_rows`."""
+        ...
+
+    def tc_rows(self, devices: Collection[str]) -> list[TcQdisc | TcClass | TcFilter]:
+        """The qdiscs, htb classes and filters of the named devices (those
+        that exist; the others are left out), in one read."""
         ...
 
     def netns_rows(self) -> list[Netns]:
@@ -266,6 +321,30 @@ class KernelIO(Protocol):
         """Delete the conntrack entries in ``netns`` whose original or reply
         direction goes to ``ip`` (a floating IP that left: no flow keeps
         its NAT)."""
+        ...
+
+    # --- traffic control (the qos subsystem) ---
+    def tc_qdisc(self, op: str, dev: str, kind: str, handle: int, parent: int,
+                 default: int = 0) -> None:
+        """``op`` "add" or "del" a qdisc: ``kind`` "htb" (``default``: its
+        default class minor) or "ingress" (``handle`` TC_H_INGRESS_PARENT,
+        ``parent`` TC_H_INGRESS).  Deleting a qdisc takes its classes and
+        filters along.  An "add" of a qdisc that exists with the same kind and
+        handle is not refused (a no-op)."""
+        ...
+
+    def tc_class(self, op: str, dev: str, handle: int, parent: int, rate: int = 0,
+                 burst: int = 0) -> None:
+        """``op`` "replace" (create or change in place, never re-creating the
+        qdisc: queued packets stay queued) or "del" an htb class with ``rate``
+        = ``ceil`` (bytes per second) and ``burst`` = ``cburst`` (bytes)."""
+        ...
+
+    def tc_redirect(self, op: str, dev: str, prio: int, target: str) -> None:
+        """``op`` "add" or "del" a u32 match-all filter of priority ``prio`` on
+        ``dev``'s ingress qdisc (which must exist) with a mirred egress redirect
+        action to ``target``: everything that ``dev`` receives leaves by
+        ``target``'s egress (an ifb device, whose root qdisc then shapes it)."""
         ...
 
     def nft(self, commands: list[dict[str, Any]]) -> None:
