@@ -294,7 +294,8 @@ def test_qos_policy_rules(client: Direct, net: dict[str, Any], subnet: dict[str,
     assert r.status == 201, r.body
     rule = r["bandwidth_limit_rule"]
     assert rule["max_kbps"] == 10000 and rule["direction"] == "egress"
-    assert_error(client.post(base, {"bandwidth_limit_rule": {"max_kbps": 5}}), 409, "egress")
+    assert_error(client.post(base, {"bandwidth_limit_rule": {"max_kbps": 5}}), 409,
+                 "bandwidth_limit", rule["id"], type="QoSRulesConflict")
     assert client.post(base, {"bandwidth_limit_rule": {"max_kbps": 5,
                                                        "direction": "ingress"}}).status == 201
     assert_error(client.post(base, {"bandwidth_limit_rule": {"max_kbps": -1,

@@ -1,6 +1,6 @@
 """Route handlers for the collections of ``registry`` and their members, for
-router interface and address group actions and for the bandwidth limit
-rules of a QoS policy.
+router interface and address group actions and for the rules of a QoS policy
+(every type of ``qos.RULE_KINDS``).
 
 Each takes the ``Call`` (who, what, the path's ids, the store) and returns the
 ``Response``; the work on the model runs in one read snapshot or one
@@ -22,7 +22,6 @@ from overcast.api.session import Call, Session
 from overcast.api.wire import Response, check_revision, unwrap
 from overcast.model.types import (
     AddressGroup,
-    BandwidthLimitRule,
     QosPolicy,
     Router,
     SecurityGroup,
@@ -183,62 +182,66 @@ def _address_action(call: Call, verb: str, action: AddressAction) -> Response:
     return Response(200, call.write(apply))
 
 
-# QoS bandwidth limit rules -------------------------------------------------------
-RULE = qos.RULE_SCHEMA
-
-
+# QoS rules (each type below its policy: bandwidth_limit_rules, dscp_marking_rules, ...) --
 def _policy(call: Call, repo: Repo) -> QosPolicy:
     return repo.must(QosPolicy, call.params["id"], qos.POLICY_SCHEMA.visible(call.ctx))
 
 
-def _rule(call: Call, repo: Repo, action: str | None = None,
-          body: dict[str, Any] | None = None) -> BandwidthLimitRule:
+def _rule(kind: qos.RuleKind, call: Call, repo: Repo, action: str | None = None,
+          body: dict[str, Any] | None = None) -> Any:
     """The rule of the path's policy; with ``action``, one the caller may change."""
     policy_id, rule_id = call.params["id"], call.params["rule_id"]
     _policy(call, repo)
-    rule = repo.get(BandwidthLimitRule, rule_id)
-    if rule is None or rule.policy_id != policy_id:  # one answer: no rule of this policy
+    rule = repo.get(kind.cls, rule_id)
+    if rule is None or getattr(rule, "policy_id", None) != policy_id:  # one answer: not here
         raise NotFound(f"QoS rule {rule_id} for policy {policy_id} could not be found.",
                        type="QosRuleNotFound")
     if action is not None:
-        policy.authorize(call.ctx, action, RULE.member,
-                         policy.target(RULE.member, rule, repo.get), body)
+        member = kind.schema.member
+        policy.authorize(call.ctx, action, member, policy.target(member, rule, repo.get), body)
     return rule
 
 
-def list_rules(call: Call) -> Response:
+def list_rules(kind: qos.RuleKind, call: Call) -> Response:
     repo = call.read()
     _policy(call, repo)
-    return Response(200, listing.page(call.ctx, call.req, RULE, repo,
+    return Response(200, listing.page(call.ctx, call.req, kind.schema, repo,
                                       ("policy_id", call.params["id"])))
 
 
-def create_rule(call: Call) -> Response:
-    item = call.member_body(RULE.member)
-    fields = RULE.parse(call.ctx, item, True)
+def create_rule(kind: qos.RuleKind, call: Call) -> Response:
+    schema = kind.schema
+    item = call.member_body(schema.member)
+    fields = schema.parse(call.ctx, item, True)
     fields.setdefault("id", call.session.seams.new_id())
 
     def apply(repo: Repo) -> dict[str, Any]:
         parent = _policy(call, repo)
         fields["policy_id"] = parent.id
-        policy.authorize(call.ctx, "create", RULE.member,
-                         policy.target(RULE.member, fields, repo.get), item)
-        return RULE.render(repo, qos.create_rule(repo, call.ctx, parent, fields))
-    return Response(201, {RULE.member: call.write(apply)})
+        policy.authorize(call.ctx, "create", schema.member,
+                         policy.target(schema.member, fields, repo.get), item)
+        return schema.render(repo, qos.create_rule(repo, call.ctx, kind, parent, fields))
+    return Response(201, {schema.member: call.write(apply)})
 
 
-def show_rule(call: Call) -> Response:
+def show_rule(kind: qos.RuleKind, call: Call) -> Response:
     repo = call.read()
-    return Response(200, {RULE.member: RULE.render(repo, _rule(call, repo))})
+    schema = kind.schema
+    q = query.parse(schema, [(k, v) for k, v in call.req.params if k == "fields"], set())
+    return Response(200, {schema.member: query.select(q, schema.render(repo,
+                                                                         _rule(kind, call, repo)))})
 
 
-def update_rule(call: Call) -> Response:
-    item = call.member_body(RULE.member)
-    fields = RULE.parse(call.ctx, item, False)
-    return Response(200, {RULE.member: call.write(lambda repo: RULE.render(
-        repo, qos.update_rule(repo, call.ctx, _rule(call, repo, "update", item), fields)))})
+def update_rule(kind: qos.RuleKind, call: Call) -> Response:
+    schema = kind.schema
+    item = call.member_body(schema.member)
+    fields = schema.parse(call.ctx, item, False)
+    return Response(200, {schema.member: call.write(lambda repo: schema.render(
+        repo, qos.update_rule(repo, call.ctx, kind, _rule(kind, call, repo, "update", item),
+                              fields)))})
 
 
-def delete_rule(call: Call) -> Response:
-    call.write(lambda repo: qos.delete_rule(repo, call.ctx, _rule(call, repo, "delete")))
+def delete_rule(kind: qos.RuleKind, call: Call) -> Response:
+    call.write(lambda repo: qos.delete_rule(repo, call.ctx, kind,
+                                            _rule(kind, call, repo, "delete")))
     return Response(204)

@@ -6,11 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from overcast.api import openapi
-from overcast.api.errors import NotFound
+from overcast.api.errors import Forbidden, NotFound
+from overcast.api.kinds import qos
 from overcast.api.registry import HANDLERS
 from overcast.api.resource import Schema
 from overcast.api.session import Call
 from overcast.api.wire import Response
+from overcast.model.types import Host
 
 UPDATED = "2026-11-01T00:00:00-00:00"
 EXTENSIONS = {
@@ -40,8 +42,10 @@ EXTENSIONS = {
     "port-security": "Port security",
     "project-id": "project_id alongside tenant_id",
     "provider": "Provider network attributes",
-    "qos": "Quality of service",
-    "qos-bw-limit-direction": "Direction of bandwidth limit rules",
+    "qos": "Quality of Service",
+    "qos-bw-limit-direction": "Direction for QoS bandwidth limit rule",
+    "qos-bw-minimum-ingress": "Ingress direction for QoS minimum bandwidth rule",
+    "qos-port-network-policy": "QoS port network policy ID",
     "qos-rule-type-details": "Details of QoS rule types",
     "revision-if-match": "If-Match on revision_number",
     "router": "Routers and floating IPs",
@@ -71,6 +75,8 @@ EXTRA_ATTRS = {
     "floatingip": {"port_forwardings", "port_details", "qos_policy_id"},
     "policy": {"rules"},
     "bandwidth_limit_rule": {"type", "qos_policy_id"},
+    "dscp_marking_rule": {"type", "qos_policy_id"},
+    "minimum_bandwidth_rule": {"type", "qos_policy_id"},
     "agent": {"alive", "topic", "availability_zone", "configurations"},
 }
 
@@ -89,6 +95,18 @@ NEUTRON = {
         "2013-03-17T12:00:00-00:00"),
     "security-groups-remote-address-group": (
         "Add new field of remote address group id in SG rules", "2020-08-25T10:00:00-00:00"),
+    "qos": ("The Quality of Service extension.", "2015-06-08T10:00:00-00:00"),
+    "qos-bw-limit-direction": (
+        "Allow to configure QoS bandwidth limit rule with specific direction: ingress or egress",
+        "2017-04-10T10:00:00-00:00"),
+    "qos-bw-minimum-ingress": (
+        "Allow to configure QoS minumum bandwidth rule with ingress direction.",  # sic
+        "2018-07-09T10:00:00-00:00"),
+    "qos-port-network-policy": ("Adds a the QoS network ID to the port definition",  # sic
+                                "2019-11-01T10:00:00-00:00"),
+    "qos-rule-type-details": (
+        "Expose details about QoS rule types supported by loaded backend drivers",
+        "2017-06-22T10:00:00-00:00"),
 }
 
 
@@ -96,14 +114,6 @@ def _extension(alias: str) -> dict[str, Any]:
     description, updated = NEUTRON.get(alias, (EXTENSIONS[alias], UPDATED))
     return {"alias": alias, "name": EXTENSIONS[alias], "description": description,
             "updated": updated, "links": []}
-
-
-BANDWIDTH_LIMIT = {"type": "bandwidth_limit", "drivers": [
-    {"name": "overcast", "supported_parameters": [
-        {"parameter_name": "max_kbps", "parameter_type": "range",
-         "parameter_values": {"start": 0, "end": 2147483647}},
-        {"parameter_name": "direction", "parameter_type": "choices",
-         "parameter_values": ["ingress", "egress"]}]}]}
 
 
 # route handlers ------------------------------------------------------------------
@@ -133,12 +143,26 @@ def extension(call: Call) -> Response:
     return Response(200, {"extension": _extension(alias)})
 
 
+def _host_features(call: Call) -> list[dict[str, Any]]:
+    return [h.features for h in call.read().peek_all(Host)]
+
+
 def rule_types(call: Call) -> Response:
-    return Response(200, {"rule_types": [{"type": "bandwidth_limit"}]})
+    """The types every registered host can realize (Neutron: those all its
+    drivers support)."""
+    return Response(200, {"rule_types": [{"type": t} for t in
+                                         qos.supported_types(_host_features(call))]})
 
 
-def bandwidth_limit_rule_type(call: Call) -> Response:
-    return Response(200, {"rule_type": BANDWIDTH_LIMIT})
+def rule_type(call: Call) -> Response:
+    """One type's details, for an admin only (as Neutron's, which keeps the
+    cloud's back ends from its projects); no drivers while a host lacks it."""
+    name = call.params["type"]
+    if name not in qos.RULE_TYPES:
+        raise NotFound(f"QoS rule type {name} could not be found.", type="QosRuleTypeNotFound")
+    if not call.ctx.is_admin:
+        raise Forbidden("rule:get_rule_type is disallowed by policy (allowed: admin)")
+    return Response(200, {"rule_type": qos.rule_type_details(name, _host_features(call))})
 
 
 def openapi_document(call: Call) -> Response:

@@ -3,8 +3,9 @@ that parse requests, so the two cannot drift apart.
 
 Besides each kind's collection and members it lists the paths below one object
 that ``routes.ROUTES`` serves: tags (every kind whose handlers have
-``tags``), port bindings, router interface actions, QoS bandwidth limit
-rules (from ``qos.RULE_KIND``'s attributes) and address group actions.
+``tags``), port bindings, router interface actions, the rules of a QoS
+policy (each type of ``qos.RULE_KINDS``, from its attributes) and address
+group actions.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ def _schema(attr: Attr) -> dict[str, Any]:
         return {"type": "boolean"}
     name = attr.name
     if name in ("mtu", "revision_number", "ip_version", "max_kbps", "max_burst_kbps",
-                "port_range_min", "port_range_max", "provider:segmentation_id"):
+                "min_kbps", "dscp_mark", "port_range_min", "port_range_max",
+                "provider:segmentation_id"):
         return {"type": "integer", "nullable": name in NULLABLE}
     if name == "tags":
         return {"type": "array", "items": _TAG}
@@ -150,8 +152,11 @@ def _router_paths(schema: Schema) -> dict[str, Any]:
 
 
 def _rule_paths(policy: Schema) -> dict[str, Any]:
-    """The bandwidth limit rules below a QoS policy, from the rule kind's attributes."""
-    return _paths_for(qos.RULE_SCHEMA, True, True, True, member_id="rule_id")
+    """The rules of each type below a QoS policy, from their attributes."""
+    out: dict[str, Any] = {}
+    for kind in qos.RULE_KINDS:
+        out.update(_paths_for(kind.schema, True, True, True, member_id="rule_id"))
+    return out
 
 
 def _address_paths(schema: Schema) -> dict[str, Any]:

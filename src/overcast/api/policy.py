@@ -118,6 +118,13 @@ def _creates(member: str) -> dict[str, Rule]:
             f"create_{member}:tenant_id": OWN_PROJECT, **_writes(member, ANY, *_COMMON)}
 
 
+def _rule_rules(member: str, *names: str) -> dict[str, Rule]:
+    """A QoS rule type: the operator's to write, seen by whoever sees its policy."""
+    return {f"create_{member}": ADMIN, f"get_{member}": OWNER | PARENT_OWNER | SHARED,
+            f"update_{member}": ADMIN, f"delete_{member}": ADMIN, **_creates(member),
+            **_writes(member, ADMIN, *names)}
+
+
 RULES: dict[str, Rule] = {
     # networks: anyone makes one; sharing, external and provider details are the operator's
     "create_network": ANY,
@@ -215,12 +222,9 @@ RULES: dict[str, Rule] = {
     "delete_policy": ADMIN,
     **_creates("policy"),
     **_writes("policy", ADMIN, "shared", "is_default"),
-    "create_bandwidth_limit_rule": ADMIN,
-    "get_bandwidth_limit_rule": OWNER | PARENT_OWNER | SHARED,
-    "update_bandwidth_limit_rule": ADMIN,
-    "delete_bandwidth_limit_rule": ADMIN,
-    **_creates("bandwidth_limit_rule"),
-    **_writes("bandwidth_limit_rule", ADMIN, "max_kbps", "max_burst_kbps", "direction"),
+    **_rule_rules("bandwidth_limit_rule", "max_kbps", "max_burst_kbps", "direction"),
+    **_rule_rules("dscp_marking_rule", "dscp_mark"),
+    **_rule_rules("minimum_bandwidth_rule", "min_kbps", "direction"),
     # agents (hosts) are the operator's
     "get_agent": ADMIN,
     "update_agent": ADMIN,
@@ -235,6 +239,8 @@ PARENTS: dict[str, tuple[str, type[Resource]]] = {
     "port": ("network_id", Network),
     "security_group_rule": ("security_group_id", SecurityGroup),
     "bandwidth_limit_rule": ("policy_id", QosPolicy),
+    "dscp_marking_rule": ("policy_id", QosPolicy),
+    "minimum_bandwidth_rule": ("policy_id", QosPolicy),
 }
 PARENT_MEMBERS: dict[type[Resource], str] = {Network: "network", SecurityGroup: "security_group",
                                              QosPolicy: "policy"}

@@ -3,7 +3,7 @@ handler, with what the HTTP edge and the router need to know about each.
 
 ``ROUTES`` is built from ``registry`` (each collection, its members and their
 tags) plus the paths below one object (port bindings, router interface
-actions, QoS bandwidth limit rules, address group actions) and the documents about the API.  A path
+actions, the rules of QoS policies, address group actions) and the documents about the API.  A path
 that matches some route but not with this method is 405, except below a
 document (404, as nothing is there); a path no route matches is 404.
 """
@@ -18,7 +18,7 @@ from functools import partial
 from overcast.api import bindings, handlers, meta, tags
 from overcast.api import convert as cv
 from overcast.api.errors import MethodNotAllowed, NotFound
-from overcast.api.kinds import address_group
+from overcast.api.kinds import address_group, qos
 from overcast.api.registry import HANDLERS, Handlers
 from overcast.api.session import Call
 from overcast.api.wire import Response
@@ -125,8 +125,7 @@ def _documents() -> list[Route]:
         Route("GET", "/v2.0/extensions", meta.extensions, slow=True, document=True),
         Route("GET", "/v2.0/extensions/{alias*}", meta.extension, document=True),
         Route("GET", "/v2.0/qos/rule-types", meta.rule_types, document=True),
-        Route("GET", "/v2.0/qos/rule-types/bandwidth_limit", meta.bandwidth_limit_rule_type,
-              document=True),
+        Route("GET", "/v2.0/qos/rule-types/{type}", meta.rule_type, document=True),
     ]
 
 
@@ -152,8 +151,7 @@ def _collection(h: Handlers) -> list[Route]:
 
 
 def _below_one_object() -> list[Route]:
-    port, rtr, rules = ("/v2.0/ports/{id}", "/v2.0/routers/{id}",
-                        "/v2.0/qos/policies/{id}/bandwidth_limit_rules")
+    port, rtr = "/v2.0/ports/{id}", "/v2.0/routers/{id}"
     group = address_group.SCHEMA.path + "/{id}"
     return [
         Route("GET", port + "/bindings", bindings.handle_list),
@@ -165,13 +163,21 @@ def _below_one_object() -> list[Route]:
         Route("*", port + "/bindings/{rest*}", bindings.handle_other),
         Route("PUT", rtr + "/add_router_interface", handlers.add_router_interface),
         Route("PUT", rtr + "/remove_router_interface", handlers.remove_router_interface),
-        Route("GET", rules, handlers.list_rules),
-        Route("POST", rules, handlers.create_rule),
-        Route("GET", rules + "/{rule_id}", handlers.show_rule),
-        Route("PUT", rules + "/{rule_id}", handlers.update_rule),
-        Route("DELETE", rules + "/{rule_id}", handlers.delete_rule),
         Route("PUT", group + "/add_addresses", handlers.add_addresses),
         Route("PUT", group + "/remove_addresses", handlers.remove_addresses),
+        *(r for kind in qos.RULE_KINDS for r in _rules(kind)),
+    ]
+
+
+def _rules(kind: qos.RuleKind) -> list[Route]:
+    """The rules of one type below a QoS policy."""
+    rules = kind.schema.path.replace("{parent_id}", "{id}")
+    return [
+        Route("GET", rules, partial(handlers.list_rules, kind)),
+        Route("POST", rules, partial(handlers.create_rule, kind)),
+        Route("GET", rules + "/{rule_id}", partial(handlers.show_rule, kind)),
+        Route("PUT", rules + "/{rule_id}", partial(handlers.update_rule, kind)),
+        Route("DELETE", rules + "/{rule_id}", partial(handlers.delete_rule, kind)),
     ]
 
 

@@ -186,12 +186,18 @@ def _render_extra(repo: Repo, port: Port, out: dict[str, Any]) -> None:
     out["dns_domain"] = ""
     out["extra_dhcp_opts"] = [{"opt_name": o.opt_name, "opt_value": o.opt_value,
                                "ip_version": o.ip_version} for o in port.extra_dhcp_opts]
-    out["qos_network_policy_id"] = None
+    out["qos_network_policy_id"] = _network_policy(repo, port)
     out["propagate_uplink_status"] = False
     out["resource_request"] = None
     out["data_plane_status"] = None
     out["overcast:firewall"] = _enforced(status)
     out["overcast:public_binding"] = _public_binding(repo, port)
+
+
+def _network_policy(repo: Repo, port: Port) -> str | None:
+    """Neutron's qos-port-network-policy: the QoS policy of the port's network."""
+    net = repo.get(Network, port.network_id)
+    return net.qos_policy_id if net is not None else None
 
 
 def _public_binding(repo: Repo, port: Port) -> dict[str, Any] | None:
