@@ -35,8 +35,9 @@ from overcast.linux.netns import RouterNamespaces, add_veth
 from overcast.linux.nft import LIBRARY, ListedTable, Nftables, NftError, marked_tables
 from overcast.linux.nft_view import NftView, ReadProbe
 from overcast.linux.nftgen import LazyGeneration
-from overcast.linux.rtnl import DumpInterrupted, RtnlReader
-from overcast.linux.rtnl_write import Request, RtnlWriter, fdb_request, link_set_request
+from overcast.linux.rtnl import DumpInterrupted
+from overcast.linux.rtnl_write import Refusal, Request, RtnlWriter, fdb_request, link_set_request
+from overcast.linux.tc import TcReader, TcRow, class_request, qdisc_request, redirect_request
 from overcast.plan import diff as steps
 from overcast.plan.firewall_admits import Flow
 from overcast.plan.names import NFT_TABLE_PREFIX
@@ -49,6 +50,7 @@ from overcast.plan.raw import (
     LinkExists,
     Netns,
     NsRule,
+    TcQdisc,
     owned_nft_rows,
 )
 from overcast.plan.state import ApplyError, Change, KernelState
@@ -83,7 +85,7 @@ class NetlinkKernel:
         # A missing namespace fails here (never created); a failure closes
         # the sockets already made.
         with entered_netns(netns), ExitStack() as made:
-            self._rtnl = RtnlReader()
+            self._rtnl = TcReader()
             made.callback(self._rtnl.close)
             self._writer = RtnlWriter()
             made.callback(self._writer.close)
@@ -139,7 +141,7 @@ class NetlinkKernel:
         def read() -> KernelState:
             rows = _Rows(self._rtnl.links(), self._rtnl.fdb, self.nft_view,
                          frozenset(self._view.records) if self._view is not None else frozenset(),
-                         self._routers.rows)
+                         self._routers.rows, self._rtnl.tc_rows)
             state = steps.observe(rows, self._kept)
             self._observed = {ln.name: ln.index for ln in rows.link_rows()}
             return state
@@ -153,7 +155,7 @@ class NetlinkKernel:
         self._observed = None
         return _retried(lambda: steps.observe(
             _Rows([_link(m) for m in self._ipr.get_links()], self._fdb_pyroute2, self.nft_view,
-                  netns=self._routers.rows),
+                  netns=self._routers.rows, tc=self._rtnl.tc_rows),
             self._subsystems))
 
     def _keeping(self, sub: Subsystem) -> Subsystem:
@@ -293,6 +295,53 @@ class NetlinkKernel:
         """Set before the device goes up (the sysctl is not a netlink request)."""
         with entered_netns(self._netns):
             disable_ipv6(name)
+
+    # --- traffic control (linux/tc.py) ---------------------------------------------
+    def tc_rows(self, devices: Collection[str]) -> list[TcRow]:
+        """``KernelRows.tc_rows`` outside an observe (with a links dump of its own)."""
+        return _retried(lambda: self._rtnl.tc_rows(devices, self._rtnl.links()))
+
+    def tc_qdisc(self, op: str, dev: str, kind: str, handle: int, parent: int,
+                 default: int = 0) -> None:
+        """An add refused only because the same kind and handle is there
+        (EEXIST) is done."""
+        index = self._tc_index(dev)
+        refusal = self._tc(qdisc_request(op, index, kind, handle, parent, default))
+        if refusal is None:
+            return
+        if op == "add" and refusal.code == EEXIST:
+            held = _retried(lambda: self._rtnl.qdiscs({index: dev}))
+            if any(q == TcQdisc(dev, kind, handle, parent, q.default) for _, q in held):
+                return
+        raise KernelRefusal(f"tc qdisc {op} {kind} {handle:#x} parent {parent:#x} dev {dev}: "
+                            f"{refusal.describe()}")
+
+    def tc_class(self, op: str, dev: str, handle: int, parent: int, rate: int = 0,
+                 burst: int = 0) -> None:
+        refusal = self._tc(class_request(op, self._tc_index(dev), handle, parent, rate, burst))
+        if refusal is not None:
+            raise KernelRefusal(f"tc class {op} htb {handle:#x} parent {parent:#x} dev {dev}: "
+                                f"{refusal.describe()}")
+
+    def tc_redirect(self, op: str, dev: str, prio: int, target: str) -> None:
+        index = self._tc_index(dev)
+        to = self._tc_index(target) if op == "add" else 0
+        refusal = self._tc(redirect_request(op, index, prio, to))
+        if refusal is not None:
+            raise KernelRefusal(f"tc filter {op} dev {dev} prio {prio} redirect to {target}: "
+                                f"{refusal.describe()}")
+
+    def _tc(self, request: Request) -> Refusal | None:
+        """Send one tc request at once (after the queue): None or its refusal."""
+        self._flushed()
+        (answer,) = self._writer.send([request])
+        return answer
+
+    def _tc_index(self, name: str) -> int:
+        try:
+            return self._index(name)
+        except LookupError as exc:
+            raise KernelRefusal(str(exc)) from None
 
     # --- router namespaces (linux/netns.py) ---------------------------------------
     def netns_rows(self) -> list[Netns]:
@@ -553,9 +602,12 @@ class _Rows:
 
     def __init__(self, links: list[Link], fdb: Callable[[Collection[int]], list[FdbRow]],
                  nft: Callable[[bool], NftView], held: frozenset[str] = frozenset(),
-                 netns: Callable[[], list[Netns]] = list) -> None:
+                 netns: Callable[[], list[Netns]] = list,
+                 tc: Callable[[Collection[str], list[Link]], list[TcRow]] | None = None) -> None:
         self._links = links
         self._netns = netns
+        self._tc = tc
+        self._tc_read: dict[frozenset[str], list[TcRow]] = {}  # devices -> what one dump read
         self._fdb = fdb
         self._nft = nft
         self._held = held  # subsystems whose records the view held when this read began
@@ -572,6 +624,15 @@ class _Rows:
         rows = self._nft_view(rows=True).rows
         assert rows is not None
         return rows
+
+    def tc_rows(self, devices: Collection[str]) -> list[TcRow]:
+        """Dumped on the first ask, with this read's links (the same devices)."""
+        if self._tc is None:
+            return []
+        key = frozenset(devices)
+        if key not in self._tc_read:
+            self._tc_read[key] = self._tc(key, self._links)
+        return self._tc_read[key]
 
     def netns_rows(self) -> list[Netns]:
         if self._spaces is None:
