@@ -58,7 +58,8 @@ class FakeNeutron:
         body = json.loads(request.content) if request.content else None
         path = request.url.path.removeprefix("/v2.0/")
         self.sent.append(Sent(request.method, "/v2.0/" + path, dict(request.url.params), body))
-        if "/bandwidth_limit_rules" in path:
+        if path.startswith("qos/policies/") and path.split("/")[3:4] and \
+                path.split("/")[3].endswith("_rules"):
             return self._rules(request.method, path, body)
         collection = next((c for c in sorted(COLLECTIONS, key=len, reverse=True)
                            if path == c or path.startswith(c + "/")), None)
@@ -94,25 +95,26 @@ class FakeNeutron:
         return httpx.Response(200, json={key: obj})
 
     def _rules(self, method: str, path: str, body: Any) -> httpx.Response:
-        parts = path.split("/")  # qos/policies/<id>/bandwidth_limit_rules[/<rule>]
+        parts = path.split("/")  # qos/policies/<id>/<type>_rules[/<rule>]
         policy = self.objects["qos/policies"].get(parts[2])
         if policy is None:
             return _error(404, "QosPolicyNotFound", f"QoS policy {parts[2]} could not be found.")
-        rules = policy.setdefault("_rules", {})
+        coll, member = parts[3], parts[3][:-1]
+        rules = policy.setdefault("_rules", {}).setdefault(coll, {})
         if method == "POST":
-            rule = {"id": str(uuid.uuid4()), **body["bandwidth_limit_rule"]}
+            rule = {"id": str(uuid.uuid4()), **body[member]}
             rules[rule["id"]] = rule
-            return httpx.Response(201, json={"bandwidth_limit_rule": rule})
+            return httpx.Response(201, json={member: rule})
         if len(parts) == 4:
-            return httpx.Response(200, json={"bandwidth_limit_rules": list(rules.values())})
+            return httpx.Response(200, json={coll: list(rules.values())})
         if parts[4] not in rules:
             return _error(404, "QosRuleNotFound", f"QoS rule {parts[4]} could not be found.")
         if method == "DELETE":
             del rules[parts[4]]
             return httpx.Response(204)
         if method == "PUT":
-            rules[parts[4]].update(body["bandwidth_limit_rule"])
-        return httpx.Response(200, json={"bandwidth_limit_rule": rules[parts[4]]})
+            rules[parts[4]].update(body[member])
+        return httpx.Response(200, json={member: rules[parts[4]]})
 
 
 def _matches(obj: dict[str, Any], params: dict[str, str]) -> bool:

@@ -1,5 +1,6 @@
 """``overcast network qos policy create|list|show|set|delete`` and
-``overcast network qos rule create|list|show|delete`` (bandwidth limits)."""
+``overcast network qos rule create|list|show|set|delete`` (bandwidth limits,
+DSCP marking, minimum bandwidth: ``openstack network qos rule``'s options)."""
 
 from __future__ import annotations
 
@@ -43,10 +44,24 @@ RULE_COLUMNS = (
     Column("Type", "type"),
     Column("Max Kbps", "max_kbps"),
     Column("Max Burst Kbits", "max_burst_kbps"),
+    Column("Min Kbps", "min_kbps"),
+    Column("DSCP mark", "dscp_mark"),
     Column("Direction", "direction"),
 )
 # --type value -> API rule type (path segment is "<type>_rules", body key "<type>_rule")
-RULE_TYPES = {"bandwidth-limit": "bandwidth_limit"}
+RULE_TYPES = {"bandwidth-limit": "bandwidth_limit", "dscp-marking": "dscp_marking",
+              "minimum-bandwidth": "minimum_bandwidth"}
+# each type's options (argparse dest -> API attribute) and those a create needs
+RULE_FIELDS = {
+    "bandwidth_limit": {"max_kbps": "max_kbps", "max_burst": "max_burst_kbps",
+                        "direction": "direction"},
+    "dscp_marking": {"dscp_mark": "dscp_mark"},
+    "minimum_bandwidth": {"min_kbps": "min_kbps", "direction": "direction"},
+}
+REQUIRED = {"bandwidth_limit": ("max_kbps",), "dscp_marking": ("dscp_mark",),
+            "minimum_bandwidth": ("min_kbps",)}
+OPTION = {"max_kbps": "--max-kbps", "max_burst": "--max-burst-kbits", "dscp_mark": "--dscp-mark",
+          "min_kbps": "--min-kbps", "direction": "--ingress/--egress"}
 POLICY_FIELDS = {
     "name": "name",
     "description": "description",
@@ -67,23 +82,44 @@ def _with_context(rule: dict[str, Any], policy_id: str, rule_type: str) -> dict[
     return {"qos_policy_id": policy_id, "type": rule_type, **rule}
 
 
-RULE_FIELDS = {"max_kbps": "max_kbps", "max_burst": "max_burst_kbps", "direction": "direction"}
+def _rule_body(args: argparse.Namespace, rule_type: str, creating: bool) -> Body:
+    """The options of ``rule_type`` that were given; any other rule option is
+    an error (as ``openstack network qos rule`` says), and so is a missing one
+    a create needs."""
+    fields = RULE_FIELDS[rule_type]
+    given = [d for d in OPTION if getattr(args, d, None) is not None]
+    unexpected = [OPTION[d] for d in given if d not in fields]
+    if unexpected:
+        raise CliError(f"{', '.join(unexpected)} not valid for a {_type_word(rule_type)} rule")
+    missing = [OPTION[d] for d in REQUIRED[rule_type] if creating and d not in given]
+    if missing:
+        raise CliError(f"a {_type_word(rule_type)} rule needs {', '.join(missing)}")
+    return copy_given(args, {}, fields)
+
+
+def _type_word(rule_type: str) -> str:
+    return rule_type.replace("_", "-")
 
 
 def _create_rule(client: Client, args: argparse.Namespace) -> Result:
-    policy_id = POLICY.find_id(client, args.policy)
     rule_type = RULE_TYPES[args.type]
-    body = copy_given(args, {}, RULE_FIELDS)
+    body = _rule_body(args, rule_type, creating=True)
+    policy_id = POLICY.find_id(client, args.policy)
     created = client.post(_rules_path(policy_id, rule_type), {f"{rule_type}_rule": body})
     return Record(_with_context(created.get(f"{rule_type}_rule") or {}, policy_id, rule_type))
 
 
 def _list_rules(client: Client, args: argparse.Namespace) -> Result:
-    policy_id = POLICY.find_id(client, args.policy)
+    policy = POLICY.find(client, args.policy)
+    rules = policy.get("rules")
+    if isinstance(rules, list):  # the policy lists its rules of every type, with their type
+        rows = [_with_context(r, str(policy["id"]), str(r.get("type", ""))) for r in rules]
+        return Listing(RULE_COLUMNS, rows)
     rows = []
     for rule_type in RULE_TYPES.values():
-        data = client.get(_rules_path(policy_id, rule_type))
-        rows += [_with_context(r, policy_id, rule_type) for r in data.get(f"{rule_type}_rules", [])]
+        data = client.get(_rules_path(str(policy["id"]), rule_type))
+        rows += [_with_context(r, str(policy["id"]), rule_type)
+                 for r in data.get(f"{rule_type}_rules", [])]
     return Listing(RULE_COLUMNS, rows)
 
 
@@ -114,18 +150,24 @@ def _delete_rule(client: Client, args: argparse.Namespace) -> Result:
 def _set_rule(client: Client, args: argparse.Namespace) -> Result:
     policy_id = POLICY.find_id(client, args.policy)
     rule_type, rule = _find_rule(client, policy_id, args.rule)
-    body = copy_given(args, {}, RULE_FIELDS)
+    body = _rule_body(args, rule_type, creating=False)
     if body:
         client.put(f"{_rules_path(policy_id, rule_type)}/{rule['id']}", {f"{rule_type}_rule": body})
     return None
 
 
 def _rule_options(parser: argparse.ArgumentParser, creating: bool) -> None:
-    parser.add_argument("--max-kbps", type=int, required=creating, help="rate limit in kbit/s")
+    parser.add_argument("--max-kbps", type=int, help="bandwidth-limit: rate limit in kbit/s")
     parser.add_argument("--max-burst-kbits", dest="max_burst", type=int,
-                        help="burst size in kbit")
+                        help="bandwidth-limit: burst size in kbit")
+    parser.add_argument("--dscp-mark", type=int,
+                        help="dscp-marking: DSCP mark (0, or an even number from 8 to 56 "
+                             "but 42, 44, 50, 52 and 54)")
+    parser.add_argument("--min-kbps", type=int,
+                        help="minimum-bandwidth: guaranteed bandwidth in kbit/s")
     flags(parser, "direction", {"--egress": "egress", "--ingress": "ingress"},
-          "direction, as seen from the VM" + (" (default: egress)" if creating else ""))
+          "bandwidth-limit, minimum-bandwidth: direction, as seen from the VM"
+          + (" (default: egress)" if creating else ""))
 
 
 def _register_rules(sub: Subparsers) -> None:
@@ -145,7 +187,7 @@ def _register_rules(sub: Subparsers) -> None:
 
 
 def register(network: Subparsers) -> None:
-    qos = group(network, "qos", "manage QoS policies and their bandwidth-limit rules")
+    qos = group(network, "qos", "manage QoS policies and their rules")
     sub = group(qos, "policy", "manage QoS policies (sets of rules attached to ports)")
     create = add_create(sub, POLICY, _policy_body)
     create.add_argument("name", metavar="NAME", help="name of the new policy")
@@ -158,4 +200,5 @@ def register(network: Subparsers) -> None:
     setter.add_argument("--description")
     toggle(setter, "share", "--share", "--no-share", "shared between projects")
     toggle(setter, "default", "--default", "--no-default", "project default policy")
-    _register_rules(group(qos, "rule", "manage the bandwidth-limit rules of a QoS policy"))
+    _register_rules(group(qos, "rule", "manage the rules of a QoS policy (bandwidth-limit, "
+                                       "dscp-marking, minimum-bandwidth)"))
