@@ -6,8 +6,11 @@ read (:class:`overcast.plan.raw.KernelRows`) and write
 kernel's own side effects: names are unique, one VXLAN device per VNI and
 port, a new device is down with IPv6 and (bridges) multicast snooping on,
 deleting a device drops its FDB rows and detaches its ports, a device that
-does not exist cannot be attached; and an nftables ruleset
-(:class:`overcast.linux.fake_nft.FakeNft`).
+does not exist cannot be attached; an nftables ruleset
+(:class:`overcast.linux.fake_nft.FakeNft`); and traffic control as the
+qos subsystem uses it (``tc_*``): deleting a qdisc takes its classes and
+filters along, deleting a device its qdiscs, and a redirect to it loses its
+target.
 ``observe`` and ``apply`` are the same
 subsystem code the driver runs (:mod:`overcast.plan.diff`), so what the
 non-root tests check is what runs on a host.
@@ -27,12 +30,18 @@ from overcast.plan.firewall_admits import Flow
 from overcast.plan.raw import (
     EEXIST,
     NTF_SELF,
+    TC_H_INGRESS,
+    TC_H_INGRESS_PARENT,
+    TC_H_ROOT,
     FdbRow,
     KernelRefusal,
     Link,
     LinkExists,
     Netns,
     NsRule,
+    TcClass,
+    TcFilter,
+    TcQdisc,
     owned_nft_rows,
 )
 from overcast.plan.state import ApplyError, Change, KernelState
@@ -75,6 +84,9 @@ class FakeKernel:
         self.nftables = FakeNft()
         self.conntrack = FakeConntrack()
         self.namespaces = FakeNamespaces()  # the router namespaces
+        self.qdiscs: dict[tuple[str, int], TcQdisc] = {}  # (dev, parent) -> its qdisc
+        self.tc_classes: dict[tuple[str, int], TcClass] = {}  # (dev, handle) -> htb class
+        self.tc_filters: dict[tuple[str, int], TcFilter] = {}  # (dev, prio): on its ingress
         self.subsystems = subsystems
         self._next_index = 1
 
@@ -111,6 +123,17 @@ class FakeKernel:
 
     def netns_rows(self) -> list[Netns]:
         return [space.row() for _, space in sorted(self.namespaces.spaces.items())]
+
+    def tc_rows(self, devices: Collection[str]) -> list[TcQdisc | TcClass | TcFilter]:
+        """As the driver reads them: per device its qdiscs (not the kernel's
+        default ones, which have handle 0 and are not modelled), classes, filters."""
+        rows: list[TcQdisc | TcClass | TcFilter] = []
+        for dev in dict.fromkeys(devices):
+            if dev in self.links:
+                rows += [q for (d, _), q in sorted(self.qdiscs.items()) if d == dev]
+                rows += [c for (d, _), c in sorted(self.tc_classes.items()) if d == dev]
+                rows += [f for (d, _), f in sorted(self.tc_filters.items()) if d == dev]
+        return rows
 
     # --- KernelIO -----------------------------------------------------------------
     def link_add(self, name: str, kind: str, mtu: int, info: dict[str, int | str]) -> None:
@@ -176,6 +199,76 @@ class FakeKernel:
     def nft(self, commands: list[dict[str, Any]]) -> None:
         self.nftables.batch(commands)
 
+    def tc_qdisc(self, op: str, dev: str, kind: str, handle: int, parent: int,
+                 default: int = 0) -> None:
+        self._link(dev)
+        held = self.qdiscs.get((dev, parent))
+        if op == "del":
+            if held is None or (held.kind, held.handle) != (kind, handle):
+                raise FakeKernelError(f"tc qdisc del {kind} {handle:#x} dev {dev}: no such qdisc")
+            self._tc_drop(held)
+            return
+        if parent not in (TC_H_ROOT, TC_H_INGRESS) or (kind == "ingress") != (parent == TC_H_INGRESS):
+            raise FakeKernelError(f"tc qdisc add {kind} parent {parent:#x} dev {dev}: the fake "
+                                  "holds an ingress qdisc at ingress and others at the root only")
+        if kind == "ingress":
+            handle = TC_H_INGRESS_PARENT  # the kernel's handle of every ingress qdisc
+        elif not handle or handle & 0xFFFF:
+            raise FakeKernelError(f"tc qdisc add {kind} {handle:#x} dev {dev}: invalid handle")
+        if held is not None:
+            if (held.kind, held.handle) == (kind, handle):
+                return
+            raise FakeKernelError(f"tc qdisc add {kind} {handle:#x} dev {dev}: {held.kind} "
+                                  f"{held.handle:#x} is there (NLM_F_REPLACE needed to override)")
+        if any(q.handle == handle for (d, _), q in self.qdiscs.items() if d == dev):
+            raise FakeKernelError(f"tc qdisc add {kind} {handle:#x} dev {dev}: handle in use")
+        self.qdiscs[(dev, parent)] = TcQdisc(dev, kind, handle, parent,
+                                             default if kind == "htb" else 0)
+
+    def tc_class(self, op: str, dev: str, handle: int, parent: int, rate: int = 0,
+                 burst: int = 0) -> None:
+        """A replace keeps an existing class's parent (as htb does); a new
+        class whose parent class is missing goes to the top of its qdisc."""
+        self._link(dev)
+        held = self.tc_classes.get((dev, handle))
+        if op == "del":
+            if held is None:
+                raise FakeKernelError(f"tc class del {handle:#x} dev {dev}: no such class")
+            if any(c.parent == handle for (d, _), c in self.tc_classes.items() if d == dev):
+                raise FakeKernelError(f"tc class del {handle:#x} dev {dev}: HTB class in use")
+            del self.tc_classes[(dev, handle)]
+            return
+        major = handle & 0xFFFF0000
+        if not any(q.handle == major and q.kind == "htb" for (d, _), q in self.qdiscs.items()
+                   if d == dev):
+            raise FakeKernelError(f"tc class replace {handle:#x} dev {dev}: no htb qdisc "
+                                  f"{major:#x}")
+        if not handle & 0xFFFF or rate <= 0 or (parent != TC_H_ROOT
+                                                and parent & 0xFFFF0000 != major):
+            raise FakeKernelError(f"tc class replace {handle:#x} parent {parent:#x} rate {rate} "
+                                  f"dev {dev}: invalid argument")
+        if held is not None:
+            parent = held.parent
+        elif (dev, parent) not in self.tc_classes:
+            parent = major
+        self.tc_classes[(dev, handle)] = TcClass(dev, handle, parent, rate, rate, burst, burst)
+
+    def tc_redirect(self, op: str, dev: str, prio: int, target: str) -> None:
+        self._link(dev)
+        held = self.tc_filters.get((dev, prio))
+        if op == "del":
+            if held is None or held.kind != "u32":
+                raise FakeKernelError(f"tc filter del dev {dev} prio {prio}: no such filter")
+            del self.tc_filters[(dev, prio)]
+            return
+        if self.qdiscs.get((dev, TC_H_INGRESS)) is None:
+            raise FakeKernelError(f"tc filter add dev {dev} parent ffff: : no ingress qdisc")
+        self._link(target)
+        if held is not None:
+            raise FakeKernelError(f"tc filter add dev {dev} prio {prio}: filter exists")
+        self.tc_filters[(dev, prio)] = TcFilter(dev, TC_H_INGRESS_PARENT, prio, "u32", True,
+                                                target)
+
     def netns_add(self, name: str, mark: str) -> None:
         self.namespaces.add(name, mark)
 
@@ -234,9 +327,22 @@ class FakeKernel:
         del self.links[name]
         self.namespaces.host_side_gone(name)
         self.fdb = {e for e in self.fdb if e.dev != name}
+        for (dev, _), qdisc in list(self.qdiscs.items()):
+            if dev == name:
+                self._tc_drop(qdisc)
+        self.tc_filters = {key: f if f.redirect != name else replace(f, redirect="")
+                           for key, f in self.tc_filters.items()}
         for other in list(self.links.values()):
             if other.master == name:
                 self.links[other.name] = replace(other, master="")
+
+    def _tc_drop(self, qdisc: TcQdisc) -> None:
+        """Delete ``qdisc`` with its classes (htb) or filters (ingress)."""
+        del self.qdiscs[(qdisc.dev, qdisc.parent)]
+        if qdisc.kind == "ingress":
+            self.tc_filters = {k: f for k, f in self.tc_filters.items() if f.dev != qdisc.dev}
+        self.tc_classes = {k: c for k, c in self.tc_classes.items()
+                           if c.dev != qdisc.dev or c.handle & 0xFFFF0000 != qdisc.handle}
 
     def _vni_taken(self, vx: FakeLink) -> bool:
         return any(ln.kind == "vxlan" and (ln.vni, ln.port) == (vx.vni, vx.port)
