@@ -120,6 +120,15 @@ def firewall_blocked(features: dict[str, Any]) -> str:
         if missing else ""
 
 
+def qos_features(features: dict[str, Any]) -> frozenset[str] | None:
+    """The features QoS may use (the probe's available ones); None when the
+    probe failed (then the kernel's refusals say what is missing)."""
+    if not features:
+        return None
+    return frozenset(name for name, f in features.items()
+                     if isinstance(f, dict) and f.get("available"))
+
+
 def physical_networks(pairs: list[tuple[str, str]]) -> dict[str, str]:
     """``--physical-network`` NAME=DEVICE pairs as a mapping; a name given twice is an error."""
     mapping = dict(pairs)
@@ -245,6 +254,7 @@ def run(args: argparse.Namespace) -> int:
     physical = physical_networks(args.physical_networks)
     services = _services(args)
     reconciler = _reconciler(args, store, kernel, firewall, blocked, physical, services)
+    reconciler.qos_features = qos_features(features)
     # what the loop polls between passes: the workload devices, and Overcast's
     # nft tables (a table deleted by hand is repaired at once, not at the resync)
     loop = AgentLoop(store, reconciler, args.resync_interval,

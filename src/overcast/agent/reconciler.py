@@ -132,6 +132,7 @@ class Reconciler:
         self.dns: ZoneSink | None = None  # who answers the networks' DNS (None: nobody)
         self.metadata: MetadataSink | None = None  # and their metadata
         self.dns_domain = DEFAULT_DOMAIN  # the DHCP domain of ports whose network has none
+        self.qos_features: frozenset[str] | None = None  # what QoS can use here (None: all)
         self.underlay_ip = underlay_ip
         self.store = store
         self.kernel = kernel
@@ -145,10 +146,11 @@ class Reconciler:
         self.sweep = Sweep.first()  # conntrack zones still to sweep: all of them at start
 
     def run_pass(self) -> PassResult:
-        plan = plan_host(self.view.host_view(self.host, self.underlay_ip, self.firewall,
-                                             self.physical_networks,
-                                             self.firewall and not self.firewall_blocked,
-                                             self.dns_domain, self.dhcp is not None))
+        view = self.view.host_view(self.host, self.underlay_ip, self.firewall,
+                                   self.physical_networks,
+                                   self.firewall and not self.firewall_blocked,
+                                   self.dns_domain, self.dhcp is not None)
+        plan = plan_host(replace(view, qos_features=self.qos_features))
         self._log_problems(plan)
         blocked = self.firewall_blocked if self.firewall else ""
         if blocked:
@@ -179,7 +181,7 @@ class Reconciler:
             self.dns.update(plan.dns)
         if self.metadata is not None:
             self.metadata.update(plan.metadata)
-        self.report(statuses, _enforced(plan, statuses))
+        self.report(statuses, _enforced(plan, statuses), _qos(plan, statuses))
         if self.advertiser is not None:  # after the apply: their interfaces exist now
             self.advertiser.update(plan.adverts)
         self.report_counters(plan, self.kernel.observe(fresh=True) if due else observed, due)
@@ -217,9 +219,11 @@ class Reconciler:
         self.waiting_since = {p: self.waiting_since.get(p, now) for p in waiting}
 
     def report(self, statuses: dict[str, PortStatus],
-               enforced: dict[str, dict[str, object]] | None = None) -> None:
+               enforced: dict[str, dict[str, object]] | None = None,
+               qos: dict[str, dict[str, object]] | None = None) -> None:
         """Write changed statuses (with ``enforced``: port id -> what the
-        firewall enforces for it); drop statuses of ports no longer here."""
+        firewall enforces for it; ``qos``: what of its QoS policy); drop
+        statuses of ports no longer here."""
         puts: list[Put] = []
         for port_id, st in sorted(statuses.items()):
             value: dict[str, object] = {"status": st.status, "host": self.host}
@@ -227,6 +231,8 @@ class Reconciler:
                 value["reason"] = st.reason
             if enforced and port_id in enforced:
                 value["firewall"] = enforced[port_id]
+            if qos and port_id in qos:
+                value["qos"] = qos[port_id]
             raw = json.dumps(value, sort_keys=True)
             if self.written.get(port_id) != raw and not self._same_in_view(port_id, value):
                 puts.append(Put(keys.port_status(port_id), raw.encode()))
@@ -293,4 +299,11 @@ def _enforced(plan: HostPlan, statuses: dict[str, PortStatus]) -> dict[str, dict
     if fw is None:
         return {}
     return {pid: what.as_json() for pid, what in fw.enforced.items()
+            if pid in statuses and statuses[pid].status == ACTIVE}
+
+
+def _qos(plan: HostPlan, statuses: dict[str, PortStatus]) -> dict[str, dict[str, object]]:
+    """What of its QoS policy this host enforces for each ACTIVE port (ACTIVE:
+    its shapers, redirect and DSCP mark are in the kernel)."""
+    return {pid: what.as_json() for pid, what in plan.qos.items()
             if pid in statuses and statuses[pid].status == ACTIVE}

@@ -15,9 +15,13 @@ from typing import Any
 from overcast.model import keys
 from overcast.model.types import (
     AddressGroup,
+    BandwidthLimitRule,
+    DscpMarkingRule,
     FloatingIP,
+    MinimumBandwidthRule,
     Network,
     Port,
+    QosPolicy,
     Router,
     SecurityGroup,
     SecurityGroupRule,
@@ -30,12 +34,16 @@ from overcast.store.base import Event, KeyValue
 log = logging.getLogger(__name__)
 
 # Object kinds the planner reads; other keys are kept but never make the view dirty.
+QOS_RULE_KINDS = ("bandwidth_limit_rule", "dscp_marking_rule", "minimum_bandwidth_rule")
 PLANNED_KINDS = ("network", "port", "subnet", "security_group", "security_group_rule",
-                 "address_group", "router", "floatingip")
+                 "address_group", "router", "floatingip", "qos_policy", *QOS_RULE_KINDS)
 MODELS: dict[str, type[Any]] = {"network": Network, "port": Port, "security_group": SecurityGroup,
                                 "security_group_rule": SecurityGroupRule,
                                 "address_group": AddressGroup, "subnet": Subnet, "router": Router,
-                                "floatingip": FloatingIP}
+                                "floatingip": FloatingIP, "qos_policy": QosPolicy,
+                                "bandwidth_limit_rule": BandwidthLimitRule,
+                                "dscp_marking_rule": DscpMarkingRule,
+                                "minimum_bandwidth_rule": MinimumBandwidthRule}
 # What the view keeps: objects, hosts, port statuses and bindings.  The API's
 # bookkeeping (IP/MAC/segment allocations, indexes) is never read by an agent;
 # keeping it would multiply the view's size and every scan of it.
@@ -189,7 +197,8 @@ class ModelView:
                             host, physical_networks or {}, firewall if routers is None else routers),
                         floating_ips=self._tuple("floatingip"),
                         live_hosts=frozenset(self.alive | {host}), dns_domain=dns_domain,
-                        dhcp=dhcp)
+                        dhcp=dhcp, qos_policies=self._tuple("qos_policy"),
+                        qos_rules=tuple(r for kind in QOS_RULE_KINDS for r in self._tuple(kind)))
 
     def port_status(self, port_id: str) -> dict[str, Any] | None:
         return self.values.get(keys.port_status(port_id))

@@ -68,6 +68,20 @@ def _qdisc(kind: str, **args: Any) -> Probe:
     return probe
 
 
+def _mirred(ipr: IPRoute, ns: str) -> None:
+    """A u32 match-all filter on an ingress qdisc redirecting to an ifb device
+    (what shapes the traffic a VM sends); the ifb probe made the device."""
+    index = ipr.link_lookup(ifname="ocp-veth0")[0]
+    ifb = ipr.link_lookup(ifname="ocp-ifb")[0]
+    ipr.tc("add", "ingress", index=index, handle=0xFFFF0000)
+    try:
+        ipr.tc("add-filter", "u32", index=index, parent=0xFFFF0000, prio=1, protocol=0x0003, target=0x10001,
+               keys=["0x0/0x0+0"], action={"kind": "mirred", "direction": "egress",
+                                            "action": "redirect", "ifindex": ifb})
+    finally:
+        ipr.tc("del", "ingress", index=index, handle=0xFFFF0000)
+
+
 def _nft(script: str) -> Probe:
     def probe(ipr: IPRoute, ns: str) -> None:
         with Nftables(netns=ns) as nft:
@@ -121,13 +135,15 @@ PROBES: tuple[tuple[str, str, Probe], ...] = (
     ("vxlan", "vxlan tenant networks (multi-host L2)", _link(ifname="ocp-vx", kind="vxlan", vxlan_id=1, vxlan_port=4789)),
     ("tuntap", "QEMU tap NICs", _link(ifname="ocp-tap", kind="tuntap", mode="tap")),
     ("macvlan", "macvlan uplinks", _link(ifname="ocp-mv", kind="macvlan", link=True, macvlan_mode="bridge")),
-    ("ifb", "ingress QoS (rate limit towards the VM)", _link(ifname="ocp-ifb", kind="ifb")),
+    ("ifb", "QoS egress bandwidth limits (what a VM sends)", _link(ifname="ocp-ifb", kind="ifb")),
     ("vlan", "vlan network_type (802.1Q)", _link(ifname="ocp-vl", kind="vlan", link=True, vlan_id=10)),
     ("geneve", "geneve network_type", _link(ifname="ocp-gn", kind="geneve", geneve_id=1, geneve_remote="198.18.0.1")),
     ("tc_htb", "QoS bandwidth limits", _qdisc("htb", handle="1:", default=0x10)),
-    ("tc_ingress", "ingress QoS", _qdisc("ingress")),
+    ("tc_ingress", "QoS egress bandwidth limits (what a VM sends)", _qdisc("ingress")),
+    ("tc_mirred", "QoS egress bandwidth limits (what a VM sends)", _mirred),
     ("nftables", "port security, security groups, NAT", _nft("add table inet ocp_probe")),
-    ("nft_bridge", "filtering of bridged traffic (port security)", _nft("add table bridge ocp_probe")),
+    ("nft_bridge", "filtering of bridged traffic (port security), QoS DSCP marking",
+     _nft("add table bridge ocp_probe")),
     ("nft_netdev", "netdev ingress/egress filtering", _nft("add table netdev ocp_probe")),
     ("conntrack", "stateful security groups", _nft(_CT)),
     ("nat", "floating IPs and SNAT", _nft(_NAT)),

@@ -21,7 +21,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from overcast.plan.raw import FdbRow, KernelRows, Link, Netns
+from overcast.plan.raw import FdbRow, KernelRows, Link, Netns, TcClass, TcFilter, TcQdisc
 from overcast.plan.state import ApplyError, Change
 from overcast.plan.subsystem import Subsystem
 
@@ -108,6 +108,10 @@ class ReadProbe:
     def netns_rows(self) -> list[Netns]:
         self.read_other = True
         return self._rows.netns_rows()
+
+    def tc_rows(self, devices: Collection[str]) -> list[TcQdisc | TcClass | TcFilter]:
+        self.read_other = True
+        return self._rows.tc_rows(devices)
 
     @property
     def nft_only(self) -> bool:

@@ -15,6 +15,7 @@ from overcast.plan.adverts import Advert
 from overcast.plan.diff import kinds
 from overcast.plan.firewall import FirewallPlan, compile_firewall
 from overcast.plan.leases import SERVER_IP, Lease, Lease6, plan_leases, plan_leases6
+from overcast.plan.qos import PortQos, plan_qos
 from overcast.plan.router_placement import Here, routers_here
 from overcast.plan.routers import RouterPlan, plan_routers
 from overcast.plan.services import DnsZone, MetadataZone, ServicePlan, plan_services
@@ -50,6 +51,7 @@ class HostPlan:
     dns: tuple[DnsZone, ...] = ()  # what its DNS server answers in each service namespace
     metadata: tuple[MetadataZone, ...] = ()  # and its metadata service
     leases6: tuple[Lease6, ...] = ()  # what its DHCPv6 server answers
+    qos: Mapping[str, PortQos] = field(default_factory=dict)  # local port id -> QoS enforced
 
     def render(self) -> str:
         """Normalized, sorted text (for golden tests and `overcast` debugging)."""
@@ -117,13 +119,15 @@ def plan_host(view: HostView) -> HostPlan:
                                **{v6.port_id: v6.dev for v6 in leases6}})
         firewall.append(fw.ruleset)
         b.problems += fw.problems
+    qos = plan_qos(local, b.port_devices, networks, view.qos_policies, view.qos_rules,
+                   view.qos_features)
     state = KernelState.of(routers.records, services.records, b.bridges, b.vxlans,
-                           b.attachments, b.fdb, firewall)
+                           b.attachments, b.fdb, firewall, qos.records)
     problems = tuple(sorted(set(b.problems), key=lambda p: (p.path, p.message)))
     return HostPlan(view.host, state, dict(sorted(b.port_devices.items())),
                     dict(sorted(b.port_needs.items())), frozenset(b.ports_down), problems,
                     dict(routers.reported), routers.adverts, fw, leases, services.zones,
-                    services.metadata, leases6)
+                    services.metadata, leases6, qos.ports)
 
 
 def _plan_routers(b: _Builder, here: list[Here]) -> RouterPlan:

@@ -179,3 +179,28 @@ def router_if_name(port_id: str, prefix: str = ROUTER_IF_PREFIX) -> str:
 
 def router_port_mark(port_id: str) -> str:
     return f"{MARK_PREFIX}router-port:{port_id}"
+
+
+# --- QoS (the qos and dscp subsystems, docs/qos.md) ---
+QOS_IFB_PREFIX = "ocf"  # a port's ifb device: what the VM sends is shaped on its egress
+QOS_MARK_PREFIX = f"{MARK_PREFIX}qos:"
+# the major of every qdisc and class handle Overcast makes ("4f43:" — "OC"): a root
+# qdisc with another handle is not ours and is never touched
+QOS_MAJOR = 0x4F43
+QOS_CLASS_MINOR = 1  # the one htb class of a shaped device, its qdisc's default
+QOS_FILTER_PRIO = 0x4F43  # the priority of Overcast's redirect filter on a tap's ingress
+QOS_TABLE = f"{NFT_TABLE_PREFIX}_qos"  # ``table bridge overcast_qos``: DSCP marks
+QOS_TABLE_MARK = f"{MARK_PREFIX}qos"
+
+
+def qos_ifb_name(port_id: str) -> str:
+    return QOS_IFB_PREFIX + port_id[:ID_CHARS]
+
+
+def qos_mark(port_id: str) -> str:
+    return f"{QOS_MARK_PREFIX}{port_id}"
+
+
+def is_qos_ifb(name: str, alias: str | None) -> bool:
+    """An ifb device of Overcast's: its name AND its mark."""
+    return name.startswith(QOS_IFB_PREFIX) and (alias or "").startswith(QOS_MARK_PREFIX)

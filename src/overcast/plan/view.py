@@ -13,9 +13,13 @@ from dataclasses import dataclass, field
 
 from overcast.model.types import (
     AddressGroup,
+    BandwidthLimitRule,
+    DscpMarkingRule,
     FloatingIP,
+    MinimumBandwidthRule,
     Network,
     Port,
+    QosPolicy,
     Router,
     SecurityGroup,
     SecurityGroupRule,
@@ -70,3 +74,9 @@ class HostView:
     # the domain of the local ports' DHCP host names where their network has no dns_domain
     dns_domain: str = DEFAULT_DOMAIN
     dhcp: bool = True  # this host answers its ports' DHCP (and DNS): the agent's --dhcp
+    # QoS policies and their rules (bandwidth limits, DSCP marks, minimum bandwidth):
+    # at least those of the local ports' policies and of their networks'
+    qos_policies: Sequence[QosPolicy] = ()
+    qos_rules: Sequence[BandwidthLimitRule | DscpMarkingRule | MinimumBandwidthRule] = ()
+    # the kernel features QoS can use here (the agent's probe); None: all of them
+    qos_features: frozenset[str] | None = None

@@ -1,0 +1,182 @@
+"""QoS of the local ports: their policies' rules -> shapers, redirects,
+ifb devices and DSCP marks (``docs/qos.md``).  Pure.
+
+A port's policy is its own ``qos_policy_id``, else its network's (Neutron:
+a network's policy applies to its ports that have none, never to the
+network's own ports, ``network:*``).  Neutron's directions are the VM's:
+*egress* is what the VM sends (shaped on the port's ifb, to which the tap's
+ingress redirects), *ingress* what it receives (shaped on the tap's root).
+A ``bandwidth_limit`` rule's ``max_kbps`` is kilobits (1000 bits) per
+second of frames on the port; ``max_burst_kbps`` 0 is Neutron's default
+burst, 80% of a second at the rate.  ``max_kbps`` 0 limits nothing.
+
+What the kernel of this host cannot do is left out and said
+(``PortQos.not_enforced``): each kind of rule needs its features
+(``REQUIRES``), named by the agent's probe.  Minimum bandwidth is accepted
+by the API and not enforced (the host's uplink carries no per-port
+guaranteed shares yet): each such rule is said.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from overcast.model.types import (
+    BandwidthLimitRule,
+    DscpMarkingRule,
+    MinimumBandwidthRule,
+    Network,
+    Port,
+    QosPolicy,
+)
+from overcast.plan import names
+from overcast.plan.subsystems.dscp import DscpMarks
+from overcast.plan.subsystems.qos import QosIfb, Redirect, Shaper
+
+DEFAULT_BURST = 0.8  # Neutron's burst when max_burst_kbps is 0: this share of a second
+ETH_HEADER = 14
+# what each kind of limit needs of the kernel (the agent's feature probe names)
+REQUIRES: Mapping[str, tuple[str, ...]] = {
+    "ingress": ("tc_htb",),
+    "egress": ("tc_htb", "tc_ingress", "ifb", "tc_mirred"),
+    "dscp": ("nft_bridge",),
+}
+QosRule = BandwidthLimitRule | DscpMarkingRule | MinimumBandwidthRule
+
+
+@dataclass(frozen=True)
+class Limit:
+    max_kbps: int
+    burst_kbits: int  # as applied (Neutron's default filled in)
+    device: str
+
+    def as_json(self) -> dict[str, object]:
+        return {"max_kbps": self.max_kbps, "max_burst_kbps": self.burst_kbits,
+                "device": self.device}
+
+
+@dataclass(frozen=True)
+class PortQos:
+    """What this host enforces of one port's QoS policy."""
+
+    policy_id: str
+    egress: Limit | None = None
+    ingress: Limit | None = None
+    dscp_mark: int | None = None
+    not_enforced: tuple[str, ...] = ()
+
+    def as_json(self) -> dict[str, object]:
+        out: dict[str, object] = {"policy_id": self.policy_id}
+        for direction, limit in (("egress", self.egress), ("ingress", self.ingress)):
+            if limit is not None:
+                out[direction] = limit.as_json()
+        if self.dscp_mark is not None:
+            out["dscp_mark"] = self.dscp_mark
+        if self.not_enforced:
+            out["not_enforced"] = list(self.not_enforced)
+        return out
+
+
+@dataclass(frozen=True)
+class QosPlan:
+    ifbs: tuple[QosIfb, ...] = ()
+    shapers: tuple[Shaper, ...] = ()
+    redirects: tuple[Redirect, ...] = ()
+    dscp: tuple[DscpMarks, ...] = ()
+    ports: Mapping[str, PortQos] = field(default_factory=dict)  # local port id -> enforced
+
+    @property
+    def records(self) -> tuple[QosIfb | Shaper | Redirect | DscpMarks, ...]:
+        return (*self.ifbs, *self.shapers, *self.redirects, *self.dscp)
+
+
+def policy_of(port: Port, networks: Mapping[str, Network]) -> str | None:
+    """The policy that applies to ``port``: its own, else its network's."""
+    if port.qos_policy_id:
+        return port.qos_policy_id
+    net = networks.get(port.network_id)
+    if net is None or port.device_owner.startswith("network:"):
+        return None
+    return net.qos_policy_id or None
+
+
+def burst_bytes(max_kbps: int, burst_kbits: int, mtu: int) -> int:
+    """The htb burst: what was asked, at least one full frame."""
+    return max(burst_kbits * 125, mtu + ETH_HEADER)
+
+
+@dataclass
+class _Out:
+    features: frozenset[str] | None
+    ifbs: list[QosIfb] = field(default_factory=list)
+    shapers: list[Shaper] = field(default_factory=list)
+    redirects: list[Redirect] = field(default_factory=list)
+    marks: dict[str, int] = field(default_factory=dict)
+
+    def port(self, port: Port, tap: str, mtu: int, policy: str,
+             rules: Sequence[QosRule]) -> PortQos:
+        limits: dict[str, Limit] = {}
+        dscp: int | None = None
+        why: list[str] = []
+        for rule in rules:
+            if isinstance(rule, BandwidthLimitRule):
+                missing = _missing(rule.direction, self.features)
+                if rule.max_kbps <= 0:
+                    continue
+                if missing:
+                    why.append(f"bandwidth_limit rule {rule.id} ({rule.direction}): kernel "
+                               f"feature {', '.join(missing)} missing")
+                    continue
+                limits[rule.direction] = self.limit(port, tap, mtu, rule)
+            elif isinstance(rule, DscpMarkingRule):
+                missing = _missing("dscp", self.features)
+                if missing:
+                    why.append(f"dscp_marking rule {rule.id}: kernel feature "
+                               f"{', '.join(missing)} missing")
+                    continue
+                dscp = self.marks[tap] = rule.dscp_mark
+            else:
+                why.append(f"minimum_bandwidth rule {rule.id} ({rule.direction}, "
+                           f"{rule.min_kbps} kbps): not enforced, guaranteed shares on the "
+                           "host's uplink are not implemented")
+        return PortQos(policy, limits.get("egress"), limits.get("ingress"), dscp, tuple(why))
+
+    def limit(self, port: Port, tap: str, mtu: int, rule: BandwidthLimitRule) -> Limit:
+        burst = rule.max_burst_kbps or int(rule.max_kbps * DEFAULT_BURST)
+        dev = names.qos_ifb_name(port.id) if rule.direction == "egress" else tap
+        self.shapers.append(Shaper(dev, rule.max_kbps * 125,
+                                   burst_bytes(rule.max_kbps, burst, mtu), tap))
+        if rule.direction == "egress":
+            self.ifbs.append(QosIfb(dev, names.qos_mark(port.id), mtu, True, tap))
+            self.redirects.append(Redirect(tap, dev))
+        return Limit(rule.max_kbps, burst, dev)
+
+
+def plan_qos(ports: Sequence[Port], port_devices: Mapping[str, str],
+             networks: Mapping[str, Network], policies: Sequence[QosPolicy],
+             rules: Sequence[QosRule], features: frozenset[str] | None) -> QosPlan:
+    """The QoS records of the local ports (``port_devices``: port id -> tap)."""
+    known = {p.id for p in policies}
+    by_policy: dict[str, list[QosRule]] = {}
+    for rule in sorted(rules, key=lambda r: r.id):
+        by_policy.setdefault(rule.policy_id, []).append(rule)
+    out = _Out(features)
+    ports_qos: dict[str, PortQos] = {}
+    for port in sorted(ports, key=lambda p: p.id):
+        tap = port_devices.get(port.id)
+        policy = policy_of(port, networks)
+        if tap is None or policy is None or policy not in known:
+            continue
+        net = networks.get(port.network_id)
+        ports_qos[port.id] = out.port(port, tap, net.mtu if net is not None else 1500, policy,
+                                      by_policy.get(policy, ()))
+    dscp_records = (DscpMarks.of(out.marks),) if out.marks else ()
+    return QosPlan(tuple(out.ifbs), tuple(out.shapers), tuple(out.redirects), dscp_records,
+                   ports_qos)
+
+
+def _missing(what: str, features: frozenset[str] | None) -> list[str]:
+    if features is None:
+        return []
+    return [f for f in REQUIRES[what] if f not in features]
