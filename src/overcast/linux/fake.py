@@ -130,7 +130,8 @@ class FakeKernel:
         rows: list[TcQdisc | TcClass | TcFilter] = []
         for dev in dict.fromkeys(devices):
             if dev in self.links:
-                rows += [q for (d, _), q in sorted(self.qdiscs.items()) if d == dev]
+                rows += sorted((q for (d, _), q in self.qdiscs.items() if d == dev),
+                               key=lambda q: (q.parent != TC_H_ROOT, q.parent))  # root first
                 rows += [c for (d, _), c in sorted(self.tc_classes.items()) if d == dev]
                 rows += [f for (d, _), f in sorted(self.tc_filters.items()) if d == dev]
         return rows

@@ -607,7 +607,7 @@ class _Rows:
         self._links = links
         self._netns = netns
         self._tc = tc
-        self._tc_read: dict[frozenset[str], list[TcRow]] = {}  # devices -> what one dump read
+        self._tc_read: dict[tuple[str, ...], list[TcRow]] = {}  # devices -> what one dump read
         self._fdb = fdb
         self._nft = nft
         self._held = held  # subsystems whose records the view held when this read began
@@ -629,7 +629,7 @@ class _Rows:
         """Dumped on the first ask, with this read's links (the same devices)."""
         if self._tc is None:
             return []
-        key = frozenset(devices)
+        key = tuple(dict.fromkeys(devices))
         if key not in self._tc_read:
             self._tc_read[key] = self._tc(key, self._links)
         return self._tc_read[key]

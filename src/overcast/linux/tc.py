@@ -21,6 +21,7 @@ import functools
 import socket
 import struct
 from collections.abc import Collection, Iterator
+from operator import attrgetter
 
 from overcast.linux.rtnl import RtnlReader
 from overcast.linux.rtnl_write import Request
@@ -170,18 +171,23 @@ class TcReader(RtnlReader):
     def tc_rows(self, devices: Collection[str], links: list[Link]) -> list[TcRow]:
         """The qdiscs (handle non-zero: the kernel's default ones are left
         out), htb classes and ingress filters of ``devices`` (those in
-        ``links``), ``links`` naming a redirect's target."""
+        ``links``), ``links`` naming a redirect's target.  Device by device
+        in the order asked: its qdiscs as the kernel dumps them (the root's
+        first), its classes by handle, its filters by priority."""
         names = {ln.index: ln.name for ln in links}
-        wanted = {ln.index: ln.name for ln in links if ln.name in devices}
+        index = {ln.name: ln.index for ln in links}
+        wanted = {index[dev]: dev for dev in dict.fromkeys(devices) if dev in index}
         if not wanted:
             return []
         qdiscs = self.qdiscs(wanted)
-        rows: list[TcRow] = [qdisc for _, qdisc in qdiscs]
-        for ifindex, qdisc in qdiscs:
-            if qdisc.kind == "htb":
-                rows += self.classes(ifindex, qdisc.dev)
-            elif qdisc.kind == "ingress":
-                rows += self.filters(ifindex, qdisc.dev, names)
+        rows: list[TcRow] = []
+        for ifindex, dev in wanted.items():
+            held = [q for i, q in qdiscs if i == ifindex]
+            rows += held
+            if any(q.kind == "htb" for q in held):
+                rows += sorted(self.classes(ifindex, dev), key=attrgetter("handle"))
+            if any(q.kind == "ingress" for q in held):
+                rows += sorted(self.filters(ifindex, dev, names), key=attrgetter("prio"))
         return rows
 
     def qdiscs(self, devices: dict[int, str]) -> list[tuple[int, TcQdisc]]:
