@@ -1,6 +1,6 @@
 """Type and encoding fuzz of every attribute the API accepts (issue 7).
 
-For every kind in ``registry.HANDLERS`` (and the QoS bandwidth limit rules),
+For every kind in ``registry.HANDLERS`` (and the QoS rules of every type),
 every attribute its ``Schema`` lets POST or PUT set is sent hostile values —
 lone surrogates, NULs, IPv6 zone ids, huge and non-finite numbers, floats,
 nesting 50 deep, long strings, wrong types, Unicode confusables, ``%2F`` and
@@ -104,7 +104,7 @@ class Target:
 
 def _targets() -> list[Target]:
     schemas = [(h.schema, h.create is not None, h.update is not None) for h in HANDLERS.values()]
-    schemas.append((qos.RULE_SCHEMA, True, True))
+    schemas += [(kind.schema, True, True) for kind in qos.RULE_KINDS]
     out = []
     for schema, can_post, can_put in schemas:
         for attr in schema.attrs:
@@ -117,6 +117,7 @@ def _targets() -> list[Target]:
 
 
 TARGETS = _targets()
+RULE_COLLECTIONS = {kind.schema.collection for kind in qos.RULE_KINDS}
 
 
 # the world each target's requests aim at -------------------------------------------------
@@ -160,19 +161,24 @@ class World:
                                      "direction": "ingress"},
             "floatingips": {"floating_network_id": self.ids["external"]},
             "bandwidth_limit_rules": {"max_kbps": 1000, "direction": "ingress"},
+            "dscp_marking_rules": {"dscp_mark": 10},
+            "minimum_bandwidth_rules": {"min_kbps": 10, "direction": "ingress"},
         }
         return bases.get(t.collection, {})
 
     def _collection(self, t: Target) -> str:
-        if t.collection == "bandwidth_limit_rules":
-            return f"/v2.0/qos/policies/{self.ids['qos']}/bandwidth_limit_rules"
+        if t.collection in RULE_COLLECTIONS:  # a new DSCP rule: where there is none yet
+            policy = self.ids["qos2" if (t.collection, t.verb) == ("dscp_marking_rules", "POST")
+                              else "qos"]
+            return f"/v2.0/qos/policies/{policy}/{t.collection}"
         return HANDLERS[t.collection].schema.path
 
     def _member(self, t: Target) -> str:
         kind = {"networks": "network", "subnets": "subnet", "ports": "port",
                 "security_groups": "sg", "security_group_rules": "sgr", "routers": "router",
                 "floatingips": "fip", "policies": "qos", "agents": "agent",
-                "bandwidth_limit_rules": "rule", "address_groups": "ag"}[t.collection]
+                "bandwidth_limit_rules": "rule", "dscp_marking_rules": "dscp",
+                "minimum_bandwidth_rules": "minbw", "address_groups": "ag"}[t.collection]
         return f"{self._collection(t)}/{self.ids[kind]}"
 
 
@@ -199,6 +205,12 @@ def _seed(c: Direct, store: MemoryStore) -> dict[str, str]:
                {"bandwidth_limit_rule": {"max_kbps": 100}})
     assert r.status == 201, r.body
     ids["rule"] = r.body["bandwidth_limit_rule"]["id"]
+    for name, member, body in (("dscp", "dscp_marking_rule", {"dscp_mark": 8}),
+                               ("minbw", "minimum_bandwidth_rule", {"min_kbps": 50})):
+        r = c.post(f"/v2.0/qos/policies/{ids['qos']}/{member}s", {member: body})
+        assert r.status == 201, r.body
+        ids[name] = r.body[member]["id"]
+    ids["qos2"] = c.create("policy", "qos/policies", name="q2")["id"]
     ids["ag"] = c.create("address_group", "address-groups", name="ag",
                          addresses=["10.5.0.0/24"])["id"]
     ids["agent"] = str(uuid.uuid5(uuid.NAMESPACE_DNS, "overcast-agent.hv1"))
@@ -278,7 +290,7 @@ def test_every_attribute_takes_hostile_values(worlds: dict[str, World], target: 
 def test_every_kind_and_attribute_is_fuzzed() -> None:
     """The target list is generated from the schemas, not written: a new
     attribute or kind is fuzzed without anyone remembering to."""
-    assert {t.collection for t in TARGETS} == {*HANDLERS, "bandwidth_limit_rules"}
+    assert {t.collection for t in TARGETS} == {*HANDLERS, *RULE_COLLECTIONS}
     for must in (("ports", "fixed_ips", "POST"), ("ports", "mac_address", "PUT"),
                  ("subnets", "gateway_ip", "PUT"), ("networks", "id", "POST"),
                  ("bandwidth_limit_rules", "max_kbps", "PUT"), ("agents", "admin_state_up", "PUT")):

@@ -38,16 +38,19 @@ ACTORS = {"admin": Context("ops", True), "owner": Context("alice", False),
           "other": Context("bob", False)}
 TOKENS = {f"t-{name}": ctx for name, ctx in ACTORS.items()}
 NETS = ("private", "shared", "external")
-SCHEMAS: list[Schema] = [h.schema for h in HANDLERS.values()] + [qos.RULE_SCHEMA]
+RULE_SCHEMAS = [kind.schema for kind in qos.RULE_KINDS]
+RULE_MEMBERS = tuple(s.member for s in RULE_SCHEMAS)
+SCHEMAS: list[Schema] = [h.schema for h in HANDLERS.values()] + RULE_SCHEMAS
 # what each kind's API can do: (schema, creates, updates)
 WRITES = [(h.schema, h.create is not None, h.update is not None) for h in HANDLERS.values()] + \
-    [(qos.RULE_SCHEMA, True, True)]
+    [(s, True, True) for s in RULE_SCHEMAS]
 
 
 class World:
     """alice's objects: three networks with a subnet each, a port on each,
     a security group, a router with a gateway and an interface, a floating
-    IP, a QoS policy of hers with a rule, a shared QoS policy, an agent."""
+    IP, a QoS policy of hers with a rule of each type, another without rules
+    (where a second DSCP rule may go), a shared QoS policy, an agent."""
 
     def __init__(self) -> None:
         self.store = MemoryStore()
@@ -76,10 +79,15 @@ class World:
                                 floating_network_id=self.net["external"]["id"])
         self.qos = admin.create("policy", "qos/policies", project_id="alice", name="q")
         self.shared_qos = admin.create("policy", "qos/policies", name="sq", shared=True)
-        r = admin.post(f"/v2.0/qos/policies/{self.qos['id']}/bandwidth_limit_rules",
-                       {"bandwidth_limit_rule": {"max_kbps": 1000}})
-        assert r.status == 201, r.body
-        self.rule = r.body["bandwidth_limit_rule"]
+        self.bare_qos = admin.create("policy", "qos/policies", project_id="alice", name="q2")
+        self.rules: dict[str, dict[str, Any]] = {}
+        for member, body in (("bandwidth_limit_rule", {"max_kbps": 1000}),
+                             ("dscp_marking_rule", {"dscp_mark": 8}),
+                             ("minimum_bandwidth_rule", {"min_kbps": 100})):
+            r = admin.post(f"/v2.0/qos/policies/{self.qos['id']}/{member}s", {member: body})
+            assert r.status == 201, r.body
+            self.rules[member] = r.body[member]
+        self.rule = self.rules["bandwidth_limit_rule"]
         self.ag = admin.create("address_group", "address-groups", project_id="alice", name="ag",
                                addresses=["192.0.2.0/24"])
         host = Host(id="h1", host="h1", underlay_ip="198.18.0.1")
@@ -131,7 +139,7 @@ def _values(member: str, values: dict[str, Any]) -> None:
 
 COMMON = {"name": "n", "description": "d", "tags": ["t"]}
 for _member in ("network", "subnet", "port", "security_group", "security_group_rule", "router",
-                "floatingip", "policy", "bandwidth_limit_rule", "address_group"):
+                "floatingip", "policy", *RULE_MEMBERS, "address_group"):
     _values(_member, {**COMMON, "id": UUID, "project_id": "alice", "tenant_id": "alice"})
 _values("network", {"admin_state_up": False, "shared": True, "router:external": True, "mtu": 1400,
                     "port_security_enabled": False, "dns_domain": "example.org.",
@@ -211,6 +219,9 @@ sample("floatingip", "fixed_ip_address")(lambda w, k, *_: {
 _values("policy", {"shared": True, "is_default": False})
 _values("bandwidth_limit_rule", {"max_kbps": 2000, "max_burst_kbps": 100})
 sample("bandwidth_limit_rule", "direction")(lambda w, k, *_: {"direction": "ingress"})
+_values("dscp_marking_rule", {"dscp_mark": 46})
+_values("minimum_bandwidth_rule", {"min_kbps": 500})
+sample("minimum_bandwidth_rule", "direction")(lambda w, k, *_: {"direction": "ingress"})
 _values("agent", {**COMMON, "admin_state_up": False})
 
 # what a create needs besides the attribute under test
@@ -220,6 +231,8 @@ BASE: dict[str, Sample] = {
     "security_group_rule": lambda w, k, *_: {"security_group_id": w.sg["id"], "direction": "ingress"},
     "floatingip": lambda w, k, *_: {"floating_network_id": w.net["external"]["id"]},
     "bandwidth_limit_rule": lambda w, k, *_: {"max_kbps": 1000, "direction": "ingress"},
+    "dscp_marking_rule": lambda w, k, *_: {"dscp_mark": 10},
+    "minimum_bandwidth_rule": lambda w, k, *_: {"min_kbps": 100, "direction": "ingress"},
 }
 ON_NETWORK = ("subnet", "port")
 # samples that name one of alice's objects which only she and an admin may see
@@ -230,10 +243,16 @@ REFS_ALICE = {("floatingip", "port_id"), ("floatingip", "fixed_ip_address"),
 REFUSED = {("subnet", "subnetpool_id"): 400}
 
 
+def _rule_policy(w: World, member: str, action: str) -> dict[str, Any]:
+    """The policy a rule sample goes below: a new DSCP rule to the one without
+    rules (a policy has one at most), everything else to alice's ``q``."""
+    return w.bare_qos if (member, action) == ("dscp_marking_rule", "create") else w.qos
+
+
 def _path(w: World, member: str, action: str, kind: str) -> str:
-    if member == "bandwidth_limit_rule":
-        base = f"/v2.0/qos/policies/{w.qos['id']}/bandwidth_limit_rules"
-        return base if action == "create" else f"{base}/{w.rule['id']}"
+    if member in RULE_MEMBERS:
+        base = f"/v2.0/qos/policies/{_rule_policy(w, member, action)['id']}/{member}s"
+        return base if action == "create" else f"{base}/{w.rules[member]['id']}"
     schema = next(s for s in SCHEMAS if s.member == member)
     if action == "create":
         return schema.path
@@ -270,20 +289,20 @@ def _expected(w: World, actor: str, member: str, action: str, kind: str,
     if action == "create":
         fields = {"project_id": body.get("project_id") or body.get("tenant_id") or ctx.project_id,
                   **{k: v for k, v in body.items() if k in ("network_id", "security_group_id")}}
-        if member == "bandwidth_limit_rule":
-            fields["policy_id"] = w.qos["id"]
-            if not policy.visible(ctx, "policy")(w.get(QosPolicy, w.qos["id"])):
+        if member in RULE_MEMBERS:
+            fields["policy_id"] = _rule_policy(w, member, action)["id"]
+            if not policy.visible(ctx, "policy")(w.get(QosPolicy, fields["policy_id"])):
                 return 404
         link = policy.PARENTS.get(member)
-        if link is not None and member != "bandwidth_limit_rule":
+        if link is not None and member not in RULE_MEMBERS:
             parent = get(link[1], fields[link[0]])
             if not policy.visible(ctx, policy.PARENT_MEMBERS[link[1]], get)(parent):
                 return 404
         tgt = policy.target(member, fields, get)
     else:
         obj = _current(w, member, kind)
-        if not policy.visible(ctx, member if member != "bandwidth_limit_rule" else "policy",
-                              get)(obj if member != "bandwidth_limit_rule"
+        if not policy.visible(ctx, member if member not in RULE_MEMBERS else "policy",
+                              get)(obj if member not in RULE_MEMBERS
                                    else w.get(QosPolicy, w.qos["id"])):
             return 404
         tgt = policy.target(member, obj, get)
@@ -306,12 +325,14 @@ def _current(w: World, member: str, kind: str) -> Any:
            "security_group": types.SecurityGroup, "router": types.Router,
            "floatingip": types.FloatingIP, "policy": types.QosPolicy,
            "bandwidth_limit_rule": types.BandwidthLimitRule,
+           "dscp_marking_rule": types.DscpMarkingRule,
+           "minimum_bandwidth_rule": types.MinimumBandwidthRule,
            "address_group": types.AddressGroup}.get(member)
     if member == "agent":
         return Repo(Snapshot(w.store)).get(Host, "h1")
     ident = {"network": w.net[kind], "subnet": w.sub[kind], "port": w.port[kind],
              "security_group": w.sg, "router": w.router, "floatingip": w.fip,
-             "policy": w.qos, "bandwidth_limit_rule": w.rule, "address_group": w.ag}[member]["id"]
+             "policy": w.qos, "address_group": w.ag, **w.rules}[member]["id"]
     assert cls is not None
     return w.get(cls, ident)
 
