@@ -324,3 +324,19 @@ def test_qos_policy_and_bandwidth_limit_rule(osc: OSC, uniq: str) -> None:
     _make_net_and_subnet(osc, uniq)
     port = osc.json(f"port create --network net-{uniq} --qos-policy qp-{uniq} port-{uniq}")
     assert port["qos_policy_id"] == pol["id"]
+
+
+def test_qos_dscp_and_minimum_bandwidth_rules(osc: OSC, uniq: str) -> None:
+    osc.json(f"network qos policy create qd-{uniq}")
+    mark = osc.json(f"network qos rule create --type dscp-marking --dscp-mark 26 qd-{uniq}")
+    assert mark["dscp_mark"] == 26
+    low = osc.json(
+        f"network qos rule create --type minimum-bandwidth --min-kbps 1000 --ingress qd-{uniq}"
+    )
+    assert (low["min_kbps"], low["direction"]) == (1000, "ingress")
+    listed = osc.json(f"network qos rule list qd-{uniq}")
+    assert sorted((r["Type"], r["ID"]) for r in listed) == sorted(
+        [("dscp_marking", mark["id"]), ("minimum_bandwidth", low["id"])]
+    )
+    types = {t["Type"] for t in osc.json("network qos rule type list")}
+    assert types == {"bandwidth_limit", "dscp_marking", "minimum_bandwidth"}
