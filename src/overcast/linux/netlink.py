@@ -3,8 +3,9 @@ namespace (the agent runs inside its host's namespace), or in a named one when
 ``netns`` is given (tests, tools).
 
 Three sockets, all made in that namespace at the same moment, so they see the
-same devices: the raw dump reader (observe), the raw batched writer (FDB
-entries and attachments: the many changes) and pyroute2 (bridges and VXLAN
+same devices: the raw dump reader (observe, with the tc dumps), the raw
+batched writer (FDB entries and attachments: the many changes; tc requests,
+one at a time: ``linux/tc.py``) and pyroute2 (bridges, VXLAN and ifb
 devices: create, set, delete, adopt; the rare changes).  Every change is
 acknowledged before apply returns, so each one sees what the previous ones did.
 
@@ -141,7 +142,7 @@ class NetlinkKernel:
         def read() -> KernelState:
             rows = _Rows(self._rtnl.links(), self._rtnl.fdb, self.nft_view,
                          frozenset(self._view.records) if self._view is not None else frozenset(),
-                         self._routers.rows, self._rtnl.tc_rows)
+                         self._routers.rows, tc=self._rtnl.tc_rows)
             state = steps.observe(rows, self._kept)
             self._observed = {ln.name: ln.index for ln in rows.link_rows()}
             return state
@@ -597,13 +598,14 @@ class NetlinkKernel:
 
 
 class _Rows:
-    """One read of the kernel: the links dump, and the FDB and nftables reads
-    on demand (the nftables view checked once, listed at most once)."""
+    """One read of the kernel: the links dump, and the FDB, nftables and tc
+    reads on demand (the nftables view checked once, listed at most once; tc
+    dumped once per set of devices asked)."""
 
     def __init__(self, links: list[Link], fdb: Callable[[Collection[int]], list[FdbRow]],
                  nft: Callable[[bool], NftView], held: frozenset[str] = frozenset(),
-                 netns: Callable[[], list[Netns]] = list,
-                 tc: Callable[[Collection[str], list[Link]], list[TcRow]] | None = None) -> None:
+                 netns: Callable[[], list[Netns]] = list, *,
+                 tc: Callable[[Collection[str], list[Link]], list[TcRow]]) -> None:
         self._links = links
         self._netns = netns
         self._tc = tc
@@ -627,8 +629,6 @@ class _Rows:
 
     def tc_rows(self, devices: Collection[str]) -> list[TcRow]:
         """Dumped on the first ask, with this read's links (the same devices)."""
-        if self._tc is None:
-            return []
         key = tuple(dict.fromkeys(devices))
         if key not in self._tc_read:
             self._tc_read[key] = self._tc(key, self._links)
