@@ -192,6 +192,31 @@ def test_a_redirect_sends_what_the_tap_receives_out_of_the_ifb(host: str) -> Non
         assert tx_packets(host, IFB) == settled
 
 
+def test_foreign_filters_and_qdiscs_are_read_as_they_are(host: str) -> None:
+    """What someone else made: a u32 filter with a real key (not match-all,
+    no redirect), a match-all one that mirrors (no redirect), a root qdisc
+    of another kind; the kernel's default qdiscs (handle 0) are left out.
+    (This kernel has u32 as its only classifier.)"""
+    with NetlinkKernel(host) as kernel:
+        assert kernel.tc_rows([TAP]) == []  # noqueue 0: only
+        add_ifb(kernel)
+        kernel.tc_qdisc("add", TAP, "ingress", TC_H_INGRESS_PARENT, TC_H_INGRESS)
+        tc = ["tc", "filter", "add", "dev", TAP, "parent", "ffff:"]
+        sh(host, *tc, "protocol", "ip", "prio", "3", "u32", "match", "ip", "dport", "53",
+           "0xffff")
+        sh(host, *tc, "protocol", "all", "prio", "4", "u32", "match", "u32", "0", "0", "action",
+           "mirred", "egress", "mirror", "dev", IFB)
+        sh(host, "tc", "qdisc", "add", "dev", IFB, "root", "handle", "5:", "pfifo")
+        assert kernel.tc_rows([TAP, IFB]) == [
+            TcQdisc(TAP, "ingress", TC_H_INGRESS_PARENT, TC_H_INGRESS),
+            TcFilter(TAP, TC_H_INGRESS_PARENT, 3, "u32"),
+            TcFilter(TAP, TC_H_INGRESS_PARENT, 4, "u32", match_all=True),
+            TcQdisc(IFB, "pfifo", 0x50000, TC_H_ROOT),
+        ]
+        with pytest.raises(KernelRefusal, match="exists"):
+            kernel.tc_qdisc("add", IFB, "htb", HTB, TC_H_ROOT, default=0x10)
+
+
 REFUSED: list[tuple[str, Step]] = [
     ("a class under a missing qdisc", lambda io: io.tc_class("replace", TAP, 0x20010, 0x20000,
                                                              MBIT100, 20_000)),
