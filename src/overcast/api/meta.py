@@ -34,6 +34,8 @@ EXTENSIONS = {
     "overcast-firewall": "Overcast: per-rule packet and byte counters of security group rules "
                          "summed over hosts (overcast:packets, overcast:bytes) and what each "
                          "host enforces for a port (overcast:firewall)",
+    "overcast-qos": "Overcast: what each host enforces of a port's QoS policy, and where "
+                    "(overcast:qos)",
     "overcast-public-binding": "Overcast: a port's public host name "
                                "(overcast:public_hostname): while its VM runs, a floating IP "
                                "from the public pool and the name in the public zone point at "
@@ -67,7 +69,7 @@ EXTRA_ATTRS = {
                 "is_default", "l2_adjacency"},
     "port": {"dns_assignment", "dns_domain", "qos_network_policy_id",
              "propagate_uplink_status", "resource_request", "data_plane_status",
-             "overcast:firewall", "overcast:public_binding"},
+             "overcast:firewall", "overcast:qos", "overcast:public_binding"},
     "security_group": {"security_group_rules", "shared"},
     "security_group_rule": {"normalized_cidr",
                             "belongs_to_default_sg", "overcast:packets", "overcast:bytes"},

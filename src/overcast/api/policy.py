@@ -167,7 +167,7 @@ RULES: dict[str, Rule] = {
     "update_port:mac_address": ADMIN,
     **_writes("port", ADMIN, "binding:host_id", "binding:profile"),
     **_each("get_port", ADMIN, "binding:host_id", "binding:profile", "binding:vif_type",
-            "binding:vif_details", "overcast:firewall"),  # names hosts, as binding:host_id
+            "binding:vif_details", "overcast:firewall", "overcast:qos"),  # names hosts
     # security groups and their rules: the group's owner
     "create_security_group": ANY,
     "get_security_group": OWNER,

@@ -105,6 +105,26 @@ def enforcement(value: Any) -> str:
     return "\n".join(lines)
 
 
+def qos_enforcement(value: Any) -> str:
+    """A port's ``overcast:qos``: what each host enforces of its policy, where."""
+    if not value:
+        return "no QoS enforced on any host"
+    lines = []
+    for entry in value:
+        host = entry.get("host", "?")
+        parts = []
+        for direction in ("egress", "ingress"):
+            limit = entry.get(direction)
+            if limit:
+                parts.append(f"{direction} {limit.get('max_kbps')} kbit/s "
+                             f"(burst {limit.get('max_burst_kbps')} kbit) on {limit.get('device')}")
+        if entry.get("dscp_mark") is not None:
+            parts.append(f"DSCP {entry['dscp_mark']}")
+        lines.append(f"{host}: policy {entry.get('policy_id')}: " + (", ".join(parts) or "nothing"))
+        lines += [f"{host}: NOT enforced: {m}" for m in entry.get("not_enforced") or []]
+    return "\n".join(lines)
+
+
 # Fields shown the openstackclient way in ``show`` tables.
 SHOW_FORMATTERS: dict[str, Formatter] = {"admin_state_up": admin_state}
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from overcast.cli.client import Client
 from overcast.cli.network import NETWORK
-from overcast.cli.output import Column, admin_state, enforcement
+from overcast.cli.output import Column, admin_state, enforcement, qos_enforcement
 from overcast.cli.qos import POLICY
 from overcast.cli.resource import (
     Body,
@@ -50,7 +50,8 @@ PORT = Spec(
         Column("Tags", "tags"),
     ),
     tags=True,
-    show_formatters={"overcast:firewall": enforcement},  # which groups are enforced on which host
+    # which groups and which QoS limits are enforced on which host
+    show_formatters={"overcast:firewall": enforcement, "overcast:qos": qos_enforcement},
 )
 
 FIELDS = {

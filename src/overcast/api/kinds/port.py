@@ -191,6 +191,7 @@ def _render_extra(repo: Repo, port: Port, out: dict[str, Any]) -> None:
     out["resource_request"] = None
     out["data_plane_status"] = None
     out["overcast:firewall"] = _enforced(status)
+    out["overcast:qos"] = _qos_enforced(status)
     out["overcast:public_binding"] = _public_binding(repo, port)
 
 
@@ -231,6 +232,28 @@ def _enforced(status: dict[str, Any] | None) -> list[dict[str, Any]]:
         return []
     entry = {"host": status["host"] if status else "", "port_security": fw["port_security"],
              "security_groups": groups}
+    if why:
+        entry["not_enforced"] = why
+    return [entry]
+
+
+def _qos_enforced(status: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """What the port's host enforces of its QoS policy: one entry, from the
+    ACTIVE status its agent writes (``status`` is already the bound host's);
+    a value not of the shape the agent writes shows nothing."""
+    qos = status.get("qos") if status and status["status"] == "ACTIVE" else None
+    if not isinstance(qos, dict) or not isinstance(qos.get("policy_id"), str):
+        return []
+    entry: dict[str, Any] = {"host": status["host"] if status else "",
+                             "policy_id": qos["policy_id"]}
+    for direction in ("egress", "ingress"):
+        limit = qos.get(direction)
+        if isinstance(limit, dict) and isinstance(limit.get("max_kbps"), int):
+            entry[direction] = {k: limit[k] for k in ("max_kbps", "max_burst_kbps", "device")
+                                if k in limit}
+    if isinstance(qos.get("dscp_mark"), int):
+        entry["dscp_mark"] = qos["dscp_mark"]
+    why = _strings(qos.get("not_enforced", []))
     if why:
         entry["not_enforced"] = why
     return [entry]

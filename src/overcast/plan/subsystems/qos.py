@@ -112,14 +112,18 @@ def diff(d: DiffContext) -> None:
     present = {a.ifname for a in d.observed[Attachment]}  # every workload device that exists
     ifbs = {i.name: i for i in d.observed[QosIfb]}
     wanted_ifbs = {i.name: i for i in d.desired[QosIfb]}
+    made = set()
     for name, obj in sorted(wanted_ifbs.items()):
         old = ifbs.get(name)
+        if old is None and obj.port_dev not in present:
+            continue  # made once the port's tap exists (kept while it is gone)
+        made.add(name)
         if old is None or (old.alias, old.mtu, old.up) != (obj.alias, obj.mtu, obj.up):
             d.put(obj, old)
     gone = {name for name in ifbs if name not in wanted_ifbs}
     for name in sorted(gone):
         d.delete(ifbs[name])
-    exists = (present | set(wanted_ifbs)) - gone
+    exists = present | made
     _diff_shapers(d, exists, gone)
     _diff_redirects(d, exists)
 
