@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -74,3 +76,48 @@ def wait_ready(ok: Callable[[], bool], what: str, timeout: float,
             pass
         time.sleep(0.05)
     raise BenchError(f"{what} not ready after {timeout}s; logs in {logs}")
+
+
+@dataclass
+class Env:
+    """What one run made, undone in ``close``: namespaces named with the run's
+    own ``prefix`` (so that only they are ever deleted) and processes, by PID."""
+
+    prefix: str
+    namespaces: list[str] = field(default_factory=list)
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def netns(self, role: str) -> str:
+        """A fresh namespace ``prefix + role``, IPv6 off, ``lo`` up."""
+        name = self.prefix + role
+        if name in run(["ip", "netns", "list"]).stdout.split():
+            raise BenchError(f"namespace {name} already exists")
+        self.namespaces.append(name)
+        run(["ip", "netns", "add", name])
+        run(in_ns(name, ["sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1",
+                         "net.ipv6.conf.default.disable_ipv6=1"]))
+        run(["ip", "-n", name, "link", "set", "lo", "up"])
+        return name
+
+    def start(self, argv: list[str]) -> subprocess.Popen[bytes]:
+        p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             stdin=subprocess.DEVNULL, start_new_session=True)
+        self.procs.append(p)
+        return p
+
+    def stop(self, p: subprocess.Popen[bytes]) -> None:
+        stop_process(p)
+        if p in self.procs:
+            self.procs.remove(p)
+
+    def close(self) -> None:
+        for p in list(reversed(self.procs)):
+            try:
+                self.stop(p)
+            except Exception as exc:  # noqa: BLE001 - clean up the rest anyway
+                print(f"cleanup: process {p.pid}: {exc}", file=sys.stderr)
+        existing = set(run(["ip", "netns", "list"], check=False).stdout.split())
+        for name in reversed(self.namespaces):
+            if name.startswith(self.prefix) and name in existing:
+                run(["ip", "netns", "delete", name], check=False)
+        self.namespaces.clear()
