@@ -32,10 +32,8 @@ from .test_firewall_groups import ping_replies
 pytestmark = pytest.mark.root
 
 MTU = 1450
-FRAME_PER_DATA = (MTU + 14) / (MTU - 40 - 12)  # a full segment's frame / its data
 TOLERANCE = 0.05
 SECONDS = 4
-IPERF_PORT = 5211
 
 
 def _make_tenant_qos(lab: Lab) -> dict[str, Any]:
@@ -111,18 +109,8 @@ def wait_enforced(lab: Lab, vm: str, policy_id: str | None,
 
 def rate(lab: Lab, sender: str, receiver: str, seconds: int = SECONDS) -> float:
     """The rate (kbit/s) of the frames carrying a TCP stream sender -> receiver."""
-    global IPERF_PORT  # noqa: PLW0603 - a fresh port per run: no server left in TIME_WAIT's way
-    IPERF_PORT += 1
-    ip = lab.vms[receiver]["ips"][0]
-    with traffic.Running(lab.vms[receiver]["netns"],
-                         ["iperf3", "-s", "-1", "--forceflush", "-B", ip, "-p", str(IPERF_PORT)]) as server:
-        server.wait_line("Server listening")
-        p = probe.in_ns(lab.vms[sender]["netns"],
-                        ["iperf3", "-c", ip, "-p", str(IPERF_PORT), "-t", str(seconds + 1),
-                         "-O", "1", "-J"])
-        assert p.returncode == 0, p.stdout[-500:] + p.stderr[-500:]
-    goodput = json.loads(p.stdout)["end"]["sum_received"]["bits_per_second"]
-    return float(goodput) * FRAME_PER_DATA / 1000
+    return probe.tcp_rate(lab.vms[receiver]["netns"], lab.vms[receiver]["ips"][0],
+                          lab.vms[sender]["netns"], seconds, MTU)
 
 
 def assert_near(measured: float, limit: int) -> None:

@@ -1,6 +1,7 @@
 """The Overcast demo (``scripts/demo``): a data center on this machine, two
 tenants with the same addresses, VMs talking across hosts, tenants isolated,
-a security group keeping a VM out and a rule letting it in, the external
+a security group keeping a VM out and a rule letting it in, a QoS bandwidth
+limit holding and then changed live, the external
 network an operator creates (flat, on each host's external NIC) reaching the
 lab's internet, and a distributed router: two subnets routed across hosts,
 SNAT to the internet and a floating IP reached from it.
@@ -11,6 +12,7 @@ The lab stays up at the end for exploring.
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -339,6 +341,60 @@ def hints() -> None:
     print("Tear it down with:  overcast lab down")
 
 
+def _qos_enforced(api: vm.Api, v: dict[str, Any], kbps: int | None) -> dict[str, Any]:
+    """The port's ``overcast:qos`` once its host enforces an egress limit of ``kbps`` (None: none)."""
+    def check() -> tuple[dict[str, Any]] | None:  # (a tuple: an empty entry is an answer)
+        port = api.call("GET", f"/v2.0/ports/{v['port_id']}")["port"]
+        entry = (port.get("overcast:qos") or [{}])[0]
+        have = (entry.get("egress") or {}).get("max_kbps")
+        return (entry,) if port["status"] == "ACTIVE" and have == kbps else None
+
+    found: tuple[dict[str, Any]] = _until(check, f"{v['name']}: egress limit {kbps} not enforced")
+    return found[0]
+
+
+def _measured(src: dict[str, Any], dst: dict[str, Any], limit: int) -> float:
+    kbps = probe.tcp_rate(dst["netns"], dst["ips"][0], src["netns"], 3, int(src["mtu"]))
+    share = kbps / limit
+    print(f"   iperf3 {src['name']} -> {dst['name']}: {kbps / 1000:.1f} Mbit/s on the wire "
+          f"({share:.1%} of the limit)")
+    if abs(share - 1) > 0.1:
+        raise DemoFailed(f"{src['name']}: measured {kbps:.0f} kbit/s against a limit of {limit}")
+    return kbps
+
+
+def show_qos(api: vm.Api, src: dict[str, Any], dst: dict[str, Any]) -> None:
+    policy = api.call("POST", "/v2.0/qos/policies", {"policy": {"name": "bronze"}})["policy"]
+    rule = api.call("POST", f"/v2.0/qos/policies/{policy['id']}/bandwidth_limit_rules",
+                    {"bandwidth_limit_rule": {"max_kbps": 50_000, "direction": "egress"}})
+    rule_path = (f"/v2.0/qos/policies/{policy['id']}/bandwidth_limit_rules/"
+                 f"{rule['bandwidth_limit_rule']['id']}")
+    api.call("PUT", f"/v2.0/ports/{src['port_id']}", {"port": {"qos_policy_id": policy["id"]}})
+    entry = _qos_enforced(api, src, 50_000)
+    print(f"   policy 'bronze' (egress 50 Mbit/s) on {src['name']}'s port: {entry['host']} shapes "
+          f"it on {entry['egress']['device']} (the tap's ingress redirected to an ifb, htb)")
+    _measured(src, dst, 50_000)
+    with probe.Capture(dst["netns"], "eth0", f"icmp and src {src['ips'][0]}") as cap:
+        pinger = subprocess.Popen(["ip", "netns", "exec", src["netns"], "ping", "-n", "-q",
+                                   "-i", "0.01", "-c", "150", dst["ips"][0]],
+                                  stdout=subprocess.PIPE, text=True)
+        started = time.monotonic()
+        api.call("PUT", rule_path, {"bandwidth_limit_rule": {"max_kbps": 20_000}})
+        _qos_enforced(api, src, 20_000)
+        took = time.monotonic() - started
+        out = pinger.communicate(timeout=30)[0]
+    lost = [ln for ln in out.splitlines() if "packet loss" in ln]
+    print(f"   rate changed live to 20 Mbit/s: enforced {took:.2f}s after the API call, "
+          f"pinging all along: {lost[0].strip() if lost else out.strip()}")
+    if pinger.returncode != 0 or " 0% packet loss" not in out or len(cap.frames) < 150:
+        raise DemoFailed(f"pings lost while the rate changed: {out.strip()}")
+    _measured(src, dst, 20_000)
+    api.call("PUT", f"/v2.0/ports/{src['port_id']}", {"port": {"qos_policy_id": None}})
+    _qos_enforced(api, src, None)
+    api.call("DELETE", f"/v2.0/qos/policies/{policy['id']}")
+    print(f"   policy removed: {src['name']} is unshaped again")
+
+
 def run() -> None:
     api = bring_up()
     say("Tenant 'blue' creates a network and three VMs, one per hypervisor")
@@ -355,6 +411,8 @@ def run() -> None:
     show_isolation(blue, red)
     say("Security groups: a group without ingress rules keeps a VM out, a rule lets it in")
     show_security_groups(api, blue[0], blue[2])
+    say("QoS: a bandwidth limit holds on the wire, and changes live without a lost ping")
+    show_qos(api, blue[0], blue[1])
     say("The operator creates the external network: flat, on the physical network each host "
         "maps to its external NIC")
     public = show_external(api)

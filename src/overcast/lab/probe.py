@@ -7,6 +7,7 @@ ping that passes, a TCP echo that returns, a frame that must not arrive
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import signal
@@ -72,6 +73,37 @@ def tcp_echo(server_ns: str, server_ip: str, client_ns: str, port: int = 5001,
     finally:
         server.kill()
         server.wait()
+
+
+_iperf_port = [5400]
+
+
+def tcp_rate(server_ns: str, server_ip: str, client_ns: str, seconds: int, mtu: int) -> float:
+    """The rate (kbit/s) of the frames carrying one TCP stream client -> server
+    (iperf3): its goodput, the first second (slow start, a shaper's burst)
+    omitted, times a full segment's frame over its data (``mtu`` + 14 over
+    ``mtu`` - 52: IP and TCP headers with timestamps) — the rate a
+    bandwidth limit counts."""
+    _iperf_port[0] += 1  # a fresh port per run: no server left in the way
+    port = str(_iperf_port[0])
+    server = subprocess.Popen(["ip", "netns", "exec", server_ns, "iperf3", "-s", "-1",
+                               "-B", server_ip, "-p", port],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10.0
+        while True:  # until the server listens: a refused connection fails at once
+            client = in_ns(client_ns, ["iperf3", "-c", server_ip, "-p", port, "-t",
+                                       str(seconds + 1), "-O", "1", "-J"], seconds + 30)
+            if client.returncode == 0:
+                break
+            if "refused" not in client.stdout or time.monotonic() > deadline:
+                raise LabError(f"iperf3 {client_ns} -> {server_ip}: {client.stdout[-300:]}")
+            time.sleep(0.05)
+    finally:
+        server.kill()
+        server.wait()
+    goodput = float(json.loads(client.stdout)["end"]["sum_received"]["bits_per_second"])
+    return goodput * (mtu + 14) / (mtu - 52) / 1000
 
 
 def send_frames(ns: str, ifname: str, src_mac: str, frames: list[tuple[str, str]]) -> None:
