@@ -98,15 +98,16 @@ def test_what_the_kernel_lacks_is_left_out_and_said() -> None:
     assert not hp.state[QosIfb] and not hp.state[Redirect] and not hp.state[DscpMarks]
 
 
-def test_minimum_bandwidth_is_said_not_enforced_and_zero_limits_nothing() -> None:
+def test_minimum_bandwidth_without_an_uplink_is_said_not_enforced_and_zero_limits_nothing(
+) -> None:
     p = port(1, NET_A, "h1", qos_policy_id=POL_2)
     hp = plan([p], extra=[MinimumBandwidthRule(id="m1", policy_id=POL_2, min_kbps=10_000),
                           BandwidthLimitRule(id="z1", policy_id=POL_2, max_kbps=0,
                                              direction="egress")])
     assert hp.qos[p.id].egress is None
     assert hp.qos[p.id].not_enforced == (
-        "minimum_bandwidth rule m1 (egress, 10000 kbps): not enforced, guaranteed shares "
-        "on the host's uplink are not implemented",)
+        "minimum_bandwidth rule m1 (egress, 10000 kbps): not enforced, no uplink capacity "
+        "configured (agent option --qos-uplink DEVICE=KBPS)",)
     assert hp.qos[p.id].as_json()["not_enforced"] == list(hp.qos[p.id].not_enforced)
 
 

@@ -87,6 +87,8 @@ class FakeKernel:
         self.qdiscs: dict[tuple[str, int], TcQdisc] = {}  # (dev, parent) -> its qdisc
         self.tc_classes: dict[tuple[str, int], TcClass] = {}  # (dev, handle) -> htb class
         self.tc_filters: dict[tuple[str, int], TcFilter] = {}  # (dev, prio): on its ingress
+        # (dev, parent, prio, handle) -> a u32 filter with a class id on a root qdisc
+        self.tc_classifiers: dict[tuple[str, int, int, int], TcFilter] = {}
         self.subsystems = subsystems
         self._next_index = 1
 
@@ -132,9 +134,20 @@ class FakeKernel:
             if dev in self.links:
                 rows += sorted((q for (d, _), q in self.qdiscs.items() if d == dev),
                                key=lambda q: (q.parent != TC_H_ROOT, q.parent))  # root first
-                rows += [c for (d, _), c in sorted(self.tc_classes.items()) if d == dev]
+                classes = [c for (d, _), c in sorted(self.tc_classes.items()) if d == dev]
+                rows += classes
                 rows += [f for (d, _), f in sorted(self.tc_filters.items()) if d == dev]
+                rows += self._classifier_rows(dev, classes)
         return rows
+
+    def _classifier_rows(self, dev: str, classes: list[TcClass]) -> list[TcFilter]:
+        """As the driver reads them: only on a root htb with a class besides its default."""
+        root = self.qdiscs.get((dev, TC_H_ROOT))
+        if root is None or root.kind != "htb" or all(
+                c.handle == root.handle | root.default for c in classes):
+            return []
+        return [f for (d, parent, _, _), f in sorted(self.tc_classifiers.items())
+                if d == dev and parent == root.handle]
 
     # --- KernelIO -----------------------------------------------------------------
     def link_add(self, name: str, kind: str, mtu: int, info: dict[str, int | str]) -> None:
@@ -227,7 +240,7 @@ class FakeKernel:
                                              default if kind == "htb" else 0)
 
     def tc_class(self, op: str, dev: str, handle: int, parent: int, rate: int = 0,
-                 burst: int = 0) -> None:
+                 burst: int = 0, ceil: int = 0) -> None:
         """A replace keeps an existing class's parent (as htb does); a new
         class whose parent class is missing goes to the top of its qdisc."""
         self._link(dev)
@@ -235,7 +248,8 @@ class FakeKernel:
         if op == "del":
             if held is None:
                 raise FakeKernelError(f"tc class del {handle:#x} dev {dev}: no such class")
-            if any(c.parent == handle for (d, _), c in self.tc_classes.items() if d == dev):
+            if any(c.parent == handle for (d, _), c in self.tc_classes.items() if d == dev) or any(
+                    f.classid == handle for (d, *_), f in self.tc_classifiers.items() if d == dev):
                 raise FakeKernelError(f"tc class del {handle:#x} dev {dev}: HTB class in use")
             del self.tc_classes[(dev, handle)]
             return
@@ -248,11 +262,34 @@ class FakeKernel:
                                                 and parent & 0xFFFF0000 != major):
             raise FakeKernelError(f"tc class replace {handle:#x} parent {parent:#x} rate {rate} "
                                   f"dev {dev}: invalid argument")
+        if ceil and ceil < rate:
+            raise FakeKernelError(f"htb class ceil {ceil} below its rate {rate}")
         if held is not None:
             parent = held.parent
         elif (dev, parent) not in self.tc_classes:
             parent = major
-        self.tc_classes[(dev, handle)] = TcClass(dev, handle, parent, rate, rate, burst, burst)
+        self.tc_classes[(dev, handle)] = TcClass(dev, handle, parent, rate, ceil or rate, burst,
+                                                 burst)
+
+    def tc_classify(self, op: str, dev: str, parent: int, prio: int, handle: int,
+                    keys: tuple[tuple[int, int, int], ...] = (), classid: int = 0) -> None:
+        self._link(dev)
+        key = (dev, parent, prio, handle)
+        if op == "del":
+            if key not in self.tc_classifiers:
+                raise FakeKernelError(f"tc filter del dev {dev} prio {prio} handle {handle:#x}: "
+                                      "no such filter")
+            del self.tc_classifiers[key]
+            return
+        if not any(q.handle == parent for (d, _), q in self.qdiscs.items() if d == dev):
+            raise FakeKernelError(f"tc filter add dev {dev} parent {parent:#x}: no such qdisc")
+        if not keys or not handle & 0xFFF:
+            raise FakeKernelError(f"tc filter add handle {handle:#x}: 1 to 128 keys and a key node")
+        if key in self.tc_classifiers:
+            raise FakeKernelError(f"tc filter add dev {dev} handle {handle:#x}: filter exists")
+        masked = tuple((value & mask, mask, off) for value, mask, off in keys)
+        self.tc_classifiers[key] = TcFilter(dev, parent, prio, "u32", classid=classid,
+                                            handle=handle, keys=masked)
 
     def tc_redirect(self, op: str, dev: str, prio: int, target: str) -> None:
         self._link(dev)
@@ -342,6 +379,8 @@ class FakeKernel:
         del self.qdiscs[(qdisc.dev, qdisc.parent)]
         if qdisc.kind == "ingress":
             self.tc_filters = {k: f for k, f in self.tc_filters.items() if f.dev != qdisc.dev}
+        self.tc_classifiers = {k: f for k, f in self.tc_classifiers.items()
+                               if (f.dev, f.parent) != (qdisc.dev, qdisc.handle)}
         self.tc_classes = {k: c for k, c in self.tc_classes.items()
                            if c.dev != qdisc.dev or c.handle & 0xFFFF0000 != qdisc.handle}
 

@@ -38,7 +38,14 @@ from overcast.linux.nft_view import NftView, ReadProbe
 from overcast.linux.nftgen import LazyGeneration
 from overcast.linux.rtnl import DumpInterrupted
 from overcast.linux.rtnl_write import Refusal, Request, RtnlWriter, fdb_request, link_set_request
-from overcast.linux.tc import TcReader, TcRow, class_request, qdisc_request, redirect_request
+from overcast.linux.tc import (
+    TcReader,
+    TcRow,
+    class_request_ceil,
+    classify_request,
+    qdisc_request,
+    redirect_request,
+)
 from overcast.plan import diff as steps
 from overcast.plan.firewall_admits import Flow
 from overcast.plan.names import NFT_TABLE_PREFIX
@@ -318,11 +325,20 @@ class NetlinkKernel:
                             f"{refusal.describe()}")
 
     def tc_class(self, op: str, dev: str, handle: int, parent: int, rate: int = 0,
-                 burst: int = 0) -> None:
-        refusal = self._tc(class_request(op, self._tc_index(dev), handle, parent, rate, burst))
+                 burst: int = 0, ceil: int = 0) -> None:
+        refusal = self._tc(class_request_ceil(op, self._tc_index(dev), handle, parent, rate,
+                                              burst, ceil))
         if refusal is not None:
             raise KernelRefusal(f"tc class {op} htb {handle:#x} parent {parent:#x} dev {dev}: "
                                 f"{refusal.describe()}")
+
+    def tc_classify(self, op: str, dev: str, parent: int, prio: int, handle: int,
+                    keys: tuple[tuple[int, int, int], ...] = (), classid: int = 0) -> None:
+        request = classify_request(op, self._tc_index(dev), parent, prio, handle, keys, classid)
+        refusal = self._tc(request)
+        if refusal is not None:
+            raise KernelRefusal(f"tc filter {op} dev {dev} parent {parent:#x} prio {prio} "
+                                f"handle {handle:#x} classid {classid:#x}: {refusal.describe()}")
 
     def tc_redirect(self, op: str, dev: str, prio: int, target: str) -> None:
         index = self._tc_index(dev)

@@ -1,12 +1,15 @@
 """Traffic control over raw rtnetlink: the requests of the qos subsystem's
 primitives (an htb or ingress qdisc, an htb class, a u32 match-all filter
-with a mirred egress redirect) and their rows read back.
+with a mirred egress redirect, a u32 filter with keys and a class id) and
+their rows read back.
 
 The requests go through the batched writer (``overcast.linux.rtnl_write``),
 one at a time, so a refusal carries the kernel's extended-ack text.  The
 reads are dumps of the raw reader: one RTM_GETQDISC dump for every device,
 then an RTM_GETTCLASS dump only for a device with an htb qdisc and an
-RTM_GETTFILTER dump only for one with an ingress qdisc.
+RTM_GETTFILTER dump only for one with an ingress qdisc, or with a root
+htb that has a class besides its default (a one-class shaper classifies
+nothing: its device costs no filter dump).
 
 The kernel keeps an htb class's burst as a time (``buffer``, in psched
 ticks at the class's rate); it is written and read back through the tick
@@ -21,6 +24,7 @@ import functools
 import socket
 import struct
 from collections.abc import Collection, Iterator
+from dataclasses import replace
 from operator import attrgetter
 
 from overcast.linux.rtnl import RtnlReader
@@ -43,7 +47,7 @@ RTM_NEWTFILTER, RTM_DELTFILTER, RTM_GETTFILTER = 44, 45, 46
 NLM_F_REPLACE, NLM_F_EXCL, NLM_F_CREATE = 0x100, 0x200, 0x400
 TCA_KIND, TCA_OPTIONS = 1, 2
 TCA_HTB_PARMS, TCA_HTB_INIT, TCA_HTB_RATE64, TCA_HTB_CEIL64 = 1, 2, 6, 7
-TCA_U32_SEL, TCA_U32_ACT = 5, 7
+TCA_U32_CLASSID, TCA_U32_SEL, TCA_U32_ACT = 1, 5, 7
 TCA_ACT_KIND, TCA_ACT_OPTIONS = 1, 2
 TCA_MIRRED_PARMS = 2
 TCA_EGRESS_REDIR = 1
@@ -69,6 +73,8 @@ RATESPEC = struct.Struct("=BBHhHI")  # cell_log, linklayer, overhead, cell_align
 HTB_OPT = struct.Struct("=12s12sIIIII")  # rate, ceil, buffer, cbuffer, quantum, level, prio
 U32_SEL = struct.Struct("=BBBxHHhhI")  # flags, offshift, nkeys, offmask, off, offoff, hoff, hmask
 U32_KEY = struct.Struct("!IIii")  # mask, value, off, offmask
+U32_KEY_MATCH = struct.Struct("!II")  # a key's mask and value (network order), then
+U32_KEY_OFF = struct.Struct("=ii")  # its offset and offmask (host order)
 MIRRED = struct.Struct("=IIiiiiI")  # index, capab, action, refcnt, bindcnt, eaction, ifindex
 RTATTR = struct.Struct("=HH")
 U32 = struct.Struct("=I")
@@ -138,6 +144,47 @@ def class_request(op: str, ifindex: int, handle: int, parent: int, rate: int = 0
     return Request(RTM_NEWTCLASS, NLM_F_CREATE | NLM_F_REPLACE, head + attrs)
 
 
+def class_request_ceil(op: str, ifindex: int, handle: int, parent: int, rate: int,
+                       burst: int, ceil: int) -> Request:
+    """``tc class replace``: htb with ``ceil`` above ``rate``, burst = cburst."""
+    if op != "replace" or ceil in (0, rate):
+        return class_request(op, ifindex, handle, parent, rate, burst)
+    if ceil < rate:
+        raise KernelRefusal(f"htb class ceil {ceil} below its rate {rate}")
+    head = TCMSG.pack(0, ifindex, handle, parent, 0)
+    ticks, cticks = burst_ticks(rate, burst), burst_ticks(ceil, burst)
+    rspec = RATESPEC.pack(0, TC_LINKLAYER_ETHERNET, 0, 0, 0, min(rate, U32_MAX))
+    cspec = RATESPEC.pack(0, TC_LINKLAYER_ETHERNET, 0, 0, 0, min(ceil, U32_MAX))
+    quantum = max(QUANTUM_MIN, min(QUANTUM_MAX, rate // HTB_R2Q))
+    options = _attr(TCA_HTB_PARMS, HTB_OPT.pack(rspec, cspec, ticks, cticks, quantum, 0, 0))
+    if rate >= 1 << 32:
+        options += _attr(TCA_HTB_RATE64, U64.pack(rate))
+    if ceil >= 1 << 32:
+        options += _attr(TCA_HTB_CEIL64, U64.pack(ceil))
+    attrs = _attr(TCA_KIND, b"htb\0") + _attr(TCA_OPTIONS, options)
+    return Request(RTM_NEWTCLASS, NLM_F_CREATE | NLM_F_REPLACE, head + attrs)
+
+
+def classify_request(op: str, ifindex: int, parent: int, prio: int, handle: int,
+                     keys: tuple[tuple[int, int, int], ...] = (), classid: int = 0) -> Request:
+    """``tc filter add dev IFINDEX parent PARENT protocol all prio PRIO handle
+    800::N u32 match ... classid CLASSID``; ``del``: that key node."""
+    kind = _attr(TCA_KIND, b"u32\0")
+    head = TCMSG.pack(0, ifindex, handle, parent, prio << 16 | socket.htons(ETH_P_ALL))
+    if op == "del":
+        return Request(RTM_DELTFILTER, 0, head + kind)
+    if op != "add":
+        raise KernelRefusal(f"tc filter {op}: unknown operation")
+    if not keys or len(keys) > 128 or not handle & U32_NODE_MASK:
+        raise KernelRefusal(f"tc filter add handle {handle:#x}: 1 to 128 keys and a key node")
+    sel = U32_SEL.pack(TC_U32_TERMINAL, 0, len(keys), 0, 0, 0, 0, 0) + b"".join(
+        U32_KEY_MATCH.pack(mask, value & mask) + U32_KEY_OFF.pack(off, 0)
+        for value, mask, off in keys)
+    options = _attr(TCA_U32_CLASSID, U32.pack(classid)) + _attr(TCA_U32_SEL, sel)
+    return Request(RTM_NEWTFILTER, NLM_F_CREATE | NLM_F_EXCL, head + kind
+                   + _attr(TCA_OPTIONS, options))
+
+
 def redirect_request(op: str, ifindex: int, prio: int, target: int = 0) -> Request:
     """``tc filter add dev IFINDEX parent ffff: protocol all prio PRIO u32 match
     u32 0 0 action mirred egress redirect dev TARGET``; ``del``: the u32
@@ -184,10 +231,16 @@ class TcReader(RtnlReader):
         for ifindex, dev in wanted.items():
             held = [q for i, q in qdiscs if i == ifindex]
             rows += held
-            if any(q.kind == "htb" for q in held):
-                rows += sorted(self.classes(ifindex, dev), key=attrgetter("handle"))
+            classes = sorted(self.classes(ifindex, dev), key=attrgetter("handle")) \
+                if any(q.kind == "htb" for q in held) else []
+            rows += classes
             if any(q.kind == "ingress" for q in held):
                 rows += sorted(self.filters(ifindex, dev, names), key=attrgetter("prio"))
+            for root in held:
+                if root.kind == "htb" and root.parent == TC_H_ROOT and any(
+                        c.handle != root.handle | root.default for c in classes):
+                    rows += sorted(self.filters(ifindex, dev, names, root.handle),
+                                   key=attrgetter("prio", "handle"))
         return rows
 
     def qdiscs(self, devices: dict[int, str]) -> list[tuple[int, TcQdisc]]:
@@ -210,17 +263,20 @@ class TcReader(RtnlReader):
                 out.append(found)
         return out
 
-    def filters(self, ifindex: int, dev: str, names: dict[int, str]) -> list[TcFilter]:
-        """The filters on ``dev``'s ingress qdisc: one row per u32 key node
-        (the hash table and the classifier's own entries are left out), one
-        per handle of any other classifier."""
-        head = TCMSG.pack(0, ifindex, 0, TC_H_INGRESS_PARENT, 0)
+    def filters(self, ifindex: int, dev: str, names: dict[int, str],
+                parent: int = TC_H_INGRESS_PARENT) -> list[TcFilter]:
+        """The filters on ``dev``'s qdisc ``parent`` (its ingress qdisc unless
+        said): one row per u32 key node (the hash table and the classifier's
+        own entries are left out), one per handle of any other classifier."""
+        head = TCMSG.pack(0, ifindex, 0, parent, 0)
         out = []
         for buf, start, end in list(self._dump(RTM_GETTFILTER, head)):
             _family, index, handle, parent, info = TCMSG.unpack_from(buf, start)
             if index != ifindex or not handle:
                 continue
             found = _filter(buf, start + TCMSG.size, end, dev, parent, info >> 16, names)
+            if found is not None and found.classid:
+                found = replace(found, handle=handle)
             if found is not None and (found.kind != "u32" or handle & U32_NODE_MASK):
                 out.append(found)
         return out
@@ -287,16 +343,30 @@ def _filter(buf: bytes, start: int, end: int, dev: str, parent: int, prio: int,
         return TcFilter(dev, parent, prio, kind)
     if options is None:
         return None
-    match_all, redirect = False, ""
+    match_all, redirect, classid = False, "", 0
+    keys: tuple[tuple[int, int, int], ...] = ()
     for attr, vstart, vend in _attrs(buf, *options):
         if attr == TCA_U32_SEL and vend - vstart >= U32_SEL.size:
             nkeys = buf[vstart + 2]
-            keys = buf[vstart + U32_SEL.size:vend]
-            match_all = nkeys == 1 and len(keys) >= U32_KEY.size \
-                and U32_KEY.unpack_from(keys)[:2] == (0, 0)
+            raw = buf[vstart + U32_SEL.size:vend]
+            match_all = nkeys == 1 and len(raw) >= U32_KEY.size \
+                and U32_KEY.unpack_from(raw)[:2] == (0, 0)
+            keys = tuple(_key(raw, i * U32_KEY.size) for i in range(nkeys)
+                         if (i + 1) * U32_KEY.size <= len(raw))
         elif attr == TCA_U32_ACT:
             redirect = _redirect(buf, vstart, vend, names)
-    return TcFilter(dev, parent, prio, kind, match_all, redirect)
+        elif attr == TCA_U32_CLASSID and vend - vstart >= U32.size:
+            (classid,) = U32.unpack_from(buf, vstart)
+    if not classid:
+        return TcFilter(dev, parent, prio, kind, match_all, redirect)
+    return TcFilter(dev, parent, prio, kind, match_all, redirect, classid, keys=keys)
+
+
+def _key(raw: bytes, at: int) -> tuple[int, int, int]:
+    """(value, mask, offset) of the u32 key at ``raw[at:]``."""
+    mask, value = U32_KEY_MATCH.unpack_from(raw, at)
+    off, _offmask = U32_KEY_OFF.unpack_from(raw, at + U32_KEY_MATCH.size)
+    return value, mask, off
 
 
 def _redirect(buf: bytes, start: int, end: int, names: dict[int, str]) -> str:

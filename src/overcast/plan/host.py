@@ -15,7 +15,7 @@ from overcast.plan.adverts import Advert
 from overcast.plan.diff import kinds
 from overcast.plan.firewall import FirewallPlan, compile_firewall
 from overcast.plan.leases import SERVER_IP, Lease, Lease6, plan_leases, plan_leases6
-from overcast.plan.qos import PortQos, plan_qos
+from overcast.plan.qos import PortQos, Uplink, plan_qos
 from overcast.plan.router_placement import Here, routers_here
 from overcast.plan.routers import RouterPlan, plan_routers
 from overcast.plan.services import DnsZone, MetadataZone, ServicePlan, plan_services
@@ -120,7 +120,7 @@ def plan_host(view: HostView) -> HostPlan:
         firewall.append(fw.ruleset)
         b.problems += fw.problems
     qos = plan_qos(local, b.port_devices, networks, view.qos_policies, view.qos_rules,
-                   view.qos_features)
+                   view.qos_features, _uplink(view))
     state = KernelState.of(routers.records, services.records, b.bridges, b.vxlans,
                            b.attachments, b.fdb, firewall, qos.records)
     problems = tuple(sorted(set(b.problems), key=lambda p: (p.path, p.message)))
@@ -256,3 +256,10 @@ def _plan_remote(b: _Builder, vxlan: str, remote: Iterable[Port]) -> None:
 def _macs(port: Port) -> list[str]:
     macs = [port.mac_address] + [pair.mac_address for pair in port.allowed_address_pairs]
     return sorted({m.lower() for m in macs if m})
+
+
+def _uplink(view: HostView) -> Uplink | None:
+    """Where egress minimum bandwidth is guaranteed (the agent's --qos-uplink)."""
+    if view.qos_uplink is None:
+        return None
+    return Uplink(*view.qos_uplink, view.physical_networks)

@@ -159,7 +159,11 @@ class TcFilter:
     ingress qdisc: ``TC_H_INGRESS_PARENT``), ``prio`` its priority, ``kind``
     the classifier ("u32", ...); ``match_all``: a u32 filter whose only key
     matches every packet; ``redirect``: the device a mirred egress redirect
-    action sends to ("" without one)."""
+    action sends to ("" without one).  ``classid``: the class a u32 filter
+    puts what it matches in (0: none); only such a filter also carries its
+    ``handle`` (its key node) and ``keys`` ((value, mask, offset) each, 32
+    bits at ``offset`` bytes from the network header), so that other rows
+    read as they always did."""
 
     dev: str
     parent: int
@@ -167,6 +171,9 @@ class TcFilter:
     kind: str
     match_all: bool = False
     redirect: str = ""
+    classid: int = 0
+    handle: int = 0
+    keys: tuple[tuple[int, int, int], ...] = ()
 
 
 TC_H_ROOT = 0xFFFFFFFF
@@ -334,10 +341,20 @@ class KernelIO(Protocol):
         ...
 
     def tc_class(self, op: str, dev: str, handle: int, parent: int, rate: int = 0,
-                 burst: int = 0) -> None:
+                 burst: int = 0, ceil: int = 0) -> None:
         """``op`` "replace" (create or change in place, never re-creating the
         qdisc: queued packets stay queued) or "del" an htb class with ``rate``
-        = ``ceil`` (bytes per second) and ``burst`` = ``cburst`` (bytes)."""
+        and ``ceil`` (bytes per second; ``ceil`` 0: the rate) and ``burst`` =
+        ``cburst`` (bytes)."""
+        ...
+
+    def tc_classify(self, op: str, dev: str, parent: int, prio: int, handle: int,
+                    keys: tuple[tuple[int, int, int], ...] = (), classid: int = 0) -> None:
+        """``op`` "add" or "del" one u32 filter (key node ``handle`` of the
+        table 800:, protocol all) of priority ``prio`` on ``dev``'s qdisc
+        ``parent``: a packet matching all ``keys`` ((value, mask, offset from
+        the network header, negative into the link header)) goes to class
+        ``classid``.  An add of a handle that exists is refused."""
         ...
 
     def tc_redirect(self, op: str, dev: str, prio: int, target: str) -> None:

@@ -80,3 +80,6 @@ class HostView:
     qos_rules: Sequence[BandwidthLimitRule | DscpMarkingRule | MinimumBandwidthRule] = ()
     # the kernel features QoS can use here (the agent's probe); None: all of them
     qos_features: frozenset[str] | None = None
+    # the device tenant traffic leaves this host by and its capacity in kbit/s (the
+    # agent's --qos-uplink DEVICE=KBPS): where egress minimum bandwidth is guaranteed
+    qos_uplink: tuple[str, int] | None = None
