@@ -61,6 +61,15 @@ def _mapping(value: str) -> tuple[str, str]:
     return name, device
 
 
+def _uplink(value: str) -> tuple[str, int]:
+    device, eq, kbps = value.partition("=")
+    if not eq or not device or len(device) > 15 or "/" in device or " " in device \
+            or not kbps.isdigit() or int(kbps) <= 0:
+        raise argparse.ArgumentTypeError(
+            f"'{value}' is not DEVICE=KBPS (an interface name and its capacity in kbit/s)")
+    return device, int(kbps)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="overcast agent", description=(
         "Overcast host agent: watches the store, plans this host's bridges, VXLAN "
@@ -80,6 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
                    metavar="NAME=DEVICE", dest="physical_networks",
                    help="bridge flat networks of physical network NAME to this host's DEVICE "
                         "(repeatable; as Neutron's bridge_mappings)")
+    p.add_argument("--qos-uplink", type=_uplink, default=None, metavar="DEVICE=KBPS",
+                   help="guarantee QoS minimum bandwidth (what VMs send) on DEVICE, the link "
+                        "tenant traffic leaves this host by, of KBPS kbit/s real capacity "
+                        "(default: minimum bandwidth not enforced)")
     p.add_argument("--dhcp", choices=("on", "off"), default="on",
                    help="answer the local ports' DHCP on their taps, and their networks' DNS and "
                         f"metadata at {SERVER_IP} (default %(default)s)")
@@ -226,6 +239,7 @@ def _reconciler(args: argparse.Namespace, store: Store, kernel: Kernel, firewall
     reconciler.dhcp6 = services.dhcp6
     reconciler.metadata = services.metadata
     reconciler.dns_domain = args.dns_domain.rstrip(".")
+    reconciler.qos_uplink = args.qos_uplink
     return reconciler
 
 

@@ -133,6 +133,7 @@ class Reconciler:
         self.metadata: MetadataSink | None = None  # and their metadata
         self.dns_domain = DEFAULT_DOMAIN  # the DHCP domain of ports whose network has none
         self.qos_features: frozenset[str] | None = None  # what QoS can use here (None: all)
+        self.qos_uplink: tuple[str, int] | None = None  # where minimums are kept: --qos-uplink
         self.underlay_ip = underlay_ip
         self.store = store
         self.kernel = kernel
@@ -150,7 +151,8 @@ class Reconciler:
                                    self.physical_networks,
                                    self.firewall and not self.firewall_blocked,
                                    self.dns_domain, self.dhcp is not None)
-        plan = plan_host(replace(view, qos_features=self.qos_features))
+        plan = plan_host(replace(view, qos_features=self.qos_features,
+                                 qos_uplink=self.qos_uplink))
         self._log_problems(plan)
         blocked = self.firewall_blocked if self.firewall else ""
         if blocked:

@@ -120,6 +120,10 @@ def qos_enforcement(value: Any) -> str:
                              f"(burst {limit.get('max_burst_kbps')} kbit) on {limit.get('device')}")
         if entry.get("dscp_mark") is not None:
             parts.append(f"DSCP {entry['dscp_mark']}")
+        minimum = entry.get("minimum")
+        if minimum:
+            parts.append(f"egress minimum {minimum.get('min_kbps')} kbit/s guaranteed on "
+                         f"{minimum.get('device')}")
         lines.append(f"{host}: policy {entry.get('policy_id')}: " + (", ".join(parts) or "nothing"))
         lines += [f"{host}: NOT enforced: {m}" for m in entry.get("not_enforced") or []]
     return "\n".join(lines)

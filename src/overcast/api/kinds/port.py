@@ -253,6 +253,9 @@ def _qos_enforced(status: dict[str, Any] | None) -> list[dict[str, Any]]:
                                 if k in limit}
     if isinstance(qos.get("dscp_mark"), int):
         entry["dscp_mark"] = qos["dscp_mark"]
+    minimum = qos.get("minimum")
+    if isinstance(minimum, dict) and isinstance(minimum.get("min_kbps"), int):
+        entry["minimum"] = {k: minimum[k] for k in ("min_kbps", "device") if k in minimum}
     why = _strings(qos.get("not_enforced", []))
     if why:
         entry["not_enforced"] = why
