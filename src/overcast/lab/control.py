@@ -100,7 +100,8 @@ def agent_argv(topo: Topology, host: LabHost) -> list[str]:
     return [sys.executable, "-m", "overcast.agent", "--host", host.name,
             "--store", state.store_url(), "--underlay-ip", host.underlay_ip,
             "--resync-interval", f"{topo.resync_interval:g}", "--lease-ttl", f"{topo.lease_ttl:g}",
-            "--physical-network", f"{EXTERNAL_PHYSNET}={fabric.HOST_EXTERNAL_IF}"]
+            "--physical-network", f"{EXTERNAL_PHYSNET}={fabric.HOST_EXTERNAL_IF}",
+            "--qos-uplink", f"{fabric.HOST_UNDERLAY_IF}={topo.uplink_kbps}"]
 
 
 def start_agent(topo: Topology, host: LabHost) -> None:

@@ -58,6 +58,10 @@ class Topology:
     api_bind: str = "127.0.0.1:9696"
     resync_interval: float = 10.0
     lease_ttl: float = 2.0
+    # the capacity (kbit/s) each agent is told its underlay NIC has (--qos-uplink): far
+    # below what the lab's veths carry, so that the uplink's htb is what limits, and
+    # only there while some port has a minimum bandwidth rule (docs/qos.md)
+    uplink_kbps: int = 200_000
 
     @property
     def api_url(self) -> str:
@@ -105,7 +109,15 @@ def parse_topology(data: dict[str, Any]) -> Topology:
         api_bind=str(data.get("api_bind", "127.0.0.1:9696")),
         resync_interval=float(data.get("resync_interval", 10.0)),
         lease_ttl=_lease_ttl(data.get("lease_ttl", 2.0)),
+        uplink_kbps=_uplink_kbps(data.get("uplink_kbps", 200_000)),
     )
+
+
+def _uplink_kbps(value: Any) -> int:
+    if not isinstance(value, int) or not 1_000 <= value <= 100_000_000:
+        raise LabError(f"topology: uplink_kbps {value!r} is not a whole number of kbit/s in "
+                       "1000..100000000")
+    return value
 
 
 def _lease_ttl(value: Any) -> float:
@@ -137,4 +149,5 @@ def topology_to_dict(topo: Topology) -> dict[str, Any]:
         "api_bind": topo.api_bind,
         "resync_interval": topo.resync_interval,
         "lease_ttl": topo.lease_ttl,
+        "uplink_kbps": topo.uplink_kbps,
     }
