@@ -15,10 +15,19 @@ from dataclasses import replace
 
 import pytest
 
+from overcast.agent.reconciler import reconcile
 from overcast.linux.fake import FakeKernel
 from overcast.linux.netlink import NetlinkKernel
+from overcast.plan.diff import diff
 from overcast.plan.raw import TC_H_ROOT, KernelIO, KernelRefusal, TcClass, TcFilter, TcQdisc
-from overcast.plan.subsystems.uplink_qos import flat_keys, vxlan_keys
+from overcast.plan.state import KernelState
+from overcast.plan.subsystems.uplink_qos import (
+    Guarantee,
+    UplinkRoot,
+    flat_keys,
+    uplink_burst,
+    vxlan_keys,
+)
 
 from .conftest import add_workload, namespaces, sh
 
@@ -195,3 +204,20 @@ def test_a_vms_bridged_frames_land_in_its_class_by_a_negative_offset(host: str) 
     ping_from_vm(host)
     counted = class_packets(host)
     assert counted["4f43:1002"] >= 20 and counted["4f43:1001"] == 0
+
+
+def test_the_subsystem_on_the_kernel_applies_once_and_reads_back_as_made(host: str) -> None:
+    """Apply twice is a no-op on the real kernel: a restarted agent finds nothing to do."""
+    root = UplinkRoot(UPLINK, CAP, REST, uplink_burst(CAP))
+    share = Guarantee(UPLINK, 0x1001, MIN, CAP, uplink_burst(CAP), vxlan_keys(MAC, 77), TAP)
+    want = KernelState.of([root, share])
+    with NetlinkKernel(host) as kernel:
+        result = reconcile(kernel, want)
+        assert result.errors == () and len(result.changes) == 2
+        assert diff(want, kernel.observe()) == []
+        smaller = KernelState.of([replace(root, rest=REST * 2),
+                                  replace(share, rate=MIN // 2)])
+        assert [c.op for c in reconcile(kernel, smaller).changes] == ["update", "update"]
+        assert diff(smaller, kernel.observe()) == []
+        assert reconcile(kernel, KernelState.of([])).errors == ()
+        assert kernel.tc_rows([UPLINK]) == []

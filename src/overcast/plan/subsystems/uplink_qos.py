@@ -65,7 +65,7 @@ class UplinkRoot:
     dev: str
     capacity: int
     rest: int
-    burst: int
+    burst: int = field(compare=False)  # read back within rounding: compared by same()
 
     def render(self) -> str:
         return (f"uplink {self.dev} capacity {self.capacity * 8 // 1000}kbit, others "
@@ -88,8 +88,8 @@ class Guarantee:
     minor: int
     rate: int
     ceil: int
-    burst: int
-    keys: tuple[Key, ...]
+    burst: int = field(compare=False)  # read back within rounding: compared by same_class()
+    keys: tuple[Key, ...] = ()
     port_dev: str = field(default="", compare=False)  # the port's tap: its status
     has_class: bool = field(default=True, compare=False)  # observed: the class exists
     has_filter: bool = field(default=True, compare=False)  # observed: the filter exists
