@@ -94,15 +94,19 @@ def tcp_rate(server_ns: str, server_ip: str, client_ns: str, seconds: int, mtu: 
         while True:  # until the server listens: a refused connection fails at once
             client = in_ns(client_ns, ["iperf3", "-c", server_ip, "-p", port, "-t",
                                        str(seconds + 1), "-O", "1", "-J"], seconds + 30)
-            if client.returncode == 0:
-                break
+            if client.returncode == 0 and "Connection refused" not in client.stdout:
+                break  # (iperf3 3.12 -J may exit 0 when it could not connect)
             if "refused" not in client.stdout or time.monotonic() > deadline:
                 raise LabError(f"iperf3 {client_ns} -> {server_ip}: {client.stdout[-300:]}")
             time.sleep(0.05)
     finally:
         server.kill()
         server.wait()
-    goodput = float(json.loads(client.stdout)["end"]["sum_received"]["bits_per_second"])
+    try:
+        goodput = float(json.loads(client.stdout)["end"]["sum_received"]["bits_per_second"])
+    except (ValueError, KeyError) as exc:
+        raise LabError(f"iperf3 {client_ns} -> {server_ip}: no result ({exc}): "
+                       f"{client.stdout[-600:]}") from None
     return goodput * (mtu + 14) / (mtu - 52) / 1000
 
 
