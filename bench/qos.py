@@ -18,7 +18,8 @@ One run measures, on this machine's kernel, VM to VM through one host's bridge
              max_kbps kilobits when max_burst_kbps is 0).
   cost       Overcast's path with no policy (after one was removed: no tc object of
              ours may be left, checked) and with 10 Gbit/s limits in both directions
-             on both ports (shaping present, above line rate), beside unshaped.
+             on both ports (shaping present; this machine's veth path can exceed
+             10 Gbit/s, so also 100 Gbit/s, surely above line rate), beside unshaped.
   latency    a bandwidth limit rule's max_kbps changed through the in-process API,
              an agent (Reconciler in an AgentLoop thread over the same in-memory
              store) realizing it: from the API's answer until the htb class of every
@@ -32,13 +33,16 @@ goodput x (MTU + 14) / (MTU - 52), a full segment's Ethernet frame over its payl
 host namespace, built as the agent builds it (``plan_host(HostView(...))``, ``diff``
 against ``NetlinkKernel.observe()``, ``NetlinkKernel.apply``); (b) and (c) are set
 to each rate and direction just before their test.  The configurations alternate
-round by round; the report gives medians.
+round by round; the report gives medians.  Where the traffic must cross an ifb
+(egress limits, both sides, and the 10/100 Gbit/s ones), its transmitted bytes
+must have grown by at least the measured goodput's: else the redirect failed.
 
 Every namespace is named ``oc-qb-<pid>-...`` and deleted at the end (also on Ctrl-C
 or an error); every process is stopped by PID.
 
-    sudo .venv/bin/python bench/qos.py            # 3 rounds of 5 s tests (~6 min)
-    sudo .venv/bin/python bench/qos.py --quick    # 1 round of 2 s tests (~1.5 min)
+    sudo .venv/bin/python bench/qos.py            # 3 rounds of 5 s tests (~5 min)
+    sudo .venv/bin/python bench/qos.py --quick    # 1 round of 2 s tests (~1 min)
+    sudo .venv/bin/python bench/qos.py --only latency --changes 50
 """
 
 from __future__ import annotations
@@ -92,7 +96,7 @@ HOST, UNDERLAY = "qb1", "198.18.93.1"
 NET = "9b9b9b9b-0000-4000-8000-000000000001"
 CLIENT_IP, SERVER_IP = "10.93.0.1", "10.93.0.2"
 RATES = (10_000, 100_000, 1_000_000)  # max_kbps
-UNLIMITED = 10_000_000  # 10 Gbit/s: above this path's line rate
+UNLIMITED = (10_000_000, 100_000_000)  # 10 Gbit/s (the issue's) and 100 Gbit/s: line rate?
 DIRECTIONS = ("egress", "ingress")
 HAND_IFB = "qbifb0"
 GOAL_PCT = 5.0
@@ -135,8 +139,8 @@ def limited(direction: str, kbps: int) -> HostView:
     return view({0 if direction == "egress" else 1: [(direction, kbps)]})
 
 
-def unlimited() -> HostView:
-    both = [(d, UNLIMITED) for d in DIRECTIONS]
+def unlimited(kbps: int) -> HostView:
+    both = [(d, kbps) for d in DIRECTIONS]
     return view({0: both, 1: both})
 
 
@@ -269,34 +273,60 @@ def tests() -> list[tuple[str, str, int]]:
     """(side, direction, max_kbps) of one round: unshaped first, the cost last."""
     out = [("unshaped", "", 0)]
     out += [(side, d, k) for k in RATES for d in DIRECTIONS for side in ("hand", "ov")]
-    return [*out, ("nopolicy", "", 0), ("unlimited", "", 0)]
+    return [*out, ("nopolicy", "", 0), *(("unlimited", "", k) for k in UNLIMITED)]
 
 
 def key(side: str, direction: str, kbps: int) -> str:
-    return " ".join([side, direction, str(kbps)]) if direction else side
+    return " ".join([side, *([direction] if direction else []), *([str(kbps)] if kbps else [])])
+
+
+def tx_bytes(ns: str, dev: str) -> int:
+    link = json.loads(run(["ip", "-n", ns, "-j", "-s", "link", "show", "dev", dev]).stdout)
+    return int(link[0]["stats64"]["tx"]["bytes"])
+
+
+def via(bed: Bed, side: str, direction: str) -> str:
+    """The ifb the test's traffic must cross ("" if none): the sender's."""
+    if side == "hand" and direction == "egress":
+        return HAND_IFB
+    if side == "unlimited" or (side == "ov" and direction == "egress"):
+        return qos_ifb_name(PORTS[0].id)
+    return ""
+
+
+def configure(beds: Mapping[str, Bed], runs: Runs, side: str, direction: str, kbps: int) -> Bed:
+    """The bed of ``side``, set to the test's limit."""
+    if side == "unshaped":
+        return beds["u"]
+    if side == "hand":
+        shaper = shaper_of(limited(direction, kbps))
+        hand_set(beds["h"], direction, shaper.rate, shaper.burst)
+        return beds["h"]
+    bed = beds["o"]
+    if side == "nopolicy":  # every kind of record made, then the policies removed
+        converge(bed.kernel, unlimited(UNLIMITED[0]))
+        converge(bed.kernel, view())
+        runs.tap_qdiscs = nothing_of_ours(bed)
+    elif side == "unlimited":
+        converge(bed.kernel, unlimited(kbps))
+    else:
+        converge(bed.kernel, limited(direction, kbps))
+        runs.bursts[kbps] = shaper_of(limited(direction, kbps)).burst
+    return bed
 
 
 def one_test(env: Env, beds: Mapping[str, Bed], runs: Runs, test: tuple[str, str, int],
              seconds: float) -> None:
+    """Set the configuration up, then one iperf3 test; a redirect that let the
+    traffic bypass its ifb is an error."""
     side, direction, kbps = test
-    if side == "unshaped":
-        bed = beds["u"]
-    elif side == "hand":
-        bed = beds["h"]
-        shaper = shaper_of(limited(direction, kbps))
-        hand_set(bed, direction, shaper.rate, shaper.burst)
-    else:
-        bed = beds["o"]
-        v = {"ov": lambda: limited(direction, kbps), "nopolicy": view,
-             "unlimited": unlimited}[side]()
-        if side == "nopolicy":  # every kind of record made, then the policies removed
-            converge(bed.kernel, unlimited())
-        converge(bed.kernel, v)
-        if side == "nopolicy":
-            runs.tap_qdiscs = nothing_of_ours(bed)
-        if side == "ov":
-            runs.bursts[kbps] = shaper_of(v).burst
-    runs.add(key(side, direction, kbps), iperf(env, bed, seconds))
+    bed = configure(beds, runs, side, direction, kbps)
+    ifb = via(bed, side, direction)
+    before = tx_bytes(bed.host, ifb) if ifb else 0
+    bps = iperf(env, bed, seconds)
+    if ifb and tx_bytes(bed.host, ifb) - before < bps * seconds / 8:
+        raise BenchError(f"{key(*test)}: the traffic did not cross {ifb} (redirect not working)")
+    runs.add(key(side, direction, kbps), bps)
 
 
 def traffic(env: Env, beds: Mapping[str, Bed], args: argparse.Namespace, runs: Runs) -> None:
@@ -448,6 +478,13 @@ def report_accuracy(runs: Runs, goals: list[tuple[str, bool]]) -> list[str]:
     out.append("  kbit/s: goodput (iperf3 end.sum_received) and frames = goodput x "
                f"{MTU + 14}/{MTU - 52}; %set: frames over the set rate; unshaped: one "
                "measurement per round, the same for every row")
+    if max(len(xs) for xs in runs.bps.values()) > 1:
+        out.append("  runs, frames as % of the set rate (hand-written / Overcast):")
+        for kbps in RATES:
+            for d in DIRECTIONS:
+                each = [", ".join(f"{x * FRAME / kbps / 10:.1f}" for x in runs.bps.get(
+                    key(side, d, kbps), [])) for side in ("hand", "ov")]
+                out.append(f"    {d:<8}{kbps:>10,}: {each[0]}  /  {each[1]}")
     out.append("  bursts (bytes, Overcast's Shaper, used by the hand-written too): "
                + ", ".join(f"{k:,} kbit/s {b:,}" for k, b in sorted(runs.bursts.items())))
     return out
@@ -456,14 +493,20 @@ def report_accuracy(runs: Runs, goals: list[tuple[str, bool]]) -> list[str]:
 def report_cost(runs: Runs, goals: list[tuple[str, bool]]) -> list[str]:
     u = runs.med("unshaped")
     out = [f"cost on an unlimited port (goodput, kbit/s; unshaped {u / 1000:,.0f}):"]
-    for k, label in (("nopolicy", "Overcast, no policy (after one was removed)"),
-                     ("unlimited", f"Overcast, {UNLIMITED:,} kbit/s both ways, both ports")):
+    cases = [("nopolicy", "Overcast, no policy (after one was removed)")]
+    cases += [(key("unlimited", "", k), f"Overcast, {k:,} kbit/s both ways, both ports")
+              for k in UNLIMITED]
+    for k, label in cases:
         x = runs.med(k)
         out.append(f"  {label:<55}{x / 1000:>12,.0f}  {x / u * 100:6.1f}% of unshaped")
+    for lim in UNLIMITED:
+        if u * FRAME > 0.9 * lim * 1000:
+            out.append(f"  (unshaped frames {u * FRAME / 1e9:.1f} Gbit/s: a {lim // 1_000_000} "
+                       "Gbit/s limit is not above this path's line rate, it may bind)")
     out.append(f"  no policy: no ifb, no htb 4f43: and no ingress qdisc left (netlink); the "
                f"taps' root qdisc (ip link): {runs.tap_qdiscs}")
     goals.append(("no policy: no tc object of ours on the taps", bool(runs.tap_qdiscs)))
-    for k in ("unshaped", "nopolicy", "unlimited"):
+    for k in ("unshaped", "nopolicy", *(key("unlimited", "", k) for k in UNLIMITED)):
         out.append(f"  runs {k}: " + ", ".join(f"{x / 1e9:.2f}" for x in runs.bps.get(k, []))
                    + " Gbit/s")
     return out
