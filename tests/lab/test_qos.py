@@ -17,10 +17,12 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from clients.conftest import OSC
 from overcast.lab import control, probe
 from overcast.lab import vm as vm_
 from overcast.plan.names import qos_ifb_name, tap_name
@@ -233,6 +235,36 @@ def test_an_agent_sigkilled_and_restarted_keeps_the_shaping_and_a_deleted_qdisc_
         assert time.monotonic() < deadline, "the deleted qdisc did not come back"
         time.sleep(0.05)
     assert_near(rate(lab, "q1", "q2", 2), 50_000)
+
+
+def test_the_openstack_cli_drives_the_shaping(lab: Lab, qos: dict[str, Any],
+                                              tmp_path: Path) -> None:
+    """`openstack network qos policy create`, `qos rule create --type
+    bandwidth-limit`, `network set --qos-policy` and `port set --qos-policy`,
+    unmodified, as a user would type them."""
+    osc = OSC(lab.topo.api_url, tmp_path)
+    net_pol = osc.json("network qos policy create osc-qos-net")
+    qos["policies"].append(net_pol["id"])
+    osc.json("network qos rule create --type bandwidth-limit --max-kbps 20000 --egress "
+             "osc-qos-net")
+    osc.run(f"network set --qos-policy osc-qos-net {qos['network']['id']}")
+    wait_enforced(lab, "q1", net_pol["id"])
+    assert_near(rate(lab, "q1", "q2", 2), 20_000)
+    port_pol = osc.json("network qos policy create osc-qos-port")
+    qos["policies"].append(port_pol["id"])
+    rule = osc.json("network qos rule create --type bandwidth-limit --max-kbps 40000 --egress "
+                    "osc-qos-port")
+    osc.run(f"port set --qos-policy osc-qos-port {lab.vms['q1']['port_id']}")
+    wait_enforced(lab, "q1", port_pol["id"])
+    assert_near(rate(lab, "q1", "q2", 2), 40_000)
+    osc.run(f"network qos rule set --max-kbps 30000 osc-qos-port {rule['id']}")
+    deadline = time.monotonic() + 5.0
+    while wait_enforced(lab, "q1", port_pol["id"])["egress"]["max_kbps"] != 30_000:
+        assert time.monotonic() < deadline, "the rule set by the CLI is not enforced"
+        time.sleep(0.05)
+    osc.run(f"port unset --qos-policy {lab.vms['q1']['port_id']}")
+    osc.run(f"network set --no-qos-policy {qos['network']['id']}")
+    wait_enforced(lab, "q1", None)
 
 
 def qdisc(ns: str, dev: str) -> dict[str, Any]:
