@@ -73,8 +73,12 @@ def tc_json(ns: str, *args: str) -> list[dict[str, Any]]:
 
 
 def tos_of_pings(src_ns: str, dst_ns: str, dst_ip: str) -> set[int]:
+    """The IPv4 TOS (IPv6: traffic class) bytes of echo requests ``dst_ns`` captured."""
+    v6 = ":" in dst_ip
+    bpf = "icmp6 and ip6[40] == 128" if v6 else "icmp[icmptype] == icmp-echo"
+    field = "class " if v6 else "tos "
     dump = subprocess.Popen(["ip", "netns", "exec", dst_ns, "tcpdump", "-l", "-n", "-v", "-c",
-                             "3", "-i", "eth0", "icmp[icmptype] == icmp-echo"],
+                             "3", "-i", "eth0", bpf],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert dump.stderr is not None
@@ -88,7 +92,7 @@ def tos_of_pings(src_ns: str, dst_ns: str, dst_ip: str) -> set[int]:
         if dump.poll() is None:
             dump.kill()
             dump.wait()
-    return {int(ln.split("tos ")[1].split(",")[0], 16) for ln in out.splitlines() if "tos " in ln}
+    return {int(ln.split(field)[1].split(",")[0], 16) for ln in out.splitlines() if field in ln}
 
 
 def test_limits_and_mark_in_the_kernel_change_in_place_and_go(make_ns: MakeNs) -> None:
@@ -106,6 +110,10 @@ def test_limits_and_mark_in_the_kernel_change_in_place_and_go(make_ns: MakeNs) -
         # what v1 sends goes through its ifb and arrives marked; v2's own is not
         assert tos_of_pings(v1, v2, "10.7.0.2") == {26 << 2}
         assert tos_of_pings(v2, v1, "10.7.0.1") == {0}
+        for vm, n in ((v1, 1), (v2, 2)):  # and IPv6 alike
+            sh(vm, "sysctl", "-qw", "net.ipv6.conf.eth0.disable_ipv6=0")
+            sh(vm, "ip", "-6", "addr", "add", f"fd07::{n}/64", "dev", "eth0", "nodad")
+        assert tos_of_pings(v1, v2, "fd07::2") == {26 << 2}
         (sent,) = tc_json(host, "qdisc", "show", "dev", ifb, "root")
         assert sent["packets"] >= 3
         changed = converge(kernel, view(ps, egress=20_000))
