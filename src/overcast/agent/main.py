@@ -278,6 +278,9 @@ def run(args: argparse.Namespace) -> int:
     # router is only ever given to such a host
     liveness = Liveness(beat_store, args.host, args.underlay_ip,
                         {**features, "bridge_mappings": physical,
+                         "qos_uplink": {"available": args.qos_uplink is not None,
+                                        "disables": "QoS minimum bandwidth (agent option "
+                                                    "--qos-uplink DEVICE=KBPS)"},
                          "routers": firewall and not blocked}, args.lease_ttl)
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

@@ -212,8 +212,9 @@ def _parameter_conflict(value: int, policy_id: str, existing: str, has: int) -> 
 # rule types ----------------------------------------------------------------------
 # what each type needs of a host's kernel (linux/features.py's names); egress
 # (from the VM) goes through the tap's ingress, redirected to an ifb device
+# minimum bandwidth: guaranteed shares on the uplink the agent was told of (--qos-uplink)
 NEEDS = {"bandwidth_limit": ("tc_htb",), "dscp_marking": ("nft_bridge",),
-         "minimum_bandwidth": ("tc_htb",)}
+         "minimum_bandwidth": ("tc_htb", "qos_uplink")}
 EGRESS_NEEDS = ("tc_ingress", "ifb", "tc_mirred")
 
 
@@ -249,7 +250,8 @@ def rule_type_details(rule_type: str, hosts: list[dict[str, Any]]) -> dict[str, 
         "bandwidth_limit": [_range("max_kbps", kbps), _range("max_burst_kbps", kbps),
                             _choices("direction", directions)],
         "dscp_marking": [_choices("dscp_mark", list(DSCP_MARKS))],
-        "minimum_bandwidth": [_range("min_kbps", kbps), _choices("direction", directions)],
+        # only what a VM sends is guaranteed (what it receives is queued elsewhere)
+        "minimum_bandwidth": [_range("min_kbps", kbps), _choices("direction", ["egress"])],
     }
     return {"type": rule_type,
             "drivers": [{"name": "overcast", "supported_parameters": params[rule_type]}]}
