@@ -113,8 +113,17 @@ def _paths_for(schema: Schema, has_update: bool, has_create: bool, has_delete: b
 
 
 def _tag_paths(schema: Schema) -> dict[str, Any]:
-    """Replace, clear, show one, add one, remove one (201 for an added tag)."""
-    tags = schema.path + "/{id}/tags"
+    """Replace, clear, show one, add one, remove one (201 for an added tag), below
+    the member's path and, for a QoS policy, below Neutron's ``/v2.0/policies``."""
+    paths = _tags_below(schema, schema.path)
+    short = "/v2.0/" + schema.path.rsplit("/", 1)[1]
+    if short != schema.path:
+        paths.update(_tags_below(schema, short))
+    return paths
+
+
+def _tags_below(schema: Schema, path: str) -> dict[str, Any]:
+    tags = path + "/{id}/tags"
     one, both = [_param("id")], [_param("id"), _param("tag", _TAG)]
     body = _json_body({"type": "object", "properties": {"tags": _schema(schema.by_name["tags"])},
                        "required": ["tags"], "additionalProperties": False})

@@ -141,13 +141,20 @@ def _collection(h: Handlers) -> list[Route]:
     if h.delete is not None:  # some deletes look at every port
         out.append(Route("DELETE", member, partial(handlers.delete, h), slow=h.slow_delete))
     if h.tags:
-        out += [Route("GET", member + "/tags", partial(tags.show_all, h)),
-                Route("PUT", member + "/tags", partial(tags.replace_all, h)),
-                Route("DELETE", member + "/tags", partial(tags.clear_all, h)),
-                Route("GET", member + "/tags/{tag}", partial(tags.show_one, h)),
-                Route("PUT", member + "/tags/{tag}", partial(tags.add_one, h)),
-                Route("DELETE", member + "/tags/{tag}", partial(tags.remove_one, h))]
+        out += _tags(h, member)
+        short = "/v2.0/" + coll.rsplit("/", 1)[1] + "/{id}"
+        if short != member:  # Neutron's tags of QoS policies: /v2.0/policies/{id}/tags
+            out += _tags(h, short)
     return out
+
+
+def _tags(h: Handlers, member: str) -> list[Route]:
+    return [Route("GET", member + "/tags", partial(tags.show_all, h)),
+            Route("PUT", member + "/tags", partial(tags.replace_all, h)),
+            Route("DELETE", member + "/tags", partial(tags.clear_all, h)),
+            Route("GET", member + "/tags/{tag}", partial(tags.show_one, h)),
+            Route("PUT", member + "/tags/{tag}", partial(tags.add_one, h)),
+            Route("DELETE", member + "/tags/{tag}", partial(tags.remove_one, h))]
 
 
 def _below_one_object() -> list[Route]:

@@ -65,14 +65,12 @@ _MAC = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
 
 
 def check_mac(mac: str, path: str) -> list[Problem]:
-    """A unicast MAC in the canonical form (six octets of exactly two lower-case
-    hex digits, colons): ``int("+1", 16)`` is 1, so ``:+1`` must not pass."""
-    if not _MAC.fullmatch(mac):
+    """A MAC in the canonical form (six octets of exactly two lower-case hex
+    digits, colons: ``int("+1", 16)`` is 1, so ``:+1`` must not pass), neither
+    all zeros nor all ones: neutron-lib's ``validate_mac_address`` takes a
+    multicast MAC, and clients set one."""
+    if not _MAC.fullmatch(mac) or mac in ("00:00:00:00:00:00", "ff:ff:ff:ff:ff:ff"):
         return [Problem(path, f"'{mac}' is not a valid MAC address")]
-    if int(mac[:2], 16) & 1:
-        return [Problem(path, f"'{mac}' is a multicast address, not a unicast MAC")]
-    if mac == "00:00:00:00:00:00":
-        return [Problem(path, f"'{mac}' is not a valid unicast MAC address")]
     return []
 
 
@@ -138,13 +136,15 @@ def check_subnet(subnet: Subnet, siblings: Iterable[Subnet]) -> list[Problem]:
 
 
 def _check_gateway(net: ipam.IPNetwork, gateway: ipam.IPAddress | None) -> list[Problem]:
-    """Inside the subnet, and (IPv4) neither its network nor its broadcast address,
-    as Neutron's ``check_gateway_invalid_in_subnet``.  IPv6 has no broadcast and
-    its network address is the subnet-router anycast, which Neutron accepts."""
+    """Neither (IPv4) the network nor the broadcast address of the subnet, as
+    Neutron's ``check_gateway_invalid_in_subnet``, which takes a gateway outside
+    the CIDR (an on-link route to it).  IPv6 has no broadcast and its network
+    address is the subnet-router anycast, which Neutron accepts."""
     if gateway is None:
         return []
-    if gateway not in net:
-        return [Problem("subnet.gateway_ip", f"gateway {gateway} is not inside {net}")]
+    if gateway.version != net.version:
+        return [Problem("subnet.gateway_ip",
+                        f"gateway {gateway} is not an IPv{net.version} address")]
     if net.version == 4 and net.prefixlen <= 30 and gateway in (net.network_address,
                                                                 net.broadcast_address):
         return [Problem("subnet.gateway_ip",

@@ -104,6 +104,11 @@ def create(repo: Repo, ctx: Context, fields: dict[str, Any]) -> Subnet:
     subnet = Subnet(**fields)
     by_address = repo.view(Subnet, "network_id", network.id, "by_address", ByAddress)
     problems = validate.check_subnet(subnet, by_address.neighbours(net))
+    if any(p.path == "subnet.cidr" and p.kind == "conflict" for p in problems):
+        # Neutron's words and status: tempest tries the next CIDR on exactly this 400
+        raise BadRequest(f"Invalid input for operation: Requested subnet with cidr: {net} for "
+                         f"network: {network.id} overlaps with another subnet.",
+                         type="InvalidInput")
     if problems:
         raise ModelError(problems)
     return repo.save(subnet, new=True)

@@ -1,0 +1,68 @@
+"""Issue 11's "bugs seen by clients": each answer as Neutron's own code gives
+it (db_base_plugin_v2, neutron-lib's validators and converters, securitygroups_db,
+l3_db), since the SDK, the openstack CLI and tempest act on these answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from .helpers import Direct, assert_error
+
+Obj = dict[str, Any]
+
+
+def test_qos_policy_tags_are_at_neutrons_path(client: Direct) -> None:
+    """openstacksdk's set_tags on a QoS policy PUTs /v2.0/policies/{id}/tags."""
+    pol = client.create("policy", "qos/policies", name="q")
+    r = client.put(f"/v2.0/policies/{pol['id']}/tags", {"tags": ["red", "blue"]})
+    assert r.status == 200 and sorted(r["tags"]) == ["blue", "red"], r.body
+    assert sorted(client.get(f"/v2.0/qos/policies/{pol['id']}")["policy"]["tags"]) == \
+        ["blue", "red"]
+    assert client.put(f"/v2.0/policies/{pol['id']}/tags/green").status == 201
+    assert client.get(f"/v2.0/policies/{pol['id']}/tags/green").status == 204
+    assert client.delete(f"/v2.0/policies/{pol['id']}/tags").status == 204
+    assert client.get(f"/v2.0/qos/policies/{pol['id']}/tags")["tags"] == []
+    assert_error(client.get("/v2.0/policies/no-such/tags"), 404)
+
+
+def test_a_gateway_outside_the_cidr_is_accepted(client: Direct, net: Obj) -> None:
+    """Neutron's check_gateway_invalid_in_subnet refuses only the network and
+    broadcast addresses of the subnet itself."""
+    sub = client.subnet(net["id"], "10.5.0.0/24", gateway_ip="10.9.0.1")
+    assert sub["gateway_ip"] == "10.9.0.1"
+    assert sub["allocation_pools"] == [{"start": "10.5.0.1", "end": "10.5.0.254"}]
+    r = client.put(f"/v2.0/subnets/{sub['id']}", {"subnet": {"gateway_ip": "192.168.0.1"}})
+    assert r.status == 200 and r["subnet"]["gateway_ip"] == "192.168.0.1", r.body
+    port = client.port(net["id"])
+    assert port["fixed_ips"][0]["ip_address"] == "10.5.0.1"
+    assert_error(client.put(f"/v2.0/subnets/{sub['id']}", {"subnet": {"gateway_ip": "10.5.0.0"}}),
+                 400, "gateway_ip")
+    assert_error(client.put(f"/v2.0/subnets/{sub['id']}", {"subnet": {"gateway_ip": "fd00::1"}}),
+                 400, "gateway_ip", "IPv4")
+
+
+@pytest.mark.parametrize("mac", ["01:00:5e:00:00:01", "33:33:00:00:00:01", "fb:16:3e:00:00:01"])
+def test_a_multicast_mac_is_accepted(client: Direct, net: Obj, subnet: Obj, mac: str) -> None:
+    """neutron-lib's validate_mac_address refuses only all zeros and all ones."""
+    assert client.port(net["id"], mac_address=mac)["mac_address"] == mac
+
+
+@pytest.mark.parametrize("mac", ["00:00:00:00:00:00", "ff:ff:ff:ff:ff:ff", "FF:FF:FF:FF:FF:FF"])
+def test_all_zeros_and_all_ones_are_refused(client: Direct, net: Obj, subnet: Obj,
+                                            unchanged: Any, mac: str) -> None:
+    unchanged()
+    r = client.post("/v2.0/ports", {"port": {"network_id": net["id"], "mac_address": mac}})
+    assert_error(r, 400, "mac_address", "not a valid MAC address")
+
+
+def test_an_overlapping_cidr_is_neutrons_400(client: Direct, net: Obj, subnet: Obj,
+                                             unchanged: Any) -> None:
+    """tempest's create_subnet tries the next CIDR only on a 400 that says
+    'overlaps with another subnet'."""
+    unchanged()
+    r = client.post("/v2.0/subnets", {"subnet": {"network_id": net["id"],
+                                                 "cidr": "10.0.0.128/25"}})
+    assert_error(r, 400, "Requested subnet with cidr: 10.0.0.128/25", net["id"],
+                 "overlaps with another subnet", type="InvalidInput")
