@@ -66,3 +66,32 @@ def test_an_overlapping_cidr_is_neutrons_400(client: Direct, net: Obj, subnet: O
                                                  "cidr": "10.0.0.128/25"}})
     assert_error(r, 400, "Requested subnet with cidr: 10.0.0.128/25", net["id"],
                  "overlaps with another subnet", type="InvalidInput")
+
+
+@pytest.mark.parametrize(("alias", "name", "description"), [
+    ("external-net", "Neutron external network",
+     "Adds external network attribute to network resource."),
+    ("router", "Neutron L3 Router", "Router abstraction for basic L3 forwarding between L2 "
+     "Neutron networks and access to external networks via a NAT gateway."),
+    ("security-group", "security-group", "The security groups extension."),
+    ("agent", "agent", "The agent management extension."),
+    ("standard-attr-revisions", "Resource revision numbers",
+     "This extension will display the revision number of neutron resources."),
+    ("net-mtu-writable", "Network MTU (writable)",
+     "Provides a writable MTU attribute for a network resource."),
+])
+def test_extensions_have_neutrons_names(client: Direct, alias: str, name: str,
+                                        description: str) -> None:
+    ext = client.get(f"/v2.0/extensions/{alias}")["extension"]
+    assert (ext["name"], ext["description"]) == (name, description)
+    listed = {e["alias"]: e for e in client.get("/v2.0/extensions")["extensions"]}
+    assert listed[alias] == ext
+
+
+def test_every_neutron_alias_has_neutrons_date(client: Direct) -> None:
+    """Only Overcast's own extensions carry Overcast's date and their alias as name."""
+    for ext in client.get("/v2.0/extensions")["extensions"]:
+        own = ext["alias"].startswith("overcast-")
+        assert (ext["updated"] == "2026-11-01T00:00:00-00:00") == own, ext
+        assert (ext["name"] == ext["alias"]) == (own or ext["alias"] in (
+            "agent", "security-group", "standard-attr-description")), ext

@@ -15,22 +15,160 @@ from overcast.api.wire import Response
 from overcast.model.types import Host
 
 UPDATED = "2026-11-01T00:00:00-00:00"
-EXTENSIONS = {
-    "address-group": "Address group",
-    "agent": "Agents (Overcast host agents)",
-    "allowed-address-pairs": "Allowed address pairs",
-    "binding": "Port binding",
-    "binding-extended": "Port bindings sub-resource (multiple bindings for live migration)",
-    "dns-integration": "DNS integration (dns_name, dns_assignment)",
-    "dns-domain-ports": "dns_domain for ports",
-    "external-net": "Networks with router:external",
-    "ext-gw-mode": "enable_snat on router gateways",
-    "extraroute": "Static routes on routers",
-    "fip-port-details": "port_details on floating IPs",
-    "extra_dhcp_opt": "Neutron Extra DHCP options",
-    "filter-validation": "Unknown filters are rejected with 400",
-    "net-mtu": "Network MTU",
-    "net-mtu-writable": "Writable network MTU",
+# alias -> Neutron's name, description and date (neutron-lib's api definitions
+# and neutron/extensions): clients and tempest look them up as Neutron has them
+NEUTRON = {
+    "address-group": (
+        "Address group",
+        "Support address group",
+        "2020-07-15T10:00:00-00:00"),
+    "agent": (
+        "agent",
+        "The agent management extension.",
+        "2013-02-03T10:00:00-00:00"),
+    "allowed-address-pairs": (
+        "Allowed Address Pairs",
+        "Provides allowed address pairs",
+        "2013-07-23T10:00:00-00:00"),
+    "binding": (
+        "Port Binding",
+        "Expose port bindings of a virtual port to external application",
+        "2014-02-03T10:00:00-00:00"),
+    "binding-extended": (
+        "Port Bindings Extended",
+        "Expose port bindings of a virtual port to external application",
+        "2017-07-17T10:00:00-00:00"),
+    "dns-domain-ports": (
+        "dns_domain for ports",
+        "Allows the DNS domain to be specified for a network port.",
+        "2017-04-24T10:00:00-00:00"),
+    "dns-integration": (
+        "DNS Integration",
+        "Provides integration with DNS.",
+        "2015-08-15T18:00:00-00:00"),
+    "ext-gw-mode": (
+        "Neutron L3 Configurable external gateway mode",
+        "Extension of the router abstraction for specifying whether SNAT should occur on the "
+        "external gateway",
+        "2013-03-28T10:00:00-00:00"),
+    "external-net": (
+        "Neutron external network",
+        "Adds external network attribute to network resource.",
+        "2013-01-14T10:00:00-00:00"),
+    "extra_dhcp_opt": (
+        "Neutron Extra DHCP options",
+        "Extra options configuration for DHCP. For example PXE boot options to DHCP clients can "
+        "be specified (e.g. tftp-server, server-ip-address, bootfile-name)",
+        "2013-03-17T12:00:00-00:00"),
+    "extraroute": (
+        "Neutron Extra Route",
+        "Extra routes configuration for L3 router",
+        "2013-02-01T10:00:00-00:00"),
+    "filter-validation": (
+        "Filter parameters validation",
+        "Provides validation on filter parameters.",
+        "2018-07-04T10:00:00-00:00"),
+    "fip-port-details": (
+        "Floating IP Port Details Extension",
+        "Add port_details attribute to Floating IP resource",
+        "2018-04-09T10:00:00-00:00"),
+    "net-mtu": (
+        "Network MTU",
+        "Provides MTU attribute for a network resource.",
+        "2015-03-25T10:00:00-00:00"),
+    "net-mtu-writable": (
+        "Network MTU (writable)",
+        "Provides a writable MTU attribute for a network resource.",
+        "2017-07-12T00:00:00-00:00"),
+    "pagination": (
+        "Pagination support",
+        "Extension that indicates that pagination is enabled.",
+        "2016-06-12T00:00:00-00:00"),
+    "port-security": (
+        "Port Security",
+        "Provides port security",
+        "2012-07-23T10:00:00-00:00"),
+    "project-id": (
+        "project_id field enabled",
+        "Extension that indicates that project_id field is enabled.",
+        "2016-09-09T09:09:09-09:09"),
+    "provider": (
+        "Provider Network",
+        "Expose mapping of virtual networks to physical networks",
+        "2012-09-07T10:00:00-00:00"),
+    "qos": (
+        "Quality of Service",
+        "The Quality of Service extension.",
+        "2015-06-08T10:00:00-00:00"),
+    "qos-bw-limit-direction": (
+        "Direction for QoS bandwidth limit rule",
+        "Allow to configure QoS bandwidth limit rule with specific direction: ingress or egress",
+        "2017-04-10T10:00:00-00:00"),
+    "qos-bw-minimum-ingress": (
+        "Ingress direction for QoS minimum bandwidth rule",
+        "Allow to configure QoS minumum bandwidth rule with ingress direction.",  # sic
+        "2018-07-09T10:00:00-00:00"),
+    "qos-port-network-policy": (
+        "QoS port network policy ID",
+        "Adds a the QoS network ID to the port definition",  # sic
+        "2019-11-01T10:00:00-00:00"),
+    "qos-rule-type-details": (
+        "Details of QoS rule types",
+        "Expose details about QoS rule types supported by loaded backend drivers",
+        "2017-06-22T10:00:00-00:00"),
+    "revision-if-match": (
+        "If-Match constraints based on revision_number",
+        "Extension indicating that If-Match based on revision_number is supported.",
+        "2016-12-11T00:00:00-00:00"),
+    "router": (
+        "Neutron L3 Router",
+        "Router abstraction for basic L3 forwarding between L2 Neutron networks and access to "
+        "external networks via a NAT gateway.",
+        "2012-07-20T10:00:00-00:00"),
+    "security-group": (
+        "security-group",
+        "The security groups extension.",
+        "2012-10-05T10:00:00-00:00"),
+    "security-groups-remote-address-group": (
+        "Remote address group id field for security group rules",
+        "Add new field of remote address group id in SG rules",
+        "2020-08-25T10:00:00-00:00"),
+    "sorting": (
+        "Sorting support",
+        "Extension that indicates that sorting is enabled.",
+        "2016-06-12T00:00:00-00:00"),
+    "standard-attr-description": (
+        "standard-attr-description",
+        "Extension to add descriptions to standard attributes",
+        "2016-02-10T10:00:00-00:00"),
+    "standard-attr-revisions": (
+        "Resource revision numbers",
+        "This extension will display the revision number of neutron resources.",
+        "2016-04-11T10:00:00-00:00"),
+    "standard-attr-tag": (
+        "Tag support for resources with standard attribute: port, subnet, network, router, "
+        "floatingip, policy, security_group",
+        "Enables to set tag on resources with standard attribute.",
+        "2017-01-01T00:00:00-00:00"),
+    "standard-attr-timestamp": (
+        "Resource timestamps",
+        "Adds created_at and updated_at fields to all Neutron resources that have Neutron "
+        "standard attributes.",
+        "2016-09-12T10:00:00-00:00"),
+    "stateful-security-group": (
+        "Stateful security group",
+        "Indicates if the security group is stateful or not",
+        "2019-11-26T09:00:00-00:00"),
+    "subnet-service-types": (
+        "Subnet service types",
+        "Provides ability to set the subnet service_types field",
+        "2016-03-15T18:00:00-00:00"),
+    "tag-ports-during-bulk-creation": (
+        "Tag Ports During Bulk Creation",
+        "Allow to tag ports during bulk creation",
+        "2019-12-29T19:00:00-00:00"),
+}
+OVERCAST = {
     "overcast-firewall": "Overcast: per-rule packet and byte counters of security group rules "
                          "summed over hosts (overcast:packets, overcast:bytes) and what each "
                          "host enforces for a port (overcast:firewall)",
@@ -40,29 +178,8 @@ EXTENSIONS = {
                                "(overcast:public_hostname): while its VM runs, a floating IP "
                                "from the public pool and the name in the public zone point at "
                                "it (overcast:public_binding)",
-    "pagination": "Pagination with limit/marker",
-    "port-security": "Port security",
-    "project-id": "project_id alongside tenant_id",
-    "provider": "Provider network attributes",
-    "qos": "Quality of Service",
-    "qos-bw-limit-direction": "Direction for QoS bandwidth limit rule",
-    "qos-bw-minimum-ingress": "Ingress direction for QoS minimum bandwidth rule",
-    "qos-port-network-policy": "QoS port network policy ID",
-    "qos-rule-type-details": "Details of QoS rule types",
-    "revision-if-match": "If-Match on revision_number",
-    "router": "Routers and floating IPs",
-    "security-group": "Security groups",
-    "security-groups-remote-address-group": "Remote address group id field for security group "
-                                            "rules",
-    "sorting": "Sorting with sort_key/sort_dir",
-    "subnet-service-types": "Subnet service types",
-    "standard-attr-description": "description on every resource",
-    "standard-attr-revisions": "revision_number on every resource",
-    "standard-attr-tag": "Tags on every resource",
-    "standard-attr-timestamp": "created_at/updated_at on every resource",
-    "stateful-security-group": "stateful attribute of security groups",
-    "tag-ports-during-bulk-creation": "Tags in bulk port create",
 }
+EXTENSIONS = {**{alias: name for alias, (name, _, _) in NEUTRON.items()}, **OVERCAST}
 
 EXTRA_ATTRS = {
     "network": {"subnets", "availability_zones", "ipv4_address_scope", "ipv6_address_scope",
@@ -88,33 +205,9 @@ def extra_attrs(schema: Schema) -> set[str]:
     return EXTRA_ATTRS.get(schema.member, set())
 
 
-# where Neutron's description differs from its name (above), and its date
-NEUTRON = {
-    "address-group": ("Support address group", "2020-07-15T10:00:00-00:00"),
-    "extra_dhcp_opt": (
-        "Extra options configuration for DHCP. For example PXE boot options to DHCP clients "
-        "can be specified (e.g. tftp-server, server-ip-address, bootfile-name)",
-        "2013-03-17T12:00:00-00:00"),
-    "security-groups-remote-address-group": (
-        "Add new field of remote address group id in SG rules", "2020-08-25T10:00:00-00:00"),
-    "qos": ("The Quality of Service extension.", "2015-06-08T10:00:00-00:00"),
-    "qos-bw-limit-direction": (
-        "Allow to configure QoS bandwidth limit rule with specific direction: ingress or egress",
-        "2017-04-10T10:00:00-00:00"),
-    "qos-bw-minimum-ingress": (
-        "Allow to configure QoS minumum bandwidth rule with ingress direction.",  # sic
-        "2018-07-09T10:00:00-00:00"),
-    "qos-port-network-policy": ("Adds a the QoS network ID to the port definition",  # sic
-                                "2019-11-01T10:00:00-00:00"),
-    "qos-rule-type-details": (
-        "Expose details about QoS rule types supported by loaded backend drivers",
-        "2017-06-22T10:00:00-00:00"),
-}
-
-
 def _extension(alias: str) -> dict[str, Any]:
-    description, updated = NEUTRON.get(alias, (EXTENSIONS[alias], UPDATED))
-    return {"alias": alias, "name": EXTENSIONS[alias], "description": description,
+    name, description, updated = NEUTRON.get(alias, (alias, EXTENSIONS[alias], UPDATED))
+    return {"alias": alias, "name": name, "description": description,
             "updated": updated, "links": []}
 
 
