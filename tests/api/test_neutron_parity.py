@@ -95,3 +95,19 @@ def test_every_neutron_alias_has_neutrons_date(client: Direct) -> None:
         assert (ext["updated"] == "2026-11-01T00:00:00-00:00") == own, ext
         assert (ext["name"] == ext["alias"]) == (own or ext["alias"] in (
             "agent", "security-group", "standard-attr-description")), ext
+
+
+def test_a_full_page_has_a_next_link(client: Direct) -> None:
+    """Neutron's get_pagination_links: only a short page ends the walk."""
+    for i in range(4):
+        client.network(name=f"n{i}")
+    r = client.get("/v2.0/networks", params={"limit": "4"})
+    assert len(r["networks"]) == 4
+    (nxt,) = [link["href"] for link in r["networks_links"] if link["rel"] == "next"]
+    marker = nxt.split("marker=")[1]
+    assert marker == r["networks"][-1]["id"]
+    last = client.get("/v2.0/networks", params={"limit": "4", "marker": marker})
+    assert last["networks"] == []
+    assert [link["rel"] for link in last["networks_links"]] == ["previous"]
+    r = client.get("/v2.0/networks", params={"limit": "5"})
+    assert "networks_links" not in r.body

@@ -109,7 +109,9 @@ def _sort_value(item: dict[str, Any], *, key: str) -> tuple[int, Any]:
 
 
 def page(q: Query, items: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], bool, bool]:
-    """Sort and cut one page.  Returns (page, has_next, has_previous)."""
+    """Sort and cut one page.  Returns (page, has_next, has_previous): a full
+    page always has a next one (a previous one, going back), as Neutron's
+    ``get_pagination_links``, whose clients walk until a page comes short."""
     order = q.sort or [("id", False)]
     items = sorted(items, key=lambda i: i.get("id") or "")
     for key, desc in reversed(order):
@@ -123,21 +125,22 @@ def page(q: Query, items: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], b
     if q.limit is None:
         return items, False, q.marker is not None
     if q.reverse:
-        return items[-q.limit:], q.marker is not None, len(items) > q.limit
-    return items[:q.limit], len(items) > q.limit, q.marker is not None
+        return items[-q.limit:], q.marker is not None, len(items) >= q.limit
+    return items[:q.limit], len(items) >= q.limit, q.marker is not None
 
 
 def links(base: str, collection: str, q: Query, items: list[dict[str, Any]],
           has_next: bool, has_prev: bool, params: list[tuple[str, str]]) -> dict[str, Any]:
-    if q.limit is None or not items:
+    if q.limit is None:
         return {}
     keep = [(k, v) for k, v in params if k not in ("marker", "page_reverse")]
     out = []
     if has_next:
-        out.append({"rel": "next",
-                    "href": f"{base}?{urlencode(keep + [('marker', items[-1]['id'])])}"})
+        after = [("marker", items[-1]["id"])] if items else []  # empty: from the start
+        out.append({"rel": "next", "href": f"{base}?{urlencode(keep + after)}"})
     if has_prev:
-        prev = keep + [("marker", items[0]["id"]), ("page_reverse", "True")]
+        before = [("marker", items[0]["id"])] if items else []  # empty: from the end
+        prev = keep + before + [("page_reverse", "True")]
         out.append({"rel": "previous", "href": f"{base}?{urlencode(prev)}"})
     return {f"{collection}_links": out} if out else {}
 
