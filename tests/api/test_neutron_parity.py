@@ -111,3 +111,14 @@ def test_a_full_page_has_a_next_link(client: Direct) -> None:
     assert [link["rel"] for link in last["networks_links"]] == ["previous"]
     r = client.get("/v2.0/networks", params={"limit": "5"})
     assert "networks_links" not in r.body
+
+
+def test_subnets_filter_on_shared(client: Direct) -> None:
+    """neutron-lib's subnet 'shared' is a filter (its network's) that is never shown."""
+    mine = client.subnet(client.network(name="mine")["id"], "10.1.0.0/24")
+    common = client.subnet(client.network(name="common", shared=True)["id"], "10.2.0.0/24")
+    ids = {s["id"] for s in client.get("/v2.0/subnets", params={"shared": "false"})["subnets"]}
+    assert ids == {mine["id"]}
+    got = client.get("/v2.0/subnets", params=[("shared", "True"), ("fields", "id")])["subnets"]
+    assert got == [{"id": common["id"]}]
+    assert all("shared" not in s for s in client.get("/v2.0/subnets")["subnets"])

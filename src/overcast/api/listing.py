@@ -28,6 +28,11 @@ def page(ctx: Context, req: Request, schema: Schema, repo: Repo,
     visible = schema.visible(ctx, repo)
     objs = [o for o in repo.all(schema.cls) if visible(o)
             and (parent is None or getattr(o, parent[0]) == parent[1])]
+    hidden = {k: f for k, f in meta.hidden_filters(schema).items() if k in q.filters}
+    if hidden:  # filtered here, never rendered
+        only = query.Query(filters={k: q.filters.pop(k) for k in hidden})
+        objs = [o for o in objs
+                if query.matches(only, {k: f(repo, o) for k, f in hidden.items()})]
     needed = {"id", *q.filters, *(k for k, _ in q.sort), *(["tags"] if q.tags else [])}
     view = schema.stored_view(ctx, needed)
     if view is not None:  # filter, sort and cut on stored values; render one page

@@ -3,16 +3,18 @@ resources, extensions, QoS rule types and the OpenAPI document."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from overcast.api import openapi
 from overcast.api.errors import Forbidden, NotFound
 from overcast.api.kinds import qos
 from overcast.api.registry import HANDLERS
+from overcast.api.repo import Repo
 from overcast.api.resource import Schema
 from overcast.api.session import Call
 from overcast.api.wire import Response
-from overcast.model.types import Host
+from overcast.model.types import Host, Network
 
 UPDATED = "2026-11-01T00:00:00-00:00"
 # alias -> Neutron's name, description and date (neutron-lib's api definitions
@@ -200,9 +202,24 @@ EXTRA_ATTRS = {
 }
 
 
+def _subnet_shared(repo: Repo, subnet: Any) -> bool:
+    network = repo.get(Network, subnet.network_id)
+    return network is not None and network.shared
+
+
+# filters on what is never shown (neutron-lib: is_visible False, is_filter True)
+HIDDEN_FILTERS: dict[str, dict[str, Callable[[Repo, Any], Any]]] = {
+    "subnet": {"shared": _subnet_shared},
+}
+
+
 def extra_attrs(schema: Schema) -> set[str]:
     """Attributes a listing may filter and sort on that only rendering computes."""
-    return EXTRA_ATTRS.get(schema.member, set())
+    return EXTRA_ATTRS.get(schema.member, set()) | set(HIDDEN_FILTERS.get(schema.member, {}))
+
+
+def hidden_filters(schema: Schema) -> dict[str, Callable[[Repo, Any], Any]]:
+    return HIDDEN_FILTERS.get(schema.member, {})
 
 
 def _extension(alias: str) -> dict[str, Any]:
