@@ -122,3 +122,56 @@ def test_subnets_filter_on_shared(client: Direct) -> None:
     got = client.get("/v2.0/subnets", params=[("shared", "True"), ("fields", "id")])["subnets"]
     assert got == [{"id": common["id"]}]
     assert all("shared" not in s for s in client.get("/v2.0/subnets")["subnets"])
+
+
+def _group(client: Direct, name: str, **attrs: Any) -> Obj:
+    return client.create("security_group", "security-groups", name=name, **attrs)
+
+
+def test_stateful_and_stateless_groups_are_not_mixed_on_a_port(client: Direct, net: Obj,
+                                                               subnet: Obj,
+                                                               unchanged: Any) -> None:
+    """Neutron's _validate_sgs_for_port, on create and on update."""
+    full, bare = _group(client, "full"), _group(client, "bare", stateful=False)
+    port = client.port(net["id"], security_groups=[full["id"]])
+    unchanged()
+    r = client.post("/v2.0/ports", {"port": {"network_id": net["id"],
+                                             "security_groups": [full["id"], bare["id"]]}})
+    assert_error(r, 409, "Cannot apply both stateful and stateless security groups",
+                 type="SecurityGroupConflict")
+    r = client.put(f"/v2.0/ports/{port['id']}",
+                   {"port": {"security_groups": [full["id"], bare["id"]]}})
+    assert_error(r, 409, "stateful and stateless", type="SecurityGroupConflict")
+
+
+def test_a_group_in_use_keeps_its_statefulness(client: Direct, net: Obj, subnet: Obj) -> None:
+    """Neutron's update_security_group: SecurityGroupInUse while a port has it."""
+    used, free = _group(client, "used"), _group(client, "free")
+    port = client.port(net["id"], security_groups=[used["id"]])
+    r = client.put(f"/v2.0/security-groups/{used['id']}",
+                   {"security_group": {"stateful": False}})
+    assert_error(r, 409, f"Security Group {used['id']} in use", type="SecurityGroupInUse")
+    same = client.put(f"/v2.0/security-groups/{used['id']}",
+                      {"security_group": {"stateful": True, "description": "d"}})
+    assert same.status == 200, same.body
+    flipped = client.put(f"/v2.0/security-groups/{free['id']}",
+                         {"security_group": {"stateful": False}})
+    assert flipped.status == 200 and flipped["security_group"]["stateful"] is False
+    assert client.put(f"/v2.0/ports/{port['id']}", {"port": {"security_groups": []}}).status == 200
+    r = client.put(f"/v2.0/security-groups/{used['id']}", {"security_group": {"stateful": False}})
+    assert r.status == 200, r.body
+
+
+def test_the_same_group_twice_on_a_port_is_refused(client: Direct, net: Obj, subnet: Obj,
+                                                   unchanged: Any) -> None:
+    """neutron-lib's uuid_list validator."""
+    sg = _group(client, "web")
+    port = client.port(net["id"], security_groups=[sg["id"]])
+    unchanged()
+    for twice in ([sg["id"], sg["id"]], [sg["id"], sg["id"].upper()]):
+        r = client.post("/v2.0/ports", {"port": {"network_id": net["id"],
+                                                 "security_groups": twice}})
+        assert_error(r, 400, "Invalid input for security_groups",
+                     f"Duplicate items in the list: '{sg['id']}'")
+        r = client.put(f"/v2.0/ports/{port['id']}", {"port": {"security_groups": twice}})
+        assert_error(r, 400, "Duplicate items in the list")

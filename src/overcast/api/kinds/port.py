@@ -45,6 +45,15 @@ def _pairs(value: Any) -> tuple[AddressPair, ...]:
 MAX_EXTRA_DHCP_OPTS = 50
 
 
+def _group_ids(value: Any) -> tuple[str, ...]:
+    """neutron-lib's uuid_list: the same group twice is refused, not merged."""
+    ids = tuple(cv.list_of(cv.to_uuidish)(value))
+    dups = list(dict.fromkeys(i for i in ids if ids.count(i) > 1))
+    if dups:
+        raise ValueError(f"Duplicate items in the list: '{', '.join(dups)}'")
+    return ids
+
+
 def _opt_value(value: Any) -> str | None:
     return None if value is None else cv.to_str(255)(value)
 
@@ -103,7 +112,7 @@ SCHEMA = Schema(
         Attr("binding:profile", "binding_profile", cv.to_dict),
         Attr("binding:vif_type", None, post=False, put=False),
         Attr("binding:vif_details", None, post=False, put=False),
-        Attr("security_groups", "security_groups", cv.list_of(cv.to_uuidish)),
+        Attr("security_groups", "security_groups", _group_ids),
         stored("port_security_enabled", cv.to_bool),
         Attr("allowed_address_pairs", "allowed_address_pairs", _pairs),
         stored("dns_name", cv.to_str(255)),
@@ -325,8 +334,11 @@ def _apply_security(repo: Repo, ctx: Context, port: Port, explicit: bool) -> Por
     if not explicit and port.port_security_enabled and not port.device_owner.startswith("network:"):
         port = port.replace(security_groups=(security.ensure_default(repo, port.project_id).id,))
     visible = security.GROUP_SCHEMA.visible(ctx)
-    for sg in port.security_groups:
-        repo.must(SecurityGroup, sg, visible)
+    groups = [repo.must(SecurityGroup, sg, visible) for sg in port.security_groups]
+    if len({g.stateful for g in groups}) > 1:  # Neutron's _validate_sgs_for_port
+        raise Conflict("Error Cannot apply both stateful and stateless security groups on the "
+                       "same port at the same time while attempting the operation.",
+                       type="SecurityGroupConflict")
     if not port.port_security_enabled and port.security_groups:
         raise Conflict("Port has security group associated. Cannot disable port security or "
                        "ip address until security group is removed", type="PortSecurityAndIPRequiredForSecurityGroups")

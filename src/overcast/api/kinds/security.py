@@ -180,6 +180,10 @@ def update_group(repo: Repo, ctx: Context, group: SecurityGroup,
                        type="SecurityGroupCannotUpdateDefault")
     if group.name != "default":
         _not_default(fields.get("name"))
+    if fields.get("stateful", group.stateful) != group.stateful and any(
+            group.id in p.security_groups for p in repo.all(Port)):
+        # Neutron's update_security_group: a port's groups are all stateful or none
+        raise Conflict(f"Security Group {group.id} in use.", type="SecurityGroupInUse")
     return repo.save(group.replace(**fields))
 
 
