@@ -175,3 +175,25 @@ def test_the_same_group_twice_on_a_port_is_refused(client: Direct, net: Obj, sub
                      f"Duplicate items in the list: '{sg['id']}'")
         r = client.put(f"/v2.0/ports/{port['id']}", {"port": {"security_groups": twice}})
         assert_error(r, 400, "Duplicate items in the list")
+
+
+def test_bulk_items_may_come_wrapped(client: Direct, net: Obj, subnet: Obj) -> None:
+    """Neutron's prepare_request_body takes {"ports": [{"port": {...}}, {...}]}."""
+    r = client.post("/v2.0/ports", {"ports": [{"port": {"network_id": net["id"], "name": "a"}},
+                                              {"network_id": net["id"], "name": "b"}]})
+    assert r.status == 201, r.body
+    assert [p["name"] for p in r["ports"]] == ["a", "b"]
+    r = client.post("/v2.0/networks", {"networks": [{"network": {"name": "w1"}}]})
+    assert r.status == 201 and r["networks"][0]["name"] == "w1"
+
+
+@pytest.mark.parametrize("key", ["port_id", "subnet_id"])
+@pytest.mark.parametrize("value", ["xyz", 42, ""])
+def test_an_interface_id_must_be_a_uuid(client: Direct, key: str, value: Any,
+                                        unchanged: Any) -> None:
+    """l3_db's _validate_interface_info: validate_uuid, a BadRequest of the router."""
+    rtr = client.create("router", "routers", name="r")
+    unchanged()
+    for action in ("add_router_interface", "remove_router_interface"):
+        r = client.put(f"/v2.0/routers/{rtr['id']}/{action}", {key: value})
+        assert_error(r, 400, "Bad router request", "is not a valid UUID", type="BadRequest")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 import pytest
@@ -155,7 +156,8 @@ def test_router_interface_bad_requests(client: Direct, store: MemoryStore, net: 
     before = dump(store)
     assert_error(client.put(action, {}), 400, "subnet_id", "port_id")
     assert_error(client.put(action, {"subnet_id": subnet["id"], "port_id": port["id"]}), 400)
-    assert_error(client.put(action, {"subnet_id": "nope"}), 404, "nope")
+    assert_error(client.put(action, {"subnet_id": "nope"}), 400, "nope", "not a valid UUID")
+    assert_error(client.put(action, {"subnet_id": str(uuid.uuid4())}), 404, type="SubnetNotFound")
     assert_error(client.put(action, {"port_id": port["id"]}), 409, port["id"], type="PortInUse")
     assert_error(client.put("/v2.0/routers/nope/add_router_interface",
                             {"subnet_id": subnet["id"]}), 404, "nope")

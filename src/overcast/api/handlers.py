@@ -55,6 +55,9 @@ def create(h: Handlers, call: Call) -> Response:
         if len(items) > MAX_BULK:
             raise BadRequest(f"Bulk create of {len(items)} {schema.collection} exceeds the "
                              f"limit of {MAX_BULK} objects per request")
+        # Neutron's prepare_request_body: an item may come wrapped ({"port": {...}})
+        items = [i[schema.member] if isinstance(i, dict) and schema.member in i else i
+                 for i in items]
         parsed = [(item, _new_fields(h, call, item)) for item in items]
 
         def bulk(repo: Repo) -> list[dict[str, Any]]:

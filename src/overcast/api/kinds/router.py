@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import uuid
 from typing import Any
 
 from overcast.api import convert as cv
@@ -219,9 +220,17 @@ def _interface_args(body: Any, removal: bool = False) -> tuple[str | None, str |
         raise bad_request("Either subnet_id or port_id must be specified")
     if not removal and subnet_id is not None and port_id is not None:
         raise bad_request("Cannot specify both subnet_id and port_id")
-    if any(v is not None and not isinstance(v, str) for v in (subnet_id, port_id)):
-        raise bad_request("subnet_id/port_id must be a string")
-    return subnet_id, port_id
+    return _uuid_or_none(subnet_id), _uuid_or_none(port_id)
+
+
+def _uuid_or_none(value: Any) -> str | None:
+    """neutron-lib's validate_uuid, as _validate_interface_info applies it."""
+    if value is None:
+        return None
+    try:
+        return str(uuid.UUID(value if isinstance(value, str) else "-"))
+    except ValueError:
+        raise bad_request(f"'{cv.show(value)}' is not a valid UUID") from None
 
 
 def _port_for_subnet(repo: Repo, ctx: Context, router: Router, subnet_id: str) -> Port:
