@@ -197,3 +197,28 @@ def test_an_interface_id_must_be_a_uuid(client: Direct, key: str, value: Any,
     for action in ("add_router_interface", "remove_router_interface"):
         r = client.put(f"/v2.0/routers/{rtr['id']}/{action}", {key: value})
         assert_error(r, 400, "Bad router request", "is not a valid UUID", type="BadRequest")
+
+
+@pytest.fixture
+def associated(client: Direct, net: Obj, subnet: Obj) -> Obj:
+    ext = client.network(name="ext", **{"router:external": True})
+    client.subnet(ext["id"], "172.24.0.0/24")
+    rtr = client.create("router", "routers", name="r",
+                        external_gateway_info={"network_id": ext["id"]})
+    assert client.put(f"/v2.0/routers/{rtr['id']}/add_router_interface",
+                      {"subnet_id": subnet["id"]}).status == 200
+    port = client.port(net["id"])
+    return client.create("floatingip", "floatingips", floating_network_id=ext["id"],
+                         port_id=port["id"])
+
+
+def test_an_empty_floating_ip_update_disassociates(client: Direct, associated: Obj) -> None:
+    """l3_db: only an update that names something else keeps the port."""
+    path = f"/v2.0/floatingips/{associated['id']}"
+    r = client.put(path, {"floatingip": {"description": "kept"}})
+    assert r.status == 200 and r["floatingip"]["port_id"] == associated["port_id"]
+    r = client.put(path, {"floatingip": {}})
+    assert r.status == 200, r.body
+    fip = r["floatingip"]
+    assert (fip["port_id"], fip["fixed_ip_address"], fip["router_id"]) == (None, None, None)
+    assert fip["description"] == "kept"

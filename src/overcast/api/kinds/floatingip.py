@@ -128,6 +128,8 @@ def _requested_address(repo: Repo, net: Network, address: str, subnet_id: str | 
 
 
 def update(repo: Repo, ctx: Context, fip: FloatingIP, fields: dict[str, Any]) -> FloatingIP:
+    if not fields:  # Neutron's _check_and_get_fip_assoc: an empty update disassociates
+        fields = {"port_id": None}
     if "port_id" in fields or "fixed_ip_address" in fields:
         port_id = fields.pop("port_id", fip.port_id)
         fixed = fields.pop("fixed_ip_address", None)
