@@ -222,3 +222,41 @@ def test_an_empty_floating_ip_update_disassociates(client: Direct, associated: O
     fip = r["floatingip"]
     assert (fip["port_id"], fip["fixed_ip_address"], fip["router_id"]) == (None, None, None)
     assert fip["description"] == "kept"
+
+
+def _revision(client: Direct, collection: str, member: str, id_: str) -> int:
+    return int(client.get(f"/v2.0/{collection}/{id_}")[member]["revision_number"])
+
+
+def test_a_child_revises_its_parent(client: Direct, net: Obj) -> None:
+    """Neutron's revises_on_change: a subnet its network, a rule its group, an
+    interface its router (tempest checks each revision_number moves)."""
+    n0 = _revision(client, "networks", "network", net["id"])
+    sub = client.subnet(net["id"], "10.0.0.0/24")
+    n1 = _revision(client, "networks", "network", net["id"])
+    assert n1 > n0
+    assert client.put(f"/v2.0/subnets/{sub['id']}", {"subnet": {"name": "x"}}).status == 200
+    n2 = _revision(client, "networks", "network", net["id"])
+    assert n2 > n1
+
+    sg = client.create("security_group", "security-groups", name="web")
+    g0 = _revision(client, "security-groups", "security_group", sg["id"])
+    rule = client.create("security_group_rule", "security-group-rules",
+                         security_group_id=sg["id"], direction="ingress", protocol="tcp")
+    g1 = _revision(client, "security-groups", "security_group", sg["id"])
+    assert g1 > g0
+    assert client.delete(f"/v2.0/security-group-rules/{rule['id']}").status == 204
+    assert _revision(client, "security-groups", "security_group", sg["id"]) > g1
+
+    rtr = client.create("router", "routers", name="r")
+    r0 = _revision(client, "routers", "router", rtr["id"])
+    assert client.put(f"/v2.0/routers/{rtr['id']}/add_router_interface",
+                      {"subnet_id": sub["id"]}).status == 200
+    r1 = _revision(client, "routers", "router", rtr["id"])
+    assert r1 > r0
+    assert client.put(f"/v2.0/routers/{rtr['id']}/remove_router_interface",
+                      {"subnet_id": sub["id"]}).status == 200
+    assert _revision(client, "routers", "router", rtr["id"]) > r1
+
+    assert client.delete(f"/v2.0/subnets/{sub['id']}").status == 204
+    assert _revision(client, "networks", "network", net["id"]) > n2

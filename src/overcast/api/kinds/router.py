@@ -207,7 +207,13 @@ def add_interface(repo: Repo, ctx: Context, router: Router, body: Any) -> dict[s
     else:
         port = _adopt_port(repo, ctx, router, str(port_id))
     router_snat.sync(repo, router)
+    _revise(repo, router)
     return _interface_info(router, port)
+
+
+def _revise(repo: Repo, router: Router) -> None:
+    """Neutron's RouterPort revises_on_change: an interface revises its router."""
+    repo.save(repo.get(Router, router.id) or router)
 
 
 def _interface_args(body: Any, removal: bool = False) -> tuple[str | None, str | None]:
@@ -331,6 +337,7 @@ def remove_interface(repo: Repo, ctx: Context, router: Router, body: Any) -> dic
     router = repo.get(Router, router.id) or router
     _check_routes(repo, router)
     router_snat.sync(repo, router)
+    _revise(repo, router)
     return info
 
 

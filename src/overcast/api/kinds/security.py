@@ -218,6 +218,7 @@ def create_rule(repo: Repo, ctx: Context, fields: dict[str, Any]) -> SecurityGro
         raise Conflict(f"Security group rule already exists. Rule id is "
                        f"{problems[0].message.rsplit(' ', 1)[-1]}.",
                        type="SecurityGroupRuleExists")
+    repo.save(group)  # Neutron's revises_on_change: a rule revises its group
     return repo.save(rule, new=True)
 
 
@@ -301,3 +302,6 @@ class RulesByKey:
 
 def delete_rule(repo: Repo, ctx: Context, rule: SecurityGroupRule) -> None:
     repo.remove(rule)
+    group = repo.get(SecurityGroup, rule.security_group_id)
+    if group is not None:
+        repo.save(group)

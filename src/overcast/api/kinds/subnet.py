@@ -111,6 +111,7 @@ def create(repo: Repo, ctx: Context, fields: dict[str, Any]) -> Subnet:
                          type="InvalidInput")
     if problems:
         raise ModelError(problems)
+    repo.save(network)  # Neutron's revises_on_change: a subnet revises its network
     return repo.save(subnet, new=True)
 
 
@@ -176,7 +177,14 @@ def update(repo: Repo, ctx: Context, subnet: Subnet, fields: dict[str, Any]) -> 
             raise Conflict(f"Gateway ip {new.gateway_ip} conflicts with allocation pool or is "
                            f"in use{' by port ' + seen[0] if seen else ''}",
                            type="GatewayConflictWithAllocationPools")
+    _revise_network(repo, subnet)
     return repo.save(new)
+
+
+def _revise_network(repo: Repo, subnet: Subnet) -> None:
+    network = repo.get(Network, subnet.network_id)
+    if network is not None:
+        repo.save(network)
 
 
 def delete(repo: Repo, ctx: Context, subnet: Subnet) -> None:
@@ -189,3 +197,4 @@ def delete(repo: Repo, ctx: Context, subnet: Subnet) -> None:
                        f"have an IP allocation from this subnet{named}.", type="SubnetInUse")
     allocation.release_subnet(repo, subnet)
     repo.remove(subnet)
+    _revise_network(repo, subnet)
