@@ -260,3 +260,30 @@ def test_a_child_revises_its_parent(client: Direct, net: Obj) -> None:
 
     assert client.delete(f"/v2.0/subnets/{sub['id']}").status == 204
     assert _revision(client, "networks", "network", net["id"]) > n2
+
+
+def test_a_network_takes_any_mtu_its_subnets_need_68_or_1280(client: Direct,
+                                                             unchanged: Any) -> None:
+    """Neutron's _validate_subnet_network_mtu and _validate_change_network_mtu."""
+    tiny = client.network(name="tiny", mtu=60)
+    small = client.network(name="small", mtu=1000)
+    v4 = client.subnet(small["id"], "10.1.0.0/24")
+    unchanged()
+    r = client.post("/v2.0/subnets", {"subnet": {"network_id": tiny["id"], "cidr": "10.0.0.0/24"}})
+    assert_error(r, 409, f"MTU of {tiny['id']} is not valid, subnet requires a minimum of 68",
+                 type="NetworkMTUSubnetConflict")
+    r = client.post("/v2.0/subnets", {"subnet": {"network_id": small["id"], "cidr": "fd00::/64",
+                                                 "ip_version": 6}})
+    assert_error(r, 409, "minimum of 1280", type="NetworkMTUSubnetConflict")
+    r = client.put(f"/v2.0/networks/{small['id']}", {"network": {"mtu": 67}})
+    assert_error(r, 409, "minimum of 68", type="NetworkMTUSubnetConflict")
+    assert v4["network_id"] == small["id"]
+
+
+def test_an_ipv6_subnet_keeps_its_network_at_1280(client: Direct) -> None:
+    net = client.network(name="v6", mtu=1400)
+    client.subnet(net["id"], "fd00::/64", ip_version=6)
+    r = client.put(f"/v2.0/networks/{net['id']}", {"network": {"mtu": 1279}})
+    assert_error(r, 409, "minimum of 1280", type="NetworkMTUSubnetConflict")
+    r = client.put(f"/v2.0/networks/{net['id']}", {"network": {"mtu": 1280}})
+    assert r.status == 200 and r["network"]["mtu"] == 1280

@@ -98,8 +98,8 @@ def check_network(net: Network, vni_range: tuple[int, int]) -> list[Problem]:
         problems.append(Problem("network.provider:physical_network",
                                 f"provider:physical_network specified for {net.network_type} "
                                 "network"))
-    if not 68 <= net.mtu <= 65535:
-        problems.append(Problem("network.mtu", f"MTU {net.mtu} is outside 68-65535"))
+    if not 0 <= net.mtu <= 65535:  # below 68 only without subnets (the API's rule)
+        problems.append(Problem("network.mtu", f"MTU {net.mtu} is outside 0-65535"))
     return problems
 
 

@@ -37,7 +37,7 @@ SCHEMA = Schema(
         Attr("status", "status", post=False, put=False),
         stored("shared", cv.to_bool),
         Attr("router:external", "router_external", cv.to_bool),
-        stored("mtu", cv.int_range(68, 65535)),
+        stored("mtu", cv.int_range(0, 65535)),  # neutron-lib: non-negative
         stored("port_security_enabled", cv.to_bool),
         Attr("provider:network_type", "network_type", cv.to_str(32), put=False),
         Attr("provider:segmentation_id", "segmentation_id", cv.optional(cv.to_int), put=False),
@@ -72,6 +72,16 @@ def create(repo: Repo, ctx: Context, fields: dict[str, Any]) -> Network:
     return repo.save(net, new=True)
 
 
+def check_subnet_mtu(net: Network, ip_version: int) -> None:
+    """Neutron's _validate_subnet_network_mtu: a network may have any MTU, but a
+    subnet needs 68 (IPv4) or 1280 (IPv6); and the MTU of a network with
+    subnets stays above theirs (_validate_change_network_mtu)."""
+    least = 1280 if ip_version == 6 else 68
+    if net.mtu < least:
+        raise Conflict(f"MTU of {net.id} is not valid, subnet requires a minimum of {least}",
+                       type="NetworkMTUSubnetConflict")
+
+
 def _check_mtu(cfg: ApiConfig, net_type: str, mtu: int) -> None:
     if mtu > cfg.max_mtu(net_type):
         raise BadRequest(f"Invalid input for mtu. Reason: requested MTU {mtu} is too big for a "
@@ -87,6 +97,9 @@ def update(repo: Repo, ctx: Context, net: Network, fields: dict[str, Any]) -> Ne
             raise Conflict(f"Unable to reconfigure sharing settings for network {net.id}. "
                            "Multiple tenants are using it.", type="InvalidSharedSetting")
     _check_mtu(repo.cfg, new.network_type, new.mtu)
+    if new.mtu != net.mtu:
+        for subnet in repo.where(Subnet, network_id=net.id):
+            check_subnet_mtu(new, subnet.ip_version)
     if new.qos_policy_id != net.qos_policy_id:
         qos.check_usable(repo, ctx, new.qos_policy_id)
     return repo.save(new)

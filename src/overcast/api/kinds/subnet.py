@@ -10,6 +10,7 @@ from overcast.api import allocation, policy
 from overcast.api import convert as cv
 from overcast.api.auth import Context
 from overcast.api.errors import BadRequest, Conflict
+from overcast.api.kinds import network as networks
 from overcast.api.repo import Repo
 from overcast.api.resource import MISSING, Attr, Schema, stored
 from overcast.model import ipam, keys, validate
@@ -96,6 +97,7 @@ def create(repo: Repo, ctx: Context, fields: dict[str, Any]) -> Subnet:
     if net is None:
         raise ModelError(problems)
     fields.setdefault("ip_version", net.version)
+    networks.check_subnet_mtu(network, net.version)
     gateway = fields.get("gateway_ip", MISSING)
     if gateway is MISSING:
         fields["gateway_ip"] = ipam.default_gateway(net)
