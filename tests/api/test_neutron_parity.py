@@ -287,3 +287,19 @@ def test_an_ipv6_subnet_keeps_its_network_at_1280(client: Direct) -> None:
     assert_error(r, 409, "minimum of 1280", type="NetworkMTUSubnetConflict")
     r = client.put(f"/v2.0/networks/{net['id']}", {"network": {"mtu": 1280}})
     assert r.status == 200 and r["network"]["mtu"] == 1280
+
+
+def test_a_subnet_only_fixed_ip_is_a_second_address(client: Direct, net: Obj,
+                                                    subnet: Obj) -> None:
+    """Neutron's _get_changed_ips_for_port: the addresses a request names are
+    matched first; a subnet-only entry then reuses what is left, or allocates."""
+    port = client.port(net["id"])
+    first = port["fixed_ips"][0]["ip_address"]
+    path = f"/v2.0/ports/{port['id']}"
+    r = client.put(path, {"port": {"fixed_ips": [*port["fixed_ips"],
+                                                 {"subnet_id": subnet["id"]}]}})
+    assert r.status == 200, r.body
+    ips = [f["ip_address"] for f in r["port"]["fixed_ips"]]
+    assert len(ips) == 2 and ips[0] == first and ips[1] != first
+    r = client.put(path, {"port": {"fixed_ips": [{"subnet_id": subnet["id"]}]}})
+    assert r.status == 200 and [f["ip_address"] for f in r["port"]["fixed_ips"]] == [first]

@@ -107,12 +107,15 @@ def _default_request(subnets: list[Subnet]) -> Requested:
 
 def reassign_ips(repo: Repo, old: Port, new: Port, net: Network,
                  requested: Requested) -> tuple[FixedIP, ...]:
-    """A port's new fixed IPs; a request naming only a subnet keeps the
-    address the port already has there."""
+    """A port's new fixed IPs; a request naming only a subnet keeps an address
+    the port already has there that no request names (Neutron's
+    _get_changed_ips_for_port: addresses first, then subnets), else a new one."""
     release_ips(repo, old.fixed_ips)
+    named = {_normal_ip(r["ip_address"]) for r in requested if r.get("ip_address")}
     held: dict[str, deque[str]] = {}  # the port's addresses by subnet, in order, not yet kept
     for f in old.fixed_ips:
-        held.setdefault(f.subnet_id, deque()).append(f.ip_address)
+        if _normal_ip(f.ip_address) not in named:
+            held.setdefault(f.subnet_id, deque()).append(f.ip_address)
     reqs = []
     for req in requested:
         if "ip_address" not in req and "subnet_id" in req:
