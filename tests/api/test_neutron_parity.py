@@ -303,3 +303,26 @@ def test_a_subnet_only_fixed_ip_is_a_second_address(client: Direct, net: Obj,
     assert len(ips) == 2 and ips[0] == first and ips[1] != first
     r = client.put(path, {"port": {"fixed_ips": [{"subnet_id": subnet["id"]}]}})
     assert r.status == 200 and [f["ip_address"] for f in r["port"]["fixed_ips"]] == [first]
+
+
+@pytest.mark.parametrize("mode", ["slaac", "dhcpv6-stateless"])
+def test_an_automatic_address_subnet_with_ports_is_deleted(client: Direct, net: Obj,
+                                                           subnet: Obj, mode: str) -> None:
+    """Neutron removes the automatic addresses from the ports; a router
+    interface still holds the subnet, and a stateful subnet's ports too."""
+    v6 = client.subnet(net["id"], "fd00::/64", ip_version=6, ipv6_ra_mode=mode,
+                       ipv6_address_mode=mode)
+    port = client.port(net["id"])
+    assert {f["subnet_id"] for f in port["fixed_ips"]} == {subnet["id"], v6["id"]}
+    assert client.delete(f"/v2.0/subnets/{v6['id']}").status == 204
+    left = client.get(f"/v2.0/ports/{port['id']}")["port"]
+    assert [f["subnet_id"] for f in left["fixed_ips"]] == [subnet["id"]]
+    assert left["revision_number"] > port["revision_number"]
+    assert_error(client.delete(f"/v2.0/subnets/{subnet['id']}"), 409, type="SubnetInUse")
+
+    v6 = client.subnet(net["id"], "fd01::/64", ip_version=6, ipv6_ra_mode=mode,
+                       ipv6_address_mode=mode)
+    rtr = client.create("router", "routers", name="r")
+    assert client.put(f"/v2.0/routers/{rtr['id']}/add_router_interface",
+                      {"subnet_id": v6["id"]}).status == 200
+    assert_error(client.delete(f"/v2.0/subnets/{v6['id']}"), 409, type="SubnetInUse")

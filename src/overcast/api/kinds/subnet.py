@@ -15,7 +15,14 @@ from overcast.api.repo import Repo
 from overcast.api.resource import MISSING, Attr, Schema, stored
 from overcast.model import ipam, keys, validate
 from overcast.model.problems import ModelError, Problem
-from overcast.model.types import AllocationPool, HostRoute, Network, Port, Subnet
+from overcast.model.types import (
+    ROUTER_INTERFACE,
+    AllocationPool,
+    HostRoute,
+    Network,
+    Port,
+    Subnet,
+)
 
 MAX_DNS_NAMESERVERS = 5  # Neutron's max_dns_nameservers
 MAX_HOST_ROUTES = 20  # Neutron's max_subnet_host_routes
@@ -189,14 +196,27 @@ def _revise_network(repo: Repo, subnet: Subnet) -> None:
         repo.save(network)
 
 
+_AUTO_DELETED = ("network:dhcp",)  # Neutron's AUTO_DELETE_PORT_OWNERS
+
+
 def delete(repo: Repo, ctx: Context, subnet: Subnet) -> None:
+    """Neutron's _remove_subnet_ip_allocations_from_ports: a router interface
+    always holds the subnet, other ports only unless its addresses are
+    automatic (SLAAC, DHCPv6 stateless), which leave the ports with it."""
     users = [p for p in repo.where(Port, network_id=subnet.network_id)
              if any(f.subnet_id == subnet.id for f in p.fixed_ips)]
-    if users:
-        seen = policy.named(ctx, "port", users)
+    automatic = {subnet.ipv6_address_mode, subnet.ipv6_ra_mode} & set(
+        validate.AUTO_ADDRESS_MODES)
+    holding = [p for p in users if p.device_owner == ROUTER_INTERFACE or
+               not automatic and p.device_owner not in _AUTO_DELETED]
+    if holding:
+        seen = policy.named(ctx, "port", holding)
         named = f" ({', '.join(seen)})" if seen else ""
         raise Conflict(f"Unable to complete operation on subnet {subnet.id}: one or more ports "
                        f"have an IP allocation from this subnet{named}.", type="SubnetInUse")
+    for port in users:
+        repo.save(port.replace(fixed_ips=tuple(f for f in port.fixed_ips
+                                               if f.subnet_id != subnet.id)))
     allocation.release_subnet(repo, subnet)
     repo.remove(subnet)
     _revise_network(repo, subnet)
