@@ -326,3 +326,19 @@ def test_an_automatic_address_subnet_with_ports_is_deleted(client: Direct, net: 
     assert client.put(f"/v2.0/routers/{rtr['id']}/add_router_interface",
                       {"subnet_id": v6["id"]}).status == 200
     assert_error(client.delete(f"/v2.0/subnets/{v6['id']}"), 409, type="SubnetInUse")
+
+
+def test_an_external_networks_free_floating_ips_go_with_it(client: Direct,
+                                                           associated: Obj) -> None:
+    """Neutron's delete_disassociated_floatingips on network delete; an
+    associated one (its router holds the network) still blocks."""
+    ext_id = associated["floating_network_id"]
+    free = client.create("floatingip", "floatingips", floating_network_id=ext_id)
+    other = client.network(name="ext2", **{"router:external": True})
+    client.subnet(other["id"], "172.25.0.0/24")
+    spare = client.create("floatingip", "floatingips", floating_network_id=other["id"])
+    assert client.delete(f"/v2.0/networks/{other['id']}").status == 204
+    assert_error(client.get(f"/v2.0/floatingips/{spare['id']}"), 404)
+    assert client.get("/v2.0/ports", params={"network_id": other["id"]})["ports"] == []
+    assert_error(client.delete(f"/v2.0/networks/{ext_id}"), 409, type="NetworkInUse")
+    assert client.get(f"/v2.0/floatingips/{free['id']}").status == 200

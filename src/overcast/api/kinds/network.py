@@ -9,13 +9,14 @@ from overcast.api import convert as cv
 from overcast.api.auth import Context
 from overcast.api.config import ApiConfig
 from overcast.api.errors import BadRequest, Conflict
+from overcast.api.kinds import floatingip as floatingips
 from overcast.api.kinds import port as ports
 from overcast.api.kinds import qos
 from overcast.api.repo import Repo
 from overcast.api.resource import Attr, Schema, stored
 from overcast.model import validate
 from overcast.model.problems import ModelError
-from overcast.model.types import Network, Port, Subnet
+from overcast.model.types import FloatingIP, Network, Port, Subnet
 
 # Ports the network owns itself; they do not keep it "in use".
 NETWORK_OWNED = ("network:dhcp",)
@@ -106,6 +107,9 @@ def update(repo: Repo, ctx: Context, net: Network, fields: dict[str, Any]) -> Ne
 
 
 def delete(repo: Repo, ctx: Context, net: Network) -> None:
+    for fip in repo.where(FloatingIP, floating_network_id=net.id):
+        if fip.port_id is None and fip.router_id is None:  # Neutron's _process_l3_delete
+            floatingips.delete(repo, ctx, fip)
     owned_ports = repo.where(Port, network_id=net.id)
     if any(p.device_owner not in NETWORK_OWNED for p in owned_ports):
         raise Conflict(f"Unable to complete operation on network {net.id}. There are one or "
