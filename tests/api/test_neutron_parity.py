@@ -342,3 +342,20 @@ def test_an_external_networks_free_floating_ips_go_with_it(client: Direct,
     assert client.get("/v2.0/ports", params={"network_id": other["id"]})["ports"] == []
     assert_error(client.delete(f"/v2.0/networks/{ext_id}"), 409, type="NetworkInUse")
     assert client.get(f"/v2.0/floatingips/{free['id']}").status == 200
+
+
+def test_ports_take_a_dns_domain(client: Direct, net: Obj, subnet: Obj) -> None:
+    """dns-domain-ports is advertised: dns_domain is stored, shown, updated and
+    filtered on, with neutron-lib's validate_dns_domain."""
+    port = client.port(net["id"], dns_domain="example.org.", dns_name="web")
+    assert port["dns_domain"] == "example.org."
+    r = client.put(f"/v2.0/ports/{port['id']}", {"port": {"dns_domain": "corp.example."}})
+    assert r.status == 200 and r["port"]["dns_domain"] == "corp.example."
+    got = client.get("/v2.0/ports", params={"dns_domain": "corp.example."})["ports"]
+    assert [p["id"] for p in got] == [port["id"]]
+    assert client.port(net["id"])["dns_domain"] == ""
+    for bad, why in (("example.org", "is not a FQDN"), ("-a.org.", "hyphen"),
+                     ("a..org.", "empty component"), ("a.123.", "all numeric"),
+                     ("Ex_ample.org.", "alphanumeric")):
+        r = client.post("/v2.0/ports", {"port": {"network_id": net["id"], "dns_domain": bad}})
+        assert_error(r, 400, "Invalid input for dns_domain", why)

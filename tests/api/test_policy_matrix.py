@@ -171,7 +171,7 @@ for _mode in ("ipv6_ra_mode", "ipv6_address_mode"):
 sample("subnet", "subnetpool_id")(lambda w, k, *_: {"subnetpool_id": UUID})
 _values("port", {"device_id": "vm-1", "admin_state_up": False, "binding:host_id": "h1",
                  "binding:vnic_type": "normal", "binding:profile": {"k": "v"},
-                 "security_groups": [], "dns_name": "vm1"})
+                 "security_groups": [], "dns_name": "vm1", "dns_domain": "example.org."})
 sample("port", "network_id")(lambda w, k, *_: {"network_id": w.net[k]["id"]})
 sample("port", "mac_address")(lambda w, k, *_: {"mac_address": "fa:16:3e:77:00:01"})
 sample("port", "fixed_ips")(lambda w, k, *_: {"fixed_ips": [{"subnet_id": w.sub[k]["id"]}]})

@@ -158,7 +158,7 @@ RULES: dict[str, Rule] = {
     **_creates("port"),
     "create_port:network_id": ANY,
     **_writes("port", ANY, "fixed_ips", "fixed_ips:subnet_id", "device_id", "admin_state_up",
-              "binding:vnic_type", "security_groups", "dns_name", "qos_policy_id",
+              "binding:vnic_type", "security_groups", "dns_name", "dns_domain", "qos_policy_id",
               "extra_dhcp_opts", "overcast:public_hostname"),
     **_writes("port", NOT_NETWORK_DEVICE | PARENT_OWNER, "device_owner"),
     **_writes("port", PARENT_OWNER, "fixed_ips:ip_address", "port_security_enabled",

@@ -172,6 +172,7 @@ class Port(Resource):
     port_security_enabled: bool = True
     allowed_address_pairs: tuple[AddressPair, ...] = ()
     dns_name: str = ""
+    dns_domain: str = ""  # Neutron's dns-domain-ports: for external DNS, not dns_assignment
     qos_policy_id: str | None = None
     extra_dhcp_opts: tuple[ExtraDhcpOpt, ...] = ()
     # the dynamic public binding (Overcast's extension): while the port's VM runs, a

@@ -45,6 +45,34 @@ def _pairs(value: Any) -> tuple[AddressPair, ...]:
 MAX_EXTRA_DHCP_OPTS = 50
 
 
+_DNS_LABEL = re.compile(r"([a-z0-9-]{1,63}|<project_id>|<project_name>|<user_name>|<user_id>)")
+
+
+def _dns_domain(value: Any) -> str:
+    """neutron-lib's validate_dns_domain: empty, or an FQDN (a final dot) of
+    lower-case labels that neither start nor end with a hyphen."""
+    text = str(cv.to_str(255)(value))
+    if not text:
+        return text
+    if not text.endswith("."):
+        raise ValueError(f"'{text}' is not a FQDN")
+    labels = text[:-1].split(".")
+    for i, label in enumerate(labels):
+        why = ("Encountered an empty component" if not label else
+               f"Name '{label}' must not start or end with a hyphen"
+               if label.startswith("-") or label.endswith("-") else
+               f"Name '{label}' must be 1-63 characters long, each of which can only be "
+               "alphanumeric or a hyphen" if not _DNS_LABEL.fullmatch(label) else
+               f"TLD '{label}' must not be all numeric"
+               if i == len(labels) - 1 > 0 and label.isdigit() else "")
+        if why:
+            raise ValueError(f"'{text}' not a valid PQDN or FQDN. Reason: {why}")
+    if len(text) > 253:
+        raise ValueError(f"'{text}' contains {len(text)} characters. Adding a sub-domain will "
+                         "cause it to exceed the maximum length of a FQDN of '255'")
+    return text
+
+
 def _group_ids(value: Any) -> tuple[str, ...]:
     """neutron-lib's uuid_list: the same group twice is refused, not merged."""
     ids = tuple(cv.list_of(cv.to_uuidish)(value))
@@ -116,6 +144,7 @@ SCHEMA = Schema(
         stored("port_security_enabled", cv.to_bool),
         Attr("allowed_address_pairs", "allowed_address_pairs", _pairs),
         stored("dns_name", cv.to_str(255)),
+        stored("dns_domain", _dns_domain),
         Attr("qos_policy_id", "qos_policy_id", cv.optional(cv.to_uuidish)),
         Attr("extra_dhcp_opts", "extra_dhcp_opts", _extra_opts),
         Attr("overcast:public_hostname", "public_hostname", _public_hostname),
@@ -192,7 +221,6 @@ def _render_extra(repo: Repo, port: Port, out: dict[str, Any]) -> None:
         out["binding:vif_type"] = "tap" if bound in hosts else "binding_failed"
     out["binding:vif_details"] = {"port_filter": True, "connectivity": "l2"} if bound else {}
     out["dns_assignment"] = _dns_assignment(repo, port)
-    out["dns_domain"] = ""
     out["extra_dhcp_opts"] = [{"opt_name": o.opt_name, "opt_value": o.opt_value,
                                "ip_version": o.ip_version} for o in port.extra_dhcp_opts]
     out["qos_network_policy_id"] = _network_policy(repo, port)
