@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from overcast.agent.reconciler import reconcile
+from overcast.agent.status import qos_short
 from overcast.linux.netlink import NetlinkKernel
 from overcast.model.types import (
     BandwidthLimitRule,
@@ -133,3 +134,36 @@ def test_limits_and_mark_in_the_kernel_change_in_place_and_go(make_ns: MakeNs) -
     assert tc_json(host, "qdisc", "show", "dev", tap, "ingress") == []
     assert subprocess.run(["ip", "-n", host, "link", "show", ifb], capture_output=True).returncode != 0
     assert QOS_TABLE not in sh(host, "nft", "list", "tables").stdout
+
+
+@pytest.mark.parametrize(("kbps", "burst"), [(300_000, 10_000), (1_000_000, 1),
+                                             (10_000_000, 1000), (1_000_001, 0)])
+def test_a_burst_the_kernel_rounds_is_in_place_pass_after_pass(
+        make_ns: MakeNs, kbps: int, burst: int) -> None:
+    """The kernel keeps a burst as ticks: what it gives back differs by a few
+    bytes, and is still the shaper as planned (nothing said short, nothing redone)."""
+    host, vm = make_ns("qr"), make_ns("qrv")
+    p = ports()[0]
+    add_workload(host, vm, tap_name(p.id), p.mac_address, "10.7.0.1/24", mtu=1500)
+    v = replace(view([p]), qos_rules=(BandwidthLimitRule(
+        id="r1", policy_id=POL, max_kbps=kbps, max_burst_kbps=burst, direction="ingress"),))
+    plan = plan_host(v)
+    with NetlinkKernel(host) as kernel:
+        assert reconcile(kernel, plan.state).errors == ()
+        again = reconcile(kernel, plan.state)
+        assert again.changes == () and again.errors == ()
+        assert qos_short(plan, again.observed, again.changes, again.errors) == {}
+
+
+def test_a_burst_too_long_for_htb_is_capped_not_refused(make_ns: MakeNs) -> None:
+    host, vm = make_ns("qc"), make_ns("qcv")
+    p = ports()[0]
+    add_workload(host, vm, tap_name(p.id), p.mac_address, "10.7.0.1/24", mtu=1500)
+    v = replace(view([p]), qos_rules=(BandwidthLimitRule(  # 300 s of the rate: above 2**32 ticks
+        id="r1", policy_id=POL, max_kbps=1000, max_burst_kbps=300_000, direction="ingress"),))
+    plan = plan_host(v)
+    with NetlinkKernel(host) as kernel:
+        done = reconcile(kernel, plan.state)
+        assert done.errors == (), [e.render() for e in done.errors]
+    limit = plan.qos[p.id].ingress
+    assert limit is not None and limit.burst_kbits == 274_000  # what htb holds at the rate

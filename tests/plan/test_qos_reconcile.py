@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from overcast.agent.reconciler import reconcile
+from overcast.agent.status import port_statuses, qos_short
 from overcast.linux import FakeKernel
 from overcast.model.types import BandwidthLimitRule, DscpMarkingRule, Port, QosPolicy
 from overcast.plan import HostPlan, plan_host
@@ -123,3 +124,22 @@ def test_what_is_deleted_by_hand_comes_back() -> None:
     back = qos_changes(converge(kernel, plan))
     assert back[0] == f"create ifb {ifb} mtu 1450 alias overcast:qos:{p.id}"
     assert f"create shape {ifb} rate 50000kbit burst 5000000b" in back
+
+
+def test_a_refused_limit_is_said_on_the_port_which_stays_active() -> None:
+    """A foreign root qdisc on the tap: the limit towards the VM cannot be
+    made; the VM keeps its network (as in Neutron) and the port says why."""
+    p = port(1, NET_A, "h1", qos_policy_id=POL)
+    kernel = kernel_for(p)
+    tap = tap_name(p.id)
+    kernel.tc_qdisc("add", tap, "htb", 0x10000, TC_H_ROOT, default=1)
+    plan = plan_for([p], dscp=None)
+    done = reconcile(kernel, plan.state)
+    statuses = port_statuses(plan, done.observed, done.errors, done.changes)
+    assert statuses[p.id].status == "ACTIVE"
+    short = qos_short(plan, done.observed, done.changes, done.errors)
+    said = plan.qos[p.id].short_of(tap, short.get(tap, ()))
+    assert said.ingress is None and said.egress is not None  # the ifb's shaper is in place
+    (why,) = said.not_enforced  # the change, then the kernel's refusal
+    assert why.startswith(f"create shape {tap} rate 20000kbit burst 2000000b: tc qdisc add htb")
+    assert "htb 0x10000 is there" in why

@@ -23,6 +23,7 @@ from overcast.agent.status import (
     missing_devices,
     port_statuses,
     problems_by_port,
+    qos_short,
 )
 from overcast.agent.view import ModelView
 from overcast.linux.kernel import Kernel
@@ -183,7 +184,8 @@ class Reconciler:
             self.dns.update(plan.dns)
         if self.metadata is not None:
             self.metadata.update(plan.metadata)
-        self.report(statuses, _enforced(plan, statuses), _qos(plan, statuses))
+        short = qos_short(plan, observed, changes, errors)
+        self.report(statuses, _enforced(plan, statuses), _qos(plan, statuses, short))
         if self.advertiser is not None:  # after the apply: their interfaces exist now
             self.advertiser.update(plan.adverts)
         self.report_counters(plan, self.kernel.observe(fresh=True) if due else observed, due)
@@ -304,8 +306,14 @@ def _enforced(plan: HostPlan, statuses: dict[str, PortStatus]) -> dict[str, dict
             if pid in statuses and statuses[pid].status == ACTIVE}
 
 
-def _qos(plan: HostPlan, statuses: dict[str, PortStatus]) -> dict[str, dict[str, object]]:
-    """What of its QoS policy this host enforces for each ACTIVE port (ACTIVE:
-    its shapers, redirect and DSCP mark are in the kernel)."""
-    return {pid: what.as_json() for pid, what in plan.qos.items()
-            if pid in statuses and statuses[pid].status == ACTIVE}
+def _qos(plan: HostPlan, statuses: dict[str, PortStatus],
+         short: dict[str, list[tuple[object, str]]]) -> dict[str, dict[str, object]]:
+    """What of its QoS policy this host enforces for each ACTIVE port: the
+    plan's, less what is not in the kernel after the pass (``short``: port
+    device -> records and why), which is said instead."""
+    out = {}
+    for pid, what in plan.qos.items():
+        if pid in statuses and statuses[pid].status == ACTIVE:
+            tap = plan.port_devices.get(pid, "")
+            out[pid] = what.short_of(tap, short.get(tap, ())).as_json()
+    return out

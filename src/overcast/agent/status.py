@@ -25,11 +25,18 @@ from dataclasses import dataclass
 from overcast.plan import HostPlan
 from overcast.plan.names import is_workload
 from overcast.plan.state import ApplyError, Change, KernelState
+from overcast.plan.subsystems.dscp import DscpMarks
 from overcast.plan.subsystems.firewall import NftRuleset
 from overcast.plan.subsystems.links import Attachment
+from overcast.plan.subsystems.qos import QosIfb, Redirect, Shaper
+from overcast.plan.subsystems.uplink_qos import Guarantee, UplinkRoot
 
 ACTIVE = "ACTIVE"
 DOWN = "DOWN"
+# records whose refusal a port says in what it reports of its QoS (``overcast:qos``), not
+# in its status: a limit or mark not in place does not keep the VM off its network (as in
+# Neutron, whose QoS drivers only log)
+QOS_RECORDS = (QosIfb, Shaper, Redirect, DscpMarks, UplinkRoot, Guarantee)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +49,8 @@ def failed_devices(errors: Iterable[ApplyError]) -> dict[str, str]:
     """Device name -> the kernel's complaint, for every refused change."""
     out: dict[str, str] = {}
     for err in errors:
+        if isinstance(err.change.obj, QOS_RECORDS):
+            continue
         narrowed = _narrowed(err)
         if narrowed is not None:  # a firewall change refused in part: only what it concerns
             for dev, why in sorted(narrowed.items()):
@@ -73,6 +82,8 @@ def missing_devices(plan: HostPlan, observed: KernelState, changes: Iterable[Cha
     unread = dict(observed.unobserved)
     out: dict[str, str] = {}
     for record in plan.state.records - observed.records - applied:
+        if isinstance(record, QOS_RECORDS):
+            continue
         if isinstance(record, Attachment):
             if is_workload(record.ifname) and record.ifname not in observed.devices_present:
                 continue
@@ -84,6 +95,26 @@ def missing_devices(plan: HostPlan, observed: KernelState, changes: Iterable[Cha
             why = f"not in place: {record.render()}"
         for dev in sorted(record.devices() & ports):
             out.setdefault(dev, why)
+    return out
+
+
+def qos_short(plan: HostPlan, observed: KernelState, changes: Iterable[Change],
+              errors: Iterable[ApplyError]) -> dict[str, list[tuple[object, str]]]:
+    """Port device -> its QoS records that are not in the kernel after this
+    pass, each with why (the kernel's refusal, or not in place)."""
+    errors = list(errors)
+    refused = {e.change for e in errors}
+    applied = {c.obj for c in changes if c.op != "delete" and c not in refused}
+    out: dict[str, list[tuple[object, str]]] = {}
+    for err in errors:
+        if isinstance(err.change.obj, QOS_RECORDS) and err.change.op != "delete":
+            for dev in sorted(err.change.obj.devices()):
+                out.setdefault(dev, []).append((err.change.obj, err.render()))
+    failed = {e.change.obj for e in errors}
+    for record in plan.state.records - observed.records - applied - failed:
+        if isinstance(record, QOS_RECORDS):
+            for dev in sorted(record.devices()):
+                out.setdefault(dev, []).append((record, f"not in place: {record.render()}"))
     return out
 
 

@@ -59,9 +59,11 @@ HTB_VERSION, HTB_R2Q = 3, 10
 # a class's quantum (bytes it may send per round), set so that the kernel neither
 # warns about it nor clamps it: rate / r2q within [an Ethernet frame, 200000]
 QUANTUM_MIN, QUANTUM_MAX = 1514, 200_000
-# the handle of the one u32 key node a redirect filter holds (800::800, the one the
-# kernel would pick): given, so that adding it twice is refused instead of doubled
-U32_REDIRECT_HANDLE = 0x80000800
+# the handle of the one u32 key node a redirect filter holds: node 800 of whatever root
+# hash table the kernel gives the filter's priority (a table id is shared by every u32
+# filter of the qdisc: a foreign filter may hold 800:), given so that adding it twice is
+# refused instead of doubled
+U32_REDIRECT_HANDLE = 0x00000800
 U32_NODE_MASK = 0xFFF
 U32_MAX = (1 << 32) - 1
 PSCHED = "/proc/net/psched"

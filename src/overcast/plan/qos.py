@@ -35,7 +35,7 @@ from overcast.model.types import (
 )
 from overcast.plan import names
 from overcast.plan.subsystems.dscp import DscpMarks
-from overcast.plan.subsystems.qos import QosIfb, Redirect, Shaper
+from overcast.plan.subsystems.qos import QosIfb, Redirect, Shaper, htb_burst
 from overcast.plan.subsystems.uplink_qos import (
     Guarantee,
     Key,
@@ -105,6 +105,25 @@ class PortQos:
             out["not_enforced"] = list(self.not_enforced)
         return out
 
+    def short_of(self, tap: str, issues: Sequence[tuple[object, str]]) -> PortQos:
+        """What is enforced once the records of ``issues`` (record, why: refused
+        by the kernel or not in place after a pass) are not: their part left
+        out, each said in ``not_enforced``."""
+        if not issues:
+            return self
+        out = self
+        for record, _why in issues:
+            if isinstance(record, (QosIfb, Redirect)) or (
+                    isinstance(record, Shaper) and record.dev != tap):
+                out = replace(out, egress=None)
+            elif isinstance(record, Shaper):
+                out = replace(out, ingress=None)
+            elif isinstance(record, DscpMarks):
+                out = replace(out, dscp_mark=None)
+            elif isinstance(record, (Guarantee, UplinkRoot)):
+                out = replace(out, minimum=None)
+        return replace(out, not_enforced=out.not_enforced + tuple(why for _, why in issues))
+
 
 @dataclass(frozen=True)
 class QosPlan:
@@ -132,8 +151,9 @@ def policy_of(port: Port, networks: Mapping[str, Network]) -> str | None:
 
 
 def burst_bytes(max_kbps: int, burst_kbits: int, mtu: int) -> int:
-    """The htb burst: what was asked, at least one full frame."""
-    return max(burst_kbits * 125, mtu + ETH_HEADER)
+    """The htb burst: what was asked, at least one full frame, at most what htb
+    can hold at the rate."""
+    return htb_burst(max_kbps * 125, max(burst_kbits * 125, mtu + ETH_HEADER))
 
 
 @dataclass(frozen=True)
@@ -241,22 +261,24 @@ class _Out:
                 continue
             used += wish.rule.min_kbps
             shares.append(Guarantee(dev, class_minor(wish.port_id, taken),
-                                    wish.rule.min_kbps * 125, capacity * 125, burst, wish.keys,
+                                    wish.rule.min_kbps * 125, capacity * 125,
+                                    htb_burst(wish.rule.min_kbps * 125, burst), wish.keys,
                                     wish.tap))
         if not shares:
             return (), refused
-        root = UplinkRoot(dev, capacity * 125, (capacity - used) * 125, burst)
+        root = UplinkRoot(dev, capacity * 125, (capacity - used) * 125,
+                          htb_burst((capacity - used) * 125, burst))
         return (root, *shares), refused
 
     def limit(self, port: Port, tap: str, mtu: int, rule: BandwidthLimitRule) -> Limit:
-        burst = rule.max_burst_kbps or int(rule.max_kbps * DEFAULT_BURST)
+        asked = rule.max_burst_kbps or int(rule.max_kbps * DEFAULT_BURST)
         dev = names.qos_ifb_name(port.id) if rule.direction == "egress" else tap
-        self.shapers.append(Shaper(dev, rule.max_kbps * 125,
-                                   burst_bytes(rule.max_kbps, burst, mtu), tap))
+        burst = burst_bytes(rule.max_kbps, asked, mtu)
+        self.shapers.append(Shaper(dev, rule.max_kbps * 125, burst, tap))
         if rule.direction == "egress":
             self.ifbs.append(QosIfb(dev, names.qos_mark(port.id), mtu, True, tap))
             self.redirects.append(Redirect(tap, dev))
-        return Limit(rule.max_kbps, burst, dev)
+        return Limit(rule.max_kbps, -(-burst // 125), dev)  # the burst applied, in kbit
 
 
 def plan_qos(ports: Sequence[Port], port_devices: Mapping[str, str],

@@ -18,7 +18,7 @@ chain not as made, is seen as missing and made again.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from overcast.plan.names import QOS_TABLE, QOS_TABLE_MARK
@@ -48,6 +48,9 @@ class DscpMarks:
     marks: tuple[tuple[str, int], ...]
     chains: tuple[int, ...]
     base: bool = True
+    # observed: a base chain of that name that is not as made (another hook or priority,
+    # which the kernel does not change in place): deleted before it is made again
+    stale_base: bool = field(default=False, compare=False)
 
     @staticmethod
     def of(marks: dict[str, int]) -> DscpMarks:
@@ -94,7 +97,7 @@ def observe(rows: KernelRows) -> list[DscpMarks]:
     base_ok = (base.get("hook") == "prerouting" and base.get("prio") == PRIORITY
                and base.get("policy", "accept") == "accept"
                and rules.get(BASE) == [_base_expr()])
-    return [DscpMarks(tuple(sorted(marks.items())), good, base_ok)]
+    return [DscpMarks(tuple(sorted(marks.items())), good, base_ok, BASE in chains and not base_ok)]
 
 
 def _in_table(item: dict[str, Any]) -> bool:
@@ -137,6 +140,9 @@ def commands(new: DscpMarks, old: DscpMarks | None) -> list[dict[str, Any]]:
     if old is None or not old.base:
         chain = {**_t(), "name": BASE, "type": "filter", "hook": "prerouting",
                  "prio": PRIORITY, "policy": "accept"}
+        if old is not None and old.stale_base:
+            out += [{"flush": {"chain": {**_t(), "name": BASE}}},
+                    {"delete": {"chain": {**_t(), "name": BASE}}}]
         out += [{"add": {"chain": chain}}, {"flush": {"chain": {**_t(), "name": BASE}}},
                 {"add": {"rule": {**_t(), "chain": BASE, "expr": _base_expr()}}}]
     come = sorted((dev, mark) for dev, mark in want.items() if have.get(dev) != mark)

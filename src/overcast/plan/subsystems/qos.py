@@ -43,6 +43,7 @@ from overcast.plan.raw import (
     TC_H_ROOT,
     KernelIO,
     KernelRows,
+    LinkExists,
     TcClass,
     TcFilter,
     TcQdisc,
@@ -53,6 +54,14 @@ from overcast.plan.subsystems.links import Attachment
 
 QDISC_HANDLE = QOS_MAJOR << 16
 CLASS_HANDLE = QDISC_HANDLE | QOS_CLASS_MINOR
+# htb keeps a class's burst as a time in psched ticks (1/15,625,000 s) in 32 bits: a burst
+# longer than this at the class's rate is refused by the kernel
+MAX_BURST_SECONDS = 274
+
+
+def htb_burst(rate: int, burst: int) -> int:
+    """``burst`` bytes, at most what htb can hold at ``rate`` bytes/s."""
+    return max(1, min(burst, rate * MAX_BURST_SECONDS))
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -78,7 +87,7 @@ class Shaper:
 
     dev: str
     rate: int
-    burst: int
+    burst: int = field(compare=False)  # read back within rounding: compared by same()
     port_dev: str = field(default="", compare=False)  # the port's tap ("" = dev)
 
     def render(self) -> str:
@@ -176,7 +185,10 @@ def observe(rows: KernelRows) -> list[QosIfb | Shaper | Redirect]:
         ok = cls is not None and cls.rate == cls.ceil and cls.burst == cls.cburst
         out.append(Shaper(dev, cls.rate if cls and ok else 0, cls.burst if cls and ok else 0,
                           port_of.get(dev, "")))
-    filters = [f for f in tc if isinstance(f, TcFilter) and f.parent == TC_H_INGRESS_PARENT]
+    # (the kernel reports every filter of an ingress qdisc under the parent its last add
+    # named: ffff:0 or, from iproute2's "ingress" keyword, ffff:fff2; the major is what counts)
+    filters = [f for f in tc if isinstance(f, TcFilter)
+               and f.parent & 0xFFFF0000 == TC_H_INGRESS_PARENT]
     for dev in sorted({f.dev for f in filters if f.prio == QOS_FILTER_PRIO}):
         ours = [f for f in filters if f.dev == dev and f.prio == QOS_FILTER_PRIO]
         target = ours[0].redirect if len(ours) == 1 and ours[0].kind == "u32" \
@@ -193,7 +205,12 @@ def apply(io: KernelIO, change: Change) -> None:
             io.link_del(obj.name)
             return
         if change.op == "create":
-            io.link_add(obj.name, "ifb", obj.mtu, {})
+            try:
+                io.link_add(obj.name, "ifb", obj.mtu, {})
+            except LinkExists:  # ours if unmarked: we stopped between making and marking it
+                found = io.link_get(obj.name)
+                if found is None or found.kind != "ifb" or found.alias:
+                    raise
             io.ipv6_off(obj.name)
         io.link_set(obj.name, obj.mtu, obj.alias, obj.up)
     elif isinstance(obj, Shaper):

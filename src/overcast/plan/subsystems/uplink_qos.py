@@ -32,7 +32,7 @@ from __future__ import annotations
 import zlib
 from dataclasses import dataclass, field
 
-from overcast.plan.names import QOS_FILTER_PRIO, QOS_MAJOR, is_qos_ifb, is_workload
+from overcast.plan.names import QOS_FILTER_PRIO, QOS_IFB_PREFIX, QOS_MAJOR, is_workload
 from overcast.plan.raw import TC_H_ROOT, KernelIO, KernelRows, TcClass, TcFilter, TcQdisc
 from overcast.plan.state import Change
 from overcast.plan.subsystem import DiffContext, Subsystem
@@ -172,8 +172,9 @@ def _diff_roots(d: DiffContext) -> set[str]:
 
 
 def observe(rows: KernelRows) -> list[UplinkRoot | Guarantee]:
+    # (an ifb's name without our mark is not an uplink either: its htb is the qos subsystem's)
     devices = [ln.name for ln in rows.link_rows()
-               if not is_workload(ln.name) and not is_qos_ifb(ln.name, ln.alias)]
+               if not is_workload(ln.name) and not ln.name.startswith(QOS_IFB_PREFIX)]
     tc = rows.tc_rows(devices) if devices else []
     out: list[UplinkRoot | Guarantee] = []
     roots = [q for q in tc if isinstance(q, TcQdisc) and q.kind == "htb"
