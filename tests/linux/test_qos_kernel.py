@@ -167,3 +167,50 @@ def test_a_burst_too_long_for_htb_is_capped_not_refused(make_ns: MakeNs) -> None
         assert done.errors == (), [e.render() for e in done.errors]
     limit = plan.qos[p.id].ingress
     assert limit is not None and limit.burst_kbits == 274_000  # what htb holds at the rate
+
+
+def egress_only(ps: list[Port]) -> HostView:
+    return replace(view(ps), qos_rules=(BandwidthLimitRule(
+        id="r1", policy_id=POL, max_kbps=10_000, direction="egress"),))
+
+
+def test_foreign_filters_on_the_tap_neither_hide_nor_block_the_redirect(make_ns: MakeNs) -> None:
+    """A foreign u32 filter on the tap's ingress first (it holds the u32 table
+    800:), then one added and removed with iproute2's ``ingress`` keyword (the
+    kernel then reports every filter of that qdisc under ffff:fff2): the
+    redirect is made, seen, and deleted with the policy; the VM's traffic
+    flows all along and the foreign filter stays."""
+    host, v1, v2 = make_ns("qf"), make_ns("qfv1"), make_ns("qfv2")
+    ps = ports()
+    for p, vm in zip(ps, (v1, v2), strict=True):
+        add_workload(host, vm, tap_name(p.id), p.mac_address,
+                     f"{p.fixed_ips[0].ip_address}/24", mtu=1500)
+    tap = tap_name(ps[0].id)
+    sh(host, "tc", "qdisc", "add", "dev", tap, "handle", "ffff:", "ingress")
+    sh(host, "tc", "filter", "add", "dev", tap, "parent", "ffff:", "prio", "10", "protocol",
+       "ip", "u32", "match", "ip", "dst", "192.0.2.1/32", "classid", "1:1")
+    with NetlinkKernel(host) as kernel:
+        converge(kernel, egress_only(ps))
+        sh(v1, "ping", "-n", "-c", "1", "-W", "1", "10.7.0.2")
+        sh(host, "tc", "filter", "add", "dev", tap, "ingress", "prio", "11", "protocol", "ip",
+           "u32", "match", "ip", "dst", "192.0.2.2/32", "classid", "1:1")
+        sh(host, "tc", "filter", "del", "dev", tap, "ingress", "prio", "11")
+        assert diff(plan_host(egress_only(ps)).state, kernel.observe()) == []  # still seen
+        gone = converge(kernel, egress_only([replace(ps[0], qos_policy_id=None), ps[1]]))
+        assert f"delete redirect {tap} ingress to {qos_ifb_name(ps[0].id)}" in gone
+    sh(v1, "ping", "-n", "-c", "1", "-W", "1", "10.7.0.2")  # not redirected to a gone ifb
+    left = sh(host, "tc", "filter", "show", "dev", tap, "ingress").stdout
+    assert "pref 10 " in left and "pref 20291 " not in left  # theirs stays, ours went
+
+
+def test_a_dscp_base_chain_made_again_by_hand_elsewhere_is_replaced(make_ns: MakeNs) -> None:
+    host, vm = make_ns("qd"), make_ns("qdv")
+    p = ports()[0]
+    add_workload(host, vm, tap_name(p.id), p.mac_address, "10.7.0.1/24", mtu=1500)
+    with NetlinkKernel(host) as kernel:
+        converge(kernel, view([p]))
+        sh(host, "nft", "flush chain bridge overcast_qos pre; delete chain bridge overcast_qos "
+           "pre; add chain bridge overcast_qos pre { type filter hook prerouting priority -200 ; }")
+        converge(kernel, view([p]))
+    chain = sh(host, "nft", "list", "chain", "bridge", QOS_TABLE, "pre").stdout
+    assert "priority -250" in chain and "iifname vmap @dscp" in chain, chain
