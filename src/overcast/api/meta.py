@@ -74,6 +74,10 @@ NEUTRON = {
         "Floating IP Port Details Extension",
         "Add port_details attribute to Floating IP resource",
         "2018-04-09T10:00:00-00:00"),
+    "network-ip-availability": (
+        "Network IP Availability",
+        "Provides IP availability data for each network and subnet.",
+        "2015-09-24T00:00:00-00:00"),
     "net-mtu": (
         "Network MTU",
         "Provides MTU attribute for a network resource.",

@@ -177,6 +177,13 @@ def _address_paths(schema: Schema) -> dict[str, Any]:
             for action in ("add_addresses", "remove_addresses")}
 
 
+def _report_paths() -> dict[str, Any]:
+    """network-ip-availability: a list (filters, fields) and one network's (fields)."""
+    path = "/v2.0/network-ip-availabilities"
+    return {path: {"get": _op([], "200")},
+            path + "/{id}": {"get": _op([_param("id")], "200")}}
+
+
 # paths below one object of a kind (keyed by its member name)
 _BELOW = {"port": _binding_paths, "router": _router_paths, "policy": _rule_paths,
           "address_group": _address_paths}
@@ -187,6 +194,7 @@ def document(base_url: str) -> dict[str, Any]:
         "/": {"get": {"responses": {"200": {"description": "API versions"}}}},
         "/v2.0/extensions": {"get": {"responses": {"200": {"description": "extensions"}}}},
     }
+    paths.update(_report_paths())
     for h in HANDLERS.values():
         paths.update(_paths_for(h.schema, h.update is not None, h.create is not None,
                                 h.delete is not None))

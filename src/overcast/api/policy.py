@@ -225,6 +225,8 @@ RULES: dict[str, Rule] = {
     **_rule_rules("bandwidth_limit_rule", "max_kbps", "max_burst_kbps", "direction"),
     **_rule_rules("dscp_marking_rule", "dscp_mark"),
     **_rule_rules("minimum_bandwidth_rule", "min_kbps", "direction"),
+    # how full the operator's networks are
+    "get_network_ip_availability": ADMIN,
     # agents (hosts) are the operator's
     "get_agent": ADMIN,
     "update_agent": ADMIN,

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
 
-from overcast.api import bindings, handlers, meta, tags
+from overcast.api import bindings, handlers, ip_availability, meta, tags
 from overcast.api import convert as cv
 from overcast.api.errors import MethodNotAllowed, NotFound
 from overcast.api.kinds import address_group, qos
@@ -176,6 +176,13 @@ def _below_one_object() -> list[Route]:
     ]
 
 
+def _reports() -> list[Route]:
+    """Read-only views over the model that are no stored kind."""
+    path = ip_availability.PATH
+    return [Route("GET", path, ip_availability.list_all, slow=True),
+            Route("GET", path + "/{id}", ip_availability.show)]
+
+
 def _rules(kind: qos.RuleKind) -> list[Route]:
     """The rules of one type below a QoS policy."""
     rules = kind.schema.path.replace("{parent_id}", "{id}")
@@ -189,4 +196,4 @@ def _rules(kind: qos.RuleKind) -> list[Route]:
 
 
 ROUTES = Table([*_documents(), *(r for h in HANDLERS.values() for r in _collection(h)),
-                *_below_one_object()])
+                *_below_one_object(), *_reports()])
