@@ -17,7 +17,7 @@ import pytest
 from overcast.agent import AgentLoop, Liveness, ModelView, Reconciler
 from overcast.api import Api, Request
 from overcast.linux.fake import FakeKernel
-from overcast.plan.names import bridge_name, tap_name, vxlan_name
+from overcast.plan.names import bridge_name, qos_ifb_name, tap_name, vxlan_name
 from overcast.plan.subsystems.firewall import NftRuleset
 from overcast.store import MemoryStore
 
@@ -161,3 +161,47 @@ def test_security_groups_through_the_api_become_elements_on_the_host(store: Memo
     agent.step()
     assert rule["id"] not in elements("in4_port").values()
     assert neutron.show("port", "ports", ports[1]["id"])["status"] == "ACTIVE"
+
+
+def test_a_qos_policy_through_the_api_is_shaped_on_the_host_and_said_on_the_port(
+        store: MemoryStore) -> None:
+    """The agent's view decodes the API's QoS policies and rules as stored: a
+    port's policy becomes its shapers, redirect and DSCP mark, the port says
+    what its host enforces (``overcast:qos``), a rate change is an update of
+    the shaper, and the network's policy applies once the port's goes."""
+    neutron = Neutron(Api(store))
+    kernel = FakeKernel()
+    agent = Agent(store, kernel)
+    pol = neutron.create("policy", "qos/policies", name="gold")
+    rule = neutron.create("bandwidth_limit_rule", f"qos/policies/{pol['id']}/bandwidth_limit_rules",
+                          max_kbps=50_000, direction="egress")
+    neutron.create("dscp_marking_rule", f"qos/policies/{pol['id']}/dscp_marking_rules", dscp_mark=26)
+    net_pol = neutron.create("policy", "qos/policies", name="bronze")
+    neutron.create("bandwidth_limit_rule", f"qos/policies/{net_pol['id']}/bandwidth_limit_rules",
+                   max_kbps=10_000, direction="ingress")
+    net = neutron.create("network", "networks", name="qos", qos_policy_id=net_pol["id"])
+    neutron.create("subnet", "subnets", network_id=net["id"], cidr="10.3.0.0/24", ip_version=4)
+    port = neutron.create("port", "ports", network_id=net["id"], qos_policy_id=pol["id"],
+                          **{"binding:host_id": HOST})
+    kernel.add_device(tap_name(port["id"]))
+    agent.step()
+    agent.step()
+    shown = neutron.show("port", "ports", port["id"])
+    assert (shown["status"], shown["qos_network_policy_id"]) == ("ACTIVE", net_pol["id"])
+    (enforced,) = shown["overcast:qos"]
+    ifb = qos_ifb_name(port["id"])
+    assert enforced == {"host": HOST, "policy_id": pol["id"], "dscp_mark": 26,
+                        "egress": {"max_kbps": 50_000, "max_burst_kbps": 40_000, "device": ifb}}
+    status, _ = neutron.call("PUT", f"/v2.0/qos/policies/{pol['id']}/bandwidth_limit_rules/"
+                             f"{rule['id']}", {"bandwidth_limit_rule": {"max_kbps": 30_000}})
+    assert status == 200
+    result = agent.loop.step()
+    assert result is not None
+    assert [c.render() for c in result.changes] == [
+        f"update shape {ifb} rate 30000kbit burst 3000000b"]
+    neutron.call("PUT", f"/v2.0/ports/{port['id']}", {"port": {"qos_policy_id": None}})
+    agent.step()
+    (enforced,) = neutron.show("port", "ports", port["id"])["overcast:qos"]
+    assert enforced["policy_id"] == net_pol["id"] and "egress" not in enforced
+    assert enforced["ingress"]["device"] == tap_name(port["id"])
+    assert ifb not in link_names(kernel)
