@@ -158,6 +158,28 @@ def _router_action(call: Call, verb: str, action: RouterAction) -> Response:
     return Response(200, call.write(apply))
 
 
+def add_extraroutes(call: Call) -> Response:
+    return _routes_action(call, "add", True)
+
+
+def remove_extraroutes(call: Call) -> Response:
+    return _routes_action(call, "remove", False)
+
+
+def _routes_action(call: Call, verb: str, adding: bool) -> Response:
+    """extraroute-atomic: the router's routes read and written in one transaction."""
+    routes = router.action_routes(call.body())
+    visible = router.SCHEMA.visible(call.ctx)
+
+    def apply(repo: Repo) -> dict[str, Any]:
+        found = repo.must(Router, call.params["id"], visible)
+        policy.authorize(call.ctx, verb, "extraroutes", policy.target("router", found),
+                         what=f"router {found.id}")
+        changed = router.edit_routes(repo, call.ctx, found, routes, adding)
+        return {"router": router.SCHEMA.render_for(call.ctx, repo, changed)}
+    return Response(200, call.write(apply))
+
+
 # address group actions ---------------------------------------------------------
 def add_addresses(call: Call) -> Response:
     return _address_action(call, "add", address_group.add)

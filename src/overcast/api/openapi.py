@@ -151,13 +151,22 @@ def _binding_paths(schema: Schema) -> dict[str, Any]:
 
 
 def _router_paths(schema: Schema) -> dict[str, Any]:
-    """add_router_interface / remove_router_interface: exactly one of subnet_id, port_id."""
+    """add_router_interface / remove_router_interface: exactly one of subnet_id, port_id;
+    add_extraroutes / remove_extraroutes: {"router": {"routes": [...]}}."""
     body = _json_body({"type": "object", "additionalProperties": False,
                        "properties": {"subnet_id": {"type": "string"},
                                       "port_id": {"type": "string"}},
                        "oneOf": [{"required": ["subnet_id"]}, {"required": ["port_id"]}]})
-    return {f"{schema.path}/{{id}}/{action}": {"put": _op([_param("id")], "200", body)}
-            for action in ("add_router_interface", "remove_router_interface")}
+    paths = {f"{schema.path}/{{id}}/{action}": {"put": _op([_param("id")], "200", body)}
+             for action in ("add_router_interface", "remove_router_interface")}
+    route = {"type": "object", "required": ["destination", "nexthop"],
+             "properties": {"destination": {"type": "string"}, "nexthop": {"type": "string"}}}
+    routes = _json_body({"type": "object", "required": ["router"], "properties": {"router": {
+        "type": "object", "required": ["routes"], "additionalProperties": False,
+        "properties": {"routes": {"type": "array", "items": route}}}}})
+    for action in ("add_extraroutes", "remove_extraroutes"):  # extraroute-atomic
+        paths[f"{schema.path}/{{id}}/{action}"] = {"put": _op([_param("id")], "200", routes)}
+    return paths
 
 
 def _rule_paths(policy: Schema) -> dict[str, Any]:

@@ -200,6 +200,8 @@ RULES: dict[str, Rule] = {
     "delete_router": OWNER,
     "add_router_interface": OWNER,
     "remove_router_interface": OWNER,
+    "add_extraroutes": OWNER,
+    "remove_extraroutes": OWNER,
     **_creates("router"),
     **_writes("router", ANY, "admin_state_up", "routes", "external_gateway_info",
               "external_gateway_info:network_id"),

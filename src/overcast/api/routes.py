@@ -170,6 +170,8 @@ def _below_one_object() -> list[Route]:
         Route("*", port + "/bindings/{rest*}", bindings.handle_other),
         Route("PUT", rtr + "/add_router_interface", handlers.add_router_interface),
         Route("PUT", rtr + "/remove_router_interface", handlers.remove_router_interface),
+        Route("PUT", rtr + "/add_extraroutes", handlers.add_extraroutes),
+        Route("PUT", rtr + "/remove_extraroutes", handlers.remove_extraroutes),
         Route("PUT", group + "/add_addresses", handlers.add_addresses),
         Route("PUT", group + "/remove_addresses", handlers.remove_addresses),
         *(r for kind in qos.RULE_KINDS for r in _rules(kind)),

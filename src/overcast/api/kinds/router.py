@@ -107,6 +107,35 @@ def update(repo: Repo, ctx: Context, router: Router, fields: dict[str, Any]) -> 
     return saved
 
 
+def edit_routes(repo: Repo, ctx: Context, router: Router, routes: tuple[HostRoute, ...],
+                adding: bool) -> Router:
+    """extraroute-atomic, in the caller's one transaction: adding a route the
+    router has, or removing one it lacks, changes nothing (Neutron's
+    _add_extra_routes and _remove_extra_routes); the result is checked as a
+    routes update is."""
+    if adding:
+        new = tuple(dict.fromkeys((*router.routes, *routes)))
+    else:
+        gone = set(routes)
+        new = tuple(r for r in router.routes if r not in gone)
+    if len(new) > MAX_ROUTES:
+        raise BadRequest(f"Unable to complete operation for {router.id}. The number of routes "
+                         f"exceeds the maximum {MAX_ROUTES}.", type="RoutesExhausted")
+    return update(repo, ctx, router, {"routes": new})
+
+
+def action_routes(body: Any) -> tuple[HostRoute, ...]:
+    """The routes of ``{"router": {"routes": [...]}}``; the same one twice is one."""
+    inner = body.get("router") if isinstance(body, dict) and set(body) == {"router"} else None
+    if not isinstance(inner, dict) or set(inner) != {"routes"}:
+        raise BadRequest('Expected a body {"router": {"routes": [...]}}')
+    try:
+        return tuple(dict.fromkeys(HostRoute(**r) for r in
+                                   cv.list_of(_route, MAX_ROUTES)(inner["routes"])))
+    except ValueError as err:
+        raise BadRequest(f"Invalid input for routes. Reason: {err}.") from None
+
+
 def _set_gateway(repo: Repo, ctx: Context, router: Router,
                  gateway: dict[str, Any]) -> dict[str, Any]:
     net = repo.must(Network, gateway["network_id"], policy.visible(ctx, "network", repo.get))
