@@ -8,6 +8,10 @@ from typing import Any
 
 import pytest
 
+from overcast.api import Api, Auth, policy
+from overcast.api.auth import Context
+from overcast.store import MemoryStore
+
 from .helpers import Direct, assert_error
 
 Obj = dict[str, Any]
@@ -359,3 +363,35 @@ def test_ports_take_a_dns_domain(client: Direct, net: Obj, subnet: Obj) -> None:
                      ("Ex_ample.org.", "alphanumeric")):
         r = client.post("/v2.0/ports", {"port": {"network_id": net["id"], "dns_domain": bad}})
         assert_error(r, 400, "Invalid input for dns_domain", why)
+
+
+def test_one_external_network_is_the_default(client: Direct, net: Obj) -> None:
+    """auto_allocate's is_default (openstack network create --default): only
+    on an external network, one at a time (DefaultExternalNetworkExists)."""
+    ext = client.network(name="public", is_default=True, **{"router:external": True})
+    assert ext["is_default"] is True
+    r = client.post("/v2.0/networks", {"network": {"name": "other", "is_default": True,
+                                                   "router:external": True}})
+    assert_error(r, 409, f"A default external network already exists: {ext['id']}.",
+                 type="DefaultExternalNetworkExists")
+    other = client.network(name="other", **{"router:external": True})
+    r = client.put(f"/v2.0/networks/{other['id']}", {"network": {"is_default": True}})
+    assert_error(r, 409, ext["id"], type="DefaultExternalNetworkExists")
+    assert client.put(f"/v2.0/networks/{ext['id']}",
+                      {"network": {"is_default": False}})["network"]["is_default"] is False
+    r = client.put(f"/v2.0/networks/{other['id']}", {"network": {"is_default": True}})
+    assert r.status == 200 and r["network"]["is_default"] is True
+    # an internal network is never the default; one that stops being external stops being it
+    assert client.network(name="inner", is_default=True)["is_default"] is False
+    r = client.put(f"/v2.0/networks/{other['id']}", {"network": {"router:external": False}})
+    assert r.status == 200 and r["network"]["is_default"] is False
+    assert [n["id"] for n in client.get("/v2.0/networks", params={"is_default": "true"})
+            ["networks"]] == []
+
+
+def test_only_the_admin_names_the_default() -> None:
+    assert policy.RULES["create_network:is_default"] is policy.ADMIN
+    assert policy.RULES["update_network:is_default"] is policy.ADMIN
+    member = Direct(Api(MemoryStore(), auth=Auth({"t": Context("alice", False)})), "t")
+    r = member.post("/v2.0/networks", {"network": {"name": "x", "is_default": True}})
+    assert_error(r, 403, "create_network:is_default")

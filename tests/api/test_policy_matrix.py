@@ -143,7 +143,8 @@ for _member in ("network", "subnet", "port", "security_group", "security_group_r
     _values(_member, {**COMMON, "id": UUID, "project_id": "alice", "tenant_id": "alice"})
 _values("network", {"admin_state_up": False, "shared": True, "router:external": True, "mtu": 1400,
                     "port_security_enabled": False, "dns_domain": "example.org.",
-                    "availability_zone_hints": ["az1"], "provider:network_type": "local"})
+                    "availability_zone_hints": ["az1"], "provider:network_type": "local",
+                    "is_default": True})
 # a physical network belongs to a flat network (one flat network per physical network)
 sample("network", "provider:physical_network")(lambda w, k, *_: {
     "provider:network_type": "flat", "provider:physical_network": f"physnet-{uuid.uuid4().hex[:8]}"})

@@ -194,7 +194,7 @@ EXTENSIONS = {**{alias: name for alias, (name, _, _) in NEUTRON.items()}, **OVER
 
 EXTRA_ATTRS = {
     "network": {"subnets", "availability_zones", "ipv4_address_scope", "ipv6_address_scope",
-                "is_default", "l2_adjacency"},
+                "l2_adjacency"},
     "port": {"dns_assignment", "qos_network_policy_id",
              "propagate_uplink_status", "resource_request", "data_plane_status",
              "overcast:firewall", "overcast:qos", "overcast:public_binding"},

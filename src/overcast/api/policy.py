@@ -134,7 +134,7 @@ RULES: dict[str, Rule] = {
     **_creates("network"),
     **_writes("network", ANY, "admin_state_up", "mtu", "port_security_enabled", "dns_domain",
               "availability_zone_hints", "qos_policy_id"),
-    **_writes("network", ADMIN, "shared", "router:external"),
+    **_writes("network", ADMIN, "shared", "router:external", "is_default"),
     **_each("create_network", ADMIN, "provider:network_type", "provider:segmentation_id",
             "provider:physical_network"),
     **_each("get_network", ADMIN, "provider:network_type", "provider:segmentation_id",

@@ -124,6 +124,7 @@ class Network(Resource):
     dns_domain: str = ""
     availability_zone_hints: tuple[str, ...] = ()
     qos_policy_id: str | None = None
+    is_default: bool = False  # the default external network (auto-allocated-topology)
 
 
 @dataclass(frozen=True, slots=True)

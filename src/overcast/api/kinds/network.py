@@ -27,7 +27,6 @@ def _extra(repo: Repo, net: Network, out: dict[str, Any]) -> None:
     out["availability_zones"] = []
     out["ipv4_address_scope"] = None
     out["ipv6_address_scope"] = None
-    out["is_default"] = False
     out["l2_adjacency"] = True
 
 
@@ -47,6 +46,7 @@ SCHEMA = Schema(
         stored("dns_domain", cv.to_str(255)),
         stored("availability_zone_hints", cv.list_of(cv.to_str(255))),
         stored("qos_policy_id", cv.optional(cv.to_uuidish)),
+        stored("is_default", cv.to_bool),
     ),
     extra=_extra,
 )
@@ -58,7 +58,7 @@ def create(repo: Repo, ctx: Context, fields: dict[str, Any]) -> Network:
     fields["network_type"] = net_type
     fields.setdefault("mtu", cfg.default_mtu(net_type))
     _check_mtu(cfg, net_type, fields["mtu"])
-    net = Network(**fields)
+    net = _default(repo, Network(**fields))
     problems = validate.check_network(net, cfg.vni_range)
     if problems:
         raise ModelError(problems)
@@ -71,6 +71,19 @@ def create(repo: Repo, ctx: Context, fields: dict[str, Any]) -> Network:
                        f"{net.physical_network} is in use.", type="FlatNetworkInUse")
     qos.check_usable(repo, ctx, net.qos_policy_id)
     return repo.save(net, new=True)
+
+
+def _default(repo: Repo, net: Network) -> Network:
+    """Neutron's is_default: only an external network is (it is no longer once
+    it stops being external), and only one at a time (DefaultExternalNetworkExists)."""
+    if not net.router_external:
+        return net.replace(is_default=False)
+    if net.is_default:
+        for other in repo.where(Network, router_external=True):
+            if other.is_default and other.id != net.id:
+                raise Conflict(f"A default external network already exists: {other.id}.",
+                               type="DefaultExternalNetworkExists")
+    return net
 
 
 def check_subnet_mtu(net: Network, ip_version: int) -> None:
@@ -98,6 +111,7 @@ def update(repo: Repo, ctx: Context, net: Network, fields: dict[str, Any]) -> Ne
             raise Conflict(f"Unable to reconfigure sharing settings for network {net.id}. "
                            "Multiple tenants are using it.", type="InvalidSharedSetting")
     _check_mtu(repo.cfg, new.network_type, new.mtu)
+    new = _default(repo, new)
     if new.mtu != net.mtu:
         for subnet in repo.where(Subnet, network_id=net.id):
             check_subnet_mtu(new, subnet.ip_version)
