@@ -68,6 +68,8 @@ PATH_KIND = {
     "agents": "agent",
     "address-groups": "ag",
 }
+# collections whose {id} is another collection's object (not tagged through them)
+ID_KIND = {**PATH_KIND, "network-ip-availabilities": "network", "policies": "qos"}
 # other path parameters -> the seeded values to pick from
 PATH_SEEDS = {
     "rule_id": ("rule",),
@@ -333,7 +335,7 @@ def test_no_server_errors(case: schemathesis.Case[Any], fuzz_target: dict[str, A
         )
     )
     for name in sorted(case.path_parameters or {}):
-        seeded = (PATH_KIND[case.path.split("/")[2]],) if name == "id" else PATH_SEEDS[name]
+        seeded = (ID_KIND[case.path.split("/")[2]],) if name == "id" else PATH_SEEDS[name]
         if rng.random() < 0.6:
             case.path_parameters[name] = ids[rng.choice(seeded)]
     if isinstance(case.body, dict) and rng.random() < 0.8:
