@@ -73,11 +73,15 @@ def test_allocations_come_and_go(cloud: dict[str, Direct], nets: dict[str, Obj])
 
 
 def test_a_member_sees_none(cloud: dict[str, Direct], nets: dict[str, Obj]) -> None:
-    """admin only: the list is empty and one network is not there (Neutron's
-    404 for a GET its policy refuses)."""
+    """admin only: the list is empty and one network is not there, answered
+    as a network that does not exist (no network id is told to exist)."""
     alice = cloud["alice"]
     assert alice.get(PATH).body == {"network_ip_availabilities": []}
-    assert_error(alice.get(f"{PATH}/{nets['blue']['id']}"), 404, type="HTTPNotFound")
+    seen = assert_error(alice.get(f"{PATH}/{nets['blue']['id']}"), 404, type="NetworkNotFound")
+    missing = "00000000-0000-4000-8000-00000000dead"
+    unseen = assert_error(alice.get(f"{PATH}/{missing}"), 404, type="NetworkNotFound")
+    assert seen["message"].replace(nets["blue"]["id"], "ID") == unseen["message"].replace(
+        missing, "ID")
 
 
 def test_filters_and_fields(cloud: dict[str, Direct], nets: dict[str, Obj]) -> None:

@@ -4,12 +4,14 @@ l3_db), since the SDK, the openstack CLI and tempest act on these answers."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
 from overcast.api import Api, Auth, policy
 from overcast.api.auth import Context
+from overcast.model import keys
 from overcast.store import MemoryStore
 
 from .helpers import Direct, assert_error
@@ -395,3 +397,32 @@ def test_only_the_admin_names_the_default() -> None:
     member = Direct(Api(MemoryStore(), auth=Auth({"t": Context("alice", False)})), "t")
     r = member.post("/v2.0/networks", {"network": {"name": "x", "is_default": True}})
     assert_error(r, 403, "create_network:is_default")
+
+
+def test_a_port_stored_with_both_kinds_of_group_can_still_be_renamed(
+        client: Direct, store: MemoryStore, net: Obj, subnet: Obj) -> None:
+    """Neutron checks the mix of stateful and stateless groups only when the
+    request names the groups: a port that holds both (made before the check)
+    is renamed, and its groups are refused only when they are given."""
+    full = client.create("security_group", "security-groups", name="full")
+    less = client.create("security_group", "security-groups", name="less", stateful=False)
+    port = client.port(net["id"], security_groups=[full["id"]])
+    key = keys.obj("port", port["id"])
+    kv = store.get(key)
+    assert kv is not None
+    raw = json.loads(kv.value)
+    raw["security_groups"] = [full["id"], less["id"]]
+    store.put(key, json.dumps(raw).encode())
+    assert client.put(f"/v2.0/ports/{port['id']}", {"port": {"name": "renamed"}}).status == 200
+    assert_error(client.put(f"/v2.0/ports/{port['id']}", {"port": {
+        "security_groups": [full["id"], less["id"]]}}), 409, type="SecurityGroupConflict")
+
+
+def test_a_port_with_a_multicast_mac_is_no_router_interface(client: Direct, net: Obj,
+                                                           subnet: Obj) -> None:
+    """The kernel gives no device a multicast MAC: such a port stays a port."""
+    port = client.port(net["id"], mac_address="01:00:5e:00:00:fb")
+    router = client.create("router", "routers", name="r")
+    assert_error(client.put(f"/v2.0/routers/{router['id']}/add_router_interface",
+                            {"port_id": port["id"]}), 400, "multicast", type="BadRequest")
+    assert client.get(f"/v2.0/ports/{port['id']}")["port"]["device_id"] == ""

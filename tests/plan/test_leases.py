@@ -102,3 +102,12 @@ def test_dhcpv6_leases_for_stateful_and_stateless_subnets() -> None:
     assert plan.firewall is not None
     stopped = {json.loads(e.key) for e in plan.firewall.ruleset.elements if e.set == "dhcp_local"}
     assert stopped == {tap_name(full.id), tap_name(info.id), tap_name(slaac.id)}
+
+
+def test_a_gateway_outside_the_subnet_is_routed_on_the_link_before_the_default() -> None:
+    """Neutron accepts such a gateway; a client installs the default route
+    through it only with a route to it on the link (option 121, in order)."""
+    subs = [Subnet(id=SUB_B, network_id=NET_B, cidr="10.1.0.0/24", gateway_ip="10.9.9.1")]
+    (lease,) = leases_of("h1", [port(2, NET_B, "h1", fixed_ips=on(SUB_B, "10.1.0.7"))], subs)
+    assert lease.router == "10.9.9.1"
+    assert lease.routes == (("10.9.9.1/32", "0.0.0.0"), (f"{SERVER_IP}/32", "0.0.0.0"))

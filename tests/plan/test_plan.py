@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from overcast.model.types import Port
+from overcast.model.types import AddressPair, Port
 from overcast.plan import plan_host
 from overcast.plan.names import PORT_GROUP, bridge_name, tap_name, vxlan_name
 from overcast.plan.state import KernelState
@@ -173,3 +173,13 @@ def test_every_local_port_is_pinned_on_the_ruleset() -> None:
     (ruleset,) = plan.state[NftRuleset]
     for pid, tap in plan.port_devices.items():
         assert tap in ruleset.devices() and tap in plan.port_needs[pid]
+
+
+def test_a_multicast_mac_is_never_a_static_fdb_entry() -> None:
+    """The API accepts a multicast port MAC (as Neutron): as a static entry it
+    would pull that group's frames to one host; flooding carries them."""
+    remote = replace(port(2, NET_A, "h2"), mac_address="33:33:ff:00:00:05",
+                     allowed_address_pairs=(AddressPair("10.0.0.50", "01:00:5e:00:00:fb"),))
+    plan = plan_host(view("h1", [net(NET_A, 1001)], [port(1, NET_A, "h1"), remote]))
+    macs = {e.mac for e in plan.state[FdbEntry]}
+    assert macs == {"00:00:00:00:00:00"}

@@ -232,7 +232,8 @@ SUB_EXT = "e0000000-0000-4000-8000-0000000000e1"
 
 def with_gateway(*ports: Port, hosts: tuple[str, ...] = ("h2", "h3"),
                  fips: tuple[FloatingIP, ...] = (),
-                 routes: tuple[HostRoute, ...] = ()) -> tuple[HostPlan, ...]:
+                 routes: tuple[HostRoute, ...] = (),
+                 ext_gateway: str = "203.0.113.1") -> tuple[HostPlan, ...]:
     """The router of ``world`` with an external gateway (203.0.113.5) and a
     SNAT port (10.0.1.2); ``hosts`` map the external network's physical network."""
     networks, base, router = world(*ports, routes=routes)
@@ -244,7 +245,7 @@ def with_gateway(*ports: Port, hosts: tuple[str, ...] = ("h2", "h3"),
                    fixed_ips=(FixedIP(SUB_A, "10.0.1.2"),))
     router = replace(router, external_gateway={"network_id": EXT, "enable_snat": True})
     subs = (*subnets(), Subnet(id=SUB_EXT, network_id=EXT, cidr="203.0.113.0/24",
-                               gateway_ip="203.0.113.1"))
+                               gateway_ip=ext_gateway))
     plans = []
     for host in ("h1", "h2", "h3"):
         v = replace(view(host, [*networks, ext], [*base, gateway, snat]), routers=(router,),
@@ -283,6 +284,21 @@ def test_one_live_host_with_the_external_mapping_does_snat_and_the_others_route_
         for cidr in ("10.0.1.0", "10.0.2.0")]
     assert Attachment(router_port_name(port(0x20, EXT, "").id), bridge_name(EXT), 1500) \
         in on.state[Attachment]
+
+
+def test_an_external_gateway_outside_its_subnet_is_reached_on_the_gateway_ports_link() -> None:
+    """Neutron accepts a gateway outside the subnet; its l3 agent routes to it
+    on the gateway port's link, then the default route goes through it."""
+    plans = with_gateway(vm(1, NET_A, "h1", SUB_A, "10.0.1.5"), ext_gateway="198.51.100.1")
+    (snat,) = snat_host_of(plans)
+    on = next(p for p in plans if p.host == snat)
+    assert on.problems == ()
+    qg = router_if_name(port(0x20, EXT, "").id, "qg-")
+    assert sorted((r.dst, r.gateway, r.dev) for r in on.state[RouterRoute]) == [
+        ("0.0.0.0/0", "198.51.100.1", ""), ("198.51.100.1/32", "", qg)]
+    kernel = FakeKernel()
+    kernel.add_device("eth9", kind="veth")  # the external uplink
+    converged(kernel, on)  # the link's route first: the default via it is then accepted
 
 
 def test_the_snat_host_moves_when_it_is_no_longer_alive_and_nobody_is_said() -> None:

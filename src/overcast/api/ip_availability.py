@@ -104,10 +104,10 @@ def show(call: Call) -> Response:
     repo = call.read()
     net_id = call.params["id"]
     net = repo.get(Network, net_id)
-    if net is None:
+    # one answer for a network that is not there and one the caller may not see: no
+    # network id is told to exist (Neutron's two answers tell it; docs/security.md)
+    if net is None or not _may(call, net):
         raise NotFound(f"Network {net_id} could not be found.", type="NetworkNotFound")
-    if not _may(call, net):
-        raise NotFound("The resource could not be found.", type="HTTPNotFound")
     item = _network(repo, net, None)
     assert item is not None
     return Response(200, {MEMBER: _select(item, fields)})

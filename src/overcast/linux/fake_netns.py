@@ -57,6 +57,10 @@ class FakeNamespace:
         for a in sorted(self.addresses, key=str):
             if hop in ipaddress.ip_interface(a.cidr).network and self.links[a.dev].up:
                 return a.dev
+        for r in sorted(self.routes, key=str):  # or on a link route (no gateway) of the main table
+            if not r.gateway and r.dev and r.table == 254 and self.links[r.dev].up \
+                    and hop in ipaddress.ip_network(r.dst):
+                return r.dev
         raise FakeKernelError(f"gateway {gateway} is not on a connected network "
                               f"in namespace {self.name}")
 

@@ -254,8 +254,11 @@ def _plan_remote(b: _Builder, vxlan: str, remote: Iterable[Port]) -> None:
 
 
 def _macs(port: Port) -> list[str]:
+    """The port's unicast MACs: a multicast one (the API accepts it, as Neutron)
+    as a static entry would pull that group's frames to one host; the flood
+    entries already carry them to every interested host."""
     macs = [port.mac_address] + [pair.mac_address for pair in port.allowed_address_pairs]
-    return sorted({m.lower() for m in macs if m})
+    return sorted({m.lower() for m in macs if m and not int(m[:2], 16) & 1})
 
 
 def _uplink(view: HostView) -> Uplink | None:

@@ -90,6 +90,15 @@ def _v4(addresses: Iterable[str]) -> tuple[str, ...]:
     return tuple(a for a in addresses if ipaddress.ip_address(a).version == 4)
 
 
+def _gateway_on_link(gateway: str | None, cidr: ipaddress.IPv4Network) -> tuple[tuple[str, str], ...]:
+    """A gateway outside the subnet (Neutron accepts one) is reached on the
+    link: its host route comes before the default route through it, or the
+    client cannot install that."""
+    if not gateway or ipaddress.ip_address(gateway) in cidr:
+        return ()
+    return ((f"{gateway}/32", "0.0.0.0"),)
+
+
 def _lease(port: Port, dev: str, net: Network, subnet: Subnet, ip: str, domain: str,
            resolver: str | None) -> Lease:
     cidr = ipaddress.IPv4Network(subnet.cidr, strict=False)
@@ -102,7 +111,8 @@ def _lease(port: Port, dev: str, net: Network, subnet: Subnet, ip: str, domain: 
         # a port with a public name is called by it (its public FQDN: metadata)
         host_name=port.public_hostname.split(".")[0] if port.public_hostname else host_name(port, ip),
         mtu=net.mtu,
-        routes=(*((r.destination, r.nexthop) for r in subnet.host_routes
+        routes=(*_gateway_on_link(subnet.gateway_ip, cidr),
+                *((r.destination, r.nexthop) for r in subnet.host_routes
                   if ipaddress.ip_network(r.destination, strict=False).version == 4),
                 SERVER_ROUTE),
         extra=tuple((o.opt_name, o.opt_value) for o in port.extra_dhcp_opts

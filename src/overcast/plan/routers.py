@@ -227,6 +227,13 @@ class _Routers:
                                            {"snat": {"addr": gw_ip}}])
                           for net in v4]
         hop = self.external_gateway(item.gateway)
+        if hop and not any(ipaddress.ip_address(hop) in ipaddress.ip_interface(c).network
+                           for c in gw_cidrs):
+            # a gateway outside the external subnet (Neutron accepts one): a route to it on
+            # the gateway port's link, as Neutron's l3 agent makes (then the default via it)
+            self.records.append(RouterRoute(ns, f"{hop}/32", "", dev=names.router_if_name(
+                item.gateway.id, names.ROUTER_GW_PREFIX)))
+            connected.append(ipaddress.ip_network(f"{hop}/32"))
         return [HostRoute(DEFAULT4, hop)] if hop else []
 
     def floating(self, ns: str, item: Here,

@@ -358,12 +358,15 @@ def _own_mac_pairs(port: Port) -> Port:
     return port.replace(allowed_address_pairs=pairs)
 
 
-def _apply_security(repo: Repo, ctx: Context, port: Port, explicit: bool) -> Port:
+def _apply_security(repo: Repo, ctx: Context, port: Port, explicit: bool,
+                    groups_given: bool = True) -> Port:
+    """``groups_given``: the request names the port's groups (Neutron checks
+    their mix only then: a port stored with both kinds can still be renamed)."""
     if not explicit and port.port_security_enabled and not port.device_owner.startswith("network:"):
         port = port.replace(security_groups=(security.ensure_default(repo, port.project_id).id,))
     visible = security.GROUP_SCHEMA.visible(ctx)
     groups = [repo.must(SecurityGroup, sg, visible) for sg in port.security_groups]
-    if len({g.stateful for g in groups}) > 1:  # Neutron's _validate_sgs_for_port
+    if groups_given and len({g.stateful for g in groups}) > 1:  # Neutron's _validate_sgs_for_port
         raise Conflict("Error Cannot apply both stateful and stateless security groups on the "
                        "same port at the same time while attempting the operation.",
                        type="SecurityGroupConflict")
@@ -414,7 +417,7 @@ def update(repo: Repo, ctx: Context, port: Port, fields: dict[str, Any]) -> Port
         new = new.replace(fixed_ips=allocation.reassign_ips(repo, port, new, net, requested))
     if "allowed_address_pairs" in fields:
         new = _own_mac_pairs(new)
-    new = _apply_security(repo, ctx, new, True)
+    new = _apply_security(repo, ctx, new, True, "security_groups" in fields)
     _check(repo, new)
     _check_device(repo, ctx, new, port)
     if new.qos_policy_id != port.qos_policy_id:

@@ -338,6 +338,9 @@ def _adopt_port(repo: Repo, ctx: Context, router: Router, port_id: str) -> Port:
                        f"{port.device_id}.", type="PortInUse")
     if not port.fixed_ips:
         raise bad_request(f"Router port {port.id} must have at least one fixed IP")
+    if int(port.mac_address[:2], 16) & 1:  # no device takes a multicast MAC as its own
+        raise bad_request(f"Router port {port.id} has the multicast MAC address "
+                          f"{port.mac_address}: an interface needs a unicast one")
     subnets = [repo.must(Subnet, f.subnet_id) for f in port.fixed_ips]
     for subnet in subnets:
         _check_router_advertised(subnet)

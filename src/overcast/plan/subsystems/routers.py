@@ -123,7 +123,7 @@ class RouterNeighbour:
         return frozenset()
 
 
-@dataclass(frozen=True, slots=True, order=True)
+@dataclass(frozen=True, slots=True)
 class RouterRoute:
     """A route of the router: its static routes (the extraroute
     extension), its default route, and in ``FIP_TABLE`` the floating IPs'
@@ -134,6 +134,13 @@ class RouterRoute:
     gateway: str
     table: int = MAIN_TABLE
     dev: str = ""
+
+    def _key(self) -> tuple[str, bool, str, str, int, str]:
+        # link routes (no gateway) first: a route via a gateway on a link needs the link's
+        return (self.netns, bool(self.gateway), self.dst, self.gateway, self.table, self.dev)
+
+    def __lt__(self, other: RouterRoute) -> bool:
+        return self._key() < other._key()
 
     def render(self) -> str:
         table = "" if self.table == MAIN_TABLE else f" table {self.table}"
