@@ -221,13 +221,13 @@ def apply(io: KernelIO, change: Change) -> None:
             io.tc_qdisc("add", obj.dev, "htb", QDISC_HANDLE, TC_H_ROOT, default=QOS_CLASS_MINOR)
         io.tc_class("replace", obj.dev, CLASS_HANDLE, QDISC_HANDLE, obj.rate, obj.burst)
     elif isinstance(obj, Redirect):
-        old = change.old if change.op == "update" else obj if change.op == "delete" else None
-        if old is not None and isinstance(old, Redirect):
-            io.tc_redirect("del", old.dev, QOS_FILTER_PRIO, old.target)
-            if change.op == "delete":
-                if old.alone:
-                    io.tc_qdisc("del", old.dev, "ingress", TC_H_INGRESS_PARENT, TC_H_INGRESS)
-                return
+        if change.op == "delete":
+            io.tc_redirect("del", obj.dev, QOS_FILTER_PRIO, obj.target)
+            if obj.alone:
+                io.tc_qdisc("del", obj.dev, "ingress", TC_H_INGRESS_PARENT, TC_H_INGRESS)
+            return
+        if change.op == "update":  # the filter that is there goes first
+            io.tc_redirect("del", change.old.dev, QOS_FILTER_PRIO, change.old.target)
         io.tc_qdisc("add", obj.dev, "ingress", TC_H_INGRESS_PARENT, TC_H_INGRESS)
         io.tc_redirect("add", obj.dev, QOS_FILTER_PRIO, obj.target)
 
