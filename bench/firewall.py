@@ -89,7 +89,13 @@ from overcast.linux import nft  # noqa: E402
 from overcast.linux.devices import entered_netns  # noqa: E402
 from overcast.linux.netlink import NetlinkKernel  # noqa: E402
 from overcast.linux.nft import Nftables  # noqa: E402
-from overcast.model.types import FixedIP, Network, Port, SecurityGroup, SecurityGroupRule  # noqa: E402
+from overcast.model.types import (  # noqa: E402
+    FixedIP,
+    Network,
+    Port,
+    SecurityGroup,
+    SecurityGroupRule,
+)
 from overcast.plan import HostView, plan_host  # noqa: E402
 from overcast.plan.diff import diff  # noqa: E402
 from overcast.plan.names import FW_TABLE, bridge_name, tap_name  # noqa: E402

@@ -105,12 +105,15 @@ class Limits:
     upstream_timeout: float = 1.5
 
 
+DEFAULT_LIMITS = Limits()
+
+
 class DnsResponder:
     """Answers DNS on ``addresses`` (IPv4 and IPv6), UDP and TCP, on ``port``
     (0: one free port for all, see :attr:`port` after :meth:`start`)."""
 
     def __init__(self, addresses: Sequence[str], records_for: RecordsFor, *, port: int = 53,
-                 upstream: tuple[str, int] | None = None, limits: Limits = Limits()) -> None:
+                 upstream: tuple[str, int] | None = None, limits: Limits = DEFAULT_LIMITS) -> None:
         if not addresses:
             raise ValueError("DNS responder: no address to listen on")
         self.addresses, self.port, self.upstream = list(addresses), port, upstream
