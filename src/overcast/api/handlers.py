@@ -15,7 +15,7 @@ from typing import Any
 from overcast.api import listing, policy, query
 from overcast.api.auth import Context
 from overcast.api.errors import BadRequest, NotFound
-from overcast.api.kinds import address_group, qos, router, security
+from overcast.api.kinds import address_group, qos, router, security, subnetpool
 from overcast.api.registry import Handlers
 from overcast.api.repo import Repo
 from overcast.api.session import Call, Session
@@ -25,6 +25,7 @@ from overcast.model.types import (
     QosPolicy,
     Router,
     SecurityGroup,
+    SubnetPool,
 )
 
 
@@ -204,6 +205,32 @@ def _address_action(call: Call, verb: str, action: AddressAction) -> Response:
                          what=f"address group {group.id}")
         return {schema.member: schema.render_for(call.ctx, repo,
                                                  action(repo, call.ctx, group, wanted))}
+    return Response(200, call.write(apply))
+
+
+# subnet pool prefix actions (subnetpool-prefix-ops) ------------------------------------
+def add_prefixes(call: Call) -> Response:
+    return _prefix_action(call, "add", subnetpool.add_prefixes)
+
+
+def remove_prefixes(call: Call) -> Response:
+    return _prefix_action(call, "remove", subnetpool.remove_prefixes)
+
+
+PrefixAction = Callable[[Repo, Context, SubnetPool, tuple[str, ...]], SubnetPool]
+
+
+def _prefix_action(call: Call, verb: str, action: PrefixAction) -> Response:
+    """add_prefixes / remove_prefixes: Neutron answers ``{"prefixes": [...]}``."""
+    wanted = subnetpool.requested(call.body())
+    schema = subnetpool.SCHEMA
+
+    def apply(repo: Repo) -> dict[str, Any]:
+        pool = repo.must(SubnetPool, call.params["id"], schema.visible(call.ctx))
+        # the rule is add_prefixes / remove_prefixes, on the pool
+        policy.authorize(call.ctx, verb, "prefixes", policy.target(schema.member, pool),
+                         what=f"subnetpool {pool.id}")
+        return {"prefixes": list(action(repo, call.ctx, pool, wanted).prefixes)}
     return Response(200, call.write(apply))
 
 
