@@ -209,7 +209,7 @@ def test_a_network_keeps_one_scope_per_family(client: Direct, store: MemoryStore
     # moving pool a to red would leave the network's subnets in two scopes
     assert_error(client.put(f"{POOLS}/{a['id']}", {"subnetpool": {"address_scope_id": red["id"]}}),
                  400, type="NetworkAddressScopeAffinityError")
-    assert dump(client.api.store) == before  # type: ignore[attr-defined]
+    assert dump(store) == before
 
 
 @pytest.mark.parametrize("alias,name,description", [

@@ -148,7 +148,8 @@ def test_prefix_actions(client: Direct, store: MemoryStore) -> None:
                        type="IllegalSubnetPoolPrefixUpdate")
     assert err["message"] == ("Illegal update to prefixes: One or more the prefixes to be "
                               "removed is in use by a subnet..")  # sic, Neutron's
-    for body in ({}, {"prefixes": []}, {"prefixes": "10.0.0.0/8"}, []):
+    bodies: list[Any] = [{}, {"prefixes": []}, {"prefixes": "10.0.0.0/8"}, []]
+    for body in bodies:
         assert_error(client.put(f"{PATH}/{p['id']}/add_prefixes", body), 400,
                      "Request body contains invalid data")
     assert_error(act(client, p, "add_prefixes", "10.0.0.1/8"), 400, "10.0.0.1/8")
