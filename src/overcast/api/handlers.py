@@ -15,7 +15,7 @@ from typing import Any
 from overcast.api import listing, policy, query
 from overcast.api.auth import Context
 from overcast.api.errors import BadRequest, NotFound
-from overcast.api.kinds import address_group, qos, router, security, subnetpool
+from overcast.api.kinds import address_group, auto_topology, qos, router, security, subnetpool
 from overcast.api.registry import Handlers
 from overcast.api.repo import Repo
 from overcast.api.session import Call, Session
@@ -232,6 +232,24 @@ def _prefix_action(call: Call, verb: str, action: PrefixAction) -> Response:
                          what=f"subnetpool {pool.id}")
         return {"prefixes": list(action(repo, call.ctx, pool, wanted).prefixes)}
     return Response(200, call.write(apply))
+
+
+# auto-allocated-topology ---------------------------------------------------------------
+def show_auto_topology(call: Call) -> Response:
+    """The project's topology, made on the first GET; ``?fields=dry-run`` only checks."""
+    fields = [v for k, v in call.req.params if k == "fields"]
+    project = auto_topology.project_of(call.ctx, call.params["project_id"], "get")
+    if auto_topology.DRY_RUN in fields:
+        return Response(200, auto_topology.check(call.read(), call.ctx, project))
+    if fields:
+        raise BadRequest("Unrecognized field")
+    return Response(200, call.write(lambda repo: auto_topology.ensure(repo, call.ctx, project)))
+
+
+def delete_auto_topology(call: Call) -> Response:
+    project = auto_topology.project_of(call.ctx, call.params["project_id"], "delete")
+    call.write(lambda repo: auto_topology.delete(repo, call.ctx, project))
+    return Response(204)
 
 
 # QoS rules (each type below its policy: bandwidth_limit_rules, dscp_marking_rules, ...) --

@@ -36,6 +36,10 @@ NEUTRON = {
         "Allowed Address Pairs",
         "Provides allowed address pairs",
         "2013-07-23T10:00:00-00:00"),
+    "auto-allocated-topology": (
+        "Auto Allocated Topology Services",
+        "Auto Allocated Topology Services.",
+        "2016-01-01T00:00:00-00:00"),
     "binding": (
         "Port Binding",
         "Expose port bindings of a virtual port to external application",

@@ -201,8 +201,11 @@ def _prefix_paths(schema: Schema) -> dict[str, Any]:
 def _report_paths() -> dict[str, Any]:
     """network-ip-availability: a list (filters, fields) and one network's (fields)."""
     path = "/v2.0/network-ip-availabilities"
+    topology = "/v2.0/auto-allocated-topology/{project_id}"
     return {path: {"get": _op([], "200")},
-            path + "/{id}": {"get": _op([_param("id")], "200")}}
+            path + "/{id}": {"get": _op([_param("id")], "200")},
+            topology: {"get": _op([_param("project_id")], "200"),
+                       "delete": _op([_param("project_id")], "204")}}
 
 
 # paths below one object of a kind (keyed by its member name)

@@ -212,6 +212,9 @@ RULES: dict[str, Rule] = {
               "max_prefixlen", "default_quota", "address_scope_id"),
     "create_subnetpool:shared": ADMIN,
     **_writes("subnetpool", ADMIN, "is_default"),
+    # a project's auto-allocated topology: its own (an admin's for any project)
+    "get_auto_allocated_topology": OWNER,
+    "delete_auto_allocated_topology": OWNER,
     # routers: NAT and the external addresses are the operator's
     "create_router": ANY,
     "get_router": OWNER,

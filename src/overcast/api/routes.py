@@ -182,10 +182,14 @@ def _below_one_object() -> list[Route]:
 
 
 def _reports() -> list[Route]:
-    """Read-only views over the model that are no stored kind."""
+    """Read-only views over the model that are no stored kind, and the
+    auto-allocated topology of a project."""
     path = ip_availability.PATH
+    topology = "/v2.0/auto-allocated-topology/{project_id}"
     return [Route("GET", path, ip_availability.list_all, slow=True),
-            Route("GET", path + "/{id}", ip_availability.show)]
+            Route("GET", path + "/{id}", ip_availability.show),
+            Route("GET", topology, handlers.show_auto_topology),
+            Route("DELETE", topology, handlers.delete_auto_topology, slow=True)]
 
 
 def _rules(kind: qos.RuleKind) -> list[Route]:

@@ -340,3 +340,14 @@ class SubnetPool(Resource):
     address_scope_id: str | None = None
     shared: bool = False
     is_default: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AutoAllocatedTopology(Resource):
+    """A project's auto-allocated topology (Neutron's ``auto-allocated-topology``):
+    its id is the project's; what was made for it, once."""
+
+    KIND: ClassVar[str] = "auto_allocated_topology"
+
+    network_id: str = ""
+    router_id: str = ""

@@ -253,11 +253,19 @@ def _default_pool(repo: Repo, ctx: Context, fields: dict[str, Any]) -> SubnetPoo
     if version is None:
         raise BadRequest("ip_version must be specified in the absence of cidr and "
                          "subnetpool_id")
+    pool = default_pool(repo, ctx, version)
+    if pool is None:
+        raise BadRequest(f"No default subnetpool found for IPv{version}")
+    return pool
+
+
+def default_pool(repo: Repo, ctx: Context, version: int) -> SubnetPool | None:
+    """The default pool of an IP version that the caller may use, if any."""
     visible = SCHEMA.visible(ctx)
     for pool in sorted(repo.all(SubnetPool), key=lambda p: p.id):
         if pool.is_default and pool.ip_version == version and visible(pool):
             return pool
-    raise BadRequest(f"No default subnetpool found for IPv{version}")
+    return None
 
 
 def allocate(repo: Repo, pool: SubnetPool, fields: dict[str, Any]) -> None:
