@@ -340,8 +340,9 @@ def check_network(repo: Repo, network: Network, version: int, pool: SubnetPool |
     for s in subnets:
         if s.ip_version != version:
             continue
-        if pool is not None and s.subnetpool_id != pool.id and scope is None or \
-                pool is None and s.subnetpool_id is not None:
+        other_pool = pool is not None and s.subnetpool_id != pool.id and scope is None
+        pooled_beside_plain = pool is None and s.subnetpool_id is not None
+        if other_pool or pooled_beside_plain:
             raise BadRequest("Subnets hosted on the same network must be allocated from the "
                              "same subnet pool.", type="NetworkSubnetPoolAffinityError")
 
