@@ -163,6 +163,8 @@ class World:
             "bandwidth_limit_rules": {"max_kbps": 1000, "direction": "ingress"},
             "dscp_marking_rules": {"dscp_mark": 10},
             "minimum_bandwidth_rules": {"min_kbps": 10, "direction": "ingress"},
+            "address_scopes": {"ip_version": 4},
+            "subnetpools": {"name": "p", "prefixes": ["10.210.0.0/16"]},
         }
         return bases.get(t.collection, {})
 
@@ -178,7 +180,8 @@ class World:
                 "security_groups": "sg", "security_group_rules": "sgr", "routers": "router",
                 "floatingips": "fip", "policies": "qos", "agents": "agent",
                 "bandwidth_limit_rules": "rule", "dscp_marking_rules": "dscp",
-                "minimum_bandwidth_rules": "minbw", "address_groups": "ag"}[t.collection]
+                "minimum_bandwidth_rules": "minbw", "address_groups": "ag",
+                "address_scopes": "scope", "subnetpools": "pool"}[t.collection]
         return f"{self._collection(t)}/{self.ids[kind]}"
 
 
@@ -213,6 +216,9 @@ def _seed(c: Direct, store: MemoryStore) -> dict[str, str]:
     ids["qos2"] = c.create("policy", "qos/policies", name="q2")["id"]
     ids["ag"] = c.create("address_group", "address-groups", name="ag",
                          addresses=["10.5.0.0/24"])["id"]
+    ids["scope"] = c.create("address_scope", "address-scopes", name="s", ip_version=4)["id"]
+    ids["pool"] = c.create("subnetpool", "subnetpools", name="p", prefixes=["10.200.0.0/16"],
+                           address_scope_id=ids["scope"])["id"]
     ids["agent"] = str(uuid.uuid5(uuid.NAMESPACE_DNS, "overcast-agent.hv1"))
     store.put(keys.host("hv1"), json.dumps({
         "id": ids["agent"], "host": "hv1", "underlay_ip": "192.0.2.1",
@@ -311,6 +317,11 @@ ACTIONS = [
      lambda v: {"binding": {"host": "h3", "vnic_type": v}}),
     ("PUT", "/v2.0/address-groups/{ag}/add_addresses", lambda v: {"addresses": v}),
     ("PUT", "/v2.0/address-groups/{ag}/remove_addresses", lambda v: {"addresses": [v]}),
+    ("PUT", "/v2.0/subnetpools/{pool}/add_prefixes", lambda v: {"prefixes": v}),
+    ("PUT", "/v2.0/subnetpools/{pool}/remove_prefixes", lambda v: {"prefixes": [v]}),
+    ("POST", "/v2.0/subnets", lambda v: {"subnet": {"network_id": Ref("network", "{}"),
+                                                    "subnetpool_id": Ref("pool", "{}"),
+                                                    "prefixlen": v}}),
 ]
 
 
@@ -352,7 +363,8 @@ def test_malformed_bodies(worlds: dict[str, World], collection: str) -> None:
     path = HANDLERS[collection].schema.path
     kind = {"security_groups": "sg", "security_group_rules": "sgr", "floatingips": "fip",
             "policies": "qos", "networks": "network", "subnets": "subnet", "ports": "port",
-            "routers": "router", "agents": "agent", "address_groups": "ag"}[collection]
+            "routers": "router", "agents": "agent", "address_groups": "ag",
+            "address_scopes": "scope", "subnetpools": "pool"}[collection]
     for raw in BODIES:
         world.request("POST", path, raw)
         world.request("PUT", f"{path}/{world.ids[kind]}", raw)

@@ -90,6 +90,12 @@ class World:
         self.rule = self.rules["bandwidth_limit_rule"]
         self.ag = admin.create("address_group", "address-groups", project_id="alice", name="ag",
                                addresses=["192.0.2.0/24"])
+        self.scope = admin.create("address_scope", "address-scopes", project_id="alice",
+                                  name="as", ip_version=4)
+        self.pool = admin.create("subnetpool", "subnetpools", project_id="alice", name="sp",
+                                 prefixes=["10.140.0.0/16"], default_prefixlen=24)
+        self.pool6 = admin.create("subnetpool", "subnetpools", project_id="alice", name="sp6",
+                                  prefixes=["2001:db8:77::/48"], is_default=True)
         host = Host(id="h1", host="h1", underlay_ip="198.18.0.1")
         self.store.put(keys.host("h1"), json.dumps(host.to_stored()).encode())
 
@@ -139,7 +145,8 @@ def _values(member: str, values: dict[str, Any]) -> None:
 
 COMMON = {"name": "n", "description": "d", "tags": ["t"]}
 for _member in ("network", "subnet", "port", "security_group", "security_group_rule", "router",
-                "floatingip", "policy", *RULE_MEMBERS, "address_group"):
+                "floatingip", "policy", *RULE_MEMBERS, "address_group", "address_scope",
+                "subnetpool"):
     _values(_member, {**COMMON, "id": UUID, "project_id": "alice", "tenant_id": "alice"})
 _values("network", {"admin_state_up": False, "shared": True, "router:external": True, "mtu": 1400,
                     "port_security_enabled": False, "dns_domain": "example.org.",
@@ -169,7 +176,17 @@ sample("subnet", "host_routes")(lambda w, k, a: {"host_routes": [
 for _mode in ("ipv6_ra_mode", "ipv6_address_mode"):
     sample("subnet", _mode)(lambda w, k, *_, m=_mode: {m: "slaac", "ip_version": 6,
                                                   "cidr": "2001:db8:77::/64"})
-sample("subnet", "subnetpool_id")(lambda w, k, *_: {"subnetpool_id": UUID})
+sample("subnet", "subnetpool_id")(lambda w, k, *_: {"subnetpool_id": w.pool6["id"],
+                                                  "ip_version": 6, "cidr": "2001:db8:77::/64"})
+sample("subnet", "prefixlen")(lambda w, k, *_: {"subnetpool_id": w.pool6["id"], "cidr": None,
+                                              "ip_version": 6, "prefixlen": 64})
+sample("subnet", "use_default_subnetpool")(lambda w, k, *_: {
+    "use_default_subnetpool": True, "cidr": None, "ip_version": 6})
+_values("address_scope", {"shared": True, "ip_version": 6})
+_values("subnetpool", {"default_prefixlen": 26, "min_prefixlen": 12, "max_prefixlen": 28,
+                       "default_quota": 4096, "shared": True, "is_default": True,
+                       "prefixes": ["10.140.0.0/16", "10.141.0.0/16"]})
+sample("subnetpool", "address_scope_id")(lambda w, k, *_: {"address_scope_id": w.scope["id"]})
 _values("port", {"device_id": "vm-1", "admin_state_up": False, "binding:host_id": "h1",
                  "binding:vnic_type": "normal", "binding:profile": {"k": "v"},
                  "security_groups": [], "dns_name": "vm1", "dns_domain": "example.org."})
@@ -234,14 +251,17 @@ BASE: dict[str, Sample] = {
     "bandwidth_limit_rule": lambda w, k, *_: {"max_kbps": 1000, "direction": "ingress"},
     "dscp_marking_rule": lambda w, k, *_: {"dscp_mark": 10},
     "minimum_bandwidth_rule": lambda w, k, *_: {"min_kbps": 100, "direction": "ingress"},
+    "address_scope": lambda w, k, *_: {"ip_version": 4},
+    "subnetpool": lambda w, k, *_: {"name": "sp2", "prefixes": ["10.150.0.0/16"]},
 }
 ON_NETWORK = ("subnet", "port")
 # samples that name one of alice's objects which only she and an admin may see
 REFS_ALICE = {("floatingip", "port_id"), ("floatingip", "fixed_ip_address"),
               ("security_group_rule", "remote_group_id"),
-              ("security_group_rule", "remote_address_group_id")}
+              ("security_group_rule", "remote_address_group_id"),
+              ("subnetpool", "address_scope_id")}
 # samples that are refused whoever sends them, past the policy (not supported)
-REFUSED = {("subnet", "subnetpool_id"): 400}
+REFUSED: dict[tuple[str, str], int] = {}
 
 
 def _rule_policy(w: World, member: str, action: str) -> dict[str, Any]:
@@ -259,7 +279,8 @@ def _path(w: World, member: str, action: str, kind: str) -> str:
         return schema.path
     obj = {"network": w.net[kind], "subnet": w.sub[kind], "port": w.port[kind],
            "security_group": w.sg, "router": w.router, "floatingip": w.fip,
-           "policy": w.qos, "agent": {"id": "h1"}, "address_group": w.ag}[member]
+           "policy": w.qos, "agent": {"id": "h1"}, "address_group": w.ag,
+           "address_scope": w.scope, "subnetpool": w.pool}[member]
     return f"{schema.path}/{obj['id']}"
 
 
@@ -328,12 +349,14 @@ def _current(w: World, member: str, kind: str) -> Any:
            "bandwidth_limit_rule": types.BandwidthLimitRule,
            "dscp_marking_rule": types.DscpMarkingRule,
            "minimum_bandwidth_rule": types.MinimumBandwidthRule,
-           "address_group": types.AddressGroup}.get(member)
+           "address_group": types.AddressGroup, "address_scope": types.AddressScope,
+           "subnetpool": types.SubnetPool}.get(member)
     if member == "agent":
         return Repo(Snapshot(w.store)).get(Host, "h1")
     ident = {"network": w.net[kind], "subnet": w.sub[kind], "port": w.port[kind],
              "security_group": w.sg, "router": w.router, "floatingip": w.fip,
-             "policy": w.qos, "address_group": w.ag, **w.rules}[member]["id"]
+             "policy": w.qos, "address_group": w.ag, "address_scope": w.scope,
+             "subnetpool": w.pool, **w.rules}[member]["id"]
     assert cls is not None
     return w.get(cls, ident)
 
@@ -395,7 +418,8 @@ def test_visibility(pristine: World) -> None:
     objects = [("network", k) for k in NETS] + [("subnet", k) for k in NETS] + \
         [("port", k) for k in NETS] + [(m, "private") for m in
                                        ("security_group", "router", "floatingip", "policy",
-                                        "agent", "address_group")]
+                                        "agent", "address_group", "address_scope",
+                                        "subnetpool")]
     for member, kind in objects:
         schema = next(s for s in SCHEMAS if s.member == member)
         obj = _current(w, member, kind)

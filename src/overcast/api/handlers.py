@@ -15,7 +15,7 @@ from typing import Any
 from overcast.api import listing, policy, query
 from overcast.api.auth import Context
 from overcast.api.errors import BadRequest, NotFound
-from overcast.api.kinds import address_group, qos, router, security
+from overcast.api.kinds import address_group, auto_topology, qos, router, security, subnetpool
 from overcast.api.registry import Handlers
 from overcast.api.repo import Repo
 from overcast.api.session import Call, Session
@@ -25,6 +25,7 @@ from overcast.model.types import (
     QosPolicy,
     Router,
     SecurityGroup,
+    SubnetPool,
 )
 
 
@@ -205,6 +206,50 @@ def _address_action(call: Call, verb: str, action: AddressAction) -> Response:
         return {schema.member: schema.render_for(call.ctx, repo,
                                                  action(repo, call.ctx, group, wanted))}
     return Response(200, call.write(apply))
+
+
+# subnet pool prefix actions (subnetpool-prefix-ops) ------------------------------------
+def add_prefixes(call: Call) -> Response:
+    return _prefix_action(call, "add", subnetpool.add_prefixes)
+
+
+def remove_prefixes(call: Call) -> Response:
+    return _prefix_action(call, "remove", subnetpool.remove_prefixes)
+
+
+PrefixAction = Callable[[Repo, Context, SubnetPool, tuple[str, ...]], SubnetPool]
+
+
+def _prefix_action(call: Call, verb: str, action: PrefixAction) -> Response:
+    """add_prefixes / remove_prefixes: Neutron answers ``{"prefixes": [...]}``."""
+    wanted = subnetpool.requested(call.body())
+    schema = subnetpool.SCHEMA
+
+    def apply(repo: Repo) -> dict[str, Any]:
+        pool = repo.must(SubnetPool, call.params["id"], schema.visible(call.ctx))
+        # the rule is add_prefixes / remove_prefixes, on the pool
+        policy.authorize(call.ctx, verb, "prefixes", policy.target(schema.member, pool),
+                         what=f"subnetpool {pool.id}")
+        return {"prefixes": list(action(repo, call.ctx, pool, wanted).prefixes)}
+    return Response(200, call.write(apply))
+
+
+# auto-allocated-topology ---------------------------------------------------------------
+def show_auto_topology(call: Call) -> Response:
+    """The project's topology, made on the first GET; ``?fields=dry-run`` only checks."""
+    fields = [v for k, v in call.req.params if k == "fields"]
+    project = auto_topology.project_of(call.ctx, call.params["project_id"], "get")
+    if auto_topology.DRY_RUN in fields:
+        return Response(200, auto_topology.check(call.read(), call.ctx, project))
+    if fields:
+        raise BadRequest("Unrecognized field")
+    return Response(200, call.write(lambda repo: auto_topology.ensure(repo, call.ctx, project)))
+
+
+def delete_auto_topology(call: Call) -> Response:
+    project = auto_topology.project_of(call.ctx, call.params["project_id"], "delete")
+    call.write(lambda repo: auto_topology.delete(repo, call.ctx, project))
+    return Response(204)
 
 
 # QoS rules (each type below its policy: bandwidth_limit_rules, dscp_marking_rules, ...) --

@@ -24,6 +24,10 @@ NEUTRON = {
         "Address group",
         "Support address group",
         "2020-07-15T10:00:00-00:00"),
+    "address-scope": (
+        "Address scope",
+        "Address scopes extension.",
+        "2015-07-26T10:00:00-00:00"),
     "agent": (
         "agent",
         "The agent management extension.",
@@ -32,6 +36,10 @@ NEUTRON = {
         "Allowed Address Pairs",
         "Provides allowed address pairs",
         "2013-07-23T10:00:00-00:00"),
+    "auto-allocated-topology": (
+        "Auto Allocated Topology Services",
+        "Auto Allocated Topology Services.",
+        "2016-01-01T00:00:00-00:00"),
     "binding": (
         "Port Binding",
         "Expose port bindings of a virtual port to external application",
@@ -40,6 +48,10 @@ NEUTRON = {
         "Port Bindings Extended",
         "Expose port bindings of a virtual port to external application",
         "2017-07-17T10:00:00-00:00"),
+    "default-subnetpools": (
+        "Default Subnetpools",
+        "Provides ability to mark and use a subnetpool as the default.",
+        "2016-02-18T18:00:00-00:00"),
     "dns-domain-ports": (
         "dns_domain for ports",
         "Allows the DNS domain to be specified for a network port.",
@@ -170,6 +182,14 @@ NEUTRON = {
         "Stateful security group",
         "Indicates if the security group is stateful or not",
         "2019-11-26T09:00:00-00:00"),
+    "subnet_allocation": (
+        "Subnet Allocation",
+        "Enables allocation of subnets from a subnet pool",
+        "2015-03-30T10:00:00-00:00"),
+    "subnetpool-prefix-ops": (
+        "Subnet Pool Prefix Operations",
+        "Provides support for adjusting the prefix list of subnet pools",
+        "2019-02-08T10:00:00-00:00"),
     "subnet-service-types": (
         "Subnet service types",
         "Provides ability to set the subnet service_types field",

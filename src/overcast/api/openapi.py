@@ -23,7 +23,8 @@ NULLABLE = {"gateway_ip", "provider:segmentation_id", "provider:physical_network
             "qos_policy_id", "port_id", "fixed_ip_address", "remote_ip_prefix",
             "remote_group_id", "protocol", "port_range_min", "port_range_max",
             "external_gateway_info", "ipv6_ra_mode", "ipv6_address_mode", "subnetpool_id",
-            "subnet_id", "remote_address_group_id"}
+            "subnet_id", "remote_address_group_id", "default_quota", "address_scope_id",
+            "prefixlen", "cidr"}
 # what convert.to_tag accepts
 _TAG = {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[^,]*$"}
 
@@ -34,11 +35,13 @@ def _schema(attr: Attr) -> dict[str, Any]:
     name = attr.name
     if name in ("mtu", "revision_number", "ip_version", "max_kbps", "max_burst_kbps",
                 "min_kbps", "dscp_mark", "port_range_min", "port_range_max",
-                "provider:segmentation_id"):
+                "provider:segmentation_id", "default_prefixlen", "min_prefixlen",
+                "max_prefixlen", "default_quota", "prefixlen"):
         return {"type": "integer", "nullable": name in NULLABLE}
     if name == "tags":
         return {"type": "array", "items": _TAG}
-    if name in ("dns_nameservers", "security_groups", "availability_zone_hints", "addresses"):
+    if name in ("dns_nameservers", "security_groups", "availability_zone_hints", "addresses",
+                "prefixes"):
         return {"type": "array", "items": {"type": "string"}}
     if name in ("allocation_pools", "host_routes", "fixed_ips", "allowed_address_pairs",
                 "routes", "external_fixed_ips"):
@@ -186,16 +189,28 @@ def _address_paths(schema: Schema) -> dict[str, Any]:
             for action in ("add_addresses", "remove_addresses")}
 
 
+def _prefix_paths(schema: Schema) -> dict[str, Any]:
+    """add_prefixes / remove_prefixes (subnetpool-prefix-ops): a list of CIDRs."""
+    body = _json_body({"type": "object", "required": ["prefixes"],
+                       "properties": {"prefixes": {"type": "array", "minItems": 1,
+                                                   "items": {"type": "string"}}}})
+    return {f"{schema.path}/{{id}}/{action}": {"put": _op([_param("id")], "200", body)}
+            for action in ("add_prefixes", "remove_prefixes")}
+
+
 def _report_paths() -> dict[str, Any]:
     """network-ip-availability: a list (filters, fields) and one network's (fields)."""
     path = "/v2.0/network-ip-availabilities"
+    topology = "/v2.0/auto-allocated-topology/{project_id}"
     return {path: {"get": _op([], "200")},
-            path + "/{id}": {"get": _op([_param("id")], "200")}}
+            path + "/{id}": {"get": _op([_param("id")], "200")},
+            topology: {"get": _op([_param("project_id")], "200"),
+                       "delete": _op([_param("project_id")], "204")}}
 
 
 # paths below one object of a kind (keyed by its member name)
 _BELOW = {"port": _binding_paths, "router": _router_paths, "policy": _rule_paths,
-          "address_group": _address_paths}
+          "address_group": _address_paths, "subnetpool": _prefix_paths}
 
 
 def document(base_url: str) -> dict[str, Any]:

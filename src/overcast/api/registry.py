@@ -10,6 +10,7 @@ from typing import Any
 from overcast.api.auth import Context
 from overcast.api.kinds import (
     address_group,
+    address_scope,
     agent,
     floatingip,
     network,
@@ -18,6 +19,7 @@ from overcast.api.kinds import (
     router,
     security,
     subnet,
+    subnetpool,
 )
 from overcast.api.repo import Repo
 from overcast.api.resource import Schema
@@ -64,4 +66,7 @@ HANDLERS: dict[str, Handlers] = {h.schema.collection: h for h in (
     Handlers(agent.SCHEMA, None, agent.update, agent.delete, tags=False),
     Handlers(address_group.SCHEMA, address_group.create, address_group.update,
              address_group.delete, slow_delete=True),  # its delete looks at every rule
+    Handlers(address_scope.SCHEMA, address_scope.create, address_scope.update,
+             address_scope.delete),
+    Handlers(subnetpool.SCHEMA, subnetpool.create, subnetpool.update, subnetpool.delete),
 )}

@@ -18,7 +18,7 @@ from functools import partial
 from overcast.api import bindings, handlers, ip_availability, meta, tags
 from overcast.api import convert as cv
 from overcast.api.errors import MethodNotAllowed, NotFound
-from overcast.api.kinds import address_group, qos
+from overcast.api.kinds import address_group, qos, subnetpool
 from overcast.api.registry import HANDLERS, Handlers
 from overcast.api.session import Call
 from overcast.api.wire import Response
@@ -160,6 +160,7 @@ def _tags(h: Handlers, member: str) -> list[Route]:
 def _below_one_object() -> list[Route]:
     port, rtr = "/v2.0/ports/{id}", "/v2.0/routers/{id}"
     group = address_group.SCHEMA.path + "/{id}"
+    pool = subnetpool.SCHEMA.path + "/{id}"
     return [
         Route("GET", port + "/bindings", bindings.handle_list),
         Route("POST", port + "/bindings", bindings.handle_create),
@@ -174,15 +175,21 @@ def _below_one_object() -> list[Route]:
         Route("PUT", rtr + "/remove_extraroutes", handlers.remove_extraroutes),
         Route("PUT", group + "/add_addresses", handlers.add_addresses),
         Route("PUT", group + "/remove_addresses", handlers.remove_addresses),
+        Route("PUT", pool + "/add_prefixes", handlers.add_prefixes),
+        Route("PUT", pool + "/remove_prefixes", handlers.remove_prefixes),
         *(r for kind in qos.RULE_KINDS for r in _rules(kind)),
     ]
 
 
 def _reports() -> list[Route]:
-    """Read-only views over the model that are no stored kind."""
+    """Read-only views over the model that are no stored kind, and the
+    auto-allocated topology of a project."""
     path = ip_availability.PATH
+    topology = "/v2.0/auto-allocated-topology/{project_id}"
     return [Route("GET", path, ip_availability.list_all, slow=True),
-            Route("GET", path + "/{id}", ip_availability.show)]
+            Route("GET", path + "/{id}", ip_availability.show),
+            Route("GET", topology, handlers.show_auto_topology),
+            Route("DELETE", topology, handlers.delete_auto_topology, slow=True)]
 
 
 def _rules(kind: qos.RuleKind) -> list[Route]:

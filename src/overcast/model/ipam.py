@@ -111,3 +111,71 @@ def eui64_address(cidr: str, mac: str) -> str:
     iid = bytes([b[0] ^ 0x02, b[1], b[2], 0xFF, 0xFE, b[3], b[4], b[5]])
     net = ipaddress.ip_network(cidr)
     return str(ipaddress.ip_address(int(net.network_address) | int.from_bytes(iid, "big")))
+
+
+# subnet pools: prefix sets, free space, allocation (Neutron's SubnetAllocator) --------
+def compact(prefixes: Iterable[str]) -> tuple[str, ...]:
+    """CIDRs of one family merged where they overlap or adjoin, in address order
+    (what Neutron stores as a subnet pool's prefixes)."""
+    nets = [ipaddress.ip_network(p) for p in prefixes]
+    return tuple(str(n) for n in ipaddress.collapse_addresses(nets))  # type: ignore[type-var]
+
+
+def _nets(cidrs: Iterable[str]) -> list[IPNetwork]:
+    return [ipaddress.ip_network(c) for c in cidrs]
+
+
+def free_blocks(prefixes: Iterable[str], used: Iterable[str]) -> list[IPNetwork]:
+    """The largest blocks of ``prefixes`` that no CIDR of ``used`` touches, in address order."""
+    free = _nets(compact(prefixes))
+    for u in _nets(used):
+        kept: list[IPNetwork] = []
+        for f in free:
+            if f.version != u.version or not f.overlaps(u):
+                kept.append(f)
+            elif f.prefixlen < u.prefixlen:
+                kept.extend(f.address_exclude(u))  # type: ignore[arg-type]
+        free = kept
+    return [ipaddress.ip_network(c) for c in compact(str(f) for f in free)]
+
+
+def allocate_any(free: list[IPNetwork], prefixlen: int) -> str | None:
+    """A CIDR of ``prefixlen`` from the free blocks, as Neutron picks it: from the
+    smallest block it fits in (the lowest such), at that block's start."""
+    for block in sorted(free, key=lambda b: -b.prefixlen):  # stable: address order within
+        if block.prefixlen <= prefixlen:
+            return str(ipaddress.ip_network((block.network_address, prefixlen)))
+    return None
+
+
+def within_one(free: list[IPNetwork], cidr: str) -> bool:
+    """Whether ``cidr`` lies wholly in one free block."""
+    net = ipaddress.ip_network(cidr)
+    return any(b.version == net.version and b.prefixlen <= net.prefixlen and b.overlaps(net)
+               for b in free)
+
+
+def overlapping(a: Iterable[str], b: Iterable[str]) -> bool:
+    """Whether any CIDR of ``a`` overlaps any of ``b``."""
+    bs = _nets(b)
+    return any(x.version == y.version and x.overlaps(y) for x in _nets(a) for y in bs)
+
+
+def covers(outer: Iterable[str], inner: Iterable[str]) -> bool:
+    """Whether every address of ``inner`` is in ``outer``."""
+    blocks = _nets(compact(outer))
+    return all(any(b.version == n.version and b.prefixlen <= n.prefixlen and b.overlaps(n)
+                   for b in blocks) for n in _nets(inner))
+
+
+def remove_prefixes(prefixes: Iterable[str], removed: Iterable[str]) -> tuple[str, ...]:
+    """``prefixes`` without the addresses of ``removed``, compacted."""
+    return tuple(str(n) for n in free_blocks(prefixes, removed))
+
+
+QUOTA_UNIT = {4: 32, 6: 64}  # a pool's default_quota counts /32s (IPv4) or /64s (IPv6)
+
+
+def quota_units(cidrs: Iterable[str]) -> float:
+    """The default_quota units the CIDRs take (Neutron: 2 ** (unit - prefixlen))."""
+    return sum(2.0 ** (QUOTA_UNIT[n.version] - n.prefixlen) for n in _nets(cidrs))

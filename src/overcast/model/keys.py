@@ -41,7 +41,7 @@ INDEX_VERSION = "1"
 
 # kind -> attributes with a secondary index
 INDEXED: dict[str, tuple[str, ...]] = {
-    "subnet": ("network_id",),
+    "subnet": ("network_id", "subnetpool_id"),
     "port": ("network_id", "device_id"),
     "security_group": ("project_id",),
     "security_group_rule": ("security_group_id",),

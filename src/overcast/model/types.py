@@ -311,3 +311,43 @@ class Host(Resource):
     started_at: str = ""
     heartbeat_timestamp: str = ""
     features: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class AddressScope(Resource):
+    """Neutron's address scope: the subnet pools in one never overlap, so
+    addresses within it are unique (``address_scope_id`` of a pool)."""
+
+    KIND: ClassVar[str] = "address_scope"
+
+    ip_version: int = 4
+    shared: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SubnetPool(Resource):
+    """Neutron's subnet pool: prefixes (compacted, in address order) that
+    subnets take their CIDRs from (a subnet's ``subnetpool_id``)."""
+
+    KIND: ClassVar[str] = "subnetpool"
+
+    prefixes: tuple[str, ...] = ()
+    ip_version: int = 4
+    default_prefixlen: int = 8
+    min_prefixlen: int = 8
+    max_prefixlen: int = 32
+    default_quota: int | None = None
+    address_scope_id: str | None = None
+    shared: bool = False
+    is_default: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AutoAllocatedTopology(Resource):
+    """A project's auto-allocated topology (Neutron's ``auto-allocated-topology``):
+    its id is the project's; what was made for it, once."""
+
+    KIND: ClassVar[str] = "auto_allocated_topology"
+
+    network_id: str = ""
+    router_id: str = ""

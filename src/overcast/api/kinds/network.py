@@ -12,6 +12,7 @@ from overcast.api.errors import BadRequest, Conflict
 from overcast.api.kinds import floatingip as floatingips
 from overcast.api.kinds import port as ports
 from overcast.api.kinds import qos
+from overcast.api.kinds import subnetpool as subnetpools
 from overcast.api.repo import Repo
 from overcast.api.resource import Attr, Schema, stored
 from overcast.model import validate
@@ -23,10 +24,11 @@ NETWORK_OWNED = ("network:dhcp",)
 
 
 def _extra(repo: Repo, net: Network, out: dict[str, Any]) -> None:
-    out["subnets"] = sorted(s.id for s in repo.where(Subnet, network_id=net.id))
+    subnets = repo.where(Subnet, network_id=net.id)
+    out["subnets"] = sorted(s.id for s in subnets)
     out["availability_zones"] = []
-    out["ipv4_address_scope"] = None
-    out["ipv6_address_scope"] = None
+    out["ipv4_address_scope"] = subnetpools.network_scope(repo, subnets, 4)
+    out["ipv6_address_scope"] = subnetpools.network_scope(repo, subnets, 6)
     out["l2_adjacency"] = True
 
 

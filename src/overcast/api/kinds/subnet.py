@@ -11,6 +11,7 @@ from overcast.api import convert as cv
 from overcast.api.auth import Context
 from overcast.api.errors import BadRequest, Conflict
 from overcast.api.kinds import network as networks
+from overcast.api.kinds import subnetpool as subnetpools
 from overcast.api.repo import Repo
 from overcast.api.resource import MISSING, Attr, Schema, stored
 from overcast.model import ipam, keys, validate
@@ -22,6 +23,7 @@ from overcast.model.types import (
     Network,
     Port,
     Subnet,
+    SubnetPool,
 )
 
 MAX_DNS_NAMESERVERS = 5  # Neutron's max_dns_nameservers
@@ -75,7 +77,7 @@ SCHEMA = Schema(
     (
         Attr("network_id", "network_id", cv.to_uuidish, put=False, required=True),
         Attr("ip_version", "ip_version", cv.int_range(4, 6), put=False),
-        Attr("cidr", "cidr", _cidr, put=False),
+        Attr("cidr", "cidr", cv.optional(_cidr), put=False),
         Attr("gateway_ip", "gateway_ip", cv.optional(_ip)),
         Attr("allocation_pools", "allocation_pools", _pools),
         Attr("dns_nameservers", "dns_nameservers",
@@ -87,6 +89,11 @@ SCHEMA = Schema(
         Attr("ipv6_address_mode", "ipv6_address_mode",
              cv.optional(cv.one_of("slaac", "dhcpv6-stateful", "dhcpv6-stateless")), put=False),
         Attr("subnetpool_id", "subnetpool_id", cv.optional(cv.to_uuidish), put=False),
+        # request only (subnet_allocation, default-subnetpools): taken out by ``create``
+        Attr("prefixlen", "prefixlen", cv.optional(subnetpools.non_negative), put=False,
+             render=False),
+        Attr("use_default_subnetpool", "use_default_subnetpool", cv.to_bool, put=False,
+             render=False),
         Attr("service_types", "service_types", cv.list_of(_service_type, 20)),
     ),
     extra=_extra,
@@ -95,16 +102,9 @@ SCHEMA = Schema(
 
 def create(repo: Repo, ctx: Context, fields: dict[str, Any]) -> Subnet:
     network = repo.must(Network, fields["network_id"])  # the handler checked the policy
-    if fields.get("subnetpool_id") is not None:
-        raise BadRequest("Invalid input for subnetpool_id. Reason: subnet pools are not supported.")
-    if "cidr" not in fields:
-        raise BadRequest("Failed to parse request. Required attribute 'cidr' not specified")
-    problems: list[Problem] = []
-    net = validate.parse_cidr(fields["cidr"], "subnet.cidr", problems)
-    if net is None:
-        raise ModelError(problems)
-    fields.setdefault("ip_version", net.version)
+    net, pool = _cidr_of(repo, ctx, fields)
     networks.check_subnet_mtu(network, net.version)
+    subnetpools.check_network(repo, network, net.version, pool)
     gateway = fields.get("gateway_ip", MISSING)
     if gateway is MISSING:
         fields["gateway_ip"] = ipam.default_gateway(net)
@@ -122,6 +122,32 @@ def create(repo: Repo, ctx: Context, fields: dict[str, Any]) -> Subnet:
         raise ModelError(problems)
     repo.save(network)  # Neutron's revises_on_change: a subnet revises its network
     return repo.save(subnet, new=True)
+
+
+def _cidr_of(repo: Repo, ctx: Context,
+             fields: dict[str, Any]) -> tuple[ipam.IPNetwork, SubnetPool | None]:
+    """The new subnet's CIDR (given, or taken from its subnet pool) and its pool;
+    ``fields`` get the CIDR, the IP version and the pool, and lose what only the
+    request has (``prefixlen``, ``use_default_subnetpool``)."""
+    if fields.get("cidr") is not None:
+        _parse_cidr(fields["cidr"])  # a pool's arithmetic needs a CIDR: say what is wrong first
+    pool = subnetpools.for_subnet(repo, ctx, fields)
+    if pool is not None:
+        subnetpools.allocate(repo, pool, fields)
+    elif "cidr" not in fields:
+        raise BadRequest("a subnetpool must be specified in the absence of a cidr")
+    fields.pop("prefixlen", None)
+    net = _parse_cidr(fields["cidr"])
+    fields.setdefault("ip_version", net.version)
+    return net, pool
+
+
+def _parse_cidr(cidr: str) -> ipam.IPNetwork:
+    problems: list[Problem] = []
+    net = validate.parse_cidr(cidr, "subnet.cidr", problems)
+    if net is None:
+        raise ModelError(problems)
+    return net
 
 
 class ByAddress:
