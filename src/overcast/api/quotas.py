@@ -36,8 +36,9 @@ from overcast.model import keys
 PATH = "/v2.0/quotas"
 UNLIMITED = -1
 MAX_LIMIT = 2**31 - 1  # Neutron's DB_INTEGER_MAX_VALUE
-# resource -> Neutron's default limit (neutron/conf/quota.py)
-DEFAULTS: dict[str, int] = {
+# resource -> Neutron's default limit (neutron/conf/quota.py); ApiConfig.quota_defaults
+# changes them for a server
+NEUTRON_DEFAULTS: dict[str, int] = {
     "floatingip": 50,
     "network": 100,
     "port": 500,
@@ -48,10 +49,34 @@ DEFAULTS: dict[str, int] = {
     "subnet": 100,
     "subnetpool": UNLIMITED,
 }
+NO_LIMITS = dict.fromkeys(NEUTRON_DEFAULTS, UNLIMITED)  # for benches that make thousands
 OPTIONS = ("force", "check_limit")  # in an update's body, besides the limits
 
 
 # the store ---------------------------------------------------------------------------
+def defaults(repo: Repo) -> dict[str, int]:
+    """Every resource's default limit on this server."""
+    return {**NEUTRON_DEFAULTS, **{k: v for k, v in repo.cfg.quota_defaults.items()
+                                   if k in NEUTRON_DEFAULTS}}
+
+
+def parse_defaults(items: Iterable[str]) -> dict[str, int]:
+    """``RESOURCE=N`` items (``all=N``: every resource) as default limits, or ValueError."""
+    out: dict[str, int] = {}
+    for item in items:
+        name, _, value = item.partition("=")
+        if name != "all" and name not in NEUTRON_DEFAULTS:
+            raise ValueError(f"'{item}': the resource must be one of "
+                             f"{', '.join(sorted(NEUTRON_DEFAULTS))} or all")
+        try:
+            limit = _limit(name, value)
+        except BadRequest:
+            raise ValueError(f"'{item}': the limit must be an integer from -1 to "
+                             f"{MAX_LIMIT}") from None
+        out.update(dict.fromkeys(NEUTRON_DEFAULTS, limit) if name == "all" else {name: limit})
+    return out
+
+
 def _overrides(repo: Repo, project_id: str) -> dict[str, int]:
     found = repo.get_json(keys.quota(project_id))
     return dict(found) if isinstance(found, dict) else {}
@@ -59,8 +84,8 @@ def _overrides(repo: Repo, project_id: str) -> dict[str, int]:
 
 def limits(repo: Repo, project_id: str) -> dict[str, int]:
     """Every resource's limit for the project (the default where none is set)."""
-    return {**DEFAULTS, **{k: v for k, v in _overrides(repo, project_id).items()
-                           if k in DEFAULTS}}
+    return {**defaults(repo), **{k: v for k, v in _overrides(repo, project_id).items()
+                                 if k in NEUTRON_DEFAULTS}}
 
 
 def used(repo: Repo, project_id: str, resource: str) -> int:
@@ -129,7 +154,7 @@ def parse_update(body: Any) -> tuple[dict[str, int], bool]:
     item = unwrap(body, "quota")
     if not isinstance(item, dict):
         raise BadRequest("Body of quota must be a JSON object")
-    unknown = sorted(set(item) - set(DEFAULTS) - set(OPTIONS))
+    unknown = sorted(set(item) - set(NEUTRON_DEFAULTS) - set(OPTIONS))
     if unknown:
         raise BadRequest(f"Unrecognized attribute(s) '{', '.join(unknown)}'")
     force = False
@@ -143,7 +168,7 @@ def parse_update(body: Any) -> tuple[dict[str, int], bool]:
             cv.to_bool(item["check_limit"])
         except ValueError as err:
             raise BadRequest(f"Invalid input for check_limit. Reason: {err}.") from None
-    return {k: _limit(k, v) for k, v in item.items() if k in DEFAULTS}, force
+    return {k: _limit(k, v) for k, v in item.items() if k in NEUTRON_DEFAULTS}, force
 
 
 def _not_below_usage(repo: Repo, project_id: str, wanted: dict[str, int]) -> None:
@@ -179,7 +204,7 @@ def show(call: Call) -> Response:
 def show_default(call: Call) -> Response:
     project_id = _project(call)
     _may_read(call.ctx, project_id)
-    return Response(200, {"quota": dict(DEFAULTS)})
+    return Response(200, {"quota": defaults(call.read())})
 
 
 def show_details(call: Call) -> Response:
