@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
 
-from overcast.api import bindings, handlers, ip_availability, meta, quotas, tags
+from overcast.api import bindings, handlers, identity, ip_availability, meta, quotas, tags
 from overcast.api import convert as cv
 from overcast.api.errors import MethodNotAllowed, NotFound
 from overcast.api.kinds import address_group, qos
@@ -210,5 +210,15 @@ def _quotas() -> list[Route]:
             Route("GET", project + "/details", quotas.show_details)]
 
 
+def _identity() -> list[Route]:
+    """The project lookups of Keystone's API the openstack CLI's quota commands make
+    (no Neutron API: not in the OpenAPI document)."""
+    path = identity.PATH
+    return [Route("GET", path, identity.versions, document=True),
+            Route("GET", path + "/v3", identity.version, document=True),
+            Route("GET", path + "/v3/projects", identity.list_projects, document=True),
+            Route("GET", path + "/v3/projects/{id}", identity.show_project, document=True)]
+
+
 ROUTES = Table([*_documents(), *(r for h in HANDLERS.values() for r in _collection(h)),
-                *_below_one_object(), *_reports(), *_quotas()])
+                *_below_one_object(), *_reports(), *_quotas(), *_identity()])
