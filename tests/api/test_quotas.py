@@ -358,3 +358,22 @@ def _exactly(outcomes: list[tuple[int, dict[str, Any]]], ok: int) -> None:
     assert statuses == {201: ok, 409: len(outcomes) - ok}, statuses
     assert all(body["NeutronError"]["type"] == "OverQuota"
                for status, body in outcomes if status == 409)
+
+
+# the identity stand-in the openstack CLI looks projects up in ----------------------
+def test_identity_names_projects_as_keystone_would(cloud: Cloud) -> None:
+    assert cloud.alice.get("/identity").body["versions"]["values"][0]["id"].startswith("v3")
+    assert cloud.alice.get("/identity/v3").body["version"]["status"] == "stable"
+    cloud.alice.network(name="a")
+    cloud.set("carol", router=3)
+    # the admin: projects with objects or quotas, and its own; any id is a project
+    listed = cloud.ops.get("/identity/v3/projects").body["projects"]
+    assert [p["id"] for p in listed] == ["alice", "carol", "ops"]
+    assert cloud.ops.get("/identity/v3/projects", params={"name": "carol"}).body[
+        "projects"][0]["name"] == "carol"
+    assert cloud.ops.get("/identity/v3/projects/dave").body["project"]["name"] == "dave"
+    # a member: only their own
+    assert [p["id"] for p in cloud.alice.get("/identity/v3/projects").body["projects"]] == [
+        "alice"]
+    assert cloud.alice.get("/identity/v3/projects/alice").status == 200
+    assert_error(cloud.alice.get("/identity/v3/projects/carol"), 404, "carol")
