@@ -101,9 +101,8 @@ class Guard:
     def __init__(self, repo: Repo, resource: str, projects: Iterable[str]) -> None:
         self.resource = resource
         self.wanted = Counter(p for p in projects if p)
-        self.enforced = resource in keys.COUNTED
         self.before: dict[str, tuple[int, int]] = {}  # project -> (used, limit)
-        if self.enforced:
+        if resource in keys.COUNTED:
             for project in self.wanted:
                 limit = limits(repo, project)[resource]
                 if limit != UNLIMITED:
