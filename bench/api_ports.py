@@ -51,6 +51,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
 from overcast.api import Api, Request  # noqa: E402
+from overcast.api.config import ApiConfig  # noqa: E402
+from overcast.api.quotas import NO_LIMITS  # noqa: E402
 from overcast.store import open_store, transact  # noqa: E402
 
 GOAL_CREATE_RATE = 300.0  # ports/s
@@ -121,7 +123,8 @@ class HttpDriver(Driver):
         self.log = open(workdir / "server.log", "wb")  # noqa: SIM115
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "overcast.api", "--bind", f"127.0.0.1:{self.port}",
-             "--store", f"sqlite:///{workdir}/bench.db", "--workers", str(workers)],
+             "--store", f"sqlite:///{workdir}/bench.db", "--workers", str(workers),
+             "--default-quota", "all=-1"],
             stdout=self.log, stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
         )
@@ -183,7 +186,8 @@ class InprocDriver(Driver):
     name = "inproc"
 
     def __init__(self, workdir: Path, workers: int = 1) -> None:
-        self.api = Api(open_store(f"sqlite:///{workdir}/bench.db"))
+        self.api = Api(open_store(f"sqlite:///{workdir}/bench.db"),
+                       ApiConfig(quota_defaults=NO_LIMITS))
 
     def client(self):  # type: ignore[no-untyped-def]
         api = self.api

@@ -385,7 +385,8 @@ class Overcast:
             port = s.getsockname()[1]
         self.url = f"http://127.0.0.1:{port}"
         env.start([py, "-m", "overcast.api", "--bind", f"127.0.0.1:{port}", "--store",
-                   self.store_url, "--underlay-mtu", str(underlay_mtu)], workdir / "api.log")
+                   self.store_url, "--underlay-mtu", str(underlay_mtu), "--default-quota",
+                   "all=-1"], workdir / "api.log")
         self.http = httpx.Client(base_url=self.url, timeout=30)
         self._wait(lambda: self.http.get("/v2.0/networks").status_code == 200, "API", 30)
         for (h, addr), name in zip(self.hosts, self.host_names, strict=True):

@@ -85,6 +85,8 @@ from shell import BenchError, compile_conn_rate, in_ns, ip_batch, run, stop_proc
 
 from overcast.agent import AgentLoop, Liveness, ModelView, Reconciler  # noqa: E402
 from overcast.api import Api, Request  # noqa: E402
+from overcast.api.config import ApiConfig  # noqa: E402
+from overcast.api.quotas import NO_LIMITS  # noqa: E402
 from overcast.linux import nft  # noqa: E402
 from overcast.linux.devices import entered_netns  # noqa: E402
 from overcast.linux.netlink import NetlinkKernel  # noqa: E402
@@ -670,7 +672,7 @@ class InProcessApi:
 
     def __init__(self) -> None:
         self.store = MemoryStore()
-        self.api = Api(self.store)
+        self.api = Api(self.store, ApiConfig(quota_defaults=NO_LIMITS))
 
     def call(self, method: str, path: str, body: Any = None) -> Any:
         data = json.dumps(body).encode() if body else b""

@@ -300,7 +300,8 @@ class Overcast:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
         self.env.start([py, "-m", "overcast.api", "--bind", f"127.0.0.1:{port}", "--store",
-                        self.store_url, "--underlay-mtu", str(UNDERLAY_MTU)],
+                        self.store_url, "--underlay-mtu", str(UNDERLAY_MTU),
+                        "--default-quota", "all=-1"],
                        self.workdir / "api.log")
         self.http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
         self._wait(lambda: self.http.get("/v2.0/networks").status_code == 200, "API", 30)

@@ -27,19 +27,22 @@ import httpx
 import pytest
 
 from overcast.api import Api, Auth
+from overcast.api.config import ApiConfig
 from overcast.api.embedded import EmbeddedServer
 from overcast.api.http_limits import EdgeLimits
+from overcast.api.quotas import NO_LIMITS
 from overcast.api.wire import Request, Response
 from overcast.store import MemoryStore
 
 from .helpers import assert_error
 
+UNLIMITED = ApiConfig(quota_defaults=NO_LIMITS)  # big listings and bulks in one project
 FAST = EdgeLimits(idle_timeout=0.5, header_timeout=0.5, body_timeout=0.5)
 
 
 @contextmanager
 def server(limits: EdgeLimits | None = None, api: Api | None = None) -> Iterator[EmbeddedServer]:
-    with EmbeddedServer(api or Api(MemoryStore()), limits=limits) as srv:
+    with EmbeddedServer(api or Api(MemoryStore(), UNLIMITED), limits=limits) as srv:
         yield srv
 
 
@@ -180,7 +183,7 @@ def test_a_client_that_reads_no_answers_is_cut_off() -> None:
 def test_a_slow_reader_of_a_large_answer_gets_all_of_it(connection: str) -> None:
     """Output that keeps moving is not stuck, however long it takes (on a
     kept-alive connection, and on one that ends after the answer)."""
-    srv = EmbeddedServer(Api(MemoryStore()), limits=EdgeLimits(idle_timeout=0.5))
+    srv = EmbeddedServer(Api(MemoryStore(), UNLIMITED), limits=EdgeLimits(idle_timeout=0.5))
     # connections inherit it: a small kernel buffer, so the answer waits in the server
     srv.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)
     with srv:
@@ -450,7 +453,7 @@ def test_the_asgi_app_answers_methods_and_head_the_same_way() -> None:
     from overcast.api import create_app
 
     async def go() -> list[httpx.Response]:
-        transport = httpx.ASGITransport(app=create_app(Api(MemoryStore())))
+        transport = httpx.ASGITransport(app=create_app(Api(MemoryStore(), UNLIMITED)))
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
             return [await c.options("/"), await c.head("/"), await c.get("/")]
 
@@ -465,7 +468,7 @@ class GatedApi(Api):
     """Every POST waits for ``gate`` (a stand-in for a request that takes long)."""
 
     def __init__(self) -> None:
-        super().__init__(MemoryStore())
+        super().__init__(MemoryStore(), UNLIMITED)
         self.gate = threading.Event()
         self.entered = threading.Event()
 
@@ -527,7 +530,7 @@ def test_a_real_bulk_create_leaves_get_root_quick() -> None:
 def test_which_bodies_leave_the_event_loop(method: str, body: bytes, slow: bool) -> None:
     from overcast.api.app import Edge
 
-    edge = Edge(Api(MemoryStore()))
+    edge = Edge(Api(MemoryStore(), UNLIMITED))
     assert edge.slow(Request(method, "/v2.0/networks/abc" if method == "PUT" else
                              "/v2.0/networks", body=body)) is slow
 
@@ -540,7 +543,7 @@ class ListingApi(Api):
     """Every listing of networks waits for ``gate``; ``listings`` counts those that ran."""
 
     def __init__(self) -> None:
-        super().__init__(MemoryStore())
+        super().__init__(MemoryStore(), UNLIMITED)
         self.gate = threading.Event()
         self.listings = 0
         self._lock = threading.Lock()
@@ -670,7 +673,7 @@ def _sending_listing(srv: EmbeddedServer) -> Iterator[socket.socket]:
 
 
 def _small_buffers(limits: EdgeLimits) -> EmbeddedServer:
-    srv = EmbeddedServer(Api(MemoryStore()), limits=limits)
+    srv = EmbeddedServer(Api(MemoryStore(), UNLIMITED), limits=limits)
     srv.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)
     return srv
 
@@ -774,7 +777,7 @@ class UnencodableApi(Api):
 
 @pytest.mark.parametrize("path", ["/v2.0", "/v2.0/networks"])  # on the loop; in the pool
 def test_an_answer_that_cannot_be_encoded_is_500_and_the_connection_goes_on(path: str) -> None:
-    with server(api=UnencodableApi(MemoryStore())) as srv, connect(srv) as sock:
+    with server(api=UnencodableApi(MemoryStore(), UNLIMITED)) as srv, connect(srv) as sock:
         sock.settimeout(5)
         neutron_error(*request(sock, path=path + "?bad=1"), 500)
         assert request(sock, path=path)[0] == 200
@@ -809,7 +812,7 @@ def test_the_worker_stops_within_its_grace_before_the_sigkill() -> None:
     from overcast.api.server import worker_grace
 
     assert worker_grace(10) == 9 and worker_grace(1) == 0.5
-    srv = EmbeddedServer(Api(MemoryStore()), grace=0.5)
+    srv = EmbeddedServer(Api(MemoryStore(), UNLIMITED), grace=0.5)
     srv.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)
     with srv:
         _big_listing(srv)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 VXLAN_OVERHEAD = 50
 
@@ -14,6 +14,8 @@ class ApiConfig:
     default_network_type: str = "vxlan"
     dns_domain: str = "openstacklocal."
     max_body_bytes: int = 1 << 20
+    # resource -> default quota limit instead of Neutron's (-1: unlimited); see quotas.py
+    quota_defaults: dict[str, int] = field(default_factory=dict)
 
     def max_mtu(self, network_type: str) -> int:
         if network_type == "vxlan":

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from overcast.api import listing, policy, query
+from overcast.api import listing, policy, query, quotas
 from overcast.api.auth import Context
 from overcast.api.errors import BadRequest, NotFound
 from overcast.api.kinds import address_group, auto_topology, qos, router, security, subnetpool
@@ -62,13 +62,22 @@ def create(h: Handlers, call: Call) -> Response:
         parsed = [(item, _new_fields(h, call, item)) for item in items]
 
         def bulk(repo: Repo) -> list[dict[str, Any]]:
-            made = [_make(h, call.ctx, repo, item, f) for item, f in parsed]
-            return [schema.render_for(call.ctx, repo, o) for o in made]
+            return [schema.render_for(call.ctx, repo, o) for o in _make_all(h, call, repo, parsed)]
         return Response(201, {schema.collection: call.write(bulk)})
     item = unwrap(body, schema.member)
     fields = _new_fields(h, call, item)
     return Response(201, {schema.member: call.write(
-        lambda repo: schema.render_for(call.ctx, repo, _make(h, call.ctx, repo, item, fields)))})
+        lambda repo: schema.render_for(call.ctx, repo,
+                                       _make_all(h, call, repo, [(item, fields)])[0]))})
+
+
+def _make_all(h: Handlers, call: Call, repo: Repo,
+              parsed: list[tuple[Any, dict[str, Any]]]) -> list[Any]:
+    """The objects of a create, within their projects' quotas (every item counts)."""
+    guard = quotas.Guard(repo, h.schema.cls.KIND, (f.get("project_id", "") for _, f in parsed))
+    made = [_make(h, call.ctx, repo, item, f) for item, f in parsed]
+    guard.check()
+    return made
 
 
 MAX_BULK = 1000  # objects in one bulk create

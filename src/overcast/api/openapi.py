@@ -208,6 +208,20 @@ def _report_paths() -> dict[str, Any]:
                        "delete": _op([_param("project_id")], "204")}}
 
 
+def _quota_paths() -> dict[str, Any]:
+    """quotas and quota_details: a project's limits, defaults and usage."""
+    path, one = "/v2.0/quotas", "/v2.0/quotas/{id}"
+    limits = _json_body({"type": "object", "required": ["quota"], "properties": {"quota": {
+        "type": "object", "additionalProperties": {}}}})
+    return {path: {"get": _op([], "200")},
+            path + "/project": {"get": _op([], "200")},
+            path + "/tenant": {"get": _op([], "200")},
+            one: {"get": _op([_param("id")], "200"), "put": _op([_param("id")], "200", limits),
+                  "delete": _op([_param("id")], "204")},
+            one + "/default": {"get": _op([_param("id")], "200")},
+            one + "/details": {"get": _op([_param("id")], "200")}}
+
+
 # paths below one object of a kind (keyed by its member name)
 _BELOW = {"port": _binding_paths, "router": _router_paths, "policy": _rule_paths,
           "address_group": _address_paths, "subnetpool": _prefix_paths}
@@ -219,6 +233,7 @@ def document(base_url: str) -> dict[str, Any]:
         "/v2.0/extensions": {"get": {"responses": {"200": {"description": "extensions"}}}},
     }
     paths.update(_report_paths())
+    paths.update(_quota_paths())
     for h in HANDLERS.values():
         paths.update(_paths_for(h.schema, h.update is not None, h.create is not None,
                                 h.delete is not None))

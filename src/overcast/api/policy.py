@@ -251,6 +251,10 @@ RULES: dict[str, Rule] = {
     **_rule_rules("minimum_bandwidth_rule", "min_kbps", "direction"),
     # how full the operator's networks are
     "get_network_ip_availability": ADMIN,
+    # quotas: the operator's to set; a project reads its own (quotas.py checks that)
+    "get_quota": ADMIN,
+    "update_quota": ADMIN,
+    "delete_quota": ADMIN,
     # agents (hosts) are the operator's
     "get_agent": ADMIN,
     "update_agent": ADMIN,

@@ -264,6 +264,7 @@ class Repo:
             obj = obj.replace(updated_at=stamp, revision_number=obj.revision_number + 1)
         old = None if new else self.get(type(obj), obj.id)
         self._reindex(obj, old)
+        self._recount(obj, old)
         self._regroup(obj, old)
         self.put_json(self._key(obj), obj.to_stored())
         if obj.KIND in self._lists:
@@ -273,6 +274,7 @@ class Repo:
 
     def remove(self, obj: Resource) -> None:
         self._reindex(None, obj)
+        self._recount(None, obj)
         self._regroup(None, obj)
         self._writer().delete(self._key(obj))
         self._lists.get(obj.KIND, {}).pop(obj.id, None)
@@ -292,6 +294,33 @@ class Repo:
             if after:
                 self._writer().put(keys.index(some.KIND, attr, after, some.id), b"")
 
+    def _recount(self, new: Resource | None, old: Resource | None) -> None:
+        """Keep the projects' usage counters (``keys.usage``) in step with one object."""
+        some = new if new is not None else old
+        assert some is not None
+        if some.KIND not in keys.COUNTED:
+            return
+        before = getattr(old, "project_id", "") if old is not None else ""
+        after = getattr(new, "project_id", "") if new is not None else ""
+        if before == after:
+            return
+        if before:
+            self._add_usage(keys.usage(before, some.KIND), -1)
+        if after:
+            self._add_usage(keys.usage(after, some.KIND), 1)
+
+    def _add_usage(self, key: str, delta: int) -> None:
+        count = self.usage(key) + delta
+        if count > 0:
+            self._writer().put(key, str(count).encode())
+        else:
+            self._writer().delete(key)
+
+    def usage(self, key: str) -> int:
+        """A usage counter's value (0 when absent); the commit depends on it."""
+        raw = self.tx.get(key)
+        return int(raw) if raw else 0
+
     def put_json(self, key: str, value: Any) -> None:
         data = json.dumps(value, separators=(",", ":"), sort_keys=True).encode()
         self._writer().put(key, data)
@@ -301,9 +330,9 @@ class Repo:
 
 
 def build_indexes(tx: Writer) -> int:
-    """Write every secondary index entry from the objects (a store written
-    before the indexes existed, or by an older layout); marks the layout
-    version.  Returns the number of entries written."""
+    """Write every secondary index entry and usage counter from the objects (a
+    store written before they existed, or by an older layout); marks the
+    layout version.  Returns the number of entries and counters written."""
     written = 0
     for kv in tx.range(keys.IDX):
         tx.delete(kv.key)
@@ -315,5 +344,22 @@ def build_indexes(tx: Writer) -> int:
                 if isinstance(value, str) and value:
                     tx.put(keys.index(kind, attr, value, data["id"]), b"")
                     written += 1
+    written += _count_usage(tx)
     tx.put(keys.INDEX_META, keys.INDEX_VERSION.encode())
     return written
+
+
+def _count_usage(tx: Writer) -> int:
+    """Every usage counter, from the objects; returns the number written."""
+    for kv in tx.range(keys.USAGE):
+        tx.delete(kv.key)
+    counts: dict[str, int] = {}
+    for kind in keys.COUNTED:
+        for kv in tx.range(keys.obj(kind)):
+            project = json.loads(kv.value).get("project_id")
+            if isinstance(project, str) and project:
+                key = keys.usage(project, kind)
+                counts[key] = counts.get(key, 0) + 1
+    for key, count in counts.items():
+        tx.put(key, str(count).encode())
+    return len(counts)

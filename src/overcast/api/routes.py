@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
 
-from overcast.api import bindings, handlers, ip_availability, meta, tags
+from overcast.api import bindings, handlers, identity, ip_availability, meta, quotas, tags
 from overcast.api import convert as cv
 from overcast.api.errors import MethodNotAllowed, NotFound
 from overcast.api.kinds import address_group, qos, subnetpool
@@ -204,5 +204,28 @@ def _rules(kind: qos.RuleKind) -> list[Route]:
     ]
 
 
+def _quotas() -> list[Route]:
+    """quotas and quota_details (the caller's own project first: it is no project id)."""
+    path, project = quotas.PATH, quotas.PATH + "/{id}"
+    return [Route("GET", path, quotas.list_all),
+            Route("GET", path + "/project", quotas.own_project("project")),
+            Route("GET", path + "/tenant", quotas.own_project("tenant")),
+            Route("GET", project, quotas.show),
+            Route("PUT", project, quotas.update),
+            Route("DELETE", project, quotas.reset),
+            Route("GET", project + "/default", quotas.show_default),
+            Route("GET", project + "/details", quotas.show_details)]
+
+
+def _identity() -> list[Route]:
+    """The project lookups of Keystone's API the openstack CLI's quota commands make
+    (no Neutron API: not in the OpenAPI document)."""
+    path = identity.PATH
+    return [Route("GET", path, identity.versions, document=True),
+            Route("GET", path + "/v3", identity.version, document=True),
+            Route("GET", path + "/v3/projects", identity.list_projects, document=True),
+            Route("GET", path + "/v3/projects/{id}", identity.show_project, document=True)]
+
+
 ROUTES = Table([*_documents(), *(r for h in HANDLERS.values() for r in _collection(h)),
-                *_below_one_object(), *_reports()])
+                *_below_one_object(), *_reports(), *_quotas(), *_identity()])

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 
+from overcast.api import quotas
 from overcast.api.auth import Auth, AuthFileError
 from overcast.api.config import ApiConfig
 from overcast.api.http_limits import EdgeLimits
@@ -51,6 +52,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--vni-range", default="1:16777215", help="VXLAN VNI range LO:HI")
     p.add_argument("--underlay-mtu", type=int, default=1500,
                    help="underlay MTU; VXLAN tenant networks get 50 bytes less")
+    p.add_argument("--default-quota", action="append", default=[], metavar="RESOURCE=N",
+                   help="a default quota limit instead of Neutron's, -1 for none (all=N: "
+                        "every resource); repeatable")
     p.add_argument("--workers", type=int, default=None,
                    help="server processes (default: one per CPU for a shared store, "
                    "1 for memory:)")
@@ -157,8 +161,12 @@ def settings(args: argparse.Namespace) -> tuple[ApiConfig, Auth, str, int, int]:
     if workers > 1 and not shared:
         raise SystemExit(f"overcast server: --workers {workers} needs a store the processes "
                          f"share (sqlite:///...); '{args.store}' lives in one process")
+    try:
+        limits = quotas.parse_defaults(args.default_quota)
+    except ValueError as err:
+        raise SystemExit(f"overcast server: --default-quota {err}") from None
     cfg = ApiConfig(vni_range=(int(lo), int(hi)), underlay_mtu=args.underlay_mtu,
-                    max_body_bytes=args.max_body_bytes)
+                    max_body_bytes=args.max_body_bytes, quota_defaults=limits)
     return cfg, auth, host, port, workers
 
 

@@ -75,7 +75,8 @@ def add_host(name: str | None = None) -> LabHost:
 
 def start_api(topo: Topology) -> None:
     argv = [sys.executable, "-m", "overcast.api", "--bind", topo.api_bind,
-            "--store", state.store_url(), "--underlay-mtu", str(topo.underlay_mtu)]
+            "--store", state.store_url(), "--underlay-mtu", str(topo.underlay_mtu),
+            "--default-quota", "all=-1"]  # the lab's scenarios are not held to Neutron's quotas
     _start("api", argv, None)
 
 

@@ -13,10 +13,15 @@
 * ``/oc/public/<port>``         a port's dynamic public binding {"hostname", "address"?, "floatingip_id"?, "problem"?} — public-dns
 * ``/oc/idx/<kind>/<attr>/<value>/<id>``  secondary index entries (empty values) — API
 * ``/oc/meta/index``            version of the index layout the entries follow — API
+* ``/oc/quota/<project>``       a project's quota limits that differ from the defaults {resource: limit} — API
+* ``/oc/usage/<project>/<kind>`` how many objects of a counted kind the project has (a decimal) — API
 
 Secondary indexes let a request read "the subnets of network N" as one small
 range instead of every subnet: the API writes an entry for each non-empty
 value of an attribute in ``INDEXED`` in the same transaction as the object.
+Usage counters do the same for quotas: one key per project and ``COUNTED``
+kind, changed in the transaction that makes or removes the object, so a
+create checks its quota with one read instead of counting the project's objects.
 """
 
 from __future__ import annotations
@@ -37,7 +42,9 @@ BOOT = ROOT + "boot/"
 PUBLIC = ROOT + "public/"
 IDX = ROOT + "idx/"
 INDEX_META = ROOT + "meta/index"
-INDEX_VERSION = "1"
+INDEX_VERSION = "2"  # 2: with the usage counters
+QUOTA = ROOT + "quota/"
+USAGE = ROOT + "usage/"
 
 # kind -> attributes with a secondary index
 INDEXED: dict[str, tuple[str, ...]] = {
@@ -46,6 +53,10 @@ INDEXED: dict[str, tuple[str, ...]] = {
     "security_group": ("project_id",),
     "security_group_rule": ("security_group_id",),
 }
+
+# kinds whose objects each project's usage counters count (Neutron's quota resources)
+COUNTED = ("network", "subnet", "port", "router", "floatingip", "security_group",
+           "security_group_rule")
 
 
 def obj(kind: str, id_: str = "") -> str:
@@ -99,3 +110,13 @@ def public(port_id: str = "") -> str:
 def index(kind: str, attr: str, value: str, id_: str = "") -> str:
     """One index entry, or with no id the prefix of the entries for ``value``."""
     return f"{IDX}{kind}/{attr}/{quote(value, safe='')}/{id_}"
+
+
+def quota(project_id: str = "") -> str:
+    """A project's quota limits, or with no project the prefix of all."""
+    return f"{QUOTA}{quote(project_id, safe='')}"
+
+
+def usage(project_id: str, kind: str = "") -> str:
+    """A project's count of one kind, or with no kind the prefix of its counts."""
+    return f"{USAGE}{quote(project_id, safe='')}/{kind}"
