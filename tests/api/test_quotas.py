@@ -377,3 +377,12 @@ def test_identity_names_projects_as_keystone_would(cloud: Cloud) -> None:
         "alice"]
     assert cloud.alice.get("/identity/v3/projects/alice").status == 200
     assert_error(cloud.alice.get("/identity/v3/projects/carol"), 404, "carol")
+
+
+def test_subnet_pools_are_counted_and_limited(cloud: Cloud) -> None:
+    cloud.set("alice", subnetpool=1)
+    body = {"subnetpool": {"name": "p1", "prefixes": ["10.8.0.0/16"]}}
+    assert cloud.alice.post("/v2.0/subnetpools", body).status == 201
+    assert cloud.used("alice")["subnetpool"] == 1
+    _over(cloud.alice.post("/v2.0/subnetpools", {"subnetpool": {
+        "name": "p2", "prefixes": ["10.9.0.0/16"]}}), "subnetpool")

@@ -42,7 +42,7 @@ BOOT = ROOT + "boot/"
 PUBLIC = ROOT + "public/"
 IDX = ROOT + "idx/"
 INDEX_META = ROOT + "meta/index"
-INDEX_VERSION = "2"  # 2: with the usage counters
+INDEX_VERSION = "3"  # 2: with the usage counters; 3: subnet pools counted
 QUOTA = ROOT + "quota/"
 USAGE = ROOT + "usage/"
 
@@ -55,7 +55,7 @@ INDEXED: dict[str, tuple[str, ...]] = {
 }
 
 # kinds whose objects each project's usage counters count (Neutron's quota resources)
-COUNTED = ("network", "subnet", "port", "router", "floatingip", "security_group",
+COUNTED = ("network", "subnet", "port", "router", "floatingip", "security_group", "subnetpool",
            "security_group_rule")
 
 
