@@ -11,12 +11,14 @@ from overcast.api.auth import Context
 from overcast.api.kinds import (
     address_group,
     agent,
+    default_sg_rule,
     floatingip,
     network,
     port,
     qos,
     router,
     security,
+    segment_range,
     subnet,
 )
 from overcast.api.repo import Repo
@@ -64,4 +66,8 @@ HANDLERS: dict[str, Handlers] = {h.schema.collection: h for h in (
     Handlers(agent.SCHEMA, None, agent.update, agent.delete, tags=False),
     Handlers(address_group.SCHEMA, address_group.create, address_group.update,
              address_group.delete, slow_delete=True),  # its delete looks at every rule
+    Handlers(segment_range.SCHEMA, segment_range.create, segment_range.update,
+             segment_range.delete),
+    Handlers(default_sg_rule.SCHEMA, default_sg_rule.create, None, default_sg_rule.delete,
+             tags=False),
 )}

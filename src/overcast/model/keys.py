@@ -13,6 +13,7 @@
 * ``/oc/public/<port>``         a port's dynamic public binding {"hostname", "address"?, "floatingip_id"?, "problem"?} — public-dns
 * ``/oc/idx/<kind>/<attr>/<value>/<id>``  secondary index entries (empty values) — API
 * ``/oc/meta/index``            version of the index layout the entries follow — API
+* ``/oc/meta/default-sg-template`` the security group rule template was made — API
 
 Secondary indexes let a request read "the subnets of network N" as one small
 range instead of every subnet: the API writes an entry for each non-empty
@@ -38,6 +39,7 @@ PUBLIC = ROOT + "public/"
 IDX = ROOT + "idx/"
 INDEX_META = ROOT + "meta/index"
 INDEX_VERSION = "1"
+DEFAULT_SG_TEMPLATE = ROOT + "meta/default-sg-template"  # set once the template was made
 
 # kind -> attributes with a secondary index
 INDEXED: dict[str, tuple[str, ...]] = {

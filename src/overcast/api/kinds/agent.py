@@ -14,15 +14,27 @@ from overcast.model.scheduling import snat_host
 from overcast.model.types import ROUTER_INTERFACE, Host, Network, Port, Router
 
 
-def _extra(repo: Repo, host: Host, out: dict[str, Any]) -> None:
-    # agents write liveness: read untracked, as it is only shown
+def alive_hosts(repo: Repo) -> set[str]:
+    """The names of the hosts whose agent is alive (agents write liveness:
+    read untracked, as it is only shown)."""
     alive: set[str] = repo.memo("alive", lambda: {kv.key.rsplit("/", 1)[1]
                                                   for kv in repo.peek(keys.alive())})
+    return alive
+
+
+def snat_hosts(repo: Repo) -> dict[str, str]:
+    """Router id -> the live host doing its SNAT, once per request."""
+    found: dict[str, str] = repo.memo("snat_hosts", lambda: _snat_hosts(repo, alive_hosts(repo)))
+    return found
+
+
+def _extra(repo: Repo, host: Host, out: dict[str, Any]) -> None:
+    alive = alive_hosts(repo)
     out["alive"] = host.host in alive
     out["topic"] = "overcast"
-    out["availability_zone"] = None
+    out["availability_zone"] = host.availability_zone
     out["configurations"] = {"underlay_ip": host.underlay_ip, **host.features}
-    snat = repo.memo("snat_hosts", lambda: _snat_hosts(repo, alive))
+    snat = snat_hosts(repo)
     if "bridge_mappings" in host.features:  # an agent that can have an external network
         out["configurations"]["snat_routers"] = sorted(r for r, h in snat.items() if h == host.host)
     out["resources_synced"] = None
