@@ -163,6 +163,12 @@ class World:
             "bandwidth_limit_rules": {"max_kbps": 1000, "direction": "ingress"},
             "dscp_marking_rules": {"dscp_mark": 10},
             "minimum_bandwidth_rules": {"min_kbps": 10, "direction": "ingress"},
+            "network_segment_ranges": {"network_type": "vxlan", "minimum": 7000,
+                                       "maximum": 7009},
+            "default_security_group_rules": {"direction": "ingress", "protocol": "tcp",
+                                             "port_range_min": 9000, "port_range_max": 9000,
+                                             "used_in_default_sg": False,
+                                             "used_in_non_default_sg": True},
         }
         return bases.get(t.collection, {})
 
@@ -178,7 +184,9 @@ class World:
                 "security_groups": "sg", "security_group_rules": "sgr", "routers": "router",
                 "floatingips": "fip", "policies": "qos", "agents": "agent",
                 "bandwidth_limit_rules": "rule", "dscp_marking_rules": "dscp",
-                "minimum_bandwidth_rules": "minbw", "address_groups": "ag"}[t.collection]
+                "minimum_bandwidth_rules": "minbw", "address_groups": "ag",
+                "network_segment_ranges": "segrange", "default_security_group_rules": "dsgr",
+                }[t.collection]
         return f"{self._collection(t)}/{self.ids[kind]}"
 
 
@@ -213,6 +221,10 @@ def _seed(c: Direct, store: MemoryStore) -> dict[str, str]:
     ids["qos2"] = c.create("policy", "qos/policies", name="q2")["id"]
     ids["ag"] = c.create("address_group", "address-groups", name="ag",
                          addresses=["10.5.0.0/24"])["id"]
+    ids["segrange"] = c.create("network_segment_range", "network_segment_ranges",
+                               network_type="vxlan", minimum=5000, maximum=5009)["id"]
+    ids["dsgr"] = c.get("/v2.0/default-security-group-rules").body[
+        "default_security_group_rules"][0]["id"]
     ids["agent"] = str(uuid.uuid5(uuid.NAMESPACE_DNS, "overcast-agent.hv1"))
     store.put(keys.host("hv1"), json.dumps({
         "id": ids["agent"], "host": "hv1", "underlay_ip": "192.0.2.1",
@@ -352,7 +364,9 @@ def test_malformed_bodies(worlds: dict[str, World], collection: str) -> None:
     path = HANDLERS[collection].schema.path
     kind = {"security_groups": "sg", "security_group_rules": "sgr", "floatingips": "fip",
             "policies": "qos", "networks": "network", "subnets": "subnet", "ports": "port",
-            "routers": "router", "agents": "agent", "address_groups": "ag"}[collection]
+            "routers": "router", "agents": "agent", "address_groups": "ag",
+            "network_segment_ranges": "segrange", "default_security_group_rules": "dsgr",
+            }[collection]
     for raw in BODIES:
         world.request("POST", path, raw)
         world.request("PUT", f"{path}/{world.ids[kind]}", raw)

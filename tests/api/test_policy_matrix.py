@@ -90,6 +90,8 @@ class World:
         self.rule = self.rules["bandwidth_limit_rule"]
         self.ag = admin.create("address_group", "address-groups", project_id="alice", name="ag",
                                addresses=["192.0.2.0/24"])
+        self.segrange = admin.create("network_segment_range", "network_segment_ranges",
+                                     network_type="vxlan", minimum=5000, maximum=5009)
         host = Host(id="h1", host="h1", underlay_ip="198.18.0.1")
         self.store.put(keys.host("h1"), json.dumps(host.to_stored()).encode())
 
@@ -143,7 +145,7 @@ for _member in ("network", "subnet", "port", "security_group", "security_group_r
     _values(_member, {**COMMON, "id": UUID, "project_id": "alice", "tenant_id": "alice"})
 _values("network", {"admin_state_up": False, "shared": True, "router:external": True, "mtu": 1400,
                     "port_security_enabled": False, "dns_domain": "example.org.",
-                    "availability_zone_hints": ["az1"], "provider:network_type": "local",
+                    "availability_zone_hints": ["nova"], "provider:network_type": "local",
                     "is_default": True})
 # a physical network belongs to a flat network (one flat network per physical network)
 sample("network", "provider:physical_network")(lambda w, k, *_: {
@@ -200,7 +202,26 @@ sample("security_group_rule", "remote_group_id")(lambda w, k, *_: {"remote_group
 sample("security_group_rule", "remote_address_group_id")(lambda w, k, *_: {
     "remote_address_group_id": w.ag["id"]})
 _values("address_group", {"addresses": ["198.51.100.0/24", "2001:db8::/64"]})
-_values("router", {"admin_state_up": False, "routes": [], "distributed": True, "ha": True})
+_values("router", {"admin_state_up": False, "routes": [], "distributed": True, "ha": True,
+                   "availability_zone_hints": ["nova"]})  # h1's zone
+_values("network_segment_range", {**COMMON, "id": UUID, "project_id": "alice",
+                                  "tenant_id": "alice", "shared": False,
+                                  "network_type": "vxlan", "physical_network": "physnet1"})
+sample("network_segment_range", "minimum")(lambda w, k, a: {"minimum": 6000 if a == "create"
+                                                            else 5001})
+sample("network_segment_range", "maximum")(lambda w, k, a: {"maximum": 6009 if a == "create"
+                                                            else 5020})
+_values("default_security_group_rule", {"description": "d", "tenant_id": "alice",
+                                        "ethertype": "IPv6", "remote_ip_prefix": "192.0.2.0/24",
+                                        "remote_group_id": "PARENT", "used_in_default_sg": True,
+                                        "used_in_non_default_sg": False})
+sample("default_security_group_rule", "direction")(lambda w, k, *_: {"direction": "egress",
+                                                                     "protocol": "udp"})
+for _p in ("protocol", "port_range_min", "port_range_max"):
+    sample("default_security_group_rule", _p)(lambda w, k, *_: {
+        "protocol": "tcp", "port_range_min": 22, "port_range_max": 22})
+sample("default_security_group_rule", "remote_address_group_id")(lambda w, k, *_: {
+    "remote_address_group_id": w.ag["id"]})
 sample("router", "external_gateway_info")(lambda w, k, *_: {"external_gateway_info": {
     "network_id": w.net["external"]["id"]}})
 sample("router", "external_gateway_info", "+enable_snat")(lambda w, k, *_: {"external_gateway_info": {
@@ -234,6 +255,11 @@ BASE: dict[str, Sample] = {
     "bandwidth_limit_rule": lambda w, k, *_: {"max_kbps": 1000, "direction": "ingress"},
     "dscp_marking_rule": lambda w, k, *_: {"dscp_mark": 10},
     "minimum_bandwidth_rule": lambda w, k, *_: {"min_kbps": 100, "direction": "ingress"},
+    "network_segment_range": lambda w, k, *_: {"network_type": "vxlan", "minimum": 6000,
+                                               "maximum": 6009},
+    "default_security_group_rule": lambda w, k, *_: {
+        "direction": "ingress", "protocol": "tcp", "port_range_min": 8000,
+        "port_range_max": 8000, "used_in_default_sg": False, "used_in_non_default_sg": True},
 }
 ON_NETWORK = ("subnet", "port")
 # samples that name one of alice's objects which only she and an admin may see
@@ -259,7 +285,8 @@ def _path(w: World, member: str, action: str, kind: str) -> str:
         return schema.path
     obj = {"network": w.net[kind], "subnet": w.sub[kind], "port": w.port[kind],
            "security_group": w.sg, "router": w.router, "floatingip": w.fip,
-           "policy": w.qos, "agent": {"id": "h1"}, "address_group": w.ag}[member]
+           "policy": w.qos, "agent": {"id": "h1"}, "address_group": w.ag,
+           "network_segment_range": w.segrange}[member]
     return f"{schema.path}/{obj['id']}"
 
 
@@ -328,12 +355,14 @@ def _current(w: World, member: str, kind: str) -> Any:
            "bandwidth_limit_rule": types.BandwidthLimitRule,
            "dscp_marking_rule": types.DscpMarkingRule,
            "minimum_bandwidth_rule": types.MinimumBandwidthRule,
-           "address_group": types.AddressGroup}.get(member)
+           "address_group": types.AddressGroup,
+           "network_segment_range": types.NetworkSegmentRange}.get(member)
     if member == "agent":
         return Repo(Snapshot(w.store)).get(Host, "h1")
     ident = {"network": w.net[kind], "subnet": w.sub[kind], "port": w.port[kind],
              "security_group": w.sg, "router": w.router, "floatingip": w.fip,
-             "policy": w.qos, "address_group": w.ag, **w.rules}[member]["id"]
+             "policy": w.qos, "address_group": w.ag, "network_segment_range": w.segrange,
+             **w.rules}[member]["id"]
     assert cls is not None
     return w.get(cls, ident)
 

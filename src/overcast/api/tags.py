@@ -1,5 +1,5 @@
-"""Tags of one object (Neutron's ``standard-attr-tag``): replace all, clear
-all, show all or one, add one, remove one.  Only the owner may change them."""
+"""Tags of one object (Neutron's ``standard-attr-tag``): replace all, add
+several (``tag-creation``), clear all, show all or one, add one, remove one.  Only the owner may change them."""
 
 from __future__ import annotations
 

@@ -39,9 +39,11 @@ DESCRIPTIONS = {"ingress": "Legacy default SG rule for ingress traffic",
 
 
 def _remote_group(value: Any) -> str | None:
+    """"PARENT" or a group's UUID (Neutron takes anything; a new group's rule
+    needs a group)."""
     if value is None or value == PARENT:
         return value  # type: ignore[no-any-return]
-    return cv.to_uuidish(value)
+    return cv.to_uuid(value)
 
 
 SCHEMA = Schema(

@@ -7,7 +7,8 @@ types (vlan, gre, geneve) have no type driver in Overcast.
 
 ``available`` lists the range's free VNIs, as Neutron does, but at most the
 lowest ``MAX_AVAILABLE`` of them (the default range has 16 million);
-``used`` maps each VNI of the range that a network has to its project."""
+``used`` maps each VNI of the range that a network has to its project.  A
+shared range belongs to no project: its project_id is "" (Neutron's null)."""
 
 from __future__ import annotations
 
@@ -44,8 +45,6 @@ def _in(rng: NetworkSegmentRange, repo: Repo) -> dict[int, str]:
 
 
 def _extra(repo: Repo, rng: NetworkSegmentRange, out: dict[str, Any]) -> None:
-    if rng.shared:
-        out["project_id"] = out["tenant_id"] = None
     inside = _in(rng, repo)
     used = {}
     for vni in sorted(inside):
