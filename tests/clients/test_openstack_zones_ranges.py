@@ -59,3 +59,22 @@ def test_network_segment_range_commands(osc: OSC, uniq: str) -> None:
     assert osc.json(f"network segment range show r-{uniq}")["maximum"] == 5004
     osc.run(f"network segment range delete r-{uniq}")
     assert f"r-{uniq}" not in {r["Name"] for r in osc.json("network segment range list")}
+
+
+def test_default_security_group_rule_commands(osc: OSC) -> None:
+    listed = osc.json("default security group rule list")
+    assert sorted((r["Direction"], r["Ethertype"], r["Remote Security Group"],
+                   r["Used in default Security Group"], r["Used in custom Security Group"])
+                  for r in listed) == [
+        ("egress", "IPv4", None, True, True), ("egress", "IPv6", None, True, True),
+        ("ingress", "IPv4", "PARENT", True, False), ("ingress", "IPv6", "PARENT", True, False)]
+    cmd = "default security group rule create --protocol tcp --dst-port 22 --ingress --for-custom-sg"
+    made = osc.json(cmd)
+    assert (made["protocol"], made["port_range_min"], made["used_in_default_sg"],
+            made["used_in_non_default_sg"]) == ("tcp", 22, False, True)
+    again, group = batch(osc, cmd, "security group create web -f json")
+    assert again.rc == 1 and f"Rule id is {made['id']}." in again.err
+    rules = json.loads(group.out)["rules"]
+    assert any(r["protocol"] == "tcp" and r["port_range_min"] == 22 for r in rules), rules
+    osc.run(f"default security group rule delete {made['id']}")
+    assert len(osc.json("default security group rule list")) == 4
