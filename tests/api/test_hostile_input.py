@@ -165,6 +165,12 @@ class World:
             "minimum_bandwidth_rules": {"min_kbps": 10, "direction": "ingress"},
             "address_scopes": {"ip_version": 4},
             "subnetpools": {"name": "p", "prefixes": ["10.210.0.0/16"]},
+            "network_segment_ranges": {"network_type": "vxlan", "minimum": 7000,
+                                       "maximum": 7009},
+            "default_security_group_rules": {"direction": "ingress", "protocol": "tcp",
+                                             "port_range_min": 9000, "port_range_max": 9000,
+                                             "used_in_default_sg": False,
+                                             "used_in_non_default_sg": True},
         }
         return bases.get(t.collection, {})
 
@@ -181,7 +187,9 @@ class World:
                 "floatingips": "fip", "policies": "qos", "agents": "agent",
                 "bandwidth_limit_rules": "rule", "dscp_marking_rules": "dscp",
                 "minimum_bandwidth_rules": "minbw", "address_groups": "ag",
-                "address_scopes": "scope", "subnetpools": "pool"}[t.collection]
+                "address_scopes": "scope", "subnetpools": "pool",
+                "network_segment_ranges": "segrange", "default_security_group_rules": "dsgr",
+                }[t.collection]
         return f"{self._collection(t)}/{self.ids[kind]}"
 
 
@@ -219,6 +227,10 @@ def _seed(c: Direct, store: MemoryStore) -> dict[str, str]:
     ids["scope"] = c.create("address_scope", "address-scopes", name="s", ip_version=4)["id"]
     ids["pool"] = c.create("subnetpool", "subnetpools", name="p", prefixes=["10.200.0.0/16"],
                            address_scope_id=ids["scope"])["id"]
+    ids["segrange"] = c.create("network_segment_range", "network_segment_ranges",
+                               network_type="vxlan", minimum=5000, maximum=5009)["id"]
+    ids["dsgr"] = c.get("/v2.0/default-security-group-rules").body[
+        "default_security_group_rules"][0]["id"]
     ids["agent"] = str(uuid.uuid5(uuid.NAMESPACE_DNS, "overcast-agent.hv1"))
     store.put(keys.host("hv1"), json.dumps({
         "id": ids["agent"], "host": "hv1", "underlay_ip": "192.0.2.1",
@@ -364,7 +376,9 @@ def test_malformed_bodies(worlds: dict[str, World], collection: str) -> None:
     kind = {"security_groups": "sg", "security_group_rules": "sgr", "floatingips": "fip",
             "policies": "qos", "networks": "network", "subnets": "subnet", "ports": "port",
             "routers": "router", "agents": "agent", "address_groups": "ag",
-            "address_scopes": "scope", "subnetpools": "pool"}[collection]
+            "address_scopes": "scope", "subnetpools": "pool",
+            "network_segment_ranges": "segrange", "default_security_group_rules": "dsgr",
+            }[collection]
     for raw in BODIES:
         world.request("POST", path, raw)
         world.request("PUT", f"{path}/{world.ids[kind]}", raw)

@@ -96,6 +96,8 @@ class World:
                                  prefixes=["10.140.0.0/16"], default_prefixlen=24)
         self.pool6 = admin.create("subnetpool", "subnetpools", project_id="alice", name="sp6",
                                   prefixes=["2001:db8:77::/48"], is_default=True)
+        self.segrange = admin.create("network_segment_range", "network_segment_ranges",
+                                     network_type="vxlan", minimum=5000, maximum=5009)
         host = Host(id="h1", host="h1", underlay_ip="198.18.0.1")
         self.store.put(keys.host("h1"), json.dumps(host.to_stored()).encode())
 
@@ -150,7 +152,7 @@ for _member in ("network", "subnet", "port", "security_group", "security_group_r
     _values(_member, {**COMMON, "id": UUID, "project_id": "alice", "tenant_id": "alice"})
 _values("network", {"admin_state_up": False, "shared": True, "router:external": True, "mtu": 1400,
                     "port_security_enabled": False, "dns_domain": "example.org.",
-                    "availability_zone_hints": ["az1"], "provider:network_type": "local",
+                    "availability_zone_hints": ["nova"], "provider:network_type": "local",
                     "is_default": True})
 # a physical network belongs to a flat network (one flat network per physical network)
 sample("network", "provider:physical_network")(lambda w, k, *_: {
@@ -217,7 +219,26 @@ sample("security_group_rule", "remote_group_id")(lambda w, k, *_: {"remote_group
 sample("security_group_rule", "remote_address_group_id")(lambda w, k, *_: {
     "remote_address_group_id": w.ag["id"]})
 _values("address_group", {"addresses": ["198.51.100.0/24", "2001:db8::/64"]})
-_values("router", {"admin_state_up": False, "routes": [], "distributed": True, "ha": True})
+_values("router", {"admin_state_up": False, "routes": [], "distributed": True, "ha": True,
+                   "availability_zone_hints": ["nova"]})  # h1's zone
+_values("network_segment_range", {**COMMON, "id": UUID, "project_id": "alice",
+                                  "tenant_id": "alice", "shared": False,
+                                  "network_type": "vxlan", "physical_network": "physnet1"})
+sample("network_segment_range", "minimum")(lambda w, k, a: {"minimum": 6000 if a == "create"
+                                                            else 5001})
+sample("network_segment_range", "maximum")(lambda w, k, a: {"maximum": 6009 if a == "create"
+                                                            else 5020})
+_values("default_security_group_rule", {"description": "d", "tenant_id": "alice",
+                                        "ethertype": "IPv6", "remote_ip_prefix": "192.0.2.0/24",
+                                        "remote_group_id": "PARENT", "used_in_default_sg": True,
+                                        "used_in_non_default_sg": False})
+sample("default_security_group_rule", "direction")(lambda w, k, *_: {"direction": "egress",
+                                                                     "protocol": "udp"})
+for _p in ("protocol", "port_range_min", "port_range_max"):
+    sample("default_security_group_rule", _p)(lambda w, k, *_: {
+        "protocol": "tcp", "port_range_min": 22, "port_range_max": 22})
+sample("default_security_group_rule", "remote_address_group_id")(lambda w, k, *_: {
+    "remote_address_group_id": w.ag["id"]})
 sample("router", "external_gateway_info")(lambda w, k, *_: {"external_gateway_info": {
     "network_id": w.net["external"]["id"]}})
 sample("router", "external_gateway_info", "+enable_snat")(lambda w, k, *_: {"external_gateway_info": {
@@ -253,6 +274,11 @@ BASE: dict[str, Sample] = {
     "minimum_bandwidth_rule": lambda w, k, *_: {"min_kbps": 100, "direction": "ingress"},
     "address_scope": lambda w, k, *_: {"ip_version": 4},
     "subnetpool": lambda w, k, *_: {"name": "sp2", "prefixes": ["10.150.0.0/16"]},
+    "network_segment_range": lambda w, k, *_: {"network_type": "vxlan", "minimum": 6000,
+                                               "maximum": 6009},
+    "default_security_group_rule": lambda w, k, *_: {
+        "direction": "ingress", "protocol": "tcp", "port_range_min": 8000,
+        "port_range_max": 8000, "used_in_default_sg": False, "used_in_non_default_sg": True},
 }
 ON_NETWORK = ("subnet", "port")
 # samples that name one of alice's objects which only she and an admin may see
@@ -280,7 +306,8 @@ def _path(w: World, member: str, action: str, kind: str) -> str:
     obj = {"network": w.net[kind], "subnet": w.sub[kind], "port": w.port[kind],
            "security_group": w.sg, "router": w.router, "floatingip": w.fip,
            "policy": w.qos, "agent": {"id": "h1"}, "address_group": w.ag,
-           "address_scope": w.scope, "subnetpool": w.pool}[member]
+           "address_scope": w.scope, "subnetpool": w.pool,
+           "network_segment_range": w.segrange}[member]
     return f"{schema.path}/{obj['id']}"
 
 
@@ -350,13 +377,15 @@ def _current(w: World, member: str, kind: str) -> Any:
            "dscp_marking_rule": types.DscpMarkingRule,
            "minimum_bandwidth_rule": types.MinimumBandwidthRule,
            "address_group": types.AddressGroup, "address_scope": types.AddressScope,
-           "subnetpool": types.SubnetPool}.get(member)
+           "subnetpool": types.SubnetPool,
+           "network_segment_range": types.NetworkSegmentRange}.get(member)
     if member == "agent":
         return Repo(Snapshot(w.store)).get(Host, "h1")
     ident = {"network": w.net[kind], "subnet": w.sub[kind], "port": w.port[kind],
              "security_group": w.sg, "router": w.router, "floatingip": w.fip,
              "policy": w.qos, "address_group": w.ag, "address_scope": w.scope,
-             "subnetpool": w.pool, **w.rules}[member]["id"]
+             "subnetpool": w.pool, "network_segment_range": w.segrange,
+             **w.rules}[member]["id"]
     assert cls is not None
     return w.get(cls, ident)
 

@@ -34,7 +34,7 @@ def test_every_resource_route_is_documented() -> None:
 
 
 @pytest.mark.parametrize("method,path,error", [
-    ("POST", "/v2.0/ports/abc/tags", MethodNotAllowed),  # tags are there, not for POST
+    ("PATCH", "/v2.0/ports/abc/tags", MethodNotAllowed),  # tags are there, not for PATCH
     ("POST", "/v2.0/extensions", NotFound),  # a document: nothing else is there
     ("GET", "/v2.0/agents/h1/tags", NotFound),  # agents have no tags
     ("GET", "/v2.0/ports/abc/unknown", NotFound),

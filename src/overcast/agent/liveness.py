@@ -36,12 +36,13 @@ def host_id(name: str) -> str:
 
 class Liveness:
     def __init__(self, store: Store, name: str, underlay_ip: str,
-                 features: dict[str, Any] | None = None, ttl: float = LEASE_TTL) -> None:
+                 features: dict[str, Any] | None = None, ttl: float = LEASE_TTL,
+                 availability_zone: str = "nova") -> None:
         self.store = store
         self.ttl = ttl
         self.host = Host(id=host_id(name), name=name, host=name, underlay_ip=underlay_ip,
                          started_at=utc_now(), heartbeat_timestamp=utc_now(),
-                         features=dict(features or {}))
+                         features=dict(features or {}), availability_zone=availability_zone)
         self.lease = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

@@ -70,6 +70,14 @@ def _uplink(value: str) -> tuple[str, int]:
     return device, int(kbps)
 
 
+def _zone(value: str) -> str:
+    if not value or len(value) > 255 or value != value.strip():
+        raise argparse.ArgumentTypeError(
+            f"'{value}' is not an availability zone name (1 to 255 characters, no spaces "
+            "around it)")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="overcast agent", description=(
         "Overcast host agent: watches the store, plans this host's bridges, VXLAN "
@@ -102,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dns-domain", default=DEFAULT_DOMAIN,
                    help="the domain DHCP gives ports whose network has no dns_domain (as the "
                         "server's; default %(default)s)")
+    p.add_argument("--availability-zone", type=_zone, default="nova", metavar="NAME",
+                   help="the availability zone this host is in, as the agents list and "
+                        "/v2.0/availability_zones show it (default %(default)s, as Neutron's)")
     p.add_argument("--log-level", default="INFO",
                    help="DEBUG, INFO, WARNING or ERROR (default %(default)s)")
     return p
@@ -281,7 +292,8 @@ def run(args: argparse.Namespace) -> int:
                          "qos_uplink": {"available": args.qos_uplink is not None,
                                         "disables": "QoS minimum bandwidth (agent option "
                                                     "--qos-uplink DEVICE=KBPS)"},
-                         "routers": firewall and not blocked}, args.lease_ttl)
+                         "routers": firewall and not blocked}, args.lease_ttl,
+                        args.availability_zone)
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         log.info("signal %d: stopping (kernel state is left as it is)", signum)

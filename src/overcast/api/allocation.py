@@ -6,7 +6,8 @@
   allocations are read as a hint (the commit does not depend on all of them);
   the chosen address's own key is read, so a concurrent allocation of it
   fails this commit.
-* VNI: the lowest free id of ``ApiConfig.vni_range``.
+* VNI: the lowest free id of the network's segment ranges (its project's, then
+  the shared ones: ``kinds.segment_range``), by default ``ApiConfig.vni_range``.
 
 Each allocation is a key naming its owner (``keys.mac``, ``keys.ipam``,
 ``keys.segment``), written in the transaction that takes it.  Pure address
@@ -266,8 +267,9 @@ def _subnet_for(ip: str, subnets: dict[str, Subnet], net: Network) -> str:
 
 
 # VXLAN segment ids -----------------------------------------------------------------
-def take_vni(repo: Repo, net: Network) -> int:
-    """The network's requested VNI if free (409 if taken), else the lowest free one."""
+def take_vni(repo: Repo, net: Network, ranges: list[tuple[int, int]] | None = None) -> int:
+    """The network's requested VNI if free (409 if taken), else the lowest free
+    one of ``ranges``, tried in order (by default the configured range)."""
     if net.segmentation_id is not None:
         vni = net.segmentation_id
         if repo.tx.get(keys.segment("vxlan", vni)) is not None:
@@ -279,7 +281,7 @@ def take_vni(repo: Repo, net: Network) -> int:
     else:
         free = _free_vnis(repo)
         assert free is not None
-        found = free.lowest()
+        found = free.lowest(ranges or [repo.cfg.vni_range])
         if found is None:
             raise Conflict("Unable to create the network. No tenant network is available "
                            "for allocation.", type="NoNetworkAvailable")
@@ -304,30 +306,33 @@ def _free_vnis(repo: Repo, create: bool = True) -> _FreeVnis | None:
         existing: _FreeVnis | None = repo.memoized("vni:free")
         return existing
     found: _FreeVnis = repo.memo("vni:free", lambda: _FreeVnis(
-        repo.cfg.vni_range,
         {int(kv.key.rsplit("/", 1)[1]) for kv in repo.tx.range(keys.segment("vxlan"))}))
     return found
 
 
 class _FreeVnis:
-    """The lowest free VNI of the range, with a cursor (see ``_FreeAddresses``)."""
+    """The lowest free VNI of some ranges, with a cursor per range (see
+    ``_FreeAddresses``)."""
 
-    def __init__(self, vni_range: tuple[int, int], used: set[int]) -> None:
-        self.first, self.high = vni_range
-        self.low = self.first  # every free VNI of the range is >= low
+    def __init__(self, used: set[int]) -> None:
         self.used = used
+        self.lows: dict[tuple[int, int], int] = {}  # every free VNI of a range is >= its low
 
-    def lowest(self) -> int | None:
-        n = self.low
-        while n <= self.high and n in self.used:
-            n += 1
-        self.low = n
-        return n if n <= self.high else None
+    def lowest(self, ranges: list[tuple[int, int]]) -> int | None:
+        for first, high in ranges:
+            n = self.lows.get((first, high), first)
+            while n <= high and n in self.used:
+                n += 1
+            self.lows[(first, high)] = n
+            if n <= high:
+                return n
+        return None
 
     def take(self, n: int) -> None:
         self.used.add(n)
 
     def release(self, n: int) -> None:
         self.used.discard(n)
-        if self.first <= n < self.low:
-            self.low = n
+        for (first, high), low in self.lows.items():
+            if first <= n < low:
+                self.lows[(first, high)] = n

@@ -98,8 +98,11 @@ def not_found(kind: str, id_: str) -> NotFound:
     label = {"floatingip": "Floating IP", "qos_policy": "QoS policy",
              "security_group": "Security group", "security_group_rule": "Security group rule",
              "bandwidth_limit_rule": "Bandwidth limit rule", "host": "Agent",
-             "address_group": "Address group", "subnetpool": "Subnet pool",
-             "address_scope": "Address scope"}.get(kind, kind.capitalize())
+              "address_group": "Address group", "subnetpool": "Subnet pool",
+              "address_scope": "Address scope",
+              "network_segment_range": "Network Segment Range",
+              "default_security_group_rule": "Default Security Group rule",
+              }.get(kind, kind.capitalize())
     type_ = "".join(part.capitalize() for part in kind.split("_")) + "NotFound"
     type_ = {"subnetpool": "SubnetPoolNotFound"}.get(kind, type_)
     return NotFound(f"{label} {id_} could not be found.", type=type_)

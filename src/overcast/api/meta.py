@@ -40,6 +40,14 @@ NEUTRON = {
         "Auto Allocated Topology Services",
         "Auto Allocated Topology Services.",
         "2016-01-01T00:00:00-00:00"),
+    "availability_zone": (
+        "Availability Zone",
+        "The availability zone extension.",
+        "2015-01-01T10:00:00-00:00"),
+    "availability_zone_filter": (
+        "Availability Zone Filter Extension",
+        "Add filter parameters to AvailabilityZone resource",
+        "2018-06-22T10:00:00-00:00"),
     "binding": (
         "Port Binding",
         "Expose port bindings of a virtual port to external application",
@@ -60,6 +68,10 @@ NEUTRON = {
         "DNS Integration",
         "Provides integration with DNS.",
         "2015-08-15T18:00:00-00:00"),
+    "dvr": (
+        "Distributed Virtual Router",
+        "Enables configuration of Distributed Virtual Routers.",
+        "2014-06-1T10:00:00-00:00"),  # sic
     "ext-gw-mode": (
         "Neutron L3 Configurable external gateway mode",
         "Extension of the router abstraction for specifying whether SNAT should occur on the "
@@ -95,6 +107,14 @@ NEUTRON = {
         "Network IP Availability",
         "Provides IP availability data for each network and subnet.",
         "2015-09-24T00:00:00-00:00"),
+    "network_availability_zone": (
+        "Network Availability Zone",
+        "Availability zone support for network.",
+        "2015-01-01T10:00:00-00:00"),
+    "network-segment-range": (
+        "Neutron Network Segment Range",
+        "Provides support for the network segment range management",
+        "2018-11-29T00:00:00-00:00"),
     "net-mtu": (
         "Network MTU",
         "Provides MTU attribute for a network resource.",
@@ -165,10 +185,19 @@ NEUTRON = {
         "Router abstraction for basic L3 forwarding between L2 Neutron networks and access to "
         "external networks via a NAT gateway.",
         "2012-07-20T10:00:00-00:00"),
+    "router_availability_zone": (
+        "Router Availability Zone",
+        "Availability zone support for router.",
+        "2015-01-01T10:00:00-00:00"),
     "security-group": (
         "security-group",
         "The security groups extension.",
         "2012-10-05T10:00:00-00:00"),
+    "security-groups-default-rules": (
+        "Default rules for security groups",
+        "Configure set of security group rules used as default rules for every new security "
+        "group",
+        "2022-12-19T10:00:00-00:00"),
     "security-groups-remote-address-group": (
         "Remote address group id field for security group rules",
         "Add new field of remote address group id in SG rules",
@@ -211,6 +240,10 @@ NEUTRON = {
         "Subnet service types",
         "Provides ability to set the subnet service_types field",
         "2016-03-15T18:00:00-00:00"),
+    "tag-creation": (
+        "Tag creation extension",
+        "Allow to create multiple tags for a resource",
+        "2024-23-07T10:00:00-00:00"),  # sic
     "tag-ports-during-bulk-creation": (
         "Tag Ports During Bulk Creation",
         "Allow to tag ports during bulk creation",

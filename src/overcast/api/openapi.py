@@ -131,6 +131,7 @@ def _tags_below(schema: Schema, path: str) -> dict[str, Any]:
     body = _json_body({"type": "object", "properties": {"tags": _schema(schema.by_name["tags"])},
                        "required": ["tags"], "additionalProperties": False})
     return {tags: {"get": _op(one, "200"), "put": _op(one, "200", body),
+                   "post": _op(one, "201", body),  # tag-creation
                    "delete": _op(one, "204")},
             tags + "/{tag}": {"get": _op(both, "204"), "put": _op(both, "201"),
                               "delete": _op(both, "204")}}
@@ -199,13 +200,15 @@ def _prefix_paths(schema: Schema) -> dict[str, Any]:
 
 
 def _report_paths() -> dict[str, Any]:
-    """network-ip-availability: a list (filters, fields) and one network's (fields)."""
+    """network-ip-availability: a list (filters, fields) and one network's (fields);
+    the availability zones (filters, fields)."""
     path = "/v2.0/network-ip-availabilities"
     topology = "/v2.0/auto-allocated-topology/{project_id}"
     return {path: {"get": _op([], "200")},
             path + "/{id}": {"get": _op([_param("id")], "200")},
             topology: {"get": _op([_param("project_id")], "200"),
-                       "delete": _op([_param("project_id")], "204")}}
+                       "delete": _op([_param("project_id")], "204")},
+            "/v2.0/availability_zones": {"get": _op([], "200")}}
 
 
 def _quota_paths() -> dict[str, Any]:

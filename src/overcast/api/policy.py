@@ -229,6 +229,8 @@ RULES: dict[str, Rule] = {
               "external_gateway_info:network_id"),
     **_writes("router", ADMIN, "external_gateway_info:enable_snat",
               "external_gateway_info:external_fixed_ips", "distributed", "ha"),
+    "create_router:availability_zone_hints": ANY,
+    "get_router:distributed": ADMIN,  # Neutron's dvr policy: the operator's
     # floating IPs: the operator picks addresses
     "create_floatingip": ANY,
     "get_floatingip": OWNER,
@@ -255,6 +257,24 @@ RULES: dict[str, Rule] = {
     "get_quota": ADMIN,
     "update_quota": ADMIN,
     "delete_quota": ADMIN,
+    # network segment ranges: the operator's (Neutron's defaults)
+    "create_network_segment_range": ADMIN,
+    "get_network_segment_range": ADMIN,
+    "update_network_segment_range": ADMIN,
+    "delete_network_segment_range": ADMIN,
+    **_creates("network_segment_range"),
+    **_writes("network_segment_range", ADMIN, "minimum", "maximum"),
+    **_each("create_network_segment_range", ADMIN, "shared", "network_type",
+            "physical_network"),
+    # the security group rule template: the operator's, seen by everyone (role:reader)
+    "create_default_security_group_rule": ADMIN,
+    "get_default_security_group_rule": ANY,
+    "delete_default_security_group_rule": ADMIN,
+    **_creates("default_security_group_rule"),
+    **_each("create_default_security_group_rule", ADMIN, "remote_group_id",
+            "remote_address_group_id", "direction", "protocol", "port_range_min",
+            "port_range_max", "ethertype", "remote_ip_prefix", "used_in_default_sg",
+            "used_in_non_default_sg"),
     # agents (hosts) are the operator's
     "get_agent": ADMIN,
     "update_agent": ADMIN,

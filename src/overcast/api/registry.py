@@ -12,12 +12,14 @@ from overcast.api.kinds import (
     address_group,
     address_scope,
     agent,
+    default_sg_rule,
     floatingip,
     network,
     port,
     qos,
     router,
     security,
+    segment_range,
     subnet,
     subnetpool,
 )
@@ -69,4 +71,8 @@ HANDLERS: dict[str, Handlers] = {h.schema.collection: h for h in (
     Handlers(address_scope.SCHEMA, address_scope.create, address_scope.update,
              address_scope.delete),
     Handlers(subnetpool.SCHEMA, subnetpool.create, subnetpool.update, subnetpool.delete),
+    Handlers(segment_range.SCHEMA, segment_range.create, segment_range.update,
+             segment_range.delete),
+    Handlers(default_sg_rule.SCHEMA, default_sg_rule.create, None, default_sg_rule.delete,
+             tags=False),
 )}

@@ -19,6 +19,7 @@ from overcast.api import bindings, handlers, identity, ip_availability, meta, qu
 from overcast.api import convert as cv
 from overcast.api.errors import MethodNotAllowed, NotFound
 from overcast.api.kinds import address_group, qos, subnetpool
+from overcast.api.kinds import availability_zone as az
 from overcast.api.registry import HANDLERS, Handlers
 from overcast.api.session import Call
 from overcast.api.wire import Response
@@ -151,6 +152,7 @@ def _collection(h: Handlers) -> list[Route]:
 def _tags(h: Handlers, member: str) -> list[Route]:
     return [Route("GET", member + "/tags", partial(tags.show_all, h)),
             Route("PUT", member + "/tags", partial(tags.replace_all, h)),
+            Route("POST", member + "/tags", partial(tags.create_all, h)),  # tag-creation
             Route("DELETE", member + "/tags", partial(tags.clear_all, h)),
             Route("GET", member + "/tags/{tag}", partial(tags.show_one, h)),
             Route("PUT", member + "/tags/{tag}", partial(tags.add_one, h)),
@@ -189,7 +191,8 @@ def _reports() -> list[Route]:
     return [Route("GET", path, ip_availability.list_all, slow=True),
             Route("GET", path + "/{id}", ip_availability.show),
             Route("GET", topology, handlers.show_auto_topology),
-            Route("DELETE", topology, handlers.delete_auto_topology, slow=True)]
+            Route("DELETE", topology, handlers.delete_auto_topology, slow=True),
+            Route("GET", az.PATH, az.list_all)]
 
 
 def _rules(kind: qos.RuleKind) -> list[Route]:

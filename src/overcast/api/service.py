@@ -8,7 +8,8 @@ from __future__ import annotations
 from overcast.api.auth import Auth, Context
 from overcast.api.config import ApiConfig
 from overcast.api.errors import ApiError, from_model_error
-from overcast.api.repo import build_indexes
+from overcast.api.kinds import default_sg_rule, segment_range
+from overcast.api.repo import Repo, build_indexes
 from overcast.api.routes import ROUTES
 from overcast.api.seams import Seams
 from overcast.api.session import Call, Session
@@ -30,6 +31,7 @@ class Api:
         self.auth = auth or Auth.noauth()
         self.session = Session(store, self.cfg, seams or Seams())
         transact(store, _ensure_indexes)
+        transact(store, lambda tx: _ensure_defaults(Repo(tx, self.cfg, seams=self.session.seams)))
 
     def handle(self, req: Request) -> Response:
         try:
@@ -59,3 +61,10 @@ def _ensure_indexes(tx: StmTxn) -> int:
     if tx.get(keys.INDEX_META) == keys.INDEX_VERSION.encode():
         return 0
     return build_indexes(tx)
+
+
+def _ensure_defaults(repo: Repo) -> None:
+    """What Neutron's database starts with: the default segment range (of the
+    configuration) and the security group rule template."""
+    segment_range.ensure_default(repo, repo.cfg)
+    default_sg_rule.ensure_template(repo)

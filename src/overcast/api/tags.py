@@ -1,5 +1,5 @@
-"""Tags of one object (Neutron's ``standard-attr-tag``): replace all, clear
-all, show all or one, add one, remove one.  Only the owner may change them."""
+"""Tags of one object (Neutron's ``standard-attr-tag``): replace all, add
+several (``tag-creation``), clear all, show all or one, add one, remove one.  Only the owner may change them."""
 
 from __future__ import annotations
 
@@ -31,15 +31,27 @@ def show_one(h: Handlers, call: Call) -> Response:
     return Response(204)
 
 
-def replace_all(h: Handlers, call: Call) -> Response:
+def _body_tags(call: Call) -> tuple[str, ...]:
     body = call.body()
     if not isinstance(body, dict) or set(body) != {"tags"}:
         raise BadRequest("Expected a body {\"tags\": [...]}")
     try:
-        new = tuple(dict.fromkeys(cv.list_of(cv.to_tag, MAX_TAGS)(body["tags"])))
+        return tuple(dict.fromkeys(cv.list_of(cv.to_tag, MAX_TAGS)(body["tags"])))
     except ValueError as err:
         raise BadRequest(f"Invalid input for tags. Reason: {err}.") from None
+
+
+def replace_all(h: Handlers, call: Call) -> Response:
+    new = _body_tags(call)
     return Response(200, {"tags": _change(h, call, lambda tags: new)})
+
+
+def create_all(h: Handlers, call: Call) -> Response:
+    """Neutron's tag-creation: POST adds the body's tags the object lacks (the
+    ones it has stay; idempotent) and answers 201 with the tags it was sent."""
+    new = _body_tags(call)
+    _change(h, call, lambda tags: (*tags, *(t for t in new if t not in tags)))
+    return Response(201, {"tags": list(new)})
 
 
 def add_one(h: Handlers, call: Call) -> Response:

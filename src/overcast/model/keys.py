@@ -15,6 +15,7 @@
 * ``/oc/meta/index``            version of the index layout the entries follow — API
 * ``/oc/quota/<project>``       a project's quota limits that differ from the defaults {resource: limit} — API
 * ``/oc/usage/<project>/<kind>`` how many objects of a counted kind the project has (a decimal) — API
+* ``/oc/meta/default-sg-template`` the security group rule template was made — API
 
 Secondary indexes let a request read "the subnets of network N" as one small
 range instead of every subnet: the API writes an entry for each non-empty
@@ -45,6 +46,7 @@ INDEX_META = ROOT + "meta/index"
 INDEX_VERSION = "3"  # 2: with the usage counters; 3: subnet pools counted
 QUOTA = ROOT + "quota/"
 USAGE = ROOT + "usage/"
+DEFAULT_SG_TEMPLATE = ROOT + "meta/default-sg-template"  # set once the template was made
 
 # kind -> attributes with a secondary index
 INDEXED: dict[str, tuple[str, ...]] = {

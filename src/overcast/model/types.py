@@ -245,6 +245,7 @@ class Router(Resource):
     routes: tuple[HostRoute, ...] = ()
     distributed: bool = True
     ha: bool = False
+    availability_zone_hints: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,6 +312,7 @@ class Host(Resource):
     started_at: str = ""
     heartbeat_timestamp: str = ""
     features: dict[str, Any] = field(default_factory=dict)
+    availability_zone: str = "nova"  # the agent's --availability-zone (Neutron's default)
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,3 +353,41 @@ class AutoAllocatedTopology(Resource):
 
     network_id: str = ""
     router_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkSegmentRange(Resource):
+    """Segment ids an admin sets aside (Neutron's network-segment-range): new
+    tenant networks of ``network_type`` take their id from the ranges of their
+    project first, then from the shared ones.  ``default`` is the range of the
+    server's configuration (``ApiConfig.vni_range``), read-only."""
+
+    KIND: ClassVar[str] = "network_segment_range"
+
+    network_type: str = "vxlan"
+    physical_network: str | None = None
+    minimum: int = 0
+    maximum: int = 0
+    shared: bool = True
+    default: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DefaultSecurityGroupRule(Resource):
+    """A rule of the template every new security group starts with (Neutron's
+    security-groups-default-rules): for the projects' default groups
+    (``used_in_default_sg``), for the others (``used_in_non_default_sg``), or
+    both.  ``remote_group_id`` "PARENT" is the new group itself."""
+
+    KIND: ClassVar[str] = "default_security_group_rule"
+
+    direction: str = "ingress"
+    ethertype: str = "IPv4"
+    protocol: str | None = None
+    port_range_min: int | None = None
+    port_range_max: int | None = None
+    remote_ip_prefix: str | None = None
+    remote_group_id: str | None = None
+    remote_address_group_id: str | None = None
+    used_in_default_sg: bool = False
+    used_in_non_default_sg: bool = True

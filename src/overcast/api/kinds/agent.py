@@ -14,37 +14,70 @@ from overcast.model.scheduling import snat_host
 from overcast.model.types import ROUTER_INTERFACE, Host, Network, Port, Router
 
 
-def _extra(repo: Repo, host: Host, out: dict[str, Any]) -> None:
-    # agents write liveness: read untracked, as it is only shown
+def alive_hosts(repo: Repo) -> set[str]:
+    """The names of the hosts whose agent is alive (agents write liveness:
+    read untracked, as it is only shown)."""
     alive: set[str] = repo.memo("alive", lambda: {kv.key.rsplit("/", 1)[1]
                                                   for kv in repo.peek(keys.alive())})
+    return alive
+
+
+def snat_hosts(repo: Repo) -> dict[str, str]:
+    """Router id -> the live host doing its SNAT, once per request."""
+    found: dict[str, str] = repo.memo("snat_hosts", lambda: _snat_hosts(repo, alive_hosts(repo)))
+    return found
+
+
+def _extra(repo: Repo, host: Host, out: dict[str, Any]) -> None:
+    alive = alive_hosts(repo)
     out["alive"] = host.host in alive
     out["topic"] = "overcast"
-    out["availability_zone"] = None
+    out["availability_zone"] = host.availability_zone
     out["configurations"] = {"underlay_ip": host.underlay_ip, **host.features}
-    snat = repo.memo("snat_hosts", lambda: _snat_hosts(repo, alive))
+    snat = snat_hosts(repo)
     if "bridge_mappings" in host.features:  # an agent that can have an external network
         out["configurations"]["snat_routers"] = sorted(r for r, h in snat.items() if h == host.host)
     out["resources_synced"] = None
 
 
+def _candidates(repo: Repo, alive: set[str]) -> dict[str, dict[str, Any]]:
+    """Live hosts that can have routers -> their physical network mappings."""
+    mappings = {h.host: (h.features.get("bridge_mappings") or {}) for h in repo.all(Host)
+                if h.host in alive and h.features.get("routers")}
+    return {h: m for h, m in mappings.items() if isinstance(m, dict)}
+
+
+def _snat_of(router: Router, net: Network | None, routed: bool,
+             candidates: dict[str, dict[str, Any]]) -> str | None:
+    if net is None or not net.router_external or not router.admin_state_up or not routed:
+        return None  # (as the agents: a router without interfaces has nothing to SNAT)
+    return snat_host(router.id, [h for h, m in candidates.items()
+                                 if (net.physical_network or "") in m])
+
+
 def _snat_hosts(repo: Repo, alive: set[str]) -> dict[str, str]:
     """Router id -> the host doing its SNAT: as every agent decides it (the
     live hosts that map its external network's physical network)."""
-    mappings = {h.host: (h.features.get("bridge_mappings") or {}) for h in repo.all(Host)
-                if h.host in alive and h.features.get("routers")}
+    candidates = _candidates(repo, alive)
     networks = {n.id: n for n in repo.all(Network) if n.router_external}
     routed = {p.device_id for p in repo.where(Port, device_owner=ROUTER_INTERFACE)}
     out = {}
     for router in repo.all(Router):
         net = networks.get(str((router.external_gateway or {}).get("network_id", "")))
-        if net is None or not router.admin_state_up or router.id not in routed:
-            continue  # (as the agents: a router without interfaces has nothing to SNAT)
-        host = snat_host(router.id, [h for h, m in mappings.items()
-                                     if isinstance(m, dict) and (net.physical_network or "") in m])
+        host = _snat_of(router, net, router.id in routed, candidates)
         if host is not None:
             out[router.id] = host
     return out
+
+
+def snat_host_of(repo: Repo, router: Router, routed: bool) -> str | None:
+    """One router's SNAT host (``_snat_hosts`` for one: reads no other router);
+    ``routed``: it has an interface."""
+    net_id = (router.external_gateway or {}).get("network_id")
+    if not net_id or not routed:
+        return None
+    return _snat_of(router, repo.get(Network, str(net_id)), routed,
+                    _candidates(repo, alive_hosts(repo)))
 
 
 SCHEMA = Schema(

@@ -9,9 +9,10 @@ from overcast.api import convert as cv
 from overcast.api.auth import Context
 from overcast.api.config import ApiConfig
 from overcast.api.errors import BadRequest, Conflict
+from overcast.api.kinds import availability_zone as az
 from overcast.api.kinds import floatingip as floatingips
 from overcast.api.kinds import port as ports
-from overcast.api.kinds import qos
+from overcast.api.kinds import qos, segment_range
 from overcast.api.kinds import subnetpool as subnetpools
 from overcast.api.repo import Repo
 from overcast.api.resource import Attr, Schema, stored
@@ -26,7 +27,7 @@ NETWORK_OWNED = ("network:dhcp",)
 def _extra(repo: Repo, net: Network, out: dict[str, Any]) -> None:
     subnets = repo.where(Subnet, network_id=net.id)
     out["subnets"] = sorted(s.id for s in subnets)
-    out["availability_zones"] = []
+    out["availability_zones"] = az.network_zones(repo, net)
     out["ipv4_address_scope"] = subnetpools.network_scope(repo, subnets, 4)
     out["ipv6_address_scope"] = subnetpools.network_scope(repo, subnets, 6)
     out["l2_adjacency"] = True
@@ -46,7 +47,7 @@ SCHEMA = Schema(
         Attr("provider:physical_network", "physical_network", cv.optional(cv.to_str(64)),
              put=False),
         stored("dns_domain", cv.to_str(255)),
-        stored("availability_zone_hints", cv.list_of(cv.to_str(255))),
+        stored("availability_zone_hints", az.hints, put=False),
         stored("qos_policy_id", cv.optional(cv.to_uuidish)),
         stored("is_default", cv.to_bool),
     ),
@@ -65,13 +66,15 @@ def create(repo: Repo, ctx: Context, fields: dict[str, Any]) -> Network:
     if problems:
         raise ModelError(problems)
     if net_type == "vxlan":
-        net = net.replace(segmentation_id=allocation.take_vni(repo, net))
+        net = net.replace(segmentation_id=allocation.take_vni(
+            repo, net, segment_range.ranges_for(repo, net.project_id)))
     if net_type == "flat" and any(n.network_type == "flat" for n in
                                   repo.where(Network, physical_network=net.physical_network)):
         # one bridge per physical network and host holds its uplink: one flat network on it
         raise Conflict(f"Unable to create the flat network. Physical network "
                        f"{net.physical_network} is in use.", type="FlatNetworkInUse")
     qos.check_usable(repo, ctx, net.qos_policy_id)
+    az.check_hints(repo, "network", net.availability_zone_hints)
     return repo.save(net, new=True)
 
 

@@ -10,6 +10,7 @@ from overcast.api import convert as cv
 from overcast.api import policy
 from overcast.api.auth import Context
 from overcast.api.errors import BadRequest, Conflict, NotFound
+from overcast.api.kinds import availability_zone as az
 from overcast.api.kinds import port as ports
 from overcast.api.kinds import router_snat
 from overcast.api.repo import Repo
@@ -49,6 +50,16 @@ def _routes(value: Any) -> tuple[HostRoute, ...]:
     return routes
 
 
+def _distributed(value: Any) -> bool:
+    """The dvr extension's attribute: every router here is distributed (each
+    host routes its own ports' traffic), so only true (or null: the default)
+    may be asked for."""
+    if value is None or cv.to_bool(value):
+        return True
+    raise ValueError("routers are always distributed here (each host routes for its own "
+                     "ports); a centralized router (distributed false) is not supported")
+
+
 def bad_request(message: str) -> BadRequest:
     """Neutron's ``BadRequest(resource='router')``: its type and its prefix."""
     return BadRequest(f"Bad router request: {message}.", type="BadRequest")
@@ -56,8 +67,7 @@ def bad_request(message: str) -> BadRequest:
 
 def _extra(repo: Repo, router: Router, out: dict[str, Any]) -> None:
     out["external_gateway_info"] = router.external_gateway or None
-    out["availability_zones"] = []
-    out["availability_zone_hints"] = []
+    out["availability_zones"] = az.router_zones(repo, router)
     out["flavor_id"] = None
     out["enable_ndp_proxy"] = False
 
@@ -69,7 +79,8 @@ SCHEMA = Schema(
         Attr("status", "status", post=False, put=False),
         Attr("external_gateway_info", "external_gateway", _gateway),
         Attr("routes", "routes", _routes),
-        Attr("distributed", "distributed", cv.to_bool),
+        Attr("distributed", "distributed", _distributed),
+        stored("availability_zone_hints", az.hints, put=False),
         Attr("ha", "ha", cv.to_bool),
     ),
     extra=_extra,
@@ -79,6 +90,7 @@ SCHEMA = Schema(
 def create(repo: Repo, ctx: Context, fields: dict[str, Any]) -> Router:
     gateway = fields.pop("external_gateway", None)
     router = Router(**fields)
+    az.check_hints(repo, "router", router.availability_zone_hints)
     if gateway:
         router = router.replace(external_gateway=_set_gateway(repo, ctx, router, gateway))
     _check_routes(repo, router)

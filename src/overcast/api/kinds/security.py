@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 from overcast.api import convert as cv
@@ -14,7 +15,7 @@ from overcast.api.repo import Repo
 from overcast.api.resource import Attr, Schema, stored
 from overcast.model import keys, validate
 from overcast.model.problems import ModelError, Problem
-from overcast.model.types import Port, SecurityGroup, SecurityGroupRule
+from overcast.model.types import DefaultSecurityGroupRule, Port, SecurityGroup, SecurityGroupRule
 
 
 def _protocol(value: Any) -> str | None:
@@ -26,6 +27,9 @@ def _protocol(value: Any) -> str | None:
         raise ValueError(f"protocol '{value}' is not a string or number")
     value = value.lower()
     return None if value in ("any", "") else value
+
+
+protocol = _protocol  # the template's rules take the same values
 
 
 def _rule_extra(repo: Repo, rule: SecurityGroupRule, out: dict[str, Any]) -> None:
@@ -139,15 +143,53 @@ GROUP_SCHEMA = Schema(
 
 
 def ensure_default(repo: Repo, project_id: str) -> SecurityGroup:
-    """The project's default group, made on first need with Neutron's default rules."""
+    """The project's default group, made on first need with the template's
+    rules for default groups (``default_sg_rule``; at first Neutron's four)."""
     for group in repo.where(SecurityGroup, project_id=project_id, name="default"):
         return group
     group = repo.save(SecurityGroup(id=repo.new_id(), project_id=project_id, name="default",
                                     description="Default security group"), new=True)
-    for ethertype in ("IPv4", "IPv6"):
-        _add_rule(repo, group, "egress", ethertype)
-        _add_rule(repo, group, "ingress", ethertype, remote_group_id=group.id)
+    _from_template(repo, group, default=True)
     return group
+
+
+PARENT = "PARENT"  # a template rule's remote_group_id: the group being made
+LEGACY_RULES = 4  # the template's first rules (``default_sg_rule.LEGACY``)
+
+
+def legacy_id(index: int) -> str:
+    """The id of one of the template's first rules (the same on every server)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_DNS, f"overcast.default-sg-rule.{index}"))
+
+
+def _template_order(t: DefaultSecurityGroupRule) -> tuple[str, int, str]:
+    """As made; the legacy rules in Neutron's order."""
+    legacy = {legacy_id(i): i for i in range(LEGACY_RULES)}
+    return (t.created_at, legacy.get(t.id, LEGACY_RULES), t.id)
+
+
+def _from_template(repo: Repo, group: SecurityGroup, default: bool) -> None:
+    """Neutron's _create_rules_from_template: the template's rules for this
+    kind of group, "PARENT" naming the group itself."""
+    for t in sorted(repo.all(DefaultSecurityGroupRule), key=_template_order):
+        if not (t.used_in_default_sg if default else t.used_in_non_default_sg):
+            continue
+        remote = group.id if t.remote_group_id == PARENT else t.remote_group_id
+        _add_rule(repo, group, t.direction, t.ethertype, protocol=t.protocol,
+                  port_range_min=t.port_range_min, port_range_max=t.port_range_max,
+                  remote_ip_prefix=t.remote_ip_prefix, remote_group_id=remote,
+                  remote_address_group_id=t.remote_address_group_id)
+
+
+def check_template_rule(rule: SecurityGroupRule) -> SecurityGroupRule:
+    """A template rule as a rule of a group (canonical ICMP), or the 400 a
+    rule like it gets (Neutron's _validate_base_security_group_rule_attributes)."""
+    rule = _canonical_icmp(rule)
+    invalid = [p for p in validate.check_rule(rule, ()) if p.kind != "conflict"]
+    invalid += _neutron_problems(rule)
+    if invalid:
+        raise from_model_error(ModelError(invalid), _neutron_type(invalid[0], rule))
+    return rule
 
 
 def _add_rule(repo: Repo, group: SecurityGroup, direction: str, ethertype: str,
@@ -168,8 +210,7 @@ def _not_default(name: Any) -> None:
 def create_group(repo: Repo, ctx: Context, fields: dict[str, Any]) -> SecurityGroup:
     _not_default(fields.get("name"))
     group = repo.save(SecurityGroup(**fields), new=True)
-    for ethertype in ("IPv4", "IPv6"):
-        _add_rule(repo, group, "egress", ethertype)
+    _from_template(repo, group, default=False)
     return group
 
 
