@@ -31,6 +31,7 @@ VENV = Path(os.environ.get("OVERCAST_KEYSTONE_VENV") or ROOT / ".venv-keystone")
 WSGI = Path(__file__).with_name("keystone_wsgi.py")
 START_TIMEOUT = 120.0  # s: a loaded machine takes long to import Keystone
 PASSWORD = "secret-{}"  # each user's password: its name in it
+FIGURES: list[str] = []  # measurements, printed in the terminal summary
 USERS = {  # name: (project, role)
     "alice": ("alpha", "member"),
     "rita": ("alpha", "reader"),
@@ -191,6 +192,8 @@ def keystone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Keystone]:
         ks = Keystone(url, f"http://127.0.0.1:{overcast_port}", where, server.pid, 0.0)
         _provision(ks, _admin_token(ks._client, url, server))
         ks.started_in = time.monotonic() - began
+        FIGURES.append(f"keystone fixture: Keystone started and provisioned in "
+                       f"{ks.started_in:.1f} s")
         yield ks
     finally:
         _stop(server)
@@ -206,16 +209,6 @@ def _stop(server: subprocess.Popen[bytes]) -> None:
             server.wait()
 
 
-STARTED: list[float] = []  # the fixture's start time, for the summary
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _note_start(request: pytest.FixtureRequest) -> None:
-    if "keystone" in request.fixturenames:
-        STARTED.append(request.getfixturevalue("keystone").started_in)
-
-
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    for took in STARTED:
-        terminalreporter.write_line(f"keystone fixture: Keystone started and provisioned "
-                                    f"in {took:.1f} s")
+    for line in FIGURES:
+        terminalreporter.write_line(line)
