@@ -179,6 +179,7 @@ def keystone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Keystone]:
     # independent steps at once: on a loaded machine each one is mostly waiting for a CPU
     _finish(_manage(conf, "db_sync"), _manage(conf, "fernet_setup", *ids),
             _manage(conf, "credential_setup", *ids))
+    synced = time.monotonic()
     bootstrap = _manage(conf, "bootstrap", "--bootstrap-password", PASSWORD.format("admin"),
                         "--bootstrap-region-id", "RegionOne", "--bootstrap-admin-url", url,
                         "--bootstrap-public-url", url, "--bootstrap-internal-url", url)
@@ -189,11 +190,15 @@ def keystone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Keystone]:
     try:
         _finish(bootstrap)
         _wait_for(url, server, where / "wsgi.log")
+        answering = time.monotonic()
         ks = Keystone(url, f"http://127.0.0.1:{overcast_port}", where, server.pid, 0.0)
         _provision(ks, _admin_token(ks._client, url, server))
         ks.started_in = time.monotonic() - began
         FIGURES.append(f"keystone fixture: Keystone started and provisioned in "
-                       f"{ks.started_in:.1f} s")
+                       f"{ks.started_in:.1f} s (db_sync, fernet_setup, credential_setup "
+                       f"{synced - began:.1f} s; bootstrap and /v3 answering "
+                       f"{answering - synced:.1f} s; provisioning {time.monotonic() - answering:.1f} "
+                       f"s; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
         yield ks
     finally:
         _stop(server)
