@@ -42,7 +42,7 @@ class Clock:
 class Overcast:
     def __init__(self, ks: Keystone, auth: KeystoneAuth, url: str, clock: Clock) -> None:
         self.ks, self.auth, self.url, self.clock = ks, auth, url, clock
-        self.http = httpx.Client(base_url=url, timeout=60)
+        self.http = httpx.Client(base_url=url, timeout=180)
 
     def call(self, method: str, path: str, token: str | None = None,
              body: Any = None) -> httpx.Response:
@@ -64,7 +64,7 @@ class Overcast:
 def config(ks: Keystone, **over: Any) -> KeystoneConfig:
     settings: dict[str, Any] = {"url": ks.url, "username": "overcast",
                                 "password": ks.password("overcast"), "project_name": "service",
-                                "cache_ttl": TTL, **over}
+                                "cache_ttl": TTL, "timeout": 120.0, **over}  # a loaded machine
     return KeystoneConfig(**settings)
 
 
@@ -113,7 +113,7 @@ def test_an_expired_token_is_401_even_when_it_was_cached(overcast: Overcast,
     alice = keystone.token("alice")
     me = keystone.call("GET", "/auth/tokens", alice, headers={"X-Subject-Token": alice})
     uid = me.json()["token"]["user"]["id"]
-    for window in (5, 20, 60):
+    for window in (15, 60, 180):
         ends = datetime.now(UTC) + timedelta(seconds=window)
         resp = keystone.call("POST", f"/users/{uid}/application_credentials", alice, json={
             "application_credential": {"name": f"short-{time.time()}",
@@ -122,11 +122,14 @@ def test_an_expired_token_is_401_even_when_it_was_cached(overcast: Overcast,
         cred = resp.json()["application_credential"]
         token = keystone.token_of({"methods": ["application_credential"],
                                    "application_credential": {"id": cred["id"],
-                                                              "secret": cred["secret"]}})
+                                                              "secret": cred["secret"]}},
+                                  check=False)
+        if token is None:  # the credential expired before its token was made
+            continue
         resp = overcast.call("GET", "/v2.0/networks", token)
         if time.time() < ends.timestamp() - 0.5:  # answered well before it expired
             break
-    assert resp.status_code == 200, resp.text
+    assert token is not None and resp.status_code == 200, resp.text
     validations = overcast.auth.validations
     time.sleep(max(0.0, ends.timestamp() - time.time()) + 0.2)  # until it has expired
     # the cache entry ended with the token (well before TTL), and Keystone, asked again, agrees
