@@ -9,7 +9,9 @@ hand-offs (measured: a third less throughput, twice the p99).  Those that may
 take long enough to stall this process's other connections run in a worker
 thread (``Edge.slow``): every bulk create and every POST/PUT body above
 ``EdgeLimits.threaded_body_bytes``, and the routes flagged ``slow`` in
-``routes.ROUTES`` (listings, deletes that scan every port).  A write waiting
+``routes.ROUTES`` (listings, deletes that scan every port), and in keystone
+mode every request whose token is not in the token cache (its validation is
+a call to Keystone).  A write waiting
 for the store's writer gate blocks this process for at most the store's busy
 timeout.
 
@@ -66,7 +68,8 @@ class Edge:
 
     def slow(self, req: Request) -> bool:
         method = "GET" if req.method == "HEAD" else req.method
-        return _slow(method, req.path, len(req.body), req.body, self.limits.threaded_body_bytes)
+        return (_slow(method, req.path, len(req.body), req.body, self.limits.threaded_body_bytes)
+                or self.api.auth.needs_lookup(req.headers.get("x-auth-token")))
 
     def answer(self, req: Request) -> Reply:
         """The answer as sent, computed (and encoded) on the calling thread."""
@@ -163,7 +166,11 @@ class _Endpoint:
             headers={k.lower(): v for k, v in http.headers.items()}, body=body,
             base_url=str(http.base_url).rstrip("/"),
         )
-        return _http(await self.edge.answer_async(req), head=http.method == "HEAD")
+        out = _http(await self.edge.answer_async(req), head=http.method == "HEAD")
+        challenge = self.edge.api.auth.challenge(out.status_code)
+        if challenge is not None:
+            out.headers["www-authenticate"] = challenge
+        return out
 
 
 async def _read_body(http: HttpRequest, limit: int) -> bytes:

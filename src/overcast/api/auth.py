@@ -1,4 +1,5 @@
-"""Who is calling: no-auth mode (one lab user, admin) or tokens from a config file.
+"""Who is calling: no-auth mode (one lab user, admin), tokens from a config file,
+or tokens a remote source validates (Keystone: ``api/keystone.py``).
 
 Token file (YAML)::
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 
@@ -27,20 +28,38 @@ class AuthFileError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Context:
-    """Who calls: a project and whether it is an admin.  What it may do is
-    ``policy``'s to say."""
+    """Who calls: a project, whether it is an admin, and whether it may only
+    read (Keystone's reader role).  What it may do is ``policy``'s to say."""
 
     project_id: str
     is_admin: bool
+    read_only: bool = False
+
+
+class TokenSource(Protocol):
+    """Tokens validated elsewhere (Keystone): the context of a token, and
+    whether that needs no remote call (the HTTP edge answers those on its loop)."""
+
+    @property
+    def www_authenticate(self) -> str: ...  # the WWW-Authenticate header of a 401
+
+    def context(self, token: str | None) -> Context: ...
+
+    def cached(self, token: str | None) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
 class Auth:
-    tokens: dict[str, Context] | None  # None: no-auth mode
+    tokens: dict[str, Context] | None  # None: no-auth mode (unless remote)
+    remote: TokenSource | None = None  # keystone mode
 
     @classmethod
     def noauth(cls) -> Auth:
         return cls(None)
+
+    @classmethod
+    def from_source(cls, source: TokenSource) -> Auth:
+        return cls(None, source)
 
     @classmethod
     def from_file(cls, path: str | Path) -> Auth:
@@ -48,7 +67,18 @@ class Auth:
         what is wrong with it if it cannot be read or has the wrong shape."""
         return cls(_tokens(path, _load(path)))
 
+    def needs_lookup(self, token: str | None) -> bool:
+        """Whether knowing who sends ``token`` takes a remote call."""
+        return self.remote is not None and not self.remote.cached(token)
+
+    def challenge(self, status: int) -> str | None:
+        """The WWW-Authenticate header of an answer, if it has one (a 401 in
+        keystone mode, as keystonemiddleware sends it)."""
+        return self.remote.www_authenticate if status == 401 and self.remote else None
+
     def context(self, token: str | None) -> Context:
+        if self.remote is not None:
+            return self.remote.context(token)
         if self.tokens is None:
             return Context(NOAUTH_PROJECT, True)
         if not token:

@@ -266,7 +266,8 @@ class Connection(asyncio.Protocol):
         assert reply is not None
         status, data = reply
         close = not item.keep_alive or self.ending
-        start = head(status, data, close=close, http10=item.http10)
+        start = head(status, data, close=close, http10=item.http10,
+                     challenge=self.edge.api.auth.challenge(status))
         if data is None or item.head:
             self.transport.write(start)
         else:

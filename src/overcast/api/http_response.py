@@ -27,10 +27,14 @@ def error_reply(err: ApiError) -> Reply:
     return err.status, encode(Response(err.status, err.body()))
 
 
-def head(status: int, body: bytes | None, *, close: bool, http10: bool) -> bytes:
-    """Status line and headers of an answer with this JSON ``body`` (None: none)."""
+def head(status: int, body: bytes | None, *, close: bool, http10: bool,
+         challenge: str | None = None) -> bytes:
+    """Status line and headers of an answer with this JSON ``body`` (None: none)
+    and this WWW-Authenticate header (None: none)."""
     out = [STATUS.get(status) or f"HTTP/1.1 {status} \r\n".encode(),
            b"date: ", _CLOCK.http_date(), b"\r\n"]
+    if challenge is not None:
+        out += [b"www-authenticate: ", challenge.encode("latin-1", "replace"), b"\r\n"]
     if body is not None:
         out.append(b"content-type: application/json\r\n")
     if status >= 200 and status not in (204, 304):

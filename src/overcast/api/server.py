@@ -36,6 +36,7 @@ CRASH_PERIOD = 60.0
 POLL = 0.1  # how often the supervisor looks for workers that exited
 STOP_GRACE = 10.0  # after SIGTERM, workers still running this much later are SIGKILLed
 STOP_MARGIN = 1.0  # s of it a worker keeps to close its connections itself before that
+PASSWORD_ENV = "OVERCAST_KEYSTONE_PASSWORD"  # the service user's password, off the command line
 
 log = logging.getLogger("overcast.api.server")
 
@@ -47,6 +48,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--port", type=int, default=None,
                    help="TCP port to listen on; overrides the port of --bind")
     p.add_argument("--store", default=DEFAULT_STORE, help="store URL (default %(default)s)")
+    p.add_argument("--auth", choices=["noauth", "token", "keystone"], default=None,
+                   help="who may call: noauth (loopback only), token (--auth-config) or "
+                   "keystone (tokens validated by Keystone, docs/keystone.md); default token "
+                   "with --auth-config, else noauth")
     p.add_argument("--auth-config", help="YAML file mapping tokens to project and role; "
                    "without it the API runs in no-auth mode (bind to loopback only)")
     p.add_argument("--vni-range", default="1:16777215", help="VXLAN VNI range LO:HI")
@@ -71,7 +76,52 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     g.add_argument("--bind-public", action="store_true",
                    help="and keep the ports' dynamic public bindings")
     _edge_options(p)
+    _keystone_options(p)
     return p.parse_args(argv)
+
+
+def _keystone_options(p: argparse.ArgumentParser) -> None:
+    """``--auth keystone``: where Keystone is and Overcast's service user there
+    (each overrides the same setting of --keystone-config)."""
+    g = p.add_argument_group("Keystone (--auth keystone; docs/keystone.md)")
+    g.add_argument("--keystone-config", metavar="FILE",
+                   help="YAML file with a 'keystone:' mapping of the settings below")
+    g.add_argument("--keystone-url", dest="ks_url", metavar="URL",
+                   help="Keystone's URL (http://HOST:5000 or .../v3)")
+    g.add_argument("--keystone-user", dest="ks_username", metavar="NAME",
+                   help="Overcast's service user (needs the service or admin role)")
+    g.add_argument("--keystone-password", dest="ks_password", metavar="PASSWORD",
+                   help=f"its password (better: the environment variable {PASSWORD_ENV})")
+    g.add_argument("--keystone-project", dest="ks_project_name", metavar="NAME",
+                   help="the project its token is scoped to (e.g. service)")
+    g.add_argument("--keystone-user-domain", dest="ks_user_domain_name", metavar="NAME",
+                   help="the user's domain (default Default)")
+    g.add_argument("--keystone-project-domain", dest="ks_project_domain_name", metavar="NAME",
+                   help="the project's domain (default Default)")
+    g.add_argument("--token-cache-time", dest="ks_cache_ttl", type=float, metavar="S",
+                   help="how long a validated token is cached at most, 0 for never; a "
+                   "revoked token is accepted until then (default 300)")
+    g.add_argument("--token-cache-size", dest="ks_cache_size", type=int, metavar="N",
+                   help="tokens cached at most per worker (default 10000)")
+
+
+def keystone_auth(args: argparse.Namespace) -> Auth:
+    """The keystone mode's ``Auth`` from --keystone-config and the options over it."""
+    from overcast.api.keystone import KeystoneAuth, make_config, read_config
+
+    try:
+        given = read_config(args.keystone_config) if args.keystone_config else {}
+    except AuthFileError as err:
+        raise SystemExit(f"overcast server: --keystone-config {err}") from None
+    given.setdefault("password", os.environ.get(PASSWORD_ENV))
+    given.update({k[3:]: v for k, v in vars(args).items() if k.startswith("ks_") and v is not None})
+    try:
+        cfg = make_config(given)
+    except ValueError as err:
+        raise SystemExit(f"overcast server: --auth keystone: {err} (give --keystone-url, "
+                         f"--keystone-user, --keystone-password or {PASSWORD_ENV}, "
+                         "--keystone-project, or --keystone-config)") from None
+    return Auth.from_source(KeystoneAuth(cfg))
 
 
 def start_public_dns(args: argparse.Namespace) -> subprocess.Popen[bytes] | None:
@@ -142,16 +192,7 @@ def settings(args: argparse.Namespace) -> tuple[ApiConfig, Auth, str, int, int]:
     if not (lo.isdigit() and hi.isdigit() and 1 <= int(lo) <= int(hi) <= 16_777_215):
         raise SystemExit(f"overcast server: --vni-range must be LO:HI within 1:16777215, "
                          f"not '{args.vni_range}'")
-    if args.auth_config:
-        try:
-            auth = Auth.from_file(args.auth_config)
-        except AuthFileError as err:
-            raise SystemExit(f"overcast server: --auth-config {err}") from None
-    else:
-        if host not in ("127.0.0.1", "localhost", "::1"):
-            raise SystemExit("overcast server: no-auth mode binds to loopback only; give "
-                             "--auth-config to listen on other addresses")
-        auth = Auth.noauth()
+    auth = _auth(args, host)
     shared = not args.store.startswith("memory:")
     workers = args.workers
     if workers is None:
@@ -168,6 +209,25 @@ def settings(args: argparse.Namespace) -> tuple[ApiConfig, Auth, str, int, int]:
     cfg = ApiConfig(vni_range=(int(lo), int(hi)), underlay_mtu=args.underlay_mtu,
                     max_body_bytes=args.max_body_bytes, quota_defaults=limits)
     return cfg, auth, host, port, workers
+
+
+def _auth(args: argparse.Namespace, host: str) -> Auth:
+    mode = args.auth or ("token" if args.auth_config else "noauth")
+    if mode != "token" and args.auth_config:
+        raise SystemExit(f"overcast server: --auth-config is for --auth token, not {mode}")
+    if mode == "keystone":
+        return keystone_auth(args)
+    if mode == "token":
+        if not args.auth_config:
+            raise SystemExit("overcast server: --auth token needs --auth-config FILE")
+        try:
+            return Auth.from_file(args.auth_config)
+        except AuthFileError as err:
+            raise SystemExit(f"overcast server: --auth-config {err}") from None
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        raise SystemExit("overcast server: no-auth mode binds to loopback only; give "
+                         "--auth-config or --auth keystone to listen on other addresses")
+    return Auth.noauth()
 
 
 def bind_address(bind: str, port: int | None) -> tuple[str, int]:
