@@ -98,6 +98,8 @@ def not_found(kind: str, id_: str) -> NotFound:
     label = {"floatingip": "Floating IP", "qos_policy": "QoS policy",
              "security_group": "Security group", "security_group_rule": "Security group rule",
              "bandwidth_limit_rule": "Bandwidth limit rule", "host": "Agent",
-             "address_group": "Address group"}.get(kind, kind.capitalize())
+             "address_group": "Address group", "port_forwarding": "Port Forwarding",
+             "metering_label": "Metering label", "metering_label_rule": "Metering label rule",
+             "log": "Log resource", "trunk": "Trunk"}.get(kind, kind.capitalize())
     type_ = "".join(part.capitalize() for part in kind.split("_")) + "NotFound"
     return NotFound(f"{label} {id_} could not be found.", type=type_)

@@ -12,12 +12,15 @@ from overcast.api.kinds import (
     address_group,
     agent,
     floatingip,
+    logging,
+    metering,
     network,
     port,
     qos,
     router,
     security,
     subnet,
+    trunk,
 )
 from overcast.api.repo import Repo
 from overcast.api.resource import Schema
@@ -64,4 +67,10 @@ HANDLERS: dict[str, Handlers] = {h.schema.collection: h for h in (
     Handlers(agent.SCHEMA, None, agent.update, agent.delete, tags=False),
     Handlers(address_group.SCHEMA, address_group.create, address_group.update,
              address_group.delete, slow_delete=True),  # its delete looks at every rule
+    Handlers(trunk.SCHEMA, trunk.create, trunk.update, trunk.delete),
+    Handlers(metering.LABEL_SCHEMA, metering.create_label, None, metering.delete_label,
+             tags=False),
+    Handlers(metering.RULE_SCHEMA, metering.create_rule, None, metering.delete_rule,
+             tags=False),
+    Handlers(logging.SCHEMA, logging.create, logging.update, logging.delete, tags=False),
 )}

@@ -63,10 +63,11 @@ class Schema:
     path: str  # "/v2.0/networks"
     attrs: tuple[Attr, ...]
     extra: Callable[[Repo, Any, dict[str, Any]], None] | None = None  # fill computed attrs
+    common: tuple[Attr, ...] = COMMON  # the attributes every kind has (fewer for some)
     by_name: dict[str, Attr] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.attrs = COMMON + self.attrs
+        self.attrs = self.common + self.attrs
         self.by_name = {a.name: a for a in self.attrs}
 
     def visible(self, ctx: Context, repo: Repo | None = None) -> Callable[[Any], bool]:

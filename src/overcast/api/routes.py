@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
 
-from overcast.api import bindings, handlers, ip_availability, meta, tags
+from overcast.api import bindings, forwarding_routes, handlers, ip_availability, meta, tags
 from overcast.api import convert as cv
 from overcast.api.errors import MethodNotAllowed, NotFound
 from overcast.api.kinds import address_group, qos
@@ -72,7 +72,7 @@ def normalize(path: str) -> str:
 
 def _canonical(params: dict[str, str]) -> dict[str, str]:
     """Object ids in a path as in a body: a UUID in any spelling finds its object."""
-    for name in ("id", "rule_id"):
+    for name in ("id", "rule_id", "pf_id"):
         if name in params:
             try:
                 params[name] = cv.to_uuidish(params[name])
@@ -175,14 +175,30 @@ def _below_one_object() -> list[Route]:
         Route("PUT", group + "/add_addresses", handlers.add_addresses),
         Route("PUT", group + "/remove_addresses", handlers.remove_addresses),
         *(r for kind in qos.RULE_KINDS for r in _rules(kind)),
+        *_forwardings(),
+        Route("PUT", "/v2.0/trunks/{id}/add_subports", forwarding_routes.add_subports),
+        Route("PUT", "/v2.0/trunks/{id}/remove_subports", forwarding_routes.remove_subports),
+        Route("GET", "/v2.0/trunks/{id}/get_subports", forwarding_routes.get_subports),
     ]
+
+
+def _forwardings() -> list[Route]:
+    """A floating IP's port forwardings."""
+    coll = "/v2.0/floatingips/{id}/port_forwardings"
+    fr = forwarding_routes
+    return [Route("GET", coll, fr.list_forwardings),
+            Route("POST", coll, fr.create_forwarding),
+            Route("GET", coll + "/{pf_id}", fr.show_forwarding),
+            Route("PUT", coll + "/{pf_id}", fr.update_forwarding),
+            Route("DELETE", coll + "/{pf_id}", fr.delete_forwarding)]
 
 
 def _reports() -> list[Route]:
     """Read-only views over the model that are no stored kind."""
     path = ip_availability.PATH
     return [Route("GET", path, ip_availability.list_all, slow=True),
-            Route("GET", path + "/{id}", ip_availability.show)]
+            Route("GET", path + "/{id}", ip_availability.show),
+            Route("GET", "/v2.0/log/loggable-resources", forwarding_routes.loggable_resources)]
 
 
 def _rules(kind: qos.RuleKind) -> list[Route]:
