@@ -244,6 +244,7 @@ RULES: dict[str, Rule] = {
     # port forwardings: the floating IP's owner (Neutron's ADMIN_OR_PARENT_OWNER)
     "create_floatingip_port_forwarding": OWNER,
     "get_floatingip_port_forwarding": OWNER,
+    "get_port_forwarding": OWNER,  # the same, by the body's name (listings; its owner the IP's)
     "update_floatingip_port_forwarding": OWNER,
     "delete_floatingip_port_forwarding": OWNER,
     **_creates("floatingip_port_forwarding"),
