@@ -147,6 +147,9 @@ class World:
         status, reply = self.request("POST", self._collection(target), encode(body, self.ids))
         if status == 201:  # take it away again, so that the next value meets the same world
             made = reply[target.member]["id"]
+            if target.collection == "trunks":  # a disabled trunk cannot go (TrunkDisabled)
+                self.client.put(f"{self._collection(target)}/{made}",
+                                {"trunk": {"admin_state_up": True}})
             gone = self.client.delete(f"{self._collection(target)}/{made}")
             assert gone.status == 204, (target, reply, gone.status, gone.body)
         return status, reply
@@ -163,6 +166,10 @@ class World:
             "bandwidth_limit_rules": {"max_kbps": 1000, "direction": "ingress"},
             "dscp_marking_rules": {"dscp_mark": 10},
             "minimum_bandwidth_rules": {"min_kbps": 10, "direction": "ingress"},
+            "trunks": {"port_id": self.ids["port"]},
+            "metering_label_rules": {"metering_label_id": self.ids["ml"],
+                                     "direction": "egress", "remote_ip_prefix": "10.7.0.0/24"},
+            "logs": {"resource_type": "security_group"},
         }
         return bases.get(t.collection, {})
 
@@ -178,7 +185,9 @@ class World:
                 "security_groups": "sg", "security_group_rules": "sgr", "routers": "router",
                 "floatingips": "fip", "policies": "qos", "agents": "agent",
                 "bandwidth_limit_rules": "rule", "dscp_marking_rules": "dscp",
-                "minimum_bandwidth_rules": "minbw", "address_groups": "ag"}[t.collection]
+                "minimum_bandwidth_rules": "minbw", "address_groups": "ag", "trunks": "trunk",
+                "logs": "log", "metering_labels": "ml",
+                "metering_label_rules": "mlr"}[t.collection]
         return f"{self._collection(t)}/{self.ids[kind]}"
 
 
@@ -213,6 +222,12 @@ def _seed(c: Direct, store: MemoryStore) -> dict[str, str]:
     ids["qos2"] = c.create("policy", "qos/policies", name="q2")["id"]
     ids["ag"] = c.create("address_group", "address-groups", name="ag",
                          addresses=["10.5.0.0/24"])["id"]
+    ids["trunk"] = c.create("trunk", "trunks", port_id=c.port(ids["network"])["id"])["id"]
+    ids["ml"] = c.create("metering_label", "metering/metering-labels", name="ml")["id"]
+    ids["mlr"] = c.create("metering_label_rule", "metering/metering-label-rules",
+                          metering_label_id=ids["ml"], direction="ingress",
+                          remote_ip_prefix="10.0.0.0/24")["id"]
+    ids["log"] = c.create("log", "log/logs", resource_type="security_group")["id"]
     ids["agent"] = str(uuid.uuid5(uuid.NAMESPACE_DNS, "overcast-agent.hv1"))
     store.put(keys.host("hv1"), json.dumps({
         "id": ids["agent"], "host": "hv1", "underlay_ip": "192.0.2.1",
@@ -352,7 +367,8 @@ def test_malformed_bodies(worlds: dict[str, World], collection: str) -> None:
     path = HANDLERS[collection].schema.path
     kind = {"security_groups": "sg", "security_group_rules": "sgr", "floatingips": "fip",
             "policies": "qos", "networks": "network", "subnets": "subnet", "ports": "port",
-            "routers": "router", "agents": "agent", "address_groups": "ag"}[collection]
+            "routers": "router", "agents": "agent", "address_groups": "ag", "trunks": "trunk",
+            "logs": "log", "metering_labels": "ml", "metering_label_rules": "mlr"}[collection]
     for raw in BODIES:
         world.request("POST", path, raw)
         world.request("PUT", f"{path}/{world.ids[kind]}", raw)

@@ -76,6 +76,7 @@ def test_create_show_list_update_delete(w: World) -> None:
         "id": made["id"], "internal_ip_address": ip, "protocol": "tcp", "internal_port": 22,
         "external_port": 2222, "internal_port_id": w.vm["id"]}]
     assert fip["port_id"] is None  # a port forwarding is no association
+    assert fip["router_id"] == w.router["id"]  # but the IP goes through its router
     r = w.alice.put(f"{w.path}/{made['id']}", {"port_forwarding": {
         "external_port": 2200, "protocol": "udp", "description": ""}})
     assert r.status == 200, r.body
@@ -84,8 +85,8 @@ def test_create_show_list_update_delete(w: World) -> None:
     assert w.alice.delete(f"{w.path}/{made['id']}").status == 204
     assert_error(w.alice.get(f"{w.path}/{made['id']}"), 404, made["id"],
                  type="PortForwardingNotFound")
-    assert w.alice.get(f"/v2.0/floatingips/{w.fip['id']}")["floatingip"][
-        "port_forwardings"] == []
+    fip = w.alice.get(f"/v2.0/floatingips/{w.fip['id']}")["floatingip"]
+    assert (fip["port_forwardings"], fip["router_id"]) == ([], None)
 
 
 def test_ranges_n_to_n_and_1_to_n(w: World) -> None:

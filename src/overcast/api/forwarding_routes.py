@@ -69,7 +69,7 @@ def delete_forwarding(call: Call) -> Response:
         found = pfs.find(repo, fip, call.params["pf_id"])
         policy.authorize(call.ctx, "delete", pfs.MEMBER, pfs.target(fip),
                          what=f"floatingip {fip.id}")
-        pfs.delete(repo, found)
+        pfs.delete(repo, fip, found)
     call.write(apply)
     return Response(204)
 

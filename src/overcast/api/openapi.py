@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from overcast.api import convert as cv
-from overcast.api.kinds import qos
+from overcast.api.kinds import port_forwarding, qos
 from overcast.api.registry import HANDLERS
 from overcast.api.resource import Attr, Schema
 
@@ -186,16 +186,34 @@ def _address_paths(schema: Schema) -> dict[str, Any]:
             for action in ("add_addresses", "remove_addresses")}
 
 
+def _forwarding_paths(fip: Schema) -> dict[str, Any]:
+    """A floating IP's port forwardings, from their attributes."""
+    return _paths_for(port_forwarding.SCHEMA, True, True, True, member_id="pf_id")
+
+
+def _trunk_paths(schema: Schema) -> dict[str, Any]:
+    """add_subports / remove_subports (a list of subports) and get_subports."""
+    body = _json_body({"type": "object", "additionalProperties": False, "required": ["sub_ports"],
+                       "properties": {"sub_ports": {"type": "array",
+                                                    "items": {"type": "object"}}}})
+    paths: dict[str, Any] = {f"{schema.path}/{{id}}/{action}": {
+        "put": _op([_param("id")], "200", body)} for action in ("add_subports", "remove_subports")}
+    paths[f"{schema.path}/{{id}}/get_subports"] = {"get": _op([_param("id")], "200")}
+    return paths
+
+
 def _report_paths() -> dict[str, Any]:
     """network-ip-availability: a list (filters, fields) and one network's (fields)."""
     path = "/v2.0/network-ip-availabilities"
     return {path: {"get": _op([], "200")},
-            path + "/{id}": {"get": _op([_param("id")], "200")}}
+            path + "/{id}": {"get": _op([_param("id")], "200")},
+            "/v2.0/log/loggable-resources": {"get": _op([], "200")}}
 
 
 # paths below one object of a kind (keyed by its member name)
 _BELOW = {"port": _binding_paths, "router": _router_paths, "policy": _rule_paths,
-          "address_group": _address_paths}
+          "address_group": _address_paths, "floatingip": _forwarding_paths,
+          "trunk": _trunk_paths}
 
 
 def document(base_url: str) -> dict[str, Any]:

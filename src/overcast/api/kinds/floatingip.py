@@ -153,11 +153,14 @@ def update(repo: Repo, ctx: Context, fip: FloatingIP, fields: dict[str, Any]) ->
         fields = {"port_id": None}
     if "port_id" in fields or "fixed_ip_address" in fields:
         port_id = fields.pop("port_id", fip.port_id)
-        if port_id is not None and repo.where(PortForwarding, floatingip_id=fip.id):
+        forwarded = bool(repo.where(PortForwarding, floatingip_id=fip.id))
+        if port_id is not None and forwarded:
             raise Conflict(f"Floating IP {fip.id} in use by Port Forwarding resources.",
                            type="FipInUseByPortForwarding")
         fixed = fields.pop("fixed_ip_address", None)
-        fip = _associate(repo, ctx, fip, port_id, fixed)
+        # its port forwardings keep their router
+        fip = _associate(repo, ctx, fip, port_id, fixed).replace(
+            **({"router_id": fip.router_id} if forwarded else {}))
     return repo.save(fip.replace(**fields))
 
 

@@ -224,21 +224,29 @@ def find(repo: Repo, fip: FloatingIP, pf_id: str) -> PortForwarding:
 def create(repo: Repo, ctx: Context, fip: FloatingIP, fields: dict[str, Any]) -> PortForwarding:
     fields = _ports(dict(fields), None)
     pf = PortForwarding(**{**fields, "floatingip_id": fip.id, "project_id": fip.project_id})
-    return repo.save(_checked(repo, ctx, fip, pf), new=True)
+    made = repo.save(_checked(repo, ctx, fip, pf), new=True)
+    _route(repo, fip, made.router_id)
+    return made
 
 
 def update(repo: Repo, ctx: Context, fip: FloatingIP, pf: PortForwarding,
            fields: dict[str, Any]) -> PortForwarding:
     new = pf.replace(**_ports(dict(fields), pf))
-    return repo.save(_checked(repo, ctx, fip, new))
+    saved = repo.save(_checked(repo, ctx, fip, new))
+    _route(repo, fip, saved.router_id)
+    return saved
 
 
-def delete(repo: Repo, pf: PortForwarding) -> None:
+def delete(repo: Repo, fip: FloatingIP, pf: PortForwarding) -> None:
     repo.remove(pf)
+    if not of_fip(repo, fip.id):
+        _route(repo, fip, None)
 
 
-# what other kinds do -----------------------------------------------------------
-def forget_port(repo: Repo, port: Port) -> None:
-    """A port that goes takes its port forwardings along (Neutron's PRECOMMIT_DELETE)."""
-    for pf in repo.where(PortForwarding, internal_port_id=port.id):
-        repo.remove(pf)
+def _route(repo: Repo, fip: FloatingIP, router_id: str | None) -> None:
+    """The floating IP's router_id is its port forwardings' router while it has
+    some, as Neutron sets it (no port is associated meanwhile)."""
+    if fip.router_id != router_id:
+        repo.save(fip.replace(router_id=router_id))
+
+

@@ -9,7 +9,7 @@ from typing import Any
 
 from overcast.api.errors import Conflict
 from overcast.api.repo import Repo
-from overcast.model.types import Port, PortForwarding, Trunk
+from overcast.model.types import FloatingIP, Port, PortForwarding, Trunk
 
 
 def trunk_of_parent(repo: Repo, port_id: str) -> Trunk | None:
@@ -41,6 +41,9 @@ def forget(repo: Repo, port: Port) -> None:
     for pf in repo.where(PortForwarding, internal_port_id=port.id):
         if gone or pf.internal_ip_address not in kept:
             repo.remove(pf)
+            fip = repo.get(FloatingIP, pf.floatingip_id)
+            if fip is not None and not repo.where(PortForwarding, floatingip_id=fip.id):
+                repo.save(fip.replace(router_id=None))
 
 
 def trunk_details(repo: Repo, port: Port, out: dict[str, Any]) -> None:
