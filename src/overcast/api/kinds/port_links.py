@@ -13,6 +13,10 @@ from overcast.model.types import FloatingIP, Port, PortForwarding, Trunk
 
 
 def trunk_of_parent(repo: Repo, port_id: str) -> Trunk | None:
+    if repo.bulk:  # a listing: every port's trunk from one pass over the trunks
+        by_port: dict[str, Trunk] = repo.memo("trunks", lambda: {t.port_id: t
+                                                                 for t in repo.all(Trunk)})
+        return by_port.get(port_id)
     found = repo.where(Trunk, port_id=port_id)
     return found[0] if found else None
 
