@@ -86,6 +86,9 @@ def test_subport_actions_and_trunk_details(w: World) -> None:
         {**sub(w.subs[0], 10), "mac_address": w.subs[0]["mac_address"]},
         {**sub(w.subs[1], 20), "mac_address": w.subs[1]["mac_address"]}]}
     assert "trunk_details" not in w.alice.get(f"/v2.0/ports/{w.subs[0]['id']}")["port"]
+    listed = {p["id"]: p for p in w.alice.get("/v2.0/ports")["ports"]}  # a listing too
+    assert listed[w.parent["id"]]["trunk_details"] == details
+    assert "trunk_details" not in listed[w.subs[0]["id"]]
     r = w.alice.put(base + "/remove_subports", {"sub_ports": [{"port_id": w.subs[0]["id"]}]})
     assert r.status == 200 and r.body["sub_ports"] == [sub(w.subs[1], 20)]
     assert_error(w.alice.put(base + "/remove_subports",
