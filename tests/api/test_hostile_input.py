@@ -147,6 +147,9 @@ class World:
         status, reply = self.request("POST", self._collection(target), encode(body, self.ids))
         if status == 201:  # take it away again, so that the next value meets the same world
             made = reply[target.member]["id"]
+            if target.collection == "trunks":  # a disabled trunk cannot go (TrunkDisabled)
+                self.client.put(f"{self._collection(target)}/{made}",
+                                {"trunk": {"admin_state_up": True}})
             gone = self.client.delete(f"{self._collection(target)}/{made}")
             assert gone.status == 204, (target, reply, gone.status, gone.body)
         return status, reply
@@ -171,6 +174,10 @@ class World:
                                              "port_range_min": 9000, "port_range_max": 9000,
                                              "used_in_default_sg": False,
                                              "used_in_non_default_sg": True},
+            "trunks": {"port_id": self.ids["port"]},
+            "metering_label_rules": {"metering_label_id": self.ids["ml"],
+                                     "direction": "egress", "remote_ip_prefix": "10.7.0.0/24"},
+            "logs": {"resource_type": "security_group"},
         }
         return bases.get(t.collection, {})
 
@@ -189,7 +196,8 @@ class World:
                 "minimum_bandwidth_rules": "minbw", "address_groups": "ag",
                 "address_scopes": "scope", "subnetpools": "pool",
                 "network_segment_ranges": "segrange", "default_security_group_rules": "dsgr",
-                }[t.collection]
+                "trunks": "trunk", "logs": "log", "metering_labels": "ml",
+                "metering_label_rules": "mlr"}[t.collection]
         return f"{self._collection(t)}/{self.ids[kind]}"
 
 
@@ -231,6 +239,12 @@ def _seed(c: Direct, store: MemoryStore) -> dict[str, str]:
                                network_type="vxlan", minimum=5000, maximum=5009)["id"]
     ids["dsgr"] = c.get("/v2.0/default-security-group-rules").body[
         "default_security_group_rules"][0]["id"]
+    ids["trunk"] = c.create("trunk", "trunks", port_id=c.port(ids["network"])["id"])["id"]
+    ids["ml"] = c.create("metering_label", "metering/metering-labels", name="ml")["id"]
+    ids["mlr"] = c.create("metering_label_rule", "metering/metering-label-rules",
+                          metering_label_id=ids["ml"], direction="ingress",
+                          remote_ip_prefix="10.0.0.0/24")["id"]
+    ids["log"] = c.create("log", "log/logs", resource_type="security_group")["id"]
     ids["agent"] = str(uuid.uuid5(uuid.NAMESPACE_DNS, "overcast-agent.hv1"))
     store.put(keys.host("hv1"), json.dumps({
         "id": ids["agent"], "host": "hv1", "underlay_ip": "192.0.2.1",
@@ -378,7 +392,8 @@ def test_malformed_bodies(worlds: dict[str, World], collection: str) -> None:
             "routers": "router", "agents": "agent", "address_groups": "ag",
             "address_scopes": "scope", "subnetpools": "pool",
             "network_segment_ranges": "segrange", "default_security_group_rules": "dsgr",
-            }[collection]
+            "trunks": "trunk", "logs": "log", "metering_labels": "ml",
+            "metering_label_rules": "mlr"}[collection]
     for raw in BODIES:
         world.request("POST", path, raw)
         world.request("PUT", f"{path}/{world.ids[kind]}", raw)

@@ -90,6 +90,11 @@ class World:
         self.rule = self.rules["bandwidth_limit_rule"]
         self.ag = admin.create("address_group", "address-groups", project_id="alice", name="ag",
                                addresses=["192.0.2.0/24"])
+        self._newer_kinds(admin)
+        host = Host(id="h1", host="h1", underlay_ip="198.18.0.1")
+        self.store.put(keys.host("h1"), json.dumps(host.to_stored()).encode())
+
+    def _newer_kinds(self, admin: Direct) -> None:
         self.scope = admin.create("address_scope", "address-scopes", project_id="alice",
                                   name="as", ip_version=4)
         self.pool = admin.create("subnetpool", "subnetpools", project_id="alice", name="sp",
@@ -98,8 +103,15 @@ class World:
                                   prefixes=["2001:db8:77::/48"], is_default=True)
         self.segrange = admin.create("network_segment_range", "network_segment_ranges",
                                      network_type="vxlan", minimum=5000, maximum=5009)
-        host = Host(id="h1", host="h1", underlay_ip="198.18.0.1")
-        self.store.put(keys.host("h1"), json.dumps(host.to_stored()).encode())
+        # a trunk on a port of its own (a subport for samples), a metering label, a log
+        self.trunk_port = admin.port(self.net["private"]["id"], project_id="alice")
+        self.sub_port = admin.port(self.net["private"]["id"], project_id="alice")
+        self.trunk = admin.create("trunk", "trunks", project_id="alice",
+                                  port_id=self.trunk_port["id"])
+        self.label = admin.create("metering_label", "metering/metering-labels",
+                                  project_id="alice", name="m")
+        self.log = admin.create("log", "log/logs", project_id="alice",
+                                resource_type="security_group")
 
     def get(self, cls: type[Resource], id_: str) -> Any:
         return Repo(Snapshot(self.store)).get(cls, id_)
@@ -148,7 +160,8 @@ def _values(member: str, values: dict[str, Any]) -> None:
 COMMON = {"name": "n", "description": "d", "tags": ["t"]}
 for _member in ("network", "subnet", "port", "security_group", "security_group_rule", "router",
                 "floatingip", "policy", *RULE_MEMBERS, "address_group", "address_scope",
-                "subnetpool"):
+                "subnetpool", "trunk",
+                "metering_label", "metering_label_rule", "log"):
     _values(_member, {**COMMON, "id": UUID, "project_id": "alice", "tenant_id": "alice"})
 _values("network", {"admin_state_up": False, "shared": True, "router:external": True, "mtu": 1400,
                     "port_security_enabled": False, "dns_domain": "example.org.",
@@ -262,6 +275,18 @@ _values("dscp_marking_rule", {"dscp_mark": 46})
 _values("minimum_bandwidth_rule", {"min_kbps": 500})
 sample("minimum_bandwidth_rule", "direction")(lambda w, k, *_: {"direction": "ingress"})
 _values("agent", {**COMMON, "admin_state_up": False})
+_values("trunk", {"admin_state_up": False})
+sample("trunk", "port_id")(lambda w, k, *_: {"port_id": w.port["private"]["id"]})
+sample("trunk", "sub_ports")(lambda w, k, *_: {"sub_ports": [
+    {"port_id": w.sub_port["id"], "segmentation_type": "vlan", "segmentation_id": 7}]})
+_values("metering_label", {"shared": True})
+_values("metering_label_rule", {"direction": "egress", "excluded": True,
+                                "remote_ip_prefix": "10.5.0.0/24"})
+sample("metering_label_rule", "metering_label_id")(lambda w, k, *_: {
+    "metering_label_id": w.label["id"]})
+_values("log", {"resource_type": "security_group", "event": "DROP", "enabled": False})
+sample("log", "resource_id")(lambda w, k, *_: {"resource_id": w.sg["id"]})
+sample("log", "target_id")(lambda w, k, *_: {"target_id": w.port["private"]["id"]})
 
 # what a create needs besides the attribute under test
 BASE: dict[str, Sample] = {
@@ -279,13 +304,22 @@ BASE: dict[str, Sample] = {
     "default_security_group_rule": lambda w, k, *_: {
         "direction": "ingress", "protocol": "tcp", "port_range_min": 8000,
         "port_range_max": 8000, "used_in_default_sg": False, "used_in_non_default_sg": True},
+    "trunk": lambda w, k, *_: {"port_id": w.port["private"]["id"]},
+    "metering_label_rule": lambda w, k, *_: {"metering_label_id": w.label["id"],
+                                             "direction": "ingress",
+                                             "remote_ip_prefix": "10.0.0.0/24"},
+    "log": lambda w, k, *_: {"resource_type": "security_group"},
 }
 ON_NETWORK = ("subnet", "port")
 # samples that name one of alice's objects which only she and an admin may see
 REFS_ALICE = {("floatingip", "port_id"), ("floatingip", "fixed_ip_address"),
               ("security_group_rule", "remote_group_id"),
               ("security_group_rule", "remote_address_group_id"),
-              ("subnetpool", "address_scope_id")}
+              ("subnetpool", "address_scope_id")} | {
+    # a trunk's create names one of alice's ports (its parent): bob has no such port (the
+    # policy answers first where it denies: id, project_id)
+    ("trunk", a) for a in ("name", "description", "tags", "port_id", "admin_state_up",
+                           "sub_ports")}
 # samples that are refused whoever sends them, past the policy (not supported)
 REFUSED: dict[tuple[str, str], int] = {}
 
@@ -307,7 +341,8 @@ def _path(w: World, member: str, action: str, kind: str) -> str:
            "security_group": w.sg, "router": w.router, "floatingip": w.fip,
            "policy": w.qos, "agent": {"id": "h1"}, "address_group": w.ag,
            "address_scope": w.scope, "subnetpool": w.pool,
-           "network_segment_range": w.segrange}[member]
+           "network_segment_range": w.segrange,
+           "trunk": w.trunk, "log": w.log}[member]
     return f"{schema.path}/{obj['id']}"
 
 
@@ -337,7 +372,8 @@ def _expected(w: World, actor: str, member: str, action: str, kind: str,
     get = w.get
     if action == "create":
         fields = {"project_id": body.get("project_id") or body.get("tenant_id") or ctx.project_id,
-                  **{k: v for k, v in body.items() if k in ("network_id", "security_group_id")}}
+                  **{k: v for k, v in body.items() if k in ("network_id", "security_group_id",
+                                                            "metering_label_id")}}
         if member in RULE_MEMBERS:
             fields["policy_id"] = _rule_policy(w, member, action)["id"]
             if not policy.visible(ctx, "policy")(w.get(QosPolicy, fields["policy_id"])):
@@ -378,13 +414,15 @@ def _current(w: World, member: str, kind: str) -> Any:
            "minimum_bandwidth_rule": types.MinimumBandwidthRule,
            "address_group": types.AddressGroup, "address_scope": types.AddressScope,
            "subnetpool": types.SubnetPool,
-           "network_segment_range": types.NetworkSegmentRange}.get(member)
+           "network_segment_range": types.NetworkSegmentRange,
+           "trunk": types.Trunk, "log": types.NetworkLog}.get(member)
     if member == "agent":
         return Repo(Snapshot(w.store)).get(Host, "h1")
     ident = {"network": w.net[kind], "subnet": w.sub[kind], "port": w.port[kind],
              "security_group": w.sg, "router": w.router, "floatingip": w.fip,
              "policy": w.qos, "address_group": w.ag, "address_scope": w.scope,
              "subnetpool": w.pool, "network_segment_range": w.segrange,
+             "trunk": w.trunk, "log": w.log,
              **w.rules}[member]["id"]
     assert cls is not None
     return w.get(cls, ident)

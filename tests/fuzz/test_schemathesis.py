@@ -67,14 +67,17 @@ PATH_KIND = {
     "qos": "qos",
     "agents": "agent",
     "address-groups": "ag",
+    "trunks": "trunk",
 }
 # collections whose {id} is another collection's object (not tagged through them)
-ID_KIND = {**PATH_KIND, "network-ip-availabilities": "network", "policies": "qos"}
+ID_KIND = {**PATH_KIND, "network-ip-availabilities": "network", "policies": "qos",
+           "metering": "ml", "log": "log"}
 # other path parameters -> the seeded values to pick from
 PATH_SEEDS = {
     "rule_id": ("rule",),
     "host": ("host", "inactive_host"),
     "tag": ("tag",),
+    "pf_id": ("pf",),
 }
 TAG = "fuzz-tag"
 HOSTS = ("fuzz-host", "fuzz-host-2")  # no agent runs: bindings take any host name
@@ -200,11 +203,32 @@ def seed(base: str) -> dict[str, str]:
             f"/qos/policies/{ids['qos']}/bandwidth_limit_rules",
             {"bandwidth_limit_rule": {"max_kbps": 1000}},
         )["id"]
+        _seed_more(c, ids)
         for collection, kind in PATH_KIND.items():
             if kind != "agent":
                 r = c.put(f"{_collection_path(collection)}/{ids[kind]}/tags/{TAG}")
                 assert r.status_code == 201, r.text
         return ids
+
+
+def _seed_more(c: httpx.Client, ids: dict[str, str]) -> None:
+    """A trunk (on a port of its own), a metering label, a log and a port
+    forwarding of the floating IP to the port."""
+    parent = _post(c, "/ports", {"port": {"network_id": ids["network"]}})["id"]
+    ids["trunk"] = _post(c, "/trunks", {"trunk": {"port_id": parent}})["id"]
+    ids["ml"] = _post(c, "/metering/metering-labels", {"metering_label": {"name": "seed"}})["id"]
+    ids["log"] = _post(c, "/log/logs", {"log": {"resource_type": "security_group"}})["id"]
+    _seed_forwarding(c, ids)
+
+
+def _seed_forwarding(c: httpx.Client, ids: dict[str, str]) -> None:
+    port = c.get(f"/ports/{ids['port']}").json()["port"]
+    r = c.post(f"/floatingips/{ids['fip']}/port_forwardings", json={"port_forwarding": {
+        "protocol": "tcp", "internal_port_id": port["id"], "external_port": 2222,
+        "internal_port": 22, "internal_ip_address": port["fixed_ips"][0]["ip_address"]}})
+    if r.status_code == 201:  # else the one seeded is still there
+        ids["pf"] = r.json()["port_forwarding"]["id"]
+    ids.setdefault("pf", "no-port-forwarding")
 
 
 def _collection_path(collection: str) -> str:
@@ -221,6 +245,8 @@ def _restore(base: str, ids: dict[str, str], path: str, params: dict[str, Any]) 
         elif "/bindings/" in path:
             for host in HOSTS:  # 409 for one still there
                 c.post(f"/ports/{ids['port']}/bindings", json={"binding": {"host": host}})
+        elif path.endswith("{pf_id}"):
+            _seed_forwarding(c, ids)
         elif path.endswith("{rule_id}"):
             r = c.post(
                 f"/qos/policies/{ids['qos']}/bandwidth_limit_rules",

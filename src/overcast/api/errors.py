@@ -102,6 +102,9 @@ def not_found(kind: str, id_: str) -> NotFound:
               "address_scope": "Address scope",
               "network_segment_range": "Network Segment Range",
               "default_security_group_rule": "Default Security Group rule",
+              "port_forwarding": "Port Forwarding",
+              "metering_label": "Metering label", "metering_label_rule": "Metering label rule",
+              "log": "Log resource", "trunk": "Trunk",
               }.get(kind, kind.capitalize())
     type_ = "".join(part.capitalize() for part in kind.split("_")) + "NotFound"
     type_ = {"subnetpool": "SubnetPoolNotFound"}.get(kind, type_)

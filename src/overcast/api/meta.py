@@ -99,6 +99,18 @@ NEUTRON = {
         "Edit extra routes of a router on server side by atomically adding/removing extra "
         "routes",
         "2019-07-10T00:00:00+00:00"),
+    "floating-ip-port-forwarding": (
+        "Floating IP Port Forwarding",
+        "Allow port forwarding from floating IP port to an internal port",
+        "2018-01-19T10:00:00-00:00"),
+    "floating-ip-port-forwarding-description": (
+        "Floating IP Port Forwarding new attribute description",
+        "Add a description field to Port Forwarding rules",
+        "2019-11-01T10:00:00-00:00"),
+    "floating-ip-port-forwarding-port-ranges": (
+        "Floating IP Port Forwarding support port ranges",
+        "Add support to port ranges",
+        "2020-07-01T10:00:00-00:00"),
     "fip-port-details": (
         "Floating IP Port Details Extension",
         "Add port_details attribute to Floating IP resource",
@@ -115,6 +127,14 @@ NEUTRON = {
         "Neutron Network Segment Range",
         "Provides support for the network segment range management",
         "2018-11-29T00:00:00-00:00"),
+    "logging": (
+        "Logging API Extension",
+        "Provides a logging API for resources such as security group and firewall.",
+        "2017-01-01T10:00:00-00:00"),
+    "metering": (
+        "Neutron Metering",
+        "Neutron Metering extension.",
+        "2013-06-12T10:00:00-00:00"),
     "net-mtu": (
         "Network MTU",
         "Provides MTU attribute for a network resource.",
@@ -248,6 +268,14 @@ NEUTRON = {
         "Tag Ports During Bulk Creation",
         "Allow to tag ports during bulk creation",
         "2019-12-29T19:00:00-00:00"),
+    "trunk": (
+        "Trunk Extension",
+        "Provides support for trunk ports",
+        "2016-01-01T10:00:00-00:00"),
+    "trunk-details": (
+        "Trunk port details",
+        "Expose trunk port details",
+        "2016-01-01T10:00:00-00:00"),
 }
 OVERCAST = {
     "overcast-firewall": "Overcast: per-rule packet and byte counters of security group rules "
@@ -259,6 +287,8 @@ OVERCAST = {
                                "(overcast:public_hostname): while its VM runs, a floating IP "
                                "from the public pool and the name in the public zone point at "
                                "it (overcast:public_binding)",
+    "overcast-trunk-status": "Overcast: why a trunk is not what it should be on its parent "
+                             "port's host (overcast:status_reason), e.g. no 802.1Q there",
 }
 EXTENSIONS = {**{alias: name for alias, (name, _, _) in NEUTRON.items()}, **OVERCAST}
 
@@ -267,7 +297,7 @@ EXTRA_ATTRS = {
                 "l2_adjacency"},
     "port": {"dns_assignment", "qos_network_policy_id",
              "propagate_uplink_status", "resource_request", "data_plane_status",
-             "overcast:firewall", "overcast:qos", "overcast:public_binding"},
+             "overcast:firewall", "overcast:qos", "overcast:public_binding", "trunk_details"},
     "security_group": {"security_group_rules", "shared"},
     "security_group_rule": {"normalized_cidr",
                             "belongs_to_default_sg", "overcast:packets", "overcast:bytes"},
@@ -278,6 +308,8 @@ EXTRA_ATTRS = {
     "dscp_marking_rule": {"type", "qos_policy_id"},
     "minimum_bandwidth_rule": {"type", "qos_policy_id"},
     "agent": {"alive", "topic", "availability_zone", "configurations"},
+    "port_forwarding": {"external_port", "internal_port"},
+    "trunk": {"status", "overcast:status_reason"},
 }
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from overcast.api import convert as cv
-from overcast.api.kinds import qos
+from overcast.api.kinds import port_forwarding, qos
 from overcast.api.registry import HANDLERS
 from overcast.api.resource import Attr, Schema
 
@@ -199,6 +199,22 @@ def _prefix_paths(schema: Schema) -> dict[str, Any]:
             for action in ("add_prefixes", "remove_prefixes")}
 
 
+def _forwarding_paths(fip: Schema) -> dict[str, Any]:
+    """A floating IP's port forwardings, from their attributes."""
+    return _paths_for(port_forwarding.SCHEMA, True, True, True, member_id="pf_id")
+
+
+def _trunk_paths(schema: Schema) -> dict[str, Any]:
+    """add_subports / remove_subports (a list of subports) and get_subports."""
+    body = _json_body({"type": "object", "additionalProperties": False, "required": ["sub_ports"],
+                       "properties": {"sub_ports": {"type": "array",
+                                                    "items": {"type": "object"}}}})
+    paths: dict[str, Any] = {f"{schema.path}/{{id}}/{action}": {
+        "put": _op([_param("id")], "200", body)} for action in ("add_subports", "remove_subports")}
+    paths[f"{schema.path}/{{id}}/get_subports"] = {"get": _op([_param("id")], "200")}
+    return paths
+
+
 def _report_paths() -> dict[str, Any]:
     """network-ip-availability: a list (filters, fields) and one network's (fields);
     the availability zones (filters, fields)."""
@@ -208,7 +224,8 @@ def _report_paths() -> dict[str, Any]:
             path + "/{id}": {"get": _op([_param("id")], "200")},
             topology: {"get": _op([_param("project_id")], "200"),
                        "delete": _op([_param("project_id")], "204")},
-            "/v2.0/availability_zones": {"get": _op([], "200")}}
+            "/v2.0/availability_zones": {"get": _op([], "200")},
+            "/v2.0/log/loggable-resources": {"get": _op([], "200")}}
 
 
 def _quota_paths() -> dict[str, Any]:
@@ -227,7 +244,8 @@ def _quota_paths() -> dict[str, Any]:
 
 # paths below one object of a kind (keyed by its member name)
 _BELOW = {"port": _binding_paths, "router": _router_paths, "policy": _rule_paths,
-          "address_group": _address_paths, "subnetpool": _prefix_paths}
+          "address_group": _address_paths, "subnetpool": _prefix_paths,
+          "floatingip": _forwarding_paths, "trunk": _trunk_paths}
 
 
 def document(base_url: str) -> dict[str, Any]:

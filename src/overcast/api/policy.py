@@ -31,7 +31,13 @@ from typing import Any
 
 from overcast.api.auth import Context
 from overcast.api.errors import Forbidden, not_found
-from overcast.model.types import Network, QosPolicy, Resource, SecurityGroup
+from overcast.model.types import (
+    MeteringLabel,
+    Network,
+    QosPolicy,
+    Resource,
+    SecurityGroup,
+)
 
 Test = Callable[[Context, "Target", Any], bool]
 
@@ -281,6 +287,48 @@ RULES: dict[str, Rule] = {
     "delete_agent": ADMIN,
     "update_agent:admin_state_up": ADMIN,
     **_writes("agent", ADMIN, *_COMMON),
+    # port forwardings: the floating IP's owner (Neutron's ADMIN_OR_PARENT_OWNER)
+    "create_floatingip_port_forwarding": OWNER,
+    "get_floatingip_port_forwarding": OWNER,
+    "get_port_forwarding": OWNER,  # the same, by the body's name (listings; its owner the IP's)
+    "update_floatingip_port_forwarding": OWNER,
+    "delete_floatingip_port_forwarding": OWNER,
+    **_creates("floatingip_port_forwarding"),
+    **_writes("floatingip_port_forwarding", ANY, "protocol", "internal_port_id",
+              "internal_ip_address", "external_port", "internal_port", "external_port_range",
+              "internal_port_range"),
+    # trunks: the owner's
+    "create_trunk": ANY,
+    "get_trunk": OWNER,
+    "update_trunk": OWNER,
+    "delete_trunk": OWNER,
+    "add_subports": OWNER,
+    "remove_subports": OWNER,
+    "get_subports": OWNER,
+    **_creates("trunk"),
+    **_each("create_trunk", ANY, "port_id", "sub_ports"),
+    **_writes("trunk", ANY, "admin_state_up"),
+    # metering: the operator's labels and rules, which their projects may read
+    "create_metering_label": ADMIN,
+    "get_metering_label": OWNER,
+    "delete_metering_label": ADMIN,
+    **_creates("metering_label"),
+    "create_metering_label:shared": ADMIN,
+    "create_metering_label_rule": ADMIN,
+    "get_metering_label_rule": OWNER,
+    "delete_metering_label_rule": ADMIN,
+    **_creates("metering_label_rule"),
+    **_each("create_metering_label_rule", ANY, "metering_label_id", "direction", "excluded",
+            "remote_ip_prefix"),
+    # logging: the operator's (Neutron's project manager role; no such role here)
+    "get_loggable_resource": ADMIN,
+    "create_log": ADMIN,
+    "get_log": ADMIN,
+    "update_log": ADMIN,
+    "delete_log": ADMIN,
+    **_creates("log"),
+    **_each("create_log", ANY, "resource_type", "resource_id", "target_id", "event"),
+    **_writes("log", ANY, "enabled"),
 }
 
 # the field naming a kind's parent, and the parent's class
@@ -291,9 +339,11 @@ PARENTS: dict[str, tuple[str, type[Resource]]] = {
     "bandwidth_limit_rule": ("policy_id", QosPolicy),
     "dscp_marking_rule": ("policy_id", QosPolicy),
     "minimum_bandwidth_rule": ("policy_id", QosPolicy),
+    "metering_label_rule": ("metering_label_id", MeteringLabel),
 }
 PARENT_MEMBERS: dict[type[Resource], str] = {Network: "network", SecurityGroup: "security_group",
-                                             QosPolicy: "policy"}
+                                             QosPolicy: "policy",
+                                             MeteringLabel: "metering_label"}
 
 
 Getter = Callable[[type[Resource], str], Any]

@@ -14,6 +14,8 @@ from overcast.api.kinds import (
     agent,
     default_sg_rule,
     floatingip,
+    logging,
+    metering,
     network,
     port,
     qos,
@@ -22,6 +24,7 @@ from overcast.api.kinds import (
     segment_range,
     subnet,
     subnetpool,
+    trunk,
 )
 from overcast.api.repo import Repo
 from overcast.api.resource import Schema
@@ -75,4 +78,10 @@ HANDLERS: dict[str, Handlers] = {h.schema.collection: h for h in (
              segment_range.delete),
     Handlers(default_sg_rule.SCHEMA, default_sg_rule.create, None, default_sg_rule.delete,
              tags=False),
+    Handlers(trunk.SCHEMA, trunk.create, trunk.update, trunk.delete),
+    Handlers(metering.LABEL_SCHEMA, metering.create_label, None, metering.delete_label,
+             tags=False),
+    Handlers(metering.RULE_SCHEMA, metering.create_rule, None, metering.delete_rule,
+             tags=False),
+    Handlers(logging.SCHEMA, logging.create, logging.update, logging.delete, tags=False),
 )}

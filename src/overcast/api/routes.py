@@ -15,7 +15,16 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
 
-from overcast.api import bindings, handlers, identity, ip_availability, meta, quotas, tags
+from overcast.api import (
+    bindings,
+    forwarding_routes,
+    handlers,
+    identity,
+    ip_availability,
+    meta,
+    quotas,
+    tags,
+)
 from overcast.api import convert as cv
 from overcast.api.errors import MethodNotAllowed, NotFound
 from overcast.api.kinds import address_group, qos, subnetpool
@@ -73,7 +82,7 @@ def normalize(path: str) -> str:
 
 def _canonical(params: dict[str, str]) -> dict[str, str]:
     """Object ids in a path as in a body: a UUID in any spelling finds its object."""
-    for name in ("id", "rule_id"):
+    for name in ("id", "rule_id", "pf_id"):
         if name in params:
             try:
                 params[name] = cv.to_uuidish(params[name])
@@ -180,7 +189,22 @@ def _below_one_object() -> list[Route]:
         Route("PUT", pool + "/add_prefixes", handlers.add_prefixes),
         Route("PUT", pool + "/remove_prefixes", handlers.remove_prefixes),
         *(r for kind in qos.RULE_KINDS for r in _rules(kind)),
+        *_forwardings(),
+        Route("PUT", "/v2.0/trunks/{id}/add_subports", forwarding_routes.add_subports),
+        Route("PUT", "/v2.0/trunks/{id}/remove_subports", forwarding_routes.remove_subports),
+        Route("GET", "/v2.0/trunks/{id}/get_subports", forwarding_routes.get_subports),
     ]
+
+
+def _forwardings() -> list[Route]:
+    """A floating IP's port forwardings."""
+    coll = "/v2.0/floatingips/{id}/port_forwardings"
+    fr = forwarding_routes
+    return [Route("GET", coll, fr.list_forwardings),
+            Route("POST", coll, fr.create_forwarding),
+            Route("GET", coll + "/{pf_id}", fr.show_forwarding),
+            Route("PUT", coll + "/{pf_id}", fr.update_forwarding),
+            Route("DELETE", coll + "/{pf_id}", fr.delete_forwarding)]
 
 
 def _reports() -> list[Route]:
@@ -192,7 +216,8 @@ def _reports() -> list[Route]:
             Route("GET", path + "/{id}", ip_availability.show),
             Route("GET", topology, handlers.show_auto_topology),
             Route("DELETE", topology, handlers.delete_auto_topology, slow=True),
-            Route("GET", az.PATH, az.list_all)]
+            Route("GET", az.PATH, az.list_all),
+            Route("GET", "/v2.0/log/loggable-resources", forwarding_routes.loggable_resources)]
 
 
 def _rules(kind: qos.RuleKind) -> list[Route]:

@@ -8,6 +8,7 @@
 * ``/oc/host/<name>``           host registration (Host)                   — agent
 * ``/oc/alive/<name>``          liveness, attached to the agent's lease     — agent
 * ``/oc/status/port/<id>``      port status {"status", "host", "reason"?, "firewall"?} — agent
+* ``/oc/status/trunk/<id>``     trunk status {"status", "host", "reason"?} — agent
 * ``/oc/counters/firewall/<host>`` per-rule hits {"host", "rules": {id: [packets, bytes]}} — agent
 * ``/oc/boot/<port>``           a port's last DHCP boot or release {"host", "event", "at"} — agent
 * ``/oc/public/<port>``         a port's dynamic public binding {"hostname", "address"?, "floatingip_id"?, "problem"?} — public-dns
@@ -38,6 +39,7 @@ BINDING = ROOT + "binding/"
 HOST = ROOT + "host/"
 ALIVE = ROOT + "alive/"
 PORT_STATUS = ROOT + "status/port/"
+TRUNK_STATUS = ROOT + "status/trunk/"
 FIREWALL_COUNTERS = ROOT + "counters/firewall/"
 BOOT = ROOT + "boot/"
 PUBLIC = ROOT + "public/"
@@ -54,6 +56,8 @@ INDEXED: dict[str, tuple[str, ...]] = {
     "port": ("network_id", "device_id"),
     "security_group": ("project_id",),
     "security_group_rule": ("security_group_id",),
+    "port_forwarding": ("floatingip_id", "internal_port_id"),
+    "trunk": ("port_id",),
 }
 
 # kinds whose objects each project's usage counters count (Neutron's quota resources)
@@ -92,6 +96,11 @@ def alive(name: str = "") -> str:
 
 def port_status(port_id: str = "") -> str:
     return f"{PORT_STATUS}{port_id}"
+
+
+def trunk_status(trunk_id: str = "") -> str:
+    """A trunk's status as its parent port's host realizes it, or the prefix of all."""
+    return f"{TRUNK_STATUS}{trunk_id}"
 
 
 def firewall_counters(host: str = "") -> str:

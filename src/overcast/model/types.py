@@ -391,3 +391,82 @@ class DefaultSecurityGroupRule(Resource):
     remote_address_group_id: str | None = None
     used_in_default_sg: bool = False
     used_in_non_default_sg: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class PortForwarding(Resource):
+    """A floating IP's port forwarding (Neutron's floating-ip-port-forwarding):
+    what arrives at the floating IP's ``external_port`` (or range) over
+    ``protocol`` goes to ``internal_ip_address``:``internal_port`` (or the
+    range, N-N or 1-N) of ``internal_port_id``, through ``router_id``.  A
+    single port is stored as a one-port range (``"80:80"``), as Neutron
+    stores it, so a data plane reads only the ranges."""
+
+    KIND: ClassVar[str] = "port_forwarding"
+
+    floatingip_id: str = ""
+    floating_ip_address: str = ""
+    router_id: str = ""
+    protocol: str = "tcp"  # tcp | udp
+    internal_port_id: str = ""
+    internal_ip_address: str = ""
+    internal_port_range: str = ""  # "N:M"
+    external_port_range: str = ""  # "N:M"
+
+
+@dataclass(frozen=True, slots=True)
+class MeteringLabel(Resource):
+    """Traffic of a project's routers to count (Neutron's metering); a shared
+    label counts on every project's routers."""
+
+    KIND: ClassVar[str] = "metering_label"
+
+    shared: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class MeteringLabelRule(Resource):
+    """What one label counts: traffic in ``direction`` to or from
+    ``remote_ip_prefix``, or (``excluded``) what not to count of it."""
+
+    KIND: ClassVar[str] = "metering_label_rule"
+
+    metering_label_id: str = ""
+    direction: str = "ingress"  # ingress | egress
+    remote_ip_prefix: str = ""
+    excluded: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkLog(Resource):
+    """A packet log (Neutron's logging): the security group events
+    (``event``) of one group (``resource_id``), one port (``target_id``), or
+    every group of the project."""
+
+    KIND: ClassVar[str] = "log"
+
+    resource_type: str = "security_group"
+    resource_id: str | None = None
+    target_id: str | None = None
+    event: str = "ALL"  # ALL | ACCEPT | DROP
+    enabled: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class SubPort:
+    port_id: str
+    segmentation_type: str = "vlan"
+    segmentation_id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Trunk(Resource):
+    """A VLAN-aware VM's port (``port_id``, untagged) and its subports, each
+    another port carried tagged with its 802.1Q VLAN id."""
+
+    KIND: ClassVar[str] = "trunk"
+    NESTED: ClassVar[dict[str, type]] = {"sub_ports": SubPort}
+
+    port_id: str = ""
+    admin_state_up: bool = True
+    sub_ports: tuple[SubPort, ...] = ()

@@ -15,7 +15,15 @@ from overcast.api.kinds import port as ports
 from overcast.api.kinds.router import INTERFACE
 from overcast.api.repo import Repo
 from overcast.api.resource import Attr, Schema, stored
-from overcast.model.types import FixedIP, FloatingIP, Network, Port, Router, Subnet
+from overcast.model.types import (
+    FixedIP,
+    FloatingIP,
+    Network,
+    Port,
+    PortForwarding,
+    Router,
+    Subnet,
+)
 
 OWNER = "network:floatingip"
 DHCP = "network:dhcp"  # the one device_owner Neutron gives no floating IP (is_fip_serviced)
@@ -28,13 +36,26 @@ def network_visible(ctx: Context, repo: Repo) -> Callable[[Network], bool]:
 def _extra(repo: Repo, fip: FloatingIP, out: dict[str, Any]) -> None:
     target = repo.get(Port, fip.port_id) if fip.port_id else None
     out["status"] = _fip_status(repo, fip, target)
-    out["port_forwardings"] = []
+    out["port_forwardings"] = [_forwarding(pf) for pf in repo.where(
+        PortForwarding, floatingip_id=fip.id)]
     out["qos_policy_id"] = None
     out["port_details"] = None if target is None else {
         "name": target.name, "network_id": target.network_id,
         "mac_address": target.mac_address, "admin_state_up": target.admin_state_up,
         "device_id": target.device_id, "device_owner": target.device_owner,
         "status": _status(repo, target)}
+
+
+def _forwarding(pf: PortForwarding) -> dict[str, Any]:
+    """What a floating IP shows of one of its port forwardings (Neutron's
+    _extend_floatingip_dict): a port of a one-port range, else None."""
+    def single(text: str) -> int | None:
+        lo, hi = text.split(":")
+        return int(lo) if lo == hi else None
+    return {"id": pf.id, "internal_ip_address": pf.internal_ip_address,
+            "protocol": pf.protocol, "internal_port": single(pf.internal_port_range),
+            "external_port": single(pf.external_port_range),
+            "internal_port_id": pf.internal_port_id}
 
 
 def _fip_status(repo: Repo, fip: FloatingIP, target: Port | None) -> str:
@@ -132,8 +153,14 @@ def update(repo: Repo, ctx: Context, fip: FloatingIP, fields: dict[str, Any]) ->
         fields = {"port_id": None}
     if "port_id" in fields or "fixed_ip_address" in fields:
         port_id = fields.pop("port_id", fip.port_id)
+        forwarded = bool(repo.where(PortForwarding, floatingip_id=fip.id))
+        if port_id is not None and forwarded:
+            raise Conflict(f"Floating IP {fip.id} in use by Port Forwarding resources.",
+                           type="FipInUseByPortForwarding")
         fixed = fields.pop("fixed_ip_address", None)
-        fip = _associate(repo, ctx, fip, port_id, fixed)
+        # its port forwardings keep their router
+        fip = _associate(repo, ctx, fip, port_id, fixed).replace(
+            **({"router_id": fip.router_id} if forwarded else {}))
     return repo.save(fip.replace(**fields))
 
 
@@ -146,6 +173,10 @@ def _associate(repo: Repo, ctx: Context, fip: FloatingIP, port_id: str | None,
             raise bad_request("fixed_ip_address cannot be specified without a port_id")
         return fip.replace(port_id=None, fixed_ip_address=None, router_id=None)
     port = repo.must(Port, port_id, policy.visible(ctx, "port"))
+    if repo.where(PortForwarding, internal_port_id=port.id):
+        # Neutron's PortHasPortForwarding, for distributed routers: every router here
+        raise BadRequest(f"Cannot associate floating IP to port {port.id} because it already "
+                         "has a Port Forwarding binding.", type="PortHasPortForwarding")
     if port.device_owner == DHCP:
         raise bad_request(f"Port {port.id} is unable to be assigned a floating IP")
     chosen = _fixed_ip(port, fixed)
@@ -156,7 +187,7 @@ def _associate(repo: Repo, ctx: Context, fip: FloatingIP, port_id: str | None,
                            f"with port {port.id} using fixed IP {chosen.ip_address}, as that "
                            f"fixed IP already has a floating IP on external network "
                            f"{other.floating_network_id}.", type="FloatingIPPortAlreadyAssociated")
-    router = _router_for(repo, fip.floating_network_id, chosen.subnet_id)
+    router = router_for(repo, fip.floating_network_id, chosen.subnet_id)
     if router is None:
         raise NotFound(f"External network {fip.floating_network_id} is not reachable from "
                        f"subnet {chosen.subnet_id}.  Therefore, cannot associate Port "
@@ -187,7 +218,7 @@ def _fixed_ip(port: Port, fixed: str | None) -> FixedIP:
     return v4[0]
 
 
-def _router_for(repo: Repo, ext_net: str, subnet_id: str) -> Router | None:
+def router_for(repo: Repo, ext_net: str, subnet_id: str) -> Router | None:
     """The router between the subnet and the external network: of several, the
     one whose interface holds the subnet's gateway IP, else the first by id
     (Neutron's get_router_for_floatingip)."""
@@ -206,6 +237,9 @@ def _router_for(repo: Repo, ext_net: str, subnet_id: str) -> Router | None:
 
 
 def delete(repo: Repo, ctx: Context, fip: FloatingIP) -> None:
+    if repo.where(PortForwarding, floatingip_id=fip.id):  # Neutron's PRECOMMIT_DELETE check
+        raise Conflict(f"Floating IP {fip.id} in use by Port Forwarding resources.",
+                       type="FipInUseByPortForwarding")
     port = repo.get(Port, fip.floating_port_id)
     if port is not None:
         ports.release(repo, port)

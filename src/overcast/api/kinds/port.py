@@ -11,7 +11,7 @@ from overcast.api import allocation, bindings
 from overcast.api import convert as cv
 from overcast.api.auth import Context
 from overcast.api.errors import BadRequest, Conflict, Forbidden
-from overcast.api.kinds import qos, security
+from overcast.api.kinds import port_links, qos, security
 from overcast.api.repo import Repo
 from overcast.api.resource import Attr, Schema, stored
 from overcast.model import keys, validate
@@ -206,6 +206,7 @@ def realized(repo: Repo, port: Port) -> dict[str, Any] | None:
 
 
 def _render_extra(repo: Repo, port: Port, out: dict[str, Any]) -> None:
+    port_links.trunk_details(repo, port, out)
     status = realized(repo, port)
     hosts: set[str] = repo.memo("hosts", lambda: known_hosts(repo))
     out["fixed_ips"] = [{"subnet_id": f.subnet_id, "ip_address": f.ip_address}
@@ -422,7 +423,9 @@ def update(repo: Repo, ctx: Context, port: Port, fields: dict[str, Any]) -> Port
     _check_device(repo, ctx, new, port)
     if new.qos_policy_id != port.qos_policy_id:
         qos.check_usable(repo, ctx, new.qos_policy_id)
-    return repo.save(new)
+    saved = repo.save(new)
+    port_links.forget(repo, saved)
+    return saved
 
 
 def release(repo: Repo, port: Port) -> None:
@@ -437,8 +440,10 @@ def delete(repo: Repo, ctx: Context, port: Port) -> None:
     if port.device_owner in PROTECTED_OWNERS:
         raise Conflict(f"Port {port.id} cannot be deleted directly via the port API: has device "
                        f"owner {port.device_owner}.", type="ServicePortInUse")
+    port_links.check_delete(repo, port)
     disassociate_floating_ips(repo, port.id)
     release(repo, port)
+    port_links.forget(repo, port)
 
 
 def disassociate_floating_ips(repo: Repo, port_id: str) -> None:
