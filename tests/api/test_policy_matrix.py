@@ -90,6 +90,9 @@ class World:
         self.rule = self.rules["bandwidth_limit_rule"]
         self.ag = admin.create("address_group", "address-groups", project_id="alice", name="ag",
                                addresses=["192.0.2.0/24"])
+        self.rbac = admin.create("rbac_policy", "rbac-policies", project_id="alice",
+                                 object_type="network", object_id=self.net["private"]["id"],
+                                 action="access_as_shared", target_tenant="carol")
         host = Host(id="h1", host="h1", underlay_ip="198.18.0.1")
         self.store.put(keys.host("h1"), json.dumps(host.to_stored()).encode())
 
@@ -224,6 +227,10 @@ _values("dscp_marking_rule", {"dscp_mark": 46})
 _values("minimum_bandwidth_rule", {"min_kbps": 500})
 sample("minimum_bandwidth_rule", "direction")(lambda w, k, *_: {"direction": "ingress"})
 _values("agent", {**COMMON, "admin_state_up": False})
+_values("rbac_policy", {"project_id": "alice", "tenant_id": "alice", "object_type": "network",
+                        "action": "access_as_external", "target_tenant": "*"})
+sample("rbac_policy", "target_tenant", "=project")(lambda w, k, *_: {"target_tenant": "dave"})
+sample("rbac_policy", "object_id")(lambda w, k, *_: {"object_id": w.net["private"]["id"]})
 
 # what a create needs besides the attribute under test
 BASE: dict[str, Sample] = {
@@ -234,6 +241,8 @@ BASE: dict[str, Sample] = {
     "bandwidth_limit_rule": lambda w, k, *_: {"max_kbps": 1000, "direction": "ingress"},
     "dscp_marking_rule": lambda w, k, *_: {"dscp_mark": 10},
     "minimum_bandwidth_rule": lambda w, k, *_: {"min_kbps": 100, "direction": "ingress"},
+    "rbac_policy": lambda w, k, *_: {"object_type": "network", "object_id": w.net["private"]["id"],
+                                     "action": "access_as_shared", "target_tenant": "erin"},
 }
 ON_NETWORK = ("subnet", "port")
 # samples that name one of alice's objects which only she and an admin may see
@@ -242,6 +251,9 @@ REFS_ALICE = {("floatingip", "port_id"), ("floatingip", "fixed_ip_address"),
               ("security_group_rule", "remote_address_group_id")}
 # samples that are refused whoever sends them, past the policy (not supported)
 REFUSED = {("subnet", "subnetpool_id"): 400}
+# creates refused past the policy for some callers: only the owner of the object (or an
+# admin) makes an RBAC policy on it, and alice's private network is not bob's to see
+REFUSED_FOR = {("rbac_policy", "create"): {"other": 404}}
 
 
 def _rule_policy(w: World, member: str, action: str) -> dict[str, Any]:
@@ -259,7 +271,8 @@ def _path(w: World, member: str, action: str, kind: str) -> str:
         return schema.path
     obj = {"network": w.net[kind], "subnet": w.sub[kind], "port": w.port[kind],
            "security_group": w.sg, "router": w.router, "floatingip": w.fip,
-           "policy": w.qos, "agent": {"id": "h1"}, "address_group": w.ag}[member]
+           "policy": w.qos, "agent": {"id": "h1"}, "address_group": w.ag,
+           "rbac_policy": w.rbac}[member]
     return f"{schema.path}/{obj['id']}"
 
 
@@ -318,7 +331,7 @@ def _expected(w: World, actor: str, member: str, action: str, kind: str,
         policy.authorize(ctx, action, member, tgt, body)
     except Forbidden:
         return 403
-    return 0
+    return REFUSED_FOR.get((member, action), {}).get(actor, 0)
 
 
 def _current(w: World, member: str, kind: str) -> Any:
@@ -328,12 +341,13 @@ def _current(w: World, member: str, kind: str) -> Any:
            "bandwidth_limit_rule": types.BandwidthLimitRule,
            "dscp_marking_rule": types.DscpMarkingRule,
            "minimum_bandwidth_rule": types.MinimumBandwidthRule,
-           "address_group": types.AddressGroup}.get(member)
+           "address_group": types.AddressGroup, "rbac_policy": types.RbacPolicy}.get(member)
     if member == "agent":
         return Repo(Snapshot(w.store)).get(Host, "h1")
     ident = {"network": w.net[kind], "subnet": w.sub[kind], "port": w.port[kind],
              "security_group": w.sg, "router": w.router, "floatingip": w.fip,
-             "policy": w.qos, "address_group": w.ag, **w.rules}[member]["id"]
+             "policy": w.qos, "address_group": w.ag, "rbac_policy": w.rbac,
+             **w.rules}[member]["id"]
     assert cls is not None
     return w.get(cls, ident)
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from overcast.api import listing, policy, query
+from overcast.api import grants, listing, policy, query
 from overcast.api.auth import Context
 from overcast.api.errors import BadRequest, NotFound
 from overcast.api.kinds import address_group, qos, router, security
@@ -85,10 +85,11 @@ def _make(h: Handlers, ctx: Context, repo: Repo, item: dict[str, Any],
     policy must allow the create and every attribute the body sets (else 403)."""
     assert h.create is not None  # routes has a POST only for kinds that can be made
     member = h.schema.member
-    policy.parent_must_be_visible(ctx, member, fields, repo.get)
+    granted = grants.of(repo)
+    policy.parent_must_be_visible(ctx, member, fields, repo.get, granted)
     link = policy.PARENTS.get(member)
     what = f"{link[1].KIND} {fields.get(link[0])}" if link else ""
-    policy.authorize(ctx, "create", member, policy.target(member, fields, repo.get),
+    policy.authorize(ctx, "create", member, policy.target(member, fields, repo.get, granted),
                      h.schema.explicit(item, fields), what)
     return h.create(repo, ctx, dict(fields))
 

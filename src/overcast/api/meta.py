@@ -127,6 +127,19 @@ NEUTRON = {
         "Details of QoS rule types",
         "Expose details about QoS rule types supported by loaded backend drivers",
         "2017-06-22T10:00:00-00:00"),
+    "rbac-address-group": (
+        "Add address_group type to RBAC",
+        "Add address_group type to network RBAC",
+        "2021-01-20T00:00:00-00:00"),
+    "rbac-policies": (
+        "RBAC Policies",
+        "Allows creation and modification of policies that control project access to "
+        "resources.",
+        "2015-06-17T12:15:12-00:00"),
+    "rbac-security-groups": (
+        "Add security_group type to network RBAC",
+        "Add security_group type to network RBAC",
+        "2019-02-14T00:00:00-00:00"),
     "revision-if-match": (
         "If-Match constraints based on revision_number",
         "Extension indicating that If-Match based on revision_number is supported.",

@@ -15,6 +15,7 @@ from overcast.api.kinds import (
     network,
     port,
     qos,
+    rbac,
     router,
     security,
     subnet,
@@ -64,4 +65,6 @@ HANDLERS: dict[str, Handlers] = {h.schema.collection: h for h in (
     Handlers(agent.SCHEMA, None, agent.update, agent.delete, tags=False),
     Handlers(address_group.SCHEMA, address_group.create, address_group.update,
              address_group.delete, slow_delete=True),  # its delete looks at every rule
+    Handlers(rbac.SCHEMA, rbac.create, rbac.update, rbac.delete, tags=False,
+             slow_delete=True),  # its in-use checks may look at every port
 )}

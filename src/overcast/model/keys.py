@@ -45,6 +45,7 @@ INDEXED: dict[str, tuple[str, ...]] = {
     "port": ("network_id", "device_id"),
     "security_group": ("project_id",),
     "security_group_rule": ("security_group_id",),
+    "rbac_policy": ("object_id", "target_tenant"),
 }
 
 
