@@ -175,6 +175,9 @@ def test_a_network_shared_with_a_project(cloud: Cloud, net: dict[str, Any]) -> N
     assert net["id"] not in cloud.ids("carol", nets, "networks")
     assert cloud["bob"].get(f"/v2.0/subnets/{sub}").status == 200
     assert cloud["carol"].get(f"/v2.0/subnets/{sub}").status == 404
+    assert cloud.ids("bob", "/v2.0/subnets", "subnets", shared="True") == {sub}
+    assert cloud.ids("alice", "/v2.0/subnets", "subnets", shared="True") == set()
+    assert cloud.ids("alice", "/v2.0/subnets", "subnets", shared="False") == {sub}
     # ports yes, subnets no (Neutron's create_subnet: the network's owner)
     port = cloud["bob"].port(net["id"], name="bob-port")
     assert port["project_id"] == "bob"
@@ -312,8 +315,16 @@ def test_the_default_external_network_is_everyones(cloud: Cloud) -> None:
 # what else policies share ------------------------------------------------------------
 def test_a_qos_policy_shared_with_a_project(cloud: Cloud) -> None:
     qos = cloud["ops"].create("policy", "qos/policies", name="gold", project_id="alice")
-    pol = cloud.grant("alice", qos, "qos_policy", "bob")
     path = f"/v2.0/qos/policies/{qos['id']}"
+    rule = cloud["ops"].post(f"{path}/bandwidth_limit_rules", {"bandwidth_limit_rule": {
+        "max_kbps": 1000}})["bandwidth_limit_rule"]
+    pol = cloud.grant("alice", qos, "qos_policy", "bob")
+    # bob sees the policy and its rules
+    assert cloud["bob"].get(path)["policy"]["rules"][0]["id"] == rule["id"]
+    assert cloud.ids("bob", f"{path}/bandwidth_limit_rules", "bandwidth_limit_rules") == {
+        rule["id"]}
+    assert cloud["bob"].get(f"{path}/bandwidth_limit_rules/{rule['id']}").status == 200
+    assert cloud["carol"].get(f"{path}/bandwidth_limit_rules").status == 404
     assert cloud["bob"].get(path)["policy"]["shared"] is True
     assert cloud["alice"].get(path)["policy"]["shared"] is False
     assert cloud["carol"].get(path).status == 404
@@ -374,6 +385,12 @@ def test_an_address_group_shared_with_a_project(cloud: Cloud) -> None:
     pol = cloud.grant("alice", ag, "address_group", "bob")
     assert cloud["bob"].get(f"/v2.0/address-groups/{ag['id']}").status == 200
     assert cloud["carol"].get(f"/v2.0/address-groups/{ag['id']}").status == 404
+    # bob may use it, not change it
+    for who, status in (("bob", 403), ("carol", 404)):
+        assert cloud[who].put(f"/v2.0/address-groups/{ag['id']}/add_addresses", {
+            "addresses": ["198.51.100.0/24"]}).status == status
+        assert cloud[who].put(f"/v2.0/address-groups/{ag['id']}", {"address_group": {
+            "name": "mine"}}).status == status
     rule = {"direction": "ingress", "remote_address_group_id": ag["id"]}
     for who in ("bob", "carol"):
         sg = cloud[who].create("security_group", "security-groups", name="sg")

@@ -199,7 +199,7 @@ def _address_action(call: Call, verb: str, action: AddressAction) -> Response:
     schema = address_group.SCHEMA
 
     def apply(repo: Repo) -> dict[str, Any]:
-        group = repo.must(AddressGroup, call.params["id"], schema.visible(call.ctx))
+        group = repo.must(AddressGroup, call.params["id"], schema.visible(call.ctx, repo))
         # the rule is add_addresses / remove_addresses, on the group
         policy.authorize(call.ctx, verb, "addresses", policy.target(schema.member, group),
                          what=f"address group {group.id}")
@@ -210,7 +210,7 @@ def _address_action(call: Call, verb: str, action: AddressAction) -> Response:
 
 # QoS rules (each type below its policy: bandwidth_limit_rules, dscp_marking_rules, ...) --
 def _policy(call: Call, repo: Repo) -> QosPolicy:
-    return repo.must(QosPolicy, call.params["id"], qos.POLICY_SCHEMA.visible(call.ctx))
+    return repo.must(QosPolicy, call.params["id"], qos.POLICY_SCHEMA.visible(call.ctx, repo))
 
 
 def _rule(kind: qos.RuleKind, call: Call, repo: Repo, action: str | None = None,

@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from overcast.api import openapi
+from overcast.api import grants, openapi
+from overcast.api.auth import Context
 from overcast.api.errors import Forbidden, NotFound
 from overcast.api.kinds import qos
 from overcast.api.registry import HANDLERS
@@ -224,13 +225,17 @@ EXTRA_ATTRS = {
 }
 
 
-def _subnet_shared(repo: Repo, subnet: Any) -> bool:
+def _subnet_shared(ctx: Context, repo: Repo, subnet: Any) -> bool:
+    """Whether the subnet's network is shared with the caller (for every
+    project, or by an RBAC policy for the caller's)."""
     network = repo.get(Network, subnet.network_id)
-    return network is not None and network.shared
+    return network is not None and (network.shared or grants.SHARED in grants.of(repo)(
+        network.id, ctx.project_id))
 
 
 # filters on what is never shown (neutron-lib: is_visible False, is_filter True)
-HIDDEN_FILTERS: dict[str, dict[str, Callable[[Repo, Any], Any]]] = {
+HiddenFilter = Callable[[Context, Repo, Any], Any]
+HIDDEN_FILTERS: dict[str, dict[str, HiddenFilter]] = {
     "subnet": {"shared": _subnet_shared},
 }
 
@@ -240,7 +245,7 @@ def extra_attrs(schema: Schema) -> set[str]:
     return EXTRA_ATTRS.get(schema.member, set()) | set(HIDDEN_FILTERS.get(schema.member, {}))
 
 
-def hidden_filters(schema: Schema) -> dict[str, Callable[[Repo, Any], Any]]:
+def hidden_filters(schema: Schema) -> dict[str, HiddenFilter]:
     return HIDDEN_FILTERS.get(schema.member, {})
 
 
