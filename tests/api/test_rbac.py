@@ -408,3 +408,10 @@ def test_the_extensions(cloud: Cloud) -> None:
         assert r.status == 200 and r["extension"]["name"] == name, r.body
     for absent in ("rbac-subnetpool", "rbac-address-scope"):
         assert cloud["bob"].get(f"/v2.0/extensions/{absent}").status == 404
+
+
+def test_projects_are_named_by_id(cloud: Cloud) -> None:
+    """No identity service here: a client looking a project up (the openstack
+    CLI's --target-project) is refused, and sends the name as the id."""
+    for path in ("/v2.0/tenants", "/v2.0/tenants/alice"):
+        assert_error(cloud["bob"].get(path), 403, "no identity service", type="HTTPForbidden")
