@@ -151,7 +151,22 @@ def test_only_the_owner_or_an_admin_makes_policies(cloud: Cloud, net: dict[str, 
     r = cloud["alice"].post(PATH, {"rbac_policy": {**body(net, target="carol")["rbac_policy"],
                                                    "project_id": "bob"}})
     assert_error(r, 403, "create_rbac_policy:project_id")
+    sg = cloud["alice"].create("security_group", "security-groups", name="web")
+    cloud.grant("alice", sg, "security_group", "bob")
+    before = dump(cloud.store)
+    assert_error(cloud["bob"].post(PATH, body(sg, "security_group", "carol")), 400,
+                 "Only admins can manipulate policies on objects they do not own",
+                 type="InvalidInput")
+    # an admin may make a policy owned by another project: its owner sees it and may
+    # delete it, but not retarget it (the network is not his)
     assert dump(cloud.store) == before
+    theirs = cloud["ops"].create("rbac_policy", "rbac-policies", project_id="bob",
+                                 **body(net, target="carol")["rbac_policy"])
+    assert theirs["project_id"] == "bob"
+    assert cloud["bob"].get(f"{PATH}/{theirs['id']}").status == 200
+    assert_error(cloud["bob"].put(f"{PATH}/{theirs['id']}", {"rbac_policy": {
+        "target_tenant": "dave"}}), 400, "Only admins can manipulate policies on networks")
+    assert cloud["bob"].delete(f"{PATH}/{theirs['id']}").status == 204
     made = cloud.grant("ops", net, "network", "*")
     assert (made["project_id"], made["target_tenant"]) == ("ops", "*")
     assert cloud["carol"].get(f"/v2.0/networks/{net['id']}").status == 200

@@ -165,8 +165,8 @@ def _owned(repo: Repo, ctx: Context, kind: ObjectType, object_id: str) -> Any:
                     policy.visible(ctx, kind.member, repo.get, grants.of(repo)))
     if not ctx.is_admin and obj.project_id != ctx.project_id:
         what = "networks" if kind.cls is Network else "objects"
-        raise BadRequest(f"Only admins can manipulate policies on {what} they do not own",
-                         type="InvalidInput")
+        raise BadRequest(f"Invalid input for operation: Only admins can manipulate policies "
+                         f"on {what} they do not own.", type="InvalidInput")
     return obj
 
 
