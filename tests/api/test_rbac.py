@@ -10,12 +10,15 @@ Callers: ops (admin), alice (the owner), bob (the target), carol (another member
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
 from overcast.api import Api, Auth
 from overcast.api.auth import Context
+from overcast.model import keys
+from overcast.model.types import Network
 from overcast.store import MemoryStore
 
 from .helpers import Direct, assert_error, dump
@@ -430,3 +433,19 @@ def test_projects_are_named_by_id(cloud: Cloud) -> None:
     CLI's --target-project) is refused, and sends the name as the id."""
     for path in ("/v2.0/tenants", "/v2.0/tenants/alice"):
         assert_error(cloud["bob"].get(path), 403, "no identity service", type="HTTPForbidden")
+
+
+def test_a_network_stored_before_policies_keeps_its_flags(cloud: Cloud) -> None:
+    """A shared external network stored without its wildcard policies (as one
+    written before RBAC policies existed): a policy made on it first makes
+    them, so a project's own grant takes nothing from the others."""
+    old = Network(id="6f0e7a9c-0000-4000-8000-0000000000cc", project_id="ops", name="old",
+                  shared=True, router_external=True)
+    cloud.store.put(keys.obj("network", old.id), json.dumps(old.to_stored()).encode())
+    cloud.grant("ops", {"id": old.id}, "network", "bob", EXTERNAL)
+    policies = cloud["ops"].get(PATH, params={"object_id": old.id})["rbac_policies"]
+    assert sorted((p["action"], p["target_tenant"]) for p in policies) == [
+        (EXTERNAL, "*"), (EXTERNAL, "bob"), (SHARED, "*")]
+    shown = cloud["carol"].get(f"/v2.0/networks/{old.id}")
+    assert shown.status == 200, shown.body
+    assert (shown["network"]["shared"], shown["network"]["router:external"]) == (True, True)

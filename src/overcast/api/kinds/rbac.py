@@ -127,6 +127,7 @@ def create(repo: Repo, ctx: Context, fields: dict[str, Any]) -> RbacPolicy:
                          f"'{kind.name}'. Valid actions: {kind.actions}",
                          type="InvalidActionForType")
     obj = _owned(repo, ctx, kind, fields["object_id"])
+    adopt(repo, obj)
     _unique(repo, fields["object_id"], fields["action"], fields["target_tenant"])
     made = repo.save(RbacPolicy(**fields), new=True)
     _sync(repo, obj, made.action)
@@ -138,6 +139,7 @@ def update(repo: Repo, ctx: Context, pol: RbacPolicy, fields: dict[str, Any]) ->
     unless the new target covers it."""
     kind = OBJECT_TYPES[pol.object_type]
     obj = _owned(repo, ctx, kind, pol.object_id)
+    adopt(repo, obj)
     new = pol.replace(**fields)
     if new.target_tenant != pol.target_tenant:
         _unique(repo, pol.object_id, pol.action, new.target_tenant)
@@ -153,6 +155,7 @@ def delete(repo: Repo, ctx: Context, pol: RbacPolicy) -> None:
     if obj is None:  # its object is gone (policies go with it): nothing depends on it
         repo.remove(pol)
         return
+    adopt(repo, obj)
     _release(repo, kind, obj, pol)
     repo.remove(pol)
     _sync(repo, obj, pol.action)
@@ -229,6 +232,16 @@ def _sync(repo: Repo, obj: Any, action: str) -> None:
 
 
 # what the kinds call ---------------------------------------------------------------
+def adopt(repo: Repo, obj: Resource) -> None:
+    """The wildcard policies an object's flags say it has, made if it has not
+    (one stored before RBAC policies were): the flags and the policies agree
+    before either changes."""
+    if isinstance(obj, Network | QosPolicy) and obj.shared:
+        grant_all(repo, obj, SHARED)
+    if isinstance(obj, Network) and obj.router_external and obj.external_to_all:
+        grant_all(repo, obj, EXTERNAL)
+
+
 def not_external(repo: Repo, net: Network) -> None:
     """Neutron's check before a network stops being external: no router has its gateway on it."""
     if any(p.device_owner == ROUTER_GATEWAY for p in repo.where(Port, network_id=net.id)):
@@ -252,6 +265,7 @@ def revoke_all(repo: Repo, obj: Resource, action: str,
                bound: Bound | None = None) -> None:
     """``shared`` set to false: the wildcard policy goes, if nothing depends on it."""
     kind = BY_CLASS[type(obj)]
+    adopt(repo, obj)
     for pol in repo.where(RbacPolicy, object_id=obj.id):
         if pol.action == action and pol.target_tenant == WILDCARD:
             _release(repo, kind, obj, pol, error=error, bound=bound)
