@@ -178,6 +178,8 @@ class World:
             "metering_label_rules": {"metering_label_id": self.ids["ml"],
                                      "direction": "egress", "remote_ip_prefix": "10.7.0.0/24"},
             "logs": {"resource_type": "security_group"},
+            "rbac_policies": {"object_type": "network", "object_id": self.ids["network"],
+                              "action": "access_as_shared", "target_tenant": "carol"},
         }
         return bases.get(t.collection, {})
 
@@ -197,7 +199,7 @@ class World:
                 "address_scopes": "scope", "subnetpools": "pool",
                 "network_segment_ranges": "segrange", "default_security_group_rules": "dsgr",
                 "trunks": "trunk", "logs": "log", "metering_labels": "ml",
-                "metering_label_rules": "mlr"}[t.collection]
+                "metering_label_rules": "mlr", "rbac_policies": "rbac"}[t.collection]
         return f"{self._collection(t)}/{self.ids[kind]}"
 
 
@@ -245,6 +247,9 @@ def _seed(c: Direct, store: MemoryStore) -> dict[str, str]:
                           metering_label_id=ids["ml"], direction="ingress",
                           remote_ip_prefix="10.0.0.0/24")["id"]
     ids["log"] = c.create("log", "log/logs", resource_type="security_group")["id"]
+    ids["rbac"] = c.create("rbac_policy", "rbac-policies", object_type="network",
+                           object_id=ids["network"], action="access_as_shared",
+                           target_tenant="dave")["id"]
     ids["agent"] = str(uuid.uuid5(uuid.NAMESPACE_DNS, "overcast-agent.hv1"))
     store.put(keys.host("hv1"), json.dumps({
         "id": ids["agent"], "host": "hv1", "underlay_ip": "192.0.2.1",
@@ -393,7 +398,7 @@ def test_malformed_bodies(worlds: dict[str, World], collection: str) -> None:
             "address_scopes": "scope", "subnetpools": "pool",
             "network_segment_ranges": "segrange", "default_security_group_rules": "dsgr",
             "trunks": "trunk", "logs": "log", "metering_labels": "ml",
-            "metering_label_rules": "mlr"}[collection]
+            "metering_label_rules": "mlr", "rbac_policies": "rbac"}[collection]
     for raw in BODIES:
         world.request("POST", path, raw)
         world.request("PUT", f"{path}/{world.ids[kind]}", raw)

@@ -90,6 +90,9 @@ class World:
         self.rule = self.rules["bandwidth_limit_rule"]
         self.ag = admin.create("address_group", "address-groups", project_id="alice", name="ag",
                                addresses=["192.0.2.0/24"])
+        self.rbac = admin.create("rbac_policy", "rbac-policies", project_id="alice",
+                                 object_type="network", object_id=self.net["private"]["id"],
+                                 action="access_as_shared", target_tenant="carol")
         self._newer_kinds(admin)
         host = Host(id="h1", host="h1", underlay_ip="198.18.0.1")
         self.store.put(keys.host("h1"), json.dumps(host.to_stored()).encode())
@@ -287,6 +290,10 @@ sample("metering_label_rule", "metering_label_id")(lambda w, k, *_: {
 _values("log", {"resource_type": "security_group", "event": "DROP", "enabled": False})
 sample("log", "resource_id")(lambda w, k, *_: {"resource_id": w.sg["id"]})
 sample("log", "target_id")(lambda w, k, *_: {"target_id": w.port["private"]["id"]})
+_values("rbac_policy", {"project_id": "alice", "tenant_id": "alice", "object_type": "network",
+                        "action": "access_as_external", "target_tenant": "*"})
+sample("rbac_policy", "target_tenant", "=project")(lambda w, k, *_: {"target_tenant": "dave"})
+sample("rbac_policy", "object_id")(lambda w, k, *_: {"object_id": w.net["private"]["id"]})
 
 # what a create needs besides the attribute under test
 BASE: dict[str, Sample] = {
@@ -309,6 +316,8 @@ BASE: dict[str, Sample] = {
                                              "direction": "ingress",
                                              "remote_ip_prefix": "10.0.0.0/24"},
     "log": lambda w, k, *_: {"resource_type": "security_group"},
+    "rbac_policy": lambda w, k, *_: {"object_type": "network", "object_id": w.net["private"]["id"],
+                                     "action": "access_as_shared", "target_tenant": "erin"},
 }
 ON_NETWORK = ("subnet", "port")
 # samples that name one of alice's objects which only she and an admin may see
@@ -322,6 +331,9 @@ REFS_ALICE = {("floatingip", "port_id"), ("floatingip", "fixed_ip_address"),
                            "sub_ports")}
 # samples that are refused whoever sends them, past the policy (not supported)
 REFUSED: dict[tuple[str, str], int] = {}
+# creates refused past the policy for some callers: only the owner of the object (or an
+# admin) makes an RBAC policy on it, and alice's private network is not bob's to see
+REFUSED_FOR = {("rbac_policy", "create"): {"other": 404}}
 
 
 def _rule_policy(w: World, member: str, action: str) -> dict[str, Any]:
@@ -342,7 +354,7 @@ def _path(w: World, member: str, action: str, kind: str) -> str:
            "policy": w.qos, "agent": {"id": "h1"}, "address_group": w.ag,
            "address_scope": w.scope, "subnetpool": w.pool,
            "network_segment_range": w.segrange,
-           "trunk": w.trunk, "log": w.log}[member]
+           "trunk": w.trunk, "log": w.log, "rbac_policy": w.rbac}[member]
     return f"{schema.path}/{obj['id']}"
 
 
@@ -402,7 +414,7 @@ def _expected(w: World, actor: str, member: str, action: str, kind: str,
         policy.authorize(ctx, action, member, tgt, body)
     except Forbidden:
         return 403
-    return 0
+    return REFUSED_FOR.get((member, action), {}).get(actor, 0)
 
 
 def _current(w: World, member: str, kind: str) -> Any:
@@ -415,7 +427,8 @@ def _current(w: World, member: str, kind: str) -> Any:
            "address_group": types.AddressGroup, "address_scope": types.AddressScope,
            "subnetpool": types.SubnetPool,
            "network_segment_range": types.NetworkSegmentRange,
-           "trunk": types.Trunk, "log": types.NetworkLog}.get(member)
+           "trunk": types.Trunk, "log": types.NetworkLog,
+           "rbac_policy": types.RbacPolicy}.get(member)
     if member == "agent":
         return Repo(Snapshot(w.store)).get(Host, "h1")
     ident = {"network": w.net[kind], "subnet": w.sub[kind], "port": w.port[kind],
@@ -423,6 +436,7 @@ def _current(w: World, member: str, kind: str) -> Any:
              "policy": w.qos, "address_group": w.ag, "address_scope": w.scope,
              "subnetpool": w.pool, "network_segment_range": w.segrange,
              "trunk": w.trunk, "log": w.log,
+             "rbac_policy": w.rbac,
              **w.rules}[member]["id"]
     assert cls is not None
     return w.get(cls, ident)

@@ -190,6 +190,10 @@ def test_listing_shortcut_sees_what_the_full_rendering_shows(client: Direct) -> 
     for h in HANDLERS.values():
         schema = h.schema
         names = {a.name for a in schema.attrs if a.field is not None and a.render}
+        # what depends on the caller (``shared`` of an RBAC object) is never taken as stored
+        if names & schema.caller_attrs:
+            assert schema.stored_view(admin, names) is None, schema.member
+        names -= schema.caller_attrs
         view = schema.stored_view(admin, names)
         assert view is not None, schema.member
         for obj in repo.all(schema.cls):

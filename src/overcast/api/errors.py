@@ -95,6 +95,9 @@ def from_model_error(err: ModelError, type_override: str | None = None) -> ApiEr
 
 
 def not_found(kind: str, id_: str) -> NotFound:
+    if kind == "rbac_policy":  # Neutron's: the type of a policy one may not see is unknown
+        return NotFound(f"RBAC policy of type unknown with ID {id_} not found",
+                        type="RbacPolicyNotFound")
     label = {"floatingip": "Floating IP", "qos_policy": "QoS policy",
              "security_group": "Security group", "security_group_rule": "Security group rule",
              "bandwidth_limit_rule": "Bandwidth limit rule", "host": "Agent",

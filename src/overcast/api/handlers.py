@@ -12,7 +12,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from overcast.api import listing, policy, query, quotas
+from overcast.api import grants, listing, policy, query, quotas
 from overcast.api.auth import Context
 from overcast.api.errors import BadRequest, NotFound
 from overcast.api.kinds import address_group, auto_topology, qos, router, security, subnetpool
@@ -95,10 +95,11 @@ def _make(h: Handlers, ctx: Context, repo: Repo, item: dict[str, Any],
     policy must allow the create and every attribute the body sets (else 403)."""
     assert h.create is not None  # routes has a POST only for kinds that can be made
     member = h.schema.member
-    policy.parent_must_be_visible(ctx, member, fields, repo.get)
+    granted = grants.of(repo)
+    policy.parent_must_be_visible(ctx, member, fields, repo.get, granted)
     link = policy.PARENTS.get(member)
     what = f"{link[1].KIND} {fields.get(link[0])}" if link else ""
-    policy.authorize(ctx, "create", member, policy.target(member, fields, repo.get),
+    policy.authorize(ctx, "create", member, policy.target(member, fields, repo.get, granted),
                      h.schema.explicit(item, fields), what)
     return h.create(repo, ctx, dict(fields))
 
@@ -208,7 +209,7 @@ def _address_action(call: Call, verb: str, action: AddressAction) -> Response:
     schema = address_group.SCHEMA
 
     def apply(repo: Repo) -> dict[str, Any]:
-        group = repo.must(AddressGroup, call.params["id"], schema.visible(call.ctx))
+        group = repo.must(AddressGroup, call.params["id"], schema.visible(call.ctx, repo))
         # the rule is add_addresses / remove_addresses, on the group
         policy.authorize(call.ctx, verb, "addresses", policy.target(schema.member, group),
                          what=f"address group {group.id}")
@@ -263,7 +264,7 @@ def delete_auto_topology(call: Call) -> Response:
 
 # QoS rules (each type below its policy: bandwidth_limit_rules, dscp_marking_rules, ...) --
 def _policy(call: Call, repo: Repo) -> QosPolicy:
-    return repo.must(QosPolicy, call.params["id"], qos.POLICY_SCHEMA.visible(call.ctx))
+    return repo.must(QosPolicy, call.params["id"], qos.POLICY_SCHEMA.visible(call.ctx, repo))
 
 
 def _rule(kind: qos.RuleKind, call: Call, repo: Repo, action: str | None = None,

@@ -32,7 +32,7 @@ def page(ctx: Context, req: Request, schema: Schema, repo: Repo,
     if hidden:  # filtered here, never rendered
         only = query.Query(filters={k: q.filters.pop(k) for k in hidden})
         objs = [o for o in objs
-                if query.matches(only, {k: f(repo, o) for k, f in hidden.items()})]
+                if query.matches(only, {k: f(ctx, repo, o) for k, f in hidden.items()})]
     needed = {"id", *q.filters, *(k for k, _ in q.sort), *(["tags"] if q.tags else [])}
     view = schema.stored_view(ctx, needed)
     if view is not None:  # filter, sort and cut on stored values; render one page

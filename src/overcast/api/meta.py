@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from overcast.api import openapi
+from overcast.api import grants, openapi
+from overcast.api.auth import Context
 from overcast.api.errors import Forbidden, NotFound
 from overcast.api.kinds import qos
 from overcast.api.registry import HANDLERS
@@ -196,6 +197,19 @@ NEUTRON = {
         "Quota management support",
         "Expose functions for quotas management per project",
         "2012-07-29T10:00:00-00:00"),
+    "rbac-address-group": (
+        "Add address_group type to RBAC",
+        "Add address_group type to network RBAC",
+        "2021-01-20T00:00:00-00:00"),
+    "rbac-policies": (
+        "RBAC Policies",
+        "Allows creation and modification of policies that control project access to "
+        "resources.",
+        "2015-06-17T12:15:12-00:00"),
+    "rbac-security-groups": (
+        "Add security_group type to network RBAC",
+        "Add security_group type to network RBAC",
+        "2019-02-14T00:00:00-00:00"),
     "revision-if-match": (
         "If-Match constraints based on revision_number",
         "Extension indicating that If-Match based on revision_number is supported.",
@@ -313,13 +327,17 @@ EXTRA_ATTRS = {
 }
 
 
-def _subnet_shared(repo: Repo, subnet: Any) -> bool:
+def _subnet_shared(ctx: Context, repo: Repo, subnet: Any) -> bool:
+    """Whether the subnet's network is shared with the caller (for every
+    project, or by an RBAC policy for the caller's)."""
     network = repo.get(Network, subnet.network_id)
-    return network is not None and network.shared
+    return network is not None and (network.shared or grants.SHARED in grants.of(repo)(
+        network.id, ctx.project_id))
 
 
 # filters on what is never shown (neutron-lib: is_visible False, is_filter True)
-HIDDEN_FILTERS: dict[str, dict[str, Callable[[Repo, Any], Any]]] = {
+HiddenFilter = Callable[[Context, Repo, Any], Any]
+HIDDEN_FILTERS: dict[str, dict[str, HiddenFilter]] = {
     "subnet": {"shared": _subnet_shared},
 }
 
@@ -329,7 +347,7 @@ def extra_attrs(schema: Schema) -> set[str]:
     return EXTRA_ATTRS.get(schema.member, set()) | set(HIDDEN_FILTERS.get(schema.member, {}))
 
 
-def hidden_filters(schema: Schema) -> dict[str, Callable[[Repo, Any], Any]]:
+def hidden_filters(schema: Schema) -> dict[str, HiddenFilter]:
     return HIDDEN_FILTERS.get(schema.member, {})
 
 

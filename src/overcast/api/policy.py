@@ -40,6 +40,8 @@ from overcast.model.types import (
 )
 
 Test = Callable[[Context, "Target", Any], bool]
+# (object id, project) -> the RBAC actions granted to the project (``grants.of``)
+Grants = Callable[[str, str], frozenset[str]]
 
 
 class Target:
@@ -47,17 +49,27 @@ class Target:
     or its parent: the network of a subnet, the policy of a QoS rule), whether
     it is or is on an external network, and its parent (the network of a port
     or subnet, the group of a rule, the policy of a QoS rule), read only when
-    a rule asks."""
+    a rule asks; and what RBAC policies grant a project on it (or on its
+    parent: ``rbac_id``), read only when a rule asks."""
 
-    __slots__ = ("owner", "_shared", "_external", "_load", "_parent", "_loaded")
+    __slots__ = ("owner", "_shared", "_external", "_load", "_parent", "_loaded", "_grants",
+                 "rbac_id")
 
     def __init__(self, owner: str, shared: bool = False, external: bool = False,
-                 load: Callable[[], Resource | None] | None = None) -> None:
+                 load: Callable[[], Resource | None] | None = None,
+                 grants: Grants | None = None, rbac_id: str = "") -> None:
         self.owner = owner
         self._shared, self._external = shared, external
         self._load = load
         self._parent: Resource | None = None
         self._loaded = load is None
+        self._grants, self.rbac_id = grants, rbac_id
+
+    def granted(self, project: str) -> frozenset[str]:
+        """The RBAC actions granted to ``project`` (or to every project) on the object."""
+        if self._grants is None or not self.rbac_id:
+            return frozenset()
+        return self._grants(self.rbac_id, project)
 
     @property
     def parent(self) -> Resource | None:
@@ -74,7 +86,8 @@ class Target:
     @property
     def external(self) -> bool:
         parent = self.parent if not self._external else None
-        return self._external or (isinstance(parent, Network) and parent.router_external)
+        return self._external or (isinstance(parent, Network) and parent.router_external
+                                  and parent.external_to_all)
 
 
 @dataclass(frozen=True)
@@ -98,8 +111,10 @@ ADMIN = Rule("admin", lambda c, t, v: c.is_admin)
 ANY = Rule("anyone", lambda c, t, v: True)  # anyone allowed the action itself
 OWNER = Rule("owner", lambda c, t, v: c.is_admin or t.owner == c.project_id)
 PARENT_OWNER = Rule("owner of the parent", lambda c, t, v: c.is_admin or _parent_owner(c, t))
-SHARED = Rule("shared", lambda c, t, v: t.shared)
-EXTERNAL = Rule("external network", lambda c, t, v: t.external)
+SHARED = Rule("shared", lambda c, t, v: t.shared or "access_as_shared" in t.granted(c.project_id))
+EXTERNAL = Rule("external network",
+                lambda c, t, v: t.external or "access_as_external" in t.granted(c.project_id))
+NOT_WILDCARD = Rule("admin for a target of '*'", lambda c, t, v: c.is_admin or v != "*")
 OWN_PROJECT = Rule("admin for a project_id other than the caller's",
                    lambda c, t, v: c.is_admin or v in (None, "", c.project_id))
 NOT_NETWORK_DEVICE = Rule("not a network: device",  # device_owner network:* acts for the cloud
@@ -176,7 +191,7 @@ RULES: dict[str, Rule] = {
             "binding:vif_details", "overcast:firewall", "overcast:qos"),  # names hosts
     # security groups and their rules: the group's owner
     "create_security_group": ANY,
-    "get_security_group": OWNER,
+    "get_security_group": OWNER | SHARED,
     "update_security_group": OWNER,
     "delete_security_group": OWNER,
     **_creates("security_group"),
@@ -190,9 +205,9 @@ RULES: dict[str, Rule] = {
     **_each("create_security_group_rule", ANY, "security_group_id", "direction", "ethertype",
             "protocol", "port_range_min", "port_range_max", "remote_ip_prefix",
             "remote_group_id", "remote_address_group_id"),
-    # address groups: the owner's (Neutron's defaults; no RBAC sharing here)
+    # address groups: the owner's, seen by the projects an RBAC policy shares them with
     "create_address_group": ANY,
-    "get_address_group": OWNER,
+    "get_address_group": OWNER | SHARED,
     "update_address_group": OWNER,
     "delete_address_group": OWNER,
     "add_addresses": OWNER,
@@ -257,6 +272,16 @@ RULES: dict[str, Rule] = {
     **_rule_rules("bandwidth_limit_rule", "max_kbps", "max_burst_kbps", "direction"),
     **_rule_rules("dscp_marking_rule", "dscp_mark"),
     **_rule_rules("minimum_bandwidth_rule", "min_kbps", "direction"),
+    # RBAC policies: their owner's; only an admin grants to every project ('*');
+    # that the caller owns the object is the kind's check (Neutron's, a 400)
+    "create_rbac_policy": ANY,
+    "get_rbac_policy": OWNER,
+    "update_rbac_policy": OWNER,
+    "delete_rbac_policy": OWNER,
+    "create_rbac_policy:project_id": OWN_PROJECT,
+    "create_rbac_policy:tenant_id": OWN_PROJECT,
+    **_each("create_rbac_policy", ANY, "object_type", "object_id", "action"),
+    **_writes("rbac_policy", NOT_WILDCARD, "target_tenant"),
     # how full the operator's networks are
     "get_network_ip_availability": ADMIN,
     # quotas: the operator's to set; a project reads its own (quotas.py checks that)
@@ -344,13 +369,19 @@ PARENTS: dict[str, tuple[str, type[Resource]]] = {
 PARENT_MEMBERS: dict[type[Resource], str] = {Network: "network", SecurityGroup: "security_group",
                                              QosPolicy: "policy",
                                              MeteringLabel: "metering_label"}
+# the kinds RBAC policies share (their own id names them), and the kinds below one of them
+RBAC_MEMBERS = frozenset({"network", "policy", "security_group", "address_group"})
+RBAC_PARENTS = {"subnet": "network_id", "port": "network_id", "bandwidth_limit_rule": "policy_id",
+                "dscp_marking_rule": "policy_id", "minimum_bandwidth_rule": "policy_id"}
 
 
 Getter = Callable[[type[Resource], str], Any]
 
 
-def target(member: str, obj: Resource | Mapping[str, Any], get: Getter | None = None) -> Target:
-    """The rule target of an object, or of the model fields of one being made."""
+def target(member: str, obj: Resource | Mapping[str, Any], get: Getter | None = None,
+           grants: Grants | None = None) -> Target:
+    """The rule target of an object, or of the model fields of one being made
+    (``grants``: what RBAC policies grant, for the rules that ask)."""
     field: Callable[[str], Any] = (obj.get if isinstance(obj, Mapping)
                                    else lambda name: getattr(obj, name, None))
     load = None
@@ -358,12 +389,15 @@ def target(member: str, obj: Resource | Mapping[str, Any], get: Getter | None = 
     if link is not None and get is not None:
         ref, cls = field(link[0]), link[1]
         load = (lambda: get(cls, ref)) if isinstance(ref, str) else (lambda: None)
+    rbac = field("id") if member in RBAC_MEMBERS else field(RBAC_PARENTS.get(member, "\0"))
+    external = bool(field("router_external")) and field("external_to_all") is not False
     return Target(owner=str(field("project_id") or ""), shared=bool(field("shared")),
-                  external=bool(field("router_external")), load=load)
+                  external=external, load=load, grants=grants,
+                  rbac_id=rbac if isinstance(rbac, str) else "")
 
 
 def parent_must_be_visible(ctx: Context, member: str, fields: Mapping[str, Any],
-                           get: Getter) -> None:
+                           get: Getter, grants: Grants | None = None) -> None:
     """404 unless the parent that a new object names exists and the caller may
     see it (a port on another project's private network: as if there were none)."""
     link = PARENTS.get(member)
@@ -371,7 +405,7 @@ def parent_must_be_visible(ctx: Context, member: str, fields: Mapping[str, Any],
         return
     ref, cls = fields.get(link[0]), link[1]
     parent = get(cls, ref) if isinstance(ref, str) else None
-    if parent is None or not visible(ctx, PARENT_MEMBERS[cls], get)(parent):
+    if parent is None or not visible(ctx, PARENT_MEMBERS[cls], get, grants)(parent):
         raise not_found(cls.KIND, str(ref))
 
 
@@ -410,12 +444,13 @@ def _keys(action: str, body: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
                 yield key, [p.get(sub) for p in parts if isinstance(p, dict)]
 
 
-def visible(ctx: Context, member: str, get: Getter | None = None) -> Callable[[Any], bool]:
+def visible(ctx: Context, member: str, get: Getter | None = None,
+            grants: Grants | None = None) -> Callable[[Any], bool]:
     """Whether the caller may see an object (shows, listings, references)."""
     rule = RULES[f"get_{member}"]
     if ctx.is_admin:
         return lambda obj: True
-    return lambda obj: rule(ctx, target(member, obj, get))
+    return lambda obj: rule(ctx, target(member, obj, get, grants))
 
 
 def named(ctx: Context, member: str, objs: list[Any], limit: int = 5) -> list[str]:

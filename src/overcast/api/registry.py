@@ -19,6 +19,7 @@ from overcast.api.kinds import (
     network,
     port,
     qos,
+    rbac,
     router,
     security,
     segment_range,
@@ -84,4 +85,6 @@ HANDLERS: dict[str, Handlers] = {h.schema.collection: h for h in (
     Handlers(metering.RULE_SCHEMA, metering.create_rule, None, metering.delete_rule,
              tags=False),
     Handlers(logging.SCHEMA, logging.create, logging.update, logging.delete, tags=False),
+    Handlers(rbac.SCHEMA, rbac.create, rbac.update, rbac.delete, tags=False,
+             slow_delete=True),  # its in-use checks may look at every port
 )}

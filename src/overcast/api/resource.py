@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from overcast.api import convert as cv
-from overcast.api import policy
+from overcast.api import grants, policy
 from overcast.api.auth import Context
 from overcast.api.errors import BadRequest
 from overcast.api.repo import Repo
@@ -53,6 +53,8 @@ COMMON = (
     Attr("updated_at", "updated_at", post=False, put=False),
     Attr("revision_number", "revision_number", post=False, put=False),
 )
+# a kind without Neutron's standard attributes (RBAC policies): its id, its project
+BARE = (Attr("id", "id", post=False, put=False), *COMMON[1:3])
 
 
 @dataclass
@@ -64,16 +66,22 @@ class Schema:
     attrs: tuple[Attr, ...]
     extra: Callable[[Repo, Any, dict[str, Any]], None] | None = None  # fill computed attrs
     common: tuple[Attr, ...] = COMMON  # a kind of no project's has fewer
+    # fill attrs whose value depends on the caller (``shared`` of an RBAC object)
+    caller: Callable[[Context, Repo, Any, dict[str, Any]], None] | None = None
+    caller_attrs: frozenset[str] = frozenset()  # the attrs ``caller`` fills
+    standard: bool = True  # Neutron's standard attributes (name, tags, timestamps...)
     by_name: dict[str, Attr] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.attrs = self.common + self.attrs
+        self.attrs = (self.common if self.standard else BARE) + self.attrs
         self.by_name = {a.name: a for a in self.attrs}
 
     def visible(self, ctx: Context, repo: Repo | None = None) -> Callable[[Any], bool]:
         """Whether ``ctx`` may see an object: the ``get_`` rule of ``policy``
-        (``repo`` reads the parents some rules look at)."""
-        return policy.visible(ctx, self.member, repo.get if repo is not None else None)
+        (``repo`` reads the parents some rules look at, and the RBAC grants)."""
+        if repo is None:
+            return policy.visible(ctx, self.member)
+        return policy.visible(ctx, self.member, repo.get, grants.of(repo))
 
     def parse(self, ctx: Context, body: Any, creating: bool) -> dict[str, Any]:
         """Request body of one object → {model field: value}, or a 400 naming the problem."""
@@ -131,7 +139,7 @@ class Schema:
         stored attribute this caller may see, else None.  Lets a listing filter,
         sort and cut a page before rendering only the page."""
         attrs = [self.by_name.get(n) for n in names]
-        hidden = policy.hidden(ctx, self.member)
+        hidden = policy.hidden(ctx, self.member) | self.caller_attrs
         if not all(a is not None and a.field is not None and a.render and a.name not in hidden
                    for a in attrs):
             return None
@@ -142,6 +150,8 @@ class Schema:
         """The object as ``ctx`` may see it: without the attributes whose
         ``get_`` rule the caller fails (placement details for members)."""
         out = self.render(repo, obj)
+        if self.caller is not None:
+            self.caller(ctx, repo, obj, out)
         for name in policy.hidden(ctx, self.member):
             out.pop(name, None)
         return out

@@ -58,6 +58,7 @@ INDEXED: dict[str, tuple[str, ...]] = {
     "security_group_rule": ("security_group_id",),
     "port_forwarding": ("floatingip_id", "internal_port_id"),
     "trunk": ("port_id",),
+    "rbac_policy": ("object_id", "target_tenant"),
 }
 
 # kinds whose objects each project's usage counters count (Neutron's quota resources)

@@ -125,6 +125,9 @@ class Network(Resource):
     availability_zone_hints: tuple[str, ...] = ()
     qos_policy_id: str | None = None
     is_default: bool = False  # the default external network (auto-allocated-topology)
+    # while router_external: whether every project may use it (an access_as_external
+    # RBAC policy for '*'); False when only the projects of targeted policies may
+    external_to_all: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,6 +299,20 @@ class MinimumBandwidthRule(Resource):
     policy_id: str = ""
     min_kbps: int = 0
     direction: str = "egress"  # egress | ingress
+
+
+@dataclass(frozen=True, slots=True)
+class RbacPolicy(Resource):
+    """Neutron's RBAC policy: ``action`` on the object ``object_id`` (of
+    ``object_type``) granted to the project ``target_tenant``, or to every
+    project (``*``)."""
+
+    KIND: ClassVar[str] = "rbac_policy"
+
+    object_type: str = ""  # network | qos_policy | security_group | address_group
+    object_id: str = ""
+    action: str = ""  # access_as_shared | access_as_external (networks)
+    target_tenant: str = ""
 
 
 @dataclass(frozen=True, slots=True)

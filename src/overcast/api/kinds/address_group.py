@@ -13,6 +13,7 @@ from typing import Any
 from overcast.api import convert as cv
 from overcast.api.auth import Context
 from overcast.api.errors import BadRequest, Conflict, NotFound
+from overcast.api.kinds import rbac
 from overcast.api.repo import Repo
 from overcast.api.resource import Attr, Schema
 from overcast.model import validate
@@ -65,6 +66,7 @@ def delete(repo: Repo, ctx: Context, group: AddressGroup) -> None:
     if any(r.remote_address_group_id == group.id for r in repo.all(SecurityGroupRule)):
         raise Conflict(f"Address group {group.id} is in use on one or more security group "
                        "rules.", type="AddressGroupInUse")
+    rbac.forget(repo, group)
     repo.remove(group)
 
 
@@ -72,7 +74,7 @@ def check_usable(repo: Repo, ctx: Context, group_id: str | None) -> None:
     """A rule may name an address group the caller may see; another project's
     group is as if there were none (404)."""
     if group_id is not None:
-        repo.must(AddressGroup, group_id, SCHEMA.visible(ctx))
+        repo.must(AddressGroup, group_id, SCHEMA.visible(ctx, repo))
 
 
 # the actions (their routes: ``handlers.add_addresses``, ``handlers.remove_addresses``)

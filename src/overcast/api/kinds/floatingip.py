@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from overcast.api import convert as cv
-from overcast.api import policy
+from overcast.api import grants, policy
 from overcast.api.auth import Context
 from overcast.api.errors import BadRequest, Conflict, NotFound
 from overcast.api.kinds import port as ports
@@ -30,7 +30,7 @@ DHCP = "network:dhcp"  # the one device_owner Neutron gives no floating IP (is_f
 
 
 def network_visible(ctx: Context, repo: Repo) -> Callable[[Network], bool]:
-    return policy.visible(ctx, "network", repo.get)
+    return policy.visible(ctx, "network", repo.get, grants.of(repo))
 
 
 def _extra(repo: Repo, fip: FloatingIP, out: dict[str, Any]) -> None:

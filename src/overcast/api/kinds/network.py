@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from overcast.api import allocation
+from overcast.api import allocation, grants
 from overcast.api import convert as cv
 from overcast.api.auth import Context
 from overcast.api.config import ApiConfig
-from overcast.api.errors import BadRequest, Conflict
+from overcast.api.errors import ApiError, BadRequest, Conflict
 from overcast.api.kinds import availability_zone as az
 from overcast.api.kinds import floatingip as floatingips
 from overcast.api.kinds import port as ports
-from overcast.api.kinds import qos, segment_range
+from overcast.api.kinds import qos, rbac, segment_range
 from overcast.api.kinds import subnetpool as subnetpools
 from overcast.api.repo import Repo
 from overcast.api.resource import Attr, Schema, stored
@@ -52,6 +53,8 @@ SCHEMA = Schema(
         stored("is_default", cv.to_bool),
     ),
     extra=_extra,
+    caller=grants.render_shared,
+    caller_attrs=frozenset({"shared"}),
 )
 
 
@@ -75,7 +78,12 @@ def create(repo: Repo, ctx: Context, fields: dict[str, Any]) -> Network:
                        f"{net.physical_network} is in use.", type="FlatNetworkInUse")
     qos.check_usable(repo, ctx, net.qos_policy_id)
     az.check_hints(repo, "network", net.availability_zone_hints)
-    return repo.save(net, new=True)
+    made = repo.save(net, new=True)
+    if made.shared:  # Neutron's: shared and external are wildcard RBAC policies
+        rbac.grant_all(repo, made, rbac.SHARED)
+    if made.router_external:
+        rbac.grant_all(repo, made, rbac.EXTERNAL)
+    return made
 
 
 def _default(repo: Repo, net: Network) -> Network:
@@ -109,12 +117,9 @@ def _check_mtu(cfg: ApiConfig, net_type: str, mtu: int) -> None:
 
 def update(repo: Repo, ctx: Context, net: Network, fields: dict[str, Any]) -> Network:
     new = net.replace(**fields)
-    if net.shared and not new.shared:
-        # which projects use it is theirs to know: the message names none
-        if any(p.project_id and p.project_id != net.project_id
-               for p in repo.where(Port, network_id=net.id)):
-            raise Conflict(f"Unable to reconfigure sharing settings for network {net.id}. "
-                           "Multiple tenants are using it.", type="InvalidSharedSetting")
+    _rbac(repo, net, new)
+    if new.router_external and not net.router_external:
+        new = new.replace(external_to_all=True)
     _check_mtu(repo.cfg, new.network_type, new.mtu)
     new = _default(repo, new)
     if new.mtu != net.mtu:
@@ -123,6 +128,34 @@ def update(repo: Repo, ctx: Context, net: Network, fields: dict[str, Any]) -> Ne
     if new.qos_policy_id != net.qos_policy_id:
         qos.check_usable(repo, ctx, new.qos_policy_id)
     return repo.save(new)
+
+
+def _rbac(repo: Repo, net: Network, new: Network) -> None:
+    """``shared`` and ``router:external`` changed: their wildcard RBAC policies
+    come or go (Neutron's); sharing ends only while no other project uses the
+    network without a policy of its own."""
+    if new.shared and not net.shared:
+        rbac.grant_all(repo, net, rbac.SHARED)
+    elif net.shared and not new.shared:
+        rbac.revoke_all(repo, net, rbac.SHARED, _invalid_shared(net), _users)
+    if new.router_external and not net.router_external:
+        rbac.grant_all(repo, net, rbac.EXTERNAL)
+    elif net.router_external and not new.router_external:
+        rbac.drop_external(repo, net)
+
+
+def _invalid_shared(net: Network) -> Callable[[str], ApiError]:
+    # which projects use it is theirs to know: the message names none
+    return lambda why: Conflict(f"Unable to reconfigure sharing settings for network {net.id}. "
+                                "Multiple tenants are using it.", type="InvalidSharedSetting")
+
+
+def _users(repo: Repo, net: Network) -> set[str]:
+    """Neutron's _validate_shared_update: the projects of the network's ports
+    (but the cloud's own, network:*) and subnets."""
+    ports = {p.project_id for p in repo.where(Port, network_id=net.id)
+             if not p.device_owner.startswith("network:")}
+    return ports | {s.project_id for s in repo.where(Subnet, network_id=net.id)}
 
 
 def delete(repo: Repo, ctx: Context, net: Network) -> None:
@@ -139,4 +172,5 @@ def delete(repo: Repo, ctx: Context, net: Network) -> None:
         allocation.release_subnet(repo, subnet)
         repo.remove(subnet)
     allocation.release_vni(repo, net)
+    rbac.forget(repo, net)
     repo.remove(net)

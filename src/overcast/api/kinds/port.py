@@ -365,7 +365,7 @@ def _apply_security(repo: Repo, ctx: Context, port: Port, explicit: bool,
     their mix only then: a port stored with both kinds can still be renamed)."""
     if not explicit and port.port_security_enabled and not port.device_owner.startswith("network:"):
         port = port.replace(security_groups=(security.ensure_default(repo, port.project_id).id,))
-    visible = security.GROUP_SCHEMA.visible(ctx)
+    visible = security.GROUP_SCHEMA.visible(ctx, repo)
     groups = [repo.must(SecurityGroup, sg, visible) for sg in port.security_groups]
     if groups_given and len({g.stateful for g in groups}) > 1:  # Neutron's _validate_sgs_for_port
         raise Conflict("Error Cannot apply both stateful and stateless security groups on the "

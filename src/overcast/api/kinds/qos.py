@@ -8,9 +8,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from overcast.api import convert as cv
+from overcast.api import grants
 from overcast.api import policy as policies
 from overcast.api.auth import Context
 from overcast.api.errors import Conflict
+from overcast.api.kinds import rbac
 from overcast.api.repo import Repo
 from overcast.api.resource import Attr, Schema, stored
 from overcast.model.types import (
@@ -116,6 +118,8 @@ POLICY_SCHEMA = Schema(
     QosPolicy, "policy", "policies", "/v2.0/qos/policies",
     (stored("shared", cv.to_bool), stored("is_default", cv.to_bool)),
     extra=_policy_extra,
+    caller=grants.render_shared,
+    caller_attrs=frozenset({"shared"}),
 )
 
 
@@ -123,16 +127,24 @@ def check_usable(repo: Repo, ctx: Context, policy_id: str | None) -> None:
     """A network or port may name a QoS policy the caller may see (its own or
     a shared one); another project's private policy is as if there were none."""
     if policy_id is not None:
-        repo.must(QosPolicy, policy_id, POLICY_SCHEMA.visible(ctx))
+        repo.must(QosPolicy, policy_id, POLICY_SCHEMA.visible(ctx, repo))
 
 
 def create_policy(repo: Repo, ctx: Context, fields: dict[str, Any]) -> QosPolicy:
-    return repo.save(QosPolicy(**fields), new=True)
+    made = repo.save(QosPolicy(**fields), new=True)
+    if made.shared:  # Neutron's: shared is a wildcard RBAC policy
+        rbac.grant_all(repo, made, rbac.SHARED)
+    return made
 
 
 def update_policy(repo: Repo, ctx: Context, policy: QosPolicy,
                   fields: dict[str, Any]) -> QosPolicy:
-    return repo.save(policy.replace(**fields))
+    new = policy.replace(**fields)
+    if new.shared and not policy.shared:
+        rbac.grant_all(repo, policy, rbac.SHARED)
+    elif policy.shared and not new.shared:
+        rbac.revoke_all(repo, policy, rbac.SHARED)
+    return repo.save(new)
 
 
 def delete_policy(repo: Repo, ctx: Context, policy: QosPolicy) -> None:
@@ -144,6 +156,7 @@ def delete_policy(repo: Repo, ctx: Context, policy: QosPolicy) -> None:
         raise Conflict(f"QoS Policy {policy.id} is in use{named}.", type="QosPolicyInUse")
     for rule in rules_of(repo, policy.id):
         repo.remove(rule)
+    rbac.forget(repo, policy)
     repo.remove(policy)
 
 

@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 from overcast.api import convert as cv
-from overcast.api import policy
+from overcast.api import grants, policy
 from overcast.api.auth import Context
 from overcast.api.errors import BadRequest, Conflict, NotFound
 from overcast.api.kinds import availability_zone as az
@@ -150,7 +150,8 @@ def action_routes(body: Any) -> tuple[HostRoute, ...]:
 
 def _set_gateway(repo: Repo, ctx: Context, router: Router,
                  gateway: dict[str, Any]) -> dict[str, Any]:
-    net = repo.must(Network, gateway["network_id"], policy.visible(ctx, "network", repo.get))
+    net = repo.must(Network, gateway["network_id"],
+                    policy.visible(ctx, "network", repo.get, grants.of(repo)))
     if not net.router_external:
         raise bad_request(f"Network {net.id} is not an external network")
     subnets = repo.where(Subnet, network_id=net.id)
@@ -281,7 +282,7 @@ def _uuid_or_none(value: Any) -> str | None:
 
 
 def _port_for_subnet(repo: Repo, ctx: Context, router: Router, subnet_id: str) -> Port:
-    subnet = repo.must(Subnet, subnet_id, policy.visible(ctx, "subnet", repo.get))
+    subnet = repo.must(Subnet, subnet_id, policy.visible(ctx, "subnet", repo.get, grants.of(repo)))
     if subnet.gateway_ip is None:
         raise bad_request(f"Subnet {subnet.id} for router interface must have a gateway IP")
     # a router port on the subnet's network takes its gateway: the network owner's to allow

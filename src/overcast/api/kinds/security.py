@@ -7,10 +7,10 @@ import uuid
 from typing import Any
 
 from overcast.api import convert as cv
-from overcast.api import policy
+from overcast.api import grants, policy
 from overcast.api.auth import Context
 from overcast.api.errors import Conflict, from_model_error
-from overcast.api.kinds import address_group
+from overcast.api.kinds import address_group, rbac
 from overcast.api.repo import Repo
 from overcast.api.resource import Attr, Schema, stored
 from overcast.model import keys, validate
@@ -139,6 +139,8 @@ GROUP_SCHEMA = Schema(
     SecurityGroup, "security_group", "security_groups", "/v2.0/security-groups",
     (stored("stateful", cv.to_bool),),
     extra=_group_extra,
+    caller=grants.render_shared,
+    caller_attrs=frozenset({"shared"}),
 )
 
 
@@ -240,15 +242,16 @@ def delete_group(repo: Repo, ctx: Context, group: SecurityGroup) -> None:
                        type="SecurityGroupInUse")
     for rule in repo.where(SecurityGroupRule, security_group_id=group.id):
         repo.remove(rule)
+    rbac.forget(repo, group)
     repo.remove(group)
 
 
 def create_rule(repo: Repo, ctx: Context, fields: dict[str, Any]) -> SecurityGroupRule:
-    group = repo.must(SecurityGroup, fields["security_group_id"], GROUP_SCHEMA.visible(ctx))
+    group = repo.must(SecurityGroup, fields["security_group_id"], GROUP_SCHEMA.visible(ctx, repo))
     fields.setdefault("ethertype", "IPv4")
     rule = _canonical_icmp(SecurityGroupRule(**fields))
     if rule.remote_group_id is not None:
-        repo.must(SecurityGroup, rule.remote_group_id, GROUP_SCHEMA.visible(ctx))
+        repo.must(SecurityGroup, rule.remote_group_id, GROUP_SCHEMA.visible(ctx, repo))
     address_group.check_usable(repo, ctx, rule.remote_address_group_id)
     alike = repo.view(SecurityGroupRule, "security_group_id", group.id, "by_key", RulesByKey)
     problems = validate.check_rule(rule, alike.like(rule))
