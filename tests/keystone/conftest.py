@@ -14,6 +14,7 @@ server of ``overcast_url`` (the port is chosen here, the server binds it later).
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -21,7 +22,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import httpx
 import pytest
@@ -67,7 +68,7 @@ class Keystone:
     pid: int
     started_in: float  # s, from nothing to a provisioned Keystone
     projects: dict[str, str] = field(default_factory=dict)  # name -> id
-    _client: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=60))
+    _client: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=120))
 
     def password(self, user: str) -> str:
         return PASSWORD.format(user)
@@ -80,11 +81,23 @@ class Keystone:
             "name": user, "domain": {"id": "default"}, "password": self.password(user)}}},
             scope)
 
-    def token_of(self, identity: dict[str, Any], scope: dict[str, Any] | None = None) -> str:
+    @overload
+    def token_of(self, identity: dict[str, Any], scope: dict[str, Any] | None = None) -> str: ...
+
+    @overload
+    def token_of(self, identity: dict[str, Any], scope: dict[str, Any] | None = None, *,
+                 check: bool) -> str | None: ...
+
+    def token_of(self, identity: dict[str, Any], scope: dict[str, Any] | None = None, *,
+                 check: bool = True) -> str | None:
+        """A token of this identity; None if Keystone refuses it and not ``check``."""
         auth: dict[str, Any] = {"identity": identity, **({"scope": scope} if scope else {})}
         resp = self._client.post(f"{self.url}/auth/tokens?nocatalog", json={"auth": auth})
+        if resp.status_code != 201 and not check:
+            return None
         assert resp.status_code == 201, resp.text
-        return resp.headers["x-subject-token"]
+        token: str = resp.headers["x-subject-token"]
+        return token
 
     def call(self, method: str, path: str, token: str, **kw: Any) -> httpx.Response:
         return self._client.request(method, f"{self.url}{path}",
@@ -169,7 +182,7 @@ def _provision(ks: Keystone, admin: str) -> None:
 def keystone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Keystone]:
     assert (VENV / "bin" / "keystone-manage").exists(), (
         f"no Keystone in {VENV}: run scripts/setup (or set OVERCAST_KEYSTONE_VENV)")
-    began = time.monotonic()
+    began, cpu = time.monotonic(), _children_cpu()
     where = tmp_path_factory.mktemp("keystone")
     conf = where / "keystone.conf"
     conf.write_text(CONF.format(dir=where))
@@ -179,6 +192,7 @@ def keystone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Keystone]:
     # independent steps at once: on a loaded machine each one is mostly waiting for a CPU
     _finish(_manage(conf, "db_sync"), _manage(conf, "fernet_setup", *ids),
             _manage(conf, "credential_setup", *ids))
+    synced = time.monotonic()
     bootstrap = _manage(conf, "bootstrap", "--bootstrap-password", PASSWORD.format("admin"),
                         "--bootstrap-region-id", "RegionOne", "--bootstrap-admin-url", url,
                         "--bootstrap-public-url", url, "--bootstrap-internal-url", url)
@@ -189,14 +203,32 @@ def keystone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Keystone]:
     try:
         _finish(bootstrap)
         _wait_for(url, server, where / "wsgi.log")
+        answering = time.monotonic()
         ks = Keystone(url, f"http://127.0.0.1:{overcast_port}", where, server.pid, 0.0)
         _provision(ks, _admin_token(ks._client, url, server))
         ks.started_in = time.monotonic() - began
         FIGURES.append(f"keystone fixture: Keystone started and provisioned in "
-                       f"{ks.started_in:.1f} s")
+                       f"{ks.started_in:.1f} s (db_sync, fernet_setup, credential_setup "
+                       f"{synced - began:.1f} s; bootstrap and /v3 answering "
+                       f"{answering - synced:.1f} s; provisioning {time.monotonic() - answering:.1f} "
+                       f"s; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; "
+                       f"CPU time of Keystone's processes {_cpu_seconds(server.pid, cpu):.1f} s)")
         yield ks
     finally:
         _stop(server)
+
+
+def _children_cpu() -> float:
+    done = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return done.ru_utime + done.ru_stime
+
+
+def _cpu_seconds(pid: int, before: float) -> float:
+    """User and system time of the finished keystone-manage runs and of the
+    running server ``pid``: what the fixture costs whatever the machine's load."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    running = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return _children_cpu() - before + running
 
 
 def _stop(server: subprocess.Popen[bytes]) -> None:

@@ -42,7 +42,7 @@ class Clock:
 class Overcast:
     def __init__(self, ks: Keystone, auth: KeystoneAuth, url: str, clock: Clock) -> None:
         self.ks, self.auth, self.url, self.clock = ks, auth, url, clock
-        self.http = httpx.Client(base_url=url, timeout=60)
+        self.http = httpx.Client(base_url=url, timeout=180)
 
     def call(self, method: str, path: str, token: str | None = None,
              body: Any = None) -> httpx.Response:
@@ -64,7 +64,7 @@ class Overcast:
 def config(ks: Keystone, **over: Any) -> KeystoneConfig:
     settings: dict[str, Any] = {"url": ks.url, "username": "overcast",
                                 "password": ks.password("overcast"), "project_name": "service",
-                                "cache_ttl": TTL, **over}
+                                "cache_ttl": TTL, "timeout": 120.0, **over}  # a loaded machine
     return KeystoneConfig(**settings)
 
 
@@ -108,20 +108,28 @@ def test_the_version_document_needs_no_token(overcast: Overcast) -> None:
 
 def test_an_expired_token_is_401_even_when_it_was_cached(overcast: Overcast,
                                                          keystone: Keystone) -> None:
-    """An application credential's tokens expire with it: a real expiry, seconds away."""
+    """An application credential's tokens expire with it: a real expiry, seconds away
+    (more of them if making it took that long: a loaded machine)."""
     alice = keystone.token("alice")
     me = keystone.call("GET", "/auth/tokens", alice, headers={"X-Subject-Token": alice})
     uid = me.json()["token"]["user"]["id"]
-    ends = datetime.now(UTC) + timedelta(seconds=10)  # room for a loaded machine
-    resp = keystone.call("POST", f"/users/{uid}/application_credentials", alice, json={
-        "application_credential": {"name": f"short-{time.time()}",
-                                   "expires_at": ends.strftime("%Y-%m-%dT%H:%M:%S.%f")}})
-    assert resp.status_code == 201, resp.text
-    cred = resp.json()["application_credential"]
-    token = keystone.token_of({"methods": ["application_credential"], "application_credential": {
-        "id": cred["id"], "secret": cred["secret"]}})
-    resp = overcast.call("GET", "/v2.0/networks", token)
-    assert resp.status_code == 200, (resp.text, ends.timestamp() - time.time())
+    for window in (15, 60, 180):
+        ends = datetime.now(UTC) + timedelta(seconds=window)
+        resp = keystone.call("POST", f"/users/{uid}/application_credentials", alice, json={
+            "application_credential": {"name": f"short-{time.time()}",
+                                       "expires_at": ends.strftime("%Y-%m-%dT%H:%M:%S.%f")}})
+        assert resp.status_code == 201, resp.text
+        cred = resp.json()["application_credential"]
+        token = keystone.token_of({"methods": ["application_credential"],
+                                   "application_credential": {"id": cred["id"],
+                                                              "secret": cred["secret"]}},
+                                  check=False)
+        if token is None:  # the credential expired before its token was made
+            continue
+        resp = overcast.call("GET", "/v2.0/networks", token)
+        if time.time() < ends.timestamp() - 0.5:  # answered well before it expired
+            break
+    assert token is not None and resp.status_code == 200, resp.text
     validations = overcast.auth.validations
     time.sleep(max(0.0, ends.timestamp() - time.time()) + 0.2)  # until it has expired
     # the cache entry ended with the token (well before TTL), and Keystone, asked again, agrees
@@ -204,15 +212,19 @@ def test_a_cached_token_costs_little_next_to_no_auth(overcast: Overcast,
         times: dict[str, list[float]] = {"keystone": [], "noauth": []}
         gets = {"keystone": (overcast.http, f"/v2.0/networks/{mine}", {"X-Auth-Token": token}),
                 "noauth": (noauth, f"/v2.0/networks/{theirs}", {})}
-        for _ in range(300):
-            for mode, (http, path, headers) in gets.items():
+        for n in range(300):  # the first of a pair pays for waking up: each goes first in turn
+            for mode in ("keystone", "noauth") if n % 2 else ("noauth", "keystone"):
+                http, path, headers = gets[mode]
                 began = time.perf_counter()
                 assert http.get(path, headers=headers).status_code == 200
                 times[mode].append(time.perf_counter() - began)
     assert overcast.auth.validations == before
-    ks, na = (sorted(times[m])[len(times[m]) // 2] * 1e6 for m in ("keystone", "noauth"))
-    FIGURES.append(f"GET /v2.0/networks/ID, median of 300 interleaved: keystone mode with a "
-                   f"cached token {ks:.0f} us, no-auth {na:.0f} us ({ks - na:+.0f} us)")
+    for share, label in ((0.5, "median"), (0.1, "10th percentile")):
+        ks, na = (sorted(times[m])[int(len(times[m]) * share)] * 1e6
+                  for m in ("keystone", "noauth"))
+        FIGURES.append(f"GET /v2.0/networks/ID over HTTP, {label} of 300 interleaved: keystone "
+                       f"mode with a cached token {ks:.0f} us, no-auth {na:.0f} us "
+                       f"({ks - na:+.0f} us)")
 
 
 def test_keystone_unreachable_is_503(keystone: Keystone) -> None:
