@@ -14,6 +14,7 @@ import argparse
 import csv
 import io
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -35,6 +36,9 @@ SUITES = ("tempest.api.network", "neutron_tempest_plugin.api")
 DEFAULT_REGEX = r"^(tempest\.api\.network|neutron_tempest_plugin\.api)"
 PUBLIC_CIDR = "203.0.113.0/24"
 PROJECT_CIDR = "10.100.0.0/16"
+KEYSTONE_TIMEOUT = 120  # s, each call of Overcast's to Keystone: a loaded machine is slow
+CONSOLE = re.compile(r"^\{\d+\} (.+?) (?:\[[\d.]+s\] )?\.\.\. (ok|FAILED|SKIPPED)")
+CONSOLE_OUTCOMES = {"ok": "pass", "FAILED": "fail", "SKIPPED": "skip"}
 OUTCOMES = {"success": "pass", "fail": "fail", "skip": "skip", "xfail": "pass",
             "uxsuccess": "fail"}
 
@@ -116,9 +120,12 @@ def start_keystone(procs: Processes, where: Path, overcast_port: int) -> ks.Keys
 
 def start_overcast(procs: Processes, keystone: ks.Keystone, where: Path) -> None:
     port = int(keystone.overcast_url.rsplit(":", 1)[1])
+    settings = where / "overcast-keystone.yaml"
+    settings.write_text(f"keystone:\n  timeout: {KEYSTONE_TIMEOUT}\n")
     cmd = [str(Path(sys.executable).with_name("overcast")), "server", "--bind", f"127.0.0.1:{port}",
            "--store", "memory:", "--auth", "keystone", "--keystone-url", keystone.url,
            "--keystone-user", "overcast", "--keystone-project", "service",
+           "--keystone-config", str(settings),
            "--log-level", "info"]
     env = {**os.environ, "OVERCAST_KEYSTONE_PASSWORD": keystone.password("overcast")}
     server = procs.start("overcast", cmd, where / "overcast.log", env=env)
@@ -224,16 +231,31 @@ def write_workspace(stack: Stack, tempest: Path, results: Path, public_net: str,
 
 
 def run_tempest(procs: Processes, ws: Path, results: Path, args: argparse.Namespace) -> int:
+    """tempest's exit status; -1 when interrupted (SIGINT, SIGTERM): tempest is
+    stopped then, and the tests done so far are counted."""
     cmd = [str(TEMPEST_VENV / "bin" / "tempest"), "run", "--regex", args.regex,
            "--concurrency", str(args.concurrency)]
     print(f"tempest: {' '.join(cmd)} (in {ws}; output in {results / 'tempest-run.log'})",
           flush=True)
     proc = procs.start("tempest", cmd, results / "tempest-run.log", cwd=ws)
-    return proc.wait()
+    try:
+        return proc.wait()
+    except (KeyboardInterrupt, SystemExit):
+        print("tempest: interrupted; counting the tests done so far", flush=True)
+        procs.stop_all()
+        return -1
 
 
-def collect(ws: Path, results: Path) -> list[tuple[str, str]]:
+def from_console(log: Path) -> list[tuple[str, str]]:
+    """(test id, outcome) from tempest's console output: an interrupted run's."""
+    found = (CONSOLE.match(line) for line in log.read_text(errors="replace").splitlines())
+    return [(m[1], CONSOLE_OUTCOMES[m[2]]) for m in found if m]
+
+
+def collect(ws: Path, results: Path, interrupted: bool) -> list[tuple[str, str]]:
     """(test id, outcome) of the last run, its subunit stream kept in results."""
+    if interrupted:
+        return from_console(results / "tempest-run.log")
     stream = subprocess.run([str(TEMPEST_VENV / "bin" / "stestr"), "last", "--subunit"],
                             cwd=ws, capture_output=True, check=False).stdout
     (results / "tempest.subunit").write_bytes(stream)
@@ -323,7 +345,7 @@ def main(argv: list[str]) -> int:
         ws = write_workspace(stack, tempest, results, make_public_network(stack), aliases)
         ran = time.monotonic()
         rc = run_tempest(procs, ws, results, args)
-        outcomes = collect(ws, results)
+        outcomes = collect(ws, results, rc == -1)
         print(report(outcomes, args.list_failures))
         (results / "summary.txt").write_text(report(outcomes, True) + "\n")
         print(f"tempest ran {time.monotonic() - ran:.0f} s, {time.monotonic() - began:.0f} s in "
