@@ -38,11 +38,10 @@ PUBLIC_CIDR = "203.0.113.0/24"
 PROJECT_CIDR = "10.100.0.0/16"
 KEYSTONE_TIMEOUT = 120  # s, each call of Overcast's to Keystone: a loaded machine is slow
 CONSOLE = re.compile(r"^\{\d+\} (.+?) (?:\[[\d.]+s\] )?\.\.\. (ok|FAILED|SKIPPED)")
-CONSOLE_OUTCOMES = {"success": "pass", "failure": "fail", "error": "fail", "skip": "skip",
+CONSOLE_OUTCOMES = {"ok": "pass", "FAILED": "fail", "SKIPPED": "skip"}
+OUTCOMES = {"success": "pass", "failure": "fail", "error": "fail", "skip": "skip",
             "xfail": "pass", "expectedfailure": "pass", "uxsuccess": "fail",
             "unexpectedsuccess": "fail"}  # subunit2csv's status column
-OUTCOMES = {"success": "pass", "fail": "fail", "skip": "skip", "xfail": "pass",
-            "uxsuccess": "fail"}
 
 
 @dataclass
