@@ -274,6 +274,13 @@ def class_of(test_id: str) -> str:
     return test_id.split("[", 1)[0].rsplit(".", 1)[0]
 
 
+def method_of(test_id: str) -> str:
+    """``a.b.C.test_x[id-...]`` -> ``test_x``; ``setUpClass (a.b.C)`` -> ``setUpClass``."""
+    if "(" in test_id:
+        return test_id.split(" (", 1)[0]
+    return test_id.split("[", 1)[0].rsplit(".", 1)[-1]
+
+
 def suite_of(test_id: str) -> str:
     cls = class_of(test_id)
     return next((s for s in SUITES if cls.startswith(s + ".")), "other")
@@ -300,7 +307,7 @@ def failures_by_class(outcomes: list[tuple[str, str]]) -> list[str]:
     groups: dict[str, list[str]] = defaultdict(list)
     for test_id, outcome in outcomes:
         if outcome == "fail":
-            groups[class_of(test_id)].append(test_id.split("[", 1)[0].rsplit(".", 1)[-1])
+            groups[class_of(test_id)].append(method_of(test_id))
     lines = [f"failures by test class ({sum(map(len, groups.values()))} in {len(groups)}):"]
     for cls in sorted(groups):
         lines.append(f"  {cls} ({len(groups[cls])}): {', '.join(sorted(groups[cls]))}")
