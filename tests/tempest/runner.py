@@ -202,6 +202,11 @@ project_network_mask_bits = 24
 project_networks_reachable = false
 endpoint_type = publicURL
 region = RegionOne
+# waits for a router interface port to turn ACTIVE (tempest's remove_router_interface
+# without dvr): no agent runs here to wire it, so the ports stay DOWN; 300 s a port
+# (the default) stalled the run for many minutes
+build_timeout = 30
+build_interval = 1
 
 [network-feature-enabled]
 api_extensions = {extensions}
