@@ -256,3 +256,25 @@ def test_a_config_that_cannot_be_encoded_is_refused_when_made() -> None:
     with pytest.raises(dhcp.DhcpError, match="'fa:16:3e' is not a MAC address"):
         dataclasses.replace(CONFIG, server_mac="fa:16:3e")
     assert dataclasses.replace(CONFIG, mac=MAC.upper()).mac == MAC  # chaddr is compared lowercase
+
+
+def test_ipv6_addresses_without_ip_version_are_taken_and_left_out_of_dhcpv4() -> None:
+    """Neutron takes an entry with no ip_version whatever its value (tempest's
+    ExtraDHCPOptionsIpV6TestJSON sends IPv6 servers so); a DHCPv4 answer has
+    no room for an IPv6 address, so the entry is no DHCPv4 option."""
+    opts = [{"opt_name": "server-ip-address", "opt_value": "2001:db8::9"},
+            {"opt_name": "dns-server", "opt_value": "2001:db8::1,2001:db8::2"},
+            {"opt_name": "router", "opt_value": "10.0.0.1"}]
+    assert dhcp.check_extra_dhcp_opts(opts) == []
+    raw = dhcp.decide(request(DISCOVER), dataclasses.replace(
+        CONFIG, extra=dhcp.extra_options(opts))).reply
+    assert raw is not None
+    reply = dhcp.parse(raw)
+    plain = dhcp.parse(dhcp.decide(request(DISCOVER), CONFIG).reply or b"")
+    assert reply.siaddr == "0.0.0.0" and reply.option(6) == plain.option(6)
+    assert reply.option(3) == ip("10.0.0.1")
+    # said to be IPv4, an IPv6 address is still wrong; a mix is too
+    assert dhcp.check_extra_dhcp_opts([{"opt_name": "server-ip-address",
+                                        "opt_value": "2001:db8::9", "ip_version": 4}])
+    assert dhcp.check_extra_dhcp_opts([{"opt_name": "dns-server",
+                                        "opt_value": "10.0.0.1,2001:db8::1"}])

@@ -341,7 +341,8 @@ class ExtraOptions:
 def check_extra_dhcp_opts(opts: Iterable[object]) -> list[str]:
     """Every problem with a port's extra_dhcp_opts, each naming its entry
     (``extra_dhcp_opts[2]: ...``); empty when all are good.  For the API.
-    Entries with ip_version 6 are not checked (no DHCPv6 options are served)."""
+    Entries with ip_version 6 are not checked (no DHCPv6 options are served),
+    nor address options of IPv6 addresses only on entries without ip_version."""
     return list(_extra(opts).problems)
 
 
@@ -368,8 +369,8 @@ def _extra(opts: Iterable[object]) -> ExtraOptions:
                 continue  # DHCPv6 options: not served here, their names are DHCPv6's
             code, kind = _option_code(opt.get("opt_name"))
             value = opt.get("opt_value")
-            if value is None:
-                continue
+            if value is None or (opt.get("ip_version") is None and _ipv6_only(kind, value)):
+                continue  # no option; or, with no ip_version, addresses only DHCPv6 could carry
             encoded = encode_value(kind, str(value))
             if code == -1:
                 next_server = str(ipaddress.IPv4Address(encoded))
@@ -380,6 +381,18 @@ def _extra(opts: Iterable[object]) -> ExtraOptions:
         except DhcpError as exc:
             problems.append(f"extra_dhcp_opts[{i}]: {exc}")
     return ExtraOptions(tuple(options.items()), next_server, boot_file, tuple(problems))
+
+
+def _ipv6_only(kind: str, value: object) -> bool:
+    """An address option's value made of IPv6 addresses only (Neutron takes it
+    on an entry without ip_version; a DHCPv4 answer has no room for it)."""
+    if kind not in ("ip", "ips", "guess"):
+        return False
+    parts = [p.strip() for p in str(value).split(",")]
+    try:
+        return all(ipaddress.ip_address(p).version == 6 for p in parts)
+    except ValueError:
+        return False
 
 
 def _option_code(name: object) -> tuple[int, str]:
