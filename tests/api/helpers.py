@@ -97,3 +97,19 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+class Projects:
+    """One API on a memory store with three callers: ``alice`` and ``bob``,
+    members of projects of their names, and ``ops``, the admin."""
+
+    def __init__(self) -> None:
+        from overcast.api import Auth
+        from overcast.api.auth import Context
+        from overcast.store import MemoryStore
+
+        self.store = MemoryStore()
+        api = Api(self.store, auth=Auth({"t-ops": Context("ops", True),
+                                         "t-alice": Context("alice", False),
+                                         "t-bob": Context("bob", False)}))
+        self.ops, self.alice, self.bob = (Direct(api, f"t-{n}") for n in ("ops", "alice", "bob"))

@@ -10,11 +10,7 @@ from typing import Any
 
 import pytest
 
-from overcast.api import Api, Auth
-from overcast.api.auth import Context
-from overcast.store import MemoryStore
-
-from .helpers import Direct, assert_error, dump
+from .helpers import Direct, Projects, assert_error, dump
 
 PATH = "/v2.0/address-groups"
 
@@ -157,15 +153,8 @@ def test_a_group_in_use_cannot_go(client: Direct, sg: dict[str, Any]) -> None:
     assert client.delete(f"{PATH}/{group['id']}").status == 204
 
 
-class Two:
+class Two(Projects):
     """alice and bob, members of two projects, and ops, the admin."""
-
-    def __init__(self) -> None:
-        self.store = MemoryStore()
-        api = Api(self.store, auth=Auth({"t-ops": Context("ops", True),
-                                         "t-alice": Context("alice", False),
-                                         "t-bob": Context("bob", False)}))
-        self.ops, self.alice, self.bob = (Direct(api, f"t-{n}") for n in ("ops", "alice", "bob"))
 
 
 def test_tenancy() -> None:

@@ -9,11 +9,9 @@ from typing import Any
 
 import pytest
 
-from overcast.api import Api, Auth
-from overcast.api.auth import Context
 from overcast.store import MemoryStore
 
-from .helpers import Direct, assert_error, dump
+from .helpers import Direct, Projects, assert_error, dump
 
 PATH = "/v2.0/address-scopes"
 POOLS = "/v2.0/subnetpools"
@@ -27,15 +25,8 @@ def pool(c: Direct, *prefixes: str, **attrs: Any) -> dict[str, Any]:
     return c.create("subnetpool", "subnetpools", name="p", prefixes=list(prefixes), **attrs)
 
 
-class Three:
+class Three(Projects):
     """alice and bob, members of two projects, and ops, the admin."""
-
-    def __init__(self) -> None:
-        self.store = MemoryStore()
-        api = Api(self.store, auth=Auth({"t-ops": Context("ops", True),
-                                         "t-alice": Context("alice", False),
-                                         "t-bob": Context("bob", False)}))
-        self.ops, self.alice, self.bob = (Direct(api, f"t-{n}") for n in ("ops", "alice", "bob"))
 
 
 def test_create_show_list_update_delete(client: Direct) -> None:

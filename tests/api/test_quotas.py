@@ -12,12 +12,11 @@ from typing import Any
 import httpx
 import pytest
 
-from overcast.api import Api, Auth
-from overcast.api.auth import Context
+from overcast.api import Api
 from overcast.model import keys
 from overcast.store import MemoryStore, SqliteStore
 
-from .helpers import Direct, assert_error, dump
+from .helpers import Direct, Projects, assert_error, dump
 from .test_concurrency import parallel, server_process
 
 # Neutron's defaults (neutron/conf/quota.py), written out by hand
@@ -26,15 +25,8 @@ NEUTRON_DEFAULTS = {"network": 100, "subnet": 100, "port": 500, "router": 10, "f
                     "subnetpool": -1}
 
 
-class Cloud:
+class Cloud(Projects):
     """ops is the admin; alice and bob are members of their own projects."""
-
-    def __init__(self) -> None:
-        self.store = MemoryStore()
-        api = Api(self.store, auth=Auth({"t-ops": Context("ops", True),
-                                         "t-alice": Context("alice", False),
-                                         "t-bob": Context("bob", False)}))
-        self.ops, self.alice, self.bob = (Direct(api, f"t-{n}") for n in ("ops", "alice", "bob"))
 
     def set(self, project: str, **limits: Any) -> dict[str, Any]:
         r = self.ops.put(f"/v2.0/quotas/{project}", {"quota": limits})

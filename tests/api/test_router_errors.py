@@ -12,11 +12,7 @@ from typing import Any
 
 import pytest
 
-from overcast.api import Api, Auth
-from overcast.api.auth import Context
-from overcast.store import MemoryStore
-
-from .helpers import Direct, Reply, assert_error, dump
+from .helpers import Direct, Projects, Reply, assert_error, dump
 
 Obj = dict[str, Any]
 
@@ -493,15 +489,11 @@ def test_an_external_network_without_ipv4_subnet_has_no_floating_ip(client: Dire
 
 
 # another project's port ---------------------------------------------------------------
-class Two:
+class Two(Projects):
     """alice and bob in two projects, ops the admin with the external network."""
 
     def __init__(self) -> None:
-        self.store = MemoryStore()
-        api = Api(self.store, auth=Auth({"t-ops": Context("ops", True),
-                                         "t-alice": Context("alice", False),
-                                         "t-bob": Context("bob", False)}))
-        self.ops, self.alice, self.bob = (Direct(api, f"t-{n}") for n in ("ops", "alice", "bob"))
+        super().__init__()
         self.public = self.ops.network(name="public", **{"router:external": True})
         self.ops.subnet(self.public["id"], "203.0.113.0/24")
         b_net = self.bob.network(name="b")

@@ -13,11 +13,10 @@ from typing import Any
 
 import pytest
 
-from overcast.api import Api, Auth
-from overcast.api.auth import Context
+from overcast.api import Api
 from overcast.store import MemoryStore, SqliteStore
 
-from .helpers import Direct, assert_error, dump
+from .helpers import Direct, Projects, assert_error, dump
 
 PATH = "/v2.0/subnetpools"
 SUBNETS = "/v2.0/subnets"
@@ -41,15 +40,8 @@ def act(c: Direct, p: dict[str, Any], action: str, *prefixes: Any) -> Any:
     return c.put(f"{PATH}/{p['id']}/{action}", {"prefixes": list(prefixes)})
 
 
-class Three:
+class Three(Projects):
     """alice and bob, members of two projects, and ops, the admin."""
-
-    def __init__(self) -> None:
-        self.store = MemoryStore()
-        api = Api(self.store, auth=Auth({"t-ops": Context("ops", True),
-                                         "t-alice": Context("alice", False),
-                                         "t-bob": Context("bob", False)}))
-        self.ops, self.alice, self.bob = (Direct(api, f"t-{n}") for n in ("ops", "alice", "bob"))
 
 
 # the pool itself ----------------------------------------------------------------------
