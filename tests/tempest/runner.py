@@ -28,7 +28,10 @@ from types import FrameType
 from typing import Any
 
 import httpx
-from tests.keystone import conftest as ks
+
+# tests/ on the path: its packages by the names pytest and mypy give them (keystone, ...)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from keystone import conftest as ks  # noqa: E402
 
 ROOT = ks.ROOT
 TEMPEST_VENV = Path(os.environ.get("OVERCAST_TEMPEST_VENV") or ROOT / ".venv-tempest")
