@@ -418,14 +418,57 @@ def test_an_address_group_shared_with_a_project(cloud: Cloud) -> None:
     assert_error(cloud["alice"].delete(f"{PATH}/{pol['id']}"), 409, type="RbacPolicyInUse")
 
 
+def test_a_subnet_pool_shared_with_a_project(cloud: Cloud) -> None:
+    pool = cloud["alice"].create("subnetpool", "subnetpools", name="p",
+                                 prefixes=["10.80.0.0/16"], default_prefixlen=24)
+    where = f"/v2.0/subnetpools/{pool['id']}"
+    assert cloud["bob"].get(where).status == 404
+    pol = cloud.grant("alice", pool, "subnetpool", "bob")
+    assert cloud["bob"].get(where)["subnetpool"]["shared"] is True
+    assert cloud["alice"].get(where)["subnetpool"]["shared"] is False  # not to every project
+    assert cloud["carol"].get(where).status == 404
+    assert pool["id"] in cloud.ids("bob", "/v2.0/subnetpools", "subnetpools", shared="True")
+    # bob takes a subnet from it; carol cannot name it
+    for who in ("bob", "carol"):
+        mine = cloud[who].network(name="n")
+        r = cloud[who].post("/v2.0/subnets", {"subnet": {
+            "network_id": mine["id"], "ip_version": 4, "subnetpool_id": pool["id"]}})
+        assert r.status == (201 if who == "bob" else 404), r.body
+    # while bob's subnet has its CIDR from it, the policy stays
+    assert_error(cloud["alice"].delete(f"{PATH}/{pol['id']}"), 409, type="RbacPolicyInUse")
+    assert cloud["bob"].put(where, {"subnetpool": {"name": "mine"}}).status == 403
+
+
+def test_an_address_scope_shared_with_a_project(cloud: Cloud) -> None:
+    scope = cloud["alice"].create("address_scope", "address-scopes", name="s", ip_version=4)
+    where = f"/v2.0/address-scopes/{scope['id']}"
+    pol = cloud.grant("alice", scope, "address_scope", "bob")
+    assert cloud["bob"].get(where)["address_scope"]["shared"] is True
+    assert cloud["carol"].get(where).status == 404
+    for who in ("bob", "carol"):
+        r = cloud[who].post("/v2.0/subnetpools", {"subnetpool": {
+            "name": "p", "prefixes": [f"10.{81 + len(who)}.0.0/16"],
+            "address_scope_id": scope["id"]}})
+        assert r.status == (201 if who == "bob" else 404), r.body
+    assert_error(cloud["alice"].delete(f"{PATH}/{pol['id']}"), 409, type="RbacPolicyInUse")
+    # shared with everyone by its flag: the wildcard policy, which deleting the scope takes
+    open_scope = cloud["ops"].create("address_scope", "address-scopes", name="o",
+                                     ip_version=4, shared=True)
+    wild = [p for p in cloud["ops"].get(PATH)["rbac_policies"]
+            if p["object_id"] == open_scope["id"]]
+    assert [p["target_tenant"] for p in wild] == ["*"]
+    assert cloud["ops"].delete(f"/v2.0/address-scopes/{open_scope['id']}").status == 204
+    assert cloud["ops"].get(f"{PATH}/{wild[0]['id']}").status == 404
+
+
 def test_the_extensions(cloud: Cloud) -> None:
     for alias, name in (("rbac-policies", "RBAC Policies"),
                         ("rbac-security-groups", "Add security_group type to network RBAC"),
-                        ("rbac-address-group", "Add address_group type to RBAC")):
+                        ("rbac-address-group", "Add address_group type to RBAC"),
+                        ("rbac-subnetpool", "Add subnetpool type to RBAC"),
+                        ("rbac-address-scope", "Add address_scope type to RBAC")):
         r = cloud["bob"].get(f"/v2.0/extensions/{alias}")
         assert r.status == 200 and r["extension"]["name"] == name, r.body
-    for absent in ("rbac-subnetpool", "rbac-address-scope"):
-        assert cloud["bob"].get(f"/v2.0/extensions/{absent}").status == 404
 
 
 def test_projects_are_named_by_id(cloud: Cloud) -> None:

@@ -201,6 +201,14 @@ NEUTRON = {
         "Add address_group type to RBAC",
         "Add address_group type to network RBAC",
         "2021-01-20T00:00:00-00:00"),
+    "rbac-address-scope": (
+        "Add address_scope type to RBAC",
+        "Add address_scope type to RBAC",
+        "2020-02-12T00:00:00-00:00"),
+    "rbac-subnetpool": (
+        "Add subnetpool type to RBAC",
+        "Add subnetpool type to RBAC",
+        "2020-02-05T00:00:00-00:00"),
     "rbac-policies": (
         "RBAC Policies",
         "Allows creation and modification of policies that control project access to "

@@ -370,7 +370,8 @@ PARENT_MEMBERS: dict[type[Resource], str] = {Network: "network", SecurityGroup: 
                                              QosPolicy: "policy",
                                              MeteringLabel: "metering_label"}
 # the kinds RBAC policies share (their own id names them), and the kinds below one of them
-RBAC_MEMBERS = frozenset({"network", "policy", "security_group", "address_group"})
+RBAC_MEMBERS = frozenset({"network", "policy", "security_group", "address_group",
+                          "subnetpool", "address_scope"})
 RBAC_PARENTS = {"subnet": "network_id", "port": "network_id", "bandwidth_limit_rule": "policy_id",
                 "dscp_marking_rule": "policy_id", "minimum_bandwidth_rule": "policy_id"}
 

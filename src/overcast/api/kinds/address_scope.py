@@ -8,8 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 from overcast.api import convert as cv
+from overcast.api import grants
 from overcast.api.auth import Context
 from overcast.api.errors import BadRequest, Conflict
+from overcast.api.kinds import rbac
 from overcast.api.repo import Repo
 from overcast.api.resource import Attr, Schema, stored
 from overcast.model.types import AddressScope, SubnetPool
@@ -29,11 +31,16 @@ SCHEMA = Schema(
         stored("shared", cv.to_bool),
         Attr("ip_version", "ip_version", to_ip_version, put=False, required=True),
     ),
+    caller=grants.render_shared,
+    caller_attrs=frozenset({"shared"}),
 )
 
 
 def create(repo: Repo, ctx: Context, fields: dict[str, Any]) -> AddressScope:
-    return repo.save(AddressScope(**fields), new=True)
+    made = repo.save(AddressScope(**fields), new=True)
+    if made.shared:  # Neutron's: shared is a wildcard RBAC policy (rbac-address-scope)
+        rbac.grant_all(repo, made, rbac.SHARED)
+    return made
 
 
 def update(repo: Repo, ctx: Context, scope: AddressScope,
@@ -42,7 +49,10 @@ def update(repo: Repo, ctx: Context, scope: AddressScope,
     if scope.shared and fields.get("shared", True) is False:
         raise BadRequest(f"Unable to update address scope {scope.id} : Shared address scope "
                          "can't be unshared.", type="AddressScopeUpdateError")
-    return repo.save(scope.replace(**fields))
+    new = scope.replace(**fields)
+    if new.shared and not scope.shared:
+        rbac.grant_all(repo, scope, rbac.SHARED)
+    return repo.save(new)
 
 
 def delete(repo: Repo, ctx: Context, scope: AddressScope) -> None:
@@ -51,4 +61,5 @@ def delete(repo: Repo, ctx: Context, scope: AddressScope) -> None:
         raise Conflict(f"Unable to complete operation on address scope {scope.id}. There are "
                        "one or more subnet pools in use on the address scope.",
                        type="AddressScopeInUse")
+    rbac.forget(repo, scope)
     repo.remove(scope)

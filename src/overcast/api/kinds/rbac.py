@@ -5,7 +5,8 @@ ports, an address group in one's rules) or, for a network,
 ``access_as_external`` (a router gateway and floating IPs on it).
 
 The policies are the truth; what a kind keeps of them is a cache of the
-wildcard ones, kept in step here: a network's and a QoS policy's ``shared``
+wildcard ones, kept in step here: the ``shared`` of a network, QoS policy,
+subnet pool or address scope
 (a wildcard ``access_as_shared``), a network's ``router_external`` (some
 ``access_as_external``) and ``external_to_all`` (a wildcard one).  The
 ``shared`` an API caller sees is computed for it (``grants.render_shared``).
@@ -27,6 +28,7 @@ from overcast.api.resource import Attr, Schema
 from overcast.model.types import (
     ROUTER_GATEWAY,
     AddressGroup,
+    AddressScope,
     Network,
     Port,
     QosPolicy,
@@ -35,6 +37,8 @@ from overcast.model.types import (
     Router,
     SecurityGroup,
     SecurityGroupRule,
+    Subnet,
+    SubnetPool,
 )
 
 SHARED, EXTERNAL, WILDCARD = grants.SHARED, grants.EXTERNAL, grants.WILDCARD
@@ -67,6 +71,14 @@ def _address_group_users(repo: Repo, group: AddressGroup) -> set[str]:
             if r.remote_address_group_id == group.id}
 
 
+def _pool_users(repo: Repo, pool: SubnetPool) -> set[str]:
+    return {s.project_id for s in repo.where(Subnet, subnetpool_id=pool.id)}
+
+
+def _scope_users(repo: Repo, scope: AddressScope) -> set[str]:
+    return {p.project_id for p in repo.all(SubnetPool) if p.address_scope_id == scope.id}
+
+
 @dataclass(frozen=True)
 class ObjectType:
     """A kind RBAC policies may name: its ``object_type``, its class, its policy
@@ -82,14 +94,17 @@ class ObjectType:
         return tuple(self.bound)
 
 
-# subnet pools and address scopes join here (Neutron's rbac-subnetpool, rbac-address-scope)
 OBJECT_TYPES: dict[str, ObjectType] = {t.name: t for t in (
     ObjectType("network", Network, "network", {SHARED: _port_projects,
                                                EXTERNAL: _gateway_projects}),
     ObjectType("qos_policy", QosPolicy, "policy", {SHARED: _qos_users}),
     ObjectType("security_group", SecurityGroup, "security_group", {SHARED: _group_users}),
     ObjectType("address_group", AddressGroup, "address_group", {SHARED: _address_group_users}),
+    ObjectType("subnetpool", SubnetPool, "subnetpool", {SHARED: _pool_users}),
+    ObjectType("address_scope", AddressScope, "address_scope", {SHARED: _scope_users}),
 )}
+# the kinds whose ``shared`` caches their wildcard access_as_shared policy
+CACHES_SHARED = (Network, QosPolicy, SubnetPool, AddressScope)
 BY_CLASS = {t.cls: t for t in OBJECT_TYPES.values()}
 
 
@@ -217,7 +232,7 @@ def _sync(repo: Repo, obj: Any, action: str) -> None:
     pols = [p for p in repo.where(RbacPolicy, object_id=obj.id) if p.action == action]
     wild = any(p.target_tenant == WILDCARD for p in pols)
     changes: dict[str, Any] = {}
-    if isinstance(obj, Network | QosPolicy) and action == SHARED:
+    if isinstance(obj, CACHES_SHARED) and action == SHARED:
         changes["shared"] = wild
     if isinstance(obj, Network) and action == EXTERNAL:
         external = bool(pols)
@@ -236,7 +251,7 @@ def adopt(repo: Repo, obj: Resource) -> None:
     """The wildcard policies an object's flags say it has, made if it has not
     (one stored before RBAC policies were): the flags and the policies agree
     before either changes."""
-    if isinstance(obj, Network | QosPolicy) and obj.shared:
+    if isinstance(obj, CACHES_SHARED) and obj.shared:
         grant_all(repo, obj, SHARED)
     if isinstance(obj, Network) and obj.router_external and obj.external_to_all:
         grant_all(repo, obj, EXTERNAL)

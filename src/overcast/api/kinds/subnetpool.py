@@ -14,9 +14,11 @@ import ipaddress
 from typing import Any
 
 from overcast.api import convert as cv
+from overcast.api import grants
 from overcast.api.auth import Context
 from overcast.api.errors import BadRequest, Conflict
 from overcast.api.kinds import address_scope as scopes
+from overcast.api.kinds import rbac
 from overcast.api.repo import Repo
 from overcast.api.resource import Attr, Schema, stored
 from overcast.model import ipam
@@ -58,6 +60,8 @@ SCHEMA = Schema(
         stored("shared", cv.to_bool, put=False),
         stored("is_default", cv.to_bool),
     ),
+    caller=grants.render_shared,
+    caller_attrs=frozenset({"shared"}),
 )
 
 
@@ -76,7 +80,10 @@ def create(repo: Repo, ctx: Context, fields: dict[str, Any]) -> SubnetPool:
     if pool.is_default:
         _check_no_other_default(repo, pool)
     _check_scope(repo, ctx, pool, None)
-    return repo.save(pool, new=True)
+    made = repo.save(pool, new=True)
+    if made.shared:  # Neutron's: shared is a wildcard RBAC policy (rbac-subnetpool)
+        rbac.grant_all(repo, made, rbac.SHARED)
+    return made
 
 
 def _read_prefixes(prefixes: tuple[str, ...]) -> tuple[str, ...]:
@@ -121,7 +128,7 @@ def _check_scope(repo: Repo, ctx: Context, pool: SubnetPool, old: SubnetPool | N
     that has subnets must not leave a network's subnets in two scopes."""
     if pool.address_scope_id is None:
         return
-    scope = repo.must(AddressScope, pool.address_scope_id, scopes.SCHEMA.visible(ctx))
+    scope = repo.must(AddressScope, pool.address_scope_id, scopes.SCHEMA.visible(ctx, repo))
     if scope.ip_version != pool.ip_version:
         raise BadRequest(f"Illegal subnetpool association: subnetpool {pool.id} cannot "
                          f"associate with address scope {scope.id} because subnetpool "
@@ -193,6 +200,7 @@ def delete(repo: Repo, ctx: Context, pool: SubnetPool) -> None:
     if allocations(repo, pool):
         raise BadRequest("Unable to delete subnet pool: Subnet pool has existing allocations.",
                          type="SubnetPoolDeleteError")
+    rbac.forget(repo, pool)
     repo.remove(pool)
 
 
@@ -243,7 +251,7 @@ def for_subnet(repo: Repo, ctx: Context, fields: dict[str, Any]) -> SubnetPool |
     if use_default and pool_id is not None:
         raise BadRequest("subnetpool_id and use_default_subnetpool cannot both be specified")
     if pool_id is not None:
-        return repo.must(SubnetPool, pool_id, SCHEMA.visible(ctx))
+        return repo.must(SubnetPool, pool_id, SCHEMA.visible(ctx, repo))
     return _default_pool(repo, ctx, fields) if use_default else None
 
 
@@ -261,7 +269,7 @@ def _default_pool(repo: Repo, ctx: Context, fields: dict[str, Any]) -> SubnetPoo
 
 def default_pool(repo: Repo, ctx: Context, version: int) -> SubnetPool | None:
     """The default pool of an IP version that the caller may use, if any."""
-    visible = SCHEMA.visible(ctx)
+    visible = SCHEMA.visible(ctx, repo)
     for pool in sorted(repo.all(SubnetPool), key=lambda p: p.id):
         if pool.is_default and pool.ip_version == version and visible(pool):
             return pool
