@@ -378,3 +378,16 @@ def test_subnet_pools_are_counted_and_limited(cloud: Cloud) -> None:
     assert cloud.used("alice")["subnetpool"] == 1
     _over(cloud.alice.post("/v2.0/subnetpools", {"subnetpool": {
         "name": "p2", "prefixes": ["10.9.0.0/16"]}}), "subnetpool")
+
+
+def test_rbac_policies_are_counted_and_limited(cloud: Cloud) -> None:
+    cloud.set("alice", rbac_policy=2)
+    net = cloud.alice.network(name="n")
+
+    def grant(target: str) -> Any:
+        return cloud.alice.post("/v2.0/rbac-policies", {"rbac_policy": {
+            "object_type": "network", "object_id": net["id"], "action": "access_as_shared",
+            "target_tenant": target}})
+    assert grant("t1").status == 201 and grant("t2").status == 201
+    assert cloud.used("alice")["rbac_policy"] == 2
+    _over(grant("t3"), "rbac_policy")

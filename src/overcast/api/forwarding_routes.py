@@ -106,6 +106,9 @@ def get_subports(call: Call) -> Response:
 
 def _authorize(call: Call, rule: str, found: Trunk) -> None:
     tgt = policy.target("trunk", found)
+    if call.ctx.read_only and rule != "get_subports":  # Keystone's reader only reads
+        raise Forbidden(f"rule:{rule} is disallowed by policy on trunk {found.id} "
+                        "(allowed: admin or member; the reader role only reads)")
     if not policy.allowed(rule, call.ctx, tgt):
         raise Forbidden(f"rule:{rule} is disallowed by policy on trunk {found.id} "
                         f"(allowed: {policy.RULES[rule].name})")

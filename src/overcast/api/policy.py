@@ -419,7 +419,8 @@ def authorize(ctx: Context, action: str, member: str, tgt: Target,
     """403 unless the caller may do ``action`` on this object (``what`` names
     it in the message) and set every attribute of ``body`` (Neutron names,
     request values) to what it asks."""
-    if ctx.read_only:  # Keystone's reader: every write is refused (Neutron's project_reader)
+    if ctx.read_only and action != "get":  # Keystone's reader: every write is refused
+        # (Neutron's project_reader)
         on = f" on {what}" if what else ""
         raise Forbidden(f"rule:{action}_{member} is disallowed by policy{on} (allowed: admin "
                         "or member; the reader role only reads)")

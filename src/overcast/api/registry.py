@@ -46,6 +46,7 @@ class Handlers:
     parse: Parse | None = None  # instead of the schema's (a body that differs from the model)
     tags: bool = True
     slow_delete: bool = False  # a delete that looks at every port (see ``routes``)
+    slow_update: bool = False  # an update that may look at every port
 
     def parse_body(self, ctx: Context, body: Any, creating: bool) -> dict[str, Any]:
         if self.parse is not None:
@@ -68,7 +69,7 @@ HANDLERS: dict[str, Handlers] = {h.schema.collection: h for h in (
     Handlers(router.SCHEMA, router.create, router.update, router.delete),
     Handlers(floatingip.SCHEMA, floatingip.create, floatingip.update, floatingip.delete),
     Handlers(qos.POLICY_SCHEMA, qos.create_policy, qos.update_policy, qos.delete_policy,
-             slow_delete=True),
+             slow_delete=True, slow_update=True),  # unsharing looks at every port
     Handlers(agent.SCHEMA, None, agent.update, agent.delete, tags=False),
     Handlers(address_group.SCHEMA, address_group.create, address_group.update,
              address_group.delete, slow_delete=True),  # its delete looks at every rule
@@ -86,5 +87,5 @@ HANDLERS: dict[str, Handlers] = {h.schema.collection: h for h in (
              tags=False),
     Handlers(logging.SCHEMA, logging.create, logging.update, logging.delete, tags=False),
     Handlers(rbac.SCHEMA, rbac.create, rbac.update, rbac.delete, tags=False,
-             slow_delete=True),  # its in-use checks may look at every port
+             slow_delete=True, slow_update=True),  # its in-use checks may look at every port
 )}

@@ -147,7 +147,7 @@ def _collection(h: Handlers) -> list[Route]:
     if h.create is not None:
         out.append(Route("POST", coll, partial(handlers.create, h)))
     if h.update is not None:
-        out.append(Route("PUT", member, partial(handlers.update, h)))
+        out.append(Route("PUT", member, partial(handlers.update, h), slow=h.slow_update))
     if h.delete is not None:  # some deletes look at every port
         out.append(Route("DELETE", member, partial(handlers.delete, h), slow=h.slow_delete))
     if h.tags:

@@ -45,7 +45,7 @@ BOOT = ROOT + "boot/"
 PUBLIC = ROOT + "public/"
 IDX = ROOT + "idx/"
 INDEX_META = ROOT + "meta/index"
-INDEX_VERSION = "3"  # 2: with the usage counters; 3: subnet pools counted
+INDEX_VERSION = "4"  # 2: with the usage counters; 3: subnet pools counted; 4: RBAC policies
 QUOTA = ROOT + "quota/"
 USAGE = ROOT + "usage/"
 DEFAULT_SG_TEMPLATE = ROOT + "meta/default-sg-template"  # set once the template was made
@@ -63,7 +63,7 @@ INDEXED: dict[str, tuple[str, ...]] = {
 
 # kinds whose objects each project's usage counters count (Neutron's quota resources)
 COUNTED = ("network", "subnet", "port", "router", "floatingip", "security_group", "subnetpool",
-           "security_group_rule")
+           "security_group_rule", "rbac_policy")
 
 
 def obj(kind: str, id_: str = "") -> str:
