@@ -68,16 +68,21 @@ PATH_KIND = {
     "agents": "agent",
     "address-groups": "ag",
     "trunks": "trunk",
+    "address-scopes": "scope",
+    "subnetpools": "pool",
+    "network_segment_ranges": "segrange",
 }
 # collections whose {id} is another collection's object (not tagged through them)
 ID_KIND = {**PATH_KIND, "network-ip-availabilities": "network", "policies": "qos",
-           "metering": "ml", "log": "log"}
+           "metering": "ml", "log": "log", "default-security-group-rules": "dsgr",
+           "quotas": "project", "rbac-policies": "rbac"}
 # other path parameters -> the seeded values to pick from
 PATH_SEEDS = {
     "rule_id": ("rule",),
     "host": ("host", "inactive_host"),
     "tag": ("tag",),
     "pf_id": ("pf",),
+    "project_id": ("project",),
 }
 TAG = "fuzz-tag"
 HOSTS = ("fuzz-host", "fuzz-host-2")  # no agent runs: bindings take any host name
@@ -219,6 +224,32 @@ def _seed_more(c: httpx.Client, ids: dict[str, str]) -> None:
     ids["ml"] = _post(c, "/metering/metering-labels", {"metering_label": {"name": "seed"}})["id"]
     ids["log"] = _post(c, "/log/logs", {"log": {"resource_type": "security_group"}})["id"]
     _seed_forwarding(c, ids)
+    _seed_pools_and_policies(c, ids)
+
+
+SEEDS_MADE = [0]  # how many times seed() ran: each time a segment range of its own
+
+
+def _seed_pools_and_policies(c: httpx.Client, ids: dict[str, str]) -> None:
+    """An address scope with a subnet pool in it, a segment range, a default
+    security group rule, an RBAC policy on the network, and the project (no-auth's)."""
+    SEEDS_MADE[0] += 1
+    ids["project"] = "lab"
+    ids["scope"] = _post(c, "/address-scopes",
+                         {"address_scope": {"name": "seed", "ip_version": 4}})["id"]
+    ids["pool"] = _post(c, "/subnetpools", {"subnetpool": {
+        "name": "seed", "prefixes": ["10.200.0.0/16"], "address_scope_id": ids["scope"]}})["id"]
+    low = 100_000 + 100 * SEEDS_MADE[0]
+    ids["segrange"] = _post(c, "/network_segment_ranges", {"network_segment_range": {
+        "network_type": "vxlan", "minimum": low, "maximum": low + 9}})["id"]
+    rules = c.get("/default-security-group-rules").json()["default_security_group_rules"]
+    ids["dsgr"] = rules[0]["id"] if rules else _post(
+        c, "/default-security-group-rules", {"default_security_group_rule": {
+            "direction": "ingress", "protocol": "tcp", "port_range_min": 7000,
+            "port_range_max": 7000, "used_in_default_sg": True}})["id"]
+    ids["rbac"] = _post(c, "/rbac-policies", {"rbac_policy": {
+        "object_type": "network", "object_id": ids["network"], "action": "access_as_shared",
+        "target_tenant": "fuzz-project"}})["id"]
 
 
 def _seed_forwarding(c: httpx.Client, ids: dict[str, str]) -> None:
@@ -312,11 +343,13 @@ def api_server() -> Iterator[EmbeddedServer]:
     """One server for the whole module, instead of the suite's one per test (stopping
     each takes 0.2 s, a third of the run with a hundred operations). Each operation
     still aims at objects seeded for it; what earlier operations made stays around."""
-    from overcast.api import Api
+    from overcast.api import Api, ApiConfig
     from overcast.api.embedded import EmbeddedServer
+    from overcast.api.quotas import NO_LIMITS
     from overcast.store import MemoryStore
 
-    with EmbeddedServer(Api(MemoryStore())) as server:
+    # no quotas: every operation seeds its own objects in one project
+    with EmbeddedServer(Api(MemoryStore(), ApiConfig(quota_defaults=NO_LIMITS))) as server:
         yield server
 
 
