@@ -36,11 +36,12 @@ def test_subnet_pools_and_subnets_from_them(osc: OSC, uniq: str) -> None:
         "10.50.0.0/25", made["id"], "10.50.0.1")
     assert second["cidr"] == "10.50.0.128/26"  # the pool's default length, the lowest free
 
+    # by id where the rename beside them may come first
     ran = batch(osc,
                 f"subnet pool set --pool-prefix 10.60.0.0/24 --name {pool}-2 {pool}",
-                f"subnet create --subnet-pool {pool} --prefix-length 4 --network {net} "
+                f"subnet create --subnet-pool {made['id']} --prefix-length 4 --network {net} "
                 f"bad-{uniq}",
-                f"subnet create --subnet-pool {pool} --subnet-range 10.50.0.0/26 "
+                f"subnet create --subnet-pool {made['id']} --subnet-range 10.50.0.0/26 "
                 f"--network {net} taken-{uniq}",
                 f"subnet pool create --pool-prefix 10.50.0.0/16 --address-scope {scope} "
                 f"overlap-{uniq}")
