@@ -246,7 +246,8 @@ def _seed_pools_and_policies(c: httpx.Client, ids: dict[str, str]) -> None:
     ids["dsgr"] = rules[0]["id"] if rules else _post(
         c, "/default-security-group-rules", {"default_security_group_rule": {
             "direction": "ingress", "protocol": "tcp", "port_range_min": 7000,
-            "port_range_max": 7000, "used_in_default_sg": True}})["id"]
+            "port_range_max": 7000, "used_in_default_sg": True,
+            "used_in_non_default_sg": False}})["id"]
     ids["rbac"] = _post(c, "/rbac-policies", {"rbac_policy": {
         "object_type": "network", "object_id": ids["network"], "action": "access_as_shared",
         "target_tenant": "fuzz-project"}})["id"]
