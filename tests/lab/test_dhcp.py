@@ -6,6 +6,7 @@ at its renewal and given the new one."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import time
@@ -83,9 +84,25 @@ def test_isc_dhclient_gets_the_same_lease(lab: Lab, tenant: dict[str, Any], tmp_
         assert (got["new_domain_name"], got["new_host_name"]) == ("dh.example", "host-10-44-0-12")
         assert got["new_interface_mtu"] == "1450"
     finally:
-        pid = (tmp_path / "pid").read_text().strip() if (tmp_path / "pid").exists() else ""
-        if pid:
-            subprocess.run(["kill", pid], check=False)
+        stop_daemon(tmp_path / "pid")
+
+
+def stop_daemon(pidfile: Path, timeout: float = 5.0) -> None:
+    """Stop the dhclient that went to the background, by the PID it wrote: the
+    child writes its file after the parent returned, so wait for the file
+    (a kill right away once missed it and left a dhclient running)."""
+    deadline = time.monotonic() + timeout
+    while not (pidfile.exists() and pidfile.read_text().strip()):
+        if time.monotonic() > deadline:
+            return  # it never went to the background
+        time.sleep(0.05)
+    pid = int(pidfile.read_text().strip())
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline + timeout:
+        time.sleep(0.05)
 
 
 def test_dhcp_never_crosses_the_overlay(lab: Lab, tenant: dict[str, Any]) -> None:
