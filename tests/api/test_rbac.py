@@ -437,6 +437,10 @@ def test_a_subnet_pool_shared_with_a_project(cloud: Cloud) -> None:
     # while bob's subnet has its CIDR from it, the policy stays
     assert_error(cloud["alice"].delete(f"{PATH}/{pol['id']}"), 409, type="RbacPolicyInUse")
     assert cloud["bob"].put(where, {"subnetpool": {"name": "mine"}}).status == 403
+    # seen through the grant, the pool's prefix actions are refused, not hidden
+    for who, status in (("bob", 403), ("carol", 404)):
+        assert cloud[who].put(f"{where}/add_prefixes", {"prefixes": ["10.90.0.0/16"]}
+                              ).status == status
 
 
 def test_an_address_scope_shared_with_a_project(cloud: Cloud) -> None:

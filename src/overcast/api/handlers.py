@@ -236,7 +236,7 @@ def _prefix_action(call: Call, verb: str, action: PrefixAction) -> Response:
     schema = subnetpool.SCHEMA
 
     def apply(repo: Repo) -> dict[str, Any]:
-        pool = repo.must(SubnetPool, call.params["id"], schema.visible(call.ctx))
+        pool = repo.must(SubnetPool, call.params["id"], schema.visible(call.ctx, repo))
         # the rule is add_prefixes / remove_prefixes, on the pool
         policy.authorize(call.ctx, verb, "prefixes", policy.target(schema.member, pool),
                          what=f"subnetpool {pool.id}")
