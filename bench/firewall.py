@@ -554,6 +554,10 @@ class ApplyTimes:
     text_ms: list[float] = field(default_factory=list)  # text `list ruleset` (table comments)
     batch_ms: list[float] = field(default_factory=list)  # the change's nft batch alone
     unbatch_ms: list[float] = field(default_factory=list)  # the batch that takes it back
+    # desired state -> the first nft commit of the apply (NFT_MSG_NEWGEN seen): the change in
+    # force; a removal's first batch only revokes the element (firewall_apply._revoked)
+    effect_ms: list[float] = field(default_factory=list)
+    batches: list[int] = field(default_factory=list)  # nft commits of each apply
     elements: int = 0
 
 
@@ -572,6 +576,16 @@ def apply_latency(bed: Bed, changes: int) -> ApplyTimes:
     assert bed.kernel is not None and bed.policy is not None
     kernel, base = bed.kernel, bed.policy
     out = ApplyTimes(elements=bed.elements)
+    commits = Commits(bed.host)
+    try:
+        _changes(kernel, base, changes, out, commits)
+    finally:
+        commits.close()
+    _batches_alone(bed, kernel, base, changes, out)
+    return out
+
+
+def _changes(kernel: Any, base: Any, changes: int, out: ApplyTimes, commits: Commits) -> None:
     for k in range(changes):
         policy = replace(base, rules=[*base.rules, *([] if k % 2 else [one_rule(k)])])
         gc.collect()
@@ -583,9 +597,11 @@ def apply_latency(bed: Bed, changes: int) -> ApplyTimes:
         t1 = time.perf_counter()
         observed = kernel.observe()
         t2 = time.perf_counter()
+        mark = time.monotonic()
         todo = diff(state, observed)
         errors = kernel.apply(todo)
         t3 = time.perf_counter()
+        stamps = commits.since(mark)
         after = kernel.observe()
         t4 = time.perf_counter()
         if errors or len(todo) != 1:
@@ -597,6 +613,13 @@ def apply_latency(bed: Bed, changes: int) -> ApplyTimes:
         out.observe_ms.append((t2 - t1) * 1000)
         out.diff_apply_ms.append((t3 - t2) * 1000)
         out.observe_after_ms.append((t4 - t3) * 1000)
+        if not stamps:
+            raise BenchError("one-rule change: no nft commit seen during its apply")
+        out.effect_ms.append((stamps[0] - mark) * 1000)
+        out.batches.append(len(stamps))
+
+
+def _batches_alone(bed: Bed, kernel: Any, base: Any, changes: int, out: ApplyTimes) -> None:
     nft = kernel._nftables()  # noqa: SLF001 - the context apply uses
     old = kernel.observe()[NftRuleset][0]
     for k in range(max(2, changes // 4)):
@@ -617,7 +640,48 @@ def apply_latency(bed: Bed, changes: int) -> ApplyTimes:
         out.unbatch_ms.append((t4 - t3) * 1000)
     if diff(plan_host(base.view()).state, kernel.observe()):
         raise BenchError(f"{bed.label}: the host did not return to its ruleset")
-    return out
+
+
+class Commits:
+    """When nft transactions commit in one namespace: a netlink socket
+    subscribed to nftables' events, read by a thread that stamps every
+    NFT_MSG_NEWGEN as it arrives (libnftables' calls release the GIL)."""
+
+    def __init__(self, ns: str) -> None:
+        with entered_netns(ns):
+            self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_NETFILTER)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+        self.sock.bind((0, 0))
+        self.sock.setsockopt(SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, NFNLGRP_NFTABLES)
+        self.stamps: list[float] = []
+        self.lock = threading.Lock()
+        self.closed = False
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        while not self.closed:
+            try:
+                data = self.sock.recv(1 << 20)
+            except OSError:
+                if self.closed:
+                    return
+                data = struct.pack("=IHH", 16, NFT_NEWGEN, 0)  # ENOBUFS: something committed
+            stamp = time.monotonic()
+            if data and _has_newgen(data):
+                with self.lock:
+                    self.stamps.append(stamp)
+
+    def since(self, mark: float) -> list[float]:
+        """The commits after ``mark`` (the reader gets each within microseconds;
+        a short grace lets the last one arrive)."""
+        time.sleep(0.005)
+        with self.lock:
+            return [t for t in self.stamps if t >= mark]
+
+    def close(self) -> None:
+        self.closed = True
+        self.sock.close()
 
 
 # --------------------------------------------------------------------------- memory
@@ -966,10 +1030,10 @@ def report_goals(beds: list[Bed], lat: ApplyTimes | None) -> list[str]:
             goals.append((f"throughput, {by[key].label} >= 95% of no firewall", share(xs, ref),
                           verdict(xs, ref, GOAL_TPUT)))
     if lat is not None:
-        da = lat.diff_apply_ms
-        goals.append((f"one-rule change on a {lat.elements}-element host (diff+apply) <= 50 ms",
-                      f"median {med(da):.0f} ms, max {best(da):.0f} ms",
-                      "MET" if best(da) <= GOAL_APPLY_MS else "NOT MET"))
+        ef = lat.effect_ms
+        goals.append((f"one-rule change on a {lat.elements}-element host in force <= 50 ms",
+                      f"median {med(ef):.0f} ms, max {best(ef):.0f} ms",
+                      "MET" if best(ef) <= GOAL_APPLY_MS else "NOT MET"))
     return [f"goal: {what:<68} {value:<26} {ok}" for what, value, ok in goals]
 
 
@@ -984,7 +1048,11 @@ def report_changes(lat: ApplyTimes, small: ApplyTimes | None) -> list[str]:
                        lambda t: t.observe_fresh_ms),
                       ("observe after the change's batch (the next pass; no listing)",
                        lambda t: t.observe_after_ms),
-                      ("diff + apply (desired state -> nft batch returned)",
+                      ("diff + apply until in force (desired -> its first nft commit)",
+                       lambda t: t.effect_ms),
+                      ("  adding the rule", lambda t: t.effect_ms[0::2]),
+                      ("  removing the rule (its revoke batch)", lambda t: t.effect_ms[1::2]),
+                      ("diff + apply (desired state -> the last nft batch returned)",
                        lambda t: t.diff_apply_ms),
                       ("  adding the rule", lambda t: t.diff_apply_ms[0::2]),
                       ("  removing the rule", lambda t: t.diff_apply_ms[1::2]),

@@ -50,8 +50,11 @@ from overcast.plan import HostView, plan_host
 from overcast.plan.diff import diff
 from overcast.plan.firewall import compile_firewall
 from overcast.plan.firewall_admits import Flow
+from overcast.plan.firewall_chains import revoked_set, staged_set
 from overcast.plan.names import FW_TABLE, PORT_GROUP, bridge_name, tap_name
-from overcast.plan.subsystems.firewall_records import NftRuleset
+from overcast.plan.subsystems import firewall_apply
+from overcast.plan.subsystems.firewall_apply import STAGE_FROM
+from overcast.plan.subsystems.firewall_records import NftElement, NftRuleset
 from plan.scenarios import HOSTS, NET_A, NET_B, net
 from plan.test_firewall_golden import DB, DEFAULT, LOOSE, WEB, default_rules, group, rule, vm
 
@@ -817,3 +820,52 @@ def test_an_ipv6_encap_rule_admits_ipv6_in_ipv6_and_nothing_else(host: MakeHost)
     finally:
         w.close()
         cap.close()
+
+
+# --- a change to a large set: in force through its revoked and staged sets first --------
+
+def test_revoked_and_staged_keys_are_in_force_at_once_and_leave_the_other_sets_alone(
+        host: MakeHost) -> None:
+    """With more rules in ``in4_port`` than ``STAGE_FROM``, a rule's key put
+    in ``in4_port_revoked`` (the first batch of its removal,
+    ``firewall_apply``) is closed at once while its element is still in
+    the set, and an element put in ``in4_port_staged`` (the first batch of
+    an add) is open before the set has it; a rule of another set admitting
+    the same port stays in force; a removal and an add through the agent's
+    path end with both sets empty and the rule set as the rules say."""
+    fillers = [rule(1000 + i, WEB, protocol="tcp", port_range_min=20000 + 2 * i,
+                    port_range_max=20000 + 2 * i, remote_ip_prefix="10.0.0.0/30")
+               for i in range(STAGE_FROM + 10)]
+    ssh = rule(70, WEB, protocol="tcp", port_range_min=22, port_range_max=22,
+               remote_ip_prefix="10.0.0.0/30")
+    ssh_any = rule(71, WEB, protocol="tcp", port_range_min=22, port_range_max=22)
+    rules = [*fillers, ssh, ssh_any, rule(72, WEB, "egress")]
+    h = host([vm(1, "h1", "10.0.0.1", (WEB,)), vm(2, "h1", "10.0.0.2", (WEB,))], [group(WEB)], rules)
+    server, client = h.vms[1], h.vms[2]
+    (ruleset,) = h.kernel.observe()[NftRuleset]
+
+    def element(r: SecurityGroupRule) -> NftElement:
+        (e,) = [e for e in ruleset.elements if e.set == "in4_port" and r.id in e.comment]
+        return e
+
+    closed(talk(client, server, 20000))
+    h.kernel.nft(firewall_apply._elements_op("add", [element(fillers[0]), element(ssh)], {},
+                                             side=revoked_set))
+    blocked_syn(client, server, 20000, Capture(server.ns))
+    closed(talk(client, server, 20002))  # its neighbour in the set
+    closed(talk(client, server, 22))  # revoked in in4_port, admitted by in4_port_any
+    blocked_syn(client, server, 7000, Capture(server.ns))
+    one = element(fillers[0])._replace(key=element(fillers[0]).key.replace("20000", "7000"))
+    h.kernel.nft(firewall_apply._elements_op("add", [one], {}, side=staged_set))
+    closed(talk(client, server, 7000))  # staged: open before in4_port has it
+    # a removal and an add through the agent's path
+    later = [r for r in rules if r is not fillers[1]]
+    later.append(rule(73, WEB, protocol="tcp", port_range_min=8000, port_range_max=8000,
+                      remote_ip_prefix="10.0.0.0/30"))
+    h.converge(replace(h.view, security_group_rules=later))
+    (after,) = h.kernel.observe()[NftRuleset]
+    assert not [e for e in after.elements if e.set.endswith(("_revoked", "_staged"))]
+    blocked_syn(client, server, 20002, Capture(server.ns))
+    blocked_syn(client, server, 7000, Capture(server.ns))  # the hand-staged key went
+    closed(talk(client, server, 20000))  # the hand-revoked key went with the change
+    closed(talk(client, server, 8000))

@@ -22,6 +22,7 @@ from overcast.model.types import SecurityGroupRule
 from overcast.plan.diff import diff
 from overcast.plan.state import KernelState
 from overcast.plan.subsystems.firewall import NftRuleset
+from overcast.plan.subsystems.firewall_apply import STAGE_FROM
 from overcast.plan.subsystems.firewall_records import NftElement
 from plan.test_firewall_golden import (  # tests/ is on the path (rootdir of both packages)
     DEFAULT,
@@ -93,6 +94,25 @@ def test_after_its_own_batch_observe_knows_the_state_without_listing(
         assert seen == want and kernel.listings == listed + 1  # what a listing gives
         assert seen.elements is want.elements  # shared: the next diff compares by identity
         assert observed(kernel) == want and kernel.listings == listed + 1
+
+
+def test_a_staged_change_of_two_batches_is_followed_without_listing(
+        ks_ns: Callable[[str], str]) -> None:
+    """A change to a large rule set goes in two batches (its staging, then
+    the change: ``firewall_apply``); the view follows both."""
+    ns = ks_ns("staged")
+    many = [rule(100 + i, WEB, protocol="tcp", port_range_min=20000 + 2 * i,
+                 port_range_max=20000 + 2 * i, remote_ip_prefix="10.0.0.0/8")
+            for i in range(STAGE_FROM + 10)]
+    with NetlinkKernel(ns) as kernel:
+        converged(kernel, ruleset(*many))
+        assert observed(kernel) == ruleset(*many)
+        listed = kernel.listings
+        for want in (ruleset(*many, SSH), ruleset(*many[1:], SSH), ruleset(*many)):
+            converged(kernel, want)
+            assert observed(kernel) == want
+            assert kernel.listings == listed
+        assert observed(kernel, fresh=True) == want
 
 
 def test_a_change_by_hand_after_our_batch_is_listed_and_seen(ks_ns: Callable[[str], str]) -> None:

@@ -83,6 +83,27 @@ def sg_key(kind: str, **values: object) -> list[object]:
     return [values[f] for f in FIELDS[kind]]
 
 
+def revoked_set(name: str) -> str:
+    """The set of the keys being deleted from rule set ``name``
+    (``in4_port_revoked`` ...).  A lookup that matches an element of
+    ``name`` accepts only when its key is not also here."""
+    return f"{name}_revoked"
+
+
+def staged_set(name: str) -> str:
+    """The set of the elements being added to rule set ``name``
+    (``in4_port_staged`` ...), accepted as ``name``'s are.
+
+    With ``revoked_set``: both are empty but for the moment of a change to
+    a large rule set.  A delete from a 10,000-element interval set costs
+    the kernel tens of milliseconds (it rebuilds the set's tables), and so,
+    often, does an add; the same in a small set, ~1 ms.  So a change to a
+    large set is first put in force in these two, in a small batch, and the
+    batch that changes the large set empties them again
+    (``firewall_apply``)."""
+    return f"{name}_staged"
+
+
 def closed_set(version: int) -> str:
     """The set of the TCP flows the sweep closed (``closed4``/``closed6``):
     source . destination . protocol . source port . destination port, each
@@ -118,6 +139,8 @@ def sets() -> list[NftSet]:
             types = {"addr": ADDR[v], "proto": "inet_proto", "port": "inet_service", "tag": "mark"}
             out += [NftSet("inet", sg_set(d, v, k), tuple(types[f] for f in FIELDS[k]), iv,
                            counter=True) for k in KINDS]
+            out += [NftSet("inet", side(sg_set(d, v, k)), tuple(types[f] for f in FIELDS[k]), iv)
+                    for k in KINDS for side in (revoked_set, staged_set)]
     return out
 
 
@@ -341,16 +364,20 @@ def _sg_rules(direction: str) -> list[list[Expr]]:
         fam = match(meta("nfproto"), NFPROTO[v])
         addr = payload(IP[v], peer)
         l4 = meta("l4proto")
-        rules += [
-            [fam, match(_lookup("any", addr), f"@{sg_set(direction, v, 'any')}"), ACCEPT],
-            [fam, match(_lookup("proto", addr), f"@{sg_set(direction, v, 'proto')}"), ACCEPT],
-            *([fam, match(_lookup(kind, addr, payload("th", "dport")),
-                          f"@{sg_set(direction, v, kind)}"), ACCEPT] for kind in ("port", "port_any")),
-            *([fam, match(l4, ICMP[v]), match(_lookup(kind, addr, payload("th", "sport")),
-                                              f"@{sg_set(direction, v, kind)}"), ACCEPT]
-              for kind in ("icmp", "icmp_any")),
-        ]
+        for kind in KINDS:
+            port = payload("th", "sport" if kind.startswith("icmp") else "dport")
+            head = [fam, match(l4, ICMP[v])] if kind.startswith("icmp") else [fam]
+            rules += [[*head, *r] for r in _in_force(direction, v, kind, _lookup(kind, addr, port))]
     return [*rules, [DROP]]
+
+
+def _in_force(direction: str, version: int, kind: str, key: Expr) -> list[list[Expr]]:
+    """Accept when ``key`` is in the rule set and not in its revoked set, or
+    in its staged set (``staged_set``: both empty but for a change's moment;
+    the revoked set is met only by a packet the rule set admits)."""
+    name = sg_set(direction, version, kind)
+    return [[match(key, f"@{name}"), match(key, f"@{revoked_set(name)}", "!="), ACCEPT],
+            [match(key, f"@{staged_set(name)}"), ACCEPT]]
 
 
 def _lookup(kind: str, addr: Expr, port: Expr = None) -> Expr:

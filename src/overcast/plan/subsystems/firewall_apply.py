@@ -9,14 +9,42 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, NamedTuple
 
+from overcast.plan.firewall_chains import revoked_set, staged_set
 from overcast.plan.firewall_refusal import PartlyRefused, bisect
 from overcast.plan.names import FW_MARK, FW_TABLE, VXLAN_PREFIX
 from overcast.plan.raw import KernelIO, KernelRefusal
 from overcast.plan.state import Change
-from overcast.plan.subsystems.firewall_records import NftChain, NftElement, NftRuleset, NftSet
+from overcast.plan.subsystems.firewall_records import (
+    RULE_SET_PREFIXES,
+    NftChain,
+    NftElement,
+    NftRuleset,
+    NftSet,
+)
+
+STAGE_FROM = 512  # elements in a rule set from which a change to it is staged (``_staged``)
+STAGE_AT_MOST = 256  # elements a staged change holds at most: a larger one is one batch
+
+
+class Staged(NamedTuple):
+    """A change to large rule sets, put in force before the batch that makes
+    it (:func:`_staged`)."""
+
+    revoked: list[NftElement]  # elements that go: their keys in their sets' revoked sets
+    staged: list[NftElement]  # elements that come: in their sets' staged sets
+
+    def front(self) -> list[dict[str, Any]]:
+        """The small batch that puts the change in force."""
+        return [*_elements_op("add", self.revoked, {}, side=revoked_set),
+                *_elements_op("add", self.staged, {}, side=staged_set)]
+
+    def back(self) -> list[dict[str, Any]]:
+        """Its undoing, at the end of the batch that makes the change."""
+        return [*_elements_op("delete", self.revoked, {}, side=revoked_set),
+                *_elements_op("delete", self.staged, {}, side=staged_set)]
 
 
 def apply(io: KernelIO, change: Change) -> None:
@@ -25,18 +53,84 @@ def apply(io: KernelIO, change: Change) -> None:
     (:mod:`overcast.plan.firewall_refusal`): the constant part first (if
     the kernel refuses that too, the whole change is refused), then the
     element deletes, then the adds, grouped by comment.  Raises
-    :class:`PartlyRefused` naming them when only some were refused."""
+    :class:`PartlyRefused` naming them when only some were refused.
+
+    A small change to large rule sets is put in force first, in a small
+    batch of its own (:func:`_staged`); the batch that makes it follows
+    and takes the staging back."""
     new: NftRuleset = NftRuleset() if change.op == "delete" else change.obj
     old: NftRuleset = change.obj if change.op == "delete" else (change.old or NftRuleset())
-    commands = batch(old, new)
+    gone, added = old.elements - new.elements, new.elements - old.elements
+    commands = batch(old, new, gone, added)
     if not commands:
         return
+    staged = _staged(old, new, gone, added)
+    back: list[dict[str, Any]] = []
+    if staged.revoked or staged.staged:
+        try:
+            io.nft(_head(new) + staged.front())
+        except KernelRefusal:
+            pass  # the batch below makes the change, only later
+        else:
+            back = staged.back()
     try:
-        io.nft(commands)
+        io.nft(commands + back)
     except KernelRefusal:
         if not new.tables:
             raise
-        _narrowed(io, old, new)
+        try:
+            _narrowed(io, old, new)
+        finally:
+            if back:  # what the trials left is in force, and only that
+                try:
+                    io.nft(back)
+                except KernelRefusal:
+                    pass
+
+
+def _staged(old: NftRuleset, new: NftRuleset, gone: frozenset[NftElement],
+            added: frozenset[NftElement]) -> Staged:
+    """The rule elements that go from or come to a rule set of
+    ``STAGE_FROM`` elements or more, when they are ``STAGE_AT_MOST`` at
+    most and the set stays as it is with its revoked and staged sets
+    (``firewall_chains.staged_set``).  In force after the small batch, the
+    accepts are those of ``new``: the rule set without the revoked keys,
+    with the staged elements (the elements of one ruleset never overlap,
+    so those of ``new`` that come do not overlap those that stay).  Keys a
+    revoked or staged set already holds (an apply cut short between its
+    batches) are left to the batch's diff, which deletes them there."""
+    none = Staged([], [])
+    going: dict[str, list[NftElement]] = {}
+    coming: dict[str, list[NftElement]] = {}
+    for elements, into in ((gone, going), (added, coming)):
+        for e in elements:
+            if e.family == "inet" and e.set.startswith(RULE_SET_PREFIXES):
+                into.setdefault(e.set, []).append(e)
+    names = set(going) | set(coming)
+    if not names or sum(map(len, going.values())) + sum(map(len, coming.values())) > STAGE_AT_MOST:
+        return none
+    old_sets = {s.name: s for s in old.sets if s.family == "inet"}
+    new_sets = {s.name: s for s in new.sets if s.family == "inet"}
+    for name in list(names):
+        if any(n not in old_sets or new_sets.get(n) != old_sets[n]
+               for n in (name, revoked_set(name), staged_set(name))):
+            names.discard(name)
+    if not names:
+        return none
+    sizes = dict.fromkeys(names, 0)
+    sides = {**{revoked_set(n): n for n in names}, **{staged_set(n): n for n in names}}
+    held: set[tuple[str, str]] = set()  # (side set, key) in a revoked or staged set now
+    for e in old.elements:
+        if e.set in sizes:
+            sizes[e.set] += 1
+        elif e.set in sides:
+            held.add((e.set, e.key))
+    large = {n for n in names if sizes[n] >= STAGE_FROM}
+    if not large:
+        return none
+    return Staged(
+        sorted(e for n in large for e in going.get(n, ()) if (revoked_set(n), e.key) not in held),
+        sorted(e for n in large for e in coming.get(n, ()) if (staged_set(n), e.key) not in held))
 
 
 def _narrowed(io: KernelIO, old: NftRuleset, new: NftRuleset) -> None:
@@ -81,15 +175,15 @@ def element_kind(e: NftElement) -> str:
     return "port"
 
 
-def batch(old: NftRuleset, new: NftRuleset) -> list[dict[str, Any]]:
+def batch(old: NftRuleset, new: NftRuleset, gone: frozenset[NftElement] | None = None,
+          added: frozenset[NftElement] | None = None) -> list[dict[str, Any]]:
     """The one nft batch that turns ``old`` into ``new`` (see the module doc).
     Its cost follows what changes, not the ruleset's size: the elements
-    are compared once each way (two set differences in C), and only those
-    that come or go are sorted and written.  Empty when they are equal."""
+    are compared once each way (two set differences in C; ``gone`` and
+    ``added``, when the caller has them), and only those that come or go
+    are sorted and written.  Empty when they are equal."""
     gone_tables = {t.family for t in old.tables - new.tables}
-    head: list[dict[str, Any]] = [{"add": {"table": {"family": t.family, "name": FW_TABLE,
-                                                     "comment": FW_MARK}}}
-                                  for t in sorted(new.tables)]
+    head = _head(new)
     cmds = list(head)
     old_chains = {(c.family, c.name): c for c in old.chains}
     new_chains = {(c.family, c.name): c for c in new.chains}
@@ -105,7 +199,8 @@ def batch(old: NftRuleset, new: NftRuleset) -> list[dict[str, Any]]:
     for key, c in sorted(old_chains.items()):  # unhook every rule that goes or changes
         if kept(c.family) and (new_chains.get(key) != c or key in refill):
             cmds.append({"flush": c.header()})
-    gone, added = old.elements - new.elements, new.elements - old.elements
+    if gone is None or added is None:
+        gone, added = old.elements - new.elements, new.elements - old.elements
     cmds += _elements_op("delete", [e for e in sorted(gone)
                                     if kept(e.family) and (e.family, e.set) not in changed_sets],
                          old_sets)
@@ -129,18 +224,33 @@ def batch(old: NftRuleset, new: NftRuleset) -> list[dict[str, Any]]:
     return cmds if len(cmds) > len(head) or new.tables - old.tables else []
 
 
+def _head(new: NftRuleset) -> list[dict[str, Any]]:
+    """What every batch starts with: its tables, with Overcast's mark (the
+    driver checks the mark, and a batch that marks a table is one the
+    driver's view of the kernel can follow: ``linux/nft_view.py``)."""
+    return [{"add": {"table": {"family": t.family, "name": FW_TABLE, "comment": FW_MARK}}}
+            for t in sorted(new.tables)]
+
+
 def _uses(chain: NftChain, sets: Iterable[tuple[str, str]]) -> bool:
     """Whether a rule of ``chain`` refers to one of ``sets`` ((family, name))."""
     refs = [f'"@{name}"' for family, name in sets if family == chain.family]
     return any(ref in rule for rule in chain.rules for ref in refs)
 
 
-def _elements_op(op: str, elements: list[NftElement],
-                 sets: Mapping[tuple[str, str], NftSet]) -> list[dict[str, Any]]:
+def _elements_op(op: str, elements: Iterable[NftElement], sets: Mapping[tuple[str, str], NftSet],
+                 side: Callable[[str], str] | None = None) -> list[dict[str, Any]]:
     """One command per set for ``elements`` (sorted); ``sets``: their
-    declarations (a delete from an interval set names its key otherwise)."""
+    declarations (a delete from an interval set names its key otherwise).
+    ``side``: into or out of each element's revoked or staged set instead
+    (``firewall_chains.revoked_set``, ``staged_set``: interval sets without
+    counters)."""
     by_set: dict[tuple[str, str], list[Any]] = {}
     for e in elements:
+        if side is not None:
+            value = _delete_key(json.loads(e.key)) if op == "delete" else e.value()
+            by_set.setdefault((e.family, side(e.set)), []).append(value)
+            continue
         s = sets.get((e.family, e.set))
         interval = s is not None and "interval" in s.flags
         by_set.setdefault((e.family, e.set), []).append(
