@@ -359,17 +359,9 @@ nft chain bridge forward hook forward prio -200 policy drop
   meta mark set meta oifname map @tag
   meta oifgroup 28515 meta mark 4294967295 drop
   meta oifgroup 28515 meta mark != 0 jump to_port
-  accept
-nft chain bridge overlay hook forward prio -100
   meta iifgroup 28515 meta oifgroup 28515 accept
-  meta oifname . ether daddr @router_mac drop
-  meta iifname . ether saddr @router_mac drop
-  ether type arp meta oifname . ether saddr @router_mac drop
-  ether daddr & 01:00:00:00:00:00 01:00:00:00:00:00 meta oifname . ether saddr @router_mac drop
-  meta l4proto 58 icmpv6 type { 133, 134, 135, 136, 137 } meta oifname . ether saddr @router_mac drop
-  meta oifname . ether saddr @router_mac ether saddr set meta oifname map @host_mac
-  ether type arp meta oifname . arp daddr ip @router_ip4 drop
-  ether type arp meta iifname . arp daddr ip @router_ip4 drop
+  jump overlay
+  accept
 nft chain bridge prerouting hook prerouting prio -300 policy drop
   meta iifgroup 28515 meta mark set 4294967295
   meta mark set meta iifname map @tag
@@ -400,6 +392,15 @@ nft chain bridge from_port
   ether type ip6 meta iifname . ether saddr . ip6 saddr != @ip6_ok drop
   ether type ip6 return
   drop
+nft chain bridge overlay
+  meta oifname . ether daddr @router_mac drop
+  meta iifname . ether saddr @router_mac drop
+  ether type arp meta oifname . ether saddr @router_mac drop
+  ether daddr & 01:00:00:00:00:00 01:00:00:00:00:00 meta oifname . ether saddr @router_mac drop
+  meta l4proto 58 icmpv6 type { 133, 134, 135, 136, 137 } meta oifname . ether saddr @router_mac drop
+  meta oifname . ether saddr @router_mac ether saddr set meta oifname map @host_mac
+  ether type arp meta oifname . arp daddr ip @router_ip4 drop
+  ether type arp meta iifname . arp daddr ip @router_ip4 drop
 nft chain bridge to_port
   ether daddr & 01:00:00:00:00:00 00:00:00:00:00:00 meta oifname . ether daddr != @mac_ok drop
 nft chain inet egress hook prerouting prio -150

@@ -176,18 +176,20 @@ def _overlay_chain() -> NftChain:
     IPv6 neighbour discovery never leaves the host either.  Frames that come
     from the overlay with a gateway MAC or asking for a gateway IP are
     dropped as well (a host whose agent is older or misconfigured).  After
-    the forward chain (an ``accept`` there goes on to this chain).  Every
-    rule is about a frame from or to a VXLAN device: a frame from one
-    workload port to another (``names.PORT_GROUP`` both: nearly all frames
-    under load) leaves by the first rule, without the five set lookups
-    below; any other frame meets them all, so a device whose group was
-    changed fails closed."""
+    the forward chain's own rules, which jump here.  Every rule is about a
+    frame from or to a VXLAN device: a frame from one workload port to
+    another (``names.PORT_GROUP`` both: nearly all frames under load) is
+    accepted by the forward chain before the jump, without the five set
+    lookups here; any other frame meets them all, so a device whose group
+    was changed fails closed.  A chain jumped to, not a base chain of its
+    own: every base chain a frame passes costs it a hook's call (as a base
+    chain at forward priority -100 it cost a single TCP stream's throughput
+    more than this jump: docs/firewall.md, "Measured with packets")."""
     oif, iif = meta("oifname"), meta("iifname")
     smac, dmac = payload("ether", "saddr"), payload("ether", "daddr")
     target = payload("arp", "daddr ip")
     group = "01:00:00:00:00:00"
     rules = [
-        [match(meta("iifgroup"), PORT_GROUP), match(meta("oifgroup"), PORT_GROUP), ACCEPT],
         [match(concat(oif, dmac), "@router_mac"), DROP],
         [match(concat(iif, smac), "@router_mac"), DROP],
         [match(payload("ether", "type"), "arp"), match(concat(oif, smac), "@router_mac"), DROP],
@@ -199,7 +201,7 @@ def _overlay_chain() -> NftChain:
         [match(payload("ether", "type"), "arp"), match(concat(oif, target), "@router_ip4"), DROP],
         [match(payload("ether", "type"), "arp"), match(concat(iif, target), "@router_ip4"), DROP],
     ]
-    return chain("bridge", "overlay", rules, "forward", -100)
+    return chain("bridge", "overlay", rules)
 
 
 def _ether(t: str) -> Expr:
@@ -289,6 +291,9 @@ def _bridge_chains() -> list[NftChain]:
         [set_meta("mark", 0)],
         *_identify("oif"),
         [match(meta("oifgroup"), PORT_GROUP), match(meta("mark"), 0, "!="), jump("to_port")],
+        # from one workload port to another: nothing of the overlay's to check
+        [match(meta("iifgroup"), PORT_GROUP), match(meta("oifgroup"), PORT_GROUP), ACCEPT],
+        [jump("overlay")],
         [ACCEPT],
     ]
     to_port = [[match(band(dmac, "01:00:00:00:00:00"), "00:00:00:00:00:00"),
