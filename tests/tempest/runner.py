@@ -122,6 +122,11 @@ def start_keystone(procs: Processes, where: Path, overcast_port: int) -> ks.Keys
     return keystone
 
 
+# the quotas neutron-tempest-plugin's gate jobs give Neutron: its defaults (10 routers, 10 security
+# groups) are fewer than one test class makes and keeps until its class ends
+TEMPEST_QUOTAS = ("router=100", "floatingip=500", "security_group=150", "security_group_rule=1000")
+
+
 def start_overcast(procs: Processes, keystone: ks.Keystone, where: Path) -> None:
     port = int(keystone.overcast_url.rsplit(":", 1)[1])
     settings = where / "overcast-keystone.yaml"
@@ -130,6 +135,7 @@ def start_overcast(procs: Processes, keystone: ks.Keystone, where: Path) -> None
            "--store", "memory:", "--auth", "keystone", "--keystone-url", keystone.url,
            "--keystone-user", "overcast", "--keystone-project", "service",
            "--keystone-config", str(settings),
+           *(a for q in TEMPEST_QUOTAS for a in ("--default-quota", q)),
            "--log-level", "info"]
     env = {**os.environ, "OVERCAST_KEYSTONE_PASSWORD": keystone.password("overcast")}
     server = procs.start("overcast", cmd, where / "overcast.log", env=env)
