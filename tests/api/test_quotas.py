@@ -352,6 +352,31 @@ def _exactly(outcomes: list[tuple[int, dict[str, Any]]], ok: int) -> None:
                for status, body in outcomes if status == 409)
 
 
+def test_a_keystone_project_id_is_kept_as_keystone_spells_it() -> None:
+    """Keystone's project ids are 32 hex digits, a UUID's spelling without dashes: the
+    path's project is the one the token and the objects name, not a UUID made of it."""
+    from overcast.api import Auth
+    from overcast.api.auth import Context
+
+    project = "dca73823cf964746810cd05a17f55e99"
+    api = Api(MemoryStore(), auth=Auth({"t-ops": Context("ops", True),
+                                        "t-p": Context(project, False)}))
+    ops, member = Direct(api, "t-ops"), Direct(api, "t-p")
+    ops.network(name="for-p", project_id=project)
+    assert_error(ops.put(f"/v2.0/quotas/{project}", {"quota": {"network": 0}}), 400,
+                 "Quota limit 0 for network must be greater than or equal to already used 1")
+    r = ops.put(f"/v2.0/quotas/{project}", {"quota": {"network": 1, "port": 0}})
+    assert r.status == 200 and r.body["quota"]["network"] == 1, r.body
+    assert [q["project_id"] for q in ops.get("/v2.0/quotas").body["quotas"]] == [project]
+    assert ops.get(f"/v2.0/quotas/{project}/details").body["quota"]["network"] == {
+        "limit": 1, "used": 1, "reserved": 0}
+    assert member.get(f"/v2.0/quotas/{project}").body["quota"]["network"] == 1
+    _over(member.post("/v2.0/networks", {"network": {"name": "n"}}), "network")
+    assert ops.delete(f"/v2.0/quotas/{project}").status == 204
+    assert ops.get("/v2.0/quotas").body == {"quotas": []}
+    assert ops.get(f"/identity/v3/projects/{project}").body["project"]["id"] == project
+
+
 # the identity stand-in the openstack CLI looks projects up in ----------------------
 def test_identity_names_projects_as_keystone_would(cloud: Cloud) -> None:
     assert cloud.alice.get("/identity").body["versions"]["values"][0]["id"].startswith("v3")

@@ -321,6 +321,22 @@ def test_an_external_network_is_a_wildcard_external_policy(cloud: Cloud) -> None
                  409, type="ExternalNetworkInUse")
 
 
+def test_a_wildcard_external_policy_narrowed_to_the_one_project_using_it(cloud: Cloud) -> None:
+    """neutron-tempest-plugin's ExternalNetworksRBACTestJSON: bob's router on an
+    external network without subnet (its gateway has no address), then the
+    wildcard becomes bob's own policy: nobody else depends on it."""
+    ops = cloud["ops"]
+    ext = ops.network(name="ext", **{"router:external": True})
+    [wild] = ops.get(PATH, params={"object_id": ext["id"]})["rbac_policies"]
+    router = cloud["bob"].create("router", "routers",
+                                 external_gateway_info={"network_id": ext["id"]})
+    assert router["external_gateway_info"]["external_fixed_ips"] == []
+    r = ops.put(f"{PATH}/{wild['id']}", {"rbac_policy": {"target_tenant": "bob"}})
+    assert r.status == 200 and r.body["rbac_policy"]["target_tenant"] == "bob", r.body
+    assert cloud["carol"].get(f"/v2.0/networks/{ext['id']}").status == 404
+    assert ops.delete(f"/v2.0/routers/{router['id']}").status == 204
+
+
 def test_the_default_external_network_is_everyones(cloud: Cloud) -> None:
     ops = cloud["ops"]
     ext = ops.network(name="ext", is_default=True, **{"router:external": True})

@@ -210,19 +210,34 @@ def test_a_router_with_only_a_gateway_is_deleted(client: Direct, router: Obj) ->
 
 
 # gateways ---------------------------------------------------------------------------
-def test_an_external_network_without_subnet_gives_no_gateway(client: Direct,
-                                                             unchanged: Any) -> None:
-    """Neutron itself makes a gateway port without address here (l3_db logs
-    "No IPs available"); Overcast refuses it, as the routers issue asks: a
-    gateway without an address can neither SNAT nor carry floating IPs."""
+def test_an_external_network_without_subnet_gives_a_gateway_without_address(
+        client: Direct) -> None:
+    """As Neutron's l3_db (it logs "No IPs available for external network"): the
+    gateway port is made without address, and with nothing to SNAT to the router
+    gets no SNAT port; a floating IP there has no subnet to come from."""
     bare = client.network(name="bare", **{"router:external": True})
     plain = client.create("router", "routers", name="r2")
-    unchanged()
     gw = {"network_id": bare["id"]}
-    for r in (client.post("/v2.0/routers", {"router": {"name": "r3",
-                                                       "external_gateway_info": gw}}),
-              set_router(client, plain, external_gateway_info=gw)):
-        assert_error(r, 400, bare["id"], "subnet", type="BadRequest")
+    made = client.create("router", "routers", name="r3", external_gateway_info=gw)
+    r = set_router(client, plain, external_gateway_info=gw)
+    assert r.status == 200, r.body
+    for router in (made, r.body["router"]):
+        assert router["external_gateway_info"] == {
+            "network_id": bare["id"], "enable_snat": True, "external_fixed_ips": []}
+        [port] = client.get("/v2.0/ports", params={"device_id": router["id"]}).body["ports"]
+        assert (port["device_owner"], port["network_id"], port["fixed_ips"]) == (
+            "network:router_gateway", bare["id"], [])
+    attached(client, made, "10.0.0.0/24")
+    owners = {p["device_owner"] for p in client.get(
+        "/v2.0/ports", params={"device_id": made["id"]}).body["ports"]}
+    assert owners == {"network:router_gateway", "network:router_interface"}
+    assert_error(fip_post(client, floating_network_id=bare["id"]), 400,
+                 f"Network {bare['id']} does not contain any IPv4 subnet", type="BadRequest")
+    # clearing the gateway takes its port away, and the network can then go
+    assert set_router(client, plain, external_gateway_info={}).status == 200
+    assert set_router(client, made, external_gateway_info={}).status == 200
+    assert client.get("/v2.0/ports", params={"network_id": bare["id"]}).body["ports"] == []
+    assert client.delete(f"/v2.0/networks/{bare['id']}").status == 204
 
 
 def test_an_internal_network_is_no_gateway(client: Direct, net: Obj, subnet: Obj,

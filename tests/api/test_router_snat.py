@@ -81,8 +81,16 @@ def test_the_agents_list_says_which_live_host_does_snat(client: Direct, store: M
                                                         ext: Obj) -> None:
     router = router_with(client, ext)
     interface(client, router, "10.0.1.0/24")
+    # a gateway without address (its external network has no subnet): nobody SNATs for it
+    bare = client.network(name="bare", **{"router:external": True,
+                                          "provider:network_type": "flat",
+                                          "provider:physical_network": "other"})
+    unaddressed = router_with(client, bare)
+    interface(client, unaddressed, "10.0.2.0/24")
+    assert snat_ports(client, unaddressed) == []
     for name, mapped in (("h1", False), ("h2", True), ("h3", True)):
-        features = {"bridge_mappings": {"external": "eth1"} if mapped else {}, "routers": True}
+        features = {"bridge_mappings": {"external": "eth1", "other": "eth2"} if mapped else {},
+                    "routers": True}
         host = Host(id=f"0000000{name[1]}-0000-4000-8000-000000000000", host=name, name=name,
                     underlay_ip=f"198.18.0.{name[1]}", features=features)
         store.put(keys.host(name), json.dumps(host.to_stored()).encode())

@@ -233,22 +233,28 @@ SUB_EXT = "e0000000-0000-4000-8000-0000000000e1"
 def with_gateway(*ports: Port, hosts: tuple[str, ...] = ("h2", "h3"),
                  fips: tuple[FloatingIP, ...] = (),
                  routes: tuple[HostRoute, ...] = (),
-                 ext_gateway: str = "203.0.113.1") -> tuple[HostPlan, ...]:
+                 ext_gateway: str = "203.0.113.1",
+                 addressed: bool = True) -> tuple[HostPlan, ...]:
     """The router of ``world`` with an external gateway (203.0.113.5) and a
-    SNAT port (10.0.1.2); ``hosts`` map the external network's physical network."""
+    SNAT port (10.0.1.2); ``hosts`` map the external network's physical network.
+    Not ``addressed``: the external network has no subnet, so the gateway port
+    has no address and the router no SNAT port (as the API makes them)."""
     networks, base, router = world(*ports, routes=routes)
     ext = replace(net(EXT, type_="flat", mtu=1500), physical_network="external",
                   router_external=True)
     gateway = replace(port(0x20, EXT, ""), device_owner=ROUTER_GATEWAY, device_id=ROUTER,
-                      fixed_ips=(FixedIP(SUB_EXT, "203.0.113.5"),))
+                      fixed_ips=(FixedIP(SUB_EXT, "203.0.113.5"),) if addressed else ())
     snat = replace(port(0x21, NET_A, ""), device_owner=ROUTER_SNAT, device_id=ROUTER,
                    fixed_ips=(FixedIP(SUB_A, "10.0.1.2"),))
     router = replace(router, external_gateway={"network_id": EXT, "enable_snat": True})
     subs = (*subnets(), Subnet(id=SUB_EXT, network_id=EXT, cidr="203.0.113.0/24",
                                gateway_ip=ext_gateway))
+    if not addressed:
+        subs = subs[:-1]
+    owned = [gateway, snat] if addressed else [gateway]
     plans = []
     for host in ("h1", "h2", "h3"):
-        v = replace(view(host, [*networks, ext], [*base, gateway, snat]), routers=(router,),
+        v = replace(view(host, [*networks, ext], [*base, *owned]), routers=(router,),
                     subnets=subs, physnet_hosts={"external": hosts},
                     physical_networks={"external": "eth9"} if host in hosts else {},
                     floating_ips=fips)
@@ -299,6 +305,37 @@ def test_an_external_gateway_outside_its_subnet_is_reached_on_the_gateway_ports_
     kernel = FakeKernel()
     kernel.add_device("eth9", kind="veth")  # the external uplink
     converged(kernel, on)  # the link's route first: the default via it is then accepted
+
+
+def test_a_gateway_without_address_gives_no_snat_and_no_external_address() -> None:
+    """An external network without subnet: Neutron makes the gateway port
+    without address.  Nothing is NATed, nothing leaves by the external network,
+    and the router routes between its own subnets as before, on every host."""
+    vms = (vm(1, NET_A, "h1", SUB_A, "10.0.1.5"), vm(2, NET_B, "h2", SUB_B, "10.0.2.5"))
+    plans = with_gateway(*vms, addressed=False)
+    assert snat_host_of(plans) == []
+    qg = router_if_name(port(0x20, EXT, "").id, "qg-")
+    for p in plans:
+        assert p.problems == (), p.host
+        assert not [r for r in p.state[RouterRoute] if r.dst == "0.0.0.0/0"], p.host
+        assert not [d for d in p.state[RouterPort] if d.ifname == qg], p.host
+        assert bridge_name(EXT) not in {b.name for b in p.state[Bridge]}, p.host
+    for h in plans[:2]:
+        assert {a.cidr for a in h.state[RouterAddress]} == {"10.0.1.1/24", "10.0.2.1/24"}
+    kernel = FakeKernel()
+    kernel.add_device(tap_name(vms[0].id))
+    converged(kernel, plans[0])
+    # the same router with an addressed gateway still does SNAT, on one host
+    assert len(snat_host_of(with_gateway(*vms))) == 1
+    # a floating IP from a subnet the network got later has no way out: that is said
+    fip = FloatingIP(id="f1000000-0000-4000-8000-0000000000f1", floating_network_id=EXT,
+                     floating_ip_address="203.0.113.50", port_id=vms[0].id,
+                     fixed_ip_address="10.0.1.5", router_id=ROUTER)
+    h1 = with_gateway(*vms, fips=(fip,), hosts=("h1", "h2", "h3"), addressed=False)[0]
+    assert [p.message for p in h1.problems] == [
+        "the router's gateway has no address on the external network: floating IPs have no "
+        "way out"]
+    assert not h1.state[RouterNat]
 
 
 def test_the_snat_host_moves_when_it_is_no_longer_alive_and_nobody_is_said() -> None:

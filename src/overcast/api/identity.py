@@ -67,7 +67,7 @@ def list_projects(call: Call) -> Response:
 
 
 def show_project(call: Call) -> Response:
-    project_id = call.params["id"]
+    project_id = call.params["project_id"]
     if not call.ctx.is_admin and project_id != call.ctx.project_id:
         raise NotFound(f"Could not find project: {project_id}.", type="NotFound")
     return Response(200, {"project": _project(call, project_id)})

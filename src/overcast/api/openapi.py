@@ -230,16 +230,16 @@ def _report_paths() -> dict[str, Any]:
 
 def _quota_paths() -> dict[str, Any]:
     """quotas and quota_details: a project's limits, defaults and usage."""
-    path, one = "/v2.0/quotas", "/v2.0/quotas/{id}"
+    path, one = "/v2.0/quotas", "/v2.0/quotas/{project_id}"
     limits = _json_body({"type": "object", "required": ["quota"], "properties": {"quota": {
         "type": "object", "additionalProperties": {}}}})
     return {path: {"get": _op([], "200")},
             path + "/project": {"get": _op([], "200")},
             path + "/tenant": {"get": _op([], "200")},
-            one: {"get": _op([_param("id")], "200"), "put": _op([_param("id")], "200", limits),
-                  "delete": _op([_param("id")], "204")},
-            one + "/default": {"get": _op([_param("id")], "200")},
-            one + "/details": {"get": _op([_param("id")], "200")}}
+            one: {"get": _op([_param("project_id")], "200"), "put": _op([_param("project_id")], "200", limits),
+                  "delete": _op([_param("project_id")], "204")},
+            one + "/default": {"get": _op([_param("project_id")], "200")},
+            one + "/details": {"get": _op([_param("project_id")], "200")}}
 
 
 # paths below one object of a kind (keyed by its member name)

@@ -118,7 +118,7 @@ class Guard:
 
 # reading and checking requests ------------------------------------------------------
 def _project(call: Call) -> str:
-    project_id = call.params["id"]
+    project_id = call.params["project_id"]
     try:
         cv.clean(project_id)
     except ValueError as err:

@@ -236,8 +236,10 @@ def _rules(kind: qos.RuleKind) -> list[Route]:
 
 
 def _quotas() -> list[Route]:
-    """quotas and quota_details (the caller's own project first: it is no project id)."""
-    path, project = quotas.PATH, quotas.PATH + "/{id}"
+    """quotas and quota_details (the caller's own project first: it is no project id).
+    The project is ``{project_id}``, not ``{id}``: a project id is kept as spelled
+    (Keystone's are 32 hex digits, which ``_canonical`` would make a dashed UUID)."""
+    path, project = quotas.PATH, quotas.PATH + "/{project_id}"
     return [Route("GET", path, quotas.list_all),
             Route("GET", path + "/project", quotas.own_project("project")),
             Route("GET", path + "/tenant", quotas.own_project("tenant")),
@@ -255,7 +257,7 @@ def _identity() -> list[Route]:
     return [Route("GET", path, identity.versions, document=True),
             Route("GET", path + "/v3", identity.version, document=True),
             Route("GET", path + "/v3/projects", identity.list_projects, document=True),
-            Route("GET", path + "/v3/projects/{id}", identity.show_project, document=True)]
+            Route("GET", path + "/v3/projects/{project_id}", identity.show_project, document=True)]
 
 
 ROUTES = Table([*_documents(), *(r for h in HANDLERS.values() for r in _collection(h)),

@@ -5,7 +5,9 @@ which host reports their ports' status (``docs/routers.md``).  Pure.
 A router exists on a host when the host has a port (not a router's own) on
 one of its networks, or is the router's SNAT host: one of the live hosts
 that map its external network's physical network, chosen by
-:func:`overcast.model.scheduling.snat_host` as every agent chooses it.
+:func:`overcast.model.scheduling.snat_host` as every agent chooses it.  A
+router whose gateway port has no address (Neutron makes one so on an
+external network without subnet) has no SNAT host: nothing to SNAT to.
 """
 
 from __future__ import annotations
@@ -97,6 +99,9 @@ def _with_gateway(view: HostView, item: Here, networks: Mapping[str, Network],
     if not gateways or external is None:
         return item
     candidates = view.physnet_hosts.get(external.physical_network or "", ())
-    host = snat_host(rid, candidates) if item.interfaces else None
+    # a gateway without address (Neutron's, on an external network without subnet) has
+    # nothing to SNAT to: no SNAT host
+    addressed = bool(gateways[0].fixed_ips)
+    host = snat_host(rid, candidates) if item.interfaces and addressed else None
     return replace(item, gateway=gateways[0], snat=snats[0] if snats else None,
                    external=external, snat_host=host)

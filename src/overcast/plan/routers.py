@@ -203,6 +203,9 @@ class _Routers:
         rid = item.router.id
         if any(r.destination == DEFAULT4 for r in item.router.routes):
             return []  # the router's own default route wins
+        assert item.gateway is not None
+        if not item.gateway.fixed_ips:
+            return []  # no external subnet: no address to SNAT to, no way out
         if item.snat_host is None:
             if item.interfaces:
                 self.problems.append(Problem(f"router/{rid}", _no_snat_host(item)))
@@ -210,7 +213,6 @@ class _Routers:
         snat_ip = _v4(item.snat)
         if item.snat_host != self.view.host:
             return self.to_snat_host(ns, item, snat_ip)
-        assert item.gateway is not None
         gw_cidrs = self.device(ns, item.gateway, names.ROUTER_GW_PREFIX, True)
         gw_ip = next((c.split("/")[0] for c in gw_cidrs if ":" not in c), None)
         if gw_ip is None:
@@ -254,8 +256,10 @@ class _Routers:
         assert item.gateway is not None
         hop, on_link = self.external_gateway(item.gateway), self.external_subnets(item.gateway)
         if hop is None:
-            self.problems.append(Problem(f"router/{item.router.id}", "the external subnet has no "
-                                         "gateway IP: floating IPs have no way out"))
+            why = ("the external subnet has no gateway IP" if item.gateway.fixed_ips
+                   else "the router's gateway has no address on the external network")
+            self.problems.append(Problem(f"router/{item.router.id}",
+                                         f"{why}: floating IPs have no way out"))
             return []
         rid = item.router.id
         dev, peer = names.router_if_name(rid, names.ROUTER_FIP_PREFIX), names.router_port_name(rid)

@@ -51,6 +51,8 @@ def _snat_of(router: Router, net: Network | None, routed: bool,
              candidates: dict[str, dict[str, Any]]) -> str | None:
     if net is None or not net.router_external or not router.admin_state_up or not routed:
         return None  # (as the agents: a router without interfaces has nothing to SNAT)
+    if not (router.external_gateway or {}).get("external_fixed_ips"):
+        return None  # nor one whose gateway has no address (plan.router_placement)
     return snat_host(router.id, [h for h, m in candidates.items()
                                  if (net.physical_network or "") in m])
 

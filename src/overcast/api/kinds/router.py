@@ -150,14 +150,16 @@ def action_routes(body: Any) -> tuple[HostRoute, ...]:
 
 def _set_gateway(repo: Repo, ctx: Context, router: Router,
                  gateway: dict[str, Any]) -> dict[str, Any]:
+    """The gateway port on the external network, and the router's
+    ``external_gateway_info``.  On a network without subnets the port has no
+    address (``external_fixed_ips`` empty), as Neutron's l3_db makes it ("No
+    IPs available for external network"): such a router has no SNAT and no
+    floating IPs until it gets one."""
     net = repo.must(Network, gateway["network_id"],
                     policy.visible(ctx, "network", repo.get, grants.of(repo)))
     if not net.router_external:
         raise bad_request(f"Network {net.id} is not an external network")
     subnets = repo.where(Subnet, network_id=net.id)
-    if not subnets:
-        raise bad_request(f"External network {net.id} has no subnet to give the router's "
-                          "gateway an address")
     req = gateway.get("external_fixed_ips") or None
     gateway_ips = {s.gateway_ip for s in subnets if s.gateway_ip}
     for wanted in req or ():
@@ -170,7 +172,7 @@ def _set_gateway(repo: Repo, ctx: Context, router: Router,
         "device_owner": GATEWAY, "device_id": router.id, "_fixed_ips": req,
         "port_security_enabled": False,
     })
-    if not port.fixed_ips:
+    if subnets and not port.fixed_ips:
         raise bad_request(f"External network {net.id} gave the router's gateway no address")
     return {"network_id": net.id, "enable_snat": gateway.get("enable_snat", True),
             "external_fixed_ips": [{"subnet_id": f.subnet_id, "ip_address": f.ip_address}

@@ -1,9 +1,10 @@
 """A router's SNAT port: where its SNAT host receives the traffic that the
 other hosts' routers send out without a floating IP (docs/routers.md).
 
-A router has exactly one while it has an external gateway and at least
-one IPv4 interface (with ``enable_snat`` off too: its traffic then leaves
-by the gateway un-NATed, as in Neutron, and still through the SNAT host): a port owned by the router
+A router has exactly one while it has an external gateway with an address
+and at least one IPv4 interface (with ``enable_snat`` off too: its traffic
+then leaves by the gateway un-NATed, as in Neutron, and still through the
+SNAT host): a port owned by the router
 (``network:router_centralized_snat``, as Neutron DVR's), on the subnet of
 one of its IPv4 interfaces, bound to no host (the agents place it on the
 router's SNAT host).  It costs one address on that subnet, and the
@@ -41,7 +42,9 @@ def sync(repo: Repo, router: Router) -> None:
 
 
 def _snat_on(router: Router) -> bool:
-    return bool(router.external_gateway)
+    """A gateway with an address: one without (on an external network without
+    subnets) has nothing to SNAT to, and its SNAT port would only cost an address."""
+    return bool((router.external_gateway or {}).get("external_fixed_ips"))
 
 
 def _ipv4_interface_subnets(repo: Repo, router: Router) -> list[Subnet]:
