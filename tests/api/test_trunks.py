@@ -96,6 +96,40 @@ def test_subport_actions_and_trunk_details(w: World) -> None:
                  404, w.subs[0]["id"], type="SubPortNotFound")
 
 
+def test_remove_subports_takes_what_get_subports_gives(w: World) -> None:
+    """A client removes the subports it was given back, segmentation details
+    and all (tempest's cleanup does); removal is by port, as Neutron's."""
+    made = w.make(sub_ports=[sub(w.subs[0], 10), sub(w.subs[1], 20)])
+    base = f"{PATH}/{made['id']}"
+    echoed = w.alice.get(base + "/get_subports").body["sub_ports"]
+    assert echoed == [sub(w.subs[0], 10), sub(w.subs[1], 20)]
+    r = w.alice.put(base + "/remove_subports", {"sub_ports": echoed[1:]})
+    assert r.status == 200, r.body
+    assert r.body["sub_ports"] == [sub(w.subs[0], 10)]
+    # the details are not matched against the trunk's: only the port counts
+    before = dump(w.store)
+    assert_error(w.alice.put(base + "/remove_subports", {"sub_ports": [sub(w.subs[2], 10)]}),
+                 404, w.subs[2]["id"], made["id"], type="SubPortNotFound")
+    # one detail without the other, an unknown key, a dict for the list: 400s
+    half = {"port_id": w.subs[0]["id"], "segmentation_type": "vlan"}
+    assert_error(w.alice.put(base + "/remove_subports", {"sub_ports": [half]}), 400,
+                 "missing segmentation", type="InvalidInput")
+    assert_error(w.alice.put(base + "/remove_subports",
+                             {"sub_ports": [{**sub(w.subs[0], 10), "mtu": 1}]}),
+                 400, "mtu", type="InvalidInput")
+    assert_error(w.alice.put(base + "/remove_subports", {"sub_ports": sub(w.subs[0], 10)}),
+                 400, "not a list", type="InvalidInput")
+    assert dump(w.store) == before
+    # a disabled trunk refuses first, whatever the port
+    w.alice.put(base, {"trunk": {"admin_state_up": False}})
+    disabled = dump(w.store)
+    assert_error(w.alice.put(base + "/remove_subports", {"sub_ports": [sub(w.parent, 2)]}),
+                 409, made["id"], type="TrunkDisabled")
+    assert dump(w.store) == disabled
+    w.alice.put(base, {"trunk": {"admin_state_up": True}})
+    assert w.alice.get(base)["trunk"]["sub_ports"] == [sub(w.subs[0], 10)]
+
+
 def test_conflicts_write_nothing(w: World) -> None:
     made = w.make(sub_ports=[sub(w.subs[0], 10)])
     base = f"{PATH}/{made['id']}"

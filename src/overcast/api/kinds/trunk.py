@@ -29,21 +29,26 @@ MAX_SUBPORTS = 4094  # in one request: one per VLAN id at most
 
 
 def _subport(value: Any, removing: bool = False) -> SubPort:
+    """One subport of a request. A removal names the port alone or with both
+    segmentation details, as a client echoing get_subports sends them, and
+    removes by port: the details are not checked against the trunk's
+    (Neutron's remove_subports, after validate_subports)."""
     if not isinstance(value, dict):
         raise ValueError(f"Invalid subport details '{cv.show(value)}': not a dictionary")
-    allowed = {"port_id"} if removing else {"port_id", "segmentation_type", "segmentation_id"}
-    unknown = sorted(set(value) - allowed)
+    unknown = sorted(set(value) - {"port_id", "segmentation_type", "segmentation_id"})
     if unknown:
         raise ValueError(f"Invalid subport details: unknown key(s) {', '.join(unknown)}")
     if "port_id" not in value:
         raise ValueError(f"Invalid subport details '{cv.show(value)}': missing port_id")
     port_id = cv.to_uuidish(value["port_id"])
-    if removing:
+    if removing and len(value) == 1:
         return SubPort(port_id)
     if "segmentation_type" not in value or "segmentation_id" not in value:
         raise ValueError(f"Invalid subport details '{cv.show(value)}': missing segmentation "
                          "information. Must specify both segmentation_id and "
                          "segmentation_type")
+    if removing:
+        return SubPort(port_id)
     kind = value["segmentation_type"]
     if kind not in SEGMENTATION_TYPES:
         raise ValueError(f"Unknown segmentation_type '{cv.show(kind)}'")
