@@ -73,6 +73,9 @@ class Schema:
     caller: Callable[[Context, Repo, Any, dict[str, Any]], None] | None = None
     caller_attrs: frozenset[str] = frozenset()  # the attrs ``caller`` fills
     standard: bool = True  # Neutron's standard attributes (name, tags, timestamps...)
+    # the collection's other paths, served as ``path`` is: Neutron takes either
+    # spelling of a collection ('-' or '_'), and clients use both
+    aliases: tuple[str, ...] = ()
     by_name: dict[str, Attr] = field(init=False)
 
     def __post_init__(self) -> None:
