@@ -15,7 +15,13 @@ from overcast.api.repo import Repo
 from overcast.api.resource import Attr, Schema, stored
 from overcast.model import keys, validate
 from overcast.model.problems import ModelError, Problem
-from overcast.model.types import DefaultSecurityGroupRule, Port, SecurityGroup, SecurityGroupRule
+from overcast.model.types import (
+    DefaultSecurityGroupRule,
+    NetworkLog,
+    Port,
+    SecurityGroup,
+    SecurityGroupRule,
+)
 
 
 def _protocol(value: Any) -> str | None:
@@ -242,6 +248,8 @@ def delete_group(repo: Repo, ctx: Context, group: SecurityGroup) -> None:
                        type="SecurityGroupInUse")
     for rule in repo.where(SecurityGroupRule, security_group_id=group.id):
         repo.remove(rule)
+    for log in repo.where(NetworkLog, resource_id=group.id):  # Neutron's _clean_logs_by_resource_id
+        repo.remove(log)
     rbac.forget(repo, group)
     repo.remove(group)
 
