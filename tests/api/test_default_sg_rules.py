@@ -108,6 +108,28 @@ def test_new_groups_follow_the_template(api: Api, admin: Direct) -> None:
         "security_group_rules"]) == 3
 
 
+def test_an_admin_listing_a_new_projects_groups_finds_its_default(api: Api,
+                                                                 admin: Direct) -> None:
+    """Neutron's get_security_groups makes the default group of the project
+    the filter names (neutron-tempest-plugin lists a new project's groups
+    with project_id and name=default), with the template's rules for default
+    groups; a member filtering on another project makes nothing."""
+    add(admin, direction="ingress", protocol="tcp", port_range_min=80, port_range_max=80,
+        used_in_default_sg=True, used_in_non_default_sg=False)
+    expected = summary([r for r in template(admin) if r["used_in_default_sg"]], "PARENT")
+    before = len(admin.get("/v2.0/security-groups")["security_groups"])  # the admin's own
+    bob = Direct(api, "t-bob")
+    assert bob.get("/v2.0/security-groups", params={"project_id": "carol"})[
+        "security_groups"] == []
+    # bob's own default group, not carol's
+    assert len(admin.get("/v2.0/security-groups")["security_groups"]) == before + 1
+    for key in ("project_id", "tenant_id"):
+        found = admin.get("/v2.0/security-groups", params={key: "carol", "name": "default"})[
+            "security_groups"]
+        assert [(g["project_id"], g["name"]) for g in found] == [("carol", "default")]
+        assert summary(found[0]["security_group_rules"], found[0]["id"]) == expected
+
+
 def test_refusals(api: Api, admin: Direct, unchanged: Any) -> None:
     ssh = add(admin, direction="ingress", protocol="tcp", port_range_min=22, port_range_max=22,
               used_in_default_sg=False, used_in_non_default_sg=True)

@@ -96,3 +96,18 @@ def test_references_are_checked(w: World) -> None:
 def test_extension(w: World) -> None:
     r = w.alice.get("/v2.0/extensions/logging")
     assert r.status == 200 and r["extension"]["name"] == "Logging API Extension"
+
+
+def test_a_groups_logs_go_with_it(w: World) -> None:
+    """Neutron's logging plugin deletes the logs of a security group when the
+    group is deleted (neutron-tempest-plugin's
+    test_log_deleted_with_corresponding_security_group); others stay."""
+    lone = w.alice.create("security_group", "security-groups", name="lone")
+    gone = [w.log(resource_id=lone["id"], enabled=enabled)["log"]["id"]
+            for enabled in (True, False)]
+    kept = [w.log(resource_id=w.other_sg["id"])["log"]["id"], w.log()["log"]["id"],
+            w.log(target_id=w.port["id"])["log"]["id"]]
+    assert w.alice.delete(f"/v2.0/security-groups/{lone['id']}").status == 204
+    for log_id in gone:
+        assert_error(w.admin.get(f"{PATH}/{log_id}"), 404, log_id, type="LogResourceNotFound")
+    assert sorted(x["id"] for x in w.admin.get(PATH)["logs"]) == sorted(kept)

@@ -39,25 +39,31 @@ def test_the_name_default_is_reserved(client: Direct, sg: dict[str, Any]) -> Non
     assert r.status == 200 and r["security_group"]["description"] == "mine"
 
 
+RANGE = "For TCP/UDP protocols, port_range_min must be <= port_range_max"  # Neutron's words
+
+
 @pytest.mark.parametrize(("attrs", "words", "type_"), [
     ({"protocol": "47", "port_range_min": 22, "port_range_max": 22},
      ("port_range_min", "47"), "SecurityGroupInvalidProtocolForPort"),
     ({"port_range_min": 22, "port_range_max": 22},
      ("port_range_min", "protocol"), "SecurityGroupProtocolRequiredWithPorts"),
     ({"protocol": "tcp", "port_range_min": 90, "port_range_max": 80},
-     ("port_range_min", "90", "80"), "SecurityGroupInvalidPortRange"),
+     ("port_range_min", RANGE), "SecurityGroupInvalidPortRange"),
     ({"protocol": "tcp", "port_range_min": 0, "port_range_max": 0},
-     ("port_range_min", "0"), "SecurityGroupInvalidPortValue"),
+     ("port_range_min", "Invalid value for port 0."), "SecurityGroupInvalidPortValue"),
     ({"protocol": "tcp", "port_range_min": 22},
-     ("port_range_max", "port_range_min", "tcp"), "SecurityGroupInvalidPortRange"),
+     ("port_range_max", RANGE), "SecurityGroupInvalidPortRange"),
     ({"protocol": "udp", "port_range_max": 53},
-     ("port_range_min", "port_range_max", "udp"), "SecurityGroupInvalidPortRange"),
+     ("port_range_min", RANGE), "SecurityGroupInvalidPortRange"),
     ({"protocol": "icmp", "port_range_max": 3},
-     ("ICMP code", "port_range_max", "port_range_min", "3"), "SecurityGroupMissingIcmpType"),
+     ("port_range_min", "ICMP code (port-range-max) 3 is provided but ICMP type "
+      "(port-range-min) is missing."), "SecurityGroupMissingIcmpType"),
     ({"protocol": "icmp", "port_range_min": 300},
-     ("port_range_min", "300"), "SecurityGroupInvalidIcmpValue"),
+     ("port_range_min", "Invalid value for ICMP type (port_range_min) 300. It must be 0 to 255."),
+     "SecurityGroupInvalidIcmpValue"),
     ({"ethertype": "IPv6", "remote_ip_prefix": "10.0.0.0/8"},
-     ("remote_ip_prefix", "10.0.0.0/8", "IPv6"), "SecurityGroupRuleParameterConflict"),
+     ("remote_ip_prefix", "Conflicting value ethertype IPv6 for CIDR 10.0.0.0/8"),
+     "SecurityGroupRuleParameterConflict"),
     ({"ethertype": "IPv4", "protocol": "ipv6-icmp"},
      ("ethertype", "IPv4", "ipv6-icmp"), "SecurityGroupEthertypeConflictWithProtocol"),
     ({"ethertype": "IPv4", "protocol": "58"},
@@ -70,6 +76,41 @@ def test_rule_refusals_have_neutrons_type(client: Direct, sg: dict[str, Any],
     before = dump(client.api.store)
     assert_error(rule(client, sg, **attrs), 400, *words, type=type_)
     assert dump(client.api.store) == before
+
+
+@pytest.mark.parametrize(("protocol", "lo", "hi", "words", "type_"), [
+    ("tcp", -16, 80, ("port_range_min", "Invalid value for port -16."),
+     "SecurityGroupInvalidPortValue"),
+    ("tcp", 80, 79, (RANGE,), "SecurityGroupInvalidPortRange"),
+    ("tcp", 80, 65536, ("port_range_max", "Invalid value for port 65536."),
+     "SecurityGroupInvalidPortValue"),
+    ("tcp", None, 6, (RANGE,), "SecurityGroupInvalidPortRange"),
+    ("tcp", -16, 65536, ("Invalid value for port -16.",), "SecurityGroupInvalidPortValue"),
+    ("icmp", 1, 256, ("port_range_max", "Invalid value for ICMP code (port_range_max) 256."),
+     "SecurityGroupInvalidIcmpValue"),
+    ("icmp", -1, 25, ("Invalid value for port -1.",), "SecurityGroupInvalidPortValue"),
+    ("icmp", None, 6, ("ICMP type (port-range-min) is missing",), "SecurityGroupMissingIcmpType"),
+    ("icmp", 300, 1, ("Invalid value for ICMP type (port_range_min) 300.",),
+     "SecurityGroupInvalidIcmpValue"),
+    (None, 70000, None, ("Invalid value for port 70000.",), "SecurityGroupInvalidPortValue"),
+])
+def test_port_refusals_in_neutrons_words(client: Direct, sg: dict[str, Any], protocol: str | None,
+                                         lo: int | None, hi: int | None, words: tuple[str, ...],
+                                         type_: str) -> None:
+    """tempest's test_create_security_group_rule_with_invalid_ports matches
+    these texts; a value outside 0-65535 is Neutron's port converter's refusal
+    whatever the protocol (-1 for ICMP too)."""
+    r = rule(client, sg, protocol=protocol, port_range_min=lo, port_range_max=hi)
+    assert_error(r, 400, *words, type=type_)
+
+
+@pytest.mark.parametrize(("ethertype", "prefix"), [("IPv6", "10.100.0.0/16"),
+                                                   ("IPv4", "2001:db8::/48")])
+def test_prefix_of_the_other_family(client: Direct, sg: dict[str, Any], ethertype: str,
+                                    prefix: str) -> None:
+    r = rule(client, sg, protocol="tcp", ethertype=ethertype, remote_ip_prefix=prefix)
+    assert_error(r, 400, f"Conflicting value ethertype {ethertype} for CIDR {prefix}",
+                 type="SecurityGroupRuleParameterConflict")
 
 
 EXTENSION_HEADERS = ("hopopt", "ipv6-route", "ipv6-frag", "ipv6-nonxt", "ipv6-opts", "ipv6-encap")

@@ -153,3 +153,25 @@ def test_available_is_cut_for_a_large_range(store: MemoryStore) -> None:
     default = admin.get(PATH)["network_segment_ranges"][0]
     assert (default["minimum"], default["maximum"]) == (1, 2**24 - 1)
     assert default["available"] == list(range(1, 4097))
+
+
+def test_the_collection_at_its_hyphenated_path(admin: Direct) -> None:
+    """neutron-tempest-plugin's client spells the collection with hyphens,
+    openstacksdk with underscores; Neutron serves both, and so does this."""
+    hyphen = "/v2.0/network-segment-ranges"
+    r = admin.post(hyphen, {"network_segment_range": {
+        "network_type": "vxlan", "physical_network": "", "shared": False,
+        "project_id": "alice", "minimum": 1100, "maximum": 1105}})
+    assert r.status == 201, r.body
+    made = r["network_segment_range"]
+    assert (made["default"], made["shared"], made["minimum"]) == (False, False, 1100)
+    assert admin.get(f"{hyphen}/{made['id']}")["network_segment_range"] == made
+    assert admin.get(f"{PATH}/{made['id']}")["network_segment_range"] == made
+    assert admin.get(hyphen, params={"id": "33"})["network_segment_ranges"] == []
+    assert [x["id"] for x in admin.get(hyphen, params={"id": made["id"]})[
+        "network_segment_ranges"]] == [made["id"]]
+    r = admin.put(f"{hyphen}/{made['id']}", {"network_segment_range": {"maximum": 1155}})
+    assert r.status == 200 and r["network_segment_range"]["maximum"] == 1155
+    assert admin.delete(f"{hyphen}/{made['id']}").status == 204
+    assert_error(admin.get(f"{hyphen}/{made['id']}"), 404, made["id"],
+                 type="NetworkSegmentRangeNotFound")

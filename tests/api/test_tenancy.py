@@ -201,6 +201,36 @@ def test_members_see_external_networks(cloud: Cloud) -> None:
         "network_id": cloud.public["id"], "cidr": "198.51.100.0/24"}}), 403)
 
 
+def test_a_floating_ip_goes_to_a_port_of_its_project(cloud: Cloud) -> None:
+    """Neutron's _internal_fip_assoc_data (neutron-tempest-plugin's
+    test_associate_floating_ip_with_port_from_another_project): another
+    project's port on the member's own network, which Neutron shows the
+    network's owner, is a 400; one on a network the caller does not own stays
+    a 404; an admin may associate across projects."""
+    cloud.bob.put(f"/v2.0/routers/{cloud.b_router['id']}/add_router_interface",
+                  {"subnet_id": cloud.b_sub["id"]})
+    daves = cloud.ops.port(cloud.b_net["id"], project_id="dave")
+    fip = cloud.bob.create("floatingip", "floatingips", floating_network_id=cloud.public["id"])
+    path = f"/v2.0/floatingips/{fip['id']}"
+    words = (f"Bad floatingip request: Cannot process floating IP association with Port "
+             f"{daves['id']}, since that port is owned by a different tenant.")
+    before = dump(cloud.store)
+    assert_error(cloud.bob.put(path, {"floatingip": {"port_id": daves["id"]}}), 400, words,
+                 type="BadRequest")
+    assert_error(cloud.bob.post("/v2.0/floatingips", {"floatingip": {
+        "floating_network_id": cloud.public["id"], "port_id": daves["id"]}}), 400, words,
+        type="BadRequest")
+    assert dump(cloud.store) == before
+    alices = cloud.alice.create("floatingip", "floatingips",
+                                floating_network_id=cloud.public["id"])
+    before = dump(cloud.store)
+    assert_error(cloud.alice.put(f"/v2.0/floatingips/{alices['id']}", {"floatingip": {
+        "port_id": daves["id"]}}), 404, daves["id"], type="PortNotFound")
+    assert dump(cloud.store) == before
+    r = cloud.ops.put(path, {"floatingip": {"port_id": daves["id"]}})
+    assert r.status == 200 and r["floatingip"]["port_id"] == daves["id"]
+
+
 # 6 ------------------------------------------------------------------------------
 def test_errors_do_not_tell_what_another_project_has(cloud: Cloud) -> None:
     unknown = "6f0e7a9c-0000-4000-8000-00000000dead"

@@ -110,5 +110,5 @@ def not_found(kind: str, id_: str) -> NotFound:
               "log": "Log resource", "trunk": "Trunk",
               }.get(kind, kind.capitalize())
     type_ = "".join(part.capitalize() for part in kind.split("_")) + "NotFound"
-    type_ = {"subnetpool": "SubnetPoolNotFound"}.get(kind, type_)
+    type_ = {"subnetpool": "SubnetPoolNotFound", "log": "LogResourceNotFound"}.get(kind, type_)
     return NotFound(f"{label} {id_} could not be found.", type=type_)

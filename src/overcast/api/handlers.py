@@ -12,6 +12,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+from overcast.api import convert as cv
 from overcast.api import grants, listing, policy, query, quotas
 from overcast.api.auth import Context
 from overcast.api.errors import BadRequest, NotFound
@@ -31,18 +32,34 @@ from overcast.model.types import (
 
 # collections ---------------------------------------------------------------------
 def list_collection(h: Handlers, call: Call) -> Response:
-    prepare = (partial(_with_default_group, call.session, call.ctx)
+    prepare = (partial(_with_default_group, call.session, _default_group_project(call))
                if h.schema.cls is SecurityGroup else None)
     return Response(200, listing.page(call.ctx, call.req, h.schema, call.read(bulk=True),
                                       prepare=prepare))
 
 
-def _with_default_group(session: Session, ctx: Context, repo: Repo) -> Repo:
-    """Listing groups makes the caller's default group, as Neutron does."""
-    if any(g.project_id == ctx.project_id and g.name == "default"
-           for g in repo.all(SecurityGroup)):
+def _default_group_project(call: Call) -> str:
+    """Whose default group a listing of groups makes: the caller's or, for an
+    admin, the project the filter names (Neutron's get_security_groups: an
+    admin listing a new project's groups finds its default one).  A member
+    filtering on another project sees none of its groups, so makes none."""
+    first: dict[str, str] = {}
+    for key, value in call.req.params:
+        first.setdefault(key, value)
+    given = first.get("project_id") or first.get("tenant_id")
+    if not call.ctx.is_admin or not given:
+        return call.ctx.project_id
+    try:
+        return str(cv.to_str(255)(given))
+    except ValueError:  # no project has such an id: the filter finds nothing anyway
+        return call.ctx.project_id
+
+
+def _with_default_group(session: Session, project_id: str, repo: Repo) -> Repo:
+    """Listing groups makes the project's default group, as Neutron does."""
+    if any(g.project_id == project_id and g.name == "default" for g in repo.all(SecurityGroup)):
         return repo
-    session.write(lambda tx: security.ensure_default(tx, ctx.project_id))
+    session.write(lambda tx: security.ensure_default(tx, project_id))
     return session.read(bulk=True)
 
 

@@ -260,6 +260,9 @@ def document(base_url: str) -> dict[str, Any]:
                                 h.delete is not None))
         if h.tags:
             paths.update(_tag_paths(h.schema))
+        coll = h.schema.path
+        paths.update({alias + p.removeprefix(coll): ops for alias in h.schema.aliases
+                      for p, ops in list(paths.items()) if f"{p}/".startswith(f"{coll}/")})
         below = _BELOW.get(h.schema.member)
         if below is not None:
             paths.update(below(h.schema))

@@ -35,6 +35,9 @@ class Attr:
     put: bool = True
     required: bool = False
     render: bool = True  # False: accepted on input only
+    # Neutron's default ATTR_NOT_SPECIFIED: any value a create gives asks for
+    # something (its policy rule applies), even the model's default
+    unset_default: bool = False
 
 
 def stored(name: str, conv: cv.Converter | None = None, **kw: Any) -> Attr:
@@ -70,6 +73,9 @@ class Schema:
     caller: Callable[[Context, Repo, Any, dict[str, Any]], None] | None = None
     caller_attrs: frozenset[str] = frozenset()  # the attrs ``caller`` fills
     standard: bool = True  # Neutron's standard attributes (name, tags, timestamps...)
+    # the collection's other paths, served as ``path`` is: Neutron takes either
+    # spelling of a collection ('-' or '_'), and clients use both
+    aliases: tuple[str, ...] = ()
     by_name: dict[str, Attr] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -123,13 +129,15 @@ class Schema:
     def explicit(self, body: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
         """The attributes of a create ``body`` that ask for something: one whose
         value is its default (``shared: false``) asks for nothing, so its policy
-        rule does not apply (Neutron's rule for attributes on create)."""
+        rule does not apply (Neutron's rule for attributes on create), unless
+        Neutron has no default for it (``unset_default``: ``distributed``)."""
         defaults = _defaults(self.cls)
         out = {}
         for name, value in body.items():
             attr = self.by_name.get(name)
             fld = attr.field if attr is not None else None
-            if fld is not None and fld in defaults and fields.get(fld, MISSING) == defaults[fld]:
+            if (attr is not None and fld is not None and not attr.unset_default
+                    and fld in defaults and fields.get(fld, MISSING) == defaults[fld]):
                 continue
             out[name] = value
         return out

@@ -10,6 +10,7 @@ document (404, as nothing is there); a path no route matches is 404.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -140,7 +141,8 @@ def _documents() -> list[Route]:
 
 
 def _collection(h: Handlers) -> list[Route]:
-    """A collection, its members and (for a kind with tags) their tags."""
+    """A collection, its members and (for a kind with tags) their tags; the
+    same again at each of the collection's aliases."""
     coll, member = h.schema.path, h.schema.path + "/{id}"
     out = [Route("GET", coll, partial(handlers.list_collection, h), slow=True),
            Route("GET", member, partial(handlers.show, h))]
@@ -155,7 +157,9 @@ def _collection(h: Handlers) -> list[Route]:
         short = "/v2.0/" + coll.rsplit("/", 1)[1] + "/{id}"
         if short != member:  # Neutron's tags of QoS policies: /v2.0/policies/{id}/tags
             out += _tags(h, short)
-    return out
+    return out + [dataclasses.replace(r, pattern=alias + r.pattern.removeprefix(coll))
+                  for alias in h.schema.aliases for r in out
+                  if f"{r.pattern}/".startswith(f"{coll}/")]
 
 
 def _tags(h: Handlers, member: str) -> list[Route]:

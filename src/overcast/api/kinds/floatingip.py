@@ -172,6 +172,7 @@ def _associate(repo: Repo, ctx: Context, fip: FloatingIP, port_id: str | None,
         if fixed is not None:
             raise bad_request("fixed_ip_address cannot be specified without a port_id")
         return fip.replace(port_id=None, fixed_ip_address=None, router_id=None)
+    _check_port_project(repo, ctx, fip, repo.get(Port, port_id))
     port = repo.must(Port, port_id, policy.visible(ctx, "port"))
     if repo.where(PortForwarding, internal_port_id=port.id):
         # Neutron's PortHasPortForwarding, for distributed routers: every router here
@@ -194,6 +195,19 @@ def _associate(repo: Repo, ctx: Context, fip: FloatingIP, port_id: str | None,
                        f"{port.id} with a Floating IP.", type="ExternalGatewayForFloatingIPNotFound")
     return fip.replace(port_id=port.id, fixed_ip_address=chosen.ip_address,
                        router_id=router.id)
+
+
+def _check_port_project(repo: Repo, ctx: Context, fip: FloatingIP, port: Port | None) -> None:
+    """Neutron's _internal_fip_assoc_data: a member's floating IP goes only to
+    a port of its own project.  Another project's port on the member's own
+    network is one Neutron shows the network's owner, so it is this 400
+    rather than the 404 of a port the caller cannot know of."""
+    if port is None or ctx.is_admin or port.project_id == fip.project_id:
+        return
+    net = repo.get(Network, port.network_id)
+    if net is not None and net.project_id == ctx.project_id:
+        raise bad_request(f"Cannot process floating IP association with Port {port.id}, "
+                          "since that port is owned by a different tenant")
 
 
 def _fixed_ip(port: Port, fixed: str | None) -> FixedIP:

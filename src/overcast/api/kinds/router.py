@@ -50,14 +50,13 @@ def _routes(value: Any) -> tuple[HostRoute, ...]:
     return routes
 
 
-def _distributed(value: Any) -> bool:
-    """The dvr extension's attribute: every router here is distributed (each
-    host routes its own ports' traffic), so only true (or null: the default)
-    may be asked for."""
-    if value is None or cv.to_bool(value):
-        return True
-    raise ValueError("routers are always distributed here (each host routes for its own "
-                     "ports); a centralized router (distributed false) is not supported")
+def _drop_unset(fields: dict[str, Any]) -> None:
+    """The dvr extension's ``distributed`` is kept as given: a centralized
+    router (false) is routed as every router here is, by each host for its
+    own ports.  Null is Neutron's "not given": the default (true) on create,
+    no change on update."""
+    if fields.get("distributed", False) is None:
+        del fields["distributed"]
 
 
 def bad_request(message: str) -> BadRequest:
@@ -79,7 +78,7 @@ SCHEMA = Schema(
         Attr("status", "status", post=False, put=False),
         Attr("external_gateway_info", "external_gateway", _gateway),
         Attr("routes", "routes", _routes),
-        Attr("distributed", "distributed", _distributed),
+        Attr("distributed", "distributed", cv.optional(cv.to_bool), unset_default=True),
         stored("availability_zone_hints", az.hints, put=False),
         Attr("ha", "ha", cv.to_bool),
     ),
@@ -89,6 +88,7 @@ SCHEMA = Schema(
 
 def create(repo: Repo, ctx: Context, fields: dict[str, Any]) -> Router:
     gateway = fields.pop("external_gateway", None)
+    _drop_unset(fields)
     router = Router(**fields)
     az.check_hints(repo, "router", router.availability_zone_hints)
     if gateway:
@@ -112,7 +112,12 @@ def update(repo: Repo, ctx: Context, router: Router, fields: dict[str, Any]) -> 
             router = router.replace(external_gateway=None)
             if gateway:
                 router = router.replace(external_gateway=_set_gateway(repo, ctx, router, gateway))
+    _drop_unset(fields)
     new = router.replace(**fields)
+    if new.distributed != router.distributed and new.admin_state_up:
+        # Neutron's _validate_router_migration, though here both kinds route alike
+        raise bad_request("Cannot change the 'distributed' attribute of active routers. "
+                          "Please set router admin_state_up to False prior to upgrade")
     _check_routes(repo, new)
     saved = repo.save(new)
     router_snat.sync(repo, saved)

@@ -9,13 +9,19 @@ from typing import Any
 from overcast.api import convert as cv
 from overcast.api import grants, policy
 from overcast.api.auth import Context
-from overcast.api.errors import Conflict, from_model_error
+from overcast.api.errors import ApiError, Conflict, from_model_error
 from overcast.api.kinds import address_group, rbac
 from overcast.api.repo import Repo
 from overcast.api.resource import Attr, Schema, stored
 from overcast.model import keys, validate
 from overcast.model.problems import ModelError, Problem
-from overcast.model.types import DefaultSecurityGroupRule, Port, SecurityGroup, SecurityGroupRule
+from overcast.model.types import (
+    DefaultSecurityGroupRule,
+    NetworkLog,
+    Port,
+    SecurityGroup,
+    SecurityGroupRule,
+)
 
 
 def _protocol(value: Any) -> str | None:
@@ -190,7 +196,7 @@ def check_template_rule(rule: SecurityGroupRule) -> SecurityGroupRule:
     invalid = [p for p in validate.check_rule(rule, ()) if p.kind != "conflict"]
     invalid += _neutron_problems(rule)
     if invalid:
-        raise from_model_error(ModelError(invalid), _neutron_type(invalid[0], rule))
+        raise _refused(invalid, rule)
     return rule
 
 
@@ -242,6 +248,8 @@ def delete_group(repo: Repo, ctx: Context, group: SecurityGroup) -> None:
                        type="SecurityGroupInUse")
     for rule in repo.where(SecurityGroupRule, security_group_id=group.id):
         repo.remove(rule)
+    for log in repo.where(NetworkLog, resource_id=group.id):  # Neutron's _clean_logs_by_resource_id
+        repo.remove(log)
     rbac.forget(repo, group)
     repo.remove(group)
 
@@ -257,7 +265,7 @@ def create_rule(repo: Repo, ctx: Context, fields: dict[str, Any]) -> SecurityGro
     problems = validate.check_rule(rule, alike.like(rule))
     invalid = [p for p in problems if p.kind != "conflict"] + _neutron_problems(rule)
     if invalid:
-        raise from_model_error(ModelError(invalid), _neutron_type(invalid[0], rule))
+        raise _refused(invalid, rule)
     if problems:
         raise Conflict(f"Security group rule already exists. Rule id is "
                        f"{problems[0].message.rsplit(' ', 1)[-1]}.",
@@ -300,20 +308,20 @@ def _neutron_problems(rule: SecurityGroupRule) -> list[Problem]:
     return out
 
 
+def _refused(invalid: list[Problem], rule: SecurityGroupRule) -> ApiError:
+    """The 400 for a refused rule: Neutron's error type for the first problem
+    and, where Neutron has its own words for it, its text after the field's
+    path (clients and tempest match "Invalid value for port -16")."""
+    type_ = _neutron_type(invalid[0], rule)
+    first = _neutron_text(type_, invalid[0], rule)
+    return from_model_error(ModelError([first, *invalid[1:]] if first else invalid), type_)
+
+
 def _neutron_type(problem: Problem, rule: SecurityGroupRule) -> str:
     """The error type Neutron gives for this refusal of a rule (the first problem's)."""
     field = problem.path.rsplit(".", 1)[-1]
-    lo, hi, proto = rule.port_range_min, rule.port_range_max, rule.protocol
     if field in ("port_range_min", "port_range_max"):
-        if proto is None:
-            return "SecurityGroupProtocolRequiredWithPorts"
-        if proto in validate.ICMP_PROTOCOLS:
-            return "SecurityGroupMissingIcmpType" if lo is None else "SecurityGroupInvalidIcmpValue"
-        if proto not in validate.PORT_PROTOCOLS:
-            return "SecurityGroupInvalidProtocolForPort"
-        if any(v is not None and not 1 <= v <= 65535 for v in (lo, hi)):
-            return "SecurityGroupInvalidPortValue"
-        return "SecurityGroupInvalidPortRange"
+        return _port_type(rule)
     if field == "remote_ip_prefix" and rule.remote_ip_prefix is not None:
         valid = validate.normalized_prefix(rule.remote_ip_prefix) is not None
         return "SecurityGroupRuleParameterConflict" if valid else "InvalidCIDR"
@@ -322,6 +330,50 @@ def _neutron_type(problem: Problem, rule: SecurityGroupRule) -> str:
             "remote_address_group_id": "SecurityGroupMultipleRemoteEntites",
             "ethertype": "SecurityGroupEthertypeConflictWithProtocol"}.get(field,
                                                                             "HTTPBadRequest")
+
+
+def _port_type(rule: SecurityGroupRule) -> str:
+    """The error type of a refused port range, in the order of Neutron's checks."""
+    lo, hi, proto = rule.port_range_min, rule.port_range_max, rule.protocol
+    if _wild_ports(rule):  # Neutron's converter, before the protocol is looked at
+        return "SecurityGroupInvalidPortValue"
+    if proto is None:
+        return "SecurityGroupProtocolRequiredWithPorts"
+    if proto in validate.ICMP_PROTOCOLS:
+        return "SecurityGroupMissingIcmpType" if lo is None else "SecurityGroupInvalidIcmpValue"
+    if proto not in validate.PORT_PROTOCOLS:
+        return "SecurityGroupInvalidProtocolForPort"
+    return "SecurityGroupInvalidPortValue" if 0 in (lo, hi) else "SecurityGroupInvalidPortRange"
+
+
+def _wild_ports(rule: SecurityGroupRule) -> list[tuple[str, int]]:
+    """The port fields outside 0-65535, which no protocol takes."""
+    return [(name, v) for name, v in (("port_range_min", rule.port_range_min),
+                                      ("port_range_max", rule.port_range_max))
+            if v is not None and not 0 <= v <= 65535]
+
+
+def _neutron_text(type_: str, problem: Problem, rule: SecurityGroupRule) -> Problem | None:
+    """Neutron's message for this error type of a rule (its securitygroup
+    extension's), on the field it is about; None: the model's own words."""
+    lo, hi, path = rule.port_range_min, rule.port_range_max, "security_group_rule."
+    if type_ == "SecurityGroupInvalidPortValue":
+        wild = _wild_ports(rule) or [("port_range_min" if lo == 0 else "port_range_max", 0)]
+        return Problem(path + wild[0][0], f"Invalid value for port {wild[0][1]}.")
+    if type_ == "SecurityGroupInvalidPortRange":
+        return Problem(problem.path,
+                       "For TCP/UDP protocols, port_range_min must be <= port_range_max")
+    if type_ == "SecurityGroupMissingIcmpType":
+        return Problem(problem.path, f"ICMP code (port-range-max) {hi} is provided "
+                       "but ICMP type (port-range-min) is missing.")
+    if type_ == "SecurityGroupRuleParameterConflict":
+        return Problem(problem.path, f"Conflicting value ethertype {rule.ethertype} "
+                       f"for CIDR {rule.remote_ip_prefix}")
+    for name, field, value in (("port_range_min", "type", lo), ("port_range_max", "code", hi)):
+        if type_ == "SecurityGroupInvalidIcmpValue" and value is not None and not 0 <= value <= 255:
+            return Problem(path + name, f"Invalid value for ICMP {field} ({name}) {value}. "
+                           "It must be 0 to 255.")
+    return None
 
 
 class RulesByKey:

@@ -72,6 +72,7 @@ SCHEMA = Schema(
         stored("maximum", cv.int_range(*LIMIT), required=True),
     ),
     extra=_extra,
+    aliases=("/v2.0/network-segment-ranges",),  # neutron-tempest-plugin's spelling
 )
 
 
