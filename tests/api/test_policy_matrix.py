@@ -382,14 +382,14 @@ def _expected(w: World, actor: str, member: str, action: str, kind: str,
     """What the table says: 404 (cannot see), 403 (a rule denies) or 0 (allowed)."""
     ctx = ACTORS[actor]
     get = w.get
+    unseen = False  # a rule's policy the caller may not see
     if action == "create":
         fields = {"project_id": body.get("project_id") or body.get("tenant_id") or ctx.project_id,
                   **{k: v for k, v in body.items() if k in ("network_id", "security_group_id",
                                                             "metering_label_id")}}
-        if member in RULE_MEMBERS:
+        if member in RULE_MEMBERS:  # the policy judges first, then the parent is looked up
             fields["policy_id"] = _rule_policy(w, member, action)["id"]
-            if not policy.visible(ctx, "policy")(w.get(QosPolicy, fields["policy_id"])):
-                return 404
+            unseen = not policy.visible(ctx, "policy")(w.get(QosPolicy, fields["policy_id"]))
         link = policy.PARENTS.get(member)
         if link is not None and member not in RULE_MEMBERS:
             parent = get(link[1], fields[link[0]])
@@ -414,6 +414,8 @@ def _expected(w: World, actor: str, member: str, action: str, kind: str,
         policy.authorize(ctx, action, member, tgt, body)
     except Forbidden:
         return 403
+    if unseen:
+        return 404
     return REFUSED_FOR.get((member, action), {}).get(actor, 0)
 
 

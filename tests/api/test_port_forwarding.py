@@ -99,6 +99,14 @@ def test_ranges_n_to_n_and_1_to_n(w: World) -> None:
     r = w.alice.post(w.path, w.body(external_port_range="6000:6005",
                                     internal_port_range="6000:6001"))
     assert_error(r, 400, "N-N or 1-N")
+    # the floating IP shows a port only where it is one (Neutron's
+    # _modify_single_ports_from_db: no key for a range), never the ranges
+    fip = w.alice.get(f"/v2.0/floatingips/{w.fip['id']}")["floatingip"]
+    ip = w.vm["fixed_ips"][0]["ip_address"]
+    common = {"internal_ip_address": ip, "protocol": "tcp", "internal_port_id": w.vm["id"]}
+    assert sorted(fip["port_forwardings"], key=lambda pf: pf["id"]) == sorted(
+        [{"id": many["id"], **common}, {"id": one["id"], "internal_port": 80, **common}],
+        key=lambda pf: pf["id"])
 
 
 def test_collisions_are_refused(w: World) -> None:
@@ -238,7 +246,10 @@ def test_extensions_advertised(w: World) -> None:
                         ("floating-ip-port-forwarding-description",
                          "Floating IP Port Forwarding new attribute description"),
                         ("floating-ip-port-forwarding-port-ranges",
-                         "Floating IP Port Forwarding support port ranges")):
+                         "Floating IP Port Forwarding support port ranges"),
+                        # the floating IP's port_forwardings name their id and port
+                        ("floating-ip-port-forwarding-detail",
+                         "Floating IP port forwarding detail")):
         r = w.alice.get(f"/v2.0/extensions/{alias}")
         assert r.status == 200 and r["extension"]["name"] == name, r.body
 

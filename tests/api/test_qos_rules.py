@@ -254,7 +254,14 @@ def test_rules_are_the_operators_and_seen_with_their_policy() -> None:
                             ("minimum_bandwidth", {"min_kbps": 1, "direction": "ingress"})):
         assert_error(alice.post(_base(private, rule_type), {f"{rule_type}_rule": body}), 403,
                      f"create_{rule_type}_rule")
-        assert_error(bob.post(_base(private, rule_type), {f"{rule_type}_rule": body}), 404)
+        # Neutron's policy judges a create before the policy is looked up: bob, who
+        # cannot see alice's policy, is refused as she is (so is a policy that is not there)
+        assert_error(bob.post(_base(private, rule_type), {f"{rule_type}_rule": body}), 403,
+                     f"create_{rule_type}_rule")
+        assert_error(bob.post(_base({"id": "no-such-policy"}, rule_type),
+                              {f"{rule_type}_rule": body}), 403)
+        assert_error(ops.post(_base({"id": "no-such-policy"}, rule_type),
+                              {f"{rule_type}_rule": body}), 404, type="QosPolicyNotFound")
         assert len(alice.get(_base(private, rule_type)).body[f"{rule_type}_rules"]) == 1
         assert len(bob.get(_base(shared, rule_type)).body[f"{rule_type}_rules"]) == 1
         assert_error(bob.get(_base(private, rule_type)), 404)
@@ -364,6 +371,54 @@ def test_qos_network_policy_id(client: Direct, policy: Obj) -> None:
                  "qos_network_policy_id")
 
 
+# the default policy (qos-default) ---------------------------------------------------
+def test_a_new_network_takes_its_projects_default_policy() -> None:
+    """Neutron's _create_network_policy: a network made without a policy (or
+    with null) takes its project's default one; one naming a policy keeps it;
+    another project's network, and a port, take nothing of it."""
+    store = MemoryStore()
+    api = Api(store, auth=Auth({"t-ops": Context("ops", True), "t-alice": Context("alice", False),
+                                "t-bob": Context("bob", False)}))
+    ops, alice, bob = (Direct(api, f"t-{n}") for n in ("ops", "alice", "bob"))
+    default = ops.create("policy", "qos/policies", name="d", project_id="alice", is_default=True)
+    other = ops.create("policy", "qos/policies", name="o", project_id="alice")
+    assert default["is_default"] is True and other["is_default"] is False
+    made = ops.network(name="for-alice", project_id="alice")
+    assert made["qos_policy_id"] == default["id"]
+    assert ops.get(f"/v2.0/networks/{made['id']}")["network"]["qos_policy_id"] == default["id"]
+    assert alice.network(name="hers", qos_policy_id=None)["qos_policy_id"] == default["id"]
+    assert alice.network(name="named", qos_policy_id=other["id"])["qos_policy_id"] == other["id"]
+    assert bob.network(name="his")["qos_policy_id"] is None
+    port = alice.port(made["id"])
+    assert (port["qos_policy_id"], port["qos_network_policy_id"]) == (None, default["id"])
+    # no longer the default: new networks take nothing
+    assert ops.put(f"/v2.0/qos/policies/{default['id']}",
+                   {"policy": {"is_default": False}}).status == 200
+    assert alice.network(name="later")["qos_policy_id"] is None
+
+
+def test_one_default_policy_per_project(client: Direct, store: MemoryStore) -> None:
+    first = client.create("policy", "qos/policies", name="a", is_default=True)
+    second = client.create("policy", "qos/policies", name="b")
+    before = dump(store)
+    message = f"A default QoS policy exists for project {first['project_id']}."
+    assert_error(client.post("/v2.0/qos/policies", {"policy": {"name": "c", "is_default": True}}),
+                 409, message, type="QoSPolicyDefaultAlreadyExists")
+    assert_error(client.put(f"/v2.0/qos/policies/{second['id']}",
+                            {"policy": {"is_default": True}}),
+                 409, message, type="QoSPolicyDefaultAlreadyExists")
+    assert dump(store) == before
+    # the default itself may say so again; another project has its own
+    assert client.put(f"/v2.0/qos/policies/{first['id']}",
+                      {"policy": {"is_default": True, "name": "a2"}}).status == 200
+    theirs = client.create("policy", "qos/policies", name="t", project_id="p2", is_default=True)
+    assert theirs["is_default"] is True
+    assert client.put(f"/v2.0/qos/policies/{first['id']}",
+                      {"policy": {"is_default": False}}).status == 200
+    r = client.put(f"/v2.0/qos/policies/{second['id']}", {"policy": {"is_default": True}})
+    assert r.status == 200 and r["policy"]["is_default"] is True, r.body
+
+
 def test_extensions(client: Direct) -> None:
     ext = {e["alias"]: e for e in client.get("/v2.0/extensions").body["extensions"]}
     assert ext["qos-port-network-policy"]["name"] == "QoS port network policy ID"
@@ -372,5 +427,6 @@ def test_extensions(client: Direct) -> None:
     assert ext["qos-bw-minimum-ingress"]["name"] == \
         "Ingress direction for QoS minimum bandwidth rule"
     assert ext["qos"]["name"] == "Quality of Service"
+    assert ext["qos-default"]["name"] == "QoS default policy"
     for alias in ("qos-bw-limit-direction", "qos-rule-type-details"):
         assert alias in ext

@@ -7,7 +7,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from .helpers import Direct, assert_error
+from .helpers import Direct, Projects, assert_error
 
 
 @pytest.fixture
@@ -91,11 +91,61 @@ def test_bad_sort_is_400(client: Direct, nets: list[dict[str, Any]]) -> None:
                  400, "sideways")
 
 
-def test_bad_limit_and_marker_are_400(client: Direct, nets: list[dict[str, Any]]) -> None:
+def test_bad_limit_is_400_and_an_unknown_network_marker_404(client: Direct,
+                                                            nets: list[dict[str, Any]]) -> None:
     assert_error(client.get("/v2.0/networks", params=[("limit", "many")]), 400, "many")
     assert_error(client.get("/v2.0/networks", params=[("limit", "-1")]), 400, "-1")
+    # Neutron's core plugin looks the marker up as a show does (_get_network)
     assert_error(client.get("/v2.0/networks", params=[("limit", "2"), ("marker", "gone")]),
-                 400, "gone")
+                 404, "Network gone could not be found.", type="NetworkNotFound")
+
+
+def test_a_marker_places_the_page_by_its_values(client: Direct,
+                                                nets: list[dict[str, Any]]) -> None:
+    """As Neutron's marker object: the page is what sorts after the marker,
+    whether or not the marker passes the filters."""
+    charlie = next(n for n in nets if n["name"] == "charlie")
+    assert charlie["shared"] is True
+    r = client.get("/v2.0/networks", params=[("sort_key", "name"), ("shared", "false"),
+                                              ("limit", "2"), ("marker", charlie["id"])])
+    assert r.status == 200, r.body
+    assert names(r) == ["golf", "india"]  # the unshared names after "charlie"
+
+
+def _policy_links(reply) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    return {link["rel"]: link["href"] for link in reply.body.get("policies_links", [])}
+
+
+def test_a_marker_the_caller_may_not_see_pages_from_the_start() -> None:
+    """Neutron's object layer (QoS policies, every kind but networks, ports and
+    routers) finds no marker object the caller may not see and pages from the
+    start; the previous link still leads back from the end.  Tempest walks an
+    admin's policies with next links, then follows the last as a member."""
+    cloud = Projects()
+    for name in ("a", "b"):
+        cloud.ops.create("policy", "qos/policies", name=name, description="walk")
+    theirs = cloud.ops.create("policy", "qos/policies", name="c", description="walk")
+    mine = cloud.alice.get("/v2.0/qos/policies").body["policies"]
+    assert mine == []
+    params = [("limit", "1"), ("sort_key", "name"), ("description", "walk"),
+              ("marker", theirs["id"])]
+    r = cloud.alice.get("/v2.0/qos/policies", params=params)
+    assert r.status == 200 and r["policies"] == [], r.body
+    links = _policy_links(r)
+    assert set(links) == {"previous"}
+    back = urlsplit(links["previous"])
+    assert ("page_reverse", "True") in parse_qsl(back.query)
+    assert "marker" not in dict(parse_qsl(back.query))
+    # the admin, who sees it, gets the page after it: none, and no next link
+    r = cloud.ops.get("/v2.0/qos/policies", params=params)
+    assert r.status == 200 and r["policies"] == [] and set(_policy_links(r)) == {"previous"}
+    r = cloud.ops.get("/v2.0/qos/policies", params=[*params[:3], ("marker", theirs["id"]),
+                                                     ("page_reverse", "True")])
+    assert [p["name"] for p in r["policies"]] == ["b"]
+    # a network is looked up as a show does: another project's is not there
+    net = cloud.alice.network(name="hers")
+    assert_error(cloud.bob.get("/v2.0/networks", params=[("limit", "1"), ("marker", net["id"])]),
+                 404, net["id"], type="NetworkNotFound")
 
 
 def _follow(client: Direct, href: str):  # type: ignore[no-untyped-def]

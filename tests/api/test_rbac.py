@@ -388,6 +388,60 @@ def test_a_qos_policy_shared_with_a_project(cloud: Cloud) -> None:
     assert cloud["ops"].get(PATH)["rbac_policies"] == []
 
 
+def test_a_qos_policy_networks_depend_on_stays_shared(cloud: Cloud) -> None:
+    """Neutron's rbac_db check (tempest's RbacSharedQosPoliciesTest): a network
+    of the target project keeps the policy that shares the QoS policy with it;
+    a wildcard covers it, but moving the wildcard to that very project does
+    not (checked as a deletion); 409 RbacPolicyInUse, nothing written."""
+    qos = cloud["ops"].create("policy", "qos/policies", name="gold")
+    mine = cloud.grant("ops", qos, "qos_policy", "bob")
+    cloud["bob"].network(name="bob-net", qos_policy_id=qos["id"])
+    before = dump(cloud.store)
+    assert_error(cloud["ops"].delete(f"{PATH}/{mine['id']}"), 409, "project_id=bob",
+                 type="RbacPolicyInUse")
+    assert dump(cloud.store) == before
+    wild = cloud.grant("ops", qos, "qos_policy", "*")
+    assert cloud["ops"].delete(f"{PATH}/{mine['id']}").status == 204
+    before = dump(cloud.store)
+    assert_error(cloud["ops"].delete(f"{PATH}/{wild['id']}"), 409, type="RbacPolicyInUse")
+    assert_error(cloud["ops"].put(f"{PATH}/{wild['id']}", {"rbac_policy": {
+        "target_tenant": "bob"}}), 409, "project_id=*", type="RbacPolicyInUse")
+    assert dump(cloud.store) == before
+
+
+def test_the_owners_network_keeps_its_qos_policy_shared(cloud: Cloud) -> None:
+    """Unlike a network's (whose owner needs no policy), a QoS policy's users
+    include its owner's networks (Neutron's get_bound_project_ids): no
+    unsharing under them."""
+    qos = cloud["ops"].create("policy", "qos/policies", name="gold", shared=True)
+    path = f"/v2.0/qos/policies/{qos['id']}"
+    net = cloud["ops"].network(name="ops-net", qos_policy_id=qos["id"])
+    before = dump(cloud.store)
+    assert_error(cloud["ops"].put(path, {"policy": {"shared": False}}), 409,
+                 f"RBAC policy on object {qos['id']} cannot be removed", type="RbacPolicyInUse")
+    assert dump(cloud.store) == before
+    assert cloud["ops"].delete(f"/v2.0/networks/{net['id']}").status == 204
+    r = cloud["ops"].put(path, {"policy": {"shared": False}})
+    assert r.status == 200 and r["policy"]["shared"] is False, r.body
+    assert cloud["ops"].delete(path).status == 204  # nothing uses it: it goes
+
+
+def test_moving_a_network_wildcard_to_a_project_is_a_deletion(cloud: Cloud,
+                                                              net: dict[str, Any]) -> None:
+    """Neutron's ensure_no_project_ports_on_network checks the old target
+    only: bob's port depends on the wildcard even when it moves to bob."""
+    wild = cloud.grant("ops", net, "network", "*")
+    cloud["bob"].port(net["id"])
+    cloud["alice"].port(net["id"])  # the owner's needs no policy
+    before = dump(cloud.store)
+    assert_error(cloud["ops"].put(f"{PATH}/{wild['id']}", {"rbac_policy": {
+        "target_tenant": "bob"}}), 409, type="RbacPolicyInUse")
+    assert dump(cloud.store) == before
+    cloud.grant("alice", net, "network", "bob")
+    r = cloud["ops"].put(f"{PATH}/{wild['id']}", {"rbac_policy": {"target_tenant": "carol"}})
+    assert r.status == 200, r.body
+
+
 def test_a_security_group_shared_with_a_project(cloud: Cloud) -> None:
     sg = cloud["alice"].create("security_group", "security-groups", name="web")
     pol = cloud.grant("alice", sg, "security_group", "bob")

@@ -313,10 +313,12 @@ def create_rule(kind: qos.RuleKind, call: Call) -> Response:
     fields.setdefault("id", call.session.seams.new_id())
 
     def apply(repo: Repo) -> dict[str, Any]:
-        parent = _policy(call, repo)
-        fields["policy_id"] = parent.id
+        # Neutron's policy hook judges a create before the plugin looks the
+        # parent up: a member is refused (403) whether or not it sees the policy
+        fields["policy_id"] = call.params["id"]
         policy.authorize(call.ctx, "create", schema.member,
                          policy.target(schema.member, fields, repo.get), item)
+        parent = _policy(call, repo)
         return schema.render(repo, qos.create_rule(repo, call.ctx, kind, parent, fields))
     return Response(201, {schema.member: call.write(apply)})
 

@@ -104,6 +104,11 @@ NEUTRON = {
         "Floating IP Port Forwarding",
         "Allow port forwarding from floating IP port to an internal port",
         "2018-01-19T10:00:00-00:00"),
+    "floating-ip-port-forwarding-detail": (
+        "Floating IP port forwarding detail",
+        "Allow list floating ip return more port forwarding data, include'id' and "
+        "'internal_port_id'",  # sic
+        "2022-05-06T10:00:00-00:00"),
     "floating-ip-port-forwarding-description": (
         "Floating IP Port Forwarding new attribute description",
         "Add a description field to Port Forwarding rules",
@@ -172,6 +177,10 @@ NEUTRON = {
         "Ingress direction for QoS minimum bandwidth rule",
         "Allow to configure QoS minumum bandwidth rule with ingress direction.",  # sic
         "2018-07-09T10:00:00-00:00"),
+    "qos-default": (
+        "QoS default policy",
+        "Expose the QoS default policy per project",
+        "2017-041-06T10:00:00-00:00"),  # sic
     "qos-port-network-policy": (
         "QoS port network policy ID",
         "Adds a the QoS network ID to the port definition",  # sic

@@ -108,19 +108,23 @@ def _sort_value(item: dict[str, Any], *, key: str) -> tuple[int, Any]:
     return (2, str(value))
 
 
-def page(q: Query, items: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], bool, bool]:
+def page(q: Query, items: list[dict[str, Any]],
+         marker: dict[str, Any] | None = None) -> tuple[list[dict[str, Any]], bool, bool]:
     """Sort and cut one page.  Returns (page, has_next, has_previous): a full
     page always has a next one (a previous one, going back), as Neutron's
-    ``get_pagination_links``, whose clients walk until a page comes short."""
+    ``get_pagination_links``, whose clients walk until a page comes short.
+    ``marker`` is the item the request's marker names: the page starts after
+    it in the sort order (before it, going back), as Neutron's marker object
+    places the page by its values, whether or not it passes the filters;
+    without it (none the caller may see) the page starts at the start."""
+    if marker is not None:
+        items = [*(i for i in items if i.get("id") != marker.get("id")), marker]
     order = q.sort or [("id", False)]
     items = sorted(items, key=lambda i: i.get("id") or "")
     for key, desc in reversed(order):
         items.sort(key=partial(_sort_value, key=key), reverse=desc)
-    if q.marker is not None:
-        ids = [i.get("id") for i in items]
-        pos = ids.index(q.marker) if q.marker in ids else -1
-        if pos < 0:
-            raise BadRequest(f"marker {q.marker} is not in the list")
+    if marker is not None:
+        pos = next(n for n, i in enumerate(items) if i is marker)
         items = items[:pos] if q.reverse else items[pos + 1:]
     if q.limit is None:
         return items, False, q.marker is not None

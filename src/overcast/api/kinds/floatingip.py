@@ -48,14 +48,17 @@ def _extra(repo: Repo, fip: FloatingIP, out: dict[str, Any]) -> None:
 
 def _forwarding(pf: PortForwarding) -> dict[str, Any]:
     """What a floating IP shows of one of its port forwardings (Neutron's
-    _extend_floatingip_dict): a port of a one-port range, else None."""
-    def single(text: str) -> int | None:
+    _extend_floatingip_dict, with floating-ip-port-forwarding-detail's id and
+    internal_port_id): internal_port and external_port only where the range
+    is one port (no key for a wider one), never the ranges."""
+    out: dict[str, Any] = {"id": pf.id, "internal_ip_address": pf.internal_ip_address,
+                           "protocol": pf.protocol, "internal_port_id": pf.internal_port_id}
+    for name, text in (("internal_port", pf.internal_port_range),
+                       ("external_port", pf.external_port_range)):
         lo, hi = text.split(":")
-        return int(lo) if lo == hi else None
-    return {"id": pf.id, "internal_ip_address": pf.internal_ip_address,
-            "protocol": pf.protocol, "internal_port": single(pf.internal_port_range),
-            "external_port": single(pf.external_port_range),
-            "internal_port_id": pf.internal_port_id}
+        if lo == hi:
+            out[name] = int(lo)
+    return out
 
 
 def _fip_status(repo: Repo, fip: FloatingIP, target: Port | None) -> str:

@@ -65,6 +65,8 @@ def create(repo: Repo, ctx: Context, fields: dict[str, Any]) -> Network:
     fields.setdefault("mtu", cfg.default_mtu(net_type))
     _check_mtu(cfg, net_type, fields["mtu"])
     net = _default(repo, Network(**fields))
+    if net.qos_policy_id is None:  # Neutron's qos-default
+        net = net.replace(qos_policy_id=qos.project_default(repo, net.project_id))
     problems = validate.check_network(net, cfg.vni_range)
     if problems:
         raise ModelError(problems)

@@ -130,8 +130,24 @@ def check_usable(repo: Repo, ctx: Context, policy_id: str | None) -> None:
         repo.must(QosPolicy, policy_id, POLICY_SCHEMA.visible(ctx, repo))
 
 
+def project_default(repo: Repo, project_id: str) -> str | None:
+    """Neutron's qos-default: the policy (``is_default``) a project's new
+    network takes when it names none."""
+    return next((p.id for p in repo.all(QosPolicy)
+                 if p.is_default and p.project_id == project_id), None)
+
+
+def _one_default(repo: Repo, policy: QosPolicy) -> None:
+    """A project has one default policy at most (QoSPolicyDefaultAlreadyExists)."""
+    if policy.is_default and project_default(repo, policy.project_id) not in (None, policy.id):
+        raise Conflict(f"A default QoS policy exists for project {policy.project_id}.",
+                       type="QoSPolicyDefaultAlreadyExists")
+
+
 def create_policy(repo: Repo, ctx: Context, fields: dict[str, Any]) -> QosPolicy:
-    made = repo.save(QosPolicy(**fields), new=True)
+    policy = QosPolicy(**fields)
+    _one_default(repo, policy)
+    made = repo.save(policy, new=True)
     if made.shared:  # Neutron's: shared is a wildcard RBAC policy
         rbac.grant_all(repo, made, rbac.SHARED)
     return made
@@ -140,6 +156,7 @@ def create_policy(repo: Repo, ctx: Context, fields: dict[str, Any]) -> QosPolicy
 def update_policy(repo: Repo, ctx: Context, policy: QosPolicy,
                   fields: dict[str, Any]) -> QosPolicy:
     new = policy.replace(**fields)
+    _one_default(repo, new)
     if new.shared and not policy.shared:
         rbac.grant_all(repo, policy, rbac.SHARED)
     elif policy.shared and not new.shared:

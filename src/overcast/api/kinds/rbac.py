@@ -82,12 +82,16 @@ def _scope_users(repo: Repo, scope: AddressScope) -> set[str]:
 @dataclass(frozen=True)
 class ObjectType:
     """A kind RBAC policies may name: its ``object_type``, its class, its policy
-    member, its actions and, for each, who depends on the access it grants."""
+    member, its actions and, for each, who depends on the access it grants;
+    and whether the owner's own objects depend on none (a network's, as
+    Neutron's ensure_no_project_ports_on_network; every other kind counts
+    them, as Neutron's get_bound_project_ids)."""
 
     name: str
     cls: type[Resource]
     member: str
     bound: dict[str, Bound] = field(default_factory=dict)
+    owner_needs_none: bool = False
 
     @property
     def actions(self) -> tuple[str, ...]:
@@ -96,7 +100,8 @@ class ObjectType:
 
 OBJECT_TYPES: dict[str, ObjectType] = {t.name: t for t in (
     ObjectType("network", Network, "network", {SHARED: _port_projects,
-                                               EXTERNAL: _gateway_projects}),
+                                               EXTERNAL: _gateway_projects},
+               owner_needs_none=True),
     ObjectType("qos_policy", QosPolicy, "policy", {SHARED: _qos_users}),
     ObjectType("security_group", SecurityGroup, "security_group", {SHARED: _group_users}),
     ObjectType("address_group", AddressGroup, "address_group", {SHARED: _address_group_users}),
@@ -205,15 +210,19 @@ def _release(repo: Repo, kind: ObjectType, obj: Any, pol: RbacPolicy, new_target
              bound: Bound | None = None) -> None:
     """Neutron's check before a policy goes or changes its target: the
     projects that lose the access it grants have nothing that depends on it
-    (ports on the network, routers with their gateway on it, ports or rules
-    using the object), unless another policy still grants them (or the new
-    target does).  The object's owner needs no policy."""
-    target = pol.target_tenant
-    if target == obj.project_id or new_target == WILDCARD:
+    (ports on the network, routers with their gateway on it, ports, networks
+    or rules using the object), unless another policy still grants them; the
+    new target covers them only for access_as_external (Neutron checks a
+    moved access_as_shared policy as a deleted one).  A network's owner
+    needs no policy; the owner of any other kind does, once it shares."""
+    target, owner = pol.target_tenant, kind.owner_needs_none
+    if (owner and target == obj.project_id) or new_target == WILDCARD:
         return
     others = {p.target_tenant for p in repo.where(RbacPolicy, object_id=obj.id)
               if p.action == pol.action and p.id != pol.id}
-    allowed = others | {obj.project_id, "", new_target}
+    allowed = others | {""} | ({obj.project_id} if owner else set())
+    if pol.action == EXTERNAL:
+        allowed.add(new_target)
     if WILDCARD in allowed:
         return
     fail = error or (lambda why: in_use(obj, why))
