@@ -552,6 +552,30 @@ def test_neutron_reference(pristine: World) -> None:
         403, "create_port:device_owner", type="PolicyNotAuthorized")
 
 
+def test_neutron_reference_for_a_port_on_anothers_network() -> None:
+    """Neutron's get_port and delete_port admit the network's owner, its
+    update_port does not: who may see, change and delete bob's port on
+    alice's shared network, written out by hand, and the table agrees."""
+    w = World()
+    port = w.c["other"].port(w.net["shared"]["id"])
+    path, obj = f"/v2.0/ports/{port['id']}", w.get(types.Port, port["id"])
+    sees = {"admin", "owner", "other"}  # alice, the network's owner, too
+    changes = {"admin", "other"}
+    for actor, ctx in ACTORS.items():
+        assert policy.visible(ctx, "port", w.get)(obj) == (actor in sees), actor
+        assert (w.c[actor].get(path).status == 200) == (actor in sees), actor
+        listed = {p["id"] for p in w.c[actor].get("/v2.0/ports")["ports"]}
+        assert (port["id"] in listed) == (actor in sees), actor
+        tgt = policy.target("port", obj, w.get)
+        assert policy.allowed("update_port", ctx, tgt) == (actor in changes), actor
+        assert policy.allowed("delete_port", ctx, tgt) == (actor in sees), actor
+    before = dump(w.store)
+    assert_error(w.c["owner"].put(path, {"port": {"name": "n"}}), 403, "update_port",
+                 type="PolicyNotAuthorized")
+    assert dump(w.store) == before
+    assert w.c["owner"].delete(path).status == 204
+
+
 def _net(w: World, kind: str) -> Network:
     net = w.get(Network, w.net[kind]["id"])
     assert isinstance(net, Network)

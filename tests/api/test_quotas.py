@@ -377,6 +377,30 @@ def test_a_keystone_project_id_is_kept_as_keystone_spells_it() -> None:
     assert ops.get(f"/identity/v3/projects/{project}").body["project"]["id"] == project
 
 
+def test_a_project_reads_its_own_quotas_by_its_keystone_id() -> None:
+    """Neutron's get_quota: admin or the project's reader (neutron-tempest-plugin's
+    test_rbac_policy_quota reads its own limits first); another project's stays
+    the admin's, whoever asks."""
+    from overcast.api import Auth
+    from overcast.api.auth import Context
+
+    mine, theirs = "571e42ddda864975a6de1c1a5c8f9987", "0b9d1a6e3c4f4e2d8a7b6c5d4e3f2a1b"
+    api = Api(MemoryStore(), auth=Auth({"t-m": Context(mine, False),
+                                        "t-r": Context(mine, False, read_only=True)}))
+    for token in ("t-m", "t-r"):
+        c = Direct(api, token)
+        assert c.get(f"/v2.0/quotas/{mine}").body == {"quota": NEUTRON_DEFAULTS}
+        assert c.get(f"/v2.0/quotas/{mine}/default").body == {"quota": NEUTRON_DEFAULTS}
+        details = c.get(f"/v2.0/quotas/{mine}/details").body["quota"]
+        assert details["rbac_policy"] == {"limit": 10, "used": 0, "reserved": 0}
+        for path in (f"/v2.0/quotas/{theirs}", f"/v2.0/quotas/{theirs}/default"):
+            assert_error(c.get(path), 403, "rule:get_quota is disallowed by policy",
+                         type="PolicyNotAuthorized")
+        assert_error(c.get(f"/v2.0/quotas/{theirs}/details"), 403,
+                     "Only admin is authorized to access quotas for another project.",
+                     type="AdminRequired")
+
+
 # the identity stand-in the openstack CLI looks projects up in ----------------------
 def test_identity_names_projects_as_keystone_would(cloud: Cloud) -> None:
     assert cloud.alice.get("/identity").body["versions"]["values"][0]["id"].startswith("v3")

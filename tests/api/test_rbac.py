@@ -205,6 +205,40 @@ def test_a_network_shared_with_a_project(cloud: Cloud, net: dict[str, Any]) -> N
                  404, type="NetworkNotFound")
 
 
+def test_the_network_owner_sees_and_deletes_the_ports_on_it(cloud: Cloud,
+                                                           net: dict[str, Any]) -> None:
+    """Neutron's get_port and delete_port admit the network's owner, update_port
+    does not (neutron-tempest-plugin's test_project_can_delete_port_on_own_network):
+    alice finds bob's port on her network shared with him, in a show and the
+    listing, and deletes it; changing it is a 403; carol still finds nothing."""
+    cloud.grant("alice", net, "network", "bob")
+    port = cloud["bob"].port(net["id"], name="bob-port")
+    path = f"/v2.0/ports/{port['id']}"
+    shown = cloud["alice"].get(path)
+    assert shown.status == 200 and shown["port"]["project_id"] == "bob", shown.body
+    assert "binding:host_id" not in shown["port"]  # still a member's view
+    assert port["id"] in cloud.ids("alice", "/v2.0/ports", "ports")
+    assert cloud.ids("alice", "/v2.0/ports", "ports", project_id="bob") == {port["id"]}
+    assert cloud["alice"].get("/v2.0/ports", params={"marker": port["id"]}).status == 200
+    router = cloud["alice"].create("router", "routers", name="r")
+    before = dump(cloud.store)
+    assert_error(cloud["alice"].put(path, {"port": {"name": "mine"}}), 403,
+                 f"rule:update_port is disallowed by policy on port {port['id']}",
+                 type="PolicyNotAuthorized")
+    assert_error(cloud["alice"].get(f"{path}/bindings"), 403, "restricted to administrators")
+    # naming it anywhere else still finds nothing
+    assert_error(cloud["alice"].put(f"/v2.0/routers/{router['id']}/add_router_interface",
+                                    {"port_id": port["id"]}), 404, type="PortNotFound")
+    assert_error(cloud["alice"].post("/v2.0/trunks", {"trunk": {"port_id": port["id"]}}),
+                 404, type="PortNotFound")
+    for verb in (cloud["carol"].get, cloud["carol"].delete):
+        assert_error(verb(path), 404, port["id"], type="PortNotFound")
+    assert port["id"] not in cloud.ids("carol", "/v2.0/ports", "ports")
+    assert dump(cloud.store) == before
+    assert cloud["alice"].delete(path).status == 204
+    assert_error(cloud["bob"].get(path), 404, type="PortNotFound")
+
+
 def test_a_policy_others_depend_on_stays(cloud: Cloud, net: dict[str, Any]) -> None:
     mine = cloud.grant("alice", net, "network", "bob")
     port = cloud["bob"].port(net["id"])

@@ -121,7 +121,7 @@ def delete(repo: Repo, port: Port, host: str) -> None:
 
 # route handlers ------------------------------------------------------------------
 def _port(call: Call, repo: Repo) -> Port:
-    return repo.must(Port, call.params["id"], policy.visible(call.ctx, "port"))
+    return repo.must(Port, call.params["id"], policy.visible(call.ctx, "port", repo.get))
 
 
 def _admin_only(call: Call) -> None:

@@ -171,11 +171,13 @@ RULES: dict[str, Rule] = {
     **_writes("subnet", ANY, "gateway_ip", "allocation_pools", "dns_nameservers",
               "host_routes", "enable_dhcp"),
     **_writes("subnet", ADMIN, "service_types"),  # Neutron's: the operator's
-    # ports: on one's own or a shared network; what touches the network's owner is his
+    # ports: on one's own or a shared network; what touches the network's owner is his,
+    # who also sees and deletes every port on it, but changes only his own (Neutron's
+    # get_port and delete_port: admin, owner or network owner; update_port: admin or owner)
     "create_port": PARENT_OWNER | SHARED,
-    "get_port": OWNER,
+    "get_port": OWNER | PARENT_OWNER,
     "update_port": OWNER,
-    "delete_port": OWNER,
+    "delete_port": OWNER | PARENT_OWNER,
     **_creates("port"),
     "create_port:network_id": ANY,
     **_writes("port", ANY, "fixed_ips", "fixed_ips:subnet_id", "device_id", "admin_state_up",
