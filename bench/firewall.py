@@ -555,7 +555,7 @@ class ApplyTimes:
     batch_ms: list[float] = field(default_factory=list)  # the change's nft batch alone
     unbatch_ms: list[float] = field(default_factory=list)  # the batch that takes it back
     # desired state -> the first nft commit of the apply (NFT_MSG_NEWGEN seen): the change in
-    # force; a removal's first batch only revokes the element (firewall_apply._revoked)
+    # force (a staged change's first batch: firewall_apply._staged)
     effect_ms: list[float] = field(default_factory=list)
     batches: list[int] = field(default_factory=list)  # nft commits of each apply
     elements: int = 0
@@ -569,9 +569,10 @@ def one_rule(k: int) -> SecurityGroupRule:
 def apply_latency(bed: Bed, changes: int) -> ApplyTimes:
     """One-rule changes on the 10,000-rule host, alternately adding and
     removing tcp/7000+k from 192.0.2.0/24: plan (the desired state), observe (after a fresh one, as the agent's pass after the last change),
-    then diff + apply timed from the desired state to the nft batch's return,
-    then observe again (the agent's next pass: the view follows the batch,
-    no listing).  Then the parts of it: the listings that observe and apply
+    then diff + apply timed from the desired state to the first nft commit
+    (the change in force: a staged change's small first batch) and to the
+    last batch's return, then observe again (the agent's next pass: the
+    view follows the batches, no listing).  Then the parts of it: the listings that observe and apply
     make, and the change's batch (and the one taking it back) sent alone."""
     assert bed.kernel is not None and bed.policy is not None
     kernel, base = bed.kernel, bed.policy
@@ -601,9 +602,9 @@ def _changes(kernel: Any, base: Any, changes: int, out: ApplyTimes, commits: Com
         todo = diff(state, observed)
         errors = kernel.apply(todo)
         t3 = time.perf_counter()
-        stamps = commits.since(mark)
         after = kernel.observe()
         t4 = time.perf_counter()
+        stamps = commits.since(mark)
         if errors or len(todo) != 1:
             raise BenchError(f"one-rule change: {len(todo)} changes, errors "
                              f"{[e.render()[:200] for e in errors]}")
@@ -1030,10 +1031,12 @@ def report_goals(beds: list[Bed], lat: ApplyTimes | None) -> list[str]:
             goals.append((f"throughput, {by[key].label} >= 95% of no firewall", share(xs, ref),
                           verdict(xs, ref, GOAL_TPUT)))
     if lat is not None:
-        ef = lat.effect_ms
+        ef, da = lat.effect_ms, lat.diff_apply_ms
         goals.append((f"one-rule change on a {lat.elements}-element host in force <= 50 ms",
                       f"median {med(ef):.0f} ms, max {best(ef):.0f} ms",
                       "MET" if best(ef) <= GOAL_APPLY_MS else "NOT MET"))
+        goals.append((f"  (its whole apply, both batches, for comparison; staged {sum(b == 2 for b in lat.batches)}"
+                      f" of {len(lat.batches)})", f"median {med(da):.0f} ms, max {best(da):.0f} ms", ""))
     return [f"goal: {what:<68} {value:<26} {ok}" for what, value, ok in goals]
 
 

@@ -11,6 +11,7 @@ The host and its VMs are those of ``test_firewall_packets.py`` (its
 from __future__ import annotations
 
 import json
+import subprocess
 from dataclasses import replace
 
 import pytest
@@ -24,6 +25,7 @@ from overcast.plan import HostView, firewall, plan_host
 from overcast.plan.diff import diff
 from overcast.plan.firewall_chains import FIELDS, chains, sets
 from overcast.plan.firewall_counters import hits
+from overcast.plan.names import FW_TABLE as FW
 from overcast.plan.state import KernelState
 from overcast.plan.subsystems.firewall import NftRuleset
 from overcast.store import MemoryStore
@@ -181,3 +183,45 @@ def set_type(kernel: NetlinkKernel, name: str) -> tuple[str, ...]:
     (ruleset,) = kernel.observe()[NftRuleset]
     (found,) = [s for s in ruleset.sets if s.family == "inet" and s.name == name]
     return found.type
+
+
+def test_the_upgrade_to_staged_sets_and_a_jumped_overlay_is_one_batch(
+        host: MakeHost, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A host with the layout before the staged sets (no ``*_revoked`` and
+    ``*_staged`` sets, one lookup rule per shape) and with ``overlay`` as a
+    base chain of the bridge's forward hook: made here by hand from the
+    current one; the agent's pass turns it into the current layout in one
+    batch the kernel accepts, and traffic keeps flowing."""
+    ports = [vm(1, "h1", "10.0.0.1", (WEB,)), vm(2, "h1", "10.0.0.2", (WEB,))]
+    h = host(ports, [group(WEB)], [SSH, OUT, PING])
+    server, client = h.vms[1], h.vms[2]
+    new = plan_host(h.view).state
+    side = [s.name for s in sets() if s.name.endswith(("_revoked", "_staged"))]
+    assert side
+    text = [f"flush chain inet {FW} {c}" for c in ("egress", "ingress")]
+    text += [f"delete set inet {FW} {name}" for name in side]
+    text += [f"flush chain bridge {FW} forward", f"delete chain bridge {FW} overlay",
+             f"add chain bridge {FW} overlay {{ type filter hook forward priority -100; policy accept; }}",
+             f"add rule bridge {FW} overlay meta iifgroup 28515 meta oifgroup 28515 accept",
+             f"add rule bridge {FW} forward accept",
+             f"add rule inet {FW} egress accept", f"add rule inet {FW} ingress accept"]
+    subprocess.run(["ip", "netns", "exec", h.ns, "nft", "-f", "-"], input="\n".join(text) + "\n",
+                   text=True, check=True)
+    before = talk(client, server, 22)
+    batches: list[list[dict[str, object]]] = []
+    nft = h.kernel.nft
+
+    def recorded(commands: list[dict[str, object]]) -> None:
+        batches.append(commands)
+        nft(commands)
+    monkeypatch.setattr(h.kernel, "nft", recorded)
+    changes = diff(new, h.kernel.observe(fresh=True))
+    assert [(c.op, type(c.obj).__name__) for c in changes] == [("update", "NftRuleset")]
+    errors = h.kernel.apply(changes)
+    assert errors == [], [e.render() for e in errors]
+    assert len(batches) == 1  # accepted whole: no narrowed trials, nothing staged
+    assert diff(new, h.kernel.observe(fresh=True)) == []
+    exchange(*before, b"after the upgrade")
+    closed(before)
+    closed(talk(client, server, 22))
+    ping(client, server.ip)

@@ -17,7 +17,7 @@ from overcast.plan.names import FW_TABLE
 from overcast.plan.subsystems import firewall_apply
 from overcast.plan.subsystems.firewall_records import NftRuleset
 
-from .test_firewall_golden import WEB, converge, desired, group, kernel_for, rule, vm, world
+from .test_firewall_golden import DB, WEB, converge, desired, group, kernel_for, rule, vm, world
 
 FILLERS = firewall_apply.STAGE_FROM + 10
 
@@ -166,3 +166,23 @@ def test_a_key_left_in_a_revoked_set_is_cleared_by_the_next_change() -> None:
     assert [o for b in sent for o in element_ops(b) if o[0] == "add"] == []
     assert elements_of(kernel, "in4_port_revoked") == []
     assert diff(desired(after_view), kernel.observe()) == []
+
+
+def test_a_change_that_also_touches_another_set_is_one_batch() -> None:
+    """Staging only a part of a change would put in force a ruleset that is
+    neither the old nor the new: a port that changes groups (its tag
+    changes in the bridge's map) and a rule moved from a large set to a
+    small one each go in one batch."""
+    rules = fillers(FILLERS)
+    kernel, sent = start(rules)
+    two = world([vm(1, "h1", "10.0.0.1", (WEB, DB))], [group(WEB), group(DB)], rules)
+    converge(kernel, desired(two))
+    assert len(sent) == 1 and not [o for o in element_ops(sent[0]) if o[1].endswith(("_revoked", "_staged"))]
+    assert diff(desired(two), kernel.observe()) == []
+
+    kernel, sent = start(rules)
+    anywhere = rule(1002, WEB, protocol="tcp", port_range_min=20004, port_range_max=20004)
+    view = scene([*rules[:2], anywhere, *rules[3:]])  # from its /24 to everyone: in4_port_any
+    converge(kernel, desired(view))
+    assert len(sent) == 1 and not [o for o in element_ops(sent[0]) if o[1].endswith(("_revoked", "_staged"))]
+    assert diff(desired(view), kernel.observe()) == []

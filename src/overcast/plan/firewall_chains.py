@@ -184,7 +184,7 @@ def _overlay_chain() -> NftChain:
     was changed fails closed.  A chain jumped to, not a base chain of its
     own: every base chain a frame passes costs it a hook's call (as a base
     chain at forward priority -100 it cost a single TCP stream's throughput
-    more than this jump: docs/firewall.md, "Measured with packets")."""
+    more than this jump: docs/firewall.md, "What a bridged TCP stream pays")."""
     oif, iif = meta("oifname"), meta("iifname")
     smac, dmac = payload("ether", "saddr"), payload("ether", "daddr")
     target = payload("arp", "daddr ip")

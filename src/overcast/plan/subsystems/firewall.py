@@ -7,7 +7,9 @@ Records: the owned tables (:class:`NftTable`), their sets and maps
 (:class:`NftChain`) and the elements of the sets and maps
 (:class:`NftElement`, each with the id of the API object that made it as its
 comment).  The subsystem's one record is the whole :class:`NftRuleset` of
-both tables: every change to it is ONE atomic nft batch computed as a diff
+both tables: every change to it is ONE atomic nft batch (a small change
+wholly within large rule sets is first staged by a batch of its own:
+``firewall_apply``) computed as a diff
 at element granularity (element adds and deletes; a chain is flushed and
 refilled only when its constant rules change, i.e. with a new version of
 Overcast; a table is never flushed or reloaded), so counters and sets

@@ -90,47 +90,55 @@ def apply(io: KernelIO, change: Change) -> None:
 
 def _staged(old: NftRuleset, new: NftRuleset, gone: frozenset[NftElement],
             added: frozenset[NftElement]) -> Staged:
-    """The rule elements that go from or come to a rule set of
-    ``STAGE_FROM`` elements or more, when they are ``STAGE_AT_MOST`` at
-    most and the set stays as it is with its revoked and staged sets
-    (``firewall_chains.staged_set``).  In force after the small batch, the
-    accepts are those of ``new``: the rule set without the revoked keys,
-    with the staged elements (the elements of one ruleset never overlap,
-    so those of ``new`` that come do not overlap those that stay).  Keys a
-    revoked or staged set already holds (an apply cut short between its
-    batches) are left to the batch's diff, which deletes them there."""
+    """The change as its staging, when all of it is in rule sets of
+    ``STAGE_FROM`` elements or more: ``STAGE_AT_MOST`` elements at most,
+    every one of them in such a set, no set or chain changed, and each set
+    kept as it is with its revoked and staged sets
+    (``firewall_chains.staged_set``).  Only then is what the small batch
+    puts in force the new ruleset: the large sets without the revoked keys,
+    with the staged elements (the elements of one ruleset never overlap, so
+    those that come do not overlap those that stay), and everything else
+    as it was and as it stays.  A change that also touches another set (a
+    port's tag, a small rule set, an address) is one batch: staging a part
+    of it would put a ruleset in force that is neither the old nor the new.
+    Keys a revoked or staged set already holds (an apply cut short between
+    its batches; the desired state never has them, so they are in
+    ``gone``) are left to the batch's diff, which deletes them there."""
     none = Staged([], [])
-    going: dict[str, list[NftElement]] = {}
-    coming: dict[str, list[NftElement]] = {}
-    for elements, into in ((gone, going), (added, coming)):
-        for e in elements:
-            if e.family == "inet" and e.set.startswith(RULE_SET_PREFIXES):
-                into.setdefault(e.set, []).append(e)
-    names = set(going) | set(coming)
-    if not names or sum(map(len, going.values())) + sum(map(len, coming.values())) > STAGE_AT_MOST:
+    if not gone and not added or len(gone) + len(added) > STAGE_AT_MOST:
         return none
-    old_sets = {s.name: s for s in old.sets if s.family == "inet"}
-    new_sets = {s.name: s for s in new.sets if s.family == "inet"}
-    for name in list(names):
-        if any(n not in old_sets or new_sets.get(n) != old_sets[n]
-               for n in (name, revoked_set(name), staged_set(name))):
-            names.discard(name)
-    if not names:
+    if old.sets != new.sets or old.chains != new.chains or old.tables != new.tables:
         return none
-    sizes = dict.fromkeys(names, 0)
-    sides = {**{revoked_set(n): n for n in names}, **{staged_set(n): n for n in names}}
-    held: set[tuple[str, str]] = set()  # (side set, key) in a revoked or staged set now
-    for e in old.elements:
-        if e.set in sizes:
-            sizes[e.set] += 1
-        elif e.set in sides:
-            held.add((e.set, e.key))
-    large = {n for n in names if sizes[n] >= STAGE_FROM}
-    if not large:
+    sides = {side(s.name): s.name for s in old.sets if s.family == "inet"
+             and s.name.startswith(RULE_SET_PREFIXES) for side in (revoked_set, staged_set)}
+    held = {(e.set, e.key) for e in gone if e.set in sides}
+    going = [e for e in gone if e.set not in sides]
+    coming = list(added)
+    names = {e.set for e in (*going, *coming)}
+    if any(e.family != "inet" or not e.set.startswith(RULE_SET_PREFIXES) for e in (*going, *coming)):
         return none
-    return Staged(
-        sorted(e for n in large for e in going.get(n, ()) if (revoked_set(n), e.key) not in held),
-        sorted(e for n in large for e in coming.get(n, ()) if (staged_set(n), e.key) not in held))
+    declared = {s.name for s in old.sets if s.family == "inet"}
+    if any(revoked_set(n) not in declared or staged_set(n) not in declared for n in names):
+        return none
+    if not _all_large(old, names):
+        return none
+    return Staged(sorted(e for e in going if (revoked_set(e.set), e.key) not in held),
+                  sorted(e for e in coming if (staged_set(e.set), e.key) not in held))
+
+
+def _all_large(ruleset: NftRuleset, names: set[str]) -> bool:
+    """Whether each set of ``names`` holds ``STAGE_FROM`` elements or more
+    (counted until they all do)."""
+    counts = dict.fromkeys(names, 0)
+    short = set(names)
+    for e in ruleset.elements:
+        if e.set in short:
+            counts[e.set] += 1
+            if counts[e.set] >= STAGE_FROM:
+                short.discard(e.set)
+                if not short:
+                    return True
+    return not short
 
 
 def _narrowed(io: KernelIO, old: NftRuleset, new: NftRuleset) -> None:
