@@ -128,8 +128,9 @@ def test_pools_of_one_scope_never_overlap(client: Direct, store: MemoryStore) ->
     pool(client, "10.0.0.0/16")  # no scope: fine
     beside = pool(client, "10.1.0.0/16", address_scope_id=blue["id"])
     before = dump(store)
-    for body in ({"name": "p", "prefixes": ["10.0.128.0/20"], "address_scope_id": blue["id"]},
-                 {"name": "p", "prefixes": ["10.0.0.0/8"], "address_scope_id": blue["id"]}):
+    # (a prefix with host bits is its network, as Neutron reads it: 10.0.12.0/24)
+    for prefix in ("10.0.128.0/20", "10.0.0.0/8", "10.0.12.13/24"):
+        body = {"name": "p", "prefixes": [prefix], "address_scope_id": blue["id"]}
         err = assert_error(client.post(POOLS, {"subnetpool": body}), 409,
                            type="AddressScopePrefixConflict")
         assert err["message"] == ("Failed to associate address scope: subnetpools within an "

@@ -426,3 +426,43 @@ def test_a_port_with_a_multicast_mac_is_no_router_interface(client: Direct, net:
     assert_error(client.put(f"/v2.0/routers/{router['id']}/add_router_interface",
                             {"port_id": port["id"]}), 400, "multicast", type="BadRequest")
     assert client.get(f"/v2.0/ports/{port['id']}")["port"]["device_id"] == ""
+
+
+@pytest.mark.parametrize("types,ok", [
+    (["compute:"], True), (["test:type_1", "network:distributed"], True),
+    (["neutron:x", "compute:nova", "e", ":"], True),
+    (["bogus"], False), (["network"], False), ([7], False)])
+def test_service_types_are_checked_as_neutron_checks_them(types: list[Any], ok: bool) -> None:
+    """neutron-lib's validate_subnet_service_types: a device owner prefix, or
+    any first character of "compute:" (its prefix list takes the string's
+    characters); and the network's owner sets them (Neutron's admin-only rules
+    are not enforced: the attribute has no enforce_policy)."""
+    member = Direct(Api(MemoryStore(), auth=Auth({"t": Context("alice", False)})), "t")
+    net = member.network(name="n")
+    r = member.post("/v2.0/subnets", {"subnet": {"network_id": net["id"], "ip_version": 4,
+                                                 "cidr": "10.0.0.0/24", "service_types": types}})
+    if ok:
+        assert r.status == 201 and r["subnet"]["service_types"] == types, r.body
+        r = member.put(f"/v2.0/subnets/{r['subnet']['id']}", {"subnet": {"service_types": []}})
+        assert r.status == 200 and r["subnet"]["service_types"] == [], r.body
+    else:
+        err = assert_error(r, 400, "Invalid input for service_types")
+        if types == ["bogus"]:
+            assert err["message"] == ("Invalid input for service_types. Reason: Subnet service "
+                                      "type bogus does not correspond to a valid device owner.")
+
+
+def test_ports_take_addresses_from_the_subnets_of_their_service_type() -> None:
+    """tempest's SubnetServiceTypeTestJSON: a port whose device_owner a subnet
+    names gets its address there; one no subnet names, from a subnet for none."""
+    member = Direct(Api(MemoryStore(), auth=Auth({"t": Context("alice", False)})), "t")
+    net = member.network(name="n")
+    one = member.subnet(net["id"], "192.168.1.0/24",
+                        service_types=["test:type_1", "network:distributed"])
+    two = member.subnet(net["id"], "192.168.2.0/24",
+                        service_types=["test:type_2", "network:distributed"])
+    plain = member.subnet(net["id"], "192.168.3.0/24")
+    for owner, subnet in (("test:type_1", one), ("test:type_2", two), ("compute:nova", plain),
+                          ("", plain)):
+        port = member.port(net["id"], device_owner=owner)
+        assert [f["subnet_id"] for f in port["fixed_ips"]] == [subnet["id"]], (owner, port)

@@ -379,10 +379,14 @@ def _cases() -> list[tuple[str, str, str, str, str]]:
 
 def _expected(w: World, actor: str, member: str, action: str, kind: str,
               body: dict[str, Any], attr: str) -> int:
-    """What the table says: 404 (cannot see), 403 (a rule denies) or 0 (allowed)."""
+    """What the table says: 404 (cannot see), 403 (a rule denies) or 0 (allowed);
+    400 for a member naming another project (Neutron's check before any rule)."""
     ctx = ACTORS[actor]
     get = w.get
     unseen = False  # a rule's policy the caller may not see
+    named = body.get("project_id") or body.get("tenant_id")
+    if action == "create" and named and named != ctx.project_id and not ctx.is_admin:
+        return 400
     if action == "create":
         fields = {"project_id": body.get("project_id") or body.get("tenant_id") or ctx.project_id,
                   **{k: v for k, v in body.items() if k in ("network_id", "security_group_id",
@@ -399,8 +403,8 @@ def _expected(w: World, actor: str, member: str, action: str, kind: str,
     else:
         obj = _current(w, member, kind)
         if not policy.visible(ctx, member if member not in RULE_MEMBERS else "policy",
-                              get)(obj if member not in RULE_MEMBERS
-                                   else w.get(QosPolicy, w.qos["id"])):
+                              get, writing=True)(obj if member not in RULE_MEMBERS
+                                                 else w.get(QosPolicy, w.qos["id"])):
             return 404
         tgt = policy.target(member, obj, get)
     if (member, attr) in REFS_ALICE and actor == "other":

@@ -150,10 +150,10 @@ def test_only_the_owner_or_an_admin_makes_policies(cloud: Cloud, net: dict[str, 
     pol = cloud.ids("alice", PATH, "rbac_policies").pop()
     assert_error(cloud["alice"].put(f"{PATH}/{pol}", {"rbac_policy": {"target_tenant": "*"}}),
                  403, "update_rbac_policy:target_tenant")
-    # a member makes policies of its own project only
+    # a member makes policies of its own project only (Neutron's 400, before any rule)
     r = cloud["alice"].post(PATH, {"rbac_policy": {**body(net, target="carol")["rbac_policy"],
                                                    "project_id": "bob"}})
-    assert_error(r, 403, "create_rbac_policy:project_id")
+    assert_error(r, 400, "'project_id' other than the authenticated project")
     sg = cloud["alice"].create("security_group", "security-groups", name="web")
     cloud.grant("alice", sg, "security_group", "bob")
     before = dump(cloud.store)
@@ -507,12 +507,17 @@ def test_an_address_group_shared_with_a_project(cloud: Cloud) -> None:
     pol = cloud.grant("alice", ag, "address_group", "bob")
     assert cloud["bob"].get(f"/v2.0/address-groups/{ag['id']}").status == 200
     assert cloud["carol"].get(f"/v2.0/address-groups/{ag['id']}").status == 404
-    # bob may use it, not change it
+    # bob may use it, not change it: an action is refused (403), an update or a delete
+    # finds no such group (Neutron's: its check of a refused write does not see the share)
     for who, status in (("bob", 403), ("carol", 404)):
         assert cloud[who].put(f"/v2.0/address-groups/{ag['id']}/add_addresses", {
             "addresses": ["198.51.100.0/24"]}).status == status
-        assert cloud[who].put(f"/v2.0/address-groups/{ag['id']}", {"address_group": {
-            "name": "mine"}}).status == status
+        assert_error(cloud[who].put(f"/v2.0/address-groups/{ag['id']}", {"address_group": {
+            "name": "mine"}}), 404, ag["id"], type="AddressGroupNotFound")
+        assert_error(cloud[who].delete(f"/v2.0/address-groups/{ag['id']}"), 404, ag["id"],
+                     type="AddressGroupNotFound")
+    assert cloud["alice"].get(f"/v2.0/address-groups/{ag['id']}")["address_group"]["name"] == (
+        "office")
     rule = {"direction": "ingress", "remote_address_group_id": ag["id"]}
     for who in ("bob", "carol"):
         sg = cloud[who].create("security_group", "security-groups", name="sg")
@@ -545,6 +550,34 @@ def test_a_subnet_pool_shared_with_a_project(cloud: Cloud) -> None:
     for who, status in (("bob", 403), ("carol", 404)):
         assert cloud[who].put(f"{where}/add_prefixes", {"prefixes": ["10.90.0.0/16"]}
                               ).status == status
+
+
+def test_a_pool_is_shared_only_with_projects_that_may_use_its_scope(cloud: Cloud) -> None:
+    """Neutron's SubnetPool.validate_rbac_policy_create (a 400, nothing written)."""
+    scope = cloud["ops"].create("address_scope", "address-scopes", name="s", ip_version=4)
+    cloud.grant("ops", scope, "address_scope", "alice")
+    pool = cloud["alice"].create("subnetpool", "subnetpools", name="p",
+                                 prefixes=["10.80.0.0/16"], address_scope_id=scope["id"])
+    before = dump(cloud.store)
+    err = assert_error(cloud["alice"].post(PATH, body(pool, "subnetpool", "bob")), 400,
+                       type="InvalidInput")
+    assert err["message"] == (f"Invalid input for operation: Failed to create RBAC policy on "
+                              f"object {pool['id']} because target project doesn't have access "
+                              "to associated address scope.")
+    assert_error(cloud["ops"].post(PATH, body(pool, "subnetpool", "*")), 400,
+                 "doesn't have access to associated address scope")
+    assert dump(cloud.store) == before
+    # the scope's owner may use it; bob may once the scope is shared with him
+    assert cloud["alice"].post(PATH, body(pool, "subnetpool", "ops")).status == 201
+    cloud.grant("ops", scope, "address_scope", "bob")
+    assert cloud["alice"].post(PATH, body(pool, "subnetpool", "bob")).status == 201
+    # a pool in no scope, or in one shared with everyone, goes to anyone
+    plain = cloud["alice"].create("subnetpool", "subnetpools", name="q",
+                                  prefixes=["10.81.0.0/16"])
+    assert cloud["alice"].post(PATH, body(plain, "subnetpool", "carol")).status == 201
+    cloud["ops"].put(f"/v2.0/address-scopes/{scope['id']}", {"address_scope": {"shared": True}})
+    assert cloud["alice"].post(PATH, body(pool, "subnetpool", "carol")).status == 201
+    assert cloud["ops"].post(PATH, body(pool, "subnetpool", "*")).status == 201
 
 
 def test_an_address_scope_shared_with_a_project(cloud: Cloud) -> None:

@@ -138,7 +138,8 @@ def update(h: Handlers, call: Call) -> Response:
     fields = h.parse_body(call.ctx, item, False)
 
     def apply(repo: Repo) -> dict[str, Any]:
-        obj = repo.must(schema.cls, call.params["id"], schema.visible(call.ctx, repo))
+        found = schema.visible(call.ctx, repo, writing=True)
+        obj = repo.must(schema.cls, call.params["id"], found)
         check_revision(call.req, schema.member, obj)
         policy.authorize(call.ctx, "update", schema.member,
                          policy.target(schema.member, obj, repo.get), item,
@@ -152,7 +153,8 @@ def delete(h: Handlers, call: Call) -> Response:
     assert remove is not None  # routes has a DELETE only for kinds that can go
 
     def apply(repo: Repo) -> None:
-        obj = repo.must(schema.cls, call.params["id"], schema.visible(call.ctx, repo))
+        found = schema.visible(call.ctx, repo, writing=True)
+        obj = repo.must(schema.cls, call.params["id"], found)
         check_revision(call.req, schema.member, obj)
         policy.authorize(call.ctx, "delete", schema.member,
                          policy.target(schema.member, obj, repo.get), what=f"{schema.member} {obj.id}")

@@ -170,7 +170,9 @@ RULES: dict[str, Rule] = {
             "ipv6_address_mode", "subnetpool_id", "prefixlen", "use_default_subnetpool"),
     **_writes("subnet", ANY, "gateway_ip", "allocation_pools", "dns_nameservers",
               "host_routes", "enable_dhcp"),
-    **_writes("subnet", ADMIN, "service_types"),  # Neutron's: the operator's
+    # Neutron's rules for service_types say admin, but the attribute is not one it
+    # enforces rules on (no enforce_policy), so the network's owner sets them
+    **_writes("subnet", ANY, "service_types"),
     # ports: on one's own or a shared network; what touches the network's owner is his,
     # who also sees and deletes every port on it, but changes only his own (Neutron's
     # get_port and delete_port: admin, owner or network owner; update_port: admin or owner)
@@ -448,10 +450,18 @@ def _keys(action: str, body: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
                 yield key, [p.get(sub) for p in parts if isinstance(p, dict)]
 
 
+# the kinds whose refused updates and deletes are a 404 also for a project that sees
+# the object: Neutron then checks the get_ rule on the attributes the write read,
+# and an address group's ``shared`` (its RBAC policies) is none of them, so a
+# project the group is only shared with is told it does not exist (other kinds: 403)
+WRITE_VISIBLE: dict[str, Rule] = {"address_group": OWNER}
+
+
 def visible(ctx: Context, member: str, get: Getter | None = None,
-            grants: Grants | None = None) -> Callable[[Any], bool]:
-    """Whether the caller may see an object (shows, listings, references)."""
-    rule = RULES[f"get_{member}"]
+            grants: Grants | None = None, writing: bool = False) -> Callable[[Any], bool]:
+    """Whether the caller may see an object (shows, listings, references), or
+    with ``writing`` find it to update or delete (``WRITE_VISIBLE``)."""
+    rule = (WRITE_VISIBLE.get(member) if writing else None) or RULES[f"get_{member}"]
     if ctx.is_admin:
         return lambda obj: True
     return lambda obj: rule(ctx, target(member, obj, get, grants))

@@ -82,12 +82,14 @@ class Schema:
         self.attrs = (self.common if self.standard else BARE) + self.attrs
         self.by_name = {a.name: a for a in self.attrs}
 
-    def visible(self, ctx: Context, repo: Repo | None = None) -> Callable[[Any], bool]:
+    def visible(self, ctx: Context, repo: Repo | None = None,
+                writing: bool = False) -> Callable[[Any], bool]:
         """Whether ``ctx`` may see an object: the ``get_`` rule of ``policy``
-        (``repo`` reads the parents some rules look at, and the RBAC grants)."""
+        (``repo`` reads the parents some rules look at, and the RBAC grants);
+        ``writing``: whether an update or delete finds it (``policy.visible``)."""
         if repo is None:
-            return policy.visible(ctx, self.member)
-        return policy.visible(ctx, self.member, repo.get, grants.of(repo))
+            return policy.visible(ctx, self.member, writing=writing)
+        return policy.visible(ctx, self.member, repo.get, grants.of(repo), writing)
 
     def parse(self, ctx: Context, body: Any, creating: bool) -> dict[str, Any]:
         """Request body of one object → {model field: value}, or a 400 naming the problem."""
@@ -122,9 +124,14 @@ class Schema:
 
     @staticmethod
     def _owner(ctx: Context, out: dict[str, Any]) -> None:
-        """The caller's project unless the body names one (``policy`` decides
-        whether it may)."""
-        out["project_id"] = out.get("project_id") or ctx.project_id
+        """The caller's project unless the body names one; only an admin names
+        another (Neutron's _validate_privileges: a 400, before any policy rule
+        or lookup)."""
+        named = out.get("project_id")
+        if named and named != ctx.project_id and not ctx.is_admin:
+            raise BadRequest("Specifying 'project_id' other than the authenticated project in "
+                             "request is not allowed for the current user.")
+        out["project_id"] = named or ctx.project_id
 
     def explicit(self, body: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
         """The attributes of a create ``body`` that ask for something: one whose

@@ -149,6 +149,8 @@ def create(repo: Repo, ctx: Context, fields: dict[str, Any]) -> RbacPolicy:
     obj = _owned(repo, ctx, kind, fields["object_id"])
     adopt(repo, obj)
     _unique(repo, fields["object_id"], fields["action"], fields["target_tenant"])
+    if isinstance(obj, SubnetPool):
+        _check_scope_access(repo, obj, fields["target_tenant"])
     made = repo.save(RbacPolicy(**fields), new=True)
     _sync(repo, obj, made.action)
     return made
@@ -198,6 +200,20 @@ def _unique(repo: Repo, object_id: str, action: str, target: str) -> None:
            for p in repo.where(RbacPolicy, object_id=object_id)):
         raise Conflict("An RBAC policy already exists with those values.",
                        type="DuplicateRbacPolicy")
+
+
+def _check_scope_access(repo: Repo, pool: SubnetPool, target: str) -> None:
+    """A pool in an address scope is shared only with projects that may use
+    the scope (Neutron's SubnetPool.validate_rbac_policy_create: a policy
+    sharing the scope with the target or with every project; here its owner
+    too), else the target would get a pool it cannot use."""
+    scope = repo.get(AddressScope, pool.address_scope_id or "")
+    if scope is None or target == scope.project_id:
+        return
+    if not scope.shared and SHARED not in grants.of(repo)(scope.id, target):
+        raise BadRequest(f"Invalid input for operation: Failed to create RBAC policy on object "
+                         f"{pool.id} because target project doesn't have access to associated "
+                         "address scope.", type="InvalidInput")
 
 
 def in_use(obj: Resource, details: str) -> Conflict:

@@ -29,6 +29,18 @@ BITS = {4: 32, 6: 128}
 DEFAULT_MIN_PREFIXLEN = {4: 8, 6: 64}  # Neutron's SubnetPoolHelper
 
 
+def _prefix(value: Any) -> str:
+    """A CIDR of a pool, its host bits dropped: Neutron's ``type:subnet_list``
+    takes ``10.0.0.1/24`` and its SubnetPoolReader keeps the network (an IPSet
+    of the prefixes), so a pool overlapping another is a conflict, not a 400."""
+    if isinstance(value, str):
+        cv.clean(value)
+    try:
+        return str(ipam.parse_network(value, strict=False))
+    except (ValueError, TypeError):
+        raise ValueError(f"'{cv.show(value)}' is not a valid IP subnet") from None
+
+
 def _prefix_list(value: Any) -> tuple[str, ...]:
     """A list of CIDRs, each canonical, no repeats (Neutron's ``type:subnet_list``)."""
     if not isinstance(value, list):
@@ -37,7 +49,7 @@ def _prefix_list(value: Any) -> tuple[str, ...]:
         raise ValueError(f"{len(value)} items exceed the limit of {MAX_PREFIXES}")
     if len({repr(v) for v in value}) != len(value):
         raise ValueError(f"Duplicate items in the list: '{cv.show(value)}'")
-    return tuple(cv.to_cidr(v) for v in value)
+    return tuple(_prefix(v) for v in value)
 
 
 def non_negative(value: Any) -> int:
@@ -45,6 +57,13 @@ def non_negative(value: Any) -> int:
     if n < 0:
         raise ValueError(f"'{n}' should be non-negative")
     return n
+
+
+def _extra(repo: Repo, pool: SubnetPool, out: dict[str, Any]) -> None:
+    """Neutron shows a pool's prefix lengths as strings (``"24"``), whatever the
+    request sent (its ``_make_subnetpool_dict``)."""
+    for name in ("default_prefixlen", "min_prefixlen", "max_prefixlen"):
+        out[name] = str(out[name])
 
 
 SCHEMA = Schema(
@@ -56,10 +75,11 @@ SCHEMA = Schema(
         stored("min_prefixlen", non_negative),
         stored("max_prefixlen", non_negative),
         stored("default_quota", cv.optional(non_negative)),
-        stored("address_scope_id", cv.optional(cv.to_uuidish)),
+        stored("address_scope_id", cv.optional(cv.to_uuid)),  # neutron-lib's uuid_or_none
         stored("shared", cv.to_bool, put=False),
         stored("is_default", cv.to_bool),
     ),
+    extra=_extra,
     caller=grants.render_shared,
     caller_attrs=frozenset({"shared"}),
 )
