@@ -74,7 +74,11 @@ def test_a_centralized_router_is_kept_as_asked(admin: Direct) -> None:
                  "routers. Please set router admin_state_up to False prior to upgrade.",
                  type="BadRequest")
     assert admin.get(path)["router"]["distributed"] is False
-    r = admin.put(path, {"router": {"admin_state_up": False, "distributed": True}})
+    # the router must be down before the PUT, not by it (Neutron's _validate_router_migration)
+    assert_error(admin.put(path, {"router": {"admin_state_up": False, "distributed": True}}), 400,
+                 "Cannot change the 'distributed' attribute of active routers", type="BadRequest")
+    assert admin.put(path, {"router": {"admin_state_up": False}}).status == 200
+    r = admin.put(path, {"router": {"distributed": True}})
     assert r.status == 200 and r["router"]["distributed"] is True
     r = admin.put(path, {"router": {"distributed": None}})  # not given: unchanged
     assert r.status == 200 and r["router"]["distributed"] is True

@@ -47,7 +47,7 @@ def _default_group_project(call: Call) -> str:
     for key, value in call.req.params:
         first.setdefault(key, value)
     given = first.get("project_id") or first.get("tenant_id")
-    if not call.ctx.is_admin or not given:
+    if not call.ctx.is_admin or call.ctx.read_only or not given or given == "*":
         return call.ctx.project_id
     try:
         return str(cv.to_str(255)(given))

@@ -150,7 +150,7 @@ def create(repo: Repo, ctx: Context, fields: dict[str, Any]) -> RbacPolicy:
     adopt(repo, obj)
     _unique(repo, fields["object_id"], fields["action"], fields["target_tenant"])
     if isinstance(obj, SubnetPool):
-        _check_scope_access(repo, obj, fields["target_tenant"])
+        _check_scope_access(repo, ctx, obj, fields["target_tenant"])
     made = repo.save(RbacPolicy(**fields), new=True)
     _sync(repo, obj, made.action)
     return made
@@ -202,15 +202,22 @@ def _unique(repo: Repo, object_id: str, action: str, target: str) -> None:
                        type="DuplicateRbacPolicy")
 
 
-def _check_scope_access(repo: Repo, pool: SubnetPool, target: str) -> None:
-    """A pool in an address scope is shared only with projects that may use
-    the scope (Neutron's SubnetPool.validate_rbac_policy_create: a policy
-    sharing the scope with the target or with every project; here its owner
-    too), else the target would get a pool it cannot use."""
+def _check_scope_access(repo: Repo, ctx: Context, pool: SubnetPool, target: str) -> None:
+    """A policy sharing a pool in an address scope is made only for a
+    project that may use the scope (Neutron's
+    SubnetPool.validate_rbac_policy_create: the scope shared, or a policy
+    sharing it with the target or with every project), else the target
+    would get a pool it cannot use.  Checked when the policy is made, as in
+    Neutron.  Only the caller's own policies on the scope count for a
+    member (Neutron's query hooks), so the answer tells nobody whom another
+    project shares its scope with."""
     scope = repo.get(AddressScope, pool.address_scope_id or "")
-    if scope is None or target == scope.project_id:
+    if scope is None or scope.shared:
         return
-    if not scope.shared and SHARED not in grants.of(repo)(scope.id, target):
+    granted = any(p.action == SHARED and p.target_tenant in (target, WILDCARD)
+                  and (ctx.is_admin or p.project_id == ctx.project_id)
+                  for p in repo.where(RbacPolicy, object_id=scope.id))
+    if not granted:
         raise BadRequest(f"Invalid input for operation: Failed to create RBAC policy on object "
                          f"{pool.id} because target project doesn't have access to associated "
                          "address scope.", type="InvalidInput")
@@ -232,7 +239,7 @@ def _release(repo: Repo, kind: ObjectType, obj: Any, pol: RbacPolicy, new_target
     moved access_as_shared policy as a deleted one).  A network's owner
     needs no policy; the owner of any other kind does, once it shares."""
     target, owner = pol.target_tenant, kind.owner_needs_none
-    if (owner and target == obj.project_id) or new_target == WILDCARD:
+    if target == obj.project_id or new_target == WILDCARD:  # Neutron's early return, every kind
         return
     others = {p.target_tenant for p in repo.where(RbacPolicy, object_id=obj.id)
               if p.action == pol.action and p.id != pol.id}

@@ -114,7 +114,7 @@ def update(repo: Repo, ctx: Context, router: Router, fields: dict[str, Any]) -> 
                 router = router.replace(external_gateway=_set_gateway(repo, ctx, router, gateway))
     _drop_unset(fields)
     new = router.replace(**fields)
-    if new.distributed != router.distributed and new.admin_state_up:
+    if new.distributed != router.distributed and router.admin_state_up:  # up before this PUT
         # Neutron's _validate_router_migration, though here both kinds route alike
         raise bad_request("Cannot change the 'distributed' attribute of active routers. "
                           "Please set router admin_state_up to False prior to upgrade")
