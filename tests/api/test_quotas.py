@@ -440,3 +440,17 @@ def test_rbac_policies_are_counted_and_limited(cloud: Cloud) -> None:
     assert grant("t1").status == 201 and grant("t2").status == 201
     assert cloud.used("alice")["rbac_policy"] == 2
     _over(grant("t3"), "rbac_policy")
+
+
+def test_a_new_groups_rules_count_against_the_rule_quota(cloud: Cloud) -> None:
+    """neutron-tempest-plugin's test_sg_creation_with_insufficient_sg_rules_quota:
+    a new group's default egress rules are rules of its project, so with a rule
+    quota of 0 the group is not made (409 OverQuota, nothing written)."""
+    cloud.set("alice", security_group_rule=0)
+    before = dump(cloud.store)
+    _over(cloud.alice.post("/v2.0/security-groups", {"security_group": {"name": "web"}}),
+          "security_group_rule")
+    assert dump(cloud.store) == before
+    cloud.set("alice", security_group_rule=2)  # the two default egress rules fit
+    assert cloud.alice.post("/v2.0/security-groups",
+                            {"security_group": {"name": "web"}}).status == 201

@@ -116,6 +116,18 @@ class Guard:
                                type="OverQuota")
 
 
+def within(repo: Repo, project_id: str, resource: str) -> None:
+    """OverQuota (409) if the project now holds more ``resource`` than its
+    limit: for objects a create makes besides its own (a new security
+    group's rules, as Neutron counts them), checked in the same transaction
+    after they are made."""
+    if resource not in keys.COUNTED or not project_id:
+        return
+    limit = limits(repo, project_id)[resource]
+    if limit != UNLIMITED and used(repo, project_id, resource) > limit:
+        raise Conflict(f"Quota exceeded for resources: {[resource]}.", type="OverQuota")
+
+
 # reading and checking requests ------------------------------------------------------
 def _project(call: Call) -> str:
     project_id = call.params["project_id"]

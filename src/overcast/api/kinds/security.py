@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 from overcast.api import convert as cv
-from overcast.api import grants, policy
+from overcast.api import grants, policy, quotas
 from overcast.api.auth import Context
 from overcast.api.errors import ApiError, Conflict, from_model_error
 from overcast.api.kinds import address_group, rbac
@@ -219,6 +219,7 @@ def create_group(repo: Repo, ctx: Context, fields: dict[str, Any]) -> SecurityGr
     _not_default(fields.get("name"))
     group = repo.save(SecurityGroup(**fields), new=True)
     _from_template(repo, group, default=False)
+    quotas.within(repo, group.project_id, "security_group_rule")  # its rules count too
     return group
 
 
