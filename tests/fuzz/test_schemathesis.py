@@ -73,7 +73,8 @@ PATH_KIND = {
     "network_segment_ranges": "segrange",
 }
 # collections whose {id} is another collection's object (not tagged through them)
-ID_KIND = {**PATH_KIND, "network-ip-availabilities": "network", "policies": "qos",
+ID_KIND = {**PATH_KIND, "network-segment-ranges": "segrange",  # the alias plugins use
+           "network-ip-availabilities": "network", "policies": "qos",
            "metering": "ml", "log": "log", "default-security-group-rules": "dsgr",
            "quotas": "project", "rbac-policies": "rbac"}
 # other path parameters -> the seeded values to pick from
