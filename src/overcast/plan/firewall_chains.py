@@ -182,9 +182,9 @@ def _overlay_chain() -> NftChain:
     accepted by the forward chain before the jump, without the five set
     lookups here; any other frame meets them all, so a device whose group
     was changed fails closed.  A chain jumped to, not a base chain of its
-    own: every base chain a frame passes costs it a hook's call (as a base
-    chain at forward priority -100 it cost a single TCP stream's throughput
-    more than this jump: docs/firewall.md, "What a bridged TCP stream pays")."""
+    own: every base chain a frame passes costs it a hook's call (what that
+    costs a TCP stream is measured, not settled, in docs/firewall.md, "What
+    a bridged TCP stream pays")."""
     oif, iif = meta("oifname"), meta("iifname")
     smac, dmac = payload("ether", "saddr"), payload("ether", "daddr")
     target = payload("arp", "daddr ip")
