@@ -120,6 +120,19 @@ def test_the_upgrade_to_counted_sets_is_accepted_and_traffic_still_flows(host: M
     assert hits(observed, plan.firewall.sources)[SSH.id][0] >= 1
 
 
+def recorded_batches(kernel: NetlinkKernel, monkeypatch: pytest.MonkeyPatch
+                     ) -> list[list[dict[str, object]]]:
+    """The nft batches ``kernel`` sends from now on, each still sent."""
+    batches: list[list[dict[str, object]]] = []
+    nft = kernel.nft
+
+    def recorded(commands: list[dict[str, object]]) -> None:
+        batches.append(commands)
+        nft(commands)
+    monkeypatch.setattr(kernel, "nft", recorded)
+    return batches
+
+
 def test_the_upgrade_to_address_first_keys_is_one_batch_and_traffic_still_flows(
         host: MakeHost, monkeypatch: pytest.MonkeyPatch) -> None:
     """A host whose ruleset the previous compiler wrote (the tag first in
@@ -137,13 +150,7 @@ def test_the_upgrade_to_address_first_keys_is_one_batch_and_traffic_still_flows(
     assert errors == [] and diff(old, h.kernel.observe()) == [], [e.render() for e in errors]
     assert set_type(h.kernel, "in4_port") == ("mark", "ipv4_addr", "inet_proto", "inet_service")
     before = talk(client, server, 22)  # opened under the old ruleset
-    batches: list[list[dict[str, object]]] = []
-    nft = h.kernel.nft
-
-    def recorded(commands: list[dict[str, object]]) -> None:
-        batches.append(commands)
-        nft(commands)
-    monkeypatch.setattr(h.kernel, "nft", recorded)
+    batches = recorded_batches(h.kernel, monkeypatch)
     changes = diff(new, h.kernel.observe())
     assert [(c.op, type(c.obj).__name__) for c in changes] == [("update", "NftRuleset")]
     errors = h.kernel.apply(changes)
@@ -208,13 +215,7 @@ def test_the_upgrade_to_staged_sets_and_a_jumped_overlay_is_one_batch(
     subprocess.run(["ip", "netns", "exec", h.ns, "nft", "-f", "-"], input="\n".join(text) + "\n",
                    text=True, check=True)
     before = talk(client, server, 22)
-    batches: list[list[dict[str, object]]] = []
-    nft = h.kernel.nft
-
-    def recorded(commands: list[dict[str, object]]) -> None:
-        batches.append(commands)
-        nft(commands)
-    monkeypatch.setattr(h.kernel, "nft", recorded)
+    batches = recorded_batches(h.kernel, monkeypatch)
     changes = diff(new, h.kernel.observe(fresh=True))
     assert [(c.op, type(c.obj).__name__) for c in changes] == [("update", "NftRuleset")]
     errors = h.kernel.apply(changes)

@@ -18,6 +18,7 @@ from overcast.plan.subsystems import firewall_apply
 from overcast.plan.subsystems.firewall_records import NftRuleset
 
 from .test_firewall_golden import DB, WEB, converge, desired, group, kernel_for, rule, vm, world
+from .test_firewall_invariants import recording
 
 FILLERS = firewall_apply.STAGE_FROM + 10
 
@@ -32,17 +33,6 @@ def fillers(n: int) -> list[Any]:
 
 def scene(rules: list[Any]) -> Any:
     return world([vm(1, "h1", "10.0.0.1", (WEB,))], [group(WEB)], rules)
-
-
-def recording(kernel: FakeKernel) -> list[list[dict[str, Any]]]:
-    sent: list[list[dict[str, Any]]] = []
-    real = kernel.nftables.batch
-
-    def batch(commands: list[dict[str, Any]]) -> None:
-        sent.append(commands)
-        real(commands)
-    kernel.nft = batch  # type: ignore[method-assign]
-    return sent
 
 
 def element_ops(commands: list[dict[str, Any]]) -> list[tuple[str, str, int]]:
