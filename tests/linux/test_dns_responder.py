@@ -326,6 +326,64 @@ def test_garbage_on_both_transports_leaves_it_answering(lab: Lab) -> None:
     assert lab.dig(f"@{SERVER}", "+short", "vm1.example.org").split() == ["10.0.0.5"]
 
 
+def _burst(ns: str, server: tuple[str, int], clients: list[str]) -> None:
+    """Queries sent from every address of ``clients`` in turn without waiting
+    (so that the responder takes many in one batch), names that exist and names
+    that do not: each is answered once, to the socket that asked, with its own
+    id, question and answer."""
+    family = socket.AF_INET6 if ":" in server[0] else socket.AF_INET
+    socks = []
+    with entered_netns(ns):
+        for address in clients:
+            sock = socket.socket(family, socket.SOCK_DGRAM)
+            sock.bind((address, 0))
+            sock.settimeout(1)
+            socks.append(sock)
+    try:
+        asked: dict[int, tuple[int, str]] = {}  # id -> (client, name)
+        for n in range(120):
+            name = "vm1.example.org" if n % 3 else f"nx{n}.example.org"
+            asked[n + 1000] = (n % len(socks), name)
+            socks[n % len(socks)].sendto(dns.build_query(name, dns.A, ident=n + 1000), server)
+        got: dict[int, tuple[int, dns.Message]] = {}
+        for c, sock in enumerate(socks):
+            for _ in range(sum(1 for client, _ in asked.values() if client == c)):
+                reply = dns.parse(sock.recv(65535))
+                assert reply.id not in got, f"id {reply.id} answered twice"
+                got[reply.id] = (c, reply)
+        assert sorted(got) == sorted(asked)
+        for ident, (client, reply) in got.items():
+            assert client == asked[ident][0], f"id {ident}: its reply went to another client"
+            assert dns.name_to_text(reply.questions[0].name).rstrip(".") == asked[ident][1]
+            if asked[ident][1] == "vm1.example.org":
+                assert reply.rcode == dns.NOERROR
+                assert [r.value for r in reply.answers] == ["10.0.0.5"]
+            else:
+                assert reply.rcode == dns.NXDOMAIN and not reply.answers
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+def test_a_burst_from_several_clients_is_answered_each_to_its_own(lab: Lab) -> None:
+    _burst(lab.ns, (SERVER, 53), ["127.0.0.3", "127.0.0.4", "127.0.0.5"])
+    _burst(lab.ns, (V6, 53), [V6, "::1"])
+
+
+def test_without_recvmmsg_a_datagram_at_a_time_answers_alike(
+        lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
+    from overcast.linux import mmsg
+
+    monkeypatch.setattr(mmsg, "available", lambda: False)
+    records = lab.records["now"]
+    single = _start(lab.ns, DnsResponder(["127.0.0.60"], lambda source, local: records))
+    try:
+        assert not single._batches
+        _burst(lab.ns, ("127.0.0.60", 53), ["127.0.0.3", "127.0.0.4"])
+    finally:
+        single.stop()
+
+
 def test_stop_leaves_no_thread_behind(lab: Lab) -> None:
     records = _records(HOSTS)
     before = set(threading.enumerate())
@@ -349,3 +407,12 @@ def test_the_token_bucket_refills_at_its_rate() -> None:
     for source in "cdefg":  # many sources: the table stays bounded
         assert buckets.allow(source)
     assert len(buckets._buckets) <= 3
+
+
+def test_the_token_bucket_grants_part_of_a_batch() -> None:
+    buckets = TokenBuckets(rate=10, burst=5, clock=lambda: 0.0)
+    assert buckets.take("a", 3, 0.0) == 3
+    assert buckets.take("a", 3, 0.0) == 2  # what is left of the burst
+    assert buckets.take("a", 3, 0.05) == 0  # half a token
+    assert buckets.take("a", 3, 0.25) == 2  # 0.5 + 2 tokens, whole ones granted
+    assert buckets.allow("a", 0.35) and not buckets.allow("a", 0.35)  # 0.5 left, 1 more

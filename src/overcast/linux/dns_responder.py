@@ -30,7 +30,9 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import groupby
 
+from overcast.linux import mmsg
 from overcast.services import dns
 
 log = logging.getLogger(__name__)
@@ -53,12 +55,32 @@ class TokenBuckets:
         self.rate, self.burst, self._clock, self._max = rate, burst, clock, max_sources
         self._buckets: dict[str, tuple[float, float]] = {}  # source -> (tokens, when)
 
-    def allow(self, source: str) -> bool:
-        now = self._clock()
-        tokens, when = self._buckets.get(source, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - when) * self.rate)
-        if len(self._buckets) >= self._max and source not in self._buckets:
-            self._forget_full(now)
+    def take(self, source: str, wanted: int, now: float) -> int:
+        """How many of ``wanted`` queries ``source`` may ask at ``now`` (taken)."""
+        found = self._buckets.get(source)
+        if found is None:
+            if len(self._buckets) >= self._max:
+                self._forget_full(now)
+            tokens = self.burst
+        else:
+            tokens = min(self.burst, found[0] + (now - found[1]) * self.rate)
+        granted = min(wanted, int(tokens)) if tokens >= 1.0 else 0
+        self._buckets[source] = (tokens - granted, now)
+        return granted
+
+    def allow(self, source: str, now: float | None = None) -> bool:
+        """Whether ``source`` may ask one more query (at ``now``, default the clock's)."""
+        if now is None:
+            now = self._clock()
+        found = self._buckets.get(source)
+        if found is None:
+            if len(self._buckets) >= self._max:
+                self._forget_full(now)
+            tokens = self.burst
+        else:
+            tokens = found[0] + (now - found[1]) * self.rate
+            if tokens > self.burst:
+                tokens = self.burst
         if tokens < 1.0:
             self._buckets[source] = (tokens, now)
             return False
@@ -123,6 +145,7 @@ class DnsResponder:
         self._selector = selectors.DefaultSelector()
         self._conns: dict[socket.socket, _Conn] = {}
         self._listening: list[socket.socket] = []
+        self._batches: dict[socket.socket, mmsg.Batch] = {}
         self._results: deque[tuple[_UdpClient | _Conn, bytes | None]] = deque()
         self._relays = 0
         self._pool: ThreadPoolExecutor | None = None
@@ -192,6 +215,8 @@ class DnsResponder:
         except OSError as exc:
             sock.close()
             raise OSError(exc.errno, f"DNS responder cannot bind {address} port {port}: {exc.strerror}") from exc
+        if kind == socket.SOCK_DGRAM and mmsg.available():
+            self._batches[sock] = mmsg.Batch(sock)
         handler = self._on_datagram if kind == socket.SOCK_DGRAM else self._on_accept
         self._selector.register(sock, selectors.EVENT_READ, (handler, _plain(address)))
         self._listening.append(sock)
@@ -205,6 +230,7 @@ class DnsResponder:
                 pass
             sock.close()
         self._listening.clear()
+        self._batches.clear()
 
     # -- the loop --------------------------------------------------------------------------------------
 
@@ -247,26 +273,94 @@ class DnsResponder:
                 self._send(client, reply)
 
     def _on_datagram(self, sock: socket.socket, local: str) -> None:
+        """The datagrams waiting on ``sock``, up to a few batches.  The hot path
+        is a repeated query from the source before: one clock read a batch, the
+        source's records asked again only when the source changes, and the
+        remembered reply (:func:`dns.remembered`) sent with the new id; with
+        ``recvmmsg`` (:mod:`mmsg`), a batch comes in and goes out in one call."""
+        batch = self._batches.get(sock)
+        if batch is None:
+            self._on_datagram_each(sock, local)
+            return
+        take, upstream = self._limiter.take, self.upstream is not None
+        reply, data_at = batch.reply, batch.data
+        for _ in range(4):  # then let the other sockets have their turn
+            try:
+                count = batch.receive()
+            except OSError as exc:
+                log.debug("DNS responder: UDP receive on %s: %s", local, exc)
+                return
+            if not count:
+                return
+            now, slot = time.monotonic(), 0
+            for host, run in groupby(batch.sources(count)):
+                first, slot = slot, slot + sum(1 for _ in run)
+                allowed = take(host, slot - first, now)
+                records = self._records_for(host, local)
+                if records is None:
+                    remembered: dict[bytes, bytes] = {}
+                else:
+                    remembered = dns.remembered_udp(records, upstream)
+                for i in range(first, first + allowed):
+                    data = data_at(i)
+                    found = remembered.get(data[2:])
+                    if found is not None:
+                        reply(i, data[:2] + found)
+                    else:
+                        self._answer_datagram(batch, i, data, records, local)
+            lost = batch.flush()
+            if lost:
+                log.debug("DNS responder: %d UDP replies on %s not sent", lost, local)
+            if count < batch.slots:
+                return
+
+    def _answer_datagram(self, batch: mmsg.Batch, slot: int, data: bytes,
+                         records: dns.Records | None, local: str) -> None:
+        """A datagram whose reply is not remembered: answered, relayed or dropped."""
+        if batch.cut(slot):
+            return  # longer than any query we answer: dropped
+        result = dns.answer(data, records, upstream_allowed=self.upstream is not None)
+        if result.forward:
+            self._relay(data, _UdpClient(batch.sock, batch.address(slot)), "udp")
+        elif result.reply is not None and not batch.reply(slot, result.reply):
+            self._send(_UdpClient(batch.sock, batch.address(slot)), result.reply)
+
+    def _on_datagram_each(self, sock: socket.socket, local: str) -> None:
+        """:meth:`_on_datagram` a datagram at a time (no ``recvmmsg``)."""
+        recvfrom, sendto, allow = sock.recvfrom, sock.sendto, self._limiter.allow
+        scoped = sock.family == socket.AF_INET6  # IPv6 sources may carry a %scope
+        upstream = self.upstream is not None
+        now = time.monotonic()
+        source = ""
+        records: dns.Records | None = None
         for _ in range(256):  # then let the other sockets have their turn
             try:
-                data, address = sock.recvfrom(65535)
+                data, address = recvfrom(65535)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
                 log.debug("DNS responder: UDP receive on %s: %s", local, exc)
                 return
-            source = _plain(address[0])
-            if not self._limiter.allow(source):
+            host = _plain(address[0]) if scoped else address[0]
+            if not allow(host, now):
                 continue
-            result = dns.answer(data, self._records_for(source, local),
-                                upstream_allowed=self.upstream is not None)
-            if result.forward:
-                self._relay(data, _UdpClient(sock, address), "udp")
-            elif result.reply is not None:
-                try:
-                    sock.sendto(result.reply, address)
-                except OSError as exc:
-                    log.debug("DNS responder: UDP send to %s: %s", address, exc)
+            if host != source:
+                source, records = host, self._records_for(host, local)
+            reply = None
+            if records is not None and (found := dns.remembered_udp(records, upstream).get(data[2:])):
+                reply = data[:2] + found
+            if reply is None:
+                result = dns.answer(data, records, upstream_allowed=upstream)
+                if result.forward:
+                    self._relay(data, _UdpClient(sock, address), "udp")
+                    continue
+                reply = result.reply
+                if reply is None:
+                    continue
+            try:
+                sendto(reply, address)
+            except OSError as exc:
+                log.debug("DNS responder: UDP send to %s: %s", address, exc)
 
     def _query(self, data: bytes, conn: _Conn) -> None:
         result = dns.answer(data, self._records_for(conn.peer, conn.local), transport="tcp",

@@ -401,6 +401,9 @@ class Records:
         # replies by (tcp?, forwarding?, query without its id): the value is immutable, so
         # a query's reply never changes; bounded (cleared when full)
         self.replies: dict[tuple[bool, bool, bytes], Answer] = {}
+        # the UDP replies among them that are sent (no forward), without the ids, by
+        # forwarding? (see remembered_udp)
+        self.udp_replies: tuple[dict[bytes, bytes], dict[bytes, bytes]] = ({}, {})
         self._soas = {apex: zone.soa() for apex, zone in self._zones.items()}
         for zone in self._zones.values():
             self._add(zone.soa())
@@ -484,11 +487,23 @@ def answer(query: bytes, records: Records | None, *, transport: str = "udp",
         if found.reply is None or len(found.reply) <= MEMO_REPLY:
             if len(records.replies) >= MEMO_ENTRIES:
                 records.replies.clear()
+                for table in records.udp_replies:
+                    table.clear()
             records.replies[key] = found
+            if transport != "tcp" and found.reply is not None and not found.forward:
+                records.udp_replies[upstream_allowed][key[2]] = found.reply[2:]
         return found
     if found.reply is None:
         return found
     return Answer(query[:2] + found.reply[2:], found.forward)
+
+
+def remembered_udp(records: Records, upstream_allowed: bool = False) -> dict[bytes, bytes]:
+    """The UDP replies :func:`answer` remembers for ``records``, as a mapping from a
+    query without its id to the reply without its id (the responder's fast path:
+    ``query[:2] + found``, no :class:`Answer` made).  A query it lacks goes to
+    :func:`answer`.  Read only; emptied with :attr:`Records.replies`."""
+    return records.udp_replies[upstream_allowed]
 
 
 def _answer(query: bytes, records: Records | None, transport: str,
