@@ -264,7 +264,8 @@ def kill_and_restart_agent(lab: Lab, host: str, pinger: traffic.Running) -> tupl
     control.wait_agents(lab.topo, [host])
     deadline = time.monotonic() + 10.0
     while "first pass:" not in log.read_text()[offset:]:
-        assert time.monotonic() < deadline, f"the restarted agent on {host} made no pass"
+        assert time.monotonic() < deadline, \
+            f"the restarted agent on {host} made no pass:\n" + log.read_text()[offset:][-3000:]
         time.sleep(0.05)
     return killed, killed_wall
 

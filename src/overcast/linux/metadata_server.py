@@ -8,6 +8,7 @@ per request, a bounded request size and a timeout per connection."""
 from __future__ import annotations
 
 import logging
+import socketserver
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -29,6 +30,14 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     lookup: Lookup
     slots: threading.BoundedSemaphore  # this server's connections at once
+
+    def server_bind(self) -> None:
+        """Bind, without HTTPServer's reverse lookup of the address (``getfqdn``):
+        it would ask the host's resolver from inside the router's namespace, a
+        query that must not leave and that stalled the agent's pass for seconds."""
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name, self.server_port = str(host), int(port)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         if not self.slots.acquire(blocking=False):
