@@ -15,6 +15,7 @@ class FakeResponder:
                  on_event: Callable[[object], None]) -> None:
         self.lookup, self.on_event = lookup, on_event
         self.open: set[str] = set()
+        self.dead: set[str] = set()  # taps whose socket is on a device deleted since
         self.calls: list[str] = []
 
     def start(self) -> None: ...
@@ -22,6 +23,7 @@ class FakeResponder:
 
     def attach(self, ifname: str) -> None:
         self.open.add(ifname)
+        self.dead.discard(ifname)
         self.calls.append(f"attach {ifname}")
 
     def detach(self, ifname: str) -> None:
@@ -30,6 +32,9 @@ class FakeResponder:
 
     def attached(self) -> frozenset[str]:
         return frozenset(self.open)
+
+    def alive(self, ifname: str) -> bool:
+        return ifname in self.open and ifname not in self.dead
 
     def booted(self, ifname: str, mac: str) -> bool:
         return False
@@ -42,14 +47,14 @@ def lease(n: int, **kw: object) -> Lease:
     return Lease(**{**base, **kw})  # type: ignore[arg-type]
 
 
-def server(indexes: dict[str, int]) -> tuple[DhcpServer, FakeResponder]:
-    srv = DhcpServer(FakeResponder, lambda: dict(indexes))
+def server() -> tuple[DhcpServer, FakeResponder]:
+    srv = DhcpServer(FakeResponder)
     assert isinstance(srv.responder, FakeResponder)
     return srv, srv.responder
 
 
 def test_leases_of_present_taps_are_answered_for_their_own_mac() -> None:
-    srv, resp = server({"tap1": 11, "tap2": 12})
+    srv, resp = server()
     srv.update([lease(1), lease(2), lease(3)], frozenset({"tap1", "tap2"}))
     assert resp.open == {"tap1", "tap2"}
     config = resp.lookup("tap1", "FA:16:3E:00:00:01")
@@ -59,20 +64,20 @@ def test_leases_of_present_taps_are_answered_for_their_own_mac() -> None:
 
 
 def test_a_lease_gone_closes_its_tap_and_a_tap_made_again_is_opened_again() -> None:
-    indexes = {"tap1": 11, "tap2": 12}
-    srv, resp = server(indexes)
-    srv.update([lease(1), lease(2)], frozenset(indexes))
+    taps = frozenset({"tap1", "tap2"})
+    srv, resp = server()
+    srv.update([lease(1), lease(2)], taps)
     resp.calls.clear()
-    srv.update([lease(1), lease(2)], frozenset(indexes))
+    srv.update([lease(1), lease(2)], taps)
     assert resp.calls == []  # nothing changed: nothing reopened
-    indexes["tap1"] = 21  # deleted and made again under the same name
-    srv.update([lease(1)], frozenset(indexes))
+    resp.dead.add("tap1")  # deleted and made again under the same name
+    srv.update([lease(1)], taps)
     assert resp.calls == ["detach tap2", "detach tap1", "attach tap1"]
     assert resp.lookup("tap2", "fa:16:3e:00:00:02") is None
 
 
 def test_a_lease_the_server_cannot_encode_is_a_problem_not_a_crash() -> None:
-    srv, resp = server({"tap1": 11, "tap2": 12})
+    srv, resp = server()
     srv.update([lease(1, extra=(("no-such-option", "x"),)), lease(2)], frozenset({"tap1", "tap2"}))
     assert set(srv.problems) == {"p1"} and "no-such-option" in srv.problems["p1"]
     assert resp.open == {"tap2"}
@@ -80,7 +85,7 @@ def test_a_lease_the_server_cannot_encode_is_a_problem_not_a_crash() -> None:
 
 def test_a_port_named_while_running_is_told_as_booted() -> None:
     told: list[tuple[str, str]] = []
-    srv = DhcpServer(FakeResponder, lambda: {"tap1": 11}, on_boot=lambda p, k: told.append((p, k)))
+    srv = DhcpServer(FakeResponder, on_boot=lambda p, k: told.append((p, k)))
     assert isinstance(srv.responder, FakeResponder)
     srv.update([lease(1)], frozenset({"tap1"}))
     srv.responder.booted = lambda ifname, mac: True  # type: ignore[method-assign]

@@ -337,8 +337,11 @@ def test_garbage_and_a_vanished_interface_do_not_stop_the_responder(
     subprocess.run(["ip", "link", "del", gone.ifname], check=True)  # deleted while up
     subprocess.run(["ip", "link", "set", gone_down.ifname, "down"], check=True)
     subprocess.run(["ip", "link", "del", gone_down.ifname], check=True)  # deleted while down
+    # at once, before any sweep: what the agent's pass asks to reopen a tap made again
+    assert not responder.alive(gone.ifname) and not responder.alive(gone_down.ifname)
     for state in ("down", "up"):  # a link that goes down and comes back is still answered
         subprocess.run(["ip", "link", "set", vm.ifname, state], check=True)
+    assert responder.alive(vm.ifname)
     proc = udhcpc(vm, "-q", "-n")
     assert vm.wait_record("bound")["ip"] == "10.77.0.50"
     assert proc.wait(timeout=WAIT) == 0

@@ -8,11 +8,11 @@ that asks for other MACs (DHCP starvation) gets nothing.
 
 from __future__ import annotations
 
+import errno
 import functools
 import logging
-import socket
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from overcast.plan.leases import SERVER_MAC, Lease, Lease6
@@ -28,6 +28,7 @@ class Responder(Protocol):  # what DhcpServer needs of linux.dhcp_responder.Resp
     def attach(self, ifname: str) -> None: ...
     def detach(self, ifname: str) -> None: ...
     def attached(self) -> frozenset[str]: ...
+    def alive(self, ifname: str) -> bool: ...
 
 
 @functools.lru_cache(maxsize=8192)
@@ -50,7 +51,6 @@ class DhcpServer:
 
     def __init__(self, responder_factory: Callable[[Callable[[str, str], dhcp.PortConfig | None],
                                                     Callable[[Any], None]], Responder],
-                 indexes: Callable[[], Mapping[str, int]] | None = None,
                  on_boot: Callable[[str, str], None] | None = None) -> None:
         self._lock = threading.Lock()
         self._configs: dict[tuple[str, str], dhcp.PortConfig] = {}
@@ -58,7 +58,7 @@ class DhcpServer:
         self._on_boot = on_boot
         self.problems: dict[str, str] = {}  # port id -> why its lease cannot be answered
         self.responder = responder_factory(self.lookup, self.event)
-        self._taps = Taps(self.responder, indexes or _indexes)
+        self._taps = Taps(self.responder)
 
     def lookup(self, ifname: str, mac: str) -> dhcp.PortConfig | None:
         with self._lock:
@@ -104,33 +104,31 @@ class DhcpServer:
 class Taps:
     """The taps a responder has open: opened when wanted, closed when not,
     reopened when made again under the same name (a socket on the old device
-    is dead)."""
+    is dead: the responder's ``alive`` says so, one cheap question a tap, no
+    listing of the namespace's links)."""
 
-    def __init__(self, responder: Responder, indexes: Callable[[], Mapping[str, int]]) -> None:
-        self.responder, self._indexes = responder, indexes
-        self._opened: dict[str, int] = {}  # tap -> the ifindex it was opened at
+    def __init__(self, responder: Responder) -> None:
+        self.responder = responder
+        self._opened: set[str] = set()
 
     def open(self, wanted: set[str]) -> None:
         attached = self.responder.attached()
-        for dev in sorted(set(self._opened) - wanted):
+        for dev in sorted(self._opened - wanted):
             self.responder.detach(dev)
-            del self._opened[dev]
-        indexes = self._indexes() if wanted else {}  # one listing, not a lookup per tap
+            self._opened.discard(dev)
         for dev in sorted(wanted):
-            index = indexes.get(dev)
-            if index is None:
-                continue  # gone since the pass observed it: the next pass sees it again
-            if self._opened.get(dev) == index and dev in attached:
+            if dev in self._opened and dev in attached and self.responder.alive(dev):
                 continue
             if dev in self._opened:
                 self.responder.detach(dev)
+                self._opened.discard(dev)
             try:
                 self.responder.attach(dev)
             except OSError as exc:
-                log.error("%s", exc)
-                self._opened.pop(dev, None)
+                if exc.errno != errno.ENODEV:  # gone since the pass observed it: the next sees
+                    log.error("%s", exc)
                 continue
-            self._opened[dev] = index
+            self._opened.add(dev)
 
 
 class Dhcp6Server:
@@ -138,12 +136,11 @@ class Dhcp6Server:
     ``services/dhcpv6.py``): the same life as :class:`DhcpServer`'s."""
 
     def __init__(self, responder_factory: Callable[[Callable[[str, str], Any],
-                                                    Callable[[Any], None]], Responder],
-                 indexes: Callable[[], Mapping[str, int]] | None = None) -> None:
+                                                    Callable[[Any], None]], Responder]) -> None:
         self._lock = threading.Lock()
         self._configs: dict[tuple[str, str], tuple[dhcpv6.Port6Config, bool]] = {}
         self.responder = responder_factory(self.lookup, self.event)
-        self._taps = Taps(self.responder, indexes or _indexes)
+        self._taps = Taps(self.responder)
 
     def lookup(self, ifname: str, mac: str) -> tuple[dhcpv6.Port6Config, bool] | None:
         with self._lock:
@@ -173,6 +170,3 @@ def port6_config(lease: Lease6) -> dhcpv6.Port6Config:
                               domain_search=(lease.domain,) if lease.domain else ())
 
 
-def _indexes() -> dict[str, int]:
-    """Every interface of this namespace: name -> index."""
-    return {name: index for index, name in socket.if_nameindex()}

@@ -159,7 +159,7 @@ def decode_frame(frame: bytes) -> tuple[str, bytes] | None:
     dport, length = struct.unpack_from("!2xHH", frame, udp)
     if dport != SERVER_PORT or length < 8 or udp + length > ETH + total:
         return None
-    return ":".join(f"{b:02x}" for b in frame[6:12]), frame[udp + 8:udp + length]
+    return frame[6:12].hex(":"), frame[udp + 8:udp + length]
 
 
 def decode_arp_request(frame: bytes) -> tuple[str, str, str] | None:
@@ -173,7 +173,7 @@ def decode_arp_request(frame: bytes) -> tuple[str, str, str] | None:
     sha, spa, tpa = frame[ETH + 8:ETH + 14], frame[ETH + 14:ETH + 18], frame[ETH + 24:ETH + 28]
     if sha != frame[6:12]:
         return None
-    mac = ":".join(f"{b:02x}" for b in sha)
+    mac = sha.hex(":")
     return mac, str(ipaddress.IPv4Address(spa)), str(ipaddress.IPv4Address(tpa))
 
 
@@ -207,9 +207,10 @@ def checksum(data: bytes) -> int:
     """The Internet checksum (RFC 1071) of ``data``."""
     if len(data) % 2:
         data += b"\x00"
-    total: int = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
+    # the one's complement sum of the 16-bit words is the number they make
+    # modulo 0xFFFF (2**16 = 1 modulo it), with 0xFFFF for a nonzero multiple
+    number = int.from_bytes(data, "big")
+    total = number % 0xFFFF or (0xFFFF if number else 0)
     return ~total & 0xFFFF
 
 

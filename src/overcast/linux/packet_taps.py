@@ -31,9 +31,10 @@ log = logging.getLogger(__name__)
 
 ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4
+SOL_PACKET = 263
 SO_ATTACH_FILTER = 26
 SWEEP = 2.0  # seconds between checks for interfaces that vanished silently
-BURST = 64  # frames read from one tap before the others get their turn
+PACKET_IGNORE_OUTGOING = 23  # Linux 4.20: what the socket's own tap sends is not looped back to it
 
 Program = Sequence[tuple[int, int, int, int]]  # classic BPF: (code, jt, jf, k)
 
@@ -100,6 +101,15 @@ class PacketTaps:
         """The interfaces attached and not detached, less those found gone
         (a vanished interface must be attached again once it is back)."""
         return self._attached
+
+    def alive(self, ifname: str) -> bool:
+        """Whether ``ifname``'s socket (the one attached last) is bound to a
+        device of that name: not to one deleted since, maybe made again under
+        the name (a socket of the old device is dead).  From any thread."""
+        with self._lock:
+            queued = [sock for name, sock in self._pending if name == ifname]
+        sock = queued[-1] if queued else self._socks.get(ifname)
+        return sock is not None and bound_name(sock) == ifname
 
     def booted(self, ifname: str, mac: str) -> bool:
         """Whether ``mac`` booted on ``ifname`` (asked since it was opened, not
@@ -189,19 +199,21 @@ class PacketTaps:
             close_later(sock)
 
     def _readable(self, selector: selectors.BaseSelector, ifname: str, sock: socket.socket) -> None:
-        for _ in range(BURST):
-            try:
-                data, address = sock.recvfrom(65535)
-            except BlockingIOError:
-                return
-            except OSError as exc:
-                if exc.errno == errno.ENETDOWN and bound_name(sock) == ifname:
-                    continue  # the link went down (it may come back up): keep the socket
-                self._gone(selector, ifname,
-                           "the interface is gone" if exc.errno == errno.ENETDOWN else str(exc))
-                return
-            if address[2] != PACKET_OUTGOING:  # what the tap sends to the VM is not a request
-                self._frame(ifname, sock, data)
+        """One frame: the selector is level-triggered, so a tap with more queued
+        is ready again at the next select, after the other ready taps had theirs
+        (no "would block" error raised and caught per wake-up)."""
+        try:
+            data, address = sock.recvfrom(65535)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            if exc.errno == errno.ENETDOWN and bound_name(sock) == ifname:
+                return  # the link went down (it may come back up): keep the socket
+            self._gone(selector, ifname,
+                       "the interface is gone" if exc.errno == errno.ENETDOWN else str(exc))
+            return
+        if address[2] != PACKET_OUTGOING:  # what the tap sends to the VM is not a request
+            self._frame(ifname, sock, data)
 
 
 def packet_socket(ifname: str, program: Program) -> socket.socket:
@@ -215,6 +227,10 @@ def packet_socket(ifname: str, program: Program) -> socket.socket:
         fprog = struct.pack("HL", len(program), ctypes.addressof(buffer))
         sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
         sock.bind((ifname, ETH_P_ALL))
+        try:  # our replies (and all else sent to the VM) are not copied to us, to be dropped
+            sock.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
+        except OSError:
+            pass  # an older kernel: _readable drops them by their packet type
         sock.setblocking(False)
     except OSError:
         sock.close()

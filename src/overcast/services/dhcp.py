@@ -70,42 +70,46 @@ class Message:
     chaddr: bytes  # the hlen significant bytes
     options: tuple[tuple[int, bytes], ...]
 
+    # read several times per message (decide, build, destination, the
+    # responder): made once, from the options (unique: they are joined)
+    mac: str = field(init=False, repr=False, compare=False)
+    message_type: int | None = field(init=False, repr=False, compare=False)
+    _by_code: dict[int, bytes] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        by_code = dict(self.options)
+        kind = by_code.get(MESSAGE_TYPE)
+        object.__setattr__(self, "_by_code", by_code)
+        object.__setattr__(self, "mac", self.chaddr.hex(":"))
+        object.__setattr__(self, "message_type", kind[0] if kind else None)
+
     def option(self, code: int) -> bytes | None:
-        return next((value for c, value in self.options if c == code), None)
-
-    @property
-    def mac(self) -> str:
-        return ":".join(f"{b:02x}" for b in self.chaddr)
-
-    @property
-    def message_type(self) -> int | None:
-        value = self.option(MESSAGE_TYPE)
-        return value[0] if value else None
+        return self._by_code.get(code)
 
     @property
     def requested_ip(self) -> str | None:
-        return _address_option(self.option(REQUESTED_IP))
+        return _address_option(self._by_code.get(REQUESTED_IP))
 
     @property
     def server_id(self) -> str | None:
-        return _address_option(self.option(SERVER_ID))
+        return _address_option(self._by_code.get(SERVER_ID))
 
     @property
     def client_id(self) -> bytes | None:
-        return self.option(CLIENT_ID)
+        return self._by_code.get(CLIENT_ID)
 
     @property
     def parameters(self) -> tuple[int, ...]:
-        return tuple(self.option(PARAMETERS) or b"")
+        return tuple(self._by_code.get(PARAMETERS) or b"")
 
     @property
     def host_name(self) -> str | None:
-        value = self.option(HOST_NAME)
+        value = self._by_code.get(HOST_NAME)
         return value.decode("ascii", "replace") if value is not None else None
 
     @property
     def max_size(self) -> int | None:
-        value = self.option(MAX_SIZE)
+        value = self._by_code.get(MAX_SIZE)
         return struct.unpack("!H", value)[0] if value else None
 
 
@@ -209,9 +213,15 @@ class PortConfig:
     extra: ExtraOptions = field(default_factory=lambda: ExtraOptions())
     # the options on the wire (code, length, value) by code, made once: replies are built from them
     encoded: tuple[tuple[int, bytes], ...] = field(init=False, repr=False, compare=False)
+    encoded_by_code: dict[int, bytes] = field(init=False, repr=False, compare=False)
+    encoded_in_order: tuple[bytes, ...] = field(init=False, repr=False, compare=False)
+    server_id_option: bytes = field(init=False, repr=False, compare=False)
+    lease_options: bytes = field(init=False, repr=False, compare=False)  # 51, 58 and 59
 
     def __post_init__(self) -> None:
         """Refuse at once what could not be encoded later, in a reply."""
+        if not 0 < self.lease_time < 2**32:
+            raise DhcpError(f"DHCP config of port {self.mac}: lease time {self.lease_time}")
         try:
             ipaddress.IPv4Interface(f"{self.ip}/{self.prefixlen}")
             for mac in (self.mac, self.server_mac):
@@ -222,10 +232,17 @@ class PortConfig:
             object.__setattr__(self, "server_ip", str(ipaddress.IPv4Address(self.server_ip)))
             object.__setattr__(self, "encoded", tuple(
                 (code, _encode_option(code, value)) for code, value in config_options(self).items()))
+            object.__setattr__(self, "server_id_option",
+                               _encode_option(SERVER_ID, socket.inet_aton(self.server_ip)))
+            object.__setattr__(self, "lease_options", b"".join(
+                _encode_option(code, struct.pack("!I", seconds)) for code, seconds in (
+                    (LEASE_TIME, self.lease_time), (T1, self.lease_time // 2),
+                    (T2, self.lease_time * 7 // 8))))
+            by_code = dict(sorted(self.encoded))  # by code: the order of those not asked for
+            object.__setattr__(self, "encoded_by_code", by_code)
+            object.__setattr__(self, "encoded_in_order", tuple(by_code.values()))
         except (ValueError, UnicodeError, struct.error) as exc:
             raise DhcpError(f"DHCP config of port {self.mac}: {exc}") from None
-        if not 0 < self.lease_time < 2**32:
-            raise DhcpError(f"DHCP config of port {self.mac}: lease time {self.lease_time}")
         if self.mtu is not None and not 68 <= self.mtu <= 0xFFFF:
             raise DhcpError(f"DHCP config of port {self.mac}: MTU {self.mtu} is not in 68..65535")
 
@@ -569,18 +586,16 @@ def build(message: Message, config: PortConfig, kind: int) -> bytes:
     extra = config.extra
     header = HEADER.pack(
         BOOTREPLY, 1, 6, 0, message.xid, 0, message.flags & BROADCAST_FLAG,
-        *(_packed(a) for a in (ciaddr, yiaddr, extra.next_server, ZERO)),
+        _packed(ciaddr), _packed(yiaddr), _packed(extra.next_server), bytes(4),
         message.chaddr.ljust(16, b"\x00"), b"", extra.boot_file.encode()[:127] if leased else b"")
-    head = [(MESSAGE_TYPE, bytes([kind])), (SERVER_ID, _packed(config.server_ip))]
+    wire = [bytes((MESSAGE_TYPE, 1, kind)), config.server_id_option]
     if leased:
-        head += [(LEASE_TIME, struct.pack("!I", config.lease_time)),
-                 (T1, struct.pack("!I", config.lease_time // 2)),
-                 (T2, struct.pack("!I", config.lease_time * 7 // 8))]
-    if message.client_id is not None:
-        head.append((CLIENT_ID, message.client_id))  # RFC 6842: echoed
+        wire.append(config.lease_options)
+    client_id = message.client_id
+    if client_id is not None:
+        wire.append(_encode_option(CLIENT_ID, client_id))  # RFC 6842: echoed
     if kind == ACK and message.message_type == DISCOVER:
-        head.append((RAPID_COMMIT, b""))
-    wire = [_encode_option(code, value) for code, value in head]
+        wire.append(_encode_option(RAPID_COMMIT, b""))
     if kind != NAK:
         wire += _ordered(message, config)
     budget = max(message.max_size or MIN_MAX_SIZE, MIN_MAX_SIZE) - IP_UDP - FIXED
@@ -589,7 +604,7 @@ def build(message: Message, config: PortConfig, kind: int) -> bytes:
 
 def _packed(address: str) -> bytes:
     """A dotted quad already checked (parsed or in a PortConfig), packed fast."""
-    return bytes(map(int, address.split(".")))
+    return socket.inet_aton(address)
 
 
 def _padded(message: bytes) -> bytes:
@@ -601,15 +616,19 @@ def _ordered(message: Message, config: PortConfig) -> list[bytes]:
     """Configuration options on the wire: those the client asked for first,
     in its order, then the others by code (clients that do not list an
     option they understand still take it)."""
-    options = dict(config.encoded)
+    options = config.encoded_by_code
     asked = [c for c in dict.fromkeys(message.parameters) if c in options]
-    rest = sorted(set(options) - set(asked))
-    return [options[c] for c in asked + rest]
+    if not asked:
+        return list(config.encoded_in_order)
+    chosen = set(asked)
+    return [options[c] for c in asked] + [options[c] for c in options if c not in chosen]
 
 
 def _within(wire: list[bytes], budget: int) -> bytes:
     """Encoded options and END, within ``budget`` bytes: an option that does
     not fit is left out (the first ones, the protocol's own, always fit)."""
+    if sum(map(len, wire)) + 1 <= budget:  # the usual case: everything fits
+        return b"".join(wire) + bytes([END])
     out, used = [], 1
     for option in wire:
         if used + len(option) <= budget:
