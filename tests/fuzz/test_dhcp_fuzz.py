@@ -6,7 +6,8 @@ a bounded time.  The responder's frame decoder never raises either.
 Inputs: random bytes; valid client messages with bytes flipped, cut or
 appended; and messages built from a real header and random options (lengths
 that lie, no END, options overloaded into sname/file, long split options),
-mostly from the port's own MAC so that the fuzzer reaches the decisions."""
+mostly from the port's own MAC so that the fuzzer reaches the decisions.  A
+reply remembered for the port (another transaction's) is the one made afresh."""
 
 from __future__ import annotations
 
@@ -100,6 +101,9 @@ def check(data: bytes) -> None:
         return
     for config in (CONFIG, None):
         decision = dhcp.decide(message, config)
+        if config is not None:  # a reply remembered from another id is the fresh one
+            CONFIG.replies.clear()
+            assert dhcp.decide(message, config) == decision
         if decision.reply is None:
             assert decision.dest is None
             continue

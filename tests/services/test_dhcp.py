@@ -191,6 +191,30 @@ def test_client_id_is_echoed_and_requested_options_come_first() -> None:
     assert codes[codes.index(26):codes.index(26) + 3] == [26, 12, 1]
 
 
+def test_a_repeated_message_gets_the_same_reply_with_its_own_id() -> None:
+    """A client's second DISCOVER (a reboot) is answered from the reply kept for
+    the port, with the new transaction id; a message differing in anything the
+    reply reads (here the client id, then the broadcast flag) gets its own."""
+    config = dataclasses.replace(CONFIG)  # a config of its own: nothing remembered yet
+
+    def offer(xid: int, *options: tuple[int, bytes], broadcast: bool = False) -> dhcp.Decision:
+        message = dhcp.parse(dhcp.client_message(DISCOVER, MAC, xid, options=options,
+                                                 broadcast=broadcast))
+        return dhcp.decide(message, config)
+
+    first, again = offer(1), offer(2)
+    assert first.reply is not None and again.reply is not None
+    assert (dhcp.parse(first.reply).xid, dhcp.parse(again.reply).xid) == (1, 2)
+    assert first.reply[:4] + first.reply[8:] == again.reply[:4] + again.reply[8:]
+    assert len(config.replies) == 1
+    other = offer(3, (dhcp.CLIENT_ID, b"\x01\x02"))
+    assert other.reply is not None and dhcp.parse(other.reply).option(dhcp.CLIENT_ID) == b"\x01\x02"
+    broadcast = offer(4, broadcast=True)
+    assert broadcast.dest is not None and broadcast.dest.ip == "255.255.255.255"
+    assert first.dest is not None and first.dest.ip == config.ip
+    assert len(config.replies) == 3
+
+
 def test_a_small_maximum_size_drops_options_that_do_not_fit() -> None:
     many = dataclasses.replace(CONFIG, routes=tuple((f"172.{i}.0.0/16", "10.0.0.254") for i in range(40)))
     small = dhcp.decide(request(DISCOVER), many).reply

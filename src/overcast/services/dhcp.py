@@ -27,6 +27,7 @@ TYPE_NAMES = {DISCOVER: "discover", OFFER: "offer", REQUEST: "request", DECLINE:
 BOOTREQUEST, BOOTREPLY = 1, 2
 MAGIC = b"\x63\x82\x53\x63"
 HEADER = struct.Struct("!BBBBIHH4s4s4s4s16s64s128s")  # up to the magic cookie
+XID = struct.Struct("!I")  # the transaction id, at offset 4
 FIXED = HEADER.size + len(MAGIC)  # 240
 MAX_MESSAGE = 4096  # larger than any frame on a VM NIC we answer; longer input is refused
 MIN_MAX_SIZE = 576  # RFC 2132 9.10: the least a client may announce (an IP datagram)
@@ -217,6 +218,10 @@ class PortConfig:
     encoded_in_order: tuple[bytes, ...] = field(init=False, repr=False, compare=False)
     server_id_option: bytes = field(init=False, repr=False, compare=False)
     lease_options: bytes = field(init=False, repr=False, compare=False)  # 51, 58 and 59
+    # replies made for this config, by what they depend on but the id (see _reply);
+    # touched by one responder thread only
+    replies: dict[tuple[object, ...], tuple[bytes, Dest]] = field(
+        init=False, repr=False, compare=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         """Refuse at once what could not be encoded later, in a reply."""
@@ -558,9 +563,27 @@ def _request(message: Message, config: PortConfig) -> Decision:
     return _reply(message, config, ACK if wanted == config.ip else NAK)
 
 
+REMEMBERED = 16  # replies remembered per port config (a port's few kinds of message)
+
+
 def _reply(message: Message, config: PortConfig, kind: int) -> Decision:
+    """The reply and where it goes.  Both are functions of ``config`` and of what
+    :func:`build` and :func:`destination` read of the message; the chaddr is the
+    port's MAC (decide checked it) and only the transaction id varies between a
+    client's repeated messages (a reboot, every renewal), so the reply is
+    remembered per config by the rest and the id written into it."""
     event = TYPE_NAMES.get(message.message_type or 0)
-    return Decision(build(message, config, kind), destination(message, config, kind), event)
+    key = (kind, message.message_type, message.flags & BROADCAST_FLAG, message.ciaddr,
+           message.client_id, message.option(PARAMETERS), message.max_size)
+    found = config.replies.get(key)
+    if found is None:
+        found = build(message, config, kind), destination(message, config, kind)
+        if len(config.replies) >= REMEMBERED:
+            config.replies.clear()
+        config.replies[key] = found
+        return Decision(found[0], found[1], event)
+    payload, dest = found
+    return Decision(payload[:4] + XID.pack(message.xid) + payload[8:], dest, event)
 
 
 def destination(message: Message, config: PortConfig, kind: int) -> Dest:
