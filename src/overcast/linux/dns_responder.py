@@ -276,7 +276,7 @@ class DnsResponder:
         """The datagrams waiting on ``sock``, up to a few batches.  The hot path
         is a repeated query from the source before: one clock read a batch, the
         source's records asked again only when the source changes, and the
-        remembered reply (:func:`dns.remembered`) sent with the new id; with
+        remembered reply (:func:`dns.remembered_udp`) sent with the new id; with
         ``recvmmsg`` (:mod:`mmsg`), a batch comes in and goes out in one call."""
         batch = self._batches.get(sock)
         if batch is None:
@@ -317,8 +317,8 @@ class DnsResponder:
     def _answer_datagram(self, batch: mmsg.Batch, slot: int, data: bytes,
                          records: dns.Records | None, local: str) -> None:
         """A datagram whose reply is not remembered: answered, relayed or dropped."""
-        if batch.cut(slot):
-            return  # longer than any query we answer: dropped
+        # a datagram longer than a slot (no real query is) arrives cut: it gets
+        # what its first bytes get, FORMERR as a rule (and is never remembered)
         result = dns.answer(data, records, upstream_allowed=self.upstream is not None)
         if result.forward:
             self._relay(data, _UdpClient(batch.sock, batch.address(slot)), "udp")

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import mmap
 import os
 import socket
 import sys
 
 MSG_DONTWAIT = 0x40
-SLOT = 4096  # bytes a datagram may have; a longer one arrives cut (see Batch.cut)
+SLOT = 4096  # bytes a datagram may have; a longer one arrives cut
 NAME = 28  # sizeof(struct sockaddr_in6), room for either family
 
 
@@ -37,9 +38,6 @@ class _Msghdr(ctypes.Structure):
 
 class _Mmsghdr(ctypes.Structure):
     _fields_ = [("hdr", _Msghdr), ("len", ctypes.c_uint)]
-
-
-MSG_TRUNC = 0x20
 
 
 def _libc() -> ctypes.CDLL | None:
@@ -70,8 +68,10 @@ class Batch:
         self.sock, self.slots = sock, slots
         self._fd = sock.fileno()
         self._v6 = sock.family == socket.AF_INET6
-        self._data = bytearray(slots * SLOT)
-        self._names = bytearray(slots * NAME)
+        # anonymous mappings: pages are committed only as the kernel writes into
+        # them (a responder per router namespace; most see a few queries)
+        self._data = mmap.mmap(-1, slots * SLOT)
+        self._names = mmap.mmap(-1, slots * NAME)
         self._view, self._names_view = memoryview(self._data), memoryview(self._names)
         data = ctypes.addressof(ctypes.c_char.from_buffer(self._data))
         names = ctypes.addressof(ctypes.c_char.from_buffer(self._names))
@@ -99,6 +99,7 @@ class Batch:
         """The datagrams waiting now, up to ``slots`` (0: none); raises OSError
         for an error other than "nothing waiting"."""
         assert _LIBC is not None
+        self._pending.clear()  # replies queued and never flushed (an error) are of old slots
         got = _LIBC.recvmmsg(self._fd, self._recv, self.slots, MSG_DONTWAIT, None)
         if got < 0:
             err = ctypes.get_errno()
@@ -139,10 +140,6 @@ class Batch:
         at = slot * SLOT
         return self._view[at:at + self._lengths[slot]].tobytes()
 
-    def cut(self, slot: int) -> bool:
-        """Whether the datagram in ``slot`` was longer than :data:`SLOT` (cut)."""
-        return bool(self._recv[slot].hdr.flags & MSG_TRUNC)
-
     def address(self, slot: int) -> tuple[str, int] | tuple[str, int, int, int]:
         """The datagram's source as ``recvfrom`` gives it (for a reply sent later)."""
         name = self._names[slot * NAME:(slot + 1) * NAME]
@@ -150,7 +147,7 @@ class Batch:
         if not self._v6:
             return socket.inet_ntop(socket.AF_INET, name[4:8]), port
         host = socket.inet_ntop(socket.AF_INET6, name[8:24])
-        return host, port, int.from_bytes(name[4:8], "big"), int.from_bytes(name[24:28], "little")
+        return host, port, int.from_bytes(name[4:8], "big"), int.from_bytes(name[24:28], sys.byteorder)
 
     def reply(self, slot: int, data: bytes) -> bool:
         """Queue ``data`` as the reply to the datagram in ``slot`` (False when it
@@ -177,9 +174,12 @@ class Batch:
             while count:
                 sent = _LIBC.sendmmsg(self._fd, ctypes.byref(self._send[first]), count,
                                       MSG_DONTWAIT)
-                if sent <= 0:
-                    lost += count
+                if sent > 0:
+                    first, count = first + sent, count - sent
+                    continue
+                if ctypes.get_errno() in (errno.EAGAIN, errno.EWOULDBLOCK, errno.ENOBUFS):
+                    lost += count  # the socket's buffer is full: the rest as well
                     break
-                first, count = first + sent, count - sent
+                lost, first, count = lost + 1, first + 1, count - 1  # this reply's address only
             i = j
         return lost

@@ -108,7 +108,7 @@ class PacketTaps:
         the name (a socket of the old device is dead).  From any thread."""
         with self._lock:
             queued = [sock for name, sock in self._pending if name == ifname]
-        sock = queued[-1] if queued else self._socks.get(ifname)
+            sock = queued[-1] if queued else self._socks.get(ifname)
         return sock is not None and bound_name(sock) == ifname
 
     def booted(self, ifname: str, mac: str) -> bool:
@@ -177,18 +177,16 @@ class PacketTaps:
     def _take_pending(self, selector: selectors.BaseSelector | None) -> None:
         """Apply queued attach/detach in the loop's thread (the selector is its own)."""
         while True:
-            with self._lock:
+            with self._lock:  # the swap is whole for alive(): old socket or new, never none
                 if not self._pending:
                     return
                 ifname, sock = self._pending.popleft()
-            self._close(selector, ifname)
-            if sock is None:
-                continue
-            if selector is None:
+                self._close(selector, ifname)
+                if sock is not None and selector is not None:
+                    self._socks[ifname] = sock
+                    selector.register(sock, selectors.EVENT_READ, ifname)
+            if sock is not None and selector is None:
                 sock.close()
-                continue
-            self._socks[ifname] = sock
-            selector.register(sock, selectors.EVENT_READ, ifname)
 
     def _close(self, selector: selectors.BaseSelector | None, ifname: str) -> None:
         sock = self._socks.pop(ifname, None)
