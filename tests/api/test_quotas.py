@@ -88,6 +88,10 @@ def test_set_list_and_reset(cloud: Cloud) -> None:
     ({"quota": {"router": True}}, ["router", "not an integer"]),
     ({"quota": {"router": None}}, ["router", "not an integer"]),
     ({"quota": {"network": 5, "widgets": 3}}, ["Unrecognized attribute(s) 'widgets'"]),
+    # Neutron's quota resources are spelled with underscores only: no dashed alias stored
+    ({"quota": {"security-group": 5}}, ["Unrecognized attribute(s) 'security-group'"]),
+    ({"quota": {"security_group": 5, "security-group-rule": 9}},
+     ["Unrecognized attribute(s) 'security-group-rule'"]),
     ({"quota": {"force": "maybe"}}, ["force", "not a valid boolean"]),
     ({"quota": [1]}, ["quota"]),
     ({"network": 5}, ["quota"]),
