@@ -189,9 +189,43 @@ def test_bad_bodies(w: World) -> None:
     assert_error(w.alice.post(PATH, {"trunk": {"port_id": "nope"}}), 404, type="PortNotFound")
     assert_error(w.alice.put(base + "/add_subports", {"subports": []}), 400, "sub_ports")
     twice = {"sub_ports": [sub(w.subs[0], 5), sub(w.subs[1], 5)]}
-    assert_error(w.alice.put(base + "/add_subports", twice), 400, "more than once")
+    assert_error(w.alice.put(base + "/add_subports", twice), 400,
+                 f"Segmentation ID '5' for '{w.subs[1]['id']}' is not unique")
     same = {"sub_ports": [sub(w.subs[0], 5), sub(w.subs[0], 6)]}
-    assert_error(w.alice.put(base + "/add_subports", same), 400, "more than once")
+    assert_error(w.alice.put(base + "/add_subports", same), 400,
+                 f"Non unique UUID for subport: '{w.subs[0]['id']}'")
+    nulls = {"sub_ports": [{**sub(w.subs[0], 5), "segmentation_id": None}]}
+    assert_error(w.alice.put(base + "/add_subports", nulls), 400, "missing segmentation")
+
+
+def test_remove_subports_refuses_nulls_and_repeats(w: World) -> None:
+    """Neutron's remove_subports runs validate_subports on the body: null
+    entries or details and a port or segmentation given twice are a 400
+    InvalidInput naming the fault, and nothing is removed."""
+    made = w.make(sub_ports=[sub(w.subs[0], 10), sub(w.subs[1], 20)])
+    base = f"{PATH}/{made['id']}/remove_subports"
+    one, two = w.subs[0]["id"], w.subs[1]["id"]
+    before = dump(w.store)
+    cases: list[tuple[Any, str]] = [
+        (None, "not a list"),
+        ([None], "not a dictionary"),
+        ([{"port_id": None}], "'None' is not a valid UUID"),
+        ([{"port_id": one, "segmentation_type": None, "segmentation_id": None}],
+         "missing segmentation information"),
+        ([{"port_id": one, "segmentation_type": "vlan", "segmentation_id": None}],
+         "missing segmentation information"),
+        ([{"port_id": one, "segmentation_type": None, "segmentation_id": 10}],
+         "missing segmentation information"),
+        ([{"port_id": one}, {"port_id": one}], f"Non unique UUID for subport: '{one}'"),
+        ([sub(w.subs[0], 10), sub(w.subs[0], 10)], f"Non unique UUID for subport: '{one}'"),
+        ([sub(w.subs[0], 10), sub(w.subs[1], 10)],
+         f"Segmentation ID '10' for '{two}' is not unique"),
+    ]
+    for subs, words in cases:
+        assert_error(w.alice.put(base, {"sub_ports": subs}), 400, words, type="InvalidInput")
+    assert dump(w.store) == before
+    r = w.alice.put(base, {"sub_ports": [{"port_id": one}, sub(w.subs[1], 20)]})
+    assert r.status == 200 and r.body["sub_ports"] == [], r.body
 
 
 def test_policy_is_the_owners(w: World) -> None:
