@@ -16,7 +16,7 @@ from overcast.model import keys
 from overcast.model.types import Host
 from overcast.store import MemoryStore
 
-from .helpers import Direct, assert_error, dump
+from .helpers import CountingStore, Direct, assert_error, dump
 
 TOKENS = {"t-admin": Context("ops", True), "t-alice": Context("alice", False),
           "t-bob": Context("bob", False)}
@@ -283,3 +283,41 @@ def test_extensions_advertised(w: World) -> None:
     for alias, name in (("trunk", "Trunk Extension"), ("trunk-details", "Trunk port details")):
         r = w.alice.get(f"/v2.0/extensions/{alias}")
         assert r.status == 200 and r["extension"]["name"] == name, r.body
+
+
+def test_trunk_lookups_cost_the_same_with_5_or_60_trunks() -> None:
+    """Whether a port is a trunk's subport (a port's delete, a new trunk's and
+    a new subport's checks) is read from the trunks' subport index, as a
+    trunk's parent is: as many store reads with 60 other trunks as with 5."""
+    reads = [_trunk_reads(n) for n in (5, 60)]
+    assert reads[0] == reads[1], reads
+
+
+def _trunk_reads(others: int) -> dict[str, int]:
+    store = CountingStore()
+    c = Direct(Api(store))
+    busy, quiet = c.network(name="busy"), c.network(name="quiet")
+    c.subnet(busy["id"], "10.0.0.0/16")
+    c.subnet(quiet["id"], "10.9.0.0/24")
+    for _ in range(others):
+        c.create("trunk", "trunks", port_id=c.port(busy["id"])["id"],
+                 sub_ports=[sub(c.port(busy["id"]), 100)])
+    held = c.port(quiet["id"])
+    trunk = c.create("trunk", "trunks", port_id=c.port(quiet["id"])["id"],
+                     sub_ports=[sub(held, 100)])
+    fresh = [c.port(quiet["id"]) for _ in range(3)]
+    acts = {
+        "delete a subport": lambda: c.delete(f"/v2.0/ports/{held['id']}").status == 409,
+        "add a subport": lambda: c.put(f"{PATH}/{trunk['id']}/add_subports", {
+            "sub_ports": [sub(fresh[0], 200)]}).status == 200,
+        "make a trunk": lambda: c.post(PATH, {"trunk": {
+            "port_id": fresh[1]["id"], "sub_ports": [sub(fresh[2], 100)]}}).status == 201,
+        "a subport as a parent": lambda: c.post(PATH, {"trunk": {
+            "port_id": held["id"]}}).status == 409,
+    }
+    out = {}
+    for what, act in acts.items():
+        store.reads = 0
+        assert act(), what
+        out[what] = store.reads
+    return out
