@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from overcast.api import Api, Request
-from overcast.store import Store
+from overcast.store import MemoryStore, Store
 
 
 @dataclass
@@ -113,3 +113,20 @@ class Projects:
                                          "t-alice": Context("alice", False),
                                          "t-bob": Context("bob", False)}))
         self.ops, self.alice, self.bob = (Direct(api, f"t-{n}") for n in ("ops", "alice", "bob"))
+
+
+class CountingStore(MemoryStore):
+    """A store that counts the keys it hands out (for the "flat cost" tests)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    def get(self, key: str) -> Any:
+        self.reads += 1
+        return super().get(key)
+
+    def range(self, prefix: str, *args: Any, **kw: Any) -> Any:
+        found = super().range(prefix, *args, **kw)
+        self.reads += 1 + len(found.kvs)
+        return found

@@ -108,6 +108,22 @@ def test_dry_run_says_what_is_missing() -> None:
     assert dump(w.store) == before
 
 
+def test_it_counts_but_is_not_refused_by_quotas() -> None:
+    """Neutron enforces quotas in the API's create (its controller's
+    reservation), and its auto-allocation makes the topology by plugin calls
+    (create_network, create_subnet, create_router): a project at its limits
+    still gets its topology, which counts, so its next POST is refused."""
+    w = Cloud()
+    r = w.ops.put("/v2.0/quotas/alice", {"quota": {"network": 0, "subnet": 0, "router": 0}})
+    assert r.status == 200, r.body
+    made = w.alice.get(f"{PATH}/alice")
+    assert made.status == 200, made.body
+    used = {k: v["used"] for k, v in w.alice.get("/v2.0/quotas/alice/details")["quota"].items()}
+    assert (used["network"], used["subnet"], used["router"]) == (1, 1, 1)
+    assert_error(w.alice.post("/v2.0/networks", {"network": {"name": "n"}}), 409,
+                 type="OverQuota")
+
+
 def test_delete_takes_it_away() -> None:
     w = Cloud()
     assert w.alice.delete(f"{PATH}/alice").status == 204  # nothing yet: nothing to do

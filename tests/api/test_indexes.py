@@ -67,6 +67,35 @@ def test_random_changes_keep_indexes_equal_to_the_objects() -> None:
     assert "/device_id/vm%2Fb/" in keys.index("port", "device_id", "vm/b", slash["id"])
 
 
+def test_a_trunks_subports_are_indexed_by_port() -> None:
+    """One entry per subport (``sub_ports.port_id``), kept equal to the trunks
+    through adds, removals and deletes, and rebuilt from them."""
+    store = MemoryStore()
+    client = Direct(Api(store))
+    net = client.network(name="n")
+    client.subnet(net["id"], "10.0.0.0/24")
+    ports = [client.port(net["id"]) for _ in range(4)]
+
+    def subs(*which: int) -> list[dict[str, Any]]:
+        return [{"port_id": ports[i]["id"], "segmentation_type": "vlan",
+                 "segmentation_id": 10 + i} for i in which]
+
+    def entries() -> set[str]:
+        return {k for k in index_entries(store) if "/sub_ports.port_id/" in k}
+    trunk = client.create("trunk", "trunks", port_id=ports[0]["id"], sub_ports=subs(1, 2))
+    assert entries() == {keys.index("trunk", "sub_ports.port_id", ports[i]["id"], trunk["id"])
+                         for i in (1, 2)}
+    base = f"/v2.0/trunks/{trunk['id']}"
+    for action, which in (("add_subports", (3,)), ("remove_subports", (1, 2))):
+        assert client.put(f"{base}/{action}", {"sub_ports": subs(*which)}).status == 200
+        assert index_entries(store) == rebuilt(store)
+    assert entries() == {keys.index("trunk", "sub_ports.port_id", ports[3]["id"], trunk["id"])}
+    assert_error(client.delete(f"/v2.0/ports/{ports[3]['id']}"), 409, type="PortInUseAsSubPort")
+    assert client.delete(f"/v2.0/ports/{ports[1]['id']}").status == 204  # no longer one
+    assert client.delete(base).status == 204
+    assert entries() == set() and index_entries(store) == rebuilt(store)
+
+
 def test_a_store_without_indexes_gets_them_at_start() -> None:
     store = MemoryStore()
     client = Direct(Api(store))

@@ -100,6 +100,23 @@ def test_bad_limit_is_400_and_an_unknown_network_marker_404(client: Direct,
                  404, "Network gone could not be found.", type="NetworkNotFound")
 
 
+def test_a_marker_without_a_limit_is_ignored(client: Direct,
+                                            nets: list[dict[str, Any]]) -> None:
+    """Neutron's get_limit_and_marker drops the marker when no limit (or 0) is
+    given, and _get_marker_obj looks it up only with a limit: the whole
+    collection, no links, and an unknown marker is no 404."""
+    charlie = next(n for n in nets if n["name"] == "charlie")
+    whole = client.get("/v2.0/networks", params=[("sort_key", "name")])
+    for extra in ([], [("limit", "0")]):
+        r = client.get("/v2.0/networks", params=[("sort_key", "name"),
+                                                  ("marker", charlie["id"]), *extra])
+        assert r.status == 200, r.body
+        assert names(r) == names(whole) and "alpha" in names(r)
+        assert "networks_links" not in r.body
+    r = client.get("/v2.0/networks", params=[("marker", "gone")])
+    assert r.status == 200 and len(names(r)) == len(nets), r.body
+
+
 def test_a_marker_places_the_page_by_its_values(client: Direct,
                                                 nets: list[dict[str, Any]]) -> None:
     """As Neutron's marker object: the page is what sorts after the marker,

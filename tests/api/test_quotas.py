@@ -16,7 +16,7 @@ from overcast.api import Api
 from overcast.model import keys
 from overcast.store import MemoryStore, SqliteStore
 
-from .helpers import Direct, Projects, assert_error, dump
+from .helpers import CountingStore, Direct, Projects, assert_error, dump
 from .test_concurrency import parallel, server_process
 
 # Neutron's defaults (neutron/conf/quota.py), written out by hand
@@ -88,6 +88,10 @@ def test_set_list_and_reset(cloud: Cloud) -> None:
     ({"quota": {"router": True}}, ["router", "not an integer"]),
     ({"quota": {"router": None}}, ["router", "not an integer"]),
     ({"quota": {"network": 5, "widgets": 3}}, ["Unrecognized attribute(s) 'widgets'"]),
+    # Neutron's quota resources are spelled with underscores only: no dashed alias stored
+    ({"quota": {"security-group": 5}}, ["Unrecognized attribute(s) 'security-group'"]),
+    ({"quota": {"security_group": 5, "security-group-rule": 9}},
+     ["Unrecognized attribute(s) 'security-group-rule'"]),
     ({"quota": {"force": "maybe"}}, ["force", "not a valid boolean"]),
     ({"quota": [1]}, ["quota"]),
     ({"network": 5}, ["quota"]),
@@ -278,25 +282,8 @@ def test_create_cost_stays_flat_with_the_projects_objects() -> None:
     assert reads[0] == reads[1], reads
 
 
-class _Counting(MemoryStore):
-    """A store that counts the keys it hands out."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.reads = 0
-
-    def get(self, key: str) -> Any:
-        self.reads += 1
-        return super().get(key)
-
-    def range(self, prefix: str, *args: Any, **kw: Any) -> Any:
-        found = super().range(prefix, *args, **kw)
-        self.reads += 1 + len(found.kvs)
-        return found
-
-
 def _reads_of_creates(existing: int) -> dict[str, int]:
-    store = _Counting()
+    store = CountingStore()
     c = Direct(Api(store))
     c.put("/v2.0/quotas/lab", {"quota": {"port": 1000, "router": 1000,
                                          "security_group": 1000}})

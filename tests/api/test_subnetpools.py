@@ -99,6 +99,28 @@ def test_a_prefix_with_host_bits_is_its_network(client: Direct) -> None:
     assert pool(client, "2001:DB8::1/64")["prefixes"] == ["2001:db8::/64"]
 
 
+def test_the_prefix_actions_read_prefixes_as_neutron_does(client: Direct,
+                                                         store: MemoryStore) -> None:
+    """Neutron's add_prefixes and remove_prefixes hand the body's prefixes to
+    netaddr unvalidated: host bits dropped, a bare address is its /32; a
+    create or update's ``prefixes`` (type:subnet_list) wants a '/'."""
+    p = pool(client, "10.0.0.0/24")
+    r = act(client, p, "add_prefixes", "10.0.1.1/24", "10.0.9.1", "10.0.9.1/32")
+    assert r.status == 200 and r.body == {"prefixes": ["10.0.0.0/23", "10.0.9.1/32"]}, r.body
+    r = act(client, p, "remove_prefixes", "10.0.9.1", "10.0.1.7/24")
+    assert r.status == 200 and r.body == {"prefixes": ["10.0.0.0/24"]}, r.body
+    six = pool(client, "2001:db8::/64", name="six")
+    r = act(client, six, "add_prefixes", "2001:db8:1::1")
+    assert r.status == 200 and r.body == {"prefixes": ["2001:db8::/64", "2001:db8:1::1/128"]}
+    before = dump(store)
+    message = "'10.0.9.1' isn't a recognized IP subnet cidr, '10.0.9.1/32' is recommended"
+    assert_error(client.post(PATH, {"subnetpool": {"name": "q", "prefixes": ["10.0.9.1"]}}),
+                 400, "prefixes", message)
+    assert_error(client.put(f"{PATH}/{p['id']}", {"subnetpool": {
+        "prefixes": ["10.0.0.0/24", "10.0.9.1"]}}), 400, message)
+    assert dump(store) == before
+
+
 @pytest.mark.parametrize("body,status,words,type_", [
     ({"prefixes": ["10.0.0.0/8"]}, 400, ("name",), None),
     ({"name": "p"}, 400, ("prefixes",), None),
@@ -174,7 +196,7 @@ def test_prefix_actions(client: Direct, store: MemoryStore) -> None:
     for body in bodies:
         assert_error(client.put(f"{PATH}/{p['id']}/add_prefixes", body), 400,
                      "Request body contains invalid data")
-    assert_error(act(client, p, "add_prefixes", "10.0.0.1/8"), 400, "10.0.0.1/8")
+    assert_error(act(client, p, "add_prefixes", "10.0.0.0/33"), 400, "10.0.0.0/33")
     assert_error(act(client, p, "add_prefixes", "2001:db8::/64"), 400,
                  type="PrefixVersionMismatch")
     # removing what is not in the pool changes nothing

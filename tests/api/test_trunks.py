@@ -16,7 +16,7 @@ from overcast.model import keys
 from overcast.model.types import Host
 from overcast.store import MemoryStore
 
-from .helpers import Direct, assert_error, dump
+from .helpers import CountingStore, Direct, assert_error, dump
 
 TOKENS = {"t-admin": Context("ops", True), "t-alice": Context("alice", False),
           "t-bob": Context("bob", False)}
@@ -189,9 +189,43 @@ def test_bad_bodies(w: World) -> None:
     assert_error(w.alice.post(PATH, {"trunk": {"port_id": "nope"}}), 404, type="PortNotFound")
     assert_error(w.alice.put(base + "/add_subports", {"subports": []}), 400, "sub_ports")
     twice = {"sub_ports": [sub(w.subs[0], 5), sub(w.subs[1], 5)]}
-    assert_error(w.alice.put(base + "/add_subports", twice), 400, "more than once")
+    assert_error(w.alice.put(base + "/add_subports", twice), 400,
+                 f"Segmentation ID '5' for '{w.subs[1]['id']}' is not unique")
     same = {"sub_ports": [sub(w.subs[0], 5), sub(w.subs[0], 6)]}
-    assert_error(w.alice.put(base + "/add_subports", same), 400, "more than once")
+    assert_error(w.alice.put(base + "/add_subports", same), 400,
+                 f"Non unique UUID for subport: '{w.subs[0]['id']}'")
+    nulls = {"sub_ports": [{**sub(w.subs[0], 5), "segmentation_id": None}]}
+    assert_error(w.alice.put(base + "/add_subports", nulls), 400, "missing segmentation")
+
+
+def test_remove_subports_refuses_nulls_and_repeats(w: World) -> None:
+    """Neutron's remove_subports runs validate_subports on the body: null
+    entries or details and a port or segmentation given twice are a 400
+    InvalidInput naming the fault, and nothing is removed."""
+    made = w.make(sub_ports=[sub(w.subs[0], 10), sub(w.subs[1], 20)])
+    base = f"{PATH}/{made['id']}/remove_subports"
+    one, two = w.subs[0]["id"], w.subs[1]["id"]
+    before = dump(w.store)
+    cases: list[tuple[Any, str]] = [
+        (None, "not a list"),
+        ([None], "not a dictionary"),
+        ([{"port_id": None}], "'None' is not a valid UUID"),
+        ([{"port_id": one, "segmentation_type": None, "segmentation_id": None}],
+         "missing segmentation information"),
+        ([{"port_id": one, "segmentation_type": "vlan", "segmentation_id": None}],
+         "missing segmentation information"),
+        ([{"port_id": one, "segmentation_type": None, "segmentation_id": 10}],
+         "missing segmentation information"),
+        ([{"port_id": one}, {"port_id": one}], f"Non unique UUID for subport: '{one}'"),
+        ([sub(w.subs[0], 10), sub(w.subs[0], 10)], f"Non unique UUID for subport: '{one}'"),
+        ([sub(w.subs[0], 10), sub(w.subs[1], 10)],
+         f"Segmentation ID '10' for '{two}' is not unique"),
+    ]
+    for subs, words in cases:
+        assert_error(w.alice.put(base, {"sub_ports": subs}), 400, words, type="InvalidInput")
+    assert dump(w.store) == before
+    r = w.alice.put(base, {"sub_ports": [{"port_id": one}, sub(w.subs[1], 20)]})
+    assert r.status == 200 and r.body["sub_ports"] == [], r.body
 
 
 def test_policy_is_the_owners(w: World) -> None:
@@ -249,3 +283,41 @@ def test_extensions_advertised(w: World) -> None:
     for alias, name in (("trunk", "Trunk Extension"), ("trunk-details", "Trunk port details")):
         r = w.alice.get(f"/v2.0/extensions/{alias}")
         assert r.status == 200 and r["extension"]["name"] == name, r.body
+
+
+def test_trunk_lookups_cost_the_same_with_5_or_60_trunks() -> None:
+    """Whether a port is a trunk's subport (a port's delete, a new trunk's and
+    a new subport's checks) is read from the trunks' subport index, as a
+    trunk's parent is: as many store reads with 60 other trunks as with 5."""
+    reads = [_trunk_reads(n) for n in (5, 60)]
+    assert reads[0] == reads[1], reads
+
+
+def _trunk_reads(others: int) -> dict[str, int]:
+    store = CountingStore()
+    c = Direct(Api(store))
+    busy, quiet = c.network(name="busy"), c.network(name="quiet")
+    c.subnet(busy["id"], "10.0.0.0/16")
+    c.subnet(quiet["id"], "10.9.0.0/24")
+    for _ in range(others):
+        c.create("trunk", "trunks", port_id=c.port(busy["id"])["id"],
+                 sub_ports=[sub(c.port(busy["id"]), 100)])
+    held = c.port(quiet["id"])
+    trunk = c.create("trunk", "trunks", port_id=c.port(quiet["id"])["id"],
+                     sub_ports=[sub(held, 100)])
+    fresh = [c.port(quiet["id"]) for _ in range(3)]
+    acts = {
+        "delete a subport": lambda: c.delete(f"/v2.0/ports/{held['id']}").status == 409,
+        "add a subport": lambda: c.put(f"{PATH}/{trunk['id']}/add_subports", {
+            "sub_ports": [sub(fresh[0], 200)]}).status == 200,
+        "make a trunk": lambda: c.post(PATH, {"trunk": {
+            "port_id": fresh[1]["id"], "sub_ports": [sub(fresh[2], 100)]}}).status == 201,
+        "a subport as a parent": lambda: c.post(PATH, {"trunk": {
+            "port_id": held["id"]}}).status == 409,
+    }
+    out = {}
+    for what, act in acts.items():
+        store.reads = 0
+        assert act(), what
+        out[what] = store.reads
+    return out

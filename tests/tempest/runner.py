@@ -33,10 +33,11 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from keystone import conftest as ks  # noqa: E402
 
+from .options import parse_args  # noqa: E402
+
 ROOT = ks.ROOT
 TEMPEST_VENV = Path(os.environ.get("OVERCAST_TEMPEST_VENV") or ROOT / ".venv-tempest")
 SUITES = ("tempest.api.network", "neutron_tempest_plugin.api")
-DEFAULT_REGEX = r"^(tempest\.api\.network|neutron_tempest_plugin\.api)"
 PUBLIC_CIDR = "203.0.113.0/24"
 PROJECT_CIDR = "10.100.0.0/16"
 KEYSTONE_TIMEOUT = 120  # s, each call of Overcast's to Keystone: a loaded machine is slow
@@ -52,19 +53,6 @@ class Stack:
     keystone: ks.Keystone
     overcast_url: str
     admin_token: str
-
-
-def parse_args(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="scripts/tempest", description=__doc__)
-    p.add_argument("--regex", default=DEFAULT_REGEX, help="tests to run (default %(default)s)")
-    p.add_argument("--concurrency", type=int, default=2, help="tempest workers (default 2)")
-    p.add_argument("--keep", action="store_true",
-                   help="leave Keystone and Overcast up after the run (their PIDs printed)")
-    p.add_argument("--list-failures", action="store_true",
-                   help="and list the failed tests grouped by test class")
-    p.add_argument("--results", type=Path, default=None,
-                   help="results directory (default .tempest-results/<UTC time>)")
-    return p.parse_args(argv)
 
 
 class Processes:

@@ -115,8 +115,6 @@ SHARED = Rule("shared", lambda c, t, v: t.shared or "access_as_shared" in t.gran
 EXTERNAL = Rule("external network",
                 lambda c, t, v: t.external or "access_as_external" in t.granted(c.project_id))
 NOT_WILDCARD = Rule("admin for a target of '*'", lambda c, t, v: c.is_admin or v != "*")
-OWN_PROJECT = Rule("admin for a project_id other than the caller's",
-                   lambda c, t, v: c.is_admin or v in (None, "", c.project_id))
 NOT_NETWORK_DEVICE = Rule("not a network: device",  # device_owner network:* acts for the cloud
                           lambda c, t, v: not (isinstance(v, str) and v.startswith("network:")))
 
@@ -134,9 +132,9 @@ _COMMON = ("name", "description", "tags")
 
 
 def _creates(member: str) -> dict[str, Rule]:
-    """Every kind: only an admin chooses ids or makes objects for other projects."""
-    return {f"create_{member}:id": ADMIN, f"create_{member}:project_id": OWN_PROJECT,
-            f"create_{member}:tenant_id": OWN_PROJECT, **_writes(member, ANY, *_COMMON)}
+    """Every kind: only an admin chooses ids (an object for another project is
+    no rule's: see ``UNPOLICED``)."""
+    return {f"create_{member}:id": ADMIN, **_writes(member, ANY, *_COMMON)}
 
 
 def _rule_rules(member: str, *names: str) -> dict[str, Rule]:
@@ -282,8 +280,6 @@ RULES: dict[str, Rule] = {
     "get_rbac_policy": OWNER,
     "update_rbac_policy": OWNER,
     "delete_rbac_policy": OWNER,
-    "create_rbac_policy:project_id": OWN_PROJECT,
-    "create_rbac_policy:tenant_id": OWN_PROJECT,
     **_each("create_rbac_policy", ANY, "object_type", "object_id", "action"),
     **_writes("rbac_policy", NOT_WILDCARD, "target_tenant"),
     # how full the operator's networks are
@@ -435,12 +431,21 @@ def authorize(ctx: Context, action: str, member: str, tgt: Target,
             raise Forbidden(f"rule:{key} is disallowed by policy{on} (allowed: {rule.name})")
 
 
+# attributes no rule judges, as Neutron's policy has none for them (they have no
+# enforce_policy): an object's project is the caller's unless an admin names
+# another, which Schema.parse checks before any rule (Neutron's
+# _validate_privileges and populate_project_info, a 400)
+UNPOLICED = frozenset({"project_id", "tenant_id"})
+
+
 def _keys(action: str, body: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
     """The rules a write must pass: the action's, then each attribute's, then
     the sub-attributes that have rules of their own (a key of a dict value, or
     of the dicts of a list value)."""
     yield action, None
     for name, value in body.items():
+        if name in UNPOLICED:
+            continue
         yield f"{action}:{name}", value
         parts = value if isinstance(value, list) else [value]
         subkeys = {k for p in parts if isinstance(p, dict) for k in p}

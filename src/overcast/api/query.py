@@ -56,10 +56,16 @@ def parse(schema: Schema, items: Iterable[tuple[str, str]], extra_names: set[str
             q.filters.setdefault(key, []).append(value)
         else:
             raise BadRequest(f"[{key}] is invalid attribute for filtering")
+    q.sort = _sort(keys, dirs)
+    if q.limit is None:  # Neutron's get_limit_and_marker: no limit, no marker
+        q.marker = None
+    return q
+
+
+def _sort(keys: list[str], dirs: list[str]) -> list[tuple[str, bool]]:
     if dirs and len(dirs) != len(keys):
         raise BadRequest("The number of sort_keys and sort_dirs must be same")
-    q.sort = [(k, (dirs[i] if dirs else "asc") == "desc") for i, k in enumerate(keys)]
-    return q
+    return [(k, (dirs[i] if dirs else "asc") == "desc") for i, k in enumerate(keys)]
 
 
 def _limit(value: str) -> int | None:

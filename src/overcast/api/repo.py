@@ -161,8 +161,15 @@ class Repo:
             candidates = [found[i] for i in sorted(found)]  # type: ignore[misc]
         return [o for o in candidates if all(getattr(o, k) == v for k, v in match.items())]
 
+    def holding(self, cls: type[T], attr: str, value: str) -> list[T]:
+        """Objects one of whose ``list.field`` items (an ``INDEXED`` attribute)
+        has ``value``, in id order: through the index, as ``where``."""
+        assert attr in keys.INDEXED.get(cls.KIND, ()), (cls.KIND, attr)
+        found = self._group(cls, attr, value)
+        return [found[i] for i in sorted(found)]  # type: ignore[misc]
+
     def _group(self, cls: type[Resource], attr: str, value: str) -> dict[str, Resource]:
-        """The objects of ``cls`` whose ``attr`` is ``value``, by id."""
+        """The objects of ``cls`` whose ``attr`` is (or holds) ``value``, by id."""
         groups = self._groups.setdefault((cls.KIND, attr), {})
         found = groups.get(value)
         if found is not None:
@@ -172,7 +179,8 @@ class Repo:
         if self.bulk or cls.KIND in self._lists:  # every object is (or will be) at hand
             groups.clear()
             for o in self.all(cls):
-                groups.setdefault(getattr(o, attr), {})[o.id] = o
+                for v in keys.index_values(o, attr):
+                    groups.setdefault(v, {})[o.id] = o
             self._grouped.add((cls.KIND, attr))
             return groups.get(value, {})
         prefix = keys.index(cls.KIND, attr, value)
@@ -204,22 +212,23 @@ class Repo:
             if groups is None:
                 continue
             if old is not None:
-                groups.get(getattr(old, attr), {}).pop(old.id, None)
+                for value in keys.index_values(old, attr):
+                    groups.get(value, {}).pop(old.id, None)
             if new is None:
                 continue
-            value = getattr(new, attr)
-            if value in groups:
-                groups[value][new.id] = new
-            elif (some.KIND, attr) in self._grouped:
-                groups[value] = {new.id: new}
+            for value in keys.index_values(new, attr):
+                if value in groups:
+                    groups[value][new.id] = new
+                elif (some.KIND, attr) in self._grouped:
+                    groups[value] = {new.id: new}
 
     def _update_views(self, kind: str, attr: str, new: Resource | None,
                       old: Resource | None) -> None:
-        if old is not None:
-            for v in self._views.get((kind, attr, getattr(old, attr)), {}).values():
+        for value in keys.index_values(old, attr) if old is not None else ():
+            for v in self._views.get((kind, attr, value), {}).values():
                 v.discard(old)
-        if new is not None:
-            for v in self._views.get((kind, attr, getattr(new, attr)), {}).values():
+        for value in keys.index_values(new, attr) if new is not None else ():
+            for v in self._views.get((kind, attr, value), {}).values():
                 v.add(new)
 
     def new_id(self) -> str:
@@ -285,14 +294,12 @@ class Repo:
         some = new if new is not None else old
         assert some is not None
         for attr in keys.INDEXED.get(some.KIND, ()):
-            before = getattr(old, attr) if old is not None else ""
-            after = getattr(new, attr) if new is not None else ""
-            if before == after:
-                continue
-            if before:
-                self._writer().delete(keys.index(some.KIND, attr, before, some.id))
-            if after:
-                self._writer().put(keys.index(some.KIND, attr, after, some.id), b"")
+            before = keys.index_values(old, attr) if old is not None else frozenset()
+            after = keys.index_values(new, attr) if new is not None else frozenset()
+            for value in sorted(before - after):
+                self._writer().delete(keys.index(some.KIND, attr, value, some.id))
+            for value in sorted(after - before):
+                self._writer().put(keys.index(some.KIND, attr, value, some.id), b"")
 
     def _recount(self, new: Resource | None, old: Resource | None) -> None:
         """Keep the projects' usage counters (``keys.usage``) in step with one object."""
@@ -340,8 +347,7 @@ def build_indexes(tx: Writer) -> int:
         for kv in tx.range(keys.obj(kind)):
             data = json.loads(kv.value)
             for attr in attrs:
-                value = data.get(attr)
-                if isinstance(value, str) and value:
+                for value in sorted(keys.index_values(data, attr)):
                     tx.put(keys.index(kind, attr, value, data["id"]), b"")
                     written += 1
     written += _count_usage(tx)

@@ -60,6 +60,13 @@ COMMON = (
 BARE = (Attr("id", "id", post=False, put=False), *COMMON[1:3])
 
 
+def _same_project(body: dict[str, Any]) -> None:
+    """Neutron's populate_project_info: a body naming both must name one project
+    (else either key, in any order, would decide)."""
+    if "project_id" in body and "tenant_id" in body and body["project_id"] != body["tenant_id"]:
+        raise BadRequest("'project_id' and 'tenant_id' do not match")
+
+
 @dataclass
 class Schema:
     cls: type[Resource]
@@ -106,6 +113,7 @@ class Schema:
                 raise BadRequest(f"Attribute '{name}' not allowed in {verb}")
             out[attr.field] = self._convert(attr, value)
         if creating:
+            _same_project(body)
             missing = [a.name for a in self.attrs if a.required and a.name not in body]
             if missing:
                 raise BadRequest(f"Failed to parse request. Required attribute "

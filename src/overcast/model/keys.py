@@ -20,7 +20,8 @@
 
 Secondary indexes let a request read "the subnets of network N" as one small
 range instead of every subnet: the API writes an entry for each non-empty
-value of an attribute in ``INDEXED`` in the same transaction as the object.
+value of an attribute in ``INDEXED`` in the same transaction as the object
+(``list.field``: one for each item's field, as a trunk's subports' ports).
 Usage counters do the same for quotas: one key per project and ``COUNTED``
 kind, changed in the transaction that makes or removes the object, so a
 create checks its quota with one read instead of counting the project's objects.
@@ -28,6 +29,7 @@ create checks its quota with one read instead of counting the project's objects.
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import quote
 
 ROOT = "/oc/"
@@ -45,7 +47,8 @@ BOOT = ROOT + "boot/"
 PUBLIC = ROOT + "public/"
 IDX = ROOT + "idx/"
 INDEX_META = ROOT + "meta/index"
-INDEX_VERSION = "4"  # 2: with the usage counters; 3: subnet pools counted; 4: RBAC policies
+# 2: with the usage counters; 3: subnet pools counted; 4: RBAC policies; 5: trunk subports
+INDEX_VERSION = "5"
 QUOTA = ROOT + "quota/"
 USAGE = ROOT + "usage/"
 DEFAULT_SG_TEMPLATE = ROOT + "meta/default-sg-template"  # set once the template was made
@@ -57,7 +60,7 @@ INDEXED: dict[str, tuple[str, ...]] = {
     "security_group": ("project_id",),
     "security_group_rule": ("security_group_id",),
     "port_forwarding": ("floatingip_id", "internal_port_id"),
-    "trunk": ("port_id",),
+    "trunk": ("port_id", "sub_ports.port_id"),
     "rbac_policy": ("object_id", "target_tenant"),
 }
 
@@ -117,6 +120,19 @@ def boot(port_id: str = "") -> str:
 def public(port_id: str = "") -> str:
     """A port's dynamic public binding as the binder keeps it, or the prefix of all."""
     return f"{PUBLIC}{port_id}"
+
+
+def index_values(item: Any, attr: str) -> frozenset[str]:
+    """The values an object (or its stored dict) has for an ``INDEXED``
+    attribute: its value, or for ``list.field`` each item's; non-empty strings."""
+    head, _, field = attr.partition(".")
+    value = _field(item, head)
+    values = [_field(i, field) for i in value or ()] if field else [value]
+    return frozenset(v for v in values if isinstance(v, str) and v)
+
+
+def _field(item: Any, name: str) -> Any:
+    return item.get(name) if isinstance(item, dict) else getattr(item, name, None)
 
 
 def index(kind: str, attr: str, value: str, id_: str = "") -> str:

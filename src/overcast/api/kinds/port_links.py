@@ -22,8 +22,8 @@ def trunk_of_parent(repo: Repo, port_id: str) -> Trunk | None:
 
 
 def trunk_of_subport(repo: Repo, port_id: str) -> Trunk | None:
-    return next((t for t in repo.all(Trunk) if any(s.port_id == port_id for s in t.sub_ports)),
-                None)
+    found = repo.holding(Trunk, "sub_ports.port_id", port_id)  # through the index
+    return found[0] if found else None
 
 
 def check_delete(repo: Repo, port: Port) -> None:

@@ -32,7 +32,19 @@ DEFAULT_MIN_PREFIXLEN = {4: 8, 6: 64}  # Neutron's SubnetPoolHelper
 def _prefix(value: Any) -> str:
     """A CIDR of a pool, its host bits dropped: Neutron's ``type:subnet_list``
     takes ``10.0.0.1/24`` and its SubnetPoolReader keeps the network (an IPSet
-    of the prefixes), so a pool overlapping another is a conflict, not a 400."""
+    of the prefixes), so a pool overlapping another is a conflict, not a 400.
+    A bare address is refused (validate_subnet wants a '/')."""
+    net = _network(value)
+    if "/" not in value:
+        raise ValueError(f"'{cv.show(value)}' isn't a recognized IP subnet cidr, "
+                         f"'{net}' is recommended")
+    return net
+
+
+def _network(value: Any) -> str:
+    """The network of a CIDR or, for a bare address, its /32 (/128): what
+    netaddr's IPNetwork makes of either, as Neutron's SubnetPoolReader reads
+    the prefixes of the prefix actions (unvalidated by the API)."""
     if isinstance(value, str):
         cv.clean(value)
     try:
@@ -230,12 +242,15 @@ def allocations(repo: Repo, pool: SubnetPool) -> list[Subnet]:
 
 # subnetpool-prefix-ops (the routes: ``handlers.add_prefixes``, ``handlers.remove_prefixes``)
 def requested(body: Any) -> tuple[str, ...]:
-    """The ``{"prefixes": [...]}`` body of an action: a non-empty list of CIDRs."""
+    """The ``{"prefixes": [...]}`` body of an action: a non-empty list of
+    CIDRs or addresses, read as Neutron's add_prefixes and remove_prefixes
+    read them (netaddr: host bits dropped, an address is its /32 or /128),
+    not as strictly as a create's ``prefixes``."""
     prefixes = body.get("prefixes") if isinstance(body, dict) else None
     if not prefixes or not isinstance(prefixes, list):
         raise BadRequest("Request body contains invalid data")
     try:
-        return tuple(dict.fromkeys(cv.to_cidr(p) for p in prefixes))
+        return tuple(dict.fromkeys(_network(p) for p in prefixes))
     except ValueError as err:
         raise BadRequest(f"Invalid input for prefixes. Reason: {err}.") from None
 

@@ -43,7 +43,7 @@ def _subport(value: Any, removing: bool = False) -> SubPort:
     port_id = cv.to_uuidish(value["port_id"])
     if removing and len(value) == 1:
         return SubPort(port_id)
-    if "segmentation_type" not in value or "segmentation_id" not in value:
+    if not value.get("segmentation_type") or value.get("segmentation_id") is None:
         raise ValueError(f"Invalid subport details '{cv.show(value)}': missing segmentation "
                          "information. Must specify both segmentation_id and "
                          "segmentation_type")
@@ -69,14 +69,32 @@ def _subports(removing: bool = False) -> cv.Converter:
         if len(value) > MAX_SUBPORTS:
             raise ValueError(f"{len(value)} items exceed the limit of {MAX_SUBPORTS}")
         subs = tuple(_subport(v, removing) for v in value)
-        ids = [s.port_id for s in subs]
-        if len(set(ids)) != len(ids):
-            raise ValueError("a port is given more than once")
-        segs = [(s.segmentation_type, s.segmentation_id) for s in subs]
-        if not removing and len(set(segs)) != len(segs):
-            raise ValueError("a segmentation_id is given more than once")
+        _unique(subs, value if removing else None)
         return subs
     return convert
+
+
+def _unique(subs: tuple[SubPort, ...], raw: list[dict[str, Any]] | None) -> None:
+    """No port twice, no segmentation twice (Neutron's validate_subports, for
+    a removal too); a removal's segmentation details are its ``raw`` ones,
+    as given (only their presence is checked)."""
+    ports: set[str] = set()
+    segs: set[tuple[str, str]] = set()
+    for n, sub in enumerate(subs):
+        if sub.port_id in ports:
+            raise ValueError(f"Non unique UUID for subport: '{sub.port_id}'")
+        ports.add(sub.port_id)
+        if raw is None:
+            kind, seg = sub.segmentation_type, sub.segmentation_id
+        elif len(raw[n]) > 1:
+            kind, seg = raw[n]["segmentation_type"], raw[n]["segmentation_id"]
+        else:
+            continue
+        key = (repr(kind), repr(seg))
+        if key in segs:
+            raise ValueError(f"Segmentation ID '{cv.show(seg)}' for '{sub.port_id}' is not "
+                             "unique")
+        segs.add(key)
 
 
 def _render_subports(trunk: Trunk) -> list[dict[str, Any]]:
