@@ -6,6 +6,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
+import pytest
+
 from overcast.api import Api
 from overcast.api.repo import build_indexes
 from overcast.model import keys
@@ -113,6 +115,22 @@ def test_a_store_without_indexes_gets_them_at_start() -> None:
     assert len(got["network"]["subnets"]) == 1
     assert fresh.delete(f"/v2.0/ports/{port['id']}").status == 204
     assert fresh.delete(f"/v2.0/networks/{net['id']}").status == 204
+
+
+def test_a_store_whose_indexes_a_newer_server_wrote_is_refused_at_start() -> None:
+    """An older server would rebuild the indexes without the entries the newer
+    one reads (a trunk's subports): it refuses to start, naming both layouts."""
+    store = MemoryStore()
+    client = Direct(Api(store))
+    client.subnet(client.network(name="n")["id"], "10.0.0.0/24")
+    newer = str(int(keys.INDEX_VERSION) + 1)
+    store.put(keys.INDEX_META, newer.encode())
+    before = index_entries(store)
+    with pytest.raises(RuntimeError, match=f"layout {newer}, newer than this server's"):
+        Api(store)
+    meta = store.get(keys.INDEX_META)
+    assert before and index_entries(store) == before
+    assert meta is not None and meta.value == newer.encode()
 
 
 def test_freed_address_is_the_next_one_handed_out() -> None:

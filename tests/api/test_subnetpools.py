@@ -118,6 +118,11 @@ def test_the_prefix_actions_read_prefixes_as_neutron_does(client: Direct,
                  400, "prefixes", message)
     assert_error(client.put(f"{PATH}/{p['id']}", {"subnetpool": {
         "prefixes": ["10.0.0.0/24", "10.0.9.1"]}}), 400, message)
+    for written, recommended in (("10.0.0.0/255.0.0.0", "10.0.0.0/8"),
+                                 ("10.1.0.0/0.0.255.255", "10.1.0.0/16")):
+        assert_error(client.post(PATH, {"subnetpool": {"name": "q", "prefixes": [written]}}),
+                     400, f"'{written}' isn't a recognized IP subnet cidr, "
+                     f"'{recommended}' is recommended")  # netaddr's text or nothing (IPv4)
     assert dump(store) == before
 
 

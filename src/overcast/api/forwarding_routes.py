@@ -88,11 +88,13 @@ def remove_subports(call: Call) -> Response:
 
 def _trunk_action(call: Call, rule: str, action: TrunkAction, removing: bool) -> Response:
     """The trunk as it is after, unwrapped (Neutron's answer to a member action)."""
-    subs = trunk.requested(call.body(), removing)
-
     def apply(repo: Repo) -> dict[str, Any]:
+        # Neutron's order: the trunk (404), the policy (403), a disabled trunk
+        # (409), then the body (400)
         found = repo.must(Trunk, call.params["id"], trunk.SCHEMA.visible(call.ctx))
         _authorize(call, rule, found)
+        trunk.managed(found)
+        subs = trunk.requested(call.body(), removing)
         return trunk.SCHEMA.render_for(call.ctx, repo, action(repo, call.ctx, found, subs))
     return Response(200, call.write(apply))
 

@@ -57,9 +57,17 @@ def _error(err: ApiError) -> Response:
 
 
 def _ensure_indexes(tx: StmTxn) -> int:
-    """Build the secondary indexes once for a store that lacks them."""
-    if tx.get(keys.INDEX_META) == keys.INDEX_VERSION.encode():
+    """Build the secondary indexes once for a store that lacks them or has an
+    older layout.  A newer layout (a newer server wrote it) is refused: this
+    server would rebuild it without the entries the newer one relies on."""
+    stored = tx.get(keys.INDEX_META)
+    if stored == keys.INDEX_VERSION.encode():
         return 0
+    if stored is not None and stored.decode().isdigit() and \
+            int(stored.decode()) > int(keys.INDEX_VERSION):
+        raise RuntimeError(f"the store's indexes have layout {stored.decode()}, newer than this "
+                           f"server's {keys.INDEX_VERSION}: upgrade every API server of the "
+                           "store together")
     return build_indexes(tx)
 
 

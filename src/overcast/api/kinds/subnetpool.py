@@ -38,6 +38,11 @@ def _prefix(value: Any) -> str:
     if "/" not in value:
         raise ValueError(f"'{cv.show(value)}' isn't a recognized IP subnet cidr, "
                          f"'{net}' is recommended")
+    if ":" not in value:  # IPv4: only address/length as netaddr writes it (no netmask form)
+        written = str(ipaddress.ip_interface(value))
+        if written != value:
+            raise ValueError(f"'{cv.show(value)}' isn't a recognized IP subnet cidr, "
+                             f"'{written}' is recommended")
     return net
 
 

@@ -34,14 +34,13 @@ def _subport(value: Any, removing: bool = False) -> SubPort:
     removes by port: the details are not checked against the trunk's
     (Neutron's remove_subports, after validate_subports)."""
     if not isinstance(value, dict):
-        raise ValueError(f"Invalid subport details '{cv.show(value)}': not a dictionary")
-    unknown = sorted(set(value) - {"port_id", "segmentation_type", "segmentation_id"})
-    if unknown:
-        raise ValueError(f"Invalid subport details: unknown key(s) {', '.join(unknown)}")
-    if "port_id" not in value:
-        raise ValueError(f"Invalid subport details '{cv.show(value)}': missing port_id")
+        raise ValueError(f"Invalid data format for subport: '{cv.show(value)}' is not a dict")
+    # other keys are ignored, as Neutron's validate_subports does: a client may
+    # send back a parent's trunk_details.sub_ports (with their mac_address)
+    if value.get("port_id") is None:
+        raise ValueError("A valid port UUID must be specified")
     port_id = cv.to_uuidish(value["port_id"])
-    if removing and len(value) == 1:
+    if removing and value.get("segmentation_type") is None and "segmentation_id" not in value:
         return SubPort(port_id)
     if not value.get("segmentation_type") or value.get("segmentation_id") is None:
         raise ValueError(f"Invalid subport details '{cv.show(value)}': missing segmentation "
@@ -186,7 +185,7 @@ def _check_subports(repo: Repo, ctx: Context, trunk: Trunk, subs: tuple[SubPort,
                            type="DuplicateSubPort")
 
 
-def _managed(trunk: Trunk) -> None:
+def managed(trunk: Trunk) -> None:
     """Neutron's trunk_can_be_managed: not while the trunk is disabled."""
     if not trunk.admin_state_up:
         raise Conflict(f"Trunk {trunk.id} is currently disabled.", type="TrunkDisabled")
@@ -205,7 +204,7 @@ def update(repo: Repo, ctx: Context, trunk: Trunk, fields: dict[str, Any]) -> Tr
 
 
 def delete(repo: Repo, ctx: Context, trunk: Trunk) -> None:
-    _managed(trunk)
+    managed(trunk)
     repo.remove(trunk)
 
 
@@ -221,14 +220,14 @@ def requested(body: Any, removing: bool) -> tuple[SubPort, ...]:
 
 
 def add_subports(repo: Repo, ctx: Context, trunk: Trunk, subs: tuple[SubPort, ...]) -> Trunk:
-    _managed(trunk)
+    managed(trunk)
     _check_subports(repo, ctx, trunk, subs)
     return repo.save(trunk.replace(sub_ports=(*trunk.sub_ports, *subs)))
 
 
 def remove_subports(repo: Repo, ctx: Context, trunk: Trunk,
                     subs: tuple[SubPort, ...]) -> Trunk:
-    _managed(trunk)
+    managed(trunk)
     present = {s.port_id for s in trunk.sub_ports}
     for sub in subs:
         if sub.port_id not in present:
