@@ -70,22 +70,7 @@ class TokenBuckets:
 
     def allow(self, source: str, now: float | None = None) -> bool:
         """Whether ``source`` may ask one more query (at ``now``, default the clock's)."""
-        if now is None:
-            now = self._clock()
-        found = self._buckets.get(source)
-        if found is None:
-            if len(self._buckets) >= self._max:
-                self._forget_full(now)
-            tokens = self.burst
-        else:
-            tokens = found[0] + (now - found[1]) * self.rate
-            if tokens > self.burst:
-                tokens = self.burst
-        if tokens < 1.0:
-            self._buckets[source] = (tokens, now)
-            return False
-        self._buckets[source] = (tokens - 1.0, now)
-        return True
+        return self.take(source, 1, self._clock() if now is None else now) == 1
 
     def _forget_full(self, now: float) -> None:
         full = [s for s, (t, w) in self._buckets.items() if t + (now - w) * self.rate >= self.burst]
