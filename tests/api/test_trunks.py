@@ -6,6 +6,7 @@ bound; DEGRADED, with ``overcast:status_reason``, on a host without 802.1Q."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -314,7 +315,7 @@ def _trunk_reads(others: int) -> dict[str, int]:
     trunk = c.create("trunk", "trunks", port_id=c.port(quiet["id"])["id"],
                      sub_ports=[sub(held, 100)])
     fresh = [c.port(quiet["id"]) for _ in range(3)]
-    acts = {
+    acts: dict[str, Callable[[], bool]] = {
         "delete a subport": lambda: c.delete(f"/v2.0/ports/{held['id']}").status == 409,
         "add a subport": lambda: c.put(f"{PATH}/{trunk['id']}/add_subports", {
             "sub_ports": [sub(fresh[0], 200)]}).status == 200,
