@@ -225,6 +225,7 @@ def test_remove_subports_refuses_nulls_and_repeats(w: World) -> None:
          "missing segmentation information"),
         ([{"port_id": one, "segmentation_type": None, "segmentation_id": 10}],
          "missing segmentation information"),
+        ([{"port_id": one, "segmentation_type": None}], "missing segmentation information"),
         ([{"port_id": one}, {"port_id": one}], f"Non unique UUID for subport: '{one}'"),
         ([sub(w.subs[0], 10), sub(w.subs[0], 10)], f"Non unique UUID for subport: '{one}'"),
         ([sub(w.subs[0], 10), sub(w.subs[1], 10)],

@@ -40,7 +40,7 @@ def _subport(value: Any, removing: bool = False) -> SubPort:
     if value.get("port_id") is None:
         raise ValueError("A valid port UUID must be specified")
     port_id = cv.to_uuidish(value["port_id"])
-    if removing and value.get("segmentation_type") is None and "segmentation_id" not in value:
+    if removing and "segmentation_type" not in value and "segmentation_id" not in value:
         return SubPort(port_id)
     if not value.get("segmentation_type") or value.get("segmentation_id") is None:
         raise ValueError(f"Invalid subport details '{cv.show(value)}': missing segmentation "
