@@ -215,7 +215,6 @@ class PortConfig:
     # the options on the wire (code, length, value) by code, made once: replies are built from them
     encoded: tuple[tuple[int, bytes], ...] = field(init=False, repr=False, compare=False)
     encoded_by_code: dict[int, bytes] = field(init=False, repr=False, compare=False)
-    encoded_in_order: tuple[bytes, ...] = field(init=False, repr=False, compare=False)
     server_id_option: bytes = field(init=False, repr=False, compare=False)
     lease_options: bytes = field(init=False, repr=False, compare=False)  # 51, 58 and 59
     # replies made for this config, by what they depend on but the id (see _reply);
@@ -245,7 +244,6 @@ class PortConfig:
                     (T2, self.lease_time * 7 // 8))))
             by_code = dict(sorted(self.encoded))  # by code: the order of those not asked for
             object.__setattr__(self, "encoded_by_code", by_code)
-            object.__setattr__(self, "encoded_in_order", tuple(by_code.values()))
         except (ValueError, UnicodeError, struct.error) as exc:
             raise DhcpError(f"DHCP config of port {self.mac}: {exc}") from None
         if self.mtu is not None and not 68 <= self.mtu <= 0xFFFF:
@@ -642,7 +640,7 @@ def _ordered(message: Message, config: PortConfig) -> list[bytes]:
     options = config.encoded_by_code
     asked = [c for c in dict.fromkeys(message.parameters) if c in options]
     if not asked:
-        return list(config.encoded_in_order)
+        return list(options.values())
     chosen = set(asked)
     return [options[c] for c in asked] + [options[c] for c in options if c not in chosen]
 
