@@ -30,6 +30,7 @@ from overcast.plan.names import (
     tap_name,
     vxlan_name,
 )
+from overcast.plan.router_placement import home_host
 from overcast.plan.routers import host_mac
 from overcast.plan.subsystems.fdb import FdbEntry
 from overcast.plan.subsystems.firewall import NftRuleset
@@ -417,6 +418,41 @@ def test_one_host_reports_the_routers_own_ports_the_snat_host_when_there_is_one(
     reporters = {p.host: set(p.reported) for p in plans if p.reported}
     gateway, snat_port = port(0x20, EXT, "").id, port(0x21, NET_A, "").id
     assert reporters == {snat: {base[0].id, base[1].id, gateway, snat_port}}
+
+
+def test_a_router_with_no_port_on_its_networks_is_made_on_one_home_host_which_reports_it() -> None:
+    networks, ports, router = world()
+    everywhere = frozenset(HOSTS)
+
+    def plans(*extra: Port, router_hosts: frozenset[str] = everywhere) -> dict[str, HostPlan]:
+        return {h: plan_host(replace(view(h, networks, [*ports, *extra]), routers=(router,),
+                                     subnets=tuple(subnets()), router_hosts=router_hosts))
+                for h in sorted(HOSTS)}
+
+    idle = plans()
+    made = [h for h, p in idle.items() if p.state[RouterNamespace]]
+    assert made == [home_host(ROUTER, everywhere)]
+    (home,) = made
+    assert set(idle[home].reported) == {ports[0].id, ports[1].id}
+    assert all(p.reported == {} for h, p in idle.items() if h != home)
+    # its interfaces' networks have their bridges there, nowhere else
+    assert {b.name for b in idle[home].state[Bridge]} == {bridge_name(NET_A), bridge_name(NET_B)}
+    assert not any(p.state[Bridge] for h, p in idle.items() if h != home)
+    # no host that can have routers (none alive, or the firewall off everywhere): none made
+    assert not any(p.state[RouterNamespace] for p in plans(router_hosts=frozenset()).values())
+    # the home host gone: another takes it
+    rest = everywhere - {home}
+    assert [h for h, p in plans(router_hosts=rest).items() if p.state[RouterNamespace]] == [
+        home_host(ROUTER, rest)] and home_host(ROUTER, rest) != home
+    # a port bound on one of its networks: the router is where the port is, and that host reports
+    other = min(everywhere - {home})
+    busy = plans(vm(1, NET_B, other, SUB_B, "10.0.2.5"))
+    assert [h for h, p in busy.items() if p.state[RouterNamespace]] == [other]
+    assert set(busy[other].reported) == {ports[0].id, ports[1].id}
+    # a router without interfaces is made nowhere
+    bare = plan_host(replace(view(home, networks, []), routers=(router,),
+                             subnets=tuple(subnets()), router_hosts=everywhere))
+    assert not bare.state[RouterNamespace]
 
 
 def test_a_floating_ips_port_reaches_the_networks_behind_static_routes_by_the_main_table() -> None:

@@ -156,6 +156,17 @@ class ModelView:
                 out.setdefault(physnet, set()).add(host)
         return {physnet: tuple(sorted(hosts)) for physnet, hosts in sorted(out.items())}
 
+    def router_hosts(self, host: str, routers: bool = True) -> frozenset[str]:
+        """The live hosts that can have routers: the others by their
+        registration's ``routers``, this one (``host``) by ``routers``, each
+        only while it holds its liveness lease (as ``physnet_hosts``)."""
+        out = {name for name, value in self.hosts_raw.items()
+               if name != host and name in self.alive
+               and (value.get("features") or {}).get("routers")}
+        if routers and host in self.alive:
+            out.add(host)
+        return frozenset(out)
+
     def ports(self) -> list[Port]:
         return list(self.models["port"].values())
 
@@ -196,7 +207,10 @@ class ModelView:
                         physnet_hosts=self.physnet_hosts(
                             host, physical_networks or {}, firewall if routers is None else routers),
                         floating_ips=self._tuple("floatingip"),
-                        live_hosts=frozenset(self.alive | {host}), dns_domain=dns_domain,
+                        live_hosts=frozenset(self.alive | {host}),
+                        router_hosts=self.router_hosts(
+                            host, firewall if routers is None else routers),
+                        dns_domain=dns_domain,
                         dhcp=dhcp, qos_policies=self._tuple("qos_policy"),
                         qos_rules=tuple(r for kind in QOS_RULE_KINDS for r in self._tuple(kind)))
 

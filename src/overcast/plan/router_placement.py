@@ -6,13 +6,16 @@ A router exists on a host when the host has a port (not a router's own) on
 one of its networks, or is the router's SNAT host: one of the live hosts
 that map its external network's physical network, chosen by
 :func:`overcast.model.scheduling.snat_host` as every agent chooses it.  A
+router with interfaces but no port on any of its networks and no SNAT host
+exists on one host of its own (:func:`home_host`), so that its interfaces
+are realized (ACTIVE) somewhere.  A
 router whose gateway port has no address (Neutron makes one so on an
 external network without subnet) has no SNAT host: nothing to SNAT to.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
 from overcast.model.scheduling import snat_host
@@ -83,11 +86,25 @@ def routers_here(view: HostView) -> list[Here]:
             if item.external is not None:
                 item = replace(item, floating_ips=tuple(sorted(fips.get(router.id, ()),
                                                                key=lambda f: f.id)))
+        present = {h for p in ifaces for h in hosts_on.get(p.network_id, ())}
         if item.snat_host == view.host or any(p.network_id in local for p in ifaces):
-            present = {h for p in ifaces for h in hosts_on.get(p.network_id, ())}
             live = present & set(view.live_hosts) or present  # a dead host reports nothing
             out.append(replace(item, reporter=item.snat_host or min(live, default="")))
+        elif ifaces and not present and item.snat_host is None \
+                and home_host(router.id, view.router_hosts) == view.host:
+            out.append(replace(item, reporter=view.host))
     return out
+
+
+def home_host(router_id: str, router_hosts: Iterable[str]) -> str | None:
+    """Where a router with interfaces is made while no port (not a
+    router's own) is on any of its networks and it has no SNAT host: one
+    of the live hosts that can have routers, chosen as a SNAT host is (the
+    same on every agent, and moved only when that host goes or comes).
+    Its interfaces are realized and reported there, as Neutron's L3
+    scheduler puts every router on some agent; once a port is bound on one
+    of its networks, the router is where the ports are instead."""
+    return snat_host(router_id, router_hosts)
 
 
 def _with_gateway(view: HostView, item: Here, networks: Mapping[str, Network],

@@ -71,6 +71,10 @@ class HostView:
     physnet_hosts: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     floating_ips: Sequence[FloatingIP] = ()
     live_hosts: frozenset[str] = frozenset()  # hosts whose agent holds its liveness lease
+    # the live hosts that can have routers (their registration says ``routers``): where a
+    # router whose networks have no port anywhere yet is made, so that its interfaces are
+    # realized somewhere (``router_placement``); empty: none is made
+    router_hosts: frozenset[str] = frozenset()
     # the domain of the local ports' DHCP host names where their network has no dns_domain
     dns_domain: str = DEFAULT_DOMAIN
     dhcp: bool = True  # this host answers its ports' DHCP (and DNS): the agent's --dhcp
