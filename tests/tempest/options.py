@@ -25,6 +25,9 @@ def _parser(full: bool) -> argparse.ArgumentParser:
     p.add_argument("--regex", default=DEFAULT_REGEX, help="tests to run (default %(default)s)")
     if full:
         p.add_argument("--concurrency", type=int, default=2, help="tempest workers (default 2)")
+        p.add_argument("--no-agent", action="store_true",
+                       help="run no agent (by default, as root, one agent in a namespace of its "
+                            "own realizes routers and is listed)")
         p.add_argument("--keep", action="store_true",
                        help="leave Keystone and Overcast up after the run (their PIDs printed)")
         p.add_argument("--list-failures", action="store_true",

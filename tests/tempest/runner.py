@@ -29,6 +29,8 @@ from typing import Any
 
 import httpx
 
+from overcast.lab import fabric, ipcmd, processes
+
 # tests/ on the path: its packages by the names pytest and mypy give them (keystone, ...)
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from keystone import conftest as ks  # noqa: E402
@@ -41,6 +43,12 @@ SUITES = ("tempest.api.network", "neutron_tempest_plugin.api")
 PUBLIC_CIDR = "203.0.113.0/24"
 PROJECT_CIDR = "10.100.0.0/16"
 KEYSTONE_TIMEOUT = 120  # s, each call of Overcast's to Keystone: a loaded machine is slow
+# the agent's hypervisor (as root): a namespace carrying the lab's mark, so that `overcast lab
+# down` removes it too if a run is killed before its own cleanup; an underlay address of its own
+AGENT_HOST = "tempest-h1"
+AGENT_NS = "oc-tempest-h1"
+AGENT_UNDERLAY = "198.18.250.1/24"
+AGENT_READY = 60.0  # s: the agent registered and alive
 CONSOLE = re.compile(r"^\{\d+\} (.+?) (?:\[[\d.]+s\] )?\.\.\. (ok|FAILED|SKIPPED)")
 CONSOLE_OUTCOMES = {"ok": "pass", "FAILED": "fail", "SKIPPED": "skip"}
 OUTCOMES = {"success": "pass", "failure": "fail", "error": "fail", "skip": "skip",
@@ -60,6 +68,7 @@ class Processes:
 
     def __init__(self) -> None:
         self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self.cleanups: list[Any] = []  # called after the processes are stopped, last first
 
     def start(self, name: str, cmd: list[str], log: Path, **kw: Any) -> subprocess.Popen[bytes]:
         with open(log, "ab") as out:
@@ -77,6 +86,8 @@ class Processes:
                 except subprocess.TimeoutExpired:
                     _signal_group(proc.pid, signal.SIGKILL)
                     proc.wait()
+        while self.cleanups:
+            self.cleanups.pop()()
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:
@@ -115,12 +126,12 @@ def start_keystone(procs: Processes, where: Path, overcast_port: int) -> ks.Keys
 TEMPEST_QUOTAS = ("router=100", "floatingip=500", "security_group=150", "security_group_rule=1000")
 
 
-def start_overcast(procs: Processes, keystone: ks.Keystone, where: Path) -> None:
+def start_overcast(procs: Processes, keystone: ks.Keystone, where: Path, store: str) -> None:
     port = int(keystone.overcast_url.rsplit(":", 1)[1])
     settings = where / "overcast-keystone.yaml"
     settings.write_text(f"keystone:\n  timeout: {KEYSTONE_TIMEOUT}\n")
     cmd = [str(Path(sys.executable).with_name("overcast")), "server", "--bind", f"127.0.0.1:{port}",
-           "--store", "memory:", "--auth", "keystone", "--keystone-url", keystone.url,
+           "--store", store, "--auth", "keystone", "--keystone-url", keystone.url,
            "--keystone-user", "overcast", "--keystone-project", "service",
            "--keystone-config", str(settings),
            *(a for q in TEMPEST_QUOTAS for a in ("--default-quota", q)),
@@ -138,6 +149,51 @@ def start_overcast(procs: Processes, keystone: ks.Keystone, where: Path) -> None
         except httpx.TransportError:
             time.sleep(0.1)
     raise SystemExit(f"overcast server did not answer {keystone.overcast_url} within 60 s")
+
+
+def make_agent_host(procs: Processes) -> None:
+    """The agent's hypervisor: namespace AGENT_NS with a veth pair inside it
+    for its underlay address (removed at the end with the router namespaces
+    its agent made)."""
+    if ipcmd.netns_exists(AGENT_NS):
+        raise SystemExit(f"namespace {AGENT_NS} exists (a run that was killed?): remove it with "
+                         "'overcast lab down' (it carries the lab's mark)")
+    procs.cleanups.append(remove_agent_host)
+    ipcmd.netns_add(AGENT_NS)
+    for scope in ("all", "default"):  # as a lab host: no IPv6 chatter of its own
+        ipcmd.sysctl(AGENT_NS, f"net.ipv6.conf.{scope}.disable_ipv6", "1")
+    fabric.veth(AGENT_NS, "oc-tp-u0", AGENT_NS, "oc-tp-u1", 1500)
+    ipcmd.ip("addr", "add", AGENT_UNDERLAY, "dev", "oc-tp-u0", ns=AGENT_NS)
+
+
+def remove_agent_host() -> None:
+    """The agent's router namespaces (name and mark: ``fabric.router_namespaces``),
+    then its own namespace if it carries the lab's mark."""
+    fabric.destroy_namespaces(fabric.router_namespaces([AGENT_HOST]))
+    if ipcmd.netns_exists(AGENT_NS) and ipcmd.has_lab_mark(AGENT_NS):
+        ipcmd.netns_delete(AGENT_NS)
+
+
+def start_agent(procs: Processes, stack: Stack, where: Path, store: str) -> None:
+    """``overcast agent`` for AGENT_HOST on the run's store, in AGENT_NS;
+    returns once the API lists it alive."""
+    make_agent_host(procs)
+    # as the lab starts its agents (not `ip netns exec`: the router namespaces it mounts
+    # must be seen outside its process)
+    cmd = processes.in_netns(AGENT_NS, [sys.executable, "-m", "overcast.agent",
+                                        "--host", AGENT_HOST, "--store", store,
+                                        "--underlay-ip", AGENT_UNDERLAY.split("/")[0]])
+    agent = procs.start("agent", cmd, where / "agent.log")
+    deadline = time.monotonic() + AGENT_READY
+    while time.monotonic() < deadline:
+        if agent.poll() is not None:
+            raise SystemExit(f"overcast agent exited ({agent.returncode}); see {where / 'agent.log'}")
+        listed = _api(stack, "GET", "/v2.0/agents", params={"host": AGENT_HOST})["agents"]
+        if any(a.get("alive") for a in listed):
+            return
+        time.sleep(0.2)
+    raise SystemExit(f"overcast agent for {AGENT_HOST} not alive within {AGENT_READY:g} s; see "
+                     f"{where / 'agent.log'}")
 
 
 def _api(stack: Stack, method: str, path: str, **kw: Any) -> dict[str, Any]:
@@ -199,8 +255,8 @@ project_network_mask_bits = 24
 project_networks_reachable = false
 endpoint_type = publicURL
 region = RegionOne
-# waits for a router interface port to turn ACTIVE (tempest's remove_router_interface
-# without dvr): no agent runs here to wire it, so the ports stay DOWN; 300 s a port
+# how long tempest waits for a port to turn ACTIVE (a router interface, realized by the
+# agent); without an agent (--no-agent, or not root) the ports stay DOWN, and 300 s a port
 # (the default) stalled the run for many minutes
 build_timeout = 30
 build_interval = 1
@@ -330,7 +386,9 @@ def stopped_at_exit(keep: bool) -> Iterator[Processes]:
         raise
     if keep:
         print("kept up: " + ", ".join(f"{n} pid {p.pid}" for n, p in procs.procs
-                                      if p.poll() is None and n != "tempest"))
+                                      if p.poll() is None and n != "tempest")
+              + (f"; namespace {AGENT_NS} ('overcast lab down' removes it)"
+                 if ipcmd.netns_exists(AGENT_NS) else ""))
     else:
         procs.stop_all()
 
@@ -345,12 +403,21 @@ def main(argv: list[str]) -> int:
         "%Y%m%dT%H%M%SZ", time.gmtime())).resolve()
     (results / "keystone").mkdir(parents=True, exist_ok=True)
     began = time.monotonic()
+    agent = not args.no_agent and os.geteuid() == 0
+    store = f"sqlite://{results / 'store.db'}" if agent else "memory:"
     with stopped_at_exit(args.keep) as procs:
         keystone = start_keystone(procs, results / "keystone", ks.free_port())
-        start_overcast(procs, keystone, results)
+        start_overcast(procs, keystone, results, store)
         stack = Stack(keystone, keystone.overcast_url, keystone.token("admin", "admin"))
         print(f"keystone {keystone.url} (ready in {keystone.started_in:.0f} s), "
               f"overcast {stack.overcast_url}", flush=True)
+        if agent:
+            start_agent(procs, stack, results, store)
+            print(f"agent {AGENT_HOST} alive (namespace {AGENT_NS})", flush=True)
+        else:
+            print("no agent (" + ("--no-agent" if args.no_agent else "not root") + "): the tests "
+                  "that wait for a router interface to turn ACTIVE or need an agent listed fail",
+                  flush=True)
         aliases = extension_aliases(stack)
         ws = write_workspace(stack, tempest, results, make_public_network(stack), aliases)
         ran = time.monotonic()
