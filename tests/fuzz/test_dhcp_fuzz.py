@@ -7,17 +7,20 @@ Inputs: random bytes; valid client messages with bytes flipped, cut or
 appended; and messages built from a real header and random options (lengths
 that lie, no END, options overloaded into sname/file, long split options),
 mostly from the port's own MAC so that the fuzzer reaches the decisions.  A
-reply remembered for the port (another transaction's) is the one made afresh."""
+reply remembered for the port (another transaction's), an ACK made from the
+OFFER before it, and a reply frame the responder kept for a request are each
+the one made afresh."""
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 import time
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from overcast.linux.dhcp_responder import decode_frame
+from overcast.linux.dhcp_responder import Responder, decode_frame
 from overcast.services import dhcp
 
 MAC = "fa:16:3e:00:00:01"
@@ -149,3 +152,60 @@ def test_frame_decoder(frame: bytes) -> None:
     decoded = decode_frame(frame)
     if decoded is not None:
         check(decoded[1])
+
+
+@st.composite
+def boot(draw: st.DrawFn) -> tuple[bytes, bytes]:
+    """A client's DISCOVER and its REQUEST (selecting), with the same options
+    but the address asked for, in their own transactions."""
+    common = (draw(st.sampled_from([[], [(55, bytes([1, 3, 6, 121]))], [(55, bytes([121, 3]))]]))
+              + draw(st.sampled_from([[], [(61, b"\x01\x02\x03")]]))
+              + draw(st.sampled_from([[], [(57, struct.pack("!H", 576))],
+                                      [(57, struct.pack("!H", 1500))]]))
+              + draw(st.lists(st.tuples(plain_codes, st.binary(max_size=12)), max_size=4)))
+    asked = draw(st.sampled_from([[], [(50, b"\x0a\x00\x00\x05")], [(50, b"\x0a\x00\x00\x09")]]))
+    broadcast = draw(st.booleans())
+    ids = st.integers(0, 2**32 - 1)
+    return (dhcp.client_message(dhcp.DISCOVER, MAC, draw(ids), broadcast=broadcast, options=common),
+            dhcp.client_message(dhcp.REQUEST, MAC, draw(ids), broadcast=broadcast,
+                                options=asked + common))
+
+
+@FUZZ
+@given(boot())
+def test_an_ack_made_from_the_offer_before_it_is_the_fresh_one(messages: tuple[bytes, bytes]) -> None:
+    discover, request = (dhcp.parse(m) for m in messages)
+    config = dataclasses.replace(CONFIG)
+    dhcp.decide(discover, config)
+    assert dhcp.decide(request, config) == dhcp.decide(request, dataclasses.replace(CONFIG))
+
+
+def framed(payload: bytes) -> bytes:
+    return (b"\xff" * 6 + bytes.fromhex(MAC.replace(":", "")) + b"\x08\x00\x45\x00"
+            + struct.pack("!H", 28 + len(payload)) + bytes(5) + b"\x11" + bytes(10)
+            + struct.pack("!HHH", 68, 67, 8 + len(payload)) + b"\x00\x00" + payload)
+
+
+class Sock:
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+
+    def send(self, data: bytes) -> int:
+        self.sent.append(data)
+        return len(data)
+
+
+@FUZZ
+@given(built(), st.integers(0, 2**32 - 1), st.integers(0, 65535))
+def test_a_reply_frame_kept_for_a_request_is_the_fresh_one(payload: bytes, xid: int, secs: int) -> None:
+    config = dataclasses.replace(CONFIG)
+    kept, sock = Responder(lambda ifname, mac: config if mac == MAC else None), Sock()
+    kept._frame("tap0", sock, framed(payload))  # type: ignore[arg-type]
+    again = bytearray(payload)
+    if len(again) >= 10:
+        again[4:10] = struct.pack("!IH", xid, secs)
+    kept._frame("tap0", sock, framed(bytes(again)))  # type: ignore[arg-type]
+    other = dataclasses.replace(CONFIG)
+    new, new_sock = Responder(lambda ifname, mac: other if mac == MAC else None), Sock()
+    new._frame("tap0", new_sock, framed(bytes(again)))  # type: ignore[arg-type]
+    assert sock.sent[1:] == new_sock.sent

@@ -73,24 +73,53 @@ class Event:
     ip: str
 
 
+REMEMBERED_FRAMES = 4096  # replies kept by the request they answer (all ports of the host)
+
+
+@dataclass(frozen=True, slots=True)
+class Remembered:
+    """A reply frame kept for a request (see ``Responder._frame``): made for
+    ``config``, its UDP checksum ``partial`` summed without the transaction id."""
+
+    config: dhcp.PortConfig
+    mac: str
+    frame: bytes
+    partial: int
+    event: str | None
+
+
 class Responder(PacketTaps):
     """``lookup`` and ``on_event`` are called from the responder's thread:
-    they must be quick and must not block (a dict lookup, a queue put)."""
+    they must be quick and must not block (a dict lookup, a queue put).
+
+    A request that comes again with only its transaction id and ``secs``
+    changed (a reboot, a renewal, a retransmission) is answered from the reply
+    frame kept for it, with the new id written in and the UDP checksum
+    adjusted, as long as ``lookup`` gives the very config it was made for
+    (a changed port gets a new config): the reply is a function of the config,
+    the rest of the request and its source MAC, which the key holds.  So an
+    entry stays right after its tap is gone (it is used again only with the
+    same config); the whole memory is dropped when it is full."""
 
     def __init__(self, lookup: Lookup, on_event: Callable[[Event], None] | None = None) -> None:
         super().__init__("DHCP", BPF_DHCP_SERVER)
         self._lookup = lookup
         self._on_event = on_event
+        # (interface, source MAC and the UDP payload without xid and secs) -> its reply
+        self._remembered: dict[tuple[str, bytes], Remembered] = {}
 
     def _frame(self, ifname: str, sock: socket.socket, frame: bytes) -> None:
         if frame[12:14] == b"\x08\x06":
             self._arp(ifname, sock, frame)
             return
+        decoded = decode_frame(frame)
+        if decoded is None:
+            return
+        src_mac, payload = decoded
+        key = (ifname, frame[6:12] + payload[:4] + payload[10:])
+        if self._answered_from_memory(ifname, sock, key, payload):
+            return
         try:
-            decoded = decode_frame(frame)
-            if decoded is None:
-                return
-            src_mac, payload = decoded
             message = dhcp.parse(payload)
             if message.mac != src_mac:
                 log.debug("DHCP on %s: chaddr %s sent from %s, ignored", ifname, message.mac, src_mac)
@@ -104,9 +133,35 @@ class Responder(PacketTaps):
             log.exception("DHCP on %s: lookup failed", ifname)
             return
         if config is not None and decision.reply is not None and decision.dest is not None:
-            self._send(ifname, sock, encode_frame(config, decision.dest, decision.reply))
+            reply = encode_frame(config, decision.dest, decision.reply)
+            self._send(ifname, sock, reply)
+            if len(self._remembered) >= REMEMBERED_FRAMES:
+                self._remembered.clear()
+            event = decision.event if decision.event in ("discover", "request") else None
+            self._remembered[key] = Remembered(config, message.mac, reply, partial_sum(reply),
+                                               event)
         if config is not None and decision.event is not None:
             self._report(ifname, message, config, decision.event)
+
+    def _answered_from_memory(self, ifname: str, sock: socket.socket, key: tuple[str, bytes],
+                              payload: bytes) -> bool:
+        """Whether the reply kept for ``key`` was sent (with ``payload``'s id);
+        one made for a config the lookup no longer gives is forgotten."""
+        kept = self._remembered.get(key)
+        if kept is None:
+            return False
+        try:
+            current = self._lookup(ifname, kept.mac)
+        except Exception:  # noqa: BLE001 - a failing lookup must not stop the responder
+            log.exception("DHCP on %s: lookup failed", ifname)
+            return True
+        if current is not kept.config:
+            del self._remembered[key]
+            return False
+        self._send(ifname, sock, with_xid(kept, payload[4:8]))
+        if kept.event is not None:
+            self._booted(ifname, kept.mac, kept.event, kept.config.ip)
+        return True
 
     def _arp(self, ifname: str, sock: socket.socket, frame: bytes) -> None:
         """A port asking for its DHCP server's address gets the server's MAC
@@ -127,15 +182,21 @@ class Responder(PacketTaps):
 
     def _report(self, ifname: str, message: dhcp.Message, config: dhcp.PortConfig, kind: str) -> None:
         if kind in ("discover", "request"):
-            if not self._booting(ifname, message.mac):
-                return
-            event = Event(ifname, message.mac, kind, config.ip)
-        elif kind in ("release", "decline"):
+            self._booted(ifname, message.mac, kind, config.ip)
+            return
+        if kind in ("release", "decline"):
             self._let_go(ifname, message.mac)
             address = message.ciaddr if kind == "release" else message.requested_ip
-            event = Event(ifname, message.mac, kind, address or dhcp.ZERO)
-        else:
-            return
+            self._emit(Event(ifname, message.mac, kind, address or dhcp.ZERO))
+
+    def _booted(self, ifname: str, mac: str, kind: str, ip: str) -> None:
+        """A DISCOVER or REQUEST: an event the first time since the tap was
+        opened or the MAC let go."""
+        if self._booting(ifname, mac):
+            self._emit(Event(ifname, mac, kind, ip))
+
+    def _emit(self, event: Event) -> None:
+        kind, ifname = event.kind, event.ifname
         if self._on_event is not None:
             try:
                 self._on_event(event)
@@ -201,6 +262,33 @@ def encode_frame(config: dhcp.PortConfig, dest: dhcp.Dest, payload: bytes) -> by
     udp = udp[:6] + struct.pack("!H", udp_sum) + udp[8:]
     ethernet = _mac(dest.mac) + _mac(config.server_mac) + struct.pack("!H", ETH_P_IP)
     return ethernet + ip_header + udp
+
+
+XID_AT = ETH + 20 + 8 + 4  # a reply's transaction id (our IP header has no options)
+UDP_SUM_AT = ETH + 20 + 6
+
+
+def partial_sum(frame: bytes) -> int:
+    """The one's complement sum (as :func:`checksum` reduces it) of a reply
+    frame's pseudo-header and UDP datagram without its checksum and its
+    transaction id: adding the id's two words gives the checksum's sum."""
+    ip = frame[ETH:ETH + 20]
+    udp = frame[ETH + 20:]
+    pseudo = ip[12:20] + struct.pack("!BBH", 0, socket.IPPROTO_UDP, len(udp))
+    body = udp[:6] + b"\x00\x00" + udp[8:12] + bytes(4) + udp[16:]
+    if len(body) % 2:
+        body += b"\x00"
+    return int.from_bytes(pseudo + body, "big") % 0xFFFF
+
+
+def with_xid(kept: Remembered, xid: bytes) -> bytes:
+    """The kept reply frame with transaction id ``xid`` and its UDP checksum."""
+    number = int.from_bytes(xid, "big")
+    total = (kept.partial + (number >> 16) + (number & 0xFFFF)) % 0xFFFF or 0xFFFF
+    udp_sum = ~total & 0xFFFF or 0xFFFF
+    frame = kept.frame
+    return (frame[:UDP_SUM_AT] + udp_sum.to_bytes(2, "big") + frame[UDP_SUM_AT + 2:XID_AT]
+            + xid + frame[XID_AT + 4:])
 
 
 def checksum(data: bytes) -> int:

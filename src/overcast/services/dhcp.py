@@ -571,17 +571,38 @@ def _reply(message: Message, config: PortConfig, kind: int) -> Decision:
     client's repeated messages (a reboot, every renewal), so the reply is
     remembered per config by the rest and the id written into it."""
     event = TYPE_NAMES.get(message.message_type or 0)
-    key = (kind, message.message_type, message.flags & BROADCAST_FLAG, message.ciaddr,
-           message.client_id, message.option(PARAMETERS), message.max_size)
+    rest = (message.flags & BROADCAST_FLAG, message.ciaddr, message.client_id,
+            message.option(PARAMETERS), message.max_size)
+    key = (kind, message.message_type, *rest)
     found = config.replies.get(key)
     if found is None:
-        found = build(message, config, kind), destination(message, config, kind)
+        found = _offer_acked(config, kind, message, rest)
+        if found is None:
+            found = build(message, config, kind), destination(message, config, kind)
         if len(config.replies) >= REMEMBERED:
             config.replies.clear()
         config.replies[key] = found
-        return Decision(found[0], found[1], event)
     payload, dest = found
     return Decision(payload[:4] + XID.pack(message.xid) + payload[8:], dest, event)
+
+
+TYPE_AT = FIXED + 2  # the reply's message type: the value of its first option
+
+
+def _offer_acked(config: PortConfig, kind: int, message: Message,
+                 rest: tuple[object, ...]) -> tuple[bytes, Dest] | None:
+    """A booting client's REQUEST (selecting: no ciaddr) right after its
+    DISCOVER: the ACK is the OFFER remembered for the same rest of the message,
+    with its type changed.  :func:`build` writes the same bytes for both (the
+    type is the first option; the lease, the addresses and the options asked
+    for are the same), and :func:`destination` gives the same place."""
+    if kind != ACK or message.message_type != REQUEST or message.ciaddr != ZERO:
+        return None
+    offered = config.replies.get((OFFER, DISCOVER, *rest))
+    if offered is None:
+        return None
+    payload, dest = offered
+    return payload[:TYPE_AT] + bytes((ACK,)) + payload[TYPE_AT + 1:], dest
 
 
 def destination(message: Message, config: PortConfig, kind: int) -> Dest:
