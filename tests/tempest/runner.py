@@ -296,7 +296,9 @@ def run_tempest(procs: Processes, ws: Path, results: Path, args: argparse.Namesp
            "--concurrency", str(args.concurrency)]
     print(f"tempest: {' '.join(cmd)} (in {ws}; output in {results / 'tempest-run.log'})",
           flush=True)
-    proc = procs.start("tempest", cmd, results / "tempest-run.log", cwd=ws)
+    # stestr runs the tests with ${PYTHON:-python}: tempest's own, whatever the caller's PYTHON
+    env = {**os.environ, "PYTHON": str(TEMPEST_VENV / "bin" / "python")}
+    proc = procs.start("tempest", cmd, results / "tempest-run.log", cwd=ws, env=env)
     try:
         return proc.wait()
     except (KeyboardInterrupt, SystemExit):
@@ -319,7 +321,7 @@ def collect(ws: Path, results: Path, interrupted: bool) -> list[tuple[str, str]]
                             cwd=ws, capture_output=True, check=False).stdout
     (results / "tempest.subunit").write_bytes(stream)
     table = subprocess.run([str(TEMPEST_VENV / "bin" / "subunit2csv")], input=stream,
-                           capture_output=True, check=False).stdout.decode()  # 1: failures
+                           capture_output=True, check=False).stdout.decode(errors="replace")
     (results / "tempest.csv").write_text(table)
     rows = list(csv.reader(io.StringIO(table)))
     return [(r[0], OUTCOMES.get(r[1], r[1])) for r in rows[1:] if r]
