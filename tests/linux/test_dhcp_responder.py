@@ -376,3 +376,19 @@ raw.bind(("eth0", 0))
 for text in sys.argv[1:]:
     raw.send(bytes.fromhex(text))
 """
+
+
+def test_a_detached_tap_is_parked_until_its_interface_goes_then_closed(
+        vms: list[Vm], responder: Responder) -> None:
+    """A port removed before its tap (the usual order of a VM's deletion): the
+    socket stops answering at once but is closed only once the tap is gone, so
+    the tap's deletion never waits on a socket being closed (packet_taps)."""
+    vm, kept, _ = vms
+    responder.detach(vm.ifname)
+    responder.detach(kept.ifname)
+    wait_until(lambda: {name for _, name, _ in responder._parked} == {vm.ifname, kept.ifname},
+               "both sockets parked")
+    assert vm.ifname not in responder.attached() and kept.ifname not in responder.attached()
+    subprocess.run(["ip", "link", "del", vm.ifname], check=True)
+    wait_until(lambda: {name for _, name, _ in responder._parked} == {kept.ifname},
+               "the deleted tap's socket closed at a sweep, the other still parked")
