@@ -124,6 +124,12 @@ def test_in_use(admin: Direct) -> None:
                  type="NetworkSegmentRangeReferencedByProject")
     assert_error(admin.put(path, {"network_segment_range": {"minimum": 1001}}), 409, made["id"],
                  type="NetworkSegmentRangeReferencedByProject")
+    # as Neutron: a bound at a VNI in use is refused too, though the VNI stays inside
+    for bounds in ({"minimum": 1000}, {"minimum": 990, "maximum": 1000}):
+        assert_error(admin.put(path, {"network_segment_range": bounds}), 409, made["id"],
+                     type="NetworkSegmentRangeReferencedByProject")
+    renamed = admin.put(path, {"network_segment_range": {"name": "renamed"}})
+    assert renamed.status == 200 and renamed["network_segment_range"]["name"] == "renamed"
     r = admin.put(path, {"network_segment_range": {"maximum": 1004, "name": "smaller"}})
     assert r.status == 200, r.body
     assert (r["network_segment_range"]["maximum"], r["network_segment_range"]["name"]) == (

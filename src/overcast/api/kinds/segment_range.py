@@ -129,8 +129,14 @@ def update(repo: Repo, ctx: Context, rng: NetworkSegmentRange,
     _read_only(rng)
     new = rng.replace(**fields)
     _check_bounds(new)
-    if any(not new.minimum <= vni <= new.maximum for vni in _in(rng, repo)):
+    used = _in(rng, repo)
+    if any(not new.minimum <= vni <= new.maximum for vni in used):
         raise _referenced(rng)  # a network's VNI would leave the range
+    # Neutron's check as well: a bound given must stay strictly clear of the VNIs in use (a
+    # new minimum at the lowest used VNI is refused, and tempest expects it); a rename is not
+    if used and ("minimum" in fields and new.minimum >= min(used)
+                 or "maximum" in fields and new.maximum <= max(used)):
+        raise _referenced(rng)
     _check_overlap(repo, new)
     return repo.save(new)
 
