@@ -449,10 +449,30 @@ def test_a_router_with_no_port_on_its_networks_is_made_on_one_home_host_which_re
     busy = plans(vm(1, NET_B, other, SUB_B, "10.0.2.5"))
     assert [h for h, p in busy.items() if p.state[RouterNamespace]] == [other]
     assert set(busy[other].reported) == {ports[0].id, ports[1].id}
+    # a port only on a host that cannot make routers (the firewall off, or dead): still the
+    # home host, which reports the interfaces
+    elsewhere = plans(vm(2, NET_A, home, SUB_A, "10.0.1.6"), router_hosts=everywhere - {home})
+    other_home = home_host(ROUTER, everywhere - {home})
+    assert other_home is not None and elsewhere[other_home].state[RouterNamespace]
+    assert set(elsewhere[other_home].reported) == {ports[0].id, ports[1].id}
+    assert elsewhere[home].reported == {}
     # a router without interfaces is made nowhere
     bare = plan_host(replace(view(home, networks, []), routers=(router,),
                              subnets=tuple(subnets()), router_hosts=everywhere))
     assert not bare.state[RouterNamespace]
+
+
+def test_a_home_host_maps_the_physical_network_of_an_interfaces_flat_network() -> None:
+    flat = replace(net(NET_B, 0, type_="flat", mtu=1500), physical_network="phys")
+    networks, ports, router = world()
+    networks = [networks[0], flat]
+    everywhere = frozenset(HOSTS)
+    for mapped in ({"h1"}, {"h2"}, {"h3"}):
+        made = [h for h in sorted(HOSTS) if plan_host(replace(
+            view(h, networks, ports), routers=(router,), subnets=tuple(subnets()),
+            router_hosts=everywhere, physnet_hosts={"phys": tuple(sorted(mapped))},
+            physical_networks={"phys": "eth9"} if h in mapped else {})).state[RouterNamespace]]
+        assert made == sorted(mapped)
 
 
 def test_a_floating_ips_port_reaches_the_networks_behind_static_routes_by_the_main_table() -> None:

@@ -49,6 +49,9 @@ AGENT_HOST = "tempest-h1"
 AGENT_NS = "oc-tempest-h1"
 AGENT_UNDERLAY = "198.18.250.1/24"
 AGENT_READY = 60.0  # s: the agent registered and alive
+# the agent's PID while a run has it (it runs in a session of its own: a runner killed
+# with SIGKILL leaves it running, and two agents for one host would undo each other's work)
+AGENT_PIDFILE = Path("/run/oc-tempest-h1.pid")
 CONSOLE = re.compile(r"^\{\d+\} (.+?) (?:\[[\d.]+s\] )?\.\.\. (ok|FAILED|SKIPPED)")
 CONSOLE_OUTCOMES = {"ok": "pass", "FAILED": "fail", "SKIPPED": "skip"}
 OUTCOMES = {"success": "pass", "failure": "fail", "error": "fail", "skip": "skip",
@@ -155,10 +158,14 @@ def make_agent_host(procs: Processes) -> None:
     """The agent's hypervisor: namespace AGENT_NS with a veth pair inside it
     for its underlay address (removed at the end with the router namespaces
     its agent made)."""
+    earlier = _earlier_agent()
+    if earlier is not None:
+        raise SystemExit(f"the agent of an earlier run is still running (pid {earlier}): stop it "
+                         f"(kill {earlier}), then run 'overcast lab down' for its namespaces")
     if ipcmd.netns_exists(AGENT_NS):
         raise SystemExit(f"namespace {AGENT_NS} exists (a run that was killed?): remove it with "
                          "'overcast lab down' (it carries the lab's mark)")
-    procs.cleanups.append(remove_agent_host)
+    procs.cleanups.append(lambda: remove_agent_host(owned=True))  # made by this run, marked or not
     ipcmd.netns_add(AGENT_NS)
     for scope in ("all", "default"):  # as a lab host: no IPv6 chatter of its own
         ipcmd.sysctl(AGENT_NS, f"net.ipv6.conf.{scope}.disable_ipv6", "1")
@@ -166,12 +173,24 @@ def make_agent_host(procs: Processes) -> None:
     ipcmd.ip("addr", "add", AGENT_UNDERLAY, "dev", "oc-tp-u0", ns=AGENT_NS)
 
 
-def remove_agent_host() -> None:
+def remove_agent_host(owned: bool) -> None:
     """The agent's router namespaces (name and mark: ``fabric.router_namespaces``),
-    then its own namespace if it carries the lab's mark."""
+    then its own namespace: ``owned``, this run made it (a run stopped before the
+    mark was set leaves it unmarked); else only if it carries the lab's mark."""
+    AGENT_PIDFILE.unlink(missing_ok=True)
     fabric.destroy_namespaces(fabric.router_namespaces([AGENT_HOST]))
-    if ipcmd.netns_exists(AGENT_NS) and ipcmd.has_lab_mark(AGENT_NS):
+    if ipcmd.netns_exists(AGENT_NS) and (owned or ipcmd.has_lab_mark(AGENT_NS)):
         ipcmd.netns_delete(AGENT_NS)
+
+
+def _earlier_agent() -> int | None:
+    """The PID in AGENT_PIDFILE when it is still an ``overcast.agent`` for AGENT_HOST."""
+    try:
+        pid = int(AGENT_PIDFILE.read_text().strip())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except (OSError, ValueError):
+        return None
+    return pid if b"overcast.agent" in cmdline and AGENT_HOST.encode() in cmdline else None
 
 
 def start_agent(procs: Processes, stack: Stack, where: Path, store: str) -> None:
@@ -184,6 +203,7 @@ def start_agent(procs: Processes, stack: Stack, where: Path, store: str) -> None
                                         "--host", AGENT_HOST, "--store", store,
                                         "--underlay-ip", AGENT_UNDERLAY.split("/")[0]])
     agent = procs.start("agent", cmd, where / "agent.log")
+    AGENT_PIDFILE.write_text(f"{agent.pid}\n")  # nsenter ... exec in place: the agent's own PID
     deadline = time.monotonic() + AGENT_READY
     while time.monotonic() < deadline:
         if agent.poll() is not None:
@@ -403,6 +423,9 @@ def main(argv: list[str]) -> int:
         raise SystemExit(f"no tempest in {TEMPEST_VENV}: run scripts/tempest")
     results = (args.results or ROOT / ".tempest-results" / time.strftime(
         "%Y%m%dT%H%M%SZ", time.gmtime())).resolve()
+    if (results / "keystone").exists() and any((results / "keystone").iterdir()):
+        raise SystemExit(f"{results} holds an earlier run (its Keystone, its store): give "
+                         "--results a new directory")
     (results / "keystone").mkdir(parents=True, exist_ok=True)
     began = time.monotonic()
     agent = not args.no_agent and os.geteuid() == 0

@@ -6,16 +6,18 @@ A router exists on a host when the host has a port (not a router's own) on
 one of its networks, or is the router's SNAT host: one of the live hosts
 that map its external network's physical network, chosen by
 :func:`overcast.model.scheduling.snat_host` as every agent chooses it.  A
-router with interfaces but no port on any of its networks and no SNAT host
-exists on one host of its own (:func:`home_host`), so that its interfaces
-are realized (ACTIVE) somewhere.  A
+router with interfaces and no SNAT host, whose networks have no port on a
+host that can make routers (none at all, or only on hosts with the firewall
+off or dead), exists on one host of its own (:func:`home_host`), so that its
+interfaces are realized (ACTIVE) somewhere.  A
 router whose gateway port has no address (Neutron makes one so on an
 external network without subnet) has no SNAT host: nothing to SNAT to.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import functools
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from overcast.model.scheduling import snat_host
@@ -87,23 +89,55 @@ def routers_here(view: HostView) -> list[Here]:
                 item = replace(item, floating_ips=tuple(sorted(fips.get(router.id, ()),
                                                                key=lambda f: f.id)))
         present = {h for p in ifaces for h in hosts_on.get(p.network_id, ())}
-        if item.snat_host == view.host or any(p.network_id in local for p in ifaces):
-            live = present & set(view.live_hosts) or present  # a dead host reports nothing
-            out.append(replace(item, reporter=item.snat_host or min(live, default="")))
-        elif ifaces and not present and item.snat_host is None \
-                and home_host(router.id, view.router_hosts) == view.host:
-            out.append(replace(item, reporter=view.host))
+        placed = _placed(view, item, present, any(p.network_id in local for p in ifaces),
+                         networks)
+        if placed is not None:
+            out.append(placed)
     return out
 
 
-def home_host(router_id: str, router_hosts: Iterable[str]) -> str | None:
-    """Where a router with interfaces is made while no port (not a
-    router's own) is on any of its networks and it has no SNAT host: one
-    of the live hosts that can have routers, chosen as a SNAT host is (the
-    same on every agent, and moved only when that host goes or comes).
-    Its interfaces are realized and reported there, as Neutron's L3
-    scheduler puts every router on some agent; once a port is bound on one
-    of its networks, the router is where the ports are instead."""
+def _placed(view: HostView, item: Here, present: set[str], has_local: bool,
+            networks: Mapping[str, Network]) -> Here | None:
+    """``item`` with the host that reports it, when it is on this host, else None
+    (``present``: the hosts with a port on its networks; ``has_local``: this one is)."""
+    # those of them that can make it (a host with the firewall off, or dead, cannot: the
+    # router must then be on a home host)
+    capable = present & view.router_hosts
+    home = None
+    if item.interfaces and not capable and item.snat_host is None:
+        home = home_host(item.router.id, _home_candidates(view, item.interfaces, networks))
+    if item.snat_host == view.host or has_local:
+        live = present & set(view.live_hosts) or present  # a dead host reports nothing
+        reporter = item.snat_host or (min(capable) if capable else home) or min(live, default="")
+        return replace(item, reporter=reporter)
+    if home is not None and home == view.host:
+        return replace(item, reporter=view.host)
+    return None
+
+
+def _home_candidates(view: HostView, ifaces: Sequence[Port],
+                     networks: Mapping[str, Network]) -> frozenset[str]:
+    """The hosts that can have routers and map the physical network of every
+    interface's network that has one (a flat network: only those can bridge it)."""
+    out = view.router_hosts
+    for port in ifaces:
+        net = networks.get(port.network_id)
+        if net is not None and net.physical_network:
+            out = out & frozenset(view.physnet_hosts.get(net.physical_network, ()))
+    return out
+
+
+@functools.lru_cache(maxsize=65536)
+def home_host(router_id: str, router_hosts: frozenset[str]) -> str | None:
+    """Where a router with interfaces is made while no host that can make it
+    has a port (not a router's own) on any of its networks and it has no SNAT
+    host: one of the live hosts that can have routers (and map the physical
+    networks of its interfaces' flat networks), chosen as a SNAT host is (the
+    same on every agent, and moved only when that host goes or comes; kept per
+    set of hosts: the hash of each pair would cost every pass).  Its
+    interfaces are realized and reported there, as Neutron's L3 scheduler puts
+    every router on some agent; once such a host has a port on one of its
+    networks, the router is where the ports are instead."""
     return snat_host(router_id, router_hosts)
 
 
