@@ -72,8 +72,11 @@ class World:
                                name="web")
         self.router = admin.create("router", "routers", project_id="alice", name="r",
                                    external_gateway_info={"network_id": self.net["external"]["id"]})
+        # by a port off the gateway address: a gateway a router holds cannot move (GatewayIpInUse)
+        iface = admin.port(self.net["private"]["id"], project_id="alice", fixed_ips=[
+            {"subnet_id": self.sub["private"]["id"], "ip_address": "10.1.0.50"}])
         r = admin.put(f"/v2.0/routers/{self.router['id']}/add_router_interface",
-                      {"subnet_id": self.sub["private"]["id"]})
+                      {"port_id": iface["id"]})
         assert r.status == 200, r.body
         self.fip = admin.create("floatingip", "floatingips", project_id="alice",
                                 floating_network_id=self.net["external"]["id"])

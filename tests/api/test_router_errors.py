@@ -532,3 +532,22 @@ def test_another_projects_port_is_not_found() -> None:
                               {"floatingip": {"port_id": port}})):
         assert_error(r, 404, port, type="PortNotFound")
     assert dump(cloud.store) == before
+
+
+# a subnet's gateway held by a router (db_base_plugin_v2._validate_subnet) -------------------
+def test_a_gateway_a_router_interface_holds_is_neither_moved_nor_removed(
+        client: Direct, router: Obj) -> None:
+    _, sub = attached(client, router, "10.0.9.0/24")
+    path = f"/v2.0/subnets/{sub['id']}"
+    iface = client.get("/v2.0/ports", params={"device_id": router["id"],
+                                              "device_owner": "network:router_interface"})
+    (port,) = iface["ports"]
+    for gateway in ("10.0.9.2", None):
+        assert_error(client.put(path, {"subnet": {"gateway_ip": gateway}}), 409,
+                     f"Current gateway ip 10.0.9.1 already in use by port {port['id']}. "
+                     "Unable to update.", type="GatewayIpInUse")
+    assert client.get(path)["subnet"]["gateway_ip"] == "10.0.9.1"
+    assert client.put(path, {"subnet": {"name": "renamed", "gateway_ip": "10.0.9.1"}}).status == 200
+    assert remove(client, router, subnet_id=sub["id"]).status == 200
+    moved = client.put(path, {"subnet": {"gateway_ip": None}})
+    assert moved.status == 200 and moved["subnet"]["gateway_ip"] is None

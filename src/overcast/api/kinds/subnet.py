@@ -207,6 +207,13 @@ def _valid_ip(value: str | None) -> str | None:
 
 def update(repo: Repo, ctx: Context, subnet: Subnet, fields: dict[str, Any]) -> Subnet:
     new = subnet.replace(**fields)
+    if subnet.gateway_ip is not None and new.gateway_ip != subnet.gateway_ip:
+        # as Neutron: the gateway a router's port holds is neither moved nor removed
+        holder = repo.get_json(keys.ipam(subnet.id, subnet.gateway_ip))
+        port = repo.get(Port, holder) if isinstance(holder, str) else None
+        if port is not None and port.device_owner.startswith("network:router"):
+            raise Conflict(f"Current gateway ip {subnet.gateway_ip} already in use by port "
+                           f"{port.id}. Unable to update.", type="GatewayIpInUse")
     siblings = repo.where(Subnet, network_id=subnet.network_id)
     problems = validate.check_subnet(new, siblings)
     if problems:
