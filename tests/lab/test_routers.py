@@ -249,6 +249,72 @@ def test_a_floating_ip_is_reached_from_the_internet_at_the_vms_host_and_moves_in
     lab.api.call("DELETE", f"/v2.0/floatingips/{fip['id']}")
 
 
+def _until_tcp(server: dict[str, Any], address: str, port: int, opens: bool = True) -> str:
+    """Until a TCP connection from the internet to ``address``:``port`` reaches
+    ``server`` (listening on 5001), or with ``opens`` false fails; its echo."""
+    from overcast.lab.fabric import EXT_NS
+
+    deadline = time.monotonic() + CONVERGE
+    while True:
+        try:
+            echoed = probe.tcp_echo(server["netns"], address, EXT_NS, connect_port=port,
+                                    timeout=1.0)
+        except Exception:
+            if not opens:
+                return ""
+        else:
+            if opens:
+                return echoed
+        assert time.monotonic() < deadline, f"{address}:{port} still {'closed' if opens else 'open'}"
+
+
+def test_port_forwardings_of_a_floating_ip_reach_a_vm_on_another_host_through_the_snat_host(
+        lab: Lab, gateway: dict[str, Any]) -> None:
+    """As Neutron's are on the centralized router: the floating IP answered by
+    the router's SNAT host, what arrives at a forwarded port DNATed to the
+    VM wherever it is (here on another host), its replies back through the
+    SNAT port; a port not forwarded stays closed; a forwarding deleted
+    closes its port."""
+    from overcast.lab.fabric import EXT_NS
+
+    rid = gateway["router"]["id"]
+    snat = _snat_host(lab, rid)
+    assert snat is not None
+    server = next(v for v in lab.vms.values()
+                  if v["name"] in ("r1a", "r2b", "r1c") and v["host"] != snat)
+    fip = lab.api.call("POST", "/v2.0/floatingips", {"floatingip": {
+        "floating_network_id": gateway["public"]["id"]}})["floatingip"]
+    address = fip["floating_ip_address"]
+    path = f"/v2.0/floatingips/{fip['id']}/port_forwardings"
+    inside = {"protocol": "tcp", "internal_port_id": server["port_id"],
+              "internal_ip_address": server["ips"][0]}
+    one = lab.api.call("POST", path, {"port_forwarding": {
+        **inside, "internal_port": 5001, "external_port": 2222}})["port_forwarding"]
+    try:
+        _until(lambda: _fip_status(lab, fip["id"]) == "ACTIVE", "the floating IP ACTIVE")
+        gw = next(p for p in lab.api.call("GET", "/v2.0/ports")["ports"]
+                  if p["device_owner"] == "network:router_gateway" and p["device_id"] == rid)
+        # the first connection also waits for the address to be announced
+        assert _until_tcp(server, address, 2222) == f"echo:hello-from-{EXT_NS}"
+        neigh = ipcmd.ip_json("neigh", "show", address, ns=EXT_NS)
+        assert neigh[0]["lladdr"] == gw["mac_address"], (neigh, snat)  # the SNAT host's
+        # the VM's own port stays closed at the floating IP, and so does a port not forwarded
+        for closed in (5001, 2223):
+            with pytest.raises(Exception, match="failed|waited"):
+                probe.tcp_echo(server["netns"], address, EXT_NS, connect_port=closed,
+                               timeout=2.0)
+        lab.api.call("DELETE", f"{path}/{one['id']}")
+        _until_tcp(server, address, 2222, opens=False)  # deleted: 2222 closes
+        # a range onto a range of one length (3001 is 5001) in its place
+        lab.api.call("POST", path, {"port_forwarding": {
+            **inside, "internal_port_range": "5000:5001", "external_port_range": "3000:3001"}})
+        assert _until_tcp(server, address, 3001)
+    finally:  # its forwardings first: a floating IP in use by them is not deleted (409)
+        for left in lab.api.call("GET", path)["port_forwardings"]:
+            lab.api.call("DELETE", f"{path}/{left['id']}")
+        lab.api.call("DELETE", f"/v2.0/floatingips/{fip['id']}")
+
+
 
 def _open_vm(lab: Lab, name: str, host: str, group: str) -> dict[str, Any]:
     """A VM on ``routed-1`` on ``host`` that the internet may ping (``group`` added)."""

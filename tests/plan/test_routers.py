@@ -17,6 +17,7 @@ from overcast.model.types import (
     HostRoute,
     Network,
     Port,
+    PortForwarding,
     Router,
     Subnet,
 )
@@ -233,6 +234,7 @@ SUB_EXT = "e0000000-0000-4000-8000-0000000000e1"
 
 def with_gateway(*ports: Port, hosts: tuple[str, ...] = ("h2", "h3"),
                  fips: tuple[FloatingIP, ...] = (),
+                 port_forwardings: tuple[PortForwarding, ...] = (),
                  routes: tuple[HostRoute, ...] = (),
                  ext_gateway: str = "203.0.113.1",
                  addressed: bool = True) -> tuple[HostPlan, ...]:
@@ -258,7 +260,7 @@ def with_gateway(*ports: Port, hosts: tuple[str, ...] = ("h2", "h3"),
         v = replace(view(host, [*networks, ext], [*base, *owned]), routers=(router,),
                     subnets=subs, physnet_hosts={"external": hosts},
                     physical_networks={"external": "eth9"} if host in hosts else {},
-                    floating_ips=fips)
+                    floating_ips=fips, port_forwardings=port_forwardings)
         plans.append(plan_host(v))
     return tuple(plans)
 
@@ -553,3 +555,49 @@ def test_an_interface_made_again_gets_its_namespaces_routes_back_in_the_same_pas
     assert reconcile(kernel, result.state).errors == ()  # one pass: remade, and its route too
     ns = kernel.namespaces.spaces[router_netns(ROUTER, "h1")]
     assert {(r.dst, r.gateway) for r in ns.routes} == {("192.0.2.0/24", "10.0.1.7")}
+
+
+def test_a_floating_ips_port_forwardings_are_dnat_on_the_snat_host_only() -> None:
+    """Its address on the gateway device of the router's SNAT host (ARP
+    answered there, a gratuitous ARP sent), each forwarding a DNAT rule with
+    the external port kept, one internal port, or a map for offset ranges;
+    the floating IP's status is reported there."""
+    vm1 = vm(1, NET_A, "h1", SUB_A, "10.0.1.5")
+    fip = FloatingIP(id="f1000000-0000-4000-8000-0000000000f1", floating_network_id=EXT,
+                     floating_ip_address="203.0.113.60", router_id=ROUTER,
+                     floating_port_id="f1000000-0000-4000-8000-00000000fff1")
+    pfs = [PortForwarding(id=f"9f000000-0000-4000-8000-00000000000{n}",
+                          floatingip_id=fip.id, router_id=ROUTER, protocol=proto,
+                          internal_port_id=vm1.id, internal_ip_address="10.0.1.5",
+                          external_port_range=ext, internal_port_range=inner)
+           for n, (proto, ext, inner) in enumerate((("tcp", "2222:2222", "22:22"),
+                                                     ("udp", "5000:5009", "5000:5009"),
+                                                     ("tcp", "8080:8081", "80:81")))]
+    plans = with_gateway(vm1, fips=(fip,), port_forwardings=tuple(pfs))
+    (snat,) = snat_host_of(plans)
+    on = next(p for p in plans if p.host == snat)
+    ns, qg = router_netns(ROUTER, snat), router_if_name(port(0x20, EXT, "").id, "qg-")
+    assert RouterAddress(ns, qg, "203.0.113.60/32") in on.state[RouterAddress]
+    texts = [json.loads(t) for nat_ in on.state[RouterNat] for chain, t in nat_.rules
+             if chain == "prerouting"]
+    assert [t[-1]["dnat"] for t in texts] == [
+        {"addr": "10.0.1.5", "port": 22},
+        {"addr": "10.0.1.5"},
+        {"addr": "10.0.1.5", "port": {"map": {
+            "key": {"payload": {"field": "dport", "protocol": "tcp"}},
+            "data": {"set": [[8080, 80], [8081, 81]]}}}}]
+    assert [t[1]["match"]["right"] for t in texts] == [2222, {"range": [5000, 5009]},
+                                                       {"range": [8080, 8081]}]
+    assert fip.floating_port_id in on.reported
+    # nowhere else: no other host has the address, and the VM's host does no DNAT
+    for other in plans:
+        if other.host != snat:
+            assert not [a for a in other.state[RouterAddress] if a.cidr == "203.0.113.60/32"]
+            assert fip.floating_port_id not in other.reported
+    # the last forwarding gone: so is the address, and its conntrack entries with it
+    kernel = FakeKernel()
+    kernel.add_device("eth9", kind="veth")
+    converged(kernel, on)
+    assert (qg, "203.0.113.60") in kernel.namespaces.spaces[ns].garps
+    converged(kernel, next(p for p in with_gateway(vm1, fips=(fip,)) if p.host == snat))
+    assert kernel.namespaces.spaces[ns].forgotten == ["203.0.113.60"]

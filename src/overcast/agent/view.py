@@ -21,6 +21,7 @@ from overcast.model.types import (
     MinimumBandwidthRule,
     Network,
     Port,
+    PortForwarding,
     QosPolicy,
     Router,
     SecurityGroup,
@@ -36,11 +37,13 @@ log = logging.getLogger(__name__)
 # Object kinds the planner reads; other keys are kept but never make the view dirty.
 QOS_RULE_KINDS = ("bandwidth_limit_rule", "dscp_marking_rule", "minimum_bandwidth_rule")
 PLANNED_KINDS = ("network", "port", "subnet", "security_group", "security_group_rule",
-                 "address_group", "router", "floatingip", "qos_policy", *QOS_RULE_KINDS)
+                 "address_group", "router", "floatingip", "port_forwarding", "qos_policy",
+                 *QOS_RULE_KINDS)
 MODELS: dict[str, type[Any]] = {"network": Network, "port": Port, "security_group": SecurityGroup,
                                 "security_group_rule": SecurityGroupRule,
                                 "address_group": AddressGroup, "subnet": Subnet, "router": Router,
-                                "floatingip": FloatingIP, "qos_policy": QosPolicy,
+                                "floatingip": FloatingIP, "port_forwarding": PortForwarding,
+                                "qos_policy": QosPolicy,
                                 "bandwidth_limit_rule": BandwidthLimitRule,
                                 "dscp_marking_rule": DscpMarkingRule,
                                 "minimum_bandwidth_rule": MinimumBandwidthRule}
@@ -207,6 +210,7 @@ class ModelView:
                         physnet_hosts=self.physnet_hosts(
                             host, physical_networks or {}, firewall if routers is None else routers),
                         floating_ips=self._tuple("floatingip"),
+                        port_forwardings=self._tuple("port_forwarding"),
                         live_hosts=frozenset(self.alive | {host}),
                         router_hosts=self.router_hosts(
                             host, firewall if routers is None else routers),

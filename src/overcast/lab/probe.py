@@ -58,17 +58,20 @@ def ping(ns: str, dst: str, count: int = 3, *extra: str) -> subprocess.Completed
 
 
 def tcp_echo(server_ns: str, server_ip: str, client_ns: str, port: int = 5001,
-             timeout: float = 5.0) -> str:
-    """Open a TCP connection from ``client_ns`` to ``server_ns``; returns the echo."""
+             timeout: float = 5.0, connect_port: int | None = None) -> str:
+    """Open a TCP connection from ``client_ns`` to ``server_ns`` (listening on
+    ``port``; the client connects to ``server_ip``:``connect_port``, by default
+    the same port); returns the echo."""
     server = subprocess.Popen(
         ["ip", "netns", "exec", server_ns, sys.executable, "-c", TCP_SERVER, str(port), str(timeout)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         _wait_line(server, "ready", timeout)
-        client = in_ns(client_ns, [sys.executable, "-c", TCP_CLIENT, server_ip, str(port),
+        to = port if connect_port is None else connect_port
+        client = in_ns(client_ns, [sys.executable, "-c", TCP_CLIENT, server_ip, str(to),
                                    str(timeout), f"hello-from-{client_ns}"], timeout + 5)
         if client.returncode != 0:
-            raise LabError(f"TCP {client_ns} -> {server_ip}:{port} failed: {client.stderr.strip()}")
+            raise LabError(f"TCP {client_ns} -> {server_ip}:{to} failed: {client.stderr.strip()}")
         return client.stdout.strip()
     finally:
         server.kill()

@@ -28,6 +28,7 @@ from overcast.model.types import (
     FloatingIP,
     Network,
     Port,
+    PortForwarding,
     Router,
 )
 from overcast.plan.view import HostView
@@ -48,6 +49,9 @@ class Here:
     external: Network | None = None
     snat_host: str | None = None
     floating_ips: tuple[FloatingIP, ...] = ()  # those of ports bound to this host
+    # on its SNAT host: its floating IPs' port forwardings, and those floating IPs
+    port_forwardings: tuple[PortForwarding, ...] = ()
+    forwarded: tuple[FloatingIP, ...] = ()
     reporter: str = ""  # the host that reports the status of the router's own ports
 
     def networks(self, host: str) -> set[str]:
@@ -91,9 +95,29 @@ def routers_here(view: HostView) -> list[Here]:
         present = {h for p in ifaces for h in hosts_on.get(p.network_id, ())}
         placed = _placed(view, item, present, any(p.network_id in local for p in ifaces),
                          networks)
+        if placed is not None and placed.snat_host == view.host:
+            placed = _with_forwardings(view, placed)
         if placed is not None:
             out.append(placed)
     return out
+
+
+def _with_forwardings(view: HostView, item: Here) -> Here:
+    """``item`` (on its SNAT host) with its floating IPs' port forwardings:
+    those of its floating IPs on its external network that forward to one
+    of the router's subnets' ports (a floating IP with port forwardings has
+    no port of its own)."""
+    rid = item.router.id
+    pfs = sorted((pf for pf in view.port_forwardings if pf.router_id == rid),
+                 key=lambda pf: pf.id)
+    if not pfs or item.external is None:
+        return item
+    ext = item.external.id
+    ips = {f.id: f for f in view.floating_ips
+           if f.router_id == rid and f.floating_network_id == ext and not f.port_id}
+    pfs = [pf for pf in pfs if pf.floatingip_id in ips]
+    used = sorted({pf.floatingip_id for pf in pfs})
+    return replace(item, port_forwardings=tuple(pfs), forwarded=tuple(ips[i] for i in used))
 
 
 def _placed(view: HostView, item: Here, present: set[str], has_local: bool,

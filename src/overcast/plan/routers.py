@@ -26,6 +26,7 @@ from overcast.model.types import (
     HostRoute,
     Network,
     Port,
+    PortForwarding,
     Subnet,
 )
 from overcast.plan import names
@@ -222,8 +223,9 @@ class _Routers:
         if item.snat is not None:
             self.device(ns, item.snat, names.ROUTER_SNAT_PREFIX, True, host_length=True)
         enable = bool((item.router.external_gateway or {}).get("enable_snat", True))
+        dev = names.router_if_name(item.gateway.id, names.ROUTER_GW_PREFIX)
+        nat_rules += self.forwardings(ns, item, dev)
         if enable:
-            dev = names.router_if_name(item.gateway.id, names.ROUTER_GW_PREFIX)
             nat_rules += [("postrouting", [match(meta("oifname"), dev),
                                            match(payload("ip", "saddr"), _prefix(net)),
                                            {"snat": {"addr": gw_ip}}])
@@ -287,6 +289,30 @@ class _Routers:
                                        {"snat": {"addr": public}}])]
         return rules
 
+    def forwardings(self, ns: str, item: Here, dev: str) -> list[tuple[str, list[object]]]:
+        """The port forwardings of the router's floating IPs, on its SNAT host
+        (as Neutron's l3 agent makes them on the centralized router): each
+        floating IP an address of the gateway device ``dev`` (this host
+        answers ARP for it, and says so with a gratuitous ARP), and what
+        arrives at it on a forwarded protocol and port is DNATed to the
+        internal address (and port: the same, one for the whole range, or
+        the range's own by a map).  Replies come back through the SNAT
+        port from the other hosts' routers, by conntrack.  The NAT rules."""
+        if not item.port_forwardings:
+            return []
+        peer = names.router_port_name(item.gateway.id) if item.gateway is not None else ""
+        for fip in item.forwarded:
+            if fip.floating_port_id:  # ACTIVE once the gateway device is in place
+                self.reported[fip.floating_port_id] = frozenset((peer,))
+            self.records += [RouterAddress(ns, dev, f"{fip.floating_ip_address}/32"),
+                             Announcement(ns, dev, fip.floating_ip_address)]
+        at = {f.id: f.floating_ip_address for f in item.forwarded}
+        return [("prerouting", [match(payload("ip", "daddr"), at[pf.floatingip_id]),
+                                match(payload(pf.protocol, "dport"),
+                                      _port_match(pf.external_port_range)),
+                                {"dnat": _forwarded_to(pf)}])
+                for pf in item.port_forwardings]
+
     def to_snat_host(self, ns: str, item: Here, snat_ip: str | None) -> list[HostRoute]:
         """The way to the SNAT host: its SNAT port's MAC, as a neighbour and
         in the FDB towards that host (the port is bound to no host)."""
@@ -327,6 +353,32 @@ def fip_mac(router_id: str, host: str) -> str:
     same after a restart and differs between hosts and routers."""
     digest = hashlib.sha256(f"{router_id}@{host}".encode()).digest()[:4]
     return "fa:19" + "".join(f":{b:02x}" for b in digest)
+
+
+def _ports(text: str) -> tuple[int, int]:
+    lo, _, hi = text.partition(":")
+    return int(lo), int(hi or lo)
+
+
+def _port_match(text: str) -> object:
+    lo, hi = _ports(text)
+    return lo if lo == hi else {"range": [lo, hi]}
+
+
+def _forwarded_to(pf: PortForwarding) -> dict[str, object]:
+    """The DNAT of a port forwarding: to its internal address, with the
+    external port kept (the same range), one internal port for every
+    external one, or each external port's own internal one (ranges of one
+    length: Neutron refuses others)."""
+    (elo, ehi), (ilo, ihi) = _ports(pf.external_port_range), _ports(pf.internal_port_range)
+    out: dict[str, object] = {"addr": pf.internal_ip_address}
+    if ilo == ihi:
+        out["port"] = ilo
+    elif (ilo, ihi) != (elo, ehi):
+        out["port"] = {"map": {"key": payload(pf.protocol, "dport"),
+                               "data": {"set": [[elo + i, ilo + i]
+                                                for i in range(min(ehi - elo, ihi - ilo) + 1)]}}}
+    return out
 
 
 def _v4(port: Port | None) -> str | None:

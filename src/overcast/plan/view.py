@@ -19,6 +19,7 @@ from overcast.model.types import (
     MinimumBandwidthRule,
     Network,
     Port,
+    PortForwarding,
     QosPolicy,
     Router,
     SecurityGroup,
@@ -52,7 +53,10 @@ class HostView:
     it (their agents are alive): a router's SNAT host is chosen among those
     of its external network (:func:`overcast.model.scheduling.snat_host`).
     ``floating_ips``: at least those of the local ports (their DNAT and
-    SNAT is on the port's own host).
+    SNAT is on the port's own host) and those with port forwardings.
+    ``port_forwardings``: at least those of the routers whose SNAT this
+    host does (a floating IP's port forwardings are on its router's SNAT
+    host, as Neutron's are on the centralized router).
     """
 
     host: str
@@ -70,6 +74,8 @@ class HostView:
     # physical network -> the live hosts that map it (sorted): where a router's SNAT can run
     physnet_hosts: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     floating_ips: Sequence[FloatingIP] = ()
+    # at least those of the routers whose SNAT this host does (made there, on the gateway)
+    port_forwardings: Sequence[PortForwarding] = ()
     live_hosts: frozenset[str] = frozenset()  # hosts whose agent holds its liveness lease
     # the live hosts that can have routers (their registration says ``routers``): where a
     # router whose networks have no port anywhere yet is made, so that its interfaces are

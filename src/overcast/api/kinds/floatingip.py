@@ -35,9 +35,9 @@ def network_visible(ctx: Context, repo: Repo) -> Callable[[Network], bool]:
 
 def _extra(repo: Repo, fip: FloatingIP, out: dict[str, Any]) -> None:
     target = repo.get(Port, fip.port_id) if fip.port_id else None
-    out["status"] = _fip_status(repo, fip, target)
-    out["port_forwardings"] = [_forwarding(pf) for pf in repo.where(
-        PortForwarding, floatingip_id=fip.id)]
+    forwardings = repo.where(PortForwarding, floatingip_id=fip.id)
+    out["status"] = _fip_status(repo, fip, target, bool(forwardings))
+    out["port_forwardings"] = [_forwarding(pf) for pf in forwardings]
     out["qos_policy_id"] = None
     out["port_details"] = None if target is None else {
         "name": target.name, "network_id": target.network_id,
@@ -61,13 +61,18 @@ def _forwarding(pf: PortForwarding) -> dict[str, Any]:
     return out
 
 
-def _fip_status(repo: Repo, fip: FloatingIP, target: Port | None) -> str:
+def _fip_status(repo: Repo, fip: FloatingIP, target: Port | None, forwarded: bool) -> str:
     """ACTIVE once the agent of its port's host has it in place: its own
     port's status as that host wrote it (another host's is the one it had
-    before the floating IP moved, or left by an agent that is gone)."""
-    own = repo.get(Port, fip.floating_port_id) if target and fip.floating_port_id else None
-    found = ports.realized(repo, own) if own is not None else None
-    if not found or target is None or found.get("host") != target.binding_host_id:
+    before the floating IP moved, or left by an agent that is gone).  One
+    with port forwardings (and no port): ACTIVE once its router's SNAT host,
+    which makes them, has written so (Neutron's l3 agent reports those
+    floating IPs ACTIVE as it makes their forwardings)."""
+    own = repo.get(Port, fip.floating_port_id) if fip.floating_port_id else None
+    found = ports.realized(repo, own) if own is not None and (target or forwarded) else None
+    if not found:
+        return "DOWN"
+    if target is not None and found.get("host") != target.binding_host_id:
         return "DOWN"
     return str(found["status"])
 

@@ -1,7 +1,8 @@
 """Announcements: a gratuitous ARP for every floating IP that arrives on a
 host, sent once its device can carry it (``docs/routers.md``).
 
-A floating IP's address is on the router's ``qf-`` device; the external
+A floating IP's address is on the router's ``qf-`` device (one with port
+forwardings: a ``/32`` on the gateway's ``qg-`` device); the external
 network learns where it now lives from a gratuitous ARP (an ARP request
 for the address from itself, which a Linux neighbour table accepts even
 within its locktime).  Sent from the routers subsystem the moment the
@@ -18,7 +19,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from overcast.plan.names import ROUTER_FIP_PREFIX, ROUTER_PORT_PREFIX, router_of_mark
+from overcast.plan.names import (
+    ROUTER_FIP_PREFIX,
+    ROUTER_GW_PREFIX,
+    ROUTER_PORT_PREFIX,
+    router_of_mark,
+)
 from overcast.plan.raw import KernelIO, KernelRows
 from overcast.plan.state import Change
 from overcast.plan.subsystem import DiffContext, Subsystem
@@ -52,7 +58,9 @@ def observe(rows: KernelRows) -> list[Announcement]:
             continue
         for address in ns.addresses:
             peer = ROUTER_PORT_PREFIX + address.dev[len(ROUTER_FIP_PREFIX):]
-            if address.dev.startswith(ROUTER_FIP_PREFIX) and peer in attached:
+            announced = address.dev.startswith(ROUTER_FIP_PREFIX) or (
+                address.dev.startswith(ROUTER_GW_PREFIX) and address.cidr.endswith("/32"))
+            if announced and peer in attached:
                 out.append(Announcement(ns.name, address.dev, address.cidr.split("/")[0]))
     return out
 

@@ -37,6 +37,7 @@ from overcast.plan.firewall_expr import canonical, rule_text
 from overcast.plan.names import (
     NFT_TABLE_PREFIX,
     ROUTER_FIP_PREFIX,
+    ROUTER_GW_PREFIX,
     ROUTER_IF_PREFIXES,
     ROUTER_PORT_PREFIX,
     router_of_mark,
@@ -356,8 +357,11 @@ def apply(io: KernelIO, change: Change) -> None:
         _apply_port(io, change.op, obj)
     elif isinstance(obj, RouterAddress):
         io.ns_addr("del" if delete else "add", obj.netns, obj.dev, obj.cidr)
-        if delete and obj.dev.startswith(ROUTER_FIP_PREFIX):  # a floating IP leaves this host:
-            io.ns_forget(obj.netns, obj.cidr.split("/")[0])  # no flow keeps its NAT here
+        # a floating IP leaves this host (from qf-; one with port forwardings from qg-, a
+        # /32 there): no flow keeps its NAT here
+        if delete and (obj.dev.startswith(ROUTER_FIP_PREFIX) or (
+                obj.dev.startswith(ROUTER_GW_PREFIX) and obj.cidr.endswith("/32"))):
+            io.ns_forget(obj.netns, obj.cidr.split("/")[0])
     elif isinstance(obj, RouterRule):
         io.ns_rule("del" if delete else "add", obj.netns, obj.rule)
     elif isinstance(obj, RouterNat):
