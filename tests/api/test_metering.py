@@ -44,13 +44,15 @@ def rule(c: dict[str, Direct], lab: dict[str, Any], **attrs: Any) -> Any:
 def test_labels_and_rules(c: dict[str, Direct]) -> None:
     lab = label(c, name="web", description="web traffic")
     assert lab == {"id": lab["id"], "project_id": "alice", "tenant_id": "alice",
-                   "name": "web", "description": "web traffic", "shared": False}
+                   "name": "web", "description": "web traffic", "shared": False,
+                   "overcast:packets": 0, "overcast:bytes": 0}
     r = rule(c, lab, excluded=True)
     assert r.status == 201, r.body
     made = r["metering_label_rule"]
     assert made == {"id": made["id"], "project_id": "alice", "tenant_id": "alice",
                     "metering_label_id": lab["id"], "direction": "ingress", "excluded": True,
-                    "remote_ip_prefix": "10.0.0.0/24"}
+                    "remote_ip_prefix": "10.0.0.0/24", "overcast:packets": 0,
+                    "overcast:bytes": 0}
     # the label's project reads them; another project does not see them
     assert c["alice"].get(f"{LABELS}/{lab['id']}")["metering_label"] == lab
     assert [x["id"] for x in c["alice"].get(RULES)["metering_label_rules"]] == [made["id"]]
@@ -130,3 +132,26 @@ def test_required(c: dict[str, Direct]) -> None:
 def test_extension(c: dict[str, Direct]) -> None:
     r = c["alice"].get("/v2.0/extensions/metering")
     assert r.status == 200 and r["extension"]["name"] == "Neutron Metering"
+
+
+def test_what_the_routers_counted_is_shown_per_rule_and_per_label_summed_over_hosts(
+        c: dict[str, Direct], store: MemoryStore) -> None:
+    import json
+
+    from overcast.model import keys
+
+    lab, other = label(c), label(c)
+    out = rule(c, lab, direction="egress", remote_ip_prefix="0.0.0.0/0").body["metering_label_rule"]
+    back = rule(c, lab, remote_ip_prefix="0.0.0.0/0").body["metering_label_rule"]
+    assert (out["overcast:packets"], out["overcast:bytes"]) == (0, 0)
+    for host, counted in (("h1", {out["id"]: [3, 300], back["id"]: [2, 200]}),
+                          ("h2", {out["id"]: [1, 100]})):
+        store.put(keys.metering_counters(host),
+                  json.dumps({"host": host, "rules": counted}).encode())
+    store.put(keys.metering_counters("h3"), b"not json")  # counts nothing, hides nothing
+    shown = c["alice"].get(f"{RULES}/{out['id']}").body["metering_label_rule"]
+    assert (shown["overcast:packets"], shown["overcast:bytes"]) == (4, 400)
+    got = c["alice"].get(f"{LABELS}/{lab['id']}").body["metering_label"]
+    assert (got["overcast:packets"], got["overcast:bytes"]) == (6, 600)
+    assert c["alice"].get(f"{LABELS}/{other['id']}").body["metering_label"][
+        "overcast:packets"] == 0

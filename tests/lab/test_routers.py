@@ -316,6 +316,49 @@ def test_port_forwardings_of_a_floating_ip_reach_a_vm_on_another_host_through_th
 
 
 
+def test_metering_labels_count_what_the_router_sends_out_and_gets_back_less_exclusions(
+        lab: Lab, gateway: dict[str, Any]) -> None:
+    """Neutron's metering on the router's external gateway: a label counting
+    all egress and ingress sees the pings of a VM through SNAT (counted by
+    the SNAT host, whatever host the VM is on), a label that excludes their
+    destination counts none of them; the counts are the API's."""
+    labels = "/v2.0/metering/metering-labels"
+    counting = lab.api.call("POST", labels, {"metering_label": {"name": "all"}})["metering_label"]
+    excluding = lab.api.call("POST", labels, {"metering_label": {
+        "name": "all-but-the-gateway"}})["metering_label"]
+    made = []
+    for label, direction, prefix, excluded in (
+            (counting, "egress", "0.0.0.0/0", False), (counting, "ingress", "0.0.0.0/0", False),
+            (excluding, "egress", "203.0.113.1/32", True),
+            (excluding, "egress", "0.0.0.0/0", False)):
+        made.append(lab.api.call("POST", "/v2.0/metering/metering-label-rules", {
+            "metering_label_rule": {"metering_label_id": label["id"], "direction": direction,
+                                    "remote_ip_prefix": prefix, "excluded": excluded}}
+                                 )["metering_label_rule"])
+    try:
+        _until_ping(lab.vms["r2b"]["netns"], "203.0.113.1")
+
+        def counted(obj: dict[str, Any], kind: str = "metering-labels") -> int:
+            got = lab.api.call("GET", f"/v2.0/metering/{kind}/{obj['id']}")
+            return int(next(iter(got.values()))["overcast:packets"])
+        def one_counted() -> bool:  # the rules are in place: from then on, 10 more
+            probe.ping(lab.vms["r2b"]["netns"], "203.0.113.1", 1, "-W", "1")
+            return counted(made[0], "metering-label-rules") > 0
+        _until(one_counted, "a ping counted")
+        before = {r["id"]: counted(r, "metering-label-rules") for r in made}
+        pinged(lab, "r2b", "203.0.113.1", 10)
+        _until(lambda: counted(made[0], "metering-label-rules") >= before[made[0]["id"]] + 10
+               and counted(made[1], "metering-label-rules") >= before[made[1]["id"]] + 10,
+               "10 requests out and 10 replies in counted")
+        assert counted(counting) >= 20
+        assert counted(excluding) == 0, "the excluded destination was counted"
+        got = lab.api.call("GET", f"/v2.0/metering/metering-label-rules/{made[0]['id']}")
+        assert got["metering_label_rule"]["overcast:bytes"] >= 10 * 84  # ICMP echo, IP and up
+    finally:
+        for label in (counting, excluding):
+            lab.api.call("DELETE", f"{labels}/{label['id']}")
+
+
 def _open_vm(lab: Lab, name: str, host: str, group: str) -> dict[str, Any]:
     """A VM on ``routed-1`` on ``host`` that the internet may ping (``group`` added)."""
     made = lab.vms.get(name) or lab.vm(name, host, "routed-1")

@@ -15,6 +15,8 @@ from overcast.model.types import (
     FixedIP,
     FloatingIP,
     HostRoute,
+    MeteringLabel,
+    MeteringLabelRule,
     Network,
     Port,
     PortForwarding,
@@ -38,6 +40,7 @@ from overcast.plan.subsystems.firewall import NftRuleset
 from overcast.plan.subsystems.links import Attachment, Bridge
 from overcast.plan.subsystems.routers import (
     RouterAddress,
+    RouterMeter,
     RouterNamespace,
     RouterNat,
     RouterNeighbour,
@@ -235,6 +238,7 @@ SUB_EXT = "e0000000-0000-4000-8000-0000000000e1"
 def with_gateway(*ports: Port, hosts: tuple[str, ...] = ("h2", "h3"),
                  fips: tuple[FloatingIP, ...] = (),
                  port_forwardings: tuple[PortForwarding, ...] = (),
+                 metering: tuple[tuple[MeteringLabel, ...], tuple[MeteringLabelRule, ...]] = ((), ()),
                  routes: tuple[HostRoute, ...] = (),
                  ext_gateway: str = "203.0.113.1",
                  addressed: bool = True) -> tuple[HostPlan, ...]:
@@ -260,7 +264,8 @@ def with_gateway(*ports: Port, hosts: tuple[str, ...] = ("h2", "h3"),
         v = replace(view(host, [*networks, ext], [*base, *owned]), routers=(router,),
                     subnets=subs, physnet_hosts={"external": hosts},
                     physical_networks={"external": "eth9"} if host in hosts else {},
-                    floating_ips=fips, port_forwardings=port_forwardings)
+                    floating_ips=fips, port_forwardings=port_forwardings,
+                    metering_labels=metering[0], metering_rules=metering[1])
         plans.append(plan_host(v))
     return tuple(plans)
 
@@ -601,3 +606,66 @@ def test_a_floating_ips_port_forwardings_are_dnat_on_the_snat_host_only() -> Non
     assert (qg, "203.0.113.60") in kernel.namespaces.spaces[ns].garps
     converged(kernel, next(p for p in with_gateway(vm1, fips=(fip,)) if p.host == snat))
     assert kernel.namespaces.spaces[ns].forgotten == ["203.0.113.60"]
+
+
+def test_metering_counts_on_the_routers_external_devices_of_each_host_with_exclusions_first() -> None:
+    """The labels of the router's project and the shared ones, on qg- of its
+    SNAT host and qf- where a VM has a floating IP; another project's label
+    counts nothing here; a label's excluded rules return before its counting
+    ones."""
+    vm1 = vm(1, NET_A, "h1", SUB_A, "10.0.1.5")
+    fip = FloatingIP(id="f1000000-0000-4000-8000-0000000000f1", floating_network_id=EXT,
+                     floating_ip_address="203.0.113.50", port_id=vm1.id,
+                     fixed_ip_address="10.0.1.5", router_id=ROUTER)
+    mine = MeteringLabel(id="1abe1000-0000-4000-8000-000000000001")
+    shared = MeteringLabel(id="1abe1000-0000-4000-8000-000000000002", project_id="other",
+                           shared=True)
+    theirs = MeteringLabel(id="1abe1000-0000-4000-8000-000000000003", project_id="other")
+    rules = (MeteringLabelRule(id="4e1e0000-0000-4000-8000-000000000001",
+                               metering_label_id=mine.id, direction="egress",
+                               remote_ip_prefix="0.0.0.0/0"),
+             MeteringLabelRule(id="4e1e0000-0000-4000-8000-000000000002",
+                               metering_label_id=mine.id, direction="egress",
+                               remote_ip_prefix="203.0.113.1/32", excluded=True),
+             MeteringLabelRule(id="4e1e0000-0000-4000-8000-000000000003",
+                               metering_label_id=shared.id, direction="ingress",
+                               remote_ip_prefix="198.51.100.0/24"),
+             MeteringLabelRule(id="4e1e0000-0000-4000-8000-000000000004",
+                               metering_label_id=theirs.id, direction="ingress",
+                               remote_ip_prefix="0.0.0.0/0"))
+    plans = {p.host: p for p in with_gateway(vm1, fips=(fip,), hosts=("h1", "h2", "h3"),
+                                             metering=((mine, shared, theirs), rules))}
+    snat = next(h for h, p in plans.items() if any(
+        r.ifname.startswith("qg-") for r in p.state[RouterPort]))
+    for host, made in plans.items():
+        devices = sorted(r.ifname for r in made.state[RouterPort]
+                         if r.ifname.startswith(("qg-", "qf-")))
+        meters = made.state[RouterMeter]
+        if not devices:
+            assert not meters, host  # no external device here: nothing passes to count
+            continue
+        (m,) = meters
+        chains = [chain for chain, _, _ in m.rules]
+        assert chains == ["forward", f"label-{mine.id}", f"label-{mine.id}",
+                          "forward", f"label-{shared.id}"], chains
+        texts = [json.loads(t) for _, t, _ in m.rules]
+        # mine: the excluded rule returns first, then 0.0.0.0/0 counts (IPv4, out by them)
+        assert texts[1][1]["match"]["right"] == {"prefix": {"addr": "203.0.113.1", "len": 32}}
+        assert texts[1][-1] == {"return": None} and {"counter": None} not in texts[1]
+        assert texts[2][1] == {"match": {"left": {"meta": {"key": "nfproto"}}, "op": "==",
+                                         "right": "ipv4"}}
+        assert [rid for _, _, rid in m.rules] == ["", "", rules[0].id, "", rules[2].id]
+        dev = texts[2][0]["match"]
+        assert dev["left"] == {"meta": {"key": "oifname"}}
+        assert dev["right"] == (devices[0] if len(devices) == 1 else {"set": devices}), host
+        assert texts[4][0]["match"]["left"] == {"meta": {"key": "iifname"}}
+    assert {h for h, p in plans.items() if p.state[RouterMeter]} == {"h1", snat}
+    # converges, and a label's rule deleted makes the table again (a new digest)
+    kernel = FakeKernel()
+    kernel.add_device("eth9", kind="veth")
+    kernel.add_device(tap_name(vm1.id))
+    converged(kernel, plans["h1"])
+    fewer = {p.host: p for p in with_gateway(vm1, fips=(fip,), hosts=("h1", "h2", "h3"),
+                                             metering=((mine, shared, theirs), rules[1:]))}
+    assert fewer["h1"].state[RouterMeter][0].digest != plans["h1"].state[RouterMeter][0].digest
+    converged(kernel, fewer["h1"])

@@ -36,7 +36,7 @@ HELD_FIRST = 0.1
 DeviceLister = Callable[[], frozenset[str]]
 # Keys no agent reads from its watch: every host's counters (each agent writes
 # its own every 2 s; watched, N agents would each receive all N hosts' writes).
-UNWATCHED = (keys.FIREWALL_COUNTERS,)
+UNWATCHED = (keys.FIREWALL_COUNTERS, keys.METERING_COUNTERS)
 
 
 class AgentLoop:

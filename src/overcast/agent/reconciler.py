@@ -28,6 +28,7 @@ from overcast.agent.status import (
 from overcast.agent.view import ModelView
 from overcast.linux.kernel import Kernel
 from overcast.model import keys
+from overcast.model.counters import parse_host_counters
 from overcast.plan import HostPlan, plan_host
 from overcast.plan.adverts import Advert
 from overcast.plan.diff import diff
@@ -39,6 +40,7 @@ from overcast.plan.services import DnsZone, MetadataZone
 from overcast.plan.state import ApplyError, Change, KernelState
 from overcast.plan.subsystems.firewall import NftRuleset
 from overcast.plan.subsystems.links import Attachment
+from overcast.plan.subsystems.routers import RouterMeter
 from overcast.store.base import Compare, Delete, Op, Put, Store
 
 log = logging.getLogger(__name__)
@@ -145,6 +147,7 @@ class Reconciler:
         self._reported_problems: set[str] = set()
         self.counters_written: bytes | None = None  # counters value we last wrote (b"": none)
         self.counters_due = float("-inf")
+        self.metering = Metering(store, host)
         self.sweep = Sweep.first()  # conntrack zones still to sweep: all of them at start
 
     def run_pass(self) -> PassResult:
@@ -289,10 +292,55 @@ class Reconciler:
         if self.counters_written is None:  # compared as bytes: a value not ours differs
             kv = self.store.get(key)
             self.counters_written = kv.value if kv is not None else b""
+        self.metering.report(observed[RouterMeter], {r.id for r in self.view.metering_rules()})
         if raw == self.counters_written:
             return
         self.store.txn([], [Put(key, raw)] if raw else [Delete(key)])
         self.counters_written = raw
+
+
+class Metering:
+    """What this host's routers counted for each metering rule, written to
+    ``keys.metering_counters`` ({"host", "rules": {rule id: [packets,
+    bytes]}}) with the firewall counters: totals since each rule was made,
+    kept across the kernel's own counters starting again from 0 (a table
+    made again, for a changed label, has a new digest) and across agent
+    restarts (the totals are read back from the key; what the kernel
+    counted at the first read after a start is taken as already written,
+    so at most what came in the last interval before a restart is lost)."""
+
+    def __init__(self, store: Store, host: str) -> None:
+        self.store, self.host = store, host
+        self.totals: dict[str, tuple[int, int]] | None = None  # rule id -> counted
+        self.seen: dict[tuple[str, str, str], tuple[int, int]] = {}  # (ns, digest, rule) -> kernel
+        self.written = b""
+
+    def report(self, meters: Iterable[RouterMeter], rules: set[str]) -> None:
+        first = self.totals is None
+        if self.totals is None:
+            kv = self.store.get(keys.metering_counters(self.host))
+            self.written = kv.value if kv is not None else b""
+            self.totals = dict(parse_host_counters(self.written)) if kv is not None else {}
+        totals, seen = self.totals, {}
+        for m in meters:
+            for rule_id, packets, bytes_ in m.counters:
+                at = (m.netns, m.digest, rule_id)
+                seen[at] = (packets, bytes_)
+                before = self.seen.get(at, (packets, bytes_) if first else (0, 0))
+                if packets < before[0] or bytes_ < before[1]:
+                    before = (0, 0)  # counted from 0 again
+                had = totals.get(rule_id, (0, 0))
+                totals[rule_id] = (had[0] + packets - before[0], had[1] + bytes_ - before[1])
+        self.seen = seen
+        for rule_id in [r for r in totals if r not in rules]:
+            del totals[rule_id]
+        counted = {r: list(c) for r, c in sorted(totals.items()) if c[0]}
+        raw = json.dumps({"host": self.host, "rules": counted}, sort_keys=True).encode() \
+            if counted else b""
+        if raw != self.written:
+            key = keys.metering_counters(self.host)
+            self.store.txn([], [Put(key, raw)] if raw else [Delete(key)])
+            self.written = raw
 
 
 def _enforced(plan: HostPlan, statuses: dict[str, PortStatus]) -> dict[str, dict[str, object]]:

@@ -18,6 +18,8 @@ from overcast.model.types import (
     BandwidthLimitRule,
     DscpMarkingRule,
     FloatingIP,
+    MeteringLabel,
+    MeteringLabelRule,
     MinimumBandwidthRule,
     Network,
     Port,
@@ -38,11 +40,13 @@ log = logging.getLogger(__name__)
 QOS_RULE_KINDS = ("bandwidth_limit_rule", "dscp_marking_rule", "minimum_bandwidth_rule")
 PLANNED_KINDS = ("network", "port", "subnet", "security_group", "security_group_rule",
                  "address_group", "router", "floatingip", "port_forwarding", "qos_policy",
-                 *QOS_RULE_KINDS)
+                 "metering_label", "metering_label_rule", *QOS_RULE_KINDS)
 MODELS: dict[str, type[Any]] = {"network": Network, "port": Port, "security_group": SecurityGroup,
                                 "security_group_rule": SecurityGroupRule,
                                 "address_group": AddressGroup, "subnet": Subnet, "router": Router,
                                 "floatingip": FloatingIP, "port_forwarding": PortForwarding,
+                                "metering_label": MeteringLabel,
+                                "metering_label_rule": MeteringLabelRule,
                                 "qos_policy": QosPolicy,
                                 "bandwidth_limit_rule": BandwidthLimitRule,
                                 "dscp_marking_rule": DscpMarkingRule,
@@ -188,6 +192,9 @@ class ModelView:
             found = self._tuples[kind] = tuple(self.models[kind].values())
         return found
 
+    def metering_rules(self) -> tuple[MeteringLabelRule, ...]:
+        return self._tuple("metering_label_rule")
+
     def address_groups(self) -> list[AddressGroup]:
         return list(self.models["address_group"].values())
 
@@ -211,6 +218,8 @@ class ModelView:
                             host, physical_networks or {}, firewall if routers is None else routers),
                         floating_ips=self._tuple("floatingip"),
                         port_forwardings=self._tuple("port_forwarding"),
+                        metering_labels=self._tuple("metering_label"),
+                        metering_rules=self._tuple("metering_label_rule"),
                         live_hosts=frozenset(self.alive | {host}),
                         router_hosts=self.router_hosts(
                             host, firewall if routers is None else routers),

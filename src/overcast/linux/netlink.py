@@ -64,6 +64,7 @@ from overcast.plan.raw import (
 from overcast.plan.state import ApplyError, Change, KernelState
 from overcast.plan.subsystem import Subsystem
 from overcast.plan.subsystems import SUBSYSTEMS
+from overcast.plan.subsystems.routers import METER_TABLE
 
 AF_BRIDGE = 7
 IFF_UP = 0x1
@@ -142,9 +143,11 @@ class NetlinkKernel:
         Its ifindexes serve the apply that follows (its changes are computed
         from this snapshot) instead of a links dump of its own.  ``fresh``:
         the firewall's tables are listed even when the last listing could
-        serve (``nft_view``), e.g. for their counters."""
+        serve (``nft_view``), e.g. for their counters, and so are the router
+        namespaces' metering tables."""
         if fresh:
             self._view = None
+            self._routers.relist(METER_TABLE)
 
         def read() -> KernelState:
             rows = _Rows(self._rtnl.links(), self._rtnl.fdb, self.nft_view,

@@ -124,6 +124,12 @@ class RouterNamespaces:
                     raise KernelRefusal(f"router namespace {name}: unreadable: {exc}") from None
         return found
 
+    def relist(self, table: str) -> None:
+        """The next read lists again the namespaces whose tables include
+        ``table`` (for its counters)."""
+        for opened in self._open.values():
+            opened.nft.forget(table)
+
     def _row(self, name: str) -> Netns:
         opened = self._opened(name)
         with entered_netns(self._path(name)):

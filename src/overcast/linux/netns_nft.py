@@ -59,6 +59,12 @@ class NamespaceNft:
             self._listed = (gen, rows)
         return rows
 
+    def forget(self, table: str) -> None:
+        """List again next time if the kept listing has ``table``: its
+        counters count on without a new generation."""
+        if self._listed is not None and any(_table_of(r) == table for r in self._listed[1]):
+            self._listed = None
+
     def _context(self) -> Nftables:
         if self._nft is None:
             try:

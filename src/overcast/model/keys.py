@@ -43,6 +43,7 @@ ALIVE = ROOT + "alive/"
 PORT_STATUS = ROOT + "status/port/"
 TRUNK_STATUS = ROOT + "status/trunk/"
 FIREWALL_COUNTERS = ROOT + "counters/firewall/"
+METERING_COUNTERS = ROOT + "counters/metering/"
 BOOT = ROOT + "boot/"
 PUBLIC = ROOT + "public/"
 IDX = ROOT + "idx/"
@@ -110,6 +111,12 @@ def trunk_status(trunk_id: str = "") -> str:
 def firewall_counters(host: str = "") -> str:
     """One host's security group rule counters, or with no host the prefix of all."""
     return f"{FIREWALL_COUNTERS}{host}"
+
+
+def metering_counters(host: str = "") -> str:
+    """One host's metering rule counters (what its routers counted, since
+    the rules were made), or with no host the prefix of all."""
+    return f"{METERING_COUNTERS}{host}"
 
 
 def boot(port_id: str = "") -> str:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from overcast.model.problems import Problem
 from overcast.model.types import (
     HostRoute,
+    MeteringLabelRule,
     Network,
     Port,
     PortForwarding,
@@ -45,6 +46,7 @@ from overcast.plan.subsystems.routers import (
     RouterPort,
     RouterRoute,
     RouterRule,
+    meter,
     nat,
 )
 from overcast.plan.view import HostView
@@ -151,6 +153,11 @@ class _Routers:
                                     self.problems))
         if nat_rules:
             self.records.append(nat(ns, nat_rules))
+        external = sorted(r.ifname for r in self.records if isinstance(r, RouterPort)
+                          and r.netns == ns and r.ifname.startswith(EXTERNAL_DEVICES))
+        counted = _metering(self.view, item, external)
+        if counted:
+            self.records.append(meter(ns, counted))
 
     def device(self, ns: str, port: Port, prefix: str, reports: bool,
                host_length: bool = False) -> list[str]:
@@ -343,6 +350,52 @@ class _Routers:
 
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+# a router's devices on the external network on a host: the gateway's on its SNAT host, the
+# floating IPs' where its VMs with floating IPs are
+EXTERNAL_DEVICES = (names.ROUTER_GW_PREFIX, names.ROUTER_FIP_PREFIX)
+
+
+def _metering(view: HostView, item: Here, devices: Sequence[str]
+              ) -> list[tuple[str, list[object], str]]:
+    """The metering rules of the labels that apply to the router (its
+    project's, and the shared ones), on its external ``devices`` here
+    (Neutron's metering counts traffic through the router's external
+    gateway): ingress is what comes in by them from ``remote_ip_prefix``,
+    egress what goes out by them to it.  A chain per label: its excluded
+    rules first (not counted), then each rule that counts (a packet counts
+    once per label, for the first of its rules it matches)."""
+    if not devices or not view.metering_labels:
+        return []
+    router = item.router
+    labels = sorted((lb for lb in view.metering_labels
+                     if lb.shared or lb.project_id == router.project_id), key=lambda lb: lb.id)
+    by_label: dict[str, list[MeteringLabelRule]] = {}
+    for rule in view.metering_rules:
+        by_label.setdefault(rule.metering_label_id, []).append(rule)
+    out: list[tuple[str, list[object], str]] = []
+    for label in labels:
+        rules = sorted(by_label.get(label.id, ()), key=lambda r: (not r.excluded, r.id))
+        if not rules:
+            continue
+        chain = f"label-{label.id}"
+        out.append(("forward", [{"jump": {"target": chain}}], ""))
+        for rule in rules:
+            net = ipaddress.ip_network(rule.remote_ip_prefix, strict=False)
+            ingress = rule.direction == "ingress"
+            dev = meta("iifname" if ingress else "oifname")
+            stmts: list[object] = [match(dev, devices[0] if len(devices) == 1
+                                         else {"set": list(devices)})]
+            family = "ip" if net.version == 4 else "ip6"
+            if net.prefixlen:
+                stmts.append(match(payload(family, "saddr" if ingress else "daddr"),
+                                   _prefix(net)))
+            else:
+                stmts.append(match(meta("nfproto"), "ipv4" if net.version == 4 else "ipv6"))
+            if rule.excluded:
+                out.append((chain, [*stmts, {"return": None}], ""))
+            else:
+                out.append((chain, [*stmts, {"counter": None}, {"return": None}], rule.id))
+    return out
 FIP_MAIN_PRIORITY = 1000  # traffic to the router's own subnets: the main table, for everyone
 FIP_PRIORITY = 2000  # then a floating IP's port: out by the floating IPs' device
 

@@ -16,6 +16,8 @@ from overcast.model.types import (
     BandwidthLimitRule,
     DscpMarkingRule,
     FloatingIP,
+    MeteringLabel,
+    MeteringLabelRule,
     MinimumBandwidthRule,
     Network,
     Port,
@@ -76,6 +78,10 @@ class HostView:
     floating_ips: Sequence[FloatingIP] = ()
     # at least those of the routers whose SNAT this host does (made there, on the gateway)
     port_forwardings: Sequence[PortForwarding] = ()
+    # metering labels and their rules: counted in the namespaces of the routers they apply
+    # to (the label's project's, every project's for a shared one) on their external devices
+    metering_labels: Sequence[MeteringLabel] = ()
+    metering_rules: Sequence[MeteringLabelRule] = ()
     live_hosts: frozenset[str] = frozenset()  # hosts whose agent holds its liveness lease
     # the live hosts that can have routers (their registration says ``routers``): where a
     # router whose networks have no port anywhere yet is made, so that its interfaces are

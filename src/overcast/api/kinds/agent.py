@@ -105,7 +105,9 @@ def delete(repo: Repo, ctx: Context, host: Host) -> None:
     and show binding_failed; an agent still running there registers again
     with its next heartbeat.  Its firewall counters go with it (they are
     summed into the rules' ``overcast:packets``/``overcast:bytes``); an
-    agent still running writes them again when they change."""
+    agent still running writes them again when they change.  So do its
+    metering counters."""
     repo.remove(host)
     repo.delete_key(keys.firewall_counters(host.host))
+    repo.delete_key(keys.metering_counters(host.host))
 

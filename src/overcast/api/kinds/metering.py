@@ -2,7 +2,13 @@
 project's routers to count, by direction and remote prefix, or not to count
 (``excluded``).  A shared label counts on every project's routers.  Labels
 and rules are the operator's to make (Neutron's policy); neither changes
-once made."""
+once made.
+
+What the routers counted is shown on each rule and label as
+``overcast:packets`` and ``overcast:bytes``: the sums of what every host's
+agent wrote (``keys.metering_counters``; a label's: of its rules).
+Neutron's metering agent sends its counts as notifications instead; a
+client that does not know the attributes ignores them."""
 
 from __future__ import annotations
 
@@ -14,6 +20,8 @@ from overcast.api.auth import Context
 from overcast.api.errors import Conflict
 from overcast.api.repo import Repo
 from overcast.api.resource import Attr, Schema, stored
+from overcast.model import keys
+from overcast.model.counters import HostCounters
 from overcast.model.types import MeteringLabel, MeteringLabelRule
 
 DIRECTIONS = ("ingress", "egress")
@@ -24,6 +32,33 @@ _OWNER = (
 )
 
 
+COUNTERS = HostCounters()
+
+
+def _counted(repo: Repo) -> list[dict[str, tuple[int, int]]]:
+    return repo.memo("metering_counters",  # type: ignore[no-any-return]
+                     lambda: COUNTERS.read(repo.peek(keys.metering_counters())))
+
+
+def _sum(hosts: list[dict[str, tuple[int, int]]], rule_ids: set[str]) -> tuple[int, int]:
+    packets = bytes_ = 0
+    for counted in hosts:
+        for rule_id in rule_ids & counted.keys():
+            packets, bytes_ = packets + counted[rule_id][0], bytes_ + counted[rule_id][1]
+    return packets, bytes_
+
+
+def _rule_extra(repo: Repo, rule: MeteringLabelRule, out: dict[str, Any]) -> None:
+    out["overcast:packets"], out["overcast:bytes"] = _sum(_counted(repo), {rule.id})
+
+
+def _label_extra(repo: Repo, label: MeteringLabel, out: dict[str, Any]) -> None:
+    hosts = _counted(repo)
+    rules = {r.id for r in repo.all(MeteringLabelRule) if r.metering_label_id == label.id} \
+        if any(hosts) else set()
+    out["overcast:packets"], out["overcast:bytes"] = _sum(hosts, rules)
+
+
 LABEL_SCHEMA = Schema(
     MeteringLabel, "metering_label", "metering_labels", "/v2.0/metering/metering-labels",
     (
@@ -31,6 +66,7 @@ LABEL_SCHEMA = Schema(
         stored("description", cv.to_str(255), put=False),
         stored("shared", cv.to_bool, put=False),
     ),
+    extra=_label_extra,
     common=_OWNER,
 )
 RULE_SCHEMA = Schema(
@@ -43,6 +79,7 @@ RULE_SCHEMA = Schema(
         Attr("excluded", "excluded", cv.to_bool, put=False),
         Attr("remote_ip_prefix", "remote_ip_prefix", cv.to_cidr, put=False, required=True),
     ),
+    extra=_rule_extra,
     common=_OWNER,
 )
 

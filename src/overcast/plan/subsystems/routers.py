@@ -232,6 +232,84 @@ def _observed_nat(netns: str, rows: Iterable[dict[str, Any]]) -> RouterNat | Non
     return RouterNat(netns, digest, len(rules))
 
 
+@dataclass(frozen=True, slots=True, order=True)
+class RouterMeter:
+    """The router's metering on this host (Neutron's metering labels):
+    table ``inet overcast_meter`` in its namespace, a ``forward`` chain that
+    jumps to a chain per label, where the label's excluded rules return
+    first and each other rule counts what it matches and returns (a packet
+    counts once per label).  Identified as :class:`RouterNat` is, by the
+    digest every rule carries at the end of its comment; a counting rule's
+    comment starts with its metering rule's id.  Observed: ``counters``,
+    metering rule id -> (packets, bytes) as the kernel counted them."""
+
+    netns: str
+    digest: str
+    count: int
+    # (chain, statements as JSON text, metering rule id or ""): not part of identity
+    rules: tuple[tuple[str, str, str], ...] = field(default=(), compare=False)
+    counters: tuple[tuple[str, int, int], ...] = field(default=(), compare=False)
+
+    def render(self) -> str:
+        lines = [f"router-meter {self.netns} {self.digest} rules {self.count}"]
+        lines += [f"  {chain}: {rule_text(json.loads(text))}" for chain, text, _ in self.rules]
+        return "\n".join(lines)
+
+    def devices(self) -> frozenset[str]:
+        return frozenset()
+
+
+METER_TABLE = f"{NFT_TABLE_PREFIX}_meter"
+METER_CHAIN = "forward"
+
+
+def meter(netns: str, rules: list[tuple[str, list[Any], str]]) -> RouterMeter:
+    """The metering record of ``rules`` (chain, statements, metering rule id or
+    "" for a jump or an exclusion), in their order; a chain other than
+    ``forward`` is made as a regular chain."""
+    texts = tuple((chain, canonical(stmts), rule_id) for chain, stmts, rule_id in rules)
+    digest = hashlib.sha256(canonical(list(texts)).encode()).hexdigest()[:16]
+    return RouterMeter(netns, digest, len(texts), texts)
+
+
+def _meter_batch(obj: RouterMeter) -> list[dict[str, Any]]:
+    table = {"family": "inet", "name": METER_TABLE}
+    # made whole again in the one transaction (its old label chains with it: a flush
+    # would keep them)
+    out: list[dict[str, Any]] = [{"add": {"table": table}}, {"delete": {"table": table}},
+                                 {"add": {"table": table}}]
+    chains = dict.fromkeys(chain for chain, _, _ in obj.rules if chain != METER_CHAIN)
+    out.append({"add": {"chain": {**_meter_in(METER_CHAIN), "type": "filter",
+                                  "hook": "forward", "prio": 0, "policy": "accept"}}})
+    out += [{"add": {"chain": _meter_in(name)}} for name in chains]
+    for chain, text, rule_id in obj.rules:
+        comment = f"{rule_id} {obj.digest}" if rule_id else obj.digest
+        out.append({"add": {"rule": {**_meter_in(chain), "chain": chain,
+                                     "expr": json.loads(text), "comment": comment}}})
+    return out
+
+
+def _meter_in(name: str) -> dict[str, str]:
+    return {"family": "inet", "table": METER_TABLE, "name": name}
+
+
+def _observed_meter(netns: str, rows: Iterable[dict[str, Any]]) -> RouterMeter | None:
+    rules = [r["rule"] for r in rows if "rule" in r and r["rule"].get("table") == METER_TABLE]
+    if not [r for r in rows if r.get("table", {}).get("name") == METER_TABLE]:
+        return None
+    digests, counters = set(), []
+    for rule in rules:
+        words = str(rule.get("comment", "")).split()
+        digests.add(words[-1] if words else "")
+        counted = next((e["counter"] for e in rule.get("expr", ())
+                        if isinstance(e, dict) and isinstance(e.get("counter"), dict)), None)
+        if len(words) == 2 and counted is not None:
+            counters.append((words[0], int(counted.get("packets", 0)),
+                             int(counted.get("bytes", 0))))
+    digest = digests.pop() if len(digests) == 1 else ""
+    return RouterMeter(netns, digest, len(rules), counters=tuple(counters))
+
+
 Inside = RouterAddress | RouterNeighbour | RouterRoute | RouterRule
 
 
@@ -241,12 +319,13 @@ def diff(d: DiffContext) -> None:
     remade = _diff_ports(d, gone)
     for kind in (RouterAddress, RouterNeighbour, RouterRoute, RouterRule):
         _diff_inside(d, kind, gone, remade)
-    _diff_nat(d, gone)
+    _diff_nat(d, gone, RouterNat)
+    _diff_nat(d, gone, RouterMeter)
 
 
-def _diff_nat(d: DiffContext, gone: set[str]) -> None:
-    observed = {n.netns: n for n in d.observed[RouterNat]}
-    for obj in d.desired[RouterNat]:
+def _diff_nat(d: DiffContext, gone: set[str], kind: type[RouterNat | RouterMeter]) -> None:
+    observed = {n.netns: n for n in d.observed[kind]}
+    for obj in d.desired[kind]:
         old = None if obj.netns in gone else observed.pop(obj.netns, None)
         if old != obj:
             d.put(obj, old)
@@ -337,9 +416,9 @@ def observe(rows: KernelRows) -> list[object]:
                             r.dev if r.table != MAIN_TABLE or not r.gateway else "")
                 for r in ns.routes]
         out += [RouterRule(ns.name, r) for r in ns.rules]
-        found = _observed_nat(ns.name, ns.nft)
-        if found is not None:
-            out.append(found)
+        for found in (_observed_nat(ns.name, ns.nft), _observed_meter(ns.name, ns.nft)):
+            if found is not None:
+                out.append(found)
     return out
 
 
@@ -367,6 +446,9 @@ def apply(io: KernelIO, change: Change) -> None:
     elif isinstance(obj, RouterNat):
         io.ns_nft(obj.netns, [{"delete": {"table": {"family": "ip", "name": NAT_TABLE}}}]
                   if delete else _nat_batch(obj))
+    elif isinstance(obj, RouterMeter):
+        io.ns_nft(obj.netns, [{"delete": {"table": {"family": "inet", "name": METER_TABLE}}}]
+                  if delete else _meter_batch(obj))
     elif isinstance(obj, RouterNeighbour):
         io.ns_neigh("del" if delete else "replace", obj.netns, obj.dev, obj.ip, obj.mac)
     else:
@@ -385,4 +467,5 @@ def _apply_port(io: KernelIO, op: str, port: RouterPort) -> None:
 
 
 SUBSYSTEM = Subsystem("routers", (RouterNamespace, RouterPort, RouterAddress, RouterNeighbour,
-                                  RouterRoute, RouterRule, RouterNat), diff, observe, apply)
+                                  RouterRoute, RouterRule, RouterNat, RouterMeter), diff, observe,
+                       apply)
