@@ -274,6 +274,11 @@ def test_status_on_a_host_without_8021q(w: World) -> None:
     assert "802.1Q" in shown["overcast:status_reason"] and "h1" in shown["overcast:status_reason"]
     assert [t["id"] for t in w.alice.get(PATH, params={"status": "DEGRADED"})["trunks"]] == [
         made["id"]]
+    # the parent port says so too
+    parent = w.alice.get(f"/v2.0/ports/{w.parent['id']}")["port"]
+    assert parent["overcast:trunk_status_reason"] == shown["overcast:status_reason"]
+    assert "overcast:trunk_status_reason" not in w.alice.get(
+        f"/v2.0/ports/{w.subs[1]['id']}")["port"]
     # without subports there is nothing tagged to carry
     w.alice.put(base + "/remove_subports", {"sub_ports": [{"port_id": w.subs[0]["id"]}]})
     assert (w.alice.get(base)["trunk"]["status"]) == "DOWN"

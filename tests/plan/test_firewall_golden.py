@@ -438,7 +438,10 @@ nft chain inet egress hook prerouting prio -150
   meta nfproto ipv6 meta l4proto 58 ip6 daddr . th sport . meta l4proto . meta mark @eg6_icmp_staged accept
   meta nfproto ipv6 meta l4proto 58 th sport . meta l4proto . meta mark @eg6_icmp_any th sport . meta l4proto . meta mark != @eg6_icmp_any_revoked accept
   meta nfproto ipv6 meta l4proto 58 th sport . meta l4proto . meta mark @eg6_icmp_any_staged accept
+  meta mark @log_drop limit rate 100/second burst 25 packets log prefix "overcast egress DROP" group 7
   drop
+nft chain inet egress_log hook prerouting prio -149
+  ct state new meta mark @log_accept limit rate 100/second burst 25 packets log prefix "overcast egress ACCEPT" group 7
 nft chain inet ingress hook forward prio 0
   meta mark 0 accept
   meta mark & 16777216 0 ct state established, related accept
@@ -474,7 +477,10 @@ nft chain inet ingress hook forward prio 0
   meta nfproto ipv6 meta l4proto 58 ip6 saddr . th sport . meta l4proto . meta mark @in6_icmp_staged accept
   meta nfproto ipv6 meta l4proto 58 th sport . meta l4proto . meta mark @in6_icmp_any th sport . meta l4proto . meta mark != @in6_icmp_any_revoked accept
   meta nfproto ipv6 meta l4proto 58 th sport . meta l4proto . meta mark @in6_icmp_any_staged accept
+  meta mark @log_drop limit rate 100/second burst 25 packets log prefix "overcast ingress DROP" group 7
   drop
+nft chain inet ingress_log hook forward prio 1
+  ct state new meta mark @log_accept limit rate 100/second burst 25 packets log prefix "overcast ingress ACCEPT" group 7
 nft chain inet raw hook prerouting prio -300
   meta mark & 16777216 16777216 meta iifname . ether daddr != @tracked_mac notrack accept
   meta mark 0 meta iifname . ether daddr @notrack_mac notrack accept

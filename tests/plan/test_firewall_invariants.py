@@ -291,7 +291,7 @@ def test_element_count_is_rules_times_group_sets_not_ports() -> None:
     assert sg_count(many(10, 6, shared=True)) == 10  # ports sharing groups share elements
     per_port = len(compiled(many(1, 7, True)).ruleset.elements) - len(compiled(many(1, 6, True)).ruleset.elements)
     assert per_port == 4  # tag, mac_ok, ip4_host, ip6_host (link-local); nothing per rule
-    assert len(compiled(many(5, 1, True)).ruleset.chains) == 9  # 8 constant + one per network
+    assert len(compiled(many(5, 1, True)).ruleset.chains) == 11  # 10 constant + one per network
 
 
 def best_of(n: int, f: Any) -> float:

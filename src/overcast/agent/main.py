@@ -113,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--availability-zone", type=_zone, default="nova", metavar="NAME",
                    help="the availability zone this host is in, as the agents list and "
                         "/v2.0/availability_zones show it (default %(default)s, as Neutron's)")
+    p.add_argument("--packet-log", default="", metavar="PATH",
+                   help="where the security group packet logs' lines go, appended (default: "
+                        "this agent's own log, logger overcast.packet_log)")
     p.add_argument("--log-level", default="INFO",
                    help="DEBUG, INFO, WARNING or ERROR (default %(default)s)")
     return p
@@ -197,8 +200,15 @@ class Services:
     dns: NamespaceServers[DnsZone, Any] | None = None
     metadata: NamespaceServers[MetadataZone, Any] | None = None
     dhcp6: Dhcp6Server | None = None
+    packet_log: Any = None  # (PacketLog, its NflogReader): the firewall's logged packets
 
     def start(self) -> None:
+        if self.packet_log is not None:
+            try:
+                self.packet_log[1].start()
+            except OSError as exc:
+                log.warning("%s: security group packet logs disabled on this host", exc)
+                self.packet_log = None
         self.advertiser.start()
         if self.dhcp is not None:
             self.dhcp.responder.start()
@@ -206,6 +216,8 @@ class Services:
             self.dhcp6.responder.start()
 
     def stop(self) -> None:
+        if self.packet_log is not None:
+            self.packet_log[1].stop()
         self.advertiser.stop()
         if self.dhcp is not None:
             self.dhcp.responder.stop()
@@ -249,9 +261,20 @@ def _reconciler(args: argparse.Namespace, store: Store, kernel: Kernel, firewall
     reconciler.dns = services.dns
     reconciler.dhcp6 = services.dhcp6
     reconciler.metadata = services.metadata
+    if services.packet_log is not None:
+        reconciler.packet_log = services.packet_log[0]
     reconciler.dns_domain = args.dns_domain.rstrip(".")
     reconciler.qos_uplink = args.qos_uplink
     return reconciler
+
+
+def _packet_log(args: argparse.Namespace) -> tuple[Any, Any]:
+    from overcast.agent.packet_log import PacketLog, file_writer
+    from overcast.linux.nflog import NflogReader
+    from overcast.plan.firewall_chains import LOG_GROUP
+
+    told = PacketLog(file_writer(args.packet_log) if args.packet_log else None)
+    return told, NflogReader(LOG_GROUP, told.on_packet)
 
 
 def _boot_writer(store: Store, host: str) -> Callable[[str, str], None]:
@@ -278,6 +301,8 @@ def run(args: argparse.Namespace) -> int:
     kernel = NetlinkKernel(host=args.host)
     physical = physical_networks(args.physical_networks)
     services = _services(args)
+    if firewall and not blocked:
+        services.packet_log = _packet_log(args)
     reconciler = _reconciler(args, store, kernel, firewall, blocked, physical, services)
     reconciler.qos_features = qos_features(features)
     # what the loop polls between passes: the workload devices, and Overcast's

@@ -32,6 +32,7 @@ from overcast.model.counters import parse_host_counters
 from overcast.plan import HostPlan, plan_host
 from overcast.plan.adverts import Advert
 from overcast.plan.diff import diff
+from overcast.plan.firewall import PortLog
 from overcast.plan.firewall_admits import Flow
 from overcast.plan.firewall_counters import hits
 from overcast.plan.leases import DEFAULT_DOMAIN, Lease, Lease6
@@ -100,6 +101,10 @@ class AdvertSink(Protocol):
     def update(self, adverts: Iterable[Advert]) -> None: ...
 
 
+class PacketLogSink(Protocol):
+    def update(self, logged: Mapping[str, PortLog], devices: Mapping[str, str]) -> None: ...
+
+
 class LeaseSink(Protocol):
     def update(self, leases: Iterable[Lease], present: frozenset[str]) -> None: ...
 
@@ -134,6 +139,7 @@ class Reconciler:
         self.dhcp6: Lease6Sink | None = None  # and their DHCPv6
         self.dns: ZoneSink | None = None  # who answers the networks' DNS (None: nobody)
         self.metadata: MetadataSink | None = None  # and their metadata
+        self.packet_log: PacketLogSink | None = None  # who tells the logged ports' packets
         self.dns_domain = DEFAULT_DOMAIN  # the DHCP domain of ports whose network has none
         self.qos_features: frozenset[str] | None = None  # what QoS can use here (None: all)
         self.qos_uplink: tuple[str, int] | None = None  # where minimums are kept: --qos-uplink
@@ -187,6 +193,9 @@ class Reconciler:
             self.dns.update(plan.dns)
         if self.metadata is not None:
             self.metadata.update(plan.metadata)
+        if self.packet_log is not None:
+            self.packet_log.update(plan.firewall.logged if plan.firewall is not None else {},
+                                   plan.port_devices)
         short = qos_short(plan, observed, changes, errors)
         self.report(statuses, _enforced(plan, statuses), _qos(plan, statuses, short))
         if self.advertiser is not None:  # after the apply: their interfaces exist now

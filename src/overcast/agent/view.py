@@ -22,6 +22,7 @@ from overcast.model.types import (
     MeteringLabelRule,
     MinimumBandwidthRule,
     Network,
+    NetworkLog,
     Port,
     PortForwarding,
     QosPolicy,
@@ -40,13 +41,13 @@ log = logging.getLogger(__name__)
 QOS_RULE_KINDS = ("bandwidth_limit_rule", "dscp_marking_rule", "minimum_bandwidth_rule")
 PLANNED_KINDS = ("network", "port", "subnet", "security_group", "security_group_rule",
                  "address_group", "router", "floatingip", "port_forwarding", "qos_policy",
-                 "metering_label", "metering_label_rule", *QOS_RULE_KINDS)
+                 "metering_label", "metering_label_rule", "log", *QOS_RULE_KINDS)
 MODELS: dict[str, type[Any]] = {"network": Network, "port": Port, "security_group": SecurityGroup,
                                 "security_group_rule": SecurityGroupRule,
                                 "address_group": AddressGroup, "subnet": Subnet, "router": Router,
                                 "floatingip": FloatingIP, "port_forwarding": PortForwarding,
                                 "metering_label": MeteringLabel,
-                                "metering_label_rule": MeteringLabelRule,
+                                "metering_label_rule": MeteringLabelRule, "log": NetworkLog,
                                 "qos_policy": QosPolicy,
                                 "bandwidth_limit_rule": BandwidthLimitRule,
                                 "dscp_marking_rule": DscpMarkingRule,
@@ -220,6 +221,7 @@ class ModelView:
                         port_forwardings=self._tuple("port_forwarding"),
                         metering_labels=self._tuple("metering_label"),
                         metering_rules=self._tuple("metering_label_rule"),
+                        network_logs=self._tuple("log"),
                         live_hosts=frozenset(self.alive | {host}),
                         router_hosts=self.router_hosts(
                             host, firewall if routers is None else routers),

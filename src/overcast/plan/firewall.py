@@ -23,9 +23,23 @@ from ipaddress import IPv6Address, ip_network
 from typing import TypeVar
 
 from overcast.model.problems import Problem
-from overcast.model.types import AddressGroup, AddressPair, FixedIP, Port, SecurityGroup
+from overcast.model.types import (
+    AddressGroup,
+    AddressPair,
+    FixedIP,
+    NetworkLog,
+    Port,
+    SecurityGroup,
+)
 from overcast.plan import names
-from overcast.plan.firewall_chains import STATELESS, chains, sets, zone_chain, zone_chain_name
+from overcast.plan.firewall_chains import (
+    LOG_SETS,
+    STATELESS,
+    chains,
+    sets,
+    zone_chain,
+    zone_chain_name,
+)
 from overcast.plan.firewall_expr import canonical, jump
 from overcast.plan.firewall_groupsets import CACHE, GroupSet, elements_of
 from overcast.plan.firewall_rules import ADDRESS_GROUP
@@ -53,6 +67,19 @@ class FirewallPlan:
     problems: tuple[Problem, ...] = ()
     # local port id -> what this host enforces for it
     enforced: Mapping[str, Enforced] = field(default_factory=dict)
+    # local port id -> its packet logs (the ports with port security that a log names)
+    logged: Mapping[str, PortLog] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PortLog:
+    """What is logged of one port's packets: ``events`` (``ACCEPT``: its
+    new connections that its groups admit, ``DROP``: what they drop), for
+    the logs ``log_ids`` of ``project_id``."""
+
+    events: tuple[str, ...]
+    log_ids: tuple[str, ...]
+    project_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -127,12 +154,39 @@ def compile_firewall(view: HostView, devices: Mapping[str, str], overlay: Overla
             loose = port.id in stateless
             conntrack = "notrack_mac" if loose else "tracked_mac" if port.network_id in loose_nets else ""
             _port_security(out, port, tap, conntrack)
+    logged = packet_logs(view.network_logs, secured)
+    for port_id, entry in logged.items():
+        tag = tags[_groupset(ports[port_id])]
+        for event in entry.events:
+            out.add("inet", LOG_SETS[event], tag, f"log/{entry.log_ids[0]}")
     groupsets = _security_groups(out, view, tags, groups)
     ruleset, sources = _ruleset(out, zones.values(), groupsets)
     problems = tuple(sorted(set(out.problems), key=lambda p: (p.path, p.message)))
     enforced = _enforced(local, view, problems)
     return FirewallPlan(ruleset, dict(sorted(tags.items())), dict(sorted(zones.items())),
-                        sources, problems, enforced)
+                        sources, problems, enforced, logged)
+
+
+def packet_logs(logs: Iterable[NetworkLog], ports: Iterable[Port]) -> dict[str, PortLog]:
+    """Port id -> what is logged of it, for ``ports`` (with port security):
+    the enabled security group logs that name the port (``target_id``), one
+    of its groups (``resource_id``), or neither (every port of the log's
+    project), as Neutron's logging selects them; ``ALL`` is both events."""
+    wanted = [lg for lg in logs if lg.enabled and lg.resource_type == "security_group"]
+    out: dict[str, PortLog] = {}
+    if not wanted:
+        return out
+    for port in ports:
+        found = [lg for lg in wanted if (lg.target_id == port.id if lg.target_id
+                                          else lg.resource_id in port.security_groups
+                                          if lg.resource_id
+                                          else lg.project_id == port.project_id)]
+        if found:
+            events = {e for lg in found
+                      for e in (("ACCEPT", "DROP") if lg.event == "ALL" else (lg.event,))}
+            out[port.id] = PortLog(tuple(sorted(events)), tuple(sorted(lg.id for lg in found)),
+                                   port.project_id)
+    return out
 
 
 def _networks(out: _Out, view: HostView, zones: Mapping[str, int]) -> None:

@@ -112,6 +112,19 @@ def closed_set(version: int) -> str:
     return f"closed{version}"
 
 
+LOG_GROUP = 7  # the nfnetlink_log group the agent reads (linux/nflog.py)
+LOG_PREFIX = "overcast"  # a logged packet's prefix: "overcast <direction> <ACCEPT|DROP>"
+# at most this many packets logged a second on a host, and bursts of this many (Neutron's
+# logging defaults: rate_limit 100, burst_limit 25)
+LOG_RATE, LOG_BURST = 100, 25
+LOG_SETS = {"ACCEPT": "log_accept", "DROP": "log_drop"}  # event -> the tags logged for it
+
+
+def _log(direction: str, event: str) -> list[Expr]:
+    return [{"limit": {"rate": LOG_RATE, "per": "second", "burst": LOG_BURST}},
+            {"log": {"prefix": f"{LOG_PREFIX} {direction} {event}", "group": LOG_GROUP}}]
+
+
 def sets() -> list[NftSet]:
     iv = ("interval",)
     out = [NftSet("bridge", "tag", ("ifname",), map="mark"),
@@ -134,6 +147,8 @@ def sets() -> list[NftSet]:
            NftSet("bridge", "host_mac", ("ifname",), map="ether_addr")]
     out += [NftSet("inet", closed_set(v), (ADDR[v], ADDR[v], "inet_proto", "inet_service", "inet_service"),
                    ("timeout",)) for v in (4, 6)]
+    # the group set tags of ports with a packet log (docs/firewall.md, "Packet logs")
+    out += [NftSet("inet", name, ("mark",)) for name in LOG_SETS.values()]
     for d in DIRECTIONS:  # security group rules: a counter per element (per-rule hits)
         for v in (4, 6):
             types = {"addr": ADDR[v], "proto": "inet_proto", "port": "inet_service", "tag": "mark"}
@@ -320,7 +335,15 @@ def _inet_chains() -> list[NftChain]:
                  [vmap(meta("iifname"), "zone")]]
     return [chain("inet", "raw", raw_chain, "prerouting", -300),
             chain("inet", "egress", _sg_rules("egress"), "prerouting", -150),
-            chain("inet", "ingress", _sg_rules("ingress"), "forward", 0)]
+            chain("inet", "ingress", _sg_rules("ingress"), "forward", 0),
+            # what the chains above accepted: a logged port's new connections
+            chain("inet", "egress_log", [_accepted("egress")], "prerouting", -149),
+            chain("inet", "ingress_log", [_accepted("ingress")], "forward", 1)]
+
+
+def _accepted(direction: str) -> list[Expr]:
+    return [match(ct("state"), "new", "in"), match(meta("mark"), f"@{LOG_SETS['ACCEPT']}"),
+            *_log(direction, "ACCEPT")]
 
 
 def _closed(version: int, reply: bool) -> list[Expr]:
@@ -373,7 +396,8 @@ def _sg_rules(direction: str) -> list[list[Expr]]:
             port = payload("th", "sport" if kind.startswith("icmp") else "dport")
             head = [fam, match(l4, ICMP[v])] if kind.startswith("icmp") else [fam]
             rules += [[*head, *r] for r in _in_force(direction, v, kind, _lookup(kind, addr, port))]
-    return [*rules, [DROP]]
+    drop_logged = [match(mark, f"@{LOG_SETS['DROP']}"), *_log(direction, "DROP")]
+    return [*rules, drop_logged, [DROP]]
 
 
 def _in_force(direction: str, version: int, kind: str, key: Expr) -> list[list[Expr]]:

@@ -104,6 +104,10 @@ def text(e: Expr) -> str:  # noqa: PLR0911 - one branch per JSON shape
     if kind == "elem":
         comment = f" comment {json.dumps(body['comment'])}" if "comment" in body else ""
         return text(body["val"]) + comment
+    if kind == "limit":
+        return f"limit rate {body['rate']}/{body['per']} burst {body['burst']} packets"
+    if kind == "log":
+        return f"log prefix {json.dumps(body['prefix'])} group {body['group']}"
     return kind if body is None else f"{kind} {json.dumps(body)}"
 
 

@@ -20,6 +20,7 @@ from overcast.model.types import (
     MeteringLabelRule,
     MinimumBandwidthRule,
     Network,
+    NetworkLog,
     Port,
     PortForwarding,
     QosPolicy,
@@ -82,6 +83,8 @@ class HostView:
     # to (the label's project's, every project's for a shared one) on their external devices
     metering_labels: Sequence[MeteringLabel] = ()
     metering_rules: Sequence[MeteringLabelRule] = ()
+    # security group packet logs (Neutron's logging): what the firewall logs of whose ports
+    network_logs: Sequence[NetworkLog] = ()
     live_hosts: frozenset[str] = frozenset()  # hosts whose agent holds its liveness lease
     # the live hosts that can have routers (their registration says ``routers``): where a
     # router whose networks have no port anywhere yet is made, so that its interfaces are

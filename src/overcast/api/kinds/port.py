@@ -26,6 +26,7 @@ from overcast.model.types import (
     Router,
     SecurityGroup,
     Subnet,
+    Trunk,
 )
 from overcast.services import dhcp
 
@@ -207,6 +208,13 @@ def realized(repo: Repo, port: Port) -> dict[str, Any] | None:
 
 def _render_extra(repo: Repo, port: Port, out: dict[str, Any]) -> None:
     port_links.trunk_details(repo, port, out)
+    if "trunk_details" in out:  # a trunk's parent says what its trunk's status says is wrong
+        from overcast.api.kinds import trunk as trunks  # (trunk imports this module's peers)
+
+        found = repo.get(Trunk, out["trunk_details"]["trunk_id"])
+        why = trunks.status(repo, found)[1] if found is not None else None
+        if why:
+            out["overcast:trunk_status_reason"] = why
     status = realized(repo, port)
     hosts: set[str] = repo.memo("hosts", lambda: known_hosts(repo))
     out["fixed_ips"] = [{"subnet_id": f.subnet_id, "ip_address": f.ip_address}
