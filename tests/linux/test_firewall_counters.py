@@ -206,6 +206,9 @@ def test_the_upgrade_to_staged_sets_and_a_jumped_overlay_is_one_batch(
     side = [s.name for s in sets() if s.name.endswith(("_revoked", "_staged"))]
     assert side
     text = [f"flush chain inet {FW} {c}" for c in ("egress", "ingress")]
+    # (nor were there the chains of logged ports, which look the sets up too)
+    text += [f"{op} chain inet {FW} {c}" for c in ("egress_logged", "ingress_logged")
+             for op in ("flush", "delete")]
     text += [f"delete set inet {FW} {name}" for name in side]
     text += [f"flush chain bridge {FW} forward", f"delete chain bridge {FW} overlay",
              f"add chain bridge {FW} overlay {{ type filter hook forward priority -100; policy accept; }}",

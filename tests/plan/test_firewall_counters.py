@@ -179,7 +179,8 @@ def test_the_upgrade_to_counted_sets_is_one_batch_that_refills_the_chains_using_
     assert not element_counters(observed_ruleset(kernel))
     commands = batch(observed_ruleset(kernel), new)
     flushed = {c["flush"]["chain"]["name"] for c in commands if "chain" in c.get("flush", {})}
-    assert flushed == {"egress", "ingress"}  # the chains that look the rule sets up
+    # the chains that look the rule sets up
+    assert flushed == {"egress", "ingress", "egress_logged", "ingress_logged"}
     converge(kernel, new_state)
     assert diff(new_state, kernel.observe()) == []
     assert set(element_counters(observed_ruleset(kernel)).values()) == {(0, 0)}

@@ -336,14 +336,15 @@ def _inet_chains() -> list[NftChain]:
     return [chain("inet", "raw", raw_chain, "prerouting", -300),
             chain("inet", "egress", _sg_rules("egress"), "prerouting", -150),
             chain("inet", "ingress", _sg_rules("ingress"), "forward", 0),
-            # what the chains above accepted: a logged port's new connections
-            chain("inet", "egress_log", [_accepted("egress")], "prerouting", -149),
-            chain("inet", "ingress_log", [_accepted("ingress")], "forward", 1)]
+            chain("inet", "egress_logged", _logged(_lookups("egress"), "egress")),
+            chain("inet", "ingress_logged", _logged(_lookups("ingress"), "ingress"))]
 
 
-def _accepted(direction: str) -> list[Expr]:
-    return [match(ct("state"), "new", "in"), match(meta("mark"), f"@{LOG_SETS['ACCEPT']}"),
-            *_log(direction, "ACCEPT")]
+def _logged(lookups: list[list[Expr]], direction: str) -> list[list[Expr]]:
+    """The lookups of a logged port's new connection: each that admits it
+    logs it first (over the rate limit, the rule is passed over), then back
+    to the chain, whose own lookups admit it unlogged."""
+    return [[*r[:-1], *_log(direction, "ACCEPT"), r[-1]] for r in lookups] + [[RETURN]]
 
 
 def _closed(version: int, reply: bool) -> list[Expr]:
@@ -365,10 +366,10 @@ def _closed(version: int, reply: bool) -> list[Expr]:
 
 def _sg_rules(direction: str) -> list[list[Expr]]:
     """Established first; a mid-stream TCP segment of a closed flow
-    dropped; what a booting guest needs; one lookup per shape and family;
-    drop."""
+    dropped; what a booting guest needs; a logged port's new connection to
+    the logged lookups; one lookup per shape and family; drop (told first
+    for a logged port)."""
     mark = meta("mark")
-    peer = "daddr" if direction == "egress" else "saddr"
     nd = (133, 135, 136, 131, 132, 143) if direction == "egress" else (130, 134, 135, 136)
     rules: list[list[Expr]] = [
         [match(mark, 0), ACCEPT],
@@ -387,7 +388,19 @@ def _sg_rules(direction: str) -> list[list[Expr]]:
          *(_udp(546, 547) if direction == "egress" else _udp(547, 546)), ACCEPT],
         [match(meta("nfproto"), "ipv6"), match(meta("l4proto"), 58),
          match(payload("icmpv6", "type"), one_of(*nd)), ACCEPT],
+        # a logged port's new connection: its accept told (_logged); nothing else meets it
+        [match(ct("state"), "new", "in"), match(mark, f"@{LOG_SETS['ACCEPT']}"),
+         jump(f"{direction}_logged")],
     ]
+    rules += _lookups(direction)
+    drop_logged = [match(mark, f"@{LOG_SETS['DROP']}"), *_log(direction, "DROP")]
+    return [*rules, drop_logged, [DROP]]
+
+
+def _lookups(direction: str) -> list[list[Expr]]:
+    """One lookup per rule shape and family, each accepting what it admits."""
+    peer = "daddr" if direction == "egress" else "saddr"
+    rules: list[list[Expr]] = []
     for v in (4, 6):
         fam = match(meta("nfproto"), NFPROTO[v])
         addr = payload(IP[v], peer)
@@ -396,8 +409,7 @@ def _sg_rules(direction: str) -> list[list[Expr]]:
             port = payload("th", "sport" if kind.startswith("icmp") else "dport")
             head = [fam, match(l4, ICMP[v])] if kind.startswith("icmp") else [fam]
             rules += [[*head, *r] for r in _in_force(direction, v, kind, _lookup(kind, addr, port))]
-    drop_logged = [match(mark, f"@{LOG_SETS['DROP']}"), *_log(direction, "DROP")]
-    return [*rules, drop_logged, [DROP]]
+    return rules
 
 
 def _in_force(direction: str, version: int, kind: str, key: Expr) -> list[list[Expr]]:
