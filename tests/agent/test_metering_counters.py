@@ -54,3 +54,18 @@ def test_a_restarted_agent_goes_on_from_its_written_totals_without_counting_twic
     assert written(store) == {RULE: [4, 400]}
     again.report(meters(("ns1", "d1", RULE, 9, 900)), {RULE})
     assert written(store) == {RULE: [7, 700]}
+
+
+def test_a_pass_that_could_not_read_the_routers_changes_nothing() -> None:
+    store = MemoryStore()
+    m = Metering(store, "h1")
+    m.report(meters(("ns1", "d1", RULE, 0, 0)), {RULE})
+    m.report(meters(("ns1", "d1", RULE, 1000, 1000)), {RULE})
+    m.report([], {RULE}, readable=False)  # its empty reading is no reading
+    m.report(meters(("ns1", "d1", RULE, 1001, 1001)), {RULE})
+    assert written(store) == {RULE: [1001, 1001]}
+    again = Metering(store, "h1")  # a restart whose first pass cannot read them
+    again.report([], {RULE}, readable=False)
+    again.report(meters(("ns1", "d1", RULE, 1005, 1005)), {RULE})  # the baseline, not news
+    again.report(meters(("ns1", "d1", RULE, 1006, 1006)), {RULE})
+    assert written(store) == {RULE: [1002, 1002]}

@@ -155,3 +155,21 @@ def test_what_the_routers_counted_is_shown_per_rule_and_per_label_summed_over_ho
     assert (got["overcast:packets"], got["overcast:bytes"]) == (6, 600)
     assert c["alice"].get(f"{LABELS}/{other['id']}").body["metering_label"][
         "overcast:packets"] == 0
+
+
+def test_a_shared_labels_counts_are_an_admins_to_read(c: dict[str, Direct], store: MemoryStore) -> None:
+    """It counts every project's routers: its own project sees it, not them."""
+    import json
+
+    from overcast.model import keys
+
+    lab = label(c, shared=True)
+    counted = rule(c, lab, remote_ip_prefix="0.0.0.0/0").body["metering_label_rule"]
+    store.put(keys.metering_counters("h1"),
+              json.dumps({"host": "h1", "rules": {counted["id"]: [5, 500]}}).encode())
+    mine = c["alice"].get(f"{LABELS}/{lab['id']}").body["metering_label"]
+    assert "overcast:packets" not in mine and mine["shared"] is True
+    assert "overcast:bytes" not in c["alice"].get(f"{RULES}/{counted['id']}").body[
+        "metering_label_rule"]
+    assert c["admin"].get(f"{LABELS}/{lab['id']}").body["metering_label"][
+        "overcast:packets"] == 5

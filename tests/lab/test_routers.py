@@ -20,6 +20,7 @@ from overcast.lab.fabric import HOST_UNDERLAY_IF
 from overcast.plan import names
 from overcast.plan.routers import host_mac
 
+from . import traffic
 from .conftest import Lab
 
 pytestmark = pytest.mark.root
@@ -303,8 +304,16 @@ def test_port_forwardings_of_a_floating_ip_reach_a_vm_on_another_host_through_th
             with pytest.raises(Exception, match="failed|waited"):
                 probe.tcp_echo(server["netns"], address, EXT_NS, connect_port=closed,
                                timeout=2.0)
+        # deleted while another forwarding keeps the address: its open connection stops too
+        lab.api.call("POST", path, {"port_forwarding": {
+            **inside, "internal_port": 22, "external_port": 2300}})
+        ends = traffic.stream(server["netns"], server["ips"][0], EXT_NS, 5001, (address, 2222))
         lab.api.call("DELETE", f"{path}/{one['id']}")
-        _until_tcp(server, address, 2222, opens=False)  # deleted: 2222 closes
+        answered = time.monotonic()
+        talked = [traffic.summary(lines) for lines in traffic.stop_at(answered + 2.5, *ends)]
+        late = [t - answered for t in talked[0]["times"] if t - answered >= 1.0]
+        assert not late, f"the server still got data {late[0]:.2f} s after the delete"
+        _until_tcp(server, address, 2222, opens=False)  # and 2222 stays closed
         # a range onto a range of one length (3001 is 5001) in its place
         lab.api.call("POST", path, {"port_forwarding": {
             **inside, "internal_port_range": "5000:5001", "external_port_range": "3000:3001"}})
@@ -320,8 +329,9 @@ def test_metering_labels_count_what_the_router_sends_out_and_gets_back_less_excl
         lab: Lab, gateway: dict[str, Any]) -> None:
     """Neutron's metering on the router's external gateway: a label counting
     all egress and ingress sees the pings of a VM through SNAT (counted by
-    the SNAT host, whatever host the VM is on), a label that excludes their
-    destination counts none of them; the counts are the API's."""
+    the SNAT host, whatever host the VM is on), a label that excludes the
+    VM's subnet counts none of them (as Neutron's driver, an egress rule's
+    prefix is the tenant's side); the counts are the API's."""
     labels = "/v2.0/metering/metering-labels"
     counting = lab.api.call("POST", labels, {"metering_label": {"name": "all"}})["metering_label"]
     excluding = lab.api.call("POST", labels, {"metering_label": {
@@ -329,7 +339,7 @@ def test_metering_labels_count_what_the_router_sends_out_and_gets_back_less_excl
     made = []
     for label, direction, prefix, excluded in (
             (counting, "egress", "0.0.0.0/0", False), (counting, "ingress", "0.0.0.0/0", False),
-            (excluding, "egress", "203.0.113.1/32", True),
+            (excluding, "egress", "10.1.2.0/24", True),  # r2b's subnet
             (excluding, "egress", "0.0.0.0/0", False)):
         made.append(lab.api.call("POST", "/v2.0/metering/metering-label-rules", {
             "metering_label_rule": {"metering_label_id": label["id"], "direction": direction,
@@ -351,7 +361,7 @@ def test_metering_labels_count_what_the_router_sends_out_and_gets_back_less_excl
                and counted(made[1], "metering-label-rules") >= before[made[1]["id"]] + 10,
                "10 requests out and 10 replies in counted")
         assert counted(counting) >= 20
-        assert counted(excluding) == 0, "the excluded destination was counted"
+        assert counted(excluding) == 0, "the excluded subnet was counted"
         got = lab.api.call("GET", f"/v2.0/metering/metering-label-rules/{made[0]['id']}")
         assert got["metering_label_rule"]["overcast:bytes"] >= 10 * 84  # ICMP echo, IP and up
     finally:

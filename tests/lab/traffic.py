@@ -199,15 +199,18 @@ def first_answer(lines: list[str]) -> Attempt | None:
     return next((a for a in attempts(lines) if a.answered), None)
 
 
-def stream(server_ns: str, server_ip: str, client_ns: str, port: int) -> tuple[Running, Running]:
+def stream(server_ns: str, server_ip: str, client_ns: str, port: int,
+           via: tuple[str, int] | None = None) -> tuple[Running, Running]:
     """Both ends of a TCP connection from ``client_ns``, each having received
-    ten numbers from the other."""
+    ten numbers from the other; ``via``: the address and port the client
+    connects to (a floating IP's forwarded port), else the server's."""
     server = Running(server_ns, [sys.executable, "-c", TALKER, "listen", server_ip, str(port)])
+    to_ip, to_port = via or (server_ip, port)
     with ExitStack() as undo:
         undo.enter_context(server)
         server.wait_line("ready")
         client = undo.enter_context(
-            Running(client_ns, [sys.executable, "-c", TALKER, "connect", server_ip, str(port)]))
+            Running(client_ns, [sys.executable, "-c", TALKER, "connect", to_ip, str(to_port)]))
         for end in (server, client):
             end.wait_line("flowing")
         undo.pop_all()
@@ -215,11 +218,15 @@ def stream(server_ns: str, server_ip: str, client_ns: str, port: int) -> tuple[R
 
 
 def stop_all(*running: Running) -> list[list[str]]:
-    """Ask them all to stop at once; their lines."""
+    """Ask them all to stop at once; their lines (a talker whose connection
+    broke has stopped by itself, with its JSON line)."""
     for run in running:
         assert run.proc.stdin is not None
-        run.proc.stdin.write("stop\n")
-        run.proc.stdin.flush()
+        try:
+            run.proc.stdin.write("stop\n")
+            run.proc.stdin.flush()
+        except BrokenPipeError:
+            pass
     return [run.finish() for run in running]
 
 

@@ -414,7 +414,7 @@ nft chain inet egress hook prerouting prio -150
   meta nfproto ipv4 meta l4proto 17 udp sport 68 udp dport 67 accept
   meta nfproto ipv6 meta l4proto 17 udp sport 546 udp dport 547 accept
   meta nfproto ipv6 meta l4proto 58 icmpv6 type { 133, 135, 136, 131, 132, 143 } accept
-  ct state new meta mark @log_accept jump egress_logged
+  ct state new meta mark @log_accept limit rate 100/second burst 25 packets jump egress_logged
   meta nfproto ipv4 ip daddr . meta mark @eg4_any ip daddr . meta mark != @eg4_any_revoked accept
   meta nfproto ipv4 ip daddr . meta mark @eg4_any_staged accept
   meta nfproto ipv4 ip daddr . meta l4proto . meta mark @eg4_proto ip daddr . meta l4proto . meta mark != @eg4_proto_revoked accept
@@ -452,7 +452,7 @@ nft chain inet ingress hook forward prio 0
   meta nfproto ipv4 meta l4proto 17 udp sport 67 udp dport 68 accept
   meta nfproto ipv6 meta l4proto 17 udp sport 547 udp dport 546 accept
   meta nfproto ipv6 meta l4proto 58 icmpv6 type { 130, 134, 135, 136 } accept
-  ct state new meta mark @log_accept jump ingress_logged
+  ct state new meta mark @log_accept limit rate 100/second burst 25 packets jump ingress_logged
   meta nfproto ipv4 ip saddr . meta mark @in4_any ip saddr . meta mark != @in4_any_revoked accept
   meta nfproto ipv4 ip saddr . meta mark @in4_any_staged accept
   meta nfproto ipv4 ip saddr . meta l4proto . meta mark @in4_proto ip saddr . meta l4proto . meta mark != @in4_proto_revoked accept
@@ -484,56 +484,56 @@ nft chain inet raw hook prerouting prio -300
   meta mark 0 meta iifname . ether daddr @notrack_mac notrack accept
   meta iifname vmap @zone
 nft chain inet egress_logged
-  meta nfproto ipv4 ip daddr . meta mark @eg4_any ip daddr . meta mark != @eg4_any_revoked limit rate 100/second burst 25 packets log prefix "overcast egress ACCEPT" group 7 accept
-  meta nfproto ipv4 ip daddr . meta mark @eg4_any_staged limit rate 100/second burst 25 packets log prefix "overcast egress ACCEPT" group 7 accept
-  meta nfproto ipv4 ip daddr . meta l4proto . meta mark @eg4_proto ip daddr . meta l4proto . meta mark != @eg4_proto_revoked limit rate 100/second burst 25 packets log prefix "overcast egress ACCEPT" group 7 accept
-  meta nfproto ipv4 ip daddr . meta l4proto . meta mark @eg4_proto_staged limit rate 100/second burst 25 packets log prefix "overcast egress ACCEPT" group 7 accept
-  meta nfproto ipv4 ip daddr . th dport . meta l4proto . meta mark @eg4_port ip daddr . th dport . meta l4proto . meta mark != @eg4_port_revoked limit rate 100/second burst 25 packets log prefix "overcast egress ACCEPT" group 7 accept
-  meta nfproto ipv4 ip daddr . th dport . meta l4proto . meta mark @eg4_port_staged limit rate 100/second burst 25 packets log prefix "overcast egress ACCEPT" group 7 accept
-  meta nfproto ipv4 th dport . meta l4proto . meta mark @eg4_port_any th dport . meta l4proto . meta mark != @eg4_port_any_revoked limit rate 100/second burst 25 packets log prefix "overcast egress ACCEPT" group 7 accept
-  meta nfproto ipv4 th dport . meta l4proto . meta mark @eg4_port_any_staged limit rate 100/second burst 25 packets log prefix "overcast egress ACCEPT" group 7 accept
-  meta nfproto ipv4 meta l4proto 1 ip daddr . th sport . meta l4proto . meta mark @eg4_icmp ip daddr . th sport . meta l4proto . meta mark != @eg4_icmp_revoked limit rate 100/second burst 25 packets log prefix "overcast egress ACCEPT" group 7 accept
-  meta nfproto ipv4 meta l4proto 1 ip daddr . th sport . meta l4proto . meta mark @eg4_icmp_staged limit rate 100/second burst 25 packets log prefix "overcast egress ACCEPT" group 7 accept
-  meta nfproto ipv4 meta l4proto 1 th sport . meta l4proto . meta mark @eg4_icmp_any th sport . meta l4proto . meta mark != @eg4_icmp_any_revoked limit rate 100/second burst 25 packets log prefix "overcast egress ACCEPT" group 7 accept
-  meta nfproto ipv4 meta l4proto 1 th sport . meta l4proto . meta mark @eg4_icmp_any_staged limit rate 100/second burst 25 packets log prefix "overcast egress ACCEPT" group 7 accept
-  meta nfproto ipv6 ip6 daddr . meta mark @eg6_any ip6 daddr . meta mark != @eg6_any_revoked limit rate 100/second burst 25 packets log prefix "overcast egress ACCEPT" group 7 accept
-  meta nfproto ipv6 ip6 daddr . meta mark @eg6_any_staged limit rate 100/second burst 25 packets log prefix "overcast egress ACCEPT" group 7 accept
-  meta nfproto ipv6 ip6 daddr . meta l4proto . meta mark @eg6_proto ip6 daddr . meta l4proto . meta mark != @eg6_proto_revoked limit rate 100/second burst 25 packets log prefix "overcast egress ACCEPT" group 7 accept
-  meta nfproto ipv6 ip6 daddr . meta l4proto . meta mark @eg6_proto_staged limit rate 100/second burst 25 packets log prefix "overcast egress ACCEPT" group 7 accept
-  meta nfproto ipv6 ip6 daddr . th dport . meta l4proto . meta mark @eg6_port ip6 daddr . th dport . meta l4proto . meta mark != @eg6_port_revoked limit rate 100/second burst 25 packets log prefix "overcast egress ACCEPT" group 7 accept
-  meta nfproto ipv6 ip6 daddr . th dport . meta l4proto . meta mark @eg6_port_staged limit rate 100/second burst 25 packets log prefix "overcast egress ACCEPT" group 7 accept
-  meta nfproto ipv6 th dport . meta l4proto . meta mark @eg6_port_any th dport . meta l4proto . meta mark != @eg6_port_any_revoked limit rate 100/second burst 25 packets log prefix "overcast egress ACCEPT" group 7 accept
-  meta nfproto ipv6 th dport . meta l4proto . meta mark @eg6_port_any_staged limit rate 100/second burst 25 packets log prefix "overcast egress ACCEPT" group 7 accept
-  meta nfproto ipv6 meta l4proto 58 ip6 daddr . th sport . meta l4proto . meta mark @eg6_icmp ip6 daddr . th sport . meta l4proto . meta mark != @eg6_icmp_revoked limit rate 100/second burst 25 packets log prefix "overcast egress ACCEPT" group 7 accept
-  meta nfproto ipv6 meta l4proto 58 ip6 daddr . th sport . meta l4proto . meta mark @eg6_icmp_staged limit rate 100/second burst 25 packets log prefix "overcast egress ACCEPT" group 7 accept
-  meta nfproto ipv6 meta l4proto 58 th sport . meta l4proto . meta mark @eg6_icmp_any th sport . meta l4proto . meta mark != @eg6_icmp_any_revoked limit rate 100/second burst 25 packets log prefix "overcast egress ACCEPT" group 7 accept
-  meta nfproto ipv6 meta l4proto 58 th sport . meta l4proto . meta mark @eg6_icmp_any_staged limit rate 100/second burst 25 packets log prefix "overcast egress ACCEPT" group 7 accept
+  meta nfproto ipv4 ip daddr . meta mark @eg4_any ip daddr . meta mark != @eg4_any_revoked log prefix "overcast egress ACCEPT" group 7 accept
+  meta nfproto ipv4 ip daddr . meta mark @eg4_any_staged log prefix "overcast egress ACCEPT" group 7 accept
+  meta nfproto ipv4 ip daddr . meta l4proto . meta mark @eg4_proto ip daddr . meta l4proto . meta mark != @eg4_proto_revoked log prefix "overcast egress ACCEPT" group 7 accept
+  meta nfproto ipv4 ip daddr . meta l4proto . meta mark @eg4_proto_staged log prefix "overcast egress ACCEPT" group 7 accept
+  meta nfproto ipv4 ip daddr . th dport . meta l4proto . meta mark @eg4_port ip daddr . th dport . meta l4proto . meta mark != @eg4_port_revoked log prefix "overcast egress ACCEPT" group 7 accept
+  meta nfproto ipv4 ip daddr . th dport . meta l4proto . meta mark @eg4_port_staged log prefix "overcast egress ACCEPT" group 7 accept
+  meta nfproto ipv4 th dport . meta l4proto . meta mark @eg4_port_any th dport . meta l4proto . meta mark != @eg4_port_any_revoked log prefix "overcast egress ACCEPT" group 7 accept
+  meta nfproto ipv4 th dport . meta l4proto . meta mark @eg4_port_any_staged log prefix "overcast egress ACCEPT" group 7 accept
+  meta nfproto ipv4 meta l4proto 1 ip daddr . th sport . meta l4proto . meta mark @eg4_icmp ip daddr . th sport . meta l4proto . meta mark != @eg4_icmp_revoked log prefix "overcast egress ACCEPT" group 7 accept
+  meta nfproto ipv4 meta l4proto 1 ip daddr . th sport . meta l4proto . meta mark @eg4_icmp_staged log prefix "overcast egress ACCEPT" group 7 accept
+  meta nfproto ipv4 meta l4proto 1 th sport . meta l4proto . meta mark @eg4_icmp_any th sport . meta l4proto . meta mark != @eg4_icmp_any_revoked log prefix "overcast egress ACCEPT" group 7 accept
+  meta nfproto ipv4 meta l4proto 1 th sport . meta l4proto . meta mark @eg4_icmp_any_staged log prefix "overcast egress ACCEPT" group 7 accept
+  meta nfproto ipv6 ip6 daddr . meta mark @eg6_any ip6 daddr . meta mark != @eg6_any_revoked log prefix "overcast egress ACCEPT" group 7 accept
+  meta nfproto ipv6 ip6 daddr . meta mark @eg6_any_staged log prefix "overcast egress ACCEPT" group 7 accept
+  meta nfproto ipv6 ip6 daddr . meta l4proto . meta mark @eg6_proto ip6 daddr . meta l4proto . meta mark != @eg6_proto_revoked log prefix "overcast egress ACCEPT" group 7 accept
+  meta nfproto ipv6 ip6 daddr . meta l4proto . meta mark @eg6_proto_staged log prefix "overcast egress ACCEPT" group 7 accept
+  meta nfproto ipv6 ip6 daddr . th dport . meta l4proto . meta mark @eg6_port ip6 daddr . th dport . meta l4proto . meta mark != @eg6_port_revoked log prefix "overcast egress ACCEPT" group 7 accept
+  meta nfproto ipv6 ip6 daddr . th dport . meta l4proto . meta mark @eg6_port_staged log prefix "overcast egress ACCEPT" group 7 accept
+  meta nfproto ipv6 th dport . meta l4proto . meta mark @eg6_port_any th dport . meta l4proto . meta mark != @eg6_port_any_revoked log prefix "overcast egress ACCEPT" group 7 accept
+  meta nfproto ipv6 th dport . meta l4proto . meta mark @eg6_port_any_staged log prefix "overcast egress ACCEPT" group 7 accept
+  meta nfproto ipv6 meta l4proto 58 ip6 daddr . th sport . meta l4proto . meta mark @eg6_icmp ip6 daddr . th sport . meta l4proto . meta mark != @eg6_icmp_revoked log prefix "overcast egress ACCEPT" group 7 accept
+  meta nfproto ipv6 meta l4proto 58 ip6 daddr . th sport . meta l4proto . meta mark @eg6_icmp_staged log prefix "overcast egress ACCEPT" group 7 accept
+  meta nfproto ipv6 meta l4proto 58 th sport . meta l4proto . meta mark @eg6_icmp_any th sport . meta l4proto . meta mark != @eg6_icmp_any_revoked log prefix "overcast egress ACCEPT" group 7 accept
+  meta nfproto ipv6 meta l4proto 58 th sport . meta l4proto . meta mark @eg6_icmp_any_staged log prefix "overcast egress ACCEPT" group 7 accept
   return
 nft chain inet ingress_logged
-  meta nfproto ipv4 ip saddr . meta mark @in4_any ip saddr . meta mark != @in4_any_revoked limit rate 100/second burst 25 packets log prefix "overcast ingress ACCEPT" group 7 accept
-  meta nfproto ipv4 ip saddr . meta mark @in4_any_staged limit rate 100/second burst 25 packets log prefix "overcast ingress ACCEPT" group 7 accept
-  meta nfproto ipv4 ip saddr . meta l4proto . meta mark @in4_proto ip saddr . meta l4proto . meta mark != @in4_proto_revoked limit rate 100/second burst 25 packets log prefix "overcast ingress ACCEPT" group 7 accept
-  meta nfproto ipv4 ip saddr . meta l4proto . meta mark @in4_proto_staged limit rate 100/second burst 25 packets log prefix "overcast ingress ACCEPT" group 7 accept
-  meta nfproto ipv4 ip saddr . th dport . meta l4proto . meta mark @in4_port ip saddr . th dport . meta l4proto . meta mark != @in4_port_revoked limit rate 100/second burst 25 packets log prefix "overcast ingress ACCEPT" group 7 accept
-  meta nfproto ipv4 ip saddr . th dport . meta l4proto . meta mark @in4_port_staged limit rate 100/second burst 25 packets log prefix "overcast ingress ACCEPT" group 7 accept
-  meta nfproto ipv4 th dport . meta l4proto . meta mark @in4_port_any th dport . meta l4proto . meta mark != @in4_port_any_revoked limit rate 100/second burst 25 packets log prefix "overcast ingress ACCEPT" group 7 accept
-  meta nfproto ipv4 th dport . meta l4proto . meta mark @in4_port_any_staged limit rate 100/second burst 25 packets log prefix "overcast ingress ACCEPT" group 7 accept
-  meta nfproto ipv4 meta l4proto 1 ip saddr . th sport . meta l4proto . meta mark @in4_icmp ip saddr . th sport . meta l4proto . meta mark != @in4_icmp_revoked limit rate 100/second burst 25 packets log prefix "overcast ingress ACCEPT" group 7 accept
-  meta nfproto ipv4 meta l4proto 1 ip saddr . th sport . meta l4proto . meta mark @in4_icmp_staged limit rate 100/second burst 25 packets log prefix "overcast ingress ACCEPT" group 7 accept
-  meta nfproto ipv4 meta l4proto 1 th sport . meta l4proto . meta mark @in4_icmp_any th sport . meta l4proto . meta mark != @in4_icmp_any_revoked limit rate 100/second burst 25 packets log prefix "overcast ingress ACCEPT" group 7 accept
-  meta nfproto ipv4 meta l4proto 1 th sport . meta l4proto . meta mark @in4_icmp_any_staged limit rate 100/second burst 25 packets log prefix "overcast ingress ACCEPT" group 7 accept
-  meta nfproto ipv6 ip6 saddr . meta mark @in6_any ip6 saddr . meta mark != @in6_any_revoked limit rate 100/second burst 25 packets log prefix "overcast ingress ACCEPT" group 7 accept
-  meta nfproto ipv6 ip6 saddr . meta mark @in6_any_staged limit rate 100/second burst 25 packets log prefix "overcast ingress ACCEPT" group 7 accept
-  meta nfproto ipv6 ip6 saddr . meta l4proto . meta mark @in6_proto ip6 saddr . meta l4proto . meta mark != @in6_proto_revoked limit rate 100/second burst 25 packets log prefix "overcast ingress ACCEPT" group 7 accept
-  meta nfproto ipv6 ip6 saddr . meta l4proto . meta mark @in6_proto_staged limit rate 100/second burst 25 packets log prefix "overcast ingress ACCEPT" group 7 accept
-  meta nfproto ipv6 ip6 saddr . th dport . meta l4proto . meta mark @in6_port ip6 saddr . th dport . meta l4proto . meta mark != @in6_port_revoked limit rate 100/second burst 25 packets log prefix "overcast ingress ACCEPT" group 7 accept
-  meta nfproto ipv6 ip6 saddr . th dport . meta l4proto . meta mark @in6_port_staged limit rate 100/second burst 25 packets log prefix "overcast ingress ACCEPT" group 7 accept
-  meta nfproto ipv6 th dport . meta l4proto . meta mark @in6_port_any th dport . meta l4proto . meta mark != @in6_port_any_revoked limit rate 100/second burst 25 packets log prefix "overcast ingress ACCEPT" group 7 accept
-  meta nfproto ipv6 th dport . meta l4proto . meta mark @in6_port_any_staged limit rate 100/second burst 25 packets log prefix "overcast ingress ACCEPT" group 7 accept
-  meta nfproto ipv6 meta l4proto 58 ip6 saddr . th sport . meta l4proto . meta mark @in6_icmp ip6 saddr . th sport . meta l4proto . meta mark != @in6_icmp_revoked limit rate 100/second burst 25 packets log prefix "overcast ingress ACCEPT" group 7 accept
-  meta nfproto ipv6 meta l4proto 58 ip6 saddr . th sport . meta l4proto . meta mark @in6_icmp_staged limit rate 100/second burst 25 packets log prefix "overcast ingress ACCEPT" group 7 accept
-  meta nfproto ipv6 meta l4proto 58 th sport . meta l4proto . meta mark @in6_icmp_any th sport . meta l4proto . meta mark != @in6_icmp_any_revoked limit rate 100/second burst 25 packets log prefix "overcast ingress ACCEPT" group 7 accept
-  meta nfproto ipv6 meta l4proto 58 th sport . meta l4proto . meta mark @in6_icmp_any_staged limit rate 100/second burst 25 packets log prefix "overcast ingress ACCEPT" group 7 accept
+  meta nfproto ipv4 ip saddr . meta mark @in4_any ip saddr . meta mark != @in4_any_revoked log prefix "overcast ingress ACCEPT" group 7 accept
+  meta nfproto ipv4 ip saddr . meta mark @in4_any_staged log prefix "overcast ingress ACCEPT" group 7 accept
+  meta nfproto ipv4 ip saddr . meta l4proto . meta mark @in4_proto ip saddr . meta l4proto . meta mark != @in4_proto_revoked log prefix "overcast ingress ACCEPT" group 7 accept
+  meta nfproto ipv4 ip saddr . meta l4proto . meta mark @in4_proto_staged log prefix "overcast ingress ACCEPT" group 7 accept
+  meta nfproto ipv4 ip saddr . th dport . meta l4proto . meta mark @in4_port ip saddr . th dport . meta l4proto . meta mark != @in4_port_revoked log prefix "overcast ingress ACCEPT" group 7 accept
+  meta nfproto ipv4 ip saddr . th dport . meta l4proto . meta mark @in4_port_staged log prefix "overcast ingress ACCEPT" group 7 accept
+  meta nfproto ipv4 th dport . meta l4proto . meta mark @in4_port_any th dport . meta l4proto . meta mark != @in4_port_any_revoked log prefix "overcast ingress ACCEPT" group 7 accept
+  meta nfproto ipv4 th dport . meta l4proto . meta mark @in4_port_any_staged log prefix "overcast ingress ACCEPT" group 7 accept
+  meta nfproto ipv4 meta l4proto 1 ip saddr . th sport . meta l4proto . meta mark @in4_icmp ip saddr . th sport . meta l4proto . meta mark != @in4_icmp_revoked log prefix "overcast ingress ACCEPT" group 7 accept
+  meta nfproto ipv4 meta l4proto 1 ip saddr . th sport . meta l4proto . meta mark @in4_icmp_staged log prefix "overcast ingress ACCEPT" group 7 accept
+  meta nfproto ipv4 meta l4proto 1 th sport . meta l4proto . meta mark @in4_icmp_any th sport . meta l4proto . meta mark != @in4_icmp_any_revoked log prefix "overcast ingress ACCEPT" group 7 accept
+  meta nfproto ipv4 meta l4proto 1 th sport . meta l4proto . meta mark @in4_icmp_any_staged log prefix "overcast ingress ACCEPT" group 7 accept
+  meta nfproto ipv6 ip6 saddr . meta mark @in6_any ip6 saddr . meta mark != @in6_any_revoked log prefix "overcast ingress ACCEPT" group 7 accept
+  meta nfproto ipv6 ip6 saddr . meta mark @in6_any_staged log prefix "overcast ingress ACCEPT" group 7 accept
+  meta nfproto ipv6 ip6 saddr . meta l4proto . meta mark @in6_proto ip6 saddr . meta l4proto . meta mark != @in6_proto_revoked log prefix "overcast ingress ACCEPT" group 7 accept
+  meta nfproto ipv6 ip6 saddr . meta l4proto . meta mark @in6_proto_staged log prefix "overcast ingress ACCEPT" group 7 accept
+  meta nfproto ipv6 ip6 saddr . th dport . meta l4proto . meta mark @in6_port ip6 saddr . th dport . meta l4proto . meta mark != @in6_port_revoked log prefix "overcast ingress ACCEPT" group 7 accept
+  meta nfproto ipv6 ip6 saddr . th dport . meta l4proto . meta mark @in6_port_staged log prefix "overcast ingress ACCEPT" group 7 accept
+  meta nfproto ipv6 th dport . meta l4proto . meta mark @in6_port_any th dport . meta l4proto . meta mark != @in6_port_any_revoked log prefix "overcast ingress ACCEPT" group 7 accept
+  meta nfproto ipv6 th dport . meta l4proto . meta mark @in6_port_any_staged log prefix "overcast ingress ACCEPT" group 7 accept
+  meta nfproto ipv6 meta l4proto 58 ip6 saddr . th sport . meta l4proto . meta mark @in6_icmp ip6 saddr . th sport . meta l4proto . meta mark != @in6_icmp_revoked log prefix "overcast ingress ACCEPT" group 7 accept
+  meta nfproto ipv6 meta l4proto 58 ip6 saddr . th sport . meta l4proto . meta mark @in6_icmp_staged log prefix "overcast ingress ACCEPT" group 7 accept
+  meta nfproto ipv6 meta l4proto 58 th sport . meta l4proto . meta mark @in6_icmp_any th sport . meta l4proto . meta mark != @in6_icmp_any_revoked log prefix "overcast ingress ACCEPT" group 7 accept
+  meta nfproto ipv6 meta l4proto 58 th sport . meta l4proto . meta mark @in6_icmp_any_staged log prefix "overcast ingress ACCEPT" group 7 accept
   return
 """
 

@@ -599,13 +599,18 @@ def test_a_floating_ips_port_forwardings_are_dnat_on_the_snat_host_only() -> Non
         if other.host != snat:
             assert not [a for a in other.state[RouterAddress] if a.cidr == "203.0.113.60/32"]
             assert fip.floating_port_id not in other.reported
-    # the last forwarding gone: so is the address, and its conntrack entries with it
     kernel = FakeKernel()
     kernel.add_device("eth9", kind="veth")
     converged(kernel, on)
     assert (qg, "203.0.113.60") in kernel.namespaces.spaces[ns].garps
+    # one forwarding gone while the others stay: its flows go (tcp 2222), no other's
+    fewer = with_gateway(vm1, fips=(fip,), port_forwardings=tuple(pfs[1:]))
+    converged(kernel, next(p for p in fewer if p.host == snat))
+    assert kernel.namespaces.spaces[ns].forgotten == ["203.0.113.60 6 2222-2222"]
+    # the last ones gone: so is the address, and its conntrack entries with it
     converged(kernel, next(p for p in with_gateway(vm1, fips=(fip,)) if p.host == snat))
-    assert kernel.namespaces.spaces[ns].forgotten == ["203.0.113.60"]
+    assert kernel.namespaces.spaces[ns].forgotten[1:] == [
+        "203.0.113.60", "203.0.113.60 17 5000-5009", "203.0.113.60 6 8080-8081"]
 
 
 def test_metering_counts_on_the_routers_external_devices_of_each_host_with_exclusions_first() -> None:
@@ -626,7 +631,7 @@ def test_metering_counts_on_the_routers_external_devices_of_each_host_with_exclu
                                remote_ip_prefix="0.0.0.0/0"),
              MeteringLabelRule(id="4e1e0000-0000-4000-8000-000000000002",
                                metering_label_id=mine.id, direction="egress",
-                               remote_ip_prefix="203.0.113.1/32", excluded=True),
+                               remote_ip_prefix="10.0.1.5/32", excluded=True),
              MeteringLabelRule(id="4e1e0000-0000-4000-8000-000000000003",
                                metering_label_id=shared.id, direction="ingress",
                                remote_ip_prefix="198.51.100.0/24"),
@@ -649,8 +654,13 @@ def test_metering_counts_on_the_routers_external_devices_of_each_host_with_exclu
         assert chains == ["forward", f"label-{mine.id}", f"label-{mine.id}",
                           "forward", f"label-{shared.id}"], chains
         texts = [json.loads(t) for _, t, _ in m.rules]
-        # mine: the excluded rule returns first, then 0.0.0.0/0 counts (IPv4, out by them)
-        assert texts[1][1]["match"]["right"] == {"prefix": {"addr": "203.0.113.1", "len": 32}}
+        # mine: the excluded rule returns first, then 0.0.0.0/0 counts (IPv4, out by them);
+        # as Neutron's driver, egress is matched by source (the tenant's side), ingress by
+        # destination
+        assert texts[1][1]["match"] == {"left": {"payload": {"field": "saddr", "protocol": "ip"}},
+                                        "op": "==",
+                                        "right": {"prefix": {"addr": "10.0.1.5", "len": 32}}}
+        assert texts[4][1]["match"]["left"] == {"payload": {"field": "daddr", "protocol": "ip"}}
         assert texts[1][-1] == {"return": None} and {"counter": None} not in texts[1]
         assert texts[2][1] == {"match": {"left": {"meta": {"key": "nfproto"}}, "op": "==",
                                          "right": "ipv4"}}

@@ -273,7 +273,14 @@ def _packet_log(args: argparse.Namespace) -> tuple[Any, Any]:
     from overcast.linux.nflog import NflogReader
     from overcast.plan.firewall_chains import LOG_GROUP
 
-    told = PacketLog(file_writer(args.packet_log) if args.packet_log else None)
+    write = None
+    if args.packet_log:
+        try:
+            write = file_writer(args.packet_log)
+        except OSError as exc:
+            log.error("--packet-log %s: %s; packet logs go to this agent's log", args.packet_log,
+                      exc)
+    told = PacketLog(write)
     return told, NflogReader(LOG_GROUP, told.on_packet)
 
 

@@ -301,7 +301,8 @@ class Reconciler:
         if self.counters_written is None:  # compared as bytes: a value not ours differs
             kv = self.store.get(key)
             self.counters_written = kv.value if kv is not None else b""
-        self.metering.report(observed[RouterMeter], {r.id for r in self.view.metering_rules()})
+        self.metering.report(observed[RouterMeter], {r.id for r in self.view.metering_rules()},
+                             readable=not any(n == "routers" for n, _ in observed.unobserved))
         if raw == self.counters_written:
             return
         self.store.txn([], [Put(key, raw)] if raw else [Delete(key)])
@@ -316,7 +317,10 @@ class Metering:
     made again, for a changed label, has a new digest) and across agent
     restarts (the totals are read back from the key; what the kernel
     counted at the first read after a start is taken as already written,
-    so at most what came in the last interval before a restart is lost)."""
+    so at most what came in the last interval before a restart is lost).
+    A pass that could not read the router namespaces reports nothing (its
+    empty list would lose every baseline, and the next reading would count
+    the kernel's totals again)."""
 
     def __init__(self, store: Store, host: str) -> None:
         self.store, self.host = store, host
@@ -324,7 +328,11 @@ class Metering:
         self.seen: dict[tuple[str, str, str], tuple[int, int]] = {}  # (ns, digest, rule) -> kernel
         self.written = b""
 
-    def report(self, meters: Iterable[RouterMeter], rules: set[str]) -> None:
+    def report(self, meters: Iterable[RouterMeter], rules: set[str], readable: bool = True) -> None:
+        """``meters``: every router namespace's, as read now (``readable``
+        false: they could not be read, and nothing is reported)."""
+        if not readable:
+            return
         first = self.totals is None
         if self.totals is None:
             kv = self.store.get(keys.metering_counters(self.host))

@@ -346,8 +346,10 @@ class FakeKernel:
     def ns_garp(self, netns: str, dev: str, ip: str) -> None:
         self.namespaces.garp(netns, dev, ip)
 
-    def ns_forget(self, netns: str, ip: str) -> None:
-        self.namespaces.space(netns).forgotten.append(ip)
+    def ns_forget(self, netns: str, ip: str, proto: int = 0,
+                  ports: tuple[int, int] | None = None) -> None:
+        self.namespaces.space(netns).forgotten.append(
+            ip if ports is None else f"{ip} {proto} {ports[0]}-{ports[1]}")
 
     def conntrack_flows(self, zones: Collection[int]) -> list[Flow]:
         return self.conntrack.flows(zones)

@@ -418,9 +418,10 @@ class NetlinkKernel:
         self._flushed()
         self._routers.garp(netns, dev, ip)
 
-    def ns_forget(self, netns: str, ip: str) -> None:
+    def ns_forget(self, netns: str, ip: str, proto: int = 0,
+                  ports: tuple[int, int] | None = None) -> None:
         self._flushed()
-        self._routers.forget(netns, ip)
+        self._routers.forget(netns, ip, proto, ports)
 
     def nft(self, commands: list[dict[str, Any]]) -> None:
         """One JSON batch; the tables it marks are created first (module doc)."""

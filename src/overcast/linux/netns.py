@@ -275,15 +275,22 @@ class RouterNamespaces:
             raise KernelRefusal(f"router namespace {netns}: {dev}: gratuitous ARP for {ip}: "
                                 f"{exc}") from None
 
-    def forget(self, netns: str, ip: str) -> int:
+    def forget(self, netns: str, ip: str, proto: int = 0,
+               ports: tuple[int, int] | None = None) -> int:
         """``KernelIO.ns_forget``: the namespace's conntrack entries to or
-        from ``ip`` deleted (a floating IP that left); how many went."""
+        from ``ip`` deleted (a floating IP that left), or those to ``ip``
+        over ``proto`` to a port in ``ports`` (a port forwarding that went);
+        how many went."""
         self._writing(netns)
         try:
             with entered_netns(self._path(netns)):
                 ct = Conntrack()
             try:
-                return ct.delete(ct.touching(ip))
+                flows = ct.touching(ip)
+                if ports is not None:
+                    flows = [f for f in flows if f.dst == ip and f.proto == proto
+                             and ports[0] <= f.dport <= ports[1]]
+                return ct.delete(flows)
             finally:
                 ct.close()
         except OSError as exc:

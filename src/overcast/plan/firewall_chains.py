@@ -114,15 +114,18 @@ def closed_set(version: int) -> str:
 
 LOG_GROUP = 7  # the nfnetlink_log group the agent reads (linux/nflog.py)
 LOG_PREFIX = "overcast"  # a logged packet's prefix: "overcast <direction> <ACCEPT|DROP>"
-# at most this many packets logged a second on a host, and bursts of this many (Neutron's
-# logging defaults: rate_limit 100, burst_limit 25)
+# at most this many packets logged a second on a host per direction and event (four
+# limits), and bursts of this many (Neutron's logging defaults: rate_limit 100, burst_limit 25)
 LOG_RATE, LOG_BURST = 100, 25
 LOG_SETS = {"ACCEPT": "log_accept", "DROP": "log_drop"}  # event -> the tags logged for it
 
 
+def _limit() -> Expr:
+    return {"limit": {"rate": LOG_RATE, "per": "second", "burst": LOG_BURST}}
+
+
 def _log(direction: str, event: str) -> list[Expr]:
-    return [{"limit": {"rate": LOG_RATE, "per": "second", "burst": LOG_BURST}},
-            {"log": {"prefix": f"{LOG_PREFIX} {direction} {event}", "group": LOG_GROUP}}]
+    return [_limit(), {"log": {"prefix": f"{LOG_PREFIX} {direction} {event}", "group": LOG_GROUP}}]
 
 
 def sets() -> list[NftSet]:
@@ -341,10 +344,12 @@ def _inet_chains() -> list[NftChain]:
 
 
 def _logged(lookups: list[list[Expr]], direction: str) -> list[list[Expr]]:
-    """The lookups of a logged port's new connection: each that admits it
-    logs it first (over the rate limit, the rule is passed over), then back
-    to the chain, whose own lookups admit it unlogged."""
-    return [[*r[:-1], *_log(direction, "ACCEPT"), r[-1]] for r in lookups] + [[RETURN]]
+    """The lookups of a logged port's new connection (jumped to within the
+    rate limit: a packet is looked up, and counted by its element, once):
+    each that admits it logs it first; what none admits goes back to the
+    chain, which drops it (told as a drop)."""
+    log = {"log": {"prefix": f"{LOG_PREFIX} {direction} ACCEPT", "group": LOG_GROUP}}
+    return [[*r[:-1], log, r[-1]] for r in lookups] + [[RETURN]]
 
 
 def _closed(version: int, reply: bool) -> list[Expr]:
@@ -390,7 +395,7 @@ def _sg_rules(direction: str) -> list[list[Expr]]:
          match(payload("icmpv6", "type"), one_of(*nd)), ACCEPT],
         # a logged port's new connection: its accept told (_logged); nothing else meets it
         [match(ct("state"), "new", "in"), match(mark, f"@{LOG_SETS['ACCEPT']}"),
-         jump(f"{direction}_logged")],
+         _limit(), jump(f"{direction}_logged")],
     ]
     rules += _lookups(direction)
     drop_logged = [match(mark, f"@{LOG_SETS['DROP']}"), *_log(direction, "DROP")]

@@ -324,10 +324,13 @@ class KernelIO(Protocol):
         floating IP that moved here: the external network learns its new place)."""
         ...
 
-    def ns_forget(self, netns: str, ip: str) -> None:
+    def ns_forget(self, netns: str, ip: str, proto: int = 0,
+                  ports: tuple[int, int] | None = None) -> None:
         """Delete the conntrack entries in ``netns`` whose original or reply
         direction goes to ``ip`` (a floating IP that left: no flow keeps
-        its NAT)."""
+        its NAT); with ``proto`` and ``ports``, only those whose original
+        direction goes to ``ip`` over ``proto`` to a port in that range (a
+        port forwarding that went)."""
         ...
 
     # --- traffic control (the qos subsystem) ---

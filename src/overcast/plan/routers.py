@@ -41,6 +41,7 @@ from overcast.plan.subsystems.routers import (
     FIP_TABLE,
     MAIN_TABLE,
     RouterAddress,
+    RouterForwarding,
     RouterNamespace,
     RouterNeighbour,
     RouterPort,
@@ -52,6 +53,8 @@ from overcast.plan.subsystems.routers import (
 from overcast.plan.view import HostView
 
 DEFAULT4 = "0.0.0.0/0"
+# a NAT rule: its chain, its statements and, for a port forwarding's, its tag
+NatRule = tuple[str, list[object]] | tuple[str, list[object], str]
 
 
 @dataclass(frozen=True)
@@ -141,7 +144,7 @@ class _Routers:
                 self.overlay(port, cidrs)
                 self.advertise(ns, port)
         routes = list(item.router.routes)
-        nat_rules: list[tuple[str, list[object]]] = []
+        nat_rules: list[NatRule] = []
         if item.gateway is not None:
             # the router's own subnets (before the gateway's join them) and what it reaches
             # through them
@@ -201,7 +204,7 @@ class _Routers:
         self.ips.extend((vxlan, c.split("/")[0], port.id) for c in cidrs if ":" not in c)
 
     def snat(self, ns: str, item: Here, connected: list[IPNetwork], inside: list[IPNetwork],
-             nat_rules: list[tuple[str, list[object]]]) -> list[HostRoute]:
+             nat_rules: list[NatRule]) -> list[HostRoute]:
         """SNAT on the router's SNAT host: its gateway port on the external
         network, its SNAT port on a subnet (for the other hosts' routers),
         the default route out and the SNAT rules (for the router's subnets
@@ -248,7 +251,7 @@ class _Routers:
         return [HostRoute(DEFAULT4, hop)] if hop else []
 
     def floating(self, ns: str, item: Here,
-                 connected: Sequence[IPNetwork]) -> list[tuple[str, list[object]]]:
+                 connected: Sequence[IPNetwork]) -> list[NatRule]:
         """The floating IPs of this host's ports: on the router's own device
         on the external network (``qf-``, its MAC this host's and router's),
         where this host answers ARP for them; DNAT in, SNAT out, and their
@@ -281,7 +284,7 @@ class _Routers:
                          for dst, hop_ in _via(item.router.routes, on_link)]
         self.records += [RouterRule(ns, NsRule(FIP_MAIN_PRIORITY, "", MAIN_TABLE, dst=str(net)))
                          for net in connected if net.version == 4]
-        rules: list[tuple[str, list[object]]] = []
+        rules: list[NatRule] = []
         for fip in item.floating_ips:
             fixed, public = str(fip.fixed_ip_address), fip.floating_ip_address
             if fip.floating_port_id:  # its status: ACTIVE here once its device is in place
@@ -296,7 +299,7 @@ class _Routers:
                                        {"snat": {"addr": public}}])]
         return rules
 
-    def forwardings(self, ns: str, item: Here, dev: str) -> list[tuple[str, list[object]]]:
+    def forwardings(self, ns: str, item: Here, dev: str) -> list[NatRule]:
         """The port forwardings of the router's floating IPs, on its SNAT host
         (as Neutron's l3 agent makes them on the centralized router): each
         floating IP an address of the gateway device ``dev`` (this host
@@ -317,7 +320,8 @@ class _Routers:
         return [("prerouting", [match(payload("ip", "daddr"), at[pf.floatingip_id]),
                                 match(payload(pf.protocol, "dport"),
                                       _port_match(pf.external_port_range)),
-                                {"dnat": _forwarded_to(pf)}])
+                                {"dnat": _forwarded_to(pf)}],
+                 _tag(ns, at[pf.floatingip_id], pf))
                 for pf in item.port_forwardings]
 
     def to_snat_host(self, ns: str, item: Here, snat_ip: str | None) -> list[HostRoute]:
@@ -360,8 +364,11 @@ def _metering(view: HostView, item: Here, devices: Sequence[str]
     """The metering rules of the labels that apply to the router (its
     project's, and the shared ones), on its external ``devices`` here
     (Neutron's metering counts traffic through the router's external
-    gateway): ingress is what comes in by them from ``remote_ip_prefix``,
-    egress what goes out by them to it.  A chain per label: its excluded
+    gateway): ingress is what comes in by them to ``remote_ip_prefix``,
+    egress what goes out by them from it, matched as Neutron's iptables
+    driver matches them (``-d`` in, ``-s`` out, in the forward hook: the
+    tenant's side of a floating IP's or SNAT's translation; ``0.0.0.0/0``
+    counts all).  A chain per label: its excluded
     rules first (not counted), then each rule that counts (a packet counts
     once per label, for the first of its rules it matches)."""
     if not devices or not view.metering_labels:
@@ -387,7 +394,7 @@ def _metering(view: HostView, item: Here, devices: Sequence[str]
                                          else {"set": list(devices)})]
             family = "ip" if net.version == 4 else "ip6"
             if net.prefixlen:
-                stmts.append(match(payload(family, "saddr" if ingress else "daddr"),
+                stmts.append(match(payload(family, "daddr" if ingress else "saddr"),
                                    _prefix(net)))
             else:
                 stmts.append(match(meta("nfproto"), "ipv4" if net.version == 4 else "ipv6"))
@@ -416,6 +423,14 @@ def _ports(text: str) -> tuple[int, int]:
 def _port_match(text: str) -> object:
     lo, hi = _ports(text)
     return lo if lo == hi else {"range": [lo, hi]}
+
+
+def _tag(ns: str, ip: str, pf: PortForwarding) -> str:
+    """Its rule's tag (``RouterForwarding.tag``): what its flows are, to
+    forget when it goes."""
+    (elo, ehi), (ilo, ihi) = _ports(pf.external_port_range), _ports(pf.internal_port_range)
+    proto = 6 if pf.protocol == "tcp" else 17
+    return RouterForwarding(ns, ip, proto, elo, ehi, f"{pf.internal_ip_address}:{ilo}-{ihi}").tag
 
 
 def _forwarded_to(pf: PortForwarding) -> dict[str, object]:

@@ -11,6 +11,7 @@ from overcast.api import convert as cv
 from overcast.api import grants, policy
 from overcast.api.auth import Context
 from overcast.api.errors import BadRequest, Conflict, NotFound
+from overcast.api.kinds import agent
 from overcast.api.kinds import port as ports
 from overcast.api.kinds.router import INTERFACE
 from overcast.api.repo import Repo
@@ -74,7 +75,14 @@ def _fip_status(repo: Repo, fip: FloatingIP, target: Port | None, forwarded: boo
         return "DOWN"
     if target is not None and found.get("host") != target.binding_host_id:
         return "DOWN"
+    if target is None and found.get("host") != _snat_host(repo, fip.router_id):
+        return "DOWN"  # written by a SNAT host that is no longer it (gone, or failed over)
     return str(found["status"])
+
+
+def _snat_host(repo: Repo, router_id: str | None) -> str | None:
+    router = repo.get(Router, router_id) if router_id else None
+    return agent.snat_host_of(repo, router, routed=True) if router is not None else None
 
 
 def _status(repo: Repo, port: Port | None) -> str:

@@ -59,6 +59,25 @@ def _label_extra(repo: Repo, label: MeteringLabel, out: dict[str, Any]) -> None:
     out["overcast:packets"], out["overcast:bytes"] = _sum(hosts, rules)
 
 
+def _shared_label(repo: Repo, label_id: str) -> bool:
+    found = repo.get(MeteringLabel, label_id)
+    return found is not None and found.shared
+
+
+def _label_caller(ctx: Context, repo: Repo, label: MeteringLabel, out: dict[str, Any]) -> None:
+    """A shared label counts every project's routers: its counts are an
+    admin's to read (its own project's members see the label, not them)."""
+    if label.shared and not ctx.is_admin:
+        out.pop("overcast:packets", None)
+        out.pop("overcast:bytes", None)
+
+
+def _rule_caller(ctx: Context, repo: Repo, rule: MeteringLabelRule, out: dict[str, Any]) -> None:
+    if not ctx.is_admin and _shared_label(repo, rule.metering_label_id):
+        out.pop("overcast:packets", None)
+        out.pop("overcast:bytes", None)
+
+
 LABEL_SCHEMA = Schema(
     MeteringLabel, "metering_label", "metering_labels", "/v2.0/metering/metering-labels",
     (
@@ -67,6 +86,7 @@ LABEL_SCHEMA = Schema(
         stored("shared", cv.to_bool, put=False),
     ),
     extra=_label_extra,
+    caller=_label_caller,
     common=_OWNER,
 )
 RULE_SCHEMA = Schema(
@@ -80,6 +100,7 @@ RULE_SCHEMA = Schema(
         Attr("remote_ip_prefix", "remote_ip_prefix", cv.to_cidr, put=False, required=True),
     ),
     extra=_rule_extra,
+    caller=_rule_caller,
     common=_OWNER,
 )
 

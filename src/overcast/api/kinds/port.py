@@ -212,7 +212,8 @@ def _render_extra(repo: Repo, port: Port, out: dict[str, Any]) -> None:
         from overcast.api.kinds import trunk as trunks  # (trunk imports this module's peers)
 
         found = repo.get(Trunk, out["trunk_details"]["trunk_id"])
-        why = trunks.status(repo, found)[1] if found is not None else None
+        # (without the host's name: binding:host_id is an admin's to read)
+        why = trunks.status(repo, found, name_host=False)[1] if found is not None else None
         if why:
             out["overcast:trunk_status_reason"] = why
     status = realized(repo, port)

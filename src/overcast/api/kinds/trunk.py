@@ -119,8 +119,9 @@ SCHEMA = Schema(
 )
 
 
-def status(repo: Repo, trunk: Trunk) -> tuple[str, str | None]:
-    """The trunk's status and, when it is not what it should be, why."""
+def status(repo: Repo, trunk: Trunk, name_host: bool = True) -> tuple[str, str | None]:
+    """The trunk's status and, when it is not what it should be, why (naming
+    the parent's host unless ``name_host`` is false)."""
     parent = repo.get(Port, trunk.port_id)
     host = parent.binding_host_id if parent is not None else ""
     if not host:
@@ -132,7 +133,8 @@ def status(repo: Repo, trunk: Trunk) -> tuple[str, str | None]:
     record = next((h for h in repo.peek_all(Host) if h.host == host), None)
     lacks = record is not None and not qos.has_feature(record.features, "vlan")
     if lacks and trunk.sub_ports:
-        return "DEGRADED", (f"802.1Q VLAN devices are not available on host {host} (its kernel "
+        where = f"host {host}" if name_host else "the parent port's host"
+        return "DEGRADED", (f"802.1Q VLAN devices are not available on {where} (its kernel "
                             "has no 8021q): the parent port's untagged traffic can flow, the "
                             "subports' tagged traffic cannot")
     return "DOWN", None

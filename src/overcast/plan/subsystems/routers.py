@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -185,6 +185,9 @@ class RouterNat:
     count: int
     # (chain, statements as JSON text): what the batch writes, not part of identity
     rules: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+    # each rule's tag, written before the digest in its comment ("" for none): a port
+    # forwarding's (RouterForwarding.tag)
+    tags: tuple[str, ...] = field(default=(), compare=False)
 
     def render(self) -> str:
         lines = [f"router-nat {self.netns} {self.digest} rules {self.count}"]
@@ -195,15 +198,46 @@ class RouterNat:
         return frozenset()
 
 
+@dataclass(frozen=True, slots=True, order=True)
+class RouterForwarding:
+    """A port forwarding's DNAT rule in a :class:`RouterNat`: what arrives
+    at ``ip`` over ``proto`` on ports ``low``-``high`` goes to ``to``; its
+    ``tag`` leads its rule's comment.  When the NAT is made again without
+    it, the conntrack entries it made are forgotten, after the batch (no new
+    packet of those flows finds the rule again), so that its flows stop
+    with it also while the floating IP keeps other forwardings (its
+    address, and so the entries of all its flows, goes with the last one)."""
+
+    netns: str
+    ip: str
+    proto: int
+    low: int
+    high: int
+    to: str  # the internal address and ports, as "10.1.1.11:5000-5001"
+
+    @property
+    def tag(self) -> str:
+        return f"pf {self.ip} {self.proto} {self.low}-{self.high} {self.to}"
+
+    def render(self) -> str:
+        return f"router-forwarding {self.netns} {self.tag}"
+
+    def devices(self) -> frozenset[str]:
+        return frozenset()
+
+
 NAT_TABLE = f"{NFT_TABLE_PREFIX}_nat"
 NAT_CHAINS = {"prerouting": ("prerouting", -100), "postrouting": ("postrouting", 100)}
 
 
-def nat(netns: str, rules: list[tuple[str, list[Any]]]) -> RouterNat:
-    """The NAT record of ``rules`` (chain, statements), in their order."""
-    texts = tuple((chain, canonical(stmts)) for chain, stmts in rules)
-    digest = hashlib.sha256(canonical(list(texts)).encode()).hexdigest()[:16]
-    return RouterNat(netns, digest, len(texts), texts)
+def nat(netns: str, rules: Sequence[tuple[str, list[Any]] | tuple[str, list[Any], str]]
+        ) -> RouterNat:
+    """The NAT record of ``rules`` (chain, statements[, tag: a port
+    forwarding's]), in their order."""
+    texts = tuple((r[0], canonical(r[1])) for r in rules)
+    marks = tuple(r[2] if len(r) == 3 else "" for r in rules)
+    digest = hashlib.sha256(canonical([list(texts), list(marks)]).encode()).hexdigest()[:16]
+    return RouterNat(netns, digest, len(texts), texts, marks)
 
 
 def _nat_batch(obj: RouterNat) -> list[dict[str, Any]]:
@@ -212,9 +246,10 @@ def _nat_batch(obj: RouterNat) -> list[dict[str, Any]]:
     for name, (hook, prio) in NAT_CHAINS.items():
         out.append({"add": {"chain": {**_in(name), "type": "nat", "hook": hook, "prio": prio,
                                       "policy": "accept"}}})
-    for chain, text in obj.rules:
+    tags = obj.tags or ("",) * len(obj.rules)
+    for (chain, text), tag in zip(obj.rules, tags, strict=True):
         out.append({"add": {"rule": {**_in(chain), "chain": chain, "expr": json.loads(text),
-                                     "comment": obj.digest}}})
+                                     "comment": f"{tag} {obj.digest}" if tag else obj.digest}}})
     return out
 
 
@@ -222,14 +257,32 @@ def _in(name: str) -> dict[str, str]:
     return {"family": "ip", "table": NAT_TABLE, "name": name}
 
 
-def _observed_nat(netns: str, rows: Iterable[dict[str, Any]]) -> RouterNat | None:
+def _observed_nat(netns: str, rows: Iterable[dict[str, Any]]) -> list[object]:
+    """The NAT record (none without the table), with its rules' tags."""
     rules = [r["rule"] for r in rows if "rule" in r and r["rule"].get("table") == NAT_TABLE]
     tables = [r for r in rows if r.get("table", {}).get("name") == NAT_TABLE]
     if not tables:
-        return None
-    digests = {str(r.get("comment", "")) for r in rules}
+        return []
+    digests: set[str] = set()
+    tags = []
+    for rule in rules:
+        words = str(rule.get("comment", "")).split()
+        digests.add(words[-1] if words else "")
+        tags.append(" ".join(words[:-1]))
     digest = digests.pop() if len(digests) == 1 else ""
-    return RouterNat(netns, digest, len(rules))
+    return [RouterNat(netns, digest, len(rules), tags=tuple(tags))]
+
+
+def _forwarding(netns: str, tag: str) -> RouterForwarding | None:
+    """The port forwarding of a rule's tag (``RouterForwarding.tag``)."""
+    words = tag.split()
+    if len(words) != 5 or words[0] != "pf":
+        return None
+    low, _, high = words[3].partition("-")
+    try:
+        return RouterForwarding(netns, words[1], int(words[2]), int(low), int(high), words[4])
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -416,9 +469,10 @@ def observe(rows: KernelRows) -> list[object]:
                             r.dev if r.table != MAIN_TABLE or not r.gateway else "")
                 for r in ns.routes]
         out += [RouterRule(ns.name, r) for r in ns.rules]
-        for found in (_observed_nat(ns.name, ns.nft), _observed_meter(ns.name, ns.nft)):
-            if found is not None:
-                out.append(found)
+        out += _observed_nat(ns.name, ns.nft)
+        meter_ = _observed_meter(ns.name, ns.nft)
+        if meter_ is not None:
+            out.append(meter_)
     return out
 
 
@@ -446,6 +500,7 @@ def apply(io: KernelIO, change: Change) -> None:
     elif isinstance(obj, RouterNat):
         io.ns_nft(obj.netns, [{"delete": {"table": {"family": "ip", "name": NAT_TABLE}}}]
                   if delete else _nat_batch(obj))
+        _forget_forwardings(io, change)
     elif isinstance(obj, RouterMeter):
         io.ns_nft(obj.netns, [{"delete": {"table": {"family": "inet", "name": METER_TABLE}}}]
                   if delete else _meter_batch(obj))
@@ -454,6 +509,19 @@ def apply(io: KernelIO, change: Change) -> None:
     else:
         io.ns_route("del" if delete else "add", obj.netns, obj.dst, obj.gateway, obj.table,
                     obj.dev)
+
+
+def _forget_forwardings(io: KernelIO, change: Change) -> None:
+    """After a NAT batch: the flows of the port forwardings the kernel had
+    (``change.old``, as observed) and the new NAT has not."""
+    old = change.old if change.op != "delete" else change.obj
+    if not isinstance(old, RouterNat):
+        return
+    kept = set(change.obj.tags) if change.op != "delete" else set()
+    for tag in sorted(set(old.tags) - kept):
+        pf = _forwarding(old.netns, tag)
+        if pf is not None:
+            io.ns_forget(pf.netns, pf.ip, pf.proto, (pf.low, pf.high))
 
 
 def _apply_port(io: KernelIO, op: str, port: RouterPort) -> None:
