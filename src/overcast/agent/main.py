@@ -270,7 +270,7 @@ def _reconciler(args: argparse.Namespace, store: Store, kernel: Kernel, firewall
 
 def _packet_log(args: argparse.Namespace) -> tuple[Any, Any]:
     from overcast.agent.packet_log import PacketLog, file_writer
-    from overcast.linux.nflog import NflogReader
+    from overcast.linux.nflog import NflogReader, interface_name
     from overcast.plan.firewall_chains import LOG_GROUP
 
     write = None
@@ -280,7 +280,7 @@ def _packet_log(args: argparse.Namespace) -> tuple[Any, Any]:
         except OSError as exc:
             log.error("--packet-log %s: %s; packet logs go to this agent's log", args.packet_log,
                       exc)
-    told = PacketLog(write)
+    told = PacketLog(interface_name, write)
     return told, NflogReader(LOG_GROUP, told.on_packet)
 
 

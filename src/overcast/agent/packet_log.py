@@ -11,7 +11,6 @@ out to (ingress), and told only when that port's logs ask for its event.
 from __future__ import annotations
 
 import logging
-import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -24,14 +23,15 @@ log = logging.getLogger("overcast.packet_log")
 
 
 class PacketLog:
-    """Each logged packet of a logged port, as a line given to ``write``."""
+    """Each logged packet of a logged port, as a line given to ``write``;
+    ``name_of``: an interface's name by its index (``nflog.interface_name``),
+    None when it is gone."""
 
-    def __init__(self, write: Callable[[str], None] | None = None,
-                 name_of: Callable[[int], str] = socket.if_indextoname) -> None:
+    def __init__(self, name_of: Callable[[int], str | None],
+                 write: Callable[[str], None] | None = None) -> None:
         self.write = write or (lambda line: log.info("%s", line))
         self.name_of = name_of
         self._ports: Mapping[str, tuple[str, PortLog]] = {}  # tap -> (port id, its logs)
-        self.told = 0  # lines written
 
     def update(self, logged: Mapping[str, PortLog], devices: Mapping[str, str]) -> None:
         """The logged ports of this pass (port id -> its logs) and their taps."""
@@ -46,18 +46,14 @@ class PacketLog:
         index = packet.devices.get("physindev" if direction == "egress" else "physoutdev")
         if index is None:
             return
-        try:
-            tap = self.name_of(index)
-        except OSError:
-            return  # gone since
-        found = self._ports.get(tap)
+        tap = self.name_of(index)
+        found = self._ports.get(tap) if tap is not None else None
         if found is None or event not in found[1].events:
             return
         port_id, entry = found
         self.write(f"action={event} direction={direction} port={port_id} "
                    f"project={entry.project_id} log_ids={','.join(entry.log_ids)} "
                    f"{packet.summary()}")
-        self.told += 1
 
 
 def file_writer(path: str) -> Callable[[str], None]:

@@ -176,7 +176,8 @@ def _nested(kind: int, *attrs: bytes) -> bytes:
     return _attr(kind | NLA_F_NESTED, b"".join(attrs))
 
 
-def _attrs(buf: bytes, start: int = 0, end: int | None = None) -> dict[int, bytes]:
+def attributes(buf: bytes, start: int = 0, end: int | None = None) -> dict[int, bytes]:
+    """The netlink attributes of ``buf[start:end]``, type -> value (the last of a type)."""
     out: dict[int, bytes] = {}
     end = len(buf) if end is None else end
     pos = start
@@ -205,10 +206,10 @@ def _parsed(payload: bytes) -> Flow | None:
     version = VERSION.get(family)
     if version is None:
         return None
-    top = _attrs(payload, NFGENMSG.size)
+    top = attributes(payload, NFGENMSG.size)
     zone = BE16.unpack(top[CTA_ZONE][:2])[0] if CTA_ZONE in top else 0
-    tup = _attrs(top.get(CTA_TUPLE_ORIG, b""))
-    ip, proto = _attrs(tup.get(CTA_TUPLE_IP, b"")), _attrs(tup.get(CTA_TUPLE_PROTO, b""))
+    tup = attributes(top.get(CTA_TUPLE_ORIG, b""))
+    ip, proto = attributes(tup.get(CTA_TUPLE_IP, b"")), attributes(tup.get(CTA_TUPLE_PROTO, b""))
     src_attr, dst_attr = (CTA_IP_V4_SRC, CTA_IP_V4_DST) if version == 4 else (CTA_IP_V6_SRC, CTA_IP_V6_DST)
     if src_attr not in ip or dst_attr not in ip or CTA_PROTO_NUM not in proto:
         return None
@@ -230,8 +231,8 @@ def _parsed(payload: bytes) -> Flow | None:
 def _reply_dst(payload: bytes) -> str:
     """The destination of an entry's reply direction ("" when it has none)."""
     try:
-        top = _attrs(payload, NFGENMSG.size)
-        ip = _attrs(_attrs(top.get(CTA_TUPLE_REPLY, b"")).get(CTA_TUPLE_IP, b""))
+        top = attributes(payload, NFGENMSG.size)
+        ip = attributes(attributes(top.get(CTA_TUPLE_REPLY, b"")).get(CTA_TUPLE_IP, b""))
         raw = ip.get(CTA_IP_V4_DST) or ip.get(CTA_IP_V6_DST)
         return str(ipaddress.ip_address(raw)) if raw and len(raw) in (4, 16) else ""
     except (IndexError, ValueError, struct.error):

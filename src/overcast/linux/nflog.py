@@ -21,25 +21,29 @@ import logging
 import socket
 import struct
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
+
+from overcast.linux.conntrack import (  # the nfnetlink framing both speak
+    NETLINK_NETFILTER,
+    NFGENMSG,
+    NLATTR,
+    NLM_F_ACK,
+    NLM_F_REQUEST,
+    NLMSG_ERROR,
+    NLMSGHDR,
+    attributes,
+)
 
 log = logging.getLogger(__name__)
 
-NETLINK_NETFILTER = 12
 NFNL_SUBSYS_ULOG = 4
 NFULNL_MSG_PACKET, NFULNL_MSG_CONFIG = 0, 1
 NFULA_CFG_CMD, NFULA_CFG_MODE = 1, 2
-NFULNL_CFG_CMD_BIND, NFULNL_CFG_CMD_UNBIND = 1, 2
+NFULNL_CFG_CMD_BIND = 1
 NFULNL_COPY_PACKET = 2
 NFULA_PREFIX, NFULA_PAYLOAD = 10, 9
 NFULA_IFINDEX = {4: "indev", 5: "outdev", 6: "physindev", 7: "physoutdev"}
-NLMSG_ERROR = 2
-NLM_F_REQUEST, NLM_F_ACK = 0x1, 0x4
-NLA_TYPE_MASK = 0x3FFF
-NLMSGHDR = struct.Struct("=IHHII")
-NFGENMSG = struct.Struct("=BBH")
-NLATTR = struct.Struct("=HH")
 BE32 = struct.Struct("!I")
 COPY = 128  # bytes of each packet: the IP and transport headers
 SOCKET_BUFFER = 1 << 20
@@ -88,14 +92,13 @@ def _at(addr: ipaddress.IPv4Address | ipaddress.IPv6Address, port: int) -> str:
     return f"[{addr}]:{port}" if addr.version == 6 else f"{addr}:{port}"
 
 
-def _attrs(buf: bytes, start: int, end: int) -> Iterator[tuple[int, bytes]]:
-    off = start
-    while off + NLATTR.size <= end:
-        length, kind = NLATTR.unpack_from(buf, off)
-        if length < NLATTR.size or off + length > end:
-            return
-        yield kind & NLA_TYPE_MASK, buf[off + NLATTR.size:off + length]
-        off += (length + 3) & ~3
+def interface_name(index: int) -> str | None:
+    """The name of the interface ``index`` in the caller's namespace (None:
+    gone since the packet was logged)."""
+    try:
+        return socket.if_indextoname(index)
+    except OSError:
+        return None
 
 
 def parse(buf: bytes) -> list[Logged]:
@@ -106,16 +109,11 @@ def parse(buf: bytes) -> list[Logged]:
         if length < NLMSGHDR.size or off + length > len(buf):
             break
         if mtype == (NFNL_SUBSYS_ULOG << 8) | NFULNL_MSG_PACKET:
-            start = off + NLMSGHDR.size + NFGENMSG.size
-            prefix, payload, devices = "", b"", {}
-            for kind, value in _attrs(buf, start, off + length):
-                if kind == NFULA_PREFIX:
-                    prefix = value.split(b"\0", 1)[0].decode("ascii", "replace")
-                elif kind == NFULA_PAYLOAD:
-                    payload = value
-                elif kind in NFULA_IFINDEX and len(value) == 4:
-                    devices[NFULA_IFINDEX[kind]] = BE32.unpack(value)[0]
-            out.append(Logged(prefix, devices, payload))
+            found = attributes(buf, off + NLMSGHDR.size + NFGENMSG.size, off + length)
+            prefix = found.get(NFULA_PREFIX, b"").split(b"\0", 1)[0].decode("ascii", "replace")
+            devices = {name: BE32.unpack(found[kind])[0] for kind, name in NFULA_IFINDEX.items()
+                       if len(found.get(kind, b"")) == 4}
+            out.append(Logged(prefix, devices, found.get(NFULA_PAYLOAD, b"")))
         off += (length + 3) & ~3
     return out
 

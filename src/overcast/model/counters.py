@@ -60,3 +60,12 @@ class HostCounters:
 
     def clear(self) -> None:
         self._parsed.clear()
+
+
+def summed(hosts: list[dict[str, tuple[int, int]]], rule_ids: set[str]) -> tuple[int, int]:
+    """The packets and bytes of ``rule_ids`` over every host's counters."""
+    packets = bytes_ = 0
+    for counted in hosts:
+        for rule_id in rule_ids & counted.keys():
+            packets, bytes_ = packets + counted[rule_id][0], bytes_ + counted[rule_id][1]
+    return packets, bytes_

@@ -124,8 +124,8 @@ def _limit() -> Expr:
     return {"limit": {"rate": LOG_RATE, "per": "second", "burst": LOG_BURST}}
 
 
-def _log(direction: str, event: str) -> list[Expr]:
-    return [_limit(), {"log": {"prefix": f"{LOG_PREFIX} {direction} {event}", "group": LOG_GROUP}}]
+def _log(direction: str, event: str) -> Expr:
+    return {"log": {"prefix": f"{LOG_PREFIX} {direction} {event}", "group": LOG_GROUP}}
 
 
 def sets() -> list[NftSet]:
@@ -348,8 +348,7 @@ def _logged(lookups: list[list[Expr]], direction: str) -> list[list[Expr]]:
     rate limit: a packet is looked up, and counted by its element, once):
     each that admits it logs it first; what none admits goes back to the
     chain, which drops it (told as a drop)."""
-    log = {"log": {"prefix": f"{LOG_PREFIX} {direction} ACCEPT", "group": LOG_GROUP}}
-    return [[*r[:-1], log, r[-1]] for r in lookups] + [[RETURN]]
+    return [[*r[:-1], _log(direction, "ACCEPT"), r[-1]] for r in lookups] + [[RETURN]]
 
 
 def _closed(version: int, reply: bool) -> list[Expr]:
@@ -398,7 +397,7 @@ def _sg_rules(direction: str) -> list[list[Expr]]:
          _limit(), jump(f"{direction}_logged")],
     ]
     rules += _lookups(direction)
-    drop_logged = [match(mark, f"@{LOG_SETS['DROP']}"), *_log(direction, "DROP")]
+    drop_logged = [match(mark, f"@{LOG_SETS['DROP']}"), _limit(), _log(direction, "DROP")]
     return [*rules, drop_logged, [DROP]]
 
 

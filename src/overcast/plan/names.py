@@ -162,6 +162,14 @@ def router_mark(router_id: str) -> str:
     return f"{ROUTER_MARK_PREFIX}{router_id}"
 
 
+def is_floating_address(dev: str, cidr: str) -> bool:
+    """Whether ``cidr`` on router device ``dev`` is a floating IP: any address
+    of the floating IPs' ``qf-`` device, a /32 of the gateway's ``qg-``
+    device (a floating IP with port forwardings, on the SNAT host)."""
+    return dev.startswith(ROUTER_FIP_PREFIX) or (dev.startswith(ROUTER_GW_PREFIX)
+                                                 and cidr.endswith("/32"))
+
+
 def router_of_mark(mark: str) -> str | None:
     return mark[len(ROUTER_MARK_PREFIX):] if mark.startswith(ROUTER_MARK_PREFIX) else None
 

@@ -40,8 +40,9 @@ from overcast.plan.subsystems.fdb import FdbEntry
 from overcast.plan.subsystems.routers import (
     FIP_TABLE,
     MAIN_TABLE,
+    Forwarding,
+    NatRule,
     RouterAddress,
-    RouterForwarding,
     RouterNamespace,
     RouterNeighbour,
     RouterPort,
@@ -53,8 +54,6 @@ from overcast.plan.subsystems.routers import (
 from overcast.plan.view import HostView
 
 DEFAULT4 = "0.0.0.0/0"
-# a NAT rule: its chain, its statements and, for a port forwarding's, its tag
-NatRule = tuple[str, list[object]] | tuple[str, list[object], str]
 
 
 @dataclass(frozen=True)
@@ -321,7 +320,7 @@ class _Routers:
                                 match(payload(pf.protocol, "dport"),
                                       _port_match(pf.external_port_range)),
                                 {"dnat": _forwarded_to(pf)}],
-                 _tag(ns, at[pf.floatingip_id], pf))
+                 _tag(at[pf.floatingip_id], pf))
                 for pf in item.port_forwardings]
 
     def to_snat_host(self, ns: str, item: Here, snat_ip: str | None) -> list[HostRoute]:
@@ -425,12 +424,12 @@ def _port_match(text: str) -> object:
     return lo if lo == hi else {"range": [lo, hi]}
 
 
-def _tag(ns: str, ip: str, pf: PortForwarding) -> str:
-    """Its rule's tag (``RouterForwarding.tag``): what its flows are, to
-    forget when it goes."""
+def _tag(ip: str, pf: PortForwarding) -> str:
+    """Its rule's tag (``Forwarding.tag``): what its flows are, to forget
+    when it goes."""
     (elo, ehi), (ilo, ihi) = _ports(pf.external_port_range), _ports(pf.internal_port_range)
     proto = 6 if pf.protocol == "tcp" else 17
-    return RouterForwarding(ns, ip, proto, elo, ehi, f"{pf.internal_ip_address}:{ilo}-{ihi}").tag
+    return Forwarding(ip, proto, elo, ehi, f"{pf.internal_ip_address}:{ilo}-{ihi}").tag
 
 
 def _forwarded_to(pf: PortForwarding) -> dict[str, object]:

@@ -21,7 +21,7 @@ from overcast.api.errors import Conflict
 from overcast.api.repo import Repo
 from overcast.api.resource import Attr, Schema, stored
 from overcast.model import keys
-from overcast.model.counters import HostCounters
+from overcast.model.counters import HostCounters, summed
 from overcast.model.types import MeteringLabel, MeteringLabelRule
 
 DIRECTIONS = ("ingress", "egress")
@@ -40,23 +40,15 @@ def _counted(repo: Repo) -> list[dict[str, tuple[int, int]]]:
                      lambda: COUNTERS.read(repo.peek(keys.metering_counters())))
 
 
-def _sum(hosts: list[dict[str, tuple[int, int]]], rule_ids: set[str]) -> tuple[int, int]:
-    packets = bytes_ = 0
-    for counted in hosts:
-        for rule_id in rule_ids & counted.keys():
-            packets, bytes_ = packets + counted[rule_id][0], bytes_ + counted[rule_id][1]
-    return packets, bytes_
-
-
 def _rule_extra(repo: Repo, rule: MeteringLabelRule, out: dict[str, Any]) -> None:
-    out["overcast:packets"], out["overcast:bytes"] = _sum(_counted(repo), {rule.id})
+    out["overcast:packets"], out["overcast:bytes"] = summed(_counted(repo), {rule.id})
 
 
 def _label_extra(repo: Repo, label: MeteringLabel, out: dict[str, Any]) -> None:
     hosts = _counted(repo)
     rules = {r.id for r in repo.all(MeteringLabelRule) if r.metering_label_id == label.id} \
         if any(hosts) else set()
-    out["overcast:packets"], out["overcast:bytes"] = _sum(hosts, rules)
+    out["overcast:packets"], out["overcast:bytes"] = summed(hosts, rules)
 
 
 def _shared_label(repo: Repo, label_id: str) -> bool:

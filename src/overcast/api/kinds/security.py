@@ -13,7 +13,7 @@ from overcast.api.kinds import address_group, rbac
 from overcast.api.repo import Repo
 from overcast.api.resource import Attr, Schema, stored
 from overcast.model import keys, validate
-from overcast.model.counters import HostCounters
+from overcast.model.counters import HostCounters, summed
 from overcast.model.problems import ModelError, Problem
 from overcast.model.types import (
     DefaultSecurityGroupRule,
@@ -46,12 +46,7 @@ def _rule_extra(repo: Repo, rule: SecurityGroupRule, out: dict[str, Any]) -> Non
     out["belongs_to_default_sg"] = group is not None and group.name == "default"
     hosts: list[dict[str, tuple[int, int]]] = repo.memo(
         "firewall_counters", lambda: HOST_COUNTERS.read(repo.peek(keys.firewall_counters())))
-    packets = bytes_ = 0
-    for counted in hosts:
-        hit = counted.get(rule.id)
-        if hit is not None:
-            packets, bytes_ = packets + hit[0], bytes_ + hit[1]
-    out["overcast:packets"], out["overcast:bytes"] = packets, bytes_
+    out["overcast:packets"], out["overcast:bytes"] = summed(hosts, {rule.id})
 
 
 HOST_COUNTERS = HostCounters()  # the firewall's

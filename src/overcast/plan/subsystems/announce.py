@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 from overcast.plan.names import (
     ROUTER_FIP_PREFIX,
-    ROUTER_GW_PREFIX,
     ROUTER_PORT_PREFIX,
+    is_floating_address,
     router_of_mark,
 )
 from overcast.plan.raw import KernelIO, KernelRows
@@ -58,9 +58,7 @@ def observe(rows: KernelRows) -> list[Announcement]:
             continue
         for address in ns.addresses:
             peer = ROUTER_PORT_PREFIX + address.dev[len(ROUTER_FIP_PREFIX):]
-            announced = address.dev.startswith(ROUTER_FIP_PREFIX) or (
-                address.dev.startswith(ROUTER_GW_PREFIX) and address.cidr.endswith("/32"))
-            if announced and peer in attached:
+            if is_floating_address(address.dev, address.cidr) and peer in attached:
                 out.append(Announcement(ns.name, address.dev, address.cidr.split("/")[0]))
     return out
 

@@ -36,10 +36,9 @@ from typing import Any
 from overcast.plan.firewall_expr import canonical, rule_text
 from overcast.plan.names import (
     NFT_TABLE_PREFIX,
-    ROUTER_FIP_PREFIX,
-    ROUTER_GW_PREFIX,
     ROUTER_IF_PREFIXES,
     ROUTER_PORT_PREFIX,
+    is_floating_address,
     router_of_mark,
 )
 from overcast.plan.raw import KernelIO, KernelRows, NsRule
@@ -198,8 +197,8 @@ class RouterNat:
         return frozenset()
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class RouterForwarding:
+@dataclass(frozen=True)
+class Forwarding:
     """A port forwarding's DNAT rule in a :class:`RouterNat`: what arrives
     at ``ip`` over ``proto`` on ports ``low``-``high`` goes to ``to``; its
     ``tag`` leads its rule's comment.  When the NAT is made again without
@@ -208,7 +207,6 @@ class RouterForwarding:
     with it also while the floating IP keeps other forwardings (its
     address, and so the entries of all its flows, goes with the last one)."""
 
-    netns: str
     ip: str
     proto: int
     low: int
@@ -219,19 +217,27 @@ class RouterForwarding:
     def tag(self) -> str:
         return f"pf {self.ip} {self.proto} {self.low}-{self.high} {self.to}"
 
-    def render(self) -> str:
-        return f"router-forwarding {self.netns} {self.tag}"
+    @classmethod
+    def of_tag(cls, tag: str) -> Forwarding | None:
+        words = tag.split()
+        if len(words) != 5 or words[0] != "pf":
+            return None
+        low, _, high = words[3].partition("-")
+        try:
+            return cls(words[1], int(words[2]), int(low), int(high), words[4])
+        except ValueError:
+            return None
 
-    def devices(self) -> frozenset[str]:
-        return frozenset()
+
+# a NAT rule: its chain, its statements and, for a port forwarding's, its tag
+NatRule = tuple[str, list[Any]] | tuple[str, list[Any], str]
 
 
 NAT_TABLE = f"{NFT_TABLE_PREFIX}_nat"
 NAT_CHAINS = {"prerouting": ("prerouting", -100), "postrouting": ("postrouting", 100)}
 
 
-def nat(netns: str, rules: Sequence[tuple[str, list[Any]] | tuple[str, list[Any], str]]
-        ) -> RouterNat:
+def nat(netns: str, rules: Sequence[NatRule]) -> RouterNat:
     """The NAT record of ``rules`` (chain, statements[, tag: a port
     forwarding's]), in their order."""
     texts = tuple((r[0], canonical(r[1])) for r in rules)
@@ -257,12 +263,12 @@ def _in(name: str) -> dict[str, str]:
     return {"family": "ip", "table": NAT_TABLE, "name": name}
 
 
-def _observed_nat(netns: str, rows: Iterable[dict[str, Any]]) -> list[object]:
-    """The NAT record (none without the table), with its rules' tags."""
+def _observed_nat(netns: str, rows: Iterable[dict[str, Any]]) -> RouterNat | None:
+    """The NAT record (None without the table), with its rules' tags."""
     rules = [r["rule"] for r in rows if "rule" in r and r["rule"].get("table") == NAT_TABLE]
     tables = [r for r in rows if r.get("table", {}).get("name") == NAT_TABLE]
     if not tables:
-        return []
+        return None
     digests: set[str] = set()
     tags = []
     for rule in rules:
@@ -270,19 +276,7 @@ def _observed_nat(netns: str, rows: Iterable[dict[str, Any]]) -> list[object]:
         digests.add(words[-1] if words else "")
         tags.append(" ".join(words[:-1]))
     digest = digests.pop() if len(digests) == 1 else ""
-    return [RouterNat(netns, digest, len(rules), tags=tuple(tags))]
-
-
-def _forwarding(netns: str, tag: str) -> RouterForwarding | None:
-    """The port forwarding of a rule's tag (``RouterForwarding.tag``)."""
-    words = tag.split()
-    if len(words) != 5 or words[0] != "pf":
-        return None
-    low, _, high = words[3].partition("-")
-    try:
-        return RouterForwarding(netns, words[1], int(words[2]), int(low), int(high), words[4])
-    except ValueError:
-        return None
+    return RouterNat(netns, digest, len(rules), tags=tuple(tags))
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -469,10 +463,9 @@ def observe(rows: KernelRows) -> list[object]:
                             r.dev if r.table != MAIN_TABLE or not r.gateway else "")
                 for r in ns.routes]
         out += [RouterRule(ns.name, r) for r in ns.rules]
-        out += _observed_nat(ns.name, ns.nft)
-        meter_ = _observed_meter(ns.name, ns.nft)
-        if meter_ is not None:
-            out.append(meter_)
+        for found in (_observed_nat(ns.name, ns.nft), _observed_meter(ns.name, ns.nft)):
+            if found is not None:
+                out.append(found)
     return out
 
 
@@ -490,11 +483,8 @@ def apply(io: KernelIO, change: Change) -> None:
         _apply_port(io, change.op, obj)
     elif isinstance(obj, RouterAddress):
         io.ns_addr("del" if delete else "add", obj.netns, obj.dev, obj.cidr)
-        # a floating IP leaves this host (from qf-; one with port forwardings from qg-, a
-        # /32 there): no flow keeps its NAT here
-        if delete and (obj.dev.startswith(ROUTER_FIP_PREFIX) or (
-                obj.dev.startswith(ROUTER_GW_PREFIX) and obj.cidr.endswith("/32"))):
-            io.ns_forget(obj.netns, obj.cidr.split("/")[0])
+        if delete and is_floating_address(obj.dev, obj.cidr):  # a floating IP leaves this
+            io.ns_forget(obj.netns, obj.cidr.split("/")[0])  # host: no flow keeps its NAT here
     elif isinstance(obj, RouterRule):
         io.ns_rule("del" if delete else "add", obj.netns, obj.rule)
     elif isinstance(obj, RouterNat):
@@ -519,9 +509,9 @@ def _forget_forwardings(io: KernelIO, change: Change) -> None:
         return
     kept = set(change.obj.tags) if change.op != "delete" else set()
     for tag in sorted(set(old.tags) - kept):
-        pf = _forwarding(old.netns, tag)
+        pf = Forwarding.of_tag(tag)
         if pf is not None:
-            io.ns_forget(pf.netns, pf.ip, pf.proto, (pf.low, pf.high))
+            io.ns_forget(old.netns, pf.ip, pf.proto, (pf.low, pf.high))
 
 
 def _apply_port(io: KernelIO, op: str, port: RouterPort) -> None:
