@@ -39,6 +39,7 @@ from overcast.plan.subsystems.announce import Announcement
 from overcast.plan.subsystems.fdb import FdbEntry
 from overcast.plan.subsystems.routers import (
     FIP_TABLE,
+    FIP_TAG,
     MAIN_TABLE,
     Forwarding,
     NatRule,
@@ -292,7 +293,7 @@ class _Routers:
                              RouterRule(ns, NsRule(FIP_PRIORITY, f"{fixed}/32", FIP_TABLE)),
                              Announcement(ns, dev, public)]
             rules += [("prerouting", [match(payload("ip", "daddr"), public),
-                                      {"dnat": {"addr": fixed}}]),
+                                      {"dnat": {"addr": fixed}}], f"{FIP_TAG} {public}"),
                       ("postrouting", [match(meta("oifname"), dev),
                                        match(payload("ip", "saddr"), fixed),
                                        {"snat": {"addr": public}}])]

@@ -229,8 +229,10 @@ class Forwarding:
             return None
 
 
-# a NAT rule: its chain, its statements and, for a port forwarding's, its tag
+# a NAT rule: its chain, its statements and, for a port forwarding's or a floating IP's
+# DNAT, its tag
 NatRule = tuple[str, list[Any]] | tuple[str, list[Any], str]
+FIP_TAG = "fip"  # a floating IP's DNAT rule's tag: "fip <address>"
 
 
 NAT_TABLE = f"{NFT_TABLE_PREFIX}_nat"
@@ -502,16 +504,22 @@ def apply(io: KernelIO, change: Change) -> None:
 
 
 def _forget_forwardings(io: KernelIO, change: Change) -> None:
-    """After a NAT batch: the flows of the port forwardings the kernel had
-    (``change.old``, as observed) and the new NAT has not."""
+    """After a NAT batch: the flows of the port forwardings and floating IPs
+    the kernel had (``change.old``, as observed) and the new NAT has not.
+    (A floating IP's flows are also forgotten when its address leaves, which
+    comes first: a packet in between would have made a new entry through
+    the DNAT rule still there, and kept the flow going.)"""
     old = change.old if change.op != "delete" else change.obj
     if not isinstance(old, RouterNat):
         return
     kept = set(change.obj.tags) if change.op != "delete" else set()
     for tag in sorted(set(old.tags) - kept):
         pf = Forwarding.of_tag(tag)
+        words = tag.split()
         if pf is not None:
             io.ns_forget(old.netns, pf.ip, pf.proto, (pf.low, pf.high))
+        elif len(words) == 2 and words[0] == FIP_TAG:
+            io.ns_forget(old.netns, words[1])
 
 
 def _apply_port(io: KernelIO, op: str, port: RouterPort) -> None:
